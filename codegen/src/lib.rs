@@ -1,0 +1,52 @@
+//! smelt-codegen: from graphs to machine code.
+//!
+//! Role (DESIGN.md §4): one lowering of graph ops into a kernel IR (loop nests over
+//! buffers, loads/stores, scalar and vector arithmetic, intrinsics), schedules per
+//! target, and three emitters — Cranelift (JIT and object files), LLVM through
+//! inkwell, and WGSL for wgpu. Depends only on `smelt-ir`.
+//!
+//! No backend exists yet: [`Backend`] names them so that the runtime and CLI can
+//! report a clear "not supported" error until each lands.
+
+use smelt_ir::Graph;
+
+/// The code generators smelt has or will have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Cranelift,
+    Llvm,
+    Wgsl,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cranelift => "cranelift",
+            Backend::Llvm => "llvm",
+            Backend::Wgsl => "wgsl",
+        }
+    }
+}
+
+/// Errors of code generation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not supported on {backend}: {op} at node {node}")]
+    Unsupported { backend: &'static str, op: String, node: String },
+}
+
+/// Compiles a graph for a backend. No backend is implemented yet, so this names the
+/// first node the backend cannot run.
+pub fn compile(g: &Graph, backend: Backend) -> Result<(), Error> {
+    let first = g
+        .topo_order()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|&id| !g.node(id).op.is_source())
+        .or_else(|| g.node_ids().next());
+    let (op, node) = match first {
+        Some(id) => (g.node(id).op.name().to_string(), g.node(id).name().to_string()),
+        None => ("graph".to_string(), g.name.clone()),
+    };
+    Err(Error::Unsupported { backend: backend.name(), op, node })
+}

@@ -1,0 +1,347 @@
+//! The op catalogue, one file per family. `docs/ops.md` states the semantics of
+//! every op; this module declares them: name, attributes, arity, and type inference.
+
+pub mod attention;
+pub mod conv;
+pub mod elementwise;
+pub mod fused;
+pub mod linalg;
+pub mod norm;
+pub mod pool;
+pub mod quant;
+pub mod recurrent;
+pub mod reduce;
+pub mod routing;
+pub mod shape;
+pub mod source;
+pub mod sparse;
+
+use crate::attr::{AttrReader, AttrValue, DimSpec};
+use crate::dtype::DType;
+use crate::expr::Expr;
+use crate::tensor::Tensor;
+use crate::types::TensorType;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+pub use attention::Attention;
+pub use conv::Conv;
+pub use elementwise::{BinaryOp, UnaryOp};
+pub use linalg::Gemm;
+pub use pool::{Pool, PoolKind};
+pub use quant::{QuantizeAttrs, Requant};
+pub use recurrent::{Direction, Rnn};
+pub use reduce::{ArgKind, ReduceKind};
+pub use routing::{Moe, TopK};
+pub use shape::{PadMode, Slice};
+pub use sparse::{SparseFormat, SparseMatMul};
+
+/// An operation: what a node computes from its inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    // sources
+    /// A graph input (its type is the node's declared output type).
+    Input,
+    /// A named weight whose value comes from the weights file.
+    Param,
+    /// An inline constant.
+    Const(Arc<Tensor>),
+    // elementwise
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+    Where,
+    Cast { to: DType },
+    // linear algebra
+    MatMul,
+    Gemm(Gemm),
+    // convolution and pooling
+    Conv(Conv),
+    Pool(Pool),
+    GlobalPool(PoolKind),
+    // normalization
+    BatchNorm { epsilon: f32 },
+    LayerNorm { axis: i64, epsilon: f32 },
+    Softmax { axis: i64, log: bool },
+    // reductions
+    Reduce { kind: ReduceKind, axes: Vec<i64>, keepdims: bool },
+    ArgReduce { kind: ArgKind, axis: i64, keepdims: bool },
+    // shape
+    Reshape { shape: Vec<DimSpec> },
+    Transpose { perm: Option<Vec<usize>> },
+    Concat { axis: i64 },
+    Split { axis: i64, sizes: Vec<usize> },
+    Slice(Slice),
+    Gather { axis: i64 },
+    Pad {
+        pads: Vec<usize>,
+        mode: PadMode,
+        #[serde(with = "crate::serde_float")]
+        value: f32,
+    },
+    Expand { shape: Vec<DimSpec> },
+    // recurrent
+    Lstm(Rnn),
+    Gru(Rnn),
+    // attention
+    Attention(Attention),
+    // quantization
+    Quantize(QuantizeAttrs),
+    Dequantize,
+    QMatMul(Requant),
+    QConv(Conv, Requant),
+    // sparse
+    SparseMatMul(SparseMatMul),
+    // routing
+    TopK(TopK),
+    MoeDispatch { experts: usize, capacity: usize },
+    MoeCombine { capacity: usize },
+    Moe(Moe),
+    // fused forms
+    FusedConv { conv: Conv, activation: UnaryOp },
+    FusedMatMul { epilogue: Expr },
+    Elementwise { expr: Expr },
+}
+
+/// Every op name the text format knows (for error hints and docs).
+pub fn op_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = elementwise::PLAIN_UNARY.iter().map(|(n, _)| *n).collect();
+    v.extend(elementwise::PARAM_UNARY.iter().map(|(n, _)| *n));
+    v.extend(elementwise::BINARY.iter().map(|(n, _)| *n));
+    v.extend([
+        "where", "cast", "matmul", "gemm", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
+        "avg_pool2d", "global_avg_pool", "global_max_pool", "batch_norm", "layer_norm", "softmax",
+        "log_softmax", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_l2",
+        "argmax", "argmin", "reshape", "transpose", "concat", "split", "slice", "gather", "pad", "expand",
+        "lstm", "gru", "attention", "quantize", "dequantize", "qmatmul", "qconv1d", "qconv2d",
+        "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "fused_conv1d", "fused_conv2d",
+        "fused_matmul", "elementwise",
+    ]);
+    v
+}
+
+impl Op {
+    /// The op's name in the text format.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input => "input",
+            Op::Param => "param",
+            Op::Const(_) => "const",
+            Op::Unary(u) => u.name(),
+            Op::Binary(b) => b.name(),
+            Op::Where => "where",
+            Op::Cast { .. } => "cast",
+            Op::MatMul => "matmul",
+            Op::Gemm(_) => "gemm",
+            Op::Conv(c) => ["conv1d", "conv2d"][c.rank() - 1],
+            Op::Pool(p) => p.name(),
+            Op::GlobalPool(PoolKind::Max) => "global_max_pool",
+            Op::GlobalPool(PoolKind::Avg) => "global_avg_pool",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::LayerNorm { .. } => "layer_norm",
+            Op::Softmax { log: false, .. } => "softmax",
+            Op::Softmax { log: true, .. } => "log_softmax",
+            Op::Reduce { kind, .. } => kind.name(),
+            Op::ArgReduce { kind, .. } => kind.name(),
+            Op::Reshape { .. } => "reshape",
+            Op::Transpose { .. } => "transpose",
+            Op::Concat { .. } => "concat",
+            Op::Split { .. } => "split",
+            Op::Slice(_) => "slice",
+            Op::Gather { .. } => "gather",
+            Op::Pad { .. } => "pad",
+            Op::Expand { .. } => "expand",
+            Op::Lstm(_) => "lstm",
+            Op::Gru(_) => "gru",
+            Op::Attention(_) => "attention",
+            Op::Quantize(_) => "quantize",
+            Op::Dequantize => "dequantize",
+            Op::QMatMul(_) => "qmatmul",
+            Op::QConv(c, _) => ["qconv1d", "qconv2d"][c.rank() - 1],
+            Op::SparseMatMul(_) => "sparse_matmul",
+            Op::TopK(_) => "topk",
+            Op::MoeDispatch { .. } => "moe_dispatch",
+            Op::MoeCombine { .. } => "moe_combine",
+            Op::Moe(_) => "moe",
+            Op::FusedConv { conv, .. } => ["fused_conv1d", "fused_conv2d"][conv.rank() - 1],
+            Op::FusedMatMul { .. } => "fused_matmul",
+            Op::Elementwise { .. } => "elementwise",
+        }
+    }
+
+    /// Builds an op from its text name and attributes; `None` for an unknown name.
+    /// Attribute problems are recorded in `a`.
+    pub fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
+        if let Some(u) = UnaryOp::parse(name, a) {
+            return Some(Op::Unary(u));
+        }
+        if let Some(b) = BinaryOp::from_name(name) {
+            return Some(Op::Binary(b));
+        }
+        linalg::parse(name, a)
+            .or_else(|| conv::parse(name, a))
+            .or_else(|| pool::parse(name, a))
+            .or_else(|| norm::parse(name, a))
+            .or_else(|| reduce::parse(name, a))
+            .or_else(|| shape::parse(name, a))
+            .or_else(|| recurrent::parse(name, a))
+            .or_else(|| attention::parse(name, a))
+            .or_else(|| quant::parse(name, a))
+            .or_else(|| sparse::parse(name, a))
+            .or_else(|| routing::parse(name, a))
+            .or_else(|| fused::parse(name, a))
+            .or_else(|| match name {
+                "where" => Some(Op::Where),
+                "cast" => Some(Op::Cast { to: a.dtype("to", None) }),
+                _ => None,
+            })
+    }
+
+    /// The attributes that differ from their defaults, in declaration order.
+    pub fn attrs(&self) -> Vec<(&'static str, AttrValue)> {
+        match self {
+            Op::Input | Op::Param | Op::Const(_) | Op::Binary(_) | Op::Where | Op::MatMul | Op::Dequantize => vec![],
+            Op::Unary(u) => u.attrs(),
+            Op::Cast { to } => vec![("to", AttrValue::ident(to.name()))],
+            Op::Gemm(g) => g.attrs(),
+            Op::Conv(c) => c.attrs(),
+            Op::Pool(p) => p.attrs(),
+            Op::GlobalPool(_) => vec![],
+            Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::attrs(self),
+            Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::attrs(self),
+            Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Concat { .. }
+            | Op::Split { .. }
+            | Op::Slice(_)
+            | Op::Gather { .. }
+            | Op::Pad { .. }
+            | Op::Expand { .. } => shape::attrs(self),
+            Op::Lstm(r) | Op::Gru(r) => r.attrs(),
+            Op::Attention(at) => at.attrs(),
+            Op::Quantize(q) => q.attrs(),
+            Op::QMatMul(r) => r.attrs(),
+            Op::QConv(c, r) => {
+                let mut v = c.attrs();
+                v.extend(r.attrs());
+                v
+            }
+            Op::SparseMatMul(s) => s.attrs(),
+            Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) => routing::attrs(self),
+            Op::FusedConv { .. } | Op::FusedMatMul { .. } | Op::Elementwise { .. } => fused::attrs(self),
+        }
+    }
+
+    /// How many outputs the op produces.
+    pub fn num_outputs(&self) -> usize {
+        match self {
+            Op::Split { sizes, .. } => sizes.len(),
+            Op::Lstm(_) => 3,
+            Op::Gru(_) | Op::TopK(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Is this a source (input, param or const)?
+    pub fn is_source(&self) -> bool {
+        matches!(self, Op::Input | Op::Param | Op::Const(_))
+    }
+
+    /// The accepted number of inputs, as (min, max); max `usize::MAX` for variadic.
+    pub fn arity(&self) -> (usize, usize) {
+        match self {
+            Op::Input | Op::Param | Op::Const(_) => (0, 0),
+            Op::Unary(_) | Op::Cast { .. } | Op::Pool(_) | Op::GlobalPool(_) | Op::Softmax { .. } => (1, 1),
+            Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Reshape { .. } | Op::Transpose { .. } => (1, 1),
+            Op::Split { .. } | Op::Slice(_) | Op::Pad { .. } | Op::Expand { .. } | Op::TopK(_) => (1, 1),
+            Op::Quantize(_) | Op::Dequantize => (1, 1),
+            Op::Binary(_) | Op::MatMul | Op::Gather { .. } | Op::MoeDispatch { .. } => (2, 2),
+            Op::Where | Op::MoeCombine { .. } => (3, 3),
+            Op::Gemm(_) => (2, 3),
+            Op::Conv(_) | Op::QConv(..) | Op::QMatMul(_) => (2, 3),
+            Op::BatchNorm { .. } => (5, 5),
+            Op::LayerNorm { .. } => (2, 3),
+            Op::Concat { .. } => (1, usize::MAX),
+            Op::Lstm(_) => (4, 6),
+            Op::Gru(_) => (4, 5),
+            Op::Attention(_) => (3, 4),
+            Op::SparseMatMul(_) | Op::Moe(_) => (4, 4),
+            Op::FusedConv { .. } => (2, 4),
+            Op::FusedMatMul { epilogue } => (2.max(epilogue.arity() + 1), 2.max(epilogue.arity() + 1)),
+            Op::Elementwise { expr } => (expr.arity().max(1), expr.arity().max(1)),
+        }
+    }
+
+    /// Infers the output types from the input types, validating the inputs.
+    /// Sources have no inference: their type is declared.
+    pub fn infer(&self, ins: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        let (lo, hi) = self.arity();
+        if ins.len() < lo || ins.len() > hi {
+            let want = if lo == hi {
+                format!("{lo}")
+            } else if hi == usize::MAX {
+                format!("at least {lo}")
+            } else {
+                format!("{lo} to {hi}")
+            };
+            return Err(format!("{} expects {want} inputs, found {}", self.name(), ins.len()));
+        }
+        let one = |t: Result<TensorType, String>| t.map(|t| vec![t]);
+        match self {
+            Op::Input | Op::Param | Op::Const(_) => Err(format!("{} has a declared type", self.name())),
+            Op::Unary(u) => one(elementwise::infer_unary(u, ins[0])),
+            Op::Binary(b) => one(elementwise::infer_binary(b, ins[0], ins[1])),
+            Op::Where => one(elementwise::infer_where(ins[0], ins[1], ins[2])),
+            Op::Cast { to } => {
+                if ins[0].quant.is_some() {
+                    return Err(format!("cast does not take quantized input {}; use dequantize", ins[0]));
+                }
+                Ok(vec![ins[0].with_dtype(*to)])
+            }
+            Op::MatMul | Op::Gemm(_) => one(linalg::infer(self, ins)),
+            Op::Conv(c) => one(c.infer(ins, false)),
+            Op::Pool(p) => one(p.infer(ins[0])),
+            Op::GlobalPool(_) => one(pool::infer_global(self.name(), ins[0])),
+            Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => one(norm::infer(self, ins)),
+            Op::Reduce { .. } | Op::ArgReduce { .. } => one(reduce::infer(self, ins[0])),
+            Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Concat { .. }
+            | Op::Split { .. }
+            | Op::Slice(_)
+            | Op::Gather { .. }
+            | Op::Pad { .. }
+            | Op::Expand { .. } => shape::infer(self, ins),
+            Op::Lstm(r) => r.infer(ins, true),
+            Op::Gru(r) => r.infer(ins, false),
+            Op::Attention(a) => one(a.infer(ins)),
+            Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) | Op::QConv(..) => one(quant::infer(self, ins)),
+            Op::SparseMatMul(s) => one(s.infer(ins)),
+            Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) => routing::infer(self, ins),
+            Op::FusedConv { .. } | Op::FusedMatMul { .. } | Op::Elementwise { .. } => one(fused::infer(self, ins)),
+        }
+    }
+}
+
+/// Requires a float, unquantized input.
+pub(crate) fn want_float(op: &str, what: &str, t: &TensorType) -> Result<(), String> {
+    if !t.dtype.is_float() || t.quant.is_some() {
+        return Err(format!("{op} expects a float {what}, found {t}"));
+    }
+    Ok(())
+}
+
+/// Requires a given rank.
+pub(crate) fn want_rank(op: &str, what: &str, t: &TensorType, rank: usize) -> Result<(), String> {
+    if t.rank() != rank {
+        return Err(format!("{op} expects a {rank}-d {what}, found {t}"));
+    }
+    Ok(())
+}
+
+/// Requires two dims to agree (symbols must be the same symbol).
+pub(crate) fn want_dim_eq(op: &str, what: &str, a: &crate::Dim, b: &crate::Dim) -> Result<(), String> {
+    if a != b {
+        return Err(format!("{op}: {what} must agree, found {a} and {b}"));
+    }
+    Ok(())
+}
