@@ -1,0 +1,1 @@
+//! Random weights for a graph's params (seeded), for examples and tests.
