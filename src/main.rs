@@ -1,1 +1,106 @@
-fn main() {}
+//! The `smelt` command line: check, format, run and initialize models.
+//!
+//! Every failure prints one clear message (all of a model's diagnostics, each with
+//! `file:line:col`) to stderr and exits with status 1; nothing is written on failure.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use cli::run::{BackendArg, RunArgs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// smelt: an ML compiler. Today: the text IR, its verifier and the reference interpreter.
+#[derive(Debug, Parser)]
+#[command(name = "smelt", version, about)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Parse and verify a model (with its weights), and print every value's type.
+    Check {
+        /// The model (`.smelt`); weights are read from the `.safetensors` beside it.
+        model: PathBuf,
+    },
+    /// Print a model in canonical form.
+    Fmt {
+        model: PathBuf,
+        /// Exit with status 1 if the file is not in canonical form.
+        #[arg(long, conflicts_with_all = ["write", "json"])]
+        check: bool,
+        /// Rewrite the file in place (atomically).
+        #[arg(long, conflicts_with = "json")]
+        write: bool,
+        /// Print the JSON form instead of the text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a model on inputs and print a summary of each output.
+    Run {
+        model: PathBuf,
+        /// Inputs by name from a safetensors file (`expected.*` tensors are ignored).
+        #[arg(long, value_name = "FILE.safetensors", conflicts_with_all = ["random", "dim"])]
+        inputs: Option<PathBuf>,
+        /// Seeded random inputs (the default, with seed 0).
+        #[arg(long, value_name = "SEED")]
+        random: Option<u64>,
+        /// Size of a symbolic dim for random inputs (`--dim N=4`); unset symbols are 1.
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::run::parse_dim)]
+        dim: Vec<(String, u64)>,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = BackendArg::Interp)]
+        backend: BackendArg,
+        /// Write the outputs to this safetensors file (only on success).
+        #[arg(short = 'o', long = "output", value_name = "OUT.safetensors")]
+        out: Option<PathBuf>,
+    },
+    /// Write seeded random weights for a model's params.
+    InitWeights {
+        model: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output file (default: the `.safetensors` beside the model).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+fn dispatch(args: Args) -> anyhow::Result<()> {
+    match args.cmd {
+        Cmd::Check { model } => cli::check::main(&model),
+        Cmd::Fmt { model, check, write, json } => {
+            use cli::fmt::Mode;
+            let mode = if check {
+                Mode::Check
+            } else if write {
+                Mode::Write
+            } else if json {
+                Mode::Json
+            } else {
+                Mode::Print
+            };
+            cli::fmt::main(&model, mode)
+        }
+        Cmd::Run { model, inputs, random, dim, backend, out } => {
+            cli::run::main(&RunArgs { model, inputs, seed: random.unwrap_or(0), dims: dim, backend, out })
+        }
+        Cmd::InitWeights { model, seed, out } => cli::init::main(&model, seed, out.as_deref()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match dispatch(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match e.downcast_ref::<cli::Reported>() {
+                Some(r) => eprintln!("{r}"),
+                None => eprintln!("error: {e:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

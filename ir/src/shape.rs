@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+/// The largest size of one dim the text format accepts (2^48), so that inference
+/// may add a few dims and pads without overflow.
+pub const MAX_DIM: u64 = 1 << 48;
+
 /// One dimension of a shape.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Dim {
@@ -94,7 +98,7 @@ impl Shape {
 
     /// Number of elements when every dim is fixed.
     pub fn numel(&self) -> Option<u64> {
-        self.0.iter().map(Dim::fixed).product()
+        self.0.iter().try_fold(1u64, |acc, d| acc.checked_mul(d.fixed()?))
     }
 
     pub fn is_fixed(&self) -> bool {

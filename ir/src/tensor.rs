@@ -204,7 +204,7 @@ pub struct ShapeMismatch {
 
 impl Tensor {
     pub fn new(shape: Vec<usize>, data: Data) -> Result<Tensor, ShapeMismatch> {
-        let expected: usize = shape.iter().product();
+        let expected = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
         if expected != data.len() {
             return Err(ShapeMismatch { shape, expected, found: data.len() });
         }

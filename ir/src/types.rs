@@ -115,14 +115,18 @@ impl fmt::Display for TensorType {
                     }
                     write!(f, "{s:?}")?;
                 }
-                f.write_str("], zero_point = [")?;
-                for (i, z) in zero_point.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
+                f.write_str("]")?;
+                if zero_point.iter().any(|&z| z != 0) {
+                    f.write_str(", zero_point = [")?;
+                    for (i, z) in zero_point.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{z}")?;
                     }
-                    write!(f, "{z}")?;
+                    f.write_str("]")?;
                 }
-                f.write_str("])")
+                f.write_str(")")
             }
         }
     }

@@ -145,14 +145,21 @@ pub(crate) fn window_out(
     dilation: usize,
     ceil: bool,
 ) -> Result<Dim, String> {
-    let span = dilation as u64 * (k - 1) + 1;
+    if k == 0 {
+        return Err(format!("{op}: the window is empty"));
+    }
+    let too_big = || format!("{op}: sizes overflow");
+    let span = (dilation as u64).checked_mul(k - 1).and_then(|x| x.checked_add(1)).ok_or_else(too_big)?;
     match d {
         Dim::Fixed(n) => {
-            let padded = n + pb as u64 + pe as u64;
+            let padded = n.checked_add(pb as u64).and_then(|x| x.checked_add(pe as u64)).ok_or_else(too_big)?;
             if padded < span {
                 return Err(format!("{op}: window of {span} does not fit in {n} (+{pb}+{pe} padding)"));
             }
             let s = stride as u64;
+            if s == 0 {
+                return Err(format!("{op}: stride must be positive"));
+            }
             let q = padded - span;
             let mut o = if ceil { q.div_ceil(s) + 1 } else { q / s + 1 };
             // As ONNX: with ceil_mode the last window must start inside the input or
@@ -162,7 +169,7 @@ pub(crate) fn window_out(
             }
             Ok(Dim::Fixed(o))
         }
-        Dim::Sym(_) if stride == 1 && (pb + pe) as u64 == span - 1 => Ok(d.clone()),
+        Dim::Sym(_) if stride == 1 && (pb as u64).checked_add(pe as u64) == Some(span - 1) => Ok(d.clone()),
         Dim::Sym(_) => Err(format!(
             "{op} cannot compute its output size from symbolic dim {d}; bind it to a size first"
         )),

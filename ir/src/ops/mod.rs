@@ -283,7 +283,8 @@ impl Op {
             } else {
                 format!("{lo} to {hi}")
             };
-            return Err(format!("{} expects {want} inputs, found {}", self.name(), ins.len()));
+            let plural = if lo == 1 && hi == 1 { "" } else { "s" };
+            return Err(format!("{} expects {want} input{plural}, found {}", self.name(), ins.len()));
         }
         let one = |t: Result<TensorType, String>| t.map(|t| vec![t]);
         match self {

@@ -99,9 +99,12 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         "global_max_pool" => return Some(Op::GlobalPool(PoolKind::Max)),
         _ => return None,
     };
+    let has_kernel = a.has("kernel");
     let mut kernel = a.usizes("kernel", None);
-    if kernel.len() != r || kernel.contains(&0) {
+    if has_kernel && (kernel.len() != r || kernel.contains(&0)) {
         a.error(format!("{name} expects `kernel` of {r} positive ints, found {kernel:?}"));
+    }
+    if kernel.len() != r || kernel.contains(&0) {
         kernel = vec![1; r];
     }
     let mut stride = a.usizes("stride", Some(kernel.clone()));

@@ -85,12 +85,14 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         "gru" => false,
         _ => return None,
     };
-    let hidden = a.usize("hidden", None);
-    if hidden == 0 && a.has("hidden") {
-        a.error(format!("{name} expects `hidden` ≥ 1"));
+    let has_hidden = a.has("hidden");
+    let hidden = a.int("hidden", None);
+    if has_hidden && hidden < 1 {
+        a.error(format!("{name} expects `hidden` ≥ 1, found {hidden}"));
     }
+    let hidden = hidden.max(1) as usize;
     let r = Rnn {
-        hidden: hidden.max(1),
+        hidden,
         direction: a.choice("direction", DIRECTIONS, Some(Direction::Forward)).unwrap_or(Direction::Forward),
         linear_before_reset: if lstm { false } else { a.bool("linear_before_reset", false) },
     };

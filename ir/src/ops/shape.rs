@@ -48,24 +48,27 @@ impl Slice {
             if out.iter().any(|o| o.0 == ax) {
                 return Err(format!("slice axis {a} is given twice"));
             }
-            let d = dims[ax] as i64;
+            // i128: the bounds may be anything an i64 holds.
+            let d = dims[ax] as i128;
             let step = steps[i];
-            let (mut s, mut e) = (self.starts[i], self.ends[i]);
+            let st = step as i128;
+            let (mut s, mut e) = (self.starts[i] as i128, self.ends[i] as i128);
             if s < 0 {
                 s += d;
             }
             if e < 0 {
                 e += d;
             }
-            let count = if step > 0 {
+            let count = if st > 0 {
                 s = s.clamp(0, d);
                 e = e.clamp(0, d);
-                if e > s { (e - s + step - 1) / step } else { 0 }
+                if e > s { (e - s + st - 1) / st } else { 0 }
             } else {
                 s = s.clamp(-1, d - 1);
                 e = e.clamp(-1, d - 1);
-                if s > e { (s - e + (-step) - 1) / (-step) } else { 0 }
+                if s > e { (s - e + (-st) - 1) / (-st) } else { 0 }
             };
+            let s = s as i64;
             out.push((ax, s, step, count as u64));
         }
         Ok(out)
@@ -155,17 +158,17 @@ pub(super) fn attrs(op: &Op) -> Vec<(&'static str, AttrValue)> {
 }
 
 /// A product of dims as (fixed factor, sorted symbols).
-fn product(dims: &[Dim]) -> (u64, Vec<Arc<str>>) {
+fn product(dims: &[Dim]) -> Option<(u64, Vec<Arc<str>>)> {
     let mut f = 1u64;
     let mut syms = Vec::new();
     for d in dims {
         match d {
-            Dim::Fixed(n) => f = f.saturating_mul(*n),
+            Dim::Fixed(n) => f = f.checked_mul(*n)?,
             Dim::Sym(s) => syms.push(s.clone()),
         }
     }
     syms.sort();
-    (f, syms)
+    Some((f, syms))
 }
 
 /// Resolves a reshape target against the input dims.
@@ -189,9 +192,10 @@ pub fn reshape_dims(input: &[Dim], spec: &[DimSpec]) -> Result<Vec<Dim>, String>
             DimSpec::Sym(s) => out.push(Some(Dim::sym(s))),
         }
     }
-    let (fin, mut sin) = product(input);
     let known: Vec<Dim> = out.iter().flatten().cloned().collect();
-    let (fout, sout) = product(&known);
+    let (Some((fin, mut sin)), Some((fout, sout))) = (product(input), product(&known)) else {
+        return Err("reshape: sizes overflow".into());
+    };
     // Cancel the symbols that appear on both sides.
     let mut rest_out = Vec::new();
     for s in sout {
@@ -277,8 +281,9 @@ pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, Str
         }
         Op::Split { axis, sizes } => {
             let a = x.shape.axis(*axis).ok_or_else(|| format!("split axis {axis} is out of range for {x}"))?;
-            let total: usize = sizes.iter().sum();
-            if sizes.is_empty() || x.dims()[a] != Dim::Fixed(total as u64) {
+            let total = sizes.iter().try_fold(0u64, |acc, &n| acc.checked_add(n as u64));
+            if sizes.is_empty() || total.is_none_or(|t| x.dims()[a] != Dim::Fixed(t)) {
+                let total: u128 = sizes.iter().map(|&n| n as u128).sum();
                 return Err(format!("split sizes {sizes:?} (sum {total}) do not cover axis {a} of {x}"));
             }
             Ok(sizes
@@ -333,7 +338,7 @@ pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, Str
                         if *mode != PadMode::Constant && *n == 0 && b + e > 0 {
                             return Err(format!("{} pad of an empty dim in {x}", mode.name()));
                         }
-                        Dim::Fixed(n + b + e)
+                        Dim::Fixed(n.checked_add(b).and_then(|v| v.checked_add(e)).ok_or_else(|| format!("pad of {x} overflows"))?)
                     }
                     s if b + e == 0 => s.clone(),
                     s => return Err(format!("pad of symbolic dim {s} of {x}; bind it first")),

@@ -222,10 +222,9 @@ impl Parser {
             loop {
                 match self.peek().clone() {
                     Tok::Num(n, true) => {
-                        let v = n.parse::<u64>();
-                        match v {
-                            Ok(v) => dims.push(Dim::Fixed(v)),
-                            Err(_) => return self.fail(format!("dimension `{n}` is too large")),
+                        match n.parse::<u64>() {
+                            Ok(v) if v <= crate::shape::MAX_DIM => dims.push(Dim::Fixed(v)),
+                            _ => return self.fail(format!("dimension `{n}` is too large (at most 2^48)")),
                         }
                         self.bump();
                     }
@@ -256,12 +255,11 @@ impl Parser {
                 }
                 self.expect(Tok::Comma, "between quantization parameters")?;
             }
+            // Bad parameters are reported; the type stays usable without them so
+            // that the rest of the model is still checked.
             match quant_from_attrs(&attrs, &ty) {
                 Ok(q) => ty.quant = Some(q),
-                Err(ds) => {
-                    self.errs.extend(ds.into_iter().map(|d| d.at(Some(qsp))));
-                    return Err(Failed);
-                }
+                Err(ds) => self.errs.extend(ds.into_iter().map(|d| d.at(Some(qsp)))),
             }
         }
         Ok(ty)
@@ -482,10 +480,11 @@ fn quant_from_attrs(attrs: &[Attr], ty: &TensorType) -> Result<Quant, Vec<Diagno
 
 fn const_tensor(ty: &TensorType, lits: &[(Lit, Span)]) -> Result<Tensor, Diagnostic> {
     let shape = ty.shape.fixed().ok_or_else(|| Diagnostic::new(format!("a const needs a fixed shape, found {ty}")))?;
-    let n: usize = shape.iter().product();
-    if lits.len() != n {
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let Some(n) = n.filter(|&n| n == lits.len()) else {
+        let n = n.map(|n| n.to_string()).unwrap_or_else(|| "too many".into());
         return Err(Diagnostic::new(format!("const of type {ty} needs {n} values, found {}", lits.len())));
-    }
+    };
     let data = if ty.dtype.is_float() {
         let mut v = Vec::with_capacity(n);
         for (l, sp) in lits {

@@ -1,8 +1,297 @@
-//! Interpreter: the routing op family.
+//! Interpreter: routing and mixture of experts — `topk`, `moe_dispatch`,
+//! `moe_combine` and the whole-layer `moe`, with the token-order slot rule of
+//! `docs/ops.md` (tokens past an expert's capacity are dropped).
 
-use super::Arg;
+use super::{Arg, util};
+use smelt_ir::ops::{Moe, TopK};
 use smelt_ir::{Op, Tensor, TensorType};
+use std::cmp::Ordering;
 
-pub(super) fn eval(op: &Op, _ins: &[Arg], _out: &[TensorType]) -> Result<Vec<Tensor>, String> {
-    Err(format!("the interpreter does not run {} yet", op.name()))
+pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
+    match op {
+        Op::TopK(t) => topk(t, ins, out),
+        Op::MoeDispatch { experts, capacity } => dispatch(*experts, *capacity, ins, out),
+        Op::MoeCombine { capacity } => combine(*capacity, ins, out),
+        Op::Moe(m) => moe(m, ins, out),
+        _ => Err(format!("routing::eval does not run {}", op.name())),
+    }
+}
+
+/// Orders two values, NaN above everything (so `largest` picks NaN first).
+fn cmp_nan_high<T: PartialOrd>(a: &T, b: &T) -> Ordering {
+    #[allow(clippy::eq_op)]
+    match (a != a, b != b) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => a.partial_cmp(b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// Positions of the `k` largest (or smallest) of `v`, best first; ties keep the
+/// lower position first.
+fn top_positions<T: PartialOrd>(v: &[T], k: usize, largest: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    // A stable sort keeps equal values in position order.
+    order.sort_by(|&a, &b| {
+        let c = cmp_nan_high(&v[a], &v[b]);
+        if largest { c.reverse() } else { c }
+    });
+    order.truncate(k);
+    order
+}
+
+fn topk(t: &TopK, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
+    let x = ins.first().ok_or("topk expects an input")?;
+    let shape = x.value.shape();
+    let axis = smelt_ir::shape::normalize_axis(t.axis, shape.len())
+        .ok_or_else(|| format!("topk axis {} is out of range for {shape:?}", t.axis))?;
+    let n = shape[axis];
+    if t.k > n {
+        return Err(format!("topk k = {} exceeds the axis size {n}", t.k));
+    }
+    let inner: usize = shape[axis + 1..].iter().product();
+    let outer: usize = shape[..axis].iter().product();
+    let float = x.value.dtype().is_float();
+    let (fv, iv) = if float { (x.value.to_f32(), vec![]) } else { (vec![], x.value.to_i64()) };
+    let mut idx_out = vec![0i64; outer * t.k * inner];
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |p: usize| (o * n + p) * inner + i;
+            let pos = if float {
+                top_positions(&(0..n).map(|p| fv[at(p)]).collect::<Vec<_>>(), t.k, t.largest)
+            } else {
+                top_positions(&(0..n).map(|p| iv[at(p)]).collect::<Vec<_>>(), t.k, t.largest)
+            };
+            for (j, p) in pos.into_iter().enumerate() {
+                idx_out[(o * t.k + j) * inner + i] = p as i64;
+            }
+        }
+    }
+    // Gather the values at the chosen positions.
+    let src = |f: usize| {
+        let (o, rest) = (f / (t.k * inner), f % (t.k * inner));
+        let i = rest % inner;
+        (o * n + idx_out[f] as usize) * inner + i
+    };
+    let [tv, ti] = out else { return Err(format!("topk has 2 outputs, found {} types", out.len())) };
+    let values = if float {
+        util::from_f32(tv, (0..idx_out.len()).map(|f| fv[src(f)]).collect())
+    } else {
+        util::from_i64(tv, (0..idx_out.len()).map(|f| iv[src(f)]).collect())
+    };
+    Ok(vec![values, util::from_i64(ti, idx_out)])
+}
+
+/// Slot of each (t, j) in its expert in token order; `None` where dropped (past
+/// `capacity`; `None` capacity means unlimited). Experts out of range are errors.
+fn slots(idx: &[i64], k: usize, experts: usize, capacity: Option<usize>) -> Result<Vec<Option<(usize, usize)>>, String> {
+    let mut count = vec![0usize; experts];
+    let mut out = Vec::with_capacity(idx.len());
+    for (p, &e) in idx.iter().enumerate() {
+        if e < 0 || e as u64 >= experts as u64 {
+            let (t, j) = (p / k.max(1), p % k.max(1));
+            return Err(format!("expert index {e} at [{t}, {j}] is outside 0..{experts}"));
+        }
+        let e = e as usize;
+        if capacity.is_none_or(|c| count[e] < c) {
+            out.push(Some((e, count[e])));
+            count[e] += 1;
+        } else {
+            out.push(None);
+        }
+    }
+    Ok(out)
+}
+
+/// The [T, k] index input, checked against `t` tokens.
+fn indices(a: &Arg, t: usize) -> Result<(Vec<i64>, usize), String> {
+    match a.value.shape()[..] {
+        [ti, k] if ti == t => Ok((a.value.to_i64(), k)),
+        _ => Err(format!("expected indices [{t}, k], found {:?}", a.value.shape())),
+    }
+}
+
+fn dispatch(experts: usize, capacity: usize, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
+    let [x, idx] = ins else { return Err("moe_dispatch expects x and indices".into()) };
+    let [t, d] = x.value.shape()[..] else { return Err(format!("moe_dispatch expects x [T, D], found {:?}", x.value.shape())) };
+    let (iv, k) = indices(idx, t)?;
+    let xv = x.value.to_f32();
+    let mut y = vec![0.0f32; experts * capacity * d];
+    for (p, s) in slots(&iv, k, experts, Some(capacity))?.into_iter().enumerate() {
+        if let Some((e, slot)) = s {
+            let tok = p / k;
+            y[(e * capacity + slot) * d..][..d].copy_from_slice(&xv[tok * d..][..d]);
+        }
+    }
+    let ty = out.first().ok_or("moe_dispatch has one output")?;
+    Ok(vec![util::from_f32(ty, y)])
+}
+
+fn combine(capacity: usize, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
+    let [y, idx, w] = ins else { return Err("moe_combine expects y, indices and weights".into()) };
+    let [e, c, d] = y.value.shape()[..] else { return Err(format!("moe_combine expects y [E, C, D], found {:?}", y.value.shape())) };
+    if c != capacity {
+        return Err(format!("moe_combine expects y [E, {capacity}, D], found {:?}", y.value.shape()));
+    }
+    let t = idx.value.shape().first().copied().unwrap_or(0);
+    let (iv, k) = indices(idx, t)?;
+    if w.value.shape() != [t, k] {
+        return Err(format!("moe_combine expects weights [{t}, {k}], found {:?}", w.value.shape()));
+    }
+    let (yv, wv) = (y.value.to_f32(), w.value.to_f32());
+    let mut acc = vec![0.0f64; t * d];
+    for (p, s) in slots(&iv, k, e, Some(capacity))?.into_iter().enumerate() {
+        if let Some((ex, slot)) = s {
+            let tok = p / k;
+            for j in 0..d {
+                acc[tok * d + j] += wv[p] as f64 * yv[(ex * c + slot) * d + j] as f64;
+            }
+        }
+    }
+    let ty = out.first().ok_or("moe_combine has one output")?;
+    Ok(vec![util::from_f32(ty, acc.into_iter().map(|v| v as f32).collect())])
+}
+
+fn moe(m: &Moe, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
+    let [x, gate, w1, w2] = ins else { return Err("moe expects x, gate, w1 and w2".into()) };
+    let [t, d] = x.value.shape()[..] else { return Err(format!("moe expects x [T, D], found {:?}", x.value.shape())) };
+    let [gd, e] = gate.value.shape()[..] else { return Err(format!("moe expects gate [D, E], found {:?}", gate.value.shape())) };
+    let [e1, d1, h] = w1.value.shape()[..] else { return Err(format!("moe expects w1 [E, D, H], found {:?}", w1.value.shape())) };
+    if gd != d || e1 != e || d1 != d || w2.value.shape() != [e, h, d] || m.k == 0 || m.k > e {
+        return Err(format!(
+            "moe shapes do not agree: x {:?}, gate {:?}, w1 {:?}, w2 {:?}, k {}",
+            x.value.shape(),
+            gate.value.shape(),
+            w1.value.shape(),
+            w2.value.shape(),
+            m.k
+        ));
+    }
+    let f = |a: &Arg| -> Vec<f64> { a.value.to_f32().into_iter().map(f64::from).collect() };
+    let (xv, gv, w1v, w2v) = (f(x), f(gate), f(w1), f(w2));
+    let mut idx = Vec::with_capacity(t * m.k);
+    let mut wts = Vec::with_capacity(t * m.k);
+    for tok in 0..t {
+        let logits: Vec<f64> = (0..e).map(|ex| (0..d).map(|i| xv[tok * d + i] * gv[i * e + ex]).sum()).collect();
+        let chosen = top_positions(&logits, m.k, true);
+        // Softmax over the chosen logits (the first is the largest).
+        let mx = chosen.iter().map(|&c| logits[c]).fold(f64::NEG_INFINITY, f64::max);
+        let ex: Vec<f64> = chosen.iter().map(|&c| (logits[c] - mx).exp()).collect();
+        let sum: f64 = ex.iter().sum();
+        wts.extend(ex.iter().map(|v| v / sum));
+        idx.extend(chosen.into_iter().map(|c| c as i64));
+    }
+    let mut y = vec![0.0f64; t * d];
+    for (p, s) in slots(&idx, m.k, e, m.capacity(t, e))?.into_iter().enumerate() {
+        let Some((ex, _)) = s else { continue };
+        let tok = p / m.k;
+        let hidden: Vec<f64> = (0..h)
+            .map(|j| {
+                let z: f64 = (0..d).map(|i| xv[tok * d + i] * w1v[(ex * d + i) * h + j]).sum();
+                m.activation.eval(z as f32) as f64
+            })
+            .collect();
+        for o in 0..d {
+            let v: f64 = (0..h).map(|j| hidden[j] * w2v[(ex * h + j) * d + o]).sum();
+            y[tok * d + o] += wts[p] * v;
+        }
+    }
+    let ty = out.first().ok_or("moe has one output")?;
+    Ok(vec![util::from_f32(ty, y.into_iter().map(|v| v as f32).collect())])
+}
+
+#[cfg(test)]
+mod tests {
+    use smelt_ir::{Data, Tensor};
+    use std::collections::BTreeMap;
+
+    fn run(src: &str, inputs: &[(&str, Tensor)]) -> Result<BTreeMap<String, Tensor>, String> {
+        let g = smelt_ir::text::parse(src).expect("parses");
+        let m = inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        crate::interp::run(&g, &m).map_err(|e| e.to_string())
+    }
+
+    fn t(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::f32(shape.to_vec(), v.to_vec()).expect("sized")
+    }
+
+    /// x = [3, 1, 3, 2, 3]: largest k = 2 picks the 3s at 0 and 2 (ties → lower index);
+    /// smallest k = 3 gives 1 (@1), 2 (@3), 3 (@0).
+    #[test]
+    fn topk_ties() {
+        let x = t(&[5], &[3.0, 1.0, 3.0, 2.0, 3.0]);
+        let o = run("graph g(x: f32[5]) -> (v, i) { v, i = topk(x) {k = 2} }", &[("x", x.clone())]).expect("runs");
+        assert_eq!(o["v"].to_f32(), vec![3.0, 3.0]);
+        assert_eq!(o["i"].data(), &Data::I64(vec![0, 2]));
+        let o = run("graph g(x: f32[5]) -> (v, i) { v, i = topk(x) {k = 3, largest = false} }", &[("x", x)]).expect("runs");
+        assert_eq!(o["v"].to_f32(), vec![1.0, 2.0, 3.0]);
+        assert_eq!(o["i"].data(), &Data::I64(vec![1, 3, 0]));
+    }
+
+    /// Two tokens both routed to expert 0 with capacity 1: token 0 takes slot 0, token 1
+    /// is dropped; expert 1 gets nothing. Out [2, 1, 2] = [[x0], [0, 0]].
+    /// Combining with weight 0.5 each: token 0 gets 0.5·x0, the dropped token 1 gets 0.
+    #[test]
+    fn dispatch_and_combine_drop() {
+        let x = t(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        let idx = Tensor::i64(vec![2, 1], vec![0, 0]).expect("sized");
+        let o = run(
+            "graph g(x: f32[2, 2], idx: i64[2, 1]) -> (y) { y = moe_dispatch(x, idx) {experts = 2, capacity = 1} }",
+            &[("x", x), ("idx", idx.clone())],
+        )
+        .expect("runs");
+        assert_eq!(o["y"].to_f32(), vec![1.0, 2.0, 0.0, 0.0]);
+        let y = t(&[2, 1, 2], &[1.0, 2.0, 9.0, 9.0]);
+        let w = t(&[2, 1], &[0.5, 0.5]);
+        let o = run(
+            "graph g(y: f32[2, 1, 2], idx: i64[2, 1], w: f32[2, 1]) -> (z) { z = moe_combine(y, idx, w) {capacity = 1} }",
+            &[("y", y), ("idx", idx), ("w", w)],
+        )
+        .expect("runs");
+        assert_eq!(o["z"].to_f32(), vec![0.5, 1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn dispatch_bad_index_is_error() {
+        let x = t(&[1, 1], &[1.0]);
+        let idx = Tensor::i64(vec![1, 1], vec![5]).expect("sized");
+        let e = run(
+            "graph g(x: f32[1, 1], idx: i64[1, 1]) -> (y) { y = moe_dispatch(x, idx) {experts = 2, capacity = 1} }",
+            &[("x", x), ("idx", idx)],
+        )
+        .expect_err("out of range");
+        assert!(e.contains("expert index 5"), "{e}");
+    }
+
+    /// moe with D = 1, E = 2, H = 1, k = 1, identity activation: gate = [[1, −1]], so a
+    /// positive x routes to expert 0 and a negative one to expert 1, with weight 1
+    /// (softmax of one logit). w1 = [[[2]], [[3]]], w2 = [[[1]], [[10]]]:
+    /// x = 1 → 1·2·1 = 2; x = −1 → −1·3·10 = −30. With relu the second is 0.
+    /// capacity_factor = 0.5: capacity ⌈2·1·0.5/2⌉ = 1, and with x = [1, 2] both go to
+    /// expert 0, so token 1 is dropped: [2, 0].
+    #[test]
+    fn moe_layer() {
+        let ins = |x: &[f32]| {
+            vec![
+                ("x", t(&[2, 1], x)),
+                ("gate", t(&[1, 2], &[1.0, -1.0])),
+                ("w1", t(&[2, 1, 1], &[2.0, 3.0])),
+                ("w2", t(&[2, 1, 1], &[1.0, 10.0])),
+            ]
+        };
+        let src = |attrs: &str| {
+            format!(
+                "graph g(x: f32[2, 1], gate: f32[1, 2], w1: f32[2, 1, 1], w2: f32[2, 1, 1]) -> (y) {{
+                    y = moe(x, gate, w1, w2) {{{attrs}}}
+                }}"
+            )
+        };
+        let o = run(&src("k = 1, activation = identity"), &ins(&[1.0, -1.0])).expect("runs");
+        assert_eq!(o["y"].to_f32(), vec![2.0, -30.0]);
+        let o = run(&src("k = 1"), &ins(&[1.0, -1.0])).expect("runs");
+        assert_eq!(o["y"].to_f32(), vec![2.0, 0.0]);
+        let o = run(&src("k = 1, capacity_factor = 0.5"), &ins(&[1.0, 2.0])).expect("runs");
+        assert_eq!(o["y"].to_f32(), vec![2.0, 0.0]);
+    }
 }

@@ -1,0 +1,124 @@
+//! `smelt run MODEL`: runs a model on inputs from a safetensors file or on seeded
+//! random inputs, prints a summary of each output, and optionally writes them.
+
+use super::{load_model, node_diag, reported, shown};
+use smelt::codegen;
+use smelt::ir::{Bindings, Graph, weights};
+use smelt::runtime::{self, init::random_inputs};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Where a model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// The reference interpreter.
+    Interp,
+    /// Cranelift JIT (planned).
+    Cranelift,
+    /// LLVM JIT (planned).
+    Llvm,
+    /// WGSL kernels through wgpu (planned).
+    Wgsl,
+}
+
+/// What `run` was asked to do.
+#[derive(Debug)]
+pub struct RunArgs {
+    pub model: PathBuf,
+    pub inputs: Option<PathBuf>,
+    pub seed: u64,
+    pub dims: Vec<(String, u64)>,
+    pub backend: BackendArg,
+    pub out: Option<PathBuf>,
+}
+
+/// Parses `--dim N=4`.
+pub fn parse_dim(s: &str) -> Result<(String, u64), String> {
+    let (name, size) = s.split_once('=').ok_or_else(|| format!("`{s}` is not SYMBOL=SIZE"))?;
+    let size = size.trim().parse::<u64>().map_err(|e| format!("`{s}`: size: {e}"))?;
+    Ok((name.trim().to_string(), size))
+}
+
+pub fn main(a: &RunArgs) -> anyhow::Result<()> {
+    let model = shown(&a.model);
+    let g = load_model(&a.model)?;
+
+    let backend = match a.backend {
+        BackendArg::Interp => None,
+        BackendArg::Cranelift => Some(codegen::Backend::Cranelift),
+        BackendArg::Llvm => Some(codegen::Backend::Llvm),
+        BackendArg::Wgsl => Some(codegen::Backend::Wgsl),
+    };
+    if let Some(b) = backend {
+        return match codegen::compile(&g, b) {
+            Err(codegen::Error::Unsupported { backend, op, node }) => reported(
+                node_diag(&g, &node, format!("not supported on {backend}: {op} at node {node}")).render(Some(&model)),
+            ),
+            Ok(()) => reported(format!("error: the {} backend compiles but cannot run models yet", b.name())),
+        };
+    }
+
+    let inputs = match &a.inputs {
+        Some(path) => match weights::read_safetensors(path) {
+            // An interpreter fixture's `NAME.io.safetensors` also holds `expected.*` outputs.
+            Ok(t) => t.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect(),
+            Err(e) => return reported(e.render(None)),
+        },
+        None => {
+            let dims = dims(&g, &a.dims)?;
+            match random_inputs(&g, a.seed, &dims) {
+                Ok(t) => t,
+                Err(m) => return reported(format!("error: {m}")),
+            }
+        }
+    };
+
+    let outputs = match runtime::run(&g, &inputs) {
+        Ok(o) => o,
+        Err(e) => return reported(render_run_error(&g, &model, a.inputs.as_deref(), e)),
+    };
+    for &v in g.outputs() {
+        let name = g.value_name(v);
+        let t = &outputs[name];
+        println!("{name}: {}  {}", t.tensor_type(), t.summary());
+    }
+    if let Some(out) = &a.out
+        && let Err(e) = weights::write_safetensors(out, outputs.iter().map(|(k, v)| (k.as_str(), v)))
+    {
+        return reported(e.render(None));
+    }
+    Ok(())
+}
+
+/// Symbol sizes from `--dim`, each checked against the symbols of the inputs.
+fn dims(g: &Graph, given: &[(String, u64)]) -> anyhow::Result<Bindings> {
+    let symbols: BTreeSet<String> =
+        g.inputs().iter().flat_map(|&i| g.node(i).types[0].shape.symbols()).map(|s| s.to_string()).collect();
+    let mut b = Bindings::new();
+    let mut problems = Vec::new();
+    for (name, size) in given {
+        if !symbols.contains(name) {
+            let known: Vec<&str> = symbols.iter().map(String::as_str).collect();
+            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            problems.push(format!("error: --dim {name}={size}: the inputs of graph {} have no symbol `{name}` (symbols: {known})", g.name));
+        }
+        b.insert(name.clone(), *size);
+    }
+    if problems.is_empty() { Ok(b) } else { reported(problems.join("\n")) }
+}
+
+/// A run-time error, rendered with the model's or the inputs file's location.
+fn render_run_error(g: &Graph, model: &str, inputs: Option<&Path>, e: runtime::Error) -> String {
+    if let runtime::Error::Inputs(msg) = &e {
+        let from = inputs.map(|p| format!("\n  --> {}", shown(p))).unwrap_or_default();
+        return msg.lines().map(|l| format!("error: {l}{from}")).collect::<Vec<_>>().join("\n");
+    }
+    if let runtime::Error::Node { node, op, message } = &e {
+        return node_diag(g, node, format!("{op}: {message}")).render(Some(model));
+    }
+    if let runtime::Error::Ir(ie) = &e {
+        return ie.render(Some(model));
+    }
+    format!("error: {e}")
+}
+
