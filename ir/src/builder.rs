@@ -3,9 +3,9 @@
 //! [`GraphBuilder::finish`], so model code reads as straight-line math.
 //!
 //! ```
-//! use smelt_ir::{GraphBuilder, TensorType, ops::Conv};
+//! use smelt_ir::{GraphBuilder, TensorType, ops::Conv, shape};
 //! let mut b = GraphBuilder::new("block");
-//! let x = b.input("x", TensorType::f32(["N", 8, 12, 12]));
+//! let x = b.input("x", TensorType::f32(shape!["N", 8, 12, 12]));
 //! let w = b.param("w", TensorType::f32([8, 8, 3, 3]));
 //! let mut c = Conv::new(2);
 //! c.pad = vec![1; 4];

@@ -196,3 +196,11 @@ impl From<&[usize]> for Shape {
         Shape::new(v.iter().copied())
     }
 }
+
+/// Builds a [`Shape`] from sizes and symbol names: `shape!["N", 3, 224, 224]`.
+#[macro_export]
+macro_rules! shape {
+    ($($d:expr),* $(,)?) => {
+        $crate::Shape(vec![$($crate::Dim::from($d)),*])
+    };
+}
