@@ -34,7 +34,7 @@ pub struct RunArgs {
 
 /// Parses `--dim N=4`.
 pub fn parse_dim(s: &str) -> Result<(String, u64), String> {
-    let (name, size) = s.split_once('=').ok_or_else(|| format!("`{s}` is not SYMBOL=SIZE"))?;
+    let (name, size) = s.split_once('=').ok_or_else(|| format!("`{s}` is not SYM=SIZE"))?;
     let size = size.trim().parse::<u64>().map_err(|e| format!("`{s}`: size: {e}"))?;
     Ok((name.trim().to_string(), size))
 }

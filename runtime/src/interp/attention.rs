@@ -30,9 +30,15 @@ fn softmax(row: &mut [f64]) {
 
 fn attention(a: &Attention, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
     let [q, k, v, rest @ ..] = ins else { return Err(format!("attention expects 3 or 4 inputs, found {}", ins.len())) };
-    let [b, tq, e] = q.value.shape()[..] else { return Err(format!("expected q [B, Tq, E], found {:?}", q.value.shape())) };
-    let [bk, tk, ek] = k.value.shape()[..] else { return Err(format!("expected k [B, Tk, E], found {:?}", k.value.shape())) };
-    let [bv, tv, ev] = v.value.shape()[..] else { return Err(format!("expected v [B, Tk, Ev], found {:?}", v.value.shape())) };
+    let [b, tq, e] = q.value.shape()[..] else {
+        return Err(format!("expected q [B, Tq, E], found {:?}", q.value.shape()));
+    };
+    let [bk, tk, ek] = k.value.shape()[..] else {
+        return Err(format!("expected k [B, Tk, E], found {:?}", k.value.shape()));
+    };
+    let [bv, tv, ev] = v.value.shape()[..] else {
+        return Err(format!("expected v [B, Tk, Ev], found {:?}", v.value.shape()));
+    };
     let heads = a.heads;
     if bk != b || bv != b || ek != e || tv != tk || heads == 0 || e % heads != 0 || ev % heads != 0 {
         return Err(format!(
@@ -122,7 +128,11 @@ mod tests {
         }";
         let o = run(
             src,
-            &[("q", t(&[1, 2, 2], &[1.0, -2.0, 3.0, 0.5])), ("k", t(&[1, 1, 2], &[0.3, 0.7])), ("v", t(&[1, 1, 3], &[4.0, 5.0, 6.0]))],
+            &[
+                ("q", t(&[1, 2, 2], &[1.0, -2.0, 3.0, 0.5])),
+                ("k", t(&[1, 1, 2], &[0.3, 0.7])),
+                ("v", t(&[1, 1, 3], &[4.0, 5.0, 6.0])),
+            ],
         );
         close(&o["y"], &[4.0, 5.0, 6.0, 4.0, 5.0, 6.0]);
     }

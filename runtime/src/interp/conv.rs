@@ -28,7 +28,11 @@ fn geometry(c: &Conv) -> Result<Geometry, String> {
         1 if c.pad.len() == 2 && c.dilation.len() == 1 => {
             Ok(([1, c.stride[0]], [0, c.pad[0], 0, c.pad[1]], [1, c.dilation[0]]))
         }
-        2 if c.pad.len() == 4 && c.dilation.len() == 2 => Ok(([c.stride[0], c.stride[1]], [c.pad[0], c.pad[1], c.pad[2], c.pad[3]], [c.dilation[0], c.dilation[1]])),
+        2 if c.pad.len() == 4 && c.dilation.len() == 2 => Ok((
+            [c.stride[0], c.stride[1]],
+            [c.pad[0], c.pad[1], c.pad[2], c.pad[3]],
+            [c.dilation[0], c.dilation[1]],
+        )),
         r => Err(format!("conv of spatial rank {r} with pad {:?} and dilation {:?}", c.pad, c.dilation)),
     }
 }

@@ -29,11 +29,12 @@ pub(super) fn unary(u: UnaryOp, x: &Tensor, o: &TensorType) -> Result<Tensor, St
         return Ok(from_f32(o, x.to_f32().into_iter().map(|v| u.eval(v)).collect()));
     }
     if d == DType::Bool {
-        return match (u, x.data()) {
-            (UnaryOp::Not, Data::Bool(v)) => Tensor::new(dims(o), Data::Bool(v.iter().map(|b| !b).collect())).map_err(|e| e.to_string()),
-            (UnaryOp::Identity, Data::Bool(v)) => Tensor::new(dims(o), Data::Bool(v.clone())).map_err(|e| e.to_string()),
-            _ => Err(format!("{} does not take bool input", u.name())),
+        let v = match (u, x.data()) {
+            (UnaryOp::Not, Data::Bool(v)) => v.iter().map(|b| !b).collect(),
+            (UnaryOp::Identity, Data::Bool(v)) => v.clone(),
+            _ => return Err(format!("{} does not take bool input", u.name())),
         };
+        return Tensor::new(dims(o), Data::Bool(v)).map_err(|e| e.to_string());
     }
     let f: fn(i64) -> i64 = match u {
         UnaryOp::Neg => i64::wrapping_neg,

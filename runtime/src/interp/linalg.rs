@@ -124,7 +124,11 @@ fn gemm(g: &Gemm, a: &Tensor, b: &Tensor, c: Option<&Tensor>, o: &TensorType) ->
         return Err(format!("gemm of {ash:?} and {bsh:?} (trans {}, {}) does not give {:?}", g.trans_a, g.trans_b, dims(o)));
     }
     let as64 = |t: &Tensor| -> Vec<f64> {
-        if t.dtype().is_float() { t.to_f32().into_iter().map(f64::from).collect() } else { t.to_i64().into_iter().map(|x| x as f64).collect() }
+        if t.dtype().is_float() {
+            t.to_f32().into_iter().map(f64::from).collect()
+        } else {
+            t.to_i64().into_iter().map(|x| x as f64).collect()
+        }
     };
     let (av, bv) = (as64(a), as64(b));
     let ae = |i: usize, p: usize| if g.trans_a { av[p * m + i] } else { av[i * k + p] };

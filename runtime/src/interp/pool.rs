@@ -77,7 +77,7 @@ fn pool(p: &Pool, x: &Tensor, od: &[usize]) -> Result<Vec<f32>, String> {
                         }
                         if let (Some(ri), Some(ci)) = (ri, ci) {
                             let v = xv[base + ri * w + ci];
-                            max = if v.is_nan() || max.is_nan() { f32::NAN } else { max.max(v) };
+                            max = nan_max(max, v);
                             sum += v as f64;
                             real += 1;
                         }
@@ -96,6 +96,11 @@ fn pool(p: &Pool, x: &Tensor, od: &[usize]) -> Result<Vec<f32>, String> {
     Ok(out)
 }
 
+/// The max of two values; NaN if either is NaN.
+fn nan_max(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() { f32::NAN } else { a.max(b) }
+}
+
 /// Global pooling over every dim after the second, one value per (n, c).
 fn global(k: PoolKind, x: &Tensor) -> Result<Vec<f32>, String> {
     let s = x.shape();
@@ -108,7 +113,7 @@ fn global(k: PoolKind, x: &Tensor) -> Result<Vec<f32>, String> {
         .map(|p| {
             let vals = &xv[p * inner..(p + 1) * inner];
             match k {
-                PoolKind::Max => vals.iter().fold(f32::NEG_INFINITY, |m, &v| if v.is_nan() || m.is_nan() { f32::NAN } else { m.max(v) }),
+                PoolKind::Max => vals.iter().fold(f32::NEG_INFINITY, |m, &v| nan_max(m, v)),
                 PoolKind::Avg => (vals.iter().map(|&v| v as f64).sum::<f64>() / inner as f64) as f32,
             }
         })
@@ -124,7 +129,8 @@ mod tests {
     }
 
     fn p1(kind: PoolKind, k: usize, s: usize, pad: [usize; 2], ceil: bool, include: bool) -> Pool {
-        Pool { kind, kernel: vec![k], stride: vec![s], pad: pad.to_vec(), dilation: vec![1], ceil_mode: ceil, count_include_pad: include }
+        let (kernel, stride, dilation) = (vec![k], vec![s], vec![1]);
+        Pool { kind, kernel, stride, pad: pad.to_vec(), dilation, ceil_mode: ceil, count_include_pad: include }
     }
 
     #[test]

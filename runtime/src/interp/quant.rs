@@ -36,7 +36,8 @@ fn axis_index(q: &Quant, shape: &[usize]) -> Result<Vec<usize>, String> {
     match q {
         Quant::PerTensor { .. } => Ok(vec![0; n]),
         Quant::PerAxis { axis, scale, zero_point } => {
-            let d = *shape.get(*axis).ok_or_else(|| format!("quantization axis {axis} is out of range for {shape:?}"))?;
+            let d =
+                *shape.get(*axis).ok_or_else(|| format!("quantization axis {axis} is out of range for {shape:?}"))?;
             if scale.len() != d || zero_point.len() != d {
                 return Err(format!("{} scales for axis {axis} of size {d}", scale.len()));
             }
@@ -92,7 +93,14 @@ fn bias(ins: &[Arg], m: usize) -> Result<Vec<i32>, String> {
 /// The accumulators as output: i32 as they are, or requantized with
 /// `clamp(round_half_even(acc·sa·sb[c]/scale) + zero_point)` in f64, where `c(i)` is
 /// the output channel of flat position `i`.
-fn finish(r: &Requant, acc: Vec<i32>, sa: f32, sb: &[f32], chan: impl Fn(usize) -> usize, ty: &TensorType) -> Result<Tensor, String> {
+fn finish(
+    r: &Requant,
+    acc: Vec<i32>,
+    sa: f32,
+    sb: &[f32],
+    chan: impl Fn(usize) -> usize,
+    ty: &TensorType,
+) -> Result<Tensor, String> {
     if r.dtype == DType::I32 {
         return Ok(util::from_i64(ty, acc.into_iter().map(i64::from).collect()));
     }
@@ -121,7 +129,9 @@ fn params(q: &Quant, n: usize) -> Result<(Vec<f32>, Vec<i64>), String> {
 fn qmatmul(r: &Requant, ins: &[Arg], ty: &TensorType) -> Result<Vec<Tensor>, String> {
     let [a, b, ..] = ins else { return Err("qmatmul expects a and b".into()) };
     let (qa, qb) = (quant_of(a, "qmatmul a")?, quant_of(b, "qmatmul b")?);
-    let [kb, n] = b.value.shape()[..] else { return Err(format!("qmatmul expects b [K, N], found {:?}", b.value.shape())) };
+    let [kb, n] = b.value.shape()[..] else {
+        return Err(format!("qmatmul expects b [K, N], found {:?}", b.value.shape()));
+    };
     let k = *a.value.shape().last().ok_or("qmatmul expects a [.., M, K]")?;
     if k != kb || qa.axis().is_some() || qb.axis().is_some_and(|ax| ax != 1) {
         return Err(format!("qmatmul: a {} and b {} do not match", a.ty, b.ty));
@@ -130,7 +140,7 @@ fn qmatmul(r: &Requant, ins: &[Arg], ty: &TensorType) -> Result<Vec<Tensor>, Str
     let (sb, zb) = params(qb, n)?;
     let bias = bias(ins, n)?;
     let (av, bv) = (a.value.to_i64(), b.value.to_i64());
-    let rows = if k == 0 { 0 } else { av.len() / k };
+    let rows = av.len().checked_div(k).unwrap_or(0);
     let mut acc = vec![0i32; rows * n];
     for row in 0..rows {
         for col in 0..n {
@@ -236,7 +246,8 @@ mod tests {
         let o = run("graph g(x: f32[3]) -> (y) { y = quantize(x) {scale = 0.5} }", &[("x", x)]);
         assert_eq!(o["y"].data(), &Data::I8(vec![0, 2, -1]));
         let x = Tensor::f32(vec![4], vec![0.25, 0.75, -0.5, 200.0]).expect("sized");
-        let o = run("graph g(x: f32[4]) -> (y) { y = quantize(x) {dtype = u8, scale = 0.5, zero_point = 3} }", &[("x", x)]);
+        let o =
+            run("graph g(x: f32[4]) -> (y) { y = quantize(x) {dtype = u8, scale = 0.5, zero_point = 3} }", &[("x", x)]);
         assert_eq!(o["y"].data(), &Data::U8(vec![3, 5, 2, 255]));
     }
 
@@ -279,7 +290,8 @@ mod tests {
     fn qconv1d_pads_with_zero_point() {
         let x = i8s(&[1, 1, 3], &[1, 2, 3]);
         let w = i8s(&[1, 1, 2], &[1, 1]);
-        let src = "graph g(x: i8[1, 1, 3] quant(scale = 1.0, zero_point = 1), w: i8[1, 1, 2] quant(scale = 1.0)) -> (y) {
+        let src =
+            "graph g(x: i8[1, 1, 3] quant(scale = 1.0, zero_point = 1), w: i8[1, 1, 2] quant(scale = 1.0)) -> (y) {
             y = qconv1d(x, w) {pad = [1, 0]}
         }";
         let o = run(src, &[("x", x), ("w", w)]);

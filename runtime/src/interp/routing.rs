@@ -85,7 +85,12 @@ fn topk(t: &TopK, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String
 
 /// Slot of each (t, j) in its expert in token order; `None` where dropped (past
 /// `capacity`; `None` capacity means unlimited). Experts out of range are errors.
-fn slots(idx: &[i64], k: usize, experts: usize, capacity: Option<usize>) -> Result<Vec<Option<(usize, usize)>>, String> {
+fn slots(
+    idx: &[i64],
+    k: usize,
+    experts: usize,
+    capacity: Option<usize>,
+) -> Result<Vec<Option<(usize, usize)>>, String> {
     let mut count = vec![0usize; experts];
     let mut out = Vec::with_capacity(idx.len());
     for (p, &e) in idx.iter().enumerate() {
@@ -114,7 +119,9 @@ fn indices(a: &Arg, t: usize) -> Result<(Vec<i64>, usize), String> {
 
 fn dispatch(experts: usize, capacity: usize, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
     let [x, idx] = ins else { return Err("moe_dispatch expects x and indices".into()) };
-    let [t, d] = x.value.shape()[..] else { return Err(format!("moe_dispatch expects x [T, D], found {:?}", x.value.shape())) };
+    let [t, d] = x.value.shape()[..] else {
+        return Err(format!("moe_dispatch expects x [T, D], found {:?}", x.value.shape()));
+    };
     let (iv, k) = indices(idx, t)?;
     let xv = x.value.to_f32();
     let mut y = vec![0.0f32; experts * capacity * d];
@@ -130,7 +137,9 @@ fn dispatch(experts: usize, capacity: usize, ins: &[Arg], out: &[TensorType]) ->
 
 fn combine(capacity: usize, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
     let [y, idx, w] = ins else { return Err("moe_combine expects y, indices and weights".into()) };
-    let [e, c, d] = y.value.shape()[..] else { return Err(format!("moe_combine expects y [E, C, D], found {:?}", y.value.shape())) };
+    let [e, c, d] = y.value.shape()[..] else {
+        return Err(format!("moe_combine expects y [E, C, D], found {:?}", y.value.shape()));
+    };
     if c != capacity {
         return Err(format!("moe_combine expects y [E, {capacity}, D], found {:?}", y.value.shape()));
     }
@@ -156,8 +165,12 @@ fn combine(capacity: usize, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
 fn moe(m: &Moe, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
     let [x, gate, w1, w2] = ins else { return Err("moe expects x, gate, w1 and w2".into()) };
     let [t, d] = x.value.shape()[..] else { return Err(format!("moe expects x [T, D], found {:?}", x.value.shape())) };
-    let [gd, e] = gate.value.shape()[..] else { return Err(format!("moe expects gate [D, E], found {:?}", gate.value.shape())) };
-    let [e1, d1, h] = w1.value.shape()[..] else { return Err(format!("moe expects w1 [E, D, H], found {:?}", w1.value.shape())) };
+    let [gd, e] = gate.value.shape()[..] else {
+        return Err(format!("moe expects gate [D, E], found {:?}", gate.value.shape()));
+    };
+    let [e1, d1, h] = w1.value.shape()[..] else {
+        return Err(format!("moe expects w1 [E, D, H], found {:?}", w1.value.shape()));
+    };
     if gd != d || e1 != e || d1 != d || w2.value.shape() != [e, h, d] || m.k == 0 || m.k > e {
         return Err(format!(
             "moe shapes do not agree: x {:?}, gate {:?}, w1 {:?}, w2 {:?}, k {}",
@@ -224,7 +237,8 @@ mod tests {
         let o = run("graph g(x: f32[5]) -> (v, i) { v, i = topk(x) {k = 2} }", &[("x", x.clone())]).expect("runs");
         assert_eq!(o["v"].to_f32(), vec![3.0, 3.0]);
         assert_eq!(o["i"].data(), &Data::I64(vec![0, 2]));
-        let o = run("graph g(x: f32[5]) -> (v, i) { v, i = topk(x) {k = 3, largest = false} }", &[("x", x)]).expect("runs");
+        let o =
+            run("graph g(x: f32[5]) -> (v, i) { v, i = topk(x) {k = 3, largest = false} }", &[("x", x)]).expect("runs");
         assert_eq!(o["v"].to_f32(), vec![1.0, 2.0, 3.0]);
         assert_eq!(o["i"].data(), &Data::I64(vec![1, 3, 0]));
     }

@@ -21,12 +21,21 @@ struct Block {
 }
 
 /// Checks the offsets and indices and lists the stored blocks.
-fn blocks(offsets: &[i64], indices: &[i64], block_rows: usize, block_cols: usize, nnz: usize) -> Result<Vec<Block>, String> {
+fn blocks(
+    offsets: &[i64],
+    indices: &[i64],
+    block_rows: usize,
+    block_cols: usize,
+    nnz: usize,
+) -> Result<Vec<Block>, String> {
     if offsets.len() != block_rows + 1 {
         return Err(format!("sparse_matmul expects {} offsets, found {}", block_rows + 1, offsets.len()));
     }
     if indices.len() != nnz {
-        return Err(format!("sparse_matmul expects {nnz} indices (one per stored value/block), found {}", indices.len()));
+        return Err(format!(
+            "sparse_matmul expects {nnz} indices (one per stored value/block), found {}",
+            indices.len()
+        ));
     }
     let mut out = Vec::with_capacity(nnz);
     for r in 0..block_rows {
@@ -37,8 +46,9 @@ fn blocks(offsets: &[i64], indices: &[i64], block_rows: usize, block_cols: usize
                 r + 1
             ));
         }
-        for p in lo as usize..hi as usize {
-            let c = indices[p];
+        let (lo, hi) = (lo as usize, hi as usize);
+        let cols = indices.get(lo..hi).ok_or("sparse_matmul offsets run past the indices")?;
+        for (p, &c) in (lo..hi).zip(cols) {
             if c < 0 || c as u64 >= block_cols as u64 {
                 return Err(format!("sparse_matmul index {p} is column {c}, outside 0..{block_cols}"));
             }
@@ -49,14 +59,16 @@ fn blocks(offsets: &[i64], indices: &[i64], block_rows: usize, block_cols: usize
 }
 
 fn sparse_matmul(s: &SparseMatMul, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
-    let [x, values, indices, offsets] = ins else { return Err(format!("sparse_matmul expects 4 inputs, found {}", ins.len())) };
+    let [x, values, indices, offsets] = ins else {
+        return Err(format!("sparse_matmul expects 4 inputs, found {}", ins.len()));
+    };
     let [br, bc] = match s.format {
         SparseFormat::Csr => [1, 1],
         SparseFormat::Bsr => s.block,
     };
     let k = *x.value.shape().last().ok_or("sparse_matmul expects x [.., K]")?;
     let cols = s.cols;
-    if br == 0 || bc == 0 || k % br != 0 || cols % bc != 0 {
+    if br == 0 || bc == 0 || !k.is_multiple_of(br) || !cols.is_multiple_of(bc) {
         return Err(format!("sparse_matmul: W {k}×{cols} does not split into {br}×{bc} blocks"));
     }
     let vs = values.value.shape();
@@ -67,7 +79,7 @@ fn sparse_matmul(s: &SparseMatMul, ins: &[Arg], out: &[TensorType]) -> Result<Ve
     }
     let list = blocks(&offsets.value.to_i64(), &indices.value.to_i64(), k / br, cols / bc, nnz)?;
     let (xv, wv) = (x.value.to_f32(), values.value.to_f32());
-    let rows = if k == 0 { 0 } else { xv.len() / k };
+    let rows = xv.len().checked_div(k).unwrap_or(0);
     let mut acc = vec![0.0f64; rows * cols];
     for row in 0..rows {
         for b in &list {
