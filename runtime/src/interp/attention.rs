@@ -159,6 +159,19 @@ mod tests {
         close(&run(masked, &ins2)["y"], &[10.0, 10.0]);
     }
 
+    /// Causal with Tq = 2 > Tk = 1: row i masks key j when j > i + (Tk − Tq) = i − 1, so
+    /// row 0 masks its only key: softmax of all −inf is NaN (as numpy); row 1 sees v.
+    #[test]
+    fn causal_fully_masked_row_is_nan() {
+        let src = "graph g(q: f32[1, 2, 1], k: f32[1, 1, 1], v: f32[1, 1, 1]) -> (y) {
+            y = attention(q, k, v) {causal = true}
+        }";
+        let o =
+            run(src, &[("q", t(&[1, 2, 1], &[1.0, 2.0])), ("k", t(&[1, 1, 1], &[1.0])), ("v", t(&[1, 1, 1], &[3.0]))]);
+        let y = o["y"].to_f32();
+        assert!(y[0].is_nan() && y[1] == 3.0, "{y:?}");
+    }
+
     /// Two heads with E = Ev = 2: head 0 uses column 0 and head 1 column 1; one query,
     /// two keys, scale = 2 (set). q = [ln 3 / 2, 0]; k rows [0, 0], [1, 0]; v rows [1, 5], [3, 7].
     /// Head 0: scores [0, ln 3] → [¼, ¾] → 0.25 + 2.25 = 2.5. Head 1: scores [0, 0] → 6.

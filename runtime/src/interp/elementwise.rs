@@ -54,13 +54,22 @@ pub(super) fn cast(x: &Tensor, o: &TensorType) -> Tensor {
     if x.dtype().is_float() { from_f32(o, x.to_f32()) } else { from_i64(o, x.to_i64()) }
 }
 
+/// The broadcast positions of an operand of shape `s` in the output `od`, or an
+/// error when it does not broadcast there.
+fn bmap(s: &[usize], od: &[usize]) -> Result<Vec<usize>, String> {
+    if s.len() > od.len() || s.iter().rev().zip(od.iter().rev()).any(|(&d, &w)| d != 1 && d != w) {
+        return Err(format!("operand {s:?} does not broadcast to {od:?}"));
+    }
+    Ok(broadcast_map(od, s))
+}
+
 /// A binary op with numpy broadcasting into the output shape.
 pub(super) fn binary(b: BinaryOp, x: &Tensor, y: &Tensor, o: &TensorType) -> Result<Tensor, String> {
     if x.dtype() != y.dtype() {
         return Err(format!("{} mixes {} and {}", b.name(), x.dtype(), y.dtype()));
     }
     let od = dims(o);
-    let (mx, my) = (broadcast_map(&od, x.shape()), broadcast_map(&od, y.shape()));
+    let (mx, my) = (bmap(x.shape(), &od)?, bmap(y.shape(), &od)?);
     if x.dtype().is_float() {
         let (xv, yv) = (x.to_f32(), y.to_f32());
         let v = mx.iter().zip(&my).map(|(&i, &j)| b.eval(xv[i], yv[j])).collect();
@@ -85,7 +94,7 @@ fn select(c: &Tensor, a: &Tensor, b: &Tensor, o: &TensorType) -> Result<Tensor, 
         return Err(format!("where expects a bool condition, found {}", c.dtype()));
     };
     let od = dims(o);
-    let (mc, ma, mb) = (broadcast_map(&od, c.shape()), broadcast_map(&od, a.shape()), broadcast_map(&od, b.shape()));
+    let (mc, ma, mb) = (bmap(c.shape(), &od)?, bmap(a.shape(), &od)?, bmap(b.shape(), &od)?);
     // Positions into a's elements followed by b's.
     let both = concat_data(&[a.data(), b.data()])?;
     let pos: Vec<usize> = (0..mc.len()).map(|i| if cv[mc[i]] { ma[i] } else { a.numel() + mb[i] }).collect();

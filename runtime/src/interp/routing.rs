@@ -17,10 +17,10 @@ pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
     }
 }
 
-/// Orders two values, NaN above everything (so `largest` picks NaN first).
+/// Orders two values, NaN (a value unordered with itself) above everything, so
+/// `largest` picks NaN first.
 fn cmp_nan_high<T: PartialOrd>(a: &T, b: &T) -> Ordering {
-    #[allow(clippy::eq_op)]
-    match (a != a, b != b) {
+    match (a.partial_cmp(a).is_none(), b.partial_cmp(b).is_none()) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,
         (false, true) => Ordering::Less,
@@ -241,6 +241,20 @@ mod tests {
             run("graph g(x: f32[5]) -> (v, i) { v, i = topk(x) {k = 3, largest = false} }", &[("x", x)]).expect("runs");
         assert_eq!(o["v"].to_f32(), vec![1.0, 2.0, 3.0]);
         assert_eq!(o["i"].data(), &Data::I64(vec![1, 3, 0]));
+    }
+
+    /// Integers compare exactly (i64 values past 2^24 stay distinct): x = [2^40 + 1, 2^40, 7]
+    /// → largest 2 = indices [0, 1]. NaN counts as the largest float: [1, NaN, 2] → [1, 2].
+    #[test]
+    fn topk_ints_and_nan() {
+        let big = 1i64 << 40;
+        let x = Tensor::i64(vec![3], vec![big + 1, big, 7]).expect("sized");
+        let o = run("graph g(x: i64[3]) -> (v, i) { v, i = topk(x) {k = 2} }", &[("x", x)]).expect("runs");
+        assert_eq!(o["v"].data(), &Data::I64(vec![big + 1, big]));
+        assert_eq!(o["i"].data(), &Data::I64(vec![0, 1]));
+        let x = t(&[3], &[1.0, f32::NAN, 2.0]);
+        let o = run("graph g(x: f32[3]) -> (v, i) { v, i = topk(x) {k = 2} }", &[("x", x)]).expect("runs");
+        assert_eq!(o["i"].data(), &Data::I64(vec![1, 2]));
     }
 
     /// Two tokens both routed to expert 0 with capacity 1: token 0 takes slot 0, token 1
