@@ -10,9 +10,11 @@ use cli::run::{BackendArg, RunArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// smelt: an ML compiler. Today: the text IR, its verifier and the reference interpreter.
+/// smelt, an ML compiler: check, format, run and initialize models written in its
+/// text IR. Models run on the reference interpreter today; the optimizer and the
+/// Cranelift, LLVM and WGSL backends are planned.
 #[derive(Debug, Parser)]
-#[command(name = "smelt", version, about)]
+#[command(name = "smelt", version)]
 struct Args {
     #[command(subcommand)]
     cmd: Cmd,
@@ -27,6 +29,7 @@ enum Cmd {
     },
     /// Print a model in canonical form.
     Fmt {
+        /// The model (`.smelt`).
         model: PathBuf,
         /// Exit with status 1 if the file is not in canonical form.
         #[arg(long, conflicts_with_all = ["write", "json"])]
@@ -40,6 +43,7 @@ enum Cmd {
     },
     /// Run a model on inputs and print a summary of each output.
     Run {
+        /// The model (`.smelt`); weights are read from the `.safetensors` beside it.
         model: PathBuf,
         /// Inputs by name from a safetensors file (`expected.*` tensors are ignored).
         #[arg(long, value_name = "FILE.safetensors", conflicts_with_all = ["random", "dim"])]
@@ -59,7 +63,9 @@ enum Cmd {
     },
     /// Write seeded random weights for a model's params.
     InitWeights {
+        /// The model (`.smelt`).
         model: PathBuf,
+        /// Seed of the random generator (the same seed gives the same file).
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Output file (default: the `.safetensors` beside the model).

@@ -156,14 +156,8 @@ fn run_writes_outputs_and_reads_inputs() {
     let inputs = d.join("in.safetensors");
     write(&inputs, &BTreeMap::from([("x".to_string(), x.clone())]));
     let out2 = d.join("out2.safetensors");
-    let printed = ok(smelt(&[
-        "run",
-        "examples/mlp.smelt",
-        "--inputs",
-        inputs.to_str().unwrap(),
-        "-o",
-        out2.to_str().unwrap(),
-    ]));
+    let printed =
+        ok(smelt(&["run", "examples/mlp.smelt", "--inputs", inputs.to_str().unwrap(), "-o", out2.to_str().unwrap()]));
     assert!(printed.starts_with("logp: f32[2, 10]"), "{printed}");
     let g = smelt::load_model(&root().join("examples/mlp.smelt")).unwrap();
     let want = smelt::run(&g, &BTreeMap::from([("x".to_string(), x)])).unwrap();
@@ -267,9 +261,15 @@ fn inputs_with_the_wrong_name() {
 #[test]
 fn inputs_with_the_wrong_shape_and_dtype() {
     let x = Tensor::zeros(smelt::DType::F32, vec![2, 63]);
-    insta::assert_snapshot!("inputs_with_the_wrong_shape", run_on_inputs("inputs-shape", BTreeMap::from([("x".to_string(), x)])));
+    insta::assert_snapshot!(
+        "inputs_with_the_wrong_shape",
+        run_on_inputs("inputs-shape", BTreeMap::from([("x".to_string(), x)]))
+    );
     let x = Tensor::zeros(smelt::DType::I64, vec![2, 64]);
-    insta::assert_snapshot!("inputs_with_the_wrong_dtype", run_on_inputs("inputs-dtype", BTreeMap::from([("x".to_string(), x)])));
+    insta::assert_snapshot!(
+        "inputs_with_the_wrong_dtype",
+        run_on_inputs("inputs-dtype", BTreeMap::from([("x".to_string(), x)]))
+    );
 }
 
 #[test]
@@ -323,4 +323,24 @@ fn usage_errors_exit_2() {
     let o = smelt(&["run", "examples/mlp.smelt", "--dim", "N"]);
     assert_eq!(o.code, Some(2), "{}", o.stderr);
     assert!(o.stderr.contains("`N` is not SYM=SIZE"), "{}", o.stderr);
+}
+
+#[test]
+fn run_time_error_names_the_node() {
+    let d = temp_dir("run-time");
+    std::fs::write(
+        d.join("g.smelt"),
+        "graph g(data: f32[4], idx: i64[2]) -> (y) {\n  y = gather(data, idx)  # f32[2]\n}\n",
+    )
+    .unwrap();
+    let inputs = BTreeMap::from([
+        ("data".to_string(), Tensor::f32(vec![4], vec![1.0, 2.0, 3.0, 4.0]).unwrap()),
+        ("idx".to_string(), Tensor::i64(vec![2], vec![0, 9]).unwrap()),
+    ]);
+    write(&d.join("in.safetensors"), &inputs);
+    let err = fails(smelt_in(&d, &["run", "g.smelt", "--inputs", "in.safetensors", "-o", "out.safetensors"]));
+    assert!(!d.join("out.safetensors").exists());
+    assert!(err.contains("\n  --> g.smelt:2:3 (node y)"), "{err}");
+    insta::assert_snapshot!(err);
+    let _ = std::fs::remove_dir_all(d);
 }

@@ -78,6 +78,10 @@ impl Node {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Graph {
     pub name: String,
+    /// The comment lines at the top of the model text (without `# `), kept by the
+    /// printer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub doc: Vec<String>,
     g: StableGraph<Node, Port>,
     inputs: Vec<NodeId>,
     outputs: Vec<Value>,
@@ -88,7 +92,7 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(name: impl Into<String>) -> Graph {
-        Graph { name: name.into(), g: StableGraph::new(), inputs: vec![], outputs: vec![], weights: BTreeMap::new() }
+        Graph { name: name.into(), doc: vec![], g: StableGraph::new(), inputs: vec![], outputs: vec![], weights: BTreeMap::new() }
     }
 
     fn push(&mut self, node: Node) -> NodeId {

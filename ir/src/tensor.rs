@@ -155,7 +155,7 @@ impl Data {
 
     /// Reads little-endian bytes; `None` when the length does not fit the dtype.
     pub fn from_le_bytes(dtype: DType, b: &[u8]) -> Option<Data> {
-        if b.len() % dtype.size() != 0 {
+        if !b.len().is_multiple_of(dtype.size()) {
             return None;
         }
         fn chunks<const K: usize, T>(b: &[u8], f: impl Fn([u8; K]) -> T) -> Vec<T> {

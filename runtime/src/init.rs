@@ -87,8 +87,9 @@ fn role(g: &Graph, id: NodeId, dims: &[usize]) -> Role {
     }
 }
 
-/// Draws one param's value.
-fn draw_param(g: &Graph, id: NodeId, seed: u64) -> Result<Tensor, String> {
+/// Draws the value of one param (node `id` of `g`) as [`random_weights`] does; the
+/// error says why this param can't be drawn.
+pub fn random_param(g: &Graph, id: NodeId, seed: u64) -> Result<Tensor, String> {
     let n = g.node(id);
     let (name, ty) = (n.name(), &n.types[0]);
     let dims = ty
@@ -113,8 +114,8 @@ fn draw_param(g: &Graph, id: NodeId, seed: u64) -> Result<Tensor, String> {
         Data::I32((0..numel).map(|_| rng.random_range(-64..=64)).collect())
     } else {
         return Err(format!(
-            "param `{name}` is {ty}: random values can't stand for integer or bool data such as indices or masks; \
-             give it a weights file"
+            "param `{name}` is {ty}: integer and bool params (indices, masks) can't be drawn at random; \
+             they must come from a real weights file"
         ));
     };
     Tensor::new(dims, data).map_err(|e| format!("param `{name}`: {e}"))
@@ -128,7 +129,7 @@ pub fn random_weights(g: &Graph, seed: u64) -> Result<BTreeMap<String, Tensor>, 
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
     for id in g.params() {
-        match draw_param(g, id, seed) {
+        match random_param(g, id, seed) {
             Ok(t) => {
                 out.insert(g.node(id).name().to_string(), t);
             }
@@ -162,7 +163,9 @@ pub fn random_inputs(g: &Graph, seed: u64, dims: &Bindings) -> Result<BTreeMap<S
         let mut rng = rng_for(seed, name);
         let data = match ty.dtype {
             d if d.is_float() => Data::from_f32(d, &normal(&mut rng, numel, 0.0, 1.0)),
-            d @ (DType::I32 | DType::I64) => Data::from_i64(d, &(0..numel).map(|_| rng.random_range(0..10)).collect::<Vec<_>>()),
+            d @ (DType::I32 | DType::I64) => {
+                Data::from_i64(d, &(0..numel).map(|_| rng.random_range(0..10)).collect::<Vec<_>>())
+            }
             d @ (DType::I8 | DType::U8) => {
                 let (lo, hi) = d.int_range().expect("integer dtype");
                 Data::from_i64(d, &(0..numel).map(|_| rng.random_range(lo..=hi)).collect::<Vec<_>>())

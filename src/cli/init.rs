@@ -2,19 +2,28 @@
 //! model's params (see `smelt_runtime::init` for how each role is drawn).
 
 use super::{parse_model, reported, shown};
+use smelt::ir::Diagnostics;
 use smelt::ir::weights;
-use smelt::runtime::init::random_weights;
+use smelt::runtime::init::random_param;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub fn main(model: &Path, seed: u64, out: Option<&Path>) -> anyhow::Result<()> {
     let (g, _) = parse_model(model)?;
-    let tensors = match random_weights(&g, seed) {
-        Ok(t) => t,
-        Err(msg) => {
-            let blocks: Vec<String> = msg.lines().map(|l| format!("error: {l}\n  --> {}", shown(model))).collect();
-            return reported(blocks.join("\n"));
+    // Param by param (as `random_weights` does), so each problem points at its param.
+    let mut tensors = BTreeMap::new();
+    let mut problems = Vec::new();
+    for id in g.params() {
+        match random_param(&g, id, seed) {
+            Ok(t) => {
+                tensors.insert(g.node(id).name().to_string(), t);
+            }
+            Err(m) => problems.push(g.diag(id, m)),
         }
-    };
+    }
+    if !problems.is_empty() {
+        return reported(Diagnostics(problems).render(Some(&shown(model))));
+    }
     if tensors.is_empty() {
         eprintln!("{} has no params: nothing written", shown(model));
         return Ok(());

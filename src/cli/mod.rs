@@ -6,7 +6,8 @@ pub mod fmt;
 pub mod init;
 pub mod run;
 
-use smelt::ir::{self, Diagnostic, Graph, Weights, text, weights};
+use smelt::ir::{self, Diagnostic, Graph, Tensor, Weights, text, weights};
+use std::collections::BTreeMap;
 use std::fmt as stdfmt;
 use std::path::Path;
 
@@ -63,15 +64,49 @@ pub fn load_model(path: &Path) -> anyhow::Result<Graph> {
                 shown(path),
             ));
         }
-        let loaded = weights::read_safetensors(&wpath).and_then(|t| weights::load_weights(&mut g, t, &shown(&wpath)));
-        if let Err(e) = loaded {
-            return reported(e.render(Some(&shown(path))));
+        let tensors = match weights::read_safetensors(&wpath) {
+            Ok(t) => t,
+            Err(e) => return reported(e.render(None)),
+        };
+        check_weights(&g, &tensors, path, &wpath)?;
+        if let Err(e) = weights::load_weights(&mut g, tensors, &shown(&wpath)) {
+            return reported(e.render(None));
         }
     }
     if let Err(d) = ir::verify(&g, Weights::Required) {
         return reported(d.render(Some(&shown(path))));
     }
     Ok(g)
+}
+
+/// Checks a weights file against the params (as `weights::load_weights` does), so
+/// that each problem is reported on its own, pointing at the param's declaration.
+fn check_weights(g: &Graph, tensors: &BTreeMap<String, Tensor>, model: &Path, wpath: &Path) -> anyhow::Result<()> {
+    let (m, w) = (shown(model), shown(wpath));
+    let mut problems: Vec<String> = Vec::new();
+    for id in g.params() {
+        let n = g.node(id);
+        let (name, ty) = (n.name(), &n.types[0]);
+        let msg = match tensors.get(name) {
+            Some(t) if t.fits(ty) => continue,
+            Some(t) => format!("weight `{name}` in {w} is {}, but the model declares {ty}", t.tensor_type()),
+            None => format!("{w} has no weight named `{name}` (the model declares {ty})"),
+        };
+        problems.push(g.diag(id, msg).render(Some(&m)));
+    }
+    for extra in tensors.keys().filter(|k| g.params().iter().all(|&id| g.node(id).name() != k.as_str())) {
+        problems.push(format!("error: tensor `{extra}` names no param of graph {}\n  --> {w}", g.name));
+    }
+    reported_all(problems)
+}
+
+/// `Ok` when there are no problems; else all of them (rendered blocks) and a count.
+pub fn reported_all(problems: Vec<String>) -> anyhow::Result<()> {
+    match problems.len() {
+        0 => Ok(()),
+        1 => reported(problems.concat()),
+        n => reported(format!("{}\n{n} errors", problems.join("\n"))),
+    }
 }
 
 /// A diagnostic about the node that defines `name` (with its span when it has one).

@@ -1,7 +1,7 @@
 //! `smelt run MODEL`: runs a model on inputs from a safetensors file or on seeded
 //! random inputs, prints a summary of each output, and optionally writes them.
 
-use super::{load_model, node_diag, reported, shown};
+use super::{load_model, node_diag, reported, reported_all, shown};
 use smelt::codegen;
 use smelt::ir::{Bindings, Graph, weights};
 use smelt::runtime::{self, init::random_inputs};
@@ -75,7 +75,7 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
 
     let outputs = match runtime::run(&g, &inputs) {
         Ok(o) => o,
-        Err(e) => return reported(render_run_error(&g, &model, a.inputs.as_deref(), e)),
+        Err(e) => return reported_all(render_run_error(&g, &model, a.inputs.as_deref(), e)),
     };
     for &v in g.outputs() {
         let name = g.value_name(v);
@@ -100,25 +100,31 @@ fn dims(g: &Graph, given: &[(String, u64)]) -> anyhow::Result<Bindings> {
         if !symbols.contains(name) {
             let known: Vec<&str> = symbols.iter().map(String::as_str).collect();
             let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-            problems.push(format!("error: --dim {name}={size}: the inputs of graph {} have no symbol `{name}` (symbols: {known})", g.name));
+            problems.push(format!(
+                "error: --dim {name}={size}: the inputs of graph {} have no symbol `{name}` (symbols: {known})",
+                g.name
+            ));
         }
         b.insert(name.clone(), *size);
     }
-    if problems.is_empty() { Ok(b) } else { reported(problems.join("\n")) }
+    reported_all(problems)?;
+    Ok(b)
 }
 
-/// A run-time error, rendered with the model's or the inputs file's location.
-fn render_run_error(g: &Graph, model: &str, inputs: Option<&Path>, e: runtime::Error) -> String {
+/// A run-time error, rendered with the model's or the inputs file's location: one
+/// block per problem.
+fn render_run_error(g: &Graph, model: &str, inputs: Option<&Path>, e: runtime::Error) -> Vec<String> {
     if let runtime::Error::Inputs(msg) = &e {
         let from = inputs.map(|p| format!("\n  --> {}", shown(p))).unwrap_or_default();
-        return msg.lines().map(|l| format!("error: {l}{from}")).collect::<Vec<_>>().join("\n");
+        return msg.lines().map(|l| format!("error: {l}{from}")).collect();
     }
     if let runtime::Error::Node { node, op, message } = &e {
-        return node_diag(g, node, format!("{op}: {message}")).render(Some(model));
+        // The location line names the node; name the op unless the message does.
+        let text = if message.starts_with(op.as_str()) { message.clone() } else { format!("{op}: {message}") };
+        return vec![node_diag(g, node, text).render(Some(model))];
     }
     if let runtime::Error::Ir(ie) = &e {
-        return ie.render(Some(model));
+        return vec![ie.render(Some(model))];
     }
-    format!("error: {e}")
+    vec![format!("error: {e}")]
 }
-

@@ -15,7 +15,7 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         "fused_conv1d" | "fused_conv2d" => {
             let rank = if name == "fused_conv1d" { 1 } else { 2 };
             let conv = Conv::read(rank, a);
-            let act = match a.choice(
+            let act = a.choice(
                 "activation",
                 &[
                     ("identity", "identity"),
@@ -27,10 +27,7 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
                     ("silu", "silu"),
                 ],
                 Some("identity"),
-            ) {
-                Some(n) => n,
-                None => "identity",
-            };
+            ).unwrap_or("identity");
             Op::FusedConv { conv, activation: UnaryOp::from_name(act, &[]).unwrap_or(UnaryOp::Identity) }
         }
         "fused_matmul" => Op::FusedMatMul { epilogue: a.expr("epilogue") },

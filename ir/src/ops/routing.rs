@@ -45,14 +45,11 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         "moe_combine" => Op::MoeCombine { capacity: a.usize("capacity", None) },
         "moe" => {
             let k = a.usize("k", None);
-            let act_name = match a.choice(
+            let act_name = a.choice(
                 "activation",
                 &[("relu", "relu"), ("gelu", "gelu"), ("gelu_tanh", "gelu_tanh"), ("silu", "silu"), ("identity", "identity")],
                 Some("relu"),
-            ) {
-                Some(n) => n,
-                None => "relu",
-            };
+            ).unwrap_or("relu");
             let activation = UnaryOp::from_name(act_name, &[]).unwrap_or(UnaryOp::Relu);
             let capacity_factor = a.float("capacity_factor", Some(0.0));
             if capacity_factor < 0.0 || !capacity_factor.is_finite() {

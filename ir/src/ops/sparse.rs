@@ -53,7 +53,7 @@ impl SparseMatMul {
         {
             return Err(format!("sparse_matmul expects values [nnzb, {br}, {bc}], found {values}"));
         }
-        if k % br != 0 || self.cols % bc != 0 {
+        if !k.is_multiple_of(br) || !self.cols.is_multiple_of(bc) {
             return Err(format!("sparse_matmul: W {k}×{} does not split into {br}×{bc} blocks", self.cols));
         }
         if indices.dtype != DType::I32 || indices.rank() != 1 || indices.dims()[0] != values.dims()[0] {

@@ -17,7 +17,11 @@ pub fn parse(src: &str) -> Result<Graph, Diagnostics> {
     let mut p = Parser { toks, pos: 0, errs: lex_errs };
     let file = p.file();
     let mut errs = std::mem::take(&mut p.errs);
-    let g = file.map(|f| build(f, &mut errs));
+    let g = file.map(|f| {
+        let mut g = build(f, &mut errs);
+        g.doc = leading_comments(src);
+        g
+    });
     errs.sort_by_key(|d| d.span.map(|s| (0, s.line, s.col)).unwrap_or((1, 0, 0)));
     errs.dedup();
     match g {
@@ -426,4 +430,20 @@ impl Parser {
         };
         Ok(Stmt { names, kind })
     }
+}
+
+/// The comment lines before the first line that holds anything else.
+fn leading_comments(src: &str) -> Vec<String> {
+    let mut doc = Vec::new();
+    for line in src.lines() {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        match t.strip_prefix('#') {
+            Some(c) => doc.push(c.strip_prefix(' ').unwrap_or(c).trim_end().to_string()),
+            None => break,
+        }
+    }
+    doc
 }

@@ -10,6 +10,13 @@ use std::fmt::Write;
 /// statement ends with a comment giving its inferred types.
 pub fn print(g: &Graph) -> String {
     let mut s = String::new();
+    for line in &g.doc {
+        if line.is_empty() {
+            s.push_str("#\n");
+        } else {
+            let _ = writeln!(s, "# {line}");
+        }
+    }
     let inputs: Vec<String> = g
         .inputs()
         .iter()
