@@ -122,6 +122,7 @@ pub(super) fn build(f: File, errs: &mut Vec<Diagnostic>) -> Graph {
         let (first, sp) = s.names[0].clone();
         let node_err = |m: String| Diagnostic::new(m).node(first.clone()).at(Some(sp));
         let value: Option<Vec<Value>> = match s.kind {
+            StmtKind::Broken => None,
             StmtKind::Param(ty) => {
                 if s.names.len() != 1 {
                     errs.push(node_err("param binds one name".into()));

@@ -14,7 +14,7 @@ use crate::types::TensorType;
 /// Parses one graph. On failure returns every problem found, sorted by position.
 pub fn parse(src: &str) -> Result<Graph, Diagnostics> {
     let (toks, lex_errs) = lex(src);
-    let mut p = Parser { toks, pos: 0, errs: lex_errs };
+    let mut p = Parser { toks, pos: 0, errs: lex_errs, broken: None };
     let file = p.file();
     let mut errs = std::mem::take(&mut p.errs);
     let g = file.map(|f| {
@@ -45,6 +45,8 @@ pub(super) enum StmtKind {
     Param(TensorType),
     Const(TensorType, Vec<(Lit, Span)>),
     Op { op: String, op_span: Span, args: Vec<(String, Span)>, attrs: Vec<Attr> },
+    /// A statement with a syntax error (already reported): its names are poisoned.
+    Broken,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +71,8 @@ struct Parser {
     toks: Vec<Token>,
     pos: usize,
     errs: Vec<Diagnostic>,
+    /// The names of a statement that failed after its names were read.
+    broken: Option<Vec<(String, Span)>>,
 }
 
 impl Parser {
@@ -156,7 +160,13 @@ impl Parser {
                     let line = self.span().line;
                     match self.stmt() {
                         Ok(s) => stmts.push(s),
-                        Err(Failed) => self.recover(line),
+                        Err(Failed) => {
+                            // Its names still exist, so their uses do not report again.
+                            if let Some(names) = self.broken.take() {
+                                stmts.push(Stmt { names, kind: StmtKind::Broken });
+                            }
+                            self.recover(line)
+                        }
                     }
                 }
             }
@@ -369,6 +379,14 @@ impl Parser {
         while self.eat(&Tok::Comma) {
             names.push(self.name("after `,`")?);
         }
+        let kind = self.stmt_rest();
+        if kind.is_err() {
+            self.broken = Some(names.clone());
+        }
+        Ok(Stmt { names, kind: kind? })
+    }
+
+    fn stmt_rest(&mut self) -> P<StmtKind> {
         self.expect(Tok::Eq, "after the value name")?;
         let (op, op_span) = self.name("for an op")?;
         let kind = match op.as_str() {
@@ -428,7 +446,7 @@ impl Parser {
                 StmtKind::Op { op, op_span, args, attrs }
             }
         };
-        Ok(Stmt { names, kind })
+        Ok(kind)
     }
 }
 
