@@ -61,6 +61,44 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_name = "OUT.safetensors")]
         out: Option<PathBuf>,
     },
+    /// Optimize a model: pass pipeline -O0…-O3 (e-graph rewrites and fusion at -O2).
+    Opt {
+        /// The model (`.smelt`); weights are read from the `.safetensors` beside it.
+        model: PathBuf,
+        /// Optimization level: -O0, -O1, -O2 (default) or -O3.
+        #[arg(short = 'O', value_name = "LEVEL", default_value = "2")]
+        level: String,
+        /// Print the model after this pass (repeatable; `all` for every pass), on stderr.
+        #[arg(long, value_name = "NAME|all")]
+        print_after: Vec<String>,
+        /// Print each pass's time and node counts, and the e-graph's figures, on stderr.
+        #[arg(long)]
+        time_passes: bool,
+        /// The target the cost model estimates for: cpu or gpu.
+        #[arg(long, default_value = "cpu")]
+        target: String,
+        /// Write OUT.smelt and OUT.safetensors instead of printing the model.
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        out: Option<PathBuf>,
+    },
+    /// Write a built-in model (`DIR/NAME.smelt`) with seeded random weights
+    /// (`DIR/NAME.safetensors`); `--list` shows the models and their settings.
+    Zoo {
+        /// The model (`smelt zoo --list` names them all).
+        name: Option<String>,
+        /// List the models (or only NAME) with their settings and defaults.
+        #[arg(long)]
+        list: bool,
+        /// Change a setting (repeatable): `--set width=32`.
+        #[arg(long, value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Seed of the random weights (the same seed gives the same file).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Directory to write NAME.smelt and NAME.safetensors into.
+        #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
     /// Write seeded random weights for a model's params.
     InitWeights {
         /// The model (`.smelt`).
@@ -93,6 +131,10 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
         Cmd::Run { model, inputs, random, dim, backend, out } => {
             cli::run::main(&RunArgs { model, inputs, seed: random.unwrap_or(0), dims: dim, backend, out })
         }
+        Cmd::Opt { model, level, print_after, time_passes, target, out } => {
+            cli::opt::main(&cli::opt::OptArgs { model, level, print_after, time_passes, target, out })
+        }
+        Cmd::Zoo { name, list, set, seed, out } => cli::zoo::main(&cli::zoo::ZooArgs { name, list, set, seed, out }),
         Cmd::InitWeights { model, seed, out } => cli::init::main(&model, seed, out.as_deref()),
     }
 }

@@ -6,6 +6,12 @@
 //! and the ONNX importer. Depends only on `smelt-ir`; builders use
 //! [`smelt_ir::GraphBuilder`].
 //!
-//! The families arrive with the frontends issue.
+//! `zoo` names every built-in model with its settings.
 
-
+pub mod attention;
+pub mod cnn;
+pub mod layers;
+pub mod rl;
+pub mod rnn;
+pub mod wavenet;
+pub mod zoo;

@@ -4,7 +4,9 @@
 pub mod check;
 pub mod fmt;
 pub mod init;
+pub mod opt;
 pub mod run;
+pub mod zoo;
 
 use smelt::ir::{self, Diagnostic, Graph, Tensor, Weights, text, weights};
 use std::collections::BTreeMap;

@@ -1,0 +1,188 @@
+//! The e-graph optimizer (egg): the graph goes into an e-graph, the rule families
+//! of `crate::rules` saturate it within explicit limits, and extraction by the cost
+//! model picks the graph that comes back. See `lang` (the language), `analysis`
+//! (types, constness and uses per e-class), `convert`, `cost` and `extract`.
+//!
+//! The result is deterministic: the same graph and limits give a byte-identical
+//! printed graph, as long as the run stops on its node or iteration limit or by
+//! saturating (the time limit is a safety net; a run it stops reports so).
+//! The pass never makes the graph slower by its own cost model: when the extracted
+//! graph costs more than the input, the input is kept.
+
+pub mod analysis;
+pub mod convert;
+pub mod cost;
+pub mod extract;
+pub mod lang;
+
+use crate::error::{Error, Result};
+use crate::manager::{Pass, PassReport};
+use crate::rules::{self, Family};
+use cost::{CostModel, Target};
+use egg::{BackoffScheduler, Runner, StopReason};
+use smelt_ir::Graph;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Saturation limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub nodes: usize,
+    pub iters: usize,
+    pub time: Duration,
+}
+
+impl Default for Limits {
+    /// The `-O2` limits.
+    fn default() -> Limits {
+        Limits { nodes: 60_000, iters: 16, time: Duration::from_secs(10) }
+    }
+}
+
+impl Limits {
+    /// The `-O3` limits.
+    pub fn o3() -> Limits {
+        Limits { nodes: 200_000, iters: 40, time: Duration::from_secs(30) }
+    }
+}
+
+/// What an e-graph run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EqSatReport {
+    pub nodes_before: usize,
+    pub nodes_after: usize,
+    /// Size of the e-graph when saturation stopped.
+    pub eclasses: usize,
+    pub enodes: usize,
+    pub iterations: usize,
+    pub stop_reason: String,
+    pub time: Duration,
+    /// How often each rule fired.
+    pub applied: BTreeMap<String, usize>,
+    /// The cost model's estimate (seconds) before and after.
+    pub cost_before: f64,
+    pub cost_after: f64,
+    /// Whether the extracted graph was kept (it is not when it costs more).
+    pub kept: bool,
+}
+
+impl EqSatReport {
+    /// One line: sizes, iterations, stop reason, time and estimated speed-up.
+    pub fn summary(&self) -> String {
+        format!(
+            "e-graph: {} e-classes, {} e-nodes, {} iterations, stopped: {}, {:.1} ms; nodes {} -> {}; est. cost {:.3e} s -> {:.3e} s{}",
+            self.eclasses,
+            self.enodes,
+            self.iterations,
+            self.stop_reason,
+            self.time.as_secs_f64() * 1e3,
+            self.nodes_before,
+            self.nodes_after,
+            self.cost_before,
+            self.cost_after,
+            if self.kept { "" } else { " (not kept: no gain)" }
+        )
+    }
+}
+
+/// The e-graph pass.
+#[derive(Debug, Clone)]
+pub struct EqSat {
+    pub limits: Limits,
+    pub model: CostModel,
+    pub families: Vec<Family>,
+    /// Use the exact extractor when the e-graph is small enough.
+    pub exact: bool,
+}
+
+impl EqSat {
+    pub fn new(limits: Limits) -> EqSat {
+        EqSat { limits, model: CostModel::default(), families: Family::ALL.to_vec(), exact: false }
+    }
+
+    pub fn with_exact(mut self, on: bool) -> EqSat {
+        self.exact = on;
+        self
+    }
+
+    pub fn with_target(mut self, t: Target) -> EqSat {
+        self.model.target = t;
+        self
+    }
+
+    pub fn with_families(mut self, f: &[Family]) -> EqSat {
+        self.families = f.to_vec();
+        self
+    }
+
+    /// Runs saturation and extraction on `g`; returns the new graph and the report.
+    pub fn optimize(&self, g: &Graph) -> Result<(Graph, EqSatReport)> {
+        let fail = |message: String| Error::Pass { pass: "eqsat", message };
+        let t0 = Instant::now();
+        let conv = convert::to_egraph(g).map_err(fail)?;
+        let rules = rules::rules(&self.families);
+        let runner = Runner::default()
+            .with_egraph(conv.eg)
+            .with_node_limit(self.limits.nodes)
+            .with_iter_limit(self.limits.iters)
+            .with_time_limit(self.limits.time)
+            .with_scheduler(BackoffScheduler::default())
+            .run(&rules);
+        let mut applied: BTreeMap<String, usize> = BTreeMap::new();
+        for it in &runner.iterations {
+            for (name, n) in &it.applied {
+                *applied.entry(name.to_string()).or_default() += n;
+            }
+        }
+        let stop_reason = match &runner.stop_reason {
+            Some(StopReason::Saturated) => "saturated".to_string(),
+            Some(StopReason::IterationLimit(n)) => format!("iteration limit ({n})"),
+            Some(StopReason::NodeLimit(n)) => format!("node limit ({n})"),
+            Some(StopReason::TimeLimit(s)) => format!("time limit ({s:.1} s)"),
+            Some(StopReason::Other(s)) => s.clone(),
+            None => "not run".to_string(),
+        };
+        let conv = convert::Converted { eg: runner.egraph, outputs: conv.outputs, names: conv.names };
+        if let Some(c) = conv.eg.analysis.conflicts.first() {
+            return Err(fail(format!("a rule equated values of different types: {c}")));
+        }
+        let roots: Vec<egg::Id> = conv.outputs.iter().map(|(_, id)| *id).collect();
+        let choice = if self.exact && conv.eg.number_of_classes() <= 64 {
+            extract::exact(&conv.eg, &self.model, &roots, 200_000)
+        } else {
+            extract::greedy(&conv.eg, &self.model)
+        };
+        let mut out = convert::to_graph(&conv, &choice, g).map_err(fail)?;
+        let cost_before = self.model.graph_time(g);
+        let cost_after = self.model.graph_time(&out);
+        let kept = cost_after <= cost_before * (1.0 + 1e-9);
+        if !kept {
+            out = g.clone();
+        }
+        let report = EqSatReport {
+            nodes_before: g.len(),
+            nodes_after: out.len(),
+            eclasses: conv.eg.number_of_classes(),
+            enodes: conv.eg.total_number_of_nodes(),
+            iterations: runner.iterations.len(),
+            stop_reason,
+            time: t0.elapsed(),
+            applied,
+            cost_before,
+            cost_after,
+            kept,
+        };
+        Ok((out, report))
+    }
+}
+
+impl Pass for EqSat {
+    fn name(&self) -> &'static str {
+        "eqsat"
+    }
+    fn run(&self, g: &mut Graph) -> Result<PassReport> {
+        let (out, report) = self.optimize(g)?;
+        *g = out;
+        Ok(PassReport { notes: vec![], eqsat: Some(report) })
+    }
+}

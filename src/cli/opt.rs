@@ -1,0 +1,75 @@
+//! `smelt opt MODEL [-O2] [--print-after NAME|all] [--time-passes] [--target cpu|gpu] [-o OUT]`:
+//! runs an optimization pipeline. Without `-o` the optimized model is printed;
+//! with it, `OUT.smelt` and `OUT.safetensors` are written (each atomically, the
+//! weights first, only after the pipeline succeeded), folded params' weights
+//! recomputed. `--print-after` and `--time-passes` report on stderr.
+
+use super::{load_model, reported, shown};
+use smelt::ir::{text, weights};
+use smelt::passes::{OptLevel, PassManager, PrintAfter, Target, time_table};
+use std::path::{Path, PathBuf};
+
+/// What `opt` was asked to do.
+#[derive(Debug)]
+pub struct OptArgs {
+    pub model: PathBuf,
+    pub level: String,
+    pub print_after: Vec<String>,
+    pub time_passes: bool,
+    pub target: String,
+    pub out: Option<PathBuf>,
+}
+
+/// `OUT`, `OUT.smelt` → (`OUT.smelt`, `OUT.safetensors`).
+fn out_paths(out: &Path) -> (PathBuf, PathBuf) {
+    let model = if out.extension().is_some_and(|e| e == "smelt") { out.to_path_buf() } else { out.with_extension("smelt") };
+    let w = weights::weights_path(&model);
+    (model, w)
+}
+
+pub fn main(a: &OptArgs) -> anyhow::Result<()> {
+    let level: OptLevel = match a.level.parse() {
+        Ok(l) => l,
+        Err(e) => return reported(format!("error: {e}")),
+    };
+    let Some(target) = Target::by_name(&a.target) else {
+        return reported(format!("error: unknown target `{}` (use cpu or gpu)", a.target));
+    };
+    let mut g = load_model(&a.model)?;
+    let mut pm = PassManager::pipeline_for(level, target);
+    let pa = match a.print_after.as_slice() {
+        [] => PrintAfter::None,
+        v if v.iter().any(|n| n == "all") => PrintAfter::All,
+        v => PrintAfter::Only(v.to_vec()),
+    };
+    if let Err(e) = pm.set_print_after(pa) {
+        return reported(format!("error: {e}"));
+    }
+    let records = match pm.run(&mut g) {
+        Ok(r) => r,
+        Err(e) => return reported(format!("error: {e}").replace('\n', "\n  ")),
+    };
+    for r in &records {
+        if let Some(p) = &r.printed {
+            eprintln!("# ---- after {} ----\n{p}", r.name);
+        }
+    }
+    if a.time_passes {
+        eprint!("{}", time_table(&records));
+    }
+    let printed = text::print(&g);
+    match &a.out {
+        None => print!("{printed}"),
+        Some(out) => {
+            let (mpath, wpath) = out_paths(out);
+            if let Err(e) = weights::write_safetensors(&wpath, g.weights().iter().map(|(k, v)| (k.as_str(), &**v))) {
+                return reported(e.render(None));
+            }
+            if let Err(e) = weights::write_atomic(&mpath, printed.as_bytes()) {
+                return reported(e.render(None));
+            }
+            eprintln!("wrote {} and {}", shown(&mpath), shown(&wpath));
+        }
+    }
+    Ok(())
+}
