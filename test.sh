@@ -13,6 +13,13 @@ step() {
     "$@"
 }
 
+# The ONNX backend test data (from the onnx 1.22.0 wheel) and the small ONNX models
+# that the frontends' tests import, cached outside git in $SMELT_ONNX_DATA (default
+# target/onnx-test-data); nothing is downloaded when the data is there.
+step scripts/onnx/fetch-test-data.sh
+onnx_data="${SMELT_ONNX_DATA:-target/onnx-test-data}"
+step "$(cat "$onnx_data/python")" scripts/onnx/make_models.py "$onnx_data/models"
+
 step cargo build --workspace --all-targets
 
 if cargo nextest --version >/dev/null 2>&1; then

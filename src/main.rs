@@ -10,8 +10,8 @@ use cli::run::{BackendArg, RunArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// smelt, an ML compiler: check, format, run and initialize models written in its
-/// text IR. Models run on the reference interpreter today; the optimizer and the
+/// smelt, an ML compiler: check, format, optimize, import, run and initialize models
+/// written in its text IR or ONNX. Models run on the reference interpreter; the
 /// Cranelift, LLVM and WGSL backends are planned.
 #[derive(Debug, Parser)]
 #[command(name = "smelt", version)]
@@ -24,7 +24,7 @@ struct Args {
 enum Cmd {
     /// Parse and verify a model (with its weights), and print every value's type.
     Check {
-        /// The model (`.smelt`); weights are read from the `.safetensors` beside it.
+        /// The model (`.smelt`, weights from the `.safetensors` beside it; or `.onnx`).
         model: PathBuf,
     },
     /// Print a model in canonical form.
@@ -43,7 +43,7 @@ enum Cmd {
     },
     /// Run a model on inputs and print a summary of each output.
     Run {
-        /// The model (`.smelt`); weights are read from the `.safetensors` beside it.
+        /// The model (`.smelt`, weights from the `.safetensors` beside it; or `.onnx`).
         model: PathBuf,
         /// Inputs by name from a safetensors file (`expected.*` tensors are ignored).
         #[arg(long, value_name = "FILE.safetensors", conflicts_with_all = ["random", "dim"])]
@@ -99,6 +99,18 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
         out: PathBuf,
     },
+    /// Import an ONNX model: write `DIR/NAME.smelt` and `DIR/NAME.safetensors`.
+    /// (`run`, `check` and the other commands also take `.onnx` files directly.)
+    Import {
+        /// The ONNX model (`.onnx`).
+        model: PathBuf,
+        /// The folder to write to.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        out: PathBuf,
+        /// The name of the written files (default: the model's file name).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Write seeded random weights for a model's params.
     InitWeights {
         /// The model (`.smelt`).
@@ -135,6 +147,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             cli::opt::main(&cli::opt::OptArgs { model, level, print_after, time_passes, target, out })
         }
         Cmd::Zoo { name, list, set, seed, out } => cli::zoo::main(&cli::zoo::ZooArgs { name, list, set, seed, out }),
+        Cmd::Import { model, out, name } => cli::import::main(&model, &out, name.as_deref()),
         Cmd::InitWeights { model, seed, out } => cli::init::main(&model, seed, out.as_deref()),
     }
 }

@@ -6,7 +6,8 @@
 //! and the ONNX importer. Depends only on `smelt-ir`; builders use
 //! [`smelt_ir::GraphBuilder`].
 //!
-//! `zoo` names every built-in model with its settings.
+//! The families arrive with the frontends issue.
+
 
 pub mod attention;
 pub mod cnn;
@@ -15,3 +16,4 @@ pub mod rl;
 pub mod rnn;
 pub mod wavenet;
 pub mod zoo;
+pub mod onnx;

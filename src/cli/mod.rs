@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod fmt;
+pub mod import;
 pub mod init;
 pub mod opt;
 pub mod run;
@@ -50,8 +51,12 @@ pub fn parse_model(path: &Path) -> anyhow::Result<(Graph, String)> {
 }
 
 /// Parses a model, loads its weights from the `.safetensors` beside it (required when
-/// it has params; loaded and checked whenever the file exists) and verifies it.
+/// it has params; loaded and checked whenever the file exists) and verifies it. An
+/// `.onnx` file is imported instead.
 pub fn load_model(path: &Path) -> anyhow::Result<Graph> {
+    if import::is_onnx(path) {
+        return import::load_onnx(path);
+    }
     let (mut g, _) = parse_model(path)?;
     let wpath = weights::weights_path(path);
     let nparams = g.params().len();

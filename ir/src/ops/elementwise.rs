@@ -227,7 +227,8 @@ pub fn erf(x: f64) -> f64 {
         loop {
             let t = term / (2.0 * n + 1.0);
             sum += t;
-            if t.abs() < 1e-17 * sum.abs() {
+            // `<=`: at x = 0 every term is 0, and `<` would never stop.
+            if t.abs() <= 1e-17 * sum.abs() {
                 break;
             }
             n += 1.0;

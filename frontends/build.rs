@@ -1,0 +1,10 @@
+//! Compiles the vendored ONNX protobuf schema (`proto/onnx.proto`) into Rust types
+//! at build time: protox parses it (no system `protoc` needed) and prost-build
+//! generates the code into `OUT_DIR/onnx.rs`.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto/onnx.proto");
+    let fds = protox::compile(["onnx.proto"], ["proto"])?;
+    prost_build::Config::new().compile_fds(fds)?;
+    Ok(())
+}

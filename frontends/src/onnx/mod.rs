@@ -1,0 +1,290 @@
+//! The ONNX importer: `.onnx` files (protobuf, decoded with prost from the vendored
+//! schema) into smelt IR graphs.
+//!
+//! - Initializers become params (weights; a scalar becomes an inline const), and
+//!   constants are folded at import time where smelt needs them static: shape
+//!   subgraphs (`Shape → Gather → Concat → Reshape`) fold to reshape targets, with
+//!   symbolic dims kept as symbols ([`fold`]).
+//! - Graph inputs keep their names; `dim_param`s become symbolic dims.
+//! - One importer per ONNX op family under [`ops`]; ops without a smelt counterpart
+//!   are lowered to several smelt ops where that is exact (ConvTranspose, RNN, the
+//!   rarer activations and reductions, DynamicQuantizeLinear, …).
+//! - An unsupported op is an error listing every unsupported node — never dropped.
+//!
+//! ```no_run
+//! let g = smelt_frontends::onnx::load("model.onnx".as_ref()).unwrap();
+//! println!("{}", smelt_ir::text::print(&g));
+//! ```
+
+mod ctx;
+pub mod error;
+mod fold;
+mod node;
+pub mod ops;
+pub mod proto;
+pub mod tensor;
+
+pub use error::{Error, NeedsConstant, Result, Unsupported};
+
+use ctx::Ctx;
+use node::NodeRef;
+use prost::Message;
+use smelt_ir::{Dim, Graph, Shape, Tensor, TensorType};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Name of the smelt graph (default: the ONNX graph's name, else `model`).
+    pub name: Option<String>,
+    /// Fixed shapes for inputs, by ONNX name (overrides the model's dims).
+    pub input_shapes: BTreeMap<String, Vec<usize>>,
+    /// Inputs whose values are fixed at import time (they stop being inputs), for
+    /// models that feed shapes, axes or pads as inputs.
+    pub frozen: BTreeMap<String, Tensor>,
+    /// Folder of the model file, for external tensor data.
+    pub base_dir: Option<PathBuf>,
+}
+
+/// An imported model: the graph and how ONNX names map to smelt names.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub graph: Graph,
+    /// (ONNX name, smelt name) of each graph input, in order.
+    pub inputs: Vec<(String, String)>,
+    /// (ONNX name, smelt name) of each graph output, in order.
+    pub outputs: Vec<(String, String)>,
+    /// The default domain's opset version.
+    pub opset: i64,
+}
+
+/// Decodes a `ModelProto`.
+pub fn decode_model(bytes: &[u8]) -> Result<proto::ModelProto> {
+    proto::ModelProto::decode(bytes).map_err(|e| Error::Decode { what: "model".into(), source: e })
+}
+
+/// Serializes a `ModelProto` (for tools and tests that build models in Rust).
+pub fn encode_model(m: &proto::ModelProto) -> Vec<u8> {
+    m.encode_to_vec()
+}
+
+/// Decodes a serialized `TensorProto` (a test-data `.pb` file) into a tensor.
+pub fn decode_tensor(bytes: &[u8]) -> Result<(String, Tensor)> {
+    let t = proto::TensorProto::decode(bytes).map_err(|e| Error::Decode { what: "tensor".into(), source: e })?;
+    Ok((t.name().to_string(), tensor::from_proto(&t, None)?))
+}
+
+/// Reads and imports an `.onnx` file (its folder holds any external data).
+pub fn import_file(path: &Path, opts: &Options) -> Result<Imported> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
+    let mut o = opts.clone();
+    if o.base_dir.is_none() {
+        o.base_dir = Some(path.parent().map(Path::to_path_buf).unwrap_or_default());
+    }
+    if o.name.is_none() {
+        o.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    }
+    import(&bytes, &o)
+}
+
+/// Imports an `.onnx` file with default options; returns the graph with its weights.
+pub fn load(path: &Path) -> Result<Graph> {
+    import_file(path, &Options::default()).map(|m| m.graph)
+}
+
+/// Imports a serialized model.
+pub fn import(bytes: &[u8], opts: &Options) -> Result<Imported> {
+    import_model(&decode_model(bytes)?, opts)
+}
+
+/// The default domain's opset version of a model.
+pub fn opset_of(m: &proto::ModelProto) -> Result<i64> {
+    let mut v = None;
+    for o in &m.opset_import {
+        if matches!(o.domain(), "" | "ai.onnx") {
+            v = Some(o.version());
+        }
+    }
+    match v {
+        Some(v) if v >= 1 => Ok(v),
+        Some(v) => Err(Error::Opset(format!("default-domain opset {v}"))),
+        None if m.opset_import.is_empty() => Err(Error::Opset("the model imports no opset".into())),
+        None => Ok(1),
+    }
+}
+
+/// Imports a decoded model.
+pub fn import_model(m: &proto::ModelProto, opts: &Options) -> Result<Imported> {
+    let opset = opset_of(m)?;
+    let gp = m.graph.as_ref().ok_or(Error::NoGraph)?;
+    let nodes: Vec<NodeRef> = gp.node.iter().map(NodeRef::new).collect();
+
+    // Every unsupported op, at once, before anything else.
+    let unsupported: Vec<Unsupported> = nodes
+        .iter()
+        .filter(|n| ops::lookup(n.p.domain(), n.op_type()).is_none())
+        .map(|n| Unsupported {
+            op_type: match n.p.domain() {
+                "" | "ai.onnx" => n.op_type().to_string(),
+                d => format!("{d}:{}", n.op_type()),
+            },
+            node: n.name.to_string(),
+            reason: None,
+        })
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(Error::Unsupported(unsupported));
+    }
+
+    let name = opts.name.clone().or_else(|| Some(gp.name().to_string()).filter(|s| !s.is_empty()));
+    let mut cx = Ctx::new(name.as_deref().unwrap_or("model"), opset);
+    for n in &nodes {
+        for i in n.p.input.iter().filter(|s| !s.is_empty()) {
+            cx.consumers.entry(i.clone()).or_default().push(n.op_type().to_string());
+        }
+    }
+    let mut problems = Vec::new();
+    for init in &gp.initializer {
+        match tensor::from_proto(init, opts.base_dir.as_deref()) {
+            Ok(t) => cx.add_initializer(init.name(), t),
+            Err(e) => problems.push(dtype_problem(e, "initializer", init.name())),
+        }
+    }
+    if !gp.sparse_initializer.is_empty() {
+        problems.push(Error::Unsupported(vec![Unsupported {
+            op_type: "sparse initializer".into(),
+            node: gp.sparse_initializer.len().to_string(),
+            reason: None,
+        }]));
+    }
+    let mut inputs = Vec::new();
+    for vi in &gp.input {
+        let onnx = vi.name();
+        if let Some(t) = opts.frozen.get(onnx) {
+            cx.add_initializer(onnx, t.clone());
+            continue;
+        }
+        if cx.is_defined(onnx) {
+            continue; // an initializer listed as an input (IR < 4): a constant
+        }
+        match input_type(vi, opts.input_shapes.get(onnx), &mut cx) {
+            Ok(ty) => {
+                let v = cx.add_input(onnx, ty);
+                inputs.push((onnx.to_string(), cx.g.value_name(v).to_string()));
+            }
+            Err(msg) => problems.push(Error::Unsupported(vec![Unsupported {
+                op_type: "graph input".into(),
+                node: onnx.to_string(),
+                reason: Some(msg),
+            }])),
+        }
+    }
+
+    let mut poisoned: HashSet<String> = HashSet::new();
+    for n in &nodes {
+        let ins: Vec<&str> = (0..n.num_inputs()).filter_map(|i| n.input_name(i)).collect();
+        if ins.iter().any(|i| poisoned.contains(*i)) {
+            poisoned.extend(n.p.output.iter().cloned());
+            continue;
+        }
+        if let Some(bad) = ins.iter().find(|i| !cx.is_defined(i)) {
+            problems.push(n.err(format!("input `{bad}` is not defined before the node")));
+            poisoned.extend(n.p.output.iter().cloned());
+            continue;
+        }
+        cx.begin(n);
+        if let Err(e) = import_node(&mut cx, n) {
+            problems.push(e);
+            poisoned.extend(n.p.output.iter().cloned());
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::merge(problems));
+    }
+
+    // Outputs: each a value of its own, named as in ONNX.
+    let mut outs = Vec::new();
+    let mut outputs = Vec::new();
+    let mut used = HashSet::new();
+    for vi in &gp.output {
+        let onnx = vi.name();
+        cx.begin(&NodeRef { p: &proto::NodeProto::default(), name: onnx });
+        let mut v = cx.value_of(onnx)?;
+        let own =
+            cx.renamed.get(&v).is_some_and(|o| o == onnx) || (!cx.renamed.contains_key(&v) && is_computed(&cx, v));
+        if !own || !used.insert(v) {
+            v = cx.copy(v)?;
+            used.insert(v);
+        }
+        cx.rename(v, onnx);
+        outs.push(v);
+        outputs.push((onnx.to_string(), cx.g.value_name(v).to_string()));
+    }
+    let mut g = cx.g;
+    g.set_outputs(outs);
+    smelt_ir::verify(&g, smelt_ir::Weights::Required)?;
+    Ok(Imported { graph: g, inputs, outputs, opset })
+}
+
+/// A computed value (not an input, param or const).
+fn is_computed(cx: &Ctx, v: smelt_ir::Value) -> bool {
+    !cx.g.node(v.node).op.is_source()
+}
+
+/// A dtype problem of an initializer or input counts as unsupported.
+fn dtype_problem(e: Error, what: &str, name: &str) -> Error {
+    match e {
+        Error::Tensor { message, .. } if message.starts_with("smelt has no") || message.contains("not supported") => {
+            Error::Unsupported(vec![Unsupported { op_type: what.into(), node: name.into(), reason: Some(message) }])
+        }
+        e => e,
+    }
+}
+
+/// The smelt type of a graph input.
+fn input_type(
+    vi: &proto::ValueInfoProto,
+    fixed: Option<&Vec<usize>>,
+    cx: &mut Ctx,
+) -> std::result::Result<TensorType, String> {
+    let (code, dims) = tensor::value_type(vi.r#type.as_ref())?;
+    let dt = tensor::dtype(code)?;
+    if let Some(f) = fixed {
+        return Ok(TensorType::new(dt, Shape::new(f.iter().copied())));
+    }
+    let dims = dims.ok_or("the input has no shape; give it one when importing")?;
+    let mut out = Vec::new();
+    for (i, d) in dims.into_iter().enumerate() {
+        out.push(match d {
+            Ok(n) => Dim::Fixed(n),
+            Err(Some(p)) => Dim::sym(&ctx::sanitize(&p)),
+            Err(None) => Dim::sym(&ctx::sanitize(&format!("{}_d{i}", vi.name()))),
+        });
+    }
+    let _ = cx;
+    Ok(TensorType::new(dt, Shape(out)))
+}
+
+/// Imports one node: folds it when its inputs are known, else runs its importer.
+fn import_node(cx: &mut Ctx, n: &NodeRef) -> Result<()> {
+    if let Some(ks) = fold::fold(cx, n)? {
+        for (k, o) in ks.into_iter().zip(&n.p.output) {
+            if !o.is_empty() {
+                cx.set_known(o, k);
+            }
+        }
+        return Ok(());
+    }
+    let f = ops::lookup(n.p.domain(), n.op_type()).ok_or_else(|| n.unsupported("no importer"))?;
+    let outs = f(cx, n)?;
+    for (i, o) in n.p.output.iter().enumerate() {
+        if o.is_empty() {
+            continue;
+        }
+        let v = *outs.get(i).ok_or_else(|| n.unsupported(format!("output {i} is not supported")))?;
+        cx.rename(v, o);
+        cx.set_value(o, v);
+    }
+    Ok(())
+}

@@ -1,0 +1,370 @@
+//! ONNX math ops: unary functions and activations, binary arithmetic (with the
+//! pre-opset-7 `broadcast`/`axis` form), comparisons and logic, variadic
+//! Sum/Mean/Max/Min, Clip, Pow, PRelu, MatMul, Gemm, Softmax and LogSoftmax.
+//! Activations smelt lacks are written with its ops (Selu, Celu, Softsign, HardSwish,
+//! Mish, ThresholdedRelu, Shrink, Tan).
+
+use super::super::ctx::Ctx;
+use super::super::error::Result;
+use super::super::node::NodeRef;
+use smelt_ir::ops::Gemm;
+use smelt_ir::{BinaryOp, DType, Dim, Op, UnaryOp, Value};
+
+type Out = Result<Vec<Value>>;
+
+/// The smelt unary op of a parameterless ONNX one.
+fn plain_unary(op: &str) -> Option<UnaryOp> {
+    Some(match op {
+        "Relu" => UnaryOp::Relu,
+        "Sigmoid" => UnaryOp::Sigmoid,
+        "Tanh" => UnaryOp::Tanh,
+        "Exp" => UnaryOp::Exp,
+        "Log" => UnaryOp::Log,
+        "Sqrt" => UnaryOp::Sqrt,
+        "Neg" => UnaryOp::Neg,
+        "Abs" => UnaryOp::Abs,
+        "Erf" => UnaryOp::Erf,
+        "Reciprocal" => UnaryOp::Reciprocal,
+        "Floor" => UnaryOp::Floor,
+        "Ceil" => UnaryOp::Ceil,
+        "Round" => UnaryOp::Round,
+        "Sign" => UnaryOp::Sign,
+        "Sin" => UnaryOp::Sin,
+        "Cos" => UnaryOp::Cos,
+        "Softplus" => UnaryOp::Softplus,
+        "Not" => UnaryOp::Not,
+        _ => return None,
+    })
+}
+
+/// The ONNX unary ops this file imports.
+pub const UNARY: &[&str] = &[
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Neg",
+    "Abs",
+    "Erf",
+    "Reciprocal",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "Sin",
+    "Cos",
+    "Softplus",
+    "Not",
+    "Gelu",
+    "LeakyRelu",
+    "Elu",
+    "HardSigmoid",
+    "Selu",
+    "Celu",
+    "Softsign",
+    "HardSwish",
+    "Mish",
+    "ThresholdedRelu",
+    "Shrink",
+    "Tan",
+    "Swish",
+];
+
+pub fn unary(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let d = cx.ty(x).dtype;
+    let op = n.op_type();
+    if let Some(u) = plain_unary(op) {
+        return Ok(vec![cx.unary(u, x)?]);
+    }
+    let y = match op {
+        "Gelu" => match n.string("approximate")?.as_deref().unwrap_or("none") {
+            "none" => cx.unary(UnaryOp::Gelu, x)?,
+            "tanh" => cx.unary(UnaryOp::GeluTanh, x)?,
+            a => return Err(n.err(format!("unknown approximation `{a}`"))),
+        },
+        "LeakyRelu" => cx.unary(UnaryOp::LeakyRelu { alpha: n.float("alpha", 0.01)? }, x)?,
+        "Elu" => cx.unary(UnaryOp::Elu { alpha: n.float("alpha", 1.0)? }, x)?,
+        "HardSigmoid" => {
+            cx.unary(UnaryOp::HardSigmoid { alpha: n.float("alpha", 0.2)?, beta: n.float("beta", 0.5)? }, x)?
+        }
+        "Selu" => {
+            let (alpha, gamma) = (n.float("alpha", 1.673_263_2)?, n.float("gamma", 1.050_701)?);
+            let e = cx.unary(UnaryOp::Elu { alpha }, x)?;
+            let g = cx.scalar(gamma as f64, d);
+            cx.binary(BinaryOp::Mul, e, g)?
+        }
+        "Celu" => {
+            // alpha·elu(x/alpha)
+            let a = n.float("alpha", 1.0)?;
+            let s = cx.scalar(a as f64, d);
+            let q = cx.binary(BinaryOp::Div, x, s)?;
+            let e = cx.unary(UnaryOp::Elu { alpha: 1.0 }, q)?;
+            cx.binary(BinaryOp::Mul, e, s)?
+        }
+        "Softsign" => {
+            let a = cx.unary(UnaryOp::Abs, x)?;
+            let one = cx.scalar(1.0, d);
+            let den = cx.binary(BinaryOp::Add, a, one)?;
+            cx.binary(BinaryOp::Div, x, den)?
+        }
+        "HardSwish" => {
+            let h = cx.unary(UnaryOp::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 }, x)?;
+            cx.binary(BinaryOp::Mul, x, h)?
+        }
+        "Mish" => {
+            let s = cx.unary(UnaryOp::Softplus, x)?;
+            let t = cx.unary(UnaryOp::Tanh, s)?;
+            cx.binary(BinaryOp::Mul, x, t)?
+        }
+        "ThresholdedRelu" => {
+            let a = cx.scalar(n.float("alpha", 1.0)? as f64, d);
+            let c = cx.binary(BinaryOp::Greater, x, a)?;
+            let z = cx.scalar(0.0, d);
+            cx.op(Op::Where, &[c, x, z])?
+        }
+        "Shrink" => {
+            let (b, l) = (n.float("bias", 0.0)? as f64, n.float("lambd", 0.5)? as f64);
+            let (lo, hi, bb, z) = (cx.scalar(-l, d), cx.scalar(l, d), cx.scalar(b, d), cx.scalar(0.0, d));
+            let below = cx.binary(BinaryOp::Less, x, lo)?;
+            let above = cx.binary(BinaryOp::Greater, x, hi)?;
+            let plus = cx.binary(BinaryOp::Add, x, bb)?;
+            let minus = cx.binary(BinaryOp::Sub, x, bb)?;
+            let inner = cx.op(Op::Where, &[above, minus, z])?;
+            cx.op(Op::Where, &[below, plus, inner])?
+        }
+        "Swish" => {
+            let a = cx.scalar(n.float("alpha", 1.0)? as f64, d);
+            let ax = cx.binary(BinaryOp::Mul, x, a)?;
+            let s = cx.unary(UnaryOp::Sigmoid, ax)?;
+            cx.binary(BinaryOp::Mul, x, s)?
+        }
+        "Tan" => {
+            let (s, c) = (cx.unary(UnaryOp::Sin, x)?, cx.unary(UnaryOp::Cos, x)?);
+            cx.binary(BinaryOp::Div, s, c)?
+        }
+        _ => return Err(n.unsupported("no importer")),
+    };
+    Ok(vec![y])
+}
+
+fn binary_op(op: &str) -> Option<BinaryOp> {
+    Some(match op {
+        "Add" => BinaryOp::Add,
+        "Sub" => BinaryOp::Sub,
+        "Mul" => BinaryOp::Mul,
+        "Div" => BinaryOp::Div,
+        "Equal" => BinaryOp::Equal,
+        "Less" => BinaryOp::Less,
+        "LessOrEqual" => BinaryOp::LessEqual,
+        "Greater" => BinaryOp::Greater,
+        "GreaterOrEqual" => BinaryOp::GreaterEqual,
+        "And" => BinaryOp::And,
+        "Or" => BinaryOp::Or,
+        "Xor" => BinaryOp::Xor,
+        _ => return None,
+    })
+}
+
+/// The ONNX binary ops this file imports through [`binary`].
+pub const BINARY: &[&str] = &[
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Equal",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "And",
+    "Or",
+    "Xor",
+    "Pow",
+    "PRelu",
+    "Mod",
+];
+
+/// The second operand of a binary op, reshaped for the pre-opset-7 broadcast with an
+/// explicit `axis`.
+fn legacy_rhs(cx: &mut Ctx, n: &NodeRef, a: Value, b: Value) -> Result<Value> {
+    if cx.opset >= 7 || !n.bool("broadcast", false)? {
+        return Ok(b);
+    }
+    let Some(axis) = n.int_opt("axis")? else { return Ok(b) };
+    let (ra, rb) = (cx.rank(a) as i64, cx.rank(b) as i64);
+    let axis = if axis < 0 { axis + ra } else { axis };
+    let trailing = ra - axis - rb;
+    if axis < 0 || trailing < 0 {
+        return Err(n.err(format!("broadcast axis {axis} does not fit ranks {ra} and {rb}")));
+    }
+    let mut dims = cx.dims(b);
+    dims.extend(std::iter::repeat_n(Dim::Fixed(1), trailing as usize));
+    cx.reshape(b, &dims)
+}
+
+pub fn binary(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let a = cx.input(n, 0)?;
+    let b = cx.input(n, 1)?;
+    let b = legacy_rhs(cx, n, a, b)?;
+    let op = n.op_type();
+    if let Some(bop) = binary_op(op) {
+        return Ok(vec![cx.binary(bop, a, b)?]);
+    }
+    let (da, db) = (cx.ty(a).dtype, cx.ty(b).dtype);
+    match op {
+        "Pow" => {
+            if da.is_float() {
+                let b = cx.cast(b, da)?;
+                return Ok(vec![cx.binary(BinaryOp::Pow, a, b)?]);
+            }
+            let (fa, fb) = (cx.cast(a, DType::F32)?, cx.cast(b, DType::F32)?);
+            let p = cx.binary(BinaryOp::Pow, fa, fb)?;
+            Ok(vec![cx.cast(p, da)?])
+        }
+        "Mod" => {
+            // a − q·b with q = floor(a/b) (Python's %) or trunc(a/b) (fmod), in f32 for
+            // integers (exact below 2^24).
+            let fmod = n.bool("fmod", false)?;
+            let (fa, fb) = (cx.cast(a, DType::F32)?, cx.cast(b, DType::F32)?);
+            let q = cx.binary(BinaryOp::Div, fa, fb)?;
+            let q = if fmod {
+                let s = cx.unary(UnaryOp::Sign, q)?;
+                let m = cx.unary(UnaryOp::Abs, q)?;
+                let m = cx.unary(UnaryOp::Floor, m)?;
+                cx.binary(BinaryOp::Mul, s, m)?
+            } else {
+                cx.unary(UnaryOp::Floor, q)?
+            };
+            let qb = cx.binary(BinaryOp::Mul, q, fb)?;
+            let r = cx.binary(BinaryOp::Sub, fa, qb)?;
+            Ok(vec![cx.cast(r, da)?])
+        }
+        "PRelu" => {
+            let xd = cx.dims(a);
+            let sd = cx.dims(b);
+            // Before opset 7 a 1-d slope is per channel (dim 1).
+            let b = if cx.opset < 7 && sd.len() == 1 && xd.len() > 2 && xd[1] == sd[0] {
+                let mut d = sd.clone();
+                d.extend(std::iter::repeat_n(Dim::Fixed(1), xd.len() - 2));
+                cx.reshape(b, &d)?
+            } else {
+                b
+            };
+            let _ = db;
+            Ok(vec![cx.binary(BinaryOp::Prelu, a, b)?])
+        }
+        _ => Err(n.unsupported("no importer")),
+    }
+}
+
+/// Sum, Mean, Max, Min over any number of inputs.
+pub fn variadic(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let mut ins = Vec::new();
+    for i in 0..n.num_inputs() {
+        if let Some(v) = cx.opt_input(n, i)? {
+            ins.push(v);
+        }
+    }
+    let first = *ins.first().ok_or_else(|| n.err("no inputs"))?;
+    let op = match n.op_type() {
+        "Sum" | "Mean" => BinaryOp::Add,
+        "Max" => BinaryOp::Max,
+        _ => BinaryOp::Min,
+    };
+    let mut acc = first;
+    for &v in &ins[1..] {
+        acc = cx.binary(op, acc, v)?;
+    }
+    if n.op_type() == "Mean" && ins.len() > 1 {
+        let k = cx.scalar(ins.len() as f64, cx.ty(acc).dtype);
+        acc = cx.binary(BinaryOp::Div, acc, k)?;
+    }
+    if acc == first {
+        acc = cx.copy(first)?;
+    }
+    Ok(vec![acc])
+}
+
+pub fn clip(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let d = cx.ty(x).dtype;
+    // (known bound, dynamic bound)
+    let mut bound = |i: usize, attr: &str, default: f32| -> Result<(Option<f32>, Option<Value>)> {
+        if cx.opset < 11 {
+            return Ok((Some(n.float(attr, default)?), None));
+        }
+        let Some(name) = n.input_name(i) else { return Ok((Some(default), None)) };
+        match cx.known(name).and_then(|k| k.tensor()) {
+            Some(t) => Ok((t.to_f32().first().copied(), None)),
+            None => Ok((None, Some(cx.input(n, i)?))),
+        }
+    };
+    let (lo, lo_v) = bound(1, "min", f32::NEG_INFINITY)?;
+    let (hi, hi_v) = bound(2, "max", f32::INFINITY)?;
+    if d.is_float()
+        && let (Some(min), Some(max)) = (lo, hi)
+    {
+        return Ok(vec![cx.unary(UnaryOp::Clip { min, max }, x)?]);
+    }
+    let mut y = x;
+    for (k, v, op) in [(lo, lo_v, BinaryOp::Max), (hi, hi_v, BinaryOp::Min)] {
+        let b = match (k, v) {
+            (_, Some(v)) => v,
+            (Some(k), None) if k.is_finite() => cx.scalar(k as f64, d),
+            _ => continue,
+        };
+        y = cx.binary(op, y, b)?;
+    }
+    if y == x {
+        y = cx.copy(x)?;
+    }
+    Ok(vec![y])
+}
+
+pub fn matmul(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let (a, b) = (cx.input(n, 0)?, cx.input(n, 1)?);
+    Ok(vec![cx.op(Op::MatMul, &[a, b])?])
+}
+
+pub fn gemm(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let (a, b) = (cx.input(n, 0)?, cx.input(n, 1)?);
+    let c = cx.opt_input(n, 2)?;
+    let g = Gemm {
+        trans_a: n.bool("transA", false)?,
+        trans_b: n.bool("transB", false)?,
+        alpha: n.float("alpha", 1.0)?,
+        beta: n.float("beta", 1.0)?,
+    };
+    let ins: Vec<Value> = [a, b].into_iter().chain(c).collect();
+    Ok(vec![cx.op(Op::Gemm(g), &ins)?])
+}
+
+/// Softmax and LogSoftmax; before opset 13 they work on the input flattened to 2-d
+/// at `axis` (default 1).
+pub fn softmax(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let log = n.op_type() == "LogSoftmax";
+    let dims = cx.dims(x);
+    let r = dims.len() as i64;
+    if cx.opset >= 13 {
+        return Ok(vec![cx.op(Op::Softmax { axis: n.int("axis", -1)?, log }, &[x])?]);
+    }
+    let a = n.int("axis", 1)?;
+    let a = if a < 0 { a + r } else { a };
+    if !(0..r.max(1)).contains(&a) {
+        return Err(n.err(format!("axis {a} is out of range for rank {r}")));
+    }
+    if a == r - 1 {
+        return Ok(vec![cx.op(Op::Softmax { axis: -1, log }, &[x])?]);
+    }
+    let (h, t) = dims.split_at(a as usize);
+    let (Some(h), Some(t)) = (super::tensor::prod_dim(h), super::tensor::prod_dim(t)) else {
+        return Err(n.unsupported("2-d softmax over symbolic dims"));
+    };
+    let flat = cx.reshape(x, &[h, t])?;
+    let s = cx.op(Op::Softmax { axis: -1, log }, &[flat])?;
+    Ok(vec![cx.reshape(s, &dims)?])
+}

@@ -1,0 +1,290 @@
+//! ONNX neural-network ops: Conv (1-d and 2-d: dilations, groups, auto_pad),
+//! MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization,
+//! LayerNormalization (with its optional Mean and InvStdDev outputs),
+//! InstanceNormalization, GroupNormalization and RMSNormalization (written with
+//! reductions).
+
+use super::super::ctx::Ctx;
+use super::super::error::Result;
+use super::super::node::NodeRef;
+use smelt_ir::ops::{Conv, Pool, PoolKind, ReduceKind};
+use smelt_ir::{BinaryOp, Dim, Op, UnaryOp, Value};
+
+type Out = Result<Vec<Value>>;
+
+/// Spatial attributes shared by Conv, ConvTranspose and the pools.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub kernel: Vec<usize>,
+    pub stride: Vec<usize>,
+    /// Begins, then ends.
+    pub pad: Vec<usize>,
+    pub dilation: Vec<usize>,
+}
+
+/// Reads kernel (from `kernel` when given, else the attribute), strides, dilations
+/// and pads, resolving `auto_pad` against the input's spatial dims.
+pub fn window(n: &NodeRef, spatial: &[Dim], kernel: Option<Vec<usize>>, ceil: bool) -> Result<Window> {
+    let r = spatial.len();
+    let kernel = match kernel {
+        Some(k) => k,
+        None => n.usizes("kernel_shape")?.ok_or_else(|| n.err("no kernel_shape"))?,
+    };
+    let stride = n.usizes("strides")?.unwrap_or_else(|| vec![1; r]);
+    let dilation = n.usizes("dilations")?.unwrap_or_else(|| vec![1; r]);
+    if kernel.len() != r
+        || stride.len() != r
+        || dilation.len() != r
+        || kernel.contains(&0)
+        || stride.contains(&0)
+        || dilation.contains(&0)
+    {
+        return Err(n.err(format!(
+            "kernel {kernel:?}, strides {stride:?} or dilations {dilation:?} do not fit {r} spatial dims"
+        )));
+    }
+    if kernel.iter().chain(&stride).chain(&dilation).any(|&v| v > 1 << 20) {
+        return Err(n.err(format!("kernel {kernel:?}, strides {stride:?} or dilations {dilation:?} are too large")));
+    }
+    let auto = n.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
+    let pad = match auto.as_str() {
+        "NOTSET" | "" => {
+            let p = n.usizes("pads")?.unwrap_or_else(|| vec![0; 2 * r]);
+            if p.len() != 2 * r || p.iter().any(|&v| v > 1 << 20) {
+                return Err(n.err(format!("pads {p:?} do not fit {r} spatial dims")));
+            }
+            p
+        }
+        "VALID" => vec![0; 2 * r],
+        "SAME_UPPER" | "SAME_LOWER" => {
+            let mut b = vec![0; r];
+            let mut e = vec![0; r];
+            for i in 0..r {
+                let span = (kernel[i] - 1) * dilation[i] + 1;
+                let total = match spatial[i].fixed() {
+                    Some(d) => {
+                        let d = d as usize;
+                        let out = d.div_ceil(stride[i]);
+                        ((out.max(1) - 1) * stride[i] + span).saturating_sub(d)
+                    }
+                    None if stride[i] == 1 => span - 1,
+                    None => return Err(n.unsupported("auto_pad SAME with a stride over a symbolic dim")),
+                };
+                let small = total / 2;
+                (b[i], e[i]) = if auto == "SAME_UPPER" { (small, total - small) } else { (total - small, small) };
+            }
+            let _ = ceil;
+            b.extend(e);
+            b
+        }
+        a => return Err(n.err(format!("unknown auto_pad `{a}`"))),
+    };
+    Ok(Window { kernel, stride, pad, dilation })
+}
+
+/// The number of spatial dims of `x`, checked to be 1 or 2.
+fn spatial_rank(cx: &Ctx, n: &NodeRef, x: Value) -> Result<usize> {
+    match cx.rank(x) {
+        3 => Ok(1),
+        4 => Ok(2),
+        r => {
+            Err(n
+                .unsupported(format!("{}-d input: smelt has 1-d and 2-d convolution and pooling", r.saturating_sub(2))))
+        }
+    }
+}
+
+pub fn conv(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let w = cx.input(n, 1)?;
+    let b = cx.opt_input(n, 2)?;
+    let r = spatial_rank(cx, n, x)?;
+    let wd = cx.fixed_dims(n, w, "Conv weights")?;
+    if wd.len() != r + 2 {
+        return Err(n.err(format!("weights {} do not fit a {r}-d conv", cx.ty(w))));
+    }
+    let win = window(n, &cx.dims(x)[2..], Some(wd[2..].to_vec()), false)?;
+    if n.usizes("kernel_shape")?.is_some_and(|k| k != wd[2..]) {
+        return Err(n.err("kernel_shape does not match the weights"));
+    }
+    let c =
+        Conv { stride: win.stride, pad: win.pad, dilation: win.dilation, groups: n.int("group", 1)?.max(1) as usize };
+    let ins: Vec<Value> = [x, w].into_iter().chain(b).collect();
+    Ok(vec![cx.op(Op::Conv(c), &ins)?])
+}
+
+pub fn pool(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let kind = if n.op_type() == "MaxPool" { PoolKind::Max } else { PoolKind::Avg };
+    n.only_outputs(1, "indices")?;
+    spatial_rank(cx, n, x)?;
+    let ceil_mode = n.bool("ceil_mode", false)?;
+    let win = window(n, &cx.dims(x)[2..], None, ceil_mode)?;
+    if kind == PoolKind::Max && n.int("storage_order", 0)? != 0 {
+        // Only affects the indices output, which is refused above.
+    }
+    // Max pooling of integers: exact in f32 for 8-bit values.
+    let d = cx.ty(x).dtype;
+    let xin = if kind == PoolKind::Max && matches!(d, smelt_ir::DType::U8 | smelt_ir::DType::I8) {
+        cx.cast(x, smelt_ir::DType::F32)?
+    } else {
+        x
+    };
+    let p = Pool {
+        kind,
+        kernel: win.kernel,
+        stride: win.stride,
+        pad: win.pad,
+        dilation: win.dilation,
+        ceil_mode,
+        count_include_pad: kind == PoolKind::Avg && n.bool("count_include_pad", false)?,
+    };
+    let y = cx.op(Op::Pool(p), &[xin])?;
+    Ok(vec![cx.cast(y, d)?])
+}
+
+pub fn global_pool(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let kind = if n.op_type() == "GlobalMaxPool" { PoolKind::Max } else { PoolKind::Avg };
+    Ok(vec![cx.op(Op::GlobalPool(kind), &[x])?])
+}
+
+pub fn batch_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
+    if n.bool("training_mode", false)? {
+        return Err(n.unsupported("training mode"));
+    }
+    n.only_outputs(1, "running statistics (training)")?;
+    if cx.opset < 9 && !n.bool("spatial", true)? {
+        return Err(n.unsupported("spatial = 0"));
+    }
+    let mut ins = Vec::new();
+    for i in 0..5 {
+        ins.push(cx.input(n, i)?);
+    }
+    Ok(vec![cx.op(Op::BatchNorm { epsilon: n.float("epsilon", 1e-5)? }, &ins)?])
+}
+
+/// Mean and 1/√(var + ε) of `x` over `axes` (kept as size-1 dims), and x − mean.
+pub fn moments(cx: &mut Ctx, x: Value, axes: Vec<i64>, eps: f32) -> Result<(Value, Value, Value)> {
+    let d = cx.ty(x).dtype;
+    let mean = cx.op(Op::Reduce { kind: ReduceKind::Mean, axes: axes.clone(), keepdims: true }, &[x])?;
+    let centered = cx.binary(BinaryOp::Sub, x, mean)?;
+    let sq = cx.binary(BinaryOp::Mul, centered, centered)?;
+    let var = cx.op(Op::Reduce { kind: ReduceKind::Mean, axes, keepdims: true }, &[sq])?;
+    let e = cx.scalar(eps as f64, d);
+    let ve = cx.binary(BinaryOp::Add, var, e)?;
+    let inv = cx.unary(UnaryOp::Rsqrt, ve)?;
+    Ok((mean, inv, centered))
+}
+
+pub fn layer_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let scale = cx.input(n, 1)?;
+    let bias = cx.opt_input(n, 2)?;
+    let r = cx.rank(x) as i64;
+    let axis = n.int("axis", -1)?;
+    let a = if axis < 0 { axis + r } else { axis };
+    if !(0..r).contains(&a) {
+        return Err(n.err(format!("axis {axis} is out of range for rank {r}")));
+    }
+    let eps = n.float("epsilon", 1e-5)?;
+    let norm = cx.dims(x)[a as usize..].to_vec();
+    let fits = |cx: &Ctx, v: Option<Value>| v.is_none_or(|v| cx.dims(v) == norm);
+    let direct = fits(cx, Some(scale)) && fits(cx, bias);
+    let axes: Vec<i64> = (a..r).collect();
+    let mut outs = Vec::new();
+    let stats = if !direct || n.has_output(1) || n.has_output(2) { Some(moments(cx, x, axes, eps)?) } else { None };
+    if direct {
+        let ins: Vec<Value> = [x, scale].into_iter().chain(bias).collect();
+        outs.push(cx.op(Op::LayerNorm { axis, epsilon: eps }, &ins)?);
+    } else {
+        let (_, inv, centered) = stats.expect("computed when not direct");
+        let y = cx.binary(BinaryOp::Mul, centered, inv)?;
+        let mut y = cx.binary(BinaryOp::Mul, y, scale)?;
+        if let Some(b) = bias {
+            y = cx.binary(BinaryOp::Add, y, b)?;
+        }
+        outs.push(y);
+    }
+    if let Some((mean, inv, _)) = stats {
+        outs.extend([mean, inv]);
+    }
+    Ok(outs)
+}
+
+pub fn rms_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let scale = cx.input(n, 1)?;
+    let r = cx.rank(x) as i64;
+    let axis = n.int("axis", -1)?;
+    let a = if axis < 0 { axis + r } else { axis };
+    if !(0..r).contains(&a) {
+        return Err(n.err(format!("axis {axis} is out of range for rank {r}")));
+    }
+    let d = cx.ty(x).dtype;
+    let sq = cx.binary(BinaryOp::Mul, x, x)?;
+    let ms = cx.op(Op::Reduce { kind: ReduceKind::Mean, axes: (a..r).collect(), keepdims: true }, &[sq])?;
+    let e = cx.scalar(n.float("epsilon", 1e-5)? as f64, d);
+    let ms = cx.binary(BinaryOp::Add, ms, e)?;
+    let inv = cx.unary(UnaryOp::Rsqrt, ms)?;
+    let y = cx.binary(BinaryOp::Mul, x, inv)?;
+    Ok(vec![cx.binary(BinaryOp::Mul, y, scale)?])
+}
+
+/// Per-channel `[C]` → `[C, 1, …]` for an input of rank `r`.
+fn per_channel(cx: &mut Ctx, v: Value, r: usize) -> Result<Value> {
+    let mut d = cx.dims(v);
+    d.extend(std::iter::repeat_n(Dim::Fixed(1), r.saturating_sub(2)));
+    cx.reshape(v, &d)
+}
+
+pub fn instance_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let (s, b) = (cx.input(n, 1)?, cx.input(n, 2)?);
+    let r = cx.rank(x);
+    if r < 3 {
+        return Err(n.err(format!("input {} needs spatial dims", cx.ty(x))));
+    }
+    let (_, inv, centered) = moments(cx, x, (2..r as i64).collect(), n.float("epsilon", 1e-5)?)?;
+    let y = cx.binary(BinaryOp::Mul, centered, inv)?;
+    let s = per_channel(cx, s, r)?;
+    let b = per_channel(cx, b, r)?;
+    let y = cx.binary(BinaryOp::Mul, y, s)?;
+    Ok(vec![cx.binary(BinaryOp::Add, y, b)?])
+}
+
+pub fn group_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let (s, b) = (cx.input(n, 1)?, cx.input(n, 2)?);
+    let g = n.int("num_groups", 0)?;
+    let dims = cx.dims(x);
+    let r = dims.len();
+    let c = dims.get(1).and_then(Dim::fixed).ok_or_else(|| n.unsupported("a symbolic channel dim"))? as i64;
+    if g <= 0 || c % g != 0 || r < 2 {
+        return Err(n.err(format!("{c} channels do not split into {g} groups")));
+    }
+    let rest: Vec<Dim> = dims[2..].to_vec();
+    let mut grouped = vec![dims[0].clone(), Dim::Fixed(g as u64), Dim::Fixed((c / g) as u64)];
+    grouped.extend(rest);
+    let xg = cx.reshape(x, &grouped)?;
+    let (_, inv, centered) = moments(cx, xg, (2..grouped.len() as i64).collect(), n.float("epsilon", 1e-5)?)?;
+    let y = cx.binary(BinaryOp::Mul, centered, inv)?;
+    let y = cx.reshape(y, &dims)?;
+    // Opset 18 gives scale and bias per group; 21 per channel.
+    let per_group = cx.dims(s).first().and_then(Dim::fixed) == Some(g as u64) && g != c;
+    let expand = |cx: &mut Ctx, v: Value| -> Result<Value> {
+        if per_group {
+            let v = cx.reshape(v, &[Dim::Fixed(g as u64), Dim::Fixed(1)])?;
+            let shape = vec![smelt_ir::attr::DimSpec::Int(g), smelt_ir::attr::DimSpec::Int(c / g)];
+            let v = cx.expand(v, &shape)?;
+            let v = cx.reshape(v, &[Dim::Fixed(c as u64)])?;
+            per_channel(cx, v, r)
+        } else {
+            per_channel(cx, v, r)
+        }
+    };
+    let s = expand(cx, s)?;
+    let b = expand(cx, b)?;
+    let y = cx.binary(BinaryOp::Mul, y, s)?;
+    Ok(vec![cx.binary(BinaryOp::Add, y, b)?])
+}

@@ -1,0 +1,347 @@
+//! ONNX quantization ops on smelt's quantized types (scale and zero point live in
+//! the type): QuantizeLinear → `quantize`, DequantizeLinear → `dequantize` (or
+//! `(x − zp)·scale` for plain integers), QLinearMatMul / MatMulInteger → `qmatmul`,
+//! QLinearConv / ConvInteger → `qconv`. Quantization parameters must be constants;
+//! 8-bit integers only. DynamicQuantizeLinear, whose scale comes from the data, is
+//! written with reductions and rounding as ONNX's reference computes it.
+
+use super::super::ctx::Ctx;
+use super::super::error::Result;
+use super::super::node::NodeRef;
+use super::nn::window;
+use smelt_ir::ops::{Conv, QuantizeAttrs, ReduceKind, Requant};
+use smelt_ir::{BinaryOp, DType, Dim, Op, Quant, Tensor, UnaryOp, Value};
+
+type Out = Result<Vec<Value>>;
+
+/// Scale and zero point of input slots `s`, `z` for a tensor of rank `rank`:
+/// per tensor, or per `axis` when the scale has several entries.
+fn params(cx: &Ctx, n: &NodeRef, s: usize, z: usize, rank: usize, qdtype: DType) -> Result<Quant> {
+    if n.int("block_size", 0)? != 0 {
+        return Err(n.unsupported("blocked quantization"));
+    }
+    let scale = cx.need_floats(n, s, "scale")?;
+    let zp: Vec<i32> = if n.has_input(z) {
+        cx.need_ints(n, z, "zero point")?.iter().map(|&v| v as i32).collect()
+    } else {
+        vec![0; scale.len()]
+    };
+    if scale.is_empty() || zp.len() != scale.len() {
+        return Err(n.err(format!("{} scales and {} zero points", scale.len(), zp.len())));
+    }
+    if scale.iter().any(|s| !(*s > 0.0 && s.is_finite())) {
+        return Err(n.unsupported(format!("scales must be positive, found {scale:?}")));
+    }
+    if let Some((lo, hi)) = qdtype.int_range()
+        && zp.iter().any(|&v| (v as i64) < lo || (v as i64) > hi)
+    {
+        return Err(n.err(format!("zero points {zp:?} do not fit {qdtype}")));
+    }
+    if scale.len() == 1 {
+        return Ok(Quant::PerTensor { scale: scale[0], zero_point: zp[0] });
+    }
+    let axis = n.int("axis", 1)?;
+    let axis =
+        smelt_ir::shape::normalize_axis(axis, rank).ok_or_else(|| n.err(format!("axis {axis} is out of range")))?;
+    Ok(Quant::PerAxis { axis, scale, zero_point: zp })
+}
+
+/// The 8-bit dtype of a zero-point input, or `default` without one.
+fn qdtype(cx: &Ctx, n: &NodeRef, z: usize, default: DType) -> Result<DType> {
+    let d = if n.has_input(z) { cx.need_tensor(n, z, "zero point")?.dtype() } else { default };
+    if !d.is_quantizable() {
+        return Err(n.unsupported(format!("{d} quantization (smelt quantizes to i8 and u8)")));
+    }
+    Ok(d)
+}
+
+/// `x` (plain 8-bit or quantized) as a value of the quantized type `q`, holding the
+/// same integers.
+fn as_quant(cx: &mut Ctx, x: Value, q: Quant) -> Result<Value> {
+    let t = cx.ty(x);
+    if t.quant.as_ref() == Some(&q) {
+        return Ok(x);
+    }
+    let node = cx.g.node(x.node).op.clone();
+    let unused = cx.g.users(x).is_empty() && !cx.g.outputs().contains(&x);
+    if t.quant.is_none() && unused && matches!(node, Op::Input) {
+        cx.g.node_mut(x.node).types[0].quant = Some(q);
+        return Ok(x);
+    }
+    if t.quant.is_none()
+        && let Some(w) = cx.const_of(x)
+    {
+        let name = format!("{}.q", cx.g.value_name(x));
+        let name = cx.claim(&name);
+        let v = cx.g.add_param(name.clone(), t.with_dtype(t.dtype).with_quant(q));
+        cx.g.set_weight(name, (*w).clone());
+        return Ok(v);
+    }
+    // Through floats: exact for 8-bit values.
+    let ints = plain_ints(cx, x)?;
+    let (attrs, _) = quantize_attrs(&q, t.dtype);
+    let f = dequant_arith(cx, ints, &q, t.rank())?;
+    cx.op(Op::Quantize(attrs), &[f])
+}
+
+/// The integers of `x` as f32 (dequantized and mapped back when `x` is quantized).
+fn plain_ints(cx: &mut Ctx, x: Value) -> Result<Value> {
+    let t = cx.ty(x);
+    let Some(q) = t.quant.clone() else { return cx.cast(x, DType::F32) };
+    let f = cx.op(Op::Dequantize, &[x])?;
+    let (s, z) = broadcast_params(cx, &q, t.rank())?;
+    let y = cx.binary(BinaryOp::Div, f, s)?;
+    let y = cx.binary(BinaryOp::Add, y, z)?;
+    cx.unary(UnaryOp::Round, y)
+}
+
+/// Scale and zero point as f32 constants broadcastable against the tensor.
+fn broadcast_params(cx: &mut Ctx, q: &Quant, rank: usize) -> Result<(Value, Value)> {
+    let (scale, zp, axis) = match q {
+        Quant::PerTensor { scale, zero_point } => (vec![*scale], vec![*zero_point as f32], None),
+        Quant::PerAxis { axis, scale, zero_point } => {
+            (scale.clone(), zero_point.iter().map(|&z| z as f32).collect(), Some(*axis))
+        }
+    };
+    let shape: Vec<usize> = match axis {
+        None => vec![],
+        Some(a) => (0..rank).map(|i| if i == a { scale.len() } else { 1 }).collect(),
+    };
+    let s = cx.konst(Tensor::f32(shape.clone(), scale).expect("sized"));
+    let z = cx.konst(Tensor::f32(shape, zp).expect("sized"));
+    Ok((s, z))
+}
+
+/// `(x − zp)·scale` for integers `x` given as f32.
+fn dequant_arith(cx: &mut Ctx, xf: Value, q: &Quant, rank: usize) -> Result<Value> {
+    let (s, z) = broadcast_params(cx, q, rank)?;
+    let c = cx.binary(BinaryOp::Sub, xf, z)?;
+    cx.binary(BinaryOp::Mul, c, s)
+}
+
+fn quantize_attrs(q: &Quant, dtype: DType) -> (QuantizeAttrs, ()) {
+    let a = match q {
+        Quant::PerTensor { scale, zero_point } => {
+            QuantizeAttrs { dtype, scale: vec![*scale], zero_point: vec![*zero_point], axis: None }
+        }
+        Quant::PerAxis { axis, scale, zero_point } => {
+            QuantizeAttrs { dtype, scale: scale.clone(), zero_point: zero_point.clone(), axis: Some(*axis as i64) }
+        }
+    };
+    (a, ())
+}
+
+pub fn quantize(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let default = match n.int_opt("output_dtype")? {
+        Some(code) if code != 0 => super::super::tensor::dtype(code as i32).map_err(|e| n.unsupported(e))?,
+        _ => DType::U8,
+    };
+    // Computed (not constant, not a graph input that could be frozen).
+    let dynamic = |i: usize| n.input_name(i).is_some_and(|s| cx.known(s).is_none() && !cx.graph_inputs.contains_key(s));
+    if dynamic(1) || dynamic(2) {
+        return quantize_dynamic(cx, n, x, default);
+    }
+    let d = qdtype(cx, n, 2, default)?;
+    let q = params(cx, n, 1, 2, cx.rank(x), d)?;
+    let x = if cx.ty(x).dtype == DType::F32 { x } else { cx.cast(x, DType::F32)? };
+    let (attrs, _) = quantize_attrs(&q, d);
+    Ok(vec![cx.op(Op::Quantize(attrs), &[x])?])
+}
+
+/// QuantizeLinear with a computed scale or zero point (per tensor):
+/// `saturate(round(x/scale) + zp)` as a plain 8-bit tensor.
+fn quantize_dynamic(cx: &mut Ctx, n: &NodeRef, x: Value, default: DType) -> Out {
+    let s = cx.input(n, 1)?;
+    let z = cx.opt_input(n, 2)?;
+    let d = match z {
+        Some(z) => cx.ty(z).dtype,
+        None => default,
+    };
+    let Some((lo, hi)) = d.int_range().filter(|_| d.is_quantizable()) else {
+        return Err(n.unsupported(format!("{d} quantization")));
+    };
+    if cx.rank(s) > 1 || cx.dims(s).iter().any(|d| d.fixed() != Some(1)) {
+        return Err(n.unsupported("a computed per-axis scale"));
+    }
+    let xf = cx.cast(x, DType::F32)?;
+    let sf = cx.cast(s, DType::F32)?;
+    let y = cx.binary(BinaryOp::Div, xf, sf)?;
+    let mut y = cx.unary(UnaryOp::Round, y)?;
+    if let Some(z) = z {
+        let zf = cx.cast(z, DType::F32)?;
+        y = cx.binary(BinaryOp::Add, y, zf)?;
+    }
+    let y = cx.unary(UnaryOp::Clip { min: lo as f32, max: hi as f32 }, y)?;
+    Ok(vec![cx.cast(y, d)?])
+}
+
+pub fn dequantize(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let t = cx.ty(x);
+    let q = params(cx, n, 1, 2, t.rank(), if t.dtype.is_quantizable() { t.dtype } else { DType::I32 })?;
+    let out = cx.need_tensor(n, 1, "scale")?.dtype();
+    let y = if t.quant.as_ref() == Some(&q) {
+        cx.op(Op::Dequantize, &[x])?
+    } else {
+        let f = plain_ints(cx, x)?;
+        dequant_arith(cx, f, &q, t.rank())?
+    };
+    Ok(vec![cx.cast(y, out)?])
+}
+
+/// `a·b` of 8-bit quantized values, requantized by `r` (2-d b, or batched b split
+/// into 2-d slices).
+fn qmatmul(cx: &mut Ctx, n: &NodeRef, a: Value, b: Value, r: Requant) -> Result<Value> {
+    let bd = cx.dims(b);
+    if bd.len() == 2 {
+        return cx.op(Op::QMatMul(r), &[a, b]);
+    }
+    if bd.len() != 3 || cx.rank(a) != 3 {
+        return Err(n.unsupported(format!("quantized matmul of {} and {}", cx.ty(a), cx.ty(b))));
+    }
+    let batch = bd[0].fixed().ok_or_else(|| n.unsupported("a symbolic batch"))? as usize;
+    let ad = cx.dims(a);
+    let mut parts = Vec::new();
+    for i in 0..batch {
+        let pick = |cx: &mut Ctx, v: Value, d: &[Dim]| -> Result<Value> {
+            let k = if d[0] == Dim::Fixed(1) { 0 } else { i as i64 };
+            let s = smelt_ir::ops::Slice { starts: vec![k], ends: vec![k + 1], axes: Some(vec![0]), steps: None };
+            let y = cx.op(Op::Slice(s), &[v])?;
+            cx.reshape(y, &d[1..])
+        };
+        let ai = pick(cx, a, &ad)?;
+        let bi = pick(cx, b, &bd)?;
+        let y = cx.op(Op::QMatMul(r.clone()), &[ai, bi])?;
+        let mut d = vec![Dim::Fixed(1)];
+        d.extend(cx.dims(y));
+        parts.push(cx.reshape(y, &d)?);
+    }
+    if parts.len() == 1 { Ok(parts[0]) } else { cx.op(Op::Concat { axis: 0 }, &parts) }
+}
+
+/// The requantization of output zero point slot `z` and scale slot `s`.
+fn requant(cx: &Ctx, n: &NodeRef, s: usize, z: usize) -> Result<Requant> {
+    let d = qdtype(cx, n, z, DType::U8)?;
+    match params(cx, n, s, z, 0, d)? {
+        Quant::PerTensor { scale, zero_point } => Ok(Requant { dtype: d, scale: Some(scale), zero_point }),
+        Quant::PerAxis { .. } => Err(n.unsupported("a per-axis output scale")),
+    }
+}
+
+pub fn qlinear_matmul(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let (a, b) = (cx.input(n, 0)?, cx.input(n, 3)?);
+    let (ta, tb) = (cx.ty(a), cx.ty(b));
+    let qa = params(cx, n, 1, 2, ta.rank(), ta.dtype)?;
+    if qa.axis().is_some() {
+        return Err(n.unsupported("a per-row scale for A"));
+    }
+    let mut qb = params(cx, n, 4, 5, tb.rank(), tb.dtype)?;
+    if let Quant::PerAxis { axis, .. } = &mut qb {
+        *axis = tb.rank().saturating_sub(1); // one scale per column
+    }
+    let a = as_quant(cx, a, qa)?;
+    let b = as_quant(cx, b, qb)?;
+    let r = requant(cx, n, 6, 7)?;
+    Ok(vec![qmatmul(cx, n, a, b, r)?])
+}
+
+pub fn qlinear_conv(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let (x, w) = (cx.input(n, 0)?, cx.input(n, 3)?);
+    let (tx, tw) = (cx.ty(x), cx.ty(w));
+    let qx = params(cx, n, 1, 2, tx.rank(), tx.dtype)?;
+    let mut qw = params(cx, n, 4, 5, tw.rank(), tw.dtype)?;
+    if let Quant::PerAxis { axis, .. } = &mut qw {
+        *axis = 0; // one scale per output channel
+    }
+    let r = requant(cx, n, 6, 7)?;
+    let bias = cx.opt_input(n, 8)?;
+    conv_common(cx, n, x, w, qx, qw, r, bias)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_common(
+    cx: &mut Ctx,
+    n: &NodeRef,
+    x: Value,
+    w: Value,
+    qx: Quant,
+    qw: Quant,
+    r: Requant,
+    bias: Option<Value>,
+) -> Out {
+    let rank = cx.rank(x);
+    if !(3..=4).contains(&rank) {
+        return Err(n.unsupported(format!("{}-d input: smelt has 1-d and 2-d convolution", rank.saturating_sub(2))));
+    }
+    let wd = cx.fixed_dims(n, w, "the weights")?;
+    let win = window(n, &cx.dims(x)[2..], Some(wd[2..].to_vec()), false)?;
+    let c =
+        Conv { stride: win.stride, pad: win.pad, dilation: win.dilation, groups: n.int("group", 1)?.max(1) as usize };
+    let x = as_quant(cx, x, qx)?;
+    let w = as_quant(cx, w, qw)?;
+    let ins: Vec<Value> = [x, w].into_iter().chain(bias).collect();
+    Ok(vec![cx.op(Op::QConv(c, r), &ins)?])
+}
+
+/// MatMulInteger and ConvInteger: i32 results of zero-point-shifted 8-bit inputs.
+pub fn integer(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let (a, b) = (cx.input(n, 0)?, cx.input(n, 1)?);
+    let (ta, tb) = (cx.ty(a), cx.ty(b));
+    let zp = |cx: &Ctx, i: usize| -> Result<Vec<i32>> {
+        if n.has_input(i) {
+            Ok(cx.need_ints(n, i, "zero point")?.iter().map(|&v| v as i32).collect())
+        } else {
+            Ok(vec![0])
+        }
+    };
+    let (za, zb) = (zp(cx, 2)?, zp(cx, 3)?);
+    let _ = ta;
+    if za.len() != 1 {
+        return Err(n.unsupported("a per-row zero point for A"));
+    }
+    let qa = Quant::PerTensor { scale: 1.0, zero_point: za[0] };
+    let conv = n.op_type() == "ConvInteger";
+    let qb = if zb.len() == 1 {
+        Quant::PerTensor { scale: 1.0, zero_point: zb[0] }
+    } else {
+        let axis = if conv { 0 } else { tb.rank().saturating_sub(1) };
+        Quant::PerAxis { axis, scale: vec![1.0; zb.len()], zero_point: zb }
+    };
+    let r = Requant { dtype: DType::I32, scale: None, zero_point: 0 };
+    if conv {
+        return conv_common(cx, n, a, b, qa, qb, r, None);
+    }
+    let a = as_quant(cx, a, qa)?;
+    let b = as_quant(cx, b, qb)?;
+    Ok(vec![qmatmul(cx, n, a, b, r)?])
+}
+
+pub fn dynamic_quantize(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let x = cx.cast(x, DType::F32)?;
+    let f = DType::F32;
+    let all = |cx: &mut Ctx, kind: ReduceKind| cx.op(Op::Reduce { kind, axes: vec![], keepdims: false }, &[x]);
+    let zero = cx.scalar(0.0, f);
+    let mx = all(cx, ReduceKind::Max)?;
+    let mx = cx.binary(BinaryOp::Max, mx, zero)?;
+    let mn = all(cx, ReduceKind::Min)?;
+    let mn = cx.binary(BinaryOp::Min, mn, zero)?;
+    let range = cx.binary(BinaryOp::Sub, mx, mn)?;
+    let flat = cx.binary(BinaryOp::Equal, range, zero)?;
+    let one = cx.scalar(1.0, f);
+    let range = cx.op(Op::Where, &[flat, one, range])?;
+    let q = cx.scalar(255.0, f);
+    let scale = cx.binary(BinaryOp::Div, range, q)?;
+    let m = cx.binary(BinaryOp::Div, mn, scale)?;
+    let izp = cx.unary(UnaryOp::Neg, m)?;
+    let izp = cx.unary(UnaryOp::Clip { min: 0.0, max: 255.0 }, izp)?;
+    let zp = cx.unary(UnaryOp::Round, izp)?;
+    let y = cx.binary(BinaryOp::Div, x, scale)?;
+    let y = cx.unary(UnaryOp::Round, y)?;
+    let y = cx.binary(BinaryOp::Add, y, zp)?;
+    let y = cx.unary(UnaryOp::Clip { min: 0.0, max: 255.0 }, y)?;
+    let y = cx.cast(y, DType::U8)?;
+    let zp = cx.cast(zp, DType::U8)?;
+    Ok(vec![y, scale, zp])
+}

@@ -1,0 +1,364 @@
+//! The ONNX importer on small models built here (no downloaded data needed):
+//! errors (every unsupported node listed, truncated or corrupt files), shape-subgraph
+//! folding with symbolic dims, parameter inputs that must be frozen, names that are
+//! not smelt identifiers, and ConvTranspose against a direct computation.
+
+use prost::Message;
+use smelt_frontends::onnx::proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto, attribute_proto::AttributeType, tensor_shape_proto, type_proto,
+};
+use smelt_frontends::onnx::{self, Error, Options, tensor::to_proto};
+use smelt_ir::{Op, Tensor, text};
+use std::collections::BTreeMap;
+
+const FLOAT: i32 = 1;
+const INT64: i32 = 7;
+
+/// A tensor value info; a dim is a size or a symbol.
+fn vi(name: &str, elem: i32, dims: &[&str]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| tensor_shape_proto::Dimension {
+            value: Some(match d.parse::<i64>() {
+                Ok(n) => tensor_shape_proto::dimension::Value::DimValue(n),
+                Err(_) => tensor_shape_proto::dimension::Value::DimParam(d.to_string()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(elem),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, name: &str, ins: &[&str], outs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        op_type: Some(op.into()),
+        name: Some(name.into()),
+        input: ins.iter().map(|s| s.to_string()).collect(),
+        output: outs.iter().map(|s| s.to_string()).collect(),
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(v),
+        ..Default::default()
+    }
+}
+
+fn model(
+    nodes: Vec<NodeProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+    inits: Vec<TensorProto>,
+) -> ModelProto {
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+        graph: Some(GraphProto {
+            name: Some("test".into()),
+            node: nodes,
+            input: inputs,
+            output: outputs,
+            initializer: inits,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn f32s(name: &str, shape: &[usize], v: Vec<f32>) -> TensorProto {
+    to_proto(&Tensor::f32(shape.to_vec(), v).expect("sized"), name)
+}
+
+fn i64s(name: &str, v: Vec<i64>) -> TensorProto {
+    to_proto(&Tensor::i64(vec![v.len()], v).expect("sized"), name)
+}
+
+fn run(g: &smelt_ir::Graph, inputs: &[(&str, Tensor)]) -> BTreeMap<String, Tensor> {
+    let feed = inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    smelt_runtime::run(g, &feed).expect("runs")
+}
+
+#[test]
+fn every_unsupported_node_is_listed() {
+    let m = model(
+        vec![
+            node("Foo", "n1", &["x"], &["a"], vec![]),
+            node("Relu", "n2", &["a"], &["b"], vec![]),
+            node("Bar", "n3", &["b"], &["c"], vec![]),
+            node("Foo", "n4", &["c"], &["y"], vec![]),
+        ],
+        vec![vi("x", FLOAT, &["2"])],
+        vec![vi("y", FLOAT, &["2"])],
+        vec![],
+    );
+    let e = onnx::import_model(&m, &Options::default()).unwrap_err();
+    assert!(e.is_unsupported());
+    let Error::Unsupported(list) = &e else { panic!("{e}") };
+    let found: Vec<(&str, &str)> = list.iter().map(|u| (u.op_type.as_str(), u.node.as_str())).collect();
+    assert_eq!(found, [("Foo", "n1"), ("Bar", "n3"), ("Foo", "n4")]);
+    assert_eq!(e.to_string(), "3 unsupported ONNX nodes: Foo (node `n1`), Bar (node `n3`), Foo (node `n4`)");
+}
+
+#[test]
+fn truncated_and_corrupt_files_are_errors() {
+    let m = model(
+        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![vi("x", FLOAT, &["4"])],
+        vec![vi("y", FLOAT, &["4"])],
+        vec![f32s("w", &[64], vec![1.0; 64])],
+    );
+    let bytes = m.encode_to_vec();
+    for cut in [1, bytes.len() / 3, bytes.len() / 2, bytes.len() - 1] {
+        // Decoding may fail, or succeed on a prefix that is not a valid model: never a panic.
+        if let Ok(i) = onnx::import(&bytes[..cut], &Options::default()) {
+            panic!("a truncated model imported: {:?}", i.graph.name);
+        }
+    }
+    let garbage: Vec<u8> = (0..200u32).map(|i| (i * 37 % 251) as u8).collect();
+    assert!(onnx::import(&garbage, &Options::default()).is_err());
+    assert!(onnx::decode_tensor(&garbage).is_err());
+
+    // Raw data of the wrong length.
+    let mut bad = f32s("w", &[4], vec![1.0; 4]);
+    bad.raw_data.as_mut().expect("raw").truncate(10);
+    let m = model(
+        vec![node("Add", "a", &["x", "w"], &["y"], vec![])],
+        vec![vi("x", FLOAT, &["4"])],
+        vec![vi("y", FLOAT, &["4"])],
+        vec![bad],
+    );
+    let e = onnx::import_model(&m, &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("raw data has 10 bytes, expected 16"), "{e}");
+}
+
+#[test]
+fn shape_subgraphs_fold_with_symbolic_dims() {
+    // Flatten as exporters write it: Shape → Gather → Unsqueeze → Concat → Reshape.
+    let m = model(
+        vec![
+            node("Shape", "shape", &["x"], &["s"], vec![]),
+            node("Gather", "batch", &["s", "zero"], &["n"], vec![int("axis", 0)]),
+            node("Unsqueeze", "n1", &["n", "axes"], &["n1"], vec![]),
+            node("Concat", "target", &["n1", "minus1"], &["t"], vec![int("axis", 0)]),
+            node("Reshape", "flat", &["x", "t"], &["y"], vec![]),
+        ],
+        vec![vi("x", FLOAT, &["N", "2", "3"])],
+        vec![vi("y", FLOAT, &["N", "6"])],
+        vec![
+            to_proto(&Tensor::i64(vec![], vec![0]).expect("scalar"), "zero"),
+            i64s("axes", vec![0]),
+            i64s("minus1", vec![-1]),
+        ],
+    );
+    let g = onnx::import_model(&m, &Options::default()).expect("imports").graph;
+    let ops: Vec<&str> = g.node_ids().map(|i| g.node(i).op.name()).collect();
+    assert_eq!(ops, ["input", "reshape"], "only the reshape remains");
+    assert_eq!(g.value_type(g.outputs()[0]).expect("typed").to_string(), "f32[N, 6]");
+    let x = Tensor::f32(vec![4, 2, 3], (0..24).map(|i| i as f32).collect()).expect("sized");
+    let out = run(&g, &[("x", x.clone())]);
+    assert_eq!(out["y"].shape(), [4, 6]);
+    assert_eq!(out["y"].to_f32(), x.to_f32());
+}
+
+#[test]
+fn parameter_inputs_must_be_frozen() {
+    let m = model(
+        vec![node("Reshape", "r", &["x", "shape"], &["y"], vec![])],
+        vec![vi("x", FLOAT, &["2", "3"]), vi("shape", INT64, &["2"])],
+        vec![vi("y", FLOAT, &["3", "2"])],
+        vec![],
+    );
+    let e = onnx::import_model(&m, &Options::default()).unwrap_err();
+    let need: Vec<&str> = e.needs_constant().iter().map(|n| n.input.as_str()).collect();
+    assert_eq!(need, ["shape"], "{e}");
+    let mut o = Options::default();
+    o.frozen.insert("shape".into(), Tensor::i64(vec![2], vec![3, -1]).expect("sized"));
+    let imported = onnx::import_model(&m, &o).expect("imports frozen");
+    assert_eq!(imported.inputs.len(), 1);
+    assert_eq!(imported.graph.value_type(imported.graph.outputs()[0]).expect("typed").to_string(), "f32[3, 2]");
+}
+
+#[test]
+fn initializers_become_params_and_names_become_identifiers() {
+    let m = model(
+        vec![
+            node("Add", "add:0", &["input:0", "1"], &["graph"], vec![]),
+            node("Mul", "", &["graph", "half"], &["out/0"], vec![]),
+        ],
+        vec![vi("input:0", FLOAT, &["B", "3"])],
+        vec![vi("out/0", FLOAT, &["B", "3"])],
+        vec![f32s("1", &[3], vec![1.0, 2.0, 3.0]), f32s("half", &[], vec![0.5])],
+    );
+    let imp = onnx::import_model(&m, &Options::default()).expect("imports");
+    let g = &imp.graph;
+    let params: Vec<&str> = g.params().iter().map(|&p| g.node(p).name()).collect();
+    assert_eq!(params, ["v_1"]);
+    assert!(g.node_ids().any(|i| matches!(g.node(i).op, Op::Const(_))), "the scalar is an inline const");
+    assert_eq!(imp.inputs, [("input:0".to_string(), "input_0".to_string())]);
+    assert_eq!(imp.outputs, [("out/0".to_string(), "out_0".to_string())]);
+    let printed = text::print(g);
+    let back = text::parse(&printed).unwrap_or_else(|d| panic!("{d}\n{printed}"));
+    assert_eq!(text::print(&back), printed);
+    let x = Tensor::f32(vec![1, 3], vec![1.0, 1.0, 1.0]).expect("sized");
+    assert_eq!(run(g, &[("input_0", x)])["out_0"].to_f32(), [1.0, 1.5, 2.0]);
+}
+
+/// ConvTranspose computed directly from its definition (scatter form).
+#[allow(clippy::too_many_arguments)]
+fn conv_transpose_direct(
+    x: &[f32],
+    xs: [usize; 4],
+    w: &[f32],
+    ws: [usize; 4],
+    b: &[f32],
+    s: [usize; 2],
+    d: [usize; 2],
+    pads: [usize; 4],
+    out_pad: [usize; 2],
+    g: usize,
+) -> (Vec<f32>, [usize; 4]) {
+    let [n, c, h, wd] = xs;
+    let [_, mg, kh, kw] = ws;
+    let m = mg * g;
+    let oh = s[0] * (h - 1) + out_pad[0] + (kh - 1) * d[0] + 1 - pads[0] - pads[2];
+    let ow = s[1] * (wd - 1) + out_pad[1] + (kw - 1) * d[1] + 1 - pads[1] - pads[3];
+    let mut y = vec![0f32; n * m * oh * ow];
+    for bi in 0..n {
+        for ci in 0..c {
+            let grp = ci / (c / g);
+            for i in 0..h {
+                for j in 0..wd {
+                    let xv = x[((bi * c + ci) * h + i) * wd + j];
+                    for mo in 0..mg {
+                        let mi = grp * mg + mo;
+                        for p in 0..kh {
+                            for q in 0..kw {
+                                let oi = (i * s[0] + p * d[0]) as i64 - pads[0] as i64;
+                                let oj = (j * s[1] + q * d[1]) as i64 - pads[1] as i64;
+                                if oi >= 0 && oj >= 0 && (oi as usize) < oh && (oj as usize) < ow {
+                                    y[((bi * m + mi) * oh + oi as usize) * ow + oj as usize] +=
+                                        xv * w[((ci * mg + mo) * kh + p) * kw + q];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for bi in 0..n {
+        for mi in 0..m {
+            for k in 0..oh * ow {
+                y[(bi * m + mi) * oh * ow + k] += b[mi];
+            }
+        }
+    }
+    (y, [n, m, oh, ow])
+}
+
+#[test]
+fn conv_transpose_matches_its_definition() {
+    let (xs, ws) = ([2usize, 4, 3, 4], [4usize, 3, 3, 2]);
+    let val = |k: usize, seed: usize| -> Vec<f32> {
+        (0..k).map(|i| (((i * 7 + seed * 13) % 17) as f32 - 8.0) / 8.0).collect()
+    };
+    let (x, w, b) = (val(xs.iter().product(), 1), val(ws.iter().product(), 2), val(6, 3));
+    for (s, d, pads, op, g) in [
+        ([2, 2], [1, 1], [0, 0, 0, 0], [0, 0], 1),
+        ([2, 3], [2, 1], [1, 2, 0, 1], [1, 2], 2),
+        ([1, 1], [1, 2], [2, 1, 2, 1], [0, 0], 2),
+        ([3, 2], [1, 1], [0, 0, 3, 0], [2, 1], 1),
+    ] {
+        let m = model(
+            vec![node(
+                "ConvTranspose",
+                "ct",
+                &["x", "w", "b"],
+                &["y"],
+                vec![
+                    ints("strides", &s.map(|v| v as i64)),
+                    ints("dilations", &d.map(|v| v as i64)),
+                    ints("pads", &pads.map(|v| v as i64)),
+                    ints("output_padding", &op.map(|v| v as i64)),
+                    int("group", g as i64),
+                ],
+            )],
+            vec![vi("x", FLOAT, &xs.map(|v| v.to_string()).iter().map(String::as_str).collect::<Vec<_>>())],
+            vec![vi("y", FLOAT, &[])],
+            vec![f32s("w", &ws, w.clone()), f32s("b", &[3 * g], b[..3 * g].to_vec())],
+        );
+        let g2 = onnx::import_model(&m, &Options::default()).unwrap_or_else(|e| panic!("{e}")).graph;
+        let out = run(&g2, &[("x", Tensor::f32(xs.to_vec(), x.clone()).expect("sized"))]);
+        let (want, shape) = conv_transpose_direct(&x, xs, &w, ws, &b[..3 * g], s, d, pads, op, g);
+        let got = &out["y"];
+        assert_eq!(got.shape(), shape, "s {s:?} d {d:?} pads {pads:?} op {op:?} g {g}");
+        for (a, e) in got.to_f32().iter().zip(&want) {
+            assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "s {s:?} d {d:?} pads {pads:?}: {a} vs {e}");
+        }
+    }
+}
+
+#[test]
+fn corrupted_models_never_panic() {
+    let m = model(
+        vec![
+            node("Conv", "c", &["x", "w"], &["h"], vec![ints("pads", &[1, 1, 1, 1])]),
+            node("Shape", "s", &["h"], &["hs"], vec![]),
+            node("Gather", "g", &["hs", "zero"], &["n"], vec![int("axis", 0)]),
+            node("Unsqueeze", "u", &["n", "axes"], &["n1"], vec![]),
+            node("Concat", "t", &["n1", "minus1"], &["shape"], vec![int("axis", 0)]),
+            node("Reshape", "r", &["h", "shape"], &["y"], vec![]),
+        ],
+        vec![vi("x", FLOAT, &["N", "2", "4", "4"])],
+        vec![vi("y", FLOAT, &["N", "48"])],
+        vec![
+            f32s("w", &[3, 2, 3, 3], vec![0.5; 54]),
+            to_proto(&Tensor::i64(vec![], vec![0]).expect("scalar"), "zero"),
+            i64s("axes", vec![0]),
+            i64s("minus1", vec![-1]),
+        ],
+    );
+    let bytes = m.encode_to_vec();
+    onnx::import(&bytes, &Options::default()).expect("the intact model imports");
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..2000 {
+        let mut b = bytes.clone();
+        for _ in 0..1 + next() % 3 {
+            let i = (next() % b.len() as u64) as usize;
+            b[i] = next() as u8;
+        }
+        // Any result is fine; a panic fails the test.
+        let _ = onnx::import(&b, &Options::default());
+    }
+}

@@ -1,0 +1,141 @@
+//! `.onnx` files through the `smelt` binary: `import` writes `NAME.smelt` and
+//! `NAME.safetensors`; `run` and `check` take the ONNX file directly; unsupported
+//! ops (all of them, with their nodes) and truncated files give one clear error,
+//! exit status 1 and no output files. The model is built here with the ONNX
+//! protobuf types, so no downloaded data is needed.
+
+use smelt::Tensor;
+use smelt::frontends::onnx::proto::{
+    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    tensor_shape_proto, type_proto,
+};
+use smelt::frontends::onnx::{encode_model, tensor::to_proto};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn vi(name: &str, dims: &[&str]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| tensor_shape_proto::Dimension {
+            value: Some(match d.parse::<i64>() {
+                Ok(n) => tensor_shape_proto::dimension::Value::DimValue(n),
+                Err(_) => tensor_shape_proto::dimension::Value::DimParam(d.to_string()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let tt = type_proto::Tensor { elem_type: Some(1), shape: Some(TensorShapeProto { dim }) };
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(tt)), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, name: &str, ins: &[&str], outs: &[&str]) -> NodeProto {
+    NodeProto {
+        op_type: Some(op.into()),
+        name: Some(name.into()),
+        input: ins.iter().map(|s| s.to_string()).collect(),
+        output: outs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// `relu(x·w + b)` over a symbolic batch, with the given extra nodes appended.
+fn tiny(extra: Vec<NodeProto>) -> Vec<u8> {
+    let mut nodes = vec![
+        node("MatMul", "mm", &["x", "w"], &["h"]),
+        node("Add", "bias", &["h", "b"], &["hb"]),
+        node("Relu", "act", &["hb"], &["y"]),
+    ];
+    nodes.extend(extra);
+    let w = Tensor::f32(vec![4, 3], (0..12).map(|i| i as f32 / 10.0 - 0.5).collect()).expect("sized");
+    let b = Tensor::f32(vec![3], vec![0.1, -0.2, 0.3]).expect("sized");
+    let m = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+        graph: Some(GraphProto {
+            name: Some("tiny".into()),
+            node: nodes,
+            input: vec![vi("x", &["N", "4"])],
+            output: vec![vi("y", &["N", "3"])],
+            initializer: vec![to_proto(&w, "w"), to_proto(&b, "b")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    encode_model(&m)
+}
+
+fn temp_dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("smelt-onnx-cli-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// (exit code, stdout, stderr)
+fn smelt(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_smelt")).args(args).current_dir(dir).output().expect("run smelt");
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn import_run_and_check_an_onnx_model() {
+    let d = temp_dir("ok");
+    std::fs::write(d.join("tiny.onnx"), tiny(vec![])).expect("write");
+    let (code, out, err) = smelt(&d, &["import", "tiny.onnx", "-o", "out"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("wrote out/tiny.smelt"), "{out}");
+    let text = std::fs::read_to_string(d.join("out/tiny.smelt")).expect("model written");
+    assert!(text.contains("graph tiny(x: f32[N, 4]) -> (y)"), "{text}");
+    assert!(d.join("out/tiny.safetensors").exists());
+
+    let (code, _, err) = smelt(&d, &["check", "out/tiny.smelt"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = smelt(&d, &["check", "tiny.onnx"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("y: f32[N, 3]"), "{out}");
+
+    let (code, a, err) = smelt(&d, &["run", "tiny.onnx", "--dim", "N=2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(a.starts_with("y: f32[2, 3]"), "{a}");
+    let (code, b, err) = smelt(&d, &["run", "out/tiny.smelt", "--dim", "N=2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(a, b, "the imported files run as the ONNX file does");
+}
+
+#[test]
+fn unsupported_ops_are_all_reported_and_nothing_is_written() {
+    let d = temp_dir("unsupported");
+    let extra =
+        vec![node("Foo", "f1", &["y"], &["z"]), node("Bar", "b1", &["z"], &["u"]), node("Foo", "f2", &["u"], &["v"])];
+    std::fs::write(d.join("bad.onnx"), tiny(extra)).expect("write");
+    let (code, out, err) = smelt(&d, &["import", "bad.onnx", "-o", "out"]);
+    assert_eq!(code, Some(1));
+    assert!(out.is_empty());
+    assert_eq!(
+        err.trim_end(),
+        "error: bad.onnx: 3 unsupported ONNX nodes:\n  Foo (node `f1`)\n  Bar (node `b1`)\n  Foo (node `f2`)"
+    );
+    assert!(!d.join("out/bad.smelt").exists() && !d.join("out/bad.safetensors").exists());
+    let (code, _, err2) = smelt(&d, &["run", "bad.onnx"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(err, err2);
+}
+
+#[test]
+fn a_truncated_onnx_file_is_a_clear_error() {
+    let d = temp_dir("truncated");
+    let bytes = tiny(vec![]);
+    std::fs::write(d.join("cut.onnx"), &bytes[..bytes.len() / 2]).expect("write");
+    let (code, _, err) = smelt(&d, &["import", "cut.onnx", "-o", "out"]);
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with("error: cut.onnx: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!d.join("out").join("cut.smelt").exists());
+    let (code, _, err) = smelt(&d, &["check", "missing.onnx"]);
+    assert_eq!(code, Some(1));
+    assert!(err.starts_with("error: cannot read missing.onnx"), "{err}");
+}
