@@ -10,9 +10,9 @@ use cli::run::{BackendArg, RunArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// smelt, an ML compiler: check, format, optimize, import, run and initialize models
-/// written in its text IR or ONNX. Models run on the reference interpreter; the
-/// Cranelift, LLVM and WGSL backends are planned.
+/// smelt, an ML compiler: check, format, optimize, import, compile, run and initialize
+/// models written in its text IR or ONNX. Models run on the reference interpreter or
+/// compiled with Cranelift; the LLVM and WGSL backends are planned.
 #[derive(Debug, Parser)]
 #[command(name = "smelt", version)]
 struct Args {
@@ -57,6 +57,9 @@ enum Cmd {
         /// Where to run.
         #[arg(long, value_enum, default_value_t = BackendArg::Interp)]
         backend: BackendArg,
+        /// Threads for the parallel loops of compiled backends.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        threads: u32,
         /// Write the outputs to this safetensors file (only on success).
         #[arg(short = 'o', long = "output", value_name = "OUT.safetensors")]
         out: Option<PathBuf>,
@@ -111,6 +114,20 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Compile a model with Cranelift and print (or write) what it became.
+    Compile {
+        /// The model (`.smelt`); weights are read from the `.safetensors` beside it.
+        model: PathBuf,
+        /// What to emit: the kernel IR, Cranelift's CLIF, assembly, or an object file.
+        #[arg(long, value_enum, default_value_t = cli::compile::Emit::Kernel)]
+        emit: cli::compile::Emit,
+        /// Size of a symbolic dim (`--dim N=4`); unset symbols are 1.
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::run::parse_dim)]
+        dim: Vec<(String, u64)>,
+        /// Output file (required for `--emit obj`; text goes to stdout without it).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        out: Option<PathBuf>,
+    },
     /// Write seeded random weights for a model's params.
     InitWeights {
         /// The model (`.smelt`).
@@ -140,9 +157,16 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             };
             cli::fmt::main(&model, mode)
         }
-        Cmd::Run { model, inputs, random, dim, backend, out } => {
-            cli::run::main(&RunArgs { model, inputs, seed: random.unwrap_or(0), dims: dim, backend, out })
-        }
+        Cmd::Run { model, inputs, random, dim, backend, threads, out } => cli::run::main(&RunArgs {
+            model,
+            inputs,
+            seed: random.unwrap_or(0),
+            dims: dim,
+            backend,
+            threads: threads as usize,
+            out,
+        }),
+        Cmd::Compile { model, emit, dim, out } => cli::compile::main(&model, emit, &dim, out.as_deref()),
         Cmd::Opt { model, level, print_after, time_passes, target, out } => {
             cli::opt::main(&cli::opt::OptArgs { model, level, print_after, time_passes, target, out })
         }

@@ -5,8 +5,17 @@
 //! target, and three emitters — Cranelift (JIT and object files), LLVM through
 //! inkwell, and WGSL for wgpu. Depends only on `smelt-ir`.
 //!
-//! No backend exists yet: [`Backend`] names them so that the runtime and CLI can
-//! report a clear "not supported" error until each lands.
+//! Today: the kernel IR ([`kernel`]: types, printer, verifier), the lowering of
+//! graph ops into it ([`lower`]), the target schedules and the vectorizer
+//! ([`schedule`]), inline transcendentals ([`math`]) and the Cranelift backend
+//! ([`cranelift`]: JIT, CLIF, assembly, object files). LLVM and WGSL are named by
+//! [`Backend`] and report "not supported" until they land.
+
+pub mod cranelift;
+pub mod kernel;
+pub mod lower;
+pub mod math;
+pub mod schedule;
 
 use smelt_ir::Graph;
 
@@ -33,6 +42,15 @@ impl Backend {
 pub enum Error {
     #[error("not supported on {backend}: {op} at node {node}")]
     Unsupported { backend: &'static str, op: String, node: String },
+    /// A kernel failed verification or emission: a bug in smelt's lowering.
+    #[error("kernel {kernel}: {message}")]
+    Kernel { kernel: String, message: String },
+    /// Cranelift reported an error.
+    #[error("cranelift: {0}")]
+    Cranelift(String),
+    /// A compiled kernel was called with buffers that do not fit it.
+    #[error("{0}")]
+    Run(String),
 }
 
 /// Compiles a graph for a backend. No backend is implemented yet, so this names the

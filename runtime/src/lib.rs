@@ -1,10 +1,12 @@
 //! smelt-runtime: host tensors in, host tensors out.
 //!
 //! Role (DESIGN.md §5): the reference interpreter (naive, obviously-correct Rust for
-//! every op: the oracle every backend is tested against); later the memory planner,
-//! the executor of compiled plans, the thread pool and the wgpu device.
+//! every op: the oracle every backend is tested against), and the executor of
+//! compiled models ([`exec`]: memory planner, plans of kernel calls, thread pool).
+//! The wgpu device comes with the WGSL backend.
 
 pub mod error;
+pub mod exec;
 pub mod init;
 pub mod interp;
 

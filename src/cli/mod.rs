@@ -2,6 +2,7 @@
 //! every problem rendered for the user, and the error type that carries such text.
 
 pub mod check;
+pub mod compile;
 pub mod fmt;
 pub mod import;
 pub mod init;

@@ -4,7 +4,7 @@
 use super::{load_model, node_diag, reported, reported_all, shown};
 use smelt::codegen;
 use smelt::ir::{Bindings, Graph, weights};
-use smelt::runtime::{self, init::random_inputs};
+use smelt::runtime::{self, exec, init::random_inputs};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 pub enum BackendArg {
     /// The reference interpreter.
     Interp,
-    /// Cranelift JIT (planned).
+    /// Cranelift JIT: kernels compiled for this machine, run on `--threads` threads.
     Cranelift,
     /// LLVM JIT (planned).
     Llvm,
@@ -29,6 +29,7 @@ pub struct RunArgs {
     pub seed: u64,
     pub dims: Vec<(String, u64)>,
     pub backend: BackendArg,
+    pub threads: usize,
     pub out: Option<PathBuf>,
 }
 
@@ -44,19 +45,27 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
     let g = load_model(&a.model)?;
 
     let backend = match a.backend {
-        BackendArg::Interp => None,
-        BackendArg::Cranelift => Some(codegen::Backend::Cranelift),
+        BackendArg::Interp | BackendArg::Cranelift => None,
         BackendArg::Llvm => Some(codegen::Backend::Llvm),
         BackendArg::Wgsl => Some(codegen::Backend::Wgsl),
     };
     if let Some(b) = backend {
         return match codegen::compile(&g, b) {
-            Err(codegen::Error::Unsupported { backend, op, node }) => reported(
-                node_diag(&g, &node, format!("not supported on {backend}: {op} at node {node}")).render(Some(&model)),
-            ),
+            Err(e) => reported(render_codegen_error(&g, &model, e)),
             Ok(()) => reported(format!("error: the {} backend compiles but cannot run models yet", b.name())),
         };
     }
+    // Compile before reading inputs: an unsupported model fails fast.
+    let compiled = match a.backend {
+        BackendArg::Cranelift => {
+            let opts = exec::Options { threads: a.threads.max(1), ..exec::Options::default() };
+            match exec::compile(&g, &opts) {
+                Ok(m) => Some(m),
+                Err(e) => return reported_all(render_exec_error(&g, &model, None, e)),
+            }
+        }
+        _ => None,
+    };
 
     let inputs = match &a.inputs {
         Some(path) => match weights::read_safetensors(path) {
@@ -73,9 +82,15 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         }
     };
 
-    let outputs = match runtime::run(&g, &inputs) {
-        Ok(o) => o,
-        Err(e) => return reported_all(render_run_error(&g, &model, a.inputs.as_deref(), e)),
+    let outputs = match &compiled {
+        Some(m) => match m.run(&inputs) {
+            Ok(o) => o,
+            Err(e) => return reported_all(render_exec_error(&g, &model, a.inputs.as_deref(), e)),
+        },
+        None => match runtime::run(&g, &inputs) {
+            Ok(o) => o,
+            Err(e) => return reported_all(render_run_error(&g, &model, a.inputs.as_deref(), e)),
+        },
     };
     for &v in g.outputs() {
         let name = g.value_name(v);
@@ -91,7 +106,7 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
 }
 
 /// Symbol sizes from `--dim`, each checked against the symbols of the inputs.
-fn dims(g: &Graph, given: &[(String, u64)]) -> anyhow::Result<Bindings> {
+pub fn dims(g: &Graph, given: &[(String, u64)]) -> anyhow::Result<Bindings> {
     let symbols: BTreeSet<String> =
         g.inputs().iter().flat_map(|&i| g.node(i).types[0].shape.symbols()).map(|s| s.to_string()).collect();
     let mut b = Bindings::new();
@@ -109,6 +124,26 @@ fn dims(g: &Graph, given: &[(String, u64)]) -> anyhow::Result<Bindings> {
     }
     reported_all(problems)?;
     Ok(b)
+}
+
+/// A code generation error: an unsupported op points at its node.
+pub fn render_codegen_error(g: &Graph, model: &str, e: codegen::Error) -> String {
+    match e {
+        codegen::Error::Unsupported { backend, op, node } => {
+            node_diag(g, &node, format!("not supported on {backend}: {op} at node {node}")).render(Some(model))
+        }
+        e => format!("error: {e}"),
+    }
+}
+
+/// An error of the compiled executor: codegen errors as above, run-time errors as
+/// the interpreter's.
+fn render_exec_error(g: &Graph, model: &str, inputs: Option<&Path>, e: exec::Error) -> Vec<String> {
+    match e {
+        exec::Error::Codegen(c) => vec![render_codegen_error(g, model, c)],
+        exec::Error::Runtime(r) => render_run_error(g, model, inputs, r),
+        e => vec![format!("error: {e}")],
+    }
 }
 
 /// A run-time error, rendered with the model's or the inputs file's location: one

@@ -1,0 +1,222 @@
+//! Calling JIT-compiled kernels: the one module of smelt that handles raw code
+//! and data pointers.
+//!
+//! Safety rests on three facts, each checked or guaranteed here or by codegen:
+//! 1. A kernel touches only elements `0..len` of each buffer it declares (lowering
+//!    computes every index from the shapes it was given, and [`JitCode::bind`]
+//!    checks that each place holds at least the declared bytes).
+//! 2. Buffers a kernel writes are in the arena, borrowed mutably for the life of
+//!    the [`Call`], and overlap no other buffer of the call (checked by `bind`).
+//! 3. Iterations of a kernel's parallel loop write disjoint elements (lowering
+//!    only marks such loops parallel), so one [`Call`] may run ranges of it on
+//!    several threads at once.
+#![allow(unsafe_code)]
+
+use crate::Error;
+use crate::kernel::{Buffer, Kernel};
+use cranelift_jit::JITModule;
+use cranelift_module::FuncId;
+use std::marker::PhantomData;
+
+/// The machine-code signature of every kernel.
+type KernelFn = extern "C" fn(*const *mut u8, i64, i64);
+
+/// One compiled kernel: its entry point and what it expects.
+#[derive(Debug)]
+struct Entry {
+    name: String,
+    code: *const u8,
+    extent: u64,
+    buffers: Vec<Buffer>,
+}
+
+/// Executable code for a list of kernels. Dropping it frees the code.
+pub struct JitCode {
+    module: Option<JITModule>,
+    entries: Vec<Entry>,
+}
+
+impl std::fmt::Debug for JitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitCode").field("kernels", &self.entries.iter().map(|e| &e.name).collect::<Vec<_>>()).finish()
+    }
+}
+
+// SAFETY: the code is immutable once finalized and the entries are plain data; the
+// JIT module is only touched again when it is dropped.
+unsafe impl Send for JitCode {}
+// SAFETY: as above; nothing reachable through `&JitCode` mutates.
+unsafe impl Sync for JitCode {}
+
+impl JitCode {
+    pub(super) fn new(module: JITModule, ids: &[FuncId], kernels: &[Kernel]) -> JitCode {
+        let entries = ids
+            .iter()
+            .zip(kernels)
+            .map(|(&id, k)| Entry {
+                name: k.name.clone(),
+                code: module.get_finalized_function(id),
+                extent: k.parallel_extent(),
+                buffers: k.buffers.clone(),
+            })
+            .collect();
+        JitCode { module: Some(module), entries }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The parallel extent of kernel `k` (see [`Kernel::parallel_extent`]).
+    pub fn extent(&self, k: usize) -> u64 {
+        self.entries[k].extent
+    }
+
+    /// Binds kernel `k` to its buffers: `places[i]` holds buffer `i`. Checks sizes,
+    /// bounds, that written buffers are in the arena, and that they overlap nothing
+    /// else of the call.
+    pub fn bind<'a>(&'a self, k: usize, arena: &'a mut Arena, places: &[Place<'a>]) -> Result<Call<'a>, Error> {
+        let e = self.entries.get(k).ok_or_else(|| Error::Run(format!("no kernel {k}")))?;
+        let bad = |m: String| Error::Run(format!("kernel {}: {m}", e.name));
+        if places.len() != e.buffers.len() {
+            return Err(bad(format!("{} buffers given, {} declared", places.len(), e.buffers.len())));
+        }
+        let total = arena.len();
+        let base = arena.mem.as_mut_ptr() as *mut u8;
+        let mut ptrs = Vec::with_capacity(places.len());
+        let mut ranges: Vec<(usize, usize, bool)> = vec![];
+        for (b, p) in e.buffers.iter().zip(places) {
+            let need = usize::try_from(b.bytes()).map_err(|_| bad(format!("%{} is too large", b.name)))?;
+            match *p {
+                Place::Arena { offset, bytes } => {
+                    if bytes < need || offset.checked_add(bytes).is_none_or(|end| end > total) {
+                        return Err(bad(format!("%{} needs {need} bytes at {offset}, the arena has {total}", b.name)));
+                    }
+                    ranges.push((offset, offset + need, b.access.writes()));
+                    // SAFETY: offset + need ≤ the arena's length (checked above).
+                    ptrs.push(unsafe { base.add(offset) });
+                }
+                Place::Const(bytes) => {
+                    if b.access.writes() {
+                        return Err(bad(format!("%{} is written but given a constant", b.name)));
+                    }
+                    if bytes.len() < need {
+                        return Err(bad(format!("%{} needs {need} bytes, the constant has {}", b.name, bytes.len())));
+                    }
+                    ptrs.push(bytes.as_ptr() as *mut u8);
+                }
+            }
+        }
+        for (i, a) in ranges.iter().enumerate() {
+            for c in &ranges[i + 1..] {
+                let overlap = a.0 < c.1 && c.0 < a.1;
+                if overlap && (a.2 || c.2) {
+                    return Err(bad("a written buffer overlaps another buffer".into()));
+                }
+            }
+        }
+        // SAFETY: `code` is the finalized entry of a function with the `KernelFn`
+        // signature (see `emit::signature`), alive as long as `self`.
+        let f: KernelFn = unsafe { std::mem::transmute::<*const u8, KernelFn>(e.code) };
+        Ok(Call { f, ptrs, extent: e.extent, _borrow: PhantomData })
+    }
+}
+
+impl Drop for JitCode {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: the code pointers live only in `self.entries` and in `Call`s,
+            // which borrow `self`; none outlives this drop.
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+/// A kernel bound to its buffers, ready to run (on several threads at once for
+/// disjoint ranges of its parallel loop).
+pub struct Call<'a> {
+    f: KernelFn,
+    ptrs: Vec<*mut u8>,
+    extent: u64,
+    _borrow: PhantomData<&'a mut Arena>,
+}
+
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Call({} buffers, extent {})", self.ptrs.len(), self.extent)
+    }
+}
+
+// SAFETY: see fact 3 of the module doc: concurrent runs of one call cover disjoint
+// iterations of the parallel loop, which write disjoint memory.
+unsafe impl Sync for Call<'_> {}
+// SAFETY: the pointers are only dereferenced by kernel code; a call may move to
+// another thread while the borrows it holds stay valid.
+unsafe impl Send for Call<'_> {}
+
+impl Call<'_> {
+    /// The trip count of the kernel's parallel loop (1 without one).
+    pub fn extent(&self) -> u64 {
+        self.extent
+    }
+
+    /// Runs iterations `lo..hi` of the parallel loop (clamped to the extent); a
+    /// kernel without a parallel loop runs whole for any non-empty range.
+    pub fn run(&self, lo: u64, hi: u64) {
+        let hi = hi.min(self.extent);
+        if lo >= hi {
+            return;
+        }
+        (self.f)(self.ptrs.as_ptr(), lo as i64, hi as i64);
+    }
+}
+
+/// Where one buffer of a call lives.
+#[derive(Debug, Clone, Copy)]
+pub enum Place<'a> {
+    /// `bytes` bytes of the arena from `offset`.
+    Arena { offset: usize, bytes: usize },
+    /// Read-only memory outside the arena (weights, packed constants).
+    Const(&'a [u8]),
+}
+
+/// The memory kernels compute in: 16-byte aligned bytes.
+#[derive(Clone, Default)]
+pub struct Arena {
+    mem: Vec<u128>,
+}
+
+impl std::fmt::Debug for Arena {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Arena({} bytes)", self.len())
+    }
+}
+
+impl Arena {
+    /// Zeroed memory of at least `bytes` bytes.
+    pub fn new(bytes: usize) -> Arena {
+        Arena { mem: vec![0; bytes.div_ceil(16)] }
+    }
+
+    pub fn len(&self) -> usize {
+        self.mem.len() * 16
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mem.is_empty()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: a `Vec<u128>` is `len * 16` initialized bytes; u8 has no alignment.
+        unsafe { std::slice::from_raw_parts(self.mem.as_ptr() as *const u8, self.len()) }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`, borrowed uniquely through `&mut self`.
+        unsafe { std::slice::from_raw_parts_mut(self.mem.as_mut_ptr() as *mut u8, self.len()) }
+    }
+}

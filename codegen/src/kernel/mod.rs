@@ -1,0 +1,292 @@
+//! The kernel IR: what every backend emits from.
+//!
+//! A [`Kernel`] is a function over typed, flat [`Buffer`]s: nested loops ([`Loop`],
+//! with a [`LoopKind`]: serial, parallel, vectorized(width) or unrolled), mutable
+//! variables, loads and stores, scalar and vector arithmetic, intrinsic calls
+//! (exp, log, tanh, erf, …) and `select`. All sizes are known: graphs are lowered
+//! after their symbolic dims are bound, so loop bounds and buffer lengths are
+//! constants or expressions of outer loop variables.
+//!
+//! Conventions every emitter follows:
+//! - A kernel is called as `kernel(buffers, lo, hi)`: `buffers[k]` is the address of
+//!   buffer `k`; if the body is one parallel loop, the call runs its iterations
+//!   `lo..hi` (the runtime splits `0..parallel_extent()` over its threads), and
+//!   otherwise the whole body runs once per call with `0..1`.
+//! - Indices count elements, not bytes. Index arithmetic is `i64`.
+//! - Integer `add`/`sub`/`mul` wrap in their type; `cast` converts with smelt's
+//!   semantics (float → int truncates and saturates, NaN → 0; int → int saturates;
+//!   to bool is `!= 0`). Float `min`/`max` propagate NaN.
+//! - A `vectorized(w)` loop has a scalar body; the schedule's vectorizer
+//!   ([`crate::schedule::vectorize`]) widens it into explicit `w`-lane code with a
+//!   scalar remainder, or leaves it serial when the body cannot be widened.
+//!
+//! [`printer`] gives the text form used by snapshots and `smelt compile --emit
+//! kernel`; [`verify`] checks types, scopes and the placement of parallel loops.
+
+mod build;
+mod expr;
+pub mod printer;
+mod typecheck;
+pub mod verify;
+
+pub use build::KernelBuilder;
+pub use expr::{BinOp, CmpOp, Expr, HOp, Intrinsic, Lit, UnOp};
+
+use std::fmt;
+
+/// The element types the kernel IR computes with. `Bool` is stored as one byte
+/// (0 or 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scalar {
+    F32,
+    /// Only for the few computations the reference does in f64 (requantization).
+    F64,
+    I8,
+    U8,
+    I32,
+    I64,
+    Bool,
+}
+
+impl Scalar {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scalar::F32 => "f32",
+            Scalar::F64 => "f64",
+            Scalar::I8 => "i8",
+            Scalar::U8 => "u8",
+            Scalar::I32 => "i32",
+            Scalar::I64 => "i64",
+            Scalar::Bool => "bool",
+        }
+    }
+
+    /// Bytes per element in memory.
+    pub fn size(self) -> usize {
+        match self {
+            Scalar::F32 | Scalar::I32 => 4,
+            Scalar::I64 | Scalar::F64 => 8,
+            Scalar::I8 | Scalar::U8 | Scalar::Bool => 1,
+        }
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, Scalar::F32 | Scalar::F64)
+    }
+
+    pub fn is_int(self) -> bool {
+        matches!(self, Scalar::I8 | Scalar::U8 | Scalar::I32 | Scalar::I64)
+    }
+
+    /// The kernel scalar that stores a graph dtype, if the kernel IR has one.
+    pub fn of(d: smelt_ir::DType) -> Option<Scalar> {
+        use smelt_ir::DType;
+        Some(match d {
+            DType::F32 => Scalar::F32,
+            DType::I8 => Scalar::I8,
+            DType::U8 => Scalar::U8,
+            DType::I32 => Scalar::I32,
+            DType::I64 => Scalar::I64,
+            DType::Bool => Scalar::Bool,
+            DType::F16 | DType::BF16 => return None,
+        })
+    }
+
+    /// The representable range of an integer scalar.
+    pub fn int_range(self) -> Option<(i64, i64)> {
+        match self {
+            Scalar::I8 => Some((i8::MIN as i64, i8::MAX as i64)),
+            Scalar::U8 => Some((0, u8::MAX as i64)),
+            Scalar::I32 => Some((i32::MIN as i64, i32::MAX as i64)),
+            Scalar::I64 => Some((i64::MIN, i64::MAX)),
+            _ => None,
+        }
+    }
+}
+
+/// A value type: a scalar or a vector of `lanes` scalars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ty {
+    pub scalar: Scalar,
+    pub lanes: u32,
+}
+
+impl Ty {
+    pub const F32: Ty = Ty { scalar: Scalar::F32, lanes: 1 };
+    pub const I32: Ty = Ty { scalar: Scalar::I32, lanes: 1 };
+    pub const I64: Ty = Ty { scalar: Scalar::I64, lanes: 1 };
+    pub const BOOL: Ty = Ty { scalar: Scalar::Bool, lanes: 1 };
+
+    pub fn scalar(s: Scalar) -> Ty {
+        Ty { scalar: s, lanes: 1 }
+    }
+
+    pub fn vec(s: Scalar, lanes: u32) -> Ty {
+        Ty { scalar: s, lanes }
+    }
+
+    pub fn is_vector(self) -> bool {
+        self.lanes > 1
+    }
+
+    pub fn with_lanes(self, lanes: u32) -> Ty {
+        Ty { scalar: self.scalar, lanes }
+    }
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lanes == 1 { f.write_str(self.scalar.name()) } else { write!(f, "{}x{}", self.scalar.name(), self.lanes) }
+    }
+}
+
+/// A buffer parameter of a kernel. Prints as `%name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufId(pub u32);
+
+/// A variable of a kernel (loop counters included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VarId(pub u32);
+
+/// How a kernel uses a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+impl Access {
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Read => "in",
+            Access::Write => "out",
+            Access::ReadWrite => "inout",
+        }
+    }
+    pub fn reads(self) -> bool {
+        self != Access::Write
+    }
+    pub fn writes(self) -> bool {
+        self != Access::Read
+    }
+}
+
+/// A flat buffer of `len` elements of `scalar`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buffer {
+    pub name: String,
+    pub scalar: Scalar,
+    pub len: u64,
+    pub access: Access,
+}
+
+impl Buffer {
+    pub fn bytes(&self) -> u64 {
+        self.len * self.scalar.size() as u64
+    }
+}
+
+/// A variable: a name (unique in its kernel) and a type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VarDecl {
+    pub name: String,
+    pub ty: Ty,
+}
+
+/// How a loop runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoopKind {
+    Serial,
+    /// Iterations are independent and run on the runtime's threads. Only the one
+    /// top-level loop of a kernel may be parallel, from 0 with step 1.
+    Parallel,
+    /// The body is scalar; the vectorizer runs it `width` iterations at a time.
+    Vectorized(u32),
+    /// Fully unrolled by the emitter (constant trip count).
+    Unrolled,
+}
+
+impl fmt::Display for LoopKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoopKind::Serial => f.write_str("for"),
+            LoopKind::Parallel => f.write_str("parallel for"),
+            LoopKind::Vectorized(w) => write!(f, "vectorized({w}) for"),
+            LoopKind::Unrolled => f.write_str("unrolled for"),
+        }
+    }
+}
+
+/// `for var in lo..hi step step { body }`; `var` is an `i64`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loop {
+    pub var: VarId,
+    pub lo: Expr,
+    pub hi: Expr,
+    pub step: u64,
+    pub kind: LoopKind,
+    pub body: Vec<Stmt>,
+}
+
+/// A statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stmt {
+    Loop(Loop),
+    /// Assigns a variable (variables are mutable; the first assignment declares).
+    Set(VarId, Expr),
+    /// Stores `value` (a scalar, or a vector into consecutive elements) at `index`.
+    Store { buf: BufId, index: Expr, value: Expr },
+    If { cond: Expr, then: Vec<Stmt>, els: Vec<Stmt> },
+    /// A note for readers of the printed kernel.
+    Comment(String),
+}
+
+/// A kernel: buffers, variables and a body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kernel {
+    pub name: String,
+    pub buffers: Vec<Buffer>,
+    pub vars: Vec<VarDecl>,
+    pub body: Vec<Stmt>,
+}
+
+impl Kernel {
+    pub fn buffer(&self, b: BufId) -> &Buffer {
+        &self.buffers[b.0 as usize]
+    }
+
+    pub fn var(&self, v: VarId) -> &VarDecl {
+        &self.vars[v.0 as usize]
+    }
+
+    /// The trip count of the top-level parallel loop (the range a caller splits
+    /// over threads), or 1 when the kernel has none.
+    pub fn parallel_extent(&self) -> u64 {
+        match self.body.as_slice() {
+            [Stmt::Loop(l)] if l.kind == LoopKind::Parallel => match (&l.lo, &l.hi) {
+                (Expr::Const(Lit::Int(0, _)), Expr::Const(Lit::Int(hi, _))) => (*hi).max(0) as u64,
+                _ => 1,
+            },
+            _ => 1,
+        }
+    }
+
+    /// Adds a variable with a unique name derived from `name`.
+    pub fn new_var(&mut self, name: &str, ty: Ty) -> VarId {
+        let mut n = name.to_string();
+        let mut k = 1;
+        while self.vars.iter().any(|v| v.name == n) {
+            n = format!("{name}_{k}");
+            k += 1;
+        }
+        self.vars.push(VarDecl { name: n, ty });
+        VarId(self.vars.len() as u32 - 1)
+    }
+}
+
+impl fmt::Display for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&printer::print(self))
+    }
+}

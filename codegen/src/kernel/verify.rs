@@ -1,0 +1,167 @@
+//! The kernel verifier: types, variable scopes, buffer access, and the rules for
+//! parallel, vectorized and unrolled loops. It reports every problem it finds.
+
+use super::{Expr, Kernel, LoopKind, Scalar, Stmt, Ty};
+use std::collections::HashSet;
+
+/// Checks a kernel; on failure, every problem found, one message each.
+pub fn verify(k: &Kernel) -> Result<(), Vec<String>> {
+    let mut v = Verifier { k, errors: vec![] };
+    let top_parallel = matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.kind == LoopKind::Parallel);
+    if top_parallel
+        && let [Stmt::Loop(l)] = k.body.as_slice()
+        && (l.lo.as_int() != Some(0) || l.hi.as_int().is_none() || l.step != 1)
+    {
+        v.err("the parallel loop must run from 0 to a constant with step 1".into());
+    }
+    let mut defined = HashSet::new();
+    v.block(&k.body, &mut defined, 0);
+    if v.errors.is_empty() { Ok(()) } else { Err(v.errors) }
+}
+
+struct Verifier<'a> {
+    k: &'a Kernel,
+    errors: Vec<String>,
+}
+
+impl Verifier<'_> {
+    fn err(&mut self, m: String) {
+        self.errors.push(format!("kernel {}: {m}", self.k.name));
+    }
+
+    /// Checks an expression; returns its type when it has one.
+    fn expr(&mut self, e: &Expr, defined: &HashSet<u32>, what: &str) -> Option<Ty> {
+        let mut problems = vec![];
+        e.visit(&mut |s| match s {
+            Expr::Var(v) if !defined.contains(&v.0) => {
+                let name = self.k.vars.get(v.0 as usize).map(|d| d.name.as_str()).unwrap_or("?");
+                problems.push(format!("{what}: variable `{name}` is used before it is set"));
+            }
+            Expr::Load { buf, index, lanes } => {
+                if let Some(b) = self.k.buffers.get(buf.0 as usize) {
+                    if !b.access.reads() {
+                        problems.push(format!("{what}: loads from %{}, which is write-only", b.name));
+                    }
+                    if let Some(i) = index.as_int()
+                        && (i < 0 || (i as u64).saturating_add(*lanes as u64) > b.len)
+                    {
+                        problems.push(format!("{what}: loads %{}[{i}..+{lanes}] past its {} elements", b.name, b.len));
+                    }
+                }
+            }
+            _ => {}
+        });
+        for p in problems {
+            self.err(p);
+        }
+        match e.ty(self.k) {
+            Ok(t) => Some(t),
+            Err(m) => {
+                self.err(format!("{what}: {m}"));
+                None
+            }
+        }
+    }
+
+    fn block(&mut self, body: &[Stmt], defined: &mut HashSet<u32>, depth: usize) {
+        for s in body {
+            self.stmt(s, defined, depth);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt, defined: &mut HashSet<u32>, depth: usize) {
+        match s {
+            Stmt::Loop(l) => {
+                let name = self.k.vars.get(l.var.0 as usize).map(|d| d.name.clone()).unwrap_or_default();
+                let what = format!("loop {name}");
+                for b in [&l.lo, &l.hi] {
+                    if let Some(t) = self.expr(b, defined, &what)
+                        && t != Ty::I64
+                    {
+                        self.err(format!("{what}: bounds must be i64, found {t}"));
+                    }
+                }
+                if self.k.vars.get(l.var.0 as usize).map(|d| d.ty) != Some(Ty::I64) {
+                    self.err(format!("{what}: the loop variable must be an i64"));
+                }
+                if l.step == 0 {
+                    self.err(format!("{what}: step 0"));
+                }
+                match l.kind {
+                    LoopKind::Parallel if depth != 0 || self.k.body.len() != 1 => {
+                        self.err(format!("{what}: a parallel loop must be the kernel's only top-level statement"))
+                    }
+                    LoopKind::Vectorized(w) if w == 0 || !w.is_power_of_two() => {
+                        self.err(format!("{what}: vector width {w} is not a power of two"))
+                    }
+                    LoopKind::Unrolled => match (l.lo.as_int(), l.hi.as_int()) {
+                        (Some(lo), Some(hi)) if hi.saturating_sub(lo) <= 4096 => {}
+                        _ => self.err(format!("{what}: an unrolled loop needs constant bounds and at most 4096 iterations")),
+                    },
+                    _ => {}
+                }
+                let mut inner = defined.clone();
+                if !inner.insert(l.var.0) {
+                    self.err(format!("{what}: the loop variable is already in scope"));
+                }
+                self.block(&l.body, &mut inner, depth + 1);
+                for st in &l.body {
+                    if let Stmt::Set(v, _) = st
+                        && *v == l.var
+                    {
+                        self.err(format!("{what}: the body assigns the loop variable"));
+                    }
+                }
+            }
+            Stmt::Set(v, e) => {
+                let Some(d) = self.k.vars.get(v.0 as usize) else {
+                    self.err(format!("assignment to unknown variable {}", v.0));
+                    return;
+                };
+                let what = format!("`{} = …`", d.name);
+                let want = d.ty;
+                if let Some(t) = self.expr(e, defined, &what)
+                    && t != want
+                {
+                    self.err(format!("{what}: the variable is {want}, the value {t}"));
+                }
+                defined.insert(v.0);
+            }
+            Stmt::Store { buf, index, value } => {
+                let Some(b) = self.k.buffers.get(buf.0 as usize) else {
+                    self.err(format!("store to unknown buffer {}", buf.0));
+                    return;
+                };
+                let what = format!("store to %{}", b.name);
+                if !b.access.writes() {
+                    self.err(format!("{what}: the buffer is read-only"));
+                }
+                if let Some(t) = self.expr(index, defined, &what)
+                    && t != Ty::I64
+                {
+                    self.err(format!("{what}: the index must be i64, found {t}"));
+                }
+                if let Some(t) = self.expr(value, defined, &what) {
+                    if t.scalar != b.scalar {
+                        self.err(format!("{what}: stores {t} into a {} buffer", b.scalar.name()));
+                    }
+                    if let Some(i) = index.as_int()
+                        && (i < 0 || (i as u64).saturating_add(t.lanes as u64) > b.len)
+                    {
+                        self.err(format!("{what}: index {i} is past its {} elements", b.len));
+                    }
+                }
+            }
+            Stmt::If { cond, then, els } => {
+                if let Some(t) = self.expr(cond, defined, "if")
+                    && t != Ty::scalar(Scalar::Bool)
+                {
+                    self.err(format!("if: the condition must be a scalar bool, found {t}"));
+                }
+                self.block(then, &mut defined.clone(), depth + 1);
+                self.block(els, &mut defined.clone(), depth + 1);
+            }
+            Stmt::Comment(_) => {}
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! The GEMM schedule shared by matmul, gemm, fused_matmul and convolution:
+//! operands packed into panels (`MR` rows of A, `NR` columns of B, each panel
+//! `K` deep and contiguous; constants packed at compile time), then a kernel that
+//! runs a register-tiled `MR × NR` micro-kernel of f32x4 fused multiply-adds over
+//! cache blocks (`KC` deep, `MC` rows, `NC` columns) and applies the elementwise
+//! epilogue to each tile as it stores it. The parallel loop is over (batch,
+//! row block, column block); each iteration owns its block of C.
+
+use super::expr::region;
+use super::{BufIdx, BufKind, Lowerer};
+use crate::kernel::{Access, BinOp, BufId, Expr, KernelBuilder, LoopKind, Scalar, Ty, VarId};
+use crate::Error;
+
+/// `s` decomposed as a flat index over `dims` and dotted with `strides`.
+pub fn batch_offset(bi: &Expr, dims: &[usize], strides: &[i64]) -> Expr {
+    let mut off = Expr::i(0);
+    let mut inner: i64 = 1;
+    for d in (0..dims.len()).rev() {
+        if strides[d] != 0 && dims[d] > 1 {
+            let idx = if d == 0 { bi.clone() / Expr::i(inner) } else { bi.clone() / Expr::i(inner) % Expr::i(dims[d] as i64) };
+            off = off + idx * strides[d];
+        }
+        inner *= dims[d] as i64;
+    }
+    off
+}
+
+/// Where the matrices to pack come from: `batches` matrices `bstride` apart;
+/// element (lane `i`, depth `d`) at `i·s_lane + d·s_depth`.
+#[derive(Debug, Clone)]
+pub struct PackSrc {
+    pub buf: BufIdx,
+    pub batches: usize,
+    pub bstride: i64,
+    pub count: usize,
+    pub depth: usize,
+    pub s_lane: i64,
+    pub s_depth: i64,
+}
+
+/// Elements of a packed operand: `batches × ⌈count/r⌉ × depth × r`.
+pub fn packed_len(s: &PackSrc, r: usize) -> u64 {
+    (s.batches * s.count.div_ceil(r) * s.depth * r) as u64
+}
+
+/// Packs on the host (for constants): `out[b][p][d][i] = src(b, p·r + i, d)`, zero
+/// past `count`.
+pub fn pack_host(src: &[f32], s: &PackSrc, r: usize) -> Vec<f32> {
+    let panels = s.count.div_ceil(r);
+    let mut out = vec![0f32; packed_len(s, r) as usize];
+    for b in 0..s.batches {
+        for p in 0..panels {
+            for d in 0..s.depth {
+                for i in 0..r {
+                    let lane = p * r + i;
+                    if lane < s.count {
+                        let at = b as i64 * s.bstride + lane as i64 * s.s_lane + d as i64 * s.s_depth;
+                        out[((b * panels + p) * s.depth + d) * r + i] = src[at as usize];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Packs an operand: on the host when it is a constant, else with a kernel.
+/// Returns the packed buffer.
+pub fn pack(l: &mut Lowerer, node: &str, what: &str, s: &PackSrc, r: usize) -> Result<BufIdx, Error> {
+    let len = packed_len(s, r);
+    let src_buf = l.prog.buffer(s.buf).clone();
+    if let BufKind::Const(bytes) = &src_buf.kind {
+        let vals: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let packed = pack_host(&vals, s, r);
+        let bytes = packed.iter().flat_map(|x| x.to_le_bytes()).collect();
+        return Ok(l.constant(&format!("{node}.{what}_packed"), Scalar::F32, bytes));
+    }
+    let out = l.temp(&format!("{node}.{what}_packed"), Scalar::F32, len);
+    let name = l.kernel_name(node, &format!("pack_{what}"));
+    let mut kb = KernelBuilder::new(name);
+    let src = kb.buffer("src", Scalar::F32, src_buf.len, Access::Read);
+    let dst = kb.buffer("dst", Scalar::F32, len, Access::Write);
+    let panels = s.count.div_ceil(r);
+    let full = s.count / r;
+    let total = (s.batches * panels) as i64;
+    let parallel = len >= l.target.parallel_min_elems;
+    let kind = if parallel { LoopKind::Parallel } else { LoopKind::Serial };
+    let s2 = s.clone();
+    kb.for_("bp", Expr::i(0), Expr::i(total), kind, |kb, bp| {
+        let b = bp.clone() / Expr::i(panels as i64);
+        let p = bp.clone() % Expr::i(panels as i64);
+        let src_base = kb.let_("base", b * s2.bstride + p.clone() * (r as i64 * s2.s_lane));
+        let dst_base = kb.let_("out", bp.clone() * (s2.depth * r) as i64);
+        let inner = if s2.s_lane == 1 { LoopKind::Vectorized(4) } else { LoopKind::Unrolled };
+        let body = |kb: &mut KernelBuilder, guarded: bool| {
+            kb.for_n("d", s2.depth as u64, |kb, d| {
+                kb.for_("i", Expr::i(0), Expr::i(r as i64), if guarded { LoopKind::Unrolled } else { inner }, |kb, i| {
+                    let lane = p.clone() * r as i64 + i.clone();
+                    let at = src_base.clone() + d.clone() * s2.s_depth + i.clone() * s2.s_lane;
+                    let v = if guarded {
+                        // Clamp the read into the matrix; lanes past `count` store 0.
+                        let last = src_base.clone() + d.clone() * s2.s_depth + Expr::i((s2.count as i64 - 1) % r as i64) * s2.s_lane;
+                        let at = Expr::select(lane.clone().lt(Expr::i(s2.count as i64)), at, last);
+                        Expr::select(lane.lt(Expr::i(s2.count as i64)), Expr::load(src, at), Expr::f(0.0))
+                    } else {
+                        Expr::load(src, at)
+                    };
+                    kb.store(dst, dst_base.clone() + d * r as i64 + i, v);
+                });
+            });
+        };
+        if full == panels {
+            body(kb, false);
+        } else {
+            let cond = p.clone().lt(Expr::i(full as i64));
+            kb.if_else(cond, |kb| body(kb, false), |kb| body(kb, true));
+        }
+    });
+    l.step(node, kb.finish(), vec![s.buf, out]);
+    Ok(out)
+}
+
+/// An extra input of the epilogue, broadcast to the output `[batch.., M, N]`.
+#[derive(Debug, Clone)]
+pub struct Extra {
+    pub buf: BufIdx,
+    /// Element offset of (batch 0, row 0, col 0).
+    pub off: i64,
+    pub batch: Vec<i64>,
+    pub rs: i64,
+    pub cs: i64,
+}
+
+/// One GEMM: `C[b] = epilogue(A[b]·B[b], extras)` on packed operands.
+#[derive(Debug, Clone)]
+pub struct GemmSpec {
+    pub batch: Vec<usize>,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub pa: BufIdx,
+    pub pa_batch: Vec<i64>,
+    pub pb: BufIdx,
+    pub pb_batch: Vec<i64>,
+    pub c: BufIdx,
+    pub extras: Vec<Extra>,
+    /// `$0` is the product, `$1…` the extras.
+    pub epilogue: smelt_ir::Expr,
+}
+
+/// Emits the GEMM kernel.
+pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
+    let t = l.target.clone();
+    let (mr, nr, w) = (t.mr, t.nr, t.vector_width as usize);
+    let (m, n, k) = (s.m, s.n, s.k);
+    let nv = nr / w;
+    let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
+    let mcp = (t.mc / mr).max(1);
+    let kc = t.kc.max(1);
+    let nb: usize = s.batch.iter().product();
+    let (nic, mut ncp) = (mp.div_ceil(mcp), (t.nc / nr).max(1));
+    // Enough parallel blocks for the threads (split columns when rows are few),
+    // unless the whole product is too small to be worth a thread.
+    let small = (2 * nb * m * n * k) as u64 <= t.parallel_min_elems * 64;
+    while !small && nb * nic * np.div_ceil(ncp) < 8 && ncp > 1 {
+        ncp = ncp.div_ceil(2);
+    }
+    let njc = np.div_ceil(ncp);
+    let blocks = (nb * nic * njc) as i64;
+    let multi_k = k > kc;
+    let name = l.kernel_name(node, "gemm");
+    let mut kb = KernelBuilder::new(name);
+    let len = |l: &Lowerer, b: BufIdx| l.prog.buffer(b).len;
+    let pa = kb.buffer("pa", Scalar::F32, len(l, s.pa), Access::Read);
+    let pb = kb.buffer("pb", Scalar::F32, len(l, s.pb), Access::Read);
+    let c = kb.buffer("c", Scalar::F32, len(l, s.c), if multi_k { Access::ReadWrite } else { Access::Write });
+    let ex: Vec<BufId> =
+        s.extras.iter().enumerate().map(|(i, e)| kb.buffer(&format!("e{i}"), Scalar::F32, len(l, e.buf), Access::Read)).collect();
+    let acc: Vec<Vec<VarId>> =
+        (0..mr).map(|r| (0..nv).map(|v| kb.var(&format!("c{r}{v}"), Ty::vec(Scalar::F32, w as u32))).collect()).collect();
+    let kind = if blocks > 1 && !small { LoopKind::Parallel } else { LoopKind::Serial };
+    kb.for_("blk", Expr::i(0), Expr::i(blocks), kind, |kb, blk| {
+        let per_b = (nic * njc) as i64;
+        let bi = kb.let_("bi", blk.clone() / Expr::i(per_b));
+        let rest = kb.let_("rest", blk.clone() % Expr::i(per_b));
+        let ic = rest.clone() / Expr::i(njc as i64);
+        let jc = rest % Expr::i(njc as i64);
+        let pa_b = kb.let_("pa_b", batch_offset(&bi, &s.batch, &s.pa_batch));
+        let pb_b = kb.let_("pb_b", batch_offset(&bi, &s.batch, &s.pb_batch));
+        let c_b = kb.let_("c_b", bi.clone() * (m * n) as i64);
+        let e_b: Vec<Expr> =
+            s.extras.iter().enumerate().map(|(i, e)| kb.let_(&format!("e{i}_b"), batch_offset(&bi, &s.batch, &e.batch) + e.off)).collect();
+        let ip_lo = kb.let_("ip_lo", ic * mcp as i64);
+        let ip_hi = Expr::bin(BinOp::Min, ip_lo.clone() + mcp as i64, Expr::i(mp as i64));
+        let jp_lo = kb.let_("jp_lo", jc * ncp as i64);
+        let jp_hi = Expr::bin(BinOp::Min, jp_lo.clone() + ncp as i64, Expr::i(np as i64));
+        let cx = TileCx { s, mr, nr, w, c, ex: &ex, e_b: &e_b, c_b: &c_b, acc: &acc };
+        let tiles = |kb: &mut KernelBuilder, pc: Expr, kcv: Expr, first: Option<Expr>, last: Option<Expr>| {
+            kb.for_("jp", jp_lo.clone(), jp_hi.clone(), LoopKind::Serial, |kb, jp| {
+                kb.for_("ip", ip_lo.clone(), ip_hi.clone(), LoopKind::Serial, |kb, ip| {
+                    // The micro-kernel: MR×NR accumulators, one rank-1 update per step.
+                    for row in &acc {
+                        for &v in row {
+                            kb.set(v, Expr::splat(Expr::f(0.0), w as u32));
+                        }
+                    }
+                    let a0 = pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64;
+                    let b0 = pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64;
+                    // One induction variable: `q` walks the A panel; B is at
+                    // `bq + q·(NR/MR)` when NR is a multiple of MR.
+                    let ratio = if nr % mr == 0 { Some((nr / mr) as i64) } else { None };
+                    let q0 = kb.let_("q0", a0);
+                    let bq = match ratio {
+                        Some(rt) => kb.let_("bq", b0 - q0.clone() * rt),
+                        None => kb.let_("bq", b0),
+                    };
+                    let pb_p = kb.var("pb_p", Ty::I64);
+                    if ratio.is_none() {
+                        kb.set(pb_p, bq.clone());
+                    }
+                    // One rank-1 update per depth step, `ku` steps per iteration.
+                    let step = |kb: &mut KernelBuilder, q: &Expr, u: usize| {
+                        let bat = match ratio {
+                            Some(rt) => bq.clone() + q.clone() * rt,
+                            None => Expr::var(pb_p),
+                        };
+                        let bvec: Vec<Expr> =
+                            (0..nv).map(|v| kb.let_("b", Expr::loadv(pb, bat.clone() + (u * nr + v * w) as i64, w as u32))).collect();
+                        // A in vectors of `w` rows; each row broadcast from its lane.
+                        let avec: Vec<Expr> = (0..mr.div_ceil(w))
+                            .map(|j| kb.let_("av", Expr::loadv(pa, q.clone() + (u * mr + j * w) as i64, w as u32)))
+                            .collect();
+                        for (r, row) in acc.iter().enumerate() {
+                            let a = kb.let_("a", Expr::splat(Expr::lane(avec[r / w].clone(), (r % w) as u32), w as u32));
+                            for (v, &cv) in row.iter().enumerate() {
+                                kb.set(cv, Expr::fma(a.clone(), bvec[v].clone(), Expr::var(cv)));
+                            }
+                        }
+                        if ratio.is_none() {
+                            kb.set(pb_p, Expr::var(pb_p) + nr as i64);
+                        }
+                    };
+                    let ku = t.k_unroll.max(1) as i64;
+                    let qend = kb.let_("qend", q0.clone() + kcv.clone() * mr as i64);
+                    let qmain = kb.let_("qmain", q0.clone() + kcv.clone() / Expr::i(ku) * (ku * mr as i64));
+                    kb.for_step("q", q0.clone(), qmain.clone(), ku as u64 * mr as u64, LoopKind::Serial, |kb, q| {
+                        for u in 0..ku as usize {
+                            step(kb, &q, u);
+                        }
+                    });
+                    if ku > 1 {
+                        kb.for_step("q", qmain, qend, mr as u64, LoopKind::Serial, |kb, q| step(kb, &q, 0));
+                    }
+                    cx.store_tile(kb, ip * mr as i64, jp * nr as i64, first.clone(), last.clone());
+                });
+            });
+        };
+        if multi_k {
+            kb.for_step("pc", Expr::i(0), Expr::i(k as i64), kc as u64, LoopKind::Serial, |kb, pc| {
+                let kcv = kb.let_("kc", Expr::bin(BinOp::Min, Expr::i(kc as i64), Expr::i(k as i64) - pc.clone()));
+                let first = kb.let_("first", pc.clone().eq_(Expr::i(0)));
+                let last = kb.let_("last", (pc.clone() + kc as i64).ge(Expr::i(k as i64)));
+                tiles(kb, pc, kcv, Some(first), Some(last));
+            });
+        } else {
+            tiles(kb, Expr::i(0), Expr::i(k as i64), None, None);
+        }
+    });
+    let mut args = vec![s.pa, s.pb, s.c];
+    args.extend(s.extras.iter().map(|e| e.buf));
+    l.step(node, kb.finish(), args);
+    Ok(())
+}
+
+/// What storing one register tile needs.
+struct TileCx<'a> {
+    s: &'a GemmSpec,
+    mr: usize,
+    nr: usize,
+    w: usize,
+    c: BufId,
+    ex: &'a [BufId],
+    e_b: &'a [Expr],
+    c_b: &'a Expr,
+    acc: &'a [Vec<VarId>],
+}
+
+impl TileCx<'_> {
+    /// Stores the tile at (i0, j0): whole vectors when it lies inside C, element by
+    /// element at the edges. With K blocks (`first`/`last` given), partial sums
+    /// accumulate in C and the epilogue runs on the last block.
+    fn store_tile(&self, kb: &mut KernelBuilder, i0: Expr, j0: Expr, first: Option<Expr>, last: Option<Expr>) {
+        let (m, n) = (self.s.m as i64, self.s.n as i64);
+        let i0 = kb.let_("i0", i0);
+        let j0 = kb.let_("j0", j0);
+        let full_rows = self.s.m.is_multiple_of(self.mr);
+        let full_cols = self.s.n.is_multiple_of(self.nr);
+        let fast = |kb: &mut KernelBuilder| self.store_vectors(kb, &i0, &j0, first.clone(), last.clone());
+        let slow = |kb: &mut KernelBuilder| self.store_elements(kb, &i0, &j0, first.clone(), last.clone());
+        if full_rows && full_cols {
+            fast(kb);
+        } else {
+            let cond = (i0.clone() + self.mr as i64).le(Expr::i(m)).and((j0.clone() + self.nr as i64).le(Expr::i(n)));
+            kb.if_else(cond, fast, slow);
+        }
+    }
+
+    /// The epilogue on `acc` at row `i` (an expression) and columns from `j`;
+    /// `lanes` 1 or the vector width.
+    fn finish(&self, kb: &mut KernelBuilder, acc: Expr, i: &Expr, j: &Expr, lanes: u32) -> Expr {
+        let mut ins = vec![acc];
+        for ((e, &buf), b) in self.s.extras.iter().zip(self.ex).zip(self.e_b) {
+            let at = b.clone() + i.clone() * e.rs + j.clone() * e.cs;
+            let v = if lanes == 1 {
+                Expr::load(buf, at)
+            } else if e.cs == 0 {
+                Expr::splat(Expr::load(buf, at), lanes)
+            } else {
+                Expr::loadv(buf, at, lanes)
+            };
+            ins.push(kb.let_("e", v));
+        }
+        region(kb, &self.s.epilogue, &ins, lanes)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn store_value(&self, kb: &mut KernelBuilder, at: Expr, v: Expr, i: &Expr, j: &Expr, lanes: u32, first: &Option<Expr>, last: &Option<Expr>) {
+        let prev = |kb: &mut KernelBuilder, v: Expr| match first {
+            None => v,
+            Some(f) => {
+                let old = if lanes == 1 { Expr::load(self.c, at.clone()) } else { Expr::loadv(self.c, at.clone(), lanes) };
+                let zero = if lanes == 1 { Expr::f(0.0) } else { Expr::splat(Expr::f(0.0), lanes) };
+                let cond = if lanes == 1 { f.clone() } else { Expr::splat(f.clone(), lanes) };
+                kb.let_("sum", v + Expr::select(cond, zero, old))
+            }
+        };
+        let v = prev(kb, v);
+        match last {
+            None => {
+                let y = self.finish(kb, v, i, j, lanes);
+                kb.store(self.c, at, y);
+            }
+            Some(lst) => {
+                let at2 = at.clone();
+                let v2 = v.clone();
+                kb.if_else(
+                    lst.clone(),
+                    |kb| {
+                        let y = self.finish(kb, v2, i, j, lanes);
+                        kb.store(self.c, at2, y);
+                    },
+                    |kb| kb.store(self.c, at, v),
+                );
+            }
+        }
+    }
+
+    fn store_vectors(&self, kb: &mut KernelBuilder, i0: &Expr, j0: &Expr, first: Option<Expr>, last: Option<Expr>) {
+        let n = self.s.n as i64;
+        for (r, row) in self.acc.iter().enumerate() {
+            let i = i0.clone() + r as i64;
+            for (v, &cv) in row.iter().enumerate() {
+                let j = j0.clone() + (v * self.w) as i64;
+                let at = self.c_b.clone() + i.clone() * n + j.clone();
+                self.store_value(kb, at, Expr::var(cv), &i, &j, self.w as u32, &first, &last);
+            }
+        }
+    }
+
+    fn store_elements(&self, kb: &mut KernelBuilder, i0: &Expr, j0: &Expr, first: Option<Expr>, last: Option<Expr>) {
+        let (m, n) = (self.s.m as i64, self.s.n as i64);
+        for (r, row) in self.acc.iter().enumerate() {
+            let i = i0.clone() + r as i64;
+            kb.if_(i.clone().lt(Expr::i(m)), |kb| {
+                for (v, &cv) in row.iter().enumerate() {
+                    for lane in 0..self.w {
+                        let j = j0.clone() + (v * self.w + lane) as i64;
+                        kb.if_(j.clone().lt(Expr::i(n)), |kb| {
+                            let at = self.c_b.clone() + i.clone() * n + j.clone();
+                            let x = Expr::lane(Expr::var(cv), lane as u32);
+                            self.store_value(kb, at, x, &i, &j, 1, &first, &last);
+                        });
+                    }
+                }
+            });
+        }
+    }
+}

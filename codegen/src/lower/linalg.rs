@@ -1,0 +1,100 @@
+//! Lowering of `matmul` (numpy: 1-d operands promoted, batch dims broadcast),
+//! ONNX `gemm` (transposes, alpha, beta, broadcast C) and `fused_matmul` (an
+//! elementwise epilogue over the product) onto the GEMM schedule of `gemm.rs`.
+
+use super::gemm::{Extra, GemmSpec, PackSrc, gemm, pack};
+use super::util::{Operand, broadcast_strides};
+use super::Lowerer;
+use crate::Error;
+use smelt_ir::{BinaryOp, DType, Expr as IrExpr, Op, TensorType};
+
+pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
+    matches!(op, Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. })
+        && ins.iter().all(|t| t.dtype == DType::F32)
+        && outs.iter().all(|t| t.dtype == DType::F32)
+}
+
+/// A matrix operand: its batch dims and element (row, col) strides.
+struct Mat {
+    batch: Vec<usize>,
+    rows: usize,
+    cols: usize,
+    rs: i64,
+    cs: i64,
+}
+
+fn a_mat(a: &Operand, trans: bool) -> Mat {
+    let r = a.shape.len();
+    if r == 1 {
+        return Mat { batch: vec![], rows: 1, cols: a.shape[0], rs: a.shape[0] as i64, cs: 1 };
+    }
+    let (x, y) = (a.shape[r - 2], a.shape[r - 1]);
+    let batch = a.shape[..r - 2].to_vec();
+    if trans { Mat { batch, rows: y, cols: x, rs: 1, cs: y as i64 } } else { Mat { batch, rows: x, cols: y, rs: y as i64, cs: 1 } }
+}
+
+fn b_mat(b: &Operand, trans: bool) -> Mat {
+    let r = b.shape.len();
+    if r == 1 {
+        return Mat { batch: vec![], rows: b.shape[0], cols: 1, rs: 1, cs: 1 };
+    }
+    a_mat(b, trans)
+}
+
+fn broadcast(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let r = a.len().max(b.len());
+    let get = |s: &[usize], i: usize| if i + s.len() >= r { s[i + s.len() - r] } else { 1 };
+    (0..r).map(|i| get(a, i).max(get(b, i))).collect()
+}
+
+pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
+    let out = &outs[0];
+    let (trans_a, trans_b) = match op {
+        Op::Gemm(g) => (g.trans_a, g.trans_b),
+        _ => (false, false),
+    };
+    let (a, b) = (a_mat(&ins[0], trans_a), b_mat(&ins[1], trans_b));
+    if a.cols != b.rows {
+        return Err(super::internal(node, "matmul inner dims differ"));
+    }
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let batch = broadcast(&a.batch, &b.batch);
+    let t = l.target.clone();
+    let (mr, nr) = (t.mr, t.nr);
+    let sa = PackSrc { buf: ins[0].buf, batches: a.batch.iter().product(), bstride: (m * k) as i64, count: m, depth: k, s_lane: a.rs, s_depth: a.cs };
+    let sb = PackSrc { buf: ins[1].buf, batches: b.batch.iter().product(), bstride: (k * n) as i64, count: n, depth: k, s_lane: b.cs, s_depth: b.rs };
+    let pa = pack(l, node, "a", &sa, mr)?;
+    let pb = pack(l, node, "b", &sb, nr)?;
+    let per_a = (m.div_ceil(mr) * k * mr) as i64;
+    let per_b = (n.div_ceil(nr) * k * nr) as i64;
+    let scale = |s: Vec<i64>, by: i64| s.into_iter().map(|x| x * by).collect::<Vec<_>>();
+    let pa_batch = scale(broadcast_strides(&a.batch, &batch), per_a);
+    let pb_batch = scale(broadcast_strides(&b.batch, &batch), per_b);
+    // The extras of the epilogue, broadcast to the output shape.
+    let (has_m, has_n) = match op {
+        Op::Gemm(_) => (true, true),
+        _ => (ins[0].shape.len() > 1, ins[1].shape.len() > 1),
+    };
+    let extra = |o: &Operand| -> Extra {
+        let s = broadcast_strides(&o.shape, &out.shape);
+        let nb = batch.len();
+        let rs = if has_m { s[nb] } else { 0 };
+        let cs = if has_n { *s.last().unwrap_or(&0) } else { 0 };
+        Extra { buf: o.buf, off: 0, batch: s[..nb].to_vec(), rs, cs }
+    };
+    let x = |i: usize| IrExpr::Input(i);
+    let mul = |e: IrExpr, c: f32| IrExpr::binary(BinaryOp::Mul, e, IrExpr::Const(c));
+    let (extras, epilogue) = match op {
+        Op::MatMul => (vec![], x(0)),
+        Op::Gemm(g) => match ins.get(2) {
+            Some(c) => (vec![extra(c)], IrExpr::binary(BinaryOp::Add, mul(x(0), g.alpha), mul(x(1), g.beta))),
+            None if g.alpha == 1.0 => (vec![], x(0)),
+            None => (vec![], mul(x(0), g.alpha)),
+        },
+        Op::FusedMatMul { epilogue } => (ins[2..].iter().map(extra).collect(), epilogue.clone()),
+        _ => return Ok(false),
+    };
+    let spec = GemmSpec { batch, m, n, k, pa, pa_batch, pb, pb_batch, c: out.buf, extras, epilogue };
+    gemm(l, node, &spec)?;
+    Ok(true)
+}

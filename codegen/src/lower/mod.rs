@@ -1,0 +1,324 @@
+//! Lowering: a graph with bound shapes → a [`Program`] of kernels over buffers.
+//!
+//! Each node becomes zero or more steps (a kernel and the program buffers it runs
+//! on). Reshapes are views (the output is the input's buffer); weights are constant
+//! buffers; some lowerings add derived constants (matmul weights packed into
+//! panels at compile time). One file per op family, mirroring `ir/src/ops/`.
+//!
+//! [`support`] decides, from op and dtypes alone, what this lowering handles; an op
+//! it does not is reported as `not supported on cranelift: <op> at node <name>`,
+//! never approximated.
+
+mod attention;
+mod conv;
+mod elementwise;
+mod expr;
+pub mod gemm;
+mod linalg;
+mod norm;
+mod pool;
+mod quant;
+mod recurrent;
+mod routing;
+mod reduce;
+mod shape;
+mod util;
+
+use crate::kernel::{Kernel, Scalar};
+use crate::schedule::Target;
+use crate::Error;
+use smelt_ir::{DType, Graph, Op, Tensor, TensorType, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use util::Operand;
+
+/// A program buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufIdx(pub usize);
+
+/// What a program buffer holds.
+#[derive(Debug, Clone)]
+pub enum BufKind {
+    /// A graph input, copied in before the first step.
+    Input,
+    /// Computed by a step (outputs included).
+    Temp,
+    /// Known at compile time (little-endian bytes).
+    Const(Arc<Vec<u8>>),
+}
+
+#[derive(Debug, Clone)]
+pub struct ProgBuffer {
+    pub name: String,
+    pub scalar: Scalar,
+    pub len: u64,
+    pub kind: BufKind,
+}
+
+impl ProgBuffer {
+    pub fn bytes(&self) -> u64 {
+        self.len * self.scalar.size() as u64
+    }
+}
+
+/// One kernel call: `args[i]` is the program buffer of the kernel's buffer `i`.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub kernel: Kernel,
+    pub args: Vec<BufIdx>,
+    /// The graph node this step computes (part of).
+    pub node: String,
+    /// A run-time check the kernel reports through a status buffer.
+    pub check: Option<Check>,
+}
+
+/// A status buffer (`i64[4]`: a flag and three values) that the executor zeroes
+/// before the step and reads after it: a set flag is the error `message` (with
+/// `{0}`, `{1}`, `{2}` replaced by the values) at the step's node.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub buf: BufIdx,
+    pub op: String,
+    pub message: String,
+}
+
+/// A graph output: its name, buffer, shape and dtype.
+#[derive(Debug, Clone)]
+pub struct ProgOutput {
+    pub name: String,
+    pub buf: BufIdx,
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+}
+
+/// A lowered graph.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    pub name: String,
+    pub buffers: Vec<ProgBuffer>,
+    pub steps: Vec<Step>,
+    /// Graph inputs by name.
+    pub inputs: Vec<(String, BufIdx)>,
+    pub outputs: Vec<ProgOutput>,
+}
+
+impl Program {
+    pub fn buffer(&self, b: BufIdx) -> &ProgBuffer {
+        &self.buffers[b.0]
+    }
+
+    /// Every kernel, printed.
+    pub fn print_kernels(&self) -> String {
+        let mut s = String::new();
+        for st in &self.steps {
+            s.push_str(&format!("# node {}\n{}\n", st.node, crate::kernel::printer::print(&st.kernel)));
+        }
+        s
+    }
+}
+
+/// Lowering state while a graph is walked.
+#[derive(Debug)]
+pub struct Lowerer<'g> {
+    pub g: &'g Graph,
+    pub target: Target,
+    pub prog: Program,
+    values: HashMap<Value, BufIdx>,
+}
+
+impl Lowerer<'_> {
+    pub fn new_buffer(&mut self, name: &str, scalar: Scalar, len: u64, kind: BufKind) -> BufIdx {
+        self.prog.buffers.push(ProgBuffer { name: name.to_string(), scalar, len, kind });
+        BufIdx(self.prog.buffers.len() - 1)
+    }
+
+    pub fn temp(&mut self, name: &str, scalar: Scalar, len: u64) -> BufIdx {
+        self.new_buffer(name, scalar, len, BufKind::Temp)
+    }
+
+    pub fn constant(&mut self, name: &str, scalar: Scalar, bytes: Vec<u8>) -> BufIdx {
+        let len = (bytes.len() / scalar.size()) as u64;
+        self.new_buffer(name, scalar, len, BufKind::Const(Arc::new(bytes)))
+    }
+
+    pub fn step(&mut self, node: &str, kernel: Kernel, args: Vec<BufIdx>) {
+        self.prog.steps.push(Step { kernel, args, node: node.to_string(), check: None });
+    }
+
+    /// A step whose kernel reports a run-time error through `check`.
+    pub fn step_checked(&mut self, node: &str, kernel: Kernel, args: Vec<BufIdx>, check: Check) {
+        self.prog.steps.push(Step { kernel, args, node: node.to_string(), check: Some(check) });
+    }
+
+    /// A unique kernel name for node `node` (`suffix` tells the parts apart).
+    pub fn kernel_name(&self, node: &str, suffix: &str) -> String {
+        let base: String = node.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let base = if suffix.is_empty() { base } else { format!("{base}_{suffix}") };
+        let taken = |n: &str| self.prog.steps.iter().any(|s| s.kernel.name == n);
+        if !taken(&base) {
+            return base;
+        }
+        (2..).map(|i| format!("{base}_{i}")).find(|n| !taken(n)).unwrap_or(base)
+    }
+
+    /// The buffer and type of a value.
+    pub fn operand(&self, v: Value) -> Result<Operand, Error> {
+        let buf = *self.values.get(&v).ok_or_else(|| internal(self.g.value_name(v), "value has no buffer"))?;
+        let ty = self.g.value_type(v).ok_or_else(|| internal(self.g.value_name(v), "value has no type"))?.clone();
+        Operand::new(buf, ty).map_err(|m| internal(self.g.value_name(v), &m))
+    }
+}
+
+/// An internal lowering failure (a bug in smelt, reported, not panicked).
+pub fn internal(node: &str, message: &str) -> Error {
+    Error::Kernel { kernel: node.to_string(), message: message.to_string() }
+}
+
+fn unsupported(g: &Graph, id: smelt_ir::NodeId) -> Error {
+    let n = g.node(id);
+    Error::Unsupported { backend: "cranelift", op: n.op.name().to_string(), node: n.name().to_string() }
+}
+
+/// Whether this lowering handles `op` on inputs `ins` giving `outs` (dtypes and
+/// ranks only; shapes may be symbolic).
+pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
+    if op.is_source() {
+        return outs.iter().all(|t| Scalar::of(t.dtype).is_some());
+    }
+    if matches!(op, Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_)) {
+        return quant::support(op, ins, outs);
+    }
+    let plain = |t: &TensorType| t.quant.is_none() && Scalar::of(t.dtype).is_some();
+    if !ins.iter().all(|t| plain(t)) || !outs.iter().all(plain) {
+        return false;
+    }
+    match op {
+        Op::Input | Op::Param | Op::Const(_) => true,
+        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => {
+            elementwise::support(op, ins)
+        }
+        Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } => linalg::support(op, ins, outs),
+        Op::Conv(_) | Op::FusedConv { .. } => conv::support(op, ins, outs),
+        Op::Pool(_) | Op::GlobalPool(_) => pool::support(op, ins, outs),
+        Op::Attention(_) => attention::support(op, ins, outs),
+        Op::Lstm(_) | Op::Gru(_) => recurrent::support(op, ins, outs),
+        Op::TopK(_) | Op::SparseMatMul(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => routing::support(op, ins, outs),
+        Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::support(op, ins, outs),
+        Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::support(op, ins, outs),
+        Op::Transpose { .. } | Op::Expand { .. } | Op::Slice(_) | Op::Concat { .. } | Op::Split { .. } | Op::Pad { .. } | Op::Gather { .. } => {
+            shape::support(op, ins, outs)
+        }
+        Op::Reshape { .. } => true,
+        _ => false,
+    }
+}
+
+/// The first node `support` rejects, as an error (checks a graph before binding).
+pub fn check(g: &Graph) -> Result<(), Error> {
+    let order = g.topo_order().ok_or_else(|| internal(&g.name, "the graph has a cycle"))?;
+    for id in order {
+        let n = g.node(id);
+        let ins: Vec<TensorType> = g.node_inputs(id).iter().filter_map(|v| g.value_type(*v).cloned()).collect();
+        let refs: Vec<&TensorType> = ins.iter().collect();
+        if !support(&n.op, &refs, &n.types) {
+            return Err(unsupported(g, id));
+        }
+    }
+    Ok(())
+}
+
+/// Lowers a graph whose input shapes are all bound (see [`Graph::bind`]).
+pub fn lower(g: &Graph, target: &Target) -> Result<Program, Error> {
+    check(g)?;
+    let mut l = Lowerer { g, target: target.clone(), prog: Program { name: g.name.clone(), ..Program::default() }, values: HashMap::new() };
+    let order = g.topo_order().ok_or_else(|| internal(&g.name, "the graph has a cycle"))?;
+    for id in order {
+        let n = g.node(id);
+        let name = n.name().to_string();
+        let shape_of = |t: &TensorType| t.shape.fixed().ok_or_else(|| internal(&name, &format!("unbound shape {t}")));
+        let out_bufs: Vec<BufIdx> = match &n.op {
+            Op::Input => {
+                let t = &n.types[0];
+                let len = shape_of(t)?.iter().product::<usize>() as u64;
+                let scalar = Scalar::of(t.dtype).ok_or_else(|| unsupported(g, id))?;
+                let b = l.new_buffer(&name, scalar, len, BufKind::Input);
+                l.prog.inputs.push((name.clone(), b));
+                vec![b]
+            }
+            Op::Param | Op::Const(_) => {
+                let t: Arc<Tensor> = match &n.op {
+                    Op::Const(t) => t.clone(),
+                    _ => g.weight(&name).cloned().ok_or_else(|| internal(&name, "no weight for this param"))?,
+                };
+                let scalar = Scalar::of(t.dtype()).ok_or_else(|| unsupported(g, id))?;
+                vec![l.constant(&name, scalar, t.data().to_le_bytes())]
+            }
+            Op::Reshape { .. } => {
+                let x = l.operand(g.node_inputs(id)[0])?;
+                vec![x.buf]
+            }
+            op => {
+                let ins: Vec<Operand> = g.node_inputs(id).into_iter().map(|v| l.operand(v)).collect::<Result<_, _>>()?;
+                let outs: Vec<Operand> = n
+                    .types
+                    .iter()
+                    .zip(&n.names)
+                    .map(|(t, nm)| {
+                        let s = Scalar::of(t.dtype).ok_or_else(|| unsupported(g, id))?;
+                        let len = shape_of(t)?.iter().product::<usize>() as u64;
+                        let b = l.temp(nm, s, len);
+                        Operand::new(b, t.clone()).map_err(|m| internal(&name, &m))
+                    })
+                    .collect::<Result<_, _>>()?;
+                // Empty tensors: nothing to compute (and no kernel may touch an empty
+                // buffer: Cranelift may hoist loads out of loops that never run).
+                if outs.iter().all(|o| o.is_empty()) {
+                    for (i, o) in outs.iter().enumerate() {
+                        l.values.insert(Value { node: id, output: i }, o.buf);
+                    }
+                    continue;
+                }
+                if ins.iter().any(|o| o.is_empty()) {
+                    return Err(internal(&name, &format!("{} of an empty tensor is not compiled", op.name())));
+                }
+                let done = match op {
+                    Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => {
+                        elementwise::lower(&mut l, &name, op, &ins, &outs)?
+                    }
+                    Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } => linalg::lower(&mut l, &name, op, &ins, &outs)?,
+                    Op::Conv(_) | Op::FusedConv { .. } => conv::lower(&mut l, &name, op, &ins, &outs)?,
+                    Op::Pool(_) | Op::GlobalPool(_) => pool::lower(&mut l, &name, op, &ins, &outs)?,
+                    Op::Attention(_) => attention::lower(&mut l, &name, op, &ins, &outs)?,
+                    Op::Lstm(_) | Op::Gru(_) => recurrent::lower(&mut l, &name, op, &ins, &outs)?,
+                    Op::TopK(_) | Op::SparseMatMul(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => {
+                        routing::lower(&mut l, &name, op, &ins, &outs)?
+                    }
+                    Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) => quant::lower(&mut l, &name, op, &ins, &outs)?,
+                    Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::lower(&mut l, &name, op, &ins, &outs)?,
+                    Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::lower(&mut l, &name, op, &ins, &outs)?,
+                    Op::Transpose { .. }
+                    | Op::Expand { .. }
+                    | Op::Slice(_)
+                    | Op::Concat { .. }
+                    | Op::Split { .. }
+                    | Op::Pad { .. }
+                    | Op::Gather { .. } => shape::lower(&mut l, &name, op, &ins, &outs)?,
+                    _ => false,
+                };
+                if !done {
+                    return Err(unsupported(g, id));
+                }
+                outs.iter().map(|o| o.buf).collect()
+            }
+        };
+        for (i, b) in out_bufs.into_iter().enumerate() {
+            l.values.insert(Value { node: id, output: i }, b);
+        }
+    }
+    for &v in g.outputs() {
+        let op = l.operand(v)?;
+        l.prog.outputs.push(ProgOutput { name: g.value_name(v).to_string(), buf: op.buf, shape: op.shape.clone(), dtype: op.dtype });
+    }
+    Ok(l.prog)
+}

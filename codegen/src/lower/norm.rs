@@ -1,0 +1,124 @@
+//! Lowering of normalization: inference `batch_norm` (an elementwise kernel with
+//! per-channel parameters), `layer_norm` (per row: mean and variance by vector
+//! reductions, then one normalizing pass) and `softmax` / `log_softmax` along an
+//! axis (max, sum of exponentials, then the outputs).
+
+use super::util::{RowOp, broadcast_strides, coalesce, fconst, nest, reduce_row, Operand};
+use super::{Lowerer, internal};
+use crate::kernel::{Access, BinOp, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar, UnOp};
+use crate::Error;
+use smelt_ir::shape::normalize_axis;
+use smelt_ir::{DType, Op, TensorType};
+
+pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
+    matches!(op, Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. })
+        && ins.iter().all(|t| t.dtype == DType::F32)
+        && outs.iter().all(|t| t.dtype == DType::F32)
+}
+
+fn exp(x: Expr) -> Expr {
+    Expr::call(Intrinsic::Exp, vec![x])
+}
+
+pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
+    let out = &outs[0];
+    let x = &ins[0];
+    let t = l.target.clone();
+    let w = t.vector_width;
+    let name = l.kernel_name(node, "");
+    let mut kb = KernelBuilder::new(name);
+    let bufs: Vec<_> = ins.iter().enumerate().map(|(i, o)| kb.buffer(&format!("in{i}"), Scalar::F32, o.len(), Access::Read)).collect();
+    let y = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
+    match *op {
+        Op::BatchNorm { epsilon } => {
+            if x.shape.len() < 2 {
+                return Err(internal(node, "batch_norm of a tensor without channels"));
+            }
+            // Parameters broadcast along dim 1.
+            let mut pshape = vec![1; x.shape.len()];
+            pshape[1] = x.shape[1];
+            let mut st = vec![broadcast_strides(&x.shape, &x.shape)];
+            for _ in 0..4 {
+                st.push(broadcast_strides(&pshape, &x.shape));
+            }
+            let (dims, st) = coalesce(&x.shape, &st);
+            nest(&mut kb, &t, &dims, &st, |kb, idx| {
+                let v = |i: usize| Expr::load(bufs[i], idx[i].clone());
+                let d = Expr::un(UnOp::Sqrt, v(4) + Expr::f(epsilon));
+                let r = (v(0) - v(3)) / d * v(1) + v(2);
+                kb.store(y, idx[0].clone(), r);
+            });
+        }
+        Op::LayerNorm { axis, epsilon } => {
+            let a = normalize_axis(axis, x.shape.len()).ok_or_else(|| internal(node, "layer_norm axis"))?;
+            let inner: usize = x.shape[a..].iter().product();
+            let outer: usize = x.shape[..a].iter().product();
+            let kind = if x.len() >= t.parallel_min_elems && outer > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+            let has_bias = ins.len() > 2;
+            kb.for_("r", Expr::i(0), Expr::i(outer as i64), kind, |kb, r| {
+                let base = kb.let_("base", r * inner as i64);
+                let s = reduce_row(kb, bufs[0], &base, inner, w, RowOp::Add, &|_, v, _| v);
+                let mean = kb.let_("mean", s / Expr::f(inner as f32));
+                let m2 = mean.clone();
+                let ss = reduce_row(kb, bufs[0], &base, inner, w, RowOp::Add, &|kb, v, lanes| {
+                    let d = kb.let_("d", v - if lanes == 1 { m2.clone() } else { Expr::splat(m2.clone(), lanes) });
+                    d.clone() * d
+                });
+                let var = ss / Expr::f(inner as f32);
+                let rstd = kb.let_("rstd", Expr::f(1.0) / Expr::un(UnOp::Sqrt, var + Expr::f(epsilon)));
+                kb.for_("j", Expr::i(0), Expr::i(inner as i64), LoopKind::Vectorized(w), |kb, j| {
+                    let v = (Expr::load(bufs[0], base.clone() + j.clone()) - mean.clone()) * rstd.clone() * Expr::load(bufs[1], j.clone());
+                    let v = if has_bias { v + Expr::load(bufs[2], j.clone()) } else { v };
+                    kb.store(y, base.clone() + j, v);
+                });
+            });
+        }
+        Op::Softmax { axis, log } => {
+            let a = normalize_axis(axis, x.shape.len()).ok_or_else(|| internal(node, "softmax axis"))?;
+            let (outer, len, inner): (usize, usize, usize) =
+                (x.shape[..a].iter().product(), x.shape[a], x.shape[a + 1..].iter().product());
+            let kind = if x.len() >= t.parallel_min_elems && outer > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+            if inner == 1 {
+                kb.for_("r", Expr::i(0), Expr::i(outer as i64), kind, |kb, r| {
+                    let base = kb.let_("base", r * len as i64);
+                    let mx = reduce_row(kb, bufs[0], &base, len, w, RowOp::Max, &|_, v, _| v);
+                    let mx = kb.let_("max", mx);
+                    let m2 = mx.clone();
+                    let s = reduce_row(kb, bufs[0], &base, len, w, RowOp::Add, &|_, v, lanes| {
+                        exp(v - if lanes == 1 { m2.clone() } else { Expr::splat(m2.clone(), lanes) })
+                    });
+                    let s = kb.let_("sum", s);
+                    let fin = if log { kb.let_("lse", Expr::call(Intrinsic::Log, vec![s])) } else { kb.let_("inv", Expr::f(1.0) / s) };
+                    kb.for_("j", Expr::i(0), Expr::i(len as i64), LoopKind::Vectorized(w), |kb, j| {
+                        let z = Expr::load(bufs[0], base.clone() + j.clone()) - mx.clone();
+                        let v = if log { z - fin.clone() } else { exp(z) * fin.clone() };
+                        kb.store(y, base.clone() + j, v);
+                    });
+                });
+            } else {
+                kb.for_("o", Expr::i(0), Expr::i(outer as i64), kind, |kb, o| {
+                    kb.for_("i", Expr::i(0), Expr::i(inner as i64), LoopKind::Vectorized(w), |kb, i| {
+                        let at = |k: Expr| (o.clone() * len as i64 + k) * inner as i64 + i.clone();
+                        let mx = kb.var("max", crate::kernel::Ty::F32);
+                        kb.set(mx, fconst(f32::NEG_INFINITY, 1));
+                        kb.for_n("k", len as u64, |kb, k| kb.set(mx, Expr::bin(BinOp::Max, Expr::var(mx), Expr::load(bufs[0], at(k)))));
+                        let s = kb.var("sum", crate::kernel::Ty::F32);
+                        kb.set(s, Expr::f(0.0));
+                        kb.for_n("k", len as u64, |kb, k| kb.set(s, Expr::var(s) + exp(Expr::load(bufs[0], at(k)) - Expr::var(mx))));
+                        let fin = if log { kb.let_("lse", Expr::call(Intrinsic::Log, vec![Expr::var(s)])) } else { kb.let_("inv", Expr::f(1.0) / Expr::var(s)) };
+                        kb.for_n("k", len as u64, |kb, k| {
+                            let z = Expr::load(bufs[0], at(k.clone())) - Expr::var(mx);
+                            let v = if log { z - fin.clone() } else { exp(z) * fin.clone() };
+                            kb.store(y, at(k), v);
+                        });
+                    });
+                });
+            }
+        }
+        _ => return Ok(false),
+    }
+    let mut args: Vec<_> = ins.iter().map(|o| o.buf).collect();
+    args.push(out.buf);
+    l.step(node, kb.finish(), args);
+    Ok(true)
+}

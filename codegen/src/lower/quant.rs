@@ -1,0 +1,192 @@
+//! Lowering of quantization: `quantize` (`clamp(round_half_even(x/scale) + zp)`,
+//! the division in f32), `dequantize` (`(q − zp)·scale`), per tensor or per axis,
+//! and `qmatmul`: i8/u8 × i8/u8 accumulated in wrapping i32 (vectorized over the
+//! output columns; constant weights are widened and zero-point-shifted to i32 at
+//! compile time), then optionally requantized in f64 as the reference does.
+
+use super::util::Operand;
+use super::{BufIdx, Lowerer, internal};
+use crate::kernel::{Access, BinOp, Expr, KernelBuilder, LoopKind, Scalar, UnOp};
+use crate::Error;
+use smelt_ir::ops::Requant;
+use smelt_ir::{DType, Op, Quant, TensorType};
+
+pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
+    let q8 = |t: &TensorType| matches!(t.dtype, DType::I8 | DType::U8) && t.quant.is_some();
+    match op {
+        Op::Quantize(_) => ins[0].dtype == DType::F32 && ins[0].quant.is_none() && outs.iter().all(q8),
+        Op::Dequantize => q8(ins[0]) && outs.iter().all(|t| t.dtype == DType::F32),
+        Op::QMatMul(_) => {
+            q8(ins[0])
+                && q8(ins[1])
+                && ins[0].quant.as_ref().is_some_and(|q| q.axis().is_none())
+                && ins[1].quant.as_ref().is_some_and(|q| q.axis().is_none_or(|a| a == 1))
+                && ins[1].rank() == 2
+                && ins.get(2).is_none_or(|b| b.dtype == DType::I32 && b.quant.is_none())
+        }
+        _ => false,
+    }
+}
+
+/// Scales and zero points for each index along the axis (one entry per tensor).
+fn params(q: &Quant, n: usize) -> (Vec<f32>, Vec<i64>) {
+    match q {
+        Quant::PerTensor { scale, zero_point } => (vec![*scale; n.max(1)], vec![*zero_point as i64; n.max(1)]),
+        Quant::PerAxis { scale, zero_point, .. } => (scale.clone(), zero_point.iter().map(|&z| z as i64).collect()),
+    }
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn i64_bytes(v: &[i64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// `(outer, d, inner)` around the quantized axis (`d = 1` per tensor).
+fn around_axis(shape: &[usize], q: &Quant) -> (usize, usize, usize) {
+    match q.axis() {
+        Some(a) if a < shape.len() => (shape[..a].iter().product(), shape[a], shape[a + 1..].iter().product()),
+        _ => (shape.iter().product(), 1, 1),
+    }
+}
+
+pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
+    let (x, out) = (&ins[0], &outs[0]);
+    match op {
+        Op::Quantize(_) | Op::Dequantize if !out.is_empty() => {
+            let q = match op {
+                Op::Quantize(a) => a.quant(x.shape.len()).map_err(|m| internal(node, &m))?,
+                _ => x.ty.quant.clone().ok_or_else(|| internal(node, "dequantize of an unquantized value"))?,
+            };
+            let (outer, d, inner) = around_axis(&x.shape, &q);
+            let (s, z) = params(&q, d);
+            if s.len() != d || z.len() != d {
+                return Err(internal(node, "quantization parameters do not cover the axis"));
+            }
+            let sb = l.constant(&format!("{node}.scale"), Scalar::F32, f32_bytes(&s));
+            let zb = l.constant(&format!("{node}.zero_point"), Scalar::I64, i64_bytes(&z));
+            let name = l.kernel_name(node, "");
+            let mut kb = KernelBuilder::new(name);
+            let xb = kb.buffer("x", x.scalar, x.len(), Access::Read);
+            let sk = kb.buffer("scale", Scalar::F32, d as u64, Access::Read);
+            let zk = kb.buffer("zero_point", Scalar::I64, d as u64, Access::Read);
+            let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
+            let quantize = matches!(op, Op::Quantize(_));
+            let out_scalar = out.scalar;
+            kb.for_n("o", outer as u64, |kb, o| {
+                kb.for_n("c", d as u64, |kb, c| {
+                    let sc = kb.let_("s", Expr::load(sk, c.clone()));
+                    let zp = kb.let_("z", Expr::load(zk, c.clone()));
+                    let kind = if quantize { LoopKind::Serial } else { LoopKind::Vectorized(4) };
+                    kb.for_("i", Expr::i(0), Expr::i(inner as i64), kind, |kb, i| {
+                        let at = (o.clone() * d as i64 + c.clone()) * inner as i64 + i;
+                        let v = Expr::load(xb, at.clone());
+                        let r = if quantize {
+                            // Bounded before the conversion so that adding the zero point
+                            // cannot wrap; NaN converts to 0.
+                            let r = Expr::un(UnOp::Round, v / sc.clone());
+                            let r = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, r, Expr::f(-1e12)), Expr::f(1e12));
+                            Expr::cast(out_scalar, Expr::cast(Scalar::I64, r) + zp.clone())
+                        } else {
+                            Expr::cast(Scalar::F32, Expr::cast(Scalar::I64, v) - zp.clone()) * sc.clone()
+                        };
+                        kb.store(y, at, r);
+                    });
+                });
+            });
+            l.step(node, kb.finish(), vec![x.buf, sb, zb, out.buf]);
+            Ok(true)
+        }
+        Op::Quantize(_) | Op::Dequantize => Ok(true),
+        Op::QMatMul(r) => qmatmul(l, node, r, ins, out),
+        _ => Ok(false),
+    }
+}
+
+fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
+    let (a, b) = (&ins[0], &ins[1]);
+    let (qa, qb) = (a.ty.quant.clone().ok_or_else(|| internal(node, "a"))?, b.ty.quant.clone().ok_or_else(|| internal(node, "b"))?);
+    let (k, n) = (b.shape[0], b.shape[1]);
+    let rows = a.len() as usize / k.max(1);
+    if out.is_empty() {
+        return Ok(true);
+    }
+    let (sa, za) = qa.at(0);
+    let (sb, zb) = params(&qb, n);
+    // B as i32 with its zero point subtracted: constant when B is.
+    let bz: Option<BufIdx> = match &l.prog.buffer(b.buf).kind {
+        super::BufKind::Const(bytes) => {
+            let v: Vec<u8> = (0..k * n)
+                .flat_map(|i| {
+                    let q = if b.scalar == Scalar::I8 { bytes[i] as i8 as i32 } else { bytes[i] as i32 };
+                    (q - zb[(i % n).min(zb.len() - 1)] as i32).to_le_bytes()
+                })
+                .collect();
+            Some(l.constant(&format!("{node}.b_i32"), Scalar::I32, v))
+        }
+        _ => None,
+    };
+    let zbb = l.constant(&format!("{node}.b_zero_point"), Scalar::I32, (0..n).flat_map(|c| (zb[c.min(zb.len() - 1)] as i32).to_le_bytes()).collect());
+    let requant = r.dtype != DType::I32;
+    let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, (rows * n) as u64) } else { out.buf };
+    let name = l.kernel_name(node, "acc");
+    let mut kb = KernelBuilder::new(name);
+    let ab = kb.buffer("a", a.scalar, a.len(), Access::Read);
+    let bb = match bz {
+        Some(_) => kb.buffer("b_i32", Scalar::I32, (k * n) as u64, Access::Read),
+        None => kb.buffer("b", b.scalar, b.len(), Access::Read),
+    };
+    let zk = kb.buffer("b_zero_point", Scalar::I32, n as u64, Access::Read);
+    let bias = ins.get(2).map(|o| kb.buffer("bias", Scalar::I32, o.len(), Access::Read));
+    let y = kb.buffer("acc", Scalar::I32, (rows * n) as u64, Access::Write);
+    let par = if (rows * n * k) as u64 >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+    let widened = bz.is_some();
+    kb.for_("r", Expr::i(0), Expr::i(rows as i64), par, |kb, row| {
+        kb.for_("c", Expr::i(0), Expr::i(n as i64), LoopKind::Vectorized(4), |kb, c| {
+            let acc = kb.var("acc", crate::kernel::Ty::I32);
+            kb.set(acc, bias.map_or(Expr::int(0, Scalar::I32), |bb| Expr::load(bb, c.clone())));
+            kb.for_n("p", k as u64, |kb, p| {
+                let av = Expr::cast(Scalar::I32, Expr::load(ab, row.clone() * k as i64 + p.clone())) - Expr::int(za as i64, Scalar::I32);
+                let bv = if widened {
+                    Expr::load(bb, p * n as i64 + c.clone())
+                } else {
+                    Expr::cast(Scalar::I32, Expr::load(bb, p * n as i64 + c.clone())) - Expr::load(zk, c.clone())
+                };
+                kb.set(acc, Expr::var(acc) + av * bv);
+            });
+            kb.store(y, row.clone() * n as i64 + c, Expr::var(acc));
+        });
+    });
+    let mut args = vec![a.buf, bz.unwrap_or(b.buf), zbb];
+    if let Some(o) = ins.get(2) {
+        args.push(o.buf);
+    }
+    args.push(acc_buf);
+    l.step(node, kb.finish(), args);
+    if requant {
+        let so = r.scale.ok_or_else(|| internal(node, "requantizing needs the output scale"))?;
+        let sbb = l.constant(&format!("{node}.b_scale"), Scalar::F32, f32_bytes(&(0..n).map(|c| sb[c.min(sb.len() - 1)]).collect::<Vec<_>>()));
+        let name = l.kernel_name(node, "requant");
+        let mut kb = KernelBuilder::new(name);
+        let ak = kb.buffer("acc", Scalar::I32, (rows * n) as u64, Access::Read);
+        let sk = kb.buffer("b_scale", Scalar::F32, n as u64, Access::Read);
+        let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
+        let (zp, out_scalar) = (r.zero_point as i64, out.scalar);
+        let f64c = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
+        kb.for_n("r", rows as u64, |kb, row| {
+            kb.for_n("c", n as u64, |kb, c| {
+                let at = row * n as i64 + c.clone();
+                // round_half_even(acc·sa·sb[c]/scale) in f64, as the reference.
+                let v = Expr::cast(Scalar::F64, Expr::load(ak, at.clone())) * f64c(sa) * Expr::cast(Scalar::F64, Expr::load(sk, c)) / f64c(so);
+                let v = Expr::un(UnOp::Round, v);
+                let lim = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
+                let v = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, v, lim(-1e15)), lim(1e15));
+                kb.store(y, at, Expr::cast(out_scalar, Expr::cast(Scalar::I64, v) + Expr::i(zp)));
+            });
+        });
+        l.step(node, kb.finish(), vec![acc_buf, sbb, out.buf]);
+    }
+    Ok(true)
+}

@@ -1,0 +1,176 @@
+//! Lowering of `lstm` and `gru` (ONNX semantics, layout 0): the input projection
+//! of every time step at once is one GEMM per direction (`x·Wᵀ + Wb (+ Rb)`), then a
+//! recurrence kernel walks time for each (direction, batch row) — in parallel over
+//! them — with the state in scratch buffers: gate pre-activations `xw + h·Rᵀ` by
+//! vector dot products, then the gate arithmetic vectorized over the hidden units.
+
+use super::gemm::{Extra, GemmSpec, PackSrc, gemm, pack};
+use super::util::{Operand, dot_row};
+use super::{Lowerer, internal};
+use crate::kernel::{Access, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar};
+use crate::Error;
+use smelt_ir::ops::Direction;
+use smelt_ir::{DType, Expr as IrExpr, Op, TensorType};
+
+pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
+    matches!(op, Op::Lstm(_) | Op::Gru(_)) && ins.iter().all(|t| t.dtype == DType::F32) && outs.iter().all(|t| t.dtype == DType::F32)
+}
+
+fn sig(x: Expr) -> Expr {
+    Expr::call(Intrinsic::Sigmoid, vec![x])
+}
+
+fn tanh(x: Expr) -> Expr {
+    Expr::call(Intrinsic::Tanh, vec![x])
+}
+
+pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
+    let (r, lstm) = match op {
+        Op::Lstm(r) => (r, true),
+        Op::Gru(r) => (r, false),
+        _ => return Ok(false),
+    };
+    let gates = if lstm { 4 } else { 3 };
+    let [t, n, i] = <[usize; 3]>::try_from(ins[0].shape.as_slice()).map_err(|_| internal(node, "x must be [T, N, I]"))?;
+    let (h, d) = (r.hidden, r.direction.count());
+    let gh = gates * h;
+    if outs.iter().any(|o| o.is_empty()) || t == 0 {
+        return Err(internal(node, "recurrent op over an empty sequence or batch"));
+    }
+    // 1. xw[d, t·n, gh] = x·W[d]ᵀ + Wb[d] (+ Rb[d] for LSTM): one GEMM, batched over directions.
+    let xw = l.temp(&format!("{node}.xw"), Scalar::F32, (d * t * n * gh) as u64);
+    let (mr, nr) = (l.target.mr, l.target.nr);
+    let sa = PackSrc { buf: ins[0].buf, batches: 1, bstride: 0, count: t * n, depth: i, s_lane: i as i64, s_depth: 1 };
+    let sb = PackSrc { buf: ins[1].buf, batches: d, bstride: (gh * i) as i64, count: gh, depth: i, s_lane: i as i64, s_depth: 1 };
+    let pa = pack(l, node, "x", &sa, mr)?;
+    let pb = pack(l, node, "w", &sb, nr)?;
+    let b = &ins[3];
+    let mut extras = vec![Extra { buf: b.buf, off: 0, batch: vec![(2 * gh) as i64], rs: 0, cs: 1 }];
+    let mut epi = IrExpr::binary(smelt_ir::BinaryOp::Add, IrExpr::Input(0), IrExpr::Input(1));
+    if lstm {
+        extras.push(Extra { buf: b.buf, off: gh as i64, batch: vec![(2 * gh) as i64], rs: 0, cs: 1 });
+        epi = IrExpr::binary(smelt_ir::BinaryOp::Add, epi, IrExpr::Input(2));
+    }
+    let spec = GemmSpec {
+        batch: vec![d],
+        m: t * n,
+        n: gh,
+        k: i,
+        pa,
+        pa_batch: vec![0],
+        pb,
+        pb_batch: vec![(gh.div_ceil(nr) * i * nr) as i64],
+        c: xw,
+        extras,
+        epilogue: epi,
+    };
+    gemm(l, node, &spec)?;
+    // 2. The recurrence.
+    let state = l.temp(&format!("{node}.state"), Scalar::F32, (d * n * h * 3) as u64);
+    let g = l.temp(&format!("{node}.gates"), Scalar::F32, (d * n * gh) as u64);
+    let name = l.kernel_name(node, "steps");
+    let mut kb = KernelBuilder::new(name);
+    let xwb = kb.buffer("xw", Scalar::F32, (d * t * n * gh) as u64, Access::Read);
+    let rb = kb.buffer("r", Scalar::F32, ins[2].len(), Access::Read);
+    let bb = kb.buffer("b", Scalar::F32, b.len(), Access::Read);
+    let h0 = ins.get(4).map(|o| kb.buffer("h0", Scalar::F32, o.len(), Access::Read));
+    let c0 = ins.get(5).filter(|_| lstm).map(|o| kb.buffer("c0", Scalar::F32, o.len(), Access::Read));
+    let yb = kb.buffer("y", Scalar::F32, outs[0].len(), Access::Write);
+    let hn = kb.buffer("h", Scalar::F32, outs[1].len(), Access::Write);
+    let cn = outs.get(2).map(|o| kb.buffer("c", Scalar::F32, o.len(), Access::Write));
+    let st = kb.buffer("state", Scalar::F32, (d * n * h * 3) as u64, Access::ReadWrite);
+    let gb = kb.buffer("gates", Scalar::F32, (d * n * gh) as u64, Access::ReadWrite);
+    let w = l.target.vector_width;
+    let kind = if d * n > 1 && (t * n * gh * h) as u64 >= l.target.parallel_min_elems { LoopKind::Parallel } else { LoopKind::Serial };
+    let rev = r.direction == Direction::Reverse;
+    let lbr = r.linear_before_reset;
+    kb.for_("dn", Expr::i(0), Expr::i((d * n) as i64), kind, |kb, dn| {
+        let di = kb.let_("di", dn.clone() / Expr::i(n as i64));
+        let ni = kb.let_("ni", dn.clone() % Expr::i(n as i64));
+        // State: h at hs, c at cs, and (GRU) r⊙h at rh, each H long.
+        let hs = kb.let_("hs", dn.clone() * (3 * h) as i64);
+        let cs = kb.let_("cs", hs.clone() + h as i64);
+        let rh = kb.let_("rh", hs.clone() + (2 * h) as i64);
+        let gbase = kb.let_("gb", dn.clone() * gh as i64);
+        let bbase = kb.let_("bb", di.clone() * (2 * gh) as i64);
+        kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
+            let init = |b: Option<crate::kernel::BufId>| b.map_or(Expr::f(0.0), |b| Expr::load(b, dn.clone() * h as i64 + u.clone()));
+            kb.store(st, hs.clone() + u.clone(), init(h0));
+            kb.store(st, cs.clone() + u.clone(), init(c0));
+        });
+        kb.for_n("s", t as u64, |kb, s| {
+            // Direction 1 of a bidirectional op, and `reverse`, walk time backwards.
+            let back = if rev { Expr::b(true) } else { di.clone().eq_(Expr::i(1)) };
+            let ti = kb.let_("t", Expr::select(back, Expr::i(t as i64 - 1) - s.clone(), s));
+            let xrow = kb.let_("xrow", (di.clone() * (t * n) as i64 + ti.clone() * n as i64 + ni.clone()) * gh as i64);
+            let rows = if lstm { gh } else { 2 * h };
+            kb.for_n("k", rows as u64, |kb, k| {
+                let rrow = kb.let_("rrow", (di.clone() * gh as i64 + k.clone()) * h as i64);
+                let dot = dot_row(kb, st, &hs, rb, &rrow, h, w);
+                let pre = Expr::load(xwb, xrow.clone() + k.clone()) + dot;
+                let pre = if lstm { pre } else { pre + Expr::load(bb, bbase.clone() + gh as i64 + k.clone()) };
+                kb.store(gb, gbase.clone() + k, pre);
+            });
+            if !lstm {
+                // The candidate gate: h·Rhᵀ (or (r⊙h)·Rhᵀ) for each unit.
+                kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
+                    let rg = sig(Expr::load(gb, gbase.clone() + h as i64 + u.clone()));
+                    kb.store(st, rh.clone() + u.clone(), rg * Expr::load(st, hs.clone() + u));
+                });
+                kb.for_n("k", h as u64, |kb, k| {
+                    let row = (2 * h) as i64;
+                    let rrow = kb.let_("rrow", (di.clone() * gh as i64 + k.clone() + row) * h as i64);
+                    let src = if lbr { hs.clone() } else { rh.clone() };
+                    let dot = dot_row(kb, st, &src, rb, &rrow, h, w);
+                    let rbias = Expr::load(bb, bbase.clone() + (gh as i64 + row) + k.clone());
+                    let xh = Expr::load(xwb, xrow.clone() + row + k.clone());
+                    let v = if lbr {
+                        let rg = sig(Expr::load(gb, gbase.clone() + h as i64 + k.clone()));
+                        xh + rg * (dot + rbias)
+                    } else {
+                        xh + dot + rbias
+                    };
+                    kb.store(gb, gbase.clone() + row + k, v);
+                });
+            }
+            kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
+                let gate = |q: usize| Expr::load(gb, gbase.clone() + (q * h) as i64 + u.clone());
+                let hv = kb.let_("hv", Expr::load(st, hs.clone() + u.clone()));
+                let hy = if lstm {
+                    // Gate order i, o, f, c.
+                    let (ig, og, fg) = (sig(gate(0)), sig(gate(1)), sig(gate(2)));
+                    let ct = tanh(gate(3));
+                    let c = kb.let_("cv", fg * Expr::load(st, cs.clone() + u.clone()) + ig * ct);
+                    kb.store(st, cs.clone() + u.clone(), c.clone());
+                    kb.let_("hy", og * tanh(c))
+                } else {
+                    // Gate order z, r, h.
+                    let z = kb.let_("z", sig(gate(0)));
+                    let hh = tanh(gate(2));
+                    kb.let_("hy", (Expr::f(1.0) - z.clone()) * hh + z * hv)
+                };
+                kb.store(st, hs.clone() + u.clone(), hy.clone());
+                let yat = ((ti.clone() * d as i64 + di.clone()) * n as i64 + ni.clone()) * h as i64 + u;
+                kb.store(yb, yat, hy);
+            });
+        });
+        kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
+            kb.store(hn, dn.clone() * h as i64 + u.clone(), Expr::load(st, hs.clone() + u.clone()));
+            if let Some(cn) = cn {
+                kb.store(cn, dn.clone() * h as i64 + u.clone(), Expr::load(st, cs.clone() + u));
+            }
+        });
+    });
+    let mut args = vec![xw, ins[2].buf, b.buf];
+    if let Some(o) = ins.get(4) {
+        args.push(o.buf);
+    }
+    if lstm && let Some(o) = ins.get(5) {
+        args.push(o.buf);
+    }
+    args.extend(outs.iter().map(|o| o.buf));
+    args.push(state);
+    args.push(g);
+    l.step(node, kb.finish(), args);
+    Ok(true)
+}

@@ -1,0 +1,62 @@
+//! Schedules: the target-specific choices of how loops run — vector width,
+//! register tiles and cache blocks of the matmul micro-kernel, when to parallelize —
+//! kept in one place per target ([`Target`]), and the kernel-IR transformations
+//! that apply them ([`vectorize`]).
+
+pub mod vectorize;
+
+pub use vectorize::vectorize;
+
+/// Schedule parameters of one target. Lowering reads these; nothing else in
+/// codegen hard-codes a tile size or a vector width.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: &'static str,
+    /// f32 lanes of one SIMD register.
+    pub vector_width: u32,
+    /// Rows of the matmul register tile (the micro-kernel's `MR`).
+    pub mr: usize,
+    /// Columns of the register tile (`NR`), a multiple of `vector_width`.
+    pub nr: usize,
+    /// Depth of one packed panel (`KC`): a `KC × NR` panel of B stays in L1.
+    pub kc: usize,
+    /// Rows of A per cache block (`MC`, a multiple of `MR`): an `MC × KC` block of
+    /// packed A stays in L2.
+    pub mc: usize,
+    /// Columns per parallel block (`NC`, a multiple of `NR`).
+    pub nc: usize,
+    /// Depth steps per iteration of the micro-kernel's loop.
+    pub k_unroll: usize,
+    /// Elementwise work below this many elements runs without threads.
+    pub parallel_min_elems: u64,
+    /// Elements per parallel chunk of elementwise kernels.
+    pub parallel_chunk: u64,
+}
+
+impl Target {
+    /// Cranelift on x86-64: 128-bit SIMD (f32x4), 16 xmm registers. A 4×8 register
+    /// tile holds 8 accumulators, 2 B vectors, the A column (one vector, each row
+    /// broadcast with `pshufd`) and the copy that Cranelift's `vfmadd213ps` needs
+    /// (its result is tied to a multiplicand). Larger tiles spill (measured: 6×8
+    /// and 4×12 run at ~60% of 4×8); unrolling the depth loop did not help.
+    pub fn cranelift_x64() -> Target {
+        Target {
+            name: "cranelift-x86_64",
+            vector_width: 4,
+            mr: 4,
+            nr: 8,
+            kc: 256,
+            mc: 128,
+            nc: 512,
+            k_unroll: 1,
+            parallel_min_elems: 1 << 15,
+            parallel_chunk: 1 << 14,
+        }
+    }
+}
+
+impl Default for Target {
+    fn default() -> Target {
+        Target::cranelift_x64()
+    }
+}

@@ -1,0 +1,89 @@
+//! Snapshots of the kernel IR that representative graphs lower to (one per op
+//! family), and of one kernel after vectorization. A change here is a change of
+//! schedule: review it like code.
+
+use smelt_codegen::lower::lower;
+use smelt_codegen::schedule::{Target, vectorize};
+use smelt_ir::text::parse;
+
+fn kernels(src: &str) -> String {
+    let mut g = parse(src).unwrap_or_else(|e| panic!("{e:?}"));
+    for id in g.params() {
+        let t = g.node(id).types[0].clone();
+        let dims = t.shape.fixed().expect("fixed param shapes");
+        let n: usize = dims.iter().product();
+        let name = g.node(id).name().to_string();
+        g.set_weight(name, smelt_ir::Tensor::f32(dims, (0..n).map(|i| i as f32).collect()).expect("sized"));
+    }
+    lower(&g, &Target::cranelift_x64()).unwrap_or_else(|e| panic!("{e}")).print_kernels()
+}
+
+#[test]
+fn relu() {
+    insta::assert_snapshot!(kernels("graph g(x: f32[13]) -> (y) {\n  y = relu(x)\n}\n"));
+}
+
+#[test]
+fn relu_vectorized() {
+    let g = parse("graph g(x: f32[13]) -> (y) {\n  y = relu(x)\n}\n").unwrap();
+    let p = lower(&g, &Target::cranelift_x64()).unwrap();
+    insta::assert_snapshot!(vectorize(&p.steps[0].kernel).to_string());
+}
+
+#[test]
+fn add_broadcast() {
+    insta::assert_snapshot!(kernels("graph g(a: f32[3, 1, 5], b: f32[4, 5]) -> (y) {\n  y = add(a, b)\n}\n"));
+}
+
+#[test]
+fn large_elementwise_is_parallel() {
+    insta::assert_snapshot!(kernels("graph g(a: f32[100000]) -> (y) {\n  y = sigmoid(a)\n}\n"));
+}
+
+#[test]
+fn elementwise_region() {
+    insta::assert_snapshot!(kernels("graph g(a: f32[2, 8], b: f32[8]) -> (y) {\n  y = elementwise(a, b) {expr = where(greater($0, 0), $0, mul($1, 0.1))}\n}\n"));
+}
+
+#[test]
+fn int_add_saturates() {
+    insta::assert_snapshot!(kernels("graph g(a: i8[6], b: i8[6]) -> (y) {\n  y = add(a, b)\n}\n"));
+}
+
+#[test]
+fn matmul_with_packed_weights_and_bias_relu_epilogue() {
+    insta::assert_snapshot!(kernels(
+        "graph g(x: f32[5, 12]) -> (y) {\n  w = param f32[12, 8]\n  b = param f32[8]\n  y = fused_matmul(x, w, b) {epilogue = relu(add($0, $1))}\n}\n"
+    ));
+}
+
+#[test]
+fn conv2d() {
+    insta::assert_snapshot!(kernels(
+        "graph g(x: f32[1, 2, 5, 5]) -> (y) {\n  w = param f32[4, 2, 3, 3]\n  y = conv2d(x, w) {pad = [1, 1, 1, 1]}\n}\n"
+    ));
+}
+
+#[test]
+fn max_pool2d() {
+    insta::assert_snapshot!(kernels("graph g(x: f32[1, 2, 6, 6]) -> (y) {\n  y = max_pool2d(x) {kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1]}\n}\n"));
+}
+
+#[test]
+fn layer_norm_and_softmax() {
+    insta::assert_snapshot!(kernels(
+        "graph g(x: f32[3, 10]) -> (y) {\n  s = param f32[10]\n  n = layer_norm(x, s)\n  y = softmax(n)\n}\n"
+    ));
+}
+
+#[test]
+fn reduce_and_argmax() {
+    insta::assert_snapshot!(kernels("graph g(x: f32[6, 5]) -> (s, a) {\n  s = reduce_sum(x) {axes = [0]}\n  a = argmax(x) {axis = 1}\n}\n"));
+}
+
+#[test]
+fn shape_ops() {
+    insta::assert_snapshot!(kernels(
+        "graph g(x: f32[4, 6], i: i64[3]) -> (t, c, p, y) {\n  t = transpose(x)\n  c = concat(x, x) {axis = 1}\n  p = pad(x) {pads = [1, 0, 0, 2], mode = reflect}\n  y = gather(x, i)\n}\n"
+    ));
+}

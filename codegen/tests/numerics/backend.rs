@@ -1,0 +1,41 @@
+//! The backends the numerical suite runs: each compiles and runs a graph, or says
+//! that it does not support it. LLVM and WGSL runners plug in here later.
+
+use smelt_ir::{Graph, Tensor};
+use smelt_runtime::exec::{self, Options};
+use std::collections::BTreeMap;
+
+/// Why a backend gave no outputs.
+#[derive(Debug)]
+pub enum RunError {
+    /// The backend does not lower an op of the graph (listed, not a failure).
+    Unsupported,
+    /// Anything else: a failure of the backend.
+    Failed(String),
+}
+
+pub trait Backend {
+    fn name(&self) -> String;
+    fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError>;
+}
+
+/// The Cranelift JIT through the runtime's executor.
+pub struct Cranelift {
+    pub threads: usize,
+}
+
+impl Backend for Cranelift {
+    fn name(&self) -> String {
+        format!("cranelift ({} thread{})", self.threads, if self.threads == 1 { "" } else { "s" })
+    }
+
+    fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
+        let opts = Options { threads: self.threads, ..Options::default() };
+        let err = |e: exec::Error| match e {
+            exec::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
+            e => RunError::Failed(e.to_string()),
+        };
+        let model = exec::compile(g, &opts).map_err(err)?;
+        model.run(inputs).map_err(err)
+    }
+}

@@ -1,0 +1,229 @@
+//! The op cases of the suite: each a one-node (or small) graph in the text format
+//! with seeded random inputs, over shapes that include primes, sizes that are not
+//! multiples of the vector width, broadcasting, and sizes large enough for the
+//! parallel path.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use smelt_ir::{DType, Data, Tensor};
+use std::collections::BTreeMap;
+
+/// One case: the op it is filed under, a name, the model text and inputs.
+pub struct Case {
+    pub op: String,
+    pub name: String,
+    pub src: String,
+    pub inputs: BTreeMap<String, Tensor>,
+    /// Values of the graph's params.
+    pub weights: BTreeMap<String, Tensor>,
+}
+
+/// How input values are drawn.
+#[derive(Debug, Clone, Copy)]
+pub enum Dist {
+    /// Uniform in [-3, 3] (floats), the dtype's range or [-100, 100] (integers).
+    Any,
+    /// Uniform in [0.05, 4].
+    Positive,
+}
+
+pub fn tensor(rng: &mut ChaCha8Rng, d: DType, shape: &[usize], dist: Dist) -> Tensor {
+    let n: usize = shape.iter().product();
+    let data = match d {
+        DType::F32 => Data::F32(
+            (0..n)
+                .map(|_| match dist {
+                    Dist::Any => rng.random_range(-3.0f32..3.0),
+                    Dist::Positive => rng.random_range(0.05f32..4.0),
+                })
+                .collect(),
+        ),
+        DType::I8 => Data::I8((0..n).map(|_| rng.random_range(-128i32..128) as i8).collect()),
+        DType::U8 => Data::U8((0..n).map(|_| rng.random_range(0u32..256) as u8).collect()),
+        DType::I32 => Data::I32((0..n).map(|_| rng.random_range(-100..100)).collect()),
+        DType::I64 => Data::I64((0..n).map(|_| rng.random_range(-100..100)).collect()),
+        DType::Bool => Data::Bool((0..n).map(|_| rng.random_bool(0.5)).collect()),
+        DType::F16 | DType::BF16 => Data::zeros(d, n),
+    };
+    Tensor::new(shape.to_vec(), data).expect("sized")
+}
+
+fn shape_text(s: &[usize]) -> String {
+    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+}
+
+/// Builds a case from typed inputs `(name, dtype, shape, dist)` and the body.
+pub fn case(op: &str, name: &str, seed: u64, ins: &[(&str, DType, &[usize], Dist)], outs: &[&str], body: &str) -> Case {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let sig: Vec<String> = ins.iter().map(|(n, d, s, _)| format!("{n}: {d}{}", shape_text(s))).collect();
+    let src = format!("graph {}({}) -> ({}) {{\n{body}\n}}\n", name.replace(['-', '.'], "_"), sig.join(", "), outs.join(", "));
+    let inputs = ins.iter().map(|(n, d, s, dist)| (n.to_string(), tensor(&mut rng, *d, s, *dist))).collect();
+    Case { op: op.to_string(), name: name.to_string(), src, inputs, weights: BTreeMap::new() }
+}
+
+/// Adds a param `name` of `shape` (declared in the body) with random values.
+pub fn with_param(mut c: Case, name: &str, shape: &[usize], seed: u64) -> Case {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    c.weights.insert(name.to_string(), tensor(&mut rng, DType::F32, shape, Dist::Any));
+    c
+}
+
+pub fn linalg() -> Vec<Case> {
+    use DType::F32;
+    use Dist::Any;
+    let mut v = vec![];
+    let mut seed = 1000;
+    let mut next = || {
+        seed += 1;
+        seed
+    };
+    let mm: &[(&[usize], &[usize])] = &[
+        (&[7, 11], &[11, 13]),
+        (&[1, 64], &[64, 48]),
+        (&[6, 8], &[8, 8]),
+        (&[37, 300], &[300, 29]),
+        (&[97, 50], &[50, 130]),
+        (&[2, 3, 5, 7], &[7, 4]),
+        (&[3, 1, 4, 6], &[2, 6, 5]),
+        (&[9], &[9, 5]),
+        (&[5, 9], &[9]),
+        (&[9], &[9]),
+        (&[2, 4, 9], &[9]),
+        (&[9], &[3, 9, 2]),
+        (&[130, 300], &[300, 262]),
+    ];
+    for (a, b) in mm {
+        let name = format!("matmul_{}x{}", a.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("_"), b.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("_"));
+        v.push(case("matmul", &name, next(), &[("a", F32, a, Any), ("b", F32, b, Any)], &["y"], "  y = matmul(a, b)"));
+    }
+    // Weights as params: B packed at compile time.
+    let c = case("matmul", "matmul_param_b", next(), &[("x", F32, &[5, 33], Any)], &["y"], "  w = param f32[33, 21]\n  y = matmul(x, w)");
+    v.push(with_param(c, "w", &[33, 21], next()));
+    let c = case("matmul", "matmul_param_a", next(), &[("x", F32, &[2, 33, 7], Any)], &["y"], "  w = param f32[19, 33]\n  y = matmul(w, x)");
+    v.push(with_param(c, "w", &[19, 33], next()));
+    for (ta, tb, alpha, beta, cs) in [
+        (false, false, 1.0, 1.0, Some(&[13usize][..])),
+        (true, false, 2.0, 0.5, Some(&[7, 1][..])),
+        (false, true, 1.0, 1.0, None),
+        (true, true, -0.5, 2.0, Some(&[7, 13][..])),
+        (false, false, 1.0, 1.0, Some(&[1][..])),
+    ] {
+        let ash: &[usize] = if ta { &[11, 7] } else { &[7, 11] };
+        let bsh: &[usize] = if tb { &[13, 11] } else { &[11, 13] };
+        let attrs = format!("{{trans_a = {ta}, trans_b = {tb}, alpha = {alpha}, beta = {beta}}}");
+        let name = format!("gemm_{ta}_{tb}_{}", cs.map_or(0, |s| s.len()));
+        v.push(match cs {
+            Some(cs) => case("gemm", &name, next(), &[("a", F32, ash, Any), ("b", F32, bsh, Any), ("c", F32, cs, Any)], &["y"], &format!("  y = gemm(a, b, c) {attrs}")),
+            None => case("gemm", &name, next(), &[("a", F32, ash, Any), ("b", F32, bsh, Any)], &["y"], &format!("  y = gemm(a, b) {attrs}")),
+        });
+    }
+    for (i, (e, a, b, extra)) in [
+        ("relu(add($0, $1))", &[5usize, 17][..], &[17usize, 23][..], &[23usize][..]),
+        ("gelu(add($0, $1))", &[13, 270], &[270, 21], &[13, 1]),
+        ("mul(sigmoid($0), $1)", &[2, 6, 9], &[9, 16], &[2, 6, 16]),
+        ("tanh($0)", &[300, 40], &[40, 70], &[1]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (sig, call) = if e.contains("$1") {
+            (vec![("a", F32, a, Any), ("b", F32, b, Any), ("e", F32, extra, Any)], "fused_matmul(a, b, e)")
+        } else {
+            (vec![("a", F32, a, Any), ("b", F32, b, Any)], "fused_matmul(a, b)")
+        };
+        v.push(case("fused_matmul", &format!("fused_matmul_{i}"), next(), &sig, &["y"], &format!("  y = {call} {{epilogue = {e}}}")));
+    }
+    v
+}
+
+/// Shapes for unary ops: odd, prime, not multiples of 4, and a parallel-sized one.
+const UNARY_SHAPES: &[&[usize]] = &[&[1], &[7], &[13, 3], &[2, 3, 37], &[40_009]];
+
+pub fn elementwise() -> Vec<Case> {
+    use DType::*;
+    use Dist::*;
+    let mut v = vec![];
+    let mut seed = 1;
+    let mut next = || {
+        seed += 1;
+        seed
+    };
+    let positive = ["log", "sqrt", "rsqrt", "reciprocal"];
+    let unary = [
+        "relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "erf", "sin", "cos",
+        "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity",
+    ];
+    for (i, u) in unary.iter().enumerate() {
+        let s = UNARY_SHAPES[i % UNARY_SHAPES.len()];
+        let dist = if positive.contains(u) { Positive } else { Any };
+        v.push(case(u, &format!("{u}_f32"), next(), &[("x", F32, s, dist)], &["y"], &format!("  y = {u}(x)")));
+        // Every op also on a vector-unfriendly small shape.
+        v.push(case(u, &format!("{u}_f32_odd"), next(), &[("x", F32, &[5, 3], dist)], &["y"], &format!("  y = {u}(x)")));
+    }
+    for (u, attrs) in [
+        ("leaky_relu", "{alpha = 0.2}"),
+        ("elu", "{alpha = 0.7}"),
+        ("hard_sigmoid", "{alpha = 0.3, beta = 0.4}"),
+        ("clip", "{min = -1, max = 2}"),
+        ("clip", "{max = 0.5}"),
+    ] {
+        v.push(case(u, &format!("{u}_params"), next(), &[("x", F32, &[3, 41], Any)], &["y"], &format!("  y = {u}(x) {attrs}")));
+    }
+    for d in [I32, I8, I64] {
+        for u in ["neg", "abs", "sign", "relu", "identity"] {
+            v.push(case(u, &format!("{u}_{d}"), next(), &[("x", d, &[3, 11], Any)], &["y"], &format!("  y = {u}(x)")));
+        }
+    }
+    v.push(case("not", "not_bool", next(), &[("x", Bool, &[19], Any)], &["y"], "  y = not(x)"));
+    // Binary, with broadcasting.
+    let shapes: &[(&[usize], &[usize])] =
+        &[(&[3, 1, 5], &[4, 5]), (&[7], &[1]), (&[2, 3, 37], &[2, 3, 37]), (&[6, 1], &[1, 9]), (&[257, 129], &[129])];
+    let binary = ["add", "sub", "mul", "div", "max", "min", "pow", "prelu"];
+    for (i, b) in binary.iter().enumerate() {
+        let (sa, sb) = shapes[i % shapes.len()];
+        let da = if *b == "pow" { Positive } else { Any };
+        v.push(case(b, &format!("{b}_f32"), next(), &[("a", F32, sa, da), ("b", F32, sb, Any)], &["y"], &format!("  y = {b}(a, b)")));
+    }
+    for (i, b) in ["equal", "less", "less_equal", "greater", "greater_equal"].iter().enumerate() {
+        let (sa, sb) = shapes[i % shapes.len()];
+        v.push(case(b, &format!("{b}_f32"), next(), &[("a", F32, sa, Any), ("b", F32, sb, Any)], &["y"], &format!("  y = {b}(a, b)")));
+        v.push(case(b, &format!("{b}_i32"), next(), &[("a", I32, sa, Any), ("b", I32, sb, Any)], &["y"], &format!("  y = {b}(a, b)")));
+    }
+    for d in [I32, I8, U8, I64] {
+        for b in ["add", "sub", "mul", "max", "min"] {
+            v.push(case(b, &format!("{b}_{d}"), next(), &[("a", d, &[4, 9], Any), ("b", d, &[9], Any)], &["y"], &format!("  y = {b}(a, b)")));
+        }
+    }
+    for b in ["and", "or", "xor", "equal"] {
+        v.push(case(b, &format!("{b}_bool"), next(), &[("a", Bool, &[3, 7], Any), ("b", Bool, &[7], Any)], &["y"], &format!("  y = {b}(a, b)")));
+    }
+    v.push(case("where", "where_bcast", next(), &[("c", Bool, &[4, 1], Any), ("a", F32, &[4, 6], Any), ("b", F32, &[6], Any)], &["y"], "  y = where(c, a, b)"));
+    v.push(case("where", "where_i64", next(), &[("c", Bool, &[9], Any), ("a", I64, &[9], Any), ("b", I64, &[1], Any)], &["y"], "  y = where(c, a, b)"));
+    for (from, to) in [(F32, I32), (F32, I8), (F32, U8), (F32, I64), (F32, Bool), (I32, F32), (Bool, F32), (I64, U8), (I8, I32), (U8, F32), (I32, Bool)] {
+        v.push(case("cast", &format!("cast_{from}_{to}"), next(), &[("x", from, &[5, 7], Any)], &["y"], &format!("  y = cast(x) {{to = {to}}}")));
+    }
+    for (i, e) in [
+        "relu(add($0, $1))",
+        "clip(add($0, $1), 0, 6)",
+        "leaky_relu(sub($0, $1), 0.1)",
+        "where(greater($0, 0), $0, mul($1, 0.1))",
+        "mul(sigmoid($1), tanh($0))",
+        "gelu(add(mul($0, $1), 0.5))",
+        "greater($0, $1)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s: &[usize] = if i == 4 { &[33, 65] } else { &[3, 17] };
+        v.push(case(
+            "elementwise",
+            &format!("region_{i}"),
+            next(),
+            &[("a", F32, s, Any), ("b", F32, &s[1..], Any)],
+            &["y"],
+            &format!("  y = elementwise(a, b) {{expr = {e}}}"),
+        ));
+    }
+    v.push(case("elementwise", "region_i32_in", next(), &[("a", I32, &[4, 5], Any)], &["y"], "  y = elementwise(a) {expr = mul($0, 0.5)}"));
+    v
+}

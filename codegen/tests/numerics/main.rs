@@ -1,0 +1,159 @@
+//! The numerical suite: every lowered op on random shapes (odd, prime, not
+//! multiples of 4, broadcast, parallel-sized), every fused form, the interpreter's
+//! numpy fixtures and the example models, on each backend against the reference
+//! interpreter. Tolerances: see `report.rs` (f32 within 1e-4 + 1e-4·|want|;
+//! integers and bools exact). Each test prints a table op → pass / unsupported /
+//! fail, so what a backend does not lower yet stays visible; a mismatch or a
+//! backend error fails the test.
+
+mod backend;
+mod cases;
+mod report;
+
+use backend::{Backend, Cranelift, RunError};
+use report::{Table, compare};
+use smelt_ir::{Bindings, Graph, Op, Tensor, load_model, text::parse, weights::read_safetensors};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Runs a graph on the backend and on the interpreter and files the result.
+fn check(table: &mut Table, b: &dyn Backend, op: &str, name: &str, g: &Graph, inputs: &BTreeMap<String, Tensor>) {
+    let want = match smelt_runtime::run(g, inputs) {
+        Ok(w) => w,
+        Err(e) => return table.fail(op, format!("{name}: the interpreter fails: {e}")),
+    };
+    match b.run(g, inputs) {
+        Ok(got) => {
+            for (k, w) in &want {
+                let r = match got.get(k) {
+                    Some(t) => compare(&format!("{name}.{k}"), t, w),
+                    None => Err(format!("{name}: no output `{k}`")),
+                };
+                if let Err(m) = r {
+                    return table.fail(op, m);
+                }
+            }
+            table.pass(op)
+        }
+        Err(RunError::Unsupported) => table.unsupported(op),
+        Err(RunError::Failed(m)) => table.fail(op, format!("{name}: {m}")),
+    }
+}
+
+fn finish(table: &Table, title: &str, must_pass: &[&str]) {
+    eprintln!("{}", table.render(title));
+    let missing: Vec<&&str> = must_pass.iter().filter(|op| table.passed(op) == 0).collect();
+    assert!(table.failures.is_empty(), "{} failures:\n{}", table.failures.len(), table.failures.join("\n"));
+    assert!(missing.is_empty(), "lowered ops that no longer pass: {missing:?}");
+}
+
+/// Ops the Cranelift backend lowers: each must pass at least one case.
+const CRANELIFT_OPS: &[&str] = &[
+    "relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "erf", "sin", "cos",
+    "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity", "leaky_relu", "elu", "hard_sigmoid",
+    "clip", "not", "add", "sub", "mul", "div", "max", "min", "pow", "prelu", "equal", "less", "less_equal", "greater",
+    "greater_equal", "and", "or", "xor", "where", "cast", "elementwise", "matmul", "gemm", "fused_matmul",
+];
+
+fn backends() -> Vec<Box<dyn Backend>> {
+    vec![Box::new(Cranelift { threads: 1 }), Box::new(Cranelift { threads: 2 })]
+}
+
+#[test]
+fn ops() {
+    let mut cases = cases::elementwise();
+    cases.extend(cases::linalg());
+    for b in backends() {
+        let mut table = Table::default();
+        for c in &cases {
+            let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+            for (k, w) in &c.weights {
+                g.set_weight(k.clone(), w.clone());
+            }
+            check(&mut table, b.as_ref(), &c.op, &c.name, &g, &c.inputs);
+        }
+        finish(&table, &format!("ops on {}", b.name()), CRANELIFT_OPS);
+    }
+}
+
+/// The ops of a graph (sources left out), for filing a model's result.
+fn op_of(g: &Graph) -> String {
+    let mut ops: Vec<&str> = g.node_ids().map(|i| &g.node(i).op).filter(|o| !o.is_source()).map(Op::name).collect();
+    ops.sort();
+    ops.dedup();
+    if ops.len() == 1 { ops[0].to_string() } else { format!("model({})", ops.join("+")) }
+}
+
+/// The interpreter's numpy fixtures (`tests/fixtures/interp/`), each filed under
+/// its op: inputs from the fixture, expected values from the interpreter.
+#[test]
+fn fixtures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/interp");
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.txt")).expect("MANIFEST.txt");
+    let b = Cranelift { threads: 1 };
+    let mut table = Table::default();
+    let mut ran = 0;
+    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let case = line.split_whitespace().next().unwrap_or_default();
+        let g = load_model(&dir.join(format!("{case}.smelt"))).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        let io = read_safetensors(&dir.join(format!("{case}.io.safetensors"))).expect("io file");
+        let inputs: BTreeMap<String, Tensor> = io.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect();
+        check(&mut table, &b, &op_of(&g), case, &g, &inputs);
+        ran += 1;
+    }
+    assert!(ran >= 250, "only {ran} fixtures");
+    finish(&table, &format!("interpreter fixtures on {}", b.name()), FIXTURE_OPS);
+}
+
+/// Ops that must pass in the fixtures on Cranelift.
+const FIXTURE_OPS: &[&str] = &[
+    "relu", "add", "matmul", "gemm", "fused_matmul", "conv1d", "conv2d", "fused_conv2d", "max_pool2d", "avg_pool2d",
+    "global_avg_pool", "batch_norm", "layer_norm", "softmax", "log_softmax", "reduce_sum", "argmax", "transpose",
+    "concat", "split", "slice", "gather", "pad", "expand", "attention", "lstm", "gru", "quantize", "dequantize", "qmatmul",
+];
+
+/// Every example model, on random inputs and two sizes of its symbolic dims.
+#[test]
+fn examples() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("examples/").flatten().map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "smelt"));
+    files.sort();
+    assert!(files.len() >= 3);
+    for b in backends() {
+        let mut table = Table::default();
+        for path in &files {
+            let g = load_model(path).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+            let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            for size in [1u64, 5] {
+                let dims: Bindings = ["N", "B", "T"].iter().map(|s| (s.to_string(), size + (s == &"T") as u64 * 2)).collect();
+                let inputs = smelt_runtime::init::random_inputs(&g, size, &dims).expect("inputs");
+                check(&mut table, b.as_ref(), &format!("example {name}"), &format!("{name}@{size}"), &g, &inputs);
+            }
+        }
+        finish(&table, &format!("examples on {}", b.name()), &["example attention", "example mlp", "example resblock"]);
+    }
+}
+
+/// Errors that only the data reveals (an index out of range) are reported by the
+/// compiled kernels exactly as the interpreter reports them.
+#[test]
+fn run_time_errors_match_the_interpreter() {
+    let cases = [
+        ("graph g(x: f32[3, 2], i: i64[3]) -> (y) {\n  y = gather(x, i)\n}\n", vec![3, 2], Tensor::i64(vec![3], vec![1, 3, -9]).unwrap()),
+        (
+            "graph g(x: f32[2, 2], i: i64[2, 1]) -> (y) {\n  y = moe_dispatch(x, i) {experts = 2, capacity = 2}\n}\n",
+            vec![2, 2],
+            Tensor::i64(vec![2, 1], vec![1, -1]).unwrap(),
+        ),
+    ];
+    for (src, xs, idx) in cases {
+        let g = parse(src).unwrap();
+        let n = xs.iter().product();
+        let inputs = BTreeMap::from([("x".to_string(), Tensor::f32(xs, vec![1.0; n]).unwrap()), ("i".to_string(), idx)]);
+        let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
+        let model = smelt_runtime::exec::compile(&g, &Default::default()).unwrap();
+        let got = model.run(&inputs).unwrap_err().to_string();
+        assert_eq!(got, want);
+    }
+}

@@ -1,0 +1,118 @@
+//! The executor of compiled models: a graph is lowered to kernels
+//! (`smelt_codegen::lower`), compiled by a backend (Cranelift JIT), and run as a
+//! plan of kernel calls over one arena whose layout the memory planner
+//! ([`memory`]) chose. Parallel loops run on a rayon thread pool.
+//!
+//! Symbolic dims are specialized: a model is compiled once per set of bound input
+//! shapes and the plans are cached by those bindings. With `SMELT_PROFILE` set in
+//! the environment, each kernel call's time is printed to stderr.
+//!
+//! ```
+//! use smelt_runtime::exec::{compile, Options};
+//! use smelt_ir::{text::parse, Tensor};
+//! use std::collections::BTreeMap;
+//!
+//! let g = parse("graph g(x: f32[N, 3]) -> (y) {\n  y = relu(x)\n}\n").unwrap();
+//! let model = compile(&g, &Options::default()).unwrap();
+//! let x = Tensor::f32(vec![2, 3], vec![-1.0, 2.0, -3.0, 4.0, -5.0, 6.0]).unwrap();
+//! let out = model.run(&BTreeMap::from([("x".to_string(), x)])).unwrap();
+//! assert_eq!(out["y"].to_f32(), [0.0, 2.0, 0.0, 4.0, 0.0, 6.0]);
+//! ```
+
+pub mod memory;
+mod plan;
+
+pub use plan::{Plan, PlanStats};
+
+use smelt_codegen::schedule::Target;
+use smelt_ir::{Bindings, Graph, Tensor};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// Errors of compiling or running a model on a compiled backend.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Codegen(#[from] smelt_codegen::Error),
+    #[error(transparent)]
+    Runtime(#[from] crate::Error),
+    #[error("{0}")]
+    ThreadPool(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to compile and run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Worker threads for parallel loops (1: run on the calling thread).
+    pub threads: usize,
+    /// Schedule parameters of the target.
+    pub target: Target,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { threads: 1, target: Target::default() }
+    }
+}
+
+/// A model compiled for the Cranelift backend; plans per input shape are built on
+/// first use and cached.
+#[derive(Debug)]
+pub struct CompiledModel {
+    graph: Graph,
+    options: Options,
+    pool: Option<Arc<rayon::ThreadPool>>,
+    plans: Mutex<HashMap<Bindings, Arc<Plan>>>,
+}
+
+/// Compiles `g`. Every op must be supported by the backend (else the error names
+/// the first node that is not); when the inputs have no symbolic dims the plan is
+/// built now, else on the first `run` of each shape.
+pub fn compile(g: &Graph, options: &Options) -> Result<CompiledModel> {
+    smelt_codegen::lower::check(g)?;
+    let pool = if options.threads > 1 {
+        let p = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads)
+            .build()
+            .map_err(|e| Error::ThreadPool(e.to_string()))?;
+        Some(Arc::new(p))
+    } else {
+        None
+    };
+    let model = CompiledModel { graph: g.clone(), options: options.clone(), pool, plans: Mutex::new(HashMap::new()) };
+    let fixed = g.inputs().iter().all(|&i| g.node(i).types[0].shape.is_fixed());
+    if fixed {
+        model.plan(&Bindings::new())?;
+    }
+    Ok(model)
+}
+
+impl CompiledModel {
+    /// The plan for these bindings of the symbolic dims (built once).
+    pub fn plan(&self, b: &Bindings) -> Result<Arc<Plan>> {
+        if let Some(p) = self.plans.lock().map_err(|_| Error::ThreadPool("a plan build panicked".into()))?.get(b) {
+            return Ok(p.clone());
+        }
+        let bound = self.graph.bind(b).map_err(|d| crate::Error::Ir(d.into()))?;
+        let plan = Arc::new(Plan::build(&bound, &self.options.target)?);
+        self.plans.lock().map_err(|_| Error::ThreadPool("a plan build panicked".into()))?.insert(b.clone(), plan.clone());
+        Ok(plan)
+    }
+
+    /// Runs the model on named inputs; returns the outputs by name.
+    pub fn run(&self, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
+        let b = crate::interp::bind_inputs(&self.graph, inputs)?;
+        let plan = self.plan(&b)?;
+        plan.run(inputs, self.pool.as_deref())
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+}

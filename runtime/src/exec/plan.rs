@@ -1,0 +1,154 @@
+//! A plan: the lowered program of one input shape, its compiled kernels and its
+//! memory layout; running it copies the inputs into a fresh arena, calls every
+//! kernel in order (parallel loops split over the thread pool) and reads the
+//! outputs back.
+
+use super::memory::{self, MemoryPlan};
+use super::Result;
+use smelt_codegen::cranelift::{self, Arena, JitCode, Place};
+use smelt_codegen::lower::{self, BufKind, Program};
+use smelt_codegen::schedule::Target;
+use smelt_ir::{Data, Graph, Tensor};
+use std::collections::BTreeMap;
+
+/// Sizes of a plan, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanStats {
+    pub kernels: usize,
+    /// Arena bytes after buffer reuse.
+    pub peak_bytes: usize,
+    /// Arena bytes without reuse.
+    pub total_bytes: usize,
+    /// Bytes of constants (weights and packed weights).
+    pub const_bytes: usize,
+}
+
+/// A compiled, memory-planned program for one set of input shapes.
+#[derive(Debug)]
+pub struct Plan {
+    prog: Program,
+    code: JitCode,
+    mem: MemoryPlan,
+}
+
+impl Plan {
+    /// Lowers, plans and compiles a graph whose input shapes are bound.
+    pub fn build(g: &Graph, target: &Target) -> Result<Plan> {
+        let prog = lower::lower(g, target)?;
+        let mem = memory::plan(&prog);
+        let kernels: Vec<_> = prog.steps.iter().map(|s| s.kernel.clone()).collect();
+        let code = cranelift::jit(&kernels)?;
+        Ok(Plan { prog, code, mem })
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.prog
+    }
+
+    pub fn stats(&self) -> PlanStats {
+        let const_bytes = self
+            .prog
+            .buffers
+            .iter()
+            .map(|b| match &b.kind {
+                BufKind::Const(c) => c.len(),
+                _ => 0,
+            })
+            .sum();
+        PlanStats {
+            kernels: self.prog.steps.len(),
+            peak_bytes: self.mem.peak_bytes,
+            total_bytes: self.mem.total_bytes,
+            const_bytes,
+        }
+    }
+
+    fn place(&self, b: lower::BufIdx) -> Place<'_> {
+        let buf = &self.prog.buffers[b.0];
+        match (&buf.kind, self.mem.offsets[b.0]) {
+            (BufKind::Const(c), _) => Place::Const(c.as_slice()),
+            (_, Some(offset)) => Place::Arena { offset, bytes: buf.bytes() as usize },
+            // Unplanned buffers have no life: give them an empty place (bind rejects
+            // it if a kernel does use one, which would be a planner bug).
+            (_, None) => Place::Arena { offset: 0, bytes: 0 },
+        }
+    }
+
+    /// Runs the plan; `inputs` must match the shapes it was built for.
+    pub fn run(&self, inputs: &BTreeMap<String, Tensor>, pool: Option<&rayon::ThreadPool>) -> Result<BTreeMap<String, Tensor>> {
+        let mut arena = Arena::new(self.mem.peak_bytes);
+        for (name, b) in &self.prog.inputs {
+            let t = inputs.get(name).ok_or_else(|| crate::Error::Inputs(format!("missing input `{name}`")))?;
+            let buf = &self.prog.buffers[b.0];
+            let n = t.numel() * t.dtype().size();
+            if n as u64 != buf.bytes() {
+                return Err(crate::Error::Inputs(format!("input `{name}` has {n} bytes, the plan expects {}", buf.bytes())).into());
+            }
+            if let Some(off) = self.mem.offsets[b.0] {
+                let dst = &mut arena.bytes_mut()[off..off + n];
+                match t.data() {
+                    // The common case without an intermediate copy.
+                    Data::F32(v) => dst.chunks_exact_mut(4).zip(v).for_each(|(d, x)| d.copy_from_slice(&x.to_le_bytes())),
+                    d => dst.copy_from_slice(&d.to_le_bytes()),
+                }
+            }
+        }
+        let profile = std::env::var_os("SMELT_PROFILE").is_some();
+        for (k, step) in self.prog.steps.iter().enumerate() {
+            let t0 = std::time::Instant::now();
+            let status = step.check.as_ref().and_then(|c| self.mem.offsets[c.buf.0]);
+            if let Some(off) = status {
+                arena.bytes_mut()[off..off + 32].fill(0);
+            }
+            let places: Vec<Place> = step.args.iter().map(|&b| self.place(b)).collect();
+            let call = self.code.bind(k, &mut arena, &places)?;
+            let extent = call.extent();
+            match pool {
+                Some(pool) if extent > 1 => {
+                    let threads = pool.current_num_threads().max(1) as u64;
+                    let chunks = extent.min(threads * 4);
+                    pool.scope(|s| {
+                        for c in 0..chunks {
+                            let (lo, hi) = (extent * c / chunks, extent * (c + 1) / chunks);
+                            let call = &call;
+                            s.spawn(move |_| call.run(lo, hi));
+                        }
+                    });
+                }
+                _ => call.run(0, extent),
+            }
+            if let (Some(off), Some(check)) = (status, &step.check) {
+                let word = |i: usize| {
+                    let b = &arena.bytes()[off + 8 * i..off + 8 * i + 8];
+                    i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+                };
+                if word(0) != 0 {
+                    let message = check
+                        .message
+                        .replace("{0}", &word(1).to_string())
+                        .replace("{1}", &word(2).to_string())
+                        .replace("{2}", &word(3).to_string());
+                    return Err(crate::Error::Node { node: step.node.clone(), op: check.op.clone(), message }.into());
+                }
+            }
+            if profile {
+                eprintln!("{:>10.3} ms  {}", t0.elapsed().as_secs_f64() * 1e3, step.kernel.name);
+            }
+        }
+        let mut out = BTreeMap::new();
+        for o in &self.prog.outputs {
+            let buf = &self.prog.buffers[o.buf.0];
+            let n = buf.bytes() as usize;
+            let bytes: &[u8] = match (&buf.kind, self.mem.offsets[o.buf.0]) {
+                (BufKind::Const(c), _) => &c[..n],
+                (_, Some(off)) => &arena.bytes()[off..off + n],
+                (_, None) => &[],
+            };
+            let data = Data::from_le_bytes(o.dtype, bytes)
+                .ok_or_else(|| crate::Error::Inputs(format!("output `{}` has malformed bytes", o.name)))?;
+            let t = Tensor::new(o.shape.clone(), data).map_err(|e| crate::Error::Inputs(e.to_string()))?;
+            out.insert(o.name.clone(), t);
+        }
+        Ok(out)
+    }
+}

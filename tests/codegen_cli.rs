@@ -1,0 +1,113 @@
+//! `smelt run --backend cranelift` and `smelt compile` end to end: compiled runs
+//! agree with the interpreter (on 1 and 2 threads), every `--emit` form comes out,
+//! and failures (an unsupported op, an object file without `-o`) give one message,
+//! exit status 1, and no file.
+
+use smelt::ir::weights::read_safetensors;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[derive(Debug)]
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn smelt(args: &[&str]) -> Out {
+    let o = Command::new(env!("CARGO_BIN_EXE_smelt")).args(args).current_dir(root()).output().expect("run smelt");
+    Out { code: o.status.code(), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() }
+}
+
+fn ok(o: Out) -> String {
+    assert_eq!(o.code, Some(0), "expected success\nstdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    o.stdout
+}
+
+fn fails(o: Out) -> String {
+    assert_eq!(o.code, Some(1), "expected exit status 1\nstdout:\n{}\nstderr:\n{}", o.stdout, o.stderr);
+    assert!(!o.stderr.contains("panicked"), "panic:\n{}", o.stderr);
+    assert!(o.stderr.starts_with("error: "), "not an error message:\n{}", o.stderr);
+    o.stderr
+}
+
+fn temp_dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("smelt-codegen-cli-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn cranelift_runs_agree_with_the_interpreter() {
+    let d = temp_dir("run");
+    for (model, dims) in [("mlp", &["--dim", "N=3"][..]), ("resblock", &["--dim", "N=2"][..])] {
+        let path = format!("examples/{model}.smelt");
+        let want = d.join(format!("{model}.interp.safetensors"));
+        let mut args = vec!["run", path.as_str(), "--random", "3"];
+        args.extend_from_slice(dims);
+        ok(smelt(&[&args[..], &["-o", want.to_str().unwrap()]].concat()));
+        let want = read_safetensors(&want).unwrap();
+        for threads in ["1", "2"] {
+            let got = d.join(format!("{model}.{threads}.safetensors"));
+            let out = ok(smelt(&[&args[..], &["--backend", "cranelift", "--threads", threads, "-o", got.to_str().unwrap()]].concat()));
+            assert!(out.contains(": f32["), "{out}");
+            let got = read_safetensors(&got).unwrap();
+            assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+            for (k, w) in &want {
+                let g = &got[k];
+                assert_eq!(g.shape(), w.shape(), "{model}.{k}");
+                for (a, b) in g.to_f32().iter().zip(w.to_f32()) {
+                    assert!((a - b).abs() <= 1e-4 + 1e-4 * b.abs(), "{model}.{k} on {threads} threads: {a} vs {b}");
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn compile_emits_kernels_clif_asm_and_objects() {
+    let kernels = ok(smelt(&["compile", "examples/mlp.smelt", "--emit", "kernel", "--dim", "N=4"]));
+    assert!(kernels.starts_with("# node h1\nkernel h1_pack_a("), "{kernels}");
+    assert!(kernels.contains("kernel logp("), "{kernels}");
+    let clif = ok(smelt(&["compile", "examples/mlp.smelt", "--emit", "clif"]));
+    assert!(clif.contains("; kernel h1_gemm\nfunction "), "{clif}");
+    let asm = ok(smelt(&["compile", "examples/resblock.smelt", "--emit", "asm"]));
+    assert!(asm.contains("vfmadd"), "the GEMM micro-kernel uses fused multiply-adds");
+    let d = temp_dir("obj");
+    let obj = d.join("mlp.o");
+    let o = smelt(&["compile", "examples/mlp.smelt", "--emit", "obj", "-o", obj.to_str().unwrap()]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let bytes = std::fs::read(&obj).unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn object_files_need_an_output_path() {
+    let err = fails(smelt(&["compile", "examples/mlp.smelt", "--emit", "obj"]));
+    assert_eq!(err, "error: --emit obj writes a binary file: give it with -o FILE.o\n");
+}
+
+#[test]
+fn unsupported_ops_are_named_and_nothing_is_written() {
+    let d = temp_dir("unsupported");
+    let model = d.join("q.smelt");
+    // Integer division can fail at run time (by zero): Cranelift does not lower it.
+    std::fs::write(&model, "graph q(a: i32[4], b: i32[4]) -> (y) {\n  y = div(a, b)\n}\n").unwrap();
+    let out = d.join("out.safetensors");
+    let (m, o) = (model.to_str().unwrap(), out.to_str().unwrap());
+    let err = fails(smelt(&["run", m, "--backend", "cranelift", "-o", o]));
+    assert!(err.starts_with("error: not supported on cranelift: div at node y\n  --> "), "{err}");
+    assert!(err.ends_with("q.smelt:2:3 (node y)\n"), "{err}");
+    assert!(!out.exists());
+    let err = fails(smelt(&["compile", m, "--emit", "kernel", "-o", o]));
+    assert!(err.starts_with("error: not supported on cranelift: div at node y\n"), "{err}");
+    assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(d);
+}
