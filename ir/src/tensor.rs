@@ -139,6 +139,24 @@ impl Data {
         }
     }
 
+    /// The elements at `pos`, in order (any dtype). Every position must be inside
+    /// the data (a broken invariant of the caller panics).
+    pub fn take(&self, pos: &[usize]) -> Data {
+        fn t<T: Copy>(v: &[T], pos: &[usize]) -> Vec<T> {
+            pos.iter().map(|&p| v[p]).collect()
+        }
+        match self {
+            Data::F32(v) => Data::F32(t(v, pos)),
+            Data::F16(v) => Data::F16(t(v, pos)),
+            Data::BF16(v) => Data::BF16(t(v, pos)),
+            Data::I8(v) => Data::I8(t(v, pos)),
+            Data::U8(v) => Data::U8(t(v, pos)),
+            Data::I32(v) => Data::I32(t(v, pos)),
+            Data::I64(v) => Data::I64(t(v, pos)),
+            Data::Bool(v) => Data::Bool(t(v, pos)),
+        }
+    }
+
     /// Little-endian bytes (the safetensors layout).
     pub fn to_le_bytes(&self) -> Vec<u8> {
         match self {

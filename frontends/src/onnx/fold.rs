@@ -210,23 +210,6 @@ fn unravel(mut f: usize, shape: &[usize]) -> Vec<usize> {
     idx
 }
 
-/// The elements of `d` at `pos`.
-fn take(d: &Data, pos: &[usize]) -> Data {
-    fn t<T: Copy>(v: &[T], pos: &[usize]) -> Vec<T> {
-        pos.iter().map(|&p| v[p]).collect()
-    }
-    match d {
-        Data::F32(v) => Data::F32(t(v, pos)),
-        Data::F16(v) => Data::F16(t(v, pos)),
-        Data::BF16(v) => Data::BF16(t(v, pos)),
-        Data::I8(v) => Data::I8(t(v, pos)),
-        Data::U8(v) => Data::U8(t(v, pos)),
-        Data::I32(v) => Data::I32(t(v, pos)),
-        Data::I64(v) => Data::I64(t(v, pos)),
-        Data::Bool(v) => Data::Bool(t(v, pos)),
-    }
-}
-
 /// Positions in each operand (shapes `shapes`) of every element of their
 /// broadcast, and the broadcast shape.
 fn broadcast(shapes: &[&[usize]]) -> Option<(Vec<usize>, Vec<Vec<usize>>)> {
@@ -303,7 +286,7 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             let mut shape = xs[..a].to_vec();
             shape.extend(idx.shape());
             shape.extend(&xs[a + 1..]);
-            mk(shape, take(x.data(), &pos))
+            mk(shape, x.data().take(&pos))
         }
         "Concat" => {
             let parts: Vec<&Tensor> = ins.iter().flatten().collect();
@@ -322,7 +305,7 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             for o in 0..outer {
                 for p in &parts {
                     let chunk: usize = p.shape()[a..].iter().product();
-                    vals.push(take(p.data(), &(o * chunk..(o + 1) * chunk).collect::<Vec<_>>()));
+                    vals.push(p.data().take(&(o * chunk..(o + 1) * chunk).collect::<Vec<_>>()));
                 }
             }
             let mut flat = Data::zeros(x.dtype(), 0);
@@ -366,7 +349,7 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             let st = strides(&xs);
             let pos: Vec<usize> =
                 (0..x.numel()).map(|f| unravel(f, &shape).iter().zip(&perm).map(|(i, &p)| i * st[p]).sum()).collect();
-            mk(shape, take(x.data(), &pos))
+            mk(shape, x.data().take(&pos))
         }
         "Slice" => {
             let ks: Vec<Option<Known>> = ins.iter().map(|t| t.clone().map(Known::T)).collect();
@@ -385,7 +368,7 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
                     idx.iter().enumerate().map(|(k, &i)| ((spec[k].0 + i as i64 * spec[k].1) as usize) * st[k]).sum()
                 })
                 .collect();
-            mk(shape, take(x.data(), &pos))
+            mk(shape, x.data().take(&pos))
         }
         "ConstantOfShape" => {
             let shape: Vec<usize> = x.to_i64().iter().map(|&d| d.max(0) as usize).collect();
@@ -427,7 +410,7 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             if shape.iter().product::<usize>() > 4096 {
                 return Ok(None);
             }
-            mk(shape, take(x.data(), &maps[0]))
+            mk(shape, x.data().take(&maps[0]))
         }
         "ReduceProd" | "ReduceSum" if is_int(x) && x.rank() <= 1 => {
             let v = x.to_i64();

@@ -4,7 +4,7 @@
 //! integers in i64 with `BinaryOp::eval_int`, saturated into the output dtype.
 
 use super::Arg;
-use super::shape::{concat_data, take};
+use super::shape::concat_data;
 use super::util::{broadcast_map, dims, from_f32, from_i64};
 use smelt_ir::{BinaryOp, DType, Data, Op, Tensor, TensorType, UnaryOp};
 
@@ -98,7 +98,7 @@ fn select(c: &Tensor, a: &Tensor, b: &Tensor, o: &TensorType) -> Result<Tensor, 
     // Positions into a's elements followed by b's.
     let both = concat_data(&[a.data(), b.data()])?;
     let pos: Vec<usize> = (0..mc.len()).map(|i| if cv[mc[i]] { ma[i] } else { a.numel() + mb[i] }).collect();
-    Tensor::new(od, take(&both, &pos)).map_err(|e| e.to_string())
+    Tensor::new(od, both.take(&pos)).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -1,30 +1,12 @@
 //! Interpreter: the shape op family (reshape, transpose, concat, split, slice,
 //! gather, pad, expand). Every op works on any dtype: it computes, for each output
-//! element, the flat position it copies from, then [`take`]s those positions.
+//! element, the flat position it copies from, then takes those positions with [`Data::take`].
 
 use super::Arg;
 use super::util::{broadcast_map, dims, strides, unravel};
 use smelt_ir::ops::PadMode;
 use smelt_ir::shape::normalize_axis;
 use smelt_ir::{Data, Op, Tensor, TensorType};
-
-/// The elements of `d` at `pos`, in order (any dtype). Positions are computed by
-/// the interpreter and must lie inside `d`.
-pub(super) fn take(d: &Data, pos: &[usize]) -> Data {
-    fn t<T: Copy>(v: &[T], pos: &[usize]) -> Vec<T> {
-        pos.iter().map(|&p| v[p]).collect()
-    }
-    match d {
-        Data::F32(v) => Data::F32(t(v, pos)),
-        Data::F16(v) => Data::F16(t(v, pos)),
-        Data::BF16(v) => Data::BF16(t(v, pos)),
-        Data::I8(v) => Data::I8(t(v, pos)),
-        Data::U8(v) => Data::U8(t(v, pos)),
-        Data::I32(v) => Data::I32(t(v, pos)),
-        Data::I64(v) => Data::I64(t(v, pos)),
-        Data::Bool(v) => Data::Bool(t(v, pos)),
-    }
-}
 
 /// The elements of every part, one after the other; the parts must share a dtype.
 pub(super) fn concat_data(parts: &[&Data]) -> Result<Data, String> {
@@ -67,7 +49,7 @@ pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
     let n: usize = od.iter().product();
     let xs = x.shape();
     let xst = strides(xs);
-    let one = |pos: Vec<usize>| build(o, take(x.data(), &pos)).map(|t| vec![t]);
+    let one = |pos: Vec<usize>| build(o, x.data().take(&pos)).map(|t| vec![t]);
     match op {
         Op::Reshape { .. } => {
             if x.numel() != n {
@@ -119,7 +101,7 @@ pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
                 }
                 pos.push(found.ok_or("concat output is longer than its inputs")?);
             }
-            build(o, take(&all, &pos)).map(|t| vec![t])
+            build(o, all.take(&pos)).map(|t| vec![t])
         }
         Op::Split { axis, sizes } => {
             let a = axis_of("split", *axis, xs.len())?;
@@ -138,7 +120,7 @@ pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
                         flat(&oi, &xst)
                     })
                     .collect();
-                res.push(build(ty, take(x.data(), &pos))?);
+                res.push(build(ty, x.data().take(&pos))?);
                 start += size;
             }
             Ok(res)
@@ -227,7 +209,7 @@ pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
                 }
                 pos.push(p.unwrap_or(fill));
             }
-            build(o, take(&src, &pos)).map(|t| vec![t])
+            build(o, src.take(&pos)).map(|t| vec![t])
         }
         Op::Expand { .. } => {
             if od.len() < xs.len() || xs.iter().zip(&od[od.len() - xs.len()..]).any(|(&a, &b)| a != 1 && a != b) {
