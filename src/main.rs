@@ -63,6 +63,9 @@ enum Cmd {
         /// Write the outputs to this safetensors file (only on success).
         #[arg(short = 'o', long = "output", value_name = "OUT.safetensors")]
         out: Option<PathBuf>,
+        /// Print each kernel call's time on stderr, slowest first (compiled backends).
+        #[arg(long)]
+        profile: bool,
     },
     /// Optimize a model: pass pipeline -O0…-O3 (e-graph rewrites and fusion at -O2).
     Opt {
@@ -157,7 +160,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             };
             cli::fmt::main(&model, mode)
         }
-        Cmd::Run { model, inputs, random, dim, backend, threads, out } => cli::run::main(&RunArgs {
+        Cmd::Run { model, inputs, random, dim, backend, threads, out, profile } => cli::run::main(&RunArgs {
             model,
             inputs,
             seed: random.unwrap_or(0),
@@ -165,6 +168,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             backend,
             threads: threads as usize,
             out,
+            profile,
         }),
         Cmd::Compile { model, emit, dim, out } => cli::compile::main(&model, emit, &dim, out.as_deref()),
         Cmd::Opt { model, level, print_after, time_passes, target, out } => {

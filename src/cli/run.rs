@@ -31,6 +31,8 @@ pub struct RunArgs {
     pub backend: BackendArg,
     pub threads: usize,
     pub out: Option<PathBuf>,
+    /// Print each kernel call's time (compiled CPU backends).
+    pub profile: bool,
 }
 
 /// Parses `--dim N=4`.
@@ -44,21 +46,20 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
     let model = shown(&a.model);
     let g = load_model(&a.model)?;
 
-    let backend = match a.backend {
-        BackendArg::Interp | BackendArg::Cranelift => None,
-        BackendArg::Llvm => Some(codegen::Backend::Llvm),
-        BackendArg::Wgsl => Some(codegen::Backend::Wgsl),
-    };
-    if let Some(b) = backend {
-        return match codegen::compile(&g, b) {
+    if a.backend == BackendArg::Wgsl {
+        return match codegen::compile(&g, codegen::Backend::Wgsl) {
             Err(e) => reported(render_codegen_error(&g, &model, e)),
-            Ok(()) => reported(format!("error: the {} backend compiles but cannot run models yet", b.name())),
+            Ok(()) => reported("error: the wgsl backend compiles but cannot run models yet".to_string()),
         };
+    }
+    if a.profile && a.backend == BackendArg::Interp {
+        return reported("error: --profile times the kernels of a compiled backend (--backend cranelift or llvm)".to_string());
     }
     // Compile before reading inputs: an unsupported model fails fast.
     let compiled = match a.backend {
-        BackendArg::Cranelift => {
-            let opts = exec::Options { threads: a.threads.max(1), ..exec::Options::default() };
+        BackendArg::Cranelift | BackendArg::Llvm => {
+            let backend = if a.backend == BackendArg::Llvm { codegen::Backend::Llvm } else { codegen::Backend::Cranelift };
+            let opts = exec::Options { threads: a.threads.max(1), backend, ..exec::Options::default() };
             match exec::compile(&g, &opts) {
                 Ok(m) => Some(m),
                 Err(e) => return reported_all(render_exec_error(&g, &model, None, e)),
@@ -83,6 +84,13 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
     };
 
     let outputs = match &compiled {
+        Some(m) if a.profile => match m.run_profiled(&inputs) {
+            Ok((o, p)) => {
+                print_profile(&p);
+                o
+            }
+            Err(e) => return reported_all(render_exec_error(&g, &model, a.inputs.as_deref(), e)),
+        },
         Some(m) => match m.run(&inputs) {
             Ok(o) => o,
             Err(e) => return reported_all(render_exec_error(&g, &model, a.inputs.as_deref(), e)),
@@ -103,6 +111,19 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         return reported(e.render(None));
     }
     Ok(())
+}
+
+/// The kernel calls of a run on stderr: the slowest first, with their share.
+fn print_profile(p: &exec::Profile) {
+    let total = p.total_seconds();
+    let mut rows: Vec<&exec::KernelTime> = p.kernels.iter().collect();
+    rows.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    eprintln!("{:>10}  {:>6}  kernel (node)", "ms", "%");
+    for k in rows {
+        let share = if total > 0.0 { 100.0 * k.seconds / total } else { 0.0 };
+        eprintln!("{:>10.3}  {:>5.1}%  {} ({})", k.seconds * 1e3, share, k.kernel, k.node);
+    }
+    eprintln!("{:>10.3}  100.0%  total of {} kernel calls", total * 1e3, p.kernels.len());
 }
 
 /// Symbol sizes from `--dim`, each checked against the symbols of the inputs.

@@ -4,8 +4,8 @@
 //! ([`memory`]) chose. Parallel loops run on a rayon thread pool.
 //!
 //! Symbolic dims are specialized: a model is compiled once per set of bound input
-//! shapes and the plans are cached by those bindings. With `SMELT_PROFILE` set in
-//! the environment, each kernel call's time is printed to stderr.
+//! shapes and the plans are cached by those bindings. [`CompiledModel::run_profiled`]
+//! also returns each kernel call's time (`smelt run --profile`).
 //!
 //! ```
 //! use smelt_runtime::exec::{compile, Options};
@@ -22,8 +22,9 @@
 pub mod memory;
 mod plan;
 
-pub use plan::{Plan, PlanStats};
+pub use plan::{KernelTime, Plan, PlanStats, Profile};
 
+use smelt_codegen::Backend;
 use smelt_codegen::schedule::Target;
 use smelt_ir::{Bindings, Graph, Tensor};
 use std::collections::{BTreeMap, HashMap};
@@ -49,11 +50,13 @@ pub struct Options {
     pub threads: usize,
     /// Schedule parameters of the target.
     pub target: Target,
+    /// The native code generator: Cranelift (fast to compile) or LLVM (fastest code).
+    pub backend: Backend,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { threads: 1, target: Target::default() }
+        Options { threads: 1, target: Target::default(), backend: Backend::Cranelift }
     }
 }
 
@@ -71,6 +74,10 @@ pub struct CompiledModel {
 /// the first node that is not); when the inputs have no symbolic dims the plan is
 /// built now, else on the first `run` of each shape.
 pub fn compile(g: &Graph, options: &Options) -> Result<CompiledModel> {
+    if options.backend != Backend::Cranelift {
+        // The executor runs native code only; LLVM is not implemented yet.
+        smelt_codegen::compile(g, options.backend)?;
+    }
     smelt_codegen::lower::check(g)?;
     let pool = if options.threads > 1 {
         let p = rayon::ThreadPoolBuilder::new()
@@ -105,7 +112,16 @@ impl CompiledModel {
     pub fn run(&self, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
         let b = crate::interp::bind_inputs(&self.graph, inputs)?;
         let plan = self.plan(&b)?;
-        plan.run(inputs, self.pool.as_deref())
+        plan.run(inputs, self.pool.as_deref(), None)
+    }
+
+    /// Runs the model and times every kernel call.
+    pub fn run_profiled(&self, inputs: &BTreeMap<String, Tensor>) -> Result<(BTreeMap<String, Tensor>, Profile)> {
+        let b = crate::interp::bind_inputs(&self.graph, inputs)?;
+        let plan = self.plan(&b)?;
+        let mut profile = Profile::default();
+        let out = plan.run(inputs, self.pool.as_deref(), Some(&mut profile))?;
+        Ok((out, profile))
     }
 
     pub fn graph(&self) -> &Graph {

@@ -23,6 +23,27 @@ pub struct PlanStats {
     pub const_bytes: usize,
 }
 
+/// The time of one kernel call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelTime {
+    pub kernel: String,
+    /// The graph node the kernel computes (part of).
+    pub node: String,
+    pub seconds: f64,
+}
+
+/// Kernel calls of one run, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    pub kernels: Vec<KernelTime>,
+}
+
+impl Profile {
+    pub fn total_seconds(&self) -> f64 {
+        self.kernels.iter().map(|k| k.seconds).sum()
+    }
+}
+
 /// A compiled, memory-planned program for one set of input shapes.
 #[derive(Debug)]
 pub struct Plan {
@@ -74,8 +95,14 @@ impl Plan {
         }
     }
 
-    /// Runs the plan; `inputs` must match the shapes it was built for.
-    pub fn run(&self, inputs: &BTreeMap<String, Tensor>, pool: Option<&rayon::ThreadPool>) -> Result<BTreeMap<String, Tensor>> {
+    /// Runs the plan; `inputs` must match the shapes it was built for. With a
+    /// `profile`, each kernel call's time is appended to it.
+    pub fn run(
+        &self,
+        inputs: &BTreeMap<String, Tensor>,
+        pool: Option<&rayon::ThreadPool>,
+        mut profile: Option<&mut Profile>,
+    ) -> Result<BTreeMap<String, Tensor>> {
         let mut arena = Arena::new(self.mem.peak_bytes);
         for (name, b) in &self.prog.inputs {
             let t = inputs.get(name).ok_or_else(|| crate::Error::Inputs(format!("missing input `{name}`")))?;
@@ -93,7 +120,6 @@ impl Plan {
                 }
             }
         }
-        let profile = std::env::var_os("SMELT_PROFILE").is_some();
         for (k, step) in self.prog.steps.iter().enumerate() {
             let t0 = std::time::Instant::now();
             let status = step.check.as_ref().and_then(|c| self.mem.offsets[c.buf.0]);
@@ -131,8 +157,12 @@ impl Plan {
                     return Err(crate::Error::Node { node: step.node.clone(), op: check.op.clone(), message }.into());
                 }
             }
-            if profile {
-                eprintln!("{:>10.3} ms  {}", t0.elapsed().as_secs_f64() * 1e3, step.kernel.name);
+            if let Some(p) = profile.as_deref_mut() {
+                p.kernels.push(KernelTime {
+                    kernel: step.kernel.name.clone(),
+                    node: step.node.clone(),
+                    seconds: t0.elapsed().as_secs_f64(),
+                });
             }
         }
         let mut out = BTreeMap::new();
