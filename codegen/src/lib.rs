@@ -8,13 +8,17 @@
 //! Today: the kernel IR ([`kernel`]: types, printer, verifier), the lowering of
 //! graph ops into it ([`lower`]), the target schedules and the vectorizer
 //! ([`schedule`]), inline transcendentals ([`math`]) and the Cranelift backend
-//! ([`cranelift`]: JIT, CLIF, assembly, object files). LLVM and WGSL are named by
-//! [`Backend`] and report "not supported" until they land.
+//! ([`cranelift`]: JIT, CLIF, assembly, object files) and the LLVM backend
+//! ([`llvm`]: JIT, LLVM IR, assembly, object files, AVX2 on this host). Both JITs
+//! hand their code to [`native`], which binds kernels to memory and calls them.
+//! WGSL is named by [`Backend`] and reports "not supported" until it lands.
 
 pub mod cranelift;
 pub mod kernel;
+pub mod llvm;
 pub mod lower;
 pub mod math;
+pub mod native;
 pub mod schedule;
 
 use smelt_ir::Graph;
@@ -48,13 +52,34 @@ pub enum Error {
     /// Cranelift reported an error.
     #[error("cranelift: {0}")]
     Cranelift(String),
+    /// LLVM reported an error.
+    #[error("llvm: {0}")]
+    Llvm(String),
     /// A compiled kernel was called with buffers that do not fit it.
     #[error("{0}")]
     Run(String),
 }
 
-/// Compiles a graph for a backend. No backend is implemented yet, so this names the
-/// first node the backend cannot run.
+/// Compiles kernels into executable memory with a native backend.
+pub fn jit(backend: Backend, kernels: &[kernel::Kernel]) -> Result<native::JitCode, Error> {
+    match backend {
+        Backend::Cranelift => cranelift::jit(kernels),
+        Backend::Llvm => llvm::jit(kernels),
+        Backend::Wgsl => Err(Error::Unsupported { backend: "wgsl", op: "native code".into(), node: "-".into() }),
+    }
+}
+
+/// An object file of kernels from a native backend (see [`cranelift::object`]).
+pub fn object(backend: Backend, kernels: &[kernel::Kernel], prefix: &str) -> Result<Vec<u8>, Error> {
+    match backend {
+        Backend::Cranelift => cranelift::object(kernels, prefix),
+        Backend::Llvm => llvm::object(kernels, prefix),
+        Backend::Wgsl => Err(Error::Unsupported { backend: "wgsl", op: "object files".into(), node: "-".into() }),
+    }
+}
+
+/// Names the first node a backend without a graph compiler cannot run (WGSL until
+/// it lands); the native backends compile through `lower` and [`jit`].
 pub fn compile(g: &Graph, backend: Backend) -> Result<(), Error> {
     let first = g
         .topo_order()

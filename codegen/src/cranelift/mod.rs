@@ -3,12 +3,11 @@
 //! cranelift-native (SSE4.1, AVX, FMA on this machine: f32x4 `fma` becomes
 //! `vfmadd213ps`).
 
-mod call;
 mod cast;
 mod emit;
 mod math_ops;
 
-pub use call::{Arena, Call, JitCode, Place};
+pub use crate::native::{Arena, Call, JitCode, Place};
 
 use crate::Error;
 use crate::kernel::{Kernel, verify::verify};
@@ -58,6 +57,7 @@ extern "C" fn fmaf(a: f32, b: f32, c: f32) -> f32 {
 }
 
 /// Compiles kernels into executable memory.
+#[allow(unsafe_code)]
 pub fn jit(kernels: &[Kernel]) -> Result<JitCode, Error> {
     let mut jb = JITBuilder::with_isa(host_isa(false)?, default_libcall_names());
     jb.symbol("fmaf", fmaf as *const u8);
@@ -75,7 +75,12 @@ pub fn jit(kernels: &[Kernel]) -> Result<JitCode, Error> {
         ids.push(id);
     }
     module.finalize_definitions().map_err(cl_err)?;
-    Ok(JitCode::new(module, &ids, kernels))
+    let code: Vec<*const u8> = ids.iter().map(|&id| module.get_finalized_function(id)).collect();
+    let owner = crate::native::ClifOwner(Some(module));
+    // SAFETY: each entry is a finalized function of `module` built by `emit` with
+    // the kernel signature from the kernel at the same index; the module frees its
+    // code only when `owner` is dropped.
+    Ok(unsafe { JitCode::new(Box::new(owner), &code, kernels) })
 }
 
 /// The CLIF text of each kernel (after vectorization), for `--emit clif`.

@@ -1,7 +1,7 @@
 //! The GEMM schedule shared by matmul, gemm, fused_matmul and convolution:
 //! operands packed into panels (`MR` rows of A, `NR` columns of B, each panel
 //! `K` deep and contiguous; constants packed at compile time), then a kernel that
-//! runs a register-tiled `MR × NR` micro-kernel of f32x4 fused multiply-adds over
+//! runs a register-tiled `MR × NR` micro-kernel of `w`-lane fused multiply-adds over
 //! cache blocks (`KC` deep, `MC` rows, `NC` columns) and applies the elementwise
 //! epilogue to each tile as it stores it. The parallel loop is over (batch,
 //! row block, column block); each iteration owns its block of C.
@@ -91,7 +91,7 @@ pub fn pack(l: &mut Lowerer, node: &str, what: &str, s: &PackSrc, r: usize) -> R
         let p = bp.clone() % Expr::i(panels as i64);
         let src_base = kb.let_("base", b * s2.bstride + p.clone() * (r as i64 * s2.s_lane));
         let dst_base = kb.let_("out", bp.clone() * (s2.depth * r) as i64);
-        let inner = if s2.s_lane == 1 { LoopKind::Vectorized(4) } else { LoopKind::Unrolled };
+        let inner = if s2.s_lane == 1 { LoopKind::Vectorized(l.target.vector_width) } else { LoopKind::Unrolled };
         let body = |kb: &mut KernelBuilder, guarded: bool| {
             kb.for_n("d", s2.depth as u64, |kb, d| {
                 kb.for_("i", Expr::i(0), Expr::i(r as i64), if guarded { LoopKind::Unrolled } else { inner }, |kb, i| {
@@ -226,12 +226,20 @@ pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                         };
                         let bvec: Vec<Expr> =
                             (0..nv).map(|v| kb.let_("b", Expr::loadv(pb, bat.clone() + (u * nr + v * w) as i64, w as u32))).collect();
-                        // A in vectors of `w` rows; each row broadcast from its lane.
-                        let avec: Vec<Expr> = (0..mr.div_ceil(w))
-                            .map(|j| kb.let_("av", Expr::loadv(pa, q.clone() + (u * mr + j * w) as i64, w as u32)))
-                            .collect();
+                        // A in vectors of `w` rows, each row broadcast from its lane;
+                        // when MR is not a multiple of `w` (a vector would read past
+                        // the panel), each row is a broadcast scalar load.
+                        let avec: Vec<Expr> = if mr.is_multiple_of(w) {
+                            (0..mr / w).map(|j| kb.let_("av", Expr::loadv(pa, q.clone() + (u * mr + j * w) as i64, w as u32))).collect()
+                        } else {
+                            vec![]
+                        };
                         for (r, row) in acc.iter().enumerate() {
-                            let a = kb.let_("a", Expr::splat(Expr::lane(avec[r / w].clone(), (r % w) as u32), w as u32));
+                            let lane = match avec.get(r / w) {
+                                Some(av) => Expr::lane(av.clone(), (r % w) as u32),
+                                None => Expr::load(pa, q.clone() + (u * mr + r) as i64),
+                            };
+                            let a = kb.let_("a", Expr::splat(lane, w as u32));
                             for (v, &cv) in row.iter().enumerate() {
                                 kb.set(cv, Expr::fma(a.clone(), bvec[v].clone(), Expr::var(cv)));
                             }

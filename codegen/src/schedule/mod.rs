@@ -55,6 +55,40 @@ impl Target {
     }
 }
 
+impl Target {
+    /// LLVM on the host. With AVX2 + FMA (here): 256-bit vectors (f32x8) and 16 ymm
+    /// registers, so a 6×16 register tile — 12 accumulators, 2 B vectors, one A
+    /// broadcast (`vbroadcastss` from memory) — with KC·NR·4 = 16 KiB of B in L1
+    /// and MC·KC·4 = 96 KiB of A in L2. Without AVX2 it keeps Cranelift's 4×8 f32x4
+    /// schedule.
+    pub fn llvm_host() -> Target {
+        if crate::llvm::host_has_avx2_fma() {
+            Target {
+                name: "llvm-avx2",
+                vector_width: 8,
+                mr: 6,
+                nr: 16,
+                kc: 256,
+                mc: 96,
+                nc: 512,
+                k_unroll: 1,
+                parallel_min_elems: 1 << 15,
+                parallel_chunk: 1 << 14,
+            }
+        } else {
+            Target { name: "llvm-sse", ..Target::cranelift_x64() }
+        }
+    }
+
+    /// The default schedule of a backend.
+    pub fn for_backend(b: crate::Backend) -> Target {
+        match b {
+            crate::Backend::Llvm => Target::llvm_host(),
+            _ => Target::cranelift_x64(),
+        }
+    }
+}
+
 impl Default for Target {
     fn default() -> Target {
         Target::cranelift_x64()

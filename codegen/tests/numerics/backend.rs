@@ -1,5 +1,5 @@
 //! The backends the numerical suite runs: each compiles and runs a graph, or says
-//! that it does not support it. LLVM and WGSL runners plug in here later.
+//! that it does not support it.
 
 use smelt_ir::{Graph, Tensor};
 use smelt_runtime::exec::{self, Options};
@@ -20,6 +20,7 @@ pub trait Backend {
 }
 
 /// The Cranelift JIT through the runtime's executor.
+#[derive(Debug)]
 pub struct Cranelift {
     pub threads: usize,
 }
@@ -31,6 +32,28 @@ impl Backend for Cranelift {
 
     fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
         let opts = Options { threads: self.threads, ..Options::default() };
+        let err = |e: exec::Error| match e {
+            exec::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
+            e => RunError::Failed(e.to_string()),
+        };
+        let model = exec::compile(g, &opts).map_err(err)?;
+        model.run(inputs).map_err(err)
+    }
+}
+
+/// The LLVM JIT through the runtime's executor, with LLVM's host schedule.
+#[derive(Debug)]
+pub struct Llvm {
+    pub threads: usize,
+}
+
+impl Backend for Llvm {
+    fn name(&self) -> String {
+        format!("llvm ({} thread{})", self.threads, if self.threads == 1 { "" } else { "s" })
+    }
+
+    fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
+        let opts = Options::for_backend(smelt_codegen::Backend::Llvm, self.threads);
         let err = |e: exec::Error| match e {
             exec::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
             e => RunError::Failed(e.to_string()),

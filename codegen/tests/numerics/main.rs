@@ -10,7 +10,7 @@ mod backend;
 mod cases;
 mod report;
 
-use backend::{Backend, Cranelift, RunError};
+use backend::{Backend, Cranelift, Llvm, RunError};
 use report::{Table, compare};
 use smelt_ir::{Bindings, Graph, Op, Tensor, load_model, text::parse, weights::read_safetensors};
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ fn finish(table: &Table, title: &str, must_pass: &[&str]) {
     assert!(missing.is_empty(), "lowered ops that no longer pass: {missing:?}");
 }
 
-/// Ops the Cranelift backend lowers: each must pass at least one case.
+/// Ops the native backends (Cranelift, LLVM) lower: each must pass at least one case.
 const CRANELIFT_OPS: &[&str] = &[
     "relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "erf", "sin", "cos",
     "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity", "leaky_relu", "elu", "hard_sigmoid",
@@ -56,7 +56,12 @@ const CRANELIFT_OPS: &[&str] = &[
 ];
 
 fn backends() -> Vec<Box<dyn Backend>> {
-    vec![Box::new(Cranelift { threads: 1 }), Box::new(Cranelift { threads: 2 })]
+    vec![
+        Box::new(Cranelift { threads: 1 }),
+        Box::new(Cranelift { threads: 2 }),
+        Box::new(Llvm { threads: 1 }),
+        Box::new(Llvm { threads: 2 }),
+    ]
 }
 
 #[test]
@@ -90,22 +95,24 @@ fn op_of(g: &Graph) -> String {
 fn fixtures() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/interp");
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.txt")).expect("MANIFEST.txt");
-    let b = Cranelift { threads: 1 };
-    let mut table = Table::default();
-    let mut ran = 0;
-    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
-        let case = line.split_whitespace().next().unwrap_or_default();
-        let g = load_model(&dir.join(format!("{case}.smelt"))).unwrap_or_else(|e| panic!("{case}: {e:?}"));
-        let io = read_safetensors(&dir.join(format!("{case}.io.safetensors"))).expect("io file");
-        let inputs: BTreeMap<String, Tensor> = io.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect();
-        check(&mut table, &b, &op_of(&g), case, &g, &inputs);
-        ran += 1;
+    let runners: [Box<dyn Backend>; 2] = [Box::new(Cranelift { threads: 1 }), Box::new(Llvm { threads: 1 })];
+    for b in runners {
+        let mut table = Table::default();
+        let mut ran = 0;
+        for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            let case = line.split_whitespace().next().unwrap_or_default();
+            let g = load_model(&dir.join(format!("{case}.smelt"))).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+            let io = read_safetensors(&dir.join(format!("{case}.io.safetensors"))).expect("io file");
+            let inputs: BTreeMap<String, Tensor> = io.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect();
+            check(&mut table, b.as_ref(), &op_of(&g), case, &g, &inputs);
+            ran += 1;
+        }
+        assert!(ran >= 250, "only {ran} fixtures");
+        finish(&table, &format!("interpreter fixtures on {}", b.name()), FIXTURE_OPS);
     }
-    assert!(ran >= 250, "only {ran} fixtures");
-    finish(&table, &format!("interpreter fixtures on {}", b.name()), FIXTURE_OPS);
 }
 
-/// Ops that must pass in the fixtures on Cranelift.
+/// Ops that must pass in the fixtures on Cranelift and LLVM.
 const FIXTURE_OPS: &[&str] = &[
     "relu", "add", "matmul", "gemm", "fused_matmul", "conv1d", "conv2d", "fused_conv2d", "max_pool2d", "avg_pool2d",
     "global_avg_pool", "batch_norm", "layer_norm", "softmax", "log_softmax", "reduce_sum", "argmax", "transpose",
@@ -152,8 +159,11 @@ fn run_time_errors_match_the_interpreter() {
         let n = xs.iter().product();
         let inputs = BTreeMap::from([("x".to_string(), Tensor::f32(xs, vec![1.0; n]).unwrap()), ("i".to_string(), idx)]);
         let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
-        let model = smelt_runtime::exec::compile(&g, &Default::default()).unwrap();
-        let got = model.run(&inputs).unwrap_err().to_string();
-        assert_eq!(got, want);
+        for backend in [smelt_codegen::Backend::Cranelift, smelt_codegen::Backend::Llvm] {
+            let opts = smelt_runtime::exec::Options::for_backend(backend, 1);
+            let model = smelt_runtime::exec::compile(&g, &opts).unwrap();
+            let got = model.run(&inputs).unwrap_err().to_string();
+            assert_eq!(got, want, "{}", backend.name());
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The executor of compiled models: a graph is lowered to kernels
-//! (`smelt_codegen::lower`), compiled by a backend (Cranelift JIT), and run as a
+//! (`smelt_codegen::lower`), compiled by a native backend (Cranelift's or LLVM's
+//! JIT, both bound and called through `smelt_codegen::native`), and run as a
 //! plan of kernel calls over one arena whose layout the memory planner
 //! ([`memory`]) chose. Parallel loops run on a rayon thread pool.
 //!
@@ -48,7 +49,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Options {
     /// Worker threads for parallel loops (1: run on the calling thread).
     pub threads: usize,
-    /// Schedule parameters of the target.
+    /// Schedule parameters of the target. Left at `Target::default()` (Cranelift's),
+    /// the backend's own schedule is used ([`Target::for_backend`]: 8-wide AVX2
+    /// for LLVM on this host).
     pub target: Target,
     /// The native code generator: Cranelift (fast to compile) or LLVM (fastest code).
     pub backend: Backend,
@@ -60,7 +63,19 @@ impl Default for Options {
     }
 }
 
-/// A model compiled for the Cranelift backend; plans per input shape are built on
+impl Options {
+    /// `threads` threads with the backend's own schedule.
+    pub fn for_backend(backend: Backend, threads: usize) -> Options {
+        Options { threads, target: Target::for_backend(backend), backend }
+    }
+
+    /// The schedule plans are lowered with (see [`Options::target`]).
+    pub fn schedule(&self) -> Target {
+        if self.target == Target::default() { Target::for_backend(self.backend) } else { self.target.clone() }
+    }
+}
+
+/// A model compiled for a native backend; plans per input shape are built on
 /// first use and cached.
 #[derive(Debug)]
 pub struct CompiledModel {
@@ -74,11 +89,11 @@ pub struct CompiledModel {
 /// the first node that is not); when the inputs have no symbolic dims the plan is
 /// built now, else on the first `run` of each shape.
 pub fn compile(g: &Graph, options: &Options) -> Result<CompiledModel> {
-    if options.backend != Backend::Cranelift {
-        // The executor runs native code only; LLVM is not implemented yet.
+    if options.backend == Backend::Wgsl {
+        // The executor runs native code only.
         smelt_codegen::compile(g, options.backend)?;
     }
-    smelt_codegen::lower::check(g)?;
+    smelt_codegen::lower::check(g).map_err(|e| for_backend(e, options.backend))?;
     let pool = if options.threads > 1 {
         let p = rayon::ThreadPoolBuilder::new()
             .num_threads(options.threads)
@@ -96,6 +111,14 @@ pub fn compile(g: &Graph, options: &Options) -> Result<CompiledModel> {
     Ok(model)
 }
 
+/// Lowering is shared by the native backends: name the one that was asked for.
+fn for_backend(e: smelt_codegen::Error, backend: Backend) -> smelt_codegen::Error {
+    match e {
+        smelt_codegen::Error::Unsupported { op, node, .. } => smelt_codegen::Error::Unsupported { backend: backend.name(), op, node },
+        e => e,
+    }
+}
+
 impl CompiledModel {
     /// The plan for these bindings of the symbolic dims (built once).
     pub fn plan(&self, b: &Bindings) -> Result<Arc<Plan>> {
@@ -103,7 +126,12 @@ impl CompiledModel {
             return Ok(p.clone());
         }
         let bound = self.graph.bind(b).map_err(|d| crate::Error::Ir(d.into()))?;
-        let plan = Arc::new(Plan::build(&bound, &self.options.target)?);
+        let plan = Arc::new(
+            Plan::build(&bound, &self.options.schedule(), self.options.backend).map_err(|e| match e {
+                Error::Codegen(e) => Error::Codegen(for_backend(e, self.options.backend)),
+                e => e,
+            })?,
+        );
         self.plans.lock().map_err(|_| Error::ThreadPool("a plan build panicked".into()))?.insert(b.clone(), plan.clone());
         Ok(plan)
     }

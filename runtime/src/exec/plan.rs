@@ -5,7 +5,8 @@
 
 use super::memory::{self, MemoryPlan};
 use super::Result;
-use smelt_codegen::cranelift::{self, Arena, JitCode, Place};
+use smelt_codegen::Backend;
+use smelt_codegen::native::{Arena, JitCode, Place};
 use smelt_codegen::lower::{self, BufKind, Program};
 use smelt_codegen::schedule::Target;
 use smelt_ir::{Data, Graph, Tensor};
@@ -54,11 +55,11 @@ pub struct Plan {
 
 impl Plan {
     /// Lowers, plans and compiles a graph whose input shapes are bound.
-    pub fn build(g: &Graph, target: &Target) -> Result<Plan> {
+    pub fn build(g: &Graph, target: &Target, backend: Backend) -> Result<Plan> {
         let prog = lower::lower(g, target)?;
         let mem = memory::plan(&prog);
         let kernels: Vec<_> = prog.steps.iter().map(|s| s.kernel.clone()).collect();
-        let code = cranelift::jit(&kernels)?;
+        let code = smelt_codegen::jit(backend, &kernels)?;
         Ok(Plan { prog, code, mem })
     }
 

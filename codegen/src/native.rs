@@ -1,5 +1,6 @@
-//! Calling JIT-compiled kernels: the one module of smelt that handles raw code
-//! and data pointers.
+//! Calling JIT-compiled kernels: the module of smelt that binds raw code to data
+//! pointers, for every native backend (Cranelift's JIT and LLVM's MCJIT hand their
+//! entry points and an owner that keeps the code alive to [`JitCode::new`]).
 //!
 //! Safety rests on three facts, each checked or guaranteed here or by codegen:
 //! 1. A kernel touches only elements `0..len` of each buffer it declares (lowering
@@ -14,8 +15,6 @@
 
 use crate::Error;
 use crate::kernel::{Buffer, Kernel};
-use cranelift_jit::JITModule;
-use cranelift_module::FuncId;
 use std::marker::PhantomData;
 
 /// The machine-code signature of every kernel.
@@ -30,9 +29,13 @@ struct Entry {
     buffers: Vec<Buffer>,
 }
 
+/// Whatever keeps a backend's machine code alive: the code is freed when the owner
+/// is dropped (after every entry point, see [`JitCode`]'s `Drop`).
+pub(crate) type Owner = Box<dyn std::any::Any>;
+
 /// Executable code for a list of kernels. Dropping it frees the code.
 pub struct JitCode {
-    module: Option<JITModule>,
+    owner: Option<Owner>,
     entries: Vec<Entry>,
 }
 
@@ -43,24 +46,27 @@ impl std::fmt::Debug for JitCode {
 }
 
 // SAFETY: the code is immutable once finalized and the entries are plain data; the
-// JIT module is only touched again when it is dropped.
+// owner (a JIT module or execution engine) is only touched again when it is dropped.
 unsafe impl Send for JitCode {}
 // SAFETY: as above; nothing reachable through `&JitCode` mutates.
 unsafe impl Sync for JitCode {}
 
 impl JitCode {
-    pub(super) fn new(module: JITModule, ids: &[FuncId], kernels: &[Kernel]) -> JitCode {
-        let entries = ids
+    /// Code for `kernels`, kernel `i` at `code[i]`.
+    ///
+    /// # Safety
+    /// Each `code[i]` must be the entry of a finalized function with the kernel
+    /// signature `extern "C" fn(*const *mut u8, i64, i64)` compiled from
+    /// `kernels[i]` (so it touches only the buffers and elements `kernels[i]`
+    /// declares), and stay executable until `owner` is dropped.
+    pub(crate) unsafe fn new(owner: Owner, code: &[*const u8], kernels: &[Kernel]) -> JitCode {
+        assert_eq!(code.len(), kernels.len(), "one entry point per kernel");
+        let entries = code
             .iter()
             .zip(kernels)
-            .map(|(&id, k)| Entry {
-                name: k.name.clone(),
-                code: module.get_finalized_function(id),
-                extent: k.parallel_extent(),
-                buffers: k.buffers.clone(),
-            })
+            .map(|(&code, k)| Entry { name: k.name.clone(), code, extent: k.parallel_extent(), buffers: k.buffers.clone() })
             .collect();
-        JitCode { module: Some(module), entries }
+        JitCode { owner: Some(owner), entries }
     }
 
     pub fn len(&self) -> usize {
@@ -120,7 +126,7 @@ impl JitCode {
             }
         }
         // SAFETY: `code` is the finalized entry of a function with the `KernelFn`
-        // signature (see `emit::signature`), alive as long as `self`.
+        // signature (the contract of `JitCode::new`), alive as long as `self`.
         let f: KernelFn = unsafe { std::mem::transmute::<*const u8, KernelFn>(e.code) };
         Ok(Call { f, ptrs, extent: e.extent, _borrow: PhantomData })
     }
@@ -128,9 +134,21 @@ impl JitCode {
 
 impl Drop for JitCode {
     fn drop(&mut self) {
-        if let Some(m) = self.module.take() {
-            // SAFETY: the code pointers live only in `self.entries` and in `Call`s,
-            // which borrow `self`; none outlives this drop.
+        // The code pointers live only in `self.entries` and in `Call`s, which borrow
+        // `self`: none outlives this drop, so the owner may free the code now.
+        self.entries.clear();
+        drop(self.owner.take());
+    }
+}
+
+/// Owns a Cranelift JIT module and frees its code when dropped.
+pub(crate) struct ClifOwner(pub(crate) Option<cranelift_jit::JITModule>);
+
+impl Drop for ClifOwner {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.take() {
+            // SAFETY: a `ClifOwner` is only ever the owner of a `JitCode`, dropped
+            // after the entries that point into the module's code (see above).
             unsafe { m.free_memory() };
         }
     }
