@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 /// smelt, an ML compiler: check, format, optimize, import, compile, run and initialize
 /// models written in its text IR or ONNX. Models run on the reference interpreter or
-/// compiled with Cranelift; the LLVM and WGSL backends are planned.
+/// compiled with Cranelift or LLVM (JIT, or ahead of time into a C library); WGSL is planned.
 #[derive(Debug, Parser)]
 #[command(name = "smelt", version)]
 struct Args {
@@ -117,17 +117,23 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Compile a model with Cranelift and print (or write) what it became.
+    /// Compile a model with Cranelift or LLVM and print (or write) what it became.
     Compile {
         /// The model (`.smelt`); weights are read from the `.safetensors` beside it.
         model: PathBuf,
-        /// What to emit: the kernel IR, Cranelift's CLIF, assembly, or an object file.
+        /// What to emit: the kernel IR, Cranelift's CLIF, LLVM IR, assembly, an object
+        /// file, or an ahead-of-time library (shared + static, C header, weights).
         #[arg(long, value_enum, default_value_t = cli::compile::Emit::Kernel)]
         emit: cli::compile::Emit,
+        /// The native code generator for asm, obj and lib (default cranelift; llvm
+        /// with --emit llvm).
+        #[arg(long, value_enum)]
+        backend: Option<cli::compile::NativeBackend>,
         /// Size of a symbolic dim (`--dim N=4`); unset symbols are 1.
         #[arg(long, value_name = "SYM=SIZE", value_parser = cli::run::parse_dim)]
         dim: Vec<(String, u64)>,
-        /// Output file (required for `--emit obj`; text goes to stdout without it).
+        /// Output file (required for `--emit obj`; a directory for `--emit lib`; text
+        /// goes to stdout without it).
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         out: Option<PathBuf>,
     },
@@ -170,7 +176,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             out,
             profile,
         }),
-        Cmd::Compile { model, emit, dim, out } => cli::compile::main(&model, emit, &dim, out.as_deref()),
+        Cmd::Compile { model, emit, backend, dim, out } => cli::compile::main(&model, emit, backend, &dim, out.as_deref()),
         Cmd::Opt { model, level, print_after, time_passes, target, out } => {
             cli::opt::main(&cli::opt::OptArgs { model, level, print_after, time_passes, target, out })
         }

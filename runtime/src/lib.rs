@@ -5,6 +5,7 @@
 //! compiled models ([`exec`]: memory planner, plans of kernel calls, thread pool).
 //! The wgpu device comes with the WGSL backend.
 
+pub mod aot;
 pub mod error;
 pub mod exec;
 pub mod init;

@@ -59,7 +59,7 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
     let compiled = match a.backend {
         BackendArg::Cranelift | BackendArg::Llvm => {
             let backend = if a.backend == BackendArg::Llvm { codegen::Backend::Llvm } else { codegen::Backend::Cranelift };
-            let opts = exec::Options { threads: a.threads.max(1), backend, ..exec::Options::default() };
+            let opts = exec::Options::for_backend(backend, a.threads.max(1));
             match exec::compile(&g, &opts) {
                 Ok(m) => Some(m),
                 Err(e) => return reported_all(render_exec_error(&g, &model, None, e)),

@@ -1,0 +1,147 @@
+//! Benchmarks of the native backends side by side (run with
+//! `cargo bench -p smelt-codegen --bench native [gemm|examples]`): f32 GEMM
+//! throughput at 256/512/1024 on 1 and 2 threads for Cranelift and LLVM, the latency
+//! of each example model on the interpreter, Cranelift and LLVM, and the JIT compile
+//! time of each (lowering + code generation + memory plan). Timings are medians of
+//! repeated runs after a warm-up; compilation is not part of the run times.
+//!
+//! `SMELT_BENCH_QUICK=1` runs fewer repetitions.
+
+use smelt_codegen::Backend;
+use smelt_ir::{Bindings, Graph, Tensor, load_model, text::parse};
+use smelt_runtime::exec::{CompiledModel, Options, compile};
+use smelt_runtime::init::random_inputs;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const BACKENDS: [Backend; 2] = [Backend::Cranelift, Backend::Llvm];
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Median time of `f` over `reps` runs (after one warm-up), stopping early after
+/// about `budget`.
+fn time(reps: usize, budget: Duration, mut f: impl FnMut()) -> Duration {
+    f();
+    let start = Instant::now();
+    let mut v = vec![];
+    for _ in 0..reps {
+        let t = Instant::now();
+        f();
+        v.push(t.elapsed());
+        if start.elapsed() > budget && v.len() >= 3 {
+            break;
+        }
+    }
+    median(v)
+}
+
+/// Compiles `g` and builds its plan for `dims`; returns the model and the time.
+fn compile_timed(g: &Graph, backend: Backend, threads: usize, dims: &Bindings) -> Result<(CompiledModel, Duration), String> {
+    let t = Instant::now();
+    let model = compile(g, &Options::for_backend(backend, threads)).map_err(|e| e.to_string())?;
+    let used: Bindings = dims
+        .iter()
+        .filter(|(k, _)| g.inputs().iter().any(|&i| g.node(i).types[0].shape.symbols().iter().any(|s| &**s == k.as_str())))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    model.plan(&used).map_err(|e| e.to_string())?;
+    Ok((model, t.elapsed()))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}ms", d.as_secs_f64() * 1e3)
+}
+
+fn gemm(quick: bool) {
+    println!("f32 GEMM (C = A·B, both operands packed at run time; median)");
+    println!("{:>6} {:<10} {:>8} {:>12} {:>10} {:>12}", "n", "backend", "threads", "time", "GFLOP/s", "compile");
+    for n in [256usize, 512, 1024] {
+        let src = format!("graph gemm(a: f32[{n}, {n}], b: f32[{n}, {n}]) -> (c) {{\n  c = matmul(a, b)\n}}\n");
+        let g = parse(&src).expect("parses");
+        let inputs = random_inputs(&g, 1, &Bindings::new()).expect("inputs");
+        for backend in BACKENDS {
+            for threads in [1usize, 2] {
+                let (model, ct) = compile_timed(&g, backend, threads, &Bindings::new()).expect("compiles");
+                let reps = if quick { 3 } else { 20 };
+                let t = time(reps, Duration::from_secs(3), || {
+                    model.run(&inputs).expect("runs");
+                });
+                let gflops = 2.0 * (n as f64).powi(3) / t.as_secs_f64() / 1e9;
+                println!("{n:>6} {:<10} {threads:>8} {:>12} {gflops:>10.1} {:>12}", backend.name(), ms(t), ms(ct));
+            }
+        }
+    }
+}
+
+fn examples(quick: bool) {
+    println!("\nexample models (median latency; inputs random, seed 1; compile = lowering + JIT + memory plan)");
+    println!(
+        "{:<10} {:<12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
+        "model", "dims", "interpreter", "cranelift×1", "cranelift×2", "llvm×1", "llvm×2", "compile (cl)", "compile (llvm)"
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("examples/").flatten().map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "smelt"));
+    files.sort();
+    for path in files {
+        let g: Graph = load_model(&path).expect("loads");
+        let dims: Bindings = [("N", 8u64), ("B", 2), ("T", 16)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let inputs: BTreeMap<String, Tensor> = random_inputs(&g, 1, &dims).expect("inputs");
+        let used: Vec<String> = dims
+            .iter()
+            .filter(|(k, _)| g.inputs().iter().any(|&i| g.node(i).types[0].shape.symbols().iter().any(|s| &**s == k.as_str())))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let reps = if quick { 3 } else { 50 };
+        let ti = time(reps.min(10), Duration::from_secs(3), || {
+            smelt_runtime::run(&g, &inputs).expect("runs");
+        });
+        let mut cells = vec![];
+        let mut compiles = vec![];
+        for backend in BACKENDS {
+            for threads in [1usize, 2] {
+                let cell = match compile_timed(&g, backend, threads, &dims) {
+                    Ok((model, ct)) => {
+                        if threads == 1 {
+                            compiles.push(ms(ct));
+                        }
+                        let t = time(reps, Duration::from_secs(3), || {
+                            model.run(&inputs).expect("runs");
+                        });
+                        ms(t)
+                    }
+                    Err(e) => format!("({e})").chars().take(12).collect(),
+                };
+                cells.push(cell);
+            }
+        }
+        compiles.resize(2, "-".into());
+        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        println!(
+            "{name:<10} {:<12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
+            used.join(","),
+            ms(ti),
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            compiles[0],
+            compiles[1]
+        );
+    }
+}
+
+fn main() {
+    let quick = std::env::var("SMELT_BENCH_QUICK").is_ok_and(|v| v != "0");
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    if filter.is_empty() || "gemm".contains(filter.as_str()) || filter == "--bench" {
+        gemm(quick);
+    }
+    if filter.is_empty() || "examples".contains(filter.as_str()) || filter == "--bench" {
+        examples(quick);
+    }
+}
