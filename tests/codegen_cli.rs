@@ -1,7 +1,8 @@
-//! `smelt run --backend cranelift` and `smelt compile` end to end: compiled runs
-//! agree with the interpreter (on 1 and 2 threads), every `--emit` form comes out,
-//! and failures (an unsupported op, an object file without `-o`) give one message,
-//! exit status 1, and no file.
+//! `smelt run --backend cranelift|llvm` and `smelt compile` end to end: compiled
+//! runs of every example agree with the interpreter (on 1 and 2 threads), every
+//! `--emit` form comes out for both backends, and failures (an unsupported op, an
+//! object file without `-o`, a backend that cannot emit the form asked for) give one
+//! message, exit status 1, and no file.
 
 use smelt::ir::weights::read_safetensors;
 use std::path::{Path, PathBuf};
@@ -43,18 +44,23 @@ fn temp_dir(test: &str) -> PathBuf {
 }
 
 #[test]
-fn cranelift_runs_agree_with_the_interpreter() {
+fn compiled_runs_agree_with_the_interpreter() {
     let d = temp_dir("run");
-    for (model, dims) in [("mlp", &["--dim", "N=3"][..]), ("resblock", &["--dim", "N=2"][..])] {
+    let models = [
+        ("mlp", &["--dim", "N=3"][..]),
+        ("resblock", &["--dim", "N=2"][..]),
+        ("attention", &["--dim", "B=2", "--dim", "T=5"][..]),
+    ];
+    for (model, dims) in models {
         let path = format!("examples/{model}.smelt");
         let want = d.join(format!("{model}.interp.safetensors"));
         let mut args = vec!["run", path.as_str(), "--random", "3"];
         args.extend_from_slice(dims);
         ok(smelt(&[&args[..], &["-o", want.to_str().unwrap()]].concat()));
         let want = read_safetensors(&want).unwrap();
-        for threads in ["1", "2"] {
-            let got = d.join(format!("{model}.{threads}.safetensors"));
-            let out = ok(smelt(&[&args[..], &["--backend", "cranelift", "--threads", threads, "-o", got.to_str().unwrap()]].concat()));
+        for (backend, threads) in [("cranelift", "1"), ("cranelift", "2"), ("llvm", "1"), ("llvm", "2")] {
+            let got = d.join(format!("{model}.{backend}.{threads}.safetensors"));
+            let out = ok(smelt(&[&args[..], &["--backend", backend, "--threads", threads, "-o", got.to_str().unwrap()]].concat()));
             assert!(out.contains(": f32["), "{out}");
             let got = read_safetensors(&got).unwrap();
             assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
@@ -62,7 +68,7 @@ fn cranelift_runs_agree_with_the_interpreter() {
                 let g = &got[k];
                 assert_eq!(g.shape(), w.shape(), "{model}.{k}");
                 for (a, b) in g.to_f32().iter().zip(w.to_f32()) {
-                    assert!((a - b).abs() <= 1e-4 + 1e-4 * b.abs(), "{model}.{k} on {threads} threads: {a} vs {b}");
+                    assert!((a - b).abs() <= 1e-4 + 1e-4 * b.abs(), "{model}.{k} on {backend} ×{threads}: {a} vs {b}");
                 }
             }
         }
@@ -89,6 +95,28 @@ fn compile_emits_kernels_clif_asm_and_objects() {
 }
 
 #[test]
+fn compile_emits_llvm_ir_avx2_asm_and_objects() {
+    let ir = ok(smelt(&["compile", "examples/mlp.smelt", "--emit", "llvm"]));
+    assert!(ir.contains("define void @h1_gemm(i8** noalias"), "{ir}");
+    assert!(ir.contains("\"target-cpu\"="), "functions carry the host CPU");
+    let asm = ok(smelt(&["compile", "examples/resblock.smelt", "--emit", "asm", "--backend", "llvm"]));
+    if smelt::codegen::llvm::host_has_avx2_fma() {
+        assert!(asm.contains("vfmadd231ps\t%ymm") || asm.contains("vfmadd213ps\t%ymm"), "8-wide FMAs in the micro-kernel");
+    }
+    let d = temp_dir("llvm-obj");
+    let obj = d.join("mlp.o");
+    let o = smelt(&["compile", "examples/mlp.smelt", "--emit", "obj", "--backend", "llvm", "-o", obj.to_str().unwrap()]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let bytes = std::fs::read(&obj).unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    let _ = std::fs::remove_dir_all(d);
+    let err = fails(smelt(&["compile", "examples/mlp.smelt", "--emit", "clif", "--backend", "llvm"]));
+    assert_eq!(err, "error: --emit clif needs --backend cranelift\n");
+    let err = fails(smelt(&["compile", "examples/mlp.smelt", "--emit", "llvm", "--backend", "cranelift"]));
+    assert_eq!(err, "error: --emit llvm needs --backend llvm\n");
+}
+
+#[test]
 fn object_files_need_an_output_path() {
     let err = fails(smelt(&["compile", "examples/mlp.smelt", "--emit", "obj"]));
     assert_eq!(err, "error: --emit obj writes a binary file: give it with -o FILE.o\n");
@@ -102,10 +130,14 @@ fn unsupported_ops_are_named_and_nothing_is_written() {
     std::fs::write(&model, "graph q(a: i32[4], b: i32[4]) -> (y) {\n  y = div(a, b)\n}\n").unwrap();
     let out = d.join("out.safetensors");
     let (m, o) = (model.to_str().unwrap(), out.to_str().unwrap());
-    let err = fails(smelt(&["run", m, "--backend", "cranelift", "-o", o]));
-    assert!(err.starts_with("error: not supported on cranelift: div at node y\n  --> "), "{err}");
-    assert!(err.ends_with("q.smelt:2:3 (node y)\n"), "{err}");
-    assert!(!out.exists());
+    for b in ["cranelift", "llvm"] {
+        let err = fails(smelt(&["run", m, "--backend", b, "-o", o]));
+        assert!(err.starts_with(&format!("error: not supported on {b}: div at node y\n  --> ")), "{err}");
+        assert!(err.ends_with("q.smelt:2:3 (node y)\n"), "{err}");
+        assert!(!out.exists());
+    }
+    let err = fails(smelt(&["compile", m, "--emit", "llvm"]));
+    assert!(err.starts_with("error: not supported on llvm: div at node y\n"), "{err}");
     let err = fails(smelt(&["compile", m, "--emit", "kernel", "-o", o]));
     assert!(err.starts_with("error: not supported on cranelift: div at node y\n"), "{err}");
     assert!(!out.exists());
