@@ -134,7 +134,7 @@ fn write_lib(lib: &smelt::runtime::aot::Library, dir: &Path) -> anyhow::Result<(
         Command::new(&cc).args(["-shared", "-o", &format!("lib{n}.so"), &driver_o, &format!("{n}_kernels.o")]),
     ]
     .into_iter()
-    .map(|c| run(c))
+    .map(&run)
     .collect::<Result<Vec<()>, String>>();
     if let Err(m) = steps {
         return reported(m);
