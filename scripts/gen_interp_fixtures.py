@@ -322,6 +322,68 @@ def pool1d_ref(x, kind, kernel, stride=None, pad=(0, 0), dil=(1,), ceil_mode=Fal
     return y[:, :, 0, :]
 
 
+def convnd_ref(x, w, b=None, stride=None, pad=None, dil=None, groups=1):
+    """ONNX Conv over any number of spatial dims: the input zero-padded with np.pad,
+    then for every kernel tap a strided slice of it contracted with that tap's weights
+    (a different route from conv2d_ref's loops)."""
+    x, w = d(x), d(w)
+    r = x.ndim - 2
+    stride, dil, pad = stride or (1,) * r, dil or (1,) * r, pad or (0,) * (2 * r)
+    N, C = x.shape[:2]
+    M, Cg = w.shape[:2]
+    K = w.shape[2:]
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(pad[i], pad[r + i]) for i in range(r)])
+    osz = [(x.shape[2 + i] + pad[i] + pad[r + i] - dil[i] * (K[i] - 1) - 1) // stride[i] + 1 for i in range(r)]
+    y = np.zeros((N, M, *osz))
+    Mg = M // groups
+    for k in np.ndindex(*K):
+        sl = tuple(slice(k[i] * dil[i], k[i] * dil[i] + stride[i] * (osz[i] - 1) + 1, stride[i]) for i in range(r))
+        patch = xp[(slice(None), slice(None)) + sl]
+        for g in range(groups):
+            wk = w[(slice(g * Mg, (g + 1) * Mg), slice(None)) + k]  # [Mg, Cg]
+            y[:, g * Mg:(g + 1) * Mg] += np.einsum("nc...,mc->nm...", patch[:, g * Cg:(g + 1) * Cg], wk)
+    if b is not None:
+        y += d(b).reshape((1, M) + (1,) * r)
+    return y
+
+
+def poolnd_ref(x, kind, kernel, stride=None, pad=None, dil=None, ceil_mode=False, count_include_pad=False):
+    """ONNX MaxPool / AveragePool over any number of spatial dims, by loops over each
+    window (as pool2d_ref). Also returns MaxPool's Indices in both storage orders: the
+    flat index of the first maximum, (n·C + c)·S + offset with the offset row-major
+    (storage_order 0) or column-major over the spatial dims (storage_order 1)."""
+    x = d(x)
+    r = x.ndim - 2
+    stride, dil, pad = stride or kernel, dil or (1,) * r, pad or (0,) * (2 * r)
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    S = int(np.prod(sp))
+    osz = [pool_out_size(sp[i], kernel[i], stride[i], pad[i], pad[r + i], dil[i], ceil_mode) for i in range(r)]
+    y = np.zeros((N, C, *osz))
+    row = np.zeros((N, C, *osz), np.int64)
+    col = np.zeros((N, C, *osz), np.int64)
+    for n in range(N):
+        for c in range(C):
+            for o in np.ndindex(*osz):
+                best, arg, tot, real, in_padded = None, None, 0.0, 0, 0
+                for k in np.ndindex(*kernel):
+                    q = [o[i] * stride[i] - pad[i] + k[i] * dil[i] for i in range(r)]
+                    if all(-pad[i] <= q[i] < sp[i] + pad[r + i] for i in range(r)):
+                        in_padded += 1
+                    if all(0 <= q[i] < sp[i] for i in range(r)):
+                        v = x[(n, c) + tuple(q)]
+                        if best is None or v > best:
+                            best, arg = v, q
+                        tot += v
+                        real += 1
+                assert real, "window entirely in padding"
+                plane = (n * C + c) * S
+                y[(n, c) + o] = best if kind == "max" else tot / (in_padded if count_include_pad else real)
+                row[(n, c) + o] = plane + int(np.ravel_multi_index(arg, sp, order="C"))
+                col[(n, c) + o] = plane + int(np.ravel_multi_index(arg, sp, order="F"))
+    return y, row, col
+
+
 def layer_norm_ref(x, scale, bias, axis, eps):
     x = d(x)
     axis = axis % x.ndim
@@ -332,8 +394,9 @@ def layer_norm_ref(x, scale, bias, axis, eps):
     return y + d(bias) if bias is not None else y
 
 
-def lstm_ref(x, w, r, b, h0, c0, H, direction):
-    """ONNX LSTM, layout 0, gates i, o, f, c; no peepholes; y: [T, D, N, H]."""
+def lstm_ref(x, w, r, b, h0, c0, H, direction, p=None):
+    """ONNX LSTM, layout 0, gates i, o, f, c; peepholes p [D, 3H] (i, o, f) when
+    given; y: [T, D, N, H]."""
     x, w, r, b = d(x), d(w), d(r), d(b)
     T, N, _ = x.shape
     D = 2 if direction == "bidirectional" else 1
@@ -345,13 +408,15 @@ def lstm_ref(x, w, r, b, h0, c0, H, direction):
         W, R, Wb, Rb = w[di], r[di], b[di, : 4 * H], b[di, 4 * H :]
         h = d(h0[di]) if h0 is not None else np.zeros((N, H))
         c = d(c0[di]) if c0 is not None else np.zeros((N, H))
+        P = d(p[di]) if p is not None else np.zeros(3 * H)
+        pi, po, pf = P[:H], P[H : 2 * H], P[2 * H :]
         for t in range(T - 1, -1, -1) if reverse else range(T):
             g = x[t] @ W.T + h @ R.T + Wb + Rb  # [N, 4H]
-            i = sigmoid(g[:, 0:H])
-            o = sigmoid(g[:, H : 2 * H])
-            f = sigmoid(g[:, 2 * H : 3 * H])
+            i = sigmoid(g[:, 0:H] + pi * c)
+            f = sigmoid(g[:, 2 * H : 3 * H] + pf * c)
             ct = np.tanh(g[:, 3 * H : 4 * H])
             c = f * c + i * ct
+            o = sigmoid(g[:, H : 2 * H] + po * c)
             h = o * np.tanh(c)
             y[t, di] = h
         hN[di], cN[di] = h, c
@@ -956,6 +1021,25 @@ def cases_conv():
     c1("conv1d_stride_pad", (2, 4, 17), (3, 4, 5), False, "stride = [3], pad = [2, 1]", stride=(3,), pad=(2, 1))
     c1("conv1d_groups", (1, 6, 9), (4, 3, 3), True, "pad = [1, 1], groups = 2", pad=(1, 1), groups=2)
 
+    def c3(name, xs, ws, bias, attrs, **kw):
+        rng = rng_for(name)
+        x, w = rn(rng, *xs), rn(rng, *ws, s=0.5)
+        params = {"w": w}
+        b = None
+        if bias:
+            b = rn(rng, ws[0])
+            params["b"] = b
+        args = "x, w, b" if bias else "x, w"
+        a = f" {{{attrs}}}" if attrs else ""
+        emit(name, "conv3d", {"x": x}, [f"y = conv3d({args}){a}"], {"y": convnd_ref(x, w, b, **kw)}, params=params)
+
+    c3("conv3d_basic", (2, 3, 5, 6, 7), (4, 3, 3, 2, 3), True, "")
+    c3("conv3d_stride_pad", (1, 3, 7, 5, 9), (5, 3, 3, 3, 2), False,
+       "stride = [2, 1, 3], pad = [1, 0, 2, 1, 1, 0]", stride=(2, 1, 3), pad=(1, 0, 2, 1, 1, 0))
+    c3("conv3d_groups_dilation", (1, 4, 7, 5, 6), (6, 2, 2, 3, 2), True,
+       "pad = [1, 0, 1, 0, 2, 1], dilation = [2, 1, 2], groups = 2",
+       pad=(1, 0, 1, 0, 2, 1), dil=(2, 1, 2), groups=2)
+
 
 def cases_pool():
     def p2(name, op, xs, attrs, **kw):
@@ -1007,6 +1091,42 @@ def cases_pool():
     p1("avg_pool1d_include", "avg_pool1d", (2, 3, 13), "kernel = [4], stride = [3], pad = [1, 2], count_include_pad = true",
        kernel=(4,), stride=(3,), pad=(1, 2), count_include_pad=True)
     p1("avg_pool1d_default_stride", "avg_pool1d", (1, 2, 11), "kernel = [3]", kernel=(3,))
+
+    def pn(name, op, xs, attrs, **kw):
+        x = rn(rng_for(name), *xs)
+        kind = "max" if op.startswith("max") else "avg"
+        CEIL_EFFECTIVE[0] = False
+        y, _, _ = poolnd_ref(x, kind, **kw)
+        assert CEIL_EFFECTIVE[0] == kw.get("ceil_mode", False), f"{name}: ceil_mode has no effect"
+        emit(name, "pool3d", {"x": x}, [f"y = {op}(x) {{{attrs}}}"], {"y": y}, tol=EXACT if kind == "max" else SIMPLE)
+
+    pn("max_pool3d_basic", "max_pool3d", (2, 3, 4, 6, 5), "kernel = [2, 2, 2]", kernel=(2, 2, 2))
+    pn("max_pool3d_pad_stride_dil", "max_pool3d", (1, 2, 7, 6, 9),
+       "kernel = [3, 2, 2], stride = [2, 1, 3], pad = [1, 0, 1, 1, 1, 0], dilation = [1, 2, 1]",
+       kernel=(3, 2, 2), stride=(2, 1, 3), pad=(1, 0, 1, 1, 1, 0), dil=(1, 2, 1))
+    pn("avg_pool3d_pad_include", "avg_pool3d", (1, 3, 5, 7, 6),
+       "kernel = [3, 3, 2], stride = [2, 2, 2], pad = [1, 1, 0, 1, 1, 1], count_include_pad = true",
+       kernel=(3, 3, 2), stride=(2, 2, 2), pad=(1, 1, 0, 1, 1, 1), count_include_pad=True)
+    pn("avg_pool3d_ceil_exclude", "avg_pool3d", (1, 2, 6, 7, 5),
+       "kernel = [2, 3, 2], stride = [2, 2, 2], pad = [1, 0, 0, 0, 1, 0], ceil_mode = true",
+       kernel=(2, 3, 2), stride=(2, 2, 2), pad=(1, 0, 0, 0, 1, 0), ceil_mode=True)
+
+    def pi(name, op, xs, attrs, order, **kw):
+        x = rn(rng_for(name), *xs)
+        y, row, col = poolnd_ref(x, "max", **kw)
+        emit(name, "pool_indices", {"x": x}, [f"y, i = {op}(x) {{{attrs}, indices = {order}}}"],
+             {"y": y, "i": row if order == "row_major" else col}, tol=EXACT)
+
+    pi("max_pool2d_indices_row", "max_pool2d", (2, 3, 7, 6), "kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1]",
+       "row_major", kernel=(3, 3), stride=(2, 2), pad=(1, 1, 1, 1))
+    pi("max_pool2d_indices_col", "max_pool2d", (2, 3, 7, 6), "kernel = [3, 2], stride = [2, 1], pad = [1, 0, 1, 1]",
+       "col_major", kernel=(3, 2), stride=(2, 1), pad=(1, 0, 1, 1))
+    pi("max_pool1d_indices_col", "max_pool1d", (2, 3, 11), "kernel = [3], stride = [2], dilation = [2]",
+       "col_major", kernel=(3,), stride=(2,), dil=(2,))
+    pi("max_pool3d_indices_col", "max_pool3d", (1, 2, 5, 4, 6), "kernel = [2, 2, 3], stride = [1, 2, 2], pad = [0, 1, 1, 1, 0, 1]",
+       "col_major", kernel=(2, 2, 3), stride=(1, 2, 2), pad=(0, 1, 1, 1, 0, 1))
+    pi("max_pool3d_indices_row", "max_pool3d", (2, 1, 4, 5, 3), "kernel = [2, 3, 2], stride = [2, 1, 1]",
+       "row_major", kernel=(2, 3, 2), stride=(2, 1, 1))
 
     for name, op, xs in [
         ("global_avg_pool_2d", "global_avg_pool", (2, 3, 7, 5)),
@@ -1236,6 +1356,13 @@ def cases_shape():
     one("pad_reflect_1d", "pad", x, "y = pad(x) {pads = [0, 0, 5, 0, 0, 2], mode = reflect}",
         pad_ref(x, [0, 0, 5, 0, 0, 2], "reflect"))
 
+    x = rn(rng_for("pad_wrap"), 3, 5, 7)
+    one("pad_wrap", "pad", x, "y = pad(x) {pads = [0, 2, 3, 1, 4, 1], mode = wrap}",
+        pad_ref(x, [0, 2, 3, 1, 4, 1], "wrap"))
+    x = rn(rng_for("pad_wrap_past_length"), 2, 3)
+    one("pad_wrap_past_length", "pad", x, "y = pad(x) {pads = [3, 7, 2, 5], mode = wrap}",
+        pad_ref(x, [3, 7, 2, 5], "wrap"))
+
     x = rn(rng_for("expand_basic"), 3, 1)
     one("expand_basic", "expand", x, "y = expand(x) {shape = [2, 3, 5]}", np.broadcast_to(x, (2, 3, 5)))
     x = rn(rng_for("expand_bcast_both"), 1, 3, 1)
@@ -1251,7 +1378,7 @@ def cases_shape():
 def cases_recurrent():
     T, N, I, H = 5, 3, 7, 5
 
-    def lstm_case(name, direction, h0=False, c0=False):
+    def lstm_case(name, direction, h0=False, c0=False, peep=False):
         rng = rng_for(name)
         D = 2 if direction == "bidirectional" else 1
         x = rn(rng, T, N, I)
@@ -1267,10 +1394,16 @@ def cases_recurrent():
             C0 = rn(rng, D, N, H, s=0.5)
             inputs["c0"] = C0
             args.append("c0")
+        params = {"w": w, "r": r, "b": b}
+        P = None
+        if peep:
+            P = rn(rng, D, 3 * H, s=0.5)
+            params["p"] = P
+            args.append("p")
         attrs = [f"hidden = {H}"] + ([] if direction == "forward" else [f"direction = {direction}"])
-        y, hN, cN = lstm_ref(x, w, r, b, H0, C0, H, direction)
+        y, hN, cN = lstm_ref(x, w, r, b, H0, C0, H, direction, P)
         emit(name, "lstm", inputs, [f"y, h, c = lstm({', '.join(args)}) {{{', '.join(attrs)}}}"],
-             {"y": y, "h": hN, "c": cN}, params={"w": w, "r": r, "b": b}, tol=LONG)
+             {"y": y, "h": hN, "c": cN}, params=params, tol=LONG)
 
     lstm_case("lstm_forward", "forward")
     lstm_case("lstm_forward_h0c0", "forward", True, True)
@@ -1278,6 +1411,9 @@ def cases_recurrent():
     lstm_case("lstm_reverse_h0c0", "reverse", True, True)
     lstm_case("lstm_bidirectional", "bidirectional")
     lstm_case("lstm_bidirectional_h0c0", "bidirectional", True, True)
+    lstm_case("lstm_peephole_forward", "forward", True, True, peep=True)
+    lstm_case("lstm_peephole_bidirectional", "bidirectional", True, True, peep=True)
+    lstm_case("lstm_peephole_reverse", "reverse", True, True, peep=True)
 
     def gru_case(name, direction, h0, lbr):
         rng = rng_for(name)
@@ -1510,7 +1646,10 @@ def cases_quant():
             zw = np.asarray(w_zp if per_ch else [w_zp] * M, np.int64)
             xs_ = x.astype(np.int64) - zx
             ws_ = w.astype(np.int64) - zw.reshape([-1] + [1] * (len(ws) - 1))
-            if nd == 2:
+            if nd == 3:
+                # float64 holds these integer sums exactly
+                acc = np.rint(convnd_ref(xs_, ws_, None, stride, pad, None, groups)).astype(np.int64)
+            elif nd == 2:
                 acc = conv2d_ref(xs_, ws_, None, stride or (1, 1), pad or (0, 0, 0, 0), (1, 1), groups)
             else:
                 acc = conv1d_ref(xs_, ws_, None, stride or (1,), pad or (0, 0), (1,), groups)
@@ -1566,6 +1705,9 @@ def cases_quant():
     qconv("qconv1d_i8_requant", 1, (2, 3, 11), (4, 3, 3), "u8", 100, 0.0625,
           [0.015625, 0.0078125, 0.03125, 0.0625], [0, 0, 0, 0], True, True, "i8", so=0.25, zo=0,
           stride=(2,), pad=(2, 0), force_ties=True)
+    qconv("qconv3d_u8_perch_requant", 3, (1, 3, 4, 5, 5), (4, 3, 2, 3, 2), "u8", 120, 0.05,
+          [0.01, 0.02, 0.013, 0.007], [0, 0, 0, 0], True, True, "i8", so=1.3, zo=3,
+          stride=(1, 2, 1), pad=(1, 0, 1, 0, 1, 1))
 
 
 # ----------------------------------------------------------------------------------
@@ -1751,6 +1893,14 @@ def cases_fused():
     x, w, b = rn(rng, 1, 4, 13), rn(rng, 3, 4, 5, s=0.5), rn(rng, 3)
     y = np.maximum(conv1d_ref(d(x), d(w), d(b), stride=(2,), pad=(2, 2)), 0)
     emit(name, "fused", {"x": x}, ["y = fused_conv1d(x, w, b) {stride = [2], pad = [2, 2], activation = relu}"],
+         {"y": y}, params={"w": w, "b": b})
+
+    name = "fused_conv3d_bias_relu_residual"
+    rng = rng_for(name)
+    x, w, b, res = rn(rng, 1, 3, 4, 5, 6), rn(rng, 4, 3, 2, 3, 3, s=0.5), rn(rng, 4), rn(rng, 1, 4, 4, 2, 6)
+    y = np.maximum(convnd_ref(x, w, b, stride=(1, 2, 1), pad=(1, 1, 1, 0, 0, 1)) + d(res), 0)
+    emit(name, "fused", {"x": x, "res": res},
+         ["y = fused_conv3d(x, w, b, res) {stride = [1, 2, 1], pad = [1, 1, 1, 0, 0, 1], activation = relu}"],
          {"y": y}, params={"w": w, "b": b})
 
     name = "fused_matmul_relu_add"

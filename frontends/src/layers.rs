@@ -145,6 +145,7 @@ pub fn max_pool2d(b: &mut GraphBuilder, x: Value, k: usize, stride: usize, pad: 
             dilation: vec![1; 2],
             ceil_mode: false,
             count_include_pad: false,
+            indices: None,
         },
     )
 }

@@ -5,6 +5,7 @@
 //! output `i` of node `a` into input `j` of node `b`. The edges are the only record
 //! of a node's inputs.
 
+use crate::attr::DimSpec;
 use crate::error::{Diagnostic, Diagnostics, Span};
 use crate::ops::Op;
 use crate::shape::Bindings;
@@ -332,6 +333,20 @@ impl Graph {
             let t = &mut g.node_mut(id).types[0];
             t.shape = t.shape.bind(b);
         }
+        // Reshape and expand targets may name symbols: they become sizes too.
+        let ids: Vec<NodeId> = g.node_ids().collect();
+        for id in ids {
+            if let Op::Reshape { shape } | Op::Expand { shape } = &mut g.node_mut(id).op {
+                for s in shape.iter_mut() {
+                    if let DimSpec::Sym(name) = s
+                        && let Some(&v) = b.get(name.as_str())
+                        && let Ok(v) = i64::try_from(v)
+                    {
+                        *s = DimSpec::Int(v);
+                    }
+                }
+            }
+        }
         g.infer()?;
         Ok(g)
     }
@@ -358,5 +373,27 @@ impl Graph {
 
     pub fn clear_weights(&mut self) {
         self.weights.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::shape::{Bindings, Dim};
+
+    #[test]
+    fn bind_substitutes_symbols_in_reshape_and_expand_targets() {
+        let src = "graph g(x: f32[N, 6]) -> (y, z) {\n  y = reshape(x) {shape = [N, 2, 3]}\n  z = expand(x) {shape = [2, N, 6]}\n}\n";
+        let g = crate::text::parse(src).expect("parses");
+        let b: Bindings = [("N".to_string(), 5)].into();
+        let bound = g.bind(&b).expect("binds");
+        let dims = |name: &str| {
+            let v = bound.outputs().iter().copied().find(|&v| bound.value_name(v) == name).expect("output");
+            bound.value_type(v).expect("typed").shape.0.clone()
+        };
+        assert_eq!(dims("y"), vec![Dim::Fixed(5), Dim::Fixed(2), Dim::Fixed(3)]);
+        assert_eq!(dims("z"), vec![Dim::Fixed(2), Dim::Fixed(5), Dim::Fixed(6)]);
+        // The text shows the substituted sizes.
+        let text = crate::text::print(&bound);
+        assert!(text.contains("shape = [5, 2, 3]") && text.contains("shape = [2, 5, 6]"), "{text}");
     }
 }

@@ -46,6 +46,7 @@ fn resnet_stage() {
         dilation: vec![1, 1],
         ceil_mode: false,
         count_include_pad: false,
+        indices: None,
     };
     let mut h = b.pool(stem, pool);
     for (i, (cin, cout, s)) in [(16, 16, 1), (16, 32, 2), (32, 32, 1)].into_iter().enumerate() {

@@ -1,40 +1,94 @@
-//! Lowering of pooling: windowed max and average (1-d and 2-d, padding, dilation,
-//! ceil mode, `count_include_pad`, as ONNX) as direct loops over each output
-//! element's window, and global pooling as a vector reduction per plane.
+//! Lowering of pooling: windowed max and average (1-d, 2-d and 3-d, padding,
+//! dilation, ceil mode, `count_include_pad`, max with the indices of its maxima, as
+//! ONNX) as direct loops over each output element's window, and global pooling as a
+//! vector reduction per plane.
 
 use super::util::{RowOp, reduce_row, Operand};
 use super::{Lowerer, internal};
-use crate::kernel::{Access, BinOp, Expr, KernelBuilder, LoopKind, Scalar, Ty};
+use crate::kernel::{Access, BinOp, CmpOp, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
-use smelt_ir::ops::{Pool, PoolKind};
+use smelt_ir::ops::{Pool, PoolKind, StorageOrder};
 use smelt_ir::{DType, Op, TensorType};
 
+/// f32 pooling of 1 to 3 spatial dims; max pooling's indices are i64.
 pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
-    matches!(op, Op::Pool(_) | Op::GlobalPool(_))
+    let rank_ok = match op {
+        Op::Pool(p) => (1..=3).contains(&p.rank()),
+        Op::GlobalPool(_) => true,
+        _ => false,
+    };
+    rank_ok
         && ins.iter().all(|t| t.dtype == DType::F32)
-        && outs.iter().all(|t| t.dtype == DType::F32)
+        && outs.iter().enumerate().all(|(i, t)| t.dtype == if i == 0 { DType::F32 } else { DType::I64 })
 }
 
-/// (kernel, stride, pad begin, pad end, dilation) of each of the two spatial dims.
-type Geo = [(usize, usize, usize, usize, usize); 2];
+/// One spatial dim of a window: (kernel, stride, pad begin, pad end, dilation).
+type Dim1 = (usize, usize, usize, usize, usize);
 
-fn geometry(p: &Pool) -> Option<Geo> {
-    match p.rank() {
-        1 => Some([(1, 1, 0, 0, 1), (p.kernel[0], *p.stride.first()?, p.pad[0], p.pad[1], p.dilation[0])]),
-        2 => Some([
-            (p.kernel[0], p.stride[0], p.pad[0], p.pad[2], p.dilation[0]),
-            (p.kernel[1], p.stride[1], p.pad[1], p.pad[3], p.dilation[1]),
-        ]),
-        _ => None,
+fn geometry(p: &Pool) -> Option<Vec<Dim1>> {
+    let r = p.rank();
+    if !(1..=3).contains(&r) || p.stride.len() != r || p.pad.len() != 2 * r || p.dilation.len() != r {
+        return None;
     }
+    Some((0..r).map(|i| (p.kernel[i], p.stride[i], p.pad[i], p.pad[r + i], p.dilation[i])).collect())
 }
 
-fn as_4d(s: &[usize]) -> Option<[usize; 4]> {
-    match *s {
-        [n, c, l] => Some([n, c, 1, l]),
-        [n, c, h, w] => Some([n, c, h, w]),
-        _ => None,
+/// Loop names of the output positions, kernel taps and input coordinates of the
+/// last `r` of the dims (z, y, x).
+fn names(r: usize) -> ([&'static str; 3], [&'static str; 3], [&'static str; 3]) {
+    let pick = |a: [&'static str; 3]| {
+        let mut v = [""; 3];
+        v[..r].copy_from_slice(&a[3 - r..]);
+        v
+    };
+    (pick(["oz", "oy", "ox"]), pick(["kz", "ky", "kx"]), pick(["iz", "iy", "ix"]))
+}
+
+/// Nested loops over `dims` named `names`, the body getting every index.
+fn nest(kb: &mut KernelBuilder, dims: &[usize], names: &[&str], acc: Vec<Expr>, body: &mut dyn FnMut(&mut KernelBuilder, &[Expr])) {
+    if acc.len() == dims.len() {
+        return body(kb, &acc);
     }
+    let d = acc.len();
+    kb.for_n(names[d], dims[d] as u64, |kb, i| {
+        let mut a = acc.clone();
+        a.push(i);
+        nest(kb, dims, names, a, body);
+    });
+}
+
+/// Row-major strides of a shape.
+fn strides(s: &[usize]) -> Vec<usize> {
+    (0..s.len()).map(|d| s[d + 1..].iter().product()).collect()
+}
+
+/// `Σ idx[d]·strides[d]` without multiplying by 1.
+fn offset(base: Expr, idx: &[Expr], strides: &[usize]) -> Expr {
+    idx.iter().zip(strides).fold(base, |a, (i, &s)| if s == 1 { a + i.clone() } else { a + i.clone() * s as i64 })
+}
+
+/// Nested loops over the kernel taps of output position `o`, the body getting the
+/// input coordinate `o·stride + k·dilation − pad_begin` of every dim.
+fn nest_taps(
+    kb: &mut KernelBuilder,
+    geo: &[Dim1],
+    knames: &[&str],
+    inames: &[&str],
+    o: &[Expr],
+    acc: Vec<Expr>,
+    body: &mut dyn FnMut(&mut KernelBuilder, &[Expr]),
+) {
+    if acc.len() == geo.len() {
+        return body(kb, &acc);
+    }
+    let d = acc.len();
+    let (k, s, pb, _, dil) = geo[d];
+    kb.for_n(knames[d], k as u64, |kb, kk| {
+        let i = kb.let_(inames[d], o[d].clone() * s as i64 + kk * dil as i64 - Expr::i(pb as i64));
+        let mut a = acc.clone();
+        a.push(i);
+        nest_taps(kb, geo, knames, inames, o, a, body);
+    });
 }
 
 pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
@@ -60,54 +114,86 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         }
         Op::Pool(p) => {
             let geo = geometry(p).ok_or_else(|| internal(node, "pooling rank"))?;
-            let [n, c, h, w] = as_4d(&x.shape).ok_or_else(|| internal(node, "pooling shape"))?;
-            let [_, _, oh, ow] = as_4d(&out.shape).ok_or_else(|| internal(node, "pooling shape"))?;
-            let planes = n * c;
+            let r = geo.len();
+            if x.shape.len() != r + 2 || out.shape.len() != r + 2 {
+                return Err(internal(node, "pooling shape"));
+            }
+            let (planes, plane, oplane) = (x.shape[0] * x.shape[1], x.shape[2..].iter().product::<usize>(), out.shape[2..].iter().product::<usize>());
+            let (xs, os) = (x.shape[2..].to_vec(), out.shape[2..].to_vec());
+            let (xst, ost) = (strides(&xs), strides(&os));
+            // Column-major strides of the input's spatial dims (for `indices`).
+            let cst: Vec<usize> = (0..r).map(|d| xs[..d].iter().product()).collect();
             let par = if out.len() >= t.parallel_min_elems / 8 && planes > 1 { LoopKind::Parallel } else { LoopKind::Serial };
             let (kind, include) = (p.kind, p.count_include_pad);
+            let ib = match (p.indices, outs.get(1)) {
+                (Some(_), Some(o)) => Some(kb.buffer("indices", Scalar::I64, o.len(), Access::Write)),
+                (Some(_), None) => return Err(internal(node, "max pooling with indices has two outputs")),
+                _ => None,
+            };
+            let order = p.indices;
+            let (onames, knames, inames) = names(r);
             kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, pl| {
-                let base = kb.let_("base", pl.clone() * (h * w) as i64);
-                let obase = kb.let_("obase", pl * (oh * ow) as i64);
-                kb.for_n("oy", oh as u64, |kb, oy| {
-                    kb.for_n("ox", ow as u64, |kb, ox| {
-                        let acc = kb.var("acc", Ty::F32);
-                        let real = kb.var("real", Ty::F32);
-                        let padded = kb.var("padded", Ty::F32);
-                        kb.set(acc, Expr::f(if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 }));
-                        kb.set(real, Expr::f(0.0));
-                        kb.set(padded, Expr::f(0.0));
-                        let (kh, sh, ph, peh, dh) = geo[0];
-                        let (kw, sw, pw, pew, dw) = geo[1];
-                        kb.for_n("ky", kh as u64, |kb, ky| {
-                            let iy = kb.let_("iy", oy.clone() * sh as i64 + ky * dh as i64 - Expr::i(ph as i64));
-                            kb.for_n("kx", kw as u64, |kb, kx| {
-                                let ix = kb.let_("ix", ox.clone() * sw as i64 + kx * dw as i64 - Expr::i(pw as i64));
-                                let in_y = iy.clone().ge(Expr::i(0)).and(iy.clone().lt(Expr::i(h as i64)));
-                                let in_x = ix.clone().ge(Expr::i(0)).and(ix.clone().lt(Expr::i(w as i64)));
-                                let inside = kb.let_("inside", in_y.and(in_x));
-                                if include {
-                                    let in_pad = iy.clone().lt(Expr::i((h + peh) as i64)).and(ix.clone().lt(Expr::i((w + pew) as i64)));
-                                    kb.set(padded, Expr::var(padded) + Expr::cast(Scalar::F32, in_pad));
-                                }
-                                kb.if_(inside, |kb| {
-                                    let v = Expr::load(xb, base.clone() + iy.clone() * w as i64 + ix.clone());
-                                    let a = match kind {
-                                        PoolKind::Max => Expr::bin(BinOp::Max, Expr::var(acc), v),
-                                        PoolKind::Avg => Expr::var(acc) + v,
-                                    };
-                                    kb.set(acc, a);
-                                    kb.set(real, Expr::var(real) + Expr::f(1.0));
-                                });
-                            });
+                let base = kb.let_("base", pl.clone() * plane as i64);
+                let obase = kb.let_("obase", pl * oplane as i64);
+                nest(kb, &os, &onames[..r], vec![], &mut |kb, o| {
+                    let acc = kb.var("acc", Ty::F32);
+                    let real = kb.var("real", Ty::F32);
+                    let padded = kb.var("padded", Ty::F32);
+                    let arg = ib.map(|_| kb.var("arg", Ty::I64));
+                    kb.set(acc, Expr::f(if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 }));
+                    kb.set(real, Expr::f(0.0));
+                    kb.set(padded, Expr::f(0.0));
+                    if let Some(a) = arg {
+                        kb.set(a, Expr::i(-1));
+                    }
+                    let o = o.to_vec();
+                    nest_taps(kb, &geo, &knames[..r], &inames[..r], &o, vec![], &mut |kb, ii| {
+                        let inside = ii.iter().zip(&xs).map(|(i, &n)| i.clone().ge(Expr::i(0)).and(i.clone().lt(Expr::i(n as i64))));
+                        let inside = inside.reduce(Expr::and).expect("rank ≥ 1");
+                        let inside = kb.let_("inside", inside);
+                        if include {
+                            let in_pad = ii.iter().zip(&geo).zip(&xs).map(|((i, g), &n)| i.clone().lt(Expr::i((n + g.3) as i64)));
+                            let in_pad = in_pad.reduce(Expr::and).expect("rank ≥ 1");
+                            kb.set(padded, Expr::var(padded) + Expr::cast(Scalar::F32, in_pad));
+                        }
+                        kb.if_(inside, |kb| {
+                            let v = Expr::load(xb, offset(base.clone(), ii, &xst));
+                            if let Some(a) = arg {
+                                // The first maximum in window order; a NaN wins and stays.
+                                let v = kb.let_("v", v.clone());
+                                let acc_ok = Expr::cmp(CmpOp::Eq, Expr::var(acc), Expr::var(acc));
+                                let better = Expr::bin(BinOp::Or, v.clone().gt(Expr::var(acc)), Expr::cmp(CmpOp::Ne, v.clone(), v.clone()));
+                                let upd = Expr::bin(BinOp::Or, Expr::var(a).lt(Expr::i(0)), acc_ok.and(better));
+                                let cs = if order == Some(StorageOrder::ColMajor) { &cst } else { &xst };
+                                kb.set(a, Expr::select(upd, offset(Expr::i(0), ii, cs), Expr::var(a)));
+                                kb.set(acc, Expr::bin(BinOp::Max, Expr::var(acc), v));
+                            } else {
+                                let a = match kind {
+                                    PoolKind::Max => Expr::bin(BinOp::Max, Expr::var(acc), v),
+                                    PoolKind::Avg => Expr::var(acc) + v,
+                                };
+                                kb.set(acc, a);
+                            }
+                            kb.set(real, Expr::var(real) + Expr::f(1.0));
                         });
-                        let r = match kind {
-                            PoolKind::Max => Expr::var(acc),
-                            PoolKind::Avg => Expr::var(acc) / Expr::var(if include { padded } else { real }),
-                        };
-                        kb.store(y, obase.clone() + oy.clone() * ow as i64 + ox, r);
                     });
+                    let res = match kind {
+                        PoolKind::Max => Expr::var(acc),
+                        PoolKind::Avg => Expr::var(acc) / Expr::var(if include { padded } else { real }),
+                    };
+                    let at = offset(obase.clone(), &o, &ost);
+                    kb.store(y, at.clone(), res);
+                    if let (Some(ib), Some(a)) = (ib, arg) {
+                        // A window wholly in the padding keeps −1, as the interpreter refuses it.
+                        let flat = Expr::select(Expr::var(a).lt(Expr::i(0)), Expr::i(-1), Expr::var(a) + base.clone());
+                        kb.store(ib, at, flat);
+                    }
                 });
             });
+            let mut args = vec![x.buf, out.buf];
+            args.extend(outs.get(1).filter(|_| p.indices.is_some()).map(|o| o.buf));
+            l.step(node, kb.finish(), args);
+            return Ok(true);
         }
         _ => return Ok(false),
     }

@@ -2,7 +2,8 @@
 //! of every time step at once is one GEMM per direction (`x·Wᵀ + Wb (+ Rb)`), then a
 //! recurrence kernel walks time for each (direction, batch row) — in parallel over
 //! them — with the state in scratch buffers: gate pre-activations `xw + h·Rᵀ` by
-//! vector dot products, then the gate arithmetic vectorized over the hidden units.
+//! vector dot products, then the gate arithmetic (with LSTM peepholes when given)
+//! vectorized over the hidden units.
 
 use super::gemm::{Extra, GemmSpec, PackSrc, gemm, pack};
 use super::util::{Operand, dot_row};
@@ -75,6 +76,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let bb = kb.buffer("b", Scalar::F32, b.len(), Access::Read);
     let h0 = ins.get(4).map(|o| kb.buffer("h0", Scalar::F32, o.len(), Access::Read));
     let c0 = ins.get(5).filter(|_| lstm).map(|o| kb.buffer("c0", Scalar::F32, o.len(), Access::Read));
+    let peep = ins.get(6).filter(|_| lstm).map(|o| kb.buffer("p", Scalar::F32, o.len(), Access::Read));
     let yb = kb.buffer("y", Scalar::F32, outs[0].len(), Access::Write);
     let hn = kb.buffer("h", Scalar::F32, outs[1].len(), Access::Write);
     let cn = outs.get(2).map(|o| kb.buffer("c", Scalar::F32, o.len(), Access::Write));
@@ -137,11 +139,18 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 let gate = |q: usize| Expr::load(gb, gbase.clone() + (q * h) as i64 + u.clone());
                 let hv = kb.let_("hv", Expr::load(st, hs.clone() + u.clone()));
                 let hy = if lstm {
-                    // Gate order i, o, f, c.
-                    let (ig, og, fg) = (sig(gate(0)), sig(gate(1)), sig(gate(2)));
+                    // Gate order i, o, f, c; peepholes (order i, o, f) add p⊙c to
+                    // i and f with the old cell, to o with the new one.
+                    let cold = kb.let_("cold", Expr::load(st, cs.clone() + u.clone()));
+                    let pe = |q: usize, c: &Expr| {
+                        peep.map(|p| Expr::load(p, di.clone() * (3 * h) as i64 + (q * h) as i64 + u.clone()) * c.clone())
+                    };
+                    let with = |g: Expr, p: Option<Expr>| p.map_or(g.clone(), |p| g + p);
+                    let (ig, fg) = (sig(with(gate(0), pe(0, &cold))), sig(with(gate(2), pe(2, &cold))));
                     let ct = tanh(gate(3));
-                    let c = kb.let_("cv", fg * Expr::load(st, cs.clone() + u.clone()) + ig * ct);
+                    let c = kb.let_("cv", fg * cold.clone() + ig * ct);
                     kb.store(st, cs.clone() + u.clone(), c.clone());
+                    let og = sig(with(gate(1), pe(1, &c)));
                     kb.let_("hy", og * tanh(c))
                 } else {
                     // Gate order z, r, h.
@@ -166,6 +175,9 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         args.push(o.buf);
     }
     if lstm && let Some(o) = ins.get(5) {
+        args.push(o.buf);
+    }
+    if lstm && let Some(o) = ins.get(6) {
         args.push(o.buf);
     }
     args.extend(outs.iter().map(|o| o.buf));

@@ -143,6 +143,11 @@ fn pad(l: &mut Lowerer, node: &str, x: &Operand, out: &Operand, pads: &[usize], 
                     let m = kb.let_("m", (j % Expr::i(period) + Expr::i(period)) % Expr::i(period));
                     Expr::select(m.clone().lt(Expr::i(len)), m.clone(), Expr::i(period) - m)
                 }
+                // j ≥ −pad_begin, so adding a multiple of len above it makes j non-negative.
+                PadMode::Wrap => {
+                    let lift = (pads[k] as u64).div_ceil(len as u64) as i64 * len;
+                    (j + Expr::i(lift)) % Expr::i(len)
+                }
             };
             src = src + src_k * xst[k];
         }

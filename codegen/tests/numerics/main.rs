@@ -167,3 +167,23 @@ fn run_time_errors_match_the_interpreter() {
         }
     }
 }
+
+mod cases_fe;
+
+/// 3-d convolution and pooling, max pooling's indices, `wrap` padding and LSTM
+/// peepholes (`cases_fe.rs`).
+#[test]
+fn fe_ops() {
+    let cases = cases_fe::fe();
+    for b in backends() {
+        let mut table = Table::default();
+        for c in &cases {
+            let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+            for (k, w) in &c.weights {
+                g.set_weight(k.clone(), w.clone());
+            }
+            check(&mut table, b.as_ref(), &c.op, &c.name, &g, &c.inputs);
+        }
+        finish(&table, &format!("3-d conv/pool, indices, wrap pad, peepholes on {}", b.name()), cases_fe::FE_OPS);
+    }
+}

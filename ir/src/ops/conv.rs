@@ -1,4 +1,4 @@
-//! Convolution (`conv1d`, `conv2d`): stride, explicit begin/end padding, dilation
+//! Convolution (`conv1d`, `conv2d`, `conv3d`): stride, explicit begin/end padding, dilation
 //! and groups. Also the shared output-size arithmetic that pooling uses.
 
 use super::{Op, want_float};
@@ -180,6 +180,7 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
     match name {
         "conv1d" => Some(Op::Conv(Conv::read(1, a))),
         "conv2d" => Some(Op::Conv(Conv::read(2, a))),
+        "conv3d" => Some(Op::Conv(Conv::read(3, a))),
         _ => None,
     }
 }

@@ -12,8 +12,8 @@ use crate::types::TensorType;
 
 pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
     Some(match name {
-        "fused_conv1d" | "fused_conv2d" => {
-            let rank = if name == "fused_conv1d" { 1 } else { 2 };
+        "fused_conv1d" | "fused_conv2d" | "fused_conv3d" => {
+            let rank = if name == "fused_conv1d" { 1 } else if name == "fused_conv2d" { 2 } else { 3 };
             let conv = Conv::read(rank, a);
             let act = a.choice(
                 "activation",

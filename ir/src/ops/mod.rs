@@ -28,7 +28,7 @@ pub use attention::Attention;
 pub use conv::Conv;
 pub use elementwise::{BinaryOp, UnaryOp};
 pub use linalg::Gemm;
-pub use pool::{Pool, PoolKind};
+pub use pool::{Pool, PoolKind, StorageOrder};
 pub use quant::{QuantizeAttrs, Requant};
 pub use recurrent::{Direction, Rnn};
 pub use reduce::{ArgKind, ReduceKind};
@@ -108,12 +108,12 @@ pub fn op_names() -> Vec<&'static str> {
     v.extend(elementwise::PARAM_UNARY.iter().map(|(n, _)| *n));
     v.extend(elementwise::BINARY.iter().map(|(n, _)| *n));
     v.extend([
-        "where", "cast", "matmul", "gemm", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d",
-        "avg_pool2d", "global_avg_pool", "global_max_pool", "batch_norm", "layer_norm", "softmax",
+        "where", "cast", "matmul", "gemm", "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "max_pool3d",
+        "avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool", "batch_norm", "layer_norm", "softmax",
         "log_softmax", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_l2",
         "argmax", "argmin", "reshape", "transpose", "concat", "split", "slice", "gather", "pad", "expand",
-        "lstm", "gru", "attention", "quantize", "dequantize", "qmatmul", "qconv1d", "qconv2d",
-        "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "fused_conv1d", "fused_conv2d",
+        "lstm", "gru", "attention", "quantize", "dequantize", "qmatmul", "qconv1d", "qconv2d", "qconv3d",
+        "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "fused_conv1d", "fused_conv2d", "fused_conv3d",
         "fused_matmul", "elementwise",
     ]);
     v
@@ -132,7 +132,7 @@ impl Op {
             Op::Cast { .. } => "cast",
             Op::MatMul => "matmul",
             Op::Gemm(_) => "gemm",
-            Op::Conv(c) => ["conv1d", "conv2d"][c.rank() - 1],
+            Op::Conv(c) => ["conv1d", "conv2d", "conv3d"][c.rank() - 1],
             Op::Pool(p) => p.name(),
             Op::GlobalPool(PoolKind::Max) => "global_max_pool",
             Op::GlobalPool(PoolKind::Avg) => "global_avg_pool",
@@ -156,13 +156,13 @@ impl Op {
             Op::Quantize(_) => "quantize",
             Op::Dequantize => "dequantize",
             Op::QMatMul(_) => "qmatmul",
-            Op::QConv(c, _) => ["qconv1d", "qconv2d"][c.rank() - 1],
+            Op::QConv(c, _) => ["qconv1d", "qconv2d", "qconv3d"][c.rank() - 1],
             Op::SparseMatMul(_) => "sparse_matmul",
             Op::TopK(_) => "topk",
             Op::MoeDispatch { .. } => "moe_dispatch",
             Op::MoeCombine { .. } => "moe_combine",
             Op::Moe(_) => "moe",
-            Op::FusedConv { conv, .. } => ["fused_conv1d", "fused_conv2d"][conv.rank() - 1],
+            Op::FusedConv { conv, .. } => ["fused_conv1d", "fused_conv2d", "fused_conv3d"][conv.rank() - 1],
             Op::FusedMatMul { .. } => "fused_matmul",
             Op::Elementwise { .. } => "elementwise",
         }
@@ -235,6 +235,7 @@ impl Op {
     pub fn num_outputs(&self) -> usize {
         match self {
             Op::Split { sizes, .. } => sizes.len(),
+            Op::Pool(p) if p.indices.is_some() => 2,
             Op::Lstm(_) => 3,
             Op::Gru(_) | Op::TopK(_) => 2,
             _ => 1,
@@ -261,7 +262,7 @@ impl Op {
             Op::BatchNorm { .. } => (5, 5),
             Op::LayerNorm { .. } => (2, 3),
             Op::Concat { .. } => (1, usize::MAX),
-            Op::Lstm(_) => (4, 6),
+            Op::Lstm(_) => (4, 7),
             Op::Gru(_) => (4, 5),
             Op::Attention(_) => (3, 4),
             Op::SparseMatMul(_) | Op::Moe(_) => (4, 4),
@@ -300,7 +301,7 @@ impl Op {
             }
             Op::MatMul | Op::Gemm(_) => one(linalg::infer(self, ins)),
             Op::Conv(c) => one(c.infer(ins, false)),
-            Op::Pool(p) => one(p.infer(ins[0])),
+            Op::Pool(p) => p.infer(ins[0]),
             Op::GlobalPool(_) => one(pool::infer_global(self.name(), ins[0])),
             Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => one(norm::infer(self, ins)),
             Op::Reduce { .. } | Op::ArgReduce { .. } => one(reduce::infer(self, ins[0])),

@@ -1,8 +1,11 @@
-//! Pooling: max and average windows (1-d and 2-d) and global pooling.
+//! Pooling: max and average windows (1-d, 2-d and 3-d) and global pooling. Max
+//! pooling can also give the flat index of each window's maximum (ONNX MaxPool's
+//! `Indices`, row- or column-major).
 
 use super::conv::window_out;
 use super::{Op, want_float};
 use crate::attr::{AttrReader, AttrValue};
+use crate::dtype::DType;
 use crate::shape::{Dim, Shape};
 use crate::types::TensorType;
 use serde::{Deserialize, Serialize};
@@ -11,6 +14,23 @@ use serde::{Deserialize, Serialize};
 pub enum PoolKind {
     Max,
     Avg,
+}
+
+/// How max pooling's indices flatten the spatial position of the maximum (ONNX
+/// MaxPool's `storage_order`): the index is `plane · (H·W·…) + offset`, with the
+/// offset row-major (last dim fastest) or column-major (first spatial dim fastest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StorageOrder {
+    RowMajor,
+    ColMajor,
+}
+
+const ORDERS: &[(&str, StorageOrder)] = &[("row_major", StorageOrder::RowMajor), ("col_major", StorageOrder::ColMajor)];
+
+impl StorageOrder {
+    pub fn name(&self) -> &'static str {
+        ORDERS.iter().find(|(_, o)| o == self).map(|(n, _)| *n).expect("listed")
+    }
 }
 
 /// A windowed pooling op over `kernel.len()` spatial dims.
@@ -25,6 +45,8 @@ pub struct Pool {
     pub ceil_mode: bool,
     /// Average only: padded positions count in the divisor.
     pub count_include_pad: bool,
+    /// Max only: also output the i64 flat index of each maximum, in this order.
+    pub indices: Option<StorageOrder>,
 }
 
 impl Pool {
@@ -35,9 +57,11 @@ impl Pool {
     pub fn name(&self) -> &'static str {
         match (self.kind, self.rank()) {
             (PoolKind::Max, 1) => "max_pool1d",
-            (PoolKind::Max, _) => "max_pool2d",
+            (PoolKind::Max, 2) => "max_pool2d",
+            (PoolKind::Max, _) => "max_pool3d",
             (PoolKind::Avg, 1) => "avg_pool1d",
-            (PoolKind::Avg, _) => "avg_pool2d",
+            (PoolKind::Avg, 2) => "avg_pool2d",
+            (PoolKind::Avg, _) => "avg_pool3d",
         }
     }
 
@@ -59,10 +83,14 @@ impl Pool {
         if self.count_include_pad {
             v.push(("count_include_pad", AttrValue::bool(true)));
         }
+        if let Some(o) = self.indices {
+            v.push(("indices", AttrValue::ident(o.name())));
+        }
         v
     }
 
-    pub(crate) fn infer(&self, x: &TensorType) -> Result<TensorType, String> {
+    /// The pooled values, then (with `indices`) the i64 indices of the maxima.
+    pub(crate) fn infer(&self, x: &TensorType) -> Result<Vec<TensorType>, String> {
         let name = self.name();
         want_float(name, "input", x)?;
         let r = self.rank();
@@ -85,7 +113,11 @@ impl Pool {
                 self.ceil_mode,
             )?);
         }
-        Ok(TensorType::new(x.dtype, Shape(out)))
+        let y = TensorType::new(x.dtype, Shape(out));
+        Ok(match self.indices {
+            Some(_) => vec![y.clone(), y.with_dtype(DType::I64)],
+            None => vec![y],
+        })
     }
 }
 
@@ -95,6 +127,8 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         "max_pool2d" => (PoolKind::Max, 2),
         "avg_pool1d" => (PoolKind::Avg, 1),
         "avg_pool2d" => (PoolKind::Avg, 2),
+        "max_pool3d" => (PoolKind::Max, 3),
+        "avg_pool3d" => (PoolKind::Avg, 3),
         "global_avg_pool" => return Some(Op::GlobalPool(PoolKind::Avg)),
         "global_max_pool" => return Some(Op::GlobalPool(PoolKind::Max)),
         _ => return None,
@@ -124,7 +158,9 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
     }
     let ceil_mode = a.bool("ceil_mode", false);
     let count_include_pad = if kind == PoolKind::Avg { a.bool("count_include_pad", false) } else { false };
-    Some(Op::Pool(Pool { kind, kernel, stride, pad, dilation, ceil_mode, count_include_pad }))
+    // Avg pooling leaves `indices` unread, so it is reported as unknown.
+    let indices = if kind == PoolKind::Max && a.has("indices") { a.choice("indices", ORDERS, None) } else { None };
+    Some(Op::Pool(Pool { kind, kernel, stride, pad, dilation, ceil_mode, count_include_pad, indices }))
 }
 
 pub(super) fn infer_global(name: &str, x: &TensorType) -> Result<TensorType, String> {

@@ -148,6 +148,7 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         "qmatmul" => Op::QMatMul(Requant::read(a)),
         "qconv1d" => Op::QConv(Conv::read(1, a), Requant::read(a)),
         "qconv2d" => Op::QConv(Conv::read(2, a), Requant::read(a)),
+        "qconv3d" => Op::QConv(Conv::read(3, a), Requant::read(a)),
         _ => return None,
     })
 }

@@ -1,5 +1,6 @@
 //! Recurrent ops: `lstm` and `gru` with ONNX semantics (layout 0, default
-//! activations); codegen expands them into loops over time.
+//! activations; LSTM peepholes as an optional seventh input); codegen expands them
+//! into loops over time.
 
 use super::{Op, want_float};
 use crate::attr::{AttrReader, AttrValue};
@@ -70,8 +71,14 @@ impl Rnn {
         expect("r", 2, vec![d.clone(), Dim::Fixed(gates * h), Dim::Fixed(h)])?;
         expect("b", 3, vec![d.clone(), Dim::Fixed(2 * gates * h)])?;
         let state = vec![d.clone(), n.clone(), Dim::Fixed(h)];
-        for k in 4..ins.len() {
+        for k in 4..ins.len().min(6) {
             expect(if k == 4 { "h0" } else { "c0" }, k, state.clone())?;
+        }
+        if ins.len() > 6 {
+            if !lstm {
+                return Err(format!("{name} takes at most 5 inputs, found {}", ins.len()));
+            }
+            expect("p", 6, vec![d.clone(), Dim::Fixed(3 * h)])?;
         }
         let y = TensorType::new(x.dtype, Shape(vec![t.clone(), d, n.clone(), Dim::Fixed(h)]));
         let s = TensorType::new(x.dtype, Shape(state));

@@ -13,10 +13,16 @@ pub enum PadMode {
     Constant,
     Reflect,
     Edge,
+    /// Circular: position `i` of the padded dim reads `(i − begin) mod n`.
+    Wrap,
 }
 
-const PAD_MODES: &[(&str, PadMode)] =
-    &[("constant", PadMode::Constant), ("reflect", PadMode::Reflect), ("edge", PadMode::Edge)];
+const PAD_MODES: &[(&str, PadMode)] = &[
+    ("constant", PadMode::Constant),
+    ("reflect", PadMode::Reflect),
+    ("edge", PadMode::Edge),
+    ("wrap", PadMode::Wrap),
+];
 
 impl PadMode {
     pub fn name(&self) -> &'static str {

@@ -37,6 +37,7 @@ pub fn resnet(blocks: &[usize], base: usize, size: usize, classes: usize) -> Gra
         dilation: vec![1, 1],
         ceil_mode: false,
         count_include_pad: false,
+        indices: None,
     };
     let mut y = b.pool(y, pool);
     let mut cin = base;

@@ -1,9 +1,10 @@
-//! Interpreter: convolution (`conv1d`, `conv2d`) with stride, begin/end pads,
-//! dilation, groups and an optional bias, as ONNX Conv. A 1-d conv runs as a 2-d
-//! one of height 1. [`conv`] is shared with the fused convolutions.
+//! Interpreter: convolution (`conv1d`, `conv2d`, `conv3d`) with stride, begin/end
+//! pads, dilation, groups and an optional bias, as ONNX Conv, over any number of
+//! spatial dims. [`conv`] is shared with the fused convolutions, and [`taps`] (the
+//! input position of every kernel tap) with pooling and the quantized convolution.
 
 use super::Arg;
-use super::util::{dims, from_f32};
+use super::util::{dims, from_f32, unravel};
 use smelt_ir::ops::Conv;
 use smelt_ir::{Op, Tensor, TensorType};
 
@@ -20,30 +21,54 @@ pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
     Ok(vec![from_f32(o, v)])
 }
 
-/// The 2-d form of a conv of spatial rank 1 or 2: (stride, pad [t, l, b, r], dilation).
-type Geometry = ([usize; 2], [usize; 4], [usize; 2]);
-
-fn geometry(c: &Conv) -> Result<Geometry, String> {
-    match c.rank() {
-        1 if c.pad.len() == 2 && c.dilation.len() == 1 => {
-            Ok(([1, c.stride[0]], [0, c.pad[0], 0, c.pad[1]], [1, c.dilation[0]]))
-        }
-        2 if c.pad.len() == 4 && c.dilation.len() == 2 => Ok((
-            [c.stride[0], c.stride[1]],
-            [c.pad[0], c.pad[1], c.pad[2], c.pad[3]],
-            [c.dilation[0], c.dilation[1]],
-        )),
-        r => Err(format!("conv of spatial rank {r} with pad {:?} and dilation {:?}", c.pad, c.dilation)),
-    }
+/// One kernel tap at one output position: the input's flat spatial offset (`None` in
+/// the padding) and whether the tap lies inside the padded input
+/// `[-pad_begin, len + pad_end)` along every dim (average pooling counts those).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tap {
+    pub at: Option<usize>,
+    pub padded: bool,
 }
 
-/// A shape as 4-d `[N, C, H, W]` (a 3-d `[N, C, L]` gets `H = 1`).
-fn as_4d(s: &[usize]) -> Result<[usize; 4], String> {
-    match *s {
-        [n, c, l] => Ok([n, c, 1, l]),
-        [n, c, h, w] => Ok([n, c, h, w]),
-        _ => Err(format!("conv expects 3-d or 4-d tensors, found {s:?}")),
+/// The taps of a window over any number of spatial dims: for every output position
+/// (row-major over `out`) the `Π kernel` taps (row-major over the kernel), where
+/// along dim `i` tap `k` of output `o` reads input `o·stride + k·dilation − pad_begin`.
+/// `pad` holds the begins, then the ends.
+pub(super) fn taps(
+    input: &[usize],
+    kernel: &[usize],
+    out: &[usize],
+    stride: &[usize],
+    pad: &[usize],
+    dilation: &[usize],
+) -> Result<Vec<Tap>, String> {
+    let r = input.len();
+    if [kernel.len(), out.len(), stride.len(), dilation.len()].iter().any(|&l| l != r) || pad.len() != 2 * r {
+        return Err(format!(
+            "window of kernel {kernel:?}, stride {stride:?}, pad {pad:?}, dilation {dilation:?} over {input:?} into {out:?}"
+        ));
     }
+    let (no, nk): (usize, usize) = (out.iter().product(), kernel.iter().product());
+    let mut v = Vec::with_capacity(no * nk);
+    for o in 0..no {
+        let oi = unravel(o, out);
+        for k in 0..nk {
+            let ki = unravel(k, kernel);
+            let (mut at, mut inside, mut padded) = (0usize, true, true);
+            for d in 0..r {
+                let q = (oi[d] * stride[d] + ki[d] * dilation[d]) as i64 - pad[d] as i64;
+                if !(0..input[d] as i64).contains(&q) {
+                    inside = false;
+                }
+                if q >= (input[d] + pad[r + d]) as i64 {
+                    padded = false;
+                }
+                at = at * input[d] + q.max(0) as usize;
+            }
+            v.push(Tap { at: inside.then_some(at), padded });
+        }
+    }
+    Ok(v)
 }
 
 /// The output size of a window `k` over `len` (+ pads) with stride `s` and dilation `d`.
@@ -53,57 +78,55 @@ pub(super) fn out_size(len: usize, k: usize, s: usize, pb: usize, pe: usize, d: 
     (padded >= span && s > 0).then(|| (padded - span) / s + 1)
 }
 
-/// `conv(x, w, b)` as f32 values of the output `out_dims` (accumulated in f64).
+/// `conv(x, w, b)` as f32 values of the output `out_dims` (accumulated in f64), for
+/// any number of spatial dims.
 pub(super) fn conv(x: &Tensor, w: &Tensor, b: Option<&Tensor>, c: &Conv, out_dims: &[usize]) -> Result<Vec<f32>, String> {
-    if x.rank() != c.rank() + 2 || w.rank() != c.rank() + 2 || out_dims.len() != c.rank() + 2 {
-        return Err(format!("conv{}d of {:?} with weights {:?}", c.rank(), x.shape(), w.shape()));
+    let r = c.rank();
+    if x.rank() != r + 2 || w.rank() != r + 2 || out_dims.len() != r + 2 {
+        return Err(format!("conv{r}d of {:?} with weights {:?}", x.shape(), w.shape()));
     }
-    let (stride, pad, dil) = geometry(c)?;
-    let [n, ci, h, wd] = as_4d(x.shape())?;
-    let [m, cg, kh, kw] = as_4d(w.shape())?;
+    let (xs, ws) = (x.shape(), w.shape());
+    let (n, ci, m, cg) = (xs[0], xs[1], ws[0], ws[1]);
     let g = c.groups;
     if g == 0 || cg * g != ci || m % g != 0 {
-        return Err(format!("conv: x {:?} and w {:?} do not fit groups = {g}", x.shape(), w.shape()));
+        return Err(format!("conv: x {xs:?} and w {ws:?} do not fit groups = {g}"));
     }
-    let mg = m / g;
-    let oh = out_size(h, kh, stride[0], pad[0], pad[2], dil[0]).ok_or("conv: the window does not fit the input")?;
-    let ow = out_size(wd, kw, stride[1], pad[1], pad[3], dil[1]).ok_or("conv: the window does not fit the input")?;
-    let got = as_4d(out_dims)?;
-    if got != [n, m, oh, ow] {
-        return Err(format!("conv gives [{n}, {m}, {oh}, {ow}], the type says {out_dims:?}"));
+    let mut want = vec![n, m];
+    for i in 0..r {
+        let (pb, pe) = (c.pad.get(i).copied().unwrap_or(0), c.pad.get(r + i).copied().unwrap_or(0));
+        let s = c.stride.get(i).copied().unwrap_or(0);
+        let d = c.dilation.get(i).copied().unwrap_or(0);
+        want.push(out_size(xs[2 + i], ws[2 + i], s, pb, pe, d).ok_or("conv: the window does not fit the input")?);
     }
+    if want != out_dims {
+        return Err(format!("conv gives {want:?}, the type says {out_dims:?}"));
+    }
+    let taps = taps(&xs[2..], &ws[2..], &out_dims[2..], &c.stride, &c.pad, &c.dilation)?;
     let bias: Vec<f32> = match b {
         Some(b) if b.numel() == m => b.to_f32(),
         Some(b) => return Err(format!("conv bias {:?} does not have {m} elements", b.shape())),
         None => vec![0.0; m],
     };
     let (xv, wv) = (x.to_f32(), w.to_f32());
-    let mut out = Vec::with_capacity(n * m * oh * ow);
+    let (plane, nk): (usize, usize) = (xs[2..].iter().product(), ws[2..].iter().product());
+    let no: usize = out_dims[2..].iter().product();
+    let mg = m / g;
+    let mut out = Vec::with_capacity(n * m * no);
     for bn in 0..n {
         for mo in 0..m {
             let grp = mo / mg;
-            for y in 0..oh {
-                for xo in 0..ow {
-                    let mut acc = bias[mo] as f64;
-                    for cc in 0..cg {
-                        let cin = grp * cg + cc;
-                        for i in 0..kh {
-                            // Input row: y·s + i·d − pad_top; skip the padding.
-                            let Some(r) = (y * stride[0] + i * dil[0]).checked_sub(pad[0]).filter(|&r| r < h) else {
-                                continue;
-                            };
-                            for j in 0..kw {
-                                let Some(col) = (xo * stride[1] + j * dil[1]).checked_sub(pad[1]).filter(|&q| q < wd) else {
-                                    continue;
-                                };
-                                let xval = xv[((bn * ci + cin) * h + r) * wd + col];
-                                let wval = wv[((mo * cg + cc) * kh + i) * kw + j];
-                                acc += xval as f64 * wval as f64;
-                            }
+            for o in 0..no {
+                let mut acc = bias[mo] as f64;
+                for cc in 0..cg {
+                    let xb = (bn * ci + grp * cg + cc) * plane;
+                    let wb = (mo * cg + cc) * nk;
+                    for (k, t) in taps[o * nk..(o + 1) * nk].iter().enumerate() {
+                        if let Some(at) = t.at {
+                            acc += xv[xb + at] as f64 * wv[wb + k] as f64;
                         }
                     }
-                    out.push(acc as f32);
                 }
+                out.push(acc as f32);
             }
         }
     }
@@ -150,6 +173,27 @@ mod tests {
         let w = f(&[2, 1, 2], &[1., 1., 10., 10.]);
         let c = Conv { stride: vec![1], pad: vec![1, 0], dilation: vec![1], groups: 2 };
         assert_eq!(conv(&x, &w, None, &c, &[1, 2, 3]).unwrap(), vec![1., 3., 5., 40., 90., 110.]);
+    }
+
+    #[test]
+    fn conv3d_matches_a_hand_sum() {
+        // x = 0..26 as 1×1×3×3×3 (x[d,h,w] = 9d + 3h + w), a 2×1×2 kernel of ones with
+        // stride [1, 2, 1] and pad 1 at the end of w: y[d,h,w] = x[d,h,w] + x[d,h,w+1]
+        // + x[d+1,h,w] + x[d+1,h,w+1] with x = 0 past the end of w. Output 2×2×3.
+        let x = f(&[1, 1, 3, 3, 3], &(0..27).map(|i| i as f32).collect::<Vec<_>>());
+        let w = f(&[1, 1, 2, 1, 2], &[1.; 4]);
+        let c = Conv { stride: vec![1, 2, 1], pad: vec![0, 0, 0, 0, 0, 1], dilation: vec![1; 3], groups: 1 };
+        let y = conv(&x, &w, None, &c, &[1, 1, 2, 2, 3]).unwrap();
+        let xv = |d: usize, h: usize, w: usize| if w < 3 { (9 * d + 3 * h + w) as f32 } else { 0. };
+        let mut want = vec![];
+        for d in 0..2 {
+            for h in [0, 2] {
+                for w in 0..3 {
+                    want.push(xv(d, h, w) + xv(d, h, w + 1) + xv(d + 1, h, w) + xv(d + 1, h, w + 1));
+                }
+            }
+        }
+        assert_eq!(y, want);
     }
 
     #[test]

@@ -1,99 +1,88 @@
-//! Interpreter: pooling — max and average windows (1-d and 2-d, as ONNX MaxPool /
-//! AveragePool with explicit pads, dilation and ceil_mode) and global pooling. A 1-d
-//! pool runs as a 2-d one of height 1.
+//! Interpreter: pooling — max and average windows over any number of spatial dims
+//! (as ONNX MaxPool / AveragePool with explicit pads, dilation and ceil_mode; max
+//! pooling optionally with the indices of its maxima) and global pooling.
 
 use super::Arg;
-use super::util::{dims, from_f32};
-use smelt_ir::ops::{Pool, PoolKind};
+use super::conv::taps;
+use super::util::{dims, from_f32, from_i64, unravel};
+use smelt_ir::ops::{Pool, PoolKind, StorageOrder};
 use smelt_ir::{Op, Tensor, TensorType};
 
 pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
     let o = out.first().ok_or("pool needs an output type")?;
     let x = ins.first().ok_or("pool needs an input")?.value;
-    let v = match op {
-        Op::Pool(p) => pool(p, x, &dims(o))?,
-        Op::GlobalPool(k) => global(*k, x)?,
-        _ => return Err(format!("{} is not a pooling op", op.name())),
-    };
-    Ok(vec![from_f32(o, v)])
-}
-
-/// `[N, C, L]` → `[N, C, 1, L]`; `[N, C, H, W]` unchanged.
-fn as_4d(s: &[usize]) -> Result<[usize; 4], String> {
-    match *s {
-        [n, c, l] => Ok([n, c, 1, l]),
-        [n, c, h, w] => Ok([n, c, h, w]),
-        _ => Err(format!("pooling expects 3-d or 4-d tensors, found {s:?}")),
+    match op {
+        Op::Pool(p) => {
+            let (v, idx) = pool(p, x, &dims(o))?;
+            let mut r = vec![from_f32(o, v)];
+            if p.indices.is_some() {
+                let it = out.get(1).ok_or("max pooling with indices needs two output types")?;
+                r.push(from_i64(it, idx));
+            }
+            Ok(r)
+        }
+        Op::GlobalPool(k) => Ok(vec![from_f32(o, global(*k, x)?)]),
+        _ => Err(format!("{} is not a pooling op", op.name())),
     }
 }
 
-/// One windowed pool into output dims `od` (which carry the ceil_mode rounding).
-/// Max ignores padding; avg divides by the real elements, or with
-/// `count_include_pad` by the window positions inside the padded input
-/// `[-pad_begin, len + pad_end)` (positions past the end padding never count).
-fn pool(p: &Pool, x: &Tensor, od: &[usize]) -> Result<Vec<f32>, String> {
+/// One windowed pool into output dims `od` (which carry the ceil_mode rounding), over
+/// any number of spatial dims. Max ignores padding; avg divides by the real
+/// elements, or with `count_include_pad` by the window positions inside the padded
+/// input `[-pad_begin, len + pad_end)` (positions past the end padding never count).
+/// Also gives, for max pooling with `indices`, the flat index of each maximum (the
+/// first one in window order; a NaN wins).
+fn pool(p: &Pool, x: &Tensor, od: &[usize]) -> Result<(Vec<f32>, Vec<i64>), String> {
     let r = p.rank();
-    if x.rank() != r + 2 || od.len() != r + 2 || p.pad.len() != 2 * r || p.stride.len() != r || p.dilation.len() != r {
-        return Err(format!("{} of {:?} into {od:?} with attributes {p:?}", p.name(), x.shape()));
+    let xs = x.shape();
+    if x.rank() != r + 2 || od.len() != r + 2 || od[..2] != xs[..2] {
+        return Err(format!("{} of {xs:?} into {od:?} with attributes {p:?}", p.name()));
     }
-    // 2-d geometry: (kernel, stride, pad begin, pad end, dilation) per spatial dim.
-    let geo: [(usize, usize, usize, usize, usize); 2] = if r == 1 {
-        [(1, 1, 0, 0, 1), (p.kernel[0], p.stride[0], p.pad[0], p.pad[1], p.dilation[0])]
-    } else {
-        [
-            (p.kernel[0], p.stride[0], p.pad[0], p.pad[2], p.dilation[0]),
-            (p.kernel[1], p.stride[1], p.pad[1], p.pad[3], p.dilation[1]),
-        ]
+    let taps = taps(&xs[2..], &p.kernel, &od[2..], &p.stride, &p.pad, &p.dilation)?;
+    let (plane, nk, no): (usize, usize, usize) = (xs[2..].iter().product(), p.kernel.iter().product(), od[2..].iter().product());
+    // The offset within a plane in the requested order (row-major is `at` itself).
+    let spatial = &xs[2..];
+    let col_major = |at: usize| -> usize {
+        let idx = unravel(at, spatial);
+        idx.iter().zip(spatial).rev().fold(0, |acc, (&i, &n)| acc * n + i)
     };
-    let [n, c, h, w] = as_4d(x.shape())?;
-    let [on, oc, oh, ow] = as_4d(od)?;
-    if (on, oc) != (n, c) {
-        return Err(format!("{} of {:?} cannot give {od:?}", p.name(), x.shape()));
-    }
     let xv = x.to_f32();
-    // For output position o along a dim: the input coordinates of the window, each
-    // with whether it lies in the input and whether it lies in the padded input.
-    let window = |o: usize, len: usize, (k, s, pb, pe, d): (usize, usize, usize, usize, usize)| -> Vec<(Option<usize>, bool)> {
-        (0..k)
-            .map(|i| {
-                let q = (o * s + i * d) as i64 - pb as i64;
-                let inside = (0..len as i64).contains(&q).then_some(q as usize);
-                (inside, q < (len + pe) as i64)
-            })
-            .collect()
-    };
-    let mut out = Vec::with_capacity(n * c * oh * ow);
-    for plane in 0..n * c {
-        let base = plane * h * w;
-        for y in 0..oh {
-            let rows = window(y, h, geo[0]);
-            for xo in 0..ow {
-                let cols = window(xo, w, geo[1]);
-                let (mut max, mut sum, mut real, mut padded) = (f32::NEG_INFINITY, 0f64, 0usize, 0usize);
-                for &(ri, rp) in &rows {
-                    for &(ci, cp) in &cols {
-                        if rp && cp {
-                            padded += 1;
-                        }
-                        if let (Some(ri), Some(ci)) = (ri, ci) {
-                            let v = xv[base + ri * w + ci];
-                            max = nan_max(max, v);
-                            sum += v as f64;
-                            real += 1;
-                        }
-                    }
+    let planes = xs[0] * xs[1];
+    let mut out = Vec::with_capacity(planes * no);
+    let mut indices = Vec::new();
+    for pl in 0..planes {
+        let base = pl * plane;
+        for o in 0..no {
+            let (mut max, mut arg, mut sum, mut real, mut padded) = (f32::NEG_INFINITY, None, 0f64, 0usize, 0usize);
+            for t in &taps[o * nk..(o + 1) * nk] {
+                if t.padded {
+                    padded += 1;
                 }
-                out.push(match p.kind {
-                    PoolKind::Max => max,
-                    PoolKind::Avg => {
-                        let div = if p.count_include_pad { padded } else { real };
-                        (sum / div as f64) as f32
+                if let Some(at) = t.at {
+                    let v = xv[base + at];
+                    if arg.is_none() || (!max.is_nan() && (v > max || v.is_nan())) {
+                        arg = Some(at);
                     }
-                });
+                    max = nan_max(max, v);
+                    sum += v as f64;
+                    real += 1;
+                }
+            }
+            out.push(match p.kind {
+                PoolKind::Max => max,
+                PoolKind::Avg => {
+                    let div = if p.count_include_pad { padded } else { real };
+                    (sum / div as f64) as f32
+                }
+            });
+            if let Some(order) = p.indices {
+                let at = arg.ok_or_else(|| format!("{}: a window lies wholly in the padding", p.name()))?;
+                let off = if order == StorageOrder::ColMajor { col_major(at) } else { at };
+                indices.push((base + off) as i64);
             }
         }
     }
-    Ok(out)
+    Ok((out, indices))
 }
 
 /// The max of two values; NaN if either is NaN.
@@ -130,7 +119,7 @@ mod tests {
 
     fn p1(kind: PoolKind, k: usize, s: usize, pad: [usize; 2], ceil: bool, include: bool) -> Pool {
         let (kernel, stride, dilation) = (vec![k], vec![s], vec![1]);
-        Pool { kind, kernel, stride, pad: pad.to_vec(), dilation, ceil_mode: ceil, count_include_pad: include }
+        Pool { kind, kernel, stride, pad: pad.to_vec(), dilation, ceil_mode: ceil, count_include_pad: include, indices: None }
     }
 
     #[test]
@@ -138,9 +127,9 @@ mod tests {
         // x = [1,2,3,4], kernel 3, stride 1, pad [1,1]: windows [p,1,2], [1,2,3], [2,3,4], [3,4,p].
         // Excluding padding: 1.5, 2, 3, 3.5; including it: 1, 2, 3, 7/3.
         let x = f(&[1, 1, 4], &[1., 2., 3., 4.]);
-        let y = pool(&p1(PoolKind::Avg, 3, 1, [1, 1], false, false), &x, &[1, 1, 4]).unwrap();
+        let y = pool(&p1(PoolKind::Avg, 3, 1, [1, 1], false, false), &x, &[1, 1, 4]).unwrap().0;
         assert_eq!(y, vec![1.5, 2., 3., 3.5]);
-        let y = pool(&p1(PoolKind::Avg, 3, 1, [1, 1], false, true), &x, &[1, 1, 4]).unwrap();
+        let y = pool(&p1(PoolKind::Avg, 3, 1, [1, 1], false, true), &x, &[1, 1, 4]).unwrap().0;
         assert_eq!(y, vec![1., 2., 3., 7. / 3.]);
     }
 
@@ -150,8 +139,8 @@ mod tests {
         // max: 2, 4, 5. avg with count_include_pad: the position past the end is not in the
         // padded input (no end pad), so the last divisor is 1: 1.5, 3.5, 5.
         let x = f(&[1, 1, 5], &[1., 2., 3., 4., 5.]);
-        assert_eq!(pool(&p1(PoolKind::Max, 2, 2, [0, 0], true, false), &x, &[1, 1, 3]).unwrap(), vec![2., 4., 5.]);
-        assert_eq!(pool(&p1(PoolKind::Avg, 2, 2, [0, 0], true, true), &x, &[1, 1, 3]).unwrap(), vec![1.5, 3.5, 5.]);
+        assert_eq!(pool(&p1(PoolKind::Max, 2, 2, [0, 0], true, false), &x, &[1, 1, 3]).unwrap().0, vec![2., 4., 5.]);
+        assert_eq!(pool(&p1(PoolKind::Avg, 2, 2, [0, 0], true, true), &x, &[1, 1, 3]).unwrap().0, vec![1.5, 3.5, 5.]);
     }
 
     #[test]
@@ -159,8 +148,51 @@ mod tests {
         // 1×1×2×2 [[1,-2],[-3,-4]], kernel 2×2, stride 1, pad 1 all round → 3×3 output;
         // padding is ignored by max: [[1,1,-2],[1,1,-2],[-3,-3,-4]].
         let x = f(&[1, 1, 2, 2], &[1., -2., -3., -4.]);
-        let p = Pool { kind: PoolKind::Max, kernel: vec![2, 2], stride: vec![1, 1], pad: vec![1; 4], dilation: vec![1, 1], ceil_mode: false, count_include_pad: false };
-        assert_eq!(pool(&p, &x, &[1, 1, 3, 3]).unwrap(), vec![1., 1., -2., 1., 1., -2., -3., -3., -4.]);
+        let p = Pool { kind: PoolKind::Max, kernel: vec![2, 2], stride: vec![1, 1], pad: vec![1; 4], dilation: vec![1, 1], ceil_mode: false, count_include_pad: false, indices: None };
+        assert_eq!(pool(&p, &x, &[1, 1, 3, 3]).unwrap().0, vec![1., 1., -2., 1., 1., -2., -3., -3., -4.]);
+    }
+
+    #[test]
+    fn max_3d_indices_both_orders() {
+        // Two planes of 2×2×3, x = its flat index, except that plane 0's maximum is at
+        // (d, h, w) = (0, 1, 2): row-major offset 5, col-major d + 2·h + 4·w = 10.
+        let mut v: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        v[5] = 100.;
+        let x = f(&[1, 2, 2, 2, 3], &v);
+        let mut p = Pool {
+            kind: PoolKind::Max,
+            kernel: vec![2, 2, 3],
+            stride: vec![1, 1, 1],
+            pad: vec![0; 6],
+            dilation: vec![1; 3],
+            ceil_mode: false,
+            count_include_pad: false,
+            indices: Some(StorageOrder::RowMajor),
+        };
+        // Plane 1's maximum is its last element: row-major 11, col-major 1 + 2 + 4·2 = 11.
+        let (y, i) = pool(&p, &x, &[1, 2, 1, 1, 1]).unwrap();
+        assert_eq!((y, i), (vec![100., 23.], vec![5, 12 + 11]));
+        p.indices = Some(StorageOrder::ColMajor);
+        assert_eq!(pool(&p, &x, &[1, 2, 1, 1, 1]).unwrap().1, vec![10, 12 + 11]);
+    }
+
+    #[test]
+    fn avg_3d_count_include_pad() {
+        // 1×1×1×1×2 [2, 4], kernel [1, 1, 2], pad 1 before w: windows [p, 2], [2, 4].
+        let x = f(&[1, 1, 1, 1, 2], &[2., 4.]);
+        let mut p = Pool {
+            kind: PoolKind::Avg,
+            kernel: vec![1, 1, 2],
+            stride: vec![1; 3],
+            pad: vec![0, 0, 1, 0, 0, 0],
+            dilation: vec![1; 3],
+            ceil_mode: false,
+            count_include_pad: false,
+            indices: None,
+        };
+        assert_eq!(pool(&p, &x, &[1, 1, 1, 1, 2]).unwrap().0, vec![2., 3.]);
+        p.count_include_pad = true;
+        assert_eq!(pool(&p, &x, &[1, 1, 1, 1, 2]).unwrap().0, vec![1., 3.]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Interpreter: the quantization family — `quantize`, `dequantize`, and the integer
-//! `qmatmul`/`qconv1d`/`qconv2d` that accumulate `(x − zx)(w − zw)` in i32 and either
+//! `qmatmul`/`qconv1d`/`qconv2d`/`qconv3d` that accumulate `(x − zx)(w − zw)` in i32 and either
 //! return the accumulators or requantize them (in f64) to i8/u8.
 
 use super::{Arg, util};
@@ -162,64 +162,45 @@ fn qconv(c: &Conv, r: &Requant, ins: &[Arg], ty: &TensorType) -> Result<Vec<Tens
         return Err(format!("qconv: unsupported quantization of x {} or w {}", x.ty, w.ty));
     }
     let od = util::dims(ty);
-    // View 1-d as 2-d with a height of 1: [N, C, 1, L], kernel [M, C/g, 1, k].
-    let lift = |s: &[usize]| -> Vec<usize> { if s.len() == 3 { vec![s[0], s[1], 1, s[2]] } else { s.to_vec() } };
-    let (xs, ws, os) = (lift(x.value.shape()), lift(w.value.shape()), lift(&od));
-    let at = |v: &[usize], i: usize| v.get(i).copied().ok_or_else(|| format!("qconv attributes are short: {c:?}"));
-    let (stride, pad, dil) = match c.rank() {
-        1 => ([1, at(&c.stride, 0)?], [0, at(&c.pad, 0)?], [1, at(&c.dilation, 0)?]),
-        2 => (
-            [at(&c.stride, 0)?, at(&c.stride, 1)?],
-            [at(&c.pad, 0)?, at(&c.pad, 1)?],
-            [at(&c.dilation, 0)?, at(&c.dilation, 1)?],
-        ),
-        r => return Err(format!("qconv of rank {r}")),
-    };
-    let (&[n, ci, ih, iw], &[m, cg, kh, kw], &[on, om, oh, ow]) = (&xs[..], &ws[..], &os[..]) else {
-        return Err(format!("qconv: unexpected shapes x {:?}, w {:?}", x.value.shape(), w.value.shape()));
-    };
+    let (xs, ws) = (x.value.shape(), w.value.shape());
+    let rk = c.rank();
+    if xs.len() != rk + 2 || ws.len() != rk + 2 || od.len() != rk + 2 {
+        return Err(format!("qconv{rk}d: unexpected shapes x {xs:?}, w {ws:?}"));
+    }
+    let (n, ci, m, cg, on, om) = (xs[0], xs[1], ws[0], ws[1], od[0], od[1]);
     let g = c.groups;
     if g == 0 || on != n || om != m || m % g != 0 || ci != cg * g {
-        return Err(format!("qconv: x {:?}, w {:?} and groups {g} do not match", x.value.shape(), w.value.shape()));
+        return Err(format!("qconv: x {xs:?}, w {ws:?} and groups {g} do not match"));
     }
+    let taps = super::conv::taps(&xs[2..], &ws[2..], &od[2..], &c.stride, &c.pad, &c.dilation)?;
     let (sx, zx) = qparam(qx, 0)?;
     let (sw, zw) = params(qw, m)?;
     let bias = bias(ins, m)?;
     let (xv, wv) = (x.value.to_i64(), w.value.to_i64());
+    let (xplane, nk): (usize, usize) = (xs[2..].iter().product(), ws[2..].iter().product());
+    let plane: usize = od[2..].iter().product();
     let mg = m / g;
-    let mut acc = vec![0i32; n * m * oh * ow];
+    let mut acc = vec![0i32; n * m * plane];
     for b in 0..n {
         for oc in 0..m {
             let grp = oc / mg;
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut s = bias[oc];
-                    for cc in 0..cg {
-                        let ic = grp * cg + cc;
-                        for ky in 0..kh {
-                            // Input position; padding (outside) contributes x = zx, i.e. 0.
-                            let y = (oy * stride[0] + ky * dil[0]) as i64 - pad[0] as i64;
-                            if y < 0 || y >= ih as i64 {
-                                continue;
-                            }
-                            for kx in 0..kw {
-                                let xx = (ox * stride[1] + kx * dil[1]) as i64 - pad[1] as i64;
-                                if xx < 0 || xx >= iw as i64 {
-                                    continue;
-                                }
-                                let xi = ((b * ci + ic) * ih + y as usize) * iw + xx as usize;
-                                let wi = ((oc * cg + cc) * kh + ky) * kw + kx;
-                                let p = (xv[xi] - zx as i64) * (wv[wi] - zw[oc]);
-                                s = s.wrapping_add(p as i32);
-                            }
+            for o in 0..plane {
+                let mut s = bias[oc];
+                for cc in 0..cg {
+                    let xb = (b * ci + grp * cg + cc) * xplane;
+                    let wb = (oc * cg + cc) * nk;
+                    // Padding (no tap) contributes x = zx, i.e. 0.
+                    for (k, t) in taps[o * nk..(o + 1) * nk].iter().enumerate() {
+                        if let Some(at) = t.at {
+                            let p = (xv[xb + at] - zx as i64) * (wv[wb + k] - zw[oc]);
+                            s = s.wrapping_add(p as i32);
                         }
                     }
-                    acc[((b * m + oc) * oh + oy) * ow + ox] = s;
                 }
+                acc[(b * m + oc) * plane + o] = s;
             }
         }
     }
-    let plane = oh * ow;
     Ok(vec![finish(r, acc, sx, &sw, |i| (i / plane.max(1)) % m.max(1), ty)?])
 }
 

@@ -1,5 +1,5 @@
 //! Interpreter: the recurrent op family (`lstm`, `gru`) with ONNX semantics (layout 0,
-//! default activations), computed in f64 and stored in the node's dtype.
+//! default activations, LSTM peepholes), computed in f64 and stored in the node's dtype.
 
 use super::{Arg, util};
 use smelt_ir::ops::Rnn;
@@ -32,6 +32,8 @@ struct Rec {
     b: Vec<f64>,
     /// Optional initial states [D, N, H], by input position 4, 5.
     states: Vec<Option<Vec<f64>>>,
+    /// LSTM peepholes [D, 3H] (input 6, order i, o, f); zeros when absent.
+    peep: Vec<f64>,
 }
 
 fn f64s(a: &Arg) -> Vec<f64> {
@@ -60,7 +62,8 @@ fn read(r: &Rnn, ins: &[Arg], gates: usize) -> Result<Rec, String> {
     for (k, what) in [(4, "h0"), (5, "c0")] {
         states.push(if ins.len() > k { Some(want(k, what, &[d, n, h])?) } else { None });
     }
-    Ok(Rec { t, n, i, h, d, g: gates, x: f64s(x), w, r: rr, b, states })
+    let peep = if ins.len() > 6 { want(6, "p", &[d, 3 * h])? } else { vec![0.0; d * 3 * h] };
+    Ok(Rec { t, n, i, h, d, g: gates, x: f64s(x), w, r: rr, b, states, peep })
 }
 
 impl Rec {
@@ -118,13 +121,14 @@ fn lstm(r: &Rnn, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String>
             for t in p.steps(r, dir) {
                 let mut h2 = vec![0.0; hs];
                 let mut c2 = vec![0.0; hs];
+                let pp = &p.peep[dir * 3 * hs..][..3 * hs];
                 for u in 0..hs {
-                    // gate order i, o, f, c
-                    let i = sigmoid(p.pre(dir, t, n, &h, 0, u));
-                    let o = sigmoid(p.pre(dir, t, n, &h, 1, u));
-                    let f = sigmoid(p.pre(dir, t, n, &h, 2, u));
+                    // gate order i, o, f, c; peepholes i and f see the old cell, o the new.
+                    let i = sigmoid(p.pre(dir, t, n, &h, 0, u) + pp[u] * c[u]);
+                    let f = sigmoid(p.pre(dir, t, n, &h, 2, u) + pp[2 * hs + u] * c[u]);
                     let ct = p.pre(dir, t, n, &h, 3, u).tanh();
                     c2[u] = f * c[u] + i * ct;
+                    let o = sigmoid(p.pre(dir, t, n, &h, 1, u) + pp[hs + u] * c2[u]);
                     h2[u] = o * c2[u].tanh();
                 }
                 h = h2;

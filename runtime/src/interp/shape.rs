@@ -241,6 +241,7 @@ fn pad_index(j: i64, len: i64, mode: PadMode) -> Option<Option<usize>> {
             let m = j.rem_euclid(period);
             Some(Some(if m < len { m } else { period - m } as usize))
         }
+        PadMode::Wrap => Some(Some(j.rem_euclid(len) as usize)),
     }
 }
 
@@ -264,6 +265,13 @@ mod tests {
         // [1,2,3] reflected by 2 each side: 3 2 | 1 2 3 | 2 1.
         let o = run("graph g(x: f32[3]) -> (y) { y = pad(x) {pads = [2, 2], mode = reflect} }", vec![("x", f(&[3], &[1., 2., 3.]))]).unwrap();
         assert_eq!(o["y"].to_f32(), vec![3., 2., 1., 2., 3., 2., 1.]);
+    }
+
+    #[test]
+    fn wrap_pad_past_the_length() {
+        // [1,2,3] wrapped by 4 before and 2 after: 3 1 2 3 | 1 2 3 | 1 2.
+        let o = run("graph g(x: f32[3]) -> (y) { y = pad(x) {pads = [4, 2], mode = wrap} }", vec![("x", f(&[3], &[1., 2., 3.]))]).unwrap();
+        assert_eq!(o["y"].to_f32(), vec![3., 1., 2., 3., 1., 2., 3., 1., 2.]);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! ONNX ConvTranspose (1-d and 2-d), lowered exactly to smelt ops:
+//! ONNX ConvTranspose (1-d, 2-d and 3-d), lowered exactly to smelt ops:
 //!
 //! 1. zero insertion: the input `[N, C, H, W]` is reshaped to `[N, C, H, 1, W, 1]`,
 //!    padded with `stride − 1` zeros after each element and reshaped to
@@ -27,9 +27,10 @@ pub fn conv_transpose(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     let b = cx.opt_input(n, 2)?;
     let xd = cx.dims(x);
     let r = match xd.len() {
-        3 => 1,
-        4 => 2,
-        k => return Err(n.unsupported(format!("{}-d input: smelt has 1-d and 2-d convolution", k.saturating_sub(2)))),
+        k @ 3..=5 => k - 2,
+        k => {
+            return Err(n.unsupported(format!("{}-d input: smelt has 1-d, 2-d and 3-d convolution", k.saturating_sub(2))));
+        }
     };
     let wd = cx.fixed_dims(n, w, "ConvTranspose weights")?;
     if wd.len() != r + 2 {

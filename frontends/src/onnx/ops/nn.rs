@@ -1,5 +1,6 @@
-//! ONNX neural-network ops: Conv (1-d and 2-d: dilations, groups, auto_pad),
-//! MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, BatchNormalization,
+//! ONNX neural-network ops: Conv (1-d, 2-d and 3-d: dilations, groups, auto_pad),
+//! MaxPool (with its Indices output), AveragePool, LpPool (as an average pool of
+//! `|x|^p`), GlobalAveragePool, GlobalMaxPool, BatchNormalization,
 //! LayerNormalization (with its optional Mean and InvStdDev outputs),
 //! InstanceNormalization, GroupNormalization and RMSNormalization (written with
 //! reductions).
@@ -7,7 +8,7 @@
 use super::super::ctx::Ctx;
 use super::super::error::Result;
 use super::super::node::NodeRef;
-use smelt_ir::ops::{Conv, Pool, PoolKind, ReduceKind};
+use smelt_ir::ops::{Conv, Pool, PoolKind, ReduceKind, StorageOrder};
 use smelt_ir::{BinaryOp, Dim, Op, UnaryOp, Value};
 
 type Out = Result<Vec<Value>>;
@@ -82,15 +83,14 @@ pub fn window(n: &NodeRef, spatial: &[Dim], kernel: Option<Vec<usize>>, ceil: bo
     Ok(Window { kernel, stride, pad, dilation })
 }
 
-/// The number of spatial dims of `x`, checked to be 1 or 2.
+/// The number of spatial dims of `x`, checked to be 1, 2 or 3.
 fn spatial_rank(cx: &Ctx, n: &NodeRef, x: Value) -> Result<usize> {
     match cx.rank(x) {
-        3 => Ok(1),
-        4 => Ok(2),
-        r => {
-            Err(n
-                .unsupported(format!("{}-d input: smelt has 1-d and 2-d convolution and pooling", r.saturating_sub(2))))
-        }
+        r @ 3..=5 => Ok(r - 2),
+        r => Err(n.unsupported(format!(
+            "{}-d input: smelt has 1-d, 2-d and 3-d convolution and pooling",
+            r.saturating_sub(2)
+        ))),
     }
 }
 
@@ -116,13 +116,19 @@ pub fn conv(cx: &mut Ctx, n: &NodeRef) -> Out {
 pub fn pool(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
     let kind = if n.op_type() == "MaxPool" { PoolKind::Max } else { PoolKind::Avg };
-    n.only_outputs(1, "indices")?;
+    let indices = if kind == PoolKind::Max && n.has_output(1) {
+        Some(match n.int("storage_order", 0)? {
+            0 => StorageOrder::RowMajor,
+            1 => StorageOrder::ColMajor,
+            s => return Err(n.err(format!("storage_order {s} is not 0 or 1"))),
+        })
+    } else {
+        n.only_outputs(1, "indices")?;
+        None
+    };
     spatial_rank(cx, n, x)?;
     let ceil_mode = n.bool("ceil_mode", false)?;
     let win = window(n, &cx.dims(x)[2..], None, ceil_mode)?;
-    if kind == PoolKind::Max && n.int("storage_order", 0)? != 0 {
-        // Only affects the indices output, which is refused above.
-    }
     // Max pooling of integers: exact in f32 for 8-bit values.
     let d = cx.ty(x).dtype;
     let xin = if kind == PoolKind::Max && matches!(d, smelt_ir::DType::U8 | smelt_ir::DType::I8) {
@@ -138,9 +144,60 @@ pub fn pool(cx: &mut Ctx, n: &NodeRef) -> Out {
         dilation: win.dilation,
         ceil_mode,
         count_include_pad: kind == PoolKind::Avg && n.bool("count_include_pad", false)?,
+        indices,
     };
-    let y = cx.op(Op::Pool(p), &[xin])?;
-    Ok(vec![cx.cast(y, d)?])
+    let outs = cx.op_multi(Op::Pool(p), &[xin])?;
+    let mut v = vec![cx.cast(outs[0], d)?];
+    v.extend(outs.get(1));
+    Ok(v)
+}
+
+/// LpPool: `(Σ |x|^p)^(1/p)` over each window, zeros in the padding. Written as an
+/// average pool of `|x|^p` that counts the padding, times the window size (exact:
+/// without ceil_mode every window position lies in the padded input).
+pub fn lp_pool(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    spatial_rank(cx, n, x)?;
+    if n.bool("ceil_mode", false)? {
+        return Err(n.unsupported("ceil_mode"));
+    }
+    let p = n.int("p", 2)?;
+    if !(1..=64).contains(&p) {
+        return Err(n.unsupported(format!("p = {p}")));
+    }
+    let win = window(n, &cx.dims(x)[2..], None, false)?;
+    let d = cx.ty(x).dtype;
+    let a = cx.unary(UnaryOp::Abs, x)?;
+    let ap = match p {
+        1 => a,
+        2 => cx.binary(BinaryOp::Mul, a, a)?,
+        _ => {
+            let e = cx.scalar(p as f64, d);
+            cx.binary(BinaryOp::Pow, a, e)?
+        }
+    };
+    let size: usize = win.kernel.iter().product();
+    let pool = Pool {
+        kind: PoolKind::Avg,
+        kernel: win.kernel,
+        stride: win.stride,
+        pad: win.pad,
+        dilation: win.dilation,
+        ceil_mode: false,
+        count_include_pad: true,
+        indices: None,
+    };
+    let avg = cx.op(Op::Pool(pool), &[ap])?;
+    let k = cx.scalar(size as f64, d);
+    let sum = cx.binary(BinaryOp::Mul, avg, k)?;
+    Ok(vec![match p {
+        1 => sum,
+        2 => cx.unary(UnaryOp::Sqrt, sum)?,
+        _ => {
+            let e = cx.scalar(1.0 / p as f64, d);
+            cx.binary(BinaryOp::Pow, sum, e)?
+        }
+    }])
 }
 
 pub fn global_pool(cx: &mut Ctx, n: &NodeRef) -> Out {

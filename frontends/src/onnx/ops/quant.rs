@@ -2,7 +2,10 @@
 //! the type): QuantizeLinear → `quantize`, DequantizeLinear → `dequantize` (or
 //! `(x − zp)·scale` for plain integers), QLinearMatMul / MatMulInteger → `qmatmul`,
 //! QLinearConv / ConvInteger → `qconv`. Quantization parameters must be constants;
-//! 8-bit integers only. DynamicQuantizeLinear, whose scale comes from the data, is
+//! 8-bit integers only. Blocked quantization (`block_size`) is written with
+//! elementwise ops on the scale and zero point repeated over each block (reshape,
+//! expand, slice), since a quantized type carries one scale per tensor or per
+//! axis entry. DynamicQuantizeLinear, whose scale comes from the data, is
 //! written with reductions and rounding as ONNX's reference computes it.
 
 use super::super::ctx::Ctx;
@@ -137,6 +140,9 @@ pub fn quantize(cx: &mut Ctx, n: &NodeRef) -> Out {
         Some(code) if code != 0 => super::super::tensor::dtype(code as i32).map_err(|e| n.unsupported(e))?,
         _ => DType::U8,
     };
+    if n.int("block_size", 0)? != 0 {
+        return quantize_blocked(cx, n, x, default);
+    }
     // Computed (not constant, not a graph input that could be frozen).
     let dynamic = |i: usize| n.input_name(i).is_some_and(|s| cx.known(s).is_none() && !cx.graph_inputs.contains_key(s));
     if dynamic(1) || dynamic(2) {
@@ -178,6 +184,9 @@ fn quantize_dynamic(cx: &mut Ctx, n: &NodeRef, x: Value, default: DType) -> Out 
 
 pub fn dequantize(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
+    if n.int("block_size", 0)? != 0 {
+        return dequantize_blocked(cx, n, x);
+    }
     let t = cx.ty(x);
     let q = params(cx, n, 1, 2, t.rank(), if t.dtype.is_quantizable() { t.dtype } else { DType::I32 })?;
     let out = cx.need_tensor(n, 1, "scale")?.dtype();
@@ -187,6 +196,79 @@ pub fn dequantize(cx: &mut Ctx, n: &NodeRef) -> Out {
         let f = plain_ints(cx, x)?;
         dequant_arith(cx, f, &q, t.rank())?
     };
+    Ok(vec![cx.cast(y, out)?])
+}
+
+/// The blocked scale (or zero point) `v` of a tensor `x`, as f32 of `x`'s shape:
+/// along `axis` each entry repeats `block` times (the last block may be short).
+/// Written with reshape, expand and slice, so `v` may be computed.
+fn expand_blocks(cx: &mut Ctx, n: &NodeRef, x: Value, v: Value) -> Result<Value> {
+    use super::tensor::dim_spec;
+    let (xd, vd) = (cx.dims(x), cx.dims(v));
+    let r = xd.len();
+    let block = n.int("block_size", 0)?;
+    let axis = n.int("axis", 1)?;
+    let a = smelt_ir::shape::normalize_axis(axis, r).ok_or_else(|| n.err(format!("axis {axis} is out of range")))?;
+    if block < 1 || block > 1 << 24 {
+        return Err(n.err(format!("block_size {block} must be positive")));
+    }
+    let block = block as u64;
+    let len = xd[a].fixed().ok_or_else(|| n.unsupported("blocked quantization along a symbolic dim"))?;
+    let nb = len.div_ceil(block);
+    let fits = vd.len() == r && (0..r).all(|i| if i == a { vd[i] == Dim::Fixed(nb) } else { vd[i] == xd[i] });
+    if !fits {
+        return Err(n.err(format!("blocked scale {} does not fit {} with block_size {block} on axis {a}", cx.ty(v), cx.ty(x))));
+    }
+    let v = cx.cast(v, DType::F32)?;
+    let mut inter = vd.clone();
+    inter.insert(a + 1, Dim::Fixed(1));
+    let mut big: Vec<smelt_ir::DimSpec> = inter.iter().map(dim_spec).collect();
+    big[a + 1] = smelt_ir::DimSpec::Int(block as i64);
+    let mut wide = vd.clone();
+    wide[a] = Dim::Fixed(nb * block);
+    let y = cx.reshape(v, &inter)?;
+    let y = cx.expand(y, &big)?;
+    let y = cx.reshape(y, &wide)?;
+    if nb * block == len {
+        return Ok(y);
+    }
+    let s = smelt_ir::ops::Slice { starts: vec![0], ends: vec![len as i64], axes: Some(vec![a as i64]), steps: None };
+    cx.op(Op::Slice(s), &[y])
+}
+
+/// Blocked QuantizeLinear: `saturate(round(x / scale) + zp)` with the scale and zero
+/// point repeated over each block, as a plain 8-bit tensor.
+fn quantize_blocked(cx: &mut Ctx, n: &NodeRef, x: Value, default: DType) -> Out {
+    let s = cx.input(n, 1)?;
+    let z = cx.opt_input(n, 2)?;
+    let d = z.map_or(default, |z| cx.ty(z).dtype);
+    let Some((lo, hi)) = d.int_range().filter(|_| d.is_quantizable()) else {
+        return Err(n.unsupported(format!("{d} quantization")));
+    };
+    let xf = cx.cast(x, DType::F32)?;
+    let se = expand_blocks(cx, n, x, s)?;
+    let y = cx.binary(BinaryOp::Div, xf, se)?;
+    let mut y = cx.unary(UnaryOp::Round, y)?;
+    if let Some(z) = z {
+        let ze = expand_blocks(cx, n, x, z)?;
+        y = cx.binary(BinaryOp::Add, y, ze)?;
+    }
+    let y = cx.unary(UnaryOp::Clip { min: lo as f32, max: hi as f32 }, y)?;
+    Ok(vec![cx.cast(y, d)?])
+}
+
+/// Blocked DequantizeLinear: `(x − zp)·scale` with the scale and zero point repeated
+/// over each block, in the scale's dtype.
+fn dequantize_blocked(cx: &mut Ctx, n: &NodeRef, x: Value) -> Out {
+    let s = cx.input(n, 1)?;
+    let out = cx.ty(s).dtype;
+    let mut y = plain_ints(cx, x)?;
+    if let Some(z) = cx.opt_input(n, 2)? {
+        let ze = expand_blocks(cx, n, x, z)?;
+        y = cx.binary(BinaryOp::Sub, y, ze)?;
+    }
+    let se = expand_blocks(cx, n, x, s)?;
+    let y = cx.binary(BinaryOp::Mul, y, se)?;
     Ok(vec![cx.cast(y, out)?])
 }
 

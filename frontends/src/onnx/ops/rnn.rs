@@ -1,5 +1,6 @@
 //! ONNX recurrent ops. LSTM and GRU map onto smelt's `lstm`/`gru` (default
-//! activations, no clip, no peepholes, full sequence lengths; `layout = 1` by
+//! activations, no clip, full sequence lengths; LSTM peepholes P as `lstm`'s
+//! seventh input; `layout = 1` by
 //! transposes; a missing bias becomes zeros). RNN, which smelt lacks, is unrolled
 //! over its (fixed) time steps: `h_t = f(x_t·Wᵀ + h_{t−1}·Rᵀ + Wb + Rb)`.
 
@@ -73,9 +74,6 @@ pub fn lstm_gru(cx: &mut Ctx, n: &NodeRef) -> Out {
     if n.int("input_forget", 0)? != 0 {
         return Err(n.unsupported("input_forget"));
     }
-    if lstm && n.has_input(7) && cx.need_floats(n, 7, "peephole weights")?.iter().any(|&p| p != 0.0) {
-        return Err(n.unsupported("peephole weights"));
-    }
     let rd = cx.fixed_dims(n, r, "the recurrence weights")?;
     let h = match n.int_opt("hidden_size")? {
         Some(h) if (1..=1 << 24).contains(&h) => h as usize,
@@ -105,17 +103,24 @@ pub fn lstm_gru(cx: &mut Ctx, n: &NodeRef) -> Out {
         let nb = cx.dims(x)[1].clone();
         cx.filled(&zero, &[Dim::Fixed(d as u64), nb, Dim::Fixed(h as u64)])
     };
-    match (h0, c0) {
-        (None, None) => {}
-        (Some(h0), None) => ins.push(h0),
-        (h0, Some(c0)) => {
+    let peep = if lstm { cx.opt_input(n, 7)? } else { None };
+    // Inputs are positional: peepholes need both initial states before them.
+    let (h0, c0) = match (h0, c0, peep) {
+        (None, None, None) => (None, None),
+        (Some(h0), None, None) => (Some(h0), None),
+        (h0, c0, _) => {
             let h0 = match h0 {
                 Some(v) => v,
                 None => zeros(cx)?,
             };
-            ins.extend([h0, c0]);
+            let c0 = match c0 {
+                Some(v) => v,
+                None => zeros(cx)?,
+            };
+            (Some(h0), Some(c0))
         }
-    }
+    };
+    ins.extend(h0.into_iter().chain(c0).chain(peep));
     let outs = cx.op_multi(if lstm { Op::Lstm(rnn) } else { Op::Gru(rnn) }, &ins)?;
     from_seq_major(cx, n, outs)
 }

@@ -300,6 +300,7 @@ pub fn pad(cx: &mut Ctx, n: &NodeRef) -> Out {
         "constant" => PadMode::Constant,
         "reflect" => PadMode::Reflect,
         "edge" => PadMode::Edge,
+        "wrap" => PadMode::Wrap,
         m => return Err(n.unsupported(format!("pad mode `{m}`"))),
     };
     let raw = if n.has_input(1) {

@@ -1,0 +1,170 @@
+//! Cases for the ops that ONNX models needed beyond the first lowering: 3-d
+//! convolution and pooling, max pooling with indices (both storage orders), `wrap`
+//! padding and LSTM peepholes — on odd and prime sizes, sizes that are not multiples
+//! of the vector width, and one size large enough for the parallel paths.
+
+use super::cases::{Case, Dist, case, with_param};
+use smelt_ir::DType;
+
+const F: DType = DType::F32;
+
+/// `y = conv3d(x, w, b?) {attrs}` with random weights.
+fn conv3d(name: &str, seed: u64, xs: &[usize], ws: &[usize], bias: bool, attrs: &str) -> Case {
+    let shape = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+    let mut body = format!("  w = param f32[{}]\n", shape(ws));
+    if bias {
+        body += &format!("  b = param f32[{}]\n", ws[0]);
+    }
+    let args = if bias { "x, w, b" } else { "x, w" };
+    body += &format!("  y = conv3d({args}){attrs}");
+    let c = case("conv3d", name, seed, &[("x", F, xs, Dist::Any)], &["y"], &body);
+    let c = with_param(c, "w", ws, seed + 1);
+    if bias { with_param(c, "b", &ws[..1], seed + 2) } else { c }
+}
+
+fn pool(op: &str, name: &str, seed: u64, xs: &[usize], outs: &[&str], attrs: &str) -> Case {
+    let lhs = outs.join(", ");
+    case(op, name, seed, &[("x", F, xs, Dist::Any)], outs, &format!("  {lhs} = {op}(x) {{{attrs}}}"))
+}
+
+/// An LSTM with peepholes (and initial states, which they need before them).
+fn lstm_peep(name: &str, seed: u64, t: usize, n: usize, i: usize, h: usize, dir: &str) -> Case {
+    let d = if dir == "bidirectional" { 2 } else { 1 };
+    let attrs = if dir == "forward" { format!("hidden = {h}") } else { format!("hidden = {h}, direction = {dir}") };
+    let body = format!(
+        "  w = param f32[{d}, {g}, {i}]\n  r = param f32[{d}, {g}, {h}]\n  b = param f32[{d}, {b}]\n  p = param f32[{d}, {p}]\n  y, hn, cn = lstm(x, w, r, b, h0, c0, p) {{{attrs}}}",
+        g = 4 * h,
+        b = 8 * h,
+        p = 3 * h
+    );
+    let ins: &[(&str, DType, &[usize], Dist)] =
+        &[("x", F, &[t, n, i], Dist::Any), ("h0", F, &[d, n, h], Dist::Any), ("c0", F, &[d, n, h], Dist::Any)];
+    let c = case("lstm", name, seed, ins, &["y", "hn", "cn"], &body);
+    let c = with_param(c, "w", &[d, 4 * h, i], seed + 1);
+    let c = with_param(c, "r", &[d, 4 * h, h], seed + 2);
+    let c = with_param(c, "b", &[d, 8 * h], seed + 3);
+    with_param(c, "p", &[d, 3 * h], seed + 4)
+}
+
+pub fn fe() -> Vec<Case> {
+    let mut v = vec![
+        conv3d("conv3d-basic", 9001, &[2, 3, 5, 6, 7], &[4, 3, 3, 2, 3], true, ""),
+        conv3d(
+            "conv3d-stride-pad",
+            9011,
+            &[1, 3, 7, 5, 9],
+            &[5, 3, 3, 3, 2],
+            false,
+            " {stride = [2, 1, 3], pad = [1, 0, 2, 1, 1, 0]}",
+        ),
+        conv3d(
+            "conv3d-groups-dilation",
+            9021,
+            &[1, 4, 7, 5, 6],
+            &[6, 2, 2, 3, 2],
+            true,
+            " {pad = [1, 0, 1, 0, 2, 1], dilation = [2, 1, 2], groups = 2}",
+        ),
+        // Big enough for the parallel im2col and GEMM.
+        conv3d("conv3d-parallel", 9031, &[2, 8, 9, 13, 11], &[16, 8, 3, 3, 3], true, " {pad = [1, 1, 1, 1, 1, 1]}"),
+        pool("max_pool3d", "max_pool3d-basic", 9101, &[2, 3, 4, 6, 5], &["y"], "kernel = [2, 2, 2]"),
+        pool(
+            "max_pool3d",
+            "max_pool3d-pad-stride-dil",
+            9111,
+            &[1, 2, 7, 6, 9],
+            &["y"],
+            "kernel = [3, 2, 2], stride = [2, 1, 3], pad = [1, 0, 1, 1, 1, 0], dilation = [1, 2, 1]",
+        ),
+        pool(
+            "avg_pool3d",
+            "avg_pool3d-include",
+            9121,
+            &[1, 3, 5, 7, 6],
+            &["y"],
+            "kernel = [3, 3, 2], stride = [2, 2, 2], pad = [1, 1, 0, 1, 1, 1], count_include_pad = true",
+        ),
+        pool(
+            "avg_pool3d",
+            "avg_pool3d-ceil",
+            9131,
+            &[1, 2, 6, 7, 5],
+            &["y"],
+            "kernel = [2, 3, 2], stride = [2, 2, 2], pad = [1, 0, 0, 0, 1, 0], ceil_mode = true",
+        ),
+        pool("avg_pool3d", "avg_pool3d-parallel", 9141, &[3, 16, 9, 17, 13], &["y"], "kernel = [3, 3, 3], stride = [1, 2, 2]"),
+        pool(
+            "max_pool2d+indices",
+            "max_pool2d-indices-row",
+            9201,
+            &[2, 3, 7, 6],
+            &["y", "i"],
+            "kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1], indices = row_major",
+        ),
+        pool(
+            "max_pool2d+indices",
+            "max_pool2d-indices-col",
+            9211,
+            &[2, 3, 7, 6],
+            &["y", "i"],
+            "kernel = [3, 2], stride = [2, 1], pad = [1, 0, 1, 1], indices = col_major",
+        ),
+        pool(
+            "max_pool1d+indices",
+            "max_pool1d-indices-ceil",
+            9221,
+            &[2, 3, 11],
+            &["y", "i"],
+            "kernel = [3], stride = [2], dilation = [2], ceil_mode = true, indices = col_major",
+        ),
+        pool(
+            "max_pool3d+indices",
+            "max_pool3d-indices-col",
+            9231,
+            &[1, 2, 5, 4, 6],
+            &["y", "i"],
+            "kernel = [2, 2, 3], stride = [1, 2, 2], pad = [0, 1, 1, 1, 0, 1], indices = col_major",
+        ),
+        pool(
+            "max_pool3d+indices",
+            "max_pool3d-indices-row-parallel",
+            9241,
+            &[2, 16, 9, 17, 13],
+            &["y", "i"],
+            "kernel = [2, 3, 2], stride = [2, 1, 1], indices = row_major",
+        ),
+    ];
+    v.push(case("pad(wrap)", "pad-wrap-2d", 9301, &[("x", F, &[5, 7], Dist::Any)], &["y"], "  y = pad(x) {pads = [2, 3, 4, 1], mode = wrap}"));
+    v.push(case(
+        "pad(wrap)",
+        "pad-wrap-past-length",
+        9311,
+        &[("x", F, &[2, 3, 3], Dist::Any)],
+        &["y"],
+        "  y = pad(x) {pads = [3, 0, 7, 2, 1, 5], mode = wrap}",
+    ));
+    v.push(case(
+        "pad(wrap)",
+        "pad-wrap-i64",
+        9321,
+        &[("x", DType::I64, &[3, 5], Dist::Any)],
+        &["y"],
+        "  y = pad(x) {pads = [1, 6, 2, 0], mode = wrap}",
+    ));
+    v.push(lstm_peep("lstm-peephole-forward", 9401, 5, 3, 7, 5, "forward"));
+    v.push(lstm_peep("lstm-peephole-reverse", 9411, 4, 2, 3, 8, "reverse"));
+    v.push(lstm_peep("lstm-peephole-bidirectional", 9421, 6, 3, 5, 7, "bidirectional"));
+    v
+}
+
+/// What each of the cases above is filed under: every one must pass on Cranelift.
+pub const FE_OPS: &[&str] = &[
+    "conv3d",
+    "max_pool3d",
+    "avg_pool3d",
+    "max_pool1d+indices",
+    "max_pool2d+indices",
+    "max_pool3d+indices",
+    "pad(wrap)",
+    "lstm",
+];
