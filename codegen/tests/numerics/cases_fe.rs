@@ -22,9 +22,11 @@ fn conv3d(name: &str, seed: u64, xs: &[usize], ws: &[usize], bias: bool, attrs: 
     if bias { with_param(c, "b", &ws[..1], seed + 2) } else { c }
 }
 
-fn pool(op: &str, name: &str, seed: u64, xs: &[usize], outs: &[&str], attrs: &str) -> Case {
+/// A pooling case filed under `label` (`op` or `op+indices`).
+fn pool(label: &str, name: &str, seed: u64, xs: &[usize], outs: &[&str], attrs: &str) -> Case {
+    let op = label.split('+').next().unwrap_or(label);
     let lhs = outs.join(", ");
-    case(op, name, seed, &[("x", F, xs, Dist::Any)], outs, &format!("  {lhs} = {op}(x) {{{attrs}}}"))
+    case(label, name, seed, &[("x", F, xs, Dist::Any)], outs, &format!("  {lhs} = {op}(x) {{{attrs}}}"))
 }
 
 /// An LSTM with peepholes (and initial states, which they need before them).
