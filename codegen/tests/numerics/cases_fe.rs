@@ -135,6 +135,16 @@ pub fn fe() -> Vec<Case> {
             &["y", "i"],
             "kernel = [2, 3, 2], stride = [2, 1, 1], indices = row_major",
         ),
+        // Length 2, pad [1, 1], kernel 2, dilation 3: the one window reads positions −1
+        // and 2, both padding, so −inf and index −1.
+        pool(
+            "max_pool1d+indices",
+            "max_pool1d-indices-window-in-padding",
+            9251,
+            &[1, 2, 2],
+            &["y", "i"],
+            "kernel = [2], stride = [1], pad = [1, 1], dilation = [3], indices = row_major",
+        ),
     ];
     v.push(case("pad(wrap)", "pad-wrap-2d", 9301, &[("x", F, &[5, 7], Dist::Any)], &["y"], "  y = pad(x) {pads = [2, 3, 4, 1], mode = wrap}"));
     v.push(case(
