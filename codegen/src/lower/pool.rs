@@ -184,7 +184,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     let at = offset(obase.clone(), &o, &ost);
                     kb.store(y, at.clone(), res);
                     if let (Some(ib), Some(a)) = (ib, arg) {
-                        // A window wholly in the padding keeps −1, as the interpreter refuses it.
+                        // A window wholly in the padding keeps −1, as in the interpreter.
                         let flat = Expr::select(Expr::var(a).lt(Expr::i(0)), Expr::i(-1), Expr::var(a) + base.clone());
                         kb.store(ib, at, flat);
                     }

@@ -22,9 +22,11 @@ fn conv3d(name: &str, seed: u64, xs: &[usize], ws: &[usize], bias: bool, attrs: 
     if bias { with_param(c, "b", &ws[..1], seed + 2) } else { c }
 }
 
-fn pool(op: &str, name: &str, seed: u64, xs: &[usize], outs: &[&str], attrs: &str) -> Case {
+/// A pooling case filed under `label` (`op` or `op+indices`).
+fn pool(label: &str, name: &str, seed: u64, xs: &[usize], outs: &[&str], attrs: &str) -> Case {
+    let op = label.split('+').next().unwrap_or(label);
     let lhs = outs.join(", ");
-    case(op, name, seed, &[("x", F, xs, Dist::Any)], outs, &format!("  {lhs} = {op}(x) {{{attrs}}}"))
+    case(label, name, seed, &[("x", F, xs, Dist::Any)], outs, &format!("  {lhs} = {op}(x) {{{attrs}}}"))
 }
 
 /// An LSTM with peepholes (and initial states, which they need before them).
@@ -132,6 +134,16 @@ pub fn fe() -> Vec<Case> {
             &[2, 16, 9, 17, 13],
             &["y", "i"],
             "kernel = [2, 3, 2], stride = [2, 1, 1], indices = row_major",
+        ),
+        // Length 2, pad [1, 1], kernel 2, dilation 3: the one window reads positions −1
+        // and 2, both padding, so −inf and index −1.
+        pool(
+            "max_pool1d+indices",
+            "max_pool1d-indices-window-in-padding",
+            9251,
+            &[1, 2, 2],
+            &["y", "i"],
+            "kernel = [2], stride = [1], pad = [1, 1], dilation = [3], indices = row_major",
         ),
     ];
     v.push(case("pad(wrap)", "pad-wrap-2d", 9301, &[("x", F, &[5, 7], Dist::Any)], &["y"], "  y = pad(x) {pads = [2, 3, 4, 1], mode = wrap}"));

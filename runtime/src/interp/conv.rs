@@ -113,10 +113,10 @@ pub(super) fn conv(x: &Tensor, w: &Tensor, b: Option<&Tensor>, c: &Conv, out_dim
     let mg = m / g;
     let mut out = Vec::with_capacity(n * m * no);
     for bn in 0..n {
-        for mo in 0..m {
+        for (mo, &bm) in bias.iter().enumerate() {
             let grp = mo / mg;
             for o in 0..no {
-                let mut acc = bias[mo] as f64;
+                let mut acc = bm as f64;
                 for cc in 0..cg {
                     let xb = (bn * ci + grp * cg + cc) * plane;
                     let wb = (mo * cg + cc) * nk;

@@ -31,7 +31,7 @@ pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
 /// elements, or with `count_include_pad` by the window positions inside the padded
 /// input `[-pad_begin, len + pad_end)` (positions past the end padding never count).
 /// Also gives, for max pooling with `indices`, the flat index of each maximum (the
-/// first one in window order; a NaN wins).
+/// first one in window order; a NaN wins; −1 for a window wholly in the padding).
 fn pool(p: &Pool, x: &Tensor, od: &[usize]) -> Result<(Vec<f32>, Vec<i64>), String> {
     let r = p.rank();
     let xs = x.shape();
@@ -76,9 +76,11 @@ fn pool(p: &Pool, x: &Tensor, od: &[usize]) -> Result<(Vec<f32>, Vec<i64>), Stri
                 }
             });
             if let Some(order) = p.indices {
-                let at = arg.ok_or_else(|| format!("{}: a window lies wholly in the padding", p.name()))?;
-                let off = if order == StorageOrder::ColMajor { col_major(at) } else { at };
-                indices.push((base + off) as i64);
+                // A window wholly in the padding has no maximum: −1.
+                indices.push(match arg {
+                    Some(at) => (base + if order == StorageOrder::ColMajor { col_major(at) } else { at }) as i64,
+                    None => -1,
+                });
             }
         }
     }

@@ -1,10 +1,11 @@
 //! One importer per ONNX op family, as ONNX groups them: [`math`] (elementwise,
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
-//! [`conv_transpose`], [`tensor`] (shape and data movement), [`reduce`], [`rnn`]
+//! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`reduce`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`] and [`attention`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
 pub mod attention;
+pub mod causal_conv;
 pub mod conv_transpose;
 pub mod math;
 pub mod nn;
@@ -43,6 +44,7 @@ pub(crate) fn lookup(domain: &str, op: &str) -> Option<Importer> {
         "Gemm" => math::gemm,
         "Softmax" | "LogSoftmax" => math::softmax,
         "Conv" => nn::conv,
+        "CausalConvWithState" => causal_conv::causal_conv_with_state,
         "ConvTranspose" => conv_transpose::conv_transpose,
         "MaxPool" | "AveragePool" => nn::pool,
         "LpPool" => nn::lp_pool,
@@ -106,6 +108,7 @@ pub fn supported() -> Vec<&'static str> {
         "LogSoftmax",
         "Conv",
         "ConvTranspose",
+        "CausalConvWithState",
         "MaxPool",
         "AveragePool",
         "LpPool",

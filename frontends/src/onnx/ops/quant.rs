@@ -209,7 +209,7 @@ fn expand_blocks(cx: &mut Ctx, n: &NodeRef, x: Value, v: Value) -> Result<Value>
     let block = n.int("block_size", 0)?;
     let axis = n.int("axis", 1)?;
     let a = smelt_ir::shape::normalize_axis(axis, r).ok_or_else(|| n.err(format!("axis {axis} is out of range")))?;
-    if block < 1 || block > 1 << 24 {
+    if !(1..=1 << 24).contains(&block) {
         return Err(n.err(format!("block_size {block} must be positive")));
     }
     let block = block as u64;
