@@ -2,9 +2,9 @@
 //! `cargo bench -p smelt-codegen --bench native [gemm|examples|zoo]`): f32 GEMM
 //! throughput at 256/512/1024 on 1 and 2 threads for Cranelift and LLVM, the latency
 //! of each example model and of zoo models at small settings on the interpreter,
-//! Cranelift and LLVM, and the JIT compile time of each (lowering + code generation
-//! + memory plan). Timings are medians of
-//! repeated runs after a warm-up; compilation is not part of the run times.
+//! Cranelift and LLVM, and the JIT compile time of each (lowering, code generation
+//! and memory plan). Timings are medians of repeated runs after a warm-up;
+//! compilation is not part of the run times.
 //!
 //! `SMELT_BENCH_QUICK=1` runs fewer repetitions.
 
