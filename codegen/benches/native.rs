@@ -1,9 +1,10 @@
 //! Benchmarks of the native backends side by side (run with
-//! `cargo bench -p smelt-codegen --bench native [gemm|examples]`): f32 GEMM
+//! `cargo bench -p smelt-codegen --bench native [gemm|examples|zoo]`): f32 GEMM
 //! throughput at 256/512/1024 on 1 and 2 threads for Cranelift and LLVM, the latency
-//! of each example model on the interpreter, Cranelift and LLVM, and the JIT compile
-//! time of each (lowering + code generation + memory plan). Timings are medians of
-//! repeated runs after a warm-up; compilation is not part of the run times.
+//! of each example model and of zoo models at small settings on the interpreter,
+//! Cranelift and LLVM, and the JIT compile time of each (lowering, code generation
+//! and memory plan). Timings are medians of repeated runs after a warm-up;
+//! compilation is not part of the run times.
 //!
 //! `SMELT_BENCH_QUICK=1` runs fewer repetitions.
 
@@ -77,20 +78,59 @@ fn gemm(quick: bool) {
     }
 }
 
-fn examples(quick: bool) {
-    println!("\nexample models (median latency; inputs random, seed 1; compile = lowering + JIT + memory plan)");
+fn header(what: &str) {
+    println!("\n{what} (median latency; inputs random, seed 1; compile = lowering + JIT + memory plan)");
     println!(
-        "{:<10} {:<12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
+        "{:<20} {:<12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
         "model", "dims", "interpreter", "cranelift×1", "cranelift×2", "llvm×1", "llvm×2", "compile (cl)", "compile (llvm)"
     );
+}
+
+fn examples(quick: bool) {
+    header("example models");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let mut files: Vec<_> = std::fs::read_dir(&dir).expect("examples/").flatten().map(|e| e.path()).collect();
     files.retain(|p| p.extension().is_some_and(|e| e == "smelt"));
     files.sort();
     for path in files {
         let g: Graph = load_model(&path).expect("loads");
-        let dims: Bindings = [("N", 8u64), ("B", 2), ("T", 16)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let inputs: BTreeMap<String, Tensor> = random_inputs(&g, 1, &dims).expect("inputs");
+        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        row(&name, &g, &dims(8), quick);
+    }
+}
+
+/// Zoo models at settings small enough for the interpreter, random weights.
+fn zoo(quick: bool) {
+    header("zoo models");
+    let models: [(&str, &[(&str, &str)]); 6] = [
+        ("resnet18", &[("width", "16"), ("image", "64")]),
+        ("transformer_encoder", &[("layers", "2"), ("d_model", "128"), ("heads", "4"), ("ffn", "512")]),
+        ("lstm", &[("input", "64"), ("hidden", "128"), ("layers", "2")]),
+        ("alphazero", &[("board", "9"), ("blocks", "4"), ("channels", "64")]),
+        ("wavenet", &[("layers", "6")]),
+        ("dqn", &[]),
+    ];
+    for (name, settings) in models {
+        let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut g = smelt_frontends::zoo::build(name, &settings).expect("builds").graph;
+        for (k, w) in smelt_runtime::init::random_weights(&g, 1).expect("weights") {
+            g.set_weight(k, w);
+        }
+        let label = format!("{name}{}", if settings.is_empty() { "" } else { "*" });
+        row(&label, &g, &dims(1), quick);
+    }
+    println!("(* at smaller settings than the defaults; see zoo() in this file)");
+}
+
+/// Symbolic dims: batch `n`, 16 time steps.
+fn dims(n: u64) -> Bindings {
+    [("N", n), ("B", n.min(2)), ("T", 16)].into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// One table row: the interpreter, both backends on 1 and 2 threads, compile times.
+fn row(name: &str, g: &Graph, dims: &Bindings, quick: bool) {
+    {
+        let inputs: BTreeMap<String, Tensor> = random_inputs(g, 1, dims).expect("inputs");
         let used: Vec<String> = dims
             .iter()
             .filter(|(k, _)| g.inputs().iter().any(|&i| g.node(i).types[0].shape.symbols().iter().any(|s| &**s == k.as_str())))
@@ -98,13 +138,13 @@ fn examples(quick: bool) {
             .collect();
         let reps = if quick { 3 } else { 50 };
         let ti = time(reps.min(10), Duration::from_secs(3), || {
-            smelt_runtime::run(&g, &inputs).expect("runs");
+            smelt_runtime::run(g, &inputs).expect("runs");
         });
         let mut cells = vec![];
         let mut compiles = vec![];
         for backend in BACKENDS {
             for threads in [1usize, 2] {
-                let cell = match compile_timed(&g, backend, threads, &dims) {
+                let cell = match compile_timed(g, backend, threads, dims) {
                     Ok((model, ct)) => {
                         if threads == 1 {
                             compiles.push(ms(ct));
@@ -120,9 +160,8 @@ fn examples(quick: bool) {
             }
         }
         compiles.resize(2, "-".into());
-        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         println!(
-            "{name:<10} {:<12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
+            "{name:<20} {:<12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14} {:>14}",
             used.join(","),
             ms(ti),
             cells[0],
@@ -143,5 +182,8 @@ fn main() {
     }
     if filter.is_empty() || "examples".contains(filter.as_str()) || filter == "--bench" {
         examples(quick);
+    }
+    if filter.is_empty() || "zoo".contains(filter.as_str()) || filter == "--bench" {
+        zoo(quick);
     }
 }

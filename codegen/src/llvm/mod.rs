@@ -26,9 +26,10 @@ fn llvm_err(e: impl std::fmt::Display) -> Error {
     Error::Llvm(e.to_string())
 }
 
-/// The host CPU name and feature string as LLVM sees them.
+/// The host CPU name and feature string as LLVM sees them (detected once).
 pub fn host_cpu() -> (String, String) {
-    (TargetMachine::get_host_cpu_name().to_string(), TargetMachine::get_host_cpu_features().to_string())
+    static HOST: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| (TargetMachine::get_host_cpu_name().to_string(), TargetMachine::get_host_cpu_features().to_string())).clone()
 }
 
 /// Whether the host has 256-bit AVX2 with FMA (8-lane f32 kernels).
@@ -38,9 +39,17 @@ pub fn host_has_avx2_fma() -> bool {
     has("+avx2") && has("+fma")
 }
 
+/// Registers the native target with LLVM, once per process (the registry is not
+/// safe to fill from several threads at a time).
+fn init_native() -> Result<(), Error> {
+    static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INIT.get_or_init(|| LlvmTarget::initialize_native(&InitializationConfig::default())).clone()
+    .map_err(Error::Llvm)
+}
+
 /// A target machine for the host, with `reloc` (PIC for objects).
 fn target_machine(reloc: RelocMode) -> Result<TargetMachine, Error> {
-    LlvmTarget::initialize_native(&InitializationConfig::default()).map_err(llvm_err)?;
+    init_native()?;
     let triple = TargetMachine::get_default_triple();
     let target = LlvmTarget::from_triple(&triple).map_err(llvm_err)?;
     let (cpu, features) = host_cpu();
@@ -73,8 +82,21 @@ fn build<'ctx>(
         emit::emit(cx, &m, &p, name, (&cpu, &features), export).map_err(|message| Error::Kernel { kernel: k.name.clone(), message })?;
     }
     m.verify().map_err(|e| Error::Llvm(format!("invalid module: {}", e.to_string())))?;
-    m.run_passes("default<O3>", tm, PassBuilderOptions::create()).map_err(llvm_err)?;
+    m.run_passes("default<O3>", tm, pass_options()).map_err(llvm_err)?;
     Ok(m)
+}
+
+/// Options of the O3 pipeline. Kernels arrive vectorized and register-tiled by the
+/// schedule, so by default LLVM's own loop vectorizer, interleaver and unroller are
+/// off: they multiplied the code of packing and edge loops (and the compile time,
+/// 3–5×) for no measured gain. `SMELT_LLVM_LOOP_OPTS=1` turns them back on.
+fn pass_options() -> PassBuilderOptions {
+    let o = PassBuilderOptions::create();
+    let on = std::env::var("SMELT_LLVM_LOOP_OPTS").is_ok_and(|v| v == "1");
+    o.set_loop_vectorization(on);
+    o.set_loop_interleaving(on);
+    o.set_loop_unrolling(on);
+    o
 }
 
 /// Internal names of the JIT's functions.
