@@ -16,6 +16,7 @@ pub mod kernel;
 pub mod lower;
 pub mod math;
 pub mod schedule;
+pub mod wgsl;
 
 use smelt_ir::Graph;
 
@@ -56,6 +57,9 @@ pub enum Error {
 /// Compiles a graph for a backend. No backend is implemented yet, so this names the
 /// first node the backend cannot run.
 pub fn compile(g: &Graph, backend: Backend) -> Result<(), Error> {
+    if backend == Backend::Wgsl {
+        return wgsl::check(g);
+    }
     let first = g
         .topo_order()
         .unwrap_or_default()
