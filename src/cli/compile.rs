@@ -1,5 +1,5 @@
-//! `smelt compile MODEL --emit kernel|clif|asm|obj [--dim N=4] [-o OUT]`: lowers a
-//! model for Cranelift (symbolic dims bound by `--dim`, unset ones 1) and shows
+//! `smelt compile MODEL --emit kernel|clif|asm|obj|wgsl [--dim N=4] [-o OUT]`: lowers a
+//! model for Cranelift (or, with `--emit wgsl`, for the GPU: its WGSL shaders) (symbolic dims bound by `--dim`, unset ones 1) and shows
 //! the kernel IR, the CLIF, the machine code, or writes an object file with one
 //! exported function per kernel (`void smelt_<model>_<kernel>(void *const *buffers,
 //! int64_t lo, int64_t hi)`).
@@ -21,6 +21,8 @@ pub enum Emit {
     Asm,
     /// An object file (needs `-o`).
     Obj,
+    /// The WGSL compute shaders of the GPU lowering, one per step.
+    Wgsl,
 }
 
 pub fn main(model: &Path, emit: Emit, given: &[(String, u64)], out: Option<&Path>) -> anyhow::Result<()> {
@@ -36,13 +38,35 @@ pub fn main(model: &Path, emit: Emit, given: &[(String, u64)], out: Option<&Path
         Ok(bg) => bg,
         Err(d) => return reported(d.render(Some(&shown_model))),
     };
+    if emit == Emit::Wgsl {
+        let text = match smelt::codegen::wgsl::check(&g)
+            .and_then(|()| lower::lower(&bound, &smelt::codegen::wgsl::target()))
+            .and_then(|p| smelt::codegen::wgsl::print_program(&p))
+        {
+            Ok(t) => t,
+            Err(e) => return reported(render_codegen_error(&g, &shown_model, e)),
+        };
+        return match out {
+            Some(path) => match weights::write_atomic(path, text.as_bytes()) {
+                Ok(()) => {
+                    eprintln!("wrote {} bytes of WGSL to {}", text.len(), shown(path));
+                    Ok(())
+                }
+                Err(e) => reported(e.render(None)),
+            },
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        };
+    }
     let prog = match lower::lower(&bound, &Target::default()) {
         Ok(p) => p,
         Err(e) => return reported(render_codegen_error(&g, &shown_model, e)),
     };
     let kernels: Vec<_> = prog.steps.iter().map(|s| s.kernel.clone()).collect();
     let bytes: Vec<u8> = match emit {
-        Emit::Kernel => prog.print_kernels().into_bytes(),
+        Emit::Kernel | Emit::Wgsl => prog.print_kernels().into_bytes(),
         Emit::Clif | Emit::Asm | Emit::Obj => {
             let r = match emit {
                 Emit::Clif => cranelift::clif(&kernels).map(String::into_bytes),
