@@ -36,7 +36,7 @@ pub fn emit(k: &Kernel, t: &Tiled) -> Result<Shader, Error> {
         (e.var_name(t.vb), e.var_name(t.vi), e.var_name(t.vj), e.var_name(t.vp), e.var_name(t.vacc), e.var_name(tvar));
     let a = e.expr(&t.a).map_err(|m| kernel_err(k, m))?;
     let b = e.expr(&t.b).map_err(|m| kernel_err(k, m))?;
-    let epi = e.block(&t.epilogue, 3).map_err(|m| kernel_err(k, m))?;
+    let epi = e.block(&t.epilogue, 2).map_err(|m| kernel_err(k, m))?;
     let (m, n, kk) = (t.m, t.n, t.k);
     let threads = (TILE / REG) * (TILE / REG);
     let per_thread = TILE * DEPTH / threads;
@@ -83,12 +83,19 @@ pub fn emit(k: &Kernel, t: &Tiled) -> Result<Shader, Error> {
         }
     }
     s.push_str("    }\n    workgroupBarrier();\n  }\n");
-    s.push_str(&format!("  for (var r = 0u; r < {REG}u; r++) {{\n    for (var c = 0u; c < {REG}u; c++) {{\n"));
-    s.push_str(&format!(
-        "      {vi} = row0 + i32(lid.y * {REG}u + r);\n      {vj} = col0 + i32(lid.x * {REG}u + c);\n      if ({vi} < {m}i && {vj} < {n}i) {{\n        {vacc} = acc[r * {REG}u + c];\n        {vt} = ({vb} * {m}i + {vi}) * {n}i + {vj};\n"
-    ));
-    s.push_str(&epi);
-    s.push_str("      }\n    }\n  }\n}\n");
+    // The epilogue unrolled, so that `acc` is indexed by constants and stays in
+    // registers.
+    for r in 0..REG {
+        for c in 0..REG {
+            s.push_str(&format!(
+                "  {vi} = row0 + i32(lid.y * {REG}u + {r}u);\n  {vj} = col0 + i32(lid.x * {REG}u + {c}u);\n  if ({vi} < {m}i && {vj} < {n}i) {{\n    {vacc} = acc[{}];\n    {vt} = ({vb} * {m}i + {vi}) * {n}i + {vj};\n",
+                r * REG + c
+            ));
+            s.push_str(&epi);
+            s.push_str("  }\n");
+        }
+    }
+    s.push_str("}\n");
     Ok(Shader {
         name: k.name.clone(),
         source: s,
