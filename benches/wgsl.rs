@@ -3,7 +3,7 @@
 //! warm-up. A run is a whole inference as the runtime does it: inputs written,
 //! one command buffer, outputs read back.
 //!
-//! `cargo bench --bench wgsl -- [--gemm 256,512] [--examples] [--zoo NAME,…]
+//! `cargo bench --bench wgsl -- [--gemm 256,512] [--examples] [--zoo NAME,…|all]
 //! [--batches 1,8] [--reps 5] [--adapter ADAPTER]`; with no arguments: GEMM
 //! 256 and 512 and the examples (sizes lavapipe runs in seconds).
 //! `scripts/gpu-check.sh` runs it on a real GPU with GEMM 1024/2048/4096 and the zoo.
@@ -137,7 +137,9 @@ fn main() {
             }
         }
     }
-    for z in &a.zoo {
+    let zoo_names: Vec<String> =
+        if a.zoo.iter().any(|z| z == "all") { zoo::models().into_iter().map(|m| m.name.to_string()).collect() } else { a.zoo.clone() };
+    for z in &zoo_names {
         let built = match zoo::build(z, &[]) {
             Ok(b) => b,
             Err(e) => {
