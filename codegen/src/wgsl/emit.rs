@@ -119,12 +119,9 @@ impl<'k> Emitter<'k> {
 
     /// The whole module of a generic kernel: bindings, helpers, and `main` with
     /// `body` (which may use `pid`, the flat invocation id).
-    pub fn module(&self, body: &str, workgroup: u32, header: Option<&str>) -> String {
+    pub fn module(&self, body: &str, workgroup: u32) -> String {
         let mut s = String::new();
         s.push_str(&format!("// kernel {}\n", self.k.name));
-        if let Some(h) = header {
-            s.push_str(h);
-        }
         s.push_str(&self.bindings());
         for h in self.helpers.values() {
             s.push('\n');

@@ -54,7 +54,7 @@ pub enum Dispatch {
 /// Device features a shader needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
-    pub int64: bool,
+    /// f64 arithmetic (`shader-f64`): requantization.
     pub f64: bool,
 }
 
@@ -119,7 +119,7 @@ pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
         e.block(&k.body, 1).map_err(|m| kernel_err(&k, m))?
     };
     let workgroup = if parallel { WORKGROUP } else { 1 };
-    let source = e.module(&body, workgroup, None);
+    let source = e.module(&body, workgroup);
     let dispatch = Dispatch::Linear { invocations: if parallel { extent } else { 1 }, workgroup };
     Ok(Shader { name: k.name.clone(), source, writes: k.buffers.iter().map(|b| b.access.writes()).collect(), dispatch, needs: e.needs() })
 }

@@ -31,8 +31,8 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An adapter and the device opened on it (with `shader-int64` and `shader-f64`
-/// when the adapter has them).
+/// An adapter and the device opened on it (with `shader-f64` when the adapter
+/// has it).
 #[derive(Debug)]
 pub struct Device {
     pub info: wgpu::AdapterInfo,
@@ -88,8 +88,7 @@ impl Device {
             }
         };
         let info = adapter.get_info();
-        let wanted = wgpu::Features::SHADER_INT64 | wgpu::Features::SHADER_F64;
-        let features = adapter.features() & wanted;
+        let features = adapter.features() & wgpu::Features::SHADER_F64;
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some("smelt"),
@@ -110,9 +109,12 @@ impl Device {
     }
 }
 
+/// Devices opened so far, by adapter choice.
+type DeviceCache = Mutex<Vec<(Option<String>, Arc<Device>)>>;
+
 /// The device for `choice`, opened once per process and choice.
 pub fn device(choice: Option<&str>) -> Result<Arc<Device>> {
-    static DEVICES: OnceLock<Mutex<Vec<(Option<String>, Arc<Device>)>>> = OnceLock::new();
+    static DEVICES: OnceLock<DeviceCache> = OnceLock::new();
     let key = adapter_choice(choice);
     let cache = DEVICES.get_or_init(|| Mutex::new(vec![]));
     let mut cache = cache.lock().map_err(|_| Error::Device("the device cache is poisoned".into()))?;

@@ -116,7 +116,7 @@ impl GpuPlan {
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let mut buffers = Vec::with_capacity(prog.buffers.len());
         for b in &prog.buffers {
-            if b.bytes() > lim.max_storage_buffer_binding_size as u64 || b.bytes() > lim.max_buffer_size {
+            if b.bytes() > lim.max_storage_buffer_binding_size || b.bytes() > lim.max_buffer_size {
                 return Err(unsupported(&format!("a buffer of {} bytes (the adapter binds at most {})", b.bytes(), lim.max_storage_buffer_binding_size), &b.name));
             }
             let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
@@ -133,11 +133,8 @@ impl GpuPlan {
         let mut shaders = Vec::with_capacity(prog.steps.len());
         for st in &prog.steps {
             let sh = wgsl::emit_step(st)?;
-            if (sh.needs.int64 && !device.features.contains(wgpu::Features::SHADER_INT64))
-                || (sh.needs.f64 && !device.features.contains(wgpu::Features::SHADER_F64))
-            {
-                let what = if sh.needs.f64 { "f64 (the adapter lacks shader-f64)" } else { "i64 (the adapter lacks shader-int64)" };
-                return Err(unsupported(what, &st.node));
+            if sh.needs.f64 && !device.features.contains(wgpu::Features::SHADER_F64) {
+                return Err(unsupported("f64 requantization (the adapter lacks shader-f64)", &st.node));
             }
             if st.args.len() > lim.max_storage_buffers_per_shader_stage as usize {
                 return Err(unsupported(&format!("a kernel of {} buffers (the adapter allows {})", st.args.len(), lim.max_storage_buffers_per_shader_stage), &st.node));
