@@ -64,11 +64,14 @@ run() {
     {
         nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true
         echo "== WGSL numerical suite"
-        "$dir/bin/numerics" wgsl --test-threads 1 --nocapture
+        # The timings run even when a case fails; the exit status reports it.
+        if "$dir/bin/numerics" wgsl --test-threads 1 --nocapture; then echo pass > "$out/suite"; else echo FAIL > "$out/suite"; fi
         echo "== timings (median of 5 runs; a run = inputs written, one command buffer, outputs read back)"
         "$dir/bin/wgsl-bench" --gemm 1024,2048,4096 --examples --batches 1,8 --reps 5 \
             --zoo all
     } 2>&1 | tee "$out/gpu-check.log"
+    echo "WGSL numerical suite: $(cat "$out/suite")"
+    [ "$(cat "$out/suite")" = pass ]
 }
 
 case "${1:-}" in
