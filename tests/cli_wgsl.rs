@@ -77,6 +77,20 @@ fn unknown_adapter_is_an_error() {
 }
 
 #[test]
+fn unsupported_on_wgsl_writes_nothing() {
+    // i32 addition saturates in the interpreter; WGSL's i32 would wrap: refused.
+    let d = temp("unsupported");
+    let model = d.join("iadd.smelt");
+    std::fs::write(&model, "graph iadd(a: i32[3], b: i32[3]) -> (y) {\n  y = add(a, b)\n}\n").expect("write model");
+    let out = d.join("out.safetensors");
+    let o = smelt(&["run", &model.to_string_lossy(), "--backend", "wgsl", "-o", &out.to_string_lossy()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("error: not supported on wgsl: add at node y\n"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
 fn profile_is_refused_on_wgsl() {
     let o = smelt(&["run", "examples/mlp.smelt", "--backend", "wgsl", "--profile"]);
     assert!(!o.status.success());
