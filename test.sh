@@ -16,6 +16,22 @@ step() {
 # The ONNX backend test data (from the onnx 1.22.0 wheel) and the small ONNX models
 # that the frontends' tests import, cached outside git in $SMELT_ONNX_DATA (default
 # target/onnx-test-data); nothing is downloaded when the data is there.
+# The WGSL suite runs on Mesa's lavapipe (software Vulkan) where there is no GPU:
+# install it when the Vulkan loader or the lavapipe driver is missing (CI runs as
+# root). SMELT_SKIP_GPU=1 skips both this and the WGSL tests.
+if [ "${SMELT_SKIP_GPU:-0}" != 1 ]; then
+    if ! ldconfig -p | grep -q 'libvulkan\.so\.1' || ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+        sudo=""
+        if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+        step $sudo apt-get update
+        step $sudo apt-get install -y mesa-vulkan-drivers libvulkan1
+    fi
+    # lavapipe warns without a private runtime dir.
+    if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+        export XDG_RUNTIME_DIR="$(mktemp -d)"
+    fi
+fi
+
 step scripts/onnx/fetch-test-data.sh
 onnx_data="${SMELT_ONNX_DATA:-target/onnx-test-data}"
 step "$(cat "$onnx_data/python")" scripts/onnx/make_models.py "$onnx_data/models"

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 /// smelt, an ML compiler: check, format, optimize, import, compile, run and initialize
 /// models written in its text IR or ONNX. Models run on the reference interpreter or
-/// compiled with Cranelift or LLVM (JIT, or ahead of time into a C library); WGSL is planned.
+/// compiled with Cranelift or LLVM (JIT, or ahead of time into a C library), or run as
+/// WGSL shaders on a GPU through wgpu.
 #[derive(Debug, Parser)]
 #[command(name = "smelt", version)]
 struct Args {
@@ -66,6 +67,10 @@ enum Cmd {
         /// Print each kernel call's time on stderr, slowest first (compiled backends).
         #[arg(long)]
         profile: bool,
+        /// The GPU adapter for `--backend wgsl`: an index, part of its name, `low-power`
+        /// or `high-performance` (default: `$SMELT_ADAPTER`, else high-performance).
+        #[arg(long, value_name = "ADAPTER")]
+        adapter: Option<String>,
     },
     /// Optimize a model: pass pipeline -O0…-O3 (e-graph rewrites and fusion at -O2).
     Opt {
@@ -166,7 +171,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             };
             cli::fmt::main(&model, mode)
         }
-        Cmd::Run { model, inputs, random, dim, backend, threads, out, profile } => cli::run::main(&RunArgs {
+        Cmd::Run { model, inputs, random, dim, backend, threads, out, profile, adapter } => cli::run::main(&RunArgs {
             model,
             inputs,
             seed: random.unwrap_or(0),
@@ -175,6 +180,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             threads: threads as usize,
             out,
             profile,
+            adapter,
         }),
         Cmd::Compile { model, emit, backend, dim, out } => cli::compile::main(&model, emit, backend, &dim, out.as_deref()),
         Cmd::Opt { model, level, print_after, time_passes, target, out } => {

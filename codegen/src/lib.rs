@@ -20,6 +20,7 @@ pub mod lower;
 pub mod math;
 pub mod native;
 pub mod schedule;
+pub mod wgsl;
 
 use smelt_ir::Graph;
 
@@ -81,6 +82,9 @@ pub fn object(backend: Backend, kernels: &[kernel::Kernel], prefix: &str) -> Res
 /// Names the first node a backend without a graph compiler cannot run (WGSL until
 /// it lands); the native backends compile through `lower` and [`jit`].
 pub fn compile(g: &Graph, backend: Backend) -> Result<(), Error> {
+    if backend == Backend::Wgsl {
+        return wgsl::check(g);
+    }
     let first = g
         .topo_order()
         .unwrap_or_default()

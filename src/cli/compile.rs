@@ -1,4 +1,4 @@
-//! `smelt compile MODEL --emit kernel|clif|llvm|asm|obj|lib [--backend cranelift|llvm]
+//! `smelt compile MODEL --emit kernel|clif|llvm|asm|obj|lib|wgsl [--backend cranelift|llvm]
 //! [--dim N=4] [-o OUT]`: lowers a model with the backend's schedule (symbolic dims
 //! bound by `--dim`, unset ones 1) and shows the kernel IR, Cranelift's CLIF, LLVM
 //! IR (after O3), the machine code, or writes an object file with one exported
@@ -6,7 +6,8 @@
 //! lo, int64_t hi)`), or an ahead-of-time library in a directory
 //! (`smelt_runtime::aot`): `lib<model>.so`, `lib<model>.a`, `<model>.h`,
 //! `<model>.weights`, and the sources they were built from, with the C compiler
-//! named by `$CC` (default `cc`).
+//! named by `$CC` (default `cc`). `--emit wgsl` prints the WGSL compute shaders of
+//! the GPU lowering, one per step.
 
 use super::run::{dims, render_codegen_error};
 use super::{load_model, reported, shown};
@@ -30,6 +31,8 @@ pub enum Emit {
     Obj,
     /// A shared library, static archive, C header and weights file (needs `-o DIR`).
     Lib,
+    /// The WGSL compute shaders of the GPU lowering, one per step.
+    Wgsl,
 }
 
 /// The native backends `compile` generates code with.
@@ -58,6 +61,28 @@ pub fn main(model: &Path, emit: Emit, backend: Option<NativeBackend>, given: &[(
         Ok(bg) => bg,
         Err(d) => return reported(d.render(Some(&shown_model))),
     };
+    if emit == Emit::Wgsl {
+        let text = match smelt::codegen::wgsl::check(&g)
+            .and_then(|()| lower::lower(&bound, &smelt::codegen::wgsl::target()))
+            .and_then(|p| smelt::codegen::wgsl::print_program(&p))
+        {
+            Ok(t) => t,
+            Err(e) => return reported(render_codegen_error(&g, &shown_model, e)),
+        };
+        return match out {
+            Some(path) => match weights::write_atomic(path, text.as_bytes()) {
+                Ok(()) => {
+                    eprintln!("wrote {} bytes of WGSL to {}", text.len(), shown(path));
+                    Ok(())
+                }
+                Err(e) => reported(e.render(None)),
+            },
+            None => {
+                print!("{text}");
+                Ok(())
+            }
+        };
+    }
     let target = Target::for_backend(backend);
     let unsupported_as = |e: codegen::Error| match e {
         codegen::Error::Unsupported { op, node, .. } => codegen::Error::Unsupported { backend: backend.name(), op, node },
@@ -78,7 +103,7 @@ pub fn main(model: &Path, emit: Emit, backend: Option<NativeBackend>, given: &[(
     };
     let kernels: Vec<_> = prog.steps.iter().map(|s| s.kernel.clone()).collect();
     let r = match (emit, backend) {
-        (Emit::Kernel, _) => Ok(prog.print_kernels().into_bytes()),
+        (Emit::Kernel | Emit::Wgsl, _) => Ok(prog.print_kernels().into_bytes()),
         (Emit::Clif, _) => cranelift::clif(&kernels).map(String::into_bytes),
         (Emit::Llvm, _) => llvm::ir(&kernels).map(String::into_bytes),
         (Emit::Asm, Backend::Llvm) => llvm::asm(&kernels).map(String::into_bytes),

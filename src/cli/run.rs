@@ -17,7 +17,8 @@ pub enum BackendArg {
     Cranelift,
     /// LLVM JIT (planned).
     Llvm,
-    /// WGSL kernels through wgpu (planned).
+    /// WGSL compute shaders through wgpu on Vulkan (a GPU, or Mesa's lavapipe);
+    /// the adapter is `--adapter` or `SMELT_ADAPTER`, else the high-performance one.
     Wgsl,
 }
 
@@ -33,6 +34,9 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     /// Print each kernel call's time (compiled CPU backends).
     pub profile: bool,
+    /// The GPU adapter for `--backend wgsl`: an index, part of its name, or
+    /// `low-power` / `high-performance` (default: `SMELT_ADAPTER`).
+    pub adapter: Option<String>,
 }
 
 /// Parses `--dim N=4`.
@@ -46,12 +50,27 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
     let model = shown(&a.model);
     let g = load_model(&a.model)?;
 
-    if a.backend == BackendArg::Wgsl {
-        return match codegen::compile(&g, codegen::Backend::Wgsl) {
-            Err(e) => reported(render_codegen_error(&g, &model, e)),
-            Ok(()) => reported("error: the wgsl backend compiles but cannot run models yet".to_string()),
-        };
+    if a.profile && a.backend == BackendArg::Wgsl {
+        return reported("error: --profile times CPU kernels (--backend cranelift or llvm); the wgsl backend runs an inference as one command buffer".to_string());
     }
+    // The GPU: the device opened and the model compiled before inputs are read.
+    let gpu_model = match a.backend {
+        BackendArg::Wgsl => {
+            if let Err(e) = codegen::compile(&g, codegen::Backend::Wgsl) {
+                return reported(render_codegen_error(&g, &model, e));
+            }
+            let device = match runtime::gpu::device(a.adapter.as_deref()) {
+                Ok(d) => d,
+                Err(e) => return reported(format!("error: {e}")),
+            };
+            eprintln!("wgsl on {}", device.describe());
+            match runtime::gpu::compile(&g, device) {
+                Ok(m) => Some(m),
+                Err(e) => return reported_all(render_gpu_error(&g, &model, None, e)),
+            }
+        }
+        _ => None,
+    };
     if a.profile && a.backend == BackendArg::Interp {
         return reported("error: --profile times the kernels of a compiled backend (--backend cranelift or llvm)".to_string());
     }
@@ -83,7 +102,12 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         }
     };
 
-    let outputs = match &compiled {
+    let outputs = match (&compiled, &gpu_model) {
+        (_, Some(m)) => match m.run(&inputs) {
+            Ok(o) => o,
+            Err(e) => return reported_all(render_gpu_error(&g, &model, a.inputs.as_deref(), e)),
+        },
+        (c, None) => match c {
         Some(m) if a.profile => match m.run_profiled(&inputs) {
             Ok((o, p)) => {
                 print_profile(&p);
@@ -98,6 +122,7 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         None => match runtime::run(&g, &inputs) {
             Ok(o) => o,
             Err(e) => return reported_all(render_run_error(&g, &model, a.inputs.as_deref(), e)),
+        },
         },
     };
     for &v in g.outputs() {
@@ -163,6 +188,15 @@ fn render_exec_error(g: &Graph, model: &str, inputs: Option<&Path>, e: exec::Err
     match e {
         exec::Error::Codegen(c) => vec![render_codegen_error(g, model, c)],
         exec::Error::Runtime(r) => render_run_error(g, model, inputs, r),
+        e => vec![format!("error: {e}")],
+    }
+}
+
+/// An error of the GPU runtime: codegen and run-time errors as above.
+fn render_gpu_error(g: &Graph, model: &str, inputs: Option<&Path>, e: runtime::gpu::Error) -> Vec<String> {
+    match e {
+        runtime::gpu::Error::Codegen(c) => vec![render_codegen_error(g, model, c)],
+        runtime::gpu::Error::Runtime(r) => render_run_error(g, model, inputs, r),
         e => vec![format!("error: {e}")],
     }
 }

@@ -14,6 +14,7 @@ mod conv;
 mod elementwise;
 mod expr;
 pub mod gemm;
+pub mod gpu;
 mod linalg;
 mod norm;
 mod pool;
@@ -71,6 +72,8 @@ pub struct Step {
     pub node: String,
     /// A run-time check the kernel reports through a status buffer.
     pub check: Option<Check>,
+    /// For the GPU: the step is GEMM-shaped and may be emitted as a tiled shader.
+    pub tiled: Option<Box<gpu::Tiled>>,
 }
 
 /// A status buffer (`i64[4]`: a flag and three values) that the executor zeroes
@@ -143,12 +146,17 @@ impl Lowerer<'_> {
     }
 
     pub fn step(&mut self, node: &str, kernel: Kernel, args: Vec<BufIdx>) {
-        self.prog.steps.push(Step { kernel, args, node: node.to_string(), check: None });
+        self.prog.steps.push(Step { kernel, args, node: node.to_string(), check: None, tiled: None });
     }
 
     /// A step whose kernel reports a run-time error through `check`.
     pub fn step_checked(&mut self, node: &str, kernel: Kernel, args: Vec<BufIdx>, check: Check) {
-        self.prog.steps.push(Step { kernel, args, node: node.to_string(), check: Some(check) });
+        self.prog.steps.push(Step { kernel, args, node: node.to_string(), check: Some(check), tiled: None });
+    }
+
+    /// A GEMM-shaped step with its tiling hint (GPU lowering).
+    pub fn step_tiled(&mut self, node: &str, kernel: Kernel, args: Vec<BufIdx>, tiled: gpu::Tiled) {
+        self.prog.steps.push(Step { kernel, args, node: node.to_string(), check: None, tiled: Some(Box::new(tiled)) });
     }
 
     /// A unique kernel name for node `node` (`suffix` tells the parts apart).
@@ -286,6 +294,8 @@ pub fn lower(g: &Graph, target: &Target) -> Result<Program, Error> {
                     Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => {
                         elementwise::lower(&mut l, &name, op, &ins, &outs)?
                     }
+                    Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } if gpu::is_gpu(&l.target) => gpu::linalg(&mut l, &name, op, &ins, &outs)?,
+                    Op::Conv(_) | Op::FusedConv { .. } if gpu::is_gpu(&l.target) => gpu::conv(&mut l, &name, op, &ins, &outs)?,
                     Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } => linalg::lower(&mut l, &name, op, &ins, &outs)?,
                     Op::Conv(_) | Op::FusedConv { .. } => conv::lower(&mut l, &name, op, &ins, &outs)?,
                     Op::Pool(_) | Op::GlobalPool(_) => pool::lower(&mut l, &name, op, &ins, &outs)?,

@@ -9,6 +9,7 @@
 mod backend;
 mod cases;
 mod report;
+mod wgsl;
 
 use backend::{Backend, Cranelift, Llvm, RunError};
 use report::{Table, compare};

@@ -40,6 +40,9 @@ pub enum Error {
     Runtime(#[from] crate::Error),
     #[error("{0}")]
     ThreadPool(String),
+    /// `Backend::Wgsl` was asked of the CPU executor.
+    #[error("the CPU executor runs cranelift and llvm code; WGSL models run through smelt_runtime::gpu::compile")]
+    NotNative,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -90,8 +93,8 @@ pub struct CompiledModel {
 /// built now, else on the first `run` of each shape.
 pub fn compile(g: &Graph, options: &Options) -> Result<CompiledModel> {
     if options.backend == Backend::Wgsl {
-        // The executor runs native code only.
-        smelt_codegen::compile(g, options.backend)?;
+        // The executor runs native code only; GPU models are `crate::gpu::compile`'s.
+        return Err(Error::NotNative);
     }
     smelt_codegen::lower::check(g).map_err(|e| for_backend(e, options.backend))?;
     let pool = if options.threads > 1 {

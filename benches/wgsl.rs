@@ -1,0 +1,160 @@
+//! Timings of the WGSL backend: square GEMMs (GFLOP/s) and models (milliseconds
+//! per inference, batch 1 and 8), each the median of `--reps` runs after one
+//! warm-up. A run is a whole inference as the runtime does it: inputs written,
+//! one command buffer, outputs read back.
+//!
+//! `cargo bench --bench wgsl -- [--gemm 256,512] [--examples] [--zoo NAME,…|all]
+//! [--batches 1,8] [--reps 5] [--adapter ADAPTER]`; with no arguments: GEMM
+//! 256 and 512 and the examples (sizes lavapipe runs in seconds).
+//! `scripts/gpu-check.sh` runs it on a real GPU with GEMM 1024/2048/4096 and the zoo.
+
+use smelt::frontends::zoo;
+use smelt::ir::{Bindings, Graph, load_model, text::parse};
+use smelt::runtime::gpu;
+use smelt::runtime::init::{random_inputs, random_weights};
+use std::time::Instant;
+
+struct Args {
+    gemm: Vec<usize>,
+    examples: bool,
+    zoo: Vec<String>,
+    batches: Vec<u64>,
+    reps: usize,
+    adapter: Option<String>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args { gemm: vec![], examples: false, zoo: vec![], batches: vec![1, 8], reps: 5, adapter: None };
+    let mut it = std::env::args().skip(1).filter(|s| s != "--bench");
+    let mut any = false;
+    while let Some(x) = it.next() {
+        let list = |v: Option<String>| v.unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>();
+        match x.as_str() {
+            "--gemm" => a.gemm = list(it.next()).iter().filter_map(|s| s.parse().ok()).collect(),
+            "--examples" => a.examples = true,
+            "--zoo" => a.zoo = list(it.next()),
+            "--batches" => a.batches = list(it.next()).iter().filter_map(|s| s.parse().ok()).collect(),
+            "--reps" => a.reps = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
+            "--adapter" => a.adapter = it.next(),
+            _ => continue,
+        }
+        any = true;
+    }
+    if !any || (a.gemm.is_empty() && !a.examples && a.zoo.is_empty()) {
+        a.gemm = vec![256, 512];
+        a.examples = true;
+    }
+    a
+}
+
+/// Median seconds of `reps` runs after a warm-up; `None` with the error printed.
+fn time(model: &gpu::GpuModel, inputs: &std::collections::BTreeMap<String, smelt::ir::Tensor>, reps: usize) -> Result<f64, String> {
+    model.run(inputs).map_err(|e| e.to_string())?;
+    let mut ts = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let t0 = Instant::now();
+        model.run(inputs).map_err(|e| e.to_string())?;
+        ts.push(t0.elapsed().as_secs_f64());
+    }
+    ts.sort_by(f64::total_cmp);
+    Ok(ts[ts.len() / 2])
+}
+
+fn bindings(g: &Graph, batch: u64) -> Bindings {
+    g.inputs()
+        .iter()
+        .flat_map(|&i| g.node(i).types[0].shape.symbols())
+        .map(|s| {
+            let v = match s.as_ref() {
+                "N" | "B" => batch,
+                "T" => 32,
+                _ => 8,
+            };
+            (s.to_string(), v)
+        })
+        .collect()
+}
+
+fn model_row(device: &std::sync::Arc<gpu::Device>, name: &str, g: &Graph, batches: &[u64], reps: usize) {
+    let model = match gpu::compile(g, device.clone()) {
+        Ok(m) => m,
+        Err(e) => return println!("{name:<28} {e}"),
+    };
+    for &b in batches {
+        let dims = bindings(g, b);
+        let inputs = match random_inputs(g, 1, &dims) {
+            Ok(i) => i,
+            Err(e) => return println!("{name:<28} inputs: {e}"),
+        };
+        let t0 = Instant::now();
+        if let Err(e) = model.plan(&dims) {
+            return println!("{name:<28} batch {b:<3} {e}");
+        }
+        let plan = t0.elapsed().as_secs_f64();
+        match time(&model, &inputs, reps) {
+            Ok(s) => println!("{name:<28} batch {b:<3} {:>10.3} ms   (plan: lowering, shaders, pipelines {:.2} s)", s * 1e3, plan),
+            Err(e) => println!("{name:<28} batch {b:<3} {e}"),
+        }
+    }
+}
+
+fn main() {
+    let a = parse_args();
+    let device = match gpu::device(a.adapter.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    println!("wgsl on {}", device.describe());
+    for &n in &a.gemm {
+        let src = format!("graph gemm(a: f32[{n}, {n}], b: f32[{n}, {n}]) -> (y) {{\n  y = matmul(a, b)\n}}\n");
+        let g = parse(&src).expect("gemm graph");
+        let model = match gpu::compile(&g, device.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                println!("gemm {n}: {e}");
+                continue;
+            }
+        };
+        let inputs = random_inputs(&g, 1, &Bindings::new()).expect("inputs");
+        match time(&model, &inputs, a.reps) {
+            Ok(s) => println!("gemm {n:>5}x{n}x{n}   {:>10.3} ms  {:>8.1} GFLOP/s", s * 1e3, 2.0 * (n as f64).powi(3) / s / 1e9),
+            Err(e) => println!("gemm {n}: {e}"),
+        }
+    }
+    if a.examples {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut files: Vec<_> = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "smelt"));
+        files.sort();
+        for p in files {
+            let name = format!("example {}", p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default());
+            match load_model(&p) {
+                Ok(g) => model_row(&device, &name, &g, &a.batches, a.reps),
+                Err(e) => println!("{name}: {e:?}"),
+            }
+        }
+    }
+    let zoo_names: Vec<String> =
+        if a.zoo.iter().any(|z| z == "all") { zoo::models().into_iter().map(|m| m.name.to_string()).collect() } else { a.zoo.clone() };
+    for z in &zoo_names {
+        let built = match zoo::build(z, &[]) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("zoo {z}: {e}");
+                continue;
+            }
+        };
+        let mut g = built.graph;
+        match random_weights(&g, 1) {
+            Ok(ws) => ws.into_iter().for_each(|(k, w)| g.set_weight(k, w)),
+            Err(e) => {
+                println!("zoo {z}: weights: {e}");
+                continue;
+            }
+        }
+        model_row(&device, &format!("zoo {z}"), &g, &a.batches, a.reps);
+    }
+}

@@ -1,0 +1,377 @@
+//! Kernel IR statements and expressions → WGSL text. Every value keeps its kernel
+//! type (`i64` indices included); anything WGSL lacks a direct form for — packed
+//! loads and stores, casts with smelt's saturating semantics, NaN-propagating
+//! min/max, horizontal reductions, transcendentals — is a call to a helper function
+//! that [`Emitter`] adds to the module once.
+
+use super::{helpers, packed, scalar_name, Needs};
+use crate::kernel::{BinOp, CmpOp, Expr, HOp, Kernel, Lit, Scalar, Stmt, Ty, UnOp, VarId};
+use std::collections::BTreeMap;
+
+/// The state of translating one kernel.
+#[derive(Debug)]
+pub struct Emitter<'k> {
+    pub k: &'k Kernel,
+    /// Helper functions by name (sorted, so output is deterministic).
+    pub helpers: BTreeMap<String, String>,
+    needs: Needs,
+    /// Counter for loop-bound temporaries.
+    tmp: u32,
+}
+
+/// The WGSL type of a kernel value type.
+pub fn ty_name(t: Ty) -> String {
+    let s = scalar_name(t.scalar);
+    if t.lanes == 1 { s.to_string() } else { format!("vec{}<{s}>", t.lanes) }
+}
+
+/// A literal of scalar `s` (as held in registers) with value `v`.
+pub fn int_lit(v: i64, s: Scalar) -> String {
+    match s {
+        Scalar::Bool => (v != 0).to_string(),
+        Scalar::F32 => f32_lit(v as f32),
+        Scalar::F64 => f64_lit(v as f64),
+        // I64 is i32 in WGSL; `Emitter::expr` refuses constants out of range.
+        _ if v <= i32::MIN as i64 => "(-2147483647i - 1i)".into(),
+        _ if v > i32::MAX as i64 => "2147483647i".into(),
+        _ => if v < 0 { format!("({v}i)") } else { format!("{v}i") },
+    }
+}
+
+pub fn f32_lit(x: f32) -> String {
+    if x.is_finite() && (x == 0.0 || x.abs() >= f32::MIN_POSITIVE) {
+        let s = format!("{x:e}f");
+        if x.is_sign_negative() { format!("({s})") } else { s }
+    } else {
+        format!("bitcast<f32>({}u)", x.to_bits())
+    }
+}
+
+pub fn f64_lit(x: f64) -> String {
+    if x.is_finite() && (x == 0.0 || x.abs() >= f64::MIN_POSITIVE) {
+        let s = format!("{x:e}lf");
+        if x.is_sign_negative() { format!("({s})") } else { s }
+    } else {
+        format!("bitcast<f64>({}lu)", x.to_bits())
+    }
+}
+
+impl<'k> Emitter<'k> {
+    pub fn new(k: &'k Kernel) -> Emitter<'k> {
+        let mut e = Emitter { k, helpers: BTreeMap::new(), needs: Needs::default(), tmp: 0 };
+        for b in &k.buffers {
+            e.note_scalar(b.scalar);
+        }
+        for v in &k.vars {
+            e.note_scalar(v.ty.scalar);
+        }
+        e
+    }
+
+    fn note_scalar(&mut self, s: Scalar) {
+        if s == Scalar::F64 {
+            self.needs.f64 = true;
+        }
+    }
+
+    pub fn needs(&self) -> Needs {
+        self.needs
+    }
+
+    pub fn var_name(&self, v: VarId) -> String {
+        let name: String = self.k.var(v).name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        format!("v{}_{name}", v.0)
+    }
+
+    pub fn buf_name(k: u32) -> String {
+        format!("b{k}")
+    }
+
+    /// `var` declarations of every kernel variable (at the top of a function).
+    pub fn var_decls(&self, indent: &str) -> String {
+        let mut s = String::new();
+        for (i, v) in self.k.vars.iter().enumerate() {
+            s.push_str(&format!("{indent}var {}: {};\n", self.var_name(VarId(i as u32)), ty_name(v.ty)));
+        }
+        s
+    }
+
+    /// The storage bindings of the kernel's buffers.
+    pub fn bindings(&self) -> String {
+        let mut s = String::new();
+        for (i, b) in self.k.buffers.iter().enumerate() {
+            let elem = if packed(b.scalar) {
+                if b.access.writes() { "atomic<u32>" } else { "u32" }
+            } else {
+                scalar_name(b.scalar)
+            };
+            let mode = if b.access.writes() { "read_write" } else { "read" };
+            s.push_str(&format!(
+                "@group(0) @binding({i}) var<storage, {mode}> {}: array<{elem}>; // {} {}[{}]\n",
+                Self::buf_name(i as u32),
+                b.access.name(),
+                b.scalar.name(),
+                b.len
+            ));
+        }
+        s
+    }
+
+    /// The whole module of a generic kernel: bindings, helpers, and `main` with
+    /// `body` (which may use `pid`, the flat invocation id).
+    pub fn module(&self, body: &str, workgroup: u32) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("// kernel {}\n", self.k.name));
+        s.push_str(&self.bindings());
+        for h in self.helpers.values() {
+            s.push('\n');
+            s.push_str(h);
+        }
+        s.push_str(&format!(
+            "\n@compute @workgroup_size({workgroup})\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n"
+        ));
+        s.push_str(&format!("  let pid = i32((wid.y * nwg.x + wid.x) * {workgroup}u + lid);\n"));
+        s.push_str(&self.var_decls("  "));
+        s.push_str(body);
+        s.push_str("}\n");
+        s
+    }
+
+    fn helper(&mut self, name: String, def: impl FnOnce() -> String) -> String {
+        if !self.helpers.contains_key(&name) {
+            let d = def();
+            self.helpers.insert(name.clone(), d);
+        }
+        name
+    }
+
+    /// Statements, indented `depth` levels.
+    pub fn block(&mut self, stmts: &[Stmt], depth: usize) -> Result<String, String> {
+        let ind = "  ".repeat(depth);
+        let mut s = String::new();
+        for st in stmts {
+            match st {
+                Stmt::Comment(c) => {
+                    for line in c.lines() {
+                        s.push_str(&format!("{ind}// {line}\n"));
+                    }
+                }
+                Stmt::Set(v, e) => {
+                    let x = self.expr(e)?;
+                    s.push_str(&format!("{ind}{} = {x};\n", self.var_name(*v)));
+                }
+                Stmt::Store { buf, index, value } => {
+                    let t = value.ty(self.k)?;
+                    let f = self.store_fn(buf.0, t.lanes);
+                    let (i, v) = (self.expr(index)?, self.expr(value)?);
+                    s.push_str(&format!("{ind}{f}({i}, {v});\n"));
+                }
+                Stmt::If { cond, then, els } => {
+                    let c = self.expr(cond)?;
+                    s.push_str(&format!("{ind}if ({c}) {{\n"));
+                    s.push_str(&self.block(then, depth + 1)?);
+                    if !els.is_empty() {
+                        s.push_str(&format!("{ind}}} else {{\n"));
+                        s.push_str(&self.block(els, depth + 1)?);
+                    }
+                    s.push_str(&format!("{ind}}}\n"));
+                }
+                Stmt::Loop(l) => {
+                    // Every loop kind runs serially inside one invocation: the
+                    // vectorizer already widened what it could, and the parallel
+                    // loop (top-level only) is the invocation id.
+                    let v = self.var_name(l.var);
+                    let (lo, hi) = (self.expr(&l.lo)?, self.expr(&l.hi)?);
+                    self.tmp += 1;
+                    let h = format!("hi{}", self.tmp);
+                    s.push_str(&format!("{ind}{{\n{ind}  let {h} = {hi};\n"));
+                    s.push_str(&format!("{ind}  for ({v} = {lo}; {v} < {h}; {v} += {}i) {{\n", l.step));
+                    s.push_str(&self.block(&l.body, depth + 2)?);
+                    s.push_str(&format!("{ind}  }}\n{ind}}}\n"));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// An expression as WGSL (fully parenthesized where it matters).
+    pub fn expr(&mut self, e: &Expr) -> Result<String, String> {
+        let t = e.ty(self.k)?;
+        if t.lanes > 4 {
+            return Err(format!("a value of {t}: WGSL vectors have at most 4 lanes"));
+        }
+        self.note_scalar(t.scalar);
+        Ok(match e {
+            Expr::Const(l) => match l {
+                Lit::Int(v, Scalar::I64) if i32::try_from(*v).is_err() => {
+                    return Err(format!("the constant {v} exceeds i32: WGSL indexes in i32 (tensors of 2^31 elements or more are not supported)"));
+                }
+                Lit::F32(x) => f32_lit(*x),
+                Lit::Int(v, s) => int_lit(*v, *s),
+                Lit::Bool(b) => b.to_string(),
+            },
+            Expr::Var(v) => self.var_name(*v),
+            Expr::Load { buf, index, lanes } => {
+                let f = self.load_fn(buf.0, *lanes);
+                format!("{f}({})", self.expr(index)?)
+            }
+            Expr::Un(op, a) => {
+                let x = self.expr(a)?;
+                match op {
+                    UnOp::Neg => self.wrap(t, format!("(-{x})")),
+                    UnOp::Abs => format!("abs({x})"),
+                    UnOp::Floor => format!("floor({x})"),
+                    UnOp::Ceil => format!("ceil({x})"),
+                    UnOp::Round => format!("round({x})"),
+                    UnOp::Trunc => format!("trunc({x})"),
+                    UnOp::Sqrt => format!("sqrt({x})"),
+                    UnOp::Not if t.scalar == Scalar::Bool => format!("(!{x})"),
+                    UnOp::Not => self.wrap(t, format!("(~{x})")),
+                }
+            }
+            Expr::Bin(op, a, b) => {
+                let (x, y) = (self.expr(a)?, self.expr(b)?);
+                let bits = 32;
+                let shift_ty = if t.lanes == 1 { "u32".to_string() } else { format!("vec{}<u32>", t.lanes) };
+                match op {
+                    BinOp::Add => self.wrap(t, format!("({x} + {y})")),
+                    BinOp::Sub => self.wrap(t, format!("({x} - {y})")),
+                    BinOp::Mul => self.wrap(t, format!("({x} * {y})")),
+                    BinOp::Div if t.scalar.is_float() => format!("({x} / {y})"),
+                    BinOp::Div => {
+                        let f = self.int_divrem(t, true);
+                        format!("{f}({x}, {y})")
+                    }
+                    BinOp::Rem => {
+                        let f = self.int_divrem(t, false);
+                        format!("{f}({x}, {y})")
+                    }
+                    BinOp::Min | BinOp::Max if t.scalar.is_float() => {
+                        let f = self.fminmax(t, *op == BinOp::Min);
+                        format!("{f}({x}, {y})")
+                    }
+                    BinOp::Min => format!("min({x}, {y})"),
+                    BinOp::Max => format!("max({x}, {y})"),
+                    BinOp::And => format!("({x} & {y})"),
+                    BinOp::Or => format!("({x} | {y})"),
+                    BinOp::Xor if t.scalar == Scalar::Bool => format!("({x} != {y})"),
+                    BinOp::Xor => format!("({x} ^ {y})"),
+                    BinOp::Shl => {
+                        let amt = self.shift_amount(t, &y, bits, &shift_ty);
+                        self.wrap(t, format!("({x} << {amt})"))
+                    }
+                    BinOp::Shr => {
+                        let amt = self.shift_amount(t, &y, bits, &shift_ty);
+                        format!("({x} >> {amt})")
+                    }
+                }
+            }
+            Expr::Fma(a, b, c) => format!("fma({}, {}, {})", self.expr(a)?, self.expr(b)?, self.expr(c)?),
+            Expr::Cmp(op, a, b) => {
+                let (x, y) = (self.expr(a)?, self.expr(b)?);
+                let o = match op {
+                    CmpOp::Eq => "==",
+                    CmpOp::Ne => "!=",
+                    CmpOp::Lt => "<",
+                    CmpOp::Le => "<=",
+                    CmpOp::Gt => ">",
+                    CmpOp::Ge => ">=",
+                };
+                format!("({x} {o} {y})")
+            }
+            Expr::Select(c, a, b) => format!("select({}, {}, {})", self.expr(b)?, self.expr(a)?, self.expr(c)?),
+            Expr::Cast(to, a) => {
+                let from = a.ty(self.k)?;
+                let x = self.expr(a)?;
+                if from.scalar == *to {
+                    x
+                } else {
+                    let f = self.cast_fn(from, *to);
+                    format!("{f}({x})")
+                }
+            }
+            Expr::Call(f, args) => {
+                let xs: Vec<String> = args.iter().map(|a| self.expr(a)).collect::<Result<_, _>>()?;
+                let name = self.math_fn(*f, t)?;
+                format!("{name}({})", xs.join(", "))
+            }
+            Expr::Splat(a, lanes) => format!("vec{lanes}<{}>({})", scalar_name(t.scalar), self.expr(a)?),
+            Expr::Lane(a, i) => format!("({})[{i}]", self.expr(a)?),
+            Expr::HReduce(op, a) => {
+                let at = a.ty(self.k)?;
+                let x = self.expr(a)?;
+                let f = self.hreduce_fn(*op, at);
+                format!("{f}({x})")
+            }
+        })
+    }
+
+    /// Integer results of i8/u8 wrap in their type (they compute as i32).
+    fn wrap(&mut self, t: Ty, x: String) -> String {
+        match t.scalar {
+            Scalar::I8 => {
+                let s = if t.lanes == 1 { "24u".to_string() } else { format!("vec{}<u32>(24u)", t.lanes) };
+                format!("(({x} << {s}) >> {s})")
+            }
+            Scalar::U8 => {
+                let m = if t.lanes == 1 { "255i".to_string() } else { format!("vec{}<i32>(255i)", t.lanes) };
+                format!("({x} & {m})")
+            }
+            _ => x,
+        }
+    }
+
+    fn shift_amount(&mut self, t: Ty, y: &str, bits: u32, shift_ty: &str) -> String {
+        // The amount is taken modulo the width, as on the CPU backends.
+        let m = int_lit((bits - 1) as i64, Scalar::I32);
+        let m = if t.lanes == 1 { m } else { format!("vec{}<{}>({m})", t.lanes, scalar_name(t.scalar)) };
+        format!("{shift_ty}({y} & {m})")
+    }
+
+    fn load_fn(&mut self, b: u32, lanes: u32) -> String {
+        let buf = self.k.buffers[b as usize].clone();
+        if lanes > 1 {
+            self.load_fn(b, 1);
+        }
+        let name = format!("ld{lanes}_b{b}");
+        self.helper(name.clone(), || helpers::load(&name, b, &buf, lanes))
+    }
+
+    fn store_fn(&mut self, b: u32, lanes: u32) -> String {
+        let buf = self.k.buffers[b as usize].clone();
+        if lanes > 1 {
+            self.store_fn(b, 1);
+        }
+        let name = format!("st{lanes}_b{b}");
+        self.helper(name.clone(), || helpers::store(&name, b, &buf, lanes))
+    }
+
+    fn cast_fn(&mut self, from: Ty, to: Scalar) -> String {
+        self.note_scalar(to);
+        let name = format!("cast_{}_{}_{}", from.scalar.name(), to.name(), from.lanes);
+        self.helper(name.clone(), || helpers::cast(&name, from, to))
+    }
+
+    fn fminmax(&mut self, t: Ty, min: bool) -> String {
+        let name = format!("{}_{}_{}", if min { "fmin" } else { "fmax" }, t.scalar.name(), t.lanes);
+        self.helper(name.clone(), || helpers::fminmax(&name, t, min))
+    }
+
+    fn int_divrem(&mut self, t: Ty, div: bool) -> String {
+        let name = format!("{}_{}_{}", if div { "idiv" } else { "irem" }, t.scalar.name(), t.lanes);
+        self.helper(name.clone(), || helpers::int_divrem(&name, t, div))
+    }
+
+    fn hreduce_fn(&mut self, op: HOp, t: Ty) -> String {
+        let name = format!("{}_{}_{}", op.name(), t.scalar.name(), t.lanes);
+        self.helper(name.clone(), || helpers::hreduce(&name, op, t))
+    }
+
+    fn math_fn(&mut self, f: crate::kernel::Intrinsic, t: Ty) -> Result<String, String> {
+        if t.scalar != Scalar::F32 {
+            return Err(format!("{} of {t}", f.name()));
+        }
+        let name = format!("smelt_{}_{}", f.name(), t.lanes);
+        Ok(self.helper(name.clone(), || super::math::function(&name, f, t.lanes)))
+    }
+}

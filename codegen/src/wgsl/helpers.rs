@@ -1,0 +1,159 @@
+//! WGSL helper functions a kernel's shader may need, each generated from its
+//! types: loads and stores (packed bytes included), casts with smelt's semantics,
+//! NaN-propagating float min/max, integer division, horizontal reductions.
+
+use super::emit::{f32_lit, f64_lit, int_lit, ty_name};
+use super::{packed, scalar_name};
+use crate::kernel::{Buffer, HOp, Scalar, Ty};
+
+fn lanes_list(lanes: u32, f: impl Fn(u32) -> String) -> String {
+    (0..lanes).map(f).collect::<Vec<_>>().join(", ")
+}
+
+/// `fn NAME(i: i64) -> T`: `lanes` consecutive elements of buffer `b` from `i`
+/// (a vector load calls the scalar one, `ld1_bB`, which the emitter adds too).
+pub fn load(name: &str, b: u32, buf: &Buffer, lanes: u32) -> String {
+    let t = ty_name(Ty::vec(buf.scalar, lanes));
+    let bn = format!("b{b}");
+    if lanes > 1 {
+        // Vector loads are lane loads (WGSL arrays of scalars have no unaligned vector view).
+        let one = format!("ld1_b{b}");
+        let body = lanes_list(lanes, |l| format!("{one}(i + {l}i)"));
+        return format!("fn {name}(i: i32) -> {t} {{\n  return {t}({body});\n}}\n");
+    }
+    if buf.scalar == Scalar::I64 {
+        // Two words, low first; a value beyond i32 saturates.
+        return format!(
+            "fn {name}(i: i32) -> i32 {{\n  let lo = {bn}[u32(i) * 2u];\n  let hi = {bn}[u32(i) * 2u + 1u];\n  return select(select(2147483647i, -2147483647i - 1i, hi < 0i), lo, hi == (lo >> 31u));\n}}\n"
+        );
+    }
+    if !packed(buf.scalar) {
+        return format!("fn {name}(i: i32) -> {t} {{\n  return {bn}[u32(i)];\n}}\n");
+    }
+    let word = if buf.access.writes() { format!("atomicLoad(&{bn}[u32(i >> 2u)])") } else { format!("{bn}[u32(i >> 2u)]") };
+    let conv = match buf.scalar {
+        Scalar::I8 => "bitcast<i32>(byte << 24u) >> 24u",
+        Scalar::U8 => "i32(byte)",
+        _ => "byte != 0u",
+    };
+    format!(
+        "fn {name}(i: i32) -> {t} {{\n  let w = {word};\n  let byte = (w >> (u32(i & 3i) * 8u)) & 255u;\n  return {conv};\n}}\n"
+    )
+}
+
+/// `fn NAME(i: i64, v: T)`: stores `lanes` consecutive elements of buffer `b`.
+pub fn store(name: &str, b: u32, buf: &Buffer, lanes: u32) -> String {
+    let t = ty_name(Ty::vec(buf.scalar, lanes));
+    let bn = format!("b{b}");
+    if lanes > 1 {
+        let one = format!("st1_b{b}");
+        let body: String = (0..lanes).map(|l| format!("  {one}(i + {l}i, v[{l}]);\n")).collect();
+        return format!("fn {name}(i: i32, v: {t}) {{\n{body}}}\n");
+    }
+    if buf.scalar == Scalar::I64 {
+        return format!("fn {name}(i: i32, v: i32) {{\n  {bn}[u32(i) * 2u] = v;\n  {bn}[u32(i) * 2u + 1u] = v >> 31u;\n}}\n");
+    }
+    if !packed(buf.scalar) {
+        return format!("fn {name}(i: i32, v: {t}) {{\n  {bn}[u32(i)] = v;\n}}\n");
+    }
+    let conv = match buf.scalar {
+        Scalar::Bool => "select(0u, 1u, v)",
+        _ => "bitcast<u32>(v) & 255u",
+    };
+    // Invocations may write other bytes of the same word concurrently: clear and
+    // set this byte's bits atomically.
+    format!(
+        "fn {name}(i: i32, v: {t}) {{\n  let w = u32(i >> 2u);\n  let sh = u32(i & 3i) * 8u;\n  atomicAnd(&{bn}[w], ~(255u << sh));\n  atomicOr(&{bn}[w], ({conv}) << sh);\n}}\n"
+    )
+}
+
+/// A constant of scalar `s` as a value of `lanes` lanes.
+fn konst(v: &str, s: Scalar, lanes: u32) -> String {
+    if lanes == 1 { v.to_string() } else { format!("vec{lanes}<{}>({v})", scalar_name(s)) }
+}
+
+fn float_lit(x: f64, s: Scalar) -> String {
+    if s == Scalar::F64 { f64_lit(x) } else { f32_lit(x as f32) }
+}
+
+/// `fn NAME(x: FROM) -> TO` with smelt's conversion semantics: float → int
+/// truncates and saturates (NaN → 0), int → int saturates, to bool is `!= 0`,
+/// bool → number is 0 or 1.
+pub fn cast(name: &str, from: Ty, to: Scalar) -> String {
+    let n = from.lanes;
+    let (fs, ft) = (from.scalar, ty_name(from));
+    let tt = ty_name(Ty::vec(to, n));
+    let k = |v: String, s: Scalar| konst(&v, s, n);
+    let body = match (fs, to) {
+        (_, Scalar::Bool) => {
+            let zero = if fs.is_float() { float_lit(0.0, fs) } else { int_lit(0, fs) };
+            format!("x != {}", k(zero, fs))
+        }
+        (Scalar::Bool, _) => format!("select({}, {}, x)", k(int_lit(0, to), to), k(int_lit(1, to), to)),
+        (_, Scalar::F32 | Scalar::F64) => format!("{tt}(x)"),
+        (Scalar::F32 | Scalar::F64, _) => {
+            // i64 computes as i32 (see the module doc of `wgsl`).
+            let (lo, hi) = if to == Scalar::I64 { (i32::MIN as i64, i32::MAX as i64) } else { to.int_range().unwrap_or((0, 0)) };
+            let nan = "x != x".to_string();
+            if matches!(to, Scalar::I8 | Scalar::U8) {
+                let c = format!("clamp(x, {}, {})", k(float_lit(lo as f64, fs), fs), k(float_lit(hi as f64, fs), fs));
+                format!("select({tt}({c}), {}, {nan})", k(int_lit(0, to), to))
+            } else {
+                // hi + 1 and lo are powers of two, exact in f32 and f64.
+                let (flo, fhi) = (float_lit(lo as f64, fs), float_lit(hi as f64 + 1.0, fs));
+                format!(
+                    "select(select(select({tt}(x), {}, x >= {}), {}, x <= {}), {}, {nan})",
+                    k(int_lit(hi, to), to),
+                    k(fhi, fs),
+                    k(int_lit(lo, to), to),
+                    k(flo, fs),
+                    k(int_lit(0, to), to)
+                )
+            }
+        }
+        _ => {
+            // int → int: widen, clamp, narrow.
+            if matches!(to, Scalar::I64 | Scalar::I32) {
+                format!("{tt}(x)")
+            } else {
+                let (lo, hi) = to.int_range().unwrap_or((0, 0));
+                format!("{tt}(clamp(x, {}, {}))", k(int_lit(lo, Scalar::I32), Scalar::I32), k(int_lit(hi, Scalar::I32), Scalar::I32))
+            }
+        }
+    };
+    format!("fn {name}(x: {ft}) -> {tt} {{\n  return {body};\n}}\n")
+}
+
+/// Float min/max that propagate NaN (WGSL's builtins may return either operand).
+pub fn fminmax(name: &str, t: Ty, min: bool) -> String {
+    let tn = ty_name(t);
+    let f = if min { "min" } else { "max" };
+    format!("fn {name}(a: {tn}, b: {tn}) -> {tn} {{\n  return select({f}(a, b), a + b, (a != a) | (b != b));\n}}\n")
+}
+
+/// Signed integer division (truncating) or remainder (sign of the dividend).
+pub fn int_divrem(name: &str, t: Ty, div: bool) -> String {
+    let tn = ty_name(t);
+    let o = if div { "/" } else { "%" };
+    format!("fn {name}(a: {tn}, b: {tn}) -> {tn} {{\n  return a {o} b;\n}}\n")
+}
+
+/// A vector reduced to a scalar, lane by lane in order.
+pub fn hreduce(name: &str, op: HOp, t: Ty) -> String {
+    let tn = ty_name(t);
+    let sn = ty_name(Ty::scalar(t.scalar));
+    let mut body = "  var r = v[0];\n".to_string();
+    for l in 1..t.lanes {
+        let step = match op {
+            HOp::Add => format!("r + v[{l}]"),
+            HOp::Max | HOp::Min if t.scalar.is_float() => {
+                let f = if op == HOp::Max { "max" } else { "min" };
+                format!("select({f}(r, v[{l}]), r + v[{l}], (r != r) | (v[{l}] != v[{l}]))")
+            }
+            HOp::Max => format!("max(r, v[{l}])"),
+            HOp::Min => format!("min(r, v[{l}])"),
+        };
+        body.push_str(&format!("  r = {step};\n"));
+    }
+    format!("fn {name}(v: {tn}) -> {sn} {{\n{body}  return r;\n}}\n")
+}

@@ -1,0 +1,126 @@
+//! The numerical suite on the WGSL backend (wgpu on Vulkan: Mesa's lavapipe in CI,
+//! a real GPU where there is one): every op case, the interpreter's fixtures and
+//! the examples, against the interpreter. Tolerances are the suite's (the shaders
+//! use the CPU backends' polynomial transcendentals and compute integers exactly
+//! in i32/i64; requantization's f64 is real f64 via `shader-f64`).
+//!
+//! Without an adapter these tests FAIL (CI installs lavapipe), unless
+//! `SMELT_SKIP_GPU=1` says to skip them.
+
+use super::backend::{Backend, RunError};
+use super::report::Table;
+use super::{FIXTURE_OPS, cases, check, finish, op_of};
+use smelt_ir::{Bindings, Graph, Tensor, load_model, text::parse, weights::read_safetensors};
+use smelt_runtime::gpu::{self, Device};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The WGSL backend through the GPU runtime.
+pub struct Wgsl {
+    pub device: Arc<Device>,
+}
+
+impl Backend for Wgsl {
+    fn name(&self) -> String {
+        format!("wgsl ({})", self.device.info.name)
+    }
+
+    fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
+        let err = |e: gpu::Error| match e {
+            gpu::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
+            e => RunError::Failed(e.to_string()),
+        };
+        let model = gpu::compile(g, self.device.clone()).map_err(err)?;
+        model.run(inputs).map_err(err)
+    }
+}
+
+/// The device, or `None` when `SMELT_SKIP_GPU=1` and there is none; without it a
+/// missing adapter fails the test.
+pub fn backend() -> Option<Wgsl> {
+    match gpu::device(None) {
+        Ok(device) => Some(Wgsl { device }),
+        Err(e) if std::env::var("SMELT_SKIP_GPU").is_ok_and(|v| v == "1") => {
+            eprintln!("skipping the WGSL suite (SMELT_SKIP_GPU=1): {e}");
+            None
+        }
+        Err(e) => panic!("{e}\n(set SMELT_SKIP_GPU=1 to skip the WGSL tests on a machine without Vulkan)"),
+    }
+}
+
+/// Ops the WGSL backend lowers: each must pass at least one case.
+pub const WGSL_OPS: &[&str] = &[
+    "relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "erf", "sin", "cos",
+    "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity", "leaky_relu", "elu", "hard_sigmoid",
+    "clip", "not", "add", "sub", "mul", "div", "max", "min", "pow", "prelu", "equal", "less", "less_equal", "greater",
+    "greater_equal", "and", "or", "xor", "where", "cast", "elementwise", "matmul", "gemm", "fused_matmul",
+];
+
+#[test]
+fn wgsl_ops() {
+    let Some(b) = backend() else { return };
+    let mut cases = cases::elementwise();
+    cases.extend(cases::linalg());
+    let mut table = Table::default();
+    for c in &cases {
+        let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+        for (k, w) in &c.weights {
+            g.set_weight(k.clone(), w.clone());
+        }
+        check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
+    }
+    finish(&table, &format!("ops on {}", b.name()), WGSL_OPS);
+}
+
+#[test]
+fn wgsl_fixtures() {
+    let Some(b) = backend() else { return };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/interp");
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.txt")).expect("MANIFEST.txt");
+    let mut table = Table::default();
+    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let case = line.split_whitespace().next().unwrap_or_default();
+        let g = load_model(&dir.join(format!("{case}.smelt"))).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        let io = read_safetensors(&dir.join(format!("{case}.io.safetensors"))).expect("io file");
+        let inputs: BTreeMap<String, Tensor> = io.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect();
+        check(&mut table, &b, &op_of(&g), case, &g, &inputs);
+    }
+    finish(&table, &format!("interpreter fixtures on {}", b.name()), FIXTURE_OPS);
+}
+
+#[test]
+fn wgsl_examples() {
+    let Some(b) = backend() else { return };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("examples/").flatten().map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "smelt"));
+    files.sort();
+    let mut table = Table::default();
+    for path in &files {
+        let g = load_model(path).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        for size in [1u64, 5] {
+            let dims: Bindings = ["N", "B", "T"].iter().map(|s| (s.to_string(), size + (s == &"T") as u64 * 2)).collect();
+            let inputs = smelt_runtime::init::random_inputs(&g, size, &dims).expect("inputs");
+            check(&mut table, &b, &format!("example {name}"), &format!("{name}@{size}"), &g, &inputs);
+        }
+    }
+    finish(&table, &format!("examples on {}", b.name()), &["example attention", "example mlp", "example resblock"]);
+}
+
+/// Errors only the data reveals are reported from the status buffers exactly as
+/// the interpreter reports them.
+#[test]
+fn wgsl_run_time_errors_match_the_interpreter() {
+    let Some(b) = backend() else { return };
+    let g = parse("graph g(x: f32[3, 2], i: i64[3]) -> (y) {\n  y = gather(x, i)\n}\n").unwrap();
+    let inputs = BTreeMap::from([
+        ("x".to_string(), Tensor::f32(vec![3, 2], vec![1.0; 6]).unwrap()),
+        ("i".to_string(), Tensor::i64(vec![3], vec![1, 3, -9]).unwrap()),
+    ]);
+    let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
+    let model = gpu::compile(&g, b.device.clone()).unwrap();
+    let got = model.run(&inputs).unwrap_err().to_string();
+    assert_eq!(got, want);
+}

@@ -1,0 +1,126 @@
+//! The WGSL emitter without a GPU: every shader generated for every case of the
+//! numerical suite (op cases, the interpreter's fixtures, the examples) parses and
+//! validates with naga, and snapshots of representative shaders (an elementwise
+//! kernel, a packed-bool comparison, a softmax, the tiled matmul, a conv with a
+//! fused epilogue). The numerical checks of these shaders are in
+//! `numerics/wgsl.rs`, on a real (or lavapipe) adapter.
+
+#[path = "numerics/cases.rs"]
+#[allow(dead_code)]
+mod cases;
+
+use smelt_codegen::lower::lower;
+use smelt_codegen::wgsl::{self, emit_step, print_program};
+use smelt_ir::{Bindings, Graph, load_model, text::parse};
+use std::path::Path;
+
+fn validate(name: &str, src: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| format!("{name}: {}\n{src}", e.emit_to_string(src)))?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::FLOAT64)
+        .validate(&module)
+        .map_err(|e| format!("{name}: {}\n{src}", e.emit_to_string(src)))?;
+    Ok(())
+}
+
+/// Lowers `g` for the GPU and validates each step's shader; `Ok(n)` shaders, or
+/// `Err` for a graph the WGSL backend does not support.
+fn validate_graph(name: &str, g: &Graph) -> Result<usize, String> {
+    if wgsl::check(g).is_err() {
+        return Ok(0);
+    }
+    let prog = lower(g, &wgsl::target()).map_err(|e| format!("{name}: {e}"))?;
+    for st in &prog.steps {
+        let sh = emit_step(st).map_err(|e| format!("{name}: {e}"))?;
+        validate(&format!("{name}/{}", sh.name), &sh.source)?;
+    }
+    Ok(prog.steps.len())
+}
+
+#[test]
+fn every_suite_shader_validates_with_naga() {
+    let mut failures = vec![];
+    let mut shaders = 0;
+    let mut all = cases::elementwise();
+    all.extend(cases::linalg());
+    for c in &all {
+        let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
+        for (k, w) in &c.weights {
+            g.set_weight(k.clone(), w.clone());
+        }
+        match validate_graph(&c.name, &g) {
+            Ok(n) => shaders += n,
+            Err(m) => failures.push(m),
+        }
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/interp");
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.txt")).expect("MANIFEST.txt");
+    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let case = line.split_whitespace().next().unwrap_or_default();
+        let g = load_model(&dir.join(format!("{case}.smelt"))).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        let b: Bindings = g.inputs().iter().flat_map(|&i| g.node(i).types[0].shape.symbols()).map(|s| (s.to_string(), 3)).collect();
+        let g = g.bind(&b).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        match validate_graph(case, &g) {
+            Ok(n) => shaders += n,
+            Err(m) => failures.push(m),
+        }
+    }
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut files: Vec<_> = std::fs::read_dir(&ex).expect("examples/").flatten().map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "smelt"));
+    for p in files {
+        let g = load_model(&p).unwrap_or_else(|e| panic!("{}: {e:?}", p.display()));
+        let b: Bindings = g.inputs().iter().flat_map(|&i| g.node(i).types[0].shape.symbols()).map(|s| (s.to_string(), 5)).collect();
+        let g = g.bind(&b).unwrap_or_else(|e| panic!("{e:?}"));
+        match validate_graph(&p.display().to_string(), &g) {
+            Ok(n) => shaders += n,
+            Err(m) => failures.push(m),
+        }
+    }
+    assert!(failures.is_empty(), "{} shaders fail naga:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(shaders > 400, "only {shaders} shaders validated");
+}
+
+fn shaders(src: &str) -> String {
+    let mut g = parse(src).unwrap_or_else(|e| panic!("{e:?}"));
+    for id in g.params() {
+        let t = g.node(id).types[0].clone();
+        let dims = t.shape.fixed().expect("fixed param shapes");
+        let n: usize = dims.iter().product();
+        let name = g.node(id).name().to_string();
+        g.set_weight(name, smelt_ir::Tensor::f32(dims, (0..n).map(|i| i as f32).collect()).expect("sized"));
+    }
+    let p = lower(&g, &wgsl::target()).unwrap_or_else(|e| panic!("{e}"));
+    let text = print_program(&p).unwrap_or_else(|e| panic!("{e}"));
+    for st in &p.steps {
+        let sh = emit_step(st).unwrap_or_else(|e| panic!("{e}"));
+        validate(&sh.name, &sh.source).unwrap_or_else(|m| panic!("{m}"));
+    }
+    text
+}
+
+#[test]
+fn snapshot_gelu() {
+    insta::assert_snapshot!(shaders("graph g(x: f32[3, 37]) -> (y) {\n  y = gelu(x)\n}\n"));
+}
+
+#[test]
+fn snapshot_less_packed_bool() {
+    insta::assert_snapshot!(shaders("graph g(a: i8[11], b: i8[11]) -> (y) {\n  y = less(a, b)\n}\n"));
+}
+
+#[test]
+fn snapshot_softmax() {
+    insta::assert_snapshot!(shaders("graph g(x: f32[5, 19]) -> (y) {\n  y = softmax(x) {axis = -1}\n}\n"));
+}
+
+#[test]
+fn snapshot_matmul_tiled() {
+    insta::assert_snapshot!(shaders("graph g(a: f32[2, 70, 33]) -> (y) {\n  w = param f32[33, 65]\n  y = matmul(a, w)\n}\n"));
+}
+
+#[test]
+fn snapshot_fused_conv() {
+    insta::assert_snapshot!(shaders(
+        "graph g(x: f32[1, 3, 9, 9]) -> (y) {\n  w = param f32[4, 3, 3, 3]\n  b = param f32[4]\n  y = fused_conv2d(x, w, b) {pad = [1, 1, 1, 1], activation = relu}\n}\n"
+    ));
+}

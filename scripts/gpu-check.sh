@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The WGSL backend on a real GPU (NVIDIA + Vulkan), in two halves:
+#
+#   scripts/gpu-check.sh prepare   # here, with the Rust toolchain and apt
+#   scripts/gpu-check.sh run       # on the GPU machine (no Rust needed)
+#
+# `prepare` downloads the Vulkan loader (the GPU machine's image lacks it) as .debs
+# into gpu-check/debs/ and builds, stripped, into gpu-check/bin/: the numerical
+# suite's test binary and the WGSL benchmark. gpu-check/ is git-ignored: carry it
+# to the device (it stays under 64 MiB).
+#
+# `run` unpacks the loader, points it at the NVIDIA driver's ICD, then
+#   1. runs the WGSL numerical suite (every op case, every fixture, every example
+#      against the interpreter) — it fails if any case fails;
+#   2. times GEMM 1024/2048/4096 and every example and zoo model at batch 1 and 8.
+# Output goes to stdout and to $OUT (or gpu-check/out) as gpu-check.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=gpu-check
+
+prepare() {
+    mkdir -p "$dir/debs" "$dir/bin"
+    # The loader and the GL/EGL dispatch libraries the NVIDIA ICD links against.
+    (cd "$dir/debs" && apt-get download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2)
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+    local tests
+    tests=$(cargo test --release -p smelt-codegen --test numerics --no-run --message-format=json 2>/dev/null |
+        python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "numerics":
+        print(m["executable"])' | tail -1)
+    local bench
+    bench=$(cargo bench --bench wgsl --no-run --message-format=json 2>/dev/null |
+        python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "wgsl":
+        print(m["executable"])' | tail -1)
+    [ -x "$tests" ] && [ -x "$bench" ] || { echo "gpu-check: build failed" >&2; exit 1; }
+    cp "$tests" "$dir/bin/numerics"
+    cp "$bench" "$dir/bin/wgsl-bench"
+    strip "$dir/bin/numerics" "$dir/bin/wgsl-bench"
+    # The binaries find examples/ and tests/fixtures/ through the path they were built at.
+    pwd > "$dir/bin/root.txt"
+    du -sh "$dir"
+}
+
+run() {
+    [ -d "$dir/bin" ] && [ -d "$dir/debs" ] || { echo "gpu-check: run 'scripts/gpu-check.sh prepare' first and carry $dir/" >&2; exit 1; }
+    for f in "$dir"/debs/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+    local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+    if [ -f "$icd" ]; then export VK_DRIVER_FILES="$icd"; fi
+    export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+    local root
+    root=$(cat "$dir/bin/root.txt")
+    if [ "$root" != "$(pwd)" ] && [ ! -e "$root" ]; then
+        mkdir -p "$(dirname "$root")"
+        ln -s "$(pwd)" "$root"
+    fi
+    local out="${OUT:-$dir/out}"
+    mkdir -p "$out"
+    {
+        nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true
+        echo "== WGSL numerical suite"
+        # The timings run even when a case fails; the exit status reports it.
+        if "$dir/bin/numerics" wgsl --test-threads 1 --nocapture; then echo pass > "$out/suite"; else echo FAIL > "$out/suite"; fi
+        echo "== timings (median of 5 runs; a run = inputs written, one command buffer, outputs read back)"
+        "$dir/bin/wgsl-bench" --gemm 1024,2048,4096 --examples --batches 1,8 --reps 5 \
+            --zoo all
+    } 2>&1 | tee "$out/gpu-check.log"
+    echo "WGSL numerical suite: $(cat "$out/suite")"
+    [ "$(cat "$out/suite")" = pass ]
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run) run ;;
+    *) echo "usage: scripts/gpu-check.sh prepare|run" >&2; exit 2 ;;
+esac

@@ -1,0 +1,98 @@
+//! `smelt run --backend wgsl` on every example equals the interpreter (outputs
+//! written with `-o` and compared within the suite's f32 tolerance), `smelt compile
+//! --emit wgsl` prints one shader per step, and a bad `--adapter` is a clear error.
+//! Needs a Vulkan adapter (lavapipe in CI); `SMELT_SKIP_GPU=1` skips.
+
+use smelt::ir::weights::read_safetensors;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn smelt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smelt")).args(args).current_dir(root()).output().expect("run smelt")
+}
+
+fn skip() -> bool {
+    std::env::var("SMELT_SKIP_GPU").is_ok_and(|v| v == "1")
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("smelt-cli-wgsl-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn examples_run_on_wgsl_as_on_the_interpreter() {
+    if skip() {
+        return;
+    }
+    let dir = temp("examples");
+    let mut files: Vec<_> = std::fs::read_dir(root().join("examples")).expect("examples/").flatten().map(|e| e.path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "smelt"));
+    files.sort();
+    assert!(files.len() >= 3);
+    for f in &files {
+        let stem = f.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let model = f.to_string_lossy().to_string();
+        let (gpu, cpu) = (dir.join(format!("{stem}.wgsl.safetensors")), dir.join(format!("{stem}.interp.safetensors")));
+        let o = smelt(&["run", &model, "--backend", "wgsl", "--random", "3", "-o", &gpu.to_string_lossy()]);
+        assert!(o.status.success(), "{stem} on wgsl: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("wgsl on "), "the adapter is named");
+        let o = smelt(&["run", &model, "--random", "3", "-o", &cpu.to_string_lossy()]);
+        assert!(o.status.success(), "{stem}: {}", String::from_utf8_lossy(&o.stderr));
+        let (g, w) = (read_safetensors(&gpu).expect("wgsl outputs"), read_safetensors(&cpu).expect("outputs"));
+        assert_eq!(g.keys().collect::<Vec<_>>(), w.keys().collect::<Vec<_>>());
+        for (k, want) in &w {
+            let (a, e) = (g[k].to_f32(), want.to_f32());
+            assert_eq!(a.len(), e.len());
+            for (i, (x, y)) in a.iter().zip(&e).enumerate() {
+                assert!((x - y).abs() <= 1e-4 + 1e-4 * y.abs(), "{stem}.{k}[{i}]: {x} vs {y}");
+            }
+        }
+    }
+}
+
+#[test]
+fn compile_emits_wgsl() {
+    let o = smelt(&["compile", "examples/mlp.smelt", "--emit", "wgsl", "--dim", "N=2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("@compute @workgroup_size"), "{text}");
+    assert!(text.contains("tiled GEMM"), "matmul becomes the tiled shader:\n{text}");
+}
+
+#[test]
+fn unknown_adapter_is_an_error() {
+    if skip() {
+        return;
+    }
+    let o = smelt(&["run", "examples/mlp.smelt", "--backend", "wgsl", "--adapter", "no-such-gpu-xyz"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no adapter matches `no-such-gpu-xyz`; adapters: 0: "), "{err}");
+}
+
+#[test]
+fn unsupported_on_wgsl_writes_nothing() {
+    // i32 addition saturates in the interpreter; WGSL's i32 would wrap: refused.
+    let d = temp("unsupported");
+    let model = d.join("iadd.smelt");
+    std::fs::write(&model, "graph iadd(a: i32[3], b: i32[3]) -> (y) {\n  y = add(a, b)\n}\n").expect("write model");
+    let out = d.join("out.safetensors");
+    let o = smelt(&["run", &model.to_string_lossy(), "--backend", "wgsl", "-o", &out.to_string_lossy()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("error: not supported on wgsl: add at node y\n"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn profile_is_refused_on_wgsl() {
+    let o = smelt(&["run", "examples/mlp.smelt", "--backend", "wgsl", "--profile"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--profile times CPU kernels"));
+}
