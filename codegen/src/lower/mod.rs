@@ -15,13 +15,16 @@ mod elementwise;
 mod expr;
 pub mod gemm;
 mod linalg;
+mod moe;
 mod norm;
 mod pool;
+mod qconv;
 mod quant;
 mod recurrent;
 mod routing;
 mod reduce;
 mod shape;
+mod sparse;
 mod util;
 
 use crate::kernel::{Kernel, Scalar};
@@ -189,6 +192,9 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
     if matches!(op, Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_)) {
         return quant::support(op, ins, outs);
     }
+    if matches!(op, Op::QConv(..)) {
+        return qconv::support(op, ins, outs);
+    }
     let plain = |t: &TensorType| t.quant.is_none() && Scalar::of(t.dtype).is_some();
     if !ins.iter().all(|t| plain(t)) || !outs.iter().all(plain) {
         return false;
@@ -204,6 +210,7 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
         Op::Attention(_) => attention::support(op, ins, outs),
         Op::Lstm(_) | Op::Gru(_) => recurrent::support(op, ins, outs),
         Op::TopK(_) | Op::SparseMatMul(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => routing::support(op, ins, outs),
+        Op::Moe(_) => moe::support(op, ins, outs),
         Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::support(op, ins, outs),
         Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::support(op, ins, outs),
         Op::Transpose { .. } | Op::Expand { .. } | Op::Slice(_) | Op::Concat { .. } | Op::Split { .. } | Op::Pad { .. } | Op::Gather { .. } => {
@@ -294,7 +301,9 @@ pub fn lower(g: &Graph, target: &Target) -> Result<Program, Error> {
                     Op::TopK(_) | Op::SparseMatMul(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => {
                         routing::lower(&mut l, &name, op, &ins, &outs)?
                     }
+                    Op::Moe(_) => moe::lower(&mut l, &name, op, &ins, &outs)?,
                     Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) => quant::lower(&mut l, &name, op, &ins, &outs)?,
+                    Op::QConv(..) => qconv::lower(&mut l, &name, op, &ins, &outs)?,
                     Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::lower(&mut l, &name, op, &ins, &outs)?,
                     Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::lower(&mut l, &name, op, &ins, &outs)?,
                     Op::Transpose { .. }

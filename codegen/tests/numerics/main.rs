@@ -53,6 +53,7 @@ const CRANELIFT_OPS: &[&str] = &[
     "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity", "leaky_relu", "elu", "hard_sigmoid",
     "clip", "not", "add", "sub", "mul", "div", "max", "min", "pow", "prelu", "equal", "less", "less_equal", "greater",
     "greater_equal", "and", "or", "xor", "where", "cast", "elementwise", "matmul", "gemm", "fused_matmul",
+    "qconv1d", "qconv2d", "moe", "sparse_matmul", "div(int)", "matmul(int)",
 ];
 
 fn backends() -> Vec<Box<dyn Backend>> {
@@ -63,6 +64,8 @@ fn backends() -> Vec<Box<dyn Backend>> {
 fn ops() {
     let mut cases = cases::elementwise();
     cases.extend(cases::linalg());
+    cases.extend(cases::integer());
+    cases.extend(cases::quant_and_routing());
     for b in backends() {
         let mut table = Table::default();
         for c in &cases {
@@ -110,6 +113,7 @@ const FIXTURE_OPS: &[&str] = &[
     "relu", "add", "matmul", "gemm", "fused_matmul", "conv1d", "conv2d", "fused_conv2d", "max_pool2d", "avg_pool2d",
     "global_avg_pool", "batch_norm", "layer_norm", "softmax", "log_softmax", "reduce_sum", "argmax", "transpose",
     "concat", "split", "slice", "gather", "pad", "expand", "attention", "lstm", "gru", "quantize", "dequantize", "qmatmul",
+    "qconv1d", "qconv2d", "sparse_matmul", "moe_dispatch", "moe_combine", "div",
 ];
 
 /// Every example model, on random inputs and two sizes of its symbolic dims.
@@ -147,6 +151,25 @@ fn run_time_errors_match_the_interpreter() {
             Tensor::i64(vec![2, 1], vec![1, -1]).unwrap(),
         ),
     ];
+    let i32s = |v: Vec<i32>| Tensor::new(vec![v.len()], smelt_ir::Data::I32(v)).unwrap();
+    let int_cases: Vec<(&str, Vec<(&str, Tensor)>)> = vec![
+        // The first failing element in order is reported.
+        ("graph g(a: i32[4], b: i32[4]) -> (y) {\n  y = div(a, b)\n}\n", vec![("a", i32s(vec![1, 2, 3, 4])), ("b", i32s(vec![1, 0, 1, 0]))]),
+        ("graph g(a: i64[2], b: i64[1]) -> (y) {\n  y = div(a, b)\n}\n", vec![("a", Tensor::i64(vec![2], vec![5, i64::MIN]).unwrap()), ("b", Tensor::i64(vec![1], vec![-1]).unwrap())]),
+        // sparse_matmul: an index out of range in row 0 comes before bad offsets in row 1.
+        (
+            "graph g(x: f32[1, 3], v: f32[3], i: i32[3], o: i32[4]) -> (y) {\n  y = sparse_matmul(x, v, i, o) {cols = 2}\n}\n",
+            vec![("x", Tensor::f32(vec![1, 3], vec![1.0; 3]).unwrap()), ("v", Tensor::f32(vec![3], vec![1.0; 3]).unwrap()), ("i", i32s(vec![0, 2, 1])), ("o", i32s(vec![0, 2, 1, 3]))],
+        ),
+    ];
+    for (src, inputs) in int_cases {
+        let g = parse(src).unwrap();
+        let inputs: BTreeMap<String, Tensor> = inputs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
+        let model = smelt_runtime::exec::compile(&g, &Default::default()).unwrap();
+        let got = model.run(&inputs).unwrap_err().to_string();
+        assert_eq!(got, want, "{src}");
+    }
     for (src, xs, idx) in cases {
         let g = parse(src).unwrap();
         let n = xs.iter().product();
