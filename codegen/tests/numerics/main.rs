@@ -9,6 +9,7 @@
 mod backend;
 mod cases;
 mod report;
+mod zoo;
 
 use backend::{Backend, Cranelift, RunError};
 use report::{Table, compare};
@@ -136,6 +137,24 @@ fn examples() {
             }
         }
         finish(&table, &format!("examples on {}", b.name()), &["example attention", "example mlp", "example resblock"]);
+    }
+}
+
+/// Every zoo model (small configurations) on each backend; f32 within the
+/// suite's tolerance.
+#[test]
+fn zoo_models() {
+    let mut models: Vec<_> = zoo::SMALL.iter().map(|&(name, settings, dims)| (name, "", zoo::model(name, settings, dims))).collect();
+    models.extend(zoo::MEDIUM.iter().map(|&(name, settings, dims)| (name, " (medium)", zoo::model(name, settings, dims))));
+    for b in backends() {
+        let mut table = Table::default();
+        for (name, size, (g, inputs)) in &models {
+            check(&mut table, b.as_ref(), &format!("zoo {name}{size}"), name, g, inputs);
+        }
+        let mut all: Vec<String> = zoo::SMALL.iter().map(|s| format!("zoo {}", s.0)).collect();
+        all.extend(zoo::MEDIUM.iter().map(|s| format!("zoo {} (medium)", s.0)));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        finish(&table, &format!("zoo models on {}", b.name()), &all);
     }
 }
 
