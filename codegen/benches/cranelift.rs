@@ -1,7 +1,10 @@
 //! Benchmarks of the Cranelift backend (run with `cargo bench -p smelt-codegen`):
 //! f32 GEMM throughput at 256/512/1024 on 1 and 2 threads, and the latency of
-//! each example model next to the reference interpreter. Timings are medians of
-//! repeated runs after a warm-up; compilation is not timed.
+//! each example model next to the reference interpreter, and full-size zoo
+//! models (ResNet-18 at 224×224, batch 1) with the speedup over the interpreter.
+//! Timings are medians of repeated runs after a warm-up; weight loading and
+//! compilation are not timed. `cargo bench -p smelt-codegen -- models` runs one
+//! section.
 //!
 //! `SMELT_BENCH_QUICK=1` runs fewer repetitions.
 
@@ -87,6 +90,37 @@ fn examples(quick: bool) {
     }
 }
 
+/// Zoo models at full size: the interpreter timed once (it takes seconds), the
+/// compiled model as a median after a warm-up; weights random (seed 1) and
+/// loaded, and the model compiled, outside the timing.
+fn models(quick: bool) {
+    println!("\nzoo models at full size (inference; interpreter: one run, cranelift: median)");
+    println!("{:<10} {:<14} {:>14} {:>14} {:>14} {:>10} {:>10}", "model", "config", "interpreter", "cranelift×1", "cranelift×2", "speedup×1", "speedup×2");
+    for (name, settings, label, dims) in [("resnet18", vec![], "image=224", [("N", 1u64)])] {
+        let mut g = smelt_frontends::zoo::build(name, &settings).expect("builds").graph;
+        for (k, w) in smelt_runtime::init::random_weights(&g, 1).expect("weights") {
+            g.set_weight(k, w);
+        }
+        let dims: Bindings = dims.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let inputs = random_inputs(&g, 1, &dims).expect("inputs");
+        let t = Instant::now();
+        smelt_runtime::run(&g, &inputs).expect("runs");
+        let ti = t.elapsed();
+        let mut times = vec![];
+        for threads in [1usize, 2] {
+            let model = compile(&g, &Options { threads, ..Options::default() }).expect("compiles");
+            let reps = if quick { 3 } else { 20 };
+            times.push(time(reps, Duration::from_secs(10), || {
+                model.run(&inputs).expect("runs");
+            }));
+        }
+        let ms = |d: Duration| format!("{:.1}ms", d.as_secs_f64() * 1e3);
+        let x = |d: Duration| format!("{:.1}×", ti.as_secs_f64() / d.as_secs_f64());
+        let cfg = format!("{label} N={}", dims["N"]);
+        println!("{name:<10} {cfg:<14} {:>14} {:>14} {:>14} {:>10} {:>10}", ms(ti), ms(times[0]), ms(times[1]), x(times[0]), x(times[1]));
+    }
+}
+
 fn main() {
     let quick = std::env::var("SMELT_BENCH_QUICK").is_ok_and(|v| v != "0");
     let filter = std::env::args().nth(1).unwrap_or_default();
@@ -95,5 +129,8 @@ fn main() {
     }
     if filter.is_empty() || "examples".contains(filter.as_str()) || filter == "--bench" {
         examples(quick);
+    }
+    if filter.is_empty() || "models".contains(filter.as_str()) || filter == "--bench" {
+        models(quick);
     }
 }
