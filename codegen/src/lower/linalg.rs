@@ -36,7 +36,7 @@ fn int_matmul(l: &mut Lowerer, node: &str, ins: &[Operand], out: &Operand) -> Re
     let ab = kb.buffer("a", ins[0].scalar, ins[0].len(), Access::Read);
     let bb = kb.buffer("b", ins[1].scalar, ins[1].len(), Access::Read);
     let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
-    let work = (out.len() as u64).saturating_mul(k as u64);
+    let work = out.len().saturating_mul(k as u64);
     let par = work >= l.target.parallel_min_elems;
     let out_sc = out.scalar;
     // Dims of the nest: the batch dims, then rows; the first is parallel when large.

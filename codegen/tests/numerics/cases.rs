@@ -75,7 +75,16 @@ pub fn tensor(rng: &mut ChaCha8Rng, d: DType, shape: &[usize], dist: Dist) -> Te
             d => int(rng, d, i64::MIN, i64::MAX),
         }).collect()),
         DType::Bool => Data::Bool((0..n).map(|_| rng.random_bool(0.5)).collect()),
-        DType::F16 | DType::BF16 => Data::zeros(d, n),
+        DType::F16 | DType::BF16 => {
+            let v: Vec<f32> = (0..n)
+                .map(|_| match dist {
+                    Dist::Positive => rng.random_range(0.05f32..4.0),
+                    Dist::Range(a, b) => rng.random_range(a as f32..b as f32),
+                    _ => rng.random_range(-3.0f32..3.0),
+                })
+                .collect();
+            Data::from_f32(d, &v)
+        }
     };
     Tensor::new(shape.to_vec(), data).expect("sized")
 }
@@ -307,7 +316,8 @@ pub fn quant_and_routing() -> Vec<Case> {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(4999);
     // qconv: (x dtype, x shape, w shape, attrs, w quant, output).
-    let convs: &[(DType, &[usize], &[usize], &str, &str, &str)] = &[
+    type QConvCase<'a> = (DType, &'a [usize], &'a [usize], &'a str, &'a str, &'a str);
+    let convs: &[QConvCase] = &[
         (U8, &[2, 3, 11], &[5, 3, 3], "stride = [2], pad = [2, 1]", "quant(axis = 0, scale = [0.5, 0.25, 0.125, 0.5, 1], zero_point = [0, 1, -2, 0, 3])", "dtype = i8, scale = 0.75, zero_point = 3"),
         (I8, &[1, 4, 13], &[6, 2, 5], "dilation = [2], pad = [3, 3], groups = 2", "quant(scale = 0.01, zero_point = -1)", ""),
         (I8, &[2, 3, 7, 9], &[5, 3, 3, 3], "pad = [1, 1, 1, 1]", "quant(axis = 0, scale = [0.01, 0.02, 0.03, 0.04, 0.05], zero_point = [1, 0, -1, 2, 0])", "dtype = u8, scale = 0.37, zero_point = 100"),
@@ -395,6 +405,45 @@ pub fn quant_and_routing() -> Vec<Case> {
             ],
         ));
         let _ = next();
+    }
+    v
+}
+
+/// f16 and bf16, stored as 16 bits and computed in f32: elementwise ops, casts,
+/// matmul, conv, softmax and copies, filed as `f16 <op>` / `bf16 <op>`.
+pub fn half() -> Vec<Case> {
+    use DType::*;
+    use Dist::*;
+    let mut v = vec![];
+    let mut seed = 5000;
+    let mut next = || {
+        seed += 1;
+        seed
+    };
+    for d in [F16, BF16] {
+        for u in ["relu", "exp", "tanh", "gelu"] {
+            v.push(case(&format!("{d} {u}"), &format!("{u}_{d}"), next(), &[("x", d, &[7, 13], Any)], &["y"], &format!("  y = {u}(x)")));
+        }
+        for (b, sa, sb) in [("add", &[3usize, 1, 5][..], &[4usize, 5][..]), ("mul", &[37], &[37]), ("div", &[6, 7], &[7])] {
+            v.push(case(&format!("{d} {b}"), &format!("{b}_{d}"), next(), &[("a", d, sa, Any), ("b", d, sb, Positive)], &["y"], &format!("  y = {b}(a, b)")));
+        }
+        v.push(case(&format!("{d} less"), &format!("less_{d}"), next(), &[("a", d, &[19], Any), ("b", d, &[19], Any)], &["y"], "  y = less(a, b)"));
+        v.push(case(&format!("{d} where"), &format!("where_{d}"), next(), &[("c", Bool, &[5, 1], Any), ("a", d, &[5, 6], Any), ("b", d, &[6], Any)], &["y"], "  y = where(c, a, b)"));
+        for (from, to) in [(F32, d), (d, F32), (d, I32), (I32, d), (d, if d == F16 { BF16 } else { F16 })] {
+            v.push(case(&format!("{d} cast"), &format!("cast_{from}_{to}"), next(), &[("x", from, &[5, 7], Any)], &["y"], &format!("  y = cast(x) {{to = {to}}}")));
+        }
+        v.push(case(&format!("{d} matmul"), &format!("matmul_{d}"), next(), &[("a", d, &[7, 11], Any), ("b", d, &[11, 13], Any)], &["y"], "  y = matmul(a, b)"));
+        v.push(case(&format!("{d} softmax"), &format!("softmax_{d}"), next(), &[("x", d, &[3, 29], Any)], &["y"], "  y = softmax(x)"));
+        v.push(case(&format!("{d} transpose"), &format!("transpose_{d}"), next(), &[("x", d, &[3, 5, 7], Any)], &["y"], "  y = transpose(x) {perm = [2, 0, 1]}"));
+        v.push(case(&format!("{d} conv2d"), &format!("conv2d_{d}"), next(), &[("x", d, &[1, 3, 9, 7], Any), ("w", d, &[5, 3, 3, 3], Any)], &["y"], "  y = conv2d(x, w) {pad = [1, 1, 1, 1]}"));
+        v.push(case(
+            &format!("{d} elementwise"),
+            &format!("region_{d}"),
+            next(),
+            &[("a", d, &[4, 9], Any), ("b", d, &[9], Any)],
+            &["y"],
+            "  y = elementwise(a, b) {expr = relu(add(mul($0, $1), 0.5))}",
+        ));
     }
     v
 }

@@ -54,7 +54,11 @@ const CRANELIFT_OPS: &[&str] = &[
     "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity", "leaky_relu", "elu", "hard_sigmoid",
     "clip", "not", "add", "sub", "mul", "div", "max", "min", "pow", "prelu", "equal", "less", "less_equal", "greater",
     "greater_equal", "and", "or", "xor", "where", "cast", "elementwise", "matmul", "gemm", "fused_matmul",
-    "qconv1d", "qconv2d", "moe", "sparse_matmul", "div(int)", "matmul(int)",
+    "qconv1d", "qconv2d", "moe", "sparse_matmul", "div(int)", "matmul(int)", "f16 relu", "f16 exp", "f16 tanh",
+    "f16 gelu", "f16 add", "f16 mul", "f16 div", "f16 less", "f16 where", "f16 cast", "f16 matmul", "f16 softmax",
+    "f16 transpose", "f16 conv2d", "f16 elementwise", "bf16 relu", "bf16 exp", "bf16 tanh", "bf16 gelu", "bf16 add",
+    "bf16 mul", "bf16 div", "bf16 less", "bf16 where", "bf16 cast", "bf16 matmul", "bf16 softmax", "bf16 transpose",
+    "bf16 conv2d", "bf16 elementwise",
 ];
 
 fn backends() -> Vec<Box<dyn Backend>> {
@@ -67,6 +71,7 @@ fn ops() {
     cases.extend(cases::linalg());
     cases.extend(cases::integer());
     cases.extend(cases::quant_and_routing());
+    cases.extend(cases::half());
     for b in backends() {
         let mut table = Table::default();
         for c in &cases {
@@ -155,6 +160,43 @@ fn zoo_models() {
         all.extend(zoo::MEDIUM.iter().map(|s| format!("zoo {} (medium)", s.0)));
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
         finish(&table, &format!("zoo models on {}", b.name()), &all);
+    }
+}
+
+/// Conversions to and from f16/bf16 are bit-exact with the `half` crate (the
+/// interpreter's): ties to even, subnormals, overflow to infinity, NaN.
+#[test]
+fn half_conversions_are_exact() {
+    let tie = |k: i32| 1.0 + f32::powi(2.0, k);
+    let mut vals: Vec<f32> = vec![
+        0.0, -0.0, 1.0, -1.0, 65504.0, 65519.0, 65520.0, 1e5, -1e5, 1e-8, -1e-8, 2.98e-8, 2.9802322e-8, 2.9802326e-8,
+        5.96e-8, 6e-8, 8.9e-8, 3e-5, -6.1e-5, 6.1035156e-5, 6.097555e-5, 3.0517578e-5, tie(-10), tie(-11), 1.0 + 3.0 * f32::powi(2.0, -11),
+        tie(-8), 1.0 + 3.0 * f32::powi(2.0, -8), tie(-9), f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, f32::MAX, f32::MIN_POSITIVE,
+        1e-40, 3.4e38, 0.1, 0.2, 0.3, 1.0 / 3.0, 2.0 / 3.0, 1000.06, 123.456,
+    ];
+    // And a sweep over many binades.
+    let mut x = 1.234e-9f32;
+    while x < 1e6 {
+        vals.extend([x, -x, x * 1.0001]);
+        x *= 1.37;
+    }
+    let n = vals.len();
+    for d in [smelt_ir::DType::F16, smelt_ir::DType::BF16] {
+        let src = format!("graph g(x: f32[{n}]) -> (h, back) {{\n  h = cast(x) {{to = {d}}}\n  back = cast(h) {{to = f32}}\n}}\n");
+        let g = parse(&src).unwrap();
+        let inputs = BTreeMap::from([("x".to_string(), Tensor::f32(vec![n], vals.clone()).unwrap())]);
+        let want = smelt_runtime::run(&g, &inputs).unwrap();
+        for threads in [1, 2] {
+            let got = Cranelift { threads }.run(&g, &inputs).unwrap_or_else(|e| panic!("{d}: {e:?}"));
+            for k in ["h", "back"] {
+                let (gb, wb) = (got[k].data().to_le_bytes(), want[k].data().to_le_bytes());
+                let size = got[k].dtype().size();
+                for i in 0..n {
+                    let (a, b) = (&gb[i * size..(i + 1) * size], &wb[i * size..(i + 1) * size]);
+                    assert_eq!(a, b, "{d} {k}[{i}] of {:e} ({:#x}): {:?} vs {:?}", vals[i], vals[i].to_bits(), got[k].to_f32()[i], want[k].to_f32()[i]);
+                }
+            }
+        }
     }
 }
 
