@@ -55,7 +55,7 @@ enum Cmd {
         #[arg(long, value_name = "SYM=SIZE", value_parser = cli::run::parse_dim)]
         dim: Vec<(String, u64)>,
         /// Where to run: Cranelift by default; `interp` is the reference interpreter
-        /// (it also runs the few ops Cranelift does not lower, such as integer gemm).
+        /// (it also runs what Cranelift does not lower: `topk` of i8/u8).
         #[arg(long, value_enum, default_value_t = BackendArg::Cranelift)]
         backend: BackendArg,
         /// Threads for the parallel loops of compiled backends.

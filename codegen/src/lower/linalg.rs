@@ -11,12 +11,53 @@ use smelt_ir::{BinaryOp, DType, Expr as IrExpr, Op, TensorType};
 
 pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
     let int = |d: DType| matches!(d, DType::I32 | DType::I64);
-    if matches!(op, Op::MatMul) && ins.iter().all(|t| int(t.dtype)) && outs.iter().all(|t| int(t.dtype)) {
+    if matches!(op, Op::MatMul | Op::Gemm(_)) && ins.iter().all(|t| int(t.dtype)) && outs.iter().all(|t| int(t.dtype)) {
         return true;
     }
     matches!(op, Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. })
         && ins.iter().all(|t| t.dtype == DType::F32)
         && outs.iter().all(|t| t.dtype == DType::F32)
+}
+
+/// Integer `gemm`, as the reference: `alpha·op(a)·op(b) + beta·c` in f64 (the
+/// products summed in order), truncated to i64 (saturating, NaN → 0) and
+/// saturated into the output dtype.
+fn int_gemm(l: &mut Lowerer, node: &str, g: &smelt_ir::ops::Gemm, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
+    let (a, b) = (a_mat(&ins[0], g.trans_a), b_mat(&ins[1], g.trans_b));
+    if a.cols != b.rows || !a.batch.is_empty() || !b.batch.is_empty() {
+        return Err(super::internal(node, "gemm takes 2-d operands with equal inner dims"));
+    }
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let cst = ins.get(2).map(|c| broadcast_strides(&c.shape, &[m, n]));
+    let mut kb = KernelBuilder::new(l.kernel_name(node, ""));
+    let ab = kb.buffer("a", ins[0].scalar, ins[0].len(), Access::Read);
+    let bb = kb.buffer("b", ins[1].scalar, ins[1].len(), Access::Read);
+    let cb = ins.get(2).map(|c| kb.buffer("c", c.scalar, c.len(), Access::Read));
+    let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
+    let f64c = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
+    let (alpha, beta, out_sc) = (g.alpha, g.beta, out.scalar);
+    let par = if m > 1 && (m * n * k) as u64 >= l.target.parallel_min_elems { LoopKind::Parallel } else { LoopKind::Serial };
+    kb.for_("i", Expr::i(0), Expr::i(m as i64), par, |kb, i| {
+        kb.for_n("j", n as u64, |kb, j| {
+            let acc = kb.var("s", Ty { scalar: Scalar::F64, lanes: 1 });
+            kb.set(acc, f64c(0.0));
+            kb.for_n("p", k as u64, |kb, p| {
+                let x = Expr::cast(Scalar::F64, Expr::load(ab, i.clone() * a.rs + p.clone() * a.cs));
+                let z = Expr::cast(Scalar::F64, Expr::load(bb, p * b.rs + j.clone() * b.cs));
+                kb.set(acc, Expr::var(acc) + x * z);
+            });
+            let mut v = f64c(alpha) * Expr::var(acc);
+            if let (Some(cb), Some(st)) = (cb, &cst) {
+                v = v + f64c(beta) * Expr::cast(Scalar::F64, Expr::load(cb, i.clone() * st[0] + j.clone() * st[1]));
+            }
+            kb.store(y, i.clone() * n as i64 + j, Expr::cast(out_sc, Expr::cast(Scalar::I64, v)));
+        });
+    });
+    let mut args = vec![ins[0].buf, ins[1].buf];
+    args.extend(ins.get(2).map(|c| c.buf));
+    args.push(out.buf);
+    l.step(node, kb.finish(), args);
+    Ok(true)
 }
 
 /// Integer `matmul`, as the reference: products and sums wrap in i64, the result
@@ -111,6 +152,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     if out.scalar != Scalar::F32 {
         return match op {
             Op::MatMul => int_matmul(l, node, ins, out),
+            Op::Gemm(g) => int_gemm(l, node, g, ins, out),
             _ => Ok(false),
         };
     }

@@ -275,7 +275,7 @@ fn explicit(op: &str, name: &str, src: String, inputs: Vec<(&str, Tensor)>) -> C
 }
 
 /// Integer `div` (which the reference checks at run time; these cases have no
-/// error) and integer `matmul`, filed as `div(int)` and `matmul(int)`.
+/// error) and integer `matmul` and `gemm`, filed as `div(int)` etc.
 pub fn integer() -> Vec<Case> {
     use DType::*;
     use Dist::*;
@@ -299,6 +299,17 @@ pub fn integer() -> Vec<Case> {
     ] {
         let name = format!("matmul_{d}_{}x{}", a.len(), b.len());
         v.push(case("matmul(int)", &name, next(), &[("a", d, a, Any), ("b", d, b, Any)], &["y"], "  y = matmul(a, b)"));
+    }
+    // gemm on integers goes through f64, truncating: alpha and beta not integers.
+    for (d, ta, tb, cs) in [(I32, false, true, Some(&[13usize][..])), (I64, true, false, Some(&[7, 1][..])), (I32, false, false, None), (I64, true, true, Some(&[7, 13][..]))] {
+        let ash: &[usize] = if ta { &[11, 7] } else { &[7, 11] };
+        let bsh: &[usize] = if tb { &[13, 11] } else { &[11, 13] };
+        let attrs = format!("{{trans_a = {ta}, trans_b = {tb}, alpha = 0.37, beta = -1.5}}");
+        let name = format!("gemm_{d}_{ta}_{tb}");
+        v.push(match cs {
+            Some(cs) => case("gemm(int)", &name, next(), &[("a", d, ash, Any), ("b", d, bsh, Any), ("c", d, cs, Any)], &["y"], &format!("  y = gemm(a, b, c) {attrs}")),
+            None => case("gemm(int)", &name, next(), &[("a", d, ash, Any), ("b", d, bsh, Any)], &["y"], &format!("  y = gemm(a, b) {attrs}")),
+        });
     }
     v
 }
