@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// smelt, an ML compiler: check, format, optimize, import, compile, run and initialize
-/// models written in its text IR or ONNX. Models run on the reference interpreter or
-/// compiled with Cranelift or LLVM (JIT, or ahead of time into a C library), or run as
-/// WGSL shaders on a GPU through wgpu.
+/// models written in its text IR or ONNX. Models run compiled with Cranelift (the
+/// default) or LLVM (JIT, or ahead of time into a C library), as WGSL shaders on a GPU
+/// through wgpu, or on the reference interpreter.
 #[derive(Debug, Parser)]
 #[command(name = "smelt", version)]
 struct Args {
@@ -55,8 +55,9 @@ enum Cmd {
         /// Size of a symbolic dim for random inputs (`--dim N=4`); unset symbols are 1.
         #[arg(long, value_name = "SYM=SIZE", value_parser = cli::run::parse_dim)]
         dim: Vec<(String, u64)>,
-        /// Where to run.
-        #[arg(long, value_enum, default_value_t = BackendArg::Interp)]
+        /// Where to run: Cranelift by default; `interp` is the reference interpreter
+        /// (it also runs what Cranelift does not lower: `topk` of i8/u8).
+        #[arg(long, value_enum, default_value_t = BackendArg::Cranelift)]
         backend: BackendArg,
         /// Threads for the parallel loops of compiled backends.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]

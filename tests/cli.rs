@@ -105,9 +105,9 @@ fn examples_run() {
     assert!(out.starts_with("logits: f32[2, 10]  min "), "{out}");
     let out = ok(smelt(&["run", "examples/attention.smelt", "--dim", "B=2", "--dim", "T=5"]));
     assert!(out.starts_with("y: f32[2, 5, 32]  min "), "{out}");
-    // The default is --random 0, and the interpreter is the default backend.
+    // The default is --random 0, and Cranelift is the default backend.
     let a = ok(smelt(&["run", "examples/mlp.smelt"]));
-    let b = ok(smelt(&["run", "examples/mlp.smelt", "--random", "0", "--backend", "interp"]));
+    let b = ok(smelt(&["run", "examples/mlp.smelt", "--random", "0", "--backend", "cranelift"]));
     assert_eq!(a, b);
 }
 
@@ -156,8 +156,17 @@ fn run_writes_outputs_and_reads_inputs() {
     let inputs = d.join("in.safetensors");
     write(&inputs, &BTreeMap::from([("x".to_string(), x.clone())]));
     let out2 = d.join("out2.safetensors");
-    let printed =
-        ok(smelt(&["run", "examples/mlp.smelt", "--inputs", inputs.to_str().unwrap(), "-o", out2.to_str().unwrap()]));
+    // On the interpreter, bit for bit (tests/codegen_cli.rs compares Cranelift's).
+    let printed = ok(smelt(&[
+        "run",
+        "examples/mlp.smelt",
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--backend",
+        "interp",
+        "-o",
+        out2.to_str().unwrap(),
+    ]));
     assert!(printed.starts_with("logp: f32[2, 10]"), "{printed}");
     let g = smelt::load_model(&root().join("examples/mlp.smelt")).unwrap();
     let want = smelt::run(&g, &BTreeMap::from([("x".to_string(), x)])).unwrap();

@@ -1,9 +1,10 @@
 //! Benchmarks of the native backends side by side (run with
-//! `cargo bench -p smelt-codegen --bench native [gemm|examples|zoo]`): f32 GEMM
+//! `cargo bench -p smelt-codegen --bench native [gemm|examples|zoo|models]`): f32 GEMM
 //! throughput at 256/512/1024 on 1 and 2 threads for Cranelift and LLVM, the latency
 //! of each example model and of zoo models at small settings on the interpreter,
 //! Cranelift and LLVM, and the JIT compile time of each (lowering, code generation
-//! and memory plan). Timings are medians of repeated runs after a warm-up;
+//! and memory plan), and ResNet-18 at 224×224 with the speedup over the interpreter
+//! (`models`). Timings are medians of repeated runs after a warm-up;
 //! compilation is not part of the run times.
 //!
 //! `SMELT_BENCH_QUICK=1` runs fewer repetitions.
@@ -174,6 +175,45 @@ fn row(name: &str, g: &Graph, dims: &Bindings, quick: bool) {
     }
 }
 
+/// Full-size zoo models (ResNet-18 at 224×224, batch 1): the interpreter (one run)
+/// next to each backend on 1 and 2 threads, with the speedup.
+fn models(quick: bool) {
+    println!("\nzoo models at full size (inference; interpreter: one run, backends: median)");
+    println!("{:<10} {:<14} {:>12} {:<10} {:>12} {:>12} {:>10} {:>10}", "model", "config", "interpreter", "backend", "×1", "×2", "speedup×1", "speedup×2");
+    for (name, label, n) in [("resnet18", "image=224", 1u64)] {
+        let mut g = smelt_frontends::zoo::build(name, &[]).expect("builds").graph;
+        for (k, w) in smelt_runtime::init::random_weights(&g, 1).expect("weights") {
+            g.set_weight(k, w);
+        }
+        let dims: Bindings = [("N".to_string(), n)].into_iter().collect();
+        let inputs = random_inputs(&g, 1, &dims).expect("inputs");
+        let t = Instant::now();
+        smelt_runtime::run(&g, &inputs).expect("runs");
+        let ti = t.elapsed();
+        for backend in BACKENDS {
+            let mut times = vec![];
+            for threads in [1usize, 2] {
+                let (model, _) = compile_timed(&g, backend, threads, &dims).expect("compiles");
+                let reps = if quick { 3 } else { 20 };
+                times.push(time(reps, Duration::from_secs(10), || {
+                    model.run(&inputs).expect("runs");
+                }));
+            }
+            let x = |d: Duration| format!("{:.1}×", ti.as_secs_f64() / d.as_secs_f64());
+            let cfg = format!("{label} N={n}");
+            println!(
+                "{name:<10} {cfg:<14} {:>12} {:<10} {:>12} {:>12} {:>10} {:>10}",
+                ms(ti),
+                backend.name(),
+                ms(times[0]),
+                ms(times[1]),
+                x(times[0]),
+                x(times[1])
+            );
+        }
+    }
+}
+
 fn main() {
     let quick = std::env::var("SMELT_BENCH_QUICK").is_ok_and(|v| v != "0");
     let filter = std::env::args().nth(1).unwrap_or_default();
@@ -185,5 +225,8 @@ fn main() {
     }
     if filter.is_empty() || "zoo".contains(filter.as_str()) || filter == "--bench" {
         zoo(quick);
+    }
+    if filter.is_empty() || "models".contains(filter.as_str()) || filter == "--bench" {
+        models(quick);
     }
 }

@@ -30,6 +30,8 @@ pub fn clif_type(t: Ty) -> Result<Type, String> {
         (Scalar::I32, 1) => types::I32,
         (Scalar::I64, 1) => types::I64,
         (Scalar::I8 | Scalar::U8 | Scalar::Bool, 1) => types::I8,
+        // Storage scalars are their bits (see `cast.rs` for the conversions).
+        (Scalar::F16 | Scalar::BF16, 1) => types::I16,
         (Scalar::F32, 4) => types::F32X4,
         (Scalar::I32 | Scalar::Bool, 4) => types::I32X4,
         _ => return Err(format!("cranelift has no type for {t}")),
@@ -43,6 +45,7 @@ pub(super) fn mem_type(s: Scalar) -> Type {
         Scalar::I32 => types::I32,
         Scalar::I64 => types::I64,
         Scalar::I8 | Scalar::U8 | Scalar::Bool => types::I8,
+        Scalar::F16 | Scalar::BF16 => types::I16,
     }
 }
 

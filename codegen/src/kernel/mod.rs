@@ -36,6 +36,12 @@ use std::fmt;
 
 /// The element types the kernel IR computes with. `Bool` is stored as one byte
 /// (0 or 1).
+///
+/// `F16` and `BF16` are **storage scalars**: a buffer may hold them, and the only
+/// legal operations on their values are a scalar load, a store, and `cast` to and
+/// from `F32` (round to nearest even, as the `half` crate); everything else
+/// computes in f32. Every emitter must handle them in loads, stores and those two
+/// casts (see [`Scalar::is_storage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scalar {
     F32,
@@ -46,6 +52,10 @@ pub enum Scalar {
     I32,
     I64,
     Bool,
+    /// IEEE binary16, storage only.
+    F16,
+    /// bfloat16 (the top half of an f32), storage only.
+    BF16,
 }
 
 impl Scalar {
@@ -58,6 +68,8 @@ impl Scalar {
             Scalar::I32 => "i32",
             Scalar::I64 => "i64",
             Scalar::Bool => "bool",
+            Scalar::F16 => "f16",
+            Scalar::BF16 => "bf16",
         }
     }
 
@@ -67,11 +79,17 @@ impl Scalar {
             Scalar::F32 | Scalar::I32 => 4,
             Scalar::I64 | Scalar::F64 => 8,
             Scalar::I8 | Scalar::U8 | Scalar::Bool => 1,
+            Scalar::F16 | Scalar::BF16 => 2,
         }
     }
 
     pub fn is_float(self) -> bool {
         matches!(self, Scalar::F32 | Scalar::F64)
+    }
+
+    /// A 16-bit float held in memory and converted to and from f32 (no arithmetic).
+    pub fn is_storage(self) -> bool {
+        matches!(self, Scalar::F16 | Scalar::BF16)
     }
 
     pub fn is_int(self) -> bool {
@@ -88,7 +106,8 @@ impl Scalar {
             DType::I32 => Scalar::I32,
             DType::I64 => Scalar::I64,
             DType::Bool => Scalar::Bool,
-            DType::F16 | DType::BF16 => return None,
+            DType::F16 => Scalar::F16,
+            DType::BF16 => Scalar::BF16,
         })
     }
 

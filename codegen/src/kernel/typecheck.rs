@@ -6,6 +6,22 @@ use super::{BinOp, Expr, Kernel, Scalar, Ty, UnOp};
 impl Expr {
     /// The type of the expression in kernel `k`, or a message when it is ill-typed.
     pub fn ty(&self, k: &Kernel) -> Result<Ty, String> {
+        let t = self.ty_unchecked(k)?;
+        // Only loads, casts and variables may hold a storage scalar's value.
+        if let Expr::Un(..) | Expr::Bin(..) | Expr::Fma(..) | Expr::Select(..) | Expr::Call(..) | Expr::Splat(..) | Expr::Lane(..) | Expr::HReduce(..) = self
+            && t.scalar.is_storage()
+        {
+            return Err(format!("{} values are stored, not computed with: cast them to f32", t.scalar.name()));
+        }
+        if let Expr::Cmp(_, a, _) = self
+            && a.ty(k)?.scalar.is_storage()
+        {
+            return Err("comparisons of storage scalars: cast them to f32".into());
+        }
+        Ok(t)
+    }
+
+    fn ty_unchecked(&self, k: &Kernel) -> Result<Ty, String> {
         Ok(match self {
             Expr::Const(l) => l.ty(),
             Expr::Var(v) => k.vars.get(v.0 as usize).ok_or_else(|| format!("unknown variable {}", v.0))?.ty,
@@ -14,6 +30,9 @@ impl Expr {
                 want(index.ty(k)?, Ty::I64, "a load index")?;
                 if *lanes == 0 {
                     return Err("a load of 0 lanes".into());
+                }
+                if b.scalar.is_storage() && *lanes > 1 {
+                    return Err(format!("vector loads of {} (a storage scalar)", b.scalar.name()));
                 }
                 Ty::vec(b.scalar, *lanes)
             }
@@ -65,7 +84,14 @@ impl Expr {
                 }
                 ta
             }
-            Expr::Cast(to, a) => Ty::vec(*to, a.ty(k)?.lanes),
+            Expr::Cast(to, a) => {
+                let t = a.ty(k)?;
+                // Storage scalars convert to and from f32 only.
+                if (t.scalar.is_storage() || to.is_storage()) && t.scalar != *to && (t.lanes > 1 || !matches!((t.scalar, *to), (Scalar::F32, _) | (_, Scalar::F32))) {
+                    return Err(format!("cast from {t} to {}: {} converts to and from f32 only", to.name(), if t.scalar.is_storage() { t.scalar.name() } else { to.name() }));
+                }
+                Ty::vec(*to, t.lanes)
+            }
             Expr::Call(f, args) => {
                 if args.len() != f.arity() {
                     return Err(format!("{} takes {} arguments, found {}", f.name(), f.arity(), args.len()));
@@ -109,3 +135,27 @@ fn want(t: Ty, w: Ty, what: &str) -> Result<(), String> {
     if t == w { Ok(()) } else { Err(format!("{what} must be {w}, found {t}")) }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use crate::kernel::{Access, Expr, KernelBuilder, Scalar};
+
+    /// f16/bf16 values are only loaded, stored and cast to and from f32.
+    #[test]
+    fn storage_scalars_only_convert() {
+        for s in [Scalar::F16, Scalar::BF16] {
+            let mut kb = KernelBuilder::new("k");
+            let h = kb.buffer("h", s, 8, Access::Read);
+            let k = kb.kernel().clone();
+            let x = || Expr::load(h, Expr::i(0));
+            assert_eq!(x().ty(&k).map(|t| t.scalar), Ok(s));
+            assert!(Expr::cast(Scalar::F32, x()).ty(&k).is_ok());
+            assert!(Expr::cast(s, Expr::f(1.0)).ty(&k).is_ok());
+            assert!((x() + x()).ty(&k).is_err(), "arithmetic on {}", s.name());
+            assert!(x().lt(x()).ty(&k).is_err(), "comparison of {}", s.name());
+            assert!(Expr::cast(Scalar::I32, x()).ty(&k).is_err(), "{} to i32 directly", s.name());
+            assert!(Expr::cast(s, Expr::i(1)).ty(&k).is_err(), "i64 to {} directly", s.name());
+            assert!(Expr::loadv(h, Expr::i(0), 4).ty(&k).is_err(), "vector loads of {}", s.name());
+        }
+    }
+}

@@ -1,7 +1,10 @@
 //! Conversions between kernel scalars with smelt's semantics, for scalars and
 //! vectors of any width: float → int truncates and saturates (NaN → 0, LLVM's
 //! `fptosi.sat`/`fptoui.sat`), int → int saturates, to bool is `!= 0`, bool →
-//! number is 0/1.
+//! number is 0/1. f16/bf16 are storage scalars held as their `i16` bits: to and
+//! from f32 only, rounding to nearest even like the `half` crate (f16 through
+//! LLVM's `half` conversions, which are exact and round to nearest even; bf16 by
+//! bit arithmetic, NaN kept quiet).
 
 use super::emit::{Emitter, V, llvm_type, ok};
 use crate::kernel::{Lit, Scalar, Ty};
@@ -17,6 +20,44 @@ impl<'ctx> Emitter<'_, 'ctx> {
         }
         let tt = llvm_type(self.cx, Ty { scalar: to, lanes: from.lanes });
         let cast = |e: &Self, op: Op, x: V<'ctx>, t| ok(e.b.build_cast(op, x, t, "cv"));
+        let lanes = from.lanes;
+        let of = |s: Scalar| llvm_type(self.cx, Ty { scalar: s, lanes });
+        let half_ty = || {
+            let t = self.cx.f16_type();
+            if lanes == 1 { t.into() } else { inkwell::types::BasicTypeEnum::from(t.vec_type(lanes)) }
+        };
+        let i32k = |e: &Self, v: i64| e.konst(Ty { scalar: Scalar::I32, lanes }, Lit::Int(v, Scalar::I32));
+        match (fs, to) {
+            (Scalar::F16, Scalar::F32) => {
+                let h = cast(self, Op::BitCast, x, half_ty())?;
+                return cast(self, Op::FPExt, h, tt);
+            }
+            (Scalar::F32, Scalar::F16) => {
+                let h = cast(self, Op::FPTrunc, x, half_ty())?;
+                return cast(self, Op::BitCast, h, tt);
+            }
+            (Scalar::BF16, Scalar::F32) => {
+                let w = cast(self, Op::ZExt, x, of(Scalar::I32))?;
+                let w = self.binop(Op::Shl, w, i32k(self, 16)?)?;
+                return cast(self, Op::BitCast, w, tt);
+            }
+            (Scalar::F32, Scalar::BF16) => {
+                let bits = cast(self, Op::BitCast, x, of(Scalar::I32))?;
+                let hi = self.binop(Op::LShr, bits, i32k(self, 16)?)?;
+                let lsb = self.binop(Op::And, hi, i32k(self, 1)?)?;
+                let bias = self.binop(Op::Add, lsb, i32k(self, 0x7fff)?)?;
+                let rounded = self.binop(Op::Add, bits, bias)?;
+                let rounded = self.binop(Op::LShr, rounded, i32k(self, 16)?)?;
+                let quiet = self.binop(Op::Or, hi, i32k(self, 0x40)?)?;
+                let nan = self.fcmp(FloatPredicate::UNO, x, x)?;
+                let r = self.select(nan, quiet, rounded)?;
+                return cast(self, Op::Trunc, r, tt);
+            }
+            (Scalar::F16 | Scalar::BF16, _) | (_, Scalar::F16 | Scalar::BF16) => {
+                return Err(format!("cast {} -> {}: 16-bit floats convert to and from f32 only", fs.name(), to.name()));
+            }
+            _ => {}
+        }
         Ok(match (fs, to) {
             (Scalar::F32, Scalar::F64) => cast(self, Op::FPExt, x, tt)?,
             (Scalar::F64, Scalar::F32) => cast(self, Op::FPTrunc, x, tt)?,

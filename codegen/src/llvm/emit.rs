@@ -45,6 +45,8 @@ pub(super) fn llvm_type<'ctx>(cx: &'ctx Context, t: Ty) -> BasicTypeEnum<'ctx> {
         Scalar::I32 => cx.i32_type().into(),
         Scalar::I64 => cx.i64_type().into(),
         Scalar::Bool => cx.bool_type().into(),
+        // Storage scalars: their bits, converted by `cast` (see cast.rs).
+        Scalar::F16 | Scalar::BF16 => cx.i16_type().into(),
     };
     if t.lanes == 1 {
         return s;

@@ -4,9 +4,9 @@
 //! tensors, the inner one vectorized), each element computed with the reference
 //! semantics of `lower::expr`.
 
-use super::expr::{binary_f32, binary_i64, bind, region, unary_f32, unary_i64};
+use super::expr::{binary_f32, binary_i64, bind, checked_i64, is_checked_int, region, unary_f32, unary_i64};
 use super::util::{broadcast_strides, coalesce, nest, Operand};
-use super::Lowerer;
+use super::{Check, Lowerer};
 use crate::kernel::{Access, Expr, KernelBuilder, Scalar};
 use crate::Error;
 use smelt_ir::{BinaryOp, DType, Op, TensorType, UnaryOp};
@@ -23,7 +23,7 @@ pub fn support(op: &Op, ins: &[&TensorType]) -> bool {
         Op::Binary(b) => match d(0) {
             Some(DType::F32) => true,
             Some(DType::Bool) => matches!(b, BinaryOp::Equal | BinaryOp::And | BinaryOp::Or | BinaryOp::Xor),
-            Some(_) => binary_i64(*b, Expr::i(0), Expr::i(0)).is_some(),
+            Some(_) => binary_i64(*b, Expr::i(0), Expr::i(0)).is_some() || is_checked_int(*b),
             None => false,
         },
         Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => true,
@@ -39,10 +39,20 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let in_bufs: Vec<_> =
         ins.iter().enumerate().map(|(i, o)| kb.buffer(&format!("in{i}"), o.scalar, o.len(), Access::Read)).collect();
     let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
+    // Integer div/pow report their run-time errors through a status buffer; the
+    // loop nest stays serial so that the error reported is the first in order.
+    let checked = match op {
+        Op::Binary(b) if is_checked_int(*b) && ins[0].scalar.is_int() => Some((*b, l.temp(&format!("{node}.status"), Scalar::I64, 4))),
+        _ => None,
+    };
+    let status = checked.map(|_| kb.buffer("status", Scalar::I64, 4, Access::ReadWrite));
     let mut st: Vec<Vec<i64>> = ins.iter().map(|o| broadcast_strides(&o.shape, &out.shape)).collect();
     st.push(broadcast_strides(&out.shape, &out.shape));
     let (dims, st) = coalesce(&out.shape, &st);
-    let target = l.target.clone();
+    let mut target = l.target.clone();
+    if checked.is_some() {
+        target.parallel_min_elems = u64::MAX;
+    }
     let op = op.clone();
     let ins_sc: Vec<Scalar> = ins.iter().map(|o| o.scalar).collect();
     let out_sc = out.scalar;
@@ -72,6 +82,10 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                         BinaryOp::Or => Expr::bin(crate::kernel::BinOp::Or, x, z),
                         _ => Expr::bin(crate::kernel::BinOp::Xor, x, z),
                     },
+                    s if is_checked_int(*b) => match status {
+                        Some(st) => Expr::cast(s, checked_i64(kb, Expr::cast(Scalar::I64, x), Expr::cast(Scalar::I64, z), st)),
+                        None => Expr::i(0),
+                    },
                     s => {
                         let r = binary_i64(*b, Expr::cast(Scalar::I64, x), Expr::cast(Scalar::I64, z)).unwrap_or(Expr::i(0));
                         if out_sc == Scalar::Bool { r } else { Expr::cast(s, r) }
@@ -99,6 +113,13 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     });
     let mut args: Vec<_> = ins.iter().map(|o| o.buf).collect();
     args.push(out.buf);
-    l.step(node, kb.finish(), args);
+    match checked {
+        Some((b, sbuf)) => {
+            args.push(sbuf);
+            let message = "integer division by zero ({0} / {1})".to_string();
+            l.step_checked(node, kb.finish(), args, Check { buf: sbuf, op: b.name().to_string(), message });
+        }
+        None => l.step(node, kb.finish(), args),
+    }
     Ok(true)
 }

@@ -2,7 +2,7 @@
 //! `BinaryOp::eval`, `Expr::eval` in `smelt-ir`) as kernel IR. Every intermediate
 //! is bound to a variable, so expressions that use a value twice stay small.
 
-use crate::kernel::{BinOp, CmpOp, Expr, Intrinsic, KernelBuilder, Scalar, UnOp};
+use crate::kernel::{BinOp, BufId, CmpOp, Expr, Intrinsic, KernelBuilder, Scalar, UnOp};
 use smelt_ir::{BinaryOp, UnaryOp};
 
 /// An f32 constant with `lanes` lanes.
@@ -118,7 +118,7 @@ pub fn unary_i64(u: UnaryOp, x: Expr) -> Option<Expr> {
 }
 
 /// An integer binary op in i64 (`x`, `y` are i64): arithmetic wraps, comparisons
-/// give bool. Division and pow (which can fail at run time) are not lowered.
+/// give bool. Division (which can fail at run time) is [`checked_i64`].
 pub fn binary_i64(b: BinaryOp, x: Expr, y: Expr) -> Option<Expr> {
     Some(match b {
         BinaryOp::Add => x + y,
@@ -143,6 +143,34 @@ pub fn binary_i64(b: BinaryOp, x: Expr, y: Expr) -> Option<Expr> {
         }
         BinaryOp::Div | BinaryOp::Pow => return None,
     })
+}
+
+/// Whether `b` on integers is lowered by [`checked_i64`] (it can fail at run
+/// time). Integer `pow` is not a valid graph (the IR takes it on floats only).
+pub fn is_checked_int(b: BinaryOp) -> bool {
+    matches!(b, BinaryOp::Div)
+}
+
+/// Integer `div` in i64 (`x`, `y` are i64) as `BinaryOp::eval_int`:
+/// `x.checked_div(y)`, truncating toward zero. Where the reference has no result
+/// (division by zero, `i64::MIN / -1`) the value is 0 and, unless an earlier
+/// element failed, `status` gets `[1, x, y]` (see `lower::Check`).
+pub fn checked_i64(kb: &mut KernelBuilder, x: Expr, y: Expr, status: BufId) -> Expr {
+    let x = bind(kb, "p", x);
+    let y = bind(kb, "q", y);
+    let i = Expr::i;
+    let bad = kb.let_("bad", Expr::bin(BinOp::Or, y.clone().eq_(i(0)), x.clone().eq_(i(i64::MIN)).and(y.clone().eq_(i(-1)))));
+    // sdiv would trap: divide by 1 instead where the result is an error.
+    let safe = Expr::select(bad.clone(), i(1), y.clone());
+    let value = kb.let_("quot", x.clone() / safe);
+    kb.if_(bad.clone(), |kb| {
+        kb.if_(Expr::load(status, i(0)).eq_(i(0)), |kb| {
+            kb.store(status, i(0), i(1));
+            kb.store(status, i(1), x.clone());
+            kb.store(status, i(2), y.clone());
+        });
+    });
+    Expr::select(bad, i(0), value)
 }
 
 /// An expression of an `elementwise` region or matmul epilogue, evaluated as

@@ -5,13 +5,113 @@
 use super::gemm::{Extra, GemmSpec, PackSrc, gemm, pack};
 use super::util::{Operand, broadcast_strides};
 use super::Lowerer;
+use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
 use smelt_ir::{BinaryOp, DType, Expr as IrExpr, Op, TensorType};
 
 pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
+    let int = |d: DType| matches!(d, DType::I32 | DType::I64);
+    if matches!(op, Op::MatMul | Op::Gemm(_)) && ins.iter().all(|t| int(t.dtype)) && outs.iter().all(|t| int(t.dtype)) {
+        return true;
+    }
     matches!(op, Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. })
         && ins.iter().all(|t| t.dtype == DType::F32)
         && outs.iter().all(|t| t.dtype == DType::F32)
+}
+
+/// Integer `gemm`, as the reference: `alpha·op(a)·op(b) + beta·c` in f64 (the
+/// products summed in order), truncated to i64 (saturating, NaN → 0) and
+/// saturated into the output dtype.
+fn int_gemm(l: &mut Lowerer, node: &str, g: &smelt_ir::ops::Gemm, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
+    let (a, b) = (a_mat(&ins[0], g.trans_a), b_mat(&ins[1], g.trans_b));
+    if a.cols != b.rows || !a.batch.is_empty() || !b.batch.is_empty() {
+        return Err(super::internal(node, "gemm takes 2-d operands with equal inner dims"));
+    }
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let cst = ins.get(2).map(|c| broadcast_strides(&c.shape, &[m, n]));
+    let mut kb = KernelBuilder::new(l.kernel_name(node, ""));
+    let ab = kb.buffer("a", ins[0].scalar, ins[0].len(), Access::Read);
+    let bb = kb.buffer("b", ins[1].scalar, ins[1].len(), Access::Read);
+    let cb = ins.get(2).map(|c| kb.buffer("c", c.scalar, c.len(), Access::Read));
+    let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
+    let f64c = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
+    let (alpha, beta, out_sc) = (g.alpha, g.beta, out.scalar);
+    let par = if m > 1 && (m * n * k) as u64 >= l.target.parallel_min_elems { LoopKind::Parallel } else { LoopKind::Serial };
+    kb.for_("i", Expr::i(0), Expr::i(m as i64), par, |kb, i| {
+        kb.for_n("j", n as u64, |kb, j| {
+            let acc = kb.var("s", Ty { scalar: Scalar::F64, lanes: 1 });
+            kb.set(acc, f64c(0.0));
+            kb.for_n("p", k as u64, |kb, p| {
+                let x = Expr::cast(Scalar::F64, Expr::load(ab, i.clone() * a.rs + p.clone() * a.cs));
+                let z = Expr::cast(Scalar::F64, Expr::load(bb, p * b.rs + j.clone() * b.cs));
+                kb.set(acc, Expr::var(acc) + x * z);
+            });
+            let mut v = f64c(alpha) * Expr::var(acc);
+            if let (Some(cb), Some(st)) = (cb, &cst) {
+                v = v + f64c(beta) * Expr::cast(Scalar::F64, Expr::load(cb, i.clone() * st[0] + j.clone() * st[1]));
+            }
+            kb.store(y, i.clone() * n as i64 + j, Expr::cast(out_sc, Expr::cast(Scalar::I64, v)));
+        });
+    });
+    let mut args = vec![ins[0].buf, ins[1].buf];
+    args.extend(ins.get(2).map(|c| c.buf));
+    args.push(out.buf);
+    l.step(node, kb.finish(), args);
+    Ok(true)
+}
+
+/// Integer `matmul`, as the reference: products and sums wrap in i64, the result
+/// saturates into the output dtype. A plain loop nest (rows parallel when large).
+fn int_matmul(l: &mut Lowerer, node: &str, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
+    let (a, b) = (a_mat(&ins[0], false), b_mat(&ins[1], false));
+    if a.cols != b.rows {
+        return Err(super::internal(node, "matmul inner dims differ"));
+    }
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let batch = broadcast(&a.batch, &b.batch);
+    let sa: Vec<i64> = broadcast_strides(&a.batch, &batch).into_iter().map(|s| s * (m * k) as i64).collect();
+    let sb: Vec<i64> = broadcast_strides(&b.batch, &batch).into_iter().map(|s| s * (k * n) as i64).collect();
+    let so: Vec<i64> = broadcast_strides(&batch, &batch).into_iter().map(|s| s * (m * n) as i64).collect();
+    let name = l.kernel_name(node, "");
+    let mut kb = KernelBuilder::new(name);
+    let ab = kb.buffer("a", ins[0].scalar, ins[0].len(), Access::Read);
+    let bb = kb.buffer("b", ins[1].scalar, ins[1].len(), Access::Read);
+    let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
+    let work = out.len().saturating_mul(k as u64);
+    let par = work >= l.target.parallel_min_elems;
+    let out_sc = out.scalar;
+    // Dims of the nest: the batch dims, then rows; the first is parallel when large.
+    let mut dims: Vec<usize> = batch.clone();
+    dims.push(m);
+    #[allow(clippy::too_many_arguments)]
+    fn level(kb: &mut KernelBuilder, d: usize, dims: &[usize], st: &[[i64; 3]], offs: [Expr; 3], par: bool, f: &mut dyn FnMut(&mut KernelBuilder, [Expr; 3], Expr)) {
+        let kind = if d == 0 && par { LoopKind::Parallel } else { LoopKind::Serial };
+        kb.for_("d", Expr::i(0), Expr::i(dims[d] as i64), kind, |kb, i| {
+            if d + 1 == dims.len() {
+                f(kb, offs, i);
+            } else {
+                let offs = [0, 1, 2].map(|j| offs[j].clone() + i.clone() * st[d][j]);
+                level(kb, d + 1, dims, st, offs, par, f);
+            }
+        });
+    }
+    let st: Vec<[i64; 3]> = (0..batch.len()).map(|d| [sa[d], sb[d], so[d]]).collect();
+    let mut body = |kb: &mut KernelBuilder, offs: [Expr; 3], row: Expr| {
+        let [oa, ob, oy] = offs;
+        kb.for_n("c", n as u64, |kb, c| {
+            let acc = kb.var("acc", Ty::I64);
+            kb.set(acc, Expr::i(0));
+            kb.for_n("p", k as u64, |kb, p| {
+                let x = Expr::cast(Scalar::I64, Expr::load(ab, oa.clone() + row.clone() * a.rs + p.clone() * a.cs));
+                let z = Expr::cast(Scalar::I64, Expr::load(bb, ob.clone() + p * b.rs + c.clone() * b.cs));
+                kb.set(acc, Expr::var(acc) + x * z);
+            });
+            kb.store(y, oy.clone() + row.clone() * n as i64 + c, Expr::cast(out_sc, Expr::var(acc)));
+        });
+    };
+    level(&mut kb, 0, &dims, &st, [Expr::i(0), Expr::i(0), Expr::i(0)], par, &mut body);
+    l.step(node, kb.finish(), vec![ins[0].buf, ins[1].buf, out.buf]);
+    Ok(true)
 }
 
 /// A matrix operand: its batch dims and element (row, col) strides.
@@ -49,6 +149,13 @@ fn broadcast(a: &[usize], b: &[usize]) -> Vec<usize> {
 
 pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
     let out = &outs[0];
+    if out.scalar != Scalar::F32 {
+        return match op {
+            Op::MatMul => int_matmul(l, node, ins, out),
+            Op::Gemm(g) => int_gemm(l, node, g, ins, out),
+            _ => Ok(false),
+        };
+    }
     let (trans_a, trans_b) = match op {
         Op::Gemm(g) => (g.trans_a, g.trans_b),
         _ => (false, false),

@@ -16,13 +16,16 @@ mod expr;
 pub mod gemm;
 pub mod gpu;
 mod linalg;
+mod moe;
 mod norm;
 mod pool;
+mod qconv;
 mod quant;
 mod recurrent;
 mod routing;
 mod reduce;
 mod shape;
+mod sparse;
 mod util;
 
 use crate::kernel::{Kernel, Scalar};
@@ -191,11 +194,23 @@ fn unsupported(g: &Graph, id: smelt_ir::NodeId) -> Error {
 /// Whether this lowering handles `op` on inputs `ins` giving `outs` (dtypes and
 /// ranks only; shapes may be symbolic).
 pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
+    // f16/bf16 are computed in f32 (see `widened`): an op is supported on them
+    // when it is on f32.
+    let half = |t: &TensorType| matches!(t.dtype, DType::F16 | DType::BF16);
+    if !op.is_source() && (ins.iter().any(|t| half(t)) || outs.iter().any(half)) {
+        let w = |t: &TensorType| if half(t) { t.with_dtype(DType::F32) } else { t.clone() };
+        let wins: Vec<TensorType> = ins.iter().map(|t| w(t)).collect();
+        let wouts: Vec<TensorType> = outs.iter().map(w).collect();
+        return support(op, &wins.iter().collect::<Vec<_>>(), &wouts);
+    }
     if op.is_source() {
         return outs.iter().all(|t| Scalar::of(t.dtype).is_some());
     }
     if matches!(op, Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_)) {
         return quant::support(op, ins, outs);
+    }
+    if matches!(op, Op::QConv(..)) {
+        return qconv::support(op, ins, outs);
     }
     let plain = |t: &TensorType| t.quant.is_none() && Scalar::of(t.dtype).is_some();
     if !ins.iter().all(|t| plain(t)) || !outs.iter().all(plain) {
@@ -212,6 +227,7 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
         Op::Attention(_) => attention::support(op, ins, outs),
         Op::Lstm(_) | Op::Gru(_) => recurrent::support(op, ins, outs),
         Op::TopK(_) | Op::SparseMatMul(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => routing::support(op, ins, outs),
+        Op::Moe(_) => moe::support(op, ins, outs),
         Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::support(op, ins, outs),
         Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::support(op, ins, outs),
         Op::Transpose { .. } | Op::Expand { .. } | Op::Slice(_) | Op::Concat { .. } | Op::Split { .. } | Op::Pad { .. } | Op::Gather { .. } => {
@@ -220,6 +236,84 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
         Op::Reshape { .. } => true,
         _ => false,
     }
+}
+
+/// Lowers one node by its op family; `false` when no family takes it.
+fn lower_op(l: &mut Lowerer, name: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
+    Ok(match op {
+        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => {
+            elementwise::lower(l, name, op, ins, outs)?
+        }
+        Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } if gpu::is_gpu(&l.target) => gpu::linalg(l, name, op, ins, outs)?,
+        Op::Conv(_) | Op::FusedConv { .. } if gpu::is_gpu(&l.target) => gpu::conv(l, name, op, ins, outs)?,
+        Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } => linalg::lower(l, name, op, ins, outs)?,
+        Op::Conv(_) | Op::FusedConv { .. } => conv::lower(l, name, op, ins, outs)?,
+        Op::Pool(_) | Op::GlobalPool(_) => pool::lower(l, name, op, ins, outs)?,
+        Op::Attention(_) => attention::lower(l, name, op, ins, outs)?,
+        Op::Lstm(_) | Op::Gru(_) => recurrent::lower(l, name, op, ins, outs)?,
+        Op::TopK(_) | Op::SparseMatMul(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => {
+            routing::lower(l, name, op, ins, outs)?
+        }
+        Op::Moe(_) => moe::lower(l, name, op, ins, outs)?,
+        Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) => quant::lower(l, name, op, ins, outs)?,
+        Op::QConv(..) => qconv::lower(l, name, op, ins, outs)?,
+        Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::lower(l, name, op, ins, outs)?,
+        Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::lower(l, name, op, ins, outs)?,
+        Op::Transpose { .. }
+        | Op::Expand { .. }
+        | Op::Slice(_)
+        | Op::Concat { .. }
+        | Op::Split { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. } => shape::lower(l, name, op, ins, outs)?,
+        _ => false,
+    })
+}
+
+/// A node with f16/bf16 operands: its 16-bit inputs converted to f32 temps, the
+/// op lowered on f32 (as the reference computes), its outputs rounded back to
+/// 16 bits (round to nearest even) — the storage scalars never meet arithmetic.
+fn widened(l: &mut Lowerer, name: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
+    let wide = |l: &mut Lowerer, o: &Operand, what: &str| -> Result<Operand, Error> {
+        let b = l.temp(&format!("{name}.{what}_f32"), Scalar::F32, o.len());
+        Operand::new(b, o.ty.with_dtype(DType::F32)).map_err(|m| internal(name, &m))
+    };
+    let mut wide_ins = vec![];
+    for (i, o) in ins.iter().enumerate() {
+        if o.scalar.is_storage() {
+            let w = wide(l, o, &format!("in{i}"))?;
+            convert(l, name, o, &w);
+            wide_ins.push(w);
+        } else {
+            wide_ins.push(o.clone());
+        }
+    }
+    let mut wide_outs = vec![];
+    for (i, o) in outs.iter().enumerate() {
+        wide_outs.push(if o.scalar.is_storage() { wide(l, o, &format!("out{i}"))? } else { o.clone() });
+    }
+    if !lower_op(l, name, op, &wide_ins, &wide_outs)? {
+        return Ok(false);
+    }
+    for (o, w) in outs.iter().zip(&wide_outs) {
+        if o.scalar.is_storage() {
+            convert(l, name, w, o);
+        }
+    }
+    Ok(true)
+}
+
+/// A step converting every element of `from` into `to`'s scalar.
+fn convert(l: &mut Lowerer, node: &str, from: &Operand, to: &Operand) {
+    let mut kb = crate::kernel::KernelBuilder::new(l.kernel_name(node, &format!("to_{}", to.scalar.name())));
+    let x = kb.buffer("x", from.scalar, from.len(), crate::kernel::Access::Read);
+    let y = kb.buffer("y", to.scalar, to.len(), crate::kernel::Access::Write);
+    let target = l.target.clone();
+    let scalar = to.scalar;
+    util::nest(&mut kb, &target, &[from.len() as usize], &[vec![1], vec![1]], |kb, idx| {
+        kb.store(y, idx[1].clone(), crate::kernel::Expr::cast(scalar, crate::kernel::Expr::load(x, idx[0].clone())));
+    });
+    l.step(node, kb.finish(), vec![from.buf, to.buf]);
 }
 
 /// The first node `support` rejects, as an error (checks a graph before binding).
@@ -290,31 +384,10 @@ pub fn lower(g: &Graph, target: &Target) -> Result<Program, Error> {
                 if ins.iter().any(|o| o.is_empty()) {
                     return Err(internal(&name, &format!("{} of an empty tensor is not compiled", op.name())));
                 }
-                let done = match op {
-                    Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => {
-                        elementwise::lower(&mut l, &name, op, &ins, &outs)?
-                    }
-                    Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } if gpu::is_gpu(&l.target) => gpu::linalg(&mut l, &name, op, &ins, &outs)?,
-                    Op::Conv(_) | Op::FusedConv { .. } if gpu::is_gpu(&l.target) => gpu::conv(&mut l, &name, op, &ins, &outs)?,
-                    Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } => linalg::lower(&mut l, &name, op, &ins, &outs)?,
-                    Op::Conv(_) | Op::FusedConv { .. } => conv::lower(&mut l, &name, op, &ins, &outs)?,
-                    Op::Pool(_) | Op::GlobalPool(_) => pool::lower(&mut l, &name, op, &ins, &outs)?,
-                    Op::Attention(_) => attention::lower(&mut l, &name, op, &ins, &outs)?,
-                    Op::Lstm(_) | Op::Gru(_) => recurrent::lower(&mut l, &name, op, &ins, &outs)?,
-                    Op::TopK(_) | Op::SparseMatMul(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => {
-                        routing::lower(&mut l, &name, op, &ins, &outs)?
-                    }
-                    Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) => quant::lower(&mut l, &name, op, &ins, &outs)?,
-                    Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::lower(&mut l, &name, op, &ins, &outs)?,
-                    Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::lower(&mut l, &name, op, &ins, &outs)?,
-                    Op::Transpose { .. }
-                    | Op::Expand { .. }
-                    | Op::Slice(_)
-                    | Op::Concat { .. }
-                    | Op::Split { .. }
-                    | Op::Pad { .. }
-                    | Op::Gather { .. } => shape::lower(&mut l, &name, op, &ins, &outs)?,
-                    _ => false,
+                let done = if ins.iter().chain(&outs).any(|o| o.scalar.is_storage()) {
+                    widened(&mut l, &name, op, &ins, &outs)?
+                } else {
+                    lower_op(&mut l, &name, op, &ins, &outs)?
                 };
                 if !done {
                     return Err(unsupported(g, id));

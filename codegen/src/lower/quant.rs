@@ -29,7 +29,7 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
 }
 
 /// Scales and zero points for each index along the axis (one entry per tensor).
-fn params(q: &Quant, n: usize) -> (Vec<f32>, Vec<i64>) {
+pub(super) fn params(q: &Quant, n: usize) -> (Vec<f32>, Vec<i64>) {
     match q {
         Quant::PerTensor { scale, zero_point } => (vec![*scale; n.max(1)], vec![*zero_point as i64; n.max(1)]),
         Quant::PerAxis { scale, zero_point, .. } => (scale.clone(), zero_point.iter().map(|&z| z as i64).collect()),
@@ -166,27 +166,40 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
     args.push(acc_buf);
     l.step(node, kb.finish(), args);
     if requant {
-        let so = r.scale.ok_or_else(|| internal(node, "requantizing needs the output scale"))?;
-        let sbb = l.constant(&format!("{node}.b_scale"), Scalar::F32, f32_bytes(&(0..n).map(|c| sb[c.min(sb.len() - 1)]).collect::<Vec<_>>()));
-        let name = l.kernel_name(node, "requant");
-        let mut kb = KernelBuilder::new(name);
-        let ak = kb.buffer("acc", Scalar::I32, (rows * n) as u64, Access::Read);
-        let sk = kb.buffer("b_scale", Scalar::F32, n as u64, Access::Read);
-        let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
-        let (zp, out_scalar) = (r.zero_point as i64, out.scalar);
-        let f64c = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
-        kb.for_n("r", rows as u64, |kb, row| {
-            kb.for_n("c", n as u64, |kb, c| {
-                let at = row * n as i64 + c.clone();
+        requantize(l, node, r, acc_buf, out, sa, &sb, (rows, n, 1))?;
+    }
+    Ok(true)
+}
+
+/// Requantizes i32 accumulators laid out `(outer, chans, inner)` into `out`:
+/// `clamp(round_half_even(acc·sa·sb[c]/scale) + zero_point)` in f64, as the
+/// reference, where `c` is the channel (`sb` has one scale per channel, or one).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn requantize(l: &mut Lowerer, node: &str, r: &Requant, acc: BufIdx, out: &Operand, sa: f32, sb: &[f32], (outer, chans, inner): (usize, usize, usize)) -> Result<(), Error> {
+    let so = r.scale.ok_or_else(|| internal(node, "requantizing needs the output scale"))?;
+    let per_chan: Vec<f32> = (0..chans).map(|c| sb[c.min(sb.len().saturating_sub(1))]).collect();
+    let sbb = l.constant(&format!("{node}.b_scale"), Scalar::F32, f32_bytes(&per_chan));
+    let name = l.kernel_name(node, "requant");
+    let mut kb = KernelBuilder::new(name);
+    let len = (outer * chans * inner) as u64;
+    let ak = kb.buffer("acc", Scalar::I32, len, Access::Read);
+    let sk = kb.buffer("b_scale", Scalar::F32, chans as u64, Access::Read);
+    let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
+    let (zp, out_scalar) = (r.zero_point as i64, out.scalar);
+    let f64c = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
+    kb.for_n("o", outer as u64, |kb, o| {
+        kb.for_n("c", chans as u64, |kb, c| {
+            let s = kb.let_("s", Expr::cast(Scalar::F64, Expr::load(sk, c.clone())));
+            kb.for_n("i", inner as u64, |kb, i| {
+                let at = (o.clone() * chans as i64 + c.clone()) * inner as i64 + i;
                 // round_half_even(acc·sa·sb[c]/scale) in f64, as the reference.
-                let v = Expr::cast(Scalar::F64, Expr::load(ak, at.clone())) * f64c(sa) * Expr::cast(Scalar::F64, Expr::load(sk, c)) / f64c(so);
+                let v = Expr::cast(Scalar::F64, Expr::load(ak, at.clone())) * f64c(sa) * s.clone() / f64c(so);
                 let v = Expr::un(UnOp::Round, v);
-                let lim = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
-                let v = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, v, lim(-1e15)), lim(1e15));
+                let v = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, v, f64c(-1e15)), f64c(1e15));
                 kb.store(y, at, Expr::cast(out_scalar, Expr::cast(Scalar::I64, v) + Expr::i(zp)));
             });
         });
-        l.step(node, kb.finish(), vec![acc_buf, sbb, out.buf]);
-    }
-    Ok(true)
+    });
+    l.step(node, kb.finish(), vec![acc, sbb, out.buf]);
+    Ok(())
 }

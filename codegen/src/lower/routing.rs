@@ -1,7 +1,8 @@
 //! Lowering of `topk` (insertion into the sorted output, O(len·k) per lane: ties
 //! keep the lower index first, NaN ranks above every number, as the reference's
 //! stable sort) and of `sparse_matmul` with constant CSR/BSR weights (validated at
-//! compile time, walked block by block, vectorized along a block's columns).
+//! compile time, walked block by block, vectorized along a block's columns; index
+//! arrays known only at run time go to `sparse.rs`).
 
 use super::util::Operand;
 use super::{BufKind, Lowerer, internal};
@@ -119,8 +120,8 @@ fn const_ints(l: &Lowerer, o: &Operand) -> Option<Vec<i64>> {
 fn sparse(l: &mut Lowerer, node: &str, s: &smelt_ir::ops::SparseMatMul, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
     let (x, values) = (&ins[0], &ins[1]);
     let (Some(indices), Some(offsets)) = (const_ints(l, &ins[2]), const_ints(l, &ins[3])) else {
-        // Index arrays known only at run time would need run-time validation.
-        return Ok(false);
+        // Index arrays known only at run time: validated by kernels.
+        return super::sparse::dynamic(l, node, s, ins, out);
     };
     let [br, bc] = if s.format == SparseFormat::Csr { [1, 1] } else { s.block };
     let k = *x.shape.last().ok_or_else(|| internal(node, "x"))?;

@@ -23,8 +23,26 @@ pub struct Case {
 pub enum Dist {
     /// Uniform in [-3, 3] (floats), the dtype's range or [-100, 100] (integers).
     Any,
-    /// Uniform in [0.05, 4].
+    /// Uniform in [0.05, 4] (floats), [1, 100] (integers).
     Positive,
+    /// Integers in [lo, hi] (floats: uniform in [lo, hi)).
+    Range(i64, i64),
+    /// Integers in [-100, 100] without 0 (u8: [1, 255]).
+    NonZero,
+}
+
+/// An integer drawn by `dist` and clamped into `[lo, hi]` (the dtype's range).
+fn int(rng: &mut ChaCha8Rng, dist: Dist, lo: i64, hi: i64) -> i64 {
+    let v = match dist {
+        Dist::Any => rng.random_range(lo.max(-100)..=hi.min(100)),
+        Dist::Positive => rng.random_range(1..=100),
+        Dist::Range(a, b) => rng.random_range(a..=b),
+        Dist::NonZero => {
+            let v = rng.random_range(lo.max(-100)..=hi.min(100) - 1);
+            if v >= 0 { v + 1 } else { v }
+        }
+    };
+    v.clamp(lo, hi)
 }
 
 pub fn tensor(rng: &mut ChaCha8Rng, d: DType, shape: &[usize], dist: Dist) -> Tensor {
@@ -33,17 +51,40 @@ pub fn tensor(rng: &mut ChaCha8Rng, d: DType, shape: &[usize], dist: Dist) -> Te
         DType::F32 => Data::F32(
             (0..n)
                 .map(|_| match dist {
-                    Dist::Any => rng.random_range(-3.0f32..3.0),
+                    Dist::Any | Dist::NonZero => rng.random_range(-3.0f32..3.0),
                     Dist::Positive => rng.random_range(0.05f32..4.0),
+                    Dist::Range(a, b) => rng.random_range(a as f32..b as f32),
                 })
                 .collect(),
         ),
-        DType::I8 => Data::I8((0..n).map(|_| rng.random_range(-128i32..128) as i8).collect()),
-        DType::U8 => Data::U8((0..n).map(|_| rng.random_range(0u32..256) as u8).collect()),
-        DType::I32 => Data::I32((0..n).map(|_| rng.random_range(-100..100)).collect()),
-        DType::I64 => Data::I64((0..n).map(|_| rng.random_range(-100..100)).collect()),
+        DType::I8 => Data::I8((0..n).map(|_| match dist {
+            Dist::Any => rng.random_range(-128i32..128) as i8,
+            d => int(rng, d, -128, 127) as i8,
+        }).collect()),
+        DType::U8 => Data::U8((0..n).map(|_| match dist {
+            Dist::Any => rng.random_range(0u32..256) as u8,
+            Dist::NonZero => rng.random_range(1u32..256) as u8,
+            d => int(rng, d, 0, 255) as u8,
+        }).collect()),
+        DType::I32 => Data::I32((0..n).map(|_| match dist {
+            Dist::Any => rng.random_range(-100..100),
+            d => int(rng, d, i32::MIN as i64, i32::MAX as i64) as i32,
+        }).collect()),
+        DType::I64 => Data::I64((0..n).map(|_| match dist {
+            Dist::Any => rng.random_range(-100..100),
+            d => int(rng, d, i64::MIN, i64::MAX),
+        }).collect()),
         DType::Bool => Data::Bool((0..n).map(|_| rng.random_bool(0.5)).collect()),
-        DType::F16 | DType::BF16 => Data::zeros(d, n),
+        DType::F16 | DType::BF16 => {
+            let v: Vec<f32> = (0..n)
+                .map(|_| match dist {
+                    Dist::Positive => rng.random_range(0.05f32..4.0),
+                    Dist::Range(a, b) => rng.random_range(a as f32..b as f32),
+                    _ => rng.random_range(-3.0f32..3.0),
+                })
+                .collect();
+            Data::from_f32(d, &v)
+        }
     };
     Tensor::new(shape.to_vec(), data).expect("sized")
 }
@@ -225,5 +266,195 @@ pub fn elementwise() -> Vec<Case> {
         ));
     }
     v.push(case("elementwise", "region_i32_in", next(), &[("a", I32, &[4, 5], Any)], &["y"], "  y = elementwise(a) {expr = mul($0, 0.5)}"));
+    v
+}
+
+/// A case from its model text and named inputs.
+fn explicit(op: &str, name: &str, src: String, inputs: Vec<(&str, Tensor)>) -> Case {
+    Case { op: op.into(), name: name.into(), src, inputs: inputs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), weights: BTreeMap::new() }
+}
+
+/// Integer `div` (which the reference checks at run time; these cases have no
+/// error) and integer `matmul` and `gemm`, filed as `div(int)` etc.
+pub fn integer() -> Vec<Case> {
+    use DType::*;
+    use Dist::*;
+    let mut v = vec![];
+    let mut seed = 3000;
+    let mut next = || {
+        seed += 1;
+        seed
+    };
+    // Division truncates toward zero; i8 −128 / −1 saturates to 127.
+    for (d, sa, sb) in [(I32, &[7usize, 13][..], &[13usize][..]), (I64, &[3, 1, 5], &[4, 5]), (I8, &[11, 3], &[11, 1]), (U8, &[37], &[1])] {
+        v.push(case("div(int)", &format!("div_{d}"), next(), &[("a", d, sa, Any), ("b", d, sb, NonZero)], &["y"], "  y = div(a, b)"));
+    }
+    v.push(case("div(int)", "div_i8_small", next(), &[("a", I8, &[41], Any), ("b", I8, &[41], Range(-2, -1))], &["y"], "  y = div(a, b)"));
+    for (d, a, b) in [
+        (I32, &[7usize, 11][..], &[11usize, 13][..]),
+        (I64, &[2, 3, 5], &[5, 4]),
+        (I64, &[5, 9], &[9][..]),
+        (I32, &[9][..], &[9, 5][..]),
+        (I32, &[3, 1, 4, 6], &[2, 6, 5]),
+    ] {
+        let name = format!("matmul_{d}_{}x{}", a.len(), b.len());
+        v.push(case("matmul(int)", &name, next(), &[("a", d, a, Any), ("b", d, b, Any)], &["y"], "  y = matmul(a, b)"));
+    }
+    // gemm on integers goes through f64, truncating: alpha and beta not integers.
+    for (d, ta, tb, cs) in [(I32, false, true, Some(&[13usize][..])), (I64, true, false, Some(&[7, 1][..])), (I32, false, false, None), (I64, true, true, Some(&[7, 13][..]))] {
+        let ash: &[usize] = if ta { &[11, 7] } else { &[7, 11] };
+        let bsh: &[usize] = if tb { &[13, 11] } else { &[11, 13] };
+        let attrs = format!("{{trans_a = {ta}, trans_b = {tb}, alpha = 0.37, beta = -1.5}}");
+        let name = format!("gemm_{d}_{ta}_{tb}");
+        v.push(match cs {
+            Some(cs) => case("gemm(int)", &name, next(), &[("a", d, ash, Any), ("b", d, bsh, Any), ("c", d, cs, Any)], &["y"], &format!("  y = gemm(a, b, c) {attrs}")),
+            None => case("gemm(int)", &name, next(), &[("a", d, ash, Any), ("b", d, bsh, Any)], &["y"], &format!("  y = gemm(a, b) {attrs}")),
+        });
+    }
+    v
+}
+
+/// Quantized convolutions, mixture of experts and sparse products with index
+/// arrays as inputs.
+pub fn quant_and_routing() -> Vec<Case> {
+    use DType::*;
+    use Dist::*;
+    let mut v = vec![];
+    let mut seed = 4000;
+    let mut next = || {
+        seed += 1;
+        seed
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(4999);
+    // qconv: (x dtype, x shape, w shape, attrs, w quant, output).
+    type QConvCase<'a> = (DType, &'a [usize], &'a [usize], &'a str, &'a str, &'a str);
+    let convs: &[QConvCase] = &[
+        (U8, &[2, 3, 11], &[5, 3, 3], "stride = [2], pad = [2, 1]", "quant(axis = 0, scale = [0.5, 0.25, 0.125, 0.5, 1], zero_point = [0, 1, -2, 0, 3])", "dtype = i8, scale = 0.75, zero_point = 3"),
+        (I8, &[1, 4, 13], &[6, 2, 5], "dilation = [2], pad = [3, 3], groups = 2", "quant(scale = 0.01, zero_point = -1)", ""),
+        (I8, &[2, 3, 7, 9], &[5, 3, 3, 3], "pad = [1, 1, 1, 1]", "quant(axis = 0, scale = [0.01, 0.02, 0.03, 0.04, 0.05], zero_point = [1, 0, -1, 2, 0])", "dtype = u8, scale = 0.37, zero_point = 100"),
+        (U8, &[1, 6, 11, 10], &[9, 2, 3, 2], "stride = [2, 3], pad = [1, 0, 2, 1], dilation = [2, 1], groups = 3", "quant(scale = 0.02, zero_point = 5)", "dtype = i8, scale = 0.9"),
+        (I8, &[3, 5, 6, 7], &[7, 5, 1, 1], "", "quant(scale = 0.05, zero_point = 0)", ""),
+    ];
+    for (i, (xd, xs, ws, attrs, wq, out)) in convs.iter().enumerate() {
+        let rank = xs.len() - 2;
+        let op = format!("qconv{rank}d");
+        let xq = "quant(scale = 0.03, zero_point = 7)";
+        let dims = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+        let m = ws[0];
+        let all: Vec<&str> = [*attrs, *out].into_iter().filter(|a| !a.is_empty()).collect();
+        let attrs = if all.is_empty() { String::new() } else { format!(" {{{}}}", all.join(", ")) };
+        let bias = i % 2 == 0;
+        // Half the cases take the weights as a param (packed at compile time), half as an input.
+        let as_param = i % 3 != 1;
+        let wdecl = format!("i8[{}] {wq}", dims(ws));
+        let (sig_w, body_w) = if as_param { (String::new(), format!("  w = param {wdecl}\n")) } else { (format!(", w: {wdecl}"), String::new()) };
+        let (sig_b, body_b, args) = if bias { (String::new(), format!("  bias = param i32[{m}]\n"), "x, w, bias") } else { (String::new(), String::new(), "x, w") };
+        let name = format!("{op}_{i}");
+        let src = format!("graph {name}(x: {xd}[{}] {xq}{sig_w}{sig_b}) -> (y) {{\n{body_w}{body_b}  y = {op}({args}){attrs}\n}}\n", dims(xs));
+        let mut inputs = vec![("x", tensor(&mut rng, *xd, xs, Any))];
+        let w = tensor(&mut rng, I8, ws, Any);
+        let mut c = if as_param { explicit(&op, &name, src, inputs) } else { inputs.push(("w", w.clone())); explicit(&op, &name, src, inputs) };
+        if as_param {
+            c.weights.insert("w".into(), w);
+        }
+        if bias {
+            c.weights.insert("bias".into(), tensor(&mut rng, I32, &[m], Range(-500, 500)));
+        }
+        v.push(c);
+    }
+    // moe: (T, D, E, H, k, activation, capacity factor).
+    for (t, d, e, h, k, act, cf) in [(7, 5, 3, 6, 2, "relu", 0.0), (13, 6, 4, 5, 1, "gelu", 0.6), (1, 3, 2, 3, 2, "silu", 0.0), (11, 9, 5, 7, 3, "identity", 1.0)] {
+        let name = format!("moe_{t}_{e}_{k}_{act}");
+        let cap = if cf > 0.0 { format!(", capacity_factor = {cf}") } else { String::new() };
+        let src = format!(
+            "graph {name}(x: f32[{t}, {d}]) -> (y) {{\n  gate = param f32[{d}, {e}]\n  w1 = param f32[{e}, {d}, {h}]\n  w2 = param f32[{e}, {h}, {d}]\n  y = moe(x, gate, w1, w2) {{k = {k}, activation = {act}{cap}}}\n}}\n"
+        );
+        let mut c = explicit("moe", &name, src, vec![("x", tensor(&mut rng, F32, &[t, d], Any))]);
+        for (p, s) in [("gate", vec![d, e]), ("w1", vec![e, d, h]), ("w2", vec![e, h, d])] {
+            c.weights.insert(p.into(), tensor(&mut rng, F32, &s, Any));
+        }
+        v.push(c);
+    }
+    // sparse_matmul with its index arrays as graph inputs: (rows, K, cols, block).
+    for (rows, k, cols, block) in [(&[5usize][..], 12usize, 7usize, [1usize, 1]), (&[2, 3][..], 12, 9, [2, 3]), (&[1][..], 13, 5, [1, 1]), (&[4][..], 8, 12, [4, 4])] {
+        let (br, bc) = (block[0], block[1]);
+        let (block_rows, block_cols) = (k / br, cols / bc);
+        // Each block row stores a random subset of block columns, in random order.
+        let mut indices = vec![];
+        let mut offsets = vec![0i64];
+        for _ in 0..block_rows {
+            let mut cs: Vec<i64> = (0..block_cols as i64).filter(|_| rng.random_bool(0.4)).collect();
+            if cs.len() > 1 && rng.random_bool(0.5) {
+                cs.reverse();
+            }
+            indices.extend(cs);
+            offsets.push(indices.len() as i64);
+        }
+        let nnz = indices.len();
+        let csr = br == 1 && bc == 1;
+        let vshape: Vec<usize> = if csr { vec![nnz] } else { vec![nnz, br, bc] };
+        let xs: Vec<usize> = rows.iter().copied().chain([k]).collect();
+        let dims = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+        let attrs = if csr { format!("{{cols = {cols}}}") } else { format!("{{format = bsr, cols = {cols}, block = [{br}, {bc}]}}") };
+        let name = format!("sparse_inputs_{}x{k}x{cols}_{br}x{bc}", dims(rows).replace(", ", "_"));
+        let src = format!(
+            "graph {name}(x: f32[{}], values: f32[{}], indices: i32[{nnz}], offsets: i32[{}]) -> (y) {{\n  y = sparse_matmul(x, values, indices, offsets) {attrs}\n}}\n",
+            dims(&xs),
+            dims(&vshape),
+            offsets.len()
+        );
+        let off32: Vec<i32> = offsets.iter().map(|&o| o as i32).collect();
+        v.push(explicit(
+            "sparse_matmul",
+            &name,
+            src,
+            vec![
+                ("x", tensor(&mut rng, F32, &xs, Any)),
+                ("values", tensor(&mut rng, F32, &vshape, Any)),
+                ("indices", Tensor::new(vec![nnz], Data::I32(indices.iter().map(|&c| c as i32).collect())).expect("sized")),
+                ("offsets", Tensor::new(vec![off32.len()], Data::I32(off32)).expect("sized")),
+            ],
+        ));
+        let _ = next();
+    }
+    v
+}
+
+/// f16 and bf16, stored as 16 bits and computed in f32: elementwise ops, casts,
+/// matmul, conv, softmax and copies, filed as `f16 <op>` / `bf16 <op>`.
+pub fn half() -> Vec<Case> {
+    use DType::*;
+    use Dist::*;
+    let mut v = vec![];
+    let mut seed = 5000;
+    let mut next = || {
+        seed += 1;
+        seed
+    };
+    for d in [F16, BF16] {
+        for u in ["relu", "exp", "tanh", "gelu"] {
+            v.push(case(&format!("{d} {u}"), &format!("{u}_{d}"), next(), &[("x", d, &[7, 13], Any)], &["y"], &format!("  y = {u}(x)")));
+        }
+        for (b, sa, sb) in [("add", &[3usize, 1, 5][..], &[4usize, 5][..]), ("mul", &[37], &[37]), ("div", &[6, 7], &[7])] {
+            v.push(case(&format!("{d} {b}"), &format!("{b}_{d}"), next(), &[("a", d, sa, Any), ("b", d, sb, Positive)], &["y"], &format!("  y = {b}(a, b)")));
+        }
+        v.push(case(&format!("{d} less"), &format!("less_{d}"), next(), &[("a", d, &[19], Any), ("b", d, &[19], Any)], &["y"], "  y = less(a, b)"));
+        v.push(case(&format!("{d} where"), &format!("where_{d}"), next(), &[("c", Bool, &[5, 1], Any), ("a", d, &[5, 6], Any), ("b", d, &[6], Any)], &["y"], "  y = where(c, a, b)"));
+        for (from, to) in [(F32, d), (d, F32), (d, I32), (I32, d), (d, if d == F16 { BF16 } else { F16 })] {
+            v.push(case(&format!("{d} cast"), &format!("cast_{from}_{to}"), next(), &[("x", from, &[5, 7], Any)], &["y"], &format!("  y = cast(x) {{to = {to}}}")));
+        }
+        v.push(case(&format!("{d} matmul"), &format!("matmul_{d}"), next(), &[("a", d, &[7, 11], Any), ("b", d, &[11, 13], Any)], &["y"], "  y = matmul(a, b)"));
+        v.push(case(&format!("{d} softmax"), &format!("softmax_{d}"), next(), &[("x", d, &[3, 29], Any)], &["y"], "  y = softmax(x)"));
+        v.push(case(&format!("{d} transpose"), &format!("transpose_{d}"), next(), &[("x", d, &[3, 5, 7], Any)], &["y"], "  y = transpose(x) {perm = [2, 0, 1]}"));
+        v.push(case(&format!("{d} conv2d"), &format!("conv2d_{d}"), next(), &[("x", d, &[1, 3, 9, 7], Any), ("w", d, &[5, 3, 3, 3], Any)], &["y"], "  y = conv2d(x, w) {pad = [1, 1, 1, 1]}"));
+        v.push(case(
+            &format!("{d} elementwise"),
+            &format!("region_{d}"),
+            next(),
+            &[("a", d, &[4, 9], Any), ("b", d, &[9], Any)],
+            &["y"],
+            "  y = elementwise(a, b) {expr = relu(add(mul($0, $1), 0.5))}",
+        ));
+    }
     v
 }

@@ -10,6 +10,7 @@ mod backend;
 mod cases;
 mod report;
 mod wgsl;
+mod zoo;
 
 use backend::{Backend, Cranelift, Llvm, RunError};
 use report::{Table, compare};
@@ -54,6 +55,11 @@ const CRANELIFT_OPS: &[&str] = &[
     "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity", "leaky_relu", "elu", "hard_sigmoid",
     "clip", "not", "add", "sub", "mul", "div", "max", "min", "pow", "prelu", "equal", "less", "less_equal", "greater",
     "greater_equal", "and", "or", "xor", "where", "cast", "elementwise", "matmul", "gemm", "fused_matmul",
+    "qconv1d", "qconv2d", "moe", "sparse_matmul", "div(int)", "matmul(int)", "gemm(int)", "f16 relu", "f16 exp", "f16 tanh",
+    "f16 gelu", "f16 add", "f16 mul", "f16 div", "f16 less", "f16 where", "f16 cast", "f16 matmul", "f16 softmax",
+    "f16 transpose", "f16 conv2d", "f16 elementwise", "bf16 relu", "bf16 exp", "bf16 tanh", "bf16 gelu", "bf16 add",
+    "bf16 mul", "bf16 div", "bf16 less", "bf16 where", "bf16 cast", "bf16 matmul", "bf16 softmax", "bf16 transpose",
+    "bf16 conv2d", "bf16 elementwise",
 ];
 
 fn backends() -> Vec<Box<dyn Backend>> {
@@ -69,6 +75,9 @@ fn backends() -> Vec<Box<dyn Backend>> {
 fn ops() {
     let mut cases = cases::elementwise();
     cases.extend(cases::linalg());
+    cases.extend(cases::integer());
+    cases.extend(cases::quant_and_routing());
+    cases.extend(cases::half());
     for b in backends() {
         let mut table = Table::default();
         for c in &cases {
@@ -118,6 +127,7 @@ const FIXTURE_OPS: &[&str] = &[
     "relu", "add", "matmul", "gemm", "fused_matmul", "conv1d", "conv2d", "fused_conv2d", "max_pool2d", "avg_pool2d",
     "global_avg_pool", "batch_norm", "layer_norm", "softmax", "log_softmax", "reduce_sum", "argmax", "transpose",
     "concat", "split", "slice", "gather", "pad", "expand", "attention", "lstm", "gru", "quantize", "dequantize", "qmatmul",
+    "qconv1d", "qconv2d", "sparse_matmul", "moe_dispatch", "moe_combine", "div",
 ];
 
 /// Every example model, on random inputs and two sizes of its symbolic dims.
@@ -143,6 +153,61 @@ fn examples() {
     }
 }
 
+/// Every zoo model (small configurations) on each backend; f32 within the
+/// suite's tolerance.
+#[test]
+fn zoo_models() {
+    let mut models: Vec<_> = zoo::SMALL.iter().map(|&(name, settings, dims)| (name, "", zoo::model(name, settings, dims))).collect();
+    models.extend(zoo::MEDIUM.iter().map(|&(name, settings, dims)| (name, " (medium)", zoo::model(name, settings, dims))));
+    for b in backends() {
+        let mut table = Table::default();
+        for (name, size, (g, inputs)) in &models {
+            check(&mut table, b.as_ref(), &format!("zoo {name}{size}"), name, g, inputs);
+        }
+        let mut all: Vec<String> = zoo::SMALL.iter().map(|s| format!("zoo {}", s.0)).collect();
+        all.extend(zoo::MEDIUM.iter().map(|s| format!("zoo {} (medium)", s.0)));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        finish(&table, &format!("zoo models on {}", b.name()), &all);
+    }
+}
+
+/// Conversions to and from f16/bf16 are bit-exact with the `half` crate (the
+/// interpreter's): ties to even, subnormals, overflow to infinity, NaN.
+#[test]
+fn half_conversions_are_exact() {
+    let tie = |k: i32| 1.0 + f32::powi(2.0, k);
+    let mut vals: Vec<f32> = vec![
+        0.0, -0.0, 1.0, -1.0, 65504.0, 65519.0, 65520.0, 1e5, -1e5, 1e-8, -1e-8, 2.98e-8, 2.9802322e-8, 2.9802326e-8,
+        5.96e-8, 6e-8, 8.9e-8, 3e-5, -6.1e-5, 6.1035156e-5, 6.097555e-5, 3.0517578e-5, tie(-10), tie(-11), 1.0 + 3.0 * f32::powi(2.0, -11),
+        tie(-8), 1.0 + 3.0 * f32::powi(2.0, -8), tie(-9), f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, f32::MAX, f32::MIN_POSITIVE,
+        1e-40, 3.4e38, 0.1, 0.2, 0.3, 1.0 / 3.0, 2.0 / 3.0, 1000.06, 123.456,
+    ];
+    // And a sweep over many binades.
+    let mut x = 1.234e-9f32;
+    while x < 1e6 {
+        vals.extend([x, -x, x * 1.0001]);
+        x *= 1.37;
+    }
+    let n = vals.len();
+    for d in [smelt_ir::DType::F16, smelt_ir::DType::BF16] {
+        let src = format!("graph g(x: f32[{n}]) -> (h, back) {{\n  h = cast(x) {{to = {d}}}\n  back = cast(h) {{to = f32}}\n}}\n");
+        let g = parse(&src).unwrap();
+        let inputs = BTreeMap::from([("x".to_string(), Tensor::f32(vec![n], vals.clone()).unwrap())]);
+        let want = smelt_runtime::run(&g, &inputs).unwrap();
+        for threads in [1, 2] {
+            let got = Cranelift { threads }.run(&g, &inputs).unwrap_or_else(|e| panic!("{d}: {e:?}"));
+            for k in ["h", "back"] {
+                let (gb, wb) = (got[k].data().to_le_bytes(), want[k].data().to_le_bytes());
+                let size = got[k].dtype().size();
+                for i in 0..n {
+                    let (a, b) = (&gb[i * size..(i + 1) * size], &wb[i * size..(i + 1) * size]);
+                    assert_eq!(a, b, "{d} {k}[{i}] of {:e} ({:#x}): {:?} vs {:?}", vals[i], vals[i].to_bits(), got[k].to_f32()[i], want[k].to_f32()[i]);
+                }
+            }
+        }
+    }
+}
+
 /// Errors that only the data reveals (an index out of range) are reported by the
 /// compiled kernels exactly as the interpreter reports them.
 #[test]
@@ -155,6 +220,25 @@ fn run_time_errors_match_the_interpreter() {
             Tensor::i64(vec![2, 1], vec![1, -1]).unwrap(),
         ),
     ];
+    let i32s = |v: Vec<i32>| Tensor::new(vec![v.len()], smelt_ir::Data::I32(v)).unwrap();
+    let int_cases: Vec<(&str, Vec<(&str, Tensor)>)> = vec![
+        // The first failing element in order is reported.
+        ("graph g(a: i32[4], b: i32[4]) -> (y) {\n  y = div(a, b)\n}\n", vec![("a", i32s(vec![1, 2, 3, 4])), ("b", i32s(vec![1, 0, 1, 0]))]),
+        ("graph g(a: i64[2], b: i64[1]) -> (y) {\n  y = div(a, b)\n}\n", vec![("a", Tensor::i64(vec![2], vec![5, i64::MIN]).unwrap()), ("b", Tensor::i64(vec![1], vec![-1]).unwrap())]),
+        // sparse_matmul: an index out of range in row 0 comes before bad offsets in row 1.
+        (
+            "graph g(x: f32[1, 3], v: f32[3], i: i32[3], o: i32[4]) -> (y) {\n  y = sparse_matmul(x, v, i, o) {cols = 2}\n}\n",
+            vec![("x", Tensor::f32(vec![1, 3], vec![1.0; 3]).unwrap()), ("v", Tensor::f32(vec![3], vec![1.0; 3]).unwrap()), ("i", i32s(vec![0, 2, 1])), ("o", i32s(vec![0, 2, 1, 3]))],
+        ),
+    ];
+    for (src, inputs) in int_cases {
+        let g = parse(src).unwrap();
+        let inputs: BTreeMap<String, Tensor> = inputs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
+        let model = smelt_runtime::exec::compile(&g, &Default::default()).unwrap();
+        let got = model.run(&inputs).unwrap_err().to_string();
+        assert_eq!(got, want, "{src}");
+    }
     for (src, xs, idx) in cases {
         let g = parse(src).unwrap();
         let n = xs.iter().product();

@@ -8,6 +8,11 @@ use std::collections::BTreeMap;
 /// approximations of `codegen/src/math.rs` (a few ulp).
 pub const F32_RTOL: f64 = 1e-4;
 pub const F32_ATOL: f64 = 1e-4;
+/// f16 and bf16 outputs are rounded from f32 results, which may differ from the
+/// interpreter's in the last f32 bits: one 16-bit ulp apart at most (relative
+/// 2^-10 and 2^-7), on top of the f32 tolerance.
+pub const F16_RTOL: f64 = 1.0 / 1024.0;
+pub const BF16_RTOL: f64 = 1.0 / 128.0;
 // Integers and bools must match exactly.
 
 /// Compares one output; NaN matches NaN.
@@ -22,11 +27,17 @@ pub fn compare(name: &str, got: &Tensor, want: &Tensor) -> Result<(), String> {
         }
         return Ok(());
     }
+    let rtol = F32_RTOL
+        + match want.dtype() {
+            smelt_ir::DType::F16 => F16_RTOL,
+            smelt_ir::DType::BF16 => BF16_RTOL,
+            _ => 0.0,
+        };
     let (g, w) = (got.to_f32(), want.to_f32());
     let mut worst: Option<(usize, f64)> = None;
     for i in 0..g.len() {
         let (a, e) = (g[i] as f64, w[i] as f64);
-        let ok = (a.is_nan() && e.is_nan()) || a == e || (a - e).abs() <= F32_ATOL + F32_RTOL * e.abs();
+        let ok = (a.is_nan() && e.is_nan()) || a == e || (a - e).abs() <= F32_ATOL + rtol * e.abs();
         if !ok {
             let err = if a.is_nan() || e.is_nan() { f64::INFINITY } else { (a - e).abs() };
             if worst.is_none_or(|(_, w)| err > w) {
