@@ -1,17 +1,19 @@
 //! `smelt-bench`: the peer benchmark's Rust half (`scripts/bench/run.sh` drives it).
 //!
-//! - `smelt-bench measure --models DIR --out native.json`: smelt's backends and
-//!   tract on each model, checked against ONNX Runtime's outputs
-//!   (`DIR/MODEL.io.safetensors`), timed at each thread count.
-//! - `smelt-bench report --ort ort.json --native native.json ...`: merges them with
-//!   ONNX Runtime's times, prints the table, the targets and where smelt loses time,
-//!   and writes the results JSON, the SVG plot and README.md's Performance section.
+//! - `smelt-bench measure --models DIR --ort-python PY --out run.json`: ONNX Runtime
+//!   (through `scripts/bench/ort_bench.py serve`), tract and smelt's backends on each
+//!   model, checked against ONNX Runtime's outputs (`DIR/MODEL.io.safetensors`), and
+//!   timed side by side at each thread count (one run of each per round).
+//! - `smelt-bench report --native run.json [--ort ort.json] ...`: prints the table,
+//!   the targets and where smelt loses time, and writes the results JSON, the SVG
+//!   plot and README.md's Performance section. `--ort` merges ONNX Runtime's times
+//!   from `ort_bench.py time` when `measure` ran without the worker.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use smelt_bench::measure::{self, Settings};
 use smelt_bench::report::{OrtDoc, Run};
-use smelt_bench::{machine, readme, report, svg};
+use smelt_bench::{machine, ort, readme, report, svg};
 use smelt_codegen::Backend;
 use smelt_passes::OptLevel;
 use std::path::{Path, PathBuf};
@@ -49,14 +51,22 @@ enum Cmd {
         /// Skip tract.
         #[arg(long)]
         no_tract: bool,
+        /// The Python that runs the ONNX Runtime worker (none: ONNX Runtime is not
+        /// timed here; merge `ort_bench.py time`'s JSON in `report`).
+        #[arg(long)]
+        ort_python: Option<PathBuf>,
+        /// The worker's script.
+        #[arg(long, default_value = "scripts/bench/ort_bench.py")]
+        ort_script: PathBuf,
         /// Where to write the measurements (JSON).
         #[arg(long)]
         out: PathBuf,
     },
     /// Merge with ONNX Runtime's results and write the report.
     Report {
+        /// ONNX Runtime's JSON from `ort_bench.py time`, when `measure` had no worker.
         #[arg(long)]
-        ort: PathBuf,
+        ort: Option<PathBuf>,
         #[arg(long)]
         native: PathBuf,
         /// The run's date and time (the results file is RESULTS/DATE.json).
@@ -102,52 +112,62 @@ fn progress(e: &report::Entry) {
     eprintln!("{:>15} {:>14} {} thread(s): {what}{compile}", e.system, e.model, e.threads);
 }
 
-fn measure_all(
-    models: &Path,
-    names: &[String],
-    threads: &[usize],
-    backends: &[String],
+/// What `measure` runs.
+struct Plan<'a> {
+    models: &'a Path,
+    names: &'a [String],
+    threads: &'a [usize],
+    backends: Vec<Backend>,
     settings: Settings,
     tract: bool,
-) -> anyhow::Result<Run> {
-    let backends: Vec<Backend> = backends.iter().map(|b| backend(b)).collect::<anyhow::Result<_>>()?;
+}
+
+fn measure_all(plan: &Plan<'_>, mut ort: Option<ort::Worker>) -> anyhow::Result<Run> {
+    let s = &plan.settings;
     let mut run = Run {
         machine: machine::describe(),
         opt_level: "O2".into(),
-        runs: settings.runs,
-        warmup: settings.warmup,
-        tolerance: settings.tolerance,
+        runs: s.runs,
+        warmup: s.warmup,
+        tolerance: s.tolerance,
         ..Run::default()
     };
+    if let Some(w) = &ort {
+        run.versions.insert("onnxruntime".into(), w.version.clone());
+    }
     #[cfg(feature = "tract")]
-    if tract {
+    if plan.tract {
         run.versions.insert("tract".into(), smelt_bench::tract::VERSION.into());
     }
     #[cfg(not(feature = "tract"))]
-    if tract {
+    if plan.tract {
         anyhow::bail!("built without the `tract` feature: pass --no-tract");
     }
-    for name in names {
-        let case = measure::load_case(models, name).with_context(|| format!("model {name}"))?;
+    for name in plan.names {
+        let case = measure::load_case(plan.models, name).with_context(|| format!("model {name}"))?;
         let prepared = measure::prepare(&case, OptLevel::O2);
-        for &b in &backends {
-            for &t in threads {
-                let e = match &prepared {
-                    Ok(p) => measure::smelt_entry(&case, p, b, t, &settings),
+        for &t in plan.threads {
+            eprintln!("{name}, {t} thread{}:", if t == 1 { "" } else { "s" });
+            let mut subjects: Vec<measure::Prepped<'_>> = Vec::new();
+            if let Some(w) = ort.as_mut() {
+                subjects.push(w.subject(name, t));
+            }
+            #[cfg(feature = "tract")]
+            if plan.tract {
+                subjects.push(smelt_bench::tract::subject(&case, t, s.tolerance));
+            }
+            for &b in &plan.backends {
+                subjects.push(match &prepared {
+                    Ok(p) => measure::smelt_subject(&case, p, b, t, s.tolerance),
                     Err(err) => {
                         let mut e = report::Entry::new(name, &measure::system_name(b), t, report::Status::NotAvailable);
                         e.note = Some(format!("{err:#}").replace('\n', " "));
-                        e
+                        (e, None)
                     }
-                };
-                progress(&e);
-                run.entries.push(e);
+                });
             }
-        }
-        #[cfg(feature = "tract")]
-        if tract {
-            for &t in threads {
-                let e = smelt_bench::tract::entry(&case, t, &settings);
+            measure::interleave(&mut subjects, s);
+            for (e, _) in subjects {
                 progress(&e);
                 run.entries.push(e);
             }
@@ -158,19 +178,49 @@ fn measure_all(
 
 fn main() -> anyhow::Result<()> {
     match Args::parse().cmd {
-        Cmd::Measure { models, names, threads, backends, runs, warmup, tolerance, no_tract, out } => {
+        Cmd::Measure {
+            models,
+            names,
+            threads,
+            backends,
+            runs,
+            warmup,
+            tolerance,
+            no_tract,
+            ort_python,
+            ort_script,
+            out,
+        } => {
             anyhow::ensure!(runs >= 1, "--runs must be at least 1");
             anyhow::ensure!(threads.iter().all(|&t| t >= 1), "thread counts must be at least 1");
-            let settings = Settings { warmup, runs, tolerance };
-            let run = measure_all(&models, &names, &threads, &backends, settings, !no_tract)?;
+            let backends: Vec<Backend> = backends.iter().map(|b| backend(b)).collect::<anyhow::Result<_>>()?;
+            let worker = match &ort_python {
+                Some(py) => Some(ort::Worker::spawn(py, &ort_script, &models).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
+            let plan = Plan {
+                models: &models,
+                names: &names,
+                threads: &threads,
+                backends,
+                settings: Settings { warmup, runs, tolerance },
+                tract: !no_tract,
+            };
+            let run = measure_all(&plan, worker)?;
             write_atomic(&out, &serde_json::to_string_pretty(&run)?)
         }
         Cmd::Report { ort, native, date, commit, results, readme: readme_path } => {
             let read = |p: &Path| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
-            let ort: OrtDoc = serde_json::from_str(&read(&ort)?).context("ONNX Runtime's results")?;
-            let native: Run = serde_json::from_str(&read(&native)?).context("smelt's and tract's results")?;
+            let native: Run = serde_json::from_str(&read(&native)?).context("the measurements")?;
             let mut run = Run { date: date.clone(), smelt_commit: commit, entries: Vec::new(), ..native.clone() };
-            run.add_ort(&ort);
+            if let Some(ort) = ort {
+                anyhow::ensure!(
+                    native.entries.iter().all(|e| e.system != "onnxruntime"),
+                    "the measurements already hold ONNX Runtime's times: drop --ort"
+                );
+                let ort: OrtDoc = serde_json::from_str(&read(&ort)?).context("ONNX Runtime's results")?;
+                run.add_ort(&ort);
+            }
             run.entries.extend(native.entries);
             let json_path = results.join(format!("{date}.json"));
             let svg_path = results.join("latest.svg");

@@ -95,8 +95,54 @@ pub fn system_name(b: Backend) -> String {
     format!("smelt-{}", b.name())
 }
 
-/// One smelt backend at one thread count.
-pub fn smelt_entry(case: &Case, p: &Prepared, backend: Backend, threads: usize, s: &Settings) -> Entry {
+/// A system ready to be timed: compiled, and its outputs checked.
+pub trait Subject {
+    /// One run; its time in ms.
+    fn once(&mut self) -> Result<f64, String>;
+    /// Each kernel call's time in one run (smelt only).
+    fn profile(&mut self) -> Vec<KernelCost> {
+        Vec::new()
+    }
+}
+
+/// An entry, and the subject to time when the system passed the check.
+pub type Prepped<'a> = (Entry, Option<Box<dyn Subject + 'a>>);
+
+struct SmeltSubject<'a> {
+    m: exec::CompiledModel,
+    p: &'a Prepared,
+}
+
+impl Subject for SmeltSubject<'_> {
+    fn once(&mut self) -> Result<f64, String> {
+        let t0 = Instant::now();
+        self.m.run(&self.p.inputs).map_err(|e| e.to_string())?;
+        Ok(ms(t0))
+    }
+
+    fn profile(&mut self) -> Vec<KernelCost> {
+        let Ok((_, prof)) = self.m.run_profiled(&self.p.inputs) else { return Vec::new() };
+        prof.kernels
+            .iter()
+            .map(|k| KernelCost {
+                kernel: k.kernel.clone(),
+                node: k.node.clone(),
+                kind: kind(&self.p.graph, &k.node, &k.kernel),
+                ms: k.seconds * 1e3,
+            })
+            .collect()
+    }
+}
+
+/// One smelt backend at one thread count: compiled (a backend that cannot is `n/a`)
+/// and checked.
+pub fn smelt_subject<'a>(
+    case: &Case,
+    p: &'a Prepared,
+    backend: Backend,
+    threads: usize,
+    tolerance: f64,
+) -> Prepped<'a> {
     let mut e = Entry::new(&case.model, &system_name(backend), threads, Status::Ok);
     e.optimize_ms = Some(p.optimize_ms);
     let opts = exec::Options { threads, backend, ..exec::Options::default() };
@@ -115,49 +161,63 @@ pub fn smelt_entry(case: &Case, p: &Prepared, backend: Backend, threads: usize, 
                 _ => Status::Error,
             };
             e.note = Some(err.to_string());
-            return e;
+            return (e, None);
         }
     };
     e.compile_ms = Some(ms(t0));
-    let run = || -> Result<Vec<(String, Values)>, exec::Error> {
-        let out = m.run(&p.inputs)?;
-        Ok(p.outputs.iter().filter_map(|(o, s)| out.get(s).map(|t| (o.clone(), values(t)))).collect())
-    };
-    let out = match run() {
-        Ok(o) => o,
+    let out = match m.run(&p.inputs) {
+        Ok(out) => p.outputs.iter().filter_map(|(o, s)| out.get(s).map(|t| (o.clone(), values(t)))).collect::<Vec<_>>(),
         Err(err) => {
             e.status = Status::Error;
             e.note = Some(err.to_string());
-            return e;
+            return (e, None);
         }
     };
-    if let Err(note) = check(&mut e, &out, &case.expected, s.tolerance) {
+    if let Err(note) = check(&mut e, &out, &case.expected, tolerance) {
         e.status = Status::Mismatch;
         e.note = Some(note);
-        return e;
+        return (e, None);
     }
-    let timed = time(s, || m.run(&p.inputs).map(drop).map_err(|e| e.to_string()));
-    match timed {
-        Ok(times) => set_times(&mut e, &times),
-        Err(msg) => {
-            e.status = Status::Error;
-            e.note = Some(msg);
-            return e;
+    (e, Some(Box::new(SmeltSubject { m, p })))
+}
+
+/// Times the subjects side by side, so that all of them run under the same load
+/// (the machine may be shared): each one's warm-up runs, then `runs` rounds in which
+/// every subject runs once, in an order that rotates from round to round. Fills in
+/// each entry's times and profile; a subject that fails is marked `error`.
+pub fn interleave(subjects: &mut [Prepped<'_>], s: &Settings) {
+    let n = subjects.len();
+    let fail = |slot: &mut Prepped<'_>, msg: String| {
+        slot.0.status = Status::Error;
+        slot.0.note = Some(msg);
+        slot.1 = None;
+    };
+    for slot in subjects.iter_mut() {
+        for _ in 0..s.warmup {
+            let Some(sub) = slot.1.as_mut() else { break };
+            if let Err(msg) = sub.once() {
+                fail(slot, msg);
+            }
         }
     }
-    if let Ok((_, prof)) = m.run_profiled(&p.inputs) {
-        e.profile = prof
-            .kernels
-            .iter()
-            .map(|k| KernelCost {
-                kernel: k.kernel.clone(),
-                node: k.node.clone(),
-                kind: kind(&p.graph, &k.node, &k.kernel),
-                ms: k.seconds * 1e3,
-            })
-            .collect();
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(s.runs); n];
+    for r in 0..s.runs {
+        for i in 0..n {
+            let k = (i + r) % n;
+            let slot = &mut subjects[k];
+            let Some(sub) = slot.1.as_mut() else { continue };
+            match sub.once() {
+                Ok(t) => times[k].push(t),
+                Err(msg) => fail(slot, msg),
+            }
+        }
     }
-    e
+    for (slot, t) in subjects.iter_mut().zip(&times) {
+        if let Some(sub) = slot.1.as_mut() {
+            set_times(&mut slot.0, t);
+            slot.0.profile = sub.profile();
+        }
+    }
 }
 
 /// A kernel's kind: its node's op, and the kernel's part of it (the suffix that
@@ -187,20 +247,6 @@ pub fn check(
     Ok(())
 }
 
-/// Warm-up, then the timed runs (ms each).
-pub fn time(s: &Settings, mut f: impl FnMut() -> Result<(), String>) -> Result<Vec<f64>, String> {
-    for _ in 0..s.warmup {
-        f()?;
-    }
-    let mut times = Vec::with_capacity(s.runs);
-    for _ in 0..s.runs {
-        let t0 = Instant::now();
-        f()?;
-        times.push(ms(t0));
-    }
-    Ok(times)
-}
-
 /// Median, min and mean into an entry.
 pub fn set_times(e: &mut Entry, times: &[f64]) {
     let mut v = times.to_vec();
@@ -227,14 +273,41 @@ mod tests {
         let mut e = Entry::new("m", "s", 1, Status::Ok);
         set_times(&mut e, &[3.0, 1.0, 2.0, 10.0]);
         assert_eq!((e.median_ms, e.min_ms, e.mean_ms), (Some(2.5), Some(1.0), Some(4.0)));
-        let s = Settings { warmup: 2, runs: 3, tolerance: 1e-4 };
-        let mut calls = 0;
-        let t = time(&s, || {
-            calls += 1;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!((t.len(), calls), (3, 5));
-        assert!(time(&s, || Err("boom".into())).is_err());
+    }
+
+    /// Counts its runs; fails on run `fail_at`.
+    struct Fake {
+        calls: std::rc::Rc<std::cell::RefCell<Vec<usize>>>,
+        id: usize,
+        fail_at: Option<usize>,
+        n: usize,
+    }
+
+    impl Subject for Fake {
+        fn once(&mut self) -> Result<f64, String> {
+            self.n += 1;
+            self.calls.borrow_mut().push(self.id);
+            if Some(self.n) == self.fail_at { Err("boom".into()) } else { Ok(self.id as f64 + 1.0) }
+        }
+    }
+
+    #[test]
+    fn interleaved_rounds_rotate_and_failures_stop_a_subject() {
+        let calls = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let fake = |id, fail_at| -> Option<Box<dyn Subject>> {
+            Some(Box::new(Fake { calls: calls.clone(), id, fail_at, n: 0 }))
+        };
+        let mut subjects: Vec<Prepped<'_>> = vec![
+            (Entry::new("m", "a", 1, Status::Ok), fake(0, None)),
+            (Entry::new("m", "b", 1, Status::NotAvailable), None),
+            (Entry::new("m", "c", 1, Status::Ok), fake(2, Some(3))),
+        ];
+        interleave(&mut subjects, &Settings { warmup: 1, runs: 3, tolerance: 1e-4 });
+        // Warm-up a, c; round 0: a, c; round 1 starts at b (none), c fails; round 2: a.
+        assert_eq!(*calls.borrow(), vec![0, 2, 0, 2, 2, 0, 0]);
+        assert_eq!((subjects[0].0.median_ms, subjects[0].0.min_ms), (Some(1.0), Some(1.0)));
+        assert_eq!(subjects[1].0.status, Status::NotAvailable);
+        assert_eq!((subjects[2].0.status, subjects[2].0.note.as_deref()), (Status::Error, Some("boom")));
+        assert!(subjects[2].1.is_none() && subjects[2].0.median_ms.is_none());
     }
 }

@@ -17,7 +17,8 @@ pub fn section(run: &Run, svg_path: &str, results_path: &str) -> String {
         "Measured on {} with `scripts/bench/run.sh`: {} ({} cores, {}{load}). smelt {} runs the \
          `-{}`-optimized graph (as `smelt bench` does); ONNX Runtime {} (CPU provider, every graph \
          optimization, intra-op threads = N); tract {} (`into_optimized`, in the same process as smelt). \
-         Each time is the median (min) of {} runs after {} warm-up runs, in ms; \"/ best peer\" is smelt's \
+         The systems are timed side by side: after {} warm-up runs of each, every one of {} rounds runs \
+         each system once; each time is the median (min) of those runs, in ms; \"/ best peer\" is smelt's \
          median over the faster peer's (lower is better). Outputs are checked against ONNX Runtime's: \
          max |Δ| / max |expected| ≤ {:e}, else the entry says `mismatch` and is not timed; `n/a` means \
          the system cannot run the model. The models are made by `scripts/bench/make_models.py` (random \
@@ -30,10 +31,19 @@ pub fn section(run: &Run, svg_path: &str, results_path: &str) -> String {
         run.opt_level,
         v("onnxruntime"),
         v("tract"),
-        run.runs,
         run.warmup,
+        run.runs,
         run.tolerance,
     );
+    if let Some(l) = run.machine.load.filter(|&l| l > 0.5 * run.machine.cores as f64) {
+        let _ = writeln!(
+            s,
+            "\nThe machine was busy when this ran (load {l:.2} on {} cores): times carry that noise, \
+             and two threads may not get two cores; the side-by-side rounds keep the ratios fairer than \
+             the absolute times.",
+            run.machine.cores
+        );
+    }
     let _ = writeln!(s, "\n![smelt and its peers, time relative to ONNX Runtime]({svg_path})\n");
     s.push_str(&table(run));
     s.push_str("\nTargets (ratios of this run):\n\n");

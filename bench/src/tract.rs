@@ -1,11 +1,12 @@
 //! The tract peer (tract-onnx 0.23.9), in the same process as smelt: the same ONNX
 //! file loaded, decluttered and optimized (`into_optimized`), planned, checked
-//! against ONNX Runtime's outputs and timed on the same inputs. Threads: tract's
+//! against ONNX Runtime's outputs and timed on the same inputs (by
+//! [`crate::measure::interleave`]). Threads: tract's
 //! matrix products run on a tract executor of N threads (`multithread_tract_scope`),
 //! single-threaded for N = 1.
 
 use crate::check::Values;
-use crate::measure::{Case, Settings, check, ms, set_times, time};
+use crate::measure::{Case, Prepped, Subject, check, ms};
 use crate::report::{Entry, Status};
 use std::time::Instant;
 use tract_linalg::multithread::{Executor, multithread_tract_scope};
@@ -13,13 +14,31 @@ use tract_onnx::prelude::*;
 
 pub const VERSION: &str = "0.23.9";
 
-/// tract on one model at one thread count.
-pub fn entry(case: &Case, threads: usize, s: &Settings) -> Entry {
+/// tract on one model at one thread count: loaded, optimized, planned (the
+/// compile time) and checked.
+pub fn subject(case: &Case, threads: usize, tolerance: f64) -> Prepped<'static> {
     let executor = if threads > 1 { Executor::multithread(threads) } else { Executor::SingleThread };
-    multithread_tract_scope(executor, || measure(case, threads, s))
+    multithread_tract_scope(executor.clone(), || prepare(case, threads, tolerance, executor))
 }
 
-fn measure(case: &Case, threads: usize, s: &Settings) -> Entry {
+struct TractSubject {
+    executor: Executor,
+    state: TypedSimpleState,
+    inputs: TVec<TValue>,
+}
+
+impl Subject for TractSubject {
+    fn once(&mut self) -> Result<f64, String> {
+        let (state, inputs) = (&mut self.state, &self.inputs);
+        multithread_tract_scope(self.executor.clone(), || {
+            let t0 = Instant::now();
+            state.run(inputs.clone()).map_err(|err| one_line(&err))?;
+            Ok(ms(t0))
+        })
+    }
+}
+
+fn prepare(case: &Case, threads: usize, tolerance: f64, executor: Executor) -> Prepped<'static> {
     let mut e = Entry::new(&case.model, "tract", threads, Status::Ok);
     let t0 = Instant::now();
     let plan =
@@ -29,7 +48,7 @@ fn measure(case: &Case, threads: usize, s: &Settings) -> Entry {
         Err(err) => {
             e.status = Status::NotAvailable;
             e.note = Some(format!("tract cannot load the model: {}", one_line(&err)));
-            return e;
+            return (e, None);
         }
     };
     e.compile_ms = Some(ms(t0));
@@ -43,12 +62,12 @@ fn measure(case: &Case, threads: usize, s: &Settings) -> Entry {
         let out = state.run(inputs.clone())?;
         Ok((state, inputs, out))
     });
-    let (mut state, inputs, out) = match result {
+    let (state, inputs, out) = match result {
         Ok(r) => r,
         Err(err) => {
             e.status = Status::Error;
             e.note = Some(format!("tract: {}", one_line(&err)));
-            return e;
+            return (e, None);
         }
     };
     let out: Result<Vec<(String, Values)>, String> = case
@@ -63,19 +82,12 @@ fn measure(case: &Case, threads: usize, s: &Settings) -> Entry {
             Ok((name.clone(), Values { shape: t.shape().to_vec(), data }))
         })
         .collect();
-    if let Err(note) = out.and_then(|out| check(&mut e, &out, &case.expected, s.tolerance)) {
+    if let Err(note) = out.and_then(|out| check(&mut e, &out, &case.expected, tolerance)) {
         e.status = Status::Mismatch;
         e.note = Some(note);
-        return e;
+        return (e, None);
     }
-    match time(s, || state.run(inputs.clone()).map(drop).map_err(|err| one_line(&err))) {
-        Ok(times) => set_times(&mut e, &times),
-        Err(msg) => {
-            e.status = Status::Error;
-            e.note = Some(msg);
-        }
-    }
-    e
+    (e, Some(Box::new(TractSubject { executor, state, inputs })))
 }
 
 /// An error with its causes on one line.

@@ -3,9 +3,11 @@
 #
 #  1. a Python venv with onnx, onnxruntime and numpy ($SMELT_BENCH_DIR/venv);
 #  2. the models (scripts/bench/make_models.py) into $SMELT_BENCH_MODELS;
-#  3. ONNX Runtime's times and reference outputs (scripts/bench/ort_bench.py);
-#  4. smelt's backends and tract, in release, checked against those outputs
-#     (the bench/ crate, outside the workspace: its own Cargo.lock);
+#  3. ONNX Runtime's reference outputs (scripts/bench/ort_bench.py reference);
+#  4. the bench/ crate in release (outside the workspace: its own Cargo.lock):
+#     ONNX Runtime (through `ort_bench.py serve`), tract and smelt's backends,
+#     each checked against the reference outputs, then timed side by side (each
+#     round runs every system once, so that all see the same load);
 #  5. the report: the table on stdout, bench/results/<date>.json,
 #     bench/results/latest.svg and README.md's Performance section.
 #
@@ -53,17 +55,17 @@ py="$venv/bin/python"
 echo "==> models into $model_dir"
 "$py" scripts/bench/make_models.py "$model_dir" ${models//,/ }
 
-# 3. ONNX Runtime (also writes MODEL.io.safetensors: the inputs and reference outputs).
-echo "==> onnxruntime"
-"$py" scripts/bench/ort_bench.py "$model_dir" "$work/ort.json" --threads "$threads" --runs "$runs" \
-    --warmup "$warmup" --models "$models"
+# 3. Reference inputs and outputs (MODEL.io.safetensors).
+echo "==> onnxruntime reference outputs"
+"$py" scripts/bench/ort_bench.py reference "$model_dir" --models "$models"
 
-# 4. smelt and tract.
-echo "==> smelt and tract (cargo build --release in bench/)"
+# 4. All systems side by side.
+echo "==> onnxruntime, tract and smelt (cargo build --release in bench/)"
 cargo build --release --manifest-path bench/Cargo.toml
 target_dir="${CARGO_TARGET_DIR:-$root/bench/target}"
 "$target_dir/release/smelt-bench" measure --models "$model_dir" --names "$models" --threads "$threads" \
-    --runs "$runs" --warmup "$warmup" --out "$work/native.json"
+    --runs "$runs" --warmup "$warmup" --ort-python "$py" --ort-script scripts/bench/ort_bench.py \
+    --out "$work/run.json"
 
 # 5. Report.
 date="$(date -u +%Y-%m-%dT%H%MZ)"
@@ -71,5 +73,5 @@ commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
     commit="$commit+changes"
 fi
-"$target_dir/release/smelt-bench" report --ort "$work/ort.json" --native "$work/native.json" \
+"$target_dir/release/smelt-bench" report --native "$work/run.json" \
     --date "$date" --commit "$commit" --results bench/results ${readme:+--readme "$readme"}
