@@ -16,10 +16,11 @@ pub fn section(run: &Run, svg_path: &str, results_path: &str) -> String {
         s,
         "Measured on {} with `scripts/bench/run.sh`: {} ({} cores, {}{load}). smelt {} runs the \
          `-{}`-optimized graph (as `smelt bench` does); ONNX Runtime {} (CPU provider, every graph \
-         optimization, intra-op threads = N); tract {} (`into_optimized`, in the same process as smelt). \
+         optimization, intra-op threads = N, spinning off); tract {} (`into_optimized`, in the same process as smelt). \
          The systems are timed side by side: after {} warm-up runs of each, every one of {} rounds runs \
          each system once; each time is the median (min) of those runs, in ms; \"/ best peer\" is smelt's \
-         median over the faster peer's (lower is better). Outputs are checked against ONNX Runtime's: \
+         median over the faster peer's, and in parentheses smelt's minimum over the peers' smallest \
+         (lower is better). Outputs are checked against ONNX Runtime's: \
          max |Δ| / max |expected| ≤ {:e}, else the entry says `mismatch` and is not timed; `n/a` means \
          the system cannot run the model. The models are made by `scripts/bench/make_models.py` (random \
          weights, opset 17, fp32, batch 1 unless named). Full results: [`{results_path}`]({results_path}).",
