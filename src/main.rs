@@ -1,4 +1,5 @@
-//! The `smelt` command line: check, format, run and initialize models.
+//! The `smelt` command line: check, format, optimize, import, compile, run, benchmark
+//! and initialize models.
 //!
 //! Every failure prints one clear message (all of a model's diagnostics, each with
 //! `file:line:col`) to stderr and exits with status 1; nothing is written on failure.
@@ -143,6 +144,37 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         out: Option<PathBuf>,
     },
+    /// Time a model: optimize (-O2 by default), compile, warm up, then time `--runs`
+    /// runs on seeded random inputs; prints the median and minimum, and the optimize
+    /// and compile times apart.
+    Bench {
+        /// The model (`.smelt`, weights from the `.safetensors` beside it; or `.onnx`).
+        model: PathBuf,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = BackendArg::Cranelift)]
+        backend: BackendArg,
+        /// Threads for the parallel loops of compiled backends.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        threads: u32,
+        /// Timed runs (after the warm-up).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+        runs: u32,
+        /// Untimed runs first.
+        #[arg(long, default_value_t = 3)]
+        warmup: u32,
+        /// Optimization level of the timed graph: -O0, -O1, -O2 (default) or -O3.
+        #[arg(short = 'O', value_name = "LEVEL", default_value = "2")]
+        level: String,
+        /// Seed of the random inputs.
+        #[arg(long, value_name = "SEED", default_value_t = 0)]
+        random: u64,
+        /// Size of a symbolic dim of the inputs (`--dim N=4`); unset symbols are 1.
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::run::parse_dim)]
+        dim: Vec<(String, u64)>,
+        /// Print the result as JSON (with every run's time).
+        #[arg(long)]
+        json: bool,
+    },
     /// Write seeded random weights for a model's params.
     InitWeights {
         /// The model (`.smelt`).
@@ -189,6 +221,19 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
         }
         Cmd::Zoo { name, list, set, seed, out } => cli::zoo::main(&cli::zoo::ZooArgs { name, list, set, seed, out }),
         Cmd::Import { model, out, name } => cli::import::main(&model, &out, name.as_deref()),
+        Cmd::Bench { model, backend, threads, runs, warmup, level, random, dim, json } => {
+            cli::bench::main(&cli::bench::BenchArgs {
+                model,
+                backend,
+                threads: threads as usize,
+                runs: runs as usize,
+                warmup: warmup as usize,
+                level,
+                seed: random,
+                dims: dim,
+                json,
+            })
+        }
         Cmd::InitWeights { model, seed, out } => cli::init::main(&model, seed, out.as_deref()),
     }
 }

@@ -1,6 +1,7 @@
 //! Pieces the subcommands share: loading a model (text, weights, verification) with
 //! every problem rendered for the user, and the error type that carries such text.
 
+pub mod bench;
 pub mod check;
 pub mod compile;
 pub mod fmt;

@@ -1,0 +1,191 @@
+//! `smelt bench` end to end on tiny models: its JSON (every field, the statistics
+//! consistent with the runs' times), the text form, ONNX input, the interpreter,
+//! backends that cannot run a model yet, and bad arguments.
+
+use serde_json::Value;
+use smelt::frontends::onnx::proto::{
+    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    tensor_shape_proto, type_proto,
+};
+use smelt::frontends::onnx::{encode_model, tensor::to_proto};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn smelt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smelt")).args(args).current_dir(root()).output().expect("run smelt")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `smelt bench ... --json`, asserts success and returns the document.
+fn bench_json(args: &[&str]) -> Value {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let o = smelt(&all);
+    assert!(o.status.success(), "smelt {all:?} failed:\n{}", text(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(&o.stdout)))
+}
+
+/// The statistics agree with the listed times.
+fn check_times(doc: &Value, runs: usize) {
+    let times: Vec<f64> = doc["times_ms"].as_array().unwrap().iter().map(|t| t.as_f64().unwrap()).collect();
+    assert_eq!(times.len(), runs, "{doc}");
+    assert_eq!(doc["runs"], runs);
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let min = doc["min_ms"].as_f64().unwrap();
+    let median = doc["median_ms"].as_f64().unwrap();
+    let mean = doc["mean_ms"].as_f64().unwrap();
+    assert_eq!(min, sorted[0], "{doc}");
+    let n = sorted.len();
+    let want = if n % 2 == 1 { sorted[n / 2] } else { 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]) };
+    assert!((median - want).abs() < 1e-12, "{doc}");
+    assert!((mean - times.iter().sum::<f64>() / n as f64).abs() < 1e-9, "{doc}");
+    assert!(times.iter().all(|&t| t > 0.0 && t.is_finite()), "{doc}");
+}
+
+#[test]
+fn cranelift_json_has_every_field() {
+    let doc = bench_json(&["examples/mlp.smelt", "--runs", "5", "--warmup", "1", "--dim", "N=3", "--threads", "2"]);
+    assert_eq!(doc["model"], "examples/mlp.smelt");
+    assert_eq!(doc["graph"], "mlp");
+    assert_eq!(doc["backend"], "cranelift");
+    assert_eq!(doc["threads"], 2);
+    assert_eq!(doc["opt_level"], "O2");
+    assert_eq!(doc["warmup"], 1);
+    assert!(doc["compile_ms"].as_f64().unwrap() > 0.0, "{doc}");
+    assert!(doc["optimize_ms"].as_f64().unwrap() >= 0.0, "{doc}");
+    assert!(doc["nodes_after"].as_u64().unwrap() <= doc["nodes_before"].as_u64().unwrap(), "{doc}");
+    check_times(&doc, 5);
+}
+
+#[test]
+fn interpreter_has_no_compile_time_and_level_is_honoured() {
+    let doc = bench_json(&["examples/resblock.smelt", "--backend", "interp", "--runs", "2", "--warmup", "0", "-O0"]);
+    assert_eq!(doc["backend"], "interp");
+    assert_eq!(doc["opt_level"], "O0");
+    assert!(doc["compile_ms"].is_null(), "{doc}");
+    check_times(&doc, 2);
+}
+
+#[test]
+fn text_output_names_the_phases() {
+    let o = smelt(&["bench", "examples/mlp.smelt", "--runs", "3"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0], "examples/mlp.smelt: graph mlp, cranelift, 1 thread");
+    assert!(lines[1].starts_with("optimize ") && lines[1].contains("(-O2: "), "{out}");
+    assert!(lines[2].starts_with("compile ") && lines[2].ends_with(" ms"), "{out}");
+    assert!(
+        lines[3].starts_with("run ")
+            && lines[3].contains("median; min")
+            && lines[3].contains("(3 runs after 3 warm-up)"),
+        "{out}"
+    );
+}
+
+fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|&d| tensor_shape_proto::Dimension {
+            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+            ..Default::default()
+        })
+        .collect();
+    let tt = type_proto::Tensor { elem_type: Some(1), shape: Some(TensorShapeProto { dim }) };
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(tt)), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn onnx_models_are_benchmarked_too() {
+    let w = smelt::Tensor::f32(vec![5, 3], (0..15).map(|i| i as f32 * 0.1 - 0.7).collect()).unwrap();
+    let node = |op: &str, ins: &[&str], out: &str| NodeProto {
+        op_type: Some(op.into()),
+        name: Some(out.into()),
+        input: ins.iter().map(|s| s.to_string()).collect(),
+        output: vec![out.into()],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+        graph: Some(GraphProto {
+            name: Some("tiny".into()),
+            node: vec![node("MatMul", &["x", "w"], "h"), node("Relu", &["h"], "y")],
+            initializer: vec![to_proto(&w, "w")],
+            input: vec![vi("x", &[7, 5])],
+            output: vec![vi("y", &[7, 3])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let dir = std::env::temp_dir().join(format!("smelt-bench-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tiny.onnx");
+    std::fs::write(&path, encode_model(&model)).unwrap();
+    let doc = bench_json(&[path.to_str().unwrap(), "--runs", "3"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(doc["graph"], "tiny");
+    check_times(&doc, 3);
+}
+
+/// A backend either benchmarks the model or says, in one error line, that it
+/// cannot (LLVM and WGSL are being written).
+#[test]
+fn other_backends_run_or_say_not_supported() {
+    for backend in ["llvm", "wgsl"] {
+        let o = smelt(&["bench", "examples/mlp.smelt", "--backend", backend, "--runs", "2", "--json"]);
+        let err = text(&o.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        if o.status.success() {
+            let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(doc["backend"], backend);
+            check_times(&doc, 2);
+        } else {
+            assert_eq!(o.status.code(), Some(1), "{err}");
+            assert!(err.starts_with("error: "), "{err}");
+            assert!(
+                err.contains(&format!("not supported on {backend}")) || err.contains("cannot run models yet"),
+                "{err}"
+            );
+            assert!(o.stdout.is_empty());
+        }
+    }
+}
+
+#[test]
+fn bad_arguments_are_refused_clearly() {
+    // clap: --runs 0, a bad backend (usage errors, status 2).
+    for args in
+        [&["bench", "examples/mlp.smelt", "--runs", "0"][..], &["bench", "examples/mlp.smelt", "--backend", "gpu"]]
+    {
+        let o = smelt(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+    }
+    let cases: [(&[&str], &str); 3] = [
+        (&["bench", "examples/mlp.smelt", "-O", "7"], "error: "),
+        (&["bench", "examples/mlp.smelt", "--dim", "T=3"], "have no symbol `T`"),
+        (&["bench", "examples/nope.smelt"], "cannot read examples/nope.smelt"),
+    ];
+    for (args, want) in cases {
+        let o = smelt(args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+}
