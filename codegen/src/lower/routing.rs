@@ -14,7 +14,7 @@ use smelt_ir::{DType, Op, TensorType};
 
 pub fn support(op: &Op, ins: &[&TensorType], _outs: &[TensorType]) -> bool {
     match op {
-        Op::TopK(_) => matches!(ins[0].dtype, DType::F32 | DType::I32 | DType::I64),
+        Op::TopK(_) => matches!(ins[0].dtype, DType::F32 | DType::I8 | DType::U8 | DType::I32 | DType::I64),
         Op::SparseMatMul(_) => ins[0].dtype == DType::F32 && ins[1].dtype == DType::F32,
         Op::MoeDispatch { .. } => ins[0].dtype == DType::F32 && ins[1].dtype == DType::I64,
         Op::MoeCombine { .. } => ins[0].dtype == DType::F32 && ins[1].dtype == DType::I64 && ins[2].dtype == DType::F32,
