@@ -51,6 +51,7 @@ fn lstm_peep(name: &str, seed: u64, t: usize, n: usize, i: usize, h: usize, dir:
 
 /// `y = {op}(x, w, b?, res?) {attrs}` with random weights (`op` a 1-/2-d conv or
 /// fused conv; `res`, the residual input, has the output's shape `rs`).
+#[allow(clippy::too_many_arguments)]
 fn conv(op: &str, name: &str, seed: u64, xs: &[usize], ws: &[usize], bias: bool, rs: Option<&[usize]>, attrs: &str) -> Case {
     let shape = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
     let mut body = format!("  w = param f32[{}]\n", shape(ws));
