@@ -101,9 +101,10 @@ pub fn geometry(c: &Conv, x: &[usize], w: &[usize], out: &[usize]) -> Option<Geo
 /// No division per element: a constant table gives each lane's input corner
 /// (`oz·sd − pd`, `oy·sh − ph`, `ox·sw − pw`; far out of range past the last
 /// position) and each panel a flag "its lanes are consecutive positions of one
-/// output row" (only with unit width stride). The kernel walks (panel, c, kz, ki,
-/// kj); a flagged panel whose taps all land inside the input row is one vector
-/// copy per `w` lanes, any other is gathered lane by lane with bounds checks.
+/// output row". The kernel walks (panel, c, kz, ki, kj); a flagged panel whose
+/// taps all land inside the input row is copied without checks (one vector per
+/// `w` lanes with unit width stride, strided scalar loads otherwise), any other is
+/// gathered lane by lane with bounds checks.
 fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, g: &Geo) -> BufIdx {
     let (nr, w) = (l.target.nr, l.target.vector_width as usize);
     let cg = g.c / g.groups;
@@ -129,7 +130,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, g: &Geo) -> BufIdx {
     for jp in 0..panels {
         let (q0, q1) = (jp * nr, jp * nr + nr - 1);
         let one_row = q1 < p && q0 / g.ow == q1 / g.ow;
-        tab.push(i64::from(g.sw == 1 && one_row && nr.is_multiple_of(w)));
+        tab.push(i64::from(one_row));
     }
     let tab = l.constant(&format!("{node}.im2col_tab"), Scalar::I64, tab.iter().flat_map(|v| v.to_le_bytes()).collect());
     let out = l.temp(&format!("{node}.im2col"), Scalar::F32, len);
@@ -171,7 +172,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, g: &Geo) -> BufIdx {
                             .and(iy.clone().ge(Expr::i(0)))
                             .and(iy.clone().lt(Expr::i(h)))
                             .and(ix.clone().ge(Expr::i(0)))
-                            .and((ix.clone() + nr as i64).le(Expr::i(wd)));
+                            .and((ix.clone() + ((nr - 1) * g.sw) as i64).lt(Expr::i(wd)));
                         let mut at0 = cb.clone() + iy * wd + ix;
                         if let Some(iz) = iz {
                             fast = fast.and(iz.clone().ge(Expr::i(0))).and(iz.clone().lt(Expr::i(g.d as i64)));
@@ -181,9 +182,16 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, g: &Geo) -> BufIdx {
                             fast,
                             |kb| {
                                 let at0 = kb.let_("at0", at0);
-                                for v in 0..nr / w {
-                                    let o = (v * w) as i64;
-                                    kb.store(dst, dk.clone() + o, Expr::loadv(src, at0.clone() + o, w as u32));
+                                if g.sw == 1 && nr.is_multiple_of(w) {
+                                    for v in 0..nr / w {
+                                        let o = (v * w) as i64;
+                                        kb.store(dst, dk.clone() + o, Expr::loadv(src, at0.clone() + o, w as u32));
+                                    }
+                                } else {
+                                    // Strided: lane `i` reads `sw·i` further along the row.
+                                    for i in 0..nr {
+                                        kb.store(dst, dk.clone() + i as i64, Expr::load(src, at0.clone() + (i * g.sw) as i64));
+                                    }
                                 }
                             },
                             |kb| {
