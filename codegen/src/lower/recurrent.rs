@@ -68,11 +68,25 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     gemm(l, node, &spec)?;
     // 2. The recurrence.
     let state = l.temp(&format!("{node}.state"), Scalar::F32, (d * n * h * 3) as u64);
-    let g = l.temp(&format!("{node}.gates"), Scalar::F32, (d * n * gh) as u64);
+    // LSTM: Rᵀ packed in panels of NR gate rows (`[d][panel][j][NR]`), so h·Rᵀ is
+    // a matrix-vector product vectorized over gate rows (no horizontal sums); the
+    // gate scratch is padded to whole panels.
+    let rpanels = gh.div_ceil(nr);
+    let rt = if lstm {
+        let sr = PackSrc { buf: ins[2].buf, batches: d, bstride: (gh * h) as i64, count: gh, depth: h, s_lane: h as i64, s_depth: 1 };
+        Some(pack(l, node, "r", &sr, nr)?)
+    } else {
+        None
+    };
+    let gstride = if lstm { rpanels * nr } else { gh };
+    let g = l.temp(&format!("{node}.gates"), Scalar::F32, (d * n * gstride) as u64);
     let name = l.kernel_name(node, "steps");
     let mut kb = KernelBuilder::new(name);
     let xwb = kb.buffer("xw", Scalar::F32, (d * t * n * gh) as u64, Access::Read);
-    let rb = kb.buffer("r", Scalar::F32, ins[2].len(), Access::Read);
+    let rb = match rt {
+        Some(rt) => kb.buffer("rt", Scalar::F32, l.prog.buffer(rt).len, Access::Read),
+        None => kb.buffer("r", Scalar::F32, ins[2].len(), Access::Read),
+    };
     let bb = kb.buffer("b", Scalar::F32, b.len(), Access::Read);
     let h0 = ins.get(4).map(|o| kb.buffer("h0", Scalar::F32, o.len(), Access::Read));
     let c0 = ins.get(5).filter(|_| lstm).map(|o| kb.buffer("c0", Scalar::F32, o.len(), Access::Read));
@@ -81,8 +95,14 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let hn = kb.buffer("h", Scalar::F32, outs[1].len(), Access::Write);
     let cn = outs.get(2).map(|o| kb.buffer("c", Scalar::F32, o.len(), Access::Write));
     let st = kb.buffer("state", Scalar::F32, (d * n * h * 3) as u64, Access::ReadWrite);
-    let gb = kb.buffer("gates", Scalar::F32, (d * n * gh) as u64, Access::ReadWrite);
+    let gb = kb.buffer("gates", Scalar::F32, (d * n * gstride) as u64, Access::ReadWrite);
     let w = l.target.vector_width;
+    // Matrix-vector accumulators: PB panels at a time, NR/w vectors each (enough
+    // independent FMA chains to hide the latency).
+    const PB: usize = 4;
+    let nv = nr / w as usize;
+    let accs: Vec<Vec<crate::kernel::VarId>> =
+        (0..PB).map(|q| (0..nv).map(|v| kb.var(&format!("acc{q}{v}"), crate::kernel::Ty::vec(Scalar::F32, w))).collect()).collect();
     let kind = if d * n > 1 && (t * n * gh * h) as u64 >= l.target.parallel_min_elems { LoopKind::Parallel } else { LoopKind::Serial };
     let rev = r.direction == Direction::Reverse;
     let lbr = r.linear_before_reset;
@@ -93,7 +113,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         let hs = kb.let_("hs", dn.clone() * (3 * h) as i64);
         let cs = kb.let_("cs", hs.clone() + h as i64);
         let rh = kb.let_("rh", hs.clone() + (2 * h) as i64);
-        let gbase = kb.let_("gb", dn.clone() * gh as i64);
+        let gbase = kb.let_("gb", dn.clone() * gstride as i64);
         let bbase = kb.let_("bb", di.clone() * (2 * gh) as i64);
         kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
             let init = |b: Option<crate::kernel::BufId>| b.map_or(Expr::f(0.0), |b| Expr::load(b, dn.clone() * h as i64 + u.clone()));
@@ -105,14 +125,49 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             let back = if rev { Expr::b(true) } else { di.clone().eq_(Expr::i(1)) };
             let ti = kb.let_("t", Expr::select(back, Expr::i(t as i64 - 1) - s.clone(), s));
             let xrow = kb.let_("xrow", (di.clone() * (t * n) as i64 + ti.clone() * n as i64 + ni.clone()) * gh as i64);
-            let rows = if lstm { gh } else { 2 * h };
-            kb.for_n("k", rows as u64, |kb, k| {
-                let rrow = kb.let_("rrow", (di.clone() * gh as i64 + k.clone()) * h as i64);
-                let dot = dot_row(kb, st, &hs, rb, &rrow, h, w);
-                let pre = Expr::load(xwb, xrow.clone() + k.clone()) + dot;
-                let pre = if lstm { pre } else { pre + Expr::load(bb, bbase.clone() + gh as i64 + k.clone()) };
-                kb.store(gb, gbase.clone() + k, pre);
-            });
+            if lstm {
+                // gates[k] = Σ_j h[j]·Rᵀ[j, k], a block of `np` panels from `p0`.
+                let block = |kb: &mut KernelBuilder, p0: Expr, np: usize| {
+                    let rbase = kb.let_("rbase", (di.clone() * rpanels as i64 + p0.clone()) * (h * nr) as i64);
+                    for row in &accs[..np] {
+                        for &a in row {
+                            kb.set(a, Expr::splat(Expr::f(0.0), w));
+                        }
+                    }
+                    kb.for_n("j", h as u64, |kb, j| {
+                        let hj = kb.let_("hj", Expr::splat(Expr::load(st, hs.clone() + j.clone()), w));
+                        let rj = kb.let_("rj", rbase.clone() + j * nr as i64);
+                        for (q, row) in accs[..np].iter().enumerate() {
+                            for (v, &a) in row.iter().enumerate() {
+                                let rv = Expr::loadv(rb, rj.clone() + (q * h * nr + v * w as usize) as i64, w);
+                                kb.set(a, Expr::fma(hj.clone(), rv, Expr::var(a)));
+                            }
+                        }
+                    });
+                    for (q, row) in accs[..np].iter().enumerate() {
+                        for (v, &a) in row.iter().enumerate() {
+                            let at = gbase.clone() + p0.clone() * nr as i64 + (q * nr + v * w as usize) as i64;
+                            kb.store(gb, at, Expr::var(a));
+                        }
+                    }
+                };
+                let main = rpanels / PB * PB;
+                if main > 0 {
+                    kb.for_step("pn", Expr::i(0), Expr::i(main as i64), PB as u64, LoopKind::Serial, |kb, p0| block(kb, p0, PB));
+                }
+                if main < rpanels {
+                    kb.for_("pn", Expr::i(main as i64), Expr::i(rpanels as i64), LoopKind::Serial, |kb, p0| block(kb, p0, 1));
+                }
+            }
+            if !lstm {
+                kb.for_n("k", (2 * h) as u64, |kb, k| {
+                    let rrow = kb.let_("rrow", (di.clone() * gh as i64 + k.clone()) * h as i64);
+                    let dot = dot_row(kb, st, &hs, rb, &rrow, h, w);
+                    let pre = Expr::load(xwb, xrow.clone() + k.clone()) + dot;
+                    let pre = if lstm { pre } else { pre + Expr::load(bb, bbase.clone() + gh as i64 + k.clone()) };
+                    kb.store(gb, gbase.clone() + k, pre);
+                });
+            }
             if !lstm {
                 // The candidate gate: h·Rhᵀ (or (r⊙h)·Rhᵀ) for each unit.
                 kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
@@ -136,15 +191,16 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 });
             }
             kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
-                let gate = |q: usize| Expr::load(gb, gbase.clone() + (q * h) as i64 + u.clone());
+                let gate = |q: usize| {
+                    let g = Expr::load(gb, gbase.clone() + (q * h) as i64 + u.clone());
+                    if lstm { g + Expr::load(xwb, xrow.clone() + (q * h) as i64 + u.clone()) } else { g }
+                };
                 let hv = kb.let_("hv", Expr::load(st, hs.clone() + u.clone()));
                 let hy = if lstm {
                     // Gate order i, o, f, c; peepholes (order i, o, f) add p⊙c to
                     // i and f with the old cell, to o with the new one.
                     let cold = kb.let_("cold", Expr::load(st, cs.clone() + u.clone()));
-                    let pe = |q: usize, c: &Expr| {
-                        peep.map(|p| Expr::load(p, di.clone() * (3 * h) as i64 + (q * h) as i64 + u.clone()) * c.clone())
-                    };
+                    let pe = |q: usize, c: &Expr| peep.map(|p| Expr::load(p, di.clone() * (3 * h) as i64 + (q * h) as i64 + u.clone()) * c.clone());
                     let with = |g: Expr, p: Option<Expr>| p.map_or(g.clone(), |p| g + p);
                     let (ig, fg) = (sig(with(gate(0), pe(0, &cold))), sig(with(gate(2), pe(2, &cold))));
                     let ct = tanh(gate(3));
@@ -170,7 +226,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             }
         });
     });
-    let mut args = vec![xw, ins[2].buf, b.buf];
+    let mut args = vec![xw, rt.unwrap_or(ins[2].buf), b.buf];
     if let Some(o) = ins.get(4) {
         args.push(o.buf);
     }

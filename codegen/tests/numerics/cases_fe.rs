@@ -1,6 +1,7 @@
 //! Cases for the ops that ONNX models needed beyond the first lowering: 3-d
 //! convolution and pooling, max pooling with indices (both storage orders), `wrap`
-//! padding and LSTM peepholes — on odd and prime sizes, sizes that are not multiples
+//! padding and LSTM peepholes, plus the conv and LSTM schedules' paths (1×1
+//! convs, wide rows, strides, dilations, groups; LSTM gate-panel tails) — on odd and prime sizes, sizes that are not multiples
 //! of the vector width, and one size large enough for the parallel paths.
 
 use super::cases::{Case, Dist, case, with_param};
@@ -46,6 +47,44 @@ fn lstm_peep(name: &str, seed: u64, t: usize, n: usize, i: usize, h: usize, dir:
     let c = with_param(c, "r", &[d, 4 * h, h], seed + 2);
     let c = with_param(c, "b", &[d, 8 * h], seed + 3);
     with_param(c, "p", &[d, 3 * h], seed + 4)
+}
+
+/// `y = {op}(x, w, b?, res?) {attrs}` with random weights (`op` a 1-/2-d conv or
+/// fused conv; `res`, the residual input, has the output's shape `rs`).
+#[allow(clippy::too_many_arguments)]
+fn conv(op: &str, name: &str, seed: u64, xs: &[usize], ws: &[usize], bias: bool, rs: Option<&[usize]>, attrs: &str) -> Case {
+    let shape = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+    let mut body = format!("  w = param f32[{}]\n", shape(ws));
+    if bias {
+        body += &format!("  b = param f32[{}]\n", ws[0]);
+    }
+    let mut args = String::from(if bias { "x, w, b" } else { "x, w" });
+    if rs.is_some() {
+        args += ", r";
+    }
+    body += &format!("  y = {op}({args}){attrs}");
+    let mut ins: Vec<(&str, DType, &[usize], Dist)> = vec![("x", F, xs, Dist::Any)];
+    if let Some(rs) = rs {
+        ins.push(("r", F, rs, Dist::Any));
+    }
+    let c = case(op, name, seed, &ins, &["y"], &body);
+    let c = with_param(c, "w", ws, seed + 1);
+    if bias { with_param(c, "b", &ws[..1], seed + 2) } else { c }
+}
+
+/// A plain LSTM (no initial states or peepholes).
+fn lstm(name: &str, seed: u64, t: usize, n: usize, i: usize, h: usize, dir: &str) -> Case {
+    let d = if dir == "bidirectional" { 2 } else { 1 };
+    let attrs = if dir == "forward" { format!("hidden = {h}") } else { format!("hidden = {h}, direction = {dir}") };
+    let body = format!(
+        "  w = param f32[{d}, {g}, {i}]\n  r = param f32[{d}, {g}, {h}]\n  b = param f32[{d}, {b}]\n  y, hn, cn = lstm(x, w, r, b) {{{attrs}}}",
+        g = 4 * h,
+        b = 8 * h
+    );
+    let c = case("lstm", name, seed, &[("x", F, &[t, n, i], Dist::Any)], &["y", "hn", "cn"], &body);
+    let c = with_param(c, "w", &[d, 4 * h, i], seed + 1);
+    let c = with_param(c, "r", &[d, 4 * h, h], seed + 2);
+    with_param(c, "b", &[d, 8 * h], seed + 3)
 }
 
 pub fn fe() -> Vec<Case> {
@@ -166,6 +205,56 @@ pub fn fe() -> Vec<Case> {
     v.push(lstm_peep("lstm-peephole-forward", 9401, 5, 3, 7, 5, "forward"));
     v.push(lstm_peep("lstm-peephole-reverse", 9411, 4, 2, 3, 8, "reverse"));
     v.push(lstm_peep("lstm-peephole-bidirectional", 9421, 6, 3, 5, 7, "bidirectional"));
+    // Gate rows not a multiple of the packed-Rᵀ panel block (4·NR), and a long
+    // hidden state: the matrix-vector recurrence's main and tail panel loops.
+    v.push(lstm("lstm-hidden37", 9431, 5, 3, 11, 37, "forward"));
+    v.push(lstm("lstm-hidden70-bidirectional", 9441, 4, 2, 9, 70, "bidirectional"));
+    v.push(lstm("lstm-hidden3-reverse", 9451, 3, 1, 2, 3, "reverse"));
+    // Convolutions: 1×1 (the input packed as B directly), rows wider than a
+    // register tile (vector-copy im2col panels next to padded edges), strides,
+    // dilations, groups, odd channel counts, a depth above the GEMM's K block.
+    v.push(conv("conv2d", "conv2d-1x1", 9501, &[2, 5, 9, 11], &[7, 5, 1, 1], true, None, ""));
+    v.push(conv("conv2d", "conv2d-1x1-groups", 9511, &[2, 6, 7, 13], &[9, 2, 1, 1], false, None, " {groups = 3}"));
+    v.push(conv("conv2d", "conv2d-1x1-stride2", 9521, &[1, 3, 9, 10], &[4, 3, 1, 1], true, None, " {stride = [2, 2]}"));
+    v.push(conv("conv2d", "conv2d-1x1-pad", 9531, &[1, 3, 5, 6], &[4, 3, 1, 1], true, None, " {pad = [1, 0, 0, 2]}"));
+    v.push(conv("conv2d", "conv2d-wide-rows", 9541, &[2, 3, 5, 37], &[6, 3, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
+    v.push(conv(
+        "conv2d",
+        "conv2d-wide-dil-groups",
+        9551,
+        &[1, 4, 6, 41],
+        &[6, 2, 2, 3],
+        true,
+        None,
+        " {pad = [1, 2, 0, 1], dilation = [2, 3], groups = 2}",
+    ));
+    v.push(conv("conv2d", "conv2d-wide-stride-h", 9561, &[1, 3, 9, 35], &[5, 3, 3, 2], false, None, " {stride = [2, 1], pad = [0, 1, 1, 0]}"));
+    v.push(conv("conv2d", "conv2d-stride2-odd", 9571, &[1, 7, 13, 19], &[5, 7, 3, 3], true, None, " {stride = [2, 2], pad = [1, 1, 1, 1]}"));
+    v.push(conv("conv2d", "conv2d-deep-k", 9581, &[1, 31, 9, 17], &[7, 31, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
+    v.push(conv("conv2d", "conv2d-parallel", 9591, &[1, 16, 23, 29], &[24, 16, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
+    v.push(conv("conv1d", "conv1d-causal-dilated-long", 9601, &[1, 7, 301], &[6, 7, 2], true, None, " {pad = [4, 0], dilation = [4]}"));
+    v.push(conv("conv1d", "conv1d-stride2", 9611, &[2, 3, 67], &[4, 3, 3], true, None, " {stride = [2], pad = [1, 1]}"));
+    v.push(conv("conv1d", "conv1d-1x1", 9621, &[2, 5, 53], &[3, 5, 1], true, None, ""));
+    v.push(conv(
+        "fused_conv2d",
+        "fused_conv2d-1x1-residual",
+        9631,
+        &[1, 5, 7, 19],
+        &[5, 5, 1, 1],
+        true,
+        Some(&[1, 5, 7, 19]),
+        " {activation = relu}",
+    ));
+    v.push(conv(
+        "fused_conv2d",
+        "fused_conv2d-wide-residual",
+        9641,
+        &[2, 3, 4, 29],
+        &[4, 3, 3, 3],
+        true,
+        Some(&[2, 4, 4, 29]),
+        " {pad = [1, 1, 1, 1], activation = relu}",
+    ));
     v
 }
 
@@ -179,4 +268,7 @@ pub const FE_OPS: &[&str] = &[
     "max_pool3d+indices",
     "pad(wrap)",
     "lstm",
+    "conv1d",
+    "conv2d",
+    "fused_conv2d",
 ];
