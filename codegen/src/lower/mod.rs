@@ -212,7 +212,13 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
     if matches!(op, Op::QConv(..)) {
         return qconv::support(op, ins, outs);
     }
-    let plain = |t: &TensorType| t.quant.is_none() && Scalar::of(t.dtype).is_some();
+    // Shape ops move a quantized tensor's integers as they are (the interpreter
+    // ignores the parameters there too); other ops need plain tensors.
+    let moves = matches!(
+        op,
+        Op::Reshape { .. } | Op::Transpose { .. } | Op::Expand { .. } | Op::Slice(_) | Op::Concat { .. } | Op::Split { .. } | Op::Pad { .. } | Op::Gather { .. }
+    );
+    let plain = |t: &TensorType| (moves || t.quant.is_none()) && Scalar::of(t.dtype).is_some();
     if !ins.iter().all(|t| plain(t)) || !outs.iter().all(plain) {
         return false;
     }
