@@ -83,8 +83,9 @@ pub fn jit(kernels: &[Kernel]) -> Result<JitCode, Error> {
     Ok(unsafe { JitCode::new(Box::new(owner), &code, kernels) })
 }
 
-/// The CLIF text of each kernel (after vectorization), for `--emit clif`.
-pub fn clif(kernels: &[Kernel]) -> Result<String, Error> {
+/// Builds each kernel's function in a scratch JIT module and concatenates what
+/// `show` makes of it, each under a `; kernel NAME` line.
+fn text(kernels: &[Kernel], mut show: impl FnMut(&JITModule, &Kernel, &mut Context) -> Result<String, Error>) -> Result<String, Error> {
     let jb = JITBuilder::with_isa(host_isa(false)?, default_libcall_names());
     let module = JITModule::new(jb);
     let mut ctx = module.make_context();
@@ -93,31 +94,26 @@ pub fn clif(kernels: &[Kernel]) -> Result<String, Error> {
     for (i, k) in kernels.iter().enumerate() {
         let p = prepare(k)?;
         build(&module, &p, &mut ctx, &mut fctx, i as u32)?;
-        out.push_str(&format!("; kernel {}\n{}\n", k.name, ctx.func.display()));
+        out.push_str(&format!("; kernel {}\n{}\n", k.name, show(&module, k, &mut ctx)?));
         ctx.clear();
     }
     Ok(out)
 }
 
+/// The CLIF text of each kernel (after vectorization), for `--emit clif`.
+pub fn clif(kernels: &[Kernel]) -> Result<String, Error> {
+    text(kernels, |_, _, ctx| Ok(ctx.func.display().to_string()))
+}
+
 /// The machine code of each kernel as assembly text (Cranelift's disassembly).
 pub fn asm(kernels: &[Kernel]) -> Result<String, Error> {
-    let jb = JITBuilder::with_isa(host_isa(false)?, default_libcall_names());
-    let module = JITModule::new(jb);
-    let mut ctx = module.make_context();
-    let mut fctx = FunctionBuilderContext::new();
-    let mut out = String::new();
-    for (i, k) in kernels.iter().enumerate() {
-        let p = prepare(k)?;
-        build(&module, &p, &mut ctx, &mut fctx, i as u32)?;
+    text(kernels, |module, k, ctx| {
         ctx.set_disasm(true);
         let code = ctx
             .compile(module.isa(), &mut Default::default())
             .map_err(|e| Error::Kernel { kernel: k.name.clone(), message: format!("{:?}", e.inner) })?;
-        let vcode = code.vcode.clone().unwrap_or_default();
-        out.push_str(&format!("; kernel {}\n{}\n", k.name, vcode));
-        ctx.clear();
-    }
-    Ok(out)
+        Ok(code.vcode.clone().unwrap_or_default())
+    })
 }
 
 /// An object file with one exported function per kernel, named
