@@ -1,7 +1,10 @@
 //! A plan: the lowered program of one input shape, its compiled kernels and its
-//! memory layout; running it copies the inputs into a fresh arena, calls every
+//! memory layout; running it copies the inputs into an arena, calls every
 //! kernel in order (parallel loops split over the thread pool) and reads the
-//! outputs back.
+//! outputs back. Arenas are kept for the next run (one per concurrent run), so a
+//! run neither allocates nor page-faults its working memory; kernels never rely
+//! on an arena's contents (debug builds fill fresh arenas with NaN bytes to
+//! catch one that would).
 
 use super::memory::{self, MemoryPlan};
 use super::Result;
@@ -11,6 +14,7 @@ use smelt_codegen::lower::{self, BufKind, Program};
 use smelt_codegen::schedule::Target;
 use smelt_ir::{Data, Graph, Tensor};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 /// Sizes of a plan, for reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +55,8 @@ pub struct Plan {
     prog: Program,
     code: JitCode,
     mem: MemoryPlan,
+    /// Arenas of finished runs, reused by the next ones.
+    arenas: Mutex<Vec<Arena>>,
 }
 
 impl Plan {
@@ -60,7 +66,7 @@ impl Plan {
         let mem = memory::plan(&prog);
         let kernels: Vec<_> = prog.steps.iter().map(|s| s.kernel.clone()).collect();
         let code = smelt_codegen::jit(backend, &kernels)?;
-        Ok(Plan { prog, code, mem })
+        Ok(Plan { prog, code, mem, arenas: Mutex::new(Vec::new()) })
     }
 
     pub fn program(&self) -> &Program {
@@ -104,7 +110,31 @@ impl Plan {
         pool: Option<&rayon::ThreadPool>,
         mut profile: Option<&mut Profile>,
     ) -> Result<BTreeMap<String, Tensor>> {
-        let mut arena = Arena::new(self.mem.peak_bytes);
+        let mut arena = self.take_arena();
+        let out = self.run_in(&mut arena, inputs, pool, profile.as_deref_mut());
+        self.arenas.lock().unwrap_or_else(|e| e.into_inner()).push(arena);
+        out
+    }
+
+    /// A kept arena, or a new one.
+    fn take_arena(&self) -> Arena {
+        if let Some(a) = self.arenas.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return a;
+        }
+        #[allow(unused_mut)]
+        let mut a = Arena::new(self.mem.peak_bytes);
+        #[cfg(debug_assertions)]
+        a.bytes_mut().fill(0xff);
+        a
+    }
+
+    fn run_in(
+        &self,
+        arena: &mut Arena,
+        inputs: &BTreeMap<String, Tensor>,
+        pool: Option<&rayon::ThreadPool>,
+        mut profile: Option<&mut Profile>,
+    ) -> Result<BTreeMap<String, Tensor>> {
         for (name, b) in &self.prog.inputs {
             let t = inputs.get(name).ok_or_else(|| crate::Error::Inputs(format!("missing input `{name}`")))?;
             let buf = &self.prog.buffers[b.0];
@@ -128,7 +158,7 @@ impl Plan {
                 arena.bytes_mut()[off..off + 32].fill(0);
             }
             let places: Vec<Place> = step.args.iter().map(|&b| self.place(b)).collect();
-            let call = self.code.bind(k, &mut arena, &places)?;
+            let call = self.code.bind(k, arena, &places)?;
             let extent = call.extent();
             match pool {
                 Some(pool) if extent > 1 => {
