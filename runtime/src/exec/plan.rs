@@ -57,6 +57,9 @@ pub struct Plan {
     mem: MemoryPlan,
     /// Arenas of finished runs, reused by the next ones.
     arenas: Mutex<Vec<Arena>>,
+    /// Per program buffer: an input that kernels only read and that is not an
+    /// output, so a run binds the caller's tensor in place instead of copying it.
+    in_place: Vec<bool>,
 }
 
 impl Plan {
@@ -66,7 +69,21 @@ impl Plan {
         let mem = memory::plan(&prog);
         let kernels: Vec<_> = prog.steps.iter().map(|s| s.kernel.clone()).collect();
         let code = smelt_codegen::jit(backend, &kernels)?;
-        Ok(Plan { prog, code, mem, arenas: Mutex::new(Vec::new()) })
+        let mut in_place = vec![false; prog.buffers.len()];
+        for (_, b) in &prog.inputs {
+            in_place[b.0] = true;
+        }
+        for o in &prog.outputs {
+            in_place[o.buf.0] = false;
+        }
+        for s in &prog.steps {
+            for (kb, b) in s.kernel.buffers.iter().zip(&s.args) {
+                if kb.access.writes() {
+                    in_place[b.0] = false;
+                }
+            }
+        }
+        Ok(Plan { prog, code, mem, arenas: Mutex::new(Vec::new()), in_place })
     }
 
     pub fn program(&self) -> &Program {
@@ -91,8 +108,11 @@ impl Plan {
         }
     }
 
-    fn place(&self, b: lower::BufIdx) -> Place<'_> {
+    fn place<'a>(&'a self, b: lower::BufIdx, ext: &[Option<&'a [u8]>]) -> Place<'a> {
         let buf = &self.prog.buffers[b.0];
+        if let Some(bytes) = ext[b.0] {
+            return Place::Const(bytes);
+        }
         match (&buf.kind, self.mem.offsets[b.0]) {
             (BufKind::Const(c), _) => Place::Const(c.as_slice()),
             (_, Some(offset)) => Place::Arena { offset, bytes: buf.bytes() as usize },
@@ -135,12 +155,20 @@ impl Plan {
         pool: Option<&rayon::ThreadPool>,
         mut profile: Option<&mut Profile>,
     ) -> Result<BTreeMap<String, Tensor>> {
+        // Inputs bound in place (by buffer).
+        let mut ext: Vec<Option<&[u8]>> = vec![None; self.prog.buffers.len()];
         for (name, b) in &self.prog.inputs {
             let t = inputs.get(name).ok_or_else(|| crate::Error::Inputs(format!("missing input `{name}`")))?;
             let buf = &self.prog.buffers[b.0];
             let n = t.numel() * t.dtype().size();
             if n as u64 != buf.bytes() {
                 return Err(crate::Error::Inputs(format!("input `{name}` has {n} bytes, the plan expects {}", buf.bytes())).into());
+            }
+            if self.in_place[b.0]
+                && let Some(bytes) = tensor_bytes(t)
+            {
+                ext[b.0] = Some(bytes);
+                continue;
             }
             if let Some(off) = self.mem.offsets[b.0] {
                 let dst = &mut arena.bytes_mut()[off..off + n];
@@ -157,20 +185,20 @@ impl Plan {
             if let Some(off) = status {
                 arena.bytes_mut()[off..off + 32].fill(0);
             }
-            let places: Vec<Place> = step.args.iter().map(|&b| self.place(b)).collect();
+            let places: Vec<Place> = step.args.iter().map(|&b| self.place(b, &ext)).collect();
             let call = self.code.bind(k, arena, &places)?;
             let extent = call.extent();
             match pool {
                 Some(pool) if extent > 1 => {
+                    // Rayon splits the range adaptively (further when a thread runs
+                    // out of work), which balances blocks of unequal cost.
+                    // Pieces of at least 1/64th of a thread's share.
+                    use rayon::prelude::*;
+                    let call = &call;
                     let threads = pool.current_num_threads().max(1) as u64;
-                    let chunks = extent.min(threads * 4);
-                    pool.scope(|s| {
-                        for c in 0..chunks {
-                            let (lo, hi) = (extent * c / chunks, extent * (c + 1) / chunks);
-                            let call = &call;
-                            s.spawn(move |_| call.run(lo, hi));
-                        }
-                    });
+                    let piece = (extent / (threads * 64)).max(1);
+                    let pieces = extent.div_ceil(piece);
+                    pool.install(|| (0..pieces).into_par_iter().for_each(|p| call.run(p * piece, (p + 1) * piece)));
                 }
                 _ => call.run(0, extent),
             }
@@ -212,4 +240,19 @@ impl Plan {
         }
         Ok(out)
     }
+}
+
+/// The little-endian bytes of a tensor's elements, where its storage is them.
+fn tensor_bytes(t: &Tensor) -> Option<&[u8]> {
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    Some(match t.data() {
+        Data::F32(v) => bytemuck::cast_slice(v),
+        Data::I32(v) => bytemuck::cast_slice(v),
+        Data::I64(v) => bytemuck::cast_slice(v),
+        Data::I8(v) => bytemuck::cast_slice(v),
+        Data::U8(v) => v,
+        _ => return None,
+    })
 }
