@@ -3,7 +3,8 @@
 //! (`scripts/bench/run.sh`): the model is optimized (`-O2` by default: what is timed
 //! is the optimized graph), compiled, run `--warmup` times untimed, then `--runs`
 //! times; the median and the minimum of those runs are reported, with the time of
-//! the optimizer and of the backend's compilation apart. Inputs are seeded random
+//! the optimizer and of the backend's compilation apart, and the process's CPU time
+//! per run beside the wall time. Inputs are seeded random
 //! (`--random SEED`, `--dim SYM=SIZE`).
 //!
 //! A backend that cannot compile the model fails with its
@@ -200,15 +201,19 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     let mut times = Vec::with_capacity(a.runs);
+    let mut cpu = Vec::with_capacity(a.runs);
     for _ in 0..a.runs {
+        let c0 = cpu_time::ProcessTime::now();
         let t0 = Instant::now();
         let out = runner.run(&inputs);
         times.push(ms(t0));
+        cpu.push(c0.elapsed().as_secs_f64() * 1e3);
         if let Err(e) = out {
             return reported_all(render_run(&g, &model, e));
         }
     }
     let stats = Stats::of(&times).expect("at least one run");
+    let cpu_stats = Stats::of(&cpu).expect("at least one run");
 
     let backend = backend_name(a.backend);
     if a.json {
@@ -228,6 +233,8 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
             "min_ms": stats.min,
             "mean_ms": stats.mean,
             "times_ms": times,
+            "cpu_median_ms": cpu_stats.median,
+            "cpu_ms": cpu,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -242,6 +249,9 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
             "run       {:10.3} ms  median; min {:.3} ms, mean {:.3} ms ({} runs after {} warm-up)",
             stats.median, stats.min, stats.mean, a.runs, a.warmup
         );
+        // The CPU time of the process (all threads) per run: on a busy machine
+        // it moves less than the wall time when other processes take turns.
+        println!("cpu       {:10.3} ms  median; min {:.3} ms (all threads)", cpu_stats.median, cpu_stats.min);
     }
     Ok(())
 }
