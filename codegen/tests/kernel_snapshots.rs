@@ -64,6 +64,15 @@ fn conv2d() {
     ));
 }
 
+/// A strided, dilated conv packs an im2col (unit-stride ones, above, read their
+/// padded input in place).
+#[test]
+fn conv2d_strided() {
+    insta::assert_snapshot!(kernels(
+        "graph g(x: f32[1, 2, 7, 7]) -> (y) {\n  w = param f32[4, 2, 3, 3]\n  y = conv2d(x, w) {stride = [2, 2], pad = [1, 1, 1, 1], dilation = [2, 2]}\n}\n"
+    ));
+}
+
 #[test]
 fn max_pool2d() {
     insta::assert_snapshot!(kernels("graph g(x: f32[1, 2, 6, 6]) -> (y) {\n  y = max_pool2d(x) {kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1]}\n}\n"));

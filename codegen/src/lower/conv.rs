@@ -5,7 +5,8 @@
 //! `X_col` is never built: a kernel packs its B panels straight from the input,
 //! with zeros for padding. Bias, residual and activation are the epilogue.
 
-use super::gemm::{Extra, GemmSpec, PackSrc, gemm, pack};
+use super::expr::region;
+use super::gemm::{DirectB, Extra, GemmSpec, PackSrc, gemm, pack};
 use super::util::Operand;
 use super::{BufIdx, Lowerer, internal};
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar};
@@ -248,6 +249,9 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let (mr, nr) = (l.target.mr, l.target.nr);
     let sa = PackSrc { buf: w.buf, batches: g.groups, bstride: (mg * depth) as i64, count: mg, depth, s_lane: depth as i64, s_depth: 1 };
     let pa = pack(l, node, "w", &sa, mr)?;
+    if let Some(d) = direct_plan(&g, nr) {
+        return direct(l, node, &g, &d, act, pa, ins, out);
+    }
     let pb = if pointwise(&g) {
         // B is the input: `groups·n` matrices, lane = position, depth = channel.
         let sb = PackSrc { buf: x.buf, batches: g.n * g.groups, bstride: (cg * p) as i64, count: p, depth: cg, s_lane: 1, s_depth: p as i64 };
@@ -282,7 +286,234 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         c: out.buf,
         extras,
         epilogue: e,
+        direct: None,
     };
     gemm(l, node, &spec)?;
     Ok(true)
+}
+
+/// How a unit-stride conv reads its input in place ([`direct`]).
+struct Direct {
+    /// The padded extent: the output's plus the kernel's reach.
+    dp: usize,
+    hp: usize,
+    wp: usize,
+    /// Elements from one channel's plane to the next: `dp·hp·wp`, or a little
+    /// more so that the planes do not fall on the same cache sets.
+    pitch: usize,
+    /// Whether the input is copied into padded planes (else read as it is).
+    copy: bool,
+}
+
+/// Whether and how the conv runs on its input in place: unit strides (then
+/// consecutive output positions read consecutive inputs at every tap). The
+/// input is read as it is when no padding, panel tail or plane pitch needs a
+/// copy; a 1×1 conv that would need one packs its input instead (a copy costs
+/// what packing does). Planes whose pitch is a multiple of 64 floats (4 KiB
+/// strides and their multiples) would map every channel's row of a depth step
+/// to the same L1 sets: copies get a pitch of an odd number of cache lines.
+fn direct_plan(g: &Geo, nr: usize) -> Option<Direct> {
+    if (g.sd, g.sh, g.sw) != (1, 1, 1) || g.od * g.oh * g.ow == 0 {
+        return None;
+    }
+    let (dp, hp, wp) = (g.od + (g.kd - 1) * g.dd, g.oh + (g.kh - 1) * g.dh, g.ow + (g.kw - 1) * g.dw);
+    let v = dp * hp * wp;
+    let np = ((g.od - 1) * hp + g.oh - 1) * wp + g.ow;
+    let copy = (g.pd, g.ph, g.pw) != (0, 0, 0) || (dp, hp, wp) != (g.d, g.h, g.w) || !np.is_multiple_of(nr) || v.is_multiple_of(64);
+    if copy && g.kd * g.kh * g.kw == 1 {
+        return None;
+    }
+    let pitch = if copy {
+        let lines = v.div_ceil(16);
+        16 * (lines + 1 - lines % 2)
+    } else {
+        v
+    };
+    Some(Direct { dp, hp, wp, pitch, copy })
+}
+
+/// The epilogue of a conv: `$0` the product, then the bias (`$1`) and the
+/// residual when given, then the activation.
+fn epilogue(ins: &[Operand], act: UnaryOp) -> IrExpr {
+    let mut e = IrExpr::Input(0);
+    for n in 1..ins.len().clamp(2, 4) - 1 {
+        e = IrExpr::binary(BinaryOp::Add, e, IrExpr::Input(n));
+    }
+    if act != UnaryOp::Identity {
+        e = IrExpr::unary(act, e);
+    }
+    e
+}
+
+/// A unit-stride conv as a GEMM whose B is read in place (no im2col): the input
+/// is copied into a zero-bordered buffer `xp` of `Dp×Hp×Wp` planes (the output
+/// extent plus the kernel's reach; no copy for a 1×1 conv without padding whose
+/// positions fill whole panels) so that output position `(oz, oy, ox)`, as the
+/// padded flat index `q = (oz·Hp + oy)·Wp + ox`, reads tap `(c, kz, ki, kj)` at
+/// `xp[q + koff]` with `koff = c·V + kz·dd·Hp·Wp + ki·dh·Wp + kj·dw`. The GEMM
+/// computes all `q < N' = ((OD−1)·Hp + OH−1)·Wp + OW` (columns past a row's
+/// `OW` are thrown away) into a scratch that a second kernel crops into the output
+/// with the epilogue — unless the padded layout is the output's (`Hp = OH` and
+/// `Wp = OW`), when the GEMM writes the output itself.
+#[allow(clippy::too_many_arguments)]
+fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: BufIdx, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
+    let (x, nr) = (&ins[0], l.target.nr);
+    let (cg, mg) = (g.c / g.groups, g.m / g.groups);
+    let depth = cg * g.kd * g.kh * g.kw;
+    let (hp, wp, v) = (d.hp, d.wp, d.pitch);
+    let np = ((g.od - 1) * hp + g.oh - 1) * wp + g.ow;
+    let p = g.od * g.oh * g.ow;
+    let same = hp == g.oh && wp == g.ow;
+    let xp = if d.copy { pad_input(l, node, x, g, d, nr) } else { x.buf };
+    let mut koff = Vec::with_capacity(depth);
+    for c in 0..cg {
+        for kz in 0..g.kd {
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    koff.push((c * v + (kz * g.dd * hp + ki * g.dh) * wp + kj * g.dw) as i64);
+                }
+            }
+        }
+    }
+    let koff = l.constant(&format!("{node}.koff"), Scalar::I64, koff.iter().flat_map(|v| v.to_le_bytes()).collect());
+    let per_a = (mg.div_ceil(l.target.mr) * depth * l.target.mr) as i64;
+    let e = epilogue(ins, act);
+    let mut extras = vec![];
+    let c = if same {
+        if let Some(b) = ins.get(2) {
+            extras.push(Extra { buf: b.buf, off: 0, batch: vec![0, mg as i64], rs: 1, cs: 0 });
+        }
+        if let Some(r) = ins.get(3) {
+            extras.push(Extra { buf: r.buf, off: 0, batch: vec![(g.m * p) as i64, (mg * p) as i64], rs: p as i64, cs: 1 });
+        }
+        out.buf
+    } else {
+        l.temp(&format!("{node}.cols"), Scalar::F32, (g.n * g.m * np) as u64)
+    };
+    let spec = GemmSpec {
+        batch: vec![g.n, g.groups],
+        m: mg,
+        n: np,
+        k: depth,
+        pa,
+        pa_batch: vec![0, per_a],
+        pb: xp,
+        pb_batch: vec![],
+        c,
+        extras,
+        epilogue: if same { e.clone() } else { IrExpr::Input(0) },
+        direct: Some(DirectB { x: xp, batch: vec![(g.c * v) as i64, (cg * v) as i64], koff }),
+    };
+    gemm(l, node, &spec)?;
+    if !same {
+        crop(l, node, g, (hp, wp, np), c, ins, out, &e);
+    }
+    Ok(true)
+}
+
+/// Copies `x` into `Dp×Hp×Wp` planes per (image, channel) with zeros where the
+/// window reaches past the input, and `nr` zeros after the last plane (the GEMM's
+/// last panel reads that far).
+fn pad_input(l: &mut Lowerer, node: &str, x: &Operand, g: &Geo, d: &Direct, nr: usize) -> BufIdx {
+    let (dp, hp, wp) = (d.dp, d.hp, d.wp);
+    // Rows of the padded planes, then the zeros of each plane's pitch tail, then
+    // the `nr` zeros after the last plane, as "row" `rows`.
+    let planes = g.n * g.c;
+    let rows = planes * dp * hp;
+    let tail = d.pitch - dp * hp * wp;
+    let len = (planes * d.pitch + nr) as u64;
+    let out = l.temp(&format!("{node}.x_padded"), Scalar::F32, len);
+    let name = l.kernel_name(node, "pad");
+    let mut kb = KernelBuilder::new(name);
+    let src = kb.buffer("x", Scalar::F32, x.len(), Access::Read);
+    let dst = kb.buffer("xp", Scalar::F32, len, Access::Write);
+    let kind = if len >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+    let vw = LoopKind::Vectorized(l.target.vector_width);
+    let g = *g;
+    kb.for_("r", Expr::i(0), Expr::i(rows as i64 + 1), kind, |kb, r| {
+        let last = r.clone().eq_(Expr::i(rows as i64));
+        kb.if_else(
+            last,
+            |kb| {
+                let end = (planes * d.pitch) as i64;
+                kb.for_("i", Expr::i(0), Expr::i(nr as i64), vw, |kb, i| kb.store(dst, i + end, Expr::f(0.0)));
+                if tail > 0 {
+                    kb.for_n("pl", planes as u64, |kb, pl| {
+                        let o = kb.let_("o", pl * d.pitch as i64 + (dp * hp * wp) as i64);
+                        kb.for_("i", Expr::i(0), Expr::i(tail as i64), vw, |kb, i| kb.store(dst, o.clone() + i, Expr::f(0.0)));
+                    });
+                }
+            },
+            |kb| {
+                // Row r of plane r / (Dp·Hp) starts at plane·pitch + (r % (Dp·Hp))·Wp.
+                let o = kb.let_("o", r.clone() / Expr::i((dp * hp) as i64) * d.pitch as i64 + r.clone() % Expr::i((dp * hp) as i64) * wp as i64);
+                // Row r = ((n·C + c)·Dp + z)·Hp + y of the padded input.
+                let y = kb.let_("y", r.clone() % Expr::i(hp as i64) - Expr::i(g.ph as i64));
+                let zc = kb.let_("zc", r.clone() / Expr::i(hp as i64));
+                let z = kb.let_("z", zc.clone() % Expr::i(dp as i64) - Expr::i(g.pd as i64));
+                let nc = kb.let_("nc", zc / Expr::i(dp as i64));
+                let inside = y.clone().ge(Expr::i(0)).and(y.clone().lt(Expr::i(g.h as i64))).and(z.clone().ge(Expr::i(0))).and(z.clone().lt(Expr::i(g.d as i64)));
+                let base = kb.let_("base", ((nc * g.d as i64 + z) * g.h as i64 + y) * g.w as i64 - Expr::i(g.pw as i64));
+                // Columns [lo, hi) of the padded row come from the input row.
+                let lo = g.pw.min(wp) as i64;
+                let hi = (g.pw + g.w).min(wp) as i64;
+                kb.if_else(
+                    inside,
+                    |kb| {
+                        kb.for_("i", Expr::i(0), Expr::i(lo), vw, |kb, i| kb.store(dst, o.clone() + i, Expr::f(0.0)));
+                        kb.for_("i", Expr::i(lo), Expr::i(hi), vw, |kb, i| kb.store(dst, o.clone() + i.clone(), Expr::load(src, base.clone() + i)));
+                        kb.for_("i", Expr::i(hi), Expr::i(wp as i64), vw, |kb, i| kb.store(dst, o.clone() + i, Expr::f(0.0)));
+                    },
+                    |kb| kb.for_("i", Expr::i(0), Expr::i(wp as i64), vw, |kb, i| kb.store(dst, o.clone() + i, Expr::f(0.0))),
+                );
+            },
+        );
+    });
+    l.step(node, kb.finish(), vec![x.buf, out]);
+    out
+}
+
+/// Crops the GEMM's padded columns into the output, applying the epilogue: row
+/// `r = n·M + m` (the same in both layouts), column `(oz·Hp + oy)·Wp + ox` of the
+/// scratch to position `(oz, oy, ox)` of the output.
+#[allow(clippy::too_many_arguments)]
+fn crop(l: &mut Lowerer, node: &str, g: &Geo, (hp, wp, np): (usize, usize, usize), cols: BufIdx, ins: &[Operand], out: &Operand, e: &IrExpr) {
+    let p = g.od * g.oh * g.ow;
+    let rows = g.n * g.m;
+    let name = l.kernel_name(node, "crop");
+    let mut kb = KernelBuilder::new(name);
+    let len = |l: &Lowerer, b: BufIdx| l.prog.buffer(b).len;
+    let src = kb.buffer("cols", Scalar::F32, len(l, cols), Access::Read);
+    let bias = ins.get(2).map(|b| kb.buffer("bias", Scalar::F32, b.len(), Access::Read));
+    let res = ins.get(3).map(|r| kb.buffer("residual", Scalar::F32, r.len(), Access::Read));
+    let dst = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
+    let kind = if (rows * p) as u64 >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+    let vw = LoopKind::Vectorized(l.target.vector_width);
+    let g = *g;
+    let e = e.clone();
+    kb.for_("r", Expr::i(0), Expr::i(rows as i64), kind, |kb, r| {
+        let bv = bias.map(|b| kb.let_("bias", Expr::load(b, r.clone() % Expr::i(g.m as i64))));
+        kb.for_n("z", g.od as u64, |kb, z| {
+            kb.for_n("y", g.oh as u64, |kb, y| {
+                let so = kb.let_("so", r.clone() * np as i64 + (z.clone() * hp as i64 + y.clone()) * wp as i64);
+                let doff = kb.let_("do", r.clone() * p as i64 + (z.clone() * g.oh as i64 + y) * g.ow as i64);
+                kb.for_("x", Expr::i(0), Expr::i(g.ow as i64), vw, |kb, xi| {
+                    let mut vals = vec![Expr::load(src, so.clone() + xi.clone())];
+                    if let Some(b) = &bv {
+                        vals.push(b.clone());
+                    }
+                    if let Some(rb) = res {
+                        vals.push(Expr::load(rb, doff.clone() + xi.clone()));
+                    }
+                    let y = region(kb, &e, &vals, 1);
+                    kb.store(dst, doff.clone() + xi, y);
+                });
+            });
+        });
+    });
+    let mut args = vec![cols];
+    args.extend(ins.get(2).map(|b| b.buf));
+    args.extend(ins.get(3).map(|r| r.buf));
+    args.push(out.buf);
+    l.step(node, kb.finish(), args);
 }

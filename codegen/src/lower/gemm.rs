@@ -131,7 +131,20 @@ pub struct Extra {
     pub cs: i64,
 }
 
-/// One GEMM: `C[b] = epilogue(A[b]·B[b], extras)` on packed operands.
+/// B read in place instead of from packed panels: element (depth `d`, column `j`)
+/// of batch `b` is `x[x_b + koff[d] + j]` (`x_b` from `batch`), so each depth step
+/// of a panel is `NR` consecutive elements. `x` must hold `NR` elements past the
+/// last column of the last batch (see `conv.rs`, which pads the input).
+#[derive(Debug, Clone)]
+pub struct DirectB {
+    pub x: BufIdx,
+    pub batch: Vec<i64>,
+    /// `i64[k]`: the offset of each depth step.
+    pub koff: BufIdx,
+}
+
+/// One GEMM: `C[b] = epilogue(A[b]·B[b], extras)` on packed operands (B in place
+/// when `direct` is given; `pb` and `pb_batch` are then unused).
 #[derive(Debug, Clone)]
 pub struct GemmSpec {
     pub batch: Vec<usize>,
@@ -146,6 +159,7 @@ pub struct GemmSpec {
     pub extras: Vec<Extra>,
     /// `$0` is the product, `$1…` the extras.
     pub epilogue: smelt_ir::Expr,
+    pub direct: Option<DirectB>,
 }
 
 /// Emits the GEMM kernel.
@@ -172,7 +186,13 @@ pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
     let mut kb = KernelBuilder::new(name);
     let len = |l: &Lowerer, b: BufIdx| l.prog.buffer(b).len;
     let pa = kb.buffer("pa", Scalar::F32, len(l, s.pa), Access::Read);
-    let pb = kb.buffer("pb", Scalar::F32, len(l, s.pb), Access::Read);
+    let direct = s.direct.as_ref().map(|d| {
+        (kb.buffer("x", Scalar::F32, len(l, d.x), Access::Read), kb.buffer("koff", Scalar::I64, len(l, d.koff), Access::Read))
+    });
+    let pb = match direct {
+        Some((x, _)) => x,
+        None => kb.buffer("pb", Scalar::F32, len(l, s.pb), Access::Read),
+    };
     let c = kb.buffer("c", Scalar::F32, len(l, s.c), if multi_k { Access::ReadWrite } else { Access::Write });
     let ex: Vec<BufId> =
         s.extras.iter().enumerate().map(|(i, e)| kb.buffer(&format!("e{i}"), Scalar::F32, len(l, e.buf), Access::Read)).collect();
@@ -186,7 +206,10 @@ pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
         let ic = rest.clone() / Expr::i(njc as i64);
         let jc = rest % Expr::i(njc as i64);
         let pa_b = kb.let_("pa_b", batch_offset(&bi, &s.batch, &s.pa_batch));
-        let pb_b = kb.let_("pb_b", batch_offset(&bi, &s.batch, &s.pb_batch));
+        let pb_b = match &s.direct {
+            Some(d) => kb.let_("x_b", batch_offset(&bi, &s.batch, &d.batch)),
+            None => kb.let_("pb_b", batch_offset(&bi, &s.batch, &s.pb_batch)),
+        };
         let c_b = kb.let_("c_b", bi.clone() * (m * n) as i64);
         let e_b: Vec<Expr> =
             s.extras.iter().enumerate().map(|(i, e)| kb.let_(&format!("e{i}_b"), batch_offset(&bi, &s.batch, &e.batch) + e.off)).collect();
@@ -205,27 +228,39 @@ pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                         }
                     }
                     let a0 = pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64;
-                    let b0 = pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64;
+                    let b0 = match direct {
+                        Some(_) => pb_b.clone() + jp.clone() * nr as i64,
+                        None => pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64,
+                    };
                     // One induction variable: `q` walks the A panel; B is at
-                    // `bq + q·(NR/MR)` when NR is a multiple of MR.
-                    let ratio = if nr % mr == 0 { Some((nr / mr) as i64) } else { None };
+                    // `bq + q·(NR/MR)` when NR is a multiple of MR. In place, B
+                    // is at `bq + koff[kp]`, `kp` the depth step.
+                    let ratio = if nr % mr == 0 && direct.is_none() { Some((nr / mr) as i64) } else { None };
+                    let kp = direct.map(|_| {
+                        let kp = kb.var("kp", Ty::I64);
+                        kb.set(kp, pc.clone());
+                        kp
+                    });
                     let q0 = kb.let_("q0", a0);
                     let bq = match ratio {
                         Some(rt) => kb.let_("bq", b0 - q0.clone() * rt),
                         None => kb.let_("bq", b0),
                     };
                     let pb_p = kb.var("pb_p", Ty::I64);
-                    if ratio.is_none() {
+                    if ratio.is_none() && kp.is_none() {
                         kb.set(pb_p, bq.clone());
                     }
                     // One rank-1 update per depth step, `ku` steps per iteration.
                     let step = |kb: &mut KernelBuilder, q: &Expr, u: usize| {
-                        let bat = match ratio {
-                            Some(rt) => bq.clone() + q.clone() * rt,
-                            None => Expr::var(pb_p),
+                        let (bat, bu) = match (ratio, direct, kp) {
+                            (_, Some((_, koff)), Some(kp)) => {
+                                (kb.let_("bat", bq.clone() + Expr::load(koff, Expr::var(kp) + u as i64)), 0)
+                            }
+                            (Some(rt), _, _) => (bq.clone() + q.clone() * rt, u * nr),
+                            _ => (Expr::var(pb_p), 0),
                         };
                         let bvec: Vec<Expr> =
-                            (0..nv).map(|v| kb.let_("b", Expr::loadv(pb, bat.clone() + (u * nr + v * w) as i64, w as u32))).collect();
+                            (0..nv).map(|v| kb.let_("b", Expr::loadv(pb, bat.clone() + (bu + v * w) as i64, w as u32))).collect();
                         // A in vectors of `w` rows, each row broadcast from its lane;
                         // when MR is not a multiple of `w` (a vector would read past
                         // the panel), each row is a broadcast scalar load.
@@ -244,8 +279,13 @@ pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                                 kb.set(cv, Expr::fma(a.clone(), bvec[v].clone(), Expr::var(cv)));
                             }
                         }
-                        if ratio.is_none() {
+                        if ratio.is_none() && kp.is_none() {
                             kb.set(pb_p, Expr::var(pb_p) + nr as i64);
+                        }
+                    };
+                    let advance = |kb: &mut KernelBuilder, by: i64| {
+                        if let Some(kp) = kp {
+                            kb.set(kp, Expr::var(kp) + by);
                         }
                     };
                     let ku = t.k_unroll.max(1) as i64;
@@ -255,9 +295,13 @@ pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                         for u in 0..ku as usize {
                             step(kb, &q, u);
                         }
+                        advance(kb, ku);
                     });
                     if ku > 1 {
-                        kb.for_step("q", qmain, qend, mr as u64, LoopKind::Serial, |kb, q| step(kb, &q, 0));
+                        kb.for_step("q", qmain, qend, mr as u64, LoopKind::Serial, |kb, q| {
+                            step(kb, &q, 0);
+                            advance(kb, 1);
+                        });
                     }
                     cx.store_tile(kb, ip * mr as i64, jp * nr as i64, first.clone(), last.clone());
                 });
@@ -274,7 +318,10 @@ pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
             tiles(kb, Expr::i(0), Expr::i(k as i64), None, None);
         }
     });
-    let mut args = vec![s.pa, s.pb, s.c];
+    let mut args = match &s.direct {
+        Some(d) => vec![s.pa, d.x, d.koff, s.c],
+        None => vec![s.pa, s.pb, s.c],
+    };
     args.extend(s.extras.iter().map(|e| e.buf));
     l.step(node, kb.finish(), args);
     Ok(())

@@ -201,7 +201,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         Op::FusedMatMul { epilogue } => (ins[2..].iter().map(extra).collect(), epilogue.clone()),
         _ => return Ok(false),
     };
-    let spec = GemmSpec { batch, m, n, k, pa, pa_batch, pb, pb_batch, c: out.buf, extras, epilogue };
+    let spec = GemmSpec { batch, m, n, k, pa, pa_batch, pb, pb_batch, c: out.buf, extras, epilogue, direct: None };
     gemm(l, node, &spec)?;
     Ok(true)
 }

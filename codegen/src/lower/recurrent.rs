@@ -64,6 +64,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         c: xw,
         extras,
         epilogue: epi,
+        direct: None,
     };
     gemm(l, node, &spec)?;
     // 2. The recurrence.

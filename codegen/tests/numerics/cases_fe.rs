@@ -255,6 +255,31 @@ pub fn fe() -> Vec<Case> {
         Some(&[2, 4, 4, 29]),
         " {pad = [1, 1, 1, 1], activation = relu}",
     ));
+    // Unit-stride convs read their input in place: positions filling whole
+    // panels without padding (no copy), asymmetric end padding, groups with
+    // residual and bias, a 3-d conv with depth padding, and a K above the block.
+    v.push(conv("conv2d", "conv2d-1x1-whole-panels", 9651, &[2, 5, 4, 8], &[3, 5, 1, 1], true, None, ""));
+    v.push(conv("conv1d", "conv1d-valid-whole-panels", 9661, &[1, 3, 34], &[4, 3, 3], false, None, ""));
+    v.push(conv("conv2d", "conv2d-end-pad-only", 9671, &[1, 3, 6, 11], &[5, 3, 2, 3], true, None, " {pad = [0, 0, 2, 3]}"));
+    v.push(conv(
+        "fused_conv2d",
+        "fused_conv2d-groups-residual-sigmoid",
+        9681,
+        &[2, 6, 5, 7],
+        &[4, 3, 3, 3],
+        true,
+        Some(&[2, 4, 5, 7]),
+        " {pad = [1, 1, 1, 1], groups = 2, activation = sigmoid}",
+    ));
+    v.push(conv("conv3d", "conv3d-pad-depth", 9691, &[1, 2, 4, 5, 6], &[3, 2, 3, 3, 2], true, None, " {pad = [1, 1, 0, 1, 1, 1]}"));
+    // Strided convs pack an im2col: a 7×7/2 stem, many output channels,
+    // dilations, stride 3 with groups and asymmetric padding, 3-d.
+    v.push(conv("conv2d", "conv2d-stem", 9711, &[1, 3, 23, 29], &[16, 3, 7, 7], true, None, " {stride = [2, 2], pad = [3, 3, 3, 3]}"));
+    v.push(conv("conv2d", "conv2d-stride2-many-channels", 9721, &[1, 5, 11, 13], &[48, 5, 3, 3], true, None, " {stride = [2, 2], pad = [1, 1, 1, 1]}"));
+    v.push(conv("conv2d", "conv2d-stride2-dilated", 9731, &[1, 3, 13, 12], &[5, 3, 3, 3], true, None, " {stride = [2, 2], pad = [2, 2, 2, 2], dilation = [2, 2]}"));
+    v.push(conv("fused_conv2d", "fused_conv2d-stride3-groups-asym", 9741, &[2, 4, 14, 17], &[6, 2, 4, 5], true, Some(&[2, 6, 5, 5]), " {stride = [3, 3], pad = [1, 2, 2, 0], groups = 2, activation = relu}"));
+    v.push(conv("conv3d", "conv3d-stride2-mixed", 9751, &[1, 2, 6, 7, 5], &[3, 2, 3, 2, 3], true, None, " {stride = [2, 1, 2], pad = [1, 0, 1, 1, 1, 0]}"));
+    v.push(conv("conv2d", "conv2d-deep-k-wide", 9701, &[1, 40, 6, 23], &[5, 40, 3, 3], true, None, " {pad = [1, 1, 1, 1], dilation = [1, 2]}"));
     v
 }
 
