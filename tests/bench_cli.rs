@@ -81,7 +81,7 @@ fn text_output_names_the_phases() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines.len(), 5, "{out}");
     assert_eq!(lines[0], "examples/mlp.smelt: graph mlp, cranelift, 1 thread");
     assert!(lines[1].starts_with("optimize ") && lines[1].contains("(-O2: "), "{out}");
     assert!(lines[2].starts_with("compile ") && lines[2].ends_with(" ms"), "{out}");
@@ -91,6 +91,7 @@ fn text_output_names_the_phases() {
             && lines[3].contains("(3 runs after 3 warm-up)"),
         "{out}"
     );
+    assert!(lines[4].starts_with("cpu ") && lines[4].contains("median; min") && lines[4].ends_with("(all threads)"), "{out}");
 }
 
 fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {

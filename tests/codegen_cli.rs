@@ -100,8 +100,11 @@ fn compile_emits_llvm_ir_avx2_asm_and_objects() {
     assert!(ir.contains("define void @h1_gemm(i8** noalias"), "{ir}");
     assert!(ir.contains("\"target-cpu\"="), "functions carry the host CPU");
     let asm = ok(smelt(&["compile", "examples/resblock.smelt", "--emit", "asm", "--backend", "llvm"]));
-    if smelt::codegen::llvm::host_has_avx2_fma() {
-        assert!(asm.contains("vfmadd231ps\t%ymm") || asm.contains("vfmadd213ps\t%ymm"), "8-wide FMAs in the micro-kernel");
+    let fma = |reg: &str| asm.contains(&format!("vfmadd231ps\t{reg}")) || asm.contains(&format!("vfmadd213ps\t{reg}"));
+    if smelt::codegen::llvm::host_has_avx512() {
+        assert!(fma("%zmm"), "16-wide FMAs in the micro-kernel");
+    } else if smelt::codegen::llvm::host_has_avx2_fma() {
+        assert!(fma("%ymm"), "8-wide FMAs in the micro-kernel");
     }
     let d = temp_dir("llvm-obj");
     let obj = d.join("mlp.o");

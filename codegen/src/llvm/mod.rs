@@ -32,7 +32,14 @@ pub fn host_cpu() -> (String, String) {
     HOST.get_or_init(|| (TargetMachine::get_host_cpu_name().to_string(), TargetMachine::get_host_cpu_features().to_string())).clone()
 }
 
-/// Whether the host has 256-bit AVX2 with FMA (8-lane f32 kernels).
+/// Whether the host has AVX-512 (F and VL) with FMA (16-lane f32 kernels).
+pub fn host_has_avx512() -> bool {
+    let (_, f) = host_cpu();
+    let has = |x: &str| f.split(',').any(|s| s == x);
+    has("+avx512f") && has("+avx512vl") && has("+fma")
+}
+
+/// Whether the host has AVX2 and FMA (8-lane f32 vectors with fused multiply-add).
 pub fn host_has_avx2_fma() -> bool {
     let (_, f) = host_cpu();
     let has = |x: &str| f.split(',').any(|s| s == x);

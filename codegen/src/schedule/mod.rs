@@ -56,13 +56,34 @@ impl Target {
 }
 
 impl Target {
-    /// LLVM on the host. With AVX2 + FMA (here): 256-bit vectors (f32x8) and 16 ymm
-    /// registers, so a 6×16 register tile — 12 accumulators, 2 B vectors, one A
-    /// broadcast (`vbroadcastss` from memory) — with KC·NR·4 = 16 KiB of B in L1
-    /// and MC·KC·4 = 96 KiB of A in L2. Without AVX2 it keeps Cranelift's 4×8 f32x4
-    /// schedule.
+    /// LLVM on the host. With AVX-512 (here, an AMD Zen 4): 512-bit vectors (f32x16)
+    /// and 32 zmm registers, so an 8×32 register tile — 16 accumulators, 2 B
+    /// vectors, one A broadcast — with KC = 384 (48 KiB of B panel, streamed
+    /// through L1/L2) and MC·KC·4 = 144 KiB of A in L2. Measured against the AVX2
+    /// tile on this machine (`smelt bench`, CPU time, 1 thread): 1024³ matmul 23.7 →
+    /// 21.3 ms, 3×3 convs of ResNet-18 8–10% faster; 6×32, 10×32, 12×32 and 8×48
+    /// tiles were slower or no better. `SMELT_LLVM_VECTOR_BITS=256` keeps the AVX2
+    /// schedule (for CPUs that slow down on 512-bit code). With AVX2 + FMA: 256-bit
+    /// vectors (f32x8) and 16 ymm registers, so a 6×16 register tile — 12
+    /// accumulators, 2 B vectors, one A broadcast (`vbroadcastss` from memory) —
+    /// with KC·NR·4 = 16 KiB of B in L1 and MC·KC·4 = 96 KiB of A in L2. Without
+    /// AVX2 it keeps Cranelift's 4×8 f32x4 schedule.
     pub fn llvm_host() -> Target {
-        if crate::llvm::host_has_avx2_fma() {
+        let wide = std::env::var("SMELT_LLVM_VECTOR_BITS").map_or(true, |v| v.trim() != "256");
+        if wide && crate::llvm::host_has_avx512() {
+            Target {
+                name: "llvm-avx512",
+                vector_width: 16,
+                mr: 8,
+                nr: 32,
+                kc: 384,
+                mc: 96,
+                nc: 512,
+                k_unroll: 1,
+                parallel_min_elems: 1 << 15,
+                parallel_chunk: 1 << 14,
+            }
+        } else if crate::llvm::host_has_avx2_fma() {
             Target {
                 name: "llvm-avx2",
                 vector_width: 8,
