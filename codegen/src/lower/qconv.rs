@@ -14,7 +14,7 @@ use super::qgemm;
 use super::quant::{params, requantize};
 use super::util::Operand;
 use super::{BufIdx, BufKind, Lowerer, internal};
-use crate::kernel::{Access, BinOp, Expr, KernelBuilder, LoopKind, Scalar, Ty};
+use crate::kernel::{Access, BinOp, CmpOp, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
 use smelt_ir::ops::{Conv, Requant};
 use smelt_ir::{DType, Op, TensorType};
@@ -194,8 +194,10 @@ fn i64_bytes(v: &[i64]) -> Vec<u8> {
 /// every (image, group) in the pair layout of `qgemm::pack_pairs` with `r`-lane
 /// panels. Two constant tables make it division-free: per position its input
 /// corner (flat offset, z, y, x), per depth step its tap (flat offset including the
-/// channel, dz, dy, dx); only dims with padding are bounds-checked, and taps
-/// outside the input are `x = zx`, i.e. 0.
+/// channel, dz, dy, dx); only dims some tap leaves are bounds-checked, and taps
+/// outside the input are `x = zx`, i.e. 0. A panel within one output row (a third
+/// table flags them) whose tap lands inside the input for all its lanes is copied
+/// without tables or checks: `x[corner + tap + i·stride]`.
 fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64, r: usize) -> Result<BufIdx, Error> {
     let [n, ci, id, ih, iw] = geo.x;
     let [cg, kd, kh, kw] = geo.k;
@@ -225,7 +227,12 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
             }
         }
     }
+    // Per panel: 1 when its `r` positions are full and in one output row (so lane i
+    // is the first lane's input corner plus i·stride along x).
+    let rows: Vec<i32> = (0..panels).map(|p| i32::from((p + 1) * r <= plane && (p * r) / ow == ((p + 1) * r - 1) / ow)).collect();
+    let any_row = rows.iter().any(|&f| f == 1);
     let pos_buf = l.constant(&format!("{node}.im2col_positions"), Scalar::I64, i64_bytes(&pos));
+    let row_buf = l.constant(&format!("{node}.im2col_rows"), Scalar::I32, rows.iter().flat_map(|f| f.to_le_bytes()).collect());
     let dep_buf = l.constant(&format!("{node}.im2col_taps"), Scalar::I64, i64_bytes(&dep));
     let batches = n * geo.groups;
     let len = (batches * panels * kp * r) as u64;
@@ -234,6 +241,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
     let xb = kb.buffer("x", x.scalar, x.len(), Access::Read);
     let pk = kb.buffer("positions", Scalar::I64, pos.len() as u64, Access::Read);
     let dk = kb.buffer("taps", Scalar::I64, dep.len() as u64, Access::Read);
+    let rowk = kb.buffer("rows", Scalar::I32, panels as u64, Access::Read);
     let dst = kb.buffer("dst", Scalar::I32, len, Access::Write);
     let total = (batches * panels) as i64;
     let kind = if len >= l.target.parallel_min_elems && total > 1 { LoopKind::Parallel } else { LoopKind::Serial };
@@ -256,6 +264,8 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
         let grp = bi.clone() % Expr::i(geo.groups as i64);
         let base = kb.let_("base", (img * ci as i64 + grp * cg as i64) * (id as i64 * sz));
         let out0 = kb.let_("out", bp.clone() * (kp * r) as i64);
+        let row_corner: Option<Vec<Expr>> =
+            any_row.then(|| (0..4).map(|f| kb.let_("c", Expr::load(pk, jp.clone() * (4 * r) as i64 + f))).collect());
         let body = |kb: &mut KernelBuilder, guarded: bool| {
             let lanes = |kb: &mut KernelBuilder, q: &Expr, odd_tail: bool| {
                 let halves = if odd_tail { 1 } else { 2 };
@@ -265,36 +275,70 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
                         [0, 1, 2, 3].map(|f| kb.let_("t", Expr::load(dk, d.clone() * 4 + f)))
                     })
                     .collect();
-                kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
-                    let lane = jp.clone() * r as i64 + i.clone();
-                    let slot = out0.clone() + q.clone() * r as i64 + i.clone();
-                    let inside = lane.clone().lt(Expr::i(plane as i64));
-                    let p = if guarded { kb.let_("p", Expr::bin(BinOp::Min, lane, Expr::i(plane as i64 - 1))) } else { lane };
-                    let corner: Vec<Expr> = (0..4).map(|f| kb.let_("o", Expr::load(pk, p.clone() * 4 + f))).collect();
-                    let vals: Vec<Expr> = taps
-                        .iter()
-                        .map(|t| {
-                            let at = base.clone() + corner[0].clone() + t[0].clone();
-                            let inb = checked.iter().fold(None, |acc: Option<Expr>, &d| {
-                                let c = corner[1 + d].clone() + t[1 + d].clone();
-                                let ok = c.clone().ge(Expr::i(0)).and(c.lt(Expr::i(dims[d])));
-                                Some(match acc { None => ok, Some(a) => a.and(ok) })
-                            });
-                            match inb {
-                                None => Expr::cast(Scalar::I32, Expr::load(xb, at)) - i32c(zx),
-                                Some(ok) => {
-                                    let ok = kb.let_("in", ok);
-                                    let v = Expr::cast(Scalar::I32, Expr::load(xb, Expr::select(ok.clone(), at, Expr::i(0)))) - i32c(zx);
-                                    Expr::select(ok, v, i32c(0))
+                let generic = |kb: &mut KernelBuilder| {
+                    kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
+                        let lane = jp.clone() * r as i64 + i.clone();
+                        let slot = out0.clone() + q.clone() * r as i64 + i.clone();
+                        let inside = lane.clone().lt(Expr::i(plane as i64));
+                        let p = if guarded { kb.let_("p", Expr::bin(BinOp::Min, lane, Expr::i(plane as i64 - 1))) } else { lane };
+                        let corner: Vec<Expr> = (0..4).map(|f| kb.let_("o", Expr::load(pk, p.clone() * 4 + f))).collect();
+                        let vals: Vec<Expr> = taps
+                            .iter()
+                            .map(|t| {
+                                let at = base.clone() + corner[0].clone() + t[0].clone();
+                                let inb = checked.iter().fold(None, |acc: Option<Expr>, &d| {
+                                    let c = corner[1 + d].clone() + t[1 + d].clone();
+                                    let ok = c.clone().ge(Expr::i(0)).and(c.lt(Expr::i(dims[d])));
+                                    Some(match acc { None => ok, Some(a) => a.and(ok) })
+                                });
+                                match inb {
+                                    None => Expr::cast(Scalar::I32, Expr::load(xb, at)) - i32c(zx),
+                                    Some(ok) => {
+                                        let ok = kb.let_("in", ok);
+                                        let v = Expr::cast(Scalar::I32, Expr::load(xb, Expr::select(ok.clone(), at, Expr::i(0)))) - i32c(zx);
+                                        Expr::select(ok, v, i32c(0))
+                                    }
                                 }
+                            })
+                            .collect();
+                        let hi = vals.get(1).cloned().unwrap_or(i32c(0));
+                        let word = Expr::bin(BinOp::Or, Expr::bin(BinOp::And, vals[0].clone(), i32c(0xffff)), Expr::bin(BinOp::Shl, hi, i32c(16)));
+                        let word = if guarded { Expr::select(inside, word, i32c(0)) } else { word };
+                        kb.store(dst, slot, word);
+                    });
+                };
+                match &row_corner {
+                    Some(c) if !guarded => {
+                        // A panel inside one output row whose taps all land in the
+                        // input: lane i reads `x[corner + tap + i·stride]`, unchecked.
+                        let mut ok = Expr::cmp(CmpOp::Ne, Expr::load(rowk, jp.clone()), Expr::int(0, Scalar::I32));
+                        for t in &taps {
+                            for &d in &checked {
+                                let lo = c[1 + d].clone() + t[1 + d].clone();
+                                let span = if d == 2 { ((r - 1) * geo.stride[2]) as i64 } else { 0 };
+                                ok = ok.and(lo.clone().ge(Expr::i(0))).and((lo + span).lt(Expr::i(dims[d])));
                             }
-                        })
-                        .collect();
-                    let hi = vals.get(1).cloned().unwrap_or(i32c(0));
-                    let word = Expr::bin(BinOp::Or, Expr::bin(BinOp::And, vals[0].clone(), i32c(0xffff)), Expr::bin(BinOp::Shl, hi, i32c(16)));
-                    let word = if guarded { Expr::select(inside, word, i32c(0)) } else { word };
-                    kb.store(dst, slot, word);
-                });
+                        }
+                        let ok = kb.let_("row_ok", ok);
+                        let taps = &taps;
+                        kb.if_else(
+                            ok,
+                            |kb| {
+                                kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
+                                    let el = |t: &[Expr; 4]| {
+                                        let at = base.clone() + c[0].clone() + t[0].clone() + i.clone() * geo.stride[2] as i64;
+                                        Expr::cast(Scalar::I32, Expr::load(xb, at)) - i32c(zx)
+                                    };
+                                    let hi = taps.get(1).map(el).unwrap_or(i32c(0));
+                                    let word = Expr::bin(BinOp::Or, Expr::bin(BinOp::And, el(&taps[0]), i32c(0xffff)), Expr::bin(BinOp::Shl, hi, i32c(16)));
+                                    kb.store(dst, out0.clone() + q.clone() * r as i64 + i, word);
+                                });
+                            },
+                            generic,
+                        );
+                    }
+                    _ => generic(kb),
+                }
             };
             kb.for_n("q", (kk / 2) as u64, |kb, q| lanes(kb, &q, false));
             if kk % 2 == 1 {
@@ -307,6 +351,6 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
             kb.if_else(jp.clone().lt(Expr::i(full as i64)), |kb| body(kb, false), |kb| body(kb, true));
         }
     });
-    l.step(node, kb.finish(), vec![x.buf, pos_buf, dep_buf, out]);
+    l.step(node, kb.finish(), vec![x.buf, pos_buf, dep_buf, row_buf, out]);
     Ok(out)
 }
