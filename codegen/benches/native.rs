@@ -104,7 +104,7 @@ fn quant(quick: bool) {
         // processes falls on both alike.
         for backend in BACKENDS {
             for pairs in [false, true, false, true] {
-                let mut g = parse(&src).expect("parses");
+                let mut g = parse(src).expect("parses");
                 for (k, w) in smelt_runtime::init::random_weights(&g, 1).expect("weights") {
                     g.set_weight(k, w);
                 }

@@ -230,7 +230,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
     // Per panel: 1 when its `r` positions are full and in one output row (so lane i
     // is the first lane's input corner plus i·stride along x).
     let rows: Vec<i32> = (0..panels).map(|p| i32::from((p + 1) * r <= plane && (p * r) / ow == ((p + 1) * r - 1) / ow)).collect();
-    let any_row = rows.iter().any(|&f| f == 1);
+    let any_row = rows.contains(&1);
     let pos_buf = l.constant(&format!("{node}.im2col_positions"), Scalar::I64, i64_bytes(&pos));
     let row_buf = l.constant(&format!("{node}.im2col_rows"), Scalar::I32, rows.iter().flat_map(|f| f.to_le_bytes()).collect());
     let dep_buf = l.constant(&format!("{node}.im2col_taps"), Scalar::I64, i64_bytes(&dep));
