@@ -347,6 +347,8 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
         };
         if full == panels {
             body(kb, false);
+        } else if full == 0 {
+            body(kb, true);
         } else {
             kb.if_else(jp.clone().lt(Expr::i(full as i64)), |kb| body(kb, false), |kb| body(kb, true));
         }

@@ -124,6 +124,8 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
         };
         if full == panels {
             body(kb, false);
+        } else if full == 0 {
+            body(kb, true);
         } else {
             kb.if_else(p.clone().lt(Expr::i(full as i64)), |kb| body(kb, false), |kb| body(kb, true));
         }
