@@ -1,6 +1,7 @@
 //! Benchmarks of the native backends side by side (run with
-//! `cargo bench -p smelt-codegen --bench native [gemm|examples|zoo|models]`): f32 GEMM
-//! throughput at 256/512/1024 on 1 and 2 threads for Cranelift and LLVM, the latency
+//! `cargo bench -p smelt-codegen --bench native [gemm|examples|zoo|quant|models]`): f32 GEMM
+//! throughput at 256/512/1024 on 1 and 2 threads for Cranelift and LLVM, the quantized
+//! GEMM against the plain i32 loops (qmatmul and a qconv2d, 1 thread), the latency
 //! of each example model and of zoo models at small settings on the interpreter,
 //! Cranelift and LLVM, and the JIT compile time of each (lowering, code generation
 //! and memory plan), and ResNet-18 at 224×224 with the speedup over the interpreter
@@ -74,6 +75,52 @@ fn gemm(quick: bool) {
                 });
                 let gflops = 2.0 * (n as f64).powi(3) / t.as_secs_f64() / 1e9;
                 println!("{n:>6} {:<10} {threads:>8} {:>12} {gflops:>10.1} {:>12}", backend.name(), ms(t), ms(ct));
+            }
+        }
+    }
+}
+
+/// Quantized products on one thread: qmatmul 256×1024×1024 (u8 × constant i8,
+/// i32 out) and a 3×3 qconv2d (64 → 64 channels, 56×56, requantized to u8), each
+/// through the packed GEMM of i16 pairs (`pairs`) and through the plain i32 loops
+/// (`plain`, the schedule's `quant_pairs` off). GOPS counts a multiply-add as 2.
+fn quant(quick: bool) {
+    println!("\nquantized ops, 1 thread (GOPS = 2·M·N·K / time; median)");
+    println!("{:<28} {:<10} {:<6} {:>12} {:>10} {:>12}", "op", "backend", "path", "time", "GOPS", "compile");
+    let cases: [(&str, &str, f64); 2] = [
+        (
+            "qmatmul 256x1024x1024",
+            "graph q(a: u8[256, 1024] quant(scale = 0.02, zero_point = 128)) -> (y) {\n  w = param i8[1024, 1024] quant(scale = 0.01, zero_point = 3)\n  y = qmatmul(a, w)\n}\n",
+            2.0 * 256.0 * 1024.0 * 1024.0,
+        ),
+        (
+            "qconv2d 64x56x56 k3 -> 64",
+            "graph q(x: u8[1, 64, 56, 56] quant(scale = 0.02, zero_point = 128)) -> (y) {\n  w = param i8[64, 64, 3, 3] quant(scale = 0.01, zero_point = 0)\n  bias = param i32[64]\n  y = qconv2d(x, w, bias) {pad = [1, 1, 1, 1], dtype = u8, scale = 0.5, zero_point = 10}\n}\n",
+            2.0 * 64.0 * 56.0 * 56.0 * 64.0 * 9.0,
+        ),
+    ];
+    for (name, src, ops) in cases {
+        // Alternating the paths, each backend in turn, so that load from other
+        // processes falls on both alike.
+        for backend in BACKENDS {
+            for pairs in [false, true, false, true] {
+                let mut g = parse(src).expect("parses");
+                for (k, w) in smelt_runtime::init::random_weights(&g, 1).expect("weights") {
+                    g.set_weight(k, w);
+                }
+                let inputs = random_inputs(&g, 1, &Bindings::new()).expect("inputs");
+                let mut opts = Options::for_backend(backend, 1);
+                opts.target.quant_pairs = pairs;
+                let t0 = Instant::now();
+                let model = compile(&g, &opts).expect("compiles");
+                model.plan(&Bindings::new()).expect("plans");
+                let ct = t0.elapsed();
+                let path = if pairs { "pairs" } else { "plain" };
+                let reps = if quick { 3 } else { 10 };
+                let t = time(reps, Duration::from_secs(3), || {
+                    model.run(&inputs).expect("runs");
+                });
+                println!("{name:<28} {:<10} {path:<6} {:>12} {:>10.1} {:>12}", backend.name(), ms(t), ops / t.as_secs_f64() / 1e9, ms(ct));
             }
         }
     }
@@ -225,6 +272,9 @@ fn main() {
     }
     if filter.is_empty() || "zoo".contains(filter.as_str()) || filter == "--bench" {
         zoo(quick);
+    }
+    if filter.is_empty() || "quant".contains(filter.as_str()) || filter == "--bench" {
+        quant(quick);
     }
     if filter.is_empty() || "models".contains(filter.as_str()) || filter == "--bench" {
         models(quick);

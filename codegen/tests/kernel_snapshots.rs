@@ -96,3 +96,47 @@ fn shape_ops() {
         "graph g(x: f32[4, 6], i: i64[3]) -> (t, c, p, y) {\n  t = transpose(x)\n  c = concat(x, x) {axis = 1}\n  p = pad(x) {pads = [1, 0, 0, 2], mode = reflect}\n  y = gather(x, i)\n}\n"
     ));
 }
+
+/// A qmatmul with constant weights and a requantized output, as the packed GEMM
+/// of i16 pairs: the run-time A packed into pair words, the weights packed at
+/// compile time, the micro-kernel of `dot_pairs_i16`, then the f64 requantization.
+/// K = 5 is odd (the last pair's high half is 0) and 3 rows fill no full tile.
+fn qmatmul_program(target: &Target) -> smelt_codegen::lower::Program {
+    let src = "graph g(a: u8[3, 5] quant(scale = 0.1, zero_point = 7)) -> (y) {\n  w = param i8[5, 6] quant(scale = 0.2, zero_point = 1)\n  bias = param i32[6]\n  y = qmatmul(a, w, bias) {dtype = i8, scale = 0.5}\n}\n";
+    let mut g = parse(src).unwrap_or_else(|e| panic!("{e:?}"));
+    let w = smelt_ir::Tensor::new(vec![5, 6], smelt_ir::Data::from_i64(smelt_ir::DType::I8, &(0..30).map(|i| i - 15).collect::<Vec<_>>())).expect("sized");
+    g.set_weight("w", w);
+    let bias = smelt_ir::Tensor::new(vec![6], smelt_ir::Data::from_i64(smelt_ir::DType::I32, &[1, -2, 3, -4, 5, -6])).expect("sized");
+    g.set_weight("bias", bias);
+    lower(&g, target).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn qmatmul_pairs() {
+    insta::assert_snapshot!(qmatmul_program(&Target::cranelift_x64()).print_kernels());
+}
+
+/// The pair micro-kernel compiles to `pmaddwd` on Cranelift (i32x4) and to
+/// `vpmaddwd` on ymm registers on LLVM with AVX2 — or, where the host has
+/// AVX-VNNI / AVX-512 VNNI, to `vpdpwssd` (LLVM fuses the multiply-add and the
+/// accumulation; it does not saturate, as `dot_pairs_i16` + add).
+#[test]
+fn qgemm_uses_pmaddwd() {
+    let p = qmatmul_program(&Target::cranelift_x64());
+    let ks: Vec<_> = p.steps.iter().map(|s| vectorize(&s.kernel)).collect();
+    let asm = smelt_codegen::cranelift::asm(&ks).expect("cranelift asm");
+    assert!(asm.contains("pmaddwd"), "no pmaddwd in Cranelift's code:\n{asm}");
+    let t = Target::llvm_host();
+    let reg = match t.vector_width {
+        16 if smelt_codegen::llvm::host_has_feature("+avx512bw") => Some("zmm"),
+        8 => Some("ymm"),
+        _ => None,
+    };
+    if let Some(reg) = reg {
+        let p = qmatmul_program(&t);
+        let ks: Vec<_> = p.steps.iter().map(|s| vectorize(&s.kernel)).collect();
+        let asm = smelt_codegen::llvm::asm(&ks).expect("llvm asm");
+        let pairs = |l: &str| (l.contains("vpmaddwd") || l.contains("vpdpwssd")) && l.contains(reg);
+        assert!(asm.lines().any(pairs), "no vpmaddwd/vpdpwssd on {reg} in LLVM's code:\n{asm}");
+    }
+}

@@ -126,8 +126,8 @@ impl CmpOp {
     }
 }
 
-/// Functions an emitter expands inline (polynomial approximations, see
-/// [`crate::math`]), all on f32 (scalar or vector).
+/// Functions an emitter expands inline: the f32 math (scalar or vector; polynomial
+/// approximations, see [`crate::math`]) and one integer operation, [`Intrinsic::DotPairsI16`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Intrinsic {
     Exp,
@@ -141,6 +141,12 @@ pub enum Intrinsic {
     Softplus,
     /// `pow(a, b)` with C's `powf` rules for negative bases and zeros.
     Pow,
+    /// `dot_pairs_i16(a, b)` on i32 (scalar or vector): each i32 lane holds two
+    /// i16 halves (low, high), and the result lane is `lo(a)·lo(b) + hi(a)·hi(b)`
+    /// in wrapping i32 — x86's `pmaddwd` (the only overflow, all four halves
+    /// −32768, wraps to `i32::MIN` there too). The quantized GEMM (`lower/qgemm.rs`)
+    /// packs pairs of zero-point-shifted 8-bit values into such words.
+    DotPairsI16,
 }
 
 impl Intrinsic {
@@ -155,11 +161,12 @@ impl Intrinsic {
             Intrinsic::Sigmoid => "sigmoid",
             Intrinsic::Softplus => "softplus",
             Intrinsic::Pow => "pow",
+            Intrinsic::DotPairsI16 => "dot_pairs_i16",
         }
     }
 
     pub fn arity(self) -> usize {
-        if self == Intrinsic::Pow { 2 } else { 1 }
+        if matches!(self, Intrinsic::Pow | Intrinsic::DotPairsI16) { 2 } else { 1 }
     }
 }
 

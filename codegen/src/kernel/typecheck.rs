@@ -1,7 +1,7 @@
 //! Type inference of kernel expressions: every operation's operand rules, in one
 //! place, for the builder, the verifier and the emitters.
 
-use super::{BinOp, Expr, Kernel, Scalar, Ty, UnOp};
+use super::{BinOp, Expr, Intrinsic, Kernel, Scalar, Ty, UnOp};
 
 impl Expr {
     /// The type of the expression in kernel `k`, or a message when it is ill-typed.
@@ -97,6 +97,15 @@ impl Expr {
                     return Err(format!("{} takes {} arguments, found {}", f.name(), f.arity(), args.len()));
                 }
                 let t = args[0].ty(k)?;
+                if *f == Intrinsic::DotPairsI16 {
+                    for a in args {
+                        let ta = a.ty(k)?;
+                        if ta.scalar != Scalar::I32 || ta != t {
+                            return Err(format!("{} takes i32 arguments of one type, found {ta}", f.name()));
+                        }
+                    }
+                    return Ok(t);
+                }
                 for a in args {
                     let ta = a.ty(k)?;
                     if !ta.scalar.is_float() || ta != t {

@@ -32,11 +32,14 @@ pub fn host_cpu() -> (String, String) {
     HOST.get_or_init(|| (TargetMachine::get_host_cpu_name().to_string(), TargetMachine::get_host_cpu_features().to_string())).clone()
 }
 
+/// Whether LLVM's host feature string has `feature` (e.g. `+avx512bw`).
+pub fn host_has_feature(feature: &str) -> bool {
+    host_cpu().1.split(',').any(|s| s == feature)
+}
+
 /// Whether the host has AVX-512 (F and VL) with FMA (16-lane f32 kernels).
 pub fn host_has_avx512() -> bool {
-    let (_, f) = host_cpu();
-    let has = |x: &str| f.split(',').any(|s| s == x);
-    has("+avx512f") && has("+avx512vl") && has("+fma")
+    ["+avx512f", "+avx512vl", "+fma"].iter().all(|f| host_has_feature(f))
 }
 
 /// Whether the host has AVX2 and FMA (8-lane f32 vectors with fused multiply-add).

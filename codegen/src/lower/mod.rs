@@ -20,6 +20,7 @@ mod moe;
 mod norm;
 mod pool;
 mod qconv;
+mod qgemm;
 mod quant;
 mod recurrent;
 mod routing;

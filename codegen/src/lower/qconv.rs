@@ -1,15 +1,20 @@
 //! Lowering of `qconv1d`/`qconv2d`/`qconv3d`: `Σ (x − zx)(w − zw[oc])` over the receptive
-//! field accumulated in wrapping i32 (the i8/u8 products widened, padding
-//! contributing nothing, as the reference's `x = zx` there), plus the optional i32
-//! bias; then either the accumulators are the output or they are requantized in
-//! f64 by `quant::requantize`. Constant weights are widened and shifted by their
-//! zero points at compile time. Every conv is a 3-d one: a 1-d conv has depth and
-//! height 1, a 2-d one depth 1.
+//! field accumulated in wrapping i32 (padding contributing nothing, as the
+//! reference's `x = zx` there), plus the optional i32 bias; then either the
+//! accumulators are the output or they are requantized in f64 by
+//! `quant::requantize`. On the CPU targets, when the zero points keep `q − zp` in
+//! i16, each (image, group) is one GEMM of `qgemm.rs`: the weights as A (pair-packed
+//! at compile time when constant), the input's im2col as B, packed by a kernel
+//! from two constant tables (each output position's input corner, each tap's
+//! offset). Otherwise (and on the GPU) a direct i32 convolution, with constant
+//! weights widened and shifted by their zero points at compile time. Every conv is
+//! a 3-d one: a 1-d conv has depth and height 1, a 2-d one depth 1.
 
+use super::qgemm;
 use super::quant::{params, requantize};
 use super::util::Operand;
 use super::{BufIdx, BufKind, Lowerer, internal};
-use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
+use crate::kernel::{Access, BinOp, CmpOp, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
 use smelt_ir::ops::{Conv, Requant};
 use smelt_ir::{DType, Op, TensorType};
@@ -63,6 +68,28 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
     let (sx, zx) = qx.at(0);
     let (sw, zw) = params(&qw, m);
     let zw_of = |oc: usize| zw[oc.min(zw.len().saturating_sub(1))];
+    let requant = rq.dtype != DType::I32;
+    let (kk, plane) = (cg * kd * kh * kw, od * oh * ow);
+    let zws: Vec<i64> = (0..m).map(zw_of).collect();
+    if kk > 0 && l.target.quant_pairs && qgemm::fits_i16(x.scalar, &[zx as i64]) && qgemm::fits_i16(w.scalar, &zws) {
+        // A GEMM per (image, group): the weights (A, packed at compile time when
+        // constant) times the im2col of the input (B, packed by a kernel).
+        let len = (n * m * plane) as u64;
+        let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, len) } else { out.buf };
+        let mg = m / g;
+        let (mr, nr) = (l.target.mr, l.target.nr);
+        let pa_src = qgemm::PairSrc { buf: w.buf, scalar: w.scalar, groups: g, gstride: (mg * kk) as i64, count: mg, depth: kk, s_lane: kk as i64, s_depth: 1, zp: zws };
+        let pa = qgemm::pack_pairs(l, node, "w", &pa_src, mr)?;
+        let geo = Geometry { x: [n, ci, id, ih, iw], k: [cg, kd, kh, kw], o: [od, oh, ow], groups: g, stride, pad_lo: pad, dil };
+        let pb = pack_im2col(l, node, x, &geo, zx as i64, nr)?;
+        let bias = ins.get(2).map(|o| qgemm::Bias::Row(o.buf));
+        let spec = qgemm::QGemmSpec { batches: n * g, groups: g, m: mg, n: plane, k: kk, pa, pb, c: acc_buf, bias };
+        qgemm::qgemm(l, node, &spec)?;
+        if requant {
+            requantize(l, node, rq, acc_buf, out, sx, &sw, (n, m, plane))?;
+        }
+        return Ok(true);
+    }
     // The weights as i32 minus their zero point: a constant when the weights are.
     let wz: Option<BufIdx> = match &l.prog.buffer(w.buf).kind {
         BufKind::Const(bytes) => {
@@ -78,7 +105,6 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
         _ => None,
     };
     let zwb = l.constant(&format!("{node}.w_zero_point"), Scalar::I32, (0..m).flat_map(|oc| (zw_of(oc) as i32).to_le_bytes()).collect());
-    let requant = rq.dtype != DType::I32;
     let len = (n * m * od * oh * ow) as u64;
     let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, len) } else { out.buf };
     let mut kb = KernelBuilder::new(l.kernel_name(node, "acc"));
@@ -144,4 +170,189 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
         requantize(l, node, rq, acc_buf, out, sx, &sw, (n, m, od * oh * ow))?;
     }
     Ok(true)
+}
+
+/// The shape of one convolution, every conv as a 3-d one.
+struct Geometry {
+    /// Input `[n, c, d, h, w]`.
+    x: [usize; 5],
+    /// Weights per output channel `[c/groups, kd, kh, kw]`.
+    k: [usize; 4],
+    /// Output spatial `[d, h, w]`.
+    o: [usize; 3],
+    groups: usize,
+    stride: [usize; 3],
+    pad_lo: [usize; 3],
+    dil: [usize; 3],
+}
+
+fn i64_bytes(v: &[i64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Packs the im2col of `x` (depth = (channel, tap), lanes = output positions) for
+/// every (image, group) in the pair layout of `qgemm::pack_pairs` with `r`-lane
+/// panels. Two constant tables make it division-free: per position its input
+/// corner (flat offset, z, y, x), per depth step its tap (flat offset including the
+/// channel, dz, dy, dx); only dims some tap leaves are bounds-checked, and taps
+/// outside the input are `x = zx`, i.e. 0. A panel within one output row (a third
+/// table flags them) whose tap lands inside the input for all its lanes is copied
+/// without tables or checks: `x[corner + tap + i·stride]`.
+fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64, r: usize) -> Result<BufIdx, Error> {
+    let [n, ci, id, ih, iw] = geo.x;
+    let [cg, kd, kh, kw] = geo.k;
+    let [od, oh, ow] = geo.o;
+    let (plane, kk) = (od * oh * ow, cg * kd * kh * kw);
+    let (panels, kp) = (plane.div_ceil(r), kk.div_ceil(2));
+    let (sz, sy) = ((ih * iw) as i64, iw as i64);
+    let mut pos = Vec::with_capacity(plane * 4);
+    for oz in 0..od {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let z = (oz * geo.stride[0]) as i64 - geo.pad_lo[0] as i64;
+                let y = (oy * geo.stride[1]) as i64 - geo.pad_lo[1] as i64;
+                let xx = (ox * geo.stride[2]) as i64 - geo.pad_lo[2] as i64;
+                pos.extend([z * sz + y * sy + xx, z, y, xx]);
+            }
+        }
+    }
+    let mut dep = Vec::with_capacity(kk * 4);
+    for c in 0..cg {
+        for a in 0..kd {
+            for b in 0..kh {
+                for e in 0..kw {
+                    let (dz, dy, dx) = ((a * geo.dil[0]) as i64, (b * geo.dil[1]) as i64, (e * geo.dil[2]) as i64);
+                    dep.extend([c as i64 * id as i64 * sz + dz * sz + dy * sy + dx, dz, dy, dx]);
+                }
+            }
+        }
+    }
+    // Per panel: 1 when its `r` positions are full and in one output row (so lane i
+    // is the first lane's input corner plus i·stride along x).
+    let rows: Vec<i32> = (0..panels).map(|p| i32::from((p + 1) * r <= plane && (p * r) / ow == ((p + 1) * r - 1) / ow)).collect();
+    let any_row = rows.contains(&1);
+    let pos_buf = l.constant(&format!("{node}.im2col_positions"), Scalar::I64, i64_bytes(&pos));
+    let row_buf = l.constant(&format!("{node}.im2col_rows"), Scalar::I32, rows.iter().flat_map(|f| f.to_le_bytes()).collect());
+    let dep_buf = l.constant(&format!("{node}.im2col_taps"), Scalar::I64, i64_bytes(&dep));
+    let batches = n * geo.groups;
+    let len = (batches * panels * kp * r) as u64;
+    let out = l.temp(&format!("{node}.im2col_pairs"), Scalar::I32, len);
+    let mut kb = KernelBuilder::new(l.kernel_name(node, "pack_im2col"));
+    let xb = kb.buffer("x", x.scalar, x.len(), Access::Read);
+    let pk = kb.buffer("positions", Scalar::I64, pos.len() as u64, Access::Read);
+    let dk = kb.buffer("taps", Scalar::I64, dep.len() as u64, Access::Read);
+    let rowk = kb.buffer("rows", Scalar::I32, panels as u64, Access::Read);
+    let dst = kb.buffer("dst", Scalar::I32, len, Access::Write);
+    let total = (batches * panels) as i64;
+    let kind = if len >= l.target.parallel_min_elems && total > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+    let dims = [id as i64, ih as i64, iw as i64];
+    // A dim needs bounds checks when some position's tap falls outside it.
+    let checked: Vec<usize> = (0..3)
+        .filter(|&d| {
+            let (cmin, cmax) = pos.chunks(4).fold((i64::MAX, i64::MIN), |(a, b), c| (a.min(c[1 + d]), b.max(c[1 + d])));
+            let (tmin, tmax) = dep.chunks(4).fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t[1 + d]), b.max(t[1 + d])));
+            cmin + tmin < 0 || cmax + tmax >= dims[d]
+        })
+        .collect();
+    let full = plane / r;
+    let i32c = |v: i64| Expr::int(v, Scalar::I32);
+    kb.for_("bp", Expr::i(0), Expr::i(total), kind, |kb, bp| {
+        let bi = kb.let_("bi", bp.clone() / Expr::i(panels as i64));
+        let jp = kb.let_("jp", bp.clone() % Expr::i(panels as i64));
+        // The first channel of this (image, group), as a flat offset.
+        let img = bi.clone() / Expr::i(geo.groups as i64);
+        let grp = bi.clone() % Expr::i(geo.groups as i64);
+        let base = kb.let_("base", (img * ci as i64 + grp * cg as i64) * (id as i64 * sz));
+        let out0 = kb.let_("out", bp.clone() * (kp * r) as i64);
+        let row_corner: Option<Vec<Expr>> =
+            any_row.then(|| (0..4).map(|f| kb.let_("c", Expr::load(pk, jp.clone() * (4 * r) as i64 + f))).collect());
+        let body = |kb: &mut KernelBuilder, guarded: bool| {
+            let lanes = |kb: &mut KernelBuilder, q: &Expr, odd_tail: bool| {
+                let halves = if odd_tail { 1 } else { 2 };
+                let taps: Vec<[Expr; 4]> = (0..halves)
+                    .map(|h| {
+                        let d = q.clone() * 2 + h as i64;
+                        [0, 1, 2, 3].map(|f| kb.let_("t", Expr::load(dk, d.clone() * 4 + f)))
+                    })
+                    .collect();
+                let generic = |kb: &mut KernelBuilder| {
+                    kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
+                        let lane = jp.clone() * r as i64 + i.clone();
+                        let slot = out0.clone() + q.clone() * r as i64 + i.clone();
+                        let inside = lane.clone().lt(Expr::i(plane as i64));
+                        let p = if guarded { kb.let_("p", Expr::bin(BinOp::Min, lane, Expr::i(plane as i64 - 1))) } else { lane };
+                        let corner: Vec<Expr> = (0..4).map(|f| kb.let_("o", Expr::load(pk, p.clone() * 4 + f))).collect();
+                        let vals: Vec<Expr> = taps
+                            .iter()
+                            .map(|t| {
+                                let at = base.clone() + corner[0].clone() + t[0].clone();
+                                let inb = checked.iter().fold(None, |acc: Option<Expr>, &d| {
+                                    let c = corner[1 + d].clone() + t[1 + d].clone();
+                                    let ok = c.clone().ge(Expr::i(0)).and(c.lt(Expr::i(dims[d])));
+                                    Some(match acc { None => ok, Some(a) => a.and(ok) })
+                                });
+                                match inb {
+                                    None => Expr::cast(Scalar::I32, Expr::load(xb, at)) - i32c(zx),
+                                    Some(ok) => {
+                                        let ok = kb.let_("in", ok);
+                                        let v = Expr::cast(Scalar::I32, Expr::load(xb, Expr::select(ok.clone(), at, Expr::i(0)))) - i32c(zx);
+                                        Expr::select(ok, v, i32c(0))
+                                    }
+                                }
+                            })
+                            .collect();
+                        let hi = vals.get(1).cloned().unwrap_or(i32c(0));
+                        let word = Expr::bin(BinOp::Or, Expr::bin(BinOp::And, vals[0].clone(), i32c(0xffff)), Expr::bin(BinOp::Shl, hi, i32c(16)));
+                        let word = if guarded { Expr::select(inside, word, i32c(0)) } else { word };
+                        kb.store(dst, slot, word);
+                    });
+                };
+                match &row_corner {
+                    Some(c) if !guarded => {
+                        // A panel inside one output row whose taps all land in the
+                        // input: lane i reads `x[corner + tap + i·stride]`, unchecked.
+                        let mut ok = Expr::cmp(CmpOp::Ne, Expr::load(rowk, jp.clone()), Expr::int(0, Scalar::I32));
+                        for t in &taps {
+                            for &d in &checked {
+                                let lo = c[1 + d].clone() + t[1 + d].clone();
+                                let span = if d == 2 { ((r - 1) * geo.stride[2]) as i64 } else { 0 };
+                                ok = ok.and(lo.clone().ge(Expr::i(0))).and((lo + span).lt(Expr::i(dims[d])));
+                            }
+                        }
+                        let ok = kb.let_("row_ok", ok);
+                        let taps = &taps;
+                        kb.if_else(
+                            ok,
+                            |kb| {
+                                kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
+                                    let el = |t: &[Expr; 4]| {
+                                        let at = base.clone() + c[0].clone() + t[0].clone() + i.clone() * geo.stride[2] as i64;
+                                        Expr::cast(Scalar::I32, Expr::load(xb, at)) - i32c(zx)
+                                    };
+                                    let hi = taps.get(1).map(el).unwrap_or(i32c(0));
+                                    let word = Expr::bin(BinOp::Or, Expr::bin(BinOp::And, el(&taps[0]), i32c(0xffff)), Expr::bin(BinOp::Shl, hi, i32c(16)));
+                                    kb.store(dst, out0.clone() + q.clone() * r as i64 + i, word);
+                                });
+                            },
+                            generic,
+                        );
+                    }
+                    _ => generic(kb),
+                }
+            };
+            kb.for_n("q", (kk / 2) as u64, |kb, q| lanes(kb, &q, false));
+            if kk % 2 == 1 {
+                lanes(kb, &Expr::i(kp as i64 - 1), true);
+            }
+        };
+        if full == panels {
+            body(kb, false);
+        } else if full == 0 {
+            body(kb, true);
+        } else {
+            kb.if_else(jp.clone().lt(Expr::i(full as i64)), |kb| body(kb, false), |kb| body(kb, true));
+        }
+    });
+    l.step(node, kb.finish(), vec![x.buf, pos_buf, dep_buf, row_buf, out]);
+    Ok(out)
 }

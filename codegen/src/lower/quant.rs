@@ -1,9 +1,12 @@
 //! Lowering of quantization: `quantize` (`clamp(round_half_even(x/scale) + zp)`,
 //! the division in f32), `dequantize` (`(q − zp)·scale`), per tensor or per axis,
-//! and `qmatmul`: i8/u8 × i8/u8 accumulated in wrapping i32 (vectorized over the
-//! output columns; constant weights are widened and zero-point-shifted to i32 at
-//! compile time), then optionally requantized in f64 as the reference does.
+//! and `qmatmul`: i8/u8 × i8/u8 accumulated in wrapping i32 — the packed GEMM of
+//! i16 pairs of `qgemm.rs` on the CPU targets when the zero points keep
+//! `q − zp` in i16, else (and on the GPU) a loop vectorized over the output
+//! columns with constant weights widened and zero-point-shifted to i32 at compile
+//! time — then optionally requantized in f64 as the reference does.
 
+use super::qgemm;
 use super::util::Operand;
 use super::{BufIdx, Lowerer, internal};
 use crate::kernel::{Access, BinOp, Expr, KernelBuilder, LoopKind, Scalar, UnOp};
@@ -115,6 +118,24 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
     }
     let (sa, za) = qa.at(0);
     let (sb, zb) = params(&qb, n);
+    let requant = r.dtype != DType::I32;
+    if k > 0 && l.target.quant_pairs && qgemm::fits_i16(a.scalar, &[za as i64]) && qgemm::fits_i16(b.scalar, &zb) {
+        // The packed GEMM of pairs (`vpmaddwd`/`pmaddwd`).
+        let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, (rows * n) as u64) } else { out.buf };
+        let (mr, nr) = (l.target.mr, l.target.nr);
+        let pa_src = qgemm::PairSrc { buf: a.buf, scalar: a.scalar, groups: 1, gstride: 0, count: rows, depth: k, s_lane: k as i64, s_depth: 1, zp: vec![za as i64] };
+        let zbs: Vec<i64> = (0..n).map(|c| zb[c.min(zb.len() - 1)]).collect();
+        let pb_src = qgemm::PairSrc { buf: b.buf, scalar: b.scalar, groups: 1, gstride: 0, count: n, depth: k, s_lane: 1, s_depth: n as i64, zp: zbs };
+        let pa = qgemm::pack_pairs(l, node, "a", &pa_src, mr)?;
+        let pb = qgemm::pack_pairs(l, node, "b", &pb_src, nr)?;
+        let bias = ins.get(2).map(|o| qgemm::Bias::Col(o.buf));
+        let spec = qgemm::QGemmSpec { batches: 1, groups: 1, m: rows, n, k, pa, pb, c: acc_buf, bias };
+        qgemm::qgemm(l, node, &spec)?;
+        if requant {
+            requantize(l, node, r, acc_buf, out, sa, &sb, (rows, n, 1))?;
+        }
+        return Ok(true);
+    }
     // B as i32 with its zero point subtracted: constant when B is.
     let bz: Option<BufIdx> = match &l.prog.buffer(b.buf).kind {
         super::BufKind::Const(bytes) => {
@@ -129,7 +150,6 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
         _ => None,
     };
     let zbb = l.constant(&format!("{node}.b_zero_point"), Scalar::I32, (0..n).flat_map(|c| (zb[c.min(zb.len() - 1)] as i32).to_le_bytes()).collect());
-    let requant = r.dtype != DType::I32;
     let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, (rows * n) as u64) } else { out.buf };
     let name = l.kernel_name(node, "acc");
     let mut kb = KernelBuilder::new(name);

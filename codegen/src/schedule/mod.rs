@@ -31,6 +31,9 @@ pub struct Target {
     pub parallel_min_elems: u64,
     /// Elements per parallel chunk of elementwise kernels.
     pub parallel_chunk: u64,
+    /// Quantized products (qmatmul, qconv) as the packed GEMM of i16 pairs
+    /// (`lower/qgemm.rs`); off, the plain i32 loops (the GPU, and a baseline).
+    pub quant_pairs: bool,
 }
 
 impl Target {
@@ -51,6 +54,7 @@ impl Target {
             k_unroll: 1,
             parallel_min_elems: 1 << 15,
             parallel_chunk: 1 << 14,
+            quant_pairs: true,
         }
     }
 }
@@ -82,6 +86,7 @@ impl Target {
                 k_unroll: 1,
                 parallel_min_elems: 1 << 15,
                 parallel_chunk: 1 << 14,
+                quant_pairs: true,
             }
         } else if crate::llvm::host_has_avx2_fma() {
             Target {
@@ -95,6 +100,7 @@ impl Target {
                 k_unroll: 1,
                 parallel_min_elems: 1 << 15,
                 parallel_chunk: 1 << 14,
+                quant_pairs: true,
             }
         } else {
             Target { name: "llvm-sse", ..Target::cranelift_x64() }

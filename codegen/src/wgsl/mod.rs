@@ -84,6 +84,7 @@ pub fn target() -> Target {
         k_unroll: 1,
         parallel_min_elems: 0,
         parallel_chunk: 4,
+        quant_pairs: false,
     }
 }
 

@@ -270,7 +270,7 @@ pub fn elementwise() -> Vec<Case> {
 }
 
 /// A case from its model text and named inputs.
-fn explicit(op: &str, name: &str, src: String, inputs: Vec<(&str, Tensor)>) -> Case {
+pub fn explicit(op: &str, name: &str, src: String, inputs: Vec<(&str, Tensor)>) -> Case {
     Case { op: op.into(), name: name.into(), src, inputs: inputs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), weights: BTreeMap::new() }
 }
 

@@ -254,6 +254,25 @@ fn run_time_errors_match_the_interpreter() {
 }
 
 mod cases_fe;
+mod cases_quant;
+
+/// The quantized GEMM's cases (`cases_quant.rs`): qmatmul and the qconvs at
+/// awkward sizes, zero points and dtypes.
+#[test]
+fn quant_ops() {
+    let cases = cases_quant::quant();
+    for b in backends() {
+        let mut table = Table::default();
+        for c in &cases {
+            let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+            for (k, w) in &c.weights {
+                g.set_weight(k.clone(), w.clone());
+            }
+            check(&mut table, b.as_ref(), &c.op, &c.name, &g, &c.inputs);
+        }
+        finish(&table, &format!("quantized GEMMs on {}", b.name()), cases_quant::QUANT_OPS);
+    }
+}
 
 /// 3-d convolution and pooling, max pooling's indices, `wrap` padding and LSTM
 /// peepholes (`cases_fe.rs`).

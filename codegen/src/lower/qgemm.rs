@@ -1,0 +1,329 @@
+//! The quantized GEMM shared by `qmatmul` and the qconvs: `C = bias + A'·B'` in
+//! wrapping i32, where `A'`, `B'` are the 8-bit operands minus their zero points.
+//!
+//! Both operands are packed as *pairs*: one i32 word holds two consecutive depth
+//! steps of one lane as i16 halves (`(v[2p] & 0xffff) | v[2p+1] << 16`, zero past
+//! the depth), A in panels of `MR` rows, B in panels of `NR` columns, each panel
+//! `⌈K/2⌉` words deep (constants packed at compile time, run-time operands by a
+//! kernel; the conv's im2col is packed straight from the input). The micro-kernel
+//! keeps an `MR × NR` tile of i32 accumulators in `w`-lane vectors and adds, per
+//! pair step, `dot_pairs_i16(splat(A word), B words)` — `vpmaddwd` on LLVM with
+//! AVX2, `pmaddwd` on Cranelift. This is exact: an 8-bit value minus an 8-bit
+//! zero point lies in [−255, 255], so the halves hold it and a pair's sum fits i32;
+//! callers check that the zero points keep the differences in i16 and otherwise
+//! keep their plain loops. Wrapping i32 addition is associative, so the blocked
+//! order matches the reference's running sum bit for bit.
+
+use super::{BufIdx, BufKind, Lowerer};
+use crate::kernel::{Access, BinOp, BufId, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar, Ty, VarId};
+use crate::Error;
+
+/// Whether `v − zp` stays in i16 for every `v` of the 8-bit `scalar` and every
+/// zero point in `zps`.
+pub fn fits_i16(scalar: Scalar, zps: &[i64]) -> bool {
+    let (lo, hi) = scalar.int_range().unwrap_or((0, 0));
+    let r = i16::MIN as i64..=i16::MAX as i64;
+    zps.iter().all(|&z| r.contains(&(lo - z)) && r.contains(&(hi - z)))
+}
+
+/// A strided 8-bit operand to pack: `groups` matrices `gstride` apart; element
+/// (lane `i`, depth `d`) of group `g` at `g·gstride + i·s_lane + d·s_depth`, minus
+/// `zp[g·count + i]` (or `zp[0]` when `zp` has one entry).
+#[derive(Debug, Clone)]
+pub struct PairSrc {
+    pub buf: BufIdx,
+    pub scalar: Scalar,
+    pub groups: usize,
+    pub gstride: i64,
+    pub count: usize,
+    pub depth: usize,
+    pub s_lane: i64,
+    pub s_depth: i64,
+    pub zp: Vec<i64>,
+}
+
+/// Words of one group of a pair-packed operand with `r`-lane panels.
+pub fn packed_words(count: usize, depth: usize, r: usize) -> usize {
+    count.div_ceil(r) * depth.div_ceil(2) * r
+}
+
+/// Two i32 halves as one word: `(lo & 0xffff) | hi << 16`.
+fn pair(lo: Expr, hi: Expr) -> Expr {
+    let i32c = |v: i64| Expr::int(v, Scalar::I32);
+    Expr::bin(BinOp::Or, Expr::bin(BinOp::And, lo, i32c(0xffff)), Expr::bin(BinOp::Shl, hi, i32c(16)))
+}
+
+/// Packs `s` into `[group][panel][pair][r]` words: on the host when it is a
+/// constant, else with a kernel. Returns the packed i32 buffer.
+pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize) -> Result<BufIdx, Error> {
+    let (panels, kp) = (s.count.div_ceil(r), s.depth.div_ceil(2));
+    let per = packed_words(s.count, s.depth, r);
+    let len = s.groups * per;
+    let zp = |g: usize, i: usize| if s.zp.len() == 1 { s.zp[0] } else { s.zp[g * s.count + i] };
+    if let BufKind::Const(bytes) = &l.prog.buffer(s.buf).kind {
+        let val = |at: i64| if s.scalar == Scalar::I8 { bytes[at as usize] as i8 as i64 } else { bytes[at as usize] as i64 };
+        let mut out = vec![0i32; len];
+        for g in 0..s.groups {
+            for i in 0..s.count {
+                let (p, lane) = (i / r, i % r);
+                for q in 0..kp {
+                    let el = |d: usize| {
+                        if d < s.depth { val(g as i64 * s.gstride + i as i64 * s.s_lane + d as i64 * s.s_depth) - zp(g, i) } else { 0 }
+                    };
+                    let (lo, hi) = (el(2 * q), el(2 * q + 1));
+                    out[g * per + (p * kp + q) * r + lane] = ((lo & 0xffff) | (hi << 16)) as i32;
+                }
+            }
+        }
+        let bytes = out.iter().flat_map(|x| x.to_le_bytes()).collect();
+        return Ok(l.constant(&format!("{node}.{what}_pairs"), Scalar::I32, bytes));
+    }
+    let src_len = l.prog.buffer(s.buf).len;
+    let zb = l.constant(&format!("{node}.{what}_zero_point"), Scalar::I32, s.zp.iter().flat_map(|&z| (z as i32).to_le_bytes()).collect());
+    let out = l.temp(&format!("{node}.{what}_pairs"), Scalar::I32, len as u64);
+    let mut kb = KernelBuilder::new(l.kernel_name(node, &format!("pack_{what}")));
+    let src = kb.buffer("src", s.scalar, src_len, Access::Read);
+    let zk = kb.buffer("zero_point", Scalar::I32, s.zp.len() as u64, Access::Read);
+    let dst = kb.buffer("dst", Scalar::I32, len as u64, Access::Write);
+    let total = (s.groups * panels) as i64;
+    let kind = if len as u64 >= l.target.parallel_min_elems && total > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+    let s2 = s.clone();
+    kb.for_("gp", Expr::i(0), Expr::i(total), kind, |kb, gp| {
+        let g = kb.let_("g", gp.clone() / Expr::i(panels as i64));
+        let p = kb.let_("p", gp.clone() % Expr::i(panels as i64));
+        let base = kb.let_("base", g.clone() * s2.gstride + p.clone() * (r as i64 * s2.s_lane));
+        let out0 = kb.let_("out", gp.clone() * (kp * r) as i64);
+        let full = s2.count / r;
+        let body = |kb: &mut KernelBuilder, guarded: bool| {
+            // One word per lane (`odd_tail`: the last pair of an odd depth). Lanes
+            // past `count` read lane 0 of the panel (always there) and store 0.
+            let lanes = |kb: &mut KernelBuilder, q: &Expr, odd_tail: bool| {
+                kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
+                    let lane = p.clone() * r as i64 + i.clone();
+                    let inside = lane.clone().lt(Expr::i(s2.count as i64));
+                    let slot = out0.clone() + q.clone() * r as i64 + i.clone();
+                    let i = if guarded { kb.let_("ii", Expr::select(inside.clone(), i, Expr::i(0))) } else { i };
+                    let z = if s2.zp.len() == 1 {
+                        Expr::load(zk, Expr::i(0))
+                    } else {
+                        Expr::load(zk, g.clone() * s2.count as i64 + p.clone() * r as i64 + i.clone())
+                    };
+                    let z = kb.let_("z", z);
+                    let el = |d: Expr| Expr::cast(Scalar::I32, Expr::load(src, base.clone() + i.clone() * s2.s_lane + d * s2.s_depth)) - z.clone();
+                    let lo = el(q.clone() * 2);
+                    let hi = if odd_tail { Expr::int(0, Scalar::I32) } else { el(q.clone() * 2 + 1) };
+                    let w = pair(lo, hi);
+                    let w = if guarded { Expr::select(inside, w, Expr::int(0, Scalar::I32)) } else { w };
+                    kb.store(dst, slot, w);
+                });
+            };
+            kb.for_n("q", (s2.depth / 2) as u64, |kb, q| lanes(kb, &q, false));
+            if s2.depth % 2 == 1 {
+                lanes(kb, &Expr::i(kp as i64 - 1), true);
+            }
+        };
+        if full == panels {
+            body(kb, false);
+        } else if full == 0 {
+            body(kb, true);
+        } else {
+            kb.if_else(p.clone().lt(Expr::i(full as i64)), |kb| body(kb, false), |kb| body(kb, true));
+        }
+    });
+    l.step(node, kb.finish(), vec![s.buf, zb, out]);
+    Ok(out)
+}
+
+/// Where the bias of the product comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Bias {
+    /// `bias[j]` for column `j` (qmatmul).
+    Col(BufIdx),
+    /// `bias[g·m + i]` for row `i` of group `g` (qconv: one per output channel).
+    Row(BufIdx),
+}
+
+/// One quantized GEMM over pair-packed operands: for `bi < batches` (group
+/// `g = bi % groups`), `C[bi·m·n + i·n + j] = bias + Σ_p A'[g](i, p)·B'[bi](p, j)`.
+#[derive(Debug, Clone)]
+pub struct QGemmSpec {
+    pub batches: usize,
+    pub groups: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// Packed A (`MR` panels), one group every `packed_words(m, k, MR)` words.
+    pub pa: BufIdx,
+    /// Packed B (`NR` panels), one batch every `packed_words(n, k, NR)` words.
+    pub pb: BufIdx,
+    pub c: BufIdx,
+    pub bias: Option<Bias>,
+}
+
+/// Emits the GEMM kernel.
+pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
+    let t = l.target.clone();
+    let (mr, nr, w) = (t.mr, t.nr, t.vector_width as usize);
+    let (m, n, kp) = (s.m, s.n, s.k.div_ceil(2));
+    let nv = nr / w;
+    let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
+    let (pa_g, pb_b) = (packed_words(m, s.k, mr) as i64, packed_words(n, s.k, nr) as i64);
+    let mcp = (t.mc / mr).max(1);
+    // A B panel `KC` pairs deep holds as many depth steps as the f32 GEMM's in
+    // half the bytes; the depth blocks take `KC` pairs.
+    let kcp = t.kc.max(1);
+    let (nic, mut ncp) = (mp.div_ceil(mcp), (t.nc / nr).max(1));
+    let small = (2 * s.batches * m * n * s.k) as u64 <= t.parallel_min_elems * 64;
+    while !small && s.batches * nic * np.div_ceil(ncp) < 8 && ncp > 1 {
+        ncp = ncp.div_ceil(2);
+    }
+    let njc = np.div_ceil(ncp);
+    let blocks = (s.batches * nic * njc) as i64;
+    let multi_k = kp > kcp;
+    let mut kb = KernelBuilder::new(l.kernel_name(node, "qgemm"));
+    let len = |b: BufIdx| l.prog.buffer(b).len;
+    let pa = kb.buffer("pa", Scalar::I32, len(s.pa), Access::Read);
+    let pb = kb.buffer("pb", Scalar::I32, len(s.pb), Access::Read);
+    let bias = s.bias.map(|b| match b {
+        Bias::Col(x) | Bias::Row(x) => kb.buffer("bias", Scalar::I32, len(x), Access::Read),
+    });
+    let c = kb.buffer("c", Scalar::I32, len(s.c), if multi_k { Access::ReadWrite } else { Access::Write });
+    let acc: Vec<Vec<VarId>> =
+        (0..mr).map(|r| (0..nv).map(|v| kb.var(&format!("c{r}{v}"), Ty::vec(Scalar::I32, w as u32))).collect()).collect();
+    let kind = if blocks > 1 && !small { LoopKind::Parallel } else { LoopKind::Serial };
+    let per_b = (nic * njc) as i64;
+    kb.for_("blk", Expr::i(0), Expr::i(blocks), kind, |kb, blk| {
+        let bi = kb.let_("bi", blk.clone() / Expr::i(per_b));
+        let rest = kb.let_("rest", blk.clone() % Expr::i(per_b));
+        let g = kb.let_("g", bi.clone() % Expr::i(s.groups as i64));
+        let pa_b = kb.let_("pa_b", g.clone() * pa_g);
+        let pb_base = kb.let_("pb_b", bi.clone() * pb_b);
+        let c_b = kb.let_("c_b", bi.clone() * (m * n) as i64);
+        let ip_lo = kb.let_("ip_lo", rest.clone() / Expr::i(njc as i64) * mcp as i64);
+        let ip_hi = Expr::bin(BinOp::Min, ip_lo.clone() + mcp as i64, Expr::i(mp as i64));
+        let jp_lo = kb.let_("jp_lo", rest % Expr::i(njc as i64) * ncp as i64);
+        let jp_hi = Expr::bin(BinOp::Min, jp_lo.clone() + ncp as i64, Expr::i(np as i64));
+        let cx = Tile { s, mr, w, c, bias, g: &g, c_b: &c_b, acc: &acc };
+        let tiles = |kb: &mut KernelBuilder, pc: Expr, kcv: Expr, first: Option<Expr>| {
+            kb.for_("jp", jp_lo.clone(), jp_hi.clone(), LoopKind::Serial, |kb, jp| {
+                kb.for_("ip", ip_lo.clone(), ip_hi.clone(), LoopKind::Serial, |kb, ip| {
+                    for row in &acc {
+                        for &v in row {
+                            kb.set(v, Expr::splat(Expr::int(0, Scalar::I32), w as u32));
+                        }
+                    }
+                    let q0 = kb.let_("q0", pa_b.clone() + (ip.clone() * kp as i64 + pc.clone()) * mr as i64);
+                    let pb_p = kb.var("pb_p", Ty::I64);
+                    kb.set(pb_p, pb_base.clone() + (jp.clone() * kp as i64 + pc.clone()) * nr as i64);
+                    let qend = kb.let_("qend", q0.clone() + kcv.clone() * mr as i64);
+                    // One pair step: NR/w B vectors, each A word broadcast to all lanes.
+                    kb.for_step("q", q0, qend, mr as u64, LoopKind::Serial, |kb, q| {
+                        let bvec: Vec<Expr> =
+                            (0..nv).map(|v| kb.let_("b", Expr::loadv(pb, Expr::var(pb_p) + (v * w) as i64, w as u32))).collect();
+                        for (r, row) in acc.iter().enumerate() {
+                            let a = kb.let_("a", Expr::splat(Expr::load(pa, q.clone() + r as i64), w as u32));
+                            for (v, &cv) in row.iter().enumerate() {
+                                kb.set(cv, Expr::var(cv) + Expr::call(Intrinsic::DotPairsI16, vec![a.clone(), bvec[v].clone()]));
+                            }
+                        }
+                        kb.set(pb_p, Expr::var(pb_p) + nr as i64);
+                    });
+                    cx.store(kb, ip * mr as i64, jp * nr as i64, first.clone(), nr);
+                });
+            });
+        };
+        if multi_k {
+            kb.for_step("pc", Expr::i(0), Expr::i(kp as i64), kcp as u64, LoopKind::Serial, |kb, pc| {
+                let kcv = kb.let_("kc", Expr::bin(BinOp::Min, Expr::i(kcp as i64), Expr::i(kp as i64) - pc.clone()));
+                let first = kb.let_("first", pc.clone().eq_(Expr::i(0)));
+                tiles(kb, pc, kcv, Some(first));
+            });
+        } else {
+            tiles(kb, Expr::i(0), Expr::i(kp as i64), None);
+        }
+    });
+    let mut args = vec![s.pa, s.pb];
+    if let Some(Bias::Col(b) | Bias::Row(b)) = s.bias {
+        args.push(b);
+    }
+    args.push(s.c);
+    l.step(node, kb.finish(), args);
+    Ok(())
+}
+
+/// What storing one register tile needs.
+struct Tile<'a> {
+    s: &'a QGemmSpec,
+    mr: usize,
+    w: usize,
+    c: BufId,
+    bias: Option<BufId>,
+    g: &'a Expr,
+    c_b: &'a Expr,
+    acc: &'a [Vec<VarId>],
+}
+
+impl Tile<'_> {
+    /// Stores the tile at (i0, j0): `C = acc + bias`, or with depth blocks
+    /// (`first` given) `C = acc + (first ? bias : C)`; whole vectors inside C,
+    /// element by element at its edges.
+    fn store(&self, kb: &mut KernelBuilder, i0: Expr, j0: Expr, first: Option<Expr>, nr: usize) {
+        let (m, n) = (self.s.m as i64, self.s.n as i64);
+        let i0 = kb.let_("i0", i0);
+        let j0 = kb.let_("j0", j0);
+        let edges = !(self.s.m.is_multiple_of(self.mr) && self.s.n.is_multiple_of(nr));
+        let cond = (i0.clone() + self.mr as i64).le(Expr::i(m)).and((j0.clone() + nr as i64).le(Expr::i(n)));
+        let tile = |kb: &mut KernelBuilder, add_old: bool| {
+            let fast = |kb: &mut KernelBuilder| self.part(kb, &i0, &j0, add_old, self.w as u32);
+            let slow = |kb: &mut KernelBuilder| self.part(kb, &i0, &j0, add_old, 1);
+            if edges { kb.if_else(cond.clone(), fast, slow) } else { fast(kb) }
+        };
+        match first {
+            None => tile(kb, false),
+            Some(f) => kb.if_else(f, |kb| tile(kb, false), |kb| tile(kb, true)),
+        }
+    }
+
+    /// The bias at row `i`, columns from `j`, over `lanes` lanes.
+    fn bias(&self, i: &Expr, j: &Expr, lanes: u32) -> Expr {
+        let one = |e: Expr| if lanes == 1 { e } else { Expr::splat(e, lanes) };
+        match (self.s.bias, self.bias) {
+            (Some(Bias::Col(_)), Some(b)) => if lanes == 1 { Expr::load(b, j.clone()) } else { Expr::loadv(b, j.clone(), lanes) },
+            (Some(Bias::Row(_)), Some(b)) => one(Expr::load(b, self.g.clone() * self.s.m as i64 + i.clone())),
+            _ => one(Expr::int(0, Scalar::I32)),
+        }
+    }
+
+    /// Stores every row's vectors (`lanes` = w), or every element inside C
+    /// (`lanes` = 1): `acc` plus the bias, or plus C's partial sum (`add_old`).
+    fn part(&self, kb: &mut KernelBuilder, i0: &Expr, j0: &Expr, add_old: bool, lanes: u32) {
+        let (m, n) = (self.s.m as i64, self.s.n as i64);
+        for (r, row) in self.acc.iter().enumerate() {
+            let i = i0.clone() + r as i64;
+            let each = |kb: &mut KernelBuilder| {
+                for (v, &cv) in row.iter().enumerate() {
+                    let put = |kb: &mut KernelBuilder, j: Expr, x: Expr| {
+                        let at = self.c_b.clone() + i.clone() * n + j.clone();
+                        let add = if !add_old {
+                            self.bias(&i, &j, lanes)
+                        } else if lanes == 1 {
+                            Expr::load(self.c, at.clone())
+                        } else {
+                            Expr::loadv(self.c, at.clone(), lanes)
+                        };
+                        kb.store(self.c, at, x + add);
+                    };
+                    if lanes > 1 {
+                        put(kb, j0.clone() + (v * self.w) as i64, Expr::var(cv));
+                    } else {
+                        for lane in 0..self.w {
+                            let j = j0.clone() + (v * self.w + lane) as i64;
+                            kb.if_(j.clone().lt(Expr::i(n)), |kb| put(kb, j, Expr::lane(Expr::var(cv), lane as u32)));
+                        }
+                    }
+                }
+            };
+            if lanes > 1 { each(kb) } else { kb.if_(i.clone().lt(Expr::i(m)), each) }
+        }
+    }
+}
