@@ -11,8 +11,10 @@
 
 mod attention;
 mod conv;
+pub mod coop;
 mod elementwise;
 mod expr;
+mod int32;
 pub mod gemm;
 pub mod gpu;
 mod linalg;

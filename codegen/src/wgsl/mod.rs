@@ -11,6 +11,11 @@
 //! - a kernel whose body is one parallel loop runs one invocation per iteration
 //!   (workgroups of [`WORKGROUP`], dispatched on a 2-d grid when there are more than
 //!   65535 workgroups); any other kernel runs once, in one invocation;
+//! - a parallel loop whose body holds `workgroup` / `reduce` loops (the
+//!   cooperative rows of `lower::coop`) runs one workgroup of [`ROW_WORKGROUP`]
+//!   invocations per iteration instead: those loops are strided over the
+//!   invocations, and a reduction's partial results meet in a tree in
+//!   workgroup memory (`workgroupBarrier` between levels);
 //! - the kernel IR's `i64` (index arithmetic, and i64 tensors) computes in `i32`:
 //!   buffers must hold fewer than 2³¹ elements, an i64 buffer is two i32 words
 //!   per element (loads saturate values beyond the i32 range, stores
@@ -40,6 +45,10 @@ use crate::Error;
 
 /// Invocations per workgroup of the generic kernels.
 pub const WORKGROUP: u32 = 64;
+
+/// Invocations per workgroup of a cooperative kernel (a workgroup per row of a
+/// reduction; a power of two, for the tree).
+pub const ROW_WORKGROUP: u32 = 128;
 
 /// How a shader is dispatched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,21 +118,30 @@ pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
     let k = crate::schedule::vectorize(k);
     let parallel = matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.kind == LoopKind::Parallel);
     let extent = k.parallel_extent();
+    let coop = parallel && matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.body.iter().any(|s| matches!(s, Stmt::Loop(i) if matches!(i.kind, LoopKind::Workgroup | LoopKind::Reduce(..)))));
     let mut e = emit::Emitter::new(&k);
+    let workgroup = if coop { ROW_WORKGROUP } else if parallel { WORKGROUP } else { 1 };
     let body = if parallel {
         let [Stmt::Loop(l)] = k.body.as_slice() else { unreachable!("checked above") };
         if extent > i32::MAX as u64 {
             return Err(Error::Unsupported { backend: "wgsl", op: format!("{extent} parallel iterations"), node: k.name.clone() });
         }
-        let mut s = format!("  if (pid >= {extent}i) {{ return; }}\n  {} = pid;\n", e.var_name(l.var));
+        let mut s = if coop {
+            // One workgroup per iteration; the row index is uniform, so the early
+            // return keeps the reductions' barriers in uniform control flow.
+            e.coop = Some(workgroup);
+            format!("  let row = i32(wid.y * nwg.x + wid.x);\n  if (row >= {extent}i) {{ return; }}\n  {} = row;\n", e.var_name(l.var))
+        } else {
+            format!("  if (pid >= {extent}i) {{ return; }}\n  {} = pid;\n", e.var_name(l.var))
+        };
         s.push_str(&e.block(&l.body, 1).map_err(|m| kernel_err(&k, m))?);
         s
     } else {
         e.block(&k.body, 1).map_err(|m| kernel_err(&k, m))?
     };
-    let workgroup = if parallel { WORKGROUP } else { 1 };
     let source = e.module(&body, workgroup);
-    let dispatch = Dispatch::Linear { invocations: if parallel { extent } else { 1 }, workgroup };
+    let invocations = if coop { extent * workgroup as u64 } else if parallel { extent } else { 1 };
+    let dispatch = Dispatch::Linear { invocations, workgroup };
     Ok(Shader { name: k.name.clone(), source, writes: k.buffers.iter().map(|b| b.access.writes()).collect(), dispatch, needs: e.needs() })
 }
 
@@ -134,7 +152,8 @@ pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
 /// arithmetic that can overflow (the interpreter saturates it). Reported as
 /// `not supported on wgsl: <op> at node <name>`.
 pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
-    use smelt_ir::{BinaryOp, DType, Op, UnaryOp};
+    use smelt_ir::ops::ReduceKind;
+    use smelt_ir::{DType, Op};
     crate::lower::check(g).map_err(|e| match e {
         Error::Unsupported { op, node, .. } => Error::Unsupported { backend: "wgsl", op, node },
         e => e,
@@ -157,13 +176,16 @@ pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
             Op::Cast { .. } => ins.first().is_some_and(|d| !d.is_float()) && outs.first().is_some_and(|d| !d.is_float()),
             _ => false,
         };
-        let overflows = ins.first() == Some(&DType::I32)
-            && match &n.op {
-                Op::Unary(u) => matches!(u, UnaryOp::Neg | UnaryOp::Abs),
-                Op::Binary(b) => matches!(b, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow),
-                Op::Reduce { .. } => true,
-                _ => false,
-            };
+        // Integer reductions accumulate in i64 (wrapping), the GPU in i32: a sum
+        // of i32s or a product of any integers can leave i32 where the reference
+        // does not (max and min cannot, nor a sum of bytes under 2^23 elements).
+        let overflows = match &n.op {
+            Op::Reduce { kind, .. } => {
+                ins.first().is_some_and(|d| !d.is_float())
+                    && (*kind == ReduceKind::Prod || (ins.first() == Some(&DType::I32) && *kind == ReduceKind::Sum))
+            }
+            _ => false,
+        };
         // 16-bit floats: no WGSL storage for them yet (f16 needs `shader-f16`, bf16
         // bit arithmetic on packed words).
         let half = ins.iter().chain(&outs).any(|d| matches!(d, DType::F16 | DType::BF16));

@@ -314,6 +314,34 @@ pub fn integer() -> Vec<Case> {
     v
 }
 
+/// i32 arithmetic where it overflows: the interpreter computes in i64 and
+/// saturates into i32 (full-range operands overflow add, sub and mul about half
+/// the time; operands near `i32::MIN` hit `-MIN`, `|MIN|` and `MIN / -1`).
+pub fn saturating() -> Vec<Case> {
+    use DType::*;
+    use Dist::*;
+    let mut v = vec![];
+    let mut seed = 3500;
+    let mut next = || {
+        seed += 1;
+        seed
+    };
+    let full = Range(i32::MIN as i64, i32::MAX as i64);
+    let low = Range(i32::MIN as i64, i32::MIN as i64 + 8);
+    for b in ["add", "sub", "mul"] {
+        for (tag, da, db) in [("full", full, full), ("small", Any, Any), ("low", low, Range(-3, 3))] {
+            v.push(case(&format!("{b}(i32)"), &format!("{b}_i32_{tag}"), next(), &[("a", I32, &[7, 13], da), ("b", I32, &[13], db)], &["y"], &format!("  y = {b}(a, b)")));
+        }
+    }
+    v.push(case("div(i32)", "div_i32_min", next(), &[("a", I32, &[37], low), ("b", I32, &[37], Range(-1, -1))], &["y"], "  y = div(a, b)"));
+    v.push(case("div(i32)", "div_i32_full", next(), &[("a", I32, &[41], full), ("b", I32, &[41], NonZero)], &["y"], "  y = div(a, b)"));
+    for u in ["neg", "abs"] {
+        v.push(case(&format!("{u}(i32)"), &format!("{u}_i32_low"), next(), &[("x", I32, &[5, 11], low)], &["y"], &format!("  y = {u}(x)")));
+        v.push(case(&format!("{u}(i32)"), &format!("{u}_i32_full"), next(), &[("x", I32, &[67], full)], &["y"], &format!("  y = {u}(x)")));
+    }
+    v
+}
+
 /// Quantized convolutions, mixture of experts and sparse products with index
 /// arrays as inputs.
 pub fn quant_and_routing() -> Vec<Case> {

@@ -73,6 +73,38 @@ fn wgsl_ops() {
     finish(&table, &format!("ops on {}", b.name()), WGSL_OPS);
 }
 
+/// Softmax, layer norm, reductions and global pooling over long rows: a
+/// workgroup per row with a tree reduction in shared memory (and short rows, one
+/// per invocation).
+#[test]
+fn wgsl_rows() {
+    let Some(b) = backend() else { return };
+    let mut table = Table::default();
+    for c in &super::cases_rows::rows() {
+        let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+        for (k, w) in &c.weights {
+            g.set_weight(k.clone(), w.clone());
+        }
+        check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
+    }
+    finish(&table, &format!("row reductions on {}", b.name()), super::cases_rows::ROWS_OPS);
+}
+
+/// Integer arithmetic (i32 saturating as the interpreter's i64-then-saturate),
+/// division and its run-time error, integer products.
+#[test]
+fn wgsl_integer() {
+    let Some(b) = backend() else { return };
+    let mut cases = cases::integer();
+    cases.extend(cases::saturating());
+    let mut table = Table::default();
+    for c in &cases {
+        let g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+        check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
+    }
+    finish(&table, &format!("integer ops on {}", b.name()), &["div(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)"]);
+}
+
 #[test]
 fn wgsl_fixtures() {
     let Some(b) = backend() else { return };
@@ -122,5 +154,14 @@ fn wgsl_run_time_errors_match_the_interpreter() {
     let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
     let model = gpu::compile(&g, b.device.clone()).unwrap();
     let got = model.run(&inputs).unwrap_err().to_string();
+    assert_eq!(got, want);
+    // i32 division by zero: the first failing element's operands.
+    let g = parse("graph g(a: i32[5], b: i32[5]) -> (y) {\n  y = div(a, b)\n}\n").unwrap();
+    let inputs = BTreeMap::from([
+        ("a".to_string(), Tensor::new(vec![5], smelt_ir::tensor::Data::I32(vec![i32::MIN, 7, -9, 4, 5])).unwrap()),
+        ("b".to_string(), Tensor::new(vec![5], smelt_ir::tensor::Data::I32(vec![-1, 2, 0, 0, 1])).unwrap()),
+    ]);
+    let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
+    let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap_err().to_string();
     assert_eq!(got, want);
 }
