@@ -50,6 +50,7 @@ fn every_suite_shader_validates_with_naga() {
     all.extend(cases::linalg());
     all.extend(cases::integer());
     all.extend(cases::saturating());
+    all.extend(cases::half());
     all.extend(cases_rows::rows());
     for c in &all {
         let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
@@ -157,4 +158,10 @@ fn snapshot_reduce_max_strided_workgroup() {
 #[test]
 fn snapshot_i32_saturating() {
     insta::assert_snapshot!(shaders("graph g(a: i32[7], b: i32[7]) -> (y, z) {\n  y = mul(a, b)\n  z = neg(a)\n}\n"));
+}
+
+/// f16 and bf16 packed two to a word, converted by bit manipulation.
+#[test]
+fn snapshot_half_conversions() {
+    insta::assert_snapshot!(shaders("graph g(a: f16[5], b: bf16[5]) -> (y) {\n  c = cast(b) {to = f16}\n  y = add(a, c)\n}\n"));
 }

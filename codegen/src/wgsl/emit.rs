@@ -430,6 +430,9 @@ impl<'k> Emitter<'k> {
 
     fn cast_fn(&mut self, from: Ty, to: Scalar) -> String {
         self.note_scalar(to);
+        if matches!(to, Scalar::F16 | Scalar::BF16) {
+            self.helper("smelt_half_support".into(), helpers::half_support);
+        }
         let name = format!("cast_{}_{}_{}", from.scalar.name(), to.name(), from.lanes);
         self.helper(name.clone(), || helpers::cast(&name, from, to))
     }

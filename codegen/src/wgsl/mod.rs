@@ -23,6 +23,10 @@
 //!   the interpreter's (i64 tensors other than indices, i32 arithmetic that can
 //!   overflow, which the interpreter saturates). Native `i64` (`shader-int64`) is
 //!   not used: lavapipe's LLVM miscompiles comparisons of sign-extended i64s;
+//! - f16 and bf16 buffers are packed two to a `u32` word (written like bytes,
+//!   with atomics); their values are held as bits and converted to and from f32
+//!   by bit manipulation, bit-exact with the `half` crate (round to nearest even,
+//!   subnormals, NaN kept quiet): all arithmetic is in f32, as on the CPU;
 //! - the f64 of requantization is real f64 (`shader-f64`, which lavapipe and
 //!   NVIDIA have);
 //! - transcendentals are the polynomials of [`crate::math`] (the same operations as
@@ -112,9 +116,6 @@ pub fn emit_step(step: &Step) -> Result<Shader, Error> {
 /// Translates a kernel (verified, then vectorized) into a shader.
 pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
     crate::kernel::verify::verify(k).map_err(|e| kernel_err(k, e.join("; ")))?;
-    if let Some(b) = k.buffers.iter().find(|b| b.scalar.is_storage()) {
-        return Err(kernel_err(k, format!("buffer {} is {}: 16-bit floats are not supported on wgsl", b.name, b.scalar.name())));
-    }
     let k = crate::schedule::vectorize(k);
     let parallel = matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.kind == LoopKind::Parallel);
     let extent = k.parallel_extent();
@@ -186,14 +187,11 @@ pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
             }
             _ => false,
         };
-        // 16-bit floats: no WGSL storage for them yet (f16 needs `shader-f16`, bf16
-        // bit arithmetic on packed words).
-        let half = ins.iter().chain(&outs).any(|d| matches!(d, DType::F16 | DType::BF16));
         // Integer products: the reference accumulates in i64 (wrapping); the GPU GEMM
         // is f32.
         let int_gemm = matches!(n.op, Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. })
             && ins.first().is_some_and(|d| !d.is_float());
-        if (any_i64 && !ok_i64) || overflows || half || int_gemm {
+        if (any_i64 && !ok_i64) || overflows || int_gemm {
             return Err(Error::Unsupported { backend: "wgsl", op: n.op.name().to_string(), node: n.name().to_string() });
         }
     }
@@ -223,14 +221,15 @@ pub(crate) fn scalar_name(s: Scalar) -> &'static str {
         // sign-extended i64 values, and WGSL proper has no i64.
         Scalar::I64 => "i32",
         Scalar::Bool => "bool",
-        // Refused by `check` (16-bit storage is not written for WGSL yet); a kernel
-        // reaching the emitter with one fails in `emit_step`.
-        Scalar::F16 | Scalar::BF16 => "f32",
+        // 16-bit floats are held as their bits (the low half of a `u32`): they are
+        // only loaded, stored and converted (`helpers::cast`).
+        Scalar::F16 | Scalar::BF16 => "u32",
     }
 }
 
-/// Whether a buffer of this scalar is packed four elements to a `u32` word
-/// (i64 buffers are two i32 words per element: see `helpers::load`).
+/// Whether a buffer of this scalar is packed several elements to a `u32` word:
+/// four bytes (i8, u8, bool) or two 16-bit floats (i64 buffers are two i32
+/// words per element: see `helpers::load`).
 pub(crate) fn packed(s: Scalar) -> bool {
-    matches!(s, Scalar::I8 | Scalar::U8 | Scalar::Bool)
+    matches!(s, Scalar::I8 | Scalar::U8 | Scalar::Bool | Scalar::F16 | Scalar::BF16)
 }
