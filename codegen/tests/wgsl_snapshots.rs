@@ -165,3 +165,9 @@ fn snapshot_i32_saturating() {
 fn snapshot_half_conversions() {
     insta::assert_snapshot!(shaders("graph g(a: f16[5], b: bf16[5]) -> (y) {\n  c = cast(b) {to = f16}\n  y = add(a, c)\n}\n"));
 }
+
+/// Integer matmul: the i64 accumulator as two i32 words.
+#[test]
+fn snapshot_matmul_i32() {
+    insta::assert_snapshot!(shaders("graph g(a: i32[3, 5], b: i32[5, 2]) -> (y) {\n  y = matmul(a, b)\n}\n"));
+}

@@ -3,11 +3,13 @@
 //! backend has no 64-bit integers: each op computes the wrapped i32 result and
 //! detects overflow from the operands' and result's signs (add, sub), from one
 //! division (mul), or from the one overflowing input (neg, abs, div of
-//! `i32::MIN` by −1), and saturates. Valid kernel IR on every backend: no
-//! division by zero or `MIN / −1` is ever evaluated.
+//! `i32::MIN` by −1), and saturates. Integer matmul's i64 accumulator (wrapping)
+//! is two i32 words, the products' high words by 16-bit halves (Hacker's
+//! Delight `mulhs`). Valid kernel IR on every backend: no division by zero or
+//! `MIN / −1` is ever evaluated.
 
 use super::expr::bind;
-use crate::kernel::{BinOp, BufId, CmpOp, Expr, KernelBuilder, Scalar, UnOp};
+use crate::kernel::{BinOp, BufId, CmpOp, Expr, KernelBuilder, Scalar, Ty, UnOp, VarId};
 use smelt_ir::{BinaryOp, UnaryOp};
 
 fn k(v: i64) -> Expr {
@@ -91,4 +93,55 @@ pub fn checked_div(kb: &mut KernelBuilder, x: Expr, y: Expr, status: BufId) -> E
         });
     });
     Expr::select(zero, k(0), Expr::select(ovf, max(), value))
+}
+
+/// An i64 accumulator as two i32 words: the high word and the low word's bits.
+#[derive(Debug, Clone, Copy)]
+pub struct Acc64 {
+    hi: VarId,
+    lo: VarId,
+}
+
+/// A new accumulator, set to 0.
+pub fn acc64(kb: &mut KernelBuilder) -> Acc64 {
+    let (hi, lo) = (kb.var("acc_hi", Ty::I32), kb.var("acc_lo", Ty::I32));
+    kb.set(hi, k(0));
+    kb.set(lo, k(0));
+    Acc64 { hi, lo }
+}
+
+fn shr(x: Expr, s: i64) -> Expr {
+    Expr::bin(BinOp::Shr, x, k(s))
+}
+
+fn low16(x: Expr) -> Expr {
+    Expr::bin(BinOp::And, x, k(0xffff))
+}
+
+/// `acc += x·y` for i32 `x`, `y`, wrapping in 64 bits (`i64::wrapping_add` of the
+/// exact product, as the reference).
+pub fn mac64(kb: &mut KernelBuilder, acc: Acc64, x: Expr, y: Expr) {
+    let x = bind(kb, "x", x);
+    let y = bind(kb, "y", y);
+    let (xl, xh) = (kb.let_("xl", low16(x.clone())), kb.let_("xh", shr(x.clone(), 16)));
+    let (yl, yh) = (kb.let_("yl", low16(y.clone())), kb.let_("yh", shr(y.clone(), 16)));
+    // The high word of the signed product (every partial product fits in i32).
+    let ll = kb.let_("ll", xl.clone() * yl.clone());
+    let t = kb.let_("t", low16(shr(ll, 16)) + xh.clone() * yl);
+    let t2 = kb.let_("t2", low16(t.clone()) + xl * yh.clone());
+    let hi = kb.let_("ph", xh * yh + shr(t, 16) + shr(t2, 16));
+    let lo = kb.let_("pl", x * y);
+    // The low words add with an unsigned carry (compared with the sign bit flipped).
+    let nlo = kb.let_("nlo", Expr::var(acc.lo) + lo.clone());
+    let flip = |e: Expr| Expr::bin(BinOp::Xor, e, min());
+    let carry = Expr::select(Expr::cmp(CmpOp::Lt, flip(nlo.clone()), flip(lo)), k(1), k(0));
+    kb.set(acc.hi, Expr::var(acc.hi) + hi + carry);
+    kb.set(acc.lo, nlo);
+}
+
+/// The accumulator saturated into i32.
+pub fn saturate64(acc: Acc64) -> Expr {
+    let (hi, lo) = (Expr::var(acc.hi), Expr::var(acc.lo));
+    let fits = hi.clone().eq_(shr(lo.clone(), 31));
+    Expr::select(fits, lo, Expr::select(Expr::cmp(CmpOp::Lt, hi, k(0)), min(), max()))
 }

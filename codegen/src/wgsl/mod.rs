@@ -187,11 +187,7 @@ pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
             }
             _ => false,
         };
-        // Integer products: the reference accumulates in i64 (wrapping); the GPU GEMM
-        // is f32.
-        let int_gemm = matches!(n.op, Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. })
-            && ins.first().is_some_and(|d| !d.is_float());
-        if (any_i64 && !ok_i64) || overflows || int_gemm {
+        if (any_i64 && !ok_i64) || overflows {
             return Err(Error::Unsupported { backend: "wgsl", op: n.op.name().to_string(), node: n.name().to_string() });
         }
     }

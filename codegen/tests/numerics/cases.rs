@@ -316,7 +316,8 @@ pub fn integer() -> Vec<Case> {
 
 /// i32 arithmetic where it overflows: the interpreter computes in i64 and
 /// saturates into i32 (full-range operands overflow add, sub and mul about half
-/// the time; operands near `i32::MIN` hit `-MIN`, `|MIN|` and `MIN / -1`).
+/// the time; operands near `i32::MIN` hit `-MIN`, `|MIN|` and `MIN / -1`), and
+/// i32 matmul whose i64 sums wrap.
 pub fn saturating() -> Vec<Case> {
     use DType::*;
     use Dist::*;
@@ -335,6 +336,11 @@ pub fn saturating() -> Vec<Case> {
     }
     v.push(case("div(i32)", "div_i32_min", next(), &[("a", I32, &[37], low), ("b", I32, &[37], Range(-1, -1))], &["y"], "  y = div(a, b)"));
     v.push(case("div(i32)", "div_i32_full", next(), &[("a", I32, &[41], full), ("b", I32, &[41], NonZero)], &["y"], "  y = div(a, b)"));
+    // Products up to 2^62: their sums wrap in i64 (as the reference) and saturate.
+    for (tag, a, b) in [("5x7x3", &[5usize, 7][..], &[7usize, 3][..]), ("2x3x2x9", &[2, 3, 2], &[2, 9])] {
+        v.push(case("matmul(i32)", &format!("matmul_i32_full_{tag}"), next(), &[("a", I32, a, full), ("b", I32, b, full)], &["y"], "  y = matmul(a, b)"));
+    }
+    v.push(case("matmul(i32)", "matmul_i32_low", next(), &[("a", I32, &[4, 3], low), ("b", I32, &[3, 5], Range(-3, 3))], &["y"], "  y = matmul(a, b)"));
     for u in ["neg", "abs"] {
         v.push(case(&format!("{u}(i32)"), &format!("{u}_i32_low"), next(), &[("x", I32, &[5, 11], low)], &["y"], &format!("  y = {u}(x)")));
         v.push(case(&format!("{u}(i32)"), &format!("{u}_i32_full"), next(), &[("x", I32, &[67], full)], &["y"], &format!("  y = {u}(x)")));

@@ -96,7 +96,8 @@ fn wgsl_rows() {
 }
 
 /// Integer arithmetic (i32 saturating as the interpreter's i64-then-saturate),
-/// division and its run-time error, integer products.
+/// division, integer products (matmul's i64 accumulator as two i32 words; gemm
+/// in real f64, as the reference).
 #[test]
 fn wgsl_integer() {
     let Some(b) = backend() else { return };
@@ -107,7 +108,7 @@ fn wgsl_integer() {
         let g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
         check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
     }
-    finish(&table, &format!("integer ops on {}", b.name()), &["div(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)"]);
+    finish(&table, &format!("integer ops on {}", b.name()), &["div(int)", "matmul(int)", "gemm(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)", "matmul(i32)"]);
 }
 
 #[test]
