@@ -20,9 +20,12 @@
 //!   buffers must hold fewer than 2³¹ elements, an i64 buffer is two i32 words
 //!   per element (loads saturate values beyond the i32 range, stores
 //!   sign-extend), and [`check`] refuses the ops whose results would differ from
-//!   the interpreter's (i64 tensors other than indices, i32 arithmetic that can
-//!   overflow, which the interpreter saturates). Native `i64` (`shader-int64`) is
-//!   not used: lavapipe's LLVM miscompiles comparisons of sign-extended i64s;
+//!   the interpreter's (i64 tensors other than indices; integer sums and products
+//!   that accumulate in i64). i32 arithmetic that the interpreter does in i64 and
+//!   saturates is lowered for the GPU in i32 with explicit overflow checks
+//!   (`lower::int32`), and integer matmul's i64 accumulator is two i32 words.
+//!   Native `i64` (`shader-int64`) is not used: lavapipe's LLVM miscompiles
+//!   comparisons of sign-extended i64s;
 //! - f16 and bf16 buffers are packed two to a `u32` word (written like bytes,
 //!   with atomics); their values are held as bits and converted to and from f32
 //!   by bit manipulation, bit-exact with the `half` crate (round to nearest even,
@@ -149,9 +152,9 @@ pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
 /// Checks that the WGSL backend lowers every node of `g` (before shapes are
 /// bound): what the lowering handles, less what i32 registers would change —
 /// i64 tensors other than indices (gather's indices, argmax/argmin and topk
-/// outputs, MoE routing, casts between i64 and other integers), and i32
-/// arithmetic that can overflow (the interpreter saturates it). Reported as
-/// `not supported on wgsl: <op> at node <name>`.
+/// outputs, MoE routing, casts between i64 and other integers), `reduce_sum` of
+/// i32 and `reduce_prod` of any integer (the reference accumulates them in i64,
+/// wrapping). Reported as `not supported on wgsl: <op> at node <name>`.
 pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
     use smelt_ir::ops::ReduceKind;
     use smelt_ir::{DType, Op};
