@@ -171,3 +171,10 @@ fn snapshot_half_conversions() {
 fn snapshot_matmul_i32() {
     insta::assert_snapshot!(shaders("graph g(a: i32[3, 5], b: i32[5, 2]) -> (y) {\n  y = matmul(a, b)\n}\n"));
 }
+
+/// Integer sums and products: the reference's wrapping i64 accumulator as two
+/// i32 words, one output per invocation.
+#[test]
+fn snapshot_reduce_i32_wide() {
+    insta::assert_snapshot!(shaders("graph g(x: i32[2, 9]) -> (s, p) {\n  s = reduce_sum(x) {axes = [1]}\n  p = reduce_prod(x) {axes = [1]}\n}\n"));
+}

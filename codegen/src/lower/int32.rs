@@ -118,25 +118,64 @@ fn low16(x: Expr) -> Expr {
     Expr::bin(BinOp::And, x, k(0xffff))
 }
 
-/// `acc += x·y` for i32 `x`, `y`, wrapping in 64 bits (`i64::wrapping_add` of the
-/// exact product, as the reference).
-pub fn mac64(kb: &mut KernelBuilder, acc: Acc64, x: Expr, y: Expr) {
-    let x = bind(kb, "x", x);
-    let y = bind(kb, "y", y);
+/// The high word of the signed 64-bit product of i32s `x` and `y` (every partial
+/// product of 16-bit halves fits in i32).
+fn mulhs(kb: &mut KernelBuilder, x: &Expr, y: &Expr) -> Expr {
     let (xl, xh) = (kb.let_("xl", low16(x.clone())), kb.let_("xh", shr(x.clone(), 16)));
     let (yl, yh) = (kb.let_("yl", low16(y.clone())), kb.let_("yh", shr(y.clone(), 16)));
-    // The high word of the signed product (every partial product fits in i32).
     let ll = kb.let_("ll", xl.clone() * yl.clone());
     let t = kb.let_("t", low16(shr(ll, 16)) + xh.clone() * yl);
     let t2 = kb.let_("t2", low16(t.clone()) + xl * yh.clone());
-    let hi = kb.let_("ph", xh * yh + shr(t, 16) + shr(t2, 16));
-    let lo = kb.let_("pl", x * y);
-    // The low words add with an unsigned carry (compared with the sign bit flipped).
+    xh * yh + shr(t, 16) + shr(t2, 16)
+}
+
+/// A new accumulator, set to 1.
+pub fn one64(kb: &mut KernelBuilder) -> Acc64 {
+    let acc = acc64(kb);
+    kb.set(acc.lo, k(1));
+    acc
+}
+
+/// `acc += x` for an i32 `x` (sign-extended), wrapping in 64 bits.
+pub fn add64(kb: &mut KernelBuilder, acc: Acc64, x: Expr) {
+    let x = bind(kb, "x", x);
+    add_words(kb, acc, shr(x.clone(), 31), x);
+}
+
+/// `acc *= x` for an i32 `x`, wrapping in 64 bits (`i64::wrapping_mul`):
+/// `(hi·2³² + lo)·x` where `lo` is unsigned, so the low word's high product is the
+/// signed one plus `x` when `lo`'s top bit is set.
+pub fn mul64(kb: &mut KernelBuilder, acc: Acc64, x: Expr) {
+    let x = bind(kb, "x", x);
+    let lo = Expr::var(acc.lo);
+    let h = mulhs(kb, &lo, &x);
+    let fix = Expr::select(Expr::cmp(CmpOp::Lt, lo.clone(), k(0)), x.clone(), k(0));
+    let hi = kb.let_("ph", h + fix + Expr::var(acc.hi) * x.clone());
+    let nlo = kb.let_("pl", lo * x);
+    kb.set(acc.hi, hi);
+    kb.set(acc.lo, nlo);
+}
+
+/// `acc += (hi, lo)`: the low words add with an unsigned carry (compared with
+/// the sign bit flipped).
+fn add_words(kb: &mut KernelBuilder, acc: Acc64, hi: Expr, lo: Expr) {
+    let lo = bind(kb, "pl", lo);
     let nlo = kb.let_("nlo", Expr::var(acc.lo) + lo.clone());
     let flip = |e: Expr| Expr::bin(BinOp::Xor, e, min());
     let carry = Expr::select(Expr::cmp(CmpOp::Lt, flip(nlo.clone()), flip(lo)), k(1), k(0));
     kb.set(acc.hi, Expr::var(acc.hi) + hi + carry);
     kb.set(acc.lo, nlo);
+}
+
+/// `acc += x·y` for i32 `x`, `y`, wrapping in 64 bits (`i64::wrapping_add` of the
+/// exact product, as the reference).
+pub fn mac64(kb: &mut KernelBuilder, acc: Acc64, x: Expr, y: Expr) {
+    let x = bind(kb, "x", x);
+    let y = bind(kb, "y", y);
+    let h = mulhs(kb, &x, &y);
+    let hi = kb.let_("ph", h);
+    let lo = kb.let_("pl", x * y);
+    add_words(kb, acc, hi, lo);
 }
 
 /// The accumulator saturated into i32.

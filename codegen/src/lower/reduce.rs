@@ -6,7 +6,7 @@
 //! the GPU, long reductions are cooperative (`lower::coop`): a workgroup per output.
 
 use super::util::{RowOp, nest, reduce_row, strides, Operand};
-use super::{coop, Lowerer, internal};
+use super::{coop, int32, Lowerer, internal};
 use crate::kernel::{Access, BinOp, CmpOp, Expr, KernelBuilder, LoopKind, Scalar, Ty, UnOp};
 use crate::Error;
 use smelt_ir::ops::reduce::reduce_axes;
@@ -25,6 +25,15 @@ pub fn support(op: &Op, ins: &[&TensorType], _outs: &[TensorType]) -> bool {
         Op::ArgReduce { .. } => matches!(d, Some(DType::F32 | DType::I8 | DType::U8 | DType::I32 | DType::I64)),
         _ => false,
     }
+}
+
+/// Nested serial loops over the reduced dims `(size, stride)` from offset `at`.
+fn walk(kb: &mut KernelBuilder, d: usize, red: &[(usize, i64)], at: Expr, body: &mut dyn FnMut(&mut KernelBuilder, Expr)) {
+    if d == red.len() {
+        return body(kb, at);
+    }
+    let (n, s) = red[d];
+    kb.for_n("r", n as u64, |kb, r| walk(kb, d + 1, red, at.clone() + r * s, body));
 }
 
 /// The offset of flat index `f` over dims `(size, stride)` (row-major).
@@ -71,7 +80,12 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 ReduceKind::Prod => BinOp::Mul,
                 _ => BinOp::Add,
             };
-            if coop::cooperative(&t, outputs, count) {
+            // The GPU's integer sums of i32 and products keep the reference's i64
+            // accumulator as two i32 words (`int32`), one output per invocation.
+            let wide = super::gpu::is_gpu(&t)
+                && !float
+                && (kind == ReduceKind::Prod || (kind == ReduceKind::Sum && x.scalar == Scalar::I32));
+            if !wide && coop::cooperative(&t, outputs, count) {
                 // A workgroup per output: the reduced elements spread over its
                 // invocations (offsets decomposed from one flat index).
                 let kdims: Vec<(usize, i64)> = kept.iter().map(|&d| (x.shape[d], xst[d])).collect();
@@ -143,16 +157,27 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 let out_scalar = out.scalar;
                 let mut t2 = t.clone();
                 t2.parallel_min_elems = u64::MAX;
+                let in_sc = x.scalar;
+                if wide {
+                    // One output per invocation.
+                    let kdims: Vec<(usize, i64)> = kept.iter().map(|&d| (x.shape[d], xst[d])).collect();
+                    kb.for_("o", Expr::i(0), Expr::i(outputs as i64), LoopKind::Parallel, |kb, o| {
+                        let base = kb.let_("base", unflatten(&o, &kdims));
+                        let acc = if kind == ReduceKind::Prod { int32::one64(kb) } else { int32::acc64(kb) };
+                        walk(kb, 0, &red, base, &mut |kb, at| {
+                            let v = Expr::load(xb, at);
+                            let v = if in_sc == Scalar::I32 { v } else { Expr::cast(Scalar::I32, v) };
+                            if kind == ReduceKind::Prod { int32::mul64(kb, acc, v) } else { int32::add64(kb, acc, v) }
+                        });
+                        let r = int32::saturate64(acc);
+                        kb.store(y, o, if out_scalar == Scalar::I32 { r } else { Expr::cast(out_scalar, r) });
+                    });
+                    l.step(node, kb.finish(), vec![x.buf, out.buf]);
+                    return Ok(true);
+                }
                 nest(&mut kb, &t2, &dims, &[in_st, out_st], |kb, idx| {
                     let acc = kb.var("acc", acc_ty);
                     kb.set(acc, init);
-                    fn walk(kb: &mut KernelBuilder, d: usize, red: &[(usize, i64)], at: Expr, body: &mut dyn FnMut(&mut KernelBuilder, Expr)) {
-                        if d == red.len() {
-                            return body(kb, at);
-                        }
-                        let (n, s) = red[d];
-                        kb.for_n("r", n as u64, |kb, r| walk(kb, d + 1, red, at.clone() + r * s, body));
-                    }
                     walk(kb, 0, &red, idx[0].clone(), &mut |kb, at| {
                         let v = Expr::load(xb, at);
                         let v = if float { v } else { Expr::cast(Scalar::I64, v) };

@@ -20,10 +20,10 @@
 //!   buffers must hold fewer than 2³¹ elements, an i64 buffer is two i32 words
 //!   per element (loads saturate values beyond the i32 range, stores
 //!   sign-extend), and [`check`] refuses the ops whose results would differ from
-//!   the interpreter's (i64 tensors other than indices; integer sums and products
-//!   that accumulate in i64). i32 arithmetic that the interpreter does in i64 and
-//!   saturates is lowered for the GPU in i32 with explicit overflow checks
-//!   (`lower::int32`), and integer matmul's i64 accumulator is two i32 words.
+//!   the interpreter's (i64 tensors other than indices). i32 arithmetic that the
+//!   interpreter does in i64 and saturates is lowered for the GPU in i32 with
+//!   explicit overflow checks (`lower::int32`), and the i64 accumulators of
+//!   integer matmul, i32 sums and integer products are two i32 words.
 //!   Native `i64` (`shader-int64`) is not used: lavapipe's LLVM miscompiles
 //!   comparisons of sign-extended i64s;
 //! - f16 and bf16 buffers are packed two to a `u32` word (written like bytes,
@@ -152,11 +152,9 @@ pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
 /// Checks that the WGSL backend lowers every node of `g` (before shapes are
 /// bound): what the lowering handles, less what i32 registers would change —
 /// i64 tensors other than indices (gather's indices, argmax/argmin and topk
-/// outputs, MoE routing, casts between i64 and other integers), `reduce_sum` of
-/// i32 and `reduce_prod` of any integer (the reference accumulates them in i64,
-/// wrapping). Reported as `not supported on wgsl: <op> at node <name>`.
+/// outputs, MoE routing, casts between i64 and other integers). Reported as
+/// `not supported on wgsl: <op> at node <name>`.
 pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
-    use smelt_ir::ops::ReduceKind;
     use smelt_ir::{DType, Op};
     crate::lower::check(g).map_err(|e| match e {
         Error::Unsupported { op, node, .. } => Error::Unsupported { backend: "wgsl", op, node },
@@ -180,17 +178,7 @@ pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
             Op::Cast { .. } => ins.first().is_some_and(|d| !d.is_float()) && outs.first().is_some_and(|d| !d.is_float()),
             _ => false,
         };
-        // Integer reductions accumulate in i64 (wrapping), the GPU in i32: a sum
-        // of i32s or a product of any integers can leave i32 where the reference
-        // does not (max and min cannot, nor a sum of bytes under 2^23 elements).
-        let overflows = match &n.op {
-            Op::Reduce { kind, .. } => {
-                ins.first().is_some_and(|d| !d.is_float())
-                    && (*kind == ReduceKind::Prod || (ins.first() == Some(&DType::I32) && *kind == ReduceKind::Sum))
-            }
-            _ => false,
-        };
-        if (any_i64 && !ok_i64) || overflows {
+        if any_i64 && !ok_i64 {
             return Err(Error::Unsupported { backend: "wgsl", op: n.op.name().to_string(), node: n.name().to_string() });
         }
     }

@@ -340,6 +340,13 @@ pub fn saturating() -> Vec<Case> {
     for (tag, a, b) in [("5x7x3", &[5usize, 7][..], &[7usize, 3][..]), ("2x3x2x9", &[2, 3, 2], &[2, 9])] {
         v.push(case("matmul(i32)", &format!("matmul_i32_full_{tag}"), next(), &[("a", I32, a, full), ("b", I32, b, full)], &["y"], "  y = matmul(a, b)"));
     }
+    // Integer reductions accumulate in i64 (wrapping), then saturate.
+    v.push(case("reduce_sum(i32)", "reduce_sum_i32_full", next(), &[("x", I32, &[3, 37], full)], &["y"], "  y = reduce_sum(x) {axes = [1]}"));
+    v.push(case("reduce_sum(i32)", "reduce_sum_i32_all", next(), &[("x", I32, &[5, 7], Any)], &["y"], "  y = reduce_sum(x) {keepdims = false}"));
+    v.push(case("reduce_prod(int)", "reduce_prod_i32_full", next(), &[("x", I32, &[4, 3], full)], &["y"], "  y = reduce_prod(x) {axes = [0]}"));
+    v.push(case("reduce_prod(int)", "reduce_prod_i32_small", next(), &[("x", I32, &[3, 13], Range(-9, 9))], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
+    v.push(case("reduce_prod(int)", "reduce_prod_i8", next(), &[("x", I8, &[6, 5], Any)], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
+    v.push(case("reduce_prod(int)", "reduce_prod_u8", next(), &[("x", U8, &[2, 9], Any)], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
     v.push(case("matmul(i32)", "matmul_i32_low", next(), &[("a", I32, &[4, 3], low), ("b", I32, &[3, 5], Range(-3, 3))], &["y"], "  y = matmul(a, b)"));
     for u in ["neg", "abs"] {
         v.push(case(&format!("{u}(i32)"), &format!("{u}_i32_low"), next(), &[("x", I32, &[5, 11], low)], &["y"], &format!("  y = {u}(x)")));

@@ -108,7 +108,7 @@ fn wgsl_integer() {
         let g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
         check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
     }
-    finish(&table, &format!("integer ops on {}", b.name()), &["div(int)", "matmul(int)", "gemm(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)", "matmul(i32)"]);
+    finish(&table, &format!("integer ops on {}", b.name()), &["div(int)", "matmul(int)", "gemm(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)", "matmul(i32)", "reduce_sum(i32)", "reduce_prod(int)"]);
 }
 
 #[test]
