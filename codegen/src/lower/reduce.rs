@@ -81,7 +81,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 _ => BinOp::Add,
             };
             // The GPU's integer sums of i32 and products keep the reference's i64
-            // accumulator as two i32 words (`int32`), one output per invocation.
+            // accumulator as two i32 words (`int32`).
             let wide = super::gpu::is_gpu(&t)
                 && !float
                 && (kind == ReduceKind::Prod || (kind == ReduceKind::Sum && x.scalar == Scalar::I32));
@@ -158,27 +158,22 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 let mut t2 = t.clone();
                 t2.parallel_min_elems = u64::MAX;
                 let in_sc = x.scalar;
-                if wide {
-                    // One output per invocation.
-                    let kdims: Vec<(usize, i64)> = kept.iter().map(|&d| (x.shape[d], xst[d])).collect();
-                    kb.for_("o", Expr::i(0), Expr::i(outputs as i64), LoopKind::Parallel, |kb, o| {
-                        let base = kb.let_("base", unflatten(&o, &kdims));
+                // One output: the reduced dims walked from `at0`, stored at `yi`.
+                let one = |kb: &mut KernelBuilder, at0: Expr, yi: Expr| {
+                    if wide {
                         let acc = if kind == ReduceKind::Prod { int32::one64(kb) } else { int32::acc64(kb) };
-                        walk(kb, 0, &red, base, &mut |kb, at| {
+                        walk(kb, 0, &red, at0, &mut |kb, at| {
                             let v = Expr::load(xb, at);
                             let v = if in_sc == Scalar::I32 { v } else { Expr::cast(Scalar::I32, v) };
                             if kind == ReduceKind::Prod { int32::mul64(kb, acc, v) } else { int32::add64(kb, acc, v) }
                         });
                         let r = int32::saturate64(acc);
-                        kb.store(y, o, if out_scalar == Scalar::I32 { r } else { Expr::cast(out_scalar, r) });
-                    });
-                    l.step(node, kb.finish(), vec![x.buf, out.buf]);
-                    return Ok(true);
-                }
-                nest(&mut kb, &t2, &dims, &[in_st, out_st], |kb, idx| {
+                        kb.store(y, yi, if out_scalar == Scalar::I32 { r } else { Expr::cast(out_scalar, r) });
+                        return;
+                    }
                     let acc = kb.var("acc", acc_ty);
-                    kb.set(acc, init);
-                    walk(kb, 0, &red, idx[0].clone(), &mut |kb, at| {
+                    kb.set(acc, init.clone());
+                    walk(kb, 0, &red, at0, &mut |kb, at| {
                         let v = Expr::load(xb, at);
                         let v = if float { v } else { Expr::cast(Scalar::I64, v) };
                         let a = Expr::var(acc);
@@ -193,8 +188,18 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     });
                     let r = finish(Expr::var(acc));
                     let r = if float { r } else { Expr::cast(out_scalar, r) };
-                    kb.store(y, idx[1].clone(), r);
-                });
+                    kb.store(y, yi, r);
+                };
+                if super::gpu::is_gpu(&t) {
+                    // The GPU: one output per invocation.
+                    let kdims: Vec<(usize, i64)> = kept.iter().map(|&d| (x.shape[d], xst[d])).collect();
+                    kb.for_("o", Expr::i(0), Expr::i(outputs as i64), LoopKind::Parallel, |kb, o| {
+                        let base = kb.let_("base", unflatten(&o, &kdims));
+                        one(kb, base, o);
+                    });
+                } else {
+                    nest(&mut kb, &t2, &dims, &[in_st, out_st], |kb, idx| one(kb, idx[0].clone(), idx[1].clone()));
+                }
             }
         }
         Op::ArgReduce { kind, axis, .. } => {
