@@ -115,13 +115,13 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     kb.store(y, p, r);
                 });
             } else {
-            kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, p| {
-                let base = kb.let_("base", p.clone() * inner as i64);
-                let rop = if kind == PoolKind::Max { RowOp::Max } else { RowOp::Add };
-                let r = reduce_row(kb, xb, &base, inner, t.vector_width, rop, &|_, v, _| v);
-                let r = if kind == PoolKind::Avg { r / Expr::f(inner as f32) } else { r };
-                kb.store(y, p, r);
-            });
+                kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, p| {
+                    let base = kb.let_("base", p.clone() * inner as i64);
+                    let rop = if kind == PoolKind::Max { RowOp::Max } else { RowOp::Add };
+                    let r = reduce_row(kb, xb, &base, inner, t.vector_width, rop, &|_, v, _| v);
+                    let r = if kind == PoolKind::Avg { r / Expr::f(inner as f32) } else { r };
+                    kb.store(y, p, r);
+                });
             }
         }
         Op::Pool(p) => {
