@@ -78,10 +78,10 @@ fn unknown_adapter_is_an_error() {
 
 #[test]
 fn unsupported_on_wgsl_writes_nothing() {
-    // i32 addition saturates in the interpreter; WGSL's i32 would wrap: refused.
+    // i64 tensors other than indices: the GPU computes integers in i32, refused.
     let d = temp("unsupported");
     let model = d.join("iadd.smelt");
-    std::fs::write(&model, "graph iadd(a: i32[3], b: i32[3]) -> (y) {\n  y = add(a, b)\n}\n").expect("write model");
+    std::fs::write(&model, "graph iadd(a: i64[3], b: i64[3]) -> (y) {\n  y = add(a, b)\n}\n").expect("write model");
     let out = d.join("out.safetensors");
     let o = smelt(&["run", &model.to_string_lossy(), "--backend", "wgsl", "-o", &out.to_string_lossy()]);
     assert!(!o.status.success());

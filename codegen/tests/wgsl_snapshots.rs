@@ -1,13 +1,19 @@
 //! The WGSL emitter without a GPU: every shader generated for every case of the
 //! numerical suite (op cases, the interpreter's fixtures, the examples) parses and
-//! validates with naga, and snapshots of representative shaders (an elementwise
-//! kernel, a packed-bool comparison, a softmax, the tiled matmul, a conv with a
-//! fused epilogue). The numerical checks of these shaders are in
+//! validates with naga (uniformity analysis included: the cooperative reductions'
+//! barriers), and snapshots of representative shaders (an elementwise kernel, a
+//! packed-bool comparison, a softmax per invocation and per workgroup, a layer norm
+//! and a strided reduction per workgroup, saturating i32 arithmetic, the tiled
+//! matmul, a conv with a fused epilogue). The numerical checks of these shaders are in
 //! `numerics/wgsl.rs`, on a real (or lavapipe) adapter.
 
 #[path = "numerics/cases.rs"]
 #[allow(dead_code)]
 mod cases;
+
+#[path = "numerics/cases_rows.rs"]
+#[allow(dead_code)]
+mod cases_rows;
 
 use smelt_codegen::lower::lower;
 use smelt_codegen::wgsl::{self, emit_step, print_program};
@@ -42,6 +48,10 @@ fn every_suite_shader_validates_with_naga() {
     let mut shaders = 0;
     let mut all = cases::elementwise();
     all.extend(cases::linalg());
+    all.extend(cases::integer());
+    all.extend(cases::saturating());
+    all.extend(cases::half());
+    all.extend(cases_rows::rows());
     for c in &all {
         let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
         for (k, w) in &c.weights {
@@ -123,4 +133,48 @@ fn snapshot_fused_conv() {
     insta::assert_snapshot!(shaders(
         "graph g(x: f32[1, 3, 9, 9]) -> (y) {\n  w = param f32[4, 3, 3, 3]\n  b = param f32[4]\n  y = fused_conv2d(x, w, b) {pad = [1, 1, 1, 1], activation = relu}\n}\n"
     ));
+}
+
+/// A workgroup per row: `reduce` loops into a tree in shared memory, a
+/// `workgroup` loop for the outputs.
+#[test]
+fn snapshot_softmax_workgroup() {
+    insta::assert_snapshot!(shaders("graph g(x: f32[3, 1000]) -> (y) {\n  y = softmax(x) {axis = -1}\n}\n"));
+}
+
+#[test]
+fn snapshot_layer_norm_workgroup() {
+    insta::assert_snapshot!(shaders(
+        "graph g(x: f32[2, 333]) -> (y) {\n  s = param f32[333]\n  b = param f32[333]\n  y = layer_norm(x, s, b)\n}\n"
+    ));
+}
+
+/// Non-trailing axes: each invocation decomposes a flat index of the reduced dims.
+#[test]
+fn snapshot_reduce_max_strided_workgroup() {
+    insta::assert_snapshot!(shaders("graph g(x: f32[37, 3, 11]) -> (y) {\n  y = reduce_max(x) {axes = [0, 2], keepdims = false}\n}\n"));
+}
+
+#[test]
+fn snapshot_i32_saturating() {
+    insta::assert_snapshot!(shaders("graph g(a: i32[7], b: i32[7]) -> (y, z) {\n  y = mul(a, b)\n  z = neg(a)\n}\n"));
+}
+
+/// f16 and bf16 packed two to a word, converted by bit manipulation.
+#[test]
+fn snapshot_half_conversions() {
+    insta::assert_snapshot!(shaders("graph g(a: f16[5], b: bf16[5]) -> (y) {\n  c = cast(b) {to = f16}\n  y = add(a, c)\n}\n"));
+}
+
+/// Integer matmul: the i64 accumulator as two i32 words.
+#[test]
+fn snapshot_matmul_i32() {
+    insta::assert_snapshot!(shaders("graph g(a: i32[3, 5], b: i32[5, 2]) -> (y) {\n  y = matmul(a, b)\n}\n"));
+}
+
+/// Integer sums and products: the reference's wrapping i64 accumulator as two
+/// i32 words, one output per invocation.
+#[test]
+fn snapshot_reduce_i32_wide() {
+    insta::assert_snapshot!(shaders("graph g(x: i32[2, 9]) -> (s, p) {\n  s = reduce_sum(x) {axes = [1]}\n  p = reduce_prod(x) {axes = [1]}\n}\n"));
 }

@@ -224,6 +224,17 @@ pub enum LoopKind {
     Vectorized(u32),
     /// Fully unrolled by the emitter (constant trip count).
     Unrolled,
+    /// Iterations are independent (each stores its own elements, sets only
+    /// variables it reads itself): a GPU may split them among the invocations of
+    /// the workgroup that runs one iteration of the top-level parallel loop.
+    /// Only directly in the body of that loop. CPUs run it serially.
+    Workgroup,
+    /// Like [`LoopKind::Workgroup`], but the iterations fold into the variable:
+    /// every assignment to it in the body is `acc = acc op e` (`op` is add, mul,
+    /// max or min), so a GPU may give each invocation a partial accumulator from
+    /// `op`'s identity and combine them with a tree in shared memory, then with
+    /// the value before the loop. The body stores nothing. CPUs run it serially.
+    Reduce(BinOp, VarId),
 }
 
 impl fmt::Display for LoopKind {
@@ -233,6 +244,8 @@ impl fmt::Display for LoopKind {
             LoopKind::Parallel => f.write_str("parallel for"),
             LoopKind::Vectorized(w) => write!(f, "vectorized({w}) for"),
             LoopKind::Unrolled => f.write_str("unrolled for"),
+            LoopKind::Workgroup => f.write_str("workgroup for"),
+            LoopKind::Reduce(op, v) => write!(f, "reduce({} into %{}) for", op.name(), v.0),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! Buffers print as `%name`, vector loads as `%b[i..+4]`, the first assignment of a
 //! variable as `let v: ty = …`. Index arithmetic is infix; everything else is a call.
 
-use super::{Expr, Kernel, Lit, Stmt};
+use super::{Expr, Kernel, Lit, LoopKind, Stmt};
 use std::collections::HashSet;
 use std::fmt::Write;
 
@@ -59,7 +59,11 @@ impl Printer<'_> {
                 let name = &self.k.var(l.var).name;
                 self.declared.insert(l.var.0);
                 let step = if l.step == 1 { String::new() } else { format!(" step {}", l.step) };
-                let _ = writeln!(self.out, "{} {name} in {}..{}{step} {{", l.kind, expr(self.k, &l.lo), expr(self.k, &l.hi));
+                let kind = match l.kind {
+                    LoopKind::Reduce(op, acc) => format!("reduce({} into {}) for", op.name(), self.k.var(acc).name),
+                    k => k.to_string(),
+                };
+                let _ = writeln!(self.out, "{kind} {name} in {}..{}{step} {{", expr(self.k, &l.lo), expr(self.k, &l.hi));
                 self.block(&l.body, depth + 1);
                 self.indent(depth);
                 self.out.push_str("}\n");

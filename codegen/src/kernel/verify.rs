@@ -1,7 +1,7 @@
 //! The kernel verifier: types, variable scopes, buffer access, and the rules for
 //! parallel, vectorized and unrolled loops. It reports every problem it finds.
 
-use super::{Expr, Kernel, LoopKind, Scalar, Stmt, Ty};
+use super::{BinOp, Expr, Kernel, LoopKind, Scalar, Stmt, Ty, VarId};
 use std::collections::HashSet;
 
 /// Checks a kernel; on failure, every problem found, one message each.
@@ -63,6 +63,47 @@ impl Verifier<'_> {
         }
     }
 
+    fn top_parallel(&self) -> bool {
+        matches!(self.k.body.as_slice(), [Stmt::Loop(l)] if l.kind == LoopKind::Parallel)
+    }
+
+    /// A reduction loop folds into `acc` only: every assignment to it in the body
+    /// is `acc = acc op e` with `e` free of `acc`, and the body stores nothing.
+    fn reduce_loop(&mut self, what: &str, op: BinOp, acc: VarId, body: &[Stmt], defined: &HashSet<u32>) {
+        if !matches!(op, BinOp::Add | BinOp::Mul | BinOp::Max | BinOp::Min) {
+            self.err(format!("{what}: a reduction combines with add, mul, max or min, not {}", op.name()));
+        }
+        match self.k.vars.get(acc.0 as usize) {
+            Some(d) if d.ty.lanes == 1 && matches!(d.ty.scalar, Scalar::F32 | Scalar::I32 | Scalar::I64) => {}
+            _ => self.err(format!("{what}: the accumulator must be a scalar f32, i32 or i64 variable")),
+        }
+        if !defined.contains(&acc.0) {
+            self.err(format!("{what}: the accumulator is used before it is set"));
+        }
+        fn walk(s: &[Stmt], op: BinOp, acc: VarId, bad: &mut Vec<String>) {
+            for st in s {
+                match st {
+                    Stmt::Set(v, e) if *v == acc => match e {
+                        Expr::Bin(o, a, b) if *o == op && **a == Expr::Var(acc) && !b.uses_var(acc) => {}
+                        _ => bad.push(format!("assigns the accumulator other than by `acc = acc {} e`", op.name())),
+                    },
+                    Stmt::Store { .. } => bad.push("stores inside a reduction loop".into()),
+                    Stmt::Loop(l) => walk(&l.body, op, acc, bad),
+                    Stmt::If { then, els, .. } => {
+                        walk(then, op, acc, bad);
+                        walk(els, op, acc, bad);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut bad = vec![];
+        walk(body, op, acc, &mut bad);
+        for b in bad {
+            self.err(format!("{what}: {b}"));
+        }
+    }
+
     fn block(&mut self, body: &[Stmt], defined: &mut HashSet<u32>, depth: usize) {
         for s in body {
             self.stmt(s, defined, depth);
@@ -98,6 +139,10 @@ impl Verifier<'_> {
                         (Some(lo), Some(hi)) if hi.saturating_sub(lo) <= 4096 => {}
                         _ => self.err(format!("{what}: an unrolled loop needs constant bounds and at most 4096 iterations")),
                     },
+                    LoopKind::Workgroup | LoopKind::Reduce(..) if depth != 1 || !self.top_parallel() => {
+                        self.err(format!("{what}: a {} loop must be directly in the body of the top-level parallel loop", l.kind))
+                    }
+                    LoopKind::Reduce(op, acc) => self.reduce_loop(&what, op, acc, &l.body, defined),
                     _ => {}
                 }
                 let mut inner = defined.clone();

@@ -6,7 +6,7 @@
 
 use super::expr::{binary_f32, binary_i64, bind, checked_i64, is_checked_int, region, unary_f32, unary_i64};
 use super::util::{broadcast_strides, coalesce, nest, Operand};
-use super::{Check, Lowerer};
+use super::{int32, Check, Lowerer};
 use crate::kernel::{Access, Expr, KernelBuilder, Scalar};
 use crate::Error;
 use smelt_ir::{BinaryOp, DType, Op, TensorType, UnaryOp};
@@ -56,6 +56,12 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let op = op.clone();
     let ins_sc: Vec<Scalar> = ins.iter().map(|o| o.scalar).collect();
     let out_sc = out.scalar;
+    // The GPU has no i64: its i32 arithmetic saturates in i32 (`int32.rs`).
+    // Its division of 8-bit integers goes through i32 too (`MIN / -1` cannot
+    // overflow there; the cast back saturates `-128 / -1`).
+    let gpu = super::gpu::is_gpu(&l.target);
+    let gpu32 = gpu && ins_sc.first() == Some(&Scalar::I32);
+    let gpu_div = gpu && matches!(ins_sc.first(), Some(Scalar::I8 | Scalar::U8 | Scalar::I32));
     nest(&mut kb, &target, &dims, &st, |kb, idx| {
         let load = |kb: &mut KernelBuilder, i: usize| bind(kb, &format!("v{i}"), Expr::load(in_bufs[i], idx[i].clone()));
         let yi = idx[ins_sc.len()].clone();
@@ -66,6 +72,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     Scalar::F32 => unary_f32(kb, *u, x, 1),
                     Scalar::Bool if *u == UnaryOp::Not => Expr::un(crate::kernel::UnOp::Not, x),
                     Scalar::Bool => x,
+                    _ if gpu32 && int32::unary_overflows(*u) => int32::unary(kb, *u, x),
                     s => {
                         let r = unary_i64(*u, Expr::cast(Scalar::I64, x)).unwrap_or(Expr::i(0));
                         Expr::cast(s, r)
@@ -82,6 +89,15 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                         BinaryOp::Or => Expr::bin(crate::kernel::BinOp::Or, x, z),
                         _ => Expr::bin(crate::kernel::BinOp::Xor, x, z),
                     },
+                    s if gpu_div && is_checked_int(*b) => {
+                        let widen = |e: Expr| if s == Scalar::I32 { e } else { Expr::cast(Scalar::I32, e) };
+                        let q = match status {
+                            Some(st) => int32::checked_div(kb, widen(x), widen(z), st),
+                            None => Expr::int(0, Scalar::I32),
+                        };
+                        if s == Scalar::I32 { q } else { Expr::cast(s, q) }
+                    }
+                    _ if gpu32 && int32::binary_overflows(*b) => int32::binary(kb, *b, x, z),
                     s if is_checked_int(*b) => match status {
                         Some(st) => Expr::cast(s, checked_i64(kb, Expr::cast(Scalar::I64, x), Expr::cast(Scalar::I64, z), st)),
                         None => Expr::i(0),

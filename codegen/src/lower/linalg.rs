@@ -62,6 +62,7 @@ fn int_gemm(l: &mut Lowerer, node: &str, g: &smelt_ir::ops::Gemm, ins: &[Operand
 
 /// Integer `matmul`, as the reference: products and sums wrap in i64, the result
 /// saturates into the output dtype. A plain loop nest (rows parallel when large).
+/// On the GPU (i32 only) the i64 accumulator is two i32 words (`int32::mac64`).
 fn int_matmul(l: &mut Lowerer, node: &str, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
     let (a, b) = (a_mat(&ins[0], false), b_mat(&ins[1], false));
     if a.cols != b.rows {
@@ -80,6 +81,7 @@ fn int_matmul(l: &mut Lowerer, node: &str, ins: &[Operand], out: &Operand) -> Re
     let work = out.len().saturating_mul(k as u64);
     let par = work >= l.target.parallel_min_elems;
     let out_sc = out.scalar;
+    let gpu32 = super::gpu::is_gpu(&l.target) && [ins[0].scalar, ins[1].scalar, out_sc] == [Scalar::I32; 3];
     // Dims of the nest: the batch dims, then rows; the first is parallel when large.
     let mut dims: Vec<usize> = batch.clone();
     dims.push(m);
@@ -99,6 +101,17 @@ fn int_matmul(l: &mut Lowerer, node: &str, ins: &[Operand], out: &Operand) -> Re
     let mut body = |kb: &mut KernelBuilder, offs: [Expr; 3], row: Expr| {
         let [oa, ob, oy] = offs;
         kb.for_n("c", n as u64, |kb, c| {
+            if gpu32 {
+                // No i64 on the GPU: the accumulator is two i32 words.
+                let acc = super::int32::acc64(kb);
+                kb.for_n("p", k as u64, |kb, p| {
+                    let x = Expr::load(ab, oa.clone() + row.clone() * a.rs + p.clone() * a.cs);
+                    let z = Expr::load(bb, ob.clone() + p * b.rs + c.clone() * b.cs);
+                    super::int32::mac64(kb, acc, x, z);
+                });
+                kb.store(y, oy.clone() + row.clone() * n as i64 + c, super::int32::saturate64(acc));
+                return;
+            }
             let acc = kb.var("acc", Ty::I64);
             kb.set(acc, Expr::i(0));
             kb.for_n("p", k as u64, |kb, p| {

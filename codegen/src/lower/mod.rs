@@ -11,8 +11,10 @@
 
 mod attention;
 mod conv;
+pub mod coop;
 mod elementwise;
 mod expr;
+mod int32;
 pub mod gemm;
 pub mod gpu;
 mod linalg;
@@ -251,7 +253,8 @@ fn lower_op(l: &mut Lowerer, name: &str, op: &Op, ins: &[Operand], outs: &[Opera
         Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } | Op::Elementwise { .. } => {
             elementwise::lower(l, name, op, ins, outs)?
         }
-        Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } if gpu::is_gpu(&l.target) => gpu::linalg(l, name, op, ins, outs)?,
+        // Integer products keep the reference's loop nests (in i32 words on the GPU).
+        Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } if gpu::is_gpu(&l.target) && outs[0].scalar == Scalar::F32 => gpu::linalg(l, name, op, ins, outs)?,
         Op::Conv(_) | Op::FusedConv { .. } if gpu::is_gpu(&l.target) => gpu::conv(l, name, op, ins, outs)?,
         Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } => linalg::lower(l, name, op, ins, outs)?,
         Op::Conv(_) | Op::FusedConv { .. } => conv::lower(l, name, op, ins, outs)?,

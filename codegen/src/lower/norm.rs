@@ -1,11 +1,12 @@
 //! Lowering of normalization: inference `batch_norm` (an elementwise kernel with
 //! per-channel parameters), `layer_norm` (per row: mean and variance by vector
 //! reductions, then one normalizing pass) and `softmax` / `log_softmax` along an
-//! axis (max, sum of exponentials, then the outputs).
+//! axis (max, sum of exponentials, then the outputs). On the GPU, long rows are
+//! cooperative (`lower::coop`): a workgroup per row.
 
 use super::util::{RowOp, broadcast_strides, coalesce, fconst, nest, reduce_row, Operand};
-use super::{Lowerer, internal};
-use crate::kernel::{Access, BinOp, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar, UnOp};
+use super::{coop, Lowerer, internal};
+use crate::kernel::{Access, BinOp, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar, Ty, UnOp};
 use crate::Error;
 use smelt_ir::shape::normalize_axis;
 use smelt_ir::{DType, Op, TensorType};
@@ -14,6 +15,12 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
     matches!(op, Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. })
         && ins.iter().all(|t| t.dtype == DType::F32)
         && outs.iter().all(|t| t.dtype == DType::F32)
+}
+
+/// A layer norm's (rows, row length).
+fn layer_rows(x: &Operand, axis: i64) -> (usize, usize) {
+    let a = normalize_axis(axis, x.shape.len()).unwrap_or(0);
+    (x.shape[..a].iter().product(), x.shape[a..].iter().product())
 }
 
 fn exp(x: Expr) -> Expr {
@@ -49,6 +56,25 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 kb.store(y, idx[0].clone(), r);
             });
         }
+        Op::LayerNorm { axis, epsilon } if coop::cooperative(&t, layer_rows(x, axis).0, layer_rows(x, axis).1) => {
+            let (outer, inner) = layer_rows(x, axis);
+            let has_bias = ins.len() > 2;
+            kb.for_("r", Expr::i(0), Expr::i(outer as i64), LoopKind::Parallel, |kb, r| {
+                let base = kb.let_("base", r * inner as i64);
+                let s = coop::reduce(kb, "sum", Ty::F32, BinOp::Add, Expr::f(0.0), inner, |_, j| Expr::load(bufs[0], base.clone() + j));
+                let mean = kb.let_("mean", s / Expr::f(inner as f32));
+                let ss = coop::reduce(kb, "ss", Ty::F32, BinOp::Add, Expr::f(0.0), inner, |kb, j| {
+                    let d = kb.let_("d", Expr::load(bufs[0], base.clone() + j) - mean.clone());
+                    d.clone() * d
+                });
+                let rstd = kb.let_("rstd", Expr::f(1.0) / Expr::un(UnOp::Sqrt, ss / Expr::f(inner as f32) + Expr::f(epsilon)));
+                coop::each(kb, inner, |kb, j| {
+                    let v = (Expr::load(bufs[0], base.clone() + j.clone()) - mean.clone()) * rstd.clone() * Expr::load(bufs[1], j.clone());
+                    let v = if has_bias { v + Expr::load(bufs[2], j.clone()) } else { v };
+                    kb.store(y, base.clone() + j, v);
+                });
+            });
+        }
         Op::LayerNorm { axis, epsilon } => {
             let a = normalize_axis(axis, x.shape.len()).ok_or_else(|| internal(node, "layer_norm axis"))?;
             let inner: usize = x.shape[a..].iter().product();
@@ -77,6 +103,30 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             let a = normalize_axis(axis, x.shape.len()).ok_or_else(|| internal(node, "softmax axis"))?;
             let (outer, len, inner): (usize, usize, usize) =
                 (x.shape[..a].iter().product(), x.shape[a], x.shape[a + 1..].iter().product());
+            if coop::cooperative(&t, outer * inner, len) {
+                // One row (strided by `inner`) per workgroup.
+                kb.for_("r", Expr::i(0), Expr::i((outer * inner) as i64), LoopKind::Parallel, |kb, r| {
+                    let base = if inner == 1 {
+                        kb.let_("base", r * len as i64)
+                    } else {
+                        kb.let_("base", r.clone() / Expr::i(inner as i64) * (len * inner) as i64 + r % Expr::i(inner as i64))
+                    };
+                    let at = |k: Expr| base.clone() + if inner == 1 { k } else { k * inner as i64 };
+                    let mx = coop::reduce(kb, "max", Ty::F32, BinOp::Max, Expr::f(f32::NEG_INFINITY), len, |_, k| Expr::load(bufs[0], at(k)));
+                    let mx = kb.let_("m", mx);
+                    let s = coop::reduce(kb, "sum", Ty::F32, BinOp::Add, Expr::f(0.0), len, |_, k| exp(Expr::load(bufs[0], at(k)) - mx.clone()));
+                    let fin = if log { kb.let_("lse", Expr::call(Intrinsic::Log, vec![s])) } else { kb.let_("inv", Expr::f(1.0) / s) };
+                    coop::each(kb, len, |kb, k| {
+                        let z = Expr::load(bufs[0], at(k.clone())) - mx.clone();
+                        let v = if log { z - fin.clone() } else { exp(z) * fin.clone() };
+                        kb.store(y, at(k), v);
+                    });
+                });
+                let mut args: Vec<_> = ins.iter().map(|o| o.buf).collect();
+                args.push(out.buf);
+                l.step(node, kb.finish(), args);
+                return Ok(true);
+            }
             let kind = if x.len() >= t.parallel_min_elems && outer > 1 { LoopKind::Parallel } else { LoopKind::Serial };
             if inner == 1 {
                 kb.for_("r", Expr::i(0), Expr::i(outer as i64), kind, |kb, r| {

@@ -1,10 +1,11 @@
 //! Lowering of pooling: windowed max and average (1-d, 2-d and 3-d, padding,
 //! dilation, ceil mode, `count_include_pad`, max with the indices of its maxima, as
 //! ONNX) as direct loops over each output element's window, and global pooling as a
-//! vector reduction per plane.
+//! vector reduction per plane (on the GPU, a workgroup per plane when planes are
+//! large: `lower::coop`).
 
 use super::util::{RowOp, reduce_row, Operand};
-use super::{Lowerer, internal};
+use super::{coop, Lowerer, internal};
 use crate::kernel::{Access, BinOp, CmpOp, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
 use smelt_ir::ops::{Pool, PoolKind, StorageOrder};
@@ -104,13 +105,24 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             let inner: usize = x.shape.get(2..).map_or(1, |s| s.iter().product());
             let par = if x.len() >= t.parallel_min_elems && planes > 1 { LoopKind::Parallel } else { LoopKind::Serial };
             let kind = *kind;
-            kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, p| {
-                let base = kb.let_("base", p.clone() * inner as i64);
-                let rop = if kind == PoolKind::Max { RowOp::Max } else { RowOp::Add };
-                let r = reduce_row(kb, xb, &base, inner, t.vector_width, rop, &|_, v, _| v);
-                let r = if kind == PoolKind::Avg { r / Expr::f(inner as f32) } else { r };
-                kb.store(y, p, r);
-            });
+            if coop::cooperative(&t, planes, inner) {
+                // A workgroup per plane.
+                kb.for_("p", Expr::i(0), Expr::i(planes as i64), LoopKind::Parallel, |kb, p| {
+                    let base = kb.let_("base", p.clone() * inner as i64);
+                    let op = if kind == PoolKind::Max { BinOp::Max } else { BinOp::Add };
+                    let r = coop::reduce(kb, "acc", Ty::F32, op, Expr::f(coop::identity_f32(op)), inner, |_, j| Expr::load(xb, base.clone() + j));
+                    let r = if kind == PoolKind::Avg { r / Expr::f(inner as f32) } else { r };
+                    kb.store(y, p, r);
+                });
+            } else {
+                kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, p| {
+                    let base = kb.let_("base", p.clone() * inner as i64);
+                    let rop = if kind == PoolKind::Max { RowOp::Max } else { RowOp::Add };
+                    let r = reduce_row(kb, xb, &base, inner, t.vector_width, rop, &|_, v, _| v);
+                    let r = if kind == PoolKind::Avg { r / Expr::f(inner as f32) } else { r };
+                    kb.store(y, p, r);
+                });
+            }
         }
         Op::Pool(p) => {
             let geo = geometry(p).ok_or_else(|| internal(node, "pooling rank"))?;

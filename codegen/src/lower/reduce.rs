@@ -2,10 +2,11 @@
 //! `argmax`/`argmin`). When the reduced axes are the trailing ones each output
 //! reduces one contiguous row with vector accumulators; otherwise a loop nest over
 //! the kept dims (the innermost vectorized) accumulates over the reduced dims.
-//! Integers accumulate in i64 (wrapping) and saturate into the output dtype.
+//! Integers accumulate in i64 (wrapping) and saturate into the output dtype. On
+//! the GPU, long reductions are cooperative (`lower::coop`): a workgroup per output.
 
 use super::util::{RowOp, nest, reduce_row, strides, Operand};
-use super::{Lowerer, internal};
+use super::{coop, int32, Lowerer, internal};
 use crate::kernel::{Access, BinOp, CmpOp, Expr, KernelBuilder, LoopKind, Scalar, Ty, UnOp};
 use crate::Error;
 use smelt_ir::ops::reduce::reduce_axes;
@@ -24,6 +25,28 @@ pub fn support(op: &Op, ins: &[&TensorType], _outs: &[TensorType]) -> bool {
         Op::ArgReduce { .. } => matches!(d, Some(DType::F32 | DType::I8 | DType::U8 | DType::I32 | DType::I64)),
         _ => false,
     }
+}
+
+/// Nested serial loops over the reduced dims `(size, stride)` from offset `at`.
+fn walk(kb: &mut KernelBuilder, d: usize, red: &[(usize, i64)], at: Expr, body: &mut dyn FnMut(&mut KernelBuilder, Expr)) {
+    if d == red.len() {
+        return body(kb, at);
+    }
+    let (n, s) = red[d];
+    kb.for_n("r", n as u64, |kb, r| walk(kb, d + 1, red, at.clone() + r * s, body));
+}
+
+/// The offset of flat index `f` over dims `(size, stride)` (row-major).
+fn unflatten(f: &Expr, dims: &[(usize, i64)]) -> Expr {
+    let mut off = Expr::i(0);
+    let mut inner = 1usize;
+    for &(n, st) in dims.iter().rev() {
+        let q = if inner == 1 { f.clone() } else { f.clone() / Expr::i(inner as i64) };
+        let q = if inner * n == dims.iter().map(|d| d.0).product::<usize>() { q } else { q % Expr::i(n as i64) };
+        off = off + q * st;
+        inner *= n;
+    }
+    off
 }
 
 pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
@@ -49,7 +72,55 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     _ => acc,
                 }
             };
-            if float && trailing {
+            let (in_lo, in_hi) = x.scalar.int_range().unwrap_or((i64::MIN, i64::MAX));
+            let outputs: usize = kept.iter().map(|&d| x.shape[d]).product();
+            let rop = match kind {
+                ReduceKind::Max => BinOp::Max,
+                ReduceKind::Min => BinOp::Min,
+                ReduceKind::Prod => BinOp::Mul,
+                _ => BinOp::Add,
+            };
+            // The GPU's integer sums of i32 and products keep the reference's i64
+            // accumulator as two i32 words (`int32`).
+            let wide = super::gpu::is_gpu(&t)
+                && !float
+                && (kind == ReduceKind::Prod || (kind == ReduceKind::Sum && x.scalar == Scalar::I32));
+            if !wide && coop::cooperative(&t, outputs, count) {
+                // A workgroup per output: the reduced elements spread over its
+                // invocations (offsets decomposed from one flat index).
+                let kdims: Vec<(usize, i64)> = kept.iter().map(|&d| (x.shape[d], xst[d])).collect();
+                let rdims: Vec<(usize, i64)> = ax.iter().map(|&a| (x.shape[a], xst[a])).collect();
+                let (acc_ty, init) = if float {
+                    (Ty::F32, Expr::f(coop::identity_f32(rop)))
+                } else {
+                    let id = match kind {
+                        ReduceKind::Max => in_lo,
+                        ReduceKind::Min => in_hi,
+                        ReduceKind::Prod => 1,
+                        _ => 0,
+                    };
+                    (Ty::I64, Expr::i(id))
+                };
+                let out_scalar = out.scalar;
+                kb.for_("r", Expr::i(0), Expr::i(outputs as i64), LoopKind::Parallel, |kb, r| {
+                    let base = if trailing { r.clone() * count as i64 } else { unflatten(&r, &kdims) };
+                    let base = kb.let_("base", base);
+                    let sq = kind == ReduceKind::L2;
+                    let acc = coop::reduce(kb, "acc", acc_ty, rop, init, count, |kb, q| {
+                        let at = if trailing { base.clone() + q } else { base.clone() + unflatten(&q, &rdims) };
+                        let v = Expr::load(xb, at);
+                        let v = if float { v } else { Expr::cast(Scalar::I64, v) };
+                        if sq {
+                            let v = kb.let_("v", v);
+                            v.clone() * v
+                        } else {
+                            v
+                        }
+                    });
+                    let res = finish(acc);
+                    kb.store(y, r, if float { res } else { Expr::cast(out_scalar, res) });
+                });
+            } else if float && trailing {
                 let outer: usize = kept.iter().map(|&d| x.shape[d]).product();
                 let par = if x.len() >= t.parallel_min_elems && outer > 1 { LoopKind::Parallel } else { LoopKind::Serial };
                 kb.for_("r", Expr::i(0), Expr::i(outer as i64), par, |kb, r| {
@@ -76,25 +147,33 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     (ReduceKind::Min, true) => Expr::f(f32::INFINITY),
                     (ReduceKind::Prod, true) => Expr::f(1.0),
                     (_, true) => Expr::f(0.0),
-                    (ReduceKind::Max, false) => Expr::i(i64::MIN),
-                    (ReduceKind::Min, false) => Expr::i(i64::MAX),
+                    // The input type's range: the same result as i64's once
+                    // saturated into the output, and within i32 for the GPU.
+                    (ReduceKind::Max, false) => Expr::i(in_lo),
+                    (ReduceKind::Min, false) => Expr::i(in_hi),
                     (ReduceKind::Prod, false) => Expr::i(1),
                     (_, false) => Expr::i(0),
                 };
                 let out_scalar = out.scalar;
                 let mut t2 = t.clone();
                 t2.parallel_min_elems = u64::MAX;
-                nest(&mut kb, &t2, &dims, &[in_st, out_st], |kb, idx| {
-                    let acc = kb.var("acc", acc_ty);
-                    kb.set(acc, init);
-                    fn walk(kb: &mut KernelBuilder, d: usize, red: &[(usize, i64)], at: Expr, body: &mut dyn FnMut(&mut KernelBuilder, Expr)) {
-                        if d == red.len() {
-                            return body(kb, at);
-                        }
-                        let (n, s) = red[d];
-                        kb.for_n("r", n as u64, |kb, r| walk(kb, d + 1, red, at.clone() + r * s, body));
+                let in_sc = x.scalar;
+                // One output: the reduced dims walked from `at0`, stored at `yi`.
+                let one = |kb: &mut KernelBuilder, at0: Expr, yi: Expr| {
+                    if wide {
+                        let acc = if kind == ReduceKind::Prod { int32::one64(kb) } else { int32::acc64(kb) };
+                        walk(kb, 0, &red, at0, &mut |kb, at| {
+                            let v = Expr::load(xb, at);
+                            let v = if in_sc == Scalar::I32 { v } else { Expr::cast(Scalar::I32, v) };
+                            if kind == ReduceKind::Prod { int32::mul64(kb, acc, v) } else { int32::add64(kb, acc, v) }
+                        });
+                        let r = int32::saturate64(acc);
+                        kb.store(y, yi, if out_scalar == Scalar::I32 { r } else { Expr::cast(out_scalar, r) });
+                        return;
                     }
-                    walk(kb, 0, &red, idx[0].clone(), &mut |kb, at| {
+                    let acc = kb.var("acc", acc_ty);
+                    kb.set(acc, init.clone());
+                    walk(kb, 0, &red, at0, &mut |kb, at| {
                         let v = Expr::load(xb, at);
                         let v = if float { v } else { Expr::cast(Scalar::I64, v) };
                         let a = Expr::var(acc);
@@ -109,8 +188,18 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     });
                     let r = finish(Expr::var(acc));
                     let r = if float { r } else { Expr::cast(out_scalar, r) };
-                    kb.store(y, idx[1].clone(), r);
-                });
+                    kb.store(y, yi, r);
+                };
+                if super::gpu::is_gpu(&t) {
+                    // The GPU: one output per invocation.
+                    let kdims: Vec<(usize, i64)> = kept.iter().map(|&d| (x.shape[d], xst[d])).collect();
+                    kb.for_("o", Expr::i(0), Expr::i(outputs as i64), LoopKind::Parallel, |kb, o| {
+                        let base = kb.let_("base", unflatten(&o, &kdims));
+                        one(kb, base, o);
+                    });
+                } else {
+                    nest(&mut kb, &t2, &dims, &[in_st, out_st], |kb, idx| one(kb, idx[0].clone(), idx[1].clone()));
+                }
             }
         }
         Op::ArgReduce { kind, axis, .. } => {

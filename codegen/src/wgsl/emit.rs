@@ -5,7 +5,7 @@
 //! that [`Emitter`] adds to the module once.
 
 use super::{helpers, packed, scalar_name, Needs};
-use crate::kernel::{BinOp, CmpOp, Expr, HOp, Kernel, Lit, Scalar, Stmt, Ty, UnOp, VarId};
+use crate::kernel::{BinOp, CmpOp, Expr, HOp, Kernel, Lit, Loop, LoopKind, Scalar, Stmt, Ty, UnOp, VarId};
 use std::collections::BTreeMap;
 
 /// The state of translating one kernel.
@@ -17,6 +17,12 @@ pub struct Emitter<'k> {
     needs: Needs,
     /// Counter for loop-bound temporaries.
     tmp: u32,
+    /// Invocations per workgroup when the kernel is cooperative (one workgroup
+    /// per iteration of its parallel loop; `workgroup` and `reduce` loops spread
+    /// over the workgroup's invocations), else `None`.
+    pub coop: Option<u32>,
+    /// WGSL types of the shared arrays the cooperative reductions use.
+    shared: std::collections::BTreeSet<String>,
 }
 
 /// The WGSL type of a kernel value type.
@@ -58,7 +64,7 @@ pub fn f64_lit(x: f64) -> String {
 
 impl<'k> Emitter<'k> {
     pub fn new(k: &'k Kernel) -> Emitter<'k> {
-        let mut e = Emitter { k, helpers: BTreeMap::new(), needs: Needs::default(), tmp: 0 };
+        let mut e = Emitter { k, helpers: BTreeMap::new(), needs: Needs::default(), tmp: 0, coop: None, shared: Default::default() };
         for b in &k.buffers {
             e.note_scalar(b.scalar);
         }
@@ -127,6 +133,12 @@ impl<'k> Emitter<'k> {
             s.push('\n');
             s.push_str(h);
         }
+        if !self.shared.is_empty() {
+            s.push('\n');
+        }
+        for t in &self.shared {
+            s.push_str(&format!("var<workgroup> red_{t}: array<{t}, {workgroup}>;\n"));
+        }
         s.push_str(&format!(
             "\n@compute @workgroup_size({workgroup})\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n"
         ));
@@ -176,6 +188,9 @@ impl<'k> Emitter<'k> {
                     }
                     s.push_str(&format!("{ind}}}\n"));
                 }
+                Stmt::Loop(l) if self.coop.is_some() && matches!(l.kind, LoopKind::Workgroup | LoopKind::Reduce(..)) => {
+                    s.push_str(&self.coop_loop(l, depth)?);
+                }
                 Stmt::Loop(l) => {
                     // Every loop kind runs serially inside one invocation: the
                     // vectorizer already widened what it could, and the parallel
@@ -192,6 +207,73 @@ impl<'k> Emitter<'k> {
             }
         }
         Ok(s)
+    }
+
+    /// A `workgroup` or `reduce` loop of a cooperative kernel: invocation `lid`
+    /// runs iterations `lid, lid + W, …`; a reduction then folds the partial
+    /// accumulators with a tree in workgroup memory (barriers in uniform control
+    /// flow: the loop sits directly in the kernel's body) and into the value the
+    /// accumulator had before the loop.
+    fn coop_loop(&mut self, l: &Loop, depth: usize) -> Result<String, String> {
+        let wg = self.coop.unwrap_or(1);
+        let ind = "  ".repeat(depth);
+        let v = self.var_name(l.var);
+        let (lo, hi) = (self.expr(&l.lo)?, self.expr(&l.hi)?);
+        self.tmp += 1;
+        let h = format!("hi{}", self.tmp);
+        let mut s = format!("{ind}{{\n{ind}  let {h} = {hi};\n");
+        let red = match l.kind {
+            LoopKind::Reduce(op, acc) => {
+                let t = self.k.var(acc).ty;
+                let a = self.var_name(acc);
+                let id = match (op, t.scalar.is_float()) {
+                    (_, true) => f32_lit(crate::lower::coop::identity_f32(op)),
+                    (BinOp::Mul, false) => int_lit(1, t.scalar),
+                    (BinOp::Max, false) => int_lit(i64::MIN, t.scalar),
+                    (BinOp::Min, false) => int_lit(i64::MAX, t.scalar),
+                    _ => int_lit(0, t.scalar),
+                };
+                s.push_str(&format!("{ind}  let pre{} = {a};\n{ind}  {a} = {id};\n", self.tmp));
+                Some((op, t, a, format!("pre{}", self.tmp)))
+            }
+            _ => None,
+        };
+        let step = l.step as i64;
+        let first = match (l.lo.as_int(), step) {
+            (Some(0), 1) => "i32(lid)".to_string(),
+            (_, 1) => format!("{lo} + i32(lid)"),
+            _ => format!("{lo} + i32(lid) * {step}i"),
+        };
+        s.push_str(&format!("{ind}  for ({v} = {first}; {v} < {h}; {v} += {}i) {{\n", step * wg as i64));
+        s.push_str(&self.block(&l.body, depth + 2)?);
+        s.push_str(&format!("{ind}  }}\n"));
+        if let Some((op, t, a, pre)) = red {
+            let tn = ty_name(t);
+            self.shared.insert(tn.clone());
+            let sh = format!("red_{tn}");
+            let comb = self.combine(op, t, &format!("{sh}[lid]"), &format!("{sh}[lid + s]"));
+            let last = self.combine(op, t, &pre, &format!("{sh}[0]"));
+            s.push_str(&format!(
+                "{ind}  {sh}[lid] = {a};\n{ind}  workgroupBarrier();\n{ind}  for (var s = {}u; s > 0u; s >>= 1u) {{\n{ind}    if (lid < s) {{\n{ind}      {sh}[lid] = {comb};\n{ind}    }}\n{ind}    workgroupBarrier();\n{ind}  }}\n{ind}  {a} = {last};\n{ind}  workgroupBarrier();\n",
+                wg / 2
+            ));
+        }
+        s.push_str(&format!("{ind}}}\n"));
+        Ok(s)
+    }
+
+    /// `a op b` for a reduction's combining op.
+    fn combine(&mut self, op: BinOp, t: Ty, a: &str, b: &str) -> String {
+        match op {
+            BinOp::Mul => format!("({a} * {b})"),
+            BinOp::Max | BinOp::Min if t.scalar.is_float() => {
+                let f = self.fminmax(t, op == BinOp::Min);
+                format!("{f}({a}, {b})")
+            }
+            BinOp::Max => format!("max({a}, {b})"),
+            BinOp::Min => format!("min({a}, {b})"),
+            _ => format!("({a} + {b})"),
+        }
     }
 
     /// An expression as WGSL (fully parenthesized where it matters).
@@ -348,6 +430,9 @@ impl<'k> Emitter<'k> {
 
     fn cast_fn(&mut self, from: Ty, to: Scalar) -> String {
         self.note_scalar(to);
+        if matches!(to, Scalar::F16 | Scalar::BF16) {
+            self.helper("smelt_half_support".into(), helpers::half_support);
+        }
         let name = format!("cast_{}_{}_{}", from.scalar.name(), to.name(), from.lanes);
         self.helper(name.clone(), || helpers::cast(&name, from, to))
     }

@@ -30,6 +30,11 @@ pub fn load(name: &str, b: u32, buf: &Buffer, lanes: u32) -> String {
     if !packed(buf.scalar) {
         return format!("fn {name}(i: i32) -> {t} {{\n  return {bn}[u32(i)];\n}}\n");
     }
+    if buf.scalar.is_storage() {
+        // 16-bit floats: two to a word, the even element in the low half.
+        let word = if buf.access.writes() { format!("atomicLoad(&{bn}[u32(i >> 1u)])") } else { format!("{bn}[u32(i >> 1u)]") };
+        return format!("fn {name}(i: i32) -> u32 {{\n  return ({word} >> (u32(i & 1i) * 16u)) & 65535u;\n}}\n");
+    }
     let word = if buf.access.writes() { format!("atomicLoad(&{bn}[u32(i >> 2u)])") } else { format!("{bn}[u32(i >> 2u)]") };
     let conv = match buf.scalar {
         Scalar::I8 => "bitcast<i32>(byte << 24u) >> 24u",
@@ -55,6 +60,11 @@ pub fn store(name: &str, b: u32, buf: &Buffer, lanes: u32) -> String {
     }
     if !packed(buf.scalar) {
         return format!("fn {name}(i: i32, v: {t}) {{\n  {bn}[u32(i)] = v;\n}}\n");
+    }
+    if buf.scalar.is_storage() {
+        return format!(
+            "fn {name}(i: i32, v: u32) {{\n  let w = u32(i >> 1u);\n  let sh = u32(i & 1i) * 16u;\n  atomicAnd(&{bn}[w], ~(65535u << sh));\n  atomicOr(&{bn}[w], (v & 65535u) << sh);\n}}\n"
+        );
     }
     let conv = match buf.scalar {
         Scalar::Bool => "select(0u, 1u, v)",
@@ -85,6 +95,11 @@ pub fn cast(name: &str, from: Ty, to: Scalar) -> String {
     let tt = ty_name(Ty::vec(to, n));
     let k = |v: String, s: Scalar| konst(&v, s, n);
     let body = match (fs, to) {
+        // 16-bit floats (scalars only: the kernel IR converts them one at a time).
+        (Scalar::F16, _) => F16_TO_F32.to_string(),
+        (Scalar::BF16, _) => "bitcast<f32>(x << 16u)".to_string(),
+        (_, Scalar::F16) => "smelt_f32_to_f16(x)".to_string(),
+        (_, Scalar::BF16) => F32_TO_BF16.to_string(),
         (_, Scalar::Bool) => {
             let zero = if fs.is_float() { float_lit(0.0, fs) } else { int_lit(0, fs) };
             format!("x != {}", k(zero, fs))
@@ -122,6 +137,51 @@ pub fn cast(name: &str, from: Ty, to: Scalar) -> String {
         }
     };
     format!("fn {name}(x: {ft}) -> {tt} {{\n  return {body};\n}}\n")
+}
+
+/// f16 bits → f32, exactly: normal numbers and inf/NaN by moving the fields (NaN
+/// made quiet, as `half`), subnormals and zeros as `mantissa · 2^-24` with the sign.
+const F16_TO_F32: &str = "bitcast<f32>(select(select(\
+(x & 32768u) << 16u | (((x >> 10u) & 31u) + 112u) << 23u | (x & 1023u) << 13u, \
+select((x & 32768u) << 16u | 2139095040u, (x & 32768u) << 16u | 2143289344u | (x & 1023u) << 13u, (x & 1023u) != 0u), \
+(x & 31744u) == 31744u), \
+bitcast<u32>(ldexp(f32(x & 1023u), -24i)) | (x & 32768u) << 16u, \
+(x & 31744u) == 0u))";
+
+/// f32 → bf16 bits as `half::bf16::from_f32`: the top half rounded to nearest
+/// even; NaN stays a quiet NaN.
+const F32_TO_BF16: &str = "select((bitcast<u32>(x) >> 16u) + smelt_round_up(bitcast<u32>(x), 32768u), \
+(bitcast<u32>(x) >> 16u) | 64u, (bitcast<u32>(x) & 2147483647u) > 2139095040u) & 65535u";
+
+/// The functions the conversions to 16 bits call (added once to a shader that
+/// has one): `smelt_round_up(m, bit)` rounds half to even after dropping the
+/// bits of `m` below `bit`; `smelt_f32_to_f16` is `half::f16::from_f32` — rounded
+/// to nearest even (normal and subnormal results), overflow to ±inf, NaN kept a
+/// NaN with its top payload bits.
+pub fn half_support() -> String {
+    "fn smelt_round_up(m: u32, bit: u32) -> u32 {
+  return select(0u, 1u, (m & bit) != 0u && (m & (3u * bit - 1u)) != 0u);
+}
+
+fn smelt_f32_to_f16(v: f32) -> u32 {
+  let x = bitcast<u32>(v);
+  let sign = (x >> 16u) & 32768u;
+  let e = (x >> 23u) & 255u;
+  let man = x & 8388607u;
+  let special = sign | 31744u | select(0u, 512u, man != 0u) | (man >> 13u);
+  let hexp = i32(e) - 112i;
+  let normal = (sign | (u32(hexp) << 10u) | (man >> 13u)) + smelt_round_up(man, 4096u);
+  let shift = 14i - hexp;
+  let sc = u32(clamp(shift, 1i, 24i));
+  let m = man | 8388608u;
+  let sub = select(sign | ((m >> sc) + smelt_round_up(m, 1u << (sc - 1u))), sign, shift > 24i);
+  var r = select(normal, sub, hexp <= 0i);
+  r = select(r, sign | 31744u, hexp >= 31i);
+  r = select(r, special, e == 255u);
+  return r & 65535u;
+}
+"
+    .to_string()
 }
 
 /// Float min/max that propagate NaN (WGSL's builtins may return either operand).

@@ -11,13 +11,25 @@
 //! - a kernel whose body is one parallel loop runs one invocation per iteration
 //!   (workgroups of [`WORKGROUP`], dispatched on a 2-d grid when there are more than
 //!   65535 workgroups); any other kernel runs once, in one invocation;
+//! - a parallel loop whose body holds `workgroup` / `reduce` loops (the
+//!   cooperative rows of `lower::coop`) runs one workgroup of [`ROW_WORKGROUP`]
+//!   invocations per iteration instead: those loops are strided over the
+//!   invocations, and a reduction's partial results meet in a tree in
+//!   workgroup memory (`workgroupBarrier` between levels);
 //! - the kernel IR's `i64` (index arithmetic, and i64 tensors) computes in `i32`:
 //!   buffers must hold fewer than 2³¹ elements, an i64 buffer is two i32 words
 //!   per element (loads saturate values beyond the i32 range, stores
 //!   sign-extend), and [`check`] refuses the ops whose results would differ from
-//!   the interpreter's (i64 tensors other than indices, i32 arithmetic that can
-//!   overflow, which the interpreter saturates). Native `i64` (`shader-int64`) is
-//!   not used: lavapipe's LLVM miscompiles comparisons of sign-extended i64s;
+//!   the interpreter's (i64 tensors other than indices). i32 arithmetic that the
+//!   interpreter does in i64 and saturates is lowered for the GPU in i32 with
+//!   explicit overflow checks (`lower::int32`), and the i64 accumulators of
+//!   integer matmul, i32 sums and integer products are two i32 words.
+//!   Native `i64` (`shader-int64`) is not used: lavapipe's LLVM miscompiles
+//!   comparisons of sign-extended i64s;
+//! - f16 and bf16 buffers are packed two to a `u32` word (written like bytes,
+//!   with atomics); their values are held as bits and converted to and from f32
+//!   by bit manipulation, bit-exact with the `half` crate (round to nearest even,
+//!   subnormals, NaN kept quiet): all arithmetic is in f32, as on the CPU;
 //! - the f64 of requantization is real f64 (`shader-f64`, which lavapipe and
 //!   NVIDIA have);
 //! - transcendentals are the polynomials of [`crate::math`] (the same operations as
@@ -40,6 +52,10 @@ use crate::Error;
 
 /// Invocations per workgroup of the generic kernels.
 pub const WORKGROUP: u32 = 64;
+
+/// Invocations per workgroup of a cooperative kernel (a workgroup per row of a
+/// reduction; a power of two, for the tree).
+pub const ROW_WORKGROUP: u32 = 128;
 
 /// How a shader is dispatched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,38 +120,43 @@ pub fn emit_step(step: &Step) -> Result<Shader, Error> {
 /// Translates a kernel (verified, then vectorized) into a shader.
 pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
     crate::kernel::verify::verify(k).map_err(|e| kernel_err(k, e.join("; ")))?;
-    if let Some(b) = k.buffers.iter().find(|b| b.scalar.is_storage()) {
-        return Err(kernel_err(k, format!("buffer {} is {}: 16-bit floats are not supported on wgsl", b.name, b.scalar.name())));
-    }
     let k = crate::schedule::vectorize(k);
     let parallel = matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.kind == LoopKind::Parallel);
     let extent = k.parallel_extent();
+    let coop = parallel && matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.body.iter().any(|s| matches!(s, Stmt::Loop(i) if matches!(i.kind, LoopKind::Workgroup | LoopKind::Reduce(..)))));
     let mut e = emit::Emitter::new(&k);
+    let workgroup = if coop { ROW_WORKGROUP } else if parallel { WORKGROUP } else { 1 };
     let body = if parallel {
         let [Stmt::Loop(l)] = k.body.as_slice() else { unreachable!("checked above") };
         if extent > i32::MAX as u64 {
             return Err(Error::Unsupported { backend: "wgsl", op: format!("{extent} parallel iterations"), node: k.name.clone() });
         }
-        let mut s = format!("  if (pid >= {extent}i) {{ return; }}\n  {} = pid;\n", e.var_name(l.var));
+        let mut s = if coop {
+            // One workgroup per iteration; the row index is uniform, so the early
+            // return keeps the reductions' barriers in uniform control flow.
+            e.coop = Some(workgroup);
+            format!("  let row = i32(wid.y * nwg.x + wid.x);\n  if (row >= {extent}i) {{ return; }}\n  {} = row;\n", e.var_name(l.var))
+        } else {
+            format!("  if (pid >= {extent}i) {{ return; }}\n  {} = pid;\n", e.var_name(l.var))
+        };
         s.push_str(&e.block(&l.body, 1).map_err(|m| kernel_err(&k, m))?);
         s
     } else {
         e.block(&k.body, 1).map_err(|m| kernel_err(&k, m))?
     };
-    let workgroup = if parallel { WORKGROUP } else { 1 };
     let source = e.module(&body, workgroup);
-    let dispatch = Dispatch::Linear { invocations: if parallel { extent } else { 1 }, workgroup };
+    let invocations = if coop { extent * workgroup as u64 } else if parallel { extent } else { 1 };
+    let dispatch = Dispatch::Linear { invocations, workgroup };
     Ok(Shader { name: k.name.clone(), source, writes: k.buffers.iter().map(|b| b.access.writes()).collect(), dispatch, needs: e.needs() })
 }
 
 /// Checks that the WGSL backend lowers every node of `g` (before shapes are
 /// bound): what the lowering handles, less what i32 registers would change —
 /// i64 tensors other than indices (gather's indices, argmax/argmin and topk
-/// outputs, MoE routing, casts between i64 and other integers), and i32
-/// arithmetic that can overflow (the interpreter saturates it). Reported as
+/// outputs, MoE routing, casts between i64 and other integers). Reported as
 /// `not supported on wgsl: <op> at node <name>`.
 pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
-    use smelt_ir::{BinaryOp, DType, Op, UnaryOp};
+    use smelt_ir::{DType, Op};
     crate::lower::check(g).map_err(|e| match e {
         Error::Unsupported { op, node, .. } => Error::Unsupported { backend: "wgsl", op, node },
         e => e,
@@ -158,21 +179,7 @@ pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
             Op::Cast { .. } => ins.first().is_some_and(|d| !d.is_float()) && outs.first().is_some_and(|d| !d.is_float()),
             _ => false,
         };
-        let overflows = ins.first() == Some(&DType::I32)
-            && match &n.op {
-                Op::Unary(u) => matches!(u, UnaryOp::Neg | UnaryOp::Abs),
-                Op::Binary(b) => matches!(b, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Pow),
-                Op::Reduce { .. } => true,
-                _ => false,
-            };
-        // 16-bit floats: no WGSL storage for them yet (f16 needs `shader-f16`, bf16
-        // bit arithmetic on packed words).
-        let half = ins.iter().chain(&outs).any(|d| matches!(d, DType::F16 | DType::BF16));
-        // Integer products: the reference accumulates in i64 (wrapping); the GPU GEMM
-        // is f32.
-        let int_gemm = matches!(n.op, Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. })
-            && ins.first().is_some_and(|d| !d.is_float());
-        if (any_i64 && !ok_i64) || overflows || half || int_gemm {
+        if any_i64 && !ok_i64 {
             return Err(Error::Unsupported { backend: "wgsl", op: n.op.name().to_string(), node: n.name().to_string() });
         }
     }
@@ -202,14 +209,15 @@ pub(crate) fn scalar_name(s: Scalar) -> &'static str {
         // sign-extended i64 values, and WGSL proper has no i64.
         Scalar::I64 => "i32",
         Scalar::Bool => "bool",
-        // Refused by `check` (16-bit storage is not written for WGSL yet); a kernel
-        // reaching the emitter with one fails in `emit_step`.
-        Scalar::F16 | Scalar::BF16 => "f32",
+        // 16-bit floats are held as their bits (the low half of a `u32`): they are
+        // only loaded, stored and converted (`helpers::cast`).
+        Scalar::F16 | Scalar::BF16 => "u32",
     }
 }
 
-/// Whether a buffer of this scalar is packed four elements to a `u32` word
-/// (i64 buffers are two i32 words per element: see `helpers::load`).
+/// Whether a buffer of this scalar is packed several elements to a `u32` word:
+/// four bytes (i8, u8, bool) or two 16-bit floats (i64 buffers are two i32
+/// words per element: see `helpers::load`).
 pub(crate) fn packed(s: Scalar) -> bool {
-    matches!(s, Scalar::I8 | Scalar::U8 | Scalar::Bool)
+    matches!(s, Scalar::I8 | Scalar::U8 | Scalar::Bool | Scalar::F16 | Scalar::BF16)
 }

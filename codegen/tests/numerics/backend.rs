@@ -62,3 +62,27 @@ impl Backend for Llvm {
         model.run(inputs).map_err(err)
     }
 }
+
+/// A native JIT running the GPU lowering (`wgsl::target()`): its cooperative
+/// `workgroup`/`reduce` loops and plain GEMM steps run serially on the CPU, so the
+/// kernels the WGSL emitter translates are checked without a GPU too.
+#[derive(Debug)]
+pub struct GpuScheduleOnCpu {
+    pub backend: smelt_codegen::Backend,
+}
+
+impl Backend for GpuScheduleOnCpu {
+    fn name(&self) -> String {
+        format!("{:?} with the wgsl schedule", self.backend)
+    }
+
+    fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
+        let opts = Options { threads: 2, target: smelt_codegen::wgsl::target(), backend: self.backend };
+        let err = |e: exec::Error| match e {
+            exec::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
+            e => RunError::Failed(e.to_string()),
+        };
+        let model = exec::compile(g, &opts).map_err(err)?;
+        model.run(inputs).map_err(err)
+    }
+}

@@ -314,6 +314,47 @@ pub fn integer() -> Vec<Case> {
     v
 }
 
+/// i32 arithmetic where it overflows: the interpreter computes in i64 and
+/// saturates into i32 (full-range operands overflow add, sub and mul about half
+/// the time; operands near `i32::MIN` hit `-MIN`, `|MIN|` and `MIN / -1`), and
+/// i32 matmul whose i64 sums wrap.
+pub fn saturating() -> Vec<Case> {
+    use DType::*;
+    use Dist::*;
+    let mut v = vec![];
+    let mut seed = 3500;
+    let mut next = || {
+        seed += 1;
+        seed
+    };
+    let full = Range(i32::MIN as i64, i32::MAX as i64);
+    let low = Range(i32::MIN as i64, i32::MIN as i64 + 8);
+    for b in ["add", "sub", "mul"] {
+        for (tag, da, db) in [("full", full, full), ("small", Any, Any), ("low", low, Range(-3, 3))] {
+            v.push(case(&format!("{b}(i32)"), &format!("{b}_i32_{tag}"), next(), &[("a", I32, &[7, 13], da), ("b", I32, &[13], db)], &["y"], &format!("  y = {b}(a, b)")));
+        }
+    }
+    v.push(case("div(i32)", "div_i32_min", next(), &[("a", I32, &[37], low), ("b", I32, &[37], Range(-1, -1))], &["y"], "  y = div(a, b)"));
+    v.push(case("div(i32)", "div_i32_full", next(), &[("a", I32, &[41], full), ("b", I32, &[41], NonZero)], &["y"], "  y = div(a, b)"));
+    // Products up to 2^62: their sums wrap in i64 (as the reference) and saturate.
+    for (tag, a, b) in [("5x7x3", &[5usize, 7][..], &[7usize, 3][..]), ("2x3x2x9", &[2, 3, 2], &[2, 9])] {
+        v.push(case("matmul(i32)", &format!("matmul_i32_full_{tag}"), next(), &[("a", I32, a, full), ("b", I32, b, full)], &["y"], "  y = matmul(a, b)"));
+    }
+    // Integer reductions accumulate in i64 (wrapping), then saturate.
+    v.push(case("reduce_sum(i32)", "reduce_sum_i32_full", next(), &[("x", I32, &[3, 37], full)], &["y"], "  y = reduce_sum(x) {axes = [1]}"));
+    v.push(case("reduce_sum(i32)", "reduce_sum_i32_all", next(), &[("x", I32, &[5, 7], Any)], &["y"], "  y = reduce_sum(x) {keepdims = false}"));
+    v.push(case("reduce_prod(int)", "reduce_prod_i32_full", next(), &[("x", I32, &[4, 3], full)], &["y"], "  y = reduce_prod(x) {axes = [0]}"));
+    v.push(case("reduce_prod(int)", "reduce_prod_i32_small", next(), &[("x", I32, &[3, 13], Range(-9, 9))], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
+    v.push(case("reduce_prod(int)", "reduce_prod_i8", next(), &[("x", I8, &[6, 5], Any)], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
+    v.push(case("reduce_prod(int)", "reduce_prod_u8", next(), &[("x", U8, &[2, 9], Any)], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
+    v.push(case("matmul(i32)", "matmul_i32_low", next(), &[("a", I32, &[4, 3], low), ("b", I32, &[3, 5], Range(-3, 3))], &["y"], "  y = matmul(a, b)"));
+    for u in ["neg", "abs"] {
+        v.push(case(&format!("{u}(i32)"), &format!("{u}_i32_low"), next(), &[("x", I32, &[5, 11], low)], &["y"], &format!("  y = {u}(x)")));
+        v.push(case(&format!("{u}(i32)"), &format!("{u}_i32_full"), next(), &[("x", I32, &[67], full)], &["y"], &format!("  y = {u}(x)")));
+    }
+    v
+}
+
 /// Quantized convolutions, mixture of experts and sparse products with index
 /// arrays as inputs.
 pub fn quant_and_routing() -> Vec<Case> {

@@ -76,6 +76,7 @@ fn ops() {
     let mut cases = cases::elementwise();
     cases.extend(cases::linalg());
     cases.extend(cases::integer());
+    cases.extend(cases::saturating());
     cases.extend(cases::quant_and_routing());
     cases.extend(cases::half());
     for b in backends() {
@@ -289,5 +290,29 @@ fn fe_ops() {
             check(&mut table, b.as_ref(), &c.op, &c.name, &g, &c.inputs);
         }
         finish(&table, &format!("3-d conv/pool, indices, wrap pad, peepholes on {}", b.name()), cases_fe::FE_OPS);
+    }
+}
+
+mod cases_rows;
+
+/// Row-wise reductions at lengths where the GPU makes them cooperative
+/// (`cases_rows.rs`); on the CPU backends with their own schedules, and with the
+/// GPU's (cooperative loops run serially).
+#[test]
+fn rows_ops() {
+    let cases = cases_rows::rows();
+    let mut all = backends();
+    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Cranelift }));
+    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Llvm }));
+    for b in all {
+        let mut table = Table::default();
+        for c in &cases {
+            let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+            for (k, w) in &c.weights {
+                g.set_weight(k.clone(), w.clone());
+            }
+            check(&mut table, b.as_ref(), &c.op, &c.name, &g, &c.inputs);
+        }
+        finish(&table, &format!("row reductions on {}", b.name()), cases_rows::ROWS_OPS);
     }
 }

@@ -54,7 +54,11 @@ pub const WGSL_OPS: &[&str] = &[
     "relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "erf", "sin", "cos",
     "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity", "leaky_relu", "elu", "hard_sigmoid",
     "clip", "not", "add", "sub", "mul", "div", "max", "min", "pow", "prelu", "equal", "less", "less_equal", "greater",
-    "greater_equal", "and", "or", "xor", "where", "cast", "elementwise", "matmul", "gemm", "fused_matmul",
+    "greater_equal", "and", "or", "xor", "where", "cast", "elementwise", "matmul", "gemm", "fused_matmul", "f16 relu",
+    "f16 exp", "f16 tanh", "f16 gelu", "f16 add", "f16 mul", "f16 div", "f16 less", "f16 where", "f16 cast", "f16 matmul",
+    "f16 softmax", "f16 transpose", "f16 conv2d", "f16 elementwise", "bf16 relu", "bf16 exp", "bf16 tanh", "bf16 gelu",
+    "bf16 add", "bf16 mul", "bf16 div", "bf16 less", "bf16 where", "bf16 cast", "bf16 matmul", "bf16 softmax",
+    "bf16 transpose", "bf16 conv2d", "bf16 elementwise",
 ];
 
 #[test]
@@ -62,6 +66,7 @@ fn wgsl_ops() {
     let Some(b) = backend() else { return };
     let mut cases = cases::elementwise();
     cases.extend(cases::linalg());
+    cases.extend(cases::half());
     let mut table = Table::default();
     for c in &cases {
         let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
@@ -71,6 +76,39 @@ fn wgsl_ops() {
         check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
     }
     finish(&table, &format!("ops on {}", b.name()), WGSL_OPS);
+}
+
+/// Softmax, layer norm, reductions and global pooling over long rows: a
+/// workgroup per row with a tree reduction in shared memory (and short rows, one
+/// per invocation).
+#[test]
+fn wgsl_rows() {
+    let Some(b) = backend() else { return };
+    let mut table = Table::default();
+    for c in &super::cases_rows::rows() {
+        let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+        for (k, w) in &c.weights {
+            g.set_weight(k.clone(), w.clone());
+        }
+        check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
+    }
+    finish(&table, &format!("row reductions on {}", b.name()), super::cases_rows::ROWS_OPS);
+}
+
+/// Integer arithmetic (i32 saturating as the interpreter's i64-then-saturate),
+/// division, integer products (matmul's i64 accumulator as two i32 words; gemm
+/// in real f64, as the reference).
+#[test]
+fn wgsl_integer() {
+    let Some(b) = backend() else { return };
+    let mut cases = cases::integer();
+    cases.extend(cases::saturating());
+    let mut table = Table::default();
+    for c in &cases {
+        let g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+        check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
+    }
+    finish(&table, &format!("integer ops on {}", b.name()), &["div(int)", "matmul(int)", "gemm(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)", "matmul(i32)", "reduce_sum(i32)", "reduce_prod(int)"]);
 }
 
 #[test]
@@ -123,4 +161,53 @@ fn wgsl_run_time_errors_match_the_interpreter() {
     let model = gpu::compile(&g, b.device.clone()).unwrap();
     let got = model.run(&inputs).unwrap_err().to_string();
     assert_eq!(got, want);
+    // i32 division by zero: the first failing element's operands.
+    let g = parse("graph g(a: i32[5], b: i32[5]) -> (y) {\n  y = div(a, b)\n}\n").unwrap();
+    let inputs = BTreeMap::from([
+        ("a".to_string(), Tensor::new(vec![5], smelt_ir::tensor::Data::I32(vec![i32::MIN, 7, -9, 4, 5])).unwrap()),
+        ("b".to_string(), Tensor::new(vec![5], smelt_ir::tensor::Data::I32(vec![-1, 2, 0, 0, 1])).unwrap()),
+    ]);
+    let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
+    let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap_err().to_string();
+    assert_eq!(got, want);
+}
+
+/// The 16-bit conversions bit for bit against the interpreter (the `half`
+/// crate): every f16 and bf16 pattern to f32, and f32 → f16/bf16 over every
+/// top-16-bit pattern with low halves at and around each rounding boundary
+/// (ties to even, subnormals, overflow to inf, NaN). NaNs compare as NaN.
+#[test]
+fn wgsl_half_conversions_are_bit_exact() {
+    use smelt_ir::Data;
+    let Some(b) = backend() else { return };
+    let lows = [0x0000u32, 0x0001, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x3000, 0x7fff, 0x8000, 0x8001, 0xc000, 0xffff];
+    let f32s: Vec<f32> = (0..65536u32).flat_map(|hi| lows.iter().map(move |lo| f32::from_bits(hi << 16 | lo))).collect();
+    let bits: Vec<u8> = (0..65536u32).flat_map(|h| (h as u16).to_le_bytes()).collect();
+    let runs = [
+        ("f16", "f32", Data::from_le_bytes(smelt_ir::DType::F16, &bits).unwrap()),
+        ("bf16", "f32", Data::from_le_bytes(smelt_ir::DType::BF16, &bits).unwrap()),
+        ("f32", "f16", Data::F32(f32s.clone())),
+        ("f32", "bf16", Data::F32(f32s)),
+    ];
+    for (from, to, data) in runs {
+        let n = data.len();
+        let g = parse(&format!("graph g(x: {from}[{n}]) -> (y) {{\n  y = cast(x) {{to = {to}}}\n}}\n")).unwrap();
+        let inputs = BTreeMap::from([("x".to_string(), Tensor::new(vec![n], data).unwrap())]);
+        let want = smelt_runtime::run(&g, &inputs).unwrap()["y"].data().to_le_bytes();
+        let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap()["y"].data().to_le_bytes();
+        let w = if to == "f32" { 4 } else { 2 };
+        let nan = |c: &[u8]| if w == 4 { f32::from_le_bytes(c.try_into().unwrap()).is_nan() } else {
+            let h = u16::from_le_bytes(c.try_into().unwrap());
+            if to == "f16" { h & 0x7c00 == 0x7c00 && h & 0x3ff != 0 } else { h & 0x7f80 == 0x7f80 && h & 0x7f != 0 }
+        };
+        let bad: Vec<String> = want
+            .chunks(w)
+            .zip(got.chunks(w))
+            .enumerate()
+            .filter(|(_, (a, g))| a != g && !(nan(a) && nan(g)))
+            .take(5)
+            .map(|(i, (a, g))| format!("element {i}: want {a:02x?}, got {g:02x?}"))
+            .collect();
+        assert!(bad.is_empty(), "{from} → {to}:\n{}", bad.join("\n"));
+    }
 }
