@@ -429,7 +429,8 @@ pub fn attention() -> Vec<Case> {
     let mut v = vec![];
     let mut seed = 5000;
     // (b, tq, tk, e, ev, heads, mask shape, attrs)
-    let shapes: &[(usize, usize, usize, usize, usize, usize, Option<&[usize]>, &str)] = &[
+    type Shape = (usize, usize, usize, usize, usize, usize, Option<&'static [usize]>, &'static str);
+    let shapes: &[Shape] = &[
         (1, 37, 29, 38, 70, 2, None, ""),
         (2, 13, 130, 24, 40, 1, None, ", scale = 0.3"),
         (1, 128, 128, 64, 64, 1, None, ""),
