@@ -461,6 +461,44 @@ pub fn quant_and_routing() -> Vec<Case> {
     v
 }
 
+/// Multi-head attention on sizes around the register tiles: query rows not a
+/// multiple of MR, keys not a multiple of NR, head widths with vector and scalar
+/// tails, masks of every broadcast, causal with Tq < Tk and Tq > Tk.
+pub fn attention() -> Vec<Case> {
+    use DType::F32;
+    use Dist::Any;
+    let mut v = vec![];
+    let mut seed = 5000;
+    // (b, tq, tk, e, ev, heads, mask shape, attrs)
+    type Shape = (usize, usize, usize, usize, usize, usize, Option<&'static [usize]>, &'static str);
+    let shapes: &[Shape] = &[
+        (1, 37, 29, 38, 70, 2, None, ""),
+        (2, 13, 130, 24, 40, 1, None, ", scale = 0.3"),
+        (1, 128, 128, 64, 64, 1, None, ""),
+        (2, 7, 17, 12, 36, 3, Some(&[2, 3, 7, 17]), ""),
+        (1, 19, 23, 16, 16, 2, Some(&[19, 23]), ", causal = true"),
+        (2, 6, 33, 8, 9, 1, Some(&[2, 1, 1, 33]), ""),
+        (1, 41, 41, 20, 20, 4, None, ", causal = true"),
+        (1, 9, 50, 18, 27, 3, None, ", causal = true"),
+        (1, 50, 9, 18, 27, 3, None, ", causal = true"),
+    ];
+    for (i, &(b, tq, tk, e, ev, heads, mask, attrs)) in shapes.iter().enumerate() {
+        seed += 1;
+        let (q, k, vv) = ([b, tq, e], [b, tk, e], [b, tk, ev]);
+        let mut sig = vec![("q", F32, &q[..], Any), ("k", F32, &k[..], Any), ("v", F32, &vv[..], Any)];
+        let call = match mask {
+            Some(m) => {
+                sig.push(("mask", F32, m, Any));
+                "attention(q, k, v, mask)"
+            }
+            None => "attention(q, k, v)",
+        };
+        let body = format!("  y = {call} {{heads = {heads}{attrs}}}");
+        v.push(case("attention", &format!("attention_{i}"), seed, &sig, &["y"], &body));
+    }
+    v
+}
+
 /// f16 and bf16, stored as 16 bits and computed in f32: elementwise ops, casts,
 /// matmul, conv, softmax and copies, filed as `f16 <op>` / `bf16 <op>`.
 pub fn half() -> Vec<Case> {

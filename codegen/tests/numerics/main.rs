@@ -55,7 +55,7 @@ const CRANELIFT_OPS: &[&str] = &[
     "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity", "leaky_relu", "elu", "hard_sigmoid",
     "clip", "not", "add", "sub", "mul", "div", "max", "min", "pow", "prelu", "equal", "less", "less_equal", "greater",
     "greater_equal", "and", "or", "xor", "where", "cast", "elementwise", "matmul", "gemm", "fused_matmul",
-    "qconv1d", "qconv2d", "moe", "sparse_matmul", "div(int)", "matmul(int)", "gemm(int)", "f16 relu", "f16 exp", "f16 tanh",
+    "attention", "qconv1d", "qconv2d", "moe", "sparse_matmul", "div(int)", "matmul(int)", "gemm(int)", "f16 relu", "f16 exp", "f16 tanh",
     "f16 gelu", "f16 add", "f16 mul", "f16 div", "f16 less", "f16 where", "f16 cast", "f16 matmul", "f16 softmax",
     "f16 transpose", "f16 conv2d", "f16 elementwise", "bf16 relu", "bf16 exp", "bf16 tanh", "bf16 gelu", "bf16 add",
     "bf16 mul", "bf16 div", "bf16 less", "bf16 where", "bf16 cast", "bf16 matmul", "bf16 softmax", "bf16 transpose",
@@ -75,6 +75,7 @@ fn backends() -> Vec<Box<dyn Backend>> {
 fn ops() {
     let mut cases = cases::elementwise();
     cases.extend(cases::linalg());
+    cases.extend(cases::attention());
     cases.extend(cases::integer());
     cases.extend(cases::saturating());
     cases.extend(cases::quant_and_routing());
