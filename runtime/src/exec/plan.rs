@@ -128,10 +128,10 @@ impl Plan {
         &self,
         inputs: &BTreeMap<String, Tensor>,
         pool: Option<&rayon::ThreadPool>,
-        mut profile: Option<&mut Profile>,
+        profile: Option<&mut Profile>,
     ) -> Result<BTreeMap<String, Tensor>> {
         let mut arena = self.take_arena();
-        let out = self.run_in(&mut arena, inputs, pool, profile.as_deref_mut());
+        let out = self.run_in(&mut arena, inputs, pool, profile);
         self.arenas.lock().unwrap_or_else(|e| e.into_inner()).push(arena);
         out
     }
