@@ -261,19 +261,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     };
     let per_a = (mg.div_ceil(mr) * depth * mr) as i64;
     let per_b = (p.div_ceil(nr) * depth * nr) as i64;
-    let mut extras = vec![];
-    let mut e = IrExpr::Input(0);
-    if let Some(b) = ins.get(2) {
-        extras.push(Extra { buf: b.buf, off: 0, batch: vec![0, mg as i64], rs: 1, cs: 0 });
-        e = IrExpr::binary(BinaryOp::Add, e, IrExpr::Input(extras.len()));
-    }
-    if let Some(r) = ins.get(3) {
-        extras.push(Extra { buf: r.buf, off: 0, batch: vec![(g.m * p) as i64, (mg * p) as i64], rs: p as i64, cs: 1 });
-        e = IrExpr::binary(BinaryOp::Add, e, IrExpr::Input(extras.len()));
-    }
-    if act != UnaryOp::Identity {
-        e = IrExpr::unary(act, e);
-    }
+    let (extras, e) = (extras(ins, &g), epilogue(ins, act));
     let spec = GemmSpec {
         batch: vec![g.n, g.groups],
         m: mg,
@@ -332,6 +320,20 @@ fn direct_plan(g: &Geo, nr: usize) -> Option<Direct> {
     Some(Direct { dp, hp, wp, pitch, copy })
 }
 
+/// The epilogue's inputs in the GEMM's `[n, groups, mg, positions]` layout: the
+/// bias (per output channel) and the residual (laid out as the output), when given.
+fn extras(ins: &[Operand], g: &Geo) -> Vec<Extra> {
+    let (mg, p) = (g.m / g.groups, g.od * g.oh * g.ow);
+    let mut v = vec![];
+    if let Some(b) = ins.get(2) {
+        v.push(Extra { buf: b.buf, off: 0, batch: vec![0, mg as i64], rs: 1, cs: 0 });
+    }
+    if let Some(r) = ins.get(3) {
+        v.push(Extra { buf: r.buf, off: 0, batch: vec![(g.m * p) as i64, (mg * p) as i64], rs: p as i64, cs: 1 });
+    }
+    v
+}
+
 /// The epilogue of a conv: `$0` the product, then the bias (`$1`) and the
 /// residual when given, then the activation.
 fn epilogue(ins: &[Operand], act: UnaryOp) -> IrExpr {
@@ -362,7 +364,6 @@ fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: Bu
     let depth = cg * g.kd * g.kh * g.kw;
     let (hp, wp, v) = (d.hp, d.wp, d.pitch);
     let np = ((g.od - 1) * hp + g.oh - 1) * wp + g.ow;
-    let p = g.od * g.oh * g.ow;
     let same = hp == g.oh && wp == g.ow;
     let xp = if d.copy { pad_input(l, node, x, g, d, nr) } else { x.buf };
     let mut koff = Vec::with_capacity(depth);
@@ -378,18 +379,9 @@ fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: Bu
     let koff = l.constant(&format!("{node}.koff"), Scalar::I64, koff.iter().flat_map(|v| v.to_le_bytes()).collect());
     let per_a = (mg.div_ceil(l.target.mr) * depth * l.target.mr) as i64;
     let e = epilogue(ins, act);
-    let mut extras = vec![];
-    let c = if same {
-        if let Some(b) = ins.get(2) {
-            extras.push(Extra { buf: b.buf, off: 0, batch: vec![0, mg as i64], rs: 1, cs: 0 });
-        }
-        if let Some(r) = ins.get(3) {
-            extras.push(Extra { buf: r.buf, off: 0, batch: vec![(g.m * p) as i64, (mg * p) as i64], rs: p as i64, cs: 1 });
-        }
-        out.buf
-    } else {
-        l.temp(&format!("{node}.cols"), Scalar::F32, (g.n * g.m * np) as u64)
-    };
+    // The GEMM writes the output with the epilogue when the layouts agree, else a
+    // scratch that `crop` finishes.
+    let (c, extras) = if same { (out.buf, extras(ins, g)) } else { (l.temp(&format!("{node}.cols"), Scalar::F32, (g.n * g.m * np) as u64), vec![]) };
     let spec = GemmSpec {
         batch: vec![g.n, g.groups],
         m: mg,
