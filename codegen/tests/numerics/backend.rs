@@ -19,6 +19,17 @@ pub trait Backend {
     fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError>;
 }
 
+/// Compiles and runs `g` with the runtime's executor; an unsupported op is
+/// `RunError::Unsupported`.
+fn run_native(g: &Graph, inputs: &BTreeMap<String, Tensor>, opts: &Options) -> Result<BTreeMap<String, Tensor>, RunError> {
+    let err = |e: exec::Error| match e {
+        exec::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
+        e => RunError::Failed(e.to_string()),
+    };
+    let model = exec::compile(g, opts).map_err(err)?;
+    model.run(inputs).map_err(err)
+}
+
 /// The Cranelift JIT through the runtime's executor.
 #[derive(Debug)]
 pub struct Cranelift {
@@ -32,12 +43,7 @@ impl Backend for Cranelift {
 
     fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
         let opts = Options { threads: self.threads, ..Options::default() };
-        let err = |e: exec::Error| match e {
-            exec::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
-            e => RunError::Failed(e.to_string()),
-        };
-        let model = exec::compile(g, &opts).map_err(err)?;
-        model.run(inputs).map_err(err)
+        run_native(g, inputs, &opts)
     }
 }
 
@@ -54,12 +60,7 @@ impl Backend for Llvm {
 
     fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
         let opts = Options::for_backend(smelt_codegen::Backend::Llvm, self.threads);
-        let err = |e: exec::Error| match e {
-            exec::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
-            e => RunError::Failed(e.to_string()),
-        };
-        let model = exec::compile(g, &opts).map_err(err)?;
-        model.run(inputs).map_err(err)
+        run_native(g, inputs, &opts)
     }
 }
 
@@ -78,11 +79,6 @@ impl Backend for GpuScheduleOnCpu {
 
     fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
         let opts = Options { threads: 2, target: smelt_codegen::wgsl::target(), backend: self.backend };
-        let err = |e: exec::Error| match e {
-            exec::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
-            e => RunError::Failed(e.to_string()),
-        };
-        let model = exec::compile(g, &opts).map_err(err)?;
-        model.run(inputs).map_err(err)
+        run_native(g, inputs, &opts)
     }
 }

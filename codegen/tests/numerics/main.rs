@@ -42,6 +42,20 @@ fn check(table: &mut Table, b: &dyn Backend, op: &str, name: &str, g: &Graph, in
     }
 }
 
+/// Runs `cases` on `b` against the interpreter and reports them as "`title` on
+/// <backend>": no case may fail, and every op of `must_pass` must pass one.
+fn run_cases(b: &dyn Backend, cases: &[cases::Case], title: &str, must_pass: &[&str]) {
+    let mut table = Table::default();
+    for c in cases {
+        let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
+        for (k, w) in &c.weights {
+            g.set_weight(k.clone(), w.clone());
+        }
+        check(&mut table, b, &c.op, &c.name, &g, &c.inputs);
+    }
+    finish(&table, &format!("{title} on {}", b.name()), must_pass);
+}
+
 fn finish(table: &Table, title: &str, must_pass: &[&str]) {
     eprintln!("{}", table.render(title));
     let missing: Vec<&&str> = must_pass.iter().filter(|op| table.passed(op) == 0).collect();
@@ -81,15 +95,7 @@ fn ops() {
     cases.extend(cases::quant_and_routing());
     cases.extend(cases::half());
     for b in backends() {
-        let mut table = Table::default();
-        for c in &cases {
-            let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
-            for (k, w) in &c.weights {
-                g.set_weight(k.clone(), w.clone());
-            }
-            check(&mut table, b.as_ref(), &c.op, &c.name, &g, &c.inputs);
-        }
-        finish(&table, &format!("ops on {}", b.name()), CRANELIFT_OPS);
+        run_cases(b.as_ref(), &cases, "ops", CRANELIFT_OPS);
     }
 }
 
@@ -264,15 +270,7 @@ mod cases_quant;
 fn quant_ops() {
     let cases = cases_quant::quant();
     for b in backends() {
-        let mut table = Table::default();
-        for c in &cases {
-            let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
-            for (k, w) in &c.weights {
-                g.set_weight(k.clone(), w.clone());
-            }
-            check(&mut table, b.as_ref(), &c.op, &c.name, &g, &c.inputs);
-        }
-        finish(&table, &format!("quantized GEMMs on {}", b.name()), cases_quant::QUANT_OPS);
+        run_cases(b.as_ref(), &cases, "quantized GEMMs", cases_quant::QUANT_OPS);
     }
 }
 
@@ -282,15 +280,7 @@ fn quant_ops() {
 fn fe_ops() {
     let cases = cases_fe::fe();
     for b in backends() {
-        let mut table = Table::default();
-        for c in &cases {
-            let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
-            for (k, w) in &c.weights {
-                g.set_weight(k.clone(), w.clone());
-            }
-            check(&mut table, b.as_ref(), &c.op, &c.name, &g, &c.inputs);
-        }
-        finish(&table, &format!("3-d conv/pool, indices, wrap pad, peepholes on {}", b.name()), cases_fe::FE_OPS);
+        run_cases(b.as_ref(), &cases, "3-d conv/pool, indices, wrap pad, peepholes", cases_fe::FE_OPS);
     }
 }
 
@@ -306,14 +296,6 @@ fn rows_ops() {
     all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Cranelift }));
     all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Llvm }));
     for b in all {
-        let mut table = Table::default();
-        for c in &cases {
-            let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
-            for (k, w) in &c.weights {
-                g.set_weight(k.clone(), w.clone());
-            }
-            check(&mut table, b.as_ref(), &c.op, &c.name, &g, &c.inputs);
-        }
-        finish(&table, &format!("row reductions on {}", b.name()), cases_rows::ROWS_OPS);
+        run_cases(b.as_ref(), &cases, "row reductions", cases_rows::ROWS_OPS);
     }
 }

@@ -9,7 +9,7 @@
 
 use super::backend::{Backend, RunError};
 use super::report::Table;
-use super::{FIXTURE_OPS, cases, check, finish, op_of};
+use super::{FIXTURE_OPS, cases, check, finish, op_of, run_cases};
 use smelt_ir::{Bindings, Graph, Tensor, load_model, text::parse, weights::read_safetensors};
 use smelt_runtime::gpu::{self, Device};
 use std::collections::BTreeMap;
@@ -67,15 +67,7 @@ fn wgsl_ops() {
     let mut cases = cases::elementwise();
     cases.extend(cases::linalg());
     cases.extend(cases::half());
-    let mut table = Table::default();
-    for c in &cases {
-        let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
-        for (k, w) in &c.weights {
-            g.set_weight(k.clone(), w.clone());
-        }
-        check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
-    }
-    finish(&table, &format!("ops on {}", b.name()), WGSL_OPS);
+    run_cases(&b, &cases, "ops", WGSL_OPS);
 }
 
 /// Softmax, layer norm, reductions and global pooling over long rows: a
@@ -84,15 +76,7 @@ fn wgsl_ops() {
 #[test]
 fn wgsl_rows() {
     let Some(b) = backend() else { return };
-    let mut table = Table::default();
-    for c in &super::cases_rows::rows() {
-        let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
-        for (k, w) in &c.weights {
-            g.set_weight(k.clone(), w.clone());
-        }
-        check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
-    }
-    finish(&table, &format!("row reductions on {}", b.name()), super::cases_rows::ROWS_OPS);
+    run_cases(&b, &super::cases_rows::rows(), "row reductions", super::cases_rows::ROWS_OPS);
 }
 
 /// Integer arithmetic (i32 saturating as the interpreter's i64-then-saturate),
@@ -103,12 +87,7 @@ fn wgsl_integer() {
     let Some(b) = backend() else { return };
     let mut cases = cases::integer();
     cases.extend(cases::saturating());
-    let mut table = Table::default();
-    for c in &cases {
-        let g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}\n{}", c.name, c.src));
-        check(&mut table, &b, &c.op, &c.name, &g, &c.inputs);
-    }
-    finish(&table, &format!("integer ops on {}", b.name()), &["div(int)", "matmul(int)", "gemm(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)", "matmul(i32)", "reduce_sum(i32)", "reduce_prod(int)"]);
+    run_cases(&b, &cases, "integer ops", &["div(int)", "matmul(int)", "gemm(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)", "matmul(i32)", "reduce_sum(i32)", "reduce_prod(int)"]);
 }
 
 #[test]
