@@ -180,12 +180,13 @@ fn heavy(e: &smelt_ir::Expr) -> bool {
     }
 }
 
-/// Emits the GEMM kernel. On Cranelift (16 xmm registers), a heavy epilogue runs
-/// as a second kernel over C: in the micro-kernel's function Cranelift keeps the
-/// epilogue's constants in registers through the K loop and spills an accumulator
-/// on every step (a gelu epilogue made a 128×256×1024 product 2.5× slower).
+/// Emits the GEMM kernel. With `Target::split_heavy_epilogue` (Cranelift), a
+/// heavy epilogue runs as a second kernel over C: in the micro-kernel's function
+/// Cranelift keeps the epilogue's constants in registers through the K loop and
+/// spills an accumulator on every step (a gelu epilogue made a 128×256×1024
+/// product 2.5× slower).
 pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
-    if l.target.vector_width == 4 && l.target.name.starts_with("cranelift") && heavy(&s.epilogue) {
+    if l.target.split_heavy_epilogue && heavy(&s.epilogue) {
         let plain = GemmSpec { extras: vec![], epilogue: smelt_ir::Expr::Input(0), ..s.clone() };
         gemm_kernel(l, node, &plain)?;
         epilogue_pass(l, node, s);

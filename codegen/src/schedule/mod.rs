@@ -34,6 +34,10 @@ pub struct Target {
     /// Quantized products (qmatmul, qconv) as the packed GEMM of i16 pairs
     /// (`lower/qgemm.rs`); off, the plain i32 loops (the GPU, and a baseline).
     pub quant_pairs: bool,
+    /// A GEMM epilogue with transcendental functions runs as a second kernel over
+    /// C instead of in the micro-kernel (`lower/gemm.rs`): on Cranelift its
+    /// constants stay in registers through the K loop and spill an accumulator.
+    pub split_heavy_epilogue: bool,
 }
 
 impl Target {
@@ -55,6 +59,7 @@ impl Target {
             parallel_min_elems: 1 << 15,
             parallel_chunk: 1 << 14,
             quant_pairs: true,
+            split_heavy_epilogue: true,
         }
     }
 }
@@ -87,6 +92,7 @@ impl Target {
                 parallel_min_elems: 1 << 15,
                 parallel_chunk: 1 << 14,
                 quant_pairs: true,
+                split_heavy_epilogue: false,
             }
         } else if crate::llvm::host_has_avx2_fma() {
             Target {
@@ -101,9 +107,10 @@ impl Target {
                 parallel_min_elems: 1 << 15,
                 parallel_chunk: 1 << 14,
                 quant_pairs: true,
+                split_heavy_epilogue: false,
             }
         } else {
-            Target { name: "llvm-sse", ..Target::cranelift_x64() }
+            Target { name: "llvm-sse", split_heavy_epilogue: false, ..Target::cranelift_x64() }
         }
     }
 

@@ -101,6 +101,7 @@ pub fn target() -> Target {
         parallel_min_elems: 0,
         parallel_chunk: 4,
         quant_pairs: false,
+        split_heavy_epilogue: false,
     }
 }
 
