@@ -6,7 +6,8 @@
 #
 # `prepare` downloads the Vulkan loader (the GPU machine's image lacks it) as .debs
 # into gpu-check/debs/ and builds, stripped, into gpu-check/bin/: the numerical
-# suite's test binary and the WGSL benchmark. gpu-check/ is git-ignored: carry it
+# suite's test binary and the WGSL benchmark; the libraries the test binary links
+# (libLLVM-14 and its needs) go to gpu-check/libs.tar.xz. gpu-check/ is git-ignored: carry it
 # to the device (it stays under 64 MiB).
 #
 # `run` unpacks the loader, points it at the NVIDIA driver's ICD, then
@@ -41,6 +42,14 @@ for l in sys.stdin:
     cp "$tests" "$dir/bin/numerics"
     cp "$bench" "$dir/bin/wgsl-bench"
     strip "$dir/bin/numerics" "$dir/bin/wgsl-bench"
+    # The test binary links the LLVM backend (libLLVM-14 and what it needs), which
+    # the GPU machine lacks: bundle those libraries (xz keeps the carry under 64 MiB).
+    local libs
+    libs=$(mktemp -d)
+    ldd "$dir/bin/numerics" | awk '/=>/ {print $3}' | grep -v -E '/(libc|libm|libgcc_s|libdl|libpthread|librt)\.so|ld-linux' |
+        while read -r l; do cp -L "$l" "$libs/"; done
+    tar -C "$libs" -cf - . | xz -T2 -6 > "$dir/libs.tar.xz"
+    rm -rf "$libs"
     # The binaries find examples/ and tests/fixtures/ through the path they were built at.
     pwd > "$dir/bin/root.txt"
     du -sh "$dir"
@@ -60,12 +69,18 @@ run() {
         ln -s "$(pwd)" "$root"
     fi
     local out="${OUT:-$dir/out}"
+    local libs
+    libs=$(mktemp -d)
+    if [ -f "$dir/libs.tar.xz" ]; then
+        tar -C "$libs" -xJf "$dir/libs.tar.xz" 2>/dev/null ||
+            python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$dir/libs.tar.xz" "$libs"
+    fi
     mkdir -p "$out"
     {
         nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true
         echo "== WGSL numerical suite"
         # The timings run even when a case fails; the exit status reports it.
-        if "$dir/bin/numerics" wgsl --test-threads 1 --nocapture; then echo pass > "$out/suite"; else echo FAIL > "$out/suite"; fi
+        if LD_LIBRARY_PATH="$libs" "$dir/bin/numerics" wgsl --test-threads 1 --nocapture; then echo pass > "$out/suite"; else echo FAIL > "$out/suite"; fi
         echo "== timings (median of 5 runs; a run = inputs written, one command buffer, outputs read back)"
         "$dir/bin/wgsl-bench" --gemm 1024,2048,4096 --examples --batches 1,8 --reps 5 \
             --zoo all
