@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 /// Checks a kernel; on failure, every problem found, one message each.
 pub fn verify(k: &Kernel) -> Result<(), Vec<String>> {
-    let mut v = Verifier { k, errors: vec![] };
+    let mut v = Verifier { k, errors: vec![], coop: false };
     let top_parallel = matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.kind == LoopKind::Parallel);
     if top_parallel
         && let [Stmt::Loop(l)] = k.body.as_slice()
@@ -22,6 +22,11 @@ pub fn verify(k: &Kernel) -> Result<(), Vec<String>> {
 struct Verifier<'a> {
     k: &'a Kernel,
     errors: Vec<String>,
+    /// Whether a `workgroup` / `reduce` loop may stand here: in the body of the
+    /// top-level parallel loop, or of serial loops with constant bounds inside it
+    /// (control flow every invocation of a GPU workgroup takes alike, so that the
+    /// barriers the GPU puts around such loops are reached by all of them).
+    coop: bool,
 }
 
 impl Verifier<'_> {
@@ -139,9 +144,10 @@ impl Verifier<'_> {
                         (Some(lo), Some(hi)) if hi.saturating_sub(lo) <= 4096 => {}
                         _ => self.err(format!("{what}: an unrolled loop needs constant bounds and at most 4096 iterations")),
                     },
-                    LoopKind::Workgroup | LoopKind::Reduce(..) if depth != 1 || !self.top_parallel() => {
-                        self.err(format!("{what}: a {} loop must be directly in the body of the top-level parallel loop", l.kind))
-                    }
+                    LoopKind::Workgroup | LoopKind::Reduce(..) if !self.coop || !self.top_parallel() => self.err(format!(
+                        "{what}: a {} loop must be in the body of the top-level parallel loop, or of serial loops with constant bounds inside it",
+                        l.kind
+                    )),
                     LoopKind::Reduce(op, acc) => self.reduce_loop(&what, op, acc, &l.body, defined),
                     _ => {}
                 }
@@ -149,7 +155,14 @@ impl Verifier<'_> {
                 if !inner.insert(l.var.0) {
                     self.err(format!("{what}: the loop variable is already in scope"));
                 }
+                let outer = self.coop;
+                self.coop = match l.kind {
+                    LoopKind::Parallel => depth == 0,
+                    LoopKind::Serial => outer && l.lo.as_int().is_some() && l.hi.as_int().is_some(),
+                    _ => false,
+                };
                 self.block(&l.body, &mut inner, depth + 1);
+                self.coop = outer;
                 for st in &l.body {
                     if let Stmt::Set(v, _) = st
                         && *v == l.var
@@ -203,8 +216,10 @@ impl Verifier<'_> {
                 {
                     self.err(format!("if: the condition must be a scalar bool, found {t}"));
                 }
+                let outer = std::mem::replace(&mut self.coop, false);
                 self.block(then, &mut defined.clone(), depth + 1);
                 self.block(els, &mut defined.clone(), depth + 1);
+                self.coop = outer;
             }
             Stmt::Comment(_) => {}
         }

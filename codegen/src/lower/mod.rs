@@ -10,6 +10,7 @@
 //! never approximated.
 
 mod attention;
+mod attention_gpu;
 mod conv;
 pub mod coop;
 mod elementwise;
@@ -25,6 +26,7 @@ mod qconv;
 mod qgemm;
 mod quant;
 mod recurrent;
+mod recurrent_gpu;
 mod routing;
 mod reduce;
 mod shape;

@@ -68,6 +68,19 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     };
     gemm(l, node, &spec)?;
     // 2. The recurrence.
+    if super::gpu::is_gpu(&l.target) {
+        let rec = super::recurrent_gpu::Rec {
+            lstm,
+            t,
+            n,
+            h,
+            d,
+            reverse: r.direction == Direction::Reverse,
+            linear_before_reset: r.linear_before_reset,
+        };
+        super::recurrent_gpu::recurrence(l, node, &rec, ins, outs, xw)?;
+        return Ok(true);
+    }
     let state = l.temp(&format!("{node}.state"), Scalar::F32, (d * n * h * 3) as u64);
     // LSTM: Rᵀ packed in panels of NR gate rows (`[d][panel][j][NR]`), so h·Rᵀ is
     // a matrix-vector product vectorized over gate rows (no horizontal sums); the

@@ -161,7 +161,7 @@ impl<'k> Emitter<'k> {
     pub fn block(&mut self, stmts: &[Stmt], depth: usize) -> Result<String, String> {
         let ind = "  ".repeat(depth);
         let mut s = String::new();
-        for st in stmts {
+        for (i, st) in stmts.iter().enumerate() {
             match st {
                 Stmt::Comment(c) => {
                     for line in c.lines() {
@@ -189,7 +189,9 @@ impl<'k> Emitter<'k> {
                     s.push_str(&format!("{ind}}}\n"));
                 }
                 Stmt::Loop(l) if self.coop.is_some() && matches!(l.kind, LoopKind::Workgroup | LoopKind::Reduce(..)) => {
-                    s.push_str(&self.coop_loop(l, depth)?);
+                    // The last statement of the kernel's body needs no barrier after it.
+                    let last = depth == 1 && stmts[i + 1..].iter().all(|s| matches!(s, Stmt::Comment(_)));
+                    s.push_str(&self.coop_loop(l, depth, !last)?);
                 }
                 Stmt::Loop(l) => {
                     // Every loop kind runs serially inside one invocation: the
@@ -211,10 +213,11 @@ impl<'k> Emitter<'k> {
 
     /// A `workgroup` or `reduce` loop of a cooperative kernel: invocation `lid`
     /// runs iterations `lid, lid + W, …`; a reduction then folds the partial
-    /// accumulators with a tree in workgroup memory (barriers in uniform control
-    /// flow: the loop sits directly in the kernel's body) and into the value the
-    /// accumulator had before the loop.
-    fn coop_loop(&mut self, l: &Loop, depth: usize) -> Result<String, String> {
+    /// accumulators with a tree in workgroup memory and into the value the
+    /// accumulator had before the loop, and a `workgroup` loop ends with a
+    /// `storageBarrier` unless it ends the kernel (barriers in uniform control flow: the verifier keeps
+    /// these loops in the kernel's body or in serial loops of constant bounds).
+    fn coop_loop(&mut self, l: &Loop, depth: usize, barrier: bool) -> Result<String, String> {
         let wg = self.coop.unwrap_or(1);
         let ind = "  ".repeat(depth);
         let v = self.var_name(l.var);
@@ -247,6 +250,11 @@ impl<'k> Emitter<'k> {
         s.push_str(&format!("{ind}  for ({v} = {first}; {v} < {h}; {v} += {}i) {{\n", step * wg as i64));
         s.push_str(&self.block(&l.body, depth + 2)?);
         s.push_str(&format!("{ind}  }}\n"));
+        if red.is_none() && barrier {
+            // What the iterations stored is read by others after the loop (the
+            // next step of a recurrence, say): every store lands first.
+            s.push_str(&format!("{ind}  storageBarrier();\n"));
+        }
         if let Some((op, t, a, pre)) = red {
             let tn = ty_name(t);
             self.shared.insert(tn.clone());

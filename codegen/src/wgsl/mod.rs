@@ -124,7 +124,7 @@ pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
     let k = crate::schedule::vectorize(k);
     let parallel = matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.kind == LoopKind::Parallel);
     let extent = k.parallel_extent();
-    let coop = parallel && matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.body.iter().any(|s| matches!(s, Stmt::Loop(i) if matches!(i.kind, LoopKind::Workgroup | LoopKind::Reduce(..)))));
+    let coop = parallel && matches!(k.body.as_slice(), [Stmt::Loop(l)] if has_coop_loop(&l.body));
     let mut e = emit::Emitter::new(&k);
     let workgroup = if coop { ROW_WORKGROUP } else if parallel { WORKGROUP } else { 1 };
     let body = if parallel {
@@ -151,10 +151,20 @@ pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
     Ok(Shader { name: k.name.clone(), source, writes: k.buffers.iter().map(|b| b.access.writes()).collect(), dispatch, needs: e.needs() })
 }
 
+/// Whether a block holds a `workgroup` or `reduce` loop, directly or in serial
+/// loops (where the verifier allows them).
+fn has_coop_loop(body: &[Stmt]) -> bool {
+    body.iter().any(|s| match s {
+        Stmt::Loop(l) => matches!(l.kind, LoopKind::Workgroup | LoopKind::Reduce(..)) || has_coop_loop(&l.body),
+        _ => false,
+    })
+}
+
 /// Checks that the WGSL backend lowers every node of `g` (before shapes are
 /// bound): what the lowering handles, less what i32 registers would change —
 /// i64 tensors other than indices (gather's indices, argmax/argmin and topk
-/// outputs, MoE routing, casts between i64 and other integers). Reported as
+/// outputs, max pooling's indices, MoE routing, casts between i64 and other
+/// integers). Reported as
 /// `not supported on wgsl: <op> at node <name>`.
 pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
     use smelt_ir::{DType, Op};
@@ -174,6 +184,8 @@ pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
         let any_i64 = ins.contains(&DType::I64) || outs.contains(&DType::I64);
         let ok_i64 = match &n.op {
             Op::Gather { .. } => !i64_at(0) && outs[0] != DType::I64,
+            // Max pooling's indices (i64, below 2³¹ for any buffer the GPU binds).
+            Op::Pool(_) => !i64_at(0) && outs.first() != Some(&DType::I64),
             Op::ArgReduce { .. } | Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => {
                 !i64_at(0) && !matches!(n.op, Op::TopK(_) if outs[0] == DType::I64)
             }
