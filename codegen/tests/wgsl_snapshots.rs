@@ -15,6 +15,10 @@ mod cases;
 #[allow(dead_code)]
 mod cases_rows;
 
+#[path = "numerics/cases_fe.rs"]
+#[allow(dead_code)]
+mod cases_fe;
+
 use smelt_codegen::lower::lower;
 use smelt_codegen::wgsl::{self, emit_step, print_program};
 use smelt_ir::{Bindings, Graph, load_model, text::parse};
@@ -52,6 +56,8 @@ fn every_suite_shader_validates_with_naga() {
     all.extend(cases::saturating());
     all.extend(cases::half());
     all.extend(cases_rows::rows());
+    all.extend(cases::attention());
+    all.extend(cases_fe::fe());
     for c in &all {
         let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
         for (k, w) in &c.weights {
@@ -146,6 +152,24 @@ fn snapshot_softmax_workgroup() {
 fn snapshot_layer_norm_workgroup() {
     insta::assert_snapshot!(shaders(
         "graph g(x: f32[2, 333]) -> (y) {\n  s = param f32[333]\n  b = param f32[333]\n  y = layer_norm(x, s, b)\n}\n"
+    ));
+}
+
+/// The recurrence of an LSTM: a workgroup per (direction, batch row) walks time;
+/// per step, one gate pre-activation then one unit per invocation, with storage
+/// barriers between (inside the serial time loop).
+#[test]
+fn snapshot_lstm_recurrence() {
+    let g = "graph g(x: f32[3, 1, 2]) -> (y, h, c) {\n  w = param f32[1, 12, 2]\n  r = param f32[1, 12, 3]\n  b = param f32[1, 24]\n  y, h, c = lstm(x, w, r, b) {hidden = 3}\n}\n";
+    insta::assert_snapshot!(shaders(g));
+}
+
+/// Attention on the GPU: a workgroup per query row (scores per invocation, max and
+/// sum as tree reductions, one output column per invocation), causal.
+#[test]
+fn snapshot_attention_rows() {
+    insta::assert_snapshot!(shaders(
+        "graph g(q: f32[1, 5, 8], k: f32[1, 7, 8], v: f32[1, 7, 6]) -> (y) {\n  y = attention(q, k, v) {heads = 2, causal = true}\n}\n"
     ));
 }
 

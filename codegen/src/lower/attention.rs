@@ -221,6 +221,11 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     if tk == 0 {
         return Err(internal(node, "attention over no keys"));
     }
+    if super::gpu::is_gpu(&l.target) {
+        let d = super::attention_gpu::Dims { b, tq, tk, e, ev, heads: h, scale, causal: a.causal };
+        super::attention_gpu::lower(l, node, &d, ins, out)?;
+        return Ok(true);
+    }
     let t = l.target.clone();
     let w = t.vector_width;
     let (mr, nr) = (t.mr.max(1), t.nr.max(w as usize));

@@ -109,6 +109,16 @@ pub fn with_param(mut c: Case, name: &str, shape: &[usize], seed: u64) -> Case {
     c
 }
 
+/// An f32 weight uniform in [-s, s) (e.g. a recurrent matrix at its usual
+/// initialisation scale 1/√h: drawn from [-3, 3], a long recurrence is chaotic
+/// and magnifies any rounding difference past the tolerance).
+pub fn with_param_scaled(mut c: Case, name: &str, shape: &[usize], seed: u64, s: f32) -> Case {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let v = tensor(&mut rng, DType::F32, shape, Dist::Any).to_f32().iter().map(|x| x * s / 3.0).collect();
+    c.weights.insert(name.to_string(), Tensor::f32(shape.to_vec(), v).expect("shape"));
+    c
+}
+
 pub fn linalg() -> Vec<Case> {
     use DType::F32;
     use Dist::Any;

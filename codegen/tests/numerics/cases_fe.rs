@@ -4,7 +4,7 @@
 //! convs, wide rows, strides, dilations, groups; LSTM gate-panel tails) — on odd and prime sizes, sizes that are not multiples
 //! of the vector width, and one size large enough for the parallel paths.
 
-use super::cases::{Case, Dist, case, with_param};
+use super::cases::{Case, Dist, case, with_param, with_param_scaled};
 use smelt_ir::DType;
 
 const F: DType = DType::F32;
@@ -85,6 +85,26 @@ fn lstm(name: &str, seed: u64, t: usize, n: usize, i: usize, h: usize, dir: &str
     let c = with_param(c, "w", &[d, 4 * h, i], seed + 1);
     let c = with_param(c, "r", &[d, 4 * h, h], seed + 2);
     with_param(c, "b", &[d, 8 * h], seed + 3)
+}
+
+/// A GRU with an initial state; `lbr` sets `linear_before_reset`.
+#[allow(clippy::too_many_arguments)]
+fn gru(name: &str, seed: u64, t: usize, n: usize, i: usize, h: usize, dir: &str, lbr: bool) -> Case {
+    let d = if dir == "bidirectional" { 2 } else { 1 };
+    let mut attrs = format!("hidden = {h}, direction = {dir}");
+    if lbr {
+        attrs.push_str(", linear_before_reset = true");
+    }
+    let body = format!(
+        "  w = param f32[{d}, {g}, {i}]\n  r = param f32[{d}, {g}, {h}]\n  b = param f32[{d}, {b}]\n  y, hn = gru(x, w, r, b, h0) {{{attrs}}}",
+        g = 3 * h,
+        b = 6 * h
+    );
+    let ins: &[(&str, DType, &[usize], Dist)] = &[("x", F, &[t, n, i], Dist::Any), ("h0", F, &[d, n, h], Dist::Any)];
+    let c = case("gru", name, seed, ins, &["y", "hn"], &body);
+    let c = with_param(c, "w", &[d, 3 * h, i], seed + 1);
+    let c = with_param_scaled(c, "r", &[d, 3 * h, h], seed + 2, 1.0 / (h as f32).sqrt());
+    with_param(c, "b", &[d, 6 * h], seed + 3)
 }
 
 pub fn fe() -> Vec<Case> {
@@ -210,6 +230,12 @@ pub fn fe() -> Vec<Case> {
     v.push(lstm("lstm-hidden37", 9431, 5, 3, 11, 37, "forward"));
     v.push(lstm("lstm-hidden70-bidirectional", 9441, 4, 2, 9, 70, "bidirectional"));
     v.push(lstm("lstm-hidden3-reverse", 9451, 3, 1, 2, 3, "reverse"));
+    // Hidden sizes past a GPU workgroup (128 invocations share a row's gates and
+    // units, several each), batch 1 (one workgroup walks the sequence).
+    v.push(lstm("lstm-hidden131", 9461, 6, 1, 5, 131, "forward"));
+    v.push(gru("gru-hidden137-bidirectional", 9471, 5, 2, 6, 137, "bidirectional", false));
+    v.push(gru("gru-hidden129-lbr-reverse", 9481, 4, 1, 3, 129, "reverse", true));
+    v.push(gru("gru-hidden9-lbr", 9491, 7, 3, 4, 9, "forward", true));
     // Convolutions: 1×1 (the input packed as B directly), rows wider than a
     // register tile (vector-copy im2col panels next to padded edges), strides,
     // dilations, groups, odd channel counts, a depth above the GEMM's K block.
@@ -293,6 +319,7 @@ pub const FE_OPS: &[&str] = &[
     "max_pool3d+indices",
     "pad(wrap)",
     "lstm",
+    "gru",
     "conv1d",
     "conv2d",
     "fused_conv2d",

@@ -168,15 +168,19 @@ fn zoo_models() {
     let mut models: Vec<_> = zoo::SMALL.iter().map(|&(name, settings, dims)| (name, "", zoo::model(name, settings, dims))).collect();
     models.extend(zoo::MEDIUM.iter().map(|&(name, settings, dims)| (name, " (medium)", zoo::model(name, settings, dims))));
     for b in backends() {
-        let mut table = Table::default();
-        for (name, size, (g, inputs)) in &models {
-            check(&mut table, b.as_ref(), &format!("zoo {name}{size}"), name, g, inputs);
-        }
-        let mut all: Vec<String> = zoo::SMALL.iter().map(|s| format!("zoo {}", s.0)).collect();
-        all.extend(zoo::MEDIUM.iter().map(|s| format!("zoo {} (medium)", s.0)));
-        let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        finish(&table, &format!("zoo models on {}", b.name()), &all);
+        zoo_table(b.as_ref(), &models);
     }
+}
+
+/// Every zoo model on one backend against the interpreter; each must pass.
+fn zoo_table(b: &dyn Backend, models: &[(&str, &str, (Graph, BTreeMap<String, Tensor>))]) {
+    let mut table = Table::default();
+    for (name, size, (g, inputs)) in models {
+        check(&mut table, b, &format!("zoo {name}{size}"), name, g, inputs);
+    }
+    let all: Vec<String> = models.iter().map(|(name, size, _)| format!("zoo {name}{size}")).collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    finish(&table, &format!("zoo models on {}", b.name()), &all);
 }
 
 /// Conversions to and from f16/bf16 are bit-exact with the `half` crate (the

@@ -9,7 +9,7 @@
 
 use super::backend::{Backend, RunError};
 use super::report::Table;
-use super::{FIXTURE_OPS, cases, check, finish, op_of, run_cases};
+use super::{FIXTURE_OPS, cases, cases_fe, cases_quant, check, finish, op_of, run_cases, zoo, zoo_table};
 use smelt_ir::{Bindings, Graph, Tensor, load_model, text::parse, weights::read_safetensors};
 use smelt_runtime::gpu::{self, Device};
 use std::collections::BTreeMap;
@@ -189,4 +189,33 @@ fn wgsl_half_conversions_are_bit_exact() {
             .collect();
         assert!(bad.is_empty(), "{from} → {to}:\n{}", bad.join("\n"));
     }
+}
+
+/// 3-d convolution and pooling, pooling indices, `wrap` padding, LSTM (peepholes,
+/// hidden sizes past a workgroup) and GRU (`cases_fe.rs`), as on the CPU backends.
+#[test]
+fn wgsl_fe_ops() {
+    let Some(b) = backend() else { return };
+    run_cases(&b, &cases_fe::fe(), "3-d conv/pool, indices, wrap pad, recurrences", cases_fe::FE_OPS);
+}
+
+/// Attention, MoE routing, sparse and quantization ops, and the quantized GEMMs.
+#[test]
+fn wgsl_attention_quant_routing() {
+    let Some(b) = backend() else { return };
+    let mut cases = cases::attention();
+    cases.extend(cases::quant_and_routing());
+    cases.extend(cases_quant::quant());
+    let mut must: Vec<&str> = vec!["attention", "moe", "sparse_matmul", "qconv1d", "qconv2d"];
+    must.extend(cases_quant::QUANT_OPS);
+    run_cases(&b, &cases, "attention, routing, quantization", &must);
+}
+
+/// Every small zoo model (ResNet, DQN, AlphaZero, LSTM/GRU, attention,
+/// transformer, NMT, LAS, WaveNet) against the interpreter.
+#[test]
+fn wgsl_zoo_models() {
+    let Some(b) = backend() else { return };
+    let models: Vec<_> = zoo::SMALL.iter().map(|&(name, settings, dims)| (name, "", zoo::model(name, settings, dims))).collect();
+    zoo_table(&b, &models);
 }
