@@ -1,11 +1,17 @@
 //! The tiled GEMM shader of a step with a [`Tiled`] hint (matmul, gemm,
-//! fused_matmul, conv): each workgroup of 16×16 invocations computes a 64×64 block
-//! of C, 4×4 outputs per invocation held in registers; A and B go through
-//! workgroup-shared tiles 16 deep (zero past the matrix edges), read by every
-//! invocation of the workgroup. The element expressions and the epilogue are the
-//! step kernel's own, so the tiled shader computes exactly what the plain kernel
-//! does, in the same order of accumulation (each output sums `p = 0, 1, …` with
-//! one `fma` per step).
+//! fused_matmul, conv): each workgroup of 16×16 invocations computes a block of C
+//! — 64×64 with 4×4 outputs per invocation, or 128×128 with 8×8 when C is large
+//! (both sides ≥ [`BIG_FROM`]) — held in registers; A and B go through
+//! workgroup-shared tiles (zero past the matrix edges), read by every invocation
+//! of the workgroup. An invocation's outputs are interleaved (rows `ly + 16·r`,
+//! columns `lx + 16·c`), so that neighbouring invocations read neighbouring words
+//! of the shared tiles (no bank conflicts) and store neighbouring words of C. The
+//! element expressions and the epilogue are the step kernel's own, so the tiled
+//! shader computes exactly what the plain kernel does, in the same order of
+//! accumulation (each output sums `p = 0, 1, …` with one `fma` per step).
+//!
+//! `SMELT_WGSL_TILE=64` or `=128` forces one tile size (for timing them side by
+//! side).
 
 use super::emit::Emitter;
 use super::{Dispatch, Shader, kernel_err};
@@ -13,16 +19,35 @@ use crate::kernel::{Kernel, Stmt, verify::verify};
 use crate::lower::gpu::Tiled;
 use crate::Error;
 
-/// Rows and columns of C per workgroup.
-pub const TILE: u64 = 64;
-/// Depth of one shared tile.
-pub const DEPTH: u64 = 16;
-/// Outputs per invocation along rows and columns.
-pub const REG: u64 = 4;
+/// Invocations per workgroup along rows and columns.
+pub const SIDE: u64 = 16;
+/// C's sides from which the 128×128 tile is used.
+pub const BIG_FROM: u64 = 512;
+
+/// One tile shape: `tile`×`tile` outputs per workgroup, `reg`×`reg` per
+/// invocation (`tile = SIDE·reg`), shared tiles `depth` deep.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    tile: u64,
+    reg: u64,
+    depth: u64,
+}
+
+fn shape(m: u64, n: u64) -> Shape {
+    let small = Shape { tile: 64, reg: 4, depth: 16 };
+    let big = Shape { tile: 128, reg: 8, depth: 8 };
+    match std::env::var("SMELT_WGSL_TILE").ok().as_deref() {
+        Some("64") => small,
+        Some("128") => big,
+        _ if m >= BIG_FROM && n >= BIG_FROM => big,
+        _ => small,
+    }
+}
 
 pub fn emit(k: &Kernel, t: &Tiled) -> Result<Shader, Error> {
     verify(k).map_err(|e| kernel_err(k, e.join("; ")))?;
-    let (gx, gy) = (t.n.div_ceil(TILE), t.m.div_ceil(TILE));
+    let Shape { tile, reg, depth } = shape(t.m, t.n);
+    let (gx, gy) = (t.n.div_ceil(tile), t.m.div_ceil(tile));
     if t.batch > 65535 || gx > 65535 || gy > 65535 {
         // Too many workgroups for a 3-d grid: the plain kernel runs on a linear one.
         return super::emit_kernel(k);
@@ -38,12 +63,12 @@ pub fn emit(k: &Kernel, t: &Tiled) -> Result<Shader, Error> {
     let b = e.expr(&t.b).map_err(|m| kernel_err(k, m))?;
     let epi = e.block(&t.epilogue, 2).map_err(|m| kernel_err(k, m))?;
     let (m, n, kk) = (t.m, t.n, t.k);
-    let threads = (TILE / REG) * (TILE / REG);
-    let per_thread = TILE * DEPTH / threads;
-    let side = TILE / REG;
+    let side = SIDE;
+    let threads = side * side;
+    let per_thread = tile * depth / threads;
     let mut s = String::new();
     s.push_str(&format!(
-        "// kernel {} (tiled GEMM: batch {}, M {m}, N {n}, K {kk}; {TILE}x{TILE} tiles {DEPTH} deep, {REG}x{REG} per invocation)\n",
+        "// kernel {} (tiled GEMM: batch {}, M {m}, N {n}, K {kk}; {tile}x{tile} tiles {depth} deep, {reg}x{reg} per invocation)\n",
         k.name, t.batch
     ));
     s.push_str(&e.bindings());
@@ -51,45 +76,47 @@ pub fn emit(k: &Kernel, t: &Tiled) -> Result<Shader, Error> {
         s.push('\n');
         s.push_str(h);
     }
-    s.push_str(&format!("\nvar<workgroup> tile_a: array<f32, {}>;\nvar<workgroup> tile_b: array<f32, {}>;\n", TILE * DEPTH, TILE * DEPTH));
+    s.push_str(&format!("\nvar<workgroup> tile_a: array<f32, {}>;\nvar<workgroup> tile_b: array<f32, {}>;\n", tile * depth, tile * depth));
     s.push_str(&format!(
         "\n@compute @workgroup_size({side}, {side})\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{\n"
     ));
     s.push_str(&e.var_decls("  "));
     s.push_str(&format!(
-        "  let tid = lid.y * {side}u + lid.x;\n  let row0 = i32(wid.y) * {TILE}i;\n  let col0 = i32(wid.x) * {TILE}i;\n  {vb} = i32(wid.z);\n  var acc: array<f32, {}>;\n",
-        REG * REG
+        "  let tid = lid.y * {side}u + lid.x;\n  let row0 = i32(wid.y) * {tile}i;\n  let col0 = i32(wid.x) * {tile}i;\n  {vb} = i32(wid.z);\n  var acc: array<f32, {}>;\n",
+        reg * reg
     ));
-    s.push_str(&format!("  for (var p0 = 0i; p0 < {kk}i; p0 += {DEPTH}i) {{\n"));
+    s.push_str(&format!("  for (var p0 = 0i; p0 < {kk}i; p0 += {depth}i) {{\n"));
     s.push_str(&format!("    for (var e = 0u; e < {per_thread}u; e++) {{\n      let idx = tid + e * {threads}u;\n"));
     s.push_str(&format!(
-        "      {{\n        let ii = idx / {DEPTH}u;\n        let pp = idx % {DEPTH}u;\n        {vi} = row0 + i32(ii);\n        {vp} = p0 + i32(pp);\n        var v = 0.0f;\n        if ({vi} < {m}i && {vp} < {kk}i) {{\n          v = {a};\n        }}\n        tile_a[pp * {TILE}u + ii] = v;\n      }}\n"
+        "      {{\n        let ii = idx / {depth}u;\n        let pp = idx % {depth}u;\n        {vi} = row0 + i32(ii);\n        {vp} = p0 + i32(pp);\n        var v = 0.0f;\n        if ({vi} < {m}i && {vp} < {kk}i) {{\n          v = {a};\n        }}\n        tile_a[pp * {tile}u + ii] = v;\n      }}\n"
     ));
     s.push_str(&format!(
-        "      {{\n        let pp = idx / {TILE}u;\n        let jj = idx % {TILE}u;\n        {vj} = col0 + i32(jj);\n        {vp} = p0 + i32(pp);\n        var v = 0.0f;\n        if ({vj} < {n}i && {vp} < {kk}i) {{\n          v = {b};\n        }}\n        tile_b[pp * {TILE}u + jj] = v;\n      }}\n"
+        "      {{\n        let pp = idx / {tile}u;\n        let jj = idx % {tile}u;\n        {vj} = col0 + i32(jj);\n        {vp} = p0 + i32(pp);\n        var v = 0.0f;\n        if ({vj} < {n}i && {vp} < {kk}i) {{\n          v = {b};\n        }}\n        tile_b[pp * {tile}u + jj] = v;\n      }}\n"
     ));
     s.push_str("    }\n    workgroupBarrier();\n");
-    s.push_str(&format!("    for (var pp = 0u; pp < {DEPTH}u; pp++) {{\n"));
-    for r in 0..REG {
-        s.push_str(&format!("      let a{r} = tile_a[pp * {TILE}u + lid.y * {REG}u + {r}u];\n"));
+    s.push_str(&format!("    for (var pp = 0u; pp < {depth}u; pp++) {{\n"));
+    for r in 0..reg {
+        s.push_str(&format!("      let a{r} = tile_a[pp * {tile}u + lid.y + {}u];\n", r * side));
     }
-    for c in 0..REG {
-        s.push_str(&format!("      let b{c} = tile_b[pp * {TILE}u + lid.x * {REG}u + {c}u];\n"));
+    for c in 0..reg {
+        s.push_str(&format!("      let b{c} = tile_b[pp * {tile}u + lid.x + {}u];\n", c * side));
     }
-    for r in 0..REG {
-        for c in 0..REG {
-            let i = r * REG + c;
+    for r in 0..reg {
+        for c in 0..reg {
+            let i = r * reg + c;
             s.push_str(&format!("      acc[{i}] = fma(a{r}, b{c}, acc[{i}]);\n"));
         }
     }
     s.push_str("    }\n    workgroupBarrier();\n  }\n");
     // The epilogue unrolled, so that `acc` is indexed by constants and stays in
     // registers.
-    for r in 0..REG {
-        for c in 0..REG {
+    for r in 0..reg {
+        for c in 0..reg {
             s.push_str(&format!(
-                "  {vi} = row0 + i32(lid.y * {REG}u + {r}u);\n  {vj} = col0 + i32(lid.x * {REG}u + {c}u);\n  if ({vi} < {m}i && {vj} < {n}i) {{\n    {vacc} = acc[{}];\n    {vt} = ({vb} * {m}i + {vi}) * {n}i + {vj};\n",
-                r * REG + c
+                "  {vi} = row0 + i32(lid.y + {}u);\n  {vj} = col0 + i32(lid.x + {}u);\n  if ({vi} < {m}i && {vj} < {n}i) {{\n    {vacc} = acc[{}];\n    {vt} = ({vb} * {m}i + {vi}) * {n}i + {vj};\n",
+                r * side,
+                c * side,
+                r * reg + c
             ));
             s.push_str(&epi);
             s.push_str("  }\n");

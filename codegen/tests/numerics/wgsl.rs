@@ -219,3 +219,34 @@ fn wgsl_zoo_models() {
     let models: Vec<_> = zoo::SMALL.iter().map(|&(name, settings, dims)| (name, "", zoo::model(name, settings, dims))).collect();
     zoo_table(&b, &models);
 }
+
+/// GEMMs large enough for the 128×128 tile (both sides of C ≥ 512), at sizes
+/// that are not multiples of it: plain, batched with a broadcast operand,
+/// transposed with a bias, and a conv whose positions and channels are large.
+#[test]
+fn wgsl_big_tiles() {
+    use cases::{Dist::Any, case};
+    use smelt_ir::DType::F32;
+    let Some(b) = backend() else { return };
+    let c = vec![
+        case("matmul", "matmul_517x45x521", 7001, &[("a", F32, &[517, 45], Any), ("b", F32, &[45, 521], Any)], &["y"], "  y = matmul(a, b)"),
+        case("matmul", "matmul_2x513x19x600", 7002, &[("a", F32, &[2, 513, 19], Any), ("b", F32, &[19, 600], Any)], &["y"], "  y = matmul(a, b)"),
+        case(
+            "gemm",
+            "gemm_tt_529x31x515",
+            7003,
+            &[("a", F32, &[31, 529], Any), ("b", F32, &[515, 31], Any), ("c", F32, &[515], Any)],
+            &["y"],
+            "  y = gemm(a, b, c) {trans_a = true, trans_b = true, alpha = 0.5, beta = 2.0}",
+        ),
+        case(
+            "conv2d",
+            "conv2d_3x3_520ch_25x25",
+            7004,
+            &[("x", F32, &[1, 7, 25, 25], Any), ("w", F32, &[520, 7, 3, 3], Any)],
+            &["y"],
+            "  y = conv2d(x, w) {pad = [1, 1, 1, 1]}",
+        ),
+    ];
+    run_cases(&b, &c, "GEMMs on the 128-wide tile", &["matmul", "gemm", "conv2d"]);
+}
