@@ -84,6 +84,11 @@ run() {
         echo "== timings (median of 5 runs; a run = inputs written, one command buffer, outputs read back)"
         "$dir/bin/wgsl-bench" --gemm 1024,2048,4096 --examples --batches 1,8 --reps 5 \
             --zoo all
+        # The two GEMM tiles side by side (the default picks 128 when C's sides are >= 512).
+        for t in 64 128; do
+            echo "== GEMM with SMELT_WGSL_TILE=$t"
+            SMELT_WGSL_TILE=$t "$dir/bin/wgsl-bench" --gemm 512,1024,2048,4096 --reps 5
+        done
     } 2>&1 | tee "$out/gpu-check.log"
     echo "WGSL numerical suite: $(cat "$out/suite")"
     [ "$(cat "$out/suite")" = pass ]

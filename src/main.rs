@@ -66,7 +66,8 @@ enum Cmd {
         /// Write the outputs to this safetensors file (only on success).
         #[arg(short = 'o', long = "output", value_name = "OUT.safetensors")]
         out: Option<PathBuf>,
-        /// Print each kernel call's time on stderr, slowest first (compiled backends).
+        /// Print each kernel call's time on stderr, slowest first (compiled backends; on
+        /// wgsl, GPU timestamps around each step)
         #[arg(long)]
         profile: bool,
         /// The GPU adapter for `--backend wgsl`: an index, part of its name, `low-power`

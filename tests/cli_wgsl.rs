@@ -1,6 +1,7 @@
 //! `smelt run --backend wgsl` on every example equals the interpreter (outputs
 //! written with `-o` and compared within the suite's f32 tolerance), `smelt compile
-//! --emit wgsl` prints one shader per step, and a bad `--adapter` is a clear error.
+//! --emit wgsl` prints one shader per step, `--profile` times each step, and a bad
+//! `--adapter` is a clear error.
 //! Needs a Vulkan adapter (lavapipe in CI); `SMELT_SKIP_GPU=1` skips.
 
 use smelt::ir::weights::read_safetensors;
@@ -90,9 +91,23 @@ fn unsupported_on_wgsl_writes_nothing() {
     assert!(!out.exists());
 }
 
+/// `--profile` on the GPU: each step's time from timestamp queries, one line per
+/// kernel call and a total (lavapipe has timestamps; an adapter without them is
+/// a clear error).
 #[test]
-fn profile_is_refused_on_wgsl() {
-    let o = smelt(&["run", "examples/mlp.smelt", "--backend", "wgsl", "--profile"]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--profile times CPU kernels"));
+fn profile_times_every_step_on_wgsl() {
+    if skip() {
+        return;
+    }
+    let o = smelt(&["run", "examples/resblock.smelt", "--random", "1", "--backend", "wgsl", "--profile"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    if !o.status.success() {
+        assert!(err.contains("has no timestamp queries: cannot profile"), "{err}");
+        return;
+    }
+    let total = err.lines().find(|l| l.contains("total of")).unwrap_or_else(|| panic!("no total: {err}"));
+    let calls: usize = total.split_whitespace().rev().nth(2).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{total}"));
+    let rows = err.lines().filter(|l| l.contains('%') && !l.contains("total of") && !l.contains("kernel (node)")).count();
+    assert!(calls > 0 && rows == calls, "{err}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("logits: f32[1, 10]"));
 }

@@ -50,9 +50,6 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
     let model = shown(&a.model);
     let g = load_model(&a.model)?;
 
-    if a.profile && a.backend == BackendArg::Wgsl {
-        return reported("error: --profile times CPU kernels (--backend cranelift or llvm); the wgsl backend runs an inference as one command buffer".to_string());
-    }
     // The GPU: the device opened and the model compiled before inputs are read.
     let gpu_model = match a.backend {
         BackendArg::Wgsl => {
@@ -72,7 +69,7 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         _ => None,
     };
     if a.profile && a.backend == BackendArg::Interp {
-        return reported("error: --profile times the kernels of a compiled backend (--backend cranelift or llvm)".to_string());
+        return reported("error: --profile times the kernels of a compiled backend (--backend cranelift, llvm or wgsl)".to_string());
     }
     // Compile before reading inputs: an unsupported model fails fast.
     let compiled = match a.backend {
@@ -103,6 +100,13 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
     };
 
     let outputs = match (&compiled, &gpu_model) {
+        (_, Some(m)) if a.profile => match m.run_profiled(&inputs) {
+            Ok((o, p)) => {
+                print_profile(&p);
+                o
+            }
+            Err(e) => return reported_all(render_gpu_error(&g, &model, a.inputs.as_deref(), e)),
+        },
         (_, Some(m)) => match m.run(&inputs) {
             Ok(o) => o,
             Err(e) => return reported_all(render_gpu_error(&g, &model, a.inputs.as_deref(), e)),

@@ -88,7 +88,8 @@ impl Device {
             }
         };
         let info = adapter.get_info();
-        let features = adapter.features() & wgpu::Features::SHADER_F64;
+        // f64 for requantization; timestamps for `--profile`.
+        let features = adapter.features() & (wgpu::Features::SHADER_F64 | wgpu::Features::TIMESTAMP_QUERY);
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some("smelt"),

@@ -62,6 +62,23 @@ impl GpuModel {
         let b = crate::interp::bind_inputs(&self.graph, inputs)?;
         self.plan(&b)?.run(inputs)
     }
+
+    /// Runs the model with every step's GPU time measured by timestamp queries
+    /// (each step in its own compute pass); needs an adapter with
+    /// `TIMESTAMP_QUERY`.
+    pub fn run_profiled(&self, inputs: &BTreeMap<String, Tensor>) -> Result<(BTreeMap<String, Tensor>, crate::exec::Profile)> {
+        let b = crate::interp::bind_inputs(&self.graph, inputs)?;
+        let plan = self.plan(&b)?;
+        let (out, secs) = plan.execute(inputs, true)?;
+        let kernels = plan
+            .prog
+            .steps
+            .iter()
+            .zip(secs)
+            .map(|(st, seconds)| crate::exec::KernelTime { kernel: st.kernel.name.clone(), node: st.node.clone(), seconds })
+            .collect();
+        Ok((out, crate::exec::Profile { kernels }))
+    }
 }
 
 #[derive(Debug)]
@@ -195,7 +212,16 @@ impl GpuPlan {
     /// Runs the plan: inputs written, every step dispatched in one command buffer,
     /// outputs and check statuses read back once at the end.
     pub fn run(&self, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
+        Ok(self.execute(inputs, false)?.0)
+    }
+
+    /// One run; with `profile`, each step in its own compute pass between two
+    /// timestamps, and the seconds of each step returned (else none).
+    fn execute(&self, inputs: &BTreeMap<String, Tensor>, profile: bool) -> Result<(BTreeMap<String, Tensor>, Vec<f64>)> {
         let (dev, queue) = (&self.device.device, &self.device.queue);
+        if profile && !self.device.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Err(Error::Device(format!("{} has no timestamp queries: cannot profile", self.device.info.name)));
+        }
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         for (name, b) in &self.prog.inputs {
             let t = inputs.get(name).ok_or_else(|| crate::Error::Inputs(format!("missing input `{name}`")))?;
@@ -213,7 +239,32 @@ impl GpuPlan {
         for (_, b) in &checks {
             enc.clear_buffer(&self.buffers[b.0], 0, None);
         }
-        {
+        // Profiling: a query set (at most QUERY_SET_MAX_QUERIES queries) per
+        // chunk of steps, two timestamps per step.
+        let per_set = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
+        let sets: Vec<wgpu::QuerySet> = if profile {
+            (0..self.steps.len().div_ceil(per_set))
+                .map(|c| {
+                    let n = (self.steps.len() - c * per_set).min(per_set) as u32;
+                    dev.create_query_set(&wgpu::QuerySetDescriptor { label: Some("step times"), ty: wgpu::QueryType::Timestamp, count: 2 * n })
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        if profile {
+            for (i, s) in self.steps.iter().enumerate() {
+                let writes = wgpu::ComputePassTimestampWrites {
+                    query_set: &sets[i / per_set],
+                    beginning_of_pass_write_index: Some((2 * (i % per_set)) as u32),
+                    end_of_pass_write_index: Some((2 * (i % per_set) + 1) as u32),
+                };
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("smelt step"), timestamp_writes: Some(writes) });
+                pass.set_pipeline(&s.pipeline);
+                pass.set_bind_group(0, &s.bind_group, &[]);
+                pass.dispatch_workgroups(s.groups[0], s.groups[1], s.groups[2]);
+            }
+        } else {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("smelt steps"), timestamp_writes: None });
             for s in &self.steps {
                 pass.set_pipeline(&s.pipeline);
@@ -221,6 +272,27 @@ impl GpuPlan {
                 pass.dispatch_workgroups(s.groups[0], s.groups[1], s.groups[2]);
             }
         }
+        let stamps: Option<(wgpu::Buffer, wgpu::Buffer)> = profile.then(|| {
+            let size = 16 * per_set as u64 * sets.len() as u64;
+            let resolve = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            for (c, set) in sets.iter().enumerate() {
+                let n = 2 * (self.steps.len() - c * per_set).min(per_set) as u32;
+                enc.resolve_query_set(set, 0..n, &resolve, 16 * (c * per_set) as u64);
+            }
+            let read = dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps readback"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, size);
+            (resolve, read)
+        });
         // Read back: the outputs computed on the device and every status buffer.
         let mut reads: Vec<lower::BufIdx> = self.prog.outputs.iter().map(|o| o.buf).filter(|b| !matches!(self.prog.buffers[b.0].kind, BufKind::Const(_))).collect();
         reads.extend(checks.iter().map(|(_, b)| *b));
@@ -242,7 +314,7 @@ impl GpuPlan {
             .collect();
         queue.submit([enc.finish()]);
         let failed = Arc::new(Mutex::new(None::<String>));
-        for s in &staging {
+        for s in staging.iter().chain(stamps.as_ref().map(|(_, r)| r)) {
             let f = failed.clone();
             s.map_async(wgpu::MapMode::Read, .., move |r| {
                 if let Err(e) = r
@@ -267,6 +339,15 @@ impl GpuPlan {
             drop(view);
             s.unmap();
         }
+        let mut secs = vec![];
+        if let Some((_, read)) = &stamps {
+            let view = read.get_mapped_range(..).map_err(|e| Error::Device(format!("reading timestamps back: {e}")))?;
+            let tick = queue.get_timestamp_period() as f64 * 1e-9;
+            let t = |k: usize| u64::from_le_bytes(view[8 * k..8 * k + 8].try_into().unwrap_or([0; 8]));
+            secs = (0..self.steps.len()).map(|i| t(2 * i + 1).saturating_sub(t(2 * i)) as f64 * tick).collect();
+            drop(view);
+            read.unmap();
+        }
         // The first failed check, in step order, is the error.
         for (i, b) in &checks {
             let (st, bytes) = (&self.prog.steps[*i], &host[b]);
@@ -288,6 +369,6 @@ impl GpuPlan {
             let data = Data::from_le_bytes(o.dtype, bytes).ok_or_else(|| crate::Error::Inputs(format!("output `{}` has malformed bytes", o.name)))?;
             out.insert(o.name.clone(), Tensor::new(o.shape.clone(), data).map_err(|e| crate::Error::Inputs(e.to_string()))?);
         }
-        Ok(out)
+        Ok((out, secs))
     }
 }
