@@ -349,6 +349,12 @@ impl<'k> Emitter<'k> {
                 }
             }
             Expr::Fma(a, b, c) => format!("fma({}, {}, {})", self.expr(a)?, self.expr(b)?, self.expr(c)?),
+            Expr::Cmp(CmpOp::Ne, a, b) if a.ty(self.k)?.scalar.is_float() => {
+                // Unordered, as the kernel IR (and Rust): naga emits `!=` on
+                // floats as SPIR-V's `FOrdNotEqual`, false when either is NaN.
+                let (x, y) = (self.expr(a)?, self.expr(b)?);
+                format!("(!({x} == {y}))")
+            }
             Expr::Cmp(op, a, b) => {
                 let (x, y) = (self.expr(a)?, self.expr(b)?);
                 let o = match op {

@@ -102,14 +102,16 @@ pub fn cast(name: &str, from: Ty, to: Scalar) -> String {
         (_, Scalar::BF16) => F32_TO_BF16.to_string(),
         (_, Scalar::Bool) => {
             let zero = if fs.is_float() { float_lit(0.0, fs) } else { int_lit(0, fs) };
-            format!("x != {}", k(zero, fs))
+            // `!(x == 0)`: naga's `!=` on floats is SPIR-V's ordered
+            // `FOrdNotEqual`, false for NaN (which is true, as in Rust).
+            if fs.is_float() { format!("!(x == {})", k(zero, fs)) } else { format!("x != {}", k(zero, fs)) }
         }
         (Scalar::Bool, _) => format!("select({}, {}, x)", k(int_lit(0, to), to), k(int_lit(1, to), to)),
         (_, Scalar::F32 | Scalar::F64) => format!("{tt}(x)"),
         (Scalar::F32 | Scalar::F64, _) => {
             // i64 computes as i32 (see the module doc of `wgsl`).
             let (lo, hi) = if to == Scalar::I64 { (i32::MIN as i64, i32::MAX as i64) } else { to.int_range().unwrap_or((0, 0)) };
-            let nan = "x != x".to_string();
+            let nan = "!(x == x)".to_string();
             if matches!(to, Scalar::I8 | Scalar::U8) {
                 let c = format!("clamp(x, {}, {})", k(float_lit(lo as f64, fs), fs), k(float_lit(hi as f64, fs), fs));
                 format!("select({tt}({c}), {}, {nan})", k(int_lit(0, to), to))
@@ -185,10 +187,12 @@ fn smelt_f32_to_f16(v: f32) -> u32 {
 }
 
 /// Float min/max that propagate NaN (WGSL's builtins may return either operand).
+/// NaN tests are `!(x == x)`: naga emits `!=` on floats as SPIR-V's ordered
+/// `FOrdNotEqual`, which is false for NaN.
 pub fn fminmax(name: &str, t: Ty, min: bool) -> String {
     let tn = ty_name(t);
     let f = if min { "min" } else { "max" };
-    format!("fn {name}(a: {tn}, b: {tn}) -> {tn} {{\n  return select({f}(a, b), a + b, (a != a) | (b != b));\n}}\n")
+    format!("fn {name}(a: {tn}, b: {tn}) -> {tn} {{\n  return select({f}(a, b), a + b, !(a == a) | !(b == b));\n}}\n")
 }
 
 /// Signed integer division (truncating) or remainder (sign of the dividend).
@@ -208,7 +212,7 @@ pub fn hreduce(name: &str, op: HOp, t: Ty) -> String {
             HOp::Add => format!("r + v[{l}]"),
             HOp::Max | HOp::Min if t.scalar.is_float() => {
                 let f = if op == HOp::Max { "max" } else { "min" };
-                format!("select({f}(r, v[{l}]), r + v[{l}], (r != r) | (v[{l}] != v[{l}]))")
+                format!("select({f}(r, v[{l}]), r + v[{l}], !(r == r) | !(v[{l}] == v[{l}]))")
             }
             HOp::Max => format!("max(r, v[{l}])"),
             HOp::Min => format!("min(r, v[{l}])"),
