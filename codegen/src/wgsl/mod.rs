@@ -31,13 +31,15 @@
 //!   by bit manipulation, bit-exact with the `half` crate (round to nearest even,
 //!   subnormals, NaN kept quiet): all arithmetic is in f32, as on the CPU. With
 //!   [`Options::native_f16`] (the runtime sets it when the adapter has
-//!   `shader-f16`) f16 buffers are `array<f16>` instead (`enable f16;`): no
-//!   packing, no atomics. Their elements still move as bits — a load is
-//!   `bitcast<u32>(vec2<f16>(b[i], 0h))`, a store `bitcast<vec2<f16>>(bits).x` —
-//!   and convert to and from f32 with the same exact helpers: Vulkan lets
-//!   `OpFConvert` flush f16 subnormals (and WGSL's `f16(x)` may round or
-//!   overflow otherwise than `half`), while loads, stores, bitcasts and
-//!   composite construction/extraction must keep every bit;
+//!   `shader-f16` and its conversions proved exact) f16 buffers are
+//!   `array<f16>` instead (`enable f16;`): no packing, no atomics. Registers
+//!   still hold f16 as bits, and the arithmetic stays f32: a load cast to f32 is
+//!   `f32(b[i])` (other loads round that value to bits, which is exact), a store
+//!   is `f16(x)` of the f32 value of the bits the exact conversion made — a value
+//!   f16 represents, so no rounding mode matters. (WGSL has no 16-bit integer,
+//!   and naga cannot bitcast `vec2<f16>` to `u32`, so bits cannot be moved
+//!   directly.) Vulkan lets these conversions flush f16 subnormals, which the
+//!   runtime checks once per device (`smelt_runtime::gpu::probe_f16`);
 //! - the f64 of requantization is real f64 (`shader-f64`, which lavapipe and
 //!   NVIDIA have);
 //! - transcendentals are the polynomials of [`crate::math`] (the same operations as
