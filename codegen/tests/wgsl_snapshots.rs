@@ -210,3 +210,19 @@ fn snapshot_matmul_i32() {
 fn snapshot_reduce_i32_wide() {
     insta::assert_snapshot!(shaders("graph g(x: i32[2, 9]) -> (s, p) {\n  s = reduce_sum(x) {axes = [1]}\n  p = reduce_prod(x) {axes = [1]}\n}\n"));
 }
+
+/// `Needs::f16` marks exactly the native-f16 shaders with an f16 buffer (the
+/// runtime refuses them on an adapter without `shader-f16`); bf16 never needs it.
+#[test]
+fn needs_f16_only_for_native_f16_buffers() {
+    let g = parse("graph g(a: f16[5], b: bf16[5]) -> (y, z) {\n  y = relu(a)\n  z = relu(b)\n}\n").unwrap();
+    let p = lower(&g, &wgsl::target()).unwrap();
+    for st in &p.steps {
+        let has_f16 = st.kernel.buffers.iter().any(|b| b.scalar == smelt_codegen::kernel::Scalar::F16);
+        for native_f16 in [false, true] {
+            let sh = emit_step(st, &Options { native_f16 }).unwrap();
+            assert_eq!(sh.needs.f16, native_f16 && has_f16, "{} (native f16: {native_f16})", sh.name);
+            assert_eq!(sh.source.contains("enable f16;"), sh.needs.f16, "{}", sh.name);
+        }
+    }
+}
