@@ -4,7 +4,10 @@
 //! barriers), and snapshots of representative shaders (an elementwise kernel, a
 //! packed-bool comparison, a softmax per invocation and per workgroup, a layer norm
 //! and a strided reduction per workgroup, saturating i32 arithmetic, the tiled
-//! matmul, a conv with a fused epilogue). The numerical checks of these shaders are in
+//! matmul, a conv with a fused epilogue, f16 packed and native, a cooperative
+//! large-window pool). Every shader is validated in both forms: portable (f16
+//! packed in `u32` words) and native f16 (`array<f16>`, as on adapters with
+//! `shader-f16`). The numerical checks of these shaders are in
 //! `numerics/wgsl.rs`, on a real (or lavapipe) adapter.
 
 #[path = "numerics/cases.rs"]
@@ -19,14 +22,18 @@ mod cases_rows;
 #[allow(dead_code)]
 mod cases_fe;
 
+#[path = "numerics/cases_pool.rs"]
+#[allow(dead_code)]
+mod cases_pool;
+
 use smelt_codegen::lower::lower;
-use smelt_codegen::wgsl::{self, emit_step, print_program};
+use smelt_codegen::wgsl::{self, Options, emit_step, print_program};
 use smelt_ir::{Bindings, Graph, load_model, text::parse};
 use std::path::Path;
 
 fn validate(name: &str, src: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| format!("{name}: {}\n{src}", e.emit_to_string(src)))?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::FLOAT64)
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::FLOAT64 | naga::valid::Capabilities::SHADER_FLOAT16)
         .validate(&module)
         .map_err(|e| format!("{name}: {}\n{src}", e.emit_to_string(src)))?;
     Ok(())
@@ -40,8 +47,10 @@ fn validate_graph(name: &str, g: &Graph) -> Result<usize, String> {
     }
     let prog = lower(g, &wgsl::target()).map_err(|e| format!("{name}: {e}"))?;
     for st in &prog.steps {
-        let sh = emit_step(st).map_err(|e| format!("{name}: {e}"))?;
-        validate(&format!("{name}/{}", sh.name), &sh.source)?;
+        for native_f16 in [false, true] {
+            let sh = emit_step(st, &Options { native_f16 }).map_err(|e| format!("{name}: {e}"))?;
+            validate(&format!("{name}/{} (native f16: {native_f16})", sh.name), &sh.source)?;
+        }
     }
     Ok(prog.steps.len())
 }
@@ -58,6 +67,7 @@ fn every_suite_shader_validates_with_naga() {
     all.extend(cases_rows::rows());
     all.extend(cases::attention());
     all.extend(cases_fe::fe());
+    all.extend(cases_pool::pools());
     for c in &all {
         let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
         for (k, w) in &c.weights {
@@ -97,6 +107,10 @@ fn every_suite_shader_validates_with_naga() {
 }
 
 fn shaders(src: &str) -> String {
+    shaders_with(src, &Options::default())
+}
+
+fn shaders_with(src: &str, opts: &Options) -> String {
     let mut g = parse(src).unwrap_or_else(|e| panic!("{e:?}"));
     for id in g.params() {
         let t = g.node(id).types[0].clone();
@@ -106,9 +120,9 @@ fn shaders(src: &str) -> String {
         g.set_weight(name, smelt_ir::Tensor::f32(dims, (0..n).map(|i| i as f32).collect()).expect("sized"));
     }
     let p = lower(&g, &wgsl::target()).unwrap_or_else(|e| panic!("{e}"));
-    let text = print_program(&p).unwrap_or_else(|e| panic!("{e}"));
+    let text = print_program(&p, opts).unwrap_or_else(|e| panic!("{e}"));
     for st in &p.steps {
-        let sh = emit_step(st).unwrap_or_else(|e| panic!("{e}"));
+        let sh = emit_step(st, opts).unwrap_or_else(|e| panic!("{e}"));
         validate(&sh.name, &sh.source).unwrap_or_else(|m| panic!("{m}"));
     }
     text
@@ -190,6 +204,24 @@ fn snapshot_half_conversions() {
     insta::assert_snapshot!(shaders("graph g(a: f16[5], b: bf16[5]) -> (y) {\n  c = cast(b) {to = f16}\n  y = add(a, c)\n}\n"));
 }
 
+/// Native f16 storage (adapters with `shader-f16`): `enable f16;`, f16 buffers
+/// as `array<f16>` moved as bits (no atomics), the same exact conversions; bf16
+/// stays packed.
+#[test]
+fn snapshot_half_native() {
+    let src = "graph g(a: f16[5], b: bf16[5]) -> (y) {\n  c = cast(b) {to = f16}\n  y = add(a, c)\n}\n";
+    let text = shaders_with(src, &Options { native_f16: true });
+    assert!(text.contains("enable f16;") && !text.lines().any(|l| l.contains("atomic") && l.contains(" f16[")), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+/// A max pool whose 9×9 window (81 taps) makes it cooperative for few outputs:
+/// a workgroup per output, the taps strided over its invocations.
+#[test]
+fn snapshot_max_pool_large_window_workgroup() {
+    insta::assert_snapshot!(shaders("graph g(x: f32[1, 2, 13, 11]) -> (y) {\n  y = max_pool2d(x) {kernel = [9, 9], stride = [2, 2], pad = [1, 2, 1, 0]}\n}\n"));
+}
+
 /// Integer matmul: the i64 accumulator as two i32 words.
 #[test]
 fn snapshot_matmul_i32() {
@@ -201,4 +233,20 @@ fn snapshot_matmul_i32() {
 #[test]
 fn snapshot_reduce_i32_wide() {
     insta::assert_snapshot!(shaders("graph g(x: i32[2, 9]) -> (s, p) {\n  s = reduce_sum(x) {axes = [1]}\n  p = reduce_prod(x) {axes = [1]}\n}\n"));
+}
+
+/// `Needs::f16` marks exactly the native-f16 shaders with an f16 buffer (the
+/// runtime refuses them on an adapter without `shader-f16`); bf16 never needs it.
+#[test]
+fn needs_f16_only_for_native_f16_buffers() {
+    let g = parse("graph g(a: f16[5], b: bf16[5]) -> (y, z) {\n  y = relu(a)\n  z = relu(b)\n}\n").unwrap();
+    let p = lower(&g, &wgsl::target()).unwrap();
+    for st in &p.steps {
+        let has_f16 = st.kernel.buffers.iter().any(|b| b.scalar == smelt_codegen::kernel::Scalar::F16);
+        for native_f16 in [false, true] {
+            let sh = emit_step(st, &Options { native_f16 }).unwrap();
+            assert_eq!(sh.needs.f16, native_f16 && has_f16, "{} (native f16: {native_f16})", sh.name);
+            assert_eq!(sh.source.contains("enable f16;"), sh.needs.f16, "{}", sh.name);
+        }
+    }
 }

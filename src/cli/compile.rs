@@ -7,7 +7,9 @@
 //! (`smelt_runtime::aot`): `lib<model>.so`, `lib<model>.a`, `<model>.h`,
 //! `<model>.weights`, and the sources they were built from, with the C compiler
 //! named by `$CC` (default `cc`). `--emit wgsl` prints the WGSL compute shaders of
-//! the GPU lowering, one per step.
+//! the GPU lowering, one per step, in the portable form every adapter runs (f16
+//! packed two to a `u32`); `SMELT_WGSL_F16=1` prints the native-f16 form that
+//! `smelt run --backend wgsl` uses on adapters with `shader-f16`.
 
 use super::run::{dims, render_codegen_error};
 use super::{load_model, reported, shown};
@@ -64,7 +66,7 @@ pub fn main(model: &Path, emit: Emit, backend: Option<NativeBackend>, given: &[(
     if emit == Emit::Wgsl {
         let text = match smelt::codegen::wgsl::check(&g)
             .and_then(|()| lower::lower(&bound, &smelt::codegen::wgsl::target()))
-            .and_then(|p| smelt::codegen::wgsl::print_program(&p))
+            .and_then(|p| smelt::codegen::wgsl::print_program(&p, &smelt::codegen::wgsl::Options::from_env(false)))
         {
             Ok(t) => t,
             Err(e) => return reported(render_codegen_error(&g, &shown_model, e)),

@@ -1,5 +1,6 @@
 //! Cooperative row loops for the GPU target: a row-wise reduction (softmax, layer
-//! norm, `reduce_*`, global pooling) whose rows are long runs one row per
+//! norm, `reduce_*`, global pooling, and the window of a large-window max/avg
+//! pool, [`cooperative_window`]) whose rows are long runs one row per
 //! iteration of the top-level parallel loop, and inside it `workgroup` loops
 //! (independent iterations) and `reduce(op into acc)` loops (a fold into one
 //! variable), which the WGSL emitter spreads over a workgroup's invocations with a
@@ -23,6 +24,17 @@ pub const FEW_ROWS: usize = 2048;
 /// row, which needs no barriers.
 pub fn cooperative(t: &Target, rows: usize, len: usize) -> bool {
     is_gpu(t) && (len >= LONG_ROW || (len >= MID_ROW && rows < FEW_ROWS))
+}
+
+/// Pooling windows of at least this many taps may get a workgroup per output.
+pub const POOL_WINDOW: usize = 64;
+
+/// Whether `outputs` pooling windows of `window` taps each run a workgroup per
+/// output (GPU only): the window is large (≥ [`POOL_WINDOW`]) and either very
+/// large (≥ [`LONG_ROW`]) or the outputs are few (< [`FEW_ROWS`]). Otherwise one
+/// invocation per output loops over its window.
+pub fn cooperative_window(t: &Target, outputs: usize, window: usize) -> bool {
+    is_gpu(t) && window >= POOL_WINDOW && (window >= LONG_ROW || outputs < FEW_ROWS)
 }
 
 /// `acc = init; reduce(op into acc) for j in 0..len { acc = acc op f(j) }`;

@@ -2,11 +2,14 @@
 //! dilation, ceil mode, `count_include_pad`, max with the indices of its maxima, as
 //! ONNX) as direct loops over each output element's window, and global pooling as a
 //! vector reduction per plane (on the GPU, a workgroup per plane when planes are
-//! large: `lower::coop`).
+//! large: `lower::coop`). On the CPU a parallel iteration is a plane; on the GPU
+//! it is one output, and a large window (≥ [`coop::POOL_WINDOW`] taps) over few
+//! outputs is a workgroup per output, its taps a cooperative reduction.
 
 use super::util::{RowOp, reduce_row, Operand};
+use super::gpu::is_gpu;
 use super::{coop, Lowerer, internal};
-use crate::kernel::{Access, BinOp, CmpOp, Expr, KernelBuilder, LoopKind, Scalar, Ty};
+use crate::kernel::{Access, BinOp, BufId, CmpOp, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
 use smelt_ir::ops::{Pool, PoolKind, StorageOrder};
 use smelt_ir::{DType, Op, TensorType};
@@ -92,6 +95,161 @@ fn nest_taps(
     });
 }
 
+/// What a pooling window computes: its geometry, the input's spatial dims and
+/// strides (row-major, and column-major for `indices`), the kind, and the
+/// buffers.
+struct Win<'a> {
+    geo: &'a [Dim1],
+    xs: &'a [usize],
+    xst: &'a [usize],
+    cst: &'a [usize],
+    kind: PoolKind,
+    include: bool,
+    order: Option<StorageOrder>,
+    xb: BufId,
+    y: BufId,
+    ib: Option<BufId>,
+}
+
+/// One output at position `o` of the plane at `base`, stored at `at`: a serial
+/// loop nest over the window's taps, in window order (as the interpreter).
+fn window_serial(kb: &mut KernelBuilder, w: &Win, o: &[Expr], base: &Expr, at: Expr) {
+    let r = w.geo.len();
+    let (_, knames, inames) = names(r);
+    let (kind, include, xb, xs, geo) = (w.kind, w.include, w.xb, w.xs, w.geo);
+    let acc = kb.var("acc", Ty::F32);
+    let real = kb.var("real", Ty::F32);
+    let padded = kb.var("padded", Ty::F32);
+    let arg = w.ib.map(|_| kb.var("arg", Ty::I64));
+    kb.set(acc, Expr::f(if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 }));
+    kb.set(real, Expr::f(0.0));
+    kb.set(padded, Expr::f(0.0));
+    if let Some(a) = arg {
+        kb.set(a, Expr::i(-1));
+    }
+    nest_taps(kb, geo, &knames[..r], &inames[..r], o, vec![], &mut |kb, ii| {
+        let inside = ii.iter().zip(xs).map(|(i, &n)| i.clone().ge(Expr::i(0)).and(i.clone().lt(Expr::i(n as i64))));
+        let inside = inside.reduce(Expr::and).expect("rank ≥ 1");
+        let inside = kb.let_("inside", inside);
+        if include {
+            let in_pad = ii.iter().zip(geo).zip(xs).map(|((i, g), &n)| i.clone().lt(Expr::i((n + g.3) as i64)));
+            let in_pad = in_pad.reduce(Expr::and).expect("rank ≥ 1");
+            kb.set(padded, Expr::var(padded) + Expr::cast(Scalar::F32, in_pad));
+        }
+        kb.if_(inside, |kb| {
+            let v = Expr::load(xb, offset(base.clone(), ii, w.xst));
+            if let Some(a) = arg {
+                // The first maximum in window order; a NaN wins and stays.
+                let v = kb.let_("v", v.clone());
+                let acc_ok = Expr::cmp(CmpOp::Eq, Expr::var(acc), Expr::var(acc));
+                let better = Expr::bin(BinOp::Or, v.clone().gt(Expr::var(acc)), Expr::cmp(CmpOp::Ne, v.clone(), v.clone()));
+                let upd = Expr::bin(BinOp::Or, Expr::var(a).lt(Expr::i(0)), acc_ok.and(better));
+                let cs = if w.order == Some(StorageOrder::ColMajor) { w.cst } else { w.xst };
+                kb.set(a, Expr::select(upd, offset(Expr::i(0), ii, cs), Expr::var(a)));
+                kb.set(acc, Expr::bin(BinOp::Max, Expr::var(acc), v));
+            } else {
+                let a = match kind {
+                    PoolKind::Max => Expr::bin(BinOp::Max, Expr::var(acc), v),
+                    PoolKind::Avg => Expr::var(acc) + v,
+                };
+                kb.set(acc, a);
+            }
+            kb.set(real, Expr::var(real) + Expr::f(1.0));
+        });
+    });
+    let res = match kind {
+        PoolKind::Max => Expr::var(acc),
+        PoolKind::Avg => Expr::var(acc) / Expr::var(if include { padded } else { real }),
+    };
+    kb.store(w.y, at.clone(), res);
+    if let (Some(ib), Some(a)) = (w.ib, arg) {
+        // A window wholly in the padding keeps −1, as in the interpreter.
+        let flat = Expr::select(Expr::var(a).lt(Expr::i(0)), Expr::i(-1), Expr::var(a) + base.clone());
+        kb.store(ib, at, flat);
+    }
+}
+
+/// The input coordinates of tap `j` (window order, row-major over the kernel
+/// dims) of output `o`, and whether it lies inside the input.
+fn tap(kb: &mut KernelBuilder, w: &Win, o: &[Expr], j: &Expr) -> (Vec<Expr>, Expr) {
+    let r = w.geo.len();
+    let (_, _, inames) = names(r);
+    let ks: Vec<usize> = w.geo.iter().map(|g| g.0).collect();
+    let kst = strides(&ks);
+    let mut ii = vec![];
+    for d in 0..r {
+        let (k, s, pb, _, dil) = w.geo[d];
+        let kd = if kst[d] == 1 { j.clone() } else { j.clone() / Expr::i(kst[d] as i64) };
+        let kd = if d == 0 { kd } else { kd % Expr::i(k as i64) };
+        ii.push(kb.let_(inames[d], o[d].clone() * s as i64 + kd * dil as i64 - Expr::i(pb as i64)));
+    }
+    let inside = ii.iter().zip(w.xs).map(|(i, &n)| i.clone().ge(Expr::i(0)).and(i.clone().lt(Expr::i(n as i64))));
+    let inside = inside.reduce(Expr::and).expect("rank ≥ 1");
+    let inside = kb.let_("inside", inside);
+    (ii, inside)
+}
+
+/// One output whose window is spread over a workgroup (`lower::coop`): the
+/// taps `j < Πkernel` of a `reduce` loop, each decomposed into its kernel
+/// position; a tap in the padding reads the plane's first element and is
+/// replaced by the reduction's identity. Max pooling's index is a second
+/// reduction: the least tap whose value is the maximum (the first NaN when the
+/// maximum is NaN), as the interpreter's first maximum in window order. Average
+/// pooling divides by the count of real (or, with `count_include_pad`, of
+/// non-overhanging) taps, a product over the dims of per-dim counts (the window
+/// is a box), counted by short serial loops.
+fn window_coop(kb: &mut KernelBuilder, w: &Win, o: &[Expr], base: &Expr, at: Expr) {
+    let window: usize = w.geo.iter().map(|g| g.0).product();
+    let (xb, kind) = (w.xb, w.kind);
+    let op = if kind == PoolKind::Max { BinOp::Max } else { BinOp::Add };
+    let id = Expr::f(coop::identity_f32(op));
+    let value = |kb: &mut KernelBuilder, j: &Expr| {
+        let (ii, inside) = tap(kb, w, o, j);
+        let v = Expr::load(xb, Expr::select(inside.clone(), offset(base.clone(), &ii, w.xst), base.clone()));
+        (ii, inside, v)
+    };
+    let m = coop::reduce(kb, "acc", Ty::F32, op, id.clone(), window, |kb, j| {
+        let (_, inside, v) = value(kb, &j);
+        Expr::select(inside, v, id.clone())
+    });
+    let m = kb.let_("m", m);
+    let res = match kind {
+        PoolKind::Max => m.clone(),
+        PoolKind::Avg => {
+            // Per-dim counts of the taps inside the input (or short of the end
+            // padding), multiplied.
+            let mut count = Expr::f(1.0);
+            for (d, &(k, s, pb, pe, dil)) in w.geo.iter().enumerate() {
+                let c = kb.var("count", Ty::F32);
+                kb.set(c, Expr::f(0.0));
+                let n = w.xs[d];
+                kb.for_n("kc", k as u64, |kb, kk| {
+                    let i = o[d].clone() * s as i64 + kk * dil as i64 - Expr::i(pb as i64);
+                    let ok = if w.include { i.lt(Expr::i((n + pe) as i64)) } else { i.clone().ge(Expr::i(0)).and(i.lt(Expr::i(n as i64))) };
+                    kb.set(c, Expr::var(c) + Expr::cast(Scalar::F32, ok));
+                });
+                count = count * Expr::var(c);
+            }
+            m.clone() / count
+        }
+    };
+    kb.store(w.y, at.clone(), res);
+    if let Some(ib) = w.ib {
+        let first = coop::reduce(kb, "first", Ty::I64, BinOp::Min, Expr::i(window as i64), window, |kb, j| {
+            let (_, inside, v) = value(kb, &j);
+            let hit = Expr::select(Expr::cmp(CmpOp::Ne, m.clone(), m.clone()), Expr::cmp(CmpOp::Ne, v.clone(), v.clone()), Expr::cmp(CmpOp::Eq, v, m.clone()));
+            Expr::select(inside.and(hit), j, Expr::i(window as i64))
+        });
+        let first = kb.let_("first", first);
+        // The tap's offset in the plane, in the index's storage order; −1 when
+        // every tap is padding.
+        let (ii, _) = tap(kb, w, o, &first);
+        let cs = if w.order == Some(StorageOrder::ColMajor) { w.cst } else { w.xst };
+        let flat = Expr::select(first.lt(Expr::i(window as i64)), offset(base.clone(), &ii, cs), Expr::i(-1));
+        kb.store(ib, at, flat);
+    }
+}
+
 pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
     let (x, out) = (&ins[0], &outs[0]);
     let t = l.target.clone();
@@ -142,66 +300,43 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 (Some(_), None) => return Err(internal(node, "max pooling with indices has two outputs")),
                 _ => None,
             };
-            let order = p.indices;
-            let (onames, knames, inames) = names(r);
-            kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, pl| {
-                let base = kb.let_("base", pl.clone() * plane as i64);
-                let obase = kb.let_("obase", pl * oplane as i64);
-                nest(kb, &os, &onames[..r], vec![], &mut |kb, o| {
-                    let acc = kb.var("acc", Ty::F32);
-                    let real = kb.var("real", Ty::F32);
-                    let padded = kb.var("padded", Ty::F32);
-                    let arg = ib.map(|_| kb.var("arg", Ty::I64));
-                    kb.set(acc, Expr::f(if kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 }));
-                    kb.set(real, Expr::f(0.0));
-                    kb.set(padded, Expr::f(0.0));
-                    if let Some(a) = arg {
-                        kb.set(a, Expr::i(-1));
-                    }
-                    let o = o.to_vec();
-                    nest_taps(kb, &geo, &knames[..r], &inames[..r], &o, vec![], &mut |kb, ii| {
-                        let inside = ii.iter().zip(&xs).map(|(i, &n)| i.clone().ge(Expr::i(0)).and(i.clone().lt(Expr::i(n as i64))));
-                        let inside = inside.reduce(Expr::and).expect("rank ≥ 1");
-                        let inside = kb.let_("inside", inside);
-                        if include {
-                            let in_pad = ii.iter().zip(&geo).zip(&xs).map(|((i, g), &n)| i.clone().lt(Expr::i((n + g.3) as i64)));
-                            let in_pad = in_pad.reduce(Expr::and).expect("rank ≥ 1");
-                            kb.set(padded, Expr::var(padded) + Expr::cast(Scalar::F32, in_pad));
-                        }
-                        kb.if_(inside, |kb| {
-                            let v = Expr::load(xb, offset(base.clone(), ii, &xst));
-                            if let Some(a) = arg {
-                                // The first maximum in window order; a NaN wins and stays.
-                                let v = kb.let_("v", v.clone());
-                                let acc_ok = Expr::cmp(CmpOp::Eq, Expr::var(acc), Expr::var(acc));
-                                let better = Expr::bin(BinOp::Or, v.clone().gt(Expr::var(acc)), Expr::cmp(CmpOp::Ne, v.clone(), v.clone()));
-                                let upd = Expr::bin(BinOp::Or, Expr::var(a).lt(Expr::i(0)), acc_ok.and(better));
-                                let cs = if order == Some(StorageOrder::ColMajor) { &cst } else { &xst };
-                                kb.set(a, Expr::select(upd, offset(Expr::i(0), ii, cs), Expr::var(a)));
-                                kb.set(acc, Expr::bin(BinOp::Max, Expr::var(acc), v));
-                            } else {
-                                let a = match kind {
-                                    PoolKind::Max => Expr::bin(BinOp::Max, Expr::var(acc), v),
-                                    PoolKind::Avg => Expr::var(acc) + v,
-                                };
-                                kb.set(acc, a);
-                            }
-                            kb.set(real, Expr::var(real) + Expr::f(1.0));
-                        });
-                    });
-                    let res = match kind {
-                        PoolKind::Max => Expr::var(acc),
-                        PoolKind::Avg => Expr::var(acc) / Expr::var(if include { padded } else { real }),
-                    };
-                    let at = offset(obase.clone(), &o, &ost);
-                    kb.store(y, at.clone(), res);
-                    if let (Some(ib), Some(a)) = (ib, arg) {
-                        // A window wholly in the padding keeps −1, as in the interpreter.
-                        let flat = Expr::select(Expr::var(a).lt(Expr::i(0)), Expr::i(-1), Expr::var(a) + base.clone());
-                        kb.store(ib, at, flat);
+            let w = Win { geo: &geo, xs: &xs, xst: &xst, cst: &cst, kind, include, order: p.indices, xb, y, ib };
+            let window: usize = geo.iter().map(|g| g.0).product();
+            let outputs = planes * oplane;
+            if is_gpu(&t) {
+                // One parallel iteration per output (its plane and position from
+                // the flat index); a large window with few outputs gets a
+                // workgroup per output.
+                let co = coop::cooperative_window(&t, outputs, window);
+                kb.for_("q", Expr::i(0), Expr::i(outputs as i64), LoopKind::Parallel, |kb, q| {
+                    let pl = kb.let_("pl", q.clone() / Expr::i(oplane as i64));
+                    let rem = kb.let_("rem", q.clone() % Expr::i(oplane as i64));
+                    let base = kb.let_("base", pl * plane as i64);
+                    let (onames, _, _) = names(r);
+                    let o: Vec<Expr> = (0..r)
+                        .map(|d| {
+                            let e = if ost[d] == 1 { rem.clone() } else { rem.clone() / Expr::i(ost[d] as i64) };
+                            let e = if d == 0 { e } else { e % Expr::i(os[d] as i64) };
+                            kb.let_(onames[d], e)
+                        })
+                        .collect();
+                    if co {
+                        window_coop(kb, &w, &o, &base, q);
+                    } else {
+                        window_serial(kb, &w, &o, &base, q);
                     }
                 });
-            });
+            } else {
+                let (onames, _, _) = names(r);
+                kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, pl| {
+                    let base = kb.let_("base", pl.clone() * plane as i64);
+                    let obase = kb.let_("obase", pl * oplane as i64);
+                    nest(kb, &os, &onames[..r], vec![], &mut |kb, o| {
+                        let at = offset(obase.clone(), o, &ost);
+                        window_serial(kb, &w, o, &base, at);
+                    });
+                });
+            }
             let mut args = vec![x.buf, out.buf];
             args.extend(outs.get(1).filter(|_| p.indices.is_some()).map(|o| o.buf));
             l.step(node, kb.finish(), args);

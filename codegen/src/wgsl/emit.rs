@@ -4,7 +4,7 @@
 //! min/max, horizontal reductions, transcendentals — is a call to a helper function
 //! that [`Emitter`] adds to the module once.
 
-use super::{helpers, packed, scalar_name, Needs};
+use super::{helpers, packed, scalar_name, Needs, Options};
 use crate::kernel::{BinOp, CmpOp, Expr, HOp, Kernel, Lit, Loop, LoopKind, Scalar, Stmt, Ty, UnOp, VarId};
 use std::collections::BTreeMap;
 
@@ -15,6 +15,8 @@ pub struct Emitter<'k> {
     /// Helper functions by name (sorted, so output is deterministic).
     pub helpers: BTreeMap<String, String>,
     needs: Needs,
+    /// f16 buffers as `array<f16>` ([`Options::native_f16`]).
+    native_f16: bool,
     /// Counter for loop-bound temporaries.
     tmp: u32,
     /// Invocations per workgroup when the kernel is cooperative (one workgroup
@@ -63,10 +65,14 @@ pub fn f64_lit(x: f64) -> String {
 }
 
 impl<'k> Emitter<'k> {
-    pub fn new(k: &'k Kernel) -> Emitter<'k> {
-        let mut e = Emitter { k, helpers: BTreeMap::new(), needs: Needs::default(), tmp: 0, coop: None, shared: Default::default() };
+    pub fn new(k: &'k Kernel, opts: &Options) -> Emitter<'k> {
+        let native_f16 = opts.native_f16;
+        let mut e = Emitter { k, helpers: BTreeMap::new(), needs: Needs::default(), native_f16, tmp: 0, coop: None, shared: Default::default() };
         for b in &k.buffers {
             e.note_scalar(b.scalar);
+            if native_f16 && b.scalar == Scalar::F16 {
+                e.needs.f16 = true;
+            }
         }
         for v in &k.vars {
             e.note_scalar(v.ty.scalar);
@@ -82,6 +88,11 @@ impl<'k> Emitter<'k> {
 
     pub fn needs(&self) -> Needs {
         self.needs
+    }
+
+    /// The module's enable directives (`enable f16;` for native f16 buffers).
+    pub fn enables(&self) -> String {
+        if self.needs.f16 { "enable f16;\n\n".to_string() } else { String::new() }
     }
 
     pub fn var_name(&self, v: VarId) -> String {
@@ -106,8 +117,10 @@ impl<'k> Emitter<'k> {
     pub fn bindings(&self) -> String {
         let mut s = String::new();
         for (i, b) in self.k.buffers.iter().enumerate() {
-            let elem = if packed(b.scalar) {
+            let elem = if packed(b.scalar, self.native_f16) {
                 if b.access.writes() { "atomic<u32>" } else { "u32" }
+            } else if b.scalar == Scalar::F16 {
+                "f16"
             } else {
                 scalar_name(b.scalar)
             };
@@ -126,7 +139,7 @@ impl<'k> Emitter<'k> {
     /// The whole module of a generic kernel: bindings, helpers, and `main` with
     /// `body` (which may use `pid`, the flat invocation id).
     pub fn module(&self, body: &str, workgroup: u32) -> String {
-        let mut s = String::new();
+        let mut s = self.enables();
         s.push_str(&format!("// kernel {}\n", self.k.name));
         s.push_str(&self.bindings());
         for h in self.helpers.values() {
@@ -357,6 +370,12 @@ impl<'k> Emitter<'k> {
                 }
             }
             Expr::Fma(a, b, c) => format!("fma({}, {}, {})", self.expr(a)?, self.expr(b)?, self.expr(c)?),
+            Expr::Cmp(CmpOp::Ne, a, b) if a.ty(self.k)?.scalar.is_float() => {
+                // Unordered, as the kernel IR (and Rust): naga emits `!=` on
+                // floats as SPIR-V's `FOrdNotEqual`, false when either is NaN.
+                let (x, y) = (self.expr(a)?, self.expr(b)?);
+                format!("(!({x} == {y}))")
+            }
             Expr::Cmp(op, a, b) => {
                 let (x, y) = (self.expr(a)?, self.expr(b)?);
                 let o = match op {
@@ -370,6 +389,11 @@ impl<'k> Emitter<'k> {
                 format!("({x} {o} {y})")
             }
             Expr::Select(c, a, b) => format!("select({}, {}, {})", self.expr(b)?, self.expr(a)?, self.expr(c)?),
+            Expr::Cast(Scalar::F32, a) if self.native_load_f16(a) => {
+                // A native f16 element read as f32: the conversion is exact.
+                let Expr::Load { buf, index, .. } = &**a else { unreachable!("checked by native_load_f16") };
+                format!("f32({}[u32({})])", Self::buf_name(buf.0), self.expr(index)?)
+            }
             Expr::Cast(to, a) => {
                 let from = a.ty(self.k)?;
                 let x = self.expr(a)?;
@@ -394,6 +418,11 @@ impl<'k> Emitter<'k> {
                 format!("{f}({x})")
             }
         })
+    }
+
+    /// Whether `e` is a scalar load of an f16 buffer held as `array<f16>`.
+    fn native_load_f16(&self, e: &Expr) -> bool {
+        self.native_f16 && matches!(e, Expr::Load { buf, lanes: 1, .. } if self.k.buffers[buf.0 as usize].scalar == Scalar::F16)
     }
 
     /// Integer results of i8/u8 wrap in their type (they compute as i32).
@@ -424,7 +453,11 @@ impl<'k> Emitter<'k> {
             self.load_fn(b, 1);
         }
         let name = format!("ld{lanes}_b{b}");
-        self.helper(name.clone(), || helpers::load(&name, b, &buf, lanes))
+        let native = self.native_f16;
+        if native && buf.scalar == Scalar::F16 {
+            self.helper("smelt_half_support".into(), helpers::half_support);
+        }
+        self.helper(name.clone(), || helpers::load(&name, b, &buf, lanes, native))
     }
 
     fn store_fn(&mut self, b: u32, lanes: u32) -> String {
@@ -433,7 +466,11 @@ impl<'k> Emitter<'k> {
             self.store_fn(b, 1);
         }
         let name = format!("st{lanes}_b{b}");
-        self.helper(name.clone(), || helpers::store(&name, b, &buf, lanes))
+        let native = self.native_f16;
+        if native && buf.scalar == Scalar::F16 {
+            self.helper("smelt_f16_bits_to_f32".into(), helpers::f16_bits_to_f32);
+        }
+        self.helper(name.clone(), || helpers::store(&name, b, &buf, lanes, native))
     }
 
     fn cast_fn(&mut self, from: Ty, to: Scalar) -> String {

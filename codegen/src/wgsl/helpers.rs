@@ -12,7 +12,8 @@ fn lanes_list(lanes: u32, f: impl Fn(u32) -> String) -> String {
 
 /// `fn NAME(i: i64) -> T`: `lanes` consecutive elements of buffer `b` from `i`
 /// (a vector load calls the scalar one, `ld1_bB`, which the emitter adds too).
-pub fn load(name: &str, b: u32, buf: &Buffer, lanes: u32) -> String {
+/// With `native_f16`, an f16 buffer is an `array<f16>`.
+pub fn load(name: &str, b: u32, buf: &Buffer, lanes: u32, native_f16: bool) -> String {
     let t = ty_name(Ty::vec(buf.scalar, lanes));
     let bn = format!("b{b}");
     if lanes > 1 {
@@ -27,7 +28,14 @@ pub fn load(name: &str, b: u32, buf: &Buffer, lanes: u32) -> String {
             "fn {name}(i: i32) -> i32 {{\n  let lo = {bn}[u32(i) * 2u];\n  let hi = {bn}[u32(i) * 2u + 1u];\n  return select(select(2147483647i, -2147483647i - 1i, hi < 0i), lo, hi == (lo >> 31u));\n}}\n"
         );
     }
-    if !packed(buf.scalar) {
+    if native_f16 && buf.scalar == Scalar::F16 {
+        // The element's bits (registers hold f16 as bits, as in the packed form):
+        // its exact f32 value, rounded to 16 bits (nothing to round). WGSL has no
+        // 16-bit integer to bitcast to (the emitter reads `f32(b[i])` directly
+        // where the load is cast to f32).
+        return format!("fn {name}(i: i32) -> u32 {{\n  return smelt_f32_to_f16(f32({bn}[u32(i)]));\n}}\n");
+    }
+    if !packed(buf.scalar, native_f16) {
         return format!("fn {name}(i: i32) -> {t} {{\n  return {bn}[u32(i)];\n}}\n");
     }
     if buf.scalar.is_storage() {
@@ -47,7 +55,7 @@ pub fn load(name: &str, b: u32, buf: &Buffer, lanes: u32) -> String {
 }
 
 /// `fn NAME(i: i64, v: T)`: stores `lanes` consecutive elements of buffer `b`.
-pub fn store(name: &str, b: u32, buf: &Buffer, lanes: u32) -> String {
+pub fn store(name: &str, b: u32, buf: &Buffer, lanes: u32, native_f16: bool) -> String {
     let t = ty_name(Ty::vec(buf.scalar, lanes));
     let bn = format!("b{b}");
     if lanes > 1 {
@@ -58,7 +66,13 @@ pub fn store(name: &str, b: u32, buf: &Buffer, lanes: u32) -> String {
     if buf.scalar == Scalar::I64 {
         return format!("fn {name}(i: i32, v: i32) {{\n  {bn}[u32(i) * 2u] = v;\n  {bn}[u32(i) * 2u + 1u] = v >> 31u;\n}}\n");
     }
-    if !packed(buf.scalar) {
+    if native_f16 && buf.scalar == Scalar::F16 {
+        // The bits the exact conversion made, as the f32 value they denote: a
+        // value f16 represents converts exactly whatever the rounding mode. Each
+        // f16 element is its own memory location, so no atomics.
+        return format!("fn {name}(i: i32, v: u32) {{\n  {bn}[u32(i)] = f16(smelt_f16_bits_to_f32(v));\n}}\n");
+    }
+    if !packed(buf.scalar, native_f16) {
         return format!("fn {name}(i: i32, v: {t}) {{\n  {bn}[u32(i)] = v;\n}}\n");
     }
     if buf.scalar.is_storage() {
@@ -102,14 +116,16 @@ pub fn cast(name: &str, from: Ty, to: Scalar) -> String {
         (_, Scalar::BF16) => F32_TO_BF16.to_string(),
         (_, Scalar::Bool) => {
             let zero = if fs.is_float() { float_lit(0.0, fs) } else { int_lit(0, fs) };
-            format!("x != {}", k(zero, fs))
+            // `!(x == 0)`: naga's `!=` on floats is SPIR-V's ordered
+            // `FOrdNotEqual`, false for NaN (which is true, as in Rust).
+            if fs.is_float() { format!("!(x == {})", k(zero, fs)) } else { format!("x != {}", k(zero, fs)) }
         }
         (Scalar::Bool, _) => format!("select({}, {}, x)", k(int_lit(0, to), to), k(int_lit(1, to), to)),
         (_, Scalar::F32 | Scalar::F64) => format!("{tt}(x)"),
         (Scalar::F32 | Scalar::F64, _) => {
             // i64 computes as i32 (see the module doc of `wgsl`).
             let (lo, hi) = if to == Scalar::I64 { (i32::MIN as i64, i32::MAX as i64) } else { to.int_range().unwrap_or((0, 0)) };
-            let nan = "x != x".to_string();
+            let nan = "!(x == x)".to_string();
             if matches!(to, Scalar::I8 | Scalar::U8) {
                 let c = format!("clamp(x, {}, {})", k(float_lit(lo as f64, fs), fs), k(float_lit(hi as f64, fs), fs));
                 format!("select({tt}({c}), {}, {nan})", k(int_lit(0, to), to))
@@ -184,11 +200,19 @@ fn smelt_f32_to_f16(v: f32) -> u32 {
     .to_string()
 }
 
+/// `fn smelt_f16_bits_to_f32(x: u32) -> f32`: the exact f16 → f32 conversion of
+/// bits (native-f16 stores use it).
+pub fn f16_bits_to_f32() -> String {
+    format!("fn smelt_f16_bits_to_f32(x: u32) -> f32 {{\n  return {F16_TO_F32};\n}}\n")
+}
+
 /// Float min/max that propagate NaN (WGSL's builtins may return either operand).
+/// NaN tests are `!(x == x)`: naga emits `!=` on floats as SPIR-V's ordered
+/// `FOrdNotEqual`, which is false for NaN.
 pub fn fminmax(name: &str, t: Ty, min: bool) -> String {
     let tn = ty_name(t);
     let f = if min { "min" } else { "max" };
-    format!("fn {name}(a: {tn}, b: {tn}) -> {tn} {{\n  return select({f}(a, b), a + b, (a != a) | (b != b));\n}}\n")
+    format!("fn {name}(a: {tn}, b: {tn}) -> {tn} {{\n  return select({f}(a, b), a + b, !(a == a) | !(b == b));\n}}\n")
 }
 
 /// Signed integer division (truncating) or remainder (sign of the dividend).
@@ -208,7 +232,7 @@ pub fn hreduce(name: &str, op: HOp, t: Ty) -> String {
             HOp::Add => format!("r + v[{l}]"),
             HOp::Max | HOp::Min if t.scalar.is_float() => {
                 let f = if op == HOp::Max { "max" } else { "min" };
-                format!("select({f}(r, v[{l}]), r + v[{l}], (r != r) | (v[{l}] != v[{l}]))")
+                format!("select({f}(r, v[{l}]), r + v[{l}], !(r == r) | !(v[{l}] == v[{l}]))")
             }
             HOp::Max => format!("max(r, v[{l}])"),
             HOp::Min => format!("min(r, v[{l}])"),

@@ -77,7 +77,7 @@ impl MathOps for Lets {
         self.t(format!("t{a} == t{b}"))
     }
     fn fisnan(&mut self, a: u32) -> u32 {
-        self.t(format!("t{a} != t{a}"))
+        self.t(format!("!(t{a} == t{a})"))
     }
     fn mor(&mut self, a: u32, b: u32) -> u32 {
         self.t(format!("t{a} | t{b}"))

@@ -29,7 +29,17 @@
 //! - f16 and bf16 buffers are packed two to a `u32` word (written like bytes,
 //!   with atomics); their values are held as bits and converted to and from f32
 //!   by bit manipulation, bit-exact with the `half` crate (round to nearest even,
-//!   subnormals, NaN kept quiet): all arithmetic is in f32, as on the CPU;
+//!   subnormals, NaN kept quiet): all arithmetic is in f32, as on the CPU. With
+//!   [`Options::native_f16`] (the runtime sets it when the adapter has
+//!   `shader-f16` and its conversions proved exact) f16 buffers are
+//!   `array<f16>` instead (`enable f16;`): no packing, no atomics. Registers
+//!   still hold f16 as bits, and the arithmetic stays f32: a load cast to f32 is
+//!   `f32(b[i])` (other loads round that value to bits, which is exact), a store
+//!   is `f16(x)` of the f32 value of the bits the exact conversion made — a value
+//!   f16 represents, so no rounding mode matters. (WGSL has no 16-bit integer,
+//!   and naga cannot bitcast `vec2<f16>` to `u32`, so bits cannot be moved
+//!   directly.) Vulkan lets these conversions flush f16 subnormals, which the
+//!   runtime checks once per device (`smelt_runtime::gpu::probe_f16`);
 //! - the f64 of requantization is real f64 (`shader-f64`, which lavapipe and
 //!   NVIDIA have);
 //! - transcendentals are the polynomials of [`crate::math`] (the same operations as
@@ -72,6 +82,33 @@ pub enum Dispatch {
 pub struct Needs {
     /// f64 arithmetic (`shader-f64`): requantization.
     pub f64: bool,
+    /// f16 storage (`shader-f16`): a native-f16 shader with an f16 buffer.
+    pub f16: bool,
+}
+
+/// How shaders are emitted for a device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// f16 buffers as `array<f16>` (the adapter must have `shader-f16`) rather
+    /// than packed two to a `u32` word. The default, `false`, is the portable
+    /// form that every adapter runs (what `smelt compile --emit wgsl` prints
+    /// unless `SMELT_WGSL_F16=1`).
+    pub native_f16: bool,
+}
+
+impl Options {
+    /// The options for an adapter that has (`shader_f16`) or lacks
+    /// `shader-f16`, unless the environment says otherwise: `SMELT_WGSL_F16=0`
+    /// forces the packed form, `SMELT_WGSL_F16=1` the native one (which fails
+    /// clearly on an adapter without the feature).
+    pub fn from_env(shader_f16: bool) -> Options {
+        let native_f16 = match std::env::var("SMELT_WGSL_F16").as_deref().map(str::trim) {
+            Ok("0") => false,
+            Ok("1") => true,
+            _ => shader_f16,
+        };
+        Options { native_f16 }
+    }
 }
 
 /// One compute shader: its WGSL text, its bindings (in kernel buffer order) and
@@ -111,21 +148,21 @@ fn kernel_err(k: &Kernel, message: impl Into<String>) -> Error {
 
 /// The WGSL of one step: the tiled shader when the step has a tiling hint, else
 /// the generic translation of its kernel.
-pub fn emit_step(step: &Step) -> Result<Shader, Error> {
+pub fn emit_step(step: &Step, opts: &Options) -> Result<Shader, Error> {
     match &step.tiled {
-        Some(t) => tiled::emit(&step.kernel, t),
-        None => emit_kernel(&step.kernel),
+        Some(t) => tiled::emit(&step.kernel, t, opts),
+        None => emit_kernel(&step.kernel, opts),
     }
 }
 
 /// Translates a kernel (verified, then vectorized) into a shader.
-pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
+pub fn emit_kernel(k: &Kernel, opts: &Options) -> Result<Shader, Error> {
     crate::kernel::verify::verify(k).map_err(|e| kernel_err(k, e.join("; ")))?;
     let k = crate::schedule::vectorize(k);
     let parallel = matches!(k.body.as_slice(), [Stmt::Loop(l)] if l.kind == LoopKind::Parallel);
     let extent = k.parallel_extent();
     let coop = parallel && matches!(k.body.as_slice(), [Stmt::Loop(l)] if has_coop_loop(&l.body));
-    let mut e = emit::Emitter::new(&k);
+    let mut e = emit::Emitter::new(&k, opts);
     let workgroup = if coop { ROW_WORKGROUP } else if parallel { WORKGROUP } else { 1 };
     let body = if parallel {
         let [Stmt::Loop(l)] = k.body.as_slice() else { unreachable!("checked above") };
@@ -162,8 +199,8 @@ fn has_coop_loop(body: &[Stmt]) -> bool {
 
 /// Checks that the WGSL backend lowers every node of `g` (before shapes are
 /// bound): what the lowering handles, less what i32 registers would change —
-/// i64 tensors other than indices (gather's indices, argmax/argmin and topk
-/// outputs, max pooling's indices, MoE routing, casts between i64 and other
+/// i64 tensors other than indices (gather's indices, argmax/argmin, topk and
+/// max pooling's index outputs, MoE routing, casts between i64 and other
 /// integers). Reported as
 /// `not supported on wgsl: <op> at node <name>`.
 pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
@@ -184,8 +221,8 @@ pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
         let any_i64 = ins.contains(&DType::I64) || outs.contains(&DType::I64);
         let ok_i64 = match &n.op {
             Op::Gather { .. } => !i64_at(0) && outs[0] != DType::I64,
-            // Max pooling's indices (i64, below 2³¹ for any buffer the GPU binds).
-            Op::Pool(_) => !i64_at(0) && outs.first() != Some(&DType::I64),
+            // Max pooling's indices: i64 outputs of values below 2³¹.
+            Op::Pool(_) => !i64_at(0),
             Op::ArgReduce { .. } | Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => {
                 !i64_at(0) && !matches!(n.op, Op::TopK(_) if outs[0] == DType::I64)
             }
@@ -200,10 +237,10 @@ pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
 }
 
 /// Every shader of a program, as text (`smelt compile --emit wgsl`).
-pub fn print_program(p: &Program) -> Result<String, Error> {
+pub fn print_program(p: &Program, opts: &Options) -> Result<String, Error> {
     let mut s = String::new();
     for st in &p.steps {
-        let sh = emit_step(st)?;
+        let sh = emit_step(st, opts)?;
         let args: Vec<String> = st.args.iter().map(|b| p.buffer(*b).name.clone()).collect();
         s.push_str(&format!("// node {}: kernel {} ({:?}); bindings: {}\n", st.node, sh.name, sh.dispatch, args.join(", ")));
         s.push_str(&sh.source);
@@ -229,8 +266,11 @@ pub(crate) fn scalar_name(s: Scalar) -> &'static str {
 }
 
 /// Whether a buffer of this scalar is packed several elements to a `u32` word:
-/// four bytes (i8, u8, bool) or two 16-bit floats (i64 buffers are two i32
-/// words per element: see `helpers::load`).
-pub(crate) fn packed(s: Scalar) -> bool {
-    matches!(s, Scalar::I8 | Scalar::U8 | Scalar::Bool | Scalar::F16 | Scalar::BF16)
+/// four bytes (i8, u8, bool) or two 16-bit floats — f16 only without native
+/// f16 storage (i64 buffers are two i32 words per element: see `helpers::load`).
+pub(crate) fn packed(s: Scalar, native_f16: bool) -> bool {
+    match s {
+        Scalar::F16 => !native_f16,
+        _ => matches!(s, Scalar::I8 | Scalar::U8 | Scalar::Bool | Scalar::BF16),
+    }
 }

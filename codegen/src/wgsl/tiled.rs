@@ -14,7 +14,7 @@
 //! side).
 
 use super::emit::Emitter;
-use super::{Dispatch, Shader, kernel_err};
+use super::{Dispatch, Options, Shader, kernel_err};
 use crate::kernel::{Kernel, Stmt, verify::verify};
 use crate::lower::gpu::Tiled;
 use crate::Error;
@@ -44,19 +44,19 @@ fn shape(m: u64, n: u64) -> Shape {
     }
 }
 
-pub fn emit(k: &Kernel, t: &Tiled) -> Result<Shader, Error> {
+pub fn emit(k: &Kernel, t: &Tiled, opts: &Options) -> Result<Shader, Error> {
     verify(k).map_err(|e| kernel_err(k, e.join("; ")))?;
     let Shape { tile, reg, depth } = shape(t.m, t.n);
     let (gx, gy) = (t.n.div_ceil(tile), t.m.div_ceil(tile));
     if t.batch > 65535 || gx > 65535 || gy > 65535 {
         // Too many workgroups for a 3-d grid: the plain kernel runs on a linear one.
-        return super::emit_kernel(k);
+        return super::emit_kernel(k, opts);
     }
     let tvar = match k.body.as_slice() {
         [Stmt::Loop(l)] => l.var,
         _ => return Err(kernel_err(k, "a tiled step's kernel must be one parallel loop")),
     };
-    let mut e = Emitter::new(k);
+    let mut e = Emitter::new(k, opts);
     let (vb, vi, vj, vp, vacc, vt) =
         (e.var_name(t.vb), e.var_name(t.vi), e.var_name(t.vj), e.var_name(t.vp), e.var_name(t.vacc), e.var_name(tvar));
     let a = e.expr(&t.a).map_err(|m| kernel_err(k, m))?;
@@ -66,7 +66,7 @@ pub fn emit(k: &Kernel, t: &Tiled) -> Result<Shader, Error> {
     let side = SIDE;
     let threads = side * side;
     let per_thread = tile * depth / threads;
-    let mut s = String::new();
+    let mut s = e.enables();
     s.push_str(&format!(
         "// kernel {} (tiled GEMM: batch {}, M {m}, N {n}, K {kk}; {tile}x{tile} tiles {depth} deep, {reg}x{reg} per invocation)\n",
         k.name, t.batch

@@ -303,3 +303,19 @@ fn rows_ops() {
         run_cases(b.as_ref(), &cases, "row reductions", cases_rows::ROWS_OPS);
     }
 }
+
+mod cases_pool;
+
+/// Large-window max/avg pooling (`cases_pool.rs`), where the GPU lowering makes a
+/// workgroup per output; on the CPU backends with their own schedules, and with
+/// the GPU's (the cooperative loops run serially).
+#[test]
+fn pool_ops() {
+    let cases = cases_pool::pools();
+    let mut all = backends();
+    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Cranelift }));
+    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Llvm }));
+    for b in all {
+        run_cases(b.as_ref(), &cases, "large-window pooling", cases_pool::POOL_OPS);
+    }
+}

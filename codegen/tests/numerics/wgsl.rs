@@ -11,19 +11,40 @@ use super::backend::{Backend, RunError};
 use super::report::Table;
 use super::{FIXTURE_OPS, cases, cases_fe, cases_quant, check, finish, op_of, run_cases, zoo, zoo_table};
 use smelt_ir::{Bindings, Graph, Tensor, load_model, text::parse, weights::read_safetensors};
+use smelt_codegen::wgsl;
 use smelt_runtime::gpu::{self, Device};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The WGSL backend through the GPU runtime.
+/// The WGSL backend through the GPU runtime, with the device's emit options
+/// (native f16 where the adapter has `shader-f16`) or forced ones.
 pub struct Wgsl {
     pub device: Arc<Device>,
+    pub options: Option<wgsl::Options>,
+}
+
+impl Wgsl {
+    /// The options its shaders are emitted with.
+    pub fn options(&self) -> wgsl::Options {
+        self.options.unwrap_or_else(|| self.device.wgsl_options())
+    }
+
+    /// The same device with f16 native or packed.
+    pub fn with_native_f16(&self, native_f16: bool) -> Wgsl {
+        Wgsl { device: self.device.clone(), options: Some(wgsl::Options { native_f16 }) }
+    }
+
+    /// Whether the adapter has `shader-f16` (native f16 storage can run).
+    pub fn has_f16(&self) -> bool {
+        self.device.shader_f16()
+    }
 }
 
 impl Backend for Wgsl {
     fn name(&self) -> String {
-        format!("wgsl ({})", self.device.info.name)
+        let f16 = if self.options().native_f16 { "f16 native" } else { "f16 packed" };
+        format!("wgsl ({}, {f16})", self.device.info.name)
     }
 
     fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
@@ -31,7 +52,7 @@ impl Backend for Wgsl {
             gpu::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
             e => RunError::Failed(e.to_string()),
         };
-        let model = gpu::compile(g, self.device.clone()).map_err(err)?;
+        let model = gpu::compile_with(g, self.device.clone(), self.options()).map_err(err)?;
         model.run(inputs).map_err(err)
     }
 }
@@ -40,7 +61,7 @@ impl Backend for Wgsl {
 /// missing adapter fails the test.
 pub fn backend() -> Option<Wgsl> {
     match gpu::device(None) {
-        Ok(device) => Some(Wgsl { device }),
+        Ok(device) => Some(Wgsl { device, options: None }),
         Err(e) if std::env::var("SMELT_SKIP_GPU").is_ok_and(|v| v == "1") => {
             eprintln!("skipping the WGSL suite (SMELT_SKIP_GPU=1): {e}");
             None
@@ -68,6 +89,44 @@ fn wgsl_ops() {
     cases.extend(cases::linalg());
     cases.extend(cases::half());
     run_cases(&b, &cases, "ops", WGSL_OPS);
+}
+
+/// The f16/bf16 cases with f16 packed two to a `u32` word (the portable form,
+/// `SMELT_WGSL_F16=0`), whatever the adapter offers.
+#[test]
+fn wgsl_half_packed() {
+    let Some(b) = backend() else { return };
+    let b = b.with_native_f16(false);
+    let half: Vec<&str> = WGSL_OPS.iter().copied().filter(|o| o.starts_with("f16 ") || o.starts_with("bf16 ")).collect();
+    run_cases(&b, &cases::half(), "16-bit floats", &half);
+}
+
+/// The f16/bf16 cases with native f16 storage (`array<f16>`), on an adapter with
+/// `shader-f16`; on one without, a native shader is refused clearly (its
+/// WGSL is still validated by naga in `wgsl_snapshots.rs`).
+#[test]
+fn wgsl_half_native() {
+    let Some(b) = backend() else { return };
+    let native = b.with_native_f16(true);
+    if !b.has_f16() {
+        eprintln!("{} lacks shader-f16: checking that native f16 is refused", b.device.info.name);
+        let g = parse("graph g(x: f16[3]) -> (y) {\n  y = relu(x)\n}\n").unwrap();
+        let e = gpu::compile_with(&g, b.device.clone(), wgsl::Options { native_f16: true }).unwrap_err().to_string();
+        assert!(e.contains("lacks shader-f16"), "{e}");
+        return;
+    }
+    let half: Vec<&str> = WGSL_OPS.iter().copied().filter(|o| o.starts_with("f16 ") || o.starts_with("bf16 ")).collect();
+    run_cases(&native, &cases::half(), "16-bit floats", &half);
+}
+
+/// Large-window max/avg pooling (a workgroup per output, `cases_pool.rs`) and
+/// the 3-d pooling and indices cases of `cases_fe.rs`.
+#[test]
+fn wgsl_pools() {
+    let Some(b) = backend() else { return };
+    let mut cases = super::cases_pool::pools();
+    cases.extend(super::cases_fe::fe().into_iter().filter(|c| c.op.contains("pool")));
+    run_cases(&b, &cases, "pooling", super::cases_pool::POOL_OPS);
 }
 
 /// Softmax, layer norm, reductions and global pooling over long rows: a
@@ -154,11 +213,12 @@ fn wgsl_run_time_errors_match_the_interpreter() {
 /// The 16-bit conversions bit for bit against the interpreter (the `half`
 /// crate): every f16 and bf16 pattern to f32, and f32 → f16/bf16 over every
 /// top-16-bit pattern with low halves at and around each rounding boundary
-/// (ties to even, subnormals, overflow to inf, NaN). NaNs compare as NaN.
+/// (ties to even, subnormals, overflow to inf, NaN). NaNs compare as NaN. On
+/// the packed path, and on the native-f16 one where the adapter has it.
 #[test]
 fn wgsl_half_conversions_are_bit_exact() {
     use smelt_ir::Data;
-    let Some(b) = backend() else { return };
+    let Some(dev) = backend() else { return };
     let lows = [0x0000u32, 0x0001, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x3000, 0x7fff, 0x8000, 0x8001, 0xc000, 0xffff];
     let f32s: Vec<f32> = (0..65536u32).flat_map(|hi| lows.iter().map(move |lo| f32::from_bits(hi << 16 | lo))).collect();
     let bits: Vec<u8> = (0..65536u32).flat_map(|h| (h as u16).to_le_bytes()).collect();
@@ -168,12 +228,19 @@ fn wgsl_half_conversions_are_bit_exact() {
         ("f32", "f16", Data::F32(f32s.clone())),
         ("f32", "bf16", Data::F32(f32s)),
     ];
-    for (from, to, data) in runs {
+    let mut paths = vec![dev.with_native_f16(false)];
+    if dev.has_f16() {
+        paths.push(dev.with_native_f16(true));
+    } else {
+        eprintln!("{} lacks shader-f16: the packed path only", dev.device.info.name);
+    }
+    for b in &paths {
+    for (from, to, data) in runs.clone() {
         let n = data.len();
         let g = parse(&format!("graph g(x: {from}[{n}]) -> (y) {{\n  y = cast(x) {{to = {to}}}\n}}\n")).unwrap();
         let inputs = BTreeMap::from([("x".to_string(), Tensor::new(vec![n], data).unwrap())]);
         let want = smelt_runtime::run(&g, &inputs).unwrap()["y"].data().to_le_bytes();
-        let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap()["y"].data().to_le_bytes();
+        let got = gpu::compile_with(&g, b.device.clone(), b.options()).unwrap().run(&inputs).unwrap()["y"].data().to_le_bytes();
         let w = if to == "f32" { 4 } else { 2 };
         let nan = |c: &[u8]| if w == 4 { f32::from_le_bytes(c.try_into().unwrap()).is_nan() } else {
             let h = u16::from_le_bytes(c.try_into().unwrap());
@@ -187,7 +254,8 @@ fn wgsl_half_conversions_are_bit_exact() {
             .take(5)
             .map(|(i, (a, g))| format!("element {i}: want {a:02x?}, got {g:02x?}"))
             .collect();
-        assert!(bad.is_empty(), "{from} → {to}:\n{}", bad.join("\n"));
+        assert!(bad.is_empty(), "{from} → {to} on {}:\n{}", b.name(), bad.join("\n"));
+    }
     }
 }
 
@@ -249,4 +317,25 @@ fn wgsl_big_tiles() {
         ),
     ];
     run_cases(&b, &c, "GEMMs on the 128-wide tile", &["matmul", "gemm", "conv2d"]);
+}
+
+/// NaN semantics as the interpreter's: NaN-propagating max/min and reductions,
+/// float → int casts of NaN (0), float → bool (NaN is true), and `!=` between
+/// floats (true with a NaN; the kernel IR's `Ne` on floats is also max
+/// pooling's NaN test, `cases_pool.rs`). naga emits WGSL's float `!=` as SPIR-V's ordered
+/// `FOrdNotEqual`, so the emitter tests NaN as `!(x == x)`.
+#[test]
+fn wgsl_nan_semantics() {
+    use smelt_ir::Data;
+    let Some(b) = backend() else { return };
+    let src = "graph g(a: f32[7], b: f32[7]) -> (mx, mn, i, t, r, ne) {\n  mx = max(a, b)\n  mn = min(a, b)\n  i = cast(a) {to = i32}\n  t = cast(a) {to = bool}\n  r = reduce_max(a) {axes = [0], keepdims = false}\n  e = equal(a, b)\n  ne = not(e)\n}\n";
+    let g = parse(src).unwrap();
+    let nan = f32::NAN;
+    let inputs = BTreeMap::from([
+        ("a".to_string(), Tensor::new(vec![7], Data::F32(vec![nan, 1.0, nan, f32::NEG_INFINITY, 2.0, 0.0, -3.5])).unwrap()),
+        ("b".to_string(), Tensor::new(vec![7], Data::F32(vec![0.0, nan, nan, 3.0, 2.0, nan, -3.5])).unwrap()),
+    ]);
+    let mut table = Table::default();
+    check(&mut table, &b, "nan", "nan-semantics", &g, &inputs);
+    finish(&table, &format!("NaN semantics on {}", b.name()), &["nan"]);
 }

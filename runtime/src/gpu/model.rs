@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 pub struct GpuModel {
     graph: Graph,
     device: Arc<Device>,
+    options: wgsl::Options,
     plans: Mutex<HashMap<Bindings, Arc<GpuPlan>>>,
 }
 
@@ -27,9 +28,17 @@ fn on_wgsl(e: smelt_codegen::Error) -> Error {
 
 /// Compiles `g` for `device`: every op must be lowered (else the error names the
 /// first node that is not); with no symbolic input dims the plan is built now.
+/// Shaders are emitted with the device's options ([`Device::wgsl_options`]).
 pub fn compile(g: &Graph, device: Arc<Device>) -> Result<GpuModel> {
+    let options = device.wgsl_options();
+    compile_with(g, device, options)
+}
+
+/// [`compile`] with explicit emit options (a shader that needs a feature the
+/// device lacks is an error when the plan is built).
+pub fn compile_with(g: &Graph, device: Arc<Device>, options: wgsl::Options) -> Result<GpuModel> {
     smelt_codegen::wgsl::check(g).map_err(on_wgsl)?;
-    let model = GpuModel { graph: g.clone(), device, plans: Mutex::new(HashMap::new()) };
+    let model = GpuModel { graph: g.clone(), device, options, plans: Mutex::new(HashMap::new()) };
     if g.inputs().iter().all(|&i| g.node(i).types[0].shape.is_fixed()) {
         model.plan(&Bindings::new())?;
     }
@@ -45,6 +54,11 @@ impl GpuModel {
         &self.graph
     }
 
+    /// The options its shaders are emitted with.
+    pub fn options(&self) -> wgsl::Options {
+        self.options
+    }
+
     /// The plan for these bindings of the symbolic dims (built once).
     pub fn plan(&self, b: &Bindings) -> Result<Arc<GpuPlan>> {
         let poisoned = || Error::Device("a plan build panicked".into());
@@ -52,7 +66,7 @@ impl GpuModel {
             return Ok(p.clone());
         }
         let bound = self.graph.bind(b).map_err(|d| crate::Error::Ir(d.into()))?;
-        let plan = Arc::new(GpuPlan::build(&bound, self.device.clone())?);
+        let plan = Arc::new(GpuPlan::build(&bound, self.device.clone(), &self.options)?);
         self.plans.lock().map_err(|_| poisoned())?.insert(b.clone(), plan.clone());
         Ok(plan)
     }
@@ -125,8 +139,9 @@ fn groups(sh: &Shader, node: &str) -> Result<[u32; 3]> {
 }
 
 impl GpuPlan {
-    /// Lowers `g` (shapes bound) with the GPU target and prepares it on `device`.
-    pub fn build(g: &Graph, device: Arc<Device>) -> Result<GpuPlan> {
+    /// Lowers `g` (shapes bound) with the GPU target and prepares it on `device`,
+    /// its shaders emitted with `opts`.
+    pub fn build(g: &Graph, device: Arc<Device>, opts: &wgsl::Options) -> Result<GpuPlan> {
         let prog = lower::lower(g, &wgsl::target()).map_err(on_wgsl)?;
         let dev = &device.device;
         let lim = &device.limits;
@@ -149,9 +164,12 @@ impl GpuPlan {
         let mut steps = Vec::with_capacity(prog.steps.len());
         let mut shaders = Vec::with_capacity(prog.steps.len());
         for st in &prog.steps {
-            let sh = wgsl::emit_step(st)?;
+            let sh = wgsl::emit_step(st, opts)?;
             if sh.needs.f64 && !device.features.contains(wgpu::Features::SHADER_F64) {
                 return Err(unsupported("f64 requantization (the adapter lacks shader-f64)", &st.node));
+            }
+            if sh.needs.f16 && !device.features.contains(wgpu::Features::SHADER_F16) {
+                return Err(unsupported("native f16 storage (the adapter lacks shader-f16; SMELT_WGSL_F16=0 uses the packed form)", &st.node));
             }
             if st.args.len() > lim.max_storage_buffers_per_shader_stage as usize {
                 return Err(unsupported(&format!("a kernel of {} buffers (the adapter allows {})", st.args.len(), lim.max_storage_buffers_per_shader_stage), &st.node));
