@@ -42,6 +42,7 @@
 
 mod emit;
 mod helpers;
+mod int64;
 mod math;
 mod tiled;
 
@@ -152,39 +153,14 @@ pub fn emit_kernel(k: &Kernel) -> Result<Shader, Error> {
 }
 
 /// Checks that the WGSL backend lowers every node of `g` (before shapes are
-/// bound): what the lowering handles, less what i32 registers would change —
-/// i64 tensors other than indices (gather's indices, argmax/argmin and topk
-/// outputs, MoE routing, casts between i64 and other integers). Reported as
-/// `not supported on wgsl: <op> at node <name>`.
+/// bound): what the lowering handles. i64 tensors are data like any other (the
+/// emitter's two-word integers, `int64`). Reported as `not supported on wgsl:
+/// <op> at node <name>`.
 pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
-    use smelt_ir::{DType, Op};
     crate::lower::check(g).map_err(|e| match e {
         Error::Unsupported { op, node, .. } => Error::Unsupported { backend: "wgsl", op, node },
         e => e,
-    })?;
-    let order = g.topo_order().unwrap_or_default();
-    for id in order {
-        let n = g.node(id);
-        if n.op.is_source() || matches!(n.op, Op::Reshape { .. }) {
-            continue;
-        }
-        let ins: Vec<DType> = g.node_inputs(id).iter().filter_map(|v| g.value_type(*v).map(|t| t.dtype)).collect();
-        let outs: Vec<DType> = n.types.iter().map(|t| t.dtype).collect();
-        let i64_at = |i: usize| ins.get(i) == Some(&DType::I64);
-        let any_i64 = ins.contains(&DType::I64) || outs.contains(&DType::I64);
-        let ok_i64 = match &n.op {
-            Op::Gather { .. } => !i64_at(0) && outs[0] != DType::I64,
-            Op::ArgReduce { .. } | Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => {
-                !i64_at(0) && !matches!(n.op, Op::TopK(_) if outs[0] == DType::I64)
-            }
-            Op::Cast { .. } => ins.first().is_some_and(|d| !d.is_float()) && outs.first().is_some_and(|d| !d.is_float()),
-            _ => false,
-        };
-        if any_i64 && !ok_i64 {
-            return Err(Error::Unsupported { backend: "wgsl", op: n.op.name().to_string(), node: n.name().to_string() });
-        }
-    }
-    Ok(())
+    })
 }
 
 /// Every shader of a program, as text (`smelt compile --emit wgsl`).
