@@ -3,7 +3,7 @@
 //! validates with naga (uniformity analysis included: the cooperative reductions'
 //! barriers), and snapshots of representative shaders (an elementwise kernel, a
 //! packed-bool comparison, a softmax per invocation and per workgroup, a layer norm
-//! and a strided reduction per workgroup, saturating i32 arithmetic, the tiled
+//! and a strided reduction per workgroup, saturating i32 arithmetic, i64 data as two-word integers, the tiled
 //! matmul, a conv with a fused epilogue). The numerical checks of these shaders are in
 //! `numerics/wgsl.rs`, on a real (or lavapipe) adapter.
 
@@ -14,6 +14,10 @@ mod cases;
 #[path = "numerics/cases_rows.rs"]
 #[allow(dead_code)]
 mod cases_rows;
+
+#[path = "numerics/cases_i64.rs"]
+#[allow(dead_code)]
+mod cases_i64;
 
 use smelt_codegen::lower::lower;
 use smelt_codegen::wgsl::{self, emit_step, print_program};
@@ -52,6 +56,7 @@ fn every_suite_shader_validates_with_naga() {
     all.extend(cases::saturating());
     all.extend(cases::half());
     all.extend(cases_rows::rows());
+    all.extend(cases_i64::cases());
     for c in &all {
         let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
         for (k, w) in &c.weights {
@@ -177,4 +182,11 @@ fn snapshot_matmul_i32() {
 #[test]
 fn snapshot_reduce_i32_wide() {
     insta::assert_snapshot!(shaders("graph g(x: i32[2, 9]) -> (s, p) {\n  s = reduce_sum(x) {axes = [1]}\n  p = reduce_prod(x) {axes = [1]}\n}\n"));
+}
+
+/// i64 data: two-word integers (`vec2<u32>`), a wrapping product, the conversion
+/// to f32 and a comparison, with the index arithmetic left in i32.
+#[test]
+fn snapshot_i64_data() {
+    insta::assert_snapshot!(shaders("graph g(a: i64[7], b: i64[7]) -> (y, z, c) {\n  y = mul(a, b)\n  z = cast(a) {to = f32}\n  c = less(a, b)\n}\n"));
 }
