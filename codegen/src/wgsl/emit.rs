@@ -470,7 +470,13 @@ impl<'k> Emitter<'k> {
                 let name = self.math_fn(*f, t)?;
                 idx(format!("{name}({})", xs.join(", ")))
             }
-            Expr::Splat(a, lanes) => idx(format!("vec{lanes}<{}>({})", scalar_name(t.scalar), self.expr(a)?)),
+            Expr::Splat(a, lanes) => {
+                let (x, c) = self.ex(a)?;
+                if c == Cls::Wide {
+                    return Err("a vector of wide i64 values (the vectorizer widens only f32, i32 and bool)".into());
+                }
+                idx(format!("vec{lanes}<{}>({x})", scalar_name(t.scalar)))
+            }
             Expr::Lane(a, i) => idx(format!("({})[{i}]", self.expr(a)?)),
             Expr::HReduce(op, a) => {
                 let at = a.ty(self.k)?;
