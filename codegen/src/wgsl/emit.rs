@@ -447,7 +447,7 @@ impl<'k> Emitter<'k> {
                 let (x, ca) = self.ex(a)?;
                 self.note_scalar(*to);
                 if ca == Cls::Wide {
-                    return Ok(self.cast_from_wide(*to, x)?);
+                    return self.cast_from_wide(*to, x);
                 }
                 let c = if *to == Scalar::I64 { int64::cast_to(from.scalar, ca) } else { Cls::Index };
                 if c == Cls::Wide {

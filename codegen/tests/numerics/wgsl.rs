@@ -112,7 +112,7 @@ fn wgsl_i64_conversions_are_bit_exact() {
     for s in 0..64 {
         // Around every power of two, and ties of the f32 rounding at each width.
         let p = 1i64.wrapping_shl(s);
-        ints.extend([p, p.wrapping_add(1), p.wrapping_sub(1), p.wrapping_neg(), p | (p >> 25), (p >> 24) * 3 | p]);
+        ints.extend([p, p.wrapping_add(1), p.wrapping_sub(1), p.wrapping_neg(), p | (p >> 25), ((p >> 24) * 3) | p]);
         ints.extend((0..8).map(|_| rng.random::<i64>() >> s));
     }
     let mut floats: Vec<f32> = vec![f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, f32::MIN_POSITIVE, 1e-45];
