@@ -393,3 +393,58 @@ pub fn source(name: &str) -> Option<String> {
     };
     Some(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{Access, Expr, KernelBuilder, Ty};
+
+    #[test]
+    fn bits_of_constants() {
+        assert_eq!([bits(0), bits(-1), bits(1), bits(127), bits(-128), bits(128)], [1, 1, 2, 8, 8, 9]);
+        assert_eq!(of_const(i32::MAX as i64), Cls::Const(32));
+        assert_eq!(of_const(i32::MIN as i64), Cls::Const(32));
+        assert_eq!(of_const(i32::MAX as i64 + 1), Cls::Wide);
+    }
+
+    #[test]
+    fn narrow_data_grows_until_wide() {
+        use Cls::*;
+        assert_eq!(binary(BinOp::Add, Narrow(8), Narrow(8), None), Narrow(9));
+        assert_eq!(binary(BinOp::Mul, Narrow(32), Narrow(2), None), Wide);
+        assert_eq!(binary(BinOp::Add, Narrow(32), Const(1), None), Wide);
+        assert_eq!(binary(BinOp::Mul, Index, Const(20), None), Index);
+        assert_eq!(binary(BinOp::Add, Index, Narrow(8), None), Wide);
+        assert_eq!(unary(UnOp::Neg, Narrow(32)), Wide);
+        assert_eq!(join(Const(1), Index), Index);
+        assert_eq!(join(Const(1), Narrow(9)), Narrow(9));
+    }
+
+    /// A counter stays an index, a max of i8 data stays narrow, a sum of i8
+    /// data in a loop and anything loaded from an i64 buffer are wide.
+    #[test]
+    fn variables_by_fixed_point() {
+        let mut kb = KernelBuilder::new("k");
+        let x = kb.buffer("x", Scalar::I8, 9, Access::Read);
+        let w = kb.buffer("w", Scalar::I64, 9, Access::Read);
+        let y = kb.buffer("y", Scalar::I64, 4, Access::Write);
+        let (cnt, mx, sum, big) = (kb.var("cnt", Ty::I64), kb.var("mx", Ty::I64), kb.var("sum", Ty::I64), kb.var("big", Ty::I64));
+        for v in [cnt, mx, sum, big] {
+            kb.set(v, Expr::i(0));
+        }
+        kb.for_n("i", 9, |kb, i| {
+            let v = Expr::cast(Scalar::I64, Expr::load(x, i.clone()));
+            kb.set(cnt, Expr::var(cnt) + Expr::i(1));
+            kb.set(mx, Expr::bin(BinOp::Max, Expr::var(mx), v.clone()));
+            kb.set(sum, Expr::var(sum) + v);
+            kb.set(big, Expr::load(w, i));
+        });
+        for (k, v) in [cnt, mx, sum, big].into_iter().enumerate() {
+            kb.store(y, Expr::i(k as i64), Expr::var(v));
+        }
+        let k = kb.finish();
+        let c = classes(&k);
+        let at = |v: crate::kernel::VarId| c[v.0 as usize];
+        assert_eq!([at(cnt), at(mx), at(sum), at(big)], [Cls::Index, Cls::Narrow(8), Cls::Wide, Cls::Wide]);
+    }
+}
