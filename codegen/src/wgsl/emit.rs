@@ -302,8 +302,34 @@ impl<'k> Emitter<'k> {
     /// An expression as WGSL (fully parenthesized where it matters), in its
     /// register type: a `Wide` i64 narrows to i32 (saturating), as an index.
     pub fn expr(&mut self, e: &Expr) -> Result<String, String> {
-        let (s, c) = self.ex(e)?;
-        Ok(if c == Cls::Wide { self.narrow(&s) } else { s })
+        if int64::class(self.k, &self.cls, e) == Cls::Wide {
+            return self.low(e);
+        }
+        Ok(self.ex(e)?.0)
+    }
+
+    /// The low word of a wide i64 as an i32: what a position needs (buffers hold
+    /// fewer than 2³¹ elements, and kernels check data used as indices before
+    /// using them, on the full value). Wrapping add, sub and mul commute with
+    /// taking the low word, so index math over wide values stays in i32.
+    fn low(&mut self, e: &Expr) -> Result<String, String> {
+        if int64::class(self.k, &self.cls, e) != Cls::Wide {
+            return self.expr(e);
+        }
+        Ok(match e {
+            Expr::Const(Lit::Int(v, _)) => int_lit(*v as i32 as i64, Scalar::I32),
+            Expr::Var(v) => format!("bitcast<i32>({}.x)", self.var_name(*v)),
+            Expr::Load { buf, index, lanes: 1 } => {
+                let i = self.expr(index)?;
+                format!("{}[u32({i}) * 2u]", Self::buf_name(buf.0))
+            }
+            Expr::Bin(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul), a, b) => {
+                let o = op.infix().unwrap_or("+");
+                format!("({} {o} {})", self.low(a)?, self.low(b)?)
+            }
+            Expr::Select(c, a, b) => format!("select({}, {}, {})", self.low(b)?, self.low(a)?, self.expr(c)?),
+            _ => format!("bitcast<i32>({}.x)", self.wide(e)?),
+        })
     }
 
     /// An i64 expression as a two-word integer (`vec2<u32>`).

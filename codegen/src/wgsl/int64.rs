@@ -16,8 +16,11 @@
 //!   f32/f64 with the interpreter's semantics (`as f32` rounds to nearest even;
 //!   float → int truncates and saturates, NaN → 0; int → int saturates).
 //!
-//! A wide value used as an index (load/store position, loop bound, shift amount)
-//! narrows to i32 saturating, as i64 loads did before.
+//! A wide value used as a position (load/store index, loop bound) is its low
+//! word: positions are below 2³¹, and the kernels check data used as an index
+//! on its full value before using it. Wrapping add/sub/mul commute with taking
+//! the low word, so the index math over such a value is i32 (`Emitter::low`).
+//! Casts to i32 saturate (`i64_to_i32`), as the interpreter's.
 
 use crate::kernel::{BinOp, Expr, Kernel, Lit, LoopKind, Scalar, Stmt, UnOp};
 
@@ -239,7 +242,7 @@ pub fn source(name: &str) -> Option<String> {
     let s = match name {
         // i32 → i64: sign extension.
         "i64_from_i32" => format!("fn i64_from_i32(x: i32) -> {W} {{\n  return {W}(bitcast<u32>(x), bitcast<u32>(x >> 31u));\n}}\n"),
-        // i64 → i32, saturating (indices and `cast` to i32).
+        // i64 → i32, saturating (`cast` to i32 and narrower).
         "i64_to_i32" => format!(
             "fn i64_to_i32(a: {W}) -> i32 {{\n  let lo = bitcast<i32>(a.x);\n  let hi = bitcast<i32>(a.y);\n  return select(select(2147483647i, -2147483647i - 1i, hi < 0i), lo, hi == (lo >> 31u));\n}}\n"
         ),
