@@ -1,7 +1,7 @@
 //! `smelt run --backend wgsl` on every example equals the interpreter (outputs
 //! written with `-o` and compared within the suite's f32 tolerance), `smelt compile
-//! --emit wgsl` prints one shader per step, `--profile` times each step, and a bad
-//! `--adapter` is a clear error.
+//! --emit wgsl` prints one shader per step, i64 tensors give the interpreter's bytes,
+//! `--profile` times each step, and a bad `--adapter` is a clear error.
 //! Needs a Vulkan adapter (lavapipe in CI); `SMELT_SKIP_GPU=1` skips.
 
 use smelt::ir::weights::read_safetensors;
@@ -78,17 +78,23 @@ fn unknown_adapter_is_an_error() {
 }
 
 #[test]
-fn unsupported_on_wgsl_writes_nothing() {
-    // i64 tensors other than indices: the GPU computes integers in i32, refused.
-    let d = temp("unsupported");
-    let model = d.join("iadd.smelt");
-    std::fs::write(&model, "graph iadd(a: i64[3], b: i64[3]) -> (y) {\n  y = add(a, b)\n}\n").expect("write model");
-    let out = d.join("out.safetensors");
-    let o = smelt(&["run", &model.to_string_lossy(), "--backend", "wgsl", "-o", &out.to_string_lossy()]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.starts_with("error: not supported on wgsl: add at node y\n"), "{err}");
-    assert!(!out.exists());
+fn i64_tensors_run_on_wgsl_as_on_the_interpreter() {
+    // i64 data (formerly refused on WGSL): two-word integers in the shaders, the
+    // interpreter's bytes exactly.
+    if skip() {
+        return;
+    }
+    let d = temp("i64");
+    let model = d.join("iarith.smelt");
+    let src = "graph iarith(a: i64[37], b: i64[37]) -> (y, s) {\n  p = mul(a, b)\n  y = sub(p, a)\n  s = reduce_sum(y) {keepdims = false}\n}\n";
+    std::fs::write(&model, src).expect("write model");
+    let m = model.to_string_lossy().to_string();
+    let (gpu, cpu) = (d.join("wgsl.safetensors"), d.join("interp.safetensors"));
+    let o = smelt(&["run", &m, "--backend", "wgsl", "--random", "5", "-o", &gpu.to_string_lossy()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = smelt(&["run", &m, "--backend", "interp", "--random", "5", "-o", &cpu.to_string_lossy()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(&gpu).expect("wgsl outputs"), std::fs::read(&cpu).expect("outputs"));
 }
 
 /// `--profile` on the GPU: each step's time from timestamp queries, one line per

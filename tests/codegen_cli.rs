@@ -129,8 +129,7 @@ fn object_files_need_an_output_path() {
 fn quantized_tensors_move_through_shape_ops() {
     // Shape ops move a quantized tensor's integers as they are; every backend
     // gives the interpreter's bytes. (Unsupported ops are reported as
-    // `not supported on <backend>: <op> at node <name>`: tests/cli_wgsl.rs checks
-    // it on WGSL, the one backend that still refuses some.)
+    // `not supported on <backend>: <op> at node <name>`.)
     let d = temp_dir("quantized_moves");
     let model = d.join("q.smelt");
     let src = "graph q(a: i8[2, 3] quant(scale = 0.5, zero_point = 1)) -> (y, z) {\n  y = transpose(a) {perm = [1, 0]}\n  z = concat(a, a) {axis = 1}\n}\n";

@@ -3,9 +3,10 @@
 //! validates with naga (uniformity analysis included: the cooperative reductions'
 //! barriers), and snapshots of representative shaders (an elementwise kernel, a
 //! packed-bool comparison, a softmax per invocation and per workgroup, a layer norm
-//! and a strided reduction per workgroup, saturating i32 arithmetic, the tiled
-//! matmul, a conv with a fused epilogue, f16 packed and native, a cooperative
-//! large-window pool). Every shader is validated in both forms: portable (f16
+//! and a strided reduction per workgroup, saturating i32 arithmetic, i64 data as
+//! two-word integers, the tiled matmul, a conv with a fused epilogue, f16 packed
+//! and native, a cooperative large-window pool, the GPU's LSTM recurrence and
+//! attention rows). Every shader is validated in both forms: portable (f16
 //! packed in `u32` words) and native f16 (`array<f16>`, as on adapters with
 //! `shader-f16`). The numerical checks of these shaders are in
 //! `numerics/wgsl.rs`, on a real (or lavapipe) adapter.
@@ -25,6 +26,10 @@ mod cases_fe;
 #[path = "numerics/cases_pool.rs"]
 #[allow(dead_code)]
 mod cases_pool;
+
+#[path = "numerics/cases_i64.rs"]
+#[allow(dead_code)]
+mod cases_i64;
 
 use smelt_codegen::lower::lower;
 use smelt_codegen::wgsl::{self, Options, emit_step, print_program};
@@ -68,6 +73,7 @@ fn every_suite_shader_validates_with_naga() {
     all.extend(cases::attention());
     all.extend(cases_fe::fe());
     all.extend(cases_pool::pools());
+    all.extend(cases_i64::cases());
     for c in &all {
         let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
         for (k, w) in &c.weights {
@@ -249,4 +255,11 @@ fn needs_f16_only_for_native_f16_buffers() {
             assert_eq!(sh.source.contains("enable f16;"), sh.needs.f16, "{}", sh.name);
         }
     }
+}
+
+/// i64 data: two-word integers (`vec2<u32>`), a wrapping product, the conversion
+/// to f32 and a comparison, with the index arithmetic left in i32.
+#[test]
+fn snapshot_i64_data() {
+    insta::assert_snapshot!(shaders("graph g(a: i64[7], b: i64[7]) -> (y, z, c) {\n  y = mul(a, b)\n  z = cast(a) {to = f32}\n  c = less(a, b)\n}\n"));
 }

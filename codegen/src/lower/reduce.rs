@@ -80,10 +80,12 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 ReduceKind::Prod => BinOp::Mul,
                 _ => BinOp::Add,
             };
-            // The GPU's integer sums of i32 and products keep the reference's i64
-            // accumulator as two i32 words (`int32`).
+            // The GPU's integer sums of i32 and products of 32-bit or narrower
+            // integers keep the reference's i64 accumulator as two i32 words
+            // (`int32`); i64 data is the WGSL emitter's two-word i64 already.
             let wide = super::gpu::is_gpu(&t)
                 && !float
+                && x.scalar != Scalar::I64
                 && (kind == ReduceKind::Prod || (kind == ReduceKind::Sum && x.scalar == Scalar::I32));
             if !wide && coop::cooperative(&t, outputs, count) {
                 // A workgroup per output: the reduced elements spread over its

@@ -4,6 +4,7 @@
 //! min/max, horizontal reductions, transcendentals — is a call to a helper function
 //! that [`Emitter`] adds to the module once.
 
+use super::int64::{self, Cls};
 use super::{helpers, packed, scalar_name, Needs, Options};
 use crate::kernel::{BinOp, CmpOp, Expr, HOp, Kernel, Lit, Loop, LoopKind, Scalar, Stmt, Ty, UnOp, VarId};
 use std::collections::BTreeMap;
@@ -25,7 +26,13 @@ pub struct Emitter<'k> {
     pub coop: Option<u32>,
     /// WGSL types of the shared arrays the cooperative reductions use.
     shared: std::collections::BTreeSet<String>,
+    /// The class of every variable (`int64::classes`): `Wide` i64 variables are
+    /// two-word integers (`vec2<u32>`).
+    cls: Vec<Cls>,
 }
+
+/// The WGSL type of a two-word (`Wide`) i64.
+pub const WIDE: &str = "vec2<u32>";
 
 /// The WGSL type of a kernel value type.
 pub fn ty_name(t: Ty) -> String {
@@ -67,7 +74,8 @@ pub fn f64_lit(x: f64) -> String {
 impl<'k> Emitter<'k> {
     pub fn new(k: &'k Kernel, opts: &Options) -> Emitter<'k> {
         let native_f16 = opts.native_f16;
-        let mut e = Emitter { k, helpers: BTreeMap::new(), needs: Needs::default(), native_f16, tmp: 0, coop: None, shared: Default::default() };
+        let cls = int64::classes(k);
+        let mut e = Emitter { k, helpers: BTreeMap::new(), needs: Needs::default(), native_f16, tmp: 0, coop: None, shared: Default::default(), cls };
         for b in &k.buffers {
             e.note_scalar(b.scalar);
             if native_f16 && b.scalar == Scalar::F16 {
@@ -108,7 +116,8 @@ impl<'k> Emitter<'k> {
     pub fn var_decls(&self, indent: &str) -> String {
         let mut s = String::new();
         for (i, v) in self.k.vars.iter().enumerate() {
-            s.push_str(&format!("{indent}var {}: {};\n", self.var_name(VarId(i as u32)), ty_name(v.ty)));
+            let t = if self.cls[i] == Cls::Wide { WIDE.to_string() } else { ty_name(v.ty) };
+            s.push_str(&format!("{indent}var {}: {t};\n", self.var_name(VarId(i as u32))));
         }
         s
     }
@@ -150,7 +159,7 @@ impl<'k> Emitter<'k> {
             s.push('\n');
         }
         for t in &self.shared {
-            s.push_str(&format!("var<workgroup> red_{t}: array<{t}, {workgroup}>;\n"));
+            s.push_str(&format!("var<workgroup> {}: array<{t}, {workgroup}>;\n", shared_name(t)));
         }
         s.push_str(&format!(
             "\n@compute @workgroup_size({workgroup})\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n"
@@ -182,13 +191,14 @@ impl<'k> Emitter<'k> {
                     }
                 }
                 Stmt::Set(v, e) => {
-                    let x = self.expr(e)?;
+                    let x = if self.cls[v.0 as usize] == Cls::Wide { self.wide(e)? } else { self.expr(e)? };
                     s.push_str(&format!("{ind}{} = {x};\n", self.var_name(*v)));
                 }
                 Stmt::Store { buf, index, value } => {
                     let t = value.ty(self.k)?;
-                    let f = self.store_fn(buf.0, t.lanes);
-                    let (i, v) = (self.expr(index)?, self.expr(value)?);
+                    let i = self.expr(index)?;
+                    let (v, c) = self.ex(value)?;
+                    let f = if c == Cls::Wide { self.store_wide_fn(buf.0) } else { self.store_fn(buf.0, t.lanes) };
                     s.push_str(&format!("{ind}{f}({i}, {v});\n"));
                 }
                 Stmt::If { cond, then, els } => {
@@ -242,12 +252,14 @@ impl<'k> Emitter<'k> {
             LoopKind::Reduce(op, acc) => {
                 let t = self.k.var(acc).ty;
                 let a = self.var_name(acc);
+                let wide = self.cls[acc.0 as usize] == Cls::Wide;
+                let lit = |v: i64| if wide { int64::lit(v) } else { int_lit(v, t.scalar) };
                 let id = match (op, t.scalar.is_float()) {
                     (_, true) => f32_lit(crate::lower::coop::identity_f32(op)),
-                    (BinOp::Mul, false) => int_lit(1, t.scalar),
-                    (BinOp::Max, false) => int_lit(i64::MIN, t.scalar),
-                    (BinOp::Min, false) => int_lit(i64::MAX, t.scalar),
-                    _ => int_lit(0, t.scalar),
+                    (BinOp::Mul, false) => lit(1),
+                    (BinOp::Max, false) => lit(i64::MIN),
+                    (BinOp::Min, false) => lit(i64::MAX),
+                    _ => lit(0),
                 };
                 s.push_str(&format!("{ind}  let pre{} = {a};\n{ind}  {a} = {id};\n", self.tmp));
                 Some((op, t, a, format!("pre{}", self.tmp)))
@@ -269,11 +281,12 @@ impl<'k> Emitter<'k> {
             s.push_str(&format!("{ind}  storageBarrier();\n"));
         }
         if let Some((op, t, a, pre)) = red {
-            let tn = ty_name(t);
-            self.shared.insert(tn.clone());
-            let sh = format!("red_{tn}");
-            let comb = self.combine(op, t, &format!("{sh}[lid]"), &format!("{sh}[lid + s]"));
-            let last = self.combine(op, t, &pre, &format!("{sh}[0]"));
+            let wide = matches!(l.kind, LoopKind::Reduce(_, acc) if self.cls[acc.0 as usize] == Cls::Wide);
+            let tn = if wide { WIDE.to_string() } else { ty_name(t) };
+            let sh = shared_name(&tn);
+            self.shared.insert(tn);
+            let comb = self.combine(op, t, wide, &format!("{sh}[lid]"), &format!("{sh}[lid + s]"));
+            let last = self.combine(op, t, wide, &pre, &format!("{sh}[0]"));
             s.push_str(&format!(
                 "{ind}  {sh}[lid] = {a};\n{ind}  workgroupBarrier();\n{ind}  for (var s = {}u; s > 0u; s >>= 1u) {{\n{ind}    if (lid < s) {{\n{ind}      {sh}[lid] = {comb};\n{ind}    }}\n{ind}    workgroupBarrier();\n{ind}  }}\n{ind}  {a} = {last};\n{ind}  workgroupBarrier();\n",
                 wg / 2
@@ -284,7 +297,17 @@ impl<'k> Emitter<'k> {
     }
 
     /// `a op b` for a reduction's combining op.
-    fn combine(&mut self, op: BinOp, t: Ty, a: &str, b: &str) -> String {
+    fn combine(&mut self, op: BinOp, t: Ty, wide: bool, a: &str, b: &str) -> String {
+        if wide {
+            let f = match op {
+                BinOp::Mul => "i64_mul",
+                BinOp::Max => "i64_max",
+                BinOp::Min => "i64_min",
+                _ => "i64_add",
+            };
+            let f = self.i64_fn(f);
+            return format!("{f}({a}, {b})");
+        }
         match op {
             BinOp::Mul => format!("({a} * {b})"),
             BinOp::Max | BinOp::Min if t.scalar.is_float() => {
@@ -297,30 +320,113 @@ impl<'k> Emitter<'k> {
         }
     }
 
-    /// An expression as WGSL (fully parenthesized where it matters).
+    /// An expression as WGSL (fully parenthesized where it matters), in its
+    /// register type: a `Wide` i64 narrows to i32 (saturating), as an index.
     pub fn expr(&mut self, e: &Expr) -> Result<String, String> {
+        if int64::class(self.k, &self.cls, e) == Cls::Wide {
+            return self.low(e);
+        }
+        Ok(self.ex(e)?.0)
+    }
+
+    /// The low word of a wide i64 as an i32: what a position needs (buffers hold
+    /// fewer than 2³¹ elements, and kernels check data used as indices before
+    /// using them, on the full value). Wrapping add, sub and mul commute with
+    /// taking the low word, so index math over wide values stays in i32.
+    fn low(&mut self, e: &Expr) -> Result<String, String> {
+        if int64::class(self.k, &self.cls, e) != Cls::Wide {
+            return self.expr(e);
+        }
+        Ok(match e {
+            Expr::Const(Lit::Int(v, _)) => int_lit(*v as i32 as i64, Scalar::I32),
+            Expr::Var(v) => format!("bitcast<i32>({}.x)", self.var_name(*v)),
+            Expr::Load { buf, index, lanes: 1 } => {
+                let i = self.expr(index)?;
+                format!("{}[u32({i}) * 2u]", Self::buf_name(buf.0))
+            }
+            Expr::Bin(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul), a, b) => {
+                let o = op.infix().unwrap_or("+");
+                format!("({} {o} {})", self.low(a)?, self.low(b)?)
+            }
+            Expr::Select(c, a, b) => format!("select({}, {}, {})", self.low(b)?, self.low(a)?, self.expr(c)?),
+            _ => format!("bitcast<i32>({}.x)", self.wide(e)?),
+        })
+    }
+
+    /// An i64 expression as a two-word integer (`vec2<u32>`).
+    fn wide(&mut self, e: &Expr) -> Result<String, String> {
+        if let Some(v) = e.as_int() {
+            return Ok(int64::lit(v));
+        }
+        let (s, c) = self.ex(e)?;
+        Ok(if c == Cls::Wide { s } else { self.widen(&s) })
+    }
+
+    fn widen(&mut self, s: &str) -> String {
+        let f = self.i64_fn("i64_from_i32");
+        format!("{f}({s})")
+    }
+
+    fn narrow(&mut self, s: &str) -> String {
+        let f = self.i64_fn("i64_to_i32");
+        format!("{f}({s})")
+    }
+
+    /// A helper of `int64` (and those it calls).
+    pub fn i64_fn(&mut self, name: &str) -> String {
+        for d in int64::deps(name) {
+            self.i64_fn(d);
+        }
+        self.helper(name.to_string(), || int64::source(name).unwrap_or_default())
+    }
+
+    /// An expression and its class (`Cls::Index` for types other than i64).
+    fn ex(&mut self, e: &Expr) -> Result<(String, Cls), String> {
         let t = e.ty(self.k)?;
         if t.lanes > 4 {
             return Err(format!("a value of {t}: WGSL vectors have at most 4 lanes"));
         }
         self.note_scalar(t.scalar);
+        let i64 = t.scalar == Scalar::I64;
+        let idx = |s: String| (s, Cls::Index);
         Ok(match e {
             Expr::Const(l) => match l {
-                Lit::Int(v, Scalar::I64) if i32::try_from(*v).is_err() => {
-                    return Err(format!("the constant {v} exceeds i32: WGSL indexes in i32 (tensors of 2^31 elements or more are not supported)"));
-                }
-                Lit::F32(x) => f32_lit(*x),
-                Lit::Int(v, s) => int_lit(*v, *s),
-                Lit::Bool(b) => b.to_string(),
+                Lit::Int(v, Scalar::I64) => match int64::of_const(*v) {
+                    Cls::Wide => (int64::lit(*v), Cls::Wide),
+                    c => (int_lit(*v, Scalar::I64), c),
+                },
+                Lit::F32(x) => idx(f32_lit(*x)),
+                Lit::Int(v, s) => idx(int_lit(*v, *s)),
+                Lit::Bool(b) => idx(b.to_string()),
             },
-            Expr::Var(v) => self.var_name(*v),
+            Expr::Var(v) => (self.var_name(*v), self.cls[v.0 as usize]),
             Expr::Load { buf, index, lanes } => {
-                let f = self.load_fn(buf.0, *lanes);
-                format!("{f}({})", self.expr(index)?)
+                let i = self.expr(index)?;
+                if self.k.buffer(*buf).scalar == Scalar::I64 {
+                    if *lanes > 1 {
+                        return Err(format!("a vector load of i64 buffer {}", buf.0));
+                    }
+                    let f = self.load_wide_fn(buf.0);
+                    (format!("{f}({i})"), Cls::Wide)
+                } else {
+                    let f = self.load_fn(buf.0, *lanes);
+                    idx(format!("{f}({i})"))
+                }
             }
             Expr::Un(op, a) => {
-                let x = self.expr(a)?;
-                match op {
+                let (x, ca) = self.ex(a)?;
+                let c = if i64 { int64::unary(*op, ca) } else { Cls::Index };
+                if c == Cls::Wide {
+                    let x = if ca == Cls::Wide { x } else { self.widen(&x) };
+                    let r = match op {
+                        UnOp::Neg => format!("{}({x})", self.i64_fn("i64_neg")),
+                        UnOp::Abs => format!("{}({x})", self.i64_fn("i64_abs")),
+                        UnOp::Not => format!("(~{x})"),
+                        _ => return Err(format!("{} of i64", op.name())),
+                    };
+                    return Ok((r, Cls::Wide));
+                }
+                let r = match op {
                     UnOp::Neg => self.wrap(t, format!("(-{x})")),
                     UnOp::Abs => format!("abs({x})"),
                     UnOp::Floor => format!("floor({x})"),
@@ -330,54 +436,43 @@ impl<'k> Emitter<'k> {
                     UnOp::Sqrt => format!("sqrt({x})"),
                     UnOp::Not if t.scalar == Scalar::Bool => format!("(!{x})"),
                     UnOp::Not => self.wrap(t, format!("(~{x})")),
-                }
+                };
+                (r, c)
             }
             Expr::Bin(op, a, b) => {
-                let (x, y) = (self.expr(a)?, self.expr(b)?);
-                let bits = 32;
-                let shift_ty = if t.lanes == 1 { "u32".to_string() } else { format!("vec{}<u32>", t.lanes) };
-                match op {
-                    BinOp::Add => self.wrap(t, format!("({x} + {y})")),
-                    BinOp::Sub => self.wrap(t, format!("({x} - {y})")),
-                    BinOp::Mul => self.wrap(t, format!("({x} * {y})")),
-                    BinOp::Div if t.scalar.is_float() => format!("({x} / {y})"),
-                    BinOp::Div => {
-                        let f = self.int_divrem(t, true);
-                        format!("{f}({x}, {y})")
-                    }
-                    BinOp::Rem => {
-                        let f = self.int_divrem(t, false);
-                        format!("{f}({x}, {y})")
-                    }
-                    BinOp::Min | BinOp::Max if t.scalar.is_float() => {
-                        let f = self.fminmax(t, *op == BinOp::Min);
-                        format!("{f}({x}, {y})")
-                    }
-                    BinOp::Min => format!("min({x}, {y})"),
-                    BinOp::Max => format!("max({x}, {y})"),
-                    BinOp::And => format!("({x} & {y})"),
-                    BinOp::Or => format!("({x} | {y})"),
-                    BinOp::Xor if t.scalar == Scalar::Bool => format!("({x} != {y})"),
-                    BinOp::Xor => format!("({x} ^ {y})"),
-                    BinOp::Shl => {
-                        let amt = self.shift_amount(t, &y, bits, &shift_ty);
-                        self.wrap(t, format!("({x} << {amt})"))
-                    }
-                    BinOp::Shr => {
-                        let amt = self.shift_amount(t, &y, bits, &shift_ty);
-                        format!("({x} >> {amt})")
-                    }
+                let ((x, ca), (y, cb)) = (self.ex(a)?, self.ex(b)?);
+                let c = if i64 { int64::binary(*op, ca, cb, b.as_int()) } else { Cls::Index };
+                if c == Cls::Wide {
+                    return Ok((self.wide_bin(*op, a, b, (x, ca), (y, cb))?, Cls::Wide));
                 }
+                (self.narrow_bin(*op, t, x, y), c)
             }
-            Expr::Fma(a, b, c) => format!("fma({}, {}, {})", self.expr(a)?, self.expr(b)?, self.expr(c)?),
-            Expr::Cmp(CmpOp::Ne, a, b) if a.ty(self.k)?.scalar.is_float() => {
-                // Unordered, as the kernel IR (and Rust): naga emits `!=` on
-                // floats as SPIR-V's `FOrdNotEqual`, false when either is NaN.
-                let (x, y) = (self.expr(a)?, self.expr(b)?);
-                format!("(!({x} == {y}))")
+            Expr::Fma(a, b, c) => {
+                if i64 {
+                    return Err("fma of i64".into());
+                }
+                idx(format!("fma({}, {}, {})", self.expr(a)?, self.expr(b)?, self.expr(c)?))
             }
             Expr::Cmp(op, a, b) => {
-                let (x, y) = (self.expr(a)?, self.expr(b)?);
+                let ((x, ca), (y, cb)) = (self.ex(a)?, self.ex(b)?);
+                if ca == Cls::Wide || cb == Cls::Wide {
+                    let x = if ca == Cls::Wide { x } else { self.wide(a)? };
+                    let y = if cb == Cls::Wide { y } else { self.wide(b)? };
+                    let lt = self.i64_fn("i64_lt");
+                    return Ok(idx(match op {
+                        CmpOp::Eq => format!("all({x} == {y})"),
+                        CmpOp::Ne => format!("any({x} != {y})"),
+                        CmpOp::Lt => format!("{lt}({x}, {y})"),
+                        CmpOp::Gt => format!("{lt}({y}, {x})"),
+                        CmpOp::Le => format!("(!{lt}({y}, {x}))"),
+                        CmpOp::Ge => format!("(!{lt}({x}, {y}))"),
+                    }));
+                }
+                if *op == CmpOp::Ne && a.ty(self.k)?.scalar.is_float() {
+                    // Unordered, as the kernel IR (and Rust): naga emits `!=` on
+                    // floats as SPIR-V's `FOrdNotEqual`, false when either is NaN.
+                    return Ok(idx(format!("(!({x} == {y}))")));
+                }
                 let o = match op {
                     CmpOp::Eq => "==",
                     CmpOp::Ne => "!=",
@@ -386,36 +481,65 @@ impl<'k> Emitter<'k> {
                     CmpOp::Gt => ">",
                     CmpOp::Ge => ">=",
                 };
-                format!("({x} {o} {y})")
+                idx(format!("({x} {o} {y})"))
             }
-            Expr::Select(c, a, b) => format!("select({}, {}, {})", self.expr(b)?, self.expr(a)?, self.expr(c)?),
+            Expr::Select(c, a, b) => {
+                let cond = self.expr(c)?;
+                let ((x, ca), (y, cb)) = (self.ex(a)?, self.ex(b)?);
+                let cls = if i64 { int64::join(ca, cb) } else { Cls::Index };
+                if cls == Cls::Wide {
+                    let x = if ca == Cls::Wide { x } else { self.wide(a)? };
+                    let y = if cb == Cls::Wide { y } else { self.wide(b)? };
+                    return Ok((format!("select({y}, {x}, {cond})"), Cls::Wide));
+                }
+                (format!("select({y}, {x}, {cond})"), cls)
+            }
             Expr::Cast(Scalar::F32, a) if self.native_load_f16(a) => {
                 // A native f16 element read as f32: the conversion is exact.
                 let Expr::Load { buf, index, .. } = &**a else { unreachable!("checked by native_load_f16") };
-                format!("f32({}[u32({})])", Self::buf_name(buf.0), self.expr(index)?)
+                idx(format!("f32({}[u32({})])", Self::buf_name(buf.0), self.expr(index)?))
             }
             Expr::Cast(to, a) => {
                 let from = a.ty(self.k)?;
-                let x = self.expr(a)?;
+                let (x, ca) = self.ex(a)?;
+                self.note_scalar(*to);
+                if ca == Cls::Wide {
+                    return self.cast_from_wide(*to, x);
+                }
+                let c = if *to == Scalar::I64 { int64::cast_to(from.scalar, ca) } else { Cls::Index };
+                if c == Cls::Wide {
+                    let f = match from.scalar {
+                        Scalar::F32 if from.lanes == 1 => self.i64_fn("i64_from_f32"),
+                        Scalar::F64 if from.lanes == 1 => self.i64_fn("i64_from_f64"),
+                        _ => return Err(format!("a cast of {from} to a wide i64")),
+                    };
+                    return Ok((format!("{f}({x})"), Cls::Wide));
+                }
                 if from.scalar == *to {
-                    x
+                    (x, c)
                 } else {
                     let f = self.cast_fn(from, *to);
-                    format!("{f}({x})")
+                    (format!("{f}({x})"), c)
                 }
             }
             Expr::Call(f, args) => {
                 let xs: Vec<String> = args.iter().map(|a| self.expr(a)).collect::<Result<_, _>>()?;
                 let name = self.math_fn(*f, t)?;
-                format!("{name}({})", xs.join(", "))
+                idx(format!("{name}({})", xs.join(", ")))
             }
-            Expr::Splat(a, lanes) => format!("vec{lanes}<{}>({})", scalar_name(t.scalar), self.expr(a)?),
-            Expr::Lane(a, i) => format!("({})[{i}]", self.expr(a)?),
+            Expr::Splat(a, lanes) => {
+                let (x, c) = self.ex(a)?;
+                if c == Cls::Wide {
+                    return Err("a vector of wide i64 values (the vectorizer widens only f32, i32 and bool)".into());
+                }
+                idx(format!("vec{lanes}<{}>({x})", scalar_name(t.scalar)))
+            }
+            Expr::Lane(a, i) => idx(format!("({})[{i}]", self.expr(a)?)),
             Expr::HReduce(op, a) => {
                 let at = a.ty(self.k)?;
                 let x = self.expr(a)?;
                 let f = self.hreduce_fn(*op, at);
-                format!("{f}({x})")
+                idx(format!("{f}({x})"))
             }
         })
     }
@@ -423,6 +547,88 @@ impl<'k> Emitter<'k> {
     /// Whether `e` is a scalar load of an f16 buffer held as `array<f16>`.
     fn native_load_f16(&self, e: &Expr) -> bool {
         self.native_f16 && matches!(e, Expr::Load { buf, lanes: 1, .. } if self.k.buffers[buf.0 as usize].scalar == Scalar::F16)
+    }
+
+    /// A binary op on i32 registers (and vectors).
+    fn narrow_bin(&mut self, op: BinOp, t: Ty, x: String, y: String) -> String {
+        let bits = 32;
+        let shift_ty = if t.lanes == 1 { "u32".to_string() } else { format!("vec{}<u32>", t.lanes) };
+        match op {
+            BinOp::Add => self.wrap(t, format!("({x} + {y})")),
+            BinOp::Sub => self.wrap(t, format!("({x} - {y})")),
+            BinOp::Mul => self.wrap(t, format!("({x} * {y})")),
+            BinOp::Div if t.scalar.is_float() => format!("({x} / {y})"),
+            BinOp::Div => {
+                let f = self.int_divrem(t, true);
+                format!("{f}({x}, {y})")
+            }
+            BinOp::Rem => {
+                let f = self.int_divrem(t, false);
+                format!("{f}({x}, {y})")
+            }
+            BinOp::Min | BinOp::Max if t.scalar.is_float() => {
+                let f = self.fminmax(t, op == BinOp::Min);
+                format!("{f}({x}, {y})")
+            }
+            BinOp::Min => format!("min({x}, {y})"),
+            BinOp::Max => format!("max({x}, {y})"),
+            BinOp::And => format!("({x} & {y})"),
+            BinOp::Or => format!("({x} | {y})"),
+            BinOp::Xor if t.scalar == Scalar::Bool => format!("({x} != {y})"),
+            BinOp::Xor => format!("({x} ^ {y})"),
+            BinOp::Shl => {
+                let amt = self.shift_amount(t, &y, bits, &shift_ty);
+                self.wrap(t, format!("({x} << {amt})"))
+            }
+            BinOp::Shr => {
+                let amt = self.shift_amount(t, &y, bits, &shift_ty);
+                format!("({x} >> {amt})")
+            }
+        }
+    }
+
+    /// A binary op on two-word i64s (wrapping, as the interpreter's i64).
+    fn wide_bin(&mut self, op: BinOp, a: &Expr, b: &Expr, (x, ca): (String, Cls), (y, cb): (String, Cls)) -> Result<String, String> {
+        let x = if ca == Cls::Wide { x } else { self.wide(a)? };
+        if matches!(op, BinOp::Shl | BinOp::Shr) {
+            // The amount modulo 64, from its low word.
+            let amt = if cb == Cls::Wide { format!("({y}.x & 63u)") } else { format!("(bitcast<u32>({y}) & 63u)") };
+            let f = self.i64_fn(if op == BinOp::Shl { "i64_shl" } else { "i64_shr" });
+            return Ok(format!("{f}({x}, {amt})"));
+        }
+        let y = if cb == Cls::Wide { y } else { self.wide(b)? };
+        let f = match op {
+            BinOp::And => return Ok(format!("({x} & {y})")),
+            BinOp::Or => return Ok(format!("({x} | {y})")),
+            BinOp::Xor => return Ok(format!("({x} ^ {y})")),
+            BinOp::Add => "i64_add",
+            BinOp::Sub => "i64_sub",
+            BinOp::Mul => "i64_mul",
+            BinOp::Div => "i64_div",
+            BinOp::Rem => "i64_rem",
+            BinOp::Min => "i64_min",
+            _ => "i64_max",
+        };
+        let f = self.i64_fn(f);
+        Ok(format!("{f}({x}, {y})"))
+    }
+
+    /// A cast of a two-word i64 `x`: saturating to the integers, `!= 0` to
+    /// bool, rounded to nearest even to the floats.
+    fn cast_from_wide(&mut self, to: Scalar, x: String) -> Result<(String, Cls), String> {
+        Ok(match to {
+            Scalar::I64 => (x, Cls::Wide),
+            Scalar::I32 => (self.narrow(&x), Cls::Index),
+            Scalar::I8 | Scalar::U8 => {
+                let (lo, hi) = to.int_range().unwrap_or((0, 0));
+                let n = self.narrow(&x);
+                (format!("clamp({n}, {}, {})", int_lit(lo, Scalar::I32), int_lit(hi, Scalar::I32)), Cls::Index)
+            }
+            Scalar::Bool => (format!("any({x} != {WIDE}(0u))"), Cls::Index),
+            Scalar::F32 => (format!("{}({x})", self.i64_fn("i64_to_f32")), Cls::Index),
+            Scalar::F64 => (format!("{}({x})", self.i64_fn("i64_to_f64")), Cls::Index),
+            Scalar::F16 | Scalar::BF16 => return Err(format!("a cast of i64 to {} (convert through f32)", to.name())),
+        })
     }
 
     /// Integer results of i8/u8 wrap in their type (they compute as i32).
@@ -458,6 +664,19 @@ impl<'k> Emitter<'k> {
             self.helper("smelt_half_support".into(), helpers::half_support);
         }
         self.helper(name.clone(), || helpers::load(&name, b, &buf, lanes, native))
+    }
+
+    /// Load and store of a two-word i64 element of buffer `b`.
+    fn load_wide_fn(&mut self, b: u32) -> String {
+        let name = format!("ldw_b{b}");
+        self.helper(name.clone(), || format!("fn {name}(i: i32) -> {WIDE} {{\n  return bitcast<{WIDE}>(vec2<i32>(b{b}[u32(i) * 2u], b{b}[u32(i) * 2u + 1u]));\n}}\n"))
+    }
+
+    fn store_wide_fn(&mut self, b: u32) -> String {
+        let name = format!("stw_b{b}");
+        self.helper(name.clone(), || {
+            format!("fn {name}(i: i32, v: {WIDE}) {{\n  b{b}[u32(i) * 2u] = bitcast<i32>(v.x);\n  b{b}[u32(i) * 2u + 1u] = bitcast<i32>(v.y);\n}}\n")
+        })
     }
 
     fn store_fn(&mut self, b: u32, lanes: u32) -> String {
@@ -509,4 +728,10 @@ impl<'k> Emitter<'k> {
         let name = format!("smelt_{}_{}", f.name(), t.lanes);
         Ok(self.helper(name.clone(), || super::math::function(&name, f, t.lanes)))
     }
+}
+
+/// The workgroup array of a cooperative reduction over values of WGSL type `t`.
+fn shared_name(t: &str) -> String {
+    let t: String = t.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    format!("red_{}", t.trim_end_matches('_'))
 }

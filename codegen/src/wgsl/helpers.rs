@@ -22,12 +22,6 @@ pub fn load(name: &str, b: u32, buf: &Buffer, lanes: u32, native_f16: bool) -> S
         let body = lanes_list(lanes, |l| format!("{one}(i + {l}i)"));
         return format!("fn {name}(i: i32) -> {t} {{\n  return {t}({body});\n}}\n");
     }
-    if buf.scalar == Scalar::I64 {
-        // Two words, low first; a value beyond i32 saturates.
-        return format!(
-            "fn {name}(i: i32) -> i32 {{\n  let lo = {bn}[u32(i) * 2u];\n  let hi = {bn}[u32(i) * 2u + 1u];\n  return select(select(2147483647i, -2147483647i - 1i, hi < 0i), lo, hi == (lo >> 31u));\n}}\n"
-        );
-    }
     if native_f16 && buf.scalar == Scalar::F16 {
         // The element's bits (registers hold f16 as bits, as in the packed form):
         // its exact f32 value, rounded to 16 bits (nothing to round). WGSL has no
@@ -64,6 +58,8 @@ pub fn store(name: &str, b: u32, buf: &Buffer, lanes: u32, native_f16: bool) -> 
         return format!("fn {name}(i: i32, v: {t}) {{\n{body}}}\n");
     }
     if buf.scalar == Scalar::I64 {
+        // An i64 held in i32 (an index or narrow data), sign-extended; wide
+        // values have their own store (`Emitter::store_wide_fn`).
         return format!("fn {name}(i: i32, v: i32) {{\n  {bn}[u32(i) * 2u] = v;\n  {bn}[u32(i) * 2u + 1u] = v >> 31u;\n}}\n");
     }
     if native_f16 && buf.scalar == Scalar::F16 {

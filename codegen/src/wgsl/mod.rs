@@ -16,16 +16,18 @@
 //!   invocations per iteration instead: those loops are strided over the
 //!   invocations, and a reduction's partial results meet in a tree in
 //!   workgroup memory (`workgroupBarrier` between levels);
-//! - the kernel IR's `i64` (index arithmetic, and i64 tensors) computes in `i32`:
-//!   buffers must hold fewer than 2³¹ elements, an i64 buffer is two i32 words
-//!   per element (loads saturate values beyond the i32 range, stores
-//!   sign-extend), and [`check`] refuses the ops whose results would differ from
-//!   the interpreter's (i64 tensors other than indices). i32 arithmetic that the
+//! - the kernel IR's `i64` is index arithmetic or tensor data, told apart by a
+//!   pass over the kernel ([`int64`]): index values (and data that provably fits
+//!   32 bits) compute in `i32` — buffers must hold fewer than 2³¹ elements —
+//!   while i64 data is a two-word integer (`vec2<u32>`, low word first) computed
+//!   by helper functions exactly as the interpreter's i64 (wrapping arithmetic,
+//!   truncating division, saturating casts, floats rounded to nearest even). An
+//!   i64 buffer is two i32 words per element. i32 arithmetic that the
 //!   interpreter does in i64 and saturates is lowered for the GPU in i32 with
 //!   explicit overflow checks (`lower::int32`), and the i64 accumulators of
-//!   integer matmul, i32 sums and integer products are two i32 words.
-//!   Native `i64` (`shader-int64`) is not used: lavapipe's LLVM miscompiles
-//!   comparisons of sign-extended i64s;
+//!   integer matmul of i32, i32 sums and products of narrow integers are two
+//!   i32 words. Native `i64` (`shader-int64`) is not used: lavapipe's LLVM
+//!   miscompiles comparisons of sign-extended i64s;
 //! - f16 and bf16 buffers are packed two to a `u32` word (written like bytes,
 //!   with atomics); their values are held as bits and converted to and from f32
 //!   by bit manipulation, bit-exact with the `half` crate (round to nearest even,
@@ -52,6 +54,7 @@
 
 mod emit;
 mod helpers;
+mod int64;
 mod math;
 mod tiled;
 
@@ -198,42 +201,14 @@ fn has_coop_loop(body: &[Stmt]) -> bool {
 }
 
 /// Checks that the WGSL backend lowers every node of `g` (before shapes are
-/// bound): what the lowering handles, less what i32 registers would change —
-/// i64 tensors other than indices (gather's indices, argmax/argmin, topk and
-/// max pooling's index outputs, MoE routing, casts between i64 and other
-/// integers). Reported as
-/// `not supported on wgsl: <op> at node <name>`.
+/// bound): what the lowering handles. i64 tensors are data like any other (the
+/// emitter's two-word integers, `int64`). Reported as `not supported on wgsl:
+/// <op> at node <name>`.
 pub fn check(g: &smelt_ir::Graph) -> Result<(), Error> {
-    use smelt_ir::{DType, Op};
     crate::lower::check(g).map_err(|e| match e {
         Error::Unsupported { op, node, .. } => Error::Unsupported { backend: "wgsl", op, node },
         e => e,
-    })?;
-    let order = g.topo_order().unwrap_or_default();
-    for id in order {
-        let n = g.node(id);
-        if n.op.is_source() || matches!(n.op, Op::Reshape { .. }) {
-            continue;
-        }
-        let ins: Vec<DType> = g.node_inputs(id).iter().filter_map(|v| g.value_type(*v).map(|t| t.dtype)).collect();
-        let outs: Vec<DType> = n.types.iter().map(|t| t.dtype).collect();
-        let i64_at = |i: usize| ins.get(i) == Some(&DType::I64);
-        let any_i64 = ins.contains(&DType::I64) || outs.contains(&DType::I64);
-        let ok_i64 = match &n.op {
-            Op::Gather { .. } => !i64_at(0) && outs[0] != DType::I64,
-            // Max pooling's indices: i64 outputs of values below 2³¹.
-            Op::Pool(_) => !i64_at(0),
-            Op::ArgReduce { .. } | Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => {
-                !i64_at(0) && !matches!(n.op, Op::TopK(_) if outs[0] == DType::I64)
-            }
-            Op::Cast { .. } => ins.first().is_some_and(|d| !d.is_float()) && outs.first().is_some_and(|d| !d.is_float()),
-            _ => false,
-        };
-        if any_i64 && !ok_i64 {
-            return Err(Error::Unsupported { backend: "wgsl", op: n.op.name().to_string(), node: n.name().to_string() });
-        }
-    }
-    Ok(())
+    })
 }
 
 /// Every shader of a program, as text (`smelt compile --emit wgsl`).
@@ -255,8 +230,9 @@ pub(crate) fn scalar_name(s: Scalar) -> &'static str {
         Scalar::F32 => "f32",
         Scalar::F64 => "f64",
         Scalar::I8 | Scalar::U8 | Scalar::I32 => "i32",
-        // Index arithmetic in i32: lavapipe's LLVM miscompiles comparisons of
-        // sign-extended i64 values, and WGSL proper has no i64.
+        // Index arithmetic (and narrow data) in i32: lavapipe's LLVM miscompiles
+        // comparisons of sign-extended i64 values, and WGSL proper has no i64.
+        // Wide i64 data is `vec2<u32>` (`int64`), chosen by the emitter.
         Scalar::I64 => "i32",
         Scalar::Bool => "bool",
         // 16-bit floats are held as their bits (the low half of a `u32`): they are

@@ -319,3 +319,14 @@ fn pool_ops() {
         run_cases(b.as_ref(), &cases, "large-window pooling", cases_pool::POOL_OPS);
     }
 }
+
+mod cases_i64;
+
+/// i64 tensors as data over their whole range (`cases_i64.rs`).
+#[test]
+fn i64_ops() {
+    let cases = cases_i64::cases();
+    for b in backends() {
+        run_cases(b.as_ref(), &cases, "i64 data", cases_i64::I64_OPS);
+    }
+}

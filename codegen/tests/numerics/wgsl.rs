@@ -149,6 +149,57 @@ fn wgsl_integer() {
     run_cases(&b, &cases, "integer ops", &["div(int)", "matmul(int)", "gemm(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)", "matmul(i32)", "reduce_sum(i32)", "reduce_prod(int)"]);
 }
 
+/// i64 tensors as data (`cases_i64.rs`): two-word integers in the shaders,
+/// exactly as the interpreter computes.
+#[test]
+fn wgsl_i64() {
+    let Some(b) = backend() else { return };
+    run_cases(&b, &super::cases_i64::cases(), "i64 data", super::cases_i64::I64_OPS);
+}
+
+/// Conversions between i64 and f32 bit for bit against the interpreter: every
+/// special value and random ones of every magnitude (i64 → f32 rounds to nearest
+/// even at every bit position), and f32 → i64 over exponents around the range's
+/// ends (truncating, saturating, NaN → 0).
+#[test]
+fn wgsl_i64_conversions_are_bit_exact() {
+    use rand::{Rng, SeedableRng};
+    use smelt_ir::Data;
+    let Some(b) = backend() else { return };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let mut ints: Vec<i64> = super::cases_i64::SPECIAL.to_vec();
+    for s in 0..64 {
+        // Around every power of two, and ties of the f32 rounding at each width.
+        let p = 1i64.wrapping_shl(s);
+        ints.extend([p, p.wrapping_add(1), p.wrapping_sub(1), p.wrapping_neg(), p | (p >> 25), ((p >> 24) * 3) | p]);
+        ints.extend((0..8).map(|_| rng.random::<i64>() >> s));
+    }
+    let mut floats: Vec<f32> = vec![f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, f32::MIN_POSITIVE, 1e-45];
+    for e in 0..70 {
+        let p = 2f32.powi(e);
+        floats.extend([p, -p, p * 1.5, -p * 1.5, p * 0.75, f32::from_bits(p.to_bits() + 1), -f32::from_bits(p.to_bits() - 1)]);
+    }
+    let runs = [("i64", "f32", Data::I64(ints.clone())), ("f32", "i64", Data::F32(floats)), ("i64", "i64", Data::I64(ints))];
+    for (from, to, data) in runs {
+        let n = data.len();
+        let body = if from == to { "  y = neg(x)" } else { "  y = cast(x) {to = TO}" }.replace("TO", to);
+        let g = parse(&format!("graph g(x: {from}[{n}]) -> (y) {{\n{body}\n}}\n")).unwrap();
+        let inputs = BTreeMap::from([("x".to_string(), Tensor::new(vec![n], data).unwrap())]);
+        let want = smelt_runtime::run(&g, &inputs).unwrap()["y"].data().to_le_bytes();
+        let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap()["y"].data().to_le_bytes();
+        let w = if to == "f32" { 4 } else { 8 };
+        let bad: Vec<String> = want
+            .chunks(w)
+            .zip(got.chunks(w))
+            .enumerate()
+            .filter(|(_, (a, g))| a != g)
+            .take(5)
+            .map(|(i, (a, g))| format!("element {i} ({:?}): want {a:02x?}, got {g:02x?}", inputs["x"].data().to_le_bytes().chunks(8 - (from == "f32") as usize * 4).nth(i)))
+            .collect();
+        assert!(bad.is_empty(), "{from} → {to}:\n{}", bad.join("\n"));
+    }
+}
+
 #[test]
 fn wgsl_fixtures() {
     let Some(b) = backend() else { return };
@@ -208,6 +259,18 @@ fn wgsl_run_time_errors_match_the_interpreter() {
     let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
     let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap_err().to_string();
     assert_eq!(got, want);
+    // i64 division: MIN / -1 and by zero, the first failing element's operands
+    // (both words).
+    let g = parse("graph g(a: i64[5], b: i64[5]) -> (y) {\n  y = div(a, b)\n}\n").unwrap();
+    for (a, d) in [([i64::MAX, 7, i64::MIN, 4, 5], [-1, 2, -1, 0, 1]), ([1 << 40, 7, -9, i64::MIN, 5], [3, 2, 0, -1, 1])] {
+        let inputs = BTreeMap::from([
+            ("a".to_string(), Tensor::i64(vec![5], a.to_vec()).unwrap()),
+            ("b".to_string(), Tensor::i64(vec![5], d.to_vec()).unwrap()),
+        ]);
+        let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
+        let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap_err().to_string();
+        assert_eq!(got, want);
+    }
 }
 
 /// The 16-bit conversions bit for bit against the interpreter (the `half`
