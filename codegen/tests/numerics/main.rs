@@ -172,8 +172,11 @@ fn zoo_models() {
     }
 }
 
+/// A zoo model: its name, a size label, the graph and its inputs.
+type ZooModel<'a> = (&'a str, &'a str, (Graph, BTreeMap<String, Tensor>));
+
 /// Every zoo model on one backend against the interpreter; each must pass.
-fn zoo_table(b: &dyn Backend, models: &[(&str, &str, (Graph, BTreeMap<String, Tensor>))]) {
+fn zoo_table(b: &dyn Backend, models: &[ZooModel]) {
     let mut table = Table::default();
     for (name, size, (g, inputs)) in models {
         check(&mut table, b, &format!("zoo {name}{size}"), name, g, inputs);
