@@ -3,13 +3,19 @@
 //! warm-up. A run is a whole inference as the runtime does it: inputs written,
 //! one command buffer, outputs read back.
 //!
+//! Models are optimized at -O2 first (what `smelt bench` times). With `--profile`,
+//! each line also gives the GPU time of the steps (timestamp queries: the sum over
+//! the steps of one profiled run, without the transfers and the host's work) and,
+//! for models, the slowest steps.
+//!
 //! `cargo bench --bench wgsl -- [--gemm 256,512] [--examples] [--zoo NAME,…|all]
-//! [--batches 1,8] [--reps 5] [--adapter ADAPTER]`; with no arguments: GEMM
-//! 256 and 512 and the examples (sizes lavapipe runs in seconds).
+//! [--batches 1,8] [--reps 5] [--profile] [--opt 0|1|2|3] [--adapter ADAPTER]`; with no
+//! arguments: GEMM 256 and 512 and the examples (sizes lavapipe runs in seconds).
 //! `scripts/gpu-check.sh` runs it on a real GPU with GEMM 1024/2048/4096 and the zoo.
 
 use smelt::frontends::zoo;
 use smelt::ir::{Bindings, Graph, load_model, text::parse};
+use smelt::passes::{OptLevel, PassManager};
 use smelt::runtime::gpu;
 use smelt::runtime::init::{random_inputs, random_weights};
 use std::time::Instant;
@@ -20,11 +26,14 @@ struct Args {
     zoo: Vec<String>,
     batches: Vec<u64>,
     reps: usize,
+    profile: bool,
+    /// Optimization level of the models (`--opt 0|1|2|3`, default 2).
+    opt: OptLevel,
     adapter: Option<String>,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { gemm: vec![], examples: false, zoo: vec![], batches: vec![1, 8], reps: 5, adapter: None };
+    let mut a = Args { gemm: vec![], examples: false, zoo: vec![], batches: vec![1, 8], reps: 5, profile: false, opt: OptLevel::O2, adapter: None };
     let mut it = std::env::args().skip(1).filter(|s| s != "--bench");
     let mut any = false;
     while let Some(x) = it.next() {
@@ -36,6 +45,11 @@ fn parse_args() -> Args {
             "--batches" => a.batches = list(it.next()).iter().filter_map(|s| s.parse().ok()).collect(),
             "--reps" => a.reps = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
             "--adapter" => a.adapter = it.next(),
+            "--opt" => a.opt = it.next().and_then(|s| s.parse().ok()).unwrap_or(OptLevel::O2),
+            "--profile" => {
+                a.profile = true;
+                continue;
+            }
             _ => continue,
         }
         any = true;
@@ -75,12 +89,27 @@ fn bindings(g: &Graph, batch: u64) -> Bindings {
         .collect()
 }
 
-fn model_row(device: &std::sync::Arc<gpu::Device>, name: &str, g: &Graph, batches: &[u64], reps: usize) {
+/// The GPU seconds of each step of one profiled run (slowest first, with their
+/// kernel names), or the error.
+fn gpu_steps(model: &gpu::GpuModel, inputs: &std::collections::BTreeMap<String, smelt::ir::Tensor>) -> Result<Vec<(f64, String)>, String> {
+    let (_, p) = model.run_profiled(inputs).map_err(|e| e.to_string())?;
+    let mut v: Vec<(f64, String)> = p.kernels.iter().map(|k| (k.seconds, k.kernel.clone())).collect();
+    v.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Ok(v)
+}
+
+fn model_row(device: &std::sync::Arc<gpu::Device>, name: &str, g: &Graph, a: &Args) {
+    let (batches, reps, profile) = (&a.batches, a.reps, a.profile);
+    let mut g = g.clone();
+    if let Err(e) = PassManager::pipeline(a.opt).run(&mut g) {
+        return println!("{name:<28} optimizing: {e}");
+    }
+    let g = &g;
     let model = match gpu::compile(g, device.clone()) {
         Ok(m) => m,
         Err(e) => return println!("{name:<28} {e}"),
     };
-    for &b in batches {
+    for &b in batches.iter() {
         let dims = bindings(g, b);
         let inputs = match random_inputs(g, 1, &dims) {
             Ok(i) => i,
@@ -94,6 +123,16 @@ fn model_row(device: &std::sync::Arc<gpu::Device>, name: &str, g: &Graph, batche
         match time(&model, &inputs, reps) {
             Ok(s) => println!("{name:<28} batch {b:<3} {:>10.3} ms   (plan: lowering, shaders, pipelines {:.2} s)", s * 1e3, plan),
             Err(e) => println!("{name:<28} batch {b:<3} {e}"),
+        }
+        if profile {
+            match gpu_steps(&model, &inputs) {
+                Ok(steps) => {
+                    let total: f64 = steps.iter().map(|s| s.0).sum();
+                    let top: Vec<String> = steps.iter().take(4).map(|(t, k)| format!("{k} {:.3}", t * 1e3)).collect();
+                    println!("{:<28}           GPU {:>10.3} ms in {} steps; slowest: {}", "", total * 1e3, steps.len(), top.join(", "));
+                }
+                Err(e) => println!("{:<28}           profile: {e}", ""),
+            }
         }
     }
 }
@@ -119,9 +158,17 @@ fn main() {
             }
         };
         let inputs = random_inputs(&g, 1, &Bindings::new()).expect("inputs");
+        let flop = 2.0 * (n as f64).powi(3);
         match time(&model, &inputs, a.reps) {
-            Ok(s) => println!("gemm {n:>5}x{n}x{n}   {:>10.3} ms  {:>8.1} GFLOP/s", s * 1e3, 2.0 * (n as f64).powi(3) / s / 1e9),
+            Ok(s) => println!("gemm {n:>5}x{n}x{n}   {:>10.3} ms  {:>8.1} GFLOP/s", s * 1e3, flop / s / 1e9),
             Err(e) => println!("gemm {n}: {e}"),
+        }
+        if a.profile {
+            // The kernel alone: the best of `reps` profiled runs.
+            let best = (0..a.reps.max(1)).filter_map(|_| gpu_steps(&model, &inputs).ok()).map(|v| v.iter().map(|s| s.0).sum::<f64>()).fold(f64::INFINITY, f64::min);
+            if best.is_finite() && best > 0.0 {
+                println!("gemm {n:>5}x{n}x{n}   {:>10.3} ms  {:>8.1} GFLOP/s  (GPU time of the kernel)", best * 1e3, flop / best / 1e9);
+            }
         }
     }
     if a.examples {
@@ -132,7 +179,7 @@ fn main() {
         for p in files {
             let name = format!("example {}", p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default());
             match load_model(&p) {
-                Ok(g) => model_row(&device, &name, &g, &a.batches, a.reps),
+                Ok(g) => model_row(&device, &name, &g, &a),
                 Err(e) => println!("{name}: {e:?}"),
             }
         }
@@ -155,6 +202,6 @@ fn main() {
                 continue;
             }
         }
-        model_row(&device, &format!("zoo {z}"), &g, &a.batches, a.reps);
+        model_row(&device, &format!("zoo {z}"), &g, &a);
     }
 }

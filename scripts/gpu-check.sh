@@ -80,14 +80,14 @@ run() {
         nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true
         echo "== WGSL numerical suite"
         # The timings run even when a case fails; the exit status reports it.
-        if LD_LIBRARY_PATH="$libs" "$dir/bin/numerics" wgsl --test-threads 1 --nocapture; then echo pass > "$out/suite"; else echo FAIL > "$out/suite"; fi
+        if LD_LIBRARY_PATH="$libs" "$dir/bin/numerics" wgsl --test-threads 4 --nocapture; then echo pass > "$out/suite"; else echo FAIL > "$out/suite"; fi
         echo "== timings (median of 5 runs; a run = inputs written, one command buffer, outputs read back)"
         "$dir/bin/wgsl-bench" --gemm 1024,2048,4096 --examples --batches 1,8 --reps 5 \
-            --zoo all
+            --zoo all --profile
         # The two GEMM tiles side by side (the default picks 128 when C's sides are >= 512).
         for t in 64 128; do
             echo "== GEMM with SMELT_WGSL_TILE=$t"
-            SMELT_WGSL_TILE=$t "$dir/bin/wgsl-bench" --gemm 512,1024,2048,4096 --reps 5
+            SMELT_WGSL_TILE=$t "$dir/bin/wgsl-bench" --gemm 512,1024,2048,4096 --reps 5 --profile
         done
     } 2>&1 | tee "$out/gpu-check.log"
     echo "WGSL numerical suite: $(cat "$out/suite")"
