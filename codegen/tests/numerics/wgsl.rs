@@ -351,30 +351,30 @@ fn wgsl_zoo_models() {
     zoo_table(&b, &models);
 }
 
-/// GEMMs large enough for the 128×128 tile (both sides of C ≥ 512), at sizes
-/// that are not multiples of it: plain, batched with a broadcast operand,
-/// transposed with a bias, and a conv whose positions and channels are large.
+/// GEMMs large enough for the 128×128 tile (at least `BIG_FROM_GROUPS` of its
+/// workgroups), at sizes that are not multiples of it: plain, batched with a
+/// broadcast operand, transposed with a bias, and a batched conv.
 #[test]
 fn wgsl_big_tiles() {
     use cases::{Dist::Any, case};
     use smelt_ir::DType::F32;
     let Some(b) = backend() else { return };
     let c = vec![
-        case("matmul", "matmul_517x45x521", 7001, &[("a", F32, &[517, 45], Any), ("b", F32, &[45, 521], Any)], &["y"], "  y = matmul(a, b)"),
-        case("matmul", "matmul_2x513x19x600", 7002, &[("a", F32, &[2, 513, 19], Any), ("b", F32, &[19, 600], Any)], &["y"], "  y = matmul(a, b)"),
+        case("matmul", "matmul_2049x23x2050", 7001, &[("a", F32, &[2049, 23], Any), ("b", F32, &[23, 2050], Any)], &["y"], "  y = matmul(a, b)"),
+        case("matmul", "matmul_16x130x19x1030", 7002, &[("a", F32, &[16, 130, 19], Any), ("b", F32, &[19, 1030], Any)], &["y"], "  y = matmul(a, b)"),
         case(
             "gemm",
-            "gemm_tt_529x31x515",
+            "gemm_tt_2053x13x2051",
             7003,
-            &[("a", F32, &[31, 529], Any), ("b", F32, &[515, 31], Any), ("c", F32, &[515], Any)],
+            &[("a", F32, &[13, 2053], Any), ("b", F32, &[2051, 13], Any), ("c", F32, &[2051], Any)],
             &["y"],
             "  y = gemm(a, b, c) {trans_a = true, trans_b = true, alpha = 0.5, beta = 2.0}",
         ),
         case(
             "conv2d",
-            "conv2d_3x3_520ch_25x25",
+            "conv2d_3x3_12x520ch_25x25",
             7004,
-            &[("x", F32, &[1, 7, 25, 25], Any), ("w", F32, &[520, 7, 3, 3], Any)],
+            &[("x", F32, &[12, 3, 25, 25], Any), ("w", F32, &[520, 3, 3, 3], Any)],
             &["y"],
             "  y = conv2d(x, w) {pad = [1, 1, 1, 1]}",
         ),
