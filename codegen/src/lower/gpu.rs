@@ -47,6 +47,20 @@ pub struct Tiled {
 type ElemFn<'a> = dyn Fn(&[BufId], Expr, Expr, Expr) -> Expr + 'a;
 type EpiFn<'a> = dyn Fn(&mut KernelBuilder, &[BufId], Expr, Expr, Expr, Expr) -> Expr + 'a;
 
+/// Into how many parts a GEMM's depth is split (`None`: not split). A GEMM with
+/// few 64×64 output tiles and a long depth leaves most of a GPU idle while each
+/// workgroup walks K (ResNet's 7×7 layers at batch 1: 8 workgroups over K = 4608,
+/// 1.2 ms on an H200): split-K gives each of `s` workgroups a K/s slice, summed
+/// by a second step that also applies the epilogue. `s` divides K (every slice
+/// whole), keeps slices ≥ 128 deep and the workgroups ≤ 512.
+pub fn split_k(batch: u64, m: u64, n: u64, k: u64) -> Option<u64> {
+    let tiles = batch * m.div_ceil(64) * n.div_ceil(64);
+    if tiles >= 128 || k < 512 {
+        return None;
+    }
+    (2..=32u64).rev().find(|&s| k.is_multiple_of(s) && k / s >= 128 && tiles * s <= 512)
+}
+
 /// Builds the step: inputs `ins` (program buffers, read), output `out`.
 #[allow(clippy::too_many_arguments)]
 fn gemm_step(
@@ -59,6 +73,9 @@ fn gemm_step(
     b: &ElemFn,
     epi: &EpiFn,
 ) -> Result<(), Error> {
+    if let Some(s) = split_k(batch, m, n, k) {
+        return split_step(l, node, ins, out, (batch, m, n, k), s, a, b, epi);
+    }
     let name = l.kernel_name(node, "");
     let mut kb = KernelBuilder::new(name);
     let bufs: Vec<BufId> = ins.iter().enumerate().map(|(i, o)| kb.buffer(&format!("in{i}"), Scalar::F32, o.len(), Access::Read)).collect();
@@ -91,6 +108,60 @@ fn gemm_step(
     let mut args: Vec<BufIdx> = ins.iter().map(|o| o.buf).collect();
     args.push(out.buf);
     l.step_tiled(node, kernel, args, hint);
+    Ok(())
+}
+
+/// Split-K ([`split_k`]): a tiled step of `s·batch` GEMMs each over a `K/s` slice
+/// into `partial[s][batch][m][n]` (the slice is the hint's batch index over
+/// `batch`), then a step summing the `s` partials of each output in order and
+/// applying the epilogue.
+#[allow(clippy::too_many_arguments)]
+fn split_step(
+    l: &mut Lowerer,
+    node: &str,
+    ins: &[&Operand],
+    out: &Operand,
+    (batch, m, n, k): (u64, u64, u64, u64),
+    s: u64,
+    a: &ElemFn,
+    b: &ElemFn,
+    epi: &EpiFn,
+) -> Result<(), Error> {
+    let ks = k / s;
+    let mn = batch * m * n;
+    let partial = l.temp(&format!("{node}.split_k"), Scalar::F32, s * mn);
+    let slice = |bs: Expr| (bs.clone() % Expr::i(batch as i64), bs / Expr::i(batch as i64) * ks as i64);
+    let pa = |bufs: &[BufId], bs: Expr, i: Expr, p: Expr| {
+        let (bb, p0) = slice(bs);
+        a(bufs, bb, i, p0 + p)
+    };
+    let pb = |bufs: &[BufId], bs: Expr, p: Expr, j: Expr| {
+        let (bb, p0) = slice(bs);
+        b(bufs, bb, p0 + p, j)
+    };
+    let part = Operand::new(partial, smelt_ir::TensorType::f32(&[(s * mn) as usize][..])).map_err(|m| internal(node, &m))?;
+    let store_acc = |_: &mut KernelBuilder, _: &[BufId], _: Expr, _: Expr, _: Expr, acc: Expr| acc;
+    gemm_step(l, node, ins, &part, (s * batch, m, n, ks), &pa, &pb, &store_acc)?;
+    let mut kb = KernelBuilder::new(l.kernel_name(node, "split_k_sum"));
+    let bufs: Vec<BufId> = ins.iter().enumerate().map(|(i, o)| kb.buffer(&format!("in{i}"), Scalar::F32, o.len(), Access::Read)).collect();
+    let pbuf = kb.buffer("partial", Scalar::F32, s * mn, Access::Read);
+    let c = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
+    let acc = kb.var("acc", Ty::F32);
+    kb.for_("t", Expr::i(0), Expr::i(mn as i64), LoopKind::Parallel, |kb, t| {
+        let bb = kb.let_("b", t.clone() / Expr::i((m * n) as i64));
+        let i = kb.let_("i", t.clone() / Expr::i(n as i64) % Expr::i(m as i64));
+        let j = kb.let_("j", t.clone() % Expr::i(n as i64));
+        kb.set(acc, Expr::f(0.0));
+        kb.for_n("s", s, |kb, si| {
+            kb.set(acc, Expr::var(acc) + Expr::load(pbuf, si * mn as i64 + t.clone()));
+        });
+        let y = epi(kb, &bufs, bb, i, j, Expr::var(acc));
+        kb.store(c, t, y);
+    });
+    let mut args: Vec<BufIdx> = ins.iter().map(|o| o.buf).collect();
+    args.push(partial);
+    args.push(out.buf);
+    l.step(node, kb.finish(), args);
     Ok(())
 }
 

@@ -261,6 +261,18 @@ pub fn fe() -> Vec<Case> {
     v.push(conv("conv1d", "conv1d-causal-dilated-long", 9601, &[1, 7, 301], &[6, 7, 2], true, None, " {pad = [4, 0], dilation = [4]}"));
     v.push(conv("conv1d", "conv1d-stride2", 9611, &[2, 3, 67], &[4, 3, 3], true, None, " {stride = [2], pad = [1, 1]}"));
     v.push(conv("conv1d", "conv1d-1x1", 9621, &[2, 5, 53], &[3, 5, 1], true, None, ""));
+    // A long depth over few outputs: split-K on the GPU (bias, residual and relu
+    // applied once the slices are summed).
+    v.push(conv(
+        "fused_conv2d",
+        "fused_conv2d-split-k",
+        9625,
+        &[1, 64, 7, 7],
+        &[37, 64, 3, 3],
+        true,
+        Some(&[1, 37, 7, 7]),
+        " {pad = [1, 1, 1, 1], activation = relu}",
+    ));
     v.push(conv(
         "fused_conv2d",
         "fused_conv2d-1x1-residual",

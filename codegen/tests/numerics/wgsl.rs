@@ -402,3 +402,38 @@ fn wgsl_nan_semantics() {
     check(&mut table, &b, "nan", "nan-semantics", &g, &inputs);
     finish(&table, &format!("NaN semantics on {}", b.name()), &["nan"]);
 }
+
+/// Split-K (`lower::gpu::split_k`): GEMMs with few output tiles and a long depth
+/// (a matmul, a gemm with a bias and scaling, a batched matmul, a conv; a fused
+/// conv with bias, residual and relu is in `cases_fe.rs`) summed from depth
+/// slices, against the interpreter.
+#[test]
+fn wgsl_split_k() {
+    use cases::{Dist::Any, case};
+    use smelt_ir::DType::F32;
+    let Some(b) = backend() else { return };
+    let c = vec![
+        case("matmul", "matmul_5x1030x70", 7101, &[("a", F32, &[5, 1030], Any), ("b", F32, &[1030, 70], Any)], &["y"], "  y = matmul(a, b)"),
+        case("matmul", "matmul_3x7x2048x9", 7102, &[("a", F32, &[3, 7, 2048], Any), ("b", F32, &[3, 2048, 9], Any)], &["y"], "  y = matmul(a, b)"),
+        case(
+            "gemm",
+            "gemm_t_33x4096x65",
+            7103,
+            &[("a", F32, &[4096, 33], Any), ("b", F32, &[4096, 65], Any), ("c", F32, &[65], Any)],
+            &["y"],
+            "  y = gemm(a, b, c) {trans_a = true, alpha = 0.5, beta = 2.0}",
+        ),
+        case(
+            "conv2d",
+            "conv2d_3x3_64ch_7x7",
+            7104,
+            &[("x", F32, &[1, 64, 7, 7], Any), ("w", F32, &[37, 64, 3, 3], Any)],
+            &["y"],
+            "  y = conv2d(x, w) {pad = [1, 1, 1, 1]}",
+        ),
+    ];
+    for (m, n, k, s) in [(5, 70, 1030, 5), (7, 9, 2048, 16), (33, 65, 4096, 32), (37, 49, 576, 4)] {
+        assert_eq!(smelt_codegen::lower::gpu::split_k(1, m, n, k), Some(s), "{m}x{n}x{k}");
+    }
+    run_cases(&b, &c, "split-K GEMMs", &["matmul", "gemm", "conv2d"]);
+}
