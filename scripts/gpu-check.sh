@@ -3,6 +3,7 @@
 #
 #   scripts/gpu-check.sh prepare   # here, with the Rust toolchain and apt
 #   scripts/gpu-check.sh run       # on the GPU machine (no Rust needed)
+#   scripts/gpu-check.sh quick     # the suite and a few models only
 #
 # `prepare` downloads the Vulkan loader (the GPU machine's image lacks it) as .debs
 # into gpu-check/debs/ and builds, stripped, into gpu-check/bin/: the numerical
@@ -82,20 +83,32 @@ run() {
         # The timings run even when a case fails; the exit status reports it.
         if LD_LIBRARY_PATH="$libs" "$dir/bin/numerics" wgsl --test-threads 4 --nocapture; then echo pass > "$out/suite"; else echo FAIL > "$out/suite"; fi
         echo "== timings (median of 5 runs; a run = inputs written, one command buffer, outputs read back)"
-        "$dir/bin/wgsl-bench" --gemm 1024,2048,4096 --examples --batches 1,8 --reps 5 \
-            --zoo all --profile
-        # The two GEMM tiles side by side (the default picks 128 when C's sides are >= 512).
-        for t in 64 128; do
-            echo "== GEMM with SMELT_WGSL_TILE=$t"
-            SMELT_WGSL_TILE=$t "$dir/bin/wgsl-bench" --gemm 512,1024,2048,4096 --reps 5 --profile
-        done
+        if [ -n "${GPU_CHECK_BENCH:-}" ]; then
+            # shellcheck disable=SC2086
+            "$dir/bin/wgsl-bench" $GPU_CHECK_BENCH
+        else
+            "$dir/bin/wgsl-bench" --gemm 1024,2048,4096 --examples --batches 1,8 --reps 5 \
+                --zoo all --profile
+            # The two GEMM tiles side by side (the default picks 128 from 256 of its workgroups).
+            for t in 64 128; do
+                echo "== GEMM with SMELT_WGSL_TILE=$t"
+                SMELT_WGSL_TILE=$t "$dir/bin/wgsl-bench" --gemm 512,1024,2048,4096 --reps 5 --profile
+            done
+        fi
     } 2>&1 | tee "$out/gpu-check.log"
     echo "WGSL numerical suite: $(cat "$out/suite")"
     [ "$(cat "$out/suite")" = pass ]
 }
 
+# `quick`: the suite, then GEMM 1024 and the ResNets and AlphaZero, profiled (a
+# shorter check after a change).
+quick() {
+    GPU_CHECK_BENCH="--gemm 1024,2048 --zoo resnet18,resnet50,alphazero,lstm --batches 1,8 --reps 5 --profile" run
+}
+
 case "${1:-}" in
     prepare) prepare ;;
     run) run ;;
-    *) echo "usage: scripts/gpu-check.sh prepare|run" >&2; exit 2 ;;
+    quick) quick ;;
+    *) echo "usage: scripts/gpu-check.sh prepare|run|quick" >&2; exit 2 ;;
 esac
