@@ -11,6 +11,7 @@
 
 mod attention;
 mod conv;
+mod conv_rows;
 pub mod coop;
 mod elementwise;
 mod expr;
