@@ -92,6 +92,16 @@ fn nest_taps(
     });
 }
 
+/// The output positions `[lo, hi)` of one dim whose windows lie wholly inside
+/// the input: `o·stride − pad ≥ 0` and `o·stride − pad + (k − 1)·dilation < n`.
+fn interior(k: usize, stride: usize, pad: usize, dil: usize, n: usize, on: usize) -> (usize, usize) {
+    let lo = pad.div_ceil(stride);
+    let reach = (k - 1) * dil;
+    // The largest o with o·stride + reach < n + pad.
+    let hi = if n + pad > reach { ((n + pad - reach - 1) / stride + 1).min(on) } else { 0 };
+    (lo.min(hi), hi)
+}
+
 pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
     let (x, out) = (&ins[0], &outs[0]);
     let t = l.target.clone();
@@ -159,7 +169,12 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                         kb.set(a, Expr::i(-1));
                     }
                     let o = o.to_vec();
-                    nest_taps(kb, &geo, &knames[..r], &inames[..r], &o, vec![], &mut |kb, ii| {
+                    // Windows wholly inside the input (no indices wanted): the taps
+                    // unrolled, without bounds checks.
+                    let inner: Vec<(usize, usize)> = geo.iter().zip(&xs).zip(&os).map(|((&(k, st, pb, _, dil), &n), &on)| interior(k, st, pb, dil, n, on)).collect();
+                    let fast = ib.is_none() && geo.iter().map(|g| g.0).product::<usize>() <= 64 && inner.iter().all(|&(lo, hi)| lo < hi);
+                    let cond = o.iter().zip(&inner).map(|(oi, &(lo, hi))| oi.clone().ge(Expr::i(lo as i64)).and(oi.clone().lt(Expr::i(hi as i64)))).reduce(Expr::and).expect("rank ≥ 1");
+                    let slow = |kb: &mut KernelBuilder| nest_taps(kb, &geo, &knames[..r], &inames[..r], &o, vec![], &mut |kb, ii| {
                         let inside = ii.iter().zip(&xs).map(|(i, &n)| i.clone().ge(Expr::i(0)).and(i.clone().lt(Expr::i(n as i64))));
                         let inside = inside.reduce(Expr::and).expect("rank ≥ 1");
                         let inside = kb.let_("inside", inside);
@@ -189,6 +204,35 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                             kb.set(real, Expr::var(real) + Expr::f(1.0));
                         });
                     });
+                    if fast {
+                        kb.if_else(
+                            cond,
+                            |kb| {
+                                let corner: Vec<Expr> = o.iter().zip(&geo).map(|(oi, g)| oi.clone() * g.1 as i64 - Expr::i(g.2 as i64)).collect();
+                                let at0 = kb.let_("at0", offset(base.clone(), &corner, &xst));
+                                let taps: usize = geo.iter().map(|g| g.0).product();
+                                for tap in 0..taps {
+                                    // The tap's offset: `k_d·dilation_d` along every dim.
+                                    let (mut rest, mut off) = (tap, 0usize);
+                                    for d in (0..r).rev() {
+                                        off += rest % geo[d].0 * geo[d].4 * xst[d];
+                                        rest /= geo[d].0;
+                                    }
+                                    let v = Expr::load(xb, at0.clone() + off as i64);
+                                    let a = match kind {
+                                        PoolKind::Max => Expr::bin(BinOp::Max, Expr::var(acc), v),
+                                        PoolKind::Avg => Expr::var(acc) + v,
+                                    };
+                                    kb.set(acc, a);
+                                }
+                                kb.set(real, Expr::f(taps as f32));
+                                kb.set(padded, Expr::f(taps as f32));
+                            },
+                            slow,
+                        );
+                    } else {
+                        slow(kb);
+                    }
                     let res = match kind {
                         PoolKind::Max => Expr::var(acc),
                         PoolKind::Avg => Expr::var(acc) / Expr::var(if include { padded } else { real }),
