@@ -154,10 +154,15 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             };
             let order = p.indices;
             let (onames, knames, inames) = names(r);
+            // Windows wholly inside the input (no indices wanted) take the taps
+            // unrolled, without bounds checks.
+            let inner: Vec<(usize, usize)> = geo.iter().zip(&xs).zip(&os).map(|((&(k, st, pb, _, dil), &n), &on)| interior(k, st, pb, dil, n, on)).collect();
+            let split = ib.is_none() && geo.iter().map(|g| g.0).product::<usize>() <= 64 && inner.iter().all(|&(lo, hi)| lo < hi);
             kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, pl| {
                 let base = kb.let_("base", pl.clone() * plane as i64);
                 let obase = kb.let_("obase", pl * oplane as i64);
-                nest(kb, &os, &onames[..r], vec![], &mut |kb, o| {
+                // One output element; `fast`: its window lies inside the input.
+                let point = |kb: &mut KernelBuilder, o: &[Expr], fast: bool| {
                     let acc = kb.var("acc", Ty::F32);
                     let real = kb.var("real", Ty::F32);
                     let padded = kb.var("padded", Ty::F32);
@@ -169,11 +174,6 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                         kb.set(a, Expr::i(-1));
                     }
                     let o = o.to_vec();
-                    // Windows wholly inside the input (no indices wanted): the taps
-                    // unrolled, without bounds checks.
-                    let inner: Vec<(usize, usize)> = geo.iter().zip(&xs).zip(&os).map(|((&(k, st, pb, _, dil), &n), &on)| interior(k, st, pb, dil, n, on)).collect();
-                    let fast = ib.is_none() && geo.iter().map(|g| g.0).product::<usize>() <= 64 && inner.iter().all(|&(lo, hi)| lo < hi);
-                    let cond = o.iter().zip(&inner).map(|(oi, &(lo, hi))| oi.clone().ge(Expr::i(lo as i64)).and(oi.clone().lt(Expr::i(hi as i64)))).reduce(Expr::and).expect("rank ≥ 1");
                     let slow = |kb: &mut KernelBuilder| nest_taps(kb, &geo, &knames[..r], &inames[..r], &o, vec![], &mut |kb, ii| {
                         let inside = ii.iter().zip(&xs).map(|(i, &n)| i.clone().ge(Expr::i(0)).and(i.clone().lt(Expr::i(n as i64))));
                         let inside = inside.reduce(Expr::and).expect("rank ≥ 1");
@@ -205,31 +205,25 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                         });
                     });
                     if fast {
-                        kb.if_else(
-                            cond,
-                            |kb| {
-                                let corner: Vec<Expr> = o.iter().zip(&geo).map(|(oi, g)| oi.clone() * g.1 as i64 - Expr::i(g.2 as i64)).collect();
-                                let at0 = kb.let_("at0", offset(base.clone(), &corner, &xst));
-                                let taps: usize = geo.iter().map(|g| g.0).product();
-                                for tap in 0..taps {
-                                    // The tap's offset: `k_d·dilation_d` along every dim.
-                                    let (mut rest, mut off) = (tap, 0usize);
-                                    for d in (0..r).rev() {
-                                        off += rest % geo[d].0 * geo[d].4 * xst[d];
-                                        rest /= geo[d].0;
-                                    }
-                                    let v = Expr::load(xb, at0.clone() + off as i64);
-                                    let a = match kind {
-                                        PoolKind::Max => Expr::bin(BinOp::Max, Expr::var(acc), v),
-                                        PoolKind::Avg => Expr::var(acc) + v,
-                                    };
-                                    kb.set(acc, a);
-                                }
-                                kb.set(real, Expr::f(taps as f32));
-                                kb.set(padded, Expr::f(taps as f32));
-                            },
-                            slow,
-                        );
+                        let corner: Vec<Expr> = o.iter().zip(&geo).map(|(oi, g)| oi.clone() * g.1 as i64 - Expr::i(g.2 as i64)).collect();
+                        let at0 = kb.let_("at0", offset(base.clone(), &corner, &xst));
+                        let taps: usize = geo.iter().map(|g| g.0).product();
+                        for tap in 0..taps {
+                            // The tap's offset: `k_d·dilation_d` along every dim.
+                            let (mut rest, mut off) = (tap, 0usize);
+                            for d in (0..r).rev() {
+                                off += rest % geo[d].0 * geo[d].4 * xst[d];
+                                rest /= geo[d].0;
+                            }
+                            let v = Expr::load(xb, at0.clone() + off as i64);
+                            let a = match kind {
+                                PoolKind::Max => Expr::bin(BinOp::Max, Expr::var(acc), v),
+                                PoolKind::Avg => Expr::var(acc) + v,
+                            };
+                            kb.set(acc, a);
+                        }
+                        kb.set(real, Expr::f(taps as f32));
+                        kb.set(padded, Expr::f(taps as f32));
                     } else {
                         slow(kb);
                     }
@@ -243,6 +237,32 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                         // A window wholly in the padding keeps −1, as in the interpreter.
                         let flat = Expr::select(Expr::var(a).lt(Expr::i(0)), Expr::i(-1), Expr::var(a) + base.clone());
                         kb.store(ib, at, flat);
+                    }
+                };
+                if !split {
+                    return nest(kb, &os, &onames[..r], vec![], &mut |kb, o| point(kb, o, false));
+                }
+                // The last dim in three runs when the outer dims' windows are inside:
+                // checked, unchecked (a plain loop LLVM can vectorize), checked.
+                nest(kb, &os[..r - 1], &onames[..r - 1], vec![], &mut |kb, outer| {
+                    let run = |kb: &mut KernelBuilder, lo: usize, hi: usize, fast: bool| {
+                        kb.for_(onames[r - 1], Expr::i(lo as i64), Expr::i(hi as i64), LoopKind::Serial, |kb, ox| {
+                            let mut o = outer.to_vec();
+                            o.push(ox);
+                            point(kb, &o, fast);
+                        });
+                    };
+                    let (lo, hi) = inner[r - 1];
+                    let on = os[r - 1];
+                    let cond = outer.iter().zip(&inner).map(|(oi, &(lo, hi))| oi.clone().ge(Expr::i(lo as i64)).and(oi.clone().lt(Expr::i(hi as i64)))).reduce(Expr::and);
+                    let all = |kb: &mut KernelBuilder| {
+                        run(kb, 0, lo, false);
+                        run(kb, lo, hi, true);
+                        run(kb, hi, on, false);
+                    };
+                    match cond {
+                        Some(c) => kb.if_else(c, all, |kb| run(kb, 0, on, false)),
+                        None => all(kb),
                     }
                 });
             });
