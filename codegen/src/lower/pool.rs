@@ -246,6 +246,9 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 // checked, unchecked (a plain loop LLVM can vectorize), checked.
                 nest(kb, &os[..r - 1], &onames[..r - 1], vec![], &mut |kb, outer| {
                     let run = |kb: &mut KernelBuilder, lo: usize, hi: usize, fast: bool| {
+                        if lo >= hi {
+                            return;
+                        }
                         kb.for_(onames[r - 1], Expr::i(lo as i64), Expr::i(hi as i64), LoopKind::Serial, |kb, ox| {
                             let mut o = outer.to_vec();
                             o.push(ox);

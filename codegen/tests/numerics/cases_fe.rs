@@ -134,6 +134,14 @@ pub fn fe() -> Vec<Case> {
             "kernel = [2, 3, 2], stride = [2, 2, 2], pad = [1, 0, 0, 0, 1, 0], ceil_mode = true",
         ),
         pool("avg_pool3d", "avg_pool3d-parallel", 9141, &[3, 16, 9, 17, 13], &["y"], "kernel = [3, 3, 3], stride = [1, 2, 2]"),
+        // Windows wholly inside the input run unchecked (the last dim split in
+        // three runs): a ResNet-like 3×3/2, dilation with asymmetric pads, ceil
+        // mode with padding counted, 1-d, and a window wider than the interior.
+        pool("max_pool2d", "max_pool2d-interior", 9151, &[2, 5, 17, 19], &["y"], "kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1]"),
+        pool("max_pool2d", "max_pool2d-dilated-asym", 9161, &[1, 3, 13, 11], &["y"], "kernel = [2, 3], stride = [1, 2], pad = [0, 2, 1, 1], dilation = [2, 2]"),
+        pool("avg_pool2d", "avg_pool2d-ceil-include", 9171, &[1, 4, 11, 13], &["y"], "kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1], ceil_mode = true, count_include_pad = true"),
+        pool("avg_pool1d", "avg_pool1d-interior", 9181, &[2, 3, 29], &["y"], "kernel = [4], stride = [3], pad = [2, 1]"),
+        pool("max_pool2d", "max_pool2d-no-interior", 9191, &[1, 2, 3, 4], &["y"], "kernel = [3, 3], pad = [1, 1, 1, 1]"),
         pool(
             "max_pool2d+indices",
             "max_pool2d-indices-row",
@@ -299,6 +307,9 @@ pub fn fe() -> Vec<Case> {
 /// What each of the cases above is filed under: every one must pass on Cranelift.
 pub const FE_OPS: &[&str] = &[
     "conv3d",
+    "max_pool2d",
+    "avg_pool2d",
+    "avg_pool1d",
     "max_pool3d",
     "avg_pool3d",
     "max_pool1d+indices",
