@@ -54,11 +54,14 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
     let taps = kd * kh * kw;
     let depth = cg * taps;
     let p = g.od * g.oh * g.ow;
-    // Rows per tile: the target's MR, or one or two fewer when that saves more
-    // than the smaller tile loses (measured ~4% per row less: 49 positions run as
-    // 7 tiles of 7, not 7 of 8; 361 as 46 tiles of 8, not 52 of 7).
-    let cost = |r: usize| p.div_ceil(r) * r * (100 + 4 * (t.mr - r));
+    // Rows per tile: the target's MR, or one or two fewer when that costs less; a
+    // tile of fewer rows is ~4% slower per row (measured), and the last tile has
+    // only the rows left but costs at least three (one or two rows wait on the
+    // FMA latency): 361 positions run as 45 tiles of 8 and one of 1, 49 as 7
+    // tiles of 7 (6 of 8 and one of 1 was slower).
+    let cost = |r: usize| (p - p % r + if p % r == 0 { 0 } else { (p % r).max(3) }) * (100 + 4 * (t.mr - r));
     let mr = (t.mr.saturating_sub(2).max(1)..=t.mr).rev().min_by_key(|&r| cost(r)).unwrap_or(t.mr);
+    let (full_mr, nfull, rem) = (mr, p / mr, p % mr);
     let d = layout(g);
     let xp = if d.copy { pad_input(l, node, x, g, &d, nr) } else { x.buf };
     let (hp, wp, pitch) = (d.hp, d.wp, d.pitch);
@@ -67,8 +70,8 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
     let pw = pack(l, node, "w", &sw, nr)?;
     let njp = mg.div_ceil(nr);
     let nip = p.div_ceil(mr);
-    // Each position's window corner in the read layout; tile rows past the last
-    // position repeat it (computed, never stored).
+    // Each position's window corner in the read layout (rows past the last
+    // position, which no tile reads, repeat it).
     let mut base = Vec::with_capacity(nip * mr);
     for q in 0..nip * mr {
         let q = q.min(p - 1);
@@ -116,14 +119,17 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
         let orow = kb.let_("orow", (n * g.m as i64 + m0.clone()) * p as i64);
         let sbase = kb.let_("sbase", blk * (mr * nr) as i64);
         let cols = kb.let_("cols", Expr::bin(BinOp::Min, Expr::i(nr as i64), Expr::i(mg as i64) - j0.clone()));
-        let cx = Tile { mr, nr, w, p, acc: &acc, out: ob, scratch: sb, sbase, bias, res, m0: m0.clone(), orow, cols, e: &e };
-        let ip_lo = kb.let_("ip_lo", ic * ipc as i64);
-        let ip_hi = Expr::bin(BinOp::Min, ip_lo.clone() + ipc as i64, Expr::i(nip as i64));
-        kb.for_("ip", ip_lo, ip_hi, LoopKind::Serial, |kb, ip| {
+        let ip_lo = kb.let_("ip_lo", ic.clone() * ipc as i64);
+        let ip_hi = Expr::bin(BinOp::Min, ip_lo.clone() + ipc as i64, Expr::i(nfull as i64));
+        // Tile `ip` of `mr` rows (the last, of `rem` rows, if the positions do
+        // not fill it: no row computed in vain).
+        let tile = |kb: &mut KernelBuilder, ip: Expr, mr: usize| {
+            let (acc, rows) = (&acc[..mr], &rows[..mr]);
+            let cx = Tile { mr, nr, w, p, acc, out: ob, scratch: sb, sbase: sbase.clone(), bias, res, m0: m0.clone(), orow: orow.clone(), cols: cols.clone(), e: &e };
             for (r, &b) in rows.iter().enumerate() {
-                kb.set(b, xb.clone() + Expr::load(tb, ip.clone() * mr as i64 + r as i64));
+                kb.set(b, xb.clone() + Expr::load(tb, ip.clone() * full_mr as i64 + r as i64));
             }
-            for row in &acc {
+            for row in acc {
                 for &v in row {
                     kb.set(v, Expr::splat(Expr::f(0.0), w as u32));
                 }
@@ -176,10 +182,18 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
                     }
                 }
             });
-            let p0 = kb.let_("p0", ip * mr as i64);
-            let full = (p0.clone() + mr as i64).le(Expr::i(p as i64)).and((j0.clone() + nr as i64).le(Expr::i(mg as i64)));
-            kb.if_else(full, |kb| store_full(kb, &cx, &p0), |kb| store_edge(kb, &cx, &p0));
-        });
+            let p0 = kb.let_("p0", ip * full_mr as i64);
+            if mg.is_multiple_of(nr) {
+                store_full(kb, &cx, &p0);
+            } else {
+                let full = (j0.clone() + nr as i64).le(Expr::i(mg as i64));
+                kb.if_else(full, |kb| store_full(kb, &cx, &p0), |kb| store_edge(kb, &cx, &p0));
+            }
+        };
+        kb.for_("ip", ip_lo, ip_hi, LoopKind::Serial, |kb, ip| tile(kb, ip, mr));
+        if rem > 0 {
+            kb.if_(ic.eq_(Expr::i(nic as i64 - 1)), |kb| tile(kb, Expr::i(nfull as i64), rem));
+        }
     });
     let mut args = vec![xp, tab, pw];
     args.extend(ins.get(2).map(|b| b.buf));

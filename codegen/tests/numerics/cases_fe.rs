@@ -299,6 +299,7 @@ pub fn fe() -> Vec<Case> {
     v.push(conv("conv2d", "conv2d-rows-1x1-stride2", 9851, &[1, 8, 9, 11], &[32, 8, 1, 1], true, None, " {stride = [2, 2]}"));
     v.push(conv("conv1d", "conv1d-rows-dilated", 9861, &[2, 5, 31], &[41, 5, 5], true, None, " {pad = [3, 5], dilation = [2]}"));
     v.push(conv("fused_conv2d", "fused_conv2d-rows-stem", 9871, &[1, 3, 17, 19], &[32, 3, 7, 7], true, None, " {stride = [2, 2], pad = [3, 3, 3, 3], activation = relu}"));
+    v.push(conv("conv1d", "conv1d-rows-last-tile-of-one", 9891, &[2, 3, 59], &[32, 3, 3], true, None, ""));
     v.push(conv("conv2d", "conv2d-rows-parallel", 9881, &[1, 16, 23, 29], &[48, 16, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
     v.push(conv("conv2d", "conv2d-deep-k-wide", 9701, &[1, 40, 6, 23], &[5, 40, 3, 3], true, None, " {pad = [1, 1, 1, 1], dilation = [1, 2]}"));
     v
