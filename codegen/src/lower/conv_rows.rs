@@ -59,7 +59,7 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
     // only the rows left but costs at least three (one or two rows wait on the
     // FMA latency): 361 positions run as 45 tiles of 8 and one of 1, 49 as 7
     // tiles of 7 (6 of 8 and one of 1 was slower).
-    let cost = |r: usize| (p - p % r + if p % r == 0 { 0 } else { (p % r).max(3) }) * (100 + 4 * (t.mr - r));
+    let cost = |r: usize| (p - p % r + if p.is_multiple_of(r) { 0 } else { (p % r).max(3) }) * (100 + 4 * (t.mr - r));
     let mr = (t.mr.saturating_sub(2).max(1)..=t.mr).rev().min_by_key(|&r| cost(r)).unwrap_or(t.mr);
     let (full_mr, nfull, rem) = (mr, p / mr, p % mr);
     let d = layout(g);
