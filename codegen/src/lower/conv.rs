@@ -246,6 +246,9 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let (cg, mg) = (g.c / g.groups, g.m / g.groups);
     let depth = cg * g.kd * g.kh * g.kw;
     let p = g.od * g.oh * g.ow;
+    if super::conv_rows::applies(l, &g) {
+        return super::conv_rows::lower(l, node, &g, act, ins, out);
+    }
     let (mr, nr) = (l.target.mr, l.target.nr);
     let sa = PackSrc { buf: w.buf, batches: g.groups, bstride: (mg * depth) as i64, count: mg, depth, s_lane: depth as i64, s_depth: 1 };
     let pa = pack(l, node, "w", &sa, mr)?;
@@ -281,16 +284,16 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
 }
 
 /// How a unit-stride conv reads its input in place ([`direct`]).
-struct Direct {
+pub(super) struct Direct {
     /// The padded extent: the output's plus the kernel's reach.
-    dp: usize,
-    hp: usize,
-    wp: usize,
+    pub dp: usize,
+    pub hp: usize,
+    pub wp: usize,
     /// Elements from one channel's plane to the next: `dp·hp·wp`, or a little
     /// more so that the planes do not fall on the same cache sets.
-    pitch: usize,
+    pub pitch: usize,
     /// Whether the input is copied into padded planes (else read as it is).
-    copy: bool,
+    pub copy: bool,
 }
 
 /// Whether and how the conv runs on its input in place: unit strides (then
@@ -336,7 +339,7 @@ fn extras(ins: &[Operand], g: &Geo) -> Vec<Extra> {
 
 /// The epilogue of a conv: `$0` the product, then the bias (`$1`) and the
 /// residual when given, then the activation.
-fn epilogue(ins: &[Operand], act: UnaryOp) -> IrExpr {
+pub(super) fn epilogue(ins: &[Operand], act: UnaryOp) -> IrExpr {
     let mut e = IrExpr::Input(0);
     for n in 1..ins.len().clamp(2, 4) - 1 {
         e = IrExpr::binary(BinaryOp::Add, e, IrExpr::Input(n));
@@ -406,7 +409,7 @@ fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: Bu
 /// Copies `x` into `Dp×Hp×Wp` planes per (image, channel) with zeros where the
 /// window reaches past the input, and `nr` zeros after the last plane (the GEMM's
 /// last panel reads that far).
-fn pad_input(l: &mut Lowerer, node: &str, x: &Operand, g: &Geo, d: &Direct, nr: usize) -> BufIdx {
+pub(super) fn pad_input(l: &mut Lowerer, node: &str, x: &Operand, g: &Geo, d: &Direct, nr: usize) -> BufIdx {
     let (dp, hp, wp) = (d.dp, d.hp, d.wp);
     // Rows of the padded planes, then the zeros of each plane's pitch tail, then
     // the `nr` zeros after the last plane, as "row" `rows`.

@@ -12,6 +12,7 @@
 mod attention;
 mod attention_gpu;
 mod conv;
+mod conv_rows;
 pub mod coop;
 mod elementwise;
 mod expr;

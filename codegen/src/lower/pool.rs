@@ -95,6 +95,16 @@ fn nest_taps(
     });
 }
 
+/// The output positions `[lo, hi)` of one dim whose windows lie wholly inside
+/// the input: `o·stride − pad ≥ 0` and `o·stride − pad + (k − 1)·dilation < n`.
+fn interior(k: usize, stride: usize, pad: usize, dil: usize, n: usize, on: usize) -> (usize, usize) {
+    let lo = pad.div_ceil(stride);
+    let reach = (k - 1) * dil;
+    // The largest o with o·stride + reach < n + pad.
+    let hi = if n + pad > reach { ((n + pad - reach - 1) / stride + 1).min(on) } else { 0 };
+    (lo.min(hi), hi)
+}
+
 /// What a pooling window computes: its geometry, the input's spatial dims and
 /// strides (row-major, and column-major for `indices`), the kind, and the
 /// buffers.
@@ -167,6 +177,37 @@ fn window_serial(kb: &mut KernelBuilder, w: &Win, o: &[Expr], base: &Expr, at: E
         let flat = Expr::select(Expr::var(a).lt(Expr::i(0)), Expr::i(-1), Expr::var(a) + base.clone());
         kb.store(ib, at, flat);
     }
+}
+
+/// One output whose window lies wholly inside the input (no indices wanted): the
+/// taps unrolled from the window's corner, without bounds checks.
+fn window_fast(kb: &mut KernelBuilder, w: &Win, o: &[Expr], base: &Expr, at: Expr) {
+    let (r, geo) = (w.geo.len(), w.geo);
+    let acc = kb.var("acc", Ty::F32);
+    kb.set(acc, Expr::f(if w.kind == PoolKind::Max { f32::NEG_INFINITY } else { 0.0 }));
+    let corner: Vec<Expr> = o.iter().zip(geo).map(|(oi, g)| oi.clone() * g.1 as i64 - Expr::i(g.2 as i64)).collect();
+    let at0 = kb.let_("at0", offset(base.clone(), &corner, w.xst));
+    let taps: usize = geo.iter().map(|g| g.0).product();
+    for tap in 0..taps {
+        // The tap's offset: `k_d·dilation_d` along every dim.
+        let (mut rest, mut off) = (tap, 0usize);
+        for d in (0..r).rev() {
+            off += rest % geo[d].0 * geo[d].4 * w.xst[d];
+            rest /= geo[d].0;
+        }
+        let v = Expr::load(w.xb, at0.clone() + off as i64);
+        let a = match w.kind {
+            PoolKind::Max => Expr::bin(BinOp::Max, Expr::var(acc), v),
+            PoolKind::Avg => Expr::var(acc) + v,
+        };
+        kb.set(acc, a);
+    }
+    // Every tap is real (and none overhangs), so both averages divide by `taps`.
+    let res = match w.kind {
+        PoolKind::Max => Expr::var(acc),
+        PoolKind::Avg => Expr::var(acc) / Expr::f(taps as f32),
+    };
+    kb.store(w.y, at, res);
 }
 
 /// The input coordinates of tap `j` (window order, row-major over the kernel
@@ -328,12 +369,46 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 });
             } else {
                 let (onames, _, _) = names(r);
+                // Windows wholly inside the input (no indices wanted) take the taps
+                // unrolled, without bounds checks.
+                let inner: Vec<(usize, usize)> = geo.iter().zip(&xs).zip(&os).map(|((&(k, st, pb, _, dil), &n), &on)| interior(k, st, pb, dil, n, on)).collect();
+                let split = ib.is_none() && window <= 64 && inner.iter().all(|&(lo, hi)| lo < hi);
                 kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, pl| {
                     let base = kb.let_("base", pl.clone() * plane as i64);
                     let obase = kb.let_("obase", pl * oplane as i64);
-                    nest(kb, &os, &onames[..r], vec![], &mut |kb, o| {
+                    // One output element; `fast`: its window lies inside the input.
+                    let point = |kb: &mut KernelBuilder, o: &[Expr], fast: bool| {
                         let at = offset(obase.clone(), o, &ost);
-                        window_serial(kb, &w, o, &base, at);
+                        if fast { window_fast(kb, &w, o, &base, at) } else { window_serial(kb, &w, o, &base, at) }
+                    };
+                    if !split {
+                        return nest(kb, &os, &onames[..r], vec![], &mut |kb, o| point(kb, o, false));
+                    }
+                    // The last dim in three runs when the outer dims' windows are inside:
+                    // checked, unchecked (a plain loop LLVM can vectorize), checked.
+                    nest(kb, &os[..r - 1], &onames[..r - 1], vec![], &mut |kb, outer| {
+                        let run = |kb: &mut KernelBuilder, lo: usize, hi: usize, fast: bool| {
+                            if lo >= hi {
+                                return;
+                            }
+                            kb.for_(onames[r - 1], Expr::i(lo as i64), Expr::i(hi as i64), LoopKind::Serial, |kb, ox| {
+                                let mut o = outer.to_vec();
+                                o.push(ox);
+                                point(kb, &o, fast);
+                            });
+                        };
+                        let (lo, hi) = inner[r - 1];
+                        let on = os[r - 1];
+                        let cond = outer.iter().zip(&inner).map(|(oi, &(lo, hi))| oi.clone().ge(Expr::i(lo as i64)).and(oi.clone().lt(Expr::i(hi as i64)))).reduce(Expr::and);
+                        let all = |kb: &mut KernelBuilder| {
+                            run(kb, 0, lo, false);
+                            run(kb, lo, hi, true);
+                            run(kb, hi, on, false);
+                        };
+                        match cond {
+                            Some(c) => kb.if_else(c, all, |kb| run(kb, 0, on, false)),
+                            None => all(kb),
+                        }
                     });
                 });
             }

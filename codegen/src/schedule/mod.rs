@@ -38,6 +38,10 @@ pub struct Target {
     /// C instead of in the micro-kernel (`lower/gemm.rs`): on Cranelift its
     /// constants stay in registers through the K loop and spill an accumulator.
     pub split_heavy_epilogue: bool,
+    /// Convolutions with at least `NR` output channels per group run with the
+    /// output positions as the GEMM's rows (`lower/conv_rows.rs`): no wasted
+    /// padded columns, no im2col, no crop pass.
+    pub conv_rows: bool,
 }
 
 impl Target {
@@ -60,6 +64,7 @@ impl Target {
             parallel_chunk: 1 << 14,
             quant_pairs: true,
             split_heavy_epilogue: true,
+            conv_rows: false,
         }
     }
 }
@@ -93,6 +98,7 @@ impl Target {
                 parallel_chunk: 1 << 14,
                 quant_pairs: true,
                 split_heavy_epilogue: false,
+                conv_rows: true,
             }
         } else if crate::llvm::host_has_avx2_fma() {
             Target {
@@ -108,6 +114,7 @@ impl Target {
                 parallel_chunk: 1 << 14,
                 quant_pairs: true,
                 split_heavy_epilogue: false,
+                conv_rows: true,
             }
         } else {
             Target { name: "llvm-sse", split_heavy_epilogue: false, ..Target::cranelift_x64() }

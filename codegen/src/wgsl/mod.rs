@@ -142,6 +142,7 @@ pub fn target() -> Target {
         parallel_chunk: 4,
         quant_pairs: false,
         split_heavy_epilogue: false,
+        conv_rows: false,
     }
 }
 

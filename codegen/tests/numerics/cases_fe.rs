@@ -154,6 +154,14 @@ pub fn fe() -> Vec<Case> {
             "kernel = [2, 3, 2], stride = [2, 2, 2], pad = [1, 0, 0, 0, 1, 0], ceil_mode = true",
         ),
         pool("avg_pool3d", "avg_pool3d-parallel", 9141, &[3, 16, 9, 17, 13], &["y"], "kernel = [3, 3, 3], stride = [1, 2, 2]"),
+        // Windows wholly inside the input run unchecked (the last dim split in
+        // three runs): a ResNet-like 3×3/2, dilation with asymmetric pads, ceil
+        // mode with padding counted, 1-d, and a window wider than the interior.
+        pool("max_pool2d", "max_pool2d-interior", 9151, &[2, 5, 17, 19], &["y"], "kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1]"),
+        pool("max_pool2d", "max_pool2d-dilated-asym", 9161, &[1, 3, 13, 11], &["y"], "kernel = [2, 3], stride = [1, 2], pad = [0, 2, 1, 1], dilation = [2, 2]"),
+        pool("avg_pool2d", "avg_pool2d-ceil-include", 9171, &[1, 4, 11, 13], &["y"], "kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1], ceil_mode = true, count_include_pad = true"),
+        pool("avg_pool1d", "avg_pool1d-interior", 9181, &[2, 3, 29], &["y"], "kernel = [4], stride = [3], pad = [2, 1]"),
+        pool("max_pool2d", "max_pool2d-no-interior", 9191, &[1, 2, 3, 4], &["y"], "kernel = [3, 3], pad = [1, 1, 1, 1]"),
         pool(
             "max_pool2d+indices",
             "max_pool2d-indices-row",
@@ -317,6 +325,20 @@ pub fn fe() -> Vec<Case> {
     v.push(conv("conv2d", "conv2d-stride2-dilated", 9731, &[1, 3, 13, 12], &[5, 3, 3, 3], true, None, " {stride = [2, 2], pad = [2, 2, 2, 2], dilation = [2, 2]}"));
     v.push(conv("fused_conv2d", "fused_conv2d-stride3-groups-asym", 9741, &[2, 4, 14, 17], &[6, 2, 4, 5], true, Some(&[2, 6, 5, 5]), " {stride = [3, 3], pad = [1, 2, 2, 0], groups = 2, activation = relu}"));
     v.push(conv("conv3d", "conv3d-stride2-mixed", 9751, &[1, 2, 6, 7, 5], &[3, 2, 3, 2, 3], true, None, " {stride = [2, 1, 2], pad = [1, 0, 1, 1, 1, 0]}"));
+    // At least NR (32) output channels per group: on LLVM, positions as the
+    // GEMM's rows (`conv_rows.rs`) — partial channel panels, position counts
+    // that fill no whole tile, strides, dilations, groups, residuals, 3-d, 1×1
+    // with a prime channel count, a 7×7 stem, a block loop run in parallel.
+    v.push(conv("conv2d", "conv2d-rows-odd", 9801, &[2, 7, 11, 13], &[37, 7, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
+    v.push(conv("fused_conv2d", "fused_conv2d-rows-residual", 9811, &[1, 5, 7, 7], &[33, 5, 3, 3], true, Some(&[1, 33, 7, 7]), " {pad = [1, 1, 1, 1], activation = relu}"));
+    v.push(conv("fused_conv2d", "fused_conv2d-rows-groups-strided", 9821, &[2, 6, 9, 5], &[64, 3, 3, 3], true, Some(&[2, 64, 4, 2]), " {stride = [2, 2], pad = [1, 0, 2, 1], dilation = [2, 1], groups = 2, activation = tanh}"));
+    v.push(conv("conv3d", "conv3d-rows", 9831, &[1, 3, 5, 6, 7], &[35, 3, 3, 2, 3], true, None, " {stride = [1, 2, 1], pad = [1, 1, 0, 0, 1, 1]}"));
+    v.push(conv("conv2d", "conv2d-rows-1x1-prime", 9841, &[1, 13, 5, 7], &[40, 13, 1, 1], false, None, ""));
+    v.push(conv("conv2d", "conv2d-rows-1x1-stride2", 9851, &[1, 8, 9, 11], &[32, 8, 1, 1], true, None, " {stride = [2, 2]}"));
+    v.push(conv("conv1d", "conv1d-rows-dilated", 9861, &[2, 5, 31], &[41, 5, 5], true, None, " {pad = [3, 5], dilation = [2]}"));
+    v.push(conv("fused_conv2d", "fused_conv2d-rows-stem", 9871, &[1, 3, 17, 19], &[32, 3, 7, 7], true, None, " {stride = [2, 2], pad = [3, 3, 3, 3], activation = relu}"));
+    v.push(conv("conv1d", "conv1d-rows-last-tile-of-one", 9891, &[2, 3, 59], &[32, 3, 3], true, None, ""));
+    v.push(conv("conv2d", "conv2d-rows-parallel", 9881, &[1, 16, 23, 29], &[48, 16, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
     v.push(conv("conv2d", "conv2d-deep-k-wide", 9701, &[1, 40, 6, 23], &[5, 40, 3, 3], true, None, " {pad = [1, 1, 1, 1], dilation = [1, 2]}"));
     v
 }
@@ -324,6 +346,9 @@ pub fn fe() -> Vec<Case> {
 /// What each of the cases above is filed under: every one must pass on Cranelift.
 pub const FE_OPS: &[&str] = &[
     "conv3d",
+    "max_pool2d",
+    "avg_pool2d",
+    "avg_pool1d",
     "max_pool3d",
     "avg_pool3d",
     "max_pool1d+indices",
