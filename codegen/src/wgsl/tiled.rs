@@ -1,7 +1,7 @@
 //! The tiled GEMM shader of a step with a [`Tiled`] hint (matmul, gemm,
 //! fused_matmul, conv): each workgroup of 16×16 invocations computes a block of C
 //! — 64×64 with 4×4 outputs per invocation, or 128×128 with 8×8 when C is large
-//! (at least [`BIG_FROM_GROUPS`] such workgroups) — held in registers; A and B go through
+//! (sides ≥ 256, at least [`BIG_FROM_GROUPS`] such workgroups) — held in registers; A and B go through
 //! workgroup-shared tiles (zero past the matrix edges), read by every invocation
 //! of the workgroup. An invocation's outputs are interleaved (rows `ly + 16·r`,
 //! columns `lx + 16·c`), so that neighbouring invocations read neighbouring words
@@ -21,9 +21,11 @@ use crate::Error;
 
 /// Invocations per workgroup along rows and columns.
 pub const SIDE: u64 = 16;
-/// Workgroups of the 128×128 tile from which it is used: on an H200 (132 SMs)
-/// the 64×64 tile was faster while the big one left SMs idle — 10.1 against 6.6
-/// TFLOP/s at 1024³ (64 big workgroups), 12.7 against 17.9 at 2048³ (256).
+/// Workgroups of the 128×128 tile from which it is used (and both sides of C
+/// must be ≥ 256): on an H200 (132 SMs) the 64×64 tile was faster while the big
+/// one left SMs idle — 10.1 against 6.6 TFLOP/s at 1024³ (64 big workgroups),
+/// 12.7 against 17.9 at 2048³ (256). A batch of thin GEMMs (the transformer's
+/// FFN at batch 8: 64 GEMMs of M = 32) must not take it: 3/4 of its rows idle.
 pub const BIG_FROM_GROUPS: u64 = 256;
 
 /// One tile shape: `tile`×`tile` outputs per workgroup, `reg`×`reg` per
@@ -41,7 +43,7 @@ fn shape(batch: u64, m: u64, n: u64) -> Shape {
     match std::env::var("SMELT_WGSL_TILE").ok().as_deref() {
         Some("64") => small,
         Some("128") => big,
-        _ if batch * m.div_ceil(big.tile) * n.div_ceil(big.tile) >= BIG_FROM_GROUPS => big,
+        _ if m >= 2 * big.tile && n >= 2 * big.tile && batch * m.div_ceil(big.tile) * n.div_ceil(big.tile) >= BIG_FROM_GROUPS => big,
         _ => small,
     }
 }

@@ -361,7 +361,7 @@ fn wgsl_big_tiles() {
     let Some(b) = backend() else { return };
     let c = vec![
         case("matmul", "matmul_2049x23x2050", 7001, &[("a", F32, &[2049, 23], Any), ("b", F32, &[23, 2050], Any)], &["y"], "  y = matmul(a, b)"),
-        case("matmul", "matmul_16x130x19x1030", 7002, &[("a", F32, &[16, 130, 19], Any), ("b", F32, &[19, 1030], Any)], &["y"], "  y = matmul(a, b)"),
+        case("matmul", "matmul_16x260x19x1030", 7002, &[("a", F32, &[16, 260, 19], Any), ("b", F32, &[19, 1030], Any)], &["y"], "  y = matmul(a, b)"),
         case(
             "gemm",
             "gemm_tt_2053x13x2051",
