@@ -7,8 +7,8 @@
 
 use super::gemm::{Extra, GemmSpec, PackSrc, gemm, pack};
 use super::util::{Operand, dot_row};
-use super::{Lowerer, internal};
-use crate::kernel::{Access, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar};
+use super::{BufIdx, Lowerer, internal};
+use crate::kernel::{Access, BufId, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar};
 use crate::Error;
 use smelt_ir::ops::Direction;
 use smelt_ir::{DType, Expr as IrExpr, Op, TensorType};
@@ -17,12 +17,109 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
     matches!(op, Op::Lstm(_) | Op::Gru(_)) && ins.iter().all(|t| t.dtype == DType::F32) && outs.iter().all(|t| t.dtype == DType::F32)
 }
 
-fn sig(x: Expr) -> Expr {
+pub(super) fn sig(x: Expr) -> Expr {
     Expr::call(Intrinsic::Sigmoid, vec![x])
 }
 
-fn tanh(x: Expr) -> Expr {
+pub(super) fn tanh(x: Expr) -> Expr {
     Expr::call(Intrinsic::Tanh, vec![x])
+}
+
+/// The buffers of a recurrence kernel, declared in the order of [`args`]
+/// (shared by the CPU form here and the GPU's, `recurrent_gpu.rs`).
+pub(super) struct Bufs {
+    pub xw: BufId,
+    pub r: BufId,
+    pub b: BufId,
+    pub h0: Option<BufId>,
+    pub c0: Option<BufId>,
+    pub peep: Option<BufId>,
+    pub y: BufId,
+    pub hn: BufId,
+    pub cn: Option<BufId>,
+    pub st: BufId,
+    pub gates: BufId,
+}
+
+impl Bufs {
+    /// `r` is the recurrent weights as the kernel reads them (name, length);
+    /// `lens` the lengths of `xw`, the state and the gates.
+    pub(super) fn declare(kb: &mut KernelBuilder, lstm: bool, ins: &[Operand], outs: &[Operand], r: (&str, u64), lens: (u64, u64, u64)) -> Bufs {
+        let (xw, state, gates) = lens;
+        let read = |kb: &mut KernelBuilder, name: &str, len: u64| kb.buffer(name, Scalar::F32, len, Access::Read);
+        let xw = read(kb, "xw", xw);
+        let r = read(kb, r.0, r.1);
+        let b = read(kb, "b", ins[3].len());
+        let h0 = ins.get(4).map(|o| read(kb, "h0", o.len()));
+        let c0 = ins.get(5).filter(|_| lstm).map(|o| read(kb, "c0", o.len()));
+        let peep = ins.get(6).filter(|_| lstm).map(|o| read(kb, "p", o.len()));
+        let y = kb.buffer("y", Scalar::F32, outs[0].len(), Access::Write);
+        let hn = kb.buffer("h", Scalar::F32, outs[1].len(), Access::Write);
+        let cn = outs.get(2).map(|o| kb.buffer("c", Scalar::F32, o.len(), Access::Write));
+        let st = kb.buffer("state", Scalar::F32, state, Access::ReadWrite);
+        let gates = kb.buffer("gates", Scalar::F32, gates, Access::ReadWrite);
+        Bufs { xw, r, b, h0, c0, peep, y, hn, cn, st, gates }
+    }
+}
+
+/// The program buffers of a recurrence step, in the order of [`Bufs::declare`].
+pub(super) fn args(lstm: bool, ins: &[Operand], outs: &[Operand], xw: BufIdx, r: BufIdx, state: BufIdx, gates: BufIdx) -> Vec<BufIdx> {
+    let mut args = vec![xw, r, ins[3].buf];
+    args.extend(ins.get(4).map(|o| o.buf));
+    args.extend(ins.get(5).filter(|_| lstm).map(|o| o.buf));
+    args.extend(ins.get(6).filter(|_| lstm).map(|o| o.buf));
+    args.extend(outs.iter().map(|o| o.buf));
+    args.push(state);
+    args.push(gates);
+    args
+}
+
+/// A GRU's candidate pre-activation from `x·Whᵀ + Wbh` (`xh`), the reset gate's
+/// pre-activation, the recurrent dot product and `Rbh`: `xh + (r⊙h)·Rhᵀ + Rbh`
+/// (the dot already of `r⊙h`), or with `linear_before_reset` `xh + r⊙(h·Rhᵀ + Rbh)`.
+pub(super) fn candidate(lbr: bool, xh: Expr, r_pre: Expr, dot: Expr, rbias: Expr) -> Expr {
+    if lbr { xh + sig(r_pre) * (dot + rbias) } else { xh + dot + rbias }
+}
+
+/// Where one (direction, batch row) of a recurrence is: its indices, its state
+/// (h at `hs`, c at `cs`) and the time step `ti`.
+pub(super) struct Row {
+    pub lstm: bool,
+    pub h: usize,
+    pub d: usize,
+    pub n: usize,
+    pub di: Expr,
+    pub ni: Expr,
+    pub hs: Expr,
+    pub cs: Expr,
+    pub ti: Expr,
+}
+
+/// Unit `u`'s cell update from its gate pre-activations `gate(q)`: the new c
+/// (LSTM) and h stored in the state, h stored in `y`.
+pub(super) fn cell(kb: &mut KernelBuilder, bufs: &Bufs, row: &Row, u: Expr, gate: &dyn Fn(usize) -> Expr) {
+    let Row { lstm, h, d, n, .. } = *row;
+    let (st, hs, cs, di) = (bufs.st, &row.hs, &row.cs, &row.di);
+    let hy = if lstm {
+        // Gate order i, o, f, c; peepholes (order i, o, f) add p⊙c to
+        // i and f with the old cell, to o with the new one.
+        let cold = kb.let_("cold", Expr::load(st, cs.clone() + u.clone()));
+        let pe = |q: usize, c: &Expr| bufs.peep.map(|p| Expr::load(p, di.clone() * (3 * h) as i64 + (q * h) as i64 + u.clone()) * c.clone());
+        let with = |g: Expr, p: Option<Expr>| p.map_or(g.clone(), |p| g + p);
+        let (ig, fg) = (sig(with(gate(0), pe(0, &cold))), sig(with(gate(2), pe(2, &cold))));
+        let c = kb.let_("cv", fg * cold.clone() + ig * tanh(gate(3)));
+        kb.store(st, cs.clone() + u.clone(), c.clone());
+        let og = sig(with(gate(1), pe(1, &c)));
+        kb.let_("hy", og * tanh(c))
+    } else {
+        // Gate order z, r, h.
+        let hv = Expr::load(st, hs.clone() + u.clone());
+        let z = kb.let_("z", sig(gate(0)));
+        kb.let_("hy", (Expr::f(1.0) - z.clone()) * tanh(gate(2)) + z * hv)
+    };
+    kb.store(st, hs.clone() + u.clone(), hy.clone());
+    let yat = ((row.ti.clone() * d as i64 + di.clone()) * n as i64 + row.ni.clone()) * h as i64 + u;
+    kb.store(bufs.y, yat, hy);
 }
 
 pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
@@ -96,20 +193,12 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let g = l.temp(&format!("{node}.gates"), Scalar::F32, (d * n * gstride) as u64);
     let name = l.kernel_name(node, "steps");
     let mut kb = KernelBuilder::new(name);
-    let xwb = kb.buffer("xw", Scalar::F32, (d * t * n * gh) as u64, Access::Read);
-    let rb = match rt {
-        Some(rt) => kb.buffer("rt", Scalar::F32, l.prog.buffer(rt).len, Access::Read),
-        None => kb.buffer("r", Scalar::F32, ins[2].len(), Access::Read),
+    let r_in = match rt {
+        Some(rt) => ("rt", l.prog.buffer(rt).len),
+        None => ("r", ins[2].len()),
     };
-    let bb = kb.buffer("b", Scalar::F32, b.len(), Access::Read);
-    let h0 = ins.get(4).map(|o| kb.buffer("h0", Scalar::F32, o.len(), Access::Read));
-    let c0 = ins.get(5).filter(|_| lstm).map(|o| kb.buffer("c0", Scalar::F32, o.len(), Access::Read));
-    let peep = ins.get(6).filter(|_| lstm).map(|o| kb.buffer("p", Scalar::F32, o.len(), Access::Read));
-    let yb = kb.buffer("y", Scalar::F32, outs[0].len(), Access::Write);
-    let hn = kb.buffer("h", Scalar::F32, outs[1].len(), Access::Write);
-    let cn = outs.get(2).map(|o| kb.buffer("c", Scalar::F32, o.len(), Access::Write));
-    let st = kb.buffer("state", Scalar::F32, (d * n * h * 3) as u64, Access::ReadWrite);
-    let gb = kb.buffer("gates", Scalar::F32, (d * n * gstride) as u64, Access::ReadWrite);
+    let bufs = Bufs::declare(&mut kb, lstm, ins, outs, r_in, ((d * t * n * gh) as u64, (d * n * h * 3) as u64, (d * n * gstride) as u64));
+    let Bufs { xw: xwb, r: rb, b: bb, h0, c0, hn, cn, st, gates: gb, .. } = bufs;
     let w = l.target.vector_width;
     // Matrix-vector accumulators: PB panels at a time, NR/w vectors each (enough
     // independent FMA chains to hide the latency).
@@ -195,42 +284,18 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     let dot = dot_row(kb, st, &src, rb, &rrow, h, w);
                     let rbias = Expr::load(bb, bbase.clone() + (gh as i64 + row) + k.clone());
                     let xh = Expr::load(xwb, xrow.clone() + row + k.clone());
-                    let v = if lbr {
-                        let rg = sig(Expr::load(gb, gbase.clone() + h as i64 + k.clone()));
-                        xh + rg * (dot + rbias)
-                    } else {
-                        xh + dot + rbias
-                    };
-                    kb.store(gb, gbase.clone() + row + k, v);
+                    let r_pre = Expr::load(gb, gbase.clone() + h as i64 + k.clone());
+                    kb.store(gb, gbase.clone() + row + k, candidate(lbr, xh, r_pre, dot, rbias));
                 });
             }
+            let row = Row { lstm, h, d, n, di: di.clone(), ni: ni.clone(), hs: hs.clone(), cs: cs.clone(), ti };
             kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
+                // LSTM gates hold h·Rᵀ only: x·Wᵀ + biases are added here.
                 let gate = |q: usize| {
                     let g = Expr::load(gb, gbase.clone() + (q * h) as i64 + u.clone());
                     if lstm { g + Expr::load(xwb, xrow.clone() + (q * h) as i64 + u.clone()) } else { g }
                 };
-                let hv = kb.let_("hv", Expr::load(st, hs.clone() + u.clone()));
-                let hy = if lstm {
-                    // Gate order i, o, f, c; peepholes (order i, o, f) add p⊙c to
-                    // i and f with the old cell, to o with the new one.
-                    let cold = kb.let_("cold", Expr::load(st, cs.clone() + u.clone()));
-                    let pe = |q: usize, c: &Expr| peep.map(|p| Expr::load(p, di.clone() * (3 * h) as i64 + (q * h) as i64 + u.clone()) * c.clone());
-                    let with = |g: Expr, p: Option<Expr>| p.map_or(g.clone(), |p| g + p);
-                    let (ig, fg) = (sig(with(gate(0), pe(0, &cold))), sig(with(gate(2), pe(2, &cold))));
-                    let ct = tanh(gate(3));
-                    let c = kb.let_("cv", fg * cold.clone() + ig * ct);
-                    kb.store(st, cs.clone() + u.clone(), c.clone());
-                    let og = sig(with(gate(1), pe(1, &c)));
-                    kb.let_("hy", og * tanh(c))
-                } else {
-                    // Gate order z, r, h.
-                    let z = kb.let_("z", sig(gate(0)));
-                    let hh = tanh(gate(2));
-                    kb.let_("hy", (Expr::f(1.0) - z.clone()) * hh + z * hv)
-                };
-                kb.store(st, hs.clone() + u.clone(), hy.clone());
-                let yat = ((ti.clone() * d as i64 + di.clone()) * n as i64 + ni.clone()) * h as i64 + u;
-                kb.store(yb, yat, hy);
+                cell(kb, &bufs, &row, u.clone(), &gate);
             });
         });
         kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
@@ -240,19 +305,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             }
         });
     });
-    let mut args = vec![xw, rt.unwrap_or(ins[2].buf), b.buf];
-    if let Some(o) = ins.get(4) {
-        args.push(o.buf);
-    }
-    if lstm && let Some(o) = ins.get(5) {
-        args.push(o.buf);
-    }
-    if lstm && let Some(o) = ins.get(6) {
-        args.push(o.buf);
-    }
-    args.extend(outs.iter().map(|o| o.buf));
-    args.push(state);
-    args.push(g);
+    let args = args(lstm, ins, outs, xw, rt.unwrap_or(ins[2].buf), state, g);
     l.step(node, kb.finish(), args);
     Ok(true)
 }

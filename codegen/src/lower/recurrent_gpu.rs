@@ -12,9 +12,10 @@
 //! (neighbouring `k`) read neighbouring words at each depth step `j`.
 
 use super::coop::each;
+use super::recurrent::{Bufs, Row, args, candidate, cell, sig};
 use super::util::Operand;
 use super::{BufIdx, BufKind, Lowerer};
-use crate::kernel::{Access, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar, Ty};
+use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
 
 /// The sizes and attributes of one recurrent op.
@@ -28,14 +29,6 @@ pub struct Rec {
     /// Walk time backwards in every direction (`direction = reverse`).
     pub reverse: bool,
     pub linear_before_reset: bool,
-}
-
-fn sig(x: Expr) -> Expr {
-    Expr::call(Intrinsic::Sigmoid, vec![x])
-}
-
-fn tanh(x: Expr) -> Expr {
-    Expr::call(Intrinsic::Tanh, vec![x])
 }
 
 /// `Rᵀ[d][j][k] = R[d][k][j]` (`gh` gate rows of `h`): on the host when `R` is a
@@ -77,19 +70,9 @@ pub fn recurrence(l: &mut Lowerer, node: &str, rec: &Rec, ins: &[Operand], outs:
     let rt = transpose_r(l, node, &ins[2], d, gh, h);
     let state = l.temp(&format!("{node}.state"), Scalar::F32, (d * n * h * 3) as u64);
     let g = l.temp(&format!("{node}.gates"), Scalar::F32, (d * n * gh) as u64);
-    let b = &ins[3];
     let mut kb = KernelBuilder::new(l.kernel_name(node, "steps"));
-    let xwb = kb.buffer("xw", Scalar::F32, (d * t * n * gh) as u64, Access::Read);
-    let rb = kb.buffer("rt", Scalar::F32, (d * gh * h) as u64, Access::Read);
-    let bb = kb.buffer("b", Scalar::F32, b.len(), Access::Read);
-    let h0 = ins.get(4).map(|o| kb.buffer("h0", Scalar::F32, o.len(), Access::Read));
-    let c0 = ins.get(5).filter(|_| lstm).map(|o| kb.buffer("c0", Scalar::F32, o.len(), Access::Read));
-    let peep = ins.get(6).filter(|_| lstm).map(|o| kb.buffer("p", Scalar::F32, o.len(), Access::Read));
-    let yb = kb.buffer("y", Scalar::F32, outs[0].len(), Access::Write);
-    let hn = kb.buffer("h", Scalar::F32, outs[1].len(), Access::Write);
-    let cn = outs.get(2).map(|o| kb.buffer("c", Scalar::F32, o.len(), Access::Write));
-    let st = kb.buffer("state", Scalar::F32, (d * n * h * 3) as u64, Access::ReadWrite);
-    let gb = kb.buffer("gates", Scalar::F32, (d * n * gh) as u64, Access::ReadWrite);
+    let bufs = Bufs::declare(&mut kb, lstm, ins, outs, ("rt", (d * gh * h) as u64), ((d * t * n * gh) as u64, (d * n * h * 3) as u64, (d * n * gh) as u64));
+    let Bufs { xw: xwb, r: rb, b: bb, h0, c0, hn, cn, st, gates: gb, .. } = bufs;
     let acc = kb.var("acc", Ty::F32);
     let (rev, lbr) = (rec.reverse, rec.linear_before_reset);
     kb.for_("dn", Expr::i(0), Expr::i((d * n) as i64), LoopKind::Parallel, |kb, dn| {
@@ -146,36 +129,15 @@ pub fn recurrence(l: &mut Lowerer, node: &str, rec: &Rec, ins: &[Operand], outs:
                     let v = dot(kb, &src, &(u.clone() + row));
                     let rbias = Expr::load(bb, bbase.clone() + (gh as i64 + row) + u.clone());
                     let xh = Expr::load(xwb, xrow.clone() + row + u.clone());
-                    let pre = if lbr {
-                        let rg = sig(Expr::load(gb, gbase.clone() + h as i64 + u.clone()));
-                        xh + rg * (v + rbias)
-                    } else {
-                        xh + v + rbias
-                    };
-                    kb.store(gb, gbase.clone() + row + u, pre);
+                    let r_pre = Expr::load(gb, gbase.clone() + h as i64 + u.clone());
+                    kb.store(gb, gbase.clone() + row + u, candidate(lbr, xh, r_pre, v, rbias));
                 });
             }
+            let row = Row { lstm, h, d, n, di: di.clone(), ni: ni.clone(), hs: hs.clone(), cs: cs.clone(), ti };
             each(kb, h, |kb, u| {
+                // The gates already hold x·Wᵀ + biases + h·Rᵀ.
                 let gate = |q: usize| Expr::load(gb, gbase.clone() + (q * h) as i64 + u.clone());
-                let hy = if lstm {
-                    // Gate order i, o, f, c; peepholes (order i, o, f) add p⊙c to
-                    // i and f with the old cell, to o with the new one.
-                    let cold = kb.let_("cold", Expr::load(st, cs.clone() + u.clone()));
-                    let pe = |q: usize, c: &Expr| peep.map(|p| Expr::load(p, di.clone() * (3 * h) as i64 + (q * h) as i64 + u.clone()) * c.clone());
-                    let with = |g: Expr, p: Option<Expr>| p.map_or(g.clone(), |p| g + p);
-                    let (ig, fg) = (sig(with(gate(0), pe(0, &cold))), sig(with(gate(2), pe(2, &cold))));
-                    let c = kb.let_("cv", fg * cold.clone() + ig * tanh(gate(3)));
-                    kb.store(st, cs.clone() + u.clone(), c.clone());
-                    let og = sig(with(gate(1), pe(1, &c)));
-                    kb.let_("hy", og * tanh(c))
-                } else {
-                    let hv = Expr::load(st, hs.clone() + u.clone());
-                    let z = kb.let_("z", sig(gate(0)));
-                    kb.let_("hy", (Expr::f(1.0) - z.clone()) * tanh(gate(2)) + z * hv)
-                };
-                kb.store(st, hs.clone() + u.clone(), hy.clone());
-                let yat = ((ti.clone() * d as i64 + di.clone()) * n as i64 + ni.clone()) * h as i64 + u;
-                kb.store(yb, yat, hy);
+                cell(kb, &bufs, &row, u.clone(), &gate);
             });
         });
         each(kb, h, |kb, u| {
@@ -185,19 +147,7 @@ pub fn recurrence(l: &mut Lowerer, node: &str, rec: &Rec, ins: &[Operand], outs:
             }
         });
     });
-    let mut args = vec![xw, rt, b.buf];
-    if let Some(o) = ins.get(4) {
-        args.push(o.buf);
-    }
-    if lstm && let Some(o) = ins.get(5) {
-        args.push(o.buf);
-    }
-    if lstm && let Some(o) = ins.get(6) {
-        args.push(o.buf);
-    }
-    args.extend(outs.iter().map(|o| o.buf));
-    args.push(state);
-    args.push(g);
+    let args = args(lstm, ins, outs, xw, rt, state, g);
     l.step(node, kb.finish(), args);
     Ok(())
 }
