@@ -112,12 +112,7 @@ pub fn pack(l: &mut Lowerer, node: &str, what: &str, s: &PackSrc, r: usize) -> R
                 });
             });
         };
-        if full == panels {
-            body(kb, false);
-        } else {
-            let cond = p.clone().lt(Expr::i(full as i64));
-            kb.if_else(cond, |kb| body(kb, false), |kb| body(kb, true));
-        }
+        super::util::by_panel(kb, &p, full, panels, body);
     });
     l.step(node, kb.finish(), vec![s.buf, out]);
     Ok(out)

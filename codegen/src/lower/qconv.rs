@@ -345,13 +345,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
                 lanes(kb, &Expr::i(kp as i64 - 1), true);
             }
         };
-        if full == panels {
-            body(kb, false);
-        } else if full == 0 {
-            body(kb, true);
-        } else {
-            kb.if_else(jp.clone().lt(Expr::i(full as i64)), |kb| body(kb, false), |kb| body(kb, true));
-        }
+        super::util::by_panel(kb, &jp, full, panels, body);
     });
     l.step(node, kb.finish(), vec![x.buf, pos_buf, dep_buf, row_buf, out]);
     Ok(out)

@@ -122,13 +122,7 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
                 lanes(kb, &Expr::i(kp as i64 - 1), true);
             }
         };
-        if full == panels {
-            body(kb, false);
-        } else if full == 0 {
-            body(kb, true);
-        } else {
-            kb.if_else(p.clone().lt(Expr::i(full as i64)), |kb| body(kb, false), |kb| body(kb, true));
-        }
+        super::util::by_panel(kb, &p, full, panels, body);
     });
     l.step(node, kb.finish(), vec![s.buf, zb, out]);
     Ok(out)

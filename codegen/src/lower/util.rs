@@ -234,3 +234,16 @@ pub fn dot_row(kb: &mut KernelBuilder, a: BufId, a_base: &Expr, b: BufId, b_base
     }
     Expr::var(acc)
 }
+
+/// `body(guarded)` for panel `p` of `panels`, of which the first `full` are
+/// whole: unguarded when every panel is whole, guarded when none is, else
+/// chosen by `p < full` at run time.
+pub fn by_panel(kb: &mut KernelBuilder, p: &Expr, full: usize, panels: usize, body: impl Fn(&mut KernelBuilder, bool)) {
+    if full == panels {
+        body(kb, false);
+    } else if full == 0 {
+        body(kb, true);
+    } else {
+        kb.if_else(p.clone().lt(Expr::i(full as i64)), |kb| body(kb, false), |kb| body(kb, true));
+    }
+}
