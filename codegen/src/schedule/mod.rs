@@ -84,38 +84,25 @@ impl Target {
     /// AVX2 it keeps Cranelift's 4×8 f32x4 schedule.
     pub fn llvm_host() -> Target {
         let wide = std::env::var("SMELT_LLVM_VECTOR_BITS").map_or(true, |v| v.trim() != "256");
+        let avx2 = Target {
+            name: "llvm-avx2",
+            vector_width: 8,
+            mr: 6,
+            nr: 16,
+            kc: 256,
+            mc: 96,
+            nc: 512,
+            k_unroll: 1,
+            parallel_min_elems: 1 << 15,
+            parallel_chunk: 1 << 14,
+            quant_pairs: true,
+            split_heavy_epilogue: false,
+            conv_rows: true,
+        };
         if wide && crate::llvm::host_has_avx512() {
-            Target {
-                name: "llvm-avx512",
-                vector_width: 16,
-                mr: 8,
-                nr: 32,
-                kc: 384,
-                mc: 96,
-                nc: 512,
-                k_unroll: 1,
-                parallel_min_elems: 1 << 15,
-                parallel_chunk: 1 << 14,
-                quant_pairs: true,
-                split_heavy_epilogue: false,
-                conv_rows: true,
-            }
+            Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 384, ..avx2 }
         } else if crate::llvm::host_has_avx2_fma() {
-            Target {
-                name: "llvm-avx2",
-                vector_width: 8,
-                mr: 6,
-                nr: 16,
-                kc: 256,
-                mc: 96,
-                nc: 512,
-                k_unroll: 1,
-                parallel_min_elems: 1 << 15,
-                parallel_chunk: 1 << 14,
-                quant_pairs: true,
-                split_heavy_epilogue: false,
-                conv_rows: true,
-            }
+            avx2
         } else {
             Target { name: "llvm-sse", split_heavy_epilogue: false, ..Target::cranelift_x64() }
         }
