@@ -293,16 +293,22 @@ fn fe_ops() {
 
 mod cases_rows;
 
+/// The native backends, and both compilers running the GPU's lowering (its
+/// cooperative loops serially).
+fn backends_and_gpu_schedule() -> Vec<Box<dyn Backend>> {
+    let mut all = backends();
+    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Cranelift }));
+    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Llvm }));
+    all
+}
+
 /// Row-wise reductions at lengths where the GPU makes them cooperative
 /// (`cases_rows.rs`); on the CPU backends with their own schedules, and with the
 /// GPU's (cooperative loops run serially).
 #[test]
 fn rows_ops() {
     let cases = cases_rows::rows();
-    let mut all = backends();
-    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Cranelift }));
-    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Llvm }));
-    for b in all {
+    for b in backends_and_gpu_schedule() {
         run_cases(b.as_ref(), &cases, "row reductions", cases_rows::ROWS_OPS);
     }
 }
@@ -315,10 +321,7 @@ mod cases_pool;
 #[test]
 fn pool_ops() {
     let cases = cases_pool::pools();
-    let mut all = backends();
-    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Cranelift }));
-    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Llvm }));
-    for b in all {
+    for b in backends_and_gpu_schedule() {
         run_cases(b.as_ref(), &cases, "large-window pooling", cases_pool::POOL_OPS);
     }
 }
