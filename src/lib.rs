@@ -1,11 +1,13 @@
 //! smelt: an ML compiler and graph optimizer — this crate is the facade over its
 //! parts, and the `smelt` command line.
 //!
-//! What works today: the IR ([`ir`]: types, the op catalogue, graphs and their
-//! builder, the canonical text format, the verifier, safetensors weights) and the
-//! reference interpreter ([`runtime`]). The optimizer ([`passes`]), the Cranelift,
-//! LLVM and WGSL backends ([`codegen`]) and the model builders and ONNX importer
-//! ([`frontends`]) are planned; their crates exist so that the layout is fixed.
+//! The parts: the IR ([`ir`]: types, the op catalogue, graphs and their builder,
+//! the canonical text format, the verifier, safetensors weights); the frontends
+//! ([`frontends`]: the ONNX importer and the model builders); the optimizer
+//! ([`passes`]: equality saturation with egg, fusion, quantization, the cost model);
+//! the backends ([`codegen`]: kernel IR lowered to Cranelift, LLVM or WGSL); and the
+//! runtime ([`runtime`]: the reference interpreter, which every backend is tested
+//! against, and the executor that plans memory and runs compiled kernels).
 //!
 //! ```
 //! use smelt::{Tensor, parse, run};

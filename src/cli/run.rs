@@ -15,7 +15,8 @@ pub enum BackendArg {
     Interp,
     /// Cranelift JIT: kernels compiled for this machine, run on `--threads` threads.
     Cranelift,
-    /// LLVM JIT (planned).
+    /// LLVM JIT (LLVM 14): kernels compiled for this machine's vector width (AVX2,
+    /// AVX-512), run on `--threads` threads.
     Llvm,
     /// WGSL compute shaders through wgpu on Vulkan (a GPU, or Mesa's lavapipe);
     /// the adapter is `--adapter` or `SMELT_ADAPTER`, else the high-performance one.
