@@ -175,6 +175,10 @@ enum Cmd {
         /// Print the result as JSON (with every run's time).
         #[arg(long)]
         json: bool,
+        /// After the timed runs, `--runs` more with each kernel call timed: print each
+        /// kernel's median over them, slowest first (compiled backends and wgsl).
+        #[arg(long)]
+        profile: bool,
     },
     /// Write seeded random weights for a model's params.
     InitWeights {
@@ -222,7 +226,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
         }
         Cmd::Zoo { name, list, set, seed, out } => cli::zoo::main(&cli::zoo::ZooArgs { name, list, set, seed, out }),
         Cmd::Import { model, out, name } => cli::import::main(&model, &out, name.as_deref()),
-        Cmd::Bench { model, backend, threads, runs, warmup, level, random, dim, json } => {
+        Cmd::Bench { model, backend, threads, runs, warmup, level, random, dim, json, profile } => {
             cli::bench::main(&cli::bench::BenchArgs {
                 model,
                 backend,
@@ -233,6 +237,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
                 seed: random,
                 dims: dim,
                 json,
+                profile,
             })
         }
         Cmd::InitWeights { model, seed, out } => cli::init::main(&model, seed, out.as_deref()),

@@ -5,7 +5,9 @@
 //! times; the median and the minimum of those runs are reported, with the time of
 //! the optimizer and of the backend's compilation apart, and the process's CPU time
 //! per run beside the wall time. Inputs are seeded random
-//! (`--random SEED`, `--dim SYM=SIZE`).
+//! (`--random SEED`, `--dim SYM=SIZE`). `--profile` then times each kernel call over
+//! `--runs` more runs, warm (unlike `smelt run --profile`, whose single run also pays
+//! for first touches of memory), and prints each kernel's median, slowest first.
 //!
 //! A backend that cannot compile the model fails with its
 //! `not supported on <backend>: <op> at node <name>` message and exit status 1.
@@ -32,6 +34,7 @@ pub struct BenchArgs {
     pub seed: u64,
     pub dims: Vec<(String, u64)>,
     pub json: bool,
+    pub profile: bool,
 }
 
 /// Median, minimum and mean of a list of times (milliseconds).
@@ -95,6 +98,15 @@ impl From<exec::Error> for RunError {
 }
 
 impl Runner {
+    /// One run with each kernel call (GPU step) timed; `None` on the interpreter.
+    fn profiled(&self, inputs: &BTreeMap<String, Tensor>) -> Result<Option<exec::Profile>, RunError> {
+        match self {
+            Runner::Interp(_) => Ok(None),
+            Runner::Compiled(m) => Ok(Some(m.run_profiled(inputs)?.1)),
+            Runner::Gpu(m) => m.run_profiled(inputs).map(|(_, p)| Some(p)).map_err(RunError::Gpu),
+        }
+    }
+
     fn run(&self, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
         match self {
             Runner::Interp(g) => Ok(runtime::run(g, inputs).map_err(exec::Error::from)?),
@@ -130,6 +142,9 @@ fn render_exec(g: &Graph, model: &str, e: exec::Error) -> Vec<String> {
 pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     if a.runs == 0 {
         return reported("error: --runs must be at least 1");
+    }
+    if a.profile && a.backend == BackendArg::Interp {
+        return reported("error: --profile times the kernels of a compiled backend (--backend cranelift, llvm or wgsl)");
     }
     let level: OptLevel = match a.level.parse() {
         Ok(l) => l,
@@ -214,6 +229,17 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     }
     let stats = Stats::of(&times).expect("at least one run");
     let cpu_stats = Stats::of(&cpu).expect("at least one run");
+    let mut profiles = Vec::new();
+    if a.profile {
+        for _ in 0..a.runs {
+            match runner.profiled(&inputs) {
+                Ok(Some(p)) => profiles.push(p),
+                Ok(None) => {}
+                Err(e) => return reported_all(render_run(&g, &model, e)),
+            }
+        }
+    }
+    let kernels = kernel_medians(&profiles);
 
     let backend = backend_name(a.backend);
     if a.json {
@@ -236,6 +262,13 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
             "cpu_median_ms": cpu_stats.median,
             "cpu_ms": cpu,
         });
+        let mut doc = doc;
+        if a.profile {
+            doc["profile"] = kernels
+                .iter()
+                .map(|k| serde_json::json!({"kernel": k.kernel, "node": k.node, "median_ms": k.median_ms}))
+                .collect();
+        }
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let threads = if a.threads == 1 { "1 thread".to_string() } else { format!("{} threads", a.threads) };
@@ -252,8 +285,48 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         // The CPU time of the process (all threads) per run: on a busy machine
         // it moves less than the wall time when other processes take turns.
         println!("cpu       {:10.3} ms  median; min {:.3} ms (all threads)", cpu_stats.median, cpu_stats.min);
+        if a.profile {
+            print_kernels(&kernels, a.runs);
+        }
     }
     Ok(())
+}
+
+/// One kernel's median time over the profiled runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelMedian {
+    pub kernel: String,
+    pub node: String,
+    pub median_ms: f64,
+}
+
+/// Each kernel call's median over `profiles` (runs of one plan, so call `i` is the
+/// same kernel in each), in call order.
+pub fn kernel_medians(profiles: &[exec::Profile]) -> Vec<KernelMedian> {
+    let Some(first) = profiles.first() else { return Vec::new() };
+    first
+        .kernels
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let times: Vec<f64> = profiles.iter().filter_map(|p| p.kernels.get(i)).map(|t| t.seconds * 1e3).collect();
+            let median = Stats::of(&times).map_or(0.0, |s| s.median);
+            KernelMedian { kernel: k.kernel.clone(), node: k.node.clone(), median_ms: median }
+        })
+        .collect()
+}
+
+/// The kernels, slowest first, with their share of the sum of medians.
+fn print_kernels(kernels: &[KernelMedian], runs: usize) {
+    let total: f64 = kernels.iter().map(|k| k.median_ms).sum();
+    println!("profile: each kernel call's median over {runs} profiled runs, slowest first");
+    let mut rows: Vec<&KernelMedian> = kernels.iter().collect();
+    rows.sort_by(|a, b| b.median_ms.total_cmp(&a.median_ms));
+    for k in rows {
+        let share = if total > 0.0 { 100.0 * k.median_ms / total } else { 0.0 };
+        println!("{:>10.3} ms {:>5.1}%  {} ({})", k.median_ms, share, k.kernel, k.node);
+    }
+    println!("{total:>10.3} ms 100.0%  sum of {} kernel calls", kernels.len());
 }
 
 fn ms(t0: Instant) -> f64 {
@@ -262,7 +335,22 @@ fn ms(t0: Instant) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::Stats;
+    use super::{Stats, kernel_medians};
+    use smelt::runtime::exec::{KernelTime, Profile};
+
+    #[test]
+    fn kernel_medians_per_call() {
+        let p = |a: f64, b: f64| Profile {
+            kernels: vec![
+                KernelTime { kernel: "k0".into(), node: "n".into(), seconds: a },
+                KernelTime { kernel: "k1".into(), node: "n".into(), seconds: b },
+            ],
+        };
+        let m = kernel_medians(&[p(0.001, 0.004), p(0.003, 0.002), p(0.002, 0.009)]);
+        assert_eq!(m.iter().map(|k| k.kernel.as_str()).collect::<Vec<_>>(), ["k0", "k1"]);
+        assert!((m[0].median_ms - 2.0).abs() < 1e-9 && (m[1].median_ms - 4.0).abs() < 1e-9);
+        assert!(kernel_medians(&[]).is_empty());
+    }
 
     #[test]
     fn stats_odd_even_and_empty() {
