@@ -278,6 +278,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         extras,
         epilogue: e,
         direct: None,
+        direct_a: None,
     };
     gemm(l, node, &spec)?;
     Ok(true)
@@ -398,6 +399,7 @@ fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: Bu
         extras,
         epilogue: if same { e.clone() } else { IrExpr::Input(0) },
         direct: Some(DirectB { x: xp, batch: vec![(g.c * v) as i64, (cg * v) as i64], koff }),
+        direct_a: None,
     };
     gemm(l, node, &spec)?;
     if !same {

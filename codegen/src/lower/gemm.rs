@@ -141,8 +141,21 @@ pub struct DirectB {
     pub koff: BufIdx,
 }
 
+/// A read in place instead of from packed panels: element (row `i`, depth `d`) of
+/// batch `b` is `a[a_b + i·rs + d]` (`a_b` from `batch`). Each micro-kernel step
+/// broadcasts one element of each of its MR rows (MLAS reads A this way too), so
+/// no kernel packs A before the product. Only for `M` a multiple of MR: there are
+/// no edge rows to keep inside the matrix.
+#[derive(Debug, Clone)]
+pub struct DirectA {
+    pub a: BufIdx,
+    pub batch: Vec<i64>,
+    pub rs: i64,
+}
+
 /// One GEMM: `C[b] = epilogue(A[b]·B[b], extras)` on packed operands (B in place
-/// when `direct` is given; `pb` and `pb_batch` are then unused).
+/// when `direct` is given; `pb` and `pb_batch` are then unused; A in place when
+/// `direct_a` is given; `pa` and `pa_batch` are then unused).
 #[derive(Debug, Clone)]
 pub struct GemmSpec {
     pub batch: Vec<usize>,
@@ -158,6 +171,7 @@ pub struct GemmSpec {
     /// `$0` is the product, `$1…` the extras.
     pub epilogue: smelt_ir::Expr,
     pub direct: Option<DirectB>,
+    pub direct_a: Option<DirectA>,
 }
 
 /// Whether an epilogue calls a transcendental function (a polynomial with its
@@ -254,7 +268,13 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
     let name = l.kernel_name(node, "gemm");
     let mut kb = KernelBuilder::new(name);
     let len = |l: &Lowerer, b: BufIdx| l.prog.buffer(b).len;
-    let pa = kb.buffer("pa", Scalar::F32, len(l, s.pa), Access::Read);
+    if s.direct_a.is_some() && !m.is_multiple_of(mr) {
+        return Err(super::internal(node, "A is read in place only when M is a multiple of MR"));
+    }
+    let pa = match &s.direct_a {
+        Some(d) => kb.buffer("a", Scalar::F32, len(l, d.a), Access::Read),
+        None => kb.buffer("pa", Scalar::F32, len(l, s.pa), Access::Read),
+    };
     let direct = s.direct.as_ref().map(|d| {
         (kb.buffer("x", Scalar::F32, len(l, d.x), Access::Read), kb.buffer("koff", Scalar::I64, len(l, d.koff), Access::Read))
     });
@@ -275,7 +295,10 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
         let rest = kb.let_("rest", blk.clone() % Expr::i(per_b));
         let ic = rest.clone() / Expr::i(njc as i64);
         let jc = rest % Expr::i(njc as i64);
-        let pa_b = kb.let_("pa_b", batch_offset(&bi, &s.batch, &s.pa_batch));
+        let pa_b = match &s.direct_a {
+            Some(d) => kb.let_("a_b", batch_offset(&bi, &s.batch, &d.batch)),
+            None => kb.let_("pa_b", batch_offset(&bi, &s.batch, &s.pa_batch)),
+        };
         let pb_b = match &s.direct {
             Some(d) => kb.let_("x_b", batch_offset(&bi, &s.batch, &d.batch)),
             None => kb.let_("pb_b", batch_offset(&bi, &s.batch, &s.pb_batch)),
@@ -298,7 +321,12 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                             kb.set(v, Expr::splat(Expr::f(0.0), w as u32));
                         }
                     }
-                    let a0 = pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64;
+                    // `q` walks A: `qs` elements per depth step (a packed panel's
+                    // MR; 1 in place, where row `r` is `r·rs` further on).
+                    let (a0, qs, a_rs) = match &s.direct_a {
+                        Some(d) => (pa_b.clone() + ip.clone() * (mr as i64 * d.rs) + pc.clone(), 1usize, d.rs),
+                        None => (pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64, mr, 1),
+                    };
                     let b0 = match direct {
                         Some(_) => pb_b.clone() + jp.clone() * nr as i64,
                         None => pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64,
@@ -306,7 +334,7 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                     // One induction variable: `q` walks the A panel; B is at
                     // `bq + q·(NR/MR)` when NR is a multiple of MR. In place, B
                     // is at `bq + koff[kp]`, `kp` the depth step.
-                    let ratio = if nr % mr == 0 && direct.is_none() { Some((nr / mr) as i64) } else { None };
+                    let ratio = if nr % qs == 0 && direct.is_none() { Some((nr / qs) as i64) } else { None };
                     let kp = direct.map(|_| {
                         let kp = kb.var("kp", Ty::I64);
                         kb.set(kp, pc.clone());
@@ -335,7 +363,7 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                         // A in vectors of `w` rows, each row broadcast from its lane;
                         // when MR is not a multiple of `w` (a vector would read past
                         // the panel), each row is a broadcast scalar load.
-                        let avec: Vec<Expr> = if mr.is_multiple_of(w) {
+                        let avec: Vec<Expr> = if mr.is_multiple_of(w) && qs == mr {
                             (0..mr / w).map(|j| kb.let_("av", Expr::loadv(pa, q.clone() + (u * mr + j * w) as i64, w as u32))).collect()
                         } else {
                             vec![]
@@ -343,7 +371,7 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                         for (r, row) in acc.iter().enumerate() {
                             let lane = match avec.get(r / w) {
                                 Some(av) => Expr::lane(av.clone(), (r % w) as u32),
-                                None => Expr::load(pa, q.clone() + (u * mr + r) as i64),
+                                None => Expr::load(pa, q.clone() + ((u * qs) as i64 + r as i64 * a_rs)),
                             };
                             let a = kb.let_("a", Expr::splat(lane, w as u32));
                             for (v, &cv) in row.iter().enumerate() {
@@ -360,16 +388,16 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                         }
                     };
                     let ku = t.k_unroll.max(1) as i64;
-                    let qend = kb.let_("qend", q0.clone() + kcv.clone() * mr as i64);
-                    let qmain = kb.let_("qmain", q0.clone() + kcv.clone() / Expr::i(ku) * (ku * mr as i64));
-                    kb.for_step("q", q0.clone(), qmain.clone(), ku as u64 * mr as u64, LoopKind::Serial, |kb, q| {
+                    let qend = kb.let_("qend", q0.clone() + kcv.clone() * qs as i64);
+                    let qmain = kb.let_("qmain", q0.clone() + kcv.clone() / Expr::i(ku) * (ku * qs as i64));
+                    kb.for_step("q", q0.clone(), qmain.clone(), ku as u64 * qs as u64, LoopKind::Serial, |kb, q| {
                         for u in 0..ku as usize {
                             step(kb, &q, u);
                         }
                         advance(kb, ku);
                     });
                     if ku > 1 {
-                        kb.for_step("q", qmain, qend, mr as u64, LoopKind::Serial, |kb, q| {
+                        kb.for_step("q", qmain, qend, qs as u64, LoopKind::Serial, |kb, q| {
                             step(kb, &q, 0);
                             advance(kb, 1);
                         });
@@ -389,9 +417,10 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
             tiles(kb, Expr::i(0), Expr::i(k as i64), None, None);
         }
     });
+    let a_arg = s.direct_a.as_ref().map_or(s.pa, |d| d.a);
     let mut args = match &s.direct {
-        Some(d) => vec![s.pa, d.x, d.koff, s.c],
-        None => vec![s.pa, s.pb, s.c],
+        Some(d) => vec![a_arg, d.x, d.koff, s.c],
+        None => vec![a_arg, s.pb, s.c],
     };
     args.extend(s.extras.iter().map(|e| e.buf));
     args.extend(scratch);

@@ -2,7 +2,7 @@
 //! ONNX `gemm` (transposes, alpha, beta, broadcast C) and `fused_matmul` (an
 //! elementwise epilogue over the product) onto the GEMM schedule of `gemm.rs`.
 
-use super::gemm::{Extra, GemmSpec, PackSrc, gemm, pack};
+use super::gemm::{DirectA, Extra, GemmSpec, PackSrc, gemm, pack};
 use super::util::{Operand, broadcast_strides};
 use super::Lowerer;
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
@@ -183,11 +183,16 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let (mr, nr) = (t.mr, t.nr);
     let sa = PackSrc { buf: ins[0].buf, batches: a.batch.iter().product(), bstride: (m * k) as i64, count: m, depth: k, s_lane: a.rs, s_depth: a.cs };
     let sb = PackSrc { buf: ins[1].buf, batches: b.batch.iter().product(), bstride: (k * n) as i64, count: n, depth: k, s_lane: b.cs, s_depth: b.rs };
-    let pa = pack(l, node, "a", &sa, mr)?;
+    // A in place (no packing kernel) when it is computed, row-major, and its rows
+    // fill whole panels.
+    let a_const = matches!(l.prog.buffer(ins[0].buf).kind, super::BufKind::Const(_));
+    let in_place = t.direct_a && !a_const && a.cs == 1 && m.is_multiple_of(mr);
+    let scale = |s: Vec<i64>, by: i64| s.into_iter().map(|x| x * by).collect::<Vec<_>>();
+    let direct_a = in_place.then(|| DirectA { a: ins[0].buf, batch: scale(broadcast_strides(&a.batch, &batch), (m * k) as i64), rs: a.rs });
+    let pa = if in_place { ins[0].buf } else { pack(l, node, "a", &sa, mr)? };
     let pb = pack(l, node, "b", &sb, nr)?;
     let per_a = (m.div_ceil(mr) * k * mr) as i64;
     let per_b = (n.div_ceil(nr) * k * nr) as i64;
-    let scale = |s: Vec<i64>, by: i64| s.into_iter().map(|x| x * by).collect::<Vec<_>>();
     let pa_batch = scale(broadcast_strides(&a.batch, &batch), per_a);
     let pb_batch = scale(broadcast_strides(&b.batch, &batch), per_b);
     // The extras of the epilogue, broadcast to the output shape.
@@ -214,7 +219,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         Op::FusedMatMul { epilogue } => (ins[2..].iter().map(extra).collect(), epilogue.clone()),
         _ => return Ok(false),
     };
-    let spec = GemmSpec { batch, m, n, k, pa, pa_batch, pb, pb_batch, c: out.buf, extras, epilogue, direct: None };
+    let spec = GemmSpec { batch, m, n, k, pa, pa_batch, pb, pb_batch, c: out.buf, extras, epilogue, direct: None, direct_a };
     gemm(l, node, &spec)?;
     Ok(true)
 }

@@ -162,6 +162,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         extras,
         epilogue: epi,
         direct: None,
+        direct_a: None,
     };
     gemm(l, node, &spec)?;
     // 2. The recurrence.

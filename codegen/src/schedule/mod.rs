@@ -42,6 +42,11 @@ pub struct Target {
     /// output positions as the GEMM's rows (`lower/conv_rows.rs`): no wasted
     /// padded columns, no im2col, no crop pass.
     pub conv_rows: bool,
+    /// A row-major A that is not a constant is read in place by the GEMM kernel
+    /// (each of the MR rows broadcast from its own row) instead of packed into
+    /// panels by a kernel of its own, when its rows fill whole panels
+    /// (`lower/gemm.rs`, `DirectA`).
+    pub direct_a: bool,
 }
 
 impl Target {
@@ -65,6 +70,7 @@ impl Target {
             quant_pairs: true,
             split_heavy_epilogue: true,
             conv_rows: false,
+            direct_a: false,
         }
     }
 }
@@ -98,13 +104,14 @@ impl Target {
             quant_pairs: true,
             split_heavy_epilogue: false,
             conv_rows: true,
+            direct_a: std::env::var("SMELT_DIRECT_A").map_or(true, |v| v.trim() != "0"),
         };
         if wide && crate::llvm::host_has_avx512() {
             Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 384, ..avx2 }
         } else if crate::llvm::host_has_avx2_fma() {
             avx2
         } else {
-            Target { name: "llvm-sse", split_heavy_epilogue: false, ..Target::cranelift_x64() }
+            Target { name: "llvm-sse", split_heavy_epilogue: false, direct_a: avx2.direct_a, ..Target::cranelift_x64() }
         }
     }
 

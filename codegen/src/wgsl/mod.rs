@@ -143,6 +143,7 @@ pub fn target() -> Target {
         quant_pairs: false,
         split_heavy_epilogue: false,
         conv_rows: false,
+        direct_a: false,
     }
 }
 

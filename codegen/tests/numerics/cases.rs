@@ -142,6 +142,12 @@ pub fn linalg() -> Vec<Case> {
         (&[2, 4, 9], &[9]),
         (&[9], &[3, 9, 2]),
         (&[130, 300], &[300, 262]),
+        // Rows a multiple of every MR (4, 6, 8): A is read in place, not packed;
+        // batched and broadcast, and deeper than one K block.
+        (&[48, 37], &[37, 45]),
+        (&[2, 3, 24, 19], &[19, 33]),
+        (&[3, 1, 24, 10], &[2, 10, 17]),
+        (&[24, 1000], &[1000, 40]),
     ];
     for (a, b) in mm {
         let name = format!("matmul_{}x{}", a.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("_"), b.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("_"));
@@ -173,6 +179,7 @@ pub fn linalg() -> Vec<Case> {
         ("gelu(add($0, $1))", &[13, 270], &[270, 21], &[13, 1]),
         ("mul(sigmoid($0), $1)", &[2, 6, 9], &[9, 16], &[2, 6, 16]),
         ("tanh($0)", &[300, 40], &[40, 70], &[1]),
+        ("relu(add($0, $1))", &[2, 24, 50], &[50, 37], &[2, 24, 37]),
     ]
     .into_iter()
     .enumerate()
