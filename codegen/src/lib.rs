@@ -61,13 +61,45 @@ pub enum Error {
     Run(String),
 }
 
-/// Compiles kernels into executable memory with a native backend.
+/// Compiles kernels into executable memory with a native backend. Kernels that
+/// differ only in their names (the repeated layers of a model: same shapes, their
+/// weights passed as buffers) are compiled once and share their code.
 pub fn jit(backend: Backend, kernels: &[kernel::Kernel]) -> Result<native::JitCode, Error> {
-    match backend {
-        Backend::Cranelift => cranelift::jit(kernels),
-        Backend::Llvm => llvm::jit(kernels),
-        Backend::Wgsl => Err(Error::Unsupported { backend: "wgsl", op: "native code".into(), node: "-".into() }),
-    }
+    let (unique, of) = distinct(kernels);
+    let code = match backend {
+        Backend::Cranelift => cranelift::jit(&unique)?,
+        Backend::Llvm => llvm::jit(&unique)?,
+        Backend::Wgsl => return Err(Error::Unsupported { backend: "wgsl", op: "native code".into(), node: "-".into() }),
+    };
+    Ok(code.shared_by(kernels, &of))
+}
+
+/// The distinct kernels, each under the name of its first occurrence, and for each
+/// kernel the index of its distinct one.
+pub fn distinct(kernels: &[kernel::Kernel]) -> (Vec<kernel::Kernel>, Vec<usize>) {
+    // Candidates by the printed kernel without its name; equal only if their
+    // buffers, variables and bodies are (the text may round constants).
+    let mut seen: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
+    let mut unique: Vec<kernel::Kernel> = Vec::new();
+    let of = kernels
+        .iter()
+        .map(|k| {
+            let mut nameless = k.clone();
+            nameless.name.clear();
+            let key = nameless.to_string();
+            let same = |u: &kernel::Kernel| u.buffers == k.buffers && u.vars == k.vars && u.body == k.body;
+            let list = seen.entry(key).or_default();
+            match list.iter().copied().find(|&u| same(&unique[u])) {
+                Some(u) => u,
+                None => {
+                    unique.push(k.clone());
+                    list.push(unique.len() - 1);
+                    unique.len() - 1
+                }
+            }
+        })
+        .collect();
+    (unique, of)
 }
 
 /// An object file of kernels from a native backend (see [`cranelift::object`]).
@@ -96,4 +128,43 @@ pub fn compile(g: &Graph, backend: Backend) -> Result<(), Error> {
         None => ("graph".to_string(), g.name.clone()),
     };
     Err(Error::Unsupported { backend: backend.name(), op, node })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct;
+    use crate::kernel::{Access, Expr, Kernel, KernelBuilder, Scalar, Ty};
+
+    fn scale(name: &str, by: f32, n: u64) -> Kernel {
+        let mut kb = KernelBuilder::new(name);
+        let x = kb.buffer("x", Scalar::F32, n, Access::Read);
+        let y = kb.buffer("y", Scalar::F32, n, Access::Write);
+        kb.for_n("i", n, |kb, i| kb.store(y, i.clone(), Expr::load(x, i) * Expr::f(by)));
+        kb.finish()
+    }
+
+    #[test]
+    fn kernels_equal_but_for_their_names_share_one_compilation() {
+        let ks = [scale("a", 2.0, 7), scale("b", 2.0, 7), scale("c", 2.000_001, 7), scale("d", 2.0, 8), scale("e", 2.000_001, 7)];
+        let (unique, of) = distinct(&ks);
+        assert_eq!(of, [0, 0, 1, 2, 1]);
+        assert_eq!(unique.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["a", "c", "d"]);
+    }
+
+    #[test]
+    fn new_var_takes_the_first_free_suffix() {
+        let mut k = Kernel::empty("k");
+        let names: Vec<String> = ["a", "a", "a_1", "a", "b", "a"]
+            .iter()
+            .map(|n| {
+                let v = k.new_var(n, Ty::I64);
+                k.var(v).name.clone()
+            })
+            .collect();
+        assert_eq!(names, ["a", "a_1", "a_1_1", "a_2", "b", "a_3"]);
+        // After `vars` is changed directly, names are still unique.
+        k.vars.truncate(1);
+        let v = k.new_var("a", Ty::I64);
+        assert_eq!(k.var(v).name, "a_1");
+    }
 }

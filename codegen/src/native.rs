@@ -69,6 +69,23 @@ impl JitCode {
         JitCode { owner: Some(owner), entries }
     }
 
+    /// The code for `kernels` when kernel `i` is the same, name apart, as the one
+    /// compiled at index `of[i]` of `self` (see [`crate::jit`]): entries share code.
+    pub(crate) fn shared_by(mut self, kernels: &[Kernel], of: &[usize]) -> JitCode {
+        assert_eq!(kernels.len(), of.len(), "one compiled kernel per kernel");
+        let entries = kernels
+            .iter()
+            .zip(of)
+            .map(|(k, &u)| {
+                let e = &self.entries[u];
+                debug_assert!(e.buffers == k.buffers, "kernel {} shares code with {} but not its buffers", k.name, e.name);
+                Entry { name: k.name.clone(), code: e.code, extent: e.extent, buffers: e.buffers.clone() }
+            })
+            .collect();
+        self.entries = entries;
+        self
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

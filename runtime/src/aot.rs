@@ -73,7 +73,15 @@ pub fn build(g: &Graph, target: &Target, backend: Backend) -> Result<Library, sm
     let name = ident(&g.name);
     let prefix = format!("smelt_{name}");
     let kernels: Vec<Kernel> =
-        prog.steps.iter().enumerate().map(|(i, s)| Kernel { name: format!("k{i}"), ..s.kernel.clone() }).collect();
+        prog.steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut k = s.kernel.clone();
+                k.name = format!("k{i}");
+                k
+            })
+            .collect();
     let object = smelt_codegen::object(backend, &kernels, &prefix)?;
     let mem = memory::plan(&prog);
     // Constants side by side in the payload.

@@ -14,7 +14,7 @@ pub struct KernelBuilder {
 
 impl KernelBuilder {
     pub fn new(name: impl Into<String>) -> KernelBuilder {
-        KernelBuilder { k: Kernel { name: name.into(), buffers: vec![], vars: vec![], body: vec![] }, blocks: vec![vec![]] }
+        KernelBuilder { k: Kernel::empty(name), blocks: vec![vec![]] }
     }
 
     /// Declares a buffer parameter.

@@ -281,6 +281,31 @@ pub struct Kernel {
     pub buffers: Vec<Buffer>,
     pub vars: Vec<VarDecl>,
     pub body: Vec<Stmt>,
+    /// The names `new_var` has handed out (a cache over `vars`).
+    names: VarNames,
+}
+
+/// The variable names of a kernel and, per base name, the next suffix `new_var`
+/// tries: without it, naming the 10⁴ variables of an unrolled convolution scanned
+/// every variable for every candidate name (cubic; most of LLVM's "compile" time
+/// of the AlphaZero tower was `memcmp` here). A cache over `vars`, so equality
+/// ignores it.
+#[derive(Clone, Default)]
+struct VarNames {
+    taken: std::collections::HashSet<String>,
+    next: std::collections::HashMap<String, u32>,
+}
+
+impl PartialEq for VarNames {
+    fn eq(&self, _: &VarNames) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for VarNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} names", self.taken.len())
+    }
 }
 
 impl Kernel {
@@ -305,15 +330,32 @@ impl Kernel {
     }
 
     /// Adds a variable with a unique name derived from `name`.
+    /// The first of `name`, `name_1`, `name_2`, … not taken yet.
     pub fn new_var(&mut self, name: &str, ty: Ty) -> VarId {
-        let mut n = name.to_string();
-        let mut k = 1;
-        while self.vars.iter().any(|v| v.name == n) {
-            n = format!("{name}_{k}");
-            k += 1;
+        if self.names.taken.len() != self.vars.len() {
+            // `vars` was changed directly: start the cache again.
+            self.names = VarNames { taken: self.vars.iter().map(|v| v.name.clone()).collect(), next: Default::default() };
         }
+        let mut n = name.to_string();
+        if self.names.taken.contains(&n) {
+            // Suffixes below `next` were taken when tried, and names stay taken.
+            let k = self.names.next.entry(name.to_string()).or_insert(1);
+            loop {
+                n = format!("{name}_{k}");
+                *k += 1;
+                if !self.names.taken.contains(&n) {
+                    break;
+                }
+            }
+        }
+        self.names.taken.insert(n.clone());
         self.vars.push(VarDecl { name: n, ty });
         VarId(self.vars.len() as u32 - 1)
+    }
+
+    /// An empty kernel named `name`.
+    pub fn empty(name: impl Into<String>) -> Kernel {
+        Kernel { name: name.into(), buffers: vec![], vars: vec![], body: vec![], names: VarNames::default() }
     }
 }
 
