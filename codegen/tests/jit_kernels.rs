@@ -171,3 +171,41 @@ fn dot_pairs_i16_matches_the_reference() {
         }
     }
 }
+
+/// Kernels compiled by LLVM on several threads (one module and engine each) and
+/// kernels shared by name-only duplicates (`smelt_codegen::jit`) each run their
+/// own code: `y = x·s + i` for kernel `i`, `s` per kernel.
+#[test]
+fn llvm_on_threads_and_shared_duplicates_run_the_right_code() {
+    let n = 37;
+    let xs: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 7.0).collect();
+    let xb = f32_bytes(&xs);
+    let scales = [2.0f32, 3.0, 2.0, -1.5, 3.0, 0.25, 2.0];
+    let kernel = |i: usize, s: f32| {
+        let mut kb = KernelBuilder::new(format!("k{i}"));
+        let x = kb.buffer("x", Scalar::F32, n as u64, Access::Read);
+        let y = kb.buffer("y", Scalar::F32, n as u64, Access::Write);
+        kb.for_("j", Expr::i(0), Expr::i(n as i64), LoopKind::Vectorized(4), |kb, j| {
+            kb.store(y, j.clone(), Expr::load(x, j) * Expr::f(s) + Expr::f(s * s));
+        });
+        kb.finish()
+    };
+    let ks: Vec<_> = scales.iter().enumerate().map(|(i, &s)| kernel(i, s)).collect();
+    let codes = [
+        smelt_codegen::llvm::jit_on(&ks, 3).expect("compiles on 3 threads"),
+        smelt_codegen::llvm::jit_on(&ks, 1).expect("compiles on 1 thread"),
+        smelt_codegen::jit(smelt_codegen::Backend::Llvm, &ks).expect("compiles with sharing"),
+        smelt_codegen::jit(smelt_codegen::Backend::Cranelift, &ks).expect("compiles with sharing"),
+    ];
+    for code in &codes {
+        assert_eq!(code.len(), ks.len());
+        for (i, &s) in scales.iter().enumerate() {
+            let mut arena = Arena::new(4 * n);
+            let call = code.bind(i, &mut arena, &[Place::Const(&xb), Place::Arena { offset: 0, bytes: 4 * n }]).expect("binds");
+            call.run(0, 1);
+            drop(call);
+            let want: Vec<f32> = xs.iter().map(|x| x * s + s * s).collect();
+            assert_eq!(read_f32(&arena, 0, n), want, "kernel {i}");
+        }
+    }
+}

@@ -37,7 +37,64 @@ impl Drop for Engine {
 }
 
 /// Compiles kernels into executable memory with LLVM (`default<O3>`, host CPU).
+/// Large sets are split over threads, one module, engine and context each
+/// (contexts are independent in LLVM): ResNet-18's 30 kernels compiled in 4.4 s on
+/// one thread.
 pub fn jit(kernels: &[Kernel]) -> Result<JitCode, Error> {
+    jit_on(kernels, compile_threads(kernels))
+}
+
+/// [`jit`] on `threads` threads (at most one per kernel).
+pub fn jit_on(kernels: &[Kernel], threads: usize) -> Result<JitCode, Error> {
+    let parts = partition(kernels, threads.clamp(1, kernels.len().max(1)));
+    let mut code = vec![std::ptr::null(); kernels.len()];
+    let mut engines = Vec::with_capacity(parts.len());
+    if parts.len() <= 1 {
+        let (engine, addrs) = compile(kernels)?;
+        code = addrs;
+        engines.push(engine);
+    } else {
+        // Make sure the native target is initialized before the threads start.
+        super::init_native()?;
+        let done: Vec<Result<(Part, Vec<usize>), Error>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|idx| {
+                    let ks: Vec<Kernel> = idx.iter().map(|&i| kernels[i].clone()).collect();
+                    s.spawn(move || compile(&ks).map(|(e, a)| (Part(e), a.into_iter().map(|p| p as usize).collect())))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Llvm("an LLVM compile thread panicked".into()))))
+                .collect()
+        });
+        for (idx, r) in parts.iter().zip(done) {
+            let (Part(engine), addrs) = r?;
+            for (&i, a) in idx.iter().zip(addrs) {
+                code[i] = a as *const u8;
+            }
+            engines.push(engine);
+        }
+    }
+    // SAFETY: each address is the finalized code of the function `emit` built for
+    // the kernel at the same index, with the kernel signature; the engines keep it
+    // alive until the owner is dropped. Each engine's `Rc`s are all inside it, so
+    // moving it to another thread (as `JitCode` and the compile threads do) shares
+    // nothing.
+    Ok(unsafe { JitCode::new(Box::new(engines), &code, kernels) })
+}
+
+/// An engine moved from the thread that compiled it.
+struct Part(Engine);
+
+// SAFETY: an `Engine` owns its context, module and execution engine, and nothing
+// outside it refers to them (see `jit`), so it may change threads.
+unsafe impl Send for Part {}
+
+/// One module of `kernels` in a context of its own: the engine and each kernel's
+/// entry point.
+fn compile(kernels: &[Kernel]) -> Result<(Engine, Vec<*const u8>), Error> {
     let ctx = Box::into_raw(Box::new(Context::create()));
     let mut engine = Engine { module: None, ee: None, ctx };
     // SAFETY: the context lives until `engine` is dropped, after everything that
@@ -54,9 +111,42 @@ pub fn jit(kernels: &[Kernel]) -> Result<JitCode, Error> {
     }
     engine.module = Some(module);
     engine.ee = Some(ee);
-    // SAFETY: each address is the finalized code of the function `emit` built for
-    // the kernel at the same index, with the kernel signature; the engine keeps it
-    // alive until the owner is dropped. The engine's `Rc`s are all inside `engine`,
-    // so moving it to another thread (as `JitCode` may) shares nothing.
-    Ok(unsafe { JitCode::new(Box::new(engine), &code, kernels) })
+    Ok((engine, code))
+}
+
+/// Threads to compile on: `SMELT_LLVM_COMPILE_THREADS` if set, else the machine's,
+/// fewer when the kernels are small (a thread's context and engine cost ~10 ms).
+fn compile_threads(kernels: &[Kernel]) -> usize {
+    if let Some(n) = std::env::var("SMELT_LLVM_COMPILE_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        return n.max(1);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let work: usize = kernels.iter().map(size).sum();
+    cores.min(16).min(work / 10_000 + 1)
+}
+
+/// A kernel's size: its statements and expressions, roughly what LLVM works on.
+fn size(k: &Kernel) -> usize {
+    k.to_string().len() / 16
+}
+
+/// `kernels` in `n` parts of about equal size (largest first, each to the
+/// smallest part), each part in kernel order.
+fn partition(kernels: &[Kernel], n: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<(usize, usize)> = kernels.iter().enumerate().map(|(i, k)| (size(k), i)).collect();
+    order.sort_by(|a, b| b.cmp(a));
+    let mut parts: Vec<(usize, Vec<usize>)> = vec![(0, vec![]); n.max(1)];
+    for (sz, i) in order {
+        let p = parts.iter_mut().min_by_key(|p| p.0).expect("at least one part");
+        p.0 += sz;
+        p.1.push(i);
+    }
+    parts
+        .into_iter()
+        .filter(|p| !p.1.is_empty())
+        .map(|(_, mut v)| {
+            v.sort_unstable();
+            v
+        })
+        .collect()
 }

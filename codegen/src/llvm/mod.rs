@@ -11,7 +11,7 @@ mod emit;
 mod engine;
 mod math_ops;
 
-pub use engine::jit;
+pub use engine::{jit, jit_on};
 
 use crate::Error;
 use crate::kernel::{Kernel, verify::verify};
