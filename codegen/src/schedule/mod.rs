@@ -83,13 +83,16 @@ impl Target {
     /// tile on this machine (`smelt bench`, CPU time, 1 thread): 1024³ matmul 23.7 →
     /// 21.3 ms, 3×3 convs of ResNet-18 8–10% faster; 6×32, 10×32, 12×32 and 8×48
     /// tiles were slower or no better. `SMELT_LLVM_VECTOR_BITS=256` keeps the AVX2
-    /// schedule (for CPUs that slow down on 512-bit code). With AVX2 + FMA: 256-bit
+    /// schedule (for CPUs that slow down on 512-bit code); `=128` Cranelift's, to
+    /// compare code generators at one width. With AVX2 + FMA: 256-bit
     /// vectors (f32x8) and 16 ymm registers, so a 6×16 register tile — 12
     /// accumulators, 2 B vectors, one A broadcast (`vbroadcastss` from memory) —
     /// with KC·NR·4 = 16 KiB of B in L1 and MC·KC·4 = 96 KiB of A in L2. Without
     /// AVX2 it keeps Cranelift's 4×8 f32x4 schedule.
     pub fn llvm_host() -> Target {
-        let wide = std::env::var("SMELT_LLVM_VECTOR_BITS").map_or(true, |v| v.trim() != "256");
+        let bits = std::env::var("SMELT_LLVM_VECTOR_BITS").ok();
+        let bits = bits.as_deref().map(str::trim);
+        let wide = !matches!(bits, Some("256" | "128"));
         let avx2 = Target {
             name: "llvm-avx2",
             vector_width: 8,
@@ -108,7 +111,7 @@ impl Target {
         };
         if wide && crate::llvm::host_has_avx512() {
             Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 384, ..avx2 }
-        } else if crate::llvm::host_has_avx2_fma() {
+        } else if bits != Some("128") && crate::llvm::host_has_avx2_fma() {
             avx2
         } else {
             Target { name: "llvm-sse", split_heavy_epilogue: false, direct_a: avx2.direct_a, ..Target::cranelift_x64() }
