@@ -131,7 +131,14 @@ impl Plan {
         profile: Option<&mut Profile>,
     ) -> Result<BTreeMap<String, Tensor>> {
         let mut arena = self.take_arena();
-        let out = self.run_in(&mut arena, inputs, pool, profile);
+        // The whole run on a pool thread: each parallel kernel then forks from
+        // inside the pool, the calling thread sleeps once per run rather than once
+        // per kernel, and idle workers are still spinning when the next kernel
+        // starts.
+        let out = match pool {
+            Some(p) => p.install(|| self.run_in(&mut arena, inputs, pool, profile)),
+            None => self.run_in(&mut arena, inputs, pool, profile),
+        };
         self.arenas.lock().unwrap_or_else(|e| e.into_inner()).push(arena);
         out
     }
