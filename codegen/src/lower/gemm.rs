@@ -259,6 +259,9 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
         ncp = ncp.div_ceil(2);
     }
     let njc = np.div_ceil(ncp);
+    // Blocks of equal size, give or take a panel (64 row panels in blocks of 12
+    // left one of 4, and threads with unequal shares).
+    let (mcp, ncp) = (mp.div_ceil(nic), np.div_ceil(njc));
     let blocks = (nb * nic * njc) as i64;
     let multi_k = k > kc;
     // Edge tiles go through a per-block scratch tile, so that their element-wise
