@@ -87,6 +87,8 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
     // one panel are consecutive, so its weights stay in cache.
     let ipc = (t.mc / mr).max(1);
     let nic = nip.div_ceil(ipc);
+    // Runs of equal length, give or take a tile.
+    let ipc = nip.div_ceil(nic);
     let nb = g.n * g.groups;
     let blocks = nb * njp * nic;
     let flops = 2 * nb * mg * p * depth;
