@@ -358,8 +358,9 @@ pub(super) fn epilogue(ins: &[Operand], act: UnaryOp) -> IrExpr {
 /// `xp[q + koff]` with `koff = c·V + kz·dd·Hp·Wp + ki·dh·Wp + kj·dw`. The GEMM
 /// computes all `q < N' = ((OD−1)·Hp + OH−1)·Wp + OW` (columns past a row's
 /// `OW` are thrown away) into a scratch that a second kernel crops into the output
-/// with the epilogue — unless the padded layout is the output's (`Hp = OH` and
-/// `Wp = OW`), when the GEMM writes the output itself.
+/// with the epilogue — unless no thrown-away column lies between real ones (one
+/// output row per image, as in every 1-d conv, or `Hp = OH` and `Wp = OW`), when
+/// the GEMM writes the output itself, bias, residual and activation included.
 #[allow(clippy::too_many_arguments)]
 fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: BufIdx, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
     let (x, nr) = (&ins[0], l.target.nr);
@@ -367,7 +368,10 @@ fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: Bu
     let depth = cg * g.kd * g.kh * g.kw;
     let (hp, wp, v) = (d.hp, d.wp, d.pitch);
     let np = ((g.od - 1) * hp + g.oh - 1) * wp + g.ow;
-    let same = hp == g.oh && wp == g.ow;
+    // The scratch's columns are the output's positions when no padded column
+    // lies between two real ones: one output row per image (a 1-d conv), or a
+    // padded extent that is the output's.
+    let same = np == g.od * g.oh * g.ow;
     let xp = if d.copy { pad_input(l, node, x, g, d, nr) } else { x.buf };
     let mut koff = Vec::with_capacity(depth);
     for c in 0..cg {

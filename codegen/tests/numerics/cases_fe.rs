@@ -339,6 +339,13 @@ pub fn fe() -> Vec<Case> {
     v.push(conv("fused_conv2d", "fused_conv2d-rows-stem", 9871, &[1, 3, 17, 19], &[32, 3, 7, 7], true, None, " {stride = [2, 2], pad = [3, 3, 3, 3], activation = relu}"));
     v.push(conv("conv1d", "conv1d-rows-last-tile-of-one", 9891, &[2, 3, 59], &[32, 3, 3], true, None, ""));
     v.push(conv("conv2d", "conv2d-rows-parallel", 9881, &[1, 16, 23, 29], &[48, 16, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
+    // 1-d convs whose GEMM columns are the output positions (one output row per
+    // image): the GEMM writes the output with bias, residual and activation —
+    // causal and end padding, dilations, groups, batches, prime lengths.
+    v.push(conv("fused_conv1d", "fused_conv1d-causal-residual-tanh", 9901, &[2, 5, 37], &[7, 5, 3], true, Some(&[2, 7, 37]), " {pad = [6, 0], dilation = [3], activation = tanh}"));
+    v.push(conv("fused_conv1d", "fused_conv1d-groups-residual-sigmoid", 9911, &[3, 4, 29], &[6, 2, 2], true, Some(&[3, 6, 29]), " {pad = [1, 0], groups = 2, activation = sigmoid}"));
+    v.push(conv("conv1d", "conv1d-causal-groups-prime", 9921, &[1, 9, 53], &[9, 3, 2], true, None, " {pad = [2, 0], dilation = [2], groups = 3}"));
+    v.push(conv("fused_conv1d", "fused_conv1d-end-pad-relu", 9931, &[2, 3, 41], &[5, 3, 4], true, None, " {pad = [0, 5], dilation = [2], activation = relu}"));
     v.push(conv("conv2d", "conv2d-deep-k-wide", 9701, &[1, 40, 6, 23], &[5, 40, 3, 3], true, None, " {pad = [1, 1, 1, 1], dilation = [1, 2]}"));
     v
 }
@@ -359,5 +366,6 @@ pub const FE_OPS: &[&str] = &[
     "gru",
     "conv1d",
     "conv2d",
+    "fused_conv1d",
     "fused_conv2d",
 ];
