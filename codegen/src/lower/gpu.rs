@@ -306,9 +306,7 @@ pub fn conv(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Opera
         }
         if ins.len() > 3 {
             let at = kb.let_("at", img * (g.m * p) as i64 + ch * p as i64 + j);
-            for r in 3..ins.len() {
-                vals.push(Expr::load(bf[r], at.clone()));
-            }
+            vals.extend(bf[3..ins.len()].iter().map(|&r| Expr::load(r, at.clone())));
         }
         region(kb, &e, &vals, 1)
     };
