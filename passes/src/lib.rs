@@ -14,7 +14,7 @@ mod manager;
 pub mod opkey;
 pub mod rules;
 
-pub use classic::{Cse, Dce, FoldBatchNorm, FoldConstants, InferTypes, SimplifyShapes};
+pub use classic::{Cse, Dce, FoldBatchNorm, FoldConstants, InferTypes, SimplifyShapes, SplitConv};
 pub use egraph::{EqSat, EqSatReport, Limits};
 pub use egraph::cost::{CostModel, Target};
 pub use error::{Error, Result};

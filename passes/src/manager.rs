@@ -5,7 +5,7 @@
 //! The manager prints nothing itself: it returns one [`PassRecord`] per pass and the
 //! caller (the CLI, a test, the report bench) decides what to show.
 
-use crate::classic::{Cse, Dce, FoldBatchNorm, FoldConstants, InferTypes, SimplifyShapes};
+use crate::classic::{Cse, Dce, FoldBatchNorm, FoldConstants, InferTypes, SimplifyShapes, SplitConv};
 use crate::egraph::cost::Target;
 use crate::egraph::{EqSat, EqSatReport, Limits};
 use crate::error::{Error, Result};
@@ -105,7 +105,8 @@ impl PassManager {
 
     /// The standard pipeline of a level:
     /// - `-O0`: type inference only;
-    /// - `-O1`: + shape simplification, batch-norm folding, constant folding, CSE, DCE;
+    /// - `-O1`: + shape simplification, batch-norm folding, splitting convs by the
+    ///   chunks of a split of their output channels, constant folding, CSE, DCE;
     /// - `-O2`: + the e-graph optimizer (all rule families), then folding and
     ///   cleanup of what it left, and a second e-graph run on the result;
     /// - `-O3`: as `-O2` with larger saturation limits and the exact extractor on
@@ -123,6 +124,7 @@ impl PassManager {
         }
         pm.add(SimplifyShapes);
         pm.add(FoldBatchNorm);
+        pm.add(SplitConv::new(target));
         pm.add(FoldConstants);
         pm.add(Cse);
         pm.add(Dce);

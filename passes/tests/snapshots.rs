@@ -10,7 +10,7 @@ mod common;
 
 use common::{assert_same_values, fill_weights};
 use smelt_passes::rules::{Family, rule_names};
-use smelt_passes::{Cse, Dce, EqSat, FoldBatchNorm, FoldConstants, InferTypes, Limits, PassManager, SimplifyShapes};
+use smelt_passes::{Cse, Dce, EqSat, FoldBatchNorm, FoldConstants, InferTypes, Limits, PassManager, SimplifyShapes, SplitConv};
 use std::collections::BTreeSet;
 
 fn pipeline(dir: &str) -> PassManager {
@@ -23,6 +23,7 @@ fn pipeline(dir: &str) -> PassManager {
         "cse" => pm.add(Cse).add(Dce),
         "fold-constants" => pm.add(FoldConstants).add(Dce),
         "fold-batch-norm" => pm.add(FoldBatchNorm).add(Dce),
+        "split-conv" => pm.add(SplitConv::default()).add(Dce),
         "simplify-shapes" => pm.add(SimplifyShapes).add(Dce),
         "algebra" => pm.add(eq(&[Family::Algebra])).add(FoldConstants).add(Dce),
         "fusion" => pm.add(eq(&[Family::Algebra, Family::Fusion])).add(FoldConstants).add(Dce),

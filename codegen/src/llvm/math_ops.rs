@@ -156,14 +156,26 @@ impl<'ctx> MathOps for LlvmMath<'_, '_, 'ctx> {
         self.keep(r)
     }
     fn f2i(&mut self, a: V<'ctx>) -> V<'ctx> {
-        // Saturating, so a NaN or huge input gives a defined value (LLVM's plain
-        // `fptosi` would give poison).
-        if self.err.is_some() {
-            return self.dummy;
-        }
-        let it = super::emit::llvm_type(self.e.cx, self.i());
-        let r = self.e.intrinsic("llvm.fptosi.sat", &[it, a.get_type()], &[a]);
-        self.keep(r)
+        // Saturating, as `llvm.fptosi.sat` (so a NaN or huge input gives a
+        // defined value; a plain `fptosi` would give poison), but written as a
+        // plain `fptosi` of the input moved into range: LLVM 14 scalarizes the
+        // vector `fptosi.sat` into a converted, compared and inserted lane at a
+        // time, which made `exp` (and sigmoid, softmax, …) several times slower
+        // (WaveNet's sigmoid: 0.28 ms for 2¹⁸ elements, tanh 0.08).
+        let nan = self.fisnan(a);
+        let zero = self.fconst(0.0);
+        let x = self.select(nan, zero, a);
+        let lo = self.fconst(-2_147_483_648.0);
+        let x = self.fmax(x, lo);
+        // The largest f32 below 2³¹; from 2³¹ on the result is i32::MAX.
+        let hi = self.fconst(2_147_483_520.0);
+        let x = self.fmin(x, hi);
+        let t = self.i();
+        let r = self.cast(Op::FPToSI, x, t);
+        let two31 = self.fconst(2_147_483_648.0);
+        let big = self.fcmp(FloatPredicate::OGE, a, two31);
+        let max = self.iconst(i32::MAX);
+        self.select(big, max, r)
     }
     fn i2f(&mut self, a: V<'ctx>) -> V<'ctx> {
         let t = self.f();

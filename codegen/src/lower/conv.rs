@@ -3,7 +3,8 @@
 //! `p = (od, oh, ow)` (a 2-d conv has depth 1, a 1-d conv height 1 too).
 //! The weights are packed into A panels (at compile time when they are params);
 //! `X_col` is never built: a kernel packs its B panels straight from the input,
-//! with zeros for padding. Bias, residual and activation are the epilogue.
+//! with zeros for padding. Bias, residual and activation, or a fused conv's
+//! epilogue expression and its extra inputs, are the GEMM's epilogue.
 
 use super::expr::region;
 use super::gemm::{DirectB, Extra, GemmSpec, PackSrc, gemm, pack};
@@ -235,11 +236,11 @@ fn pointwise(g: &Geo) -> bool {
 }
 
 pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
-    let (conv, act) = match op {
-        Op::Conv(c) => (c, UnaryOp::Identity),
-        Op::FusedConv { conv, activation } => (conv, *activation),
+    let conv = match op {
+        Op::Conv(c) | Op::FusedConv { conv: c, .. } => c,
         _ => return Ok(false),
     };
+    let e = epilogue(op, ins);
     let out = &outs[0];
     let (x, w) = (&ins[0], &ins[1]);
     let g = geometry(conv, &x.shape, &w.shape, &out.shape).ok_or_else(|| internal(node, "conv shapes"))?;
@@ -247,13 +248,13 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let depth = cg * g.kd * g.kh * g.kw;
     let p = g.od * g.oh * g.ow;
     if super::conv_rows::applies(l, &g) {
-        return super::conv_rows::lower(l, node, &g, act, ins, out);
+        return super::conv_rows::lower(l, node, &g, &e, ins, out);
     }
     let (mr, nr) = (l.target.mr, l.target.nr);
     let sa = PackSrc { buf: w.buf, batches: g.groups, bstride: (mg * depth) as i64, count: mg, depth, s_lane: depth as i64, s_depth: 1 };
     let pa = pack(l, node, "w", &sa, mr)?;
     if let Some(d) = direct_plan(&g, nr) {
-        return direct(l, node, &g, &d, act, pa, ins, out);
+        return direct(l, node, &g, &d, &e, pa, ins, out);
     }
     let pb = if pointwise(&g) {
         // B is the input: `groups·n` matrices, lane = position, depth = channel.
@@ -264,7 +265,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     };
     let per_a = (mg.div_ceil(mr) * depth * mr) as i64;
     let per_b = (p.div_ceil(nr) * depth * nr) as i64;
-    let (extras, e) = (extras(ins, &g), epilogue(ins, act));
+    let extras = extras(ins, &g);
     let spec = GemmSpec {
         batch: vec![g.n, g.groups],
         m: mg,
@@ -325,30 +326,53 @@ fn direct_plan(g: &Geo, nr: usize) -> Option<Direct> {
 }
 
 /// The epilogue's inputs in the GEMM's `[n, groups, mg, positions]` layout: the
-/// bias (per output channel) and the residual (laid out as the output), when given.
+/// bias (per output channel), then the residual or the fused epilogue's extra
+/// inputs (each laid out as the output), when given.
 fn extras(ins: &[Operand], g: &Geo) -> Vec<Extra> {
     let (mg, p) = (g.m / g.groups, g.od * g.oh * g.ow);
     let mut v = vec![];
     if let Some(b) = ins.get(2) {
         v.push(Extra { buf: b.buf, off: 0, batch: vec![0, mg as i64], rs: 1, cs: 0 });
     }
-    if let Some(r) = ins.get(3) {
+    for r in ins.iter().skip(3) {
         v.push(Extra { buf: r.buf, off: 0, batch: vec![(g.m * p) as i64, (mg * p) as i64], rs: p as i64, cs: 1 });
     }
     v
 }
 
-/// The epilogue of a conv: `$0` the product, then the bias (`$1`) and the
-/// residual when given, then the activation.
-pub(super) fn epilogue(ins: &[Operand], act: UnaryOp) -> IrExpr {
-    let mut e = IrExpr::Input(0);
-    for n in 1..ins.len().clamp(2, 4) - 1 {
-        e = IrExpr::binary(BinaryOp::Add, e, IrExpr::Input(n));
+/// The epilogue of a conv over `$0` the product, `$1` the bias when given and
+/// `$2…` the inputs after it (the residual, or a fused epilogue's extras, each
+/// laid out as the output): `act($0 + $1 + $2)`, or the fused conv's
+/// `epilogue` with its `$0` (the conv with its bias) as `$0 + $1`.
+pub(super) fn epilogue(op: &Op, ins: &[Operand]) -> IrExpr {
+    match op {
+        Op::FusedConv { epilogue: Some(e), .. } => shift(e),
+        Op::FusedConv { activation, .. } => {
+            let mut e = IrExpr::Input(0);
+            for n in 1..ins.len().clamp(2, 4) - 1 {
+                e = IrExpr::binary(BinaryOp::Add, e, IrExpr::Input(n));
+            }
+            if *activation != UnaryOp::Identity {
+                e = IrExpr::unary(*activation, e);
+            }
+            e
+        }
+        _ if ins.len() > 2 => IrExpr::binary(BinaryOp::Add, IrExpr::Input(0), IrExpr::Input(1)),
+        _ => IrExpr::Input(0),
     }
-    if act != UnaryOp::Identity {
-        e = IrExpr::unary(act, e);
+}
+
+/// A fused conv's epilogue over the product, the bias and the extras: `$0` →
+/// `$0 + $1`, `$i` → `$(i+1)`.
+fn shift(e: &IrExpr) -> IrExpr {
+    match e {
+        IrExpr::Input(0) => IrExpr::binary(BinaryOp::Add, IrExpr::Input(0), IrExpr::Input(1)),
+        IrExpr::Input(i) => IrExpr::Input(i + 1),
+        IrExpr::Const(c) => IrExpr::Const(*c),
+        IrExpr::Unary(u, x) => IrExpr::unary(*u, shift(x)),
+        IrExpr::Binary(b, x, y) => IrExpr::binary(*b, shift(x), shift(y)),
+        IrExpr::Where(c, x, y) => IrExpr::Where(Box::new(shift(c)), Box::new(shift(x)), Box::new(shift(y))),
     }
-    e
 }
 
 /// A unit-stride conv as a GEMM whose B is read in place (no im2col): the input
@@ -359,16 +383,20 @@ pub(super) fn epilogue(ins: &[Operand], act: UnaryOp) -> IrExpr {
 /// `xp[q + koff]` with `koff = c·V + kz·dd·Hp·Wp + ki·dh·Wp + kj·dw`. The GEMM
 /// computes all `q < N' = ((OD−1)·Hp + OH−1)·Wp + OW` (columns past a row's
 /// `OW` are thrown away) into a scratch that a second kernel crops into the output
-/// with the epilogue — unless the padded layout is the output's (`Hp = OH` and
-/// `Wp = OW`), when the GEMM writes the output itself.
+/// with the epilogue — unless no thrown-away column lies between real ones (one
+/// output row per image, as in every 1-d conv, or `Hp = OH` and `Wp = OW`), when
+/// the GEMM writes the output itself, bias, residual and activation included.
 #[allow(clippy::too_many_arguments)]
-fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: BufIdx, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
+fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, e: &IrExpr, pa: BufIdx, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
     let (x, nr) = (&ins[0], l.target.nr);
     let (cg, mg) = (g.c / g.groups, g.m / g.groups);
     let depth = cg * g.kd * g.kh * g.kw;
     let (hp, wp, v) = (d.hp, d.wp, d.pitch);
     let np = ((g.od - 1) * hp + g.oh - 1) * wp + g.ow;
-    let same = hp == g.oh && wp == g.ow;
+    // The scratch's columns are the output's positions when no padded column
+    // lies between two real ones: one output row per image (a 1-d conv), or a
+    // padded extent that is the output's.
+    let same = np == g.od * g.oh * g.ow;
     let xp = if d.copy { pad_input(l, node, x, g, d, nr) } else { x.buf };
     let mut koff = Vec::with_capacity(depth);
     for c in 0..cg {
@@ -382,7 +410,6 @@ fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: Bu
     }
     let koff = l.constant(&format!("{node}.koff"), Scalar::I64, koff.iter().flat_map(|v| v.to_le_bytes()).collect());
     let per_a = (mg.div_ceil(l.target.mr) * depth * l.target.mr) as i64;
-    let e = epilogue(ins, act);
     // The GEMM writes the output with the epilogue when the layouts agree, else a
     // scratch that `crop` finishes.
     let (c, extras) = if same { (out.buf, extras(ins, g)) } else { (l.temp(&format!("{node}.cols"), Scalar::F32, (g.n * g.m * np) as u64), vec![]) };
@@ -403,7 +430,7 @@ fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, act: UnaryOp, pa: Bu
     };
     gemm(l, node, &spec)?;
     if !same {
-        crop(l, node, g, (hp, wp, np), c, ins, out, &e);
+        crop(l, node, g, (hp, wp, np), c, ins, out, e);
     }
     Ok(true)
 }
@@ -482,7 +509,7 @@ fn crop(l: &mut Lowerer, node: &str, g: &Geo, (hp, wp, np): (usize, usize, usize
     let len = |l: &Lowerer, b: BufIdx| l.prog.buffer(b).len;
     let src = kb.buffer("cols", Scalar::F32, len(l, cols), Access::Read);
     let bias = ins.get(2).map(|b| kb.buffer("bias", Scalar::F32, b.len(), Access::Read));
-    let res = ins.get(3).map(|r| kb.buffer("residual", Scalar::F32, r.len(), Access::Read));
+    let res: Vec<_> = ins.iter().skip(3).map(|r| kb.buffer("residual", Scalar::F32, r.len(), Access::Read)).collect();
     let dst = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
     let kind = if (rows * p) as u64 >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial };
     let vw = LoopKind::Vectorized(l.target.vector_width);
@@ -499,7 +526,7 @@ fn crop(l: &mut Lowerer, node: &str, g: &Geo, (hp, wp, np): (usize, usize, usize
                     if let Some(b) = &bv {
                         vals.push(b.clone());
                     }
-                    if let Some(rb) = res {
+                    for &rb in &res {
                         vals.push(Expr::load(rb, doff.clone() + xi.clone()));
                     }
                     let y = region(kb, &e, &vals, 1);
@@ -509,8 +536,7 @@ fn crop(l: &mut Lowerer, node: &str, g: &Geo, (hp, wp, np): (usize, usize, usize
         });
     });
     let mut args = vec![cols];
-    args.extend(ins.get(2).map(|b| b.buf));
-    args.extend(ins.get(3).map(|r| r.buf));
+    args.extend(ins.iter().skip(2).map(|b| b.buf));
     args.push(out.buf);
     l.step(node, kb.finish(), args);
 }

@@ -16,14 +16,14 @@
 //! through a per-block scratch tile, with the epilogue (bias, residual,
 //! activation): no crop pass.
 
-use super::conv::{Direct, Geo, epilogue, pad_input};
+use super::conv::{Direct, Geo, pad_input};
 use super::expr::region;
 use super::gemm::{PackSrc, pack};
 use super::util::Operand;
 use super::Lowerer;
 use crate::kernel::{Access, BinOp, BufId, Expr, KernelBuilder, LoopKind, Scalar, Ty, VarId};
 use crate::Error;
-use smelt_ir::{Expr as IrExpr, UnaryOp};
+use smelt_ir::Expr as IrExpr;
 
 /// Whether the conv runs on this path: the target asks for it, each group has
 /// at least a whole panel of output channels (fewer would waste lanes), and the
@@ -48,7 +48,7 @@ fn layout(g: &Geo) -> Direct {
     Direct { dp, hp, wp, pitch: 16 * (lines + 1 - lines % 2), copy: true }
 }
 
-pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
+pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
     let t = l.target.clone();
     let (nr, w) = (t.nr, t.vector_width as usize);
     let nv = nr / w;
@@ -94,7 +94,6 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
     let flops = 2 * nb * mg * p * depth;
     let kind = if blocks > 1 && flops as u64 > t.parallel_min_elems * 64 { LoopKind::Parallel } else { LoopKind::Serial };
     let scratch = l.temp(&format!("{node}.tiles"), Scalar::F32, (blocks * mr * nr) as u64);
-    let e = epilogue(ins, act);
     let name = l.kernel_name(node, "rows");
     let mut kb = KernelBuilder::new(name);
     let len = |l: &Lowerer, b| l.prog.buffer(b).len;
@@ -102,7 +101,7 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
     let tb = kb.buffer("rows", Scalar::I64, len(l, tab), Access::Read);
     let wb_ = kb.buffer("w", Scalar::F32, len(l, pw), Access::Read);
     let bias = ins.get(2).map(|b| kb.buffer("bias", Scalar::F32, b.len(), Access::Read));
-    let res = ins.get(3).map(|r| kb.buffer("residual", Scalar::F32, r.len(), Access::Read));
+    let res: Vec<BufId> = ins.iter().skip(3).map(|r| kb.buffer("residual", Scalar::F32, r.len(), Access::Read)).collect();
     let ob = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
     let sb = kb.buffer("tiles", Scalar::F32, len(l, scratch), Access::ReadWrite);
     let acc: Vec<Vec<VarId>> =
@@ -131,7 +130,7 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
         // not fill it: no row computed in vain).
         let tile = |kb: &mut KernelBuilder, ip: Expr, mr: usize| {
             let (acc, rows) = (&acc[..mr], &rows[..mr]);
-            let cx = Tile { mr, nr, w, p, acc, out: ob, scratch: sb, sbase: sbase.clone(), bias, res, m0: m0.clone(), orow: orow.clone(), cols: cols.clone(), e: &e };
+            let cx = Tile { mr, nr, w, p, acc, out: ob, scratch: sb, sbase: sbase.clone(), bias, res: &res, m0: m0.clone(), orow: orow.clone(), cols: cols.clone(), e };
             for (r, &b) in rows.iter().enumerate() {
                 kb.set(b, xb.clone() + Expr::load(tb, ip.clone() * full_mr as i64 + r as i64));
             }
@@ -202,8 +201,7 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, act: UnaryOp, ins: &[Operand]
         }
     });
     let mut args = vec![xp, tab, pw];
-    args.extend(ins.get(2).map(|b| b.buf));
-    args.extend(ins.get(3).map(|r| r.buf));
+    args.extend(ins.iter().skip(2).map(|b| b.buf));
     args.push(out.buf);
     args.push(scratch);
     l.step(node, kb.finish(), args);
@@ -222,7 +220,8 @@ struct Tile<'a> {
     scratch: BufId,
     sbase: Expr,
     bias: Option<BufId>,
-    res: Option<BufId>,
+    /// The residual, or a fused epilogue's extra inputs (laid out as the output).
+    res: &'a [BufId],
     /// The panel's first output channel (of all groups), its output row, and
     /// its number of real channels.
     m0: Expr,
@@ -236,7 +235,7 @@ struct Tile<'a> {
 fn store_full(kb: &mut KernelBuilder, t: &Tile, p0: &Expr) {
     let lanes = t.w as u32;
     for v in 0..t.nr / t.w {
-        let rows: Vec<Expr> = match t.res {
+        let rows: Vec<Expr> = match t.res.first() {
             None => {
                 let bv = t.bias.map(|b| kb.let_("bias", Expr::loadv(b, t.m0.clone() + (v * t.w) as i64, lanes)));
                 (0..t.mr)
@@ -253,18 +252,18 @@ fn store_full(kb: &mut KernelBuilder, t: &Tile, p0: &Expr) {
         for ln in 0..t.w {
             let j = v * t.w + ln;
             let o = kb.let_("o", t.orow.clone() + (j * t.p) as i64 + p0.clone());
-            let bias = match (t.res, t.bias) {
+            let bias = match (t.res.first(), t.bias) {
                 (Some(_), Some(b)) => Some(kb.let_("bias", Expr::load(b, t.m0.clone() + j as i64))),
                 _ => None,
             };
             for (r, y) in rows.iter().enumerate() {
                 let x = Expr::lane(y.clone(), ln as u32);
-                let val = match t.res {
+                let val = match t.res.first() {
                     None => x,
-                    Some(rb) => {
+                    Some(_) => {
                         let mut vals = vec![x];
                         vals.extend(bias.clone());
-                        vals.push(Expr::load(rb, o.clone() + r as i64));
+                        vals.extend(t.res.iter().map(|&rb| Expr::load(rb, o.clone() + r as i64)));
                         region(kb, t.e, &vals, 1)
                     }
                 };
@@ -289,9 +288,7 @@ fn store_edge(kb: &mut KernelBuilder, t: &Tile, p0: &Expr) {
         kb.for_("r", Expr::i(0), nrows, LoopKind::Serial, |kb, r| {
             let mut vals = vec![Expr::load(t.scratch, t.sbase.clone() + r.clone() * t.nr as i64 + j.clone())];
             vals.extend(bv.clone());
-            if let Some(rb) = t.res {
-                vals.push(Expr::load(rb, o.clone() + r.clone()));
-            }
+            vals.extend(t.res.iter().map(|&rb| Expr::load(rb, o.clone() + r.clone())));
             let y = region(kb, t.e, &vals, 1);
             kb.store(t.out, o.clone() + r, y);
         });

@@ -18,7 +18,7 @@ use super::{BufIdx, Lowerer, internal};
 use crate::kernel::{Access, BufId, Expr, KernelBuilder, LoopKind, Scalar, Stmt, Ty, VarId};
 use crate::schedule::Target;
 use crate::Error;
-use smelt_ir::{BinaryOp, Expr as IrExpr, Op, UnaryOp};
+use smelt_ir::{BinaryOp, Expr as IrExpr, Op};
 
 /// Whether a target is the GPU's (its GEMM-shaped ops lower here).
 pub fn is_gpu(t: &Target) -> bool {
@@ -250,11 +250,12 @@ pub fn linalg(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Ope
 
 /// `conv1d/2d/3d` and `fused_conv1d/2d/3d`: per (image, group) `out = W·im2col(x)`.
 pub fn conv(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
-    let (cv, act) = match op {
-        Op::Conv(c) => (c, UnaryOp::Identity),
-        Op::FusedConv { conv, activation } => (conv, *activation),
+    let cv = match op {
+        Op::Conv(c) | Op::FusedConv { conv: c, .. } => c,
         _ => return Ok(false),
     };
+    // Over the product, the bias and the residual or extras (`conv::epilogue`).
+    let e = super::conv::epilogue(op, ins);
     let out = &outs[0];
     let (x, w) = (&ins[0], &ins[1]);
     let g = super::conv::geometry(cv, &x.shape, &w.shape, &out.shape).ok_or_else(|| internal(node, "conv shapes"))?;
@@ -298,19 +299,14 @@ pub fn conv(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Opera
     };
     let epi = |kb: &mut KernelBuilder, bf: &[BufId], b: Expr, i: Expr, j: Expr, acc: Expr| {
         let mut vals = vec![acc];
-        let mut e = IrExpr::Input(0);
         let img = b.clone() / Expr::i(groups);
         let ch = (b % Expr::i(groups)) * mg as i64 + i;
         if ins.len() > 2 {
             vals.push(Expr::load(bf[2], ch.clone()));
-            e = IrExpr::binary(BinaryOp::Add, e, IrExpr::Input(vals.len() - 1));
         }
         if ins.len() > 3 {
-            vals.push(Expr::load(bf[3], img * (g.m * p) as i64 + ch * p as i64 + j));
-            e = IrExpr::binary(BinaryOp::Add, e, IrExpr::Input(vals.len() - 1));
-        }
-        if act != UnaryOp::Identity {
-            e = IrExpr::unary(act, e);
+            let at = kb.let_("at", img * (g.m * p) as i64 + ch * p as i64 + j);
+            vals.extend(bf[3..ins.len()].iter().map(|&r| Expr::load(r, at.clone())));
         }
         region(kb, &e, &vals, 1)
     };

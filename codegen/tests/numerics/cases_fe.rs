@@ -72,6 +72,16 @@ fn conv(op: &str, name: &str, seed: u64, xs: &[usize], ws: &[usize], bias: bool,
     if bias { with_param(c, "b", &ws[..1], seed + 2) } else { c }
 }
 
+/// A `fused_conv2d` with bias and two extra inputs `r`, `q` of shape `rs`.
+fn conv_extras(name: &str, seed: u64, xs: &[usize], ws: &[usize], rs: &[usize], attrs: &str) -> Case {
+    let shape = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+    let body = format!("  w = param f32[{}]\n  b = param f32[{}]\n  y = fused_conv2d(x, w, b, r, q){attrs}", shape(ws), ws[0]);
+    let ins: Vec<(&str, DType, &[usize], Dist)> = vec![("x", F, xs, Dist::Any), ("r", F, rs, Dist::Any), ("q", F, rs, Dist::Any)];
+    let c = case("fused_conv2d", name, seed, &ins, &["y"], &body);
+    let c = with_param(c, "w", ws, seed + 1);
+    with_param(c, "b", &ws[..1], seed + 2)
+}
+
 /// A plain LSTM (no initial states or peepholes).
 fn lstm(name: &str, seed: u64, t: usize, n: usize, i: usize, h: usize, dir: &str) -> Case {
     let d = if dir == "bidirectional" { 2 } else { 1 };
@@ -339,6 +349,21 @@ pub fn fe() -> Vec<Case> {
     v.push(conv("fused_conv2d", "fused_conv2d-rows-stem", 9871, &[1, 3, 17, 19], &[32, 3, 7, 7], true, None, " {stride = [2, 2], pad = [3, 3, 3, 3], activation = relu}"));
     v.push(conv("conv1d", "conv1d-rows-last-tile-of-one", 9891, &[2, 3, 59], &[32, 3, 3], true, None, ""));
     v.push(conv("conv2d", "conv2d-rows-parallel", 9881, &[1, 16, 23, 29], &[48, 16, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
+    // 1-d convs whose GEMM columns are the output positions (one output row per
+    // image): the GEMM writes the output with bias, residual and activation —
+    // causal and end padding, dilations, groups, batches, prime lengths.
+    v.push(conv("fused_conv1d", "fused_conv1d-causal-residual-tanh", 9901, &[2, 5, 37], &[7, 5, 3], true, Some(&[2, 7, 37]), " {pad = [6, 0], dilation = [3], activation = tanh}"));
+    v.push(conv("fused_conv1d", "fused_conv1d-groups-residual-sigmoid", 9911, &[3, 4, 29], &[6, 2, 2], true, Some(&[3, 6, 29]), " {pad = [1, 0], groups = 2, activation = sigmoid}"));
+    v.push(conv("conv1d", "conv1d-causal-groups-prime", 9921, &[1, 9, 53], &[9, 3, 2], true, None, " {pad = [2, 0], dilation = [2], groups = 3}"));
+    v.push(conv("fused_conv1d", "fused_conv1d-end-pad-relu", 9931, &[2, 3, 41], &[5, 3, 4], true, None, " {pad = [0, 5], dilation = [2], activation = relu}"));
+    // Fused convs with an epilogue expression over the conv (`$0`) and extra
+    // inputs of its type: WaveNet's gated unit on a 1-d conv (GEMM writes the
+    // output), a 2-d conv whose GEMM output is cropped, positions as rows
+    // (`conv_rows.rs`, two extras), a strided im2col conv.
+    v.push(conv("fused_conv1d", "fused_conv1d-epilogue-gated", 9941, &[2, 6, 43], &[5, 6, 2], true, Some(&[2, 5, 43]), " {pad = [3, 0], dilation = [3], epilogue = mul(tanh($1), sigmoid($0))}"));
+    v.push(conv("fused_conv2d", "fused_conv2d-epilogue-crop", 9951, &[1, 3, 7, 11], &[6, 3, 3, 3], true, Some(&[1, 6, 7, 11]), " {pad = [1, 1, 1, 1], epilogue = sub($1, mul($0, 0.5))}"));
+    v.push(conv_extras("fused_conv2d-epilogue-rows-two-extras", 9961, &[1, 5, 7, 9], &[35, 5, 3, 3], &[1, 35, 7, 9], " {pad = [1, 1, 1, 1], epilogue = add(mul(tanh($0), sigmoid($2)), $1)}"));
+    v.push(conv("fused_conv2d", "fused_conv2d-epilogue-strided", 9971, &[1, 3, 11, 13], &[5, 3, 3, 3], true, Some(&[1, 5, 6, 7]), " {stride = [2, 2], pad = [1, 1, 1, 1], epilogue = max($0, $1)}"));
     v.push(conv("conv2d", "conv2d-deep-k-wide", 9701, &[1, 40, 6, 23], &[5, 40, 3, 3], true, None, " {pad = [1, 1, 1, 1], dilation = [1, 2]}"));
     v
 }
@@ -359,5 +384,6 @@ pub const FE_OPS: &[&str] = &[
     "gru",
     "conv1d",
     "conv2d",
+    "fused_conv1d",
     "fused_conv2d",
 ];

@@ -1,5 +1,5 @@
 //! Fused forms created by the optimizer (and writable by hand): convolution with
-//! bias, residual and activation; matmul with an elementwise epilogue; and one
+//! bias, residual and activation or an elementwise epilogue; matmul with an elementwise epilogue; and one
 //! elementwise region.
 
 use super::conv::Conv;
@@ -28,7 +28,8 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
                 ],
                 Some("identity"),
             ).unwrap_or("identity");
-            Op::FusedConv { conv, activation: UnaryOp::from_name(act, &[]).unwrap_or(UnaryOp::Identity) }
+            let epilogue = a.has("epilogue").then(|| a.expr("epilogue"));
+            Op::FusedConv { conv, activation: UnaryOp::from_name(act, &[]).unwrap_or(UnaryOp::Identity), epilogue }
         }
         "fused_matmul" => Op::FusedMatMul { epilogue: a.expr("epilogue") },
         "elementwise" => Op::Elementwise { expr: a.expr("expr") },
@@ -38,10 +39,13 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
 
 pub(super) fn attrs(op: &Op) -> Vec<(&'static str, AttrValue)> {
     match op {
-        Op::FusedConv { conv, activation } => {
+        Op::FusedConv { conv, activation, epilogue } => {
             let mut v = conv.attrs();
             if *activation != UnaryOp::Identity {
                 v.push(("activation", AttrValue::ident(activation.name())));
+            }
+            if let Some(e) = epilogue {
+                v.push(("epilogue", AttrValue::Expr(e.clone())));
             }
             v
         }
@@ -64,10 +68,30 @@ fn broadcast_into(op: &str, base: &Shape, extra: &[&TensorType]) -> Result<(), S
 
 pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<TensorType, String> {
     match op {
-        Op::FusedConv { conv, .. } => {
+        Op::FusedConv { conv, activation, epilogue } => {
             let n = op.name();
             let bias = ins.get(2).map(|_| &ins[..3]).unwrap_or(&ins[..2]);
             let out = conv.infer(bias, false).map_err(|e| e.replacen(&format!("conv{}d", conv.rank()), n, 1))?;
+            if let Some(e) = epilogue {
+                // `$0` the conv with its bias, `$1…` the extras, each of the output's type.
+                if *activation != UnaryOp::Identity {
+                    return Err(format!("{n} takes an activation or an epilogue, not both"));
+                }
+                if ins.len() < 3 {
+                    return Err(format!("{n} with an epilogue needs a bias"));
+                }
+                for t in &ins[3..] {
+                    if t.dtype != out.dtype || t.shape != out.shape || t.quant.is_some() {
+                        return Err(format!("{n} expects epilogue inputs of type {out}, found {t}"));
+                    }
+                }
+                let dts = vec![out.dtype; ins.len() - 2];
+                let d = e.dtype(&dts).map_err(|e| format!("{n} epilogue: {e}"))?;
+                if d != out.dtype {
+                    return Err(format!("{n} epilogue gives {d}, the conv {}", out.dtype));
+                }
+                return Ok(out);
+            }
             if let Some(r) = ins.get(3)
                 && (r.dtype != out.dtype || r.shape != out.shape)
             {

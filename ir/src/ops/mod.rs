@@ -97,7 +97,9 @@ pub enum Op {
     MoeCombine { capacity: usize },
     Moe(Moe),
     // fused forms
-    FusedConv { conv: Conv, activation: UnaryOp },
+    /// `act(conv(x, w, b) + residual)`, or with `epilogue` an elementwise
+    /// expression over `$0 = conv(x, w, b)` and the extra inputs after `b`.
+    FusedConv { conv: Conv, activation: UnaryOp, epilogue: Option<Expr> },
     FusedMatMul { epilogue: Expr },
     Elementwise { expr: Expr },
 }
@@ -266,7 +268,8 @@ impl Op {
             Op::Gru(_) => (4, 5),
             Op::Attention(_) => (3, 4),
             Op::SparseMatMul(_) | Op::Moe(_) => (4, 4),
-            Op::FusedConv { .. } => (2, 4),
+            Op::FusedConv { epilogue: None, .. } => (2, 4),
+            Op::FusedConv { epilogue: Some(e), .. } => (2 + e.arity().max(1), 2 + e.arity().max(1)),
             Op::FusedMatMul { epilogue } => (2.max(epilogue.arity() + 1), 2.max(epilogue.arity() + 1)),
             Op::Elementwise { expr } => (expr.arity().max(1), expr.arity().max(1)),
         }

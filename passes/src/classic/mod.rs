@@ -5,6 +5,7 @@
 //! | `infer-types` | infers every value's type |
 //! | `simplify-shapes` | cancels and merges reshapes and transposes, drops identities |
 //! | `fold-batch-norm` | folds inference batch norm into the preceding conv / matmul / gemm |
+//! | `split-conv` | a conv used only by a split of its output channels → one conv per chunk |
 //! | `fold-constants` | evaluates nodes whose inputs are all known constants |
 //! | `cse` | merges nodes that compute the same op on the same inputs |
 //! | `dce` | removes nodes that no output depends on |
@@ -15,6 +16,7 @@ mod dce;
 pub mod eval;
 mod fold;
 mod shapes;
+mod split_conv;
 pub use shapes::{perm_of, spec_of};
 
 pub use batchnorm::FoldBatchNorm;
@@ -22,6 +24,7 @@ pub use cse::Cse;
 pub use dce::Dce;
 pub use fold::FoldConstants;
 pub use shapes::SimplifyShapes;
+pub use split_conv::SplitConv;
 
 use crate::error::Result;
 use crate::manager::{Pass, PassReport};

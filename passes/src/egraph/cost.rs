@@ -92,7 +92,10 @@ impl CostModel {
                 2.0 * out * k + out
             }
             Op::Conv(_) | Op::QConv(..) => 2.0 * out * per_output(self, ins),
-            Op::FusedConv { activation, .. } => out * (2.0 * per_output(self, ins) + 1.0 + unary_flops(activation)),
+            Op::FusedConv { activation, epilogue: None, .. } => out * (2.0 * per_output(self, ins) + 1.0 + unary_flops(activation)),
+            // A flop more than the activation form (which lowers to vectors more
+            // often), so that of the two spellings of `act(conv)` that one wins.
+            Op::FusedConv { epilogue: Some(e), .. } => out * (2.0 * per_output(self, ins) + 2.0 + expr_flops(e)),
             Op::FusedMatMul { epilogue } => out * (2.0 * contracted(self, ins) + expr_flops(epilogue)),
             Op::Elementwise { expr } => out * expr_flops(expr),
             Op::Pool(p) => out * p.kernel.iter().product::<usize>() as f64,

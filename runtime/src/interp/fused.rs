@@ -1,5 +1,5 @@
-//! Interpreter: the fused forms — `fused_conv1d/2d` (`act(conv(x, w, b) +
-//! residual)`), `fused_matmul` (an elementwise epilogue over the matmul result and
+//! Interpreter: the fused forms — `fused_conv1d/2d/3d` (`act(conv(x, w, b) +
+//! residual)`, or an epilogue over the conv and extra inputs), `fused_matmul` (an elementwise epilogue over the matmul result and
 //! broadcast extra inputs) and `elementwise` regions. Computed in f32 (the conv and
 //! matmul accumulate in f64) and rounded once into the node's dtype.
 
@@ -11,12 +11,19 @@ pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
     let o = out.first().ok_or_else(|| format!("{} needs an output type", op.name()))?;
     let od = dims(o);
     let v = match op {
-        Op::FusedConv { conv: c, activation } => {
+        Op::FusedConv { conv: c, activation, epilogue } => {
             let (x, w) = match ins {
                 [x, w, ..] => (x.value, w.value),
                 _ => return Err(format!("{} needs x and w", op.name())),
             };
             let mut v = conv::conv(x, w, ins.get(2).map(|b| b.value), c, &od)?;
+            if let Some(e) = epilogue {
+                let extra: Vec<&Tensor> = ins.iter().skip(3).map(|a| a.value).collect();
+                if let Some(t) = extra.iter().find(|t| t.shape() != od.as_slice()) {
+                    return Err(format!("{} epilogue input {:?} does not match the output {od:?}", op.name(), t.shape()));
+                }
+                return Ok(vec![from_f32(o, region(e, Some(&v), &extra, &od)?)]);
+            }
             if let Some(r) = ins.get(3).map(|r| r.value) {
                 if r.shape() != od.as_slice() {
                     return Err(format!("{} residual {:?} does not match the output {od:?}", op.name(), r.shape()));
