@@ -78,8 +78,10 @@ impl Target {
 impl Target {
     /// LLVM on the host. With AVX-512 (here, an AMD Zen 4): 512-bit vectors (f32x16)
     /// and 32 zmm registers, so an 8×32 register tile — 16 accumulators, 2 B
-    /// vectors, one A broadcast — with KC = 384 (48 KiB of B panel, streamed
-    /// through L1/L2) and MC·KC·4 = 144 KiB of A in L2. Measured against the AVX2
+    /// vectors, one A broadcast — with KC = 512 (64 KiB of B panel, streamed
+    /// through L1/L2; against 384: a 512-deep product in one K block, matmul512
+    /// 2.38 → 2.34 ms, the transformer 8.68 → 8.54 ms) and MC·KC·4 = 192 KiB of A
+    /// in L2. Measured against the AVX2
     /// tile on this machine (`smelt bench`, CPU time, 1 thread): 1024³ matmul 23.7 →
     /// 21.3 ms, 3×3 convs of ResNet-18 8–10% faster; 6×32, 10×32, 12×32 and 8×48
     /// tiles were slower or no better. `SMELT_LLVM_VECTOR_BITS=256` keeps the AVX2
@@ -110,7 +112,7 @@ impl Target {
             direct_a: std::env::var("SMELT_DIRECT_A").map_or(true, |v| v.trim() != "0"),
         };
         if wide && crate::llvm::host_has_avx512() {
-            Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 384, ..avx2 }
+            Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 512, ..avx2 }
         } else if bits != Some("128") && crate::llvm::host_has_avx2_fma() {
             avx2
         } else {
