@@ -344,6 +344,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             let w = Win { geo: &geo, xs: &xs, xst: &xst, cst: &cst, kind, include, order: p.indices, xb, y, ib };
             let window: usize = geo.iter().map(|g| g.0).product();
             let outputs = planes * oplane;
+            let mut scratch = None;
             if is_gpu(&t) {
                 // One parallel iteration per output (its plane and position from
                 // the flat index); a large window with few outputs gets a
@@ -373,7 +374,17 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 // unrolled, without bounds checks.
                 let inner: Vec<(usize, usize)> = geo.iter().zip(&xs).zip(&os).map(|((&(k, st, pb, _, dil), &n), &on)| interior(k, st, pb, dil, n, on)).collect();
                 let split = ib.is_none() && window <= 64 && inner.iter().all(|&(lo, hi)| lo < hi);
+                // 2-d max pooling with strided columns (ResNet's 3×3/2): the inside of
+                // each interior output row in two passes — the max over the window's
+                // rows for every input column into a scratch row (vector loads; the
+                // strided taps cannot be), then the max over each window's columns of
+                // it. 3 loads per output instead of 9: ResNet-18's 0.38 ms max pool.
+                let sep = split && r == 2 && kind == PoolKind::Max && geo.iter().all(|g| g.4 == 1) && geo[1].1 > 1;
+                let wid = xs[r - 1];
+                scratch = sep.then(|| l.temp(&format!("{node}.rows"), Scalar::F32, (planes * wid) as u64));
+                let sb = scratch.map(|b| kb.buffer("rows", Scalar::F32, l.prog.buffer(b).len, Access::ReadWrite));
                 kb.for_("p", Expr::i(0), Expr::i(planes as i64), par, |kb, pl| {
+                    let sbase = sb.map(|_| kb.let_("sbase", pl.clone() * wid as i64));
                     let base = kb.let_("base", pl.clone() * plane as i64);
                     let obase = kb.let_("obase", pl * oplane as i64);
                     // One output element; `fast`: its window lies inside the input.
@@ -402,7 +413,30 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                         let cond = outer.iter().zip(&inner).map(|(oi, &(lo, hi))| oi.clone().ge(Expr::i(lo as i64)).and(oi.clone().lt(Expr::i(hi as i64)))).reduce(Expr::and);
                         let all = |kb: &mut KernelBuilder| {
                             run(kb, 0, lo, false);
-                            run(kb, lo, hi, true);
+                            match (sb, &sbase) {
+                                (Some(sb), Some(sbase)) if lo < hi => {
+                                    let (kh, sh, ph) = (geo[0].0, geo[0].1, geo[0].2);
+                                    let (kw, sw, pw) = (geo[1].0, geo[1].1, geo[1].2);
+                                    let row0 = kb.let_("row0", base.clone() + (outer[0].clone() * sh as i64 - Expr::i(ph as i64)) * wid as i64);
+                                    kb.for_("j", Expr::i(0), Expr::i(wid as i64), LoopKind::Vectorized(t.vector_width), |kb, j| {
+                                        let mut v = Expr::load(xb, row0.clone() + j.clone());
+                                        for ky in 1..kh {
+                                            v = Expr::bin(BinOp::Max, v, Expr::load(xb, row0.clone() + (ky * wid) as i64 + j.clone()));
+                                        }
+                                        kb.store(sb, sbase.clone() + j, v);
+                                    });
+                                    kb.for_(onames[1], Expr::i(lo as i64), Expr::i(hi as i64), LoopKind::Serial, |kb, ox| {
+                                        let c = kb.let_("c", sbase.clone() + ox.clone() * sw as i64 - Expr::i(pw as i64));
+                                        let mut v = Expr::load(sb, c.clone());
+                                        for kx in 1..kw {
+                                            v = Expr::bin(BinOp::Max, v, Expr::load(sb, c.clone() + kx as i64));
+                                        }
+                                        let o = vec![outer[0].clone(), ox];
+                                        kb.store(y, offset(obase.clone(), &o, &ost), v);
+                                    });
+                                }
+                                _ => run(kb, lo, hi, true),
+                            }
                             run(kb, hi, on, false);
                         };
                         match cond {
@@ -414,6 +448,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             }
             let mut args = vec![x.buf, out.buf];
             args.extend(outs.get(1).filter(|_| p.indices.is_some()).map(|o| o.buf));
+            args.extend(scratch);
             l.step(node, kb.finish(), args);
             return Ok(true);
         }

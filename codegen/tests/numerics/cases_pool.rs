@@ -94,6 +94,12 @@ pub fn pools() -> Vec<Case> {
     v.push(poke(nan, &[(30, f32::NAN), (70, f32::NAN), (100, f32::INFINITY), (200, f32::NAN)]));
     let inf = pool("max_pool2d+indices", "max_pool2d-8x8-neg-inf-indices", 9581, &[1, 1, 8, 8], "kernel = [8, 8], indices = col_major");
     v.push(poke(inf, &(0..64).map(|k| (k, f32::NEG_INFINITY)).collect::<Vec<_>>()));
+    // The separable interior of strided 2-d max pooling (rows, then columns) keeps
+    // NaN and ±inf as the window-order loop does; odd sizes, a tail past the vector
+    // width, asymmetric pads and a 2×3 window with column stride 3.
+    let sep = pool("max_pool2d", "max_pool2d-3x3-s2-sep-nan", 9583, &[2, 3, 23, 37], "kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1]");
+    v.push(poke(sep, &[(5, f32::NAN), (40, f32::INFINITY), (77, f32::NEG_INFINITY), (300, f32::NAN), (1000, f32::NAN), (2100, f32::INFINITY)]));
+    v.push(pool("max_pool2d", "max_pool2d-2x3-s3-sep", 9584, &[1, 4, 19, 41], "kernel = [2, 3], stride = [1, 3], pad = [0, 2, 1, 0]"));
     let avg_nan = pool("avg_pool2d", "avg_pool2d-9x9-nan", 9582, &[1, 2, 12, 12], "kernel = [9, 9], stride = [3, 3]");
     v.push(poke(avg_nan, &[(30, f32::NAN), (160, f32::INFINITY)]));
     v
