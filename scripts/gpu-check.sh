@@ -9,7 +9,9 @@
 # into gpu-check/debs/ and builds, stripped, into gpu-check/bin/: the numerical
 # suite's test binary and the WGSL benchmark; the libraries the test binary links
 # (libLLVM-14 and its needs) go to gpu-check/libs.tar.xz. gpu-check/ is git-ignored: carry it
-# to the device (it stays under 64 MiB).
+# to the device (about 60 MiB: with the working tree it can pass a 64 MiB carry limit;
+# the suite alone needs gpu-check/debs, gpu-check/libs.tar.xz, gpu-check/bin/numerics
+# and gpu-check/bin/root.txt, without the 9 MB benchmark).
 #
 # `run` unpacks the loader, points it at the NVIDIA driver's ICD, then
 #   1. runs the WGSL numerical suite (every op case, every fixture, every example
