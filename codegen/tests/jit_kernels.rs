@@ -49,9 +49,9 @@ fn relu_vectorized_with_a_tail() {
     assert_eq!(got, want);
 }
 
-#[test]
-fn intrinsics_match_the_scalar_reference_bit_for_bit() {
-    let xs: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) * 0.0731).collect();
+/// Every inline transcendental on `backend` at the loop `kinds` against the
+/// scalar reference of `math.rs`, bit for bit (any NaN matches any NaN).
+fn intrinsics_bit_for_bit(backend: Backend, xs: &[f32], kinds: &[LoopKind]) {
     type Ref = fn(&mut F32Ref, f32) -> f32;
     let cases: [(Intrinsic, Ref); 8] = [
         (Intrinsic::Exp, math::exp),
@@ -65,13 +65,19 @@ fn intrinsics_match_the_scalar_reference_bit_for_bit() {
     ];
     for (f, r) in cases {
         let want: Vec<u32> = xs.iter().map(|&x| r(&mut F32Ref, x).to_bits()).collect();
-        for kind in [LoopKind::Serial, LoopKind::Vectorized(4)] {
+        for &kind in kinds {
             let got: Vec<u32> =
-                map_f32(xs.len(), kind, |e| Expr::call(f, vec![e]), &xs).into_iter().map(f32::to_bits).collect();
-            let diff = got.iter().zip(&want).position(|(a, b)| a != b);
-            assert!(diff.is_none(), "{} ({kind:?}) differs at x = {}", f.name(), xs[diff.unwrap()]);
+                map_f32_on(backend, xs.len(), kind, |e| Expr::call(f, vec![e]), xs).into_iter().map(f32::to_bits).collect();
+            let diff = got.iter().zip(&want).position(|(a, b)| a != b && !(f32::from_bits(*a).is_nan() && f32::from_bits(*b).is_nan()));
+            assert!(diff.is_none(), "{backend:?} {} ({kind:?}) differs at x = {}", f.name(), xs[diff.unwrap()]);
         }
     }
+}
+
+#[test]
+fn intrinsics_match_the_scalar_reference_bit_for_bit() {
+    let xs: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) * 0.0731).collect();
+    intrinsics_bit_for_bit(Backend::Cranelift, &xs, &[LoopKind::Serial, LoopKind::Vectorized(4)]);
 }
 
 /// LLVM's vector code too (16 lanes, the AVX-512 width, and a scalar tail), on
@@ -81,26 +87,7 @@ fn intrinsics_match_the_scalar_reference_bit_for_bit() {
 fn llvm_intrinsics_match_the_scalar_reference_bit_for_bit() {
     let mut xs: Vec<f32> = (0..1001).map(|i| (i as f32 - 500.0) * 0.0731).collect();
     xs.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 3e9, -3e9, 2.2e9, 88.7, 89.5, -103.9, -150.0, 1e-40, -0.0]);
-    type Ref = fn(&mut F32Ref, f32) -> f32;
-    let cases: [(Intrinsic, Ref); 8] = [
-        (Intrinsic::Exp, math::exp),
-        (Intrinsic::Log, math::log),
-        (Intrinsic::Tanh, math::tanh),
-        (Intrinsic::Erf, math::erf),
-        (Intrinsic::Sin, math::sin),
-        (Intrinsic::Cos, math::cos),
-        (Intrinsic::Sigmoid, math::sigmoid),
-        (Intrinsic::Softplus, math::softplus),
-    ];
-    for (f, r) in cases {
-        let want: Vec<u32> = xs.iter().map(|&x| r(&mut F32Ref, x).to_bits()).collect();
-        for kind in [LoopKind::Serial, LoopKind::Vectorized(16)] {
-            let got: Vec<u32> =
-                map_f32_on(Backend::Llvm, xs.len(), kind, |e| Expr::call(f, vec![e]), &xs).into_iter().map(f32::to_bits).collect();
-            let diff = got.iter().zip(&want).position(|(a, b)| a != b && !(f32::from_bits(*a).is_nan() && f32::from_bits(*b).is_nan()));
-            assert!(diff.is_none(), "llvm {} ({kind:?}) differs at x = {}", f.name(), xs[diff.unwrap()]);
-        }
-    }
+    intrinsics_bit_for_bit(Backend::Llvm, &xs, &[LoopKind::Serial, LoopKind::Vectorized(16)]);
 }
 
 #[test]
