@@ -83,6 +83,32 @@ pub(super) fn candidate(lbr: bool, xh: Expr, r_pre: Expr, dot: Expr, rbias: Expr
 
 /// Where one (direction, batch row) of a recurrence is: its indices, its state
 /// (h at `hs`, c at `cs`) and the time step `ti`.
+/// Where row `dn` (direction `di`, batch row `ni`) keeps its state — h at `hs`,
+/// c at `cs` and (GRU) r⊙h at `rh`, each H long — its gates (`gbase`, `gstride`
+/// apart) and its biases (`bbase`).
+pub(super) struct StateAt {
+    pub di: Expr,
+    pub ni: Expr,
+    pub hs: Expr,
+    pub cs: Expr,
+    pub rh: Expr,
+    pub gbase: Expr,
+    pub bbase: Expr,
+}
+
+impl StateAt {
+    pub(super) fn new(kb: &mut KernelBuilder, dn: &Expr, n: usize, h: usize, gh: usize, gstride: usize) -> StateAt {
+        let di = kb.let_("di", dn.clone() / Expr::i(n as i64));
+        let ni = kb.let_("ni", dn.clone() % Expr::i(n as i64));
+        let hs = kb.let_("hs", dn.clone() * (3 * h) as i64);
+        let cs = kb.let_("cs", hs.clone() + h as i64);
+        let rh = kb.let_("rh", hs.clone() + (2 * h) as i64);
+        let gbase = kb.let_("gb", dn.clone() * gstride as i64);
+        let bbase = kb.let_("bb", di.clone() * (2 * gh) as i64);
+        StateAt { di, ni, hs, cs, rh, gbase, bbase }
+    }
+}
+
 pub(super) struct Row {
     pub lstm: bool,
     pub h: usize,
@@ -211,14 +237,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let rev = r.direction == Direction::Reverse;
     let lbr = r.linear_before_reset;
     kb.for_("dn", Expr::i(0), Expr::i((d * n) as i64), kind, |kb, dn| {
-        let di = kb.let_("di", dn.clone() / Expr::i(n as i64));
-        let ni = kb.let_("ni", dn.clone() % Expr::i(n as i64));
-        // State: h at hs, c at cs, and (GRU) r⊙h at rh, each H long.
-        let hs = kb.let_("hs", dn.clone() * (3 * h) as i64);
-        let cs = kb.let_("cs", hs.clone() + h as i64);
-        let rh = kb.let_("rh", hs.clone() + (2 * h) as i64);
-        let gbase = kb.let_("gb", dn.clone() * gstride as i64);
-        let bbase = kb.let_("bb", di.clone() * (2 * gh) as i64);
+        let StateAt { di, ni, hs, cs, rh, gbase, bbase } = StateAt::new(kb, &dn, n, h, gh, gstride);
         kb.for_("u", Expr::i(0), Expr::i(h as i64), LoopKind::Vectorized(w), |kb, u| {
             let init = |b: Option<crate::kernel::BufId>| b.map_or(Expr::f(0.0), |b| Expr::load(b, dn.clone() * h as i64 + u.clone()));
             kb.store(st, hs.clone() + u.clone(), init(h0));

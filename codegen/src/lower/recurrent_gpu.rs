@@ -12,7 +12,7 @@
 //! (neighbouring `k`) read neighbouring words at each depth step `j`.
 
 use super::coop::each;
-use super::recurrent::{Bufs, Row, args, candidate, cell, sig};
+use super::recurrent::{Bufs, Row, StateAt, args, candidate, cell, sig};
 use super::util::Operand;
 use super::{BufIdx, BufKind, Lowerer};
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
@@ -76,14 +76,7 @@ pub fn recurrence(l: &mut Lowerer, node: &str, rec: &Rec, ins: &[Operand], outs:
     let acc = kb.var("acc", Ty::F32);
     let (rev, lbr) = (rec.reverse, rec.linear_before_reset);
     kb.for_("dn", Expr::i(0), Expr::i((d * n) as i64), LoopKind::Parallel, |kb, dn| {
-        let di = kb.let_("di", dn.clone() / Expr::i(n as i64));
-        let ni = kb.let_("ni", dn.clone() % Expr::i(n as i64));
-        // State: h at hs, c at cs, and (GRU) r⊙h at rh, each H long.
-        let hs = kb.let_("hs", dn.clone() * (3 * h) as i64);
-        let cs = kb.let_("cs", hs.clone() + h as i64);
-        let rh = kb.let_("rh", hs.clone() + (2 * h) as i64);
-        let gbase = kb.let_("gb", dn.clone() * gh as i64);
-        let bbase = kb.let_("bb", di.clone() * (2 * gh) as i64);
+        let StateAt { di, ni, hs, cs, rh, gbase, bbase } = StateAt::new(kb, &dn, n, h, gh, gh);
         let rbase = kb.let_("rbase", di.clone() * (h * gh) as i64);
         each(kb, h, |kb, u| {
             let init = |b: Option<crate::kernel::BufId>| b.map_or(Expr::f(0.0), |b| Expr::load(b, dn.clone() * h as i64 + u.clone()));
