@@ -9,11 +9,11 @@
 //! new bias. The new weights are params named after the batch norm
 //! (`NAME_weight`, `NAME_bias`); the old ones go when DCE finds them unused.
 
-use super::{fresh_name, is_output, known_value, replace_node};
+use super::{add_weight, is_output, known_value, replace_node};
 use crate::error::Result;
 use crate::manager::{Pass, PassReport};
 use smelt_ir::ops::Gemm;
-use smelt_ir::{Graph, NodeId, Op, Tensor, Value};
+use smelt_ir::{Graph, NodeId, Op, Tensor};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FoldBatchNorm;
@@ -101,11 +101,4 @@ fn try_fold(g: &mut Graph, bn: NodeId) -> Option<()> {
     replace_node(g, bn, op, &[x, wv, bv]);
     g.remove_node(p);
     Some(())
-}
-
-fn add_weight(g: &mut Graph, base: &str, t: Tensor) -> Value {
-    let name = fresh_name(g, base);
-    let v = g.add_param(name.clone(), t.tensor_type());
-    g.set_weight(name, t);
-    v
 }

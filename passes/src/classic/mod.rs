@@ -108,6 +108,14 @@ pub fn replace_with_value(g: &mut Graph, old: NodeId, value: Tensor) -> NodeId {
     v.node
 }
 
+/// A new param named after `base` (made unique) holding `t`.
+pub fn add_weight(g: &mut Graph, base: &str, t: Tensor) -> Value {
+    let name = fresh_name(g, base);
+    let v = g.add_param(name.clone(), t.tensor_type());
+    g.set_weight(name, t);
+    v
+}
+
 /// Drops the weights that name no param of the graph.
 pub fn prune_weights(g: &mut Graph) {
     let params: HashSet<String> = g.params().iter().map(|&p| g.node(p).name().to_string()).collect();

@@ -12,7 +12,7 @@
 //! cost model says the chunk convs take less time than the conv and the split
 //! (each chunk reads the whole input again).
 
-use super::{fresh_name, is_output, known_value};
+use super::{add_weight, fresh_name, is_output, known_value};
 use crate::egraph::cost::{CostModel, Target};
 use crate::error::Result;
 use crate::manager::{Pass, PassReport};
@@ -128,11 +128,4 @@ fn try_split(g: &mut Graph, s: NodeId, model: &CostModel) -> Option<()> {
         let _ = g.infer_node(id);
     }
     Some(())
-}
-
-fn add_weight(g: &mut Graph, base: &str, t: Tensor) -> Value {
-    let name = fresh_name(g, base);
-    let v = g.add_param(name.clone(), t.tensor_type());
-    g.set_weight(name, t);
-    v
 }
