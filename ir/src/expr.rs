@@ -18,6 +18,35 @@ pub enum Expr {
 }
 
 impl Expr {
+    /// Whether the expression calls a function that code generators evaluate by a
+    /// polynomial or rational approximation (exp, tanh, sigmoid, erf, pow, …) rather
+    /// than an instruction or two. Fusion and GEMM epilogues treat these as heavy.
+    pub fn is_transcendental(&self) -> bool {
+        match self {
+            Expr::Input(_) | Expr::Const(_) => false,
+            Expr::Unary(u, x) => {
+                let cheap = matches!(
+                    u,
+                    UnaryOp::Identity
+                        | UnaryOp::Relu
+                        | UnaryOp::Neg
+                        | UnaryOp::Abs
+                        | UnaryOp::Sign
+                        | UnaryOp::Clip { .. }
+                        | UnaryOp::LeakyRelu { .. }
+                        | UnaryOp::HardSigmoid { .. }
+                        | UnaryOp::Floor
+                        | UnaryOp::Ceil
+                        | UnaryOp::Round
+                        | UnaryOp::Not
+                );
+                !cheap || x.is_transcendental()
+            }
+            Expr::Binary(b, x, y) => *b == BinaryOp::Pow || x.is_transcendental() || y.is_transcendental(),
+            Expr::Where(c, x, y) => c.is_transcendental() || x.is_transcendental() || y.is_transcendental(),
+        }
+    }
+
     pub fn input(i: usize) -> Expr {
         Expr::Input(i)
     }

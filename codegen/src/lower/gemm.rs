@@ -174,28 +174,13 @@ pub struct GemmSpec {
     pub direct_a: Option<DirectA>,
 }
 
-/// Whether an epilogue calls a transcendental function (a polynomial with its
-/// own constants).
-fn heavy(e: &smelt_ir::Expr) -> bool {
-    use smelt_ir::{Expr as E, UnaryOp as U};
-    match e {
-        E::Input(_) | E::Const(_) => false,
-        E::Unary(u, a) => {
-            !matches!(u, U::Relu | U::Identity | U::Neg | U::Abs | U::Clip { .. } | U::LeakyRelu { .. } | U::HardSigmoid { .. } | U::Floor | U::Ceil | U::Round | U::Sign)
-                || heavy(a)
-        }
-        E::Binary(_, a, b) => heavy(a) || heavy(b),
-        E::Where(c, a, b) => heavy(c) || heavy(a) || heavy(b),
-    }
-}
-
 /// Emits the GEMM kernel. With `Target::split_heavy_epilogue` (Cranelift), a
 /// heavy epilogue runs as a second kernel over C: in the micro-kernel's function
 /// Cranelift keeps the epilogue's constants in registers through the K loop and
 /// spills an accumulator on every step (a gelu epilogue made a 128×256×1024
 /// product 2.5× slower).
 pub fn gemm(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
-    if l.target.split_heavy_epilogue && heavy(&s.epilogue) {
+    if l.target.split_heavy_epilogue && s.epilogue.is_transcendental() {
         let plain = GemmSpec { extras: vec![], epilogue: smelt_ir::Expr::Input(0), ..s.clone() };
         gemm_kernel(l, node, &plain)?;
         epilogue_pass(l, node, s);

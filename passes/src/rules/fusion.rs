@@ -197,33 +197,12 @@ fn conv_epilogue_region(eg: &mut EG, root: Id, op: &Op, kids: &[Id]) -> Option<I
         if expr_size(&e) + expr_size(&expr) > MAX_EXPR {
             continue;
         }
-        let mut map = Vec::with_capacity(kids.len());
-        let mut ok = true;
-        for (j, &k) in kids.iter().enumerate() {
-            if j == i {
-                map.push(e.clone());
-                continue;
-            }
-            if let Some(v) = scalar(eg, k).filter(|_| ty(eg, k).is_some_and(|t| t.rank() == 0)) {
-                map.push(Expr::Const(v));
-                continue;
-            }
-            if ty(eg, k).as_ref() != Some(&out) {
-                ok = false;
-                break;
-            }
-            let k = eg.find(k);
-            let at = ck[3..].iter().position(|&x| eg.find(x) == k).map(|p| p + 1).unwrap_or_else(|| {
-                ck.push(k);
-                ck.len() - 3
-            });
-            map.push(Expr::Input(at));
-        }
-        if !ok {
+        // Scalar operands inline; the others must have the conv's type.
+        let inline = |k: Id| scalar(eg, k).filter(|_| ty(eg, k).is_some_and(|t| t.rank() == 0)).map(Expr::Const);
+        let Some(epilogue) = absorb_region(eg, &expr, kids, i, &e, &mut ck, 3, inline, |k| ty(eg, k).as_ref() == Some(&out)) else {
             continue;
-        }
-        let epilogue = substitute(&expr, &|j| map[j].clone());
-        if ck.len() > 3 && transcendental(&epilogue) {
+        };
+        if ck.len() > 3 && epilogue.is_transcendental() {
             continue;
         }
         if let Some(id) = add_op(eg, Op::FusedConv { conv, activation: UnaryOp::Identity, epilogue: Some(epilogue) }, ck) {
@@ -297,21 +276,8 @@ fn epilogue_region(eg: &mut EG, root: Id, op: &Op, kids: &[Id]) -> Option<Id> {
         if expr_size(&e) + expr_size(expr) > MAX_EXPR {
             continue;
         }
-        // Region input j becomes `e` (for i) or an extra input of the fused matmul.
-        let mut map = Vec::with_capacity(kids.len());
-        for (j, &k) in kids.iter().enumerate() {
-            if j == i {
-                map.push(e.clone());
-                continue;
-            }
-            let k = eg.find(k);
-            let at = mk[2..].iter().position(|&x| x == k).map(|p| p + 1).unwrap_or_else(|| {
-                mk.push(k);
-                mk.len() - 2
-            });
-            map.push(Expr::Input(at));
-        }
-        let epilogue = substitute(expr, &|j| map[j].clone());
+        // Extras broadcast to the product, so any operand will do.
+        let Some(epilogue) = absorb_region(eg, expr, kids, i, &e, &mut mk, 2, |_| None, |_| true) else { continue };
         if let Some(id) = add_op(eg, Op::FusedMatMul { epilogue }, mk) {
             return Some(id);
         }
@@ -319,22 +285,44 @@ fn epilogue_region(eg: &mut EG, root: Id, op: &Op, kids: &[Id]) -> Option<Id> {
     None
 }
 
-/// Whether an expression calls a function evaluated by a polynomial or rational
-/// approximation (exp, tanh, sigmoid, erf, …).
-fn transcendental(e: &Expr) -> bool {
-    match e {
-        Expr::Input(_) | Expr::Const(_) => false,
-        Expr::Unary(u, x) => {
-            let cheap = matches!(
-                u,
-                UnaryOp::Identity | UnaryOp::Relu | UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Clip { .. } | UnaryOp::LeakyRelu { .. }
-                    | UnaryOp::HardSigmoid { .. } | UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Not
-            );
-            !cheap || transcendental(x)
+/// Region `expr` (over `kids`) as the epilogue of the producer of its input `i`,
+/// whose epilogue is `e` and whose kids are `fused` (`fixed` operands, then extra
+/// inputs): input `i` becomes `e`; any other input becomes `inline(k)` when that
+/// is an expression, else an extra input (the one already in `fused`, or a new
+/// one) if `extra_ok(k)`, else the region is not absorbed (None).
+#[allow(clippy::too_many_arguments)]
+fn absorb_region(
+    eg: &EG,
+    expr: &Expr,
+    kids: &[Id],
+    i: usize,
+    e: &Expr,
+    fused: &mut Vec<Id>,
+    fixed: usize,
+    inline: impl Fn(Id) -> Option<Expr>,
+    extra_ok: impl Fn(Id) -> bool,
+) -> Option<Expr> {
+    let mut map = Vec::with_capacity(kids.len());
+    for (j, &k) in kids.iter().enumerate() {
+        if j == i {
+            map.push(e.clone());
+            continue;
         }
-        Expr::Binary(b, x, y) => *b == BinaryOp::Pow || transcendental(x) || transcendental(y),
-        Expr::Where(c, x, y) => transcendental(c) || transcendental(x) || transcendental(y),
+        if let Some(x) = inline(k) {
+            map.push(x);
+            continue;
+        }
+        if !extra_ok(k) {
+            return None;
+        }
+        let k = eg.find(k);
+        let at = fused[fixed..].iter().position(|&x| eg.find(x) == k).map(|p| p + 1).unwrap_or_else(|| {
+            fused.push(k);
+            fused.len() - fixed
+        });
+        map.push(Expr::Input(at));
     }
+    Some(substitute(expr, &|j| map[j].clone()))
 }
 
 /// Ops in an expression.
