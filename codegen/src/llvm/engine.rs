@@ -41,12 +41,18 @@ impl Drop for Engine {
 /// (contexts are independent in LLVM): ResNet-18's 30 kernels compiled in 4.4 s on
 /// one thread.
 pub fn jit(kernels: &[Kernel]) -> Result<JitCode, Error> {
-    jit_on(kernels, compile_threads(kernels))
+    let sizes: Vec<usize> = kernels.iter().map(size).collect();
+    compile_parts(kernels, partition(&sizes, compile_threads(&sizes)))
 }
 
 /// [`jit`] on `threads` threads (at most one per kernel).
 pub fn jit_on(kernels: &[Kernel], threads: usize) -> Result<JitCode, Error> {
-    let parts = partition(kernels, threads.clamp(1, kernels.len().max(1)));
+    let sizes: Vec<usize> = kernels.iter().map(size).collect();
+    compile_parts(kernels, partition(&sizes, threads))
+}
+
+/// The kernels compiled in `parts` (indices), a thread each when there are several.
+fn compile_parts(kernels: &[Kernel], parts: Vec<Vec<usize>>) -> Result<JitCode, Error> {
     let mut code = vec![std::ptr::null(); kernels.len()];
     let mut engines = Vec::with_capacity(parts.len());
     if parts.len() <= 1 {
@@ -116,13 +122,12 @@ fn compile(kernels: &[Kernel]) -> Result<(Engine, Vec<*const u8>), Error> {
 
 /// Threads to compile on: `SMELT_LLVM_COMPILE_THREADS` if set, else the machine's,
 /// fewer when the kernels are small (a thread's context and engine cost ~10 ms).
-fn compile_threads(kernels: &[Kernel]) -> usize {
+fn compile_threads(sizes: &[usize]) -> usize {
     if let Some(n) = std::env::var("SMELT_LLVM_COMPILE_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
         return n.max(1);
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let work: usize = kernels.iter().map(size).sum();
-    cores.min(16).min(work / 10_000 + 1)
+    cores.min(16).min(sizes.iter().sum::<usize>() / 10_000 + 1)
 }
 
 /// A kernel's size: its statements and expressions, roughly what LLVM works on.
@@ -130,12 +135,12 @@ fn size(k: &Kernel) -> usize {
     k.to_string().len() / 16
 }
 
-/// `kernels` in `n` parts of about equal size (largest first, each to the
-/// smallest part), each part in kernel order.
-fn partition(kernels: &[Kernel], n: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<(usize, usize)> = kernels.iter().enumerate().map(|(i, k)| (size(k), i)).collect();
+/// The kernels of `sizes` in `n` parts (at most one per kernel) of about equal
+/// size (largest first, each to the smallest part), each part in kernel order.
+fn partition(sizes: &[usize], n: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<(usize, usize)> = sizes.iter().copied().enumerate().map(|(i, z)| (z, i)).collect();
     order.sort_by(|a, b| b.cmp(a));
-    let mut parts: Vec<(usize, Vec<usize>)> = vec![(0, vec![]); n.max(1)];
+    let mut parts: Vec<(usize, Vec<usize>)> = vec![(0, vec![]); n.clamp(1, sizes.len().max(1))];
     for (sz, i) in order {
         let p = parts.iter_mut().min_by_key(|p| p.0).expect("at least one part");
         p.0 += sz;
