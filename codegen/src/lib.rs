@@ -20,6 +20,7 @@ pub mod lower;
 pub mod math;
 pub mod native;
 pub mod schedule;
+pub mod ukernel;
 pub mod wgsl;
 
 use smelt_ir::Graph;

@@ -140,3 +140,18 @@ fn qgemm_uses_pmaddwd() {
         assert!(asm.lines().any(pairs), "no vpmaddwd/vpdpwssd on {reg} in LLVM's code:\n{asm}");
     }
 }
+
+/// The GEMM with the micro-kernel tile (an explicit AVX-512 schedule, so the
+/// snapshot does not depend on the host): each tile one `tile_gemm` call into the
+/// block's scratch tile, then the epilogue from there; 5 rows and 40 columns make
+/// edge tiles.
+#[test]
+fn matmul_with_micro_kernel_tiles() {
+    let mut g = parse("graph g(x: f32[5, 12]) -> (y) {\n  w = param f32[12, 40]\n  b = param f32[40]\n  y = fused_matmul(x, w, b) {epilogue = relu(add($0, $1))}\n}\n").unwrap();
+    for (name, dims) in [("w", vec![12, 40]), ("b", vec![40])] {
+        let n: usize = dims.iter().product();
+        g.set_weight(name.to_string(), smelt_ir::Tensor::f32(dims, vec![0.5; n]).unwrap());
+    }
+    let t = Target { name: "ukernel-avx512", mr: 8, nr: 32, kc: 512, mc: 96, ukernels: true, ..Target::cranelift_x64() };
+    insta::assert_snapshot!(lower(&g, &t).unwrap_or_else(|e| panic!("{e}")).print_kernels());
+}

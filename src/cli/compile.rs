@@ -85,7 +85,7 @@ pub fn main(model: &Path, emit: Emit, backend: Option<NativeBackend>, given: &[(
             }
         };
     }
-    let target = Target::for_backend(backend);
+    let target = Target::for_object(backend);
     let unsupported_as = |e: codegen::Error| match e {
         codegen::Error::Unsupported { op, node, .. } => codegen::Error::Unsupported { backend: backend.name(), op, node },
         e => e,

@@ -147,6 +147,7 @@ impl Emitter<'_, '_> {
     fn stmt(&mut self, s: &Stmt, top: bool) -> Result<(), String> {
         match s {
             Stmt::Comment(_) => {}
+            Stmt::TileGemm(t) => self.tile_gemm(t)?,
             Stmt::Set(v, e) => {
                 let val = self.expr(e)?;
                 let var = self.var(*v)?;
@@ -215,6 +216,32 @@ impl Emitter<'_, '_> {
     }
 
     /// The address and constant byte offset of element `index` of `buf`.
+    /// A call of the host's micro-kernel (`crate::ukernel`), through its address:
+    /// JIT code only (`object` refuses kernels with these calls).
+    fn tile_gemm(&mut self, t: &crate::kernel::TileGemm) -> Result<(), String> {
+        let f = crate::ukernel::tile_gemm(t.mr, t.nr, t.koff.is_some())
+            .ok_or_else(|| format!("not supported on this host: the micro-kernel tile_gemm {}x{}", t.mr, t.nr))?;
+        let mut args = vec![];
+        for at in [Some(&t.a), Some(&t.b), t.koff.as_ref(), Some(&t.tile)] {
+            args.push(match at {
+                Some(at) => {
+                    let (addr, off) = self.address(at.buf, &at.index)?;
+                    if off == 0 { addr } else { self.b.ins().iadd_imm_s(addr, off as i64) }
+                }
+                None => self.b.ins().iconst(types::I64, 0),
+            });
+        }
+        args.push(self.expr(&t.kc)?);
+        let mut sig = Signature::new(self.b.func.signature.call_conv);
+        for _ in 0..5 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        let sig = self.b.import_signature(sig);
+        let callee = self.b.ins().iconst(types::I64, f as usize as i64);
+        self.b.ins().call_indirect(sig, callee, &args);
+        Ok(())
+    }
+
     fn address(&mut self, buf: crate::kernel::BufId, index: &Expr) -> Result<(Value, i32), String> {
         let size = self.k.buffer(buf).scalar.size() as i64;
         let (dynamic, konst) = split_offset(index);

@@ -121,6 +121,7 @@ pub fn asm(kernels: &[Kernel]) -> Result<String, Error> {
 pub fn object(kernels: &[Kernel], prefix: &str) -> Result<Vec<u8>, Error> {
     let ob = cranelift_object::ObjectBuilder::new(host_isa(true)?, prefix.as_bytes().to_vec(), default_libcall_names())
         .map_err(cl_err)?;
+    crate::kernel::refuse_tile_calls(kernels, "object files")?;
     let mut module = cranelift_object::ObjectModule::new(ob);
     let mut ctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();

@@ -272,6 +272,72 @@ pub enum Stmt {
     If { cond: Expr, then: Vec<Stmt>, els: Vec<Stmt> },
     /// A note for readers of the printed kernel.
     Comment(String),
+    /// A GEMM register tile computed by a precompiled micro-kernel (see
+    /// [`TileGemm`]).
+    TileGemm(TileGemm),
+}
+
+/// An error for the first kernel that calls a micro-kernel: the calls are to
+/// addresses in this process, so `what` (object files, AOT libraries) cannot
+/// hold them.
+pub fn refuse_tile_calls(kernels: &[Kernel], what: &str) -> Result<(), crate::Error> {
+    fn calls(b: &[Stmt]) -> bool {
+        b.iter().any(|s| match s {
+            Stmt::TileGemm(_) => true,
+            Stmt::Loop(l) => calls(&l.body),
+            Stmt::If { then, els, .. } => calls(then) || calls(els),
+            _ => false,
+        })
+    }
+    match kernels.iter().find(|k| calls(&k.body)) {
+        Some(k) => Err(crate::Error::Kernel {
+            kernel: k.name.clone(),
+            message: format!("not supported in {what}: micro-kernel calls (lower with a schedule without `ukernels`)"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// An element of a buffer, as a pointer argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct At {
+    pub buf: BufId,
+    pub index: Expr,
+}
+
+/// `tile[r·nr + j] = Σ_{d < kc} a[d·mr + r] · b(d)[j]` for `r < mr`, `j < nr`:
+/// the `mr × nr` product of a packed A panel and a B panel, by the runtime's
+/// precompiled micro-kernel for the host (`crate::ukernel`), which the JITs call.
+/// `b(d)` is `b + d·nr` (a packed panel), or `b + koff[d]` when `koff` is given (B
+/// read in place, as [`crate::lower::gemm::DirectB`]). Buffers are f32 (`koff`
+/// i64); `kc` is an i64 ≥ 0. Reads `a[..kc·mr]` and the B rows, writes the whole
+/// tile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TileGemm {
+    pub mr: u32,
+    pub nr: u32,
+    pub a: At,
+    pub b: At,
+    pub koff: Option<At>,
+    pub tile: At,
+    pub kc: Expr,
+}
+
+impl TileGemm {
+    /// The pointer arguments in the micro-kernel's order: a, b, koff, tile.
+    pub fn pointers(&self) -> Vec<&At> {
+        let mut v = vec![&self.a, &self.b];
+        v.extend(&self.koff);
+        v.push(&self.tile);
+        v
+    }
+
+    /// The expressions it reads: the pointers' indices, then the depth.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut v: Vec<&Expr> = self.pointers().into_iter().map(|a| &a.index).collect();
+        v.push(&self.kc);
+        v
+    }
 }
 
 /// A kernel: buffers, variables and a body.

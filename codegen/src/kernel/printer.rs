@@ -96,6 +96,14 @@ impl Printer<'_> {
             Stmt::Comment(c) => {
                 let _ = writeln!(self.out, "# {c}");
             }
+            Stmt::TileGemm(t) => {
+                let at = |a: &super::At| format!("%{}[{}]", self.k.buffer(a.buf).name, expr(self.k, &a.index));
+                let b = match &t.koff {
+                    Some(k) => format!("{} + {}", at(&t.b), at(k)),
+                    None => at(&t.b),
+                };
+                let _ = writeln!(self.out, "{} = tile_gemm {}x{}({}, {b}, depth {})", at(&t.tile), t.mr, t.nr, at(&t.a), expr(self.k, &t.kc));
+            }
         }
     }
 }

@@ -222,6 +222,53 @@ impl Verifier<'_> {
                 self.coop = outer;
             }
             Stmt::Comment(_) => {}
+            Stmt::TileGemm(t) => self.tile_gemm(t, defined),
+        }
+    }
+
+    /// A micro-kernel call: its pointers' buffers, types and access, and the
+    /// extent of its reads and writes where the indices are constants.
+    fn tile_gemm(&mut self, t: &super::TileGemm, defined: &HashSet<u32>) {
+        let what = format!("tile_gemm {}x{}", t.mr, t.nr);
+        if let Some(ty) = self.expr(&t.kc, defined, &what)
+            && ty != Ty::I64
+        {
+            self.err(format!("{what}: the depth must be i64, found {ty}"));
+        }
+        let kc = t.kc.as_int();
+        let (mr, nr) = (t.mr as i64, t.nr as i64);
+        let roles = [
+            (Some(&t.a), "a", Scalar::F32, false, kc.map(|k| k * mr)),
+            (Some(&t.b), "b", Scalar::F32, false, if t.koff.is_none() { kc.map(|k| k * nr) } else { None }),
+            (t.koff.as_ref(), "koff", Scalar::I64, false, kc),
+            (Some(&t.tile), "tile", Scalar::F32, true, Some(mr * nr)),
+        ];
+        for (at, role, scalar, writes, extent) in roles {
+            let Some(at) = at else { continue };
+            let Some(b) = self.k.buffers.get(at.buf.0 as usize) else {
+                self.err(format!("{what}: {role} is an unknown buffer {}", at.buf.0));
+                continue;
+            };
+            let (name, bs, access, len) = (b.name.clone(), b.scalar, b.access, b.len);
+            if bs != scalar {
+                self.err(format!("{what}: {role} %{name} is {}, not {}", bs.name(), scalar.name()));
+            }
+            if writes && !access.writes() {
+                self.err(format!("{what}: {role} %{name} is read-only"));
+            }
+            if !writes && !access.reads() {
+                self.err(format!("{what}: {role} %{name} is write-only"));
+            }
+            if let Some(ty) = self.expr(&at.index, defined, &what)
+                && ty != Ty::I64
+            {
+                self.err(format!("{what}: the index of {role} must be i64, found {ty}"));
+            }
+            if let (Some(i), Some(n)) = (at.index.as_int(), extent)
+                && (i < 0 || (i as u64).saturating_add(n.max(0) as u64) > len)
+            {
+                self.err(format!("{what}: {role} %{name}[{i}..+{n}] is past its {len} elements"));
+            }
         }
     }
 }

@@ -136,6 +136,7 @@ pub fn asm(kernels: &[Kernel]) -> Result<String, Error> {
 /// A relocatable (PIC) object file with one exported function per kernel, named
 /// `{prefix}_{kernel}`, each `void f(void *const *buffers, int64_t lo, int64_t hi)`.
 pub fn object(kernels: &[Kernel], prefix: &str) -> Result<Vec<u8>, Error> {
+    crate::kernel::refuse_tile_calls(kernels, "object files")?;
     let cx = Context::create();
     let tm = target_machine(RelocMode::PIC)?;
     let names: Vec<String> = kernels.iter().map(|k| format!("{prefix}_{}", k.name)).collect();

@@ -11,7 +11,7 @@
 
 use super::expr::region;
 use super::{BufIdx, BufKind, Lowerer};
-use crate::kernel::{Access, BinOp, BufId, Expr, KernelBuilder, LoopKind, Scalar, Ty, VarId};
+use crate::kernel::{Access, At, BinOp, BufId, Expr, KernelBuilder, LoopKind, Scalar, Stmt, TileGemm, Ty, VarId};
 use crate::Error;
 
 /// `s` decomposed as a flat index over `dims` and dotted with `strides`.
@@ -252,7 +252,9 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
     // Edge tiles go through a per-block scratch tile, so that their element-wise
     // stores and epilogue are one loop nest instead of MR·NR unrolled copies.
     let edges = !m.is_multiple_of(mr) || !n.is_multiple_of(nr);
-    let scratch = edges.then(|| l.temp(&format!("{node}.edge_tiles"), Scalar::F32, (blocks as usize * mr * nr) as u64));
+    // With a micro-kernel, every tile is computed into the block's scratch tile.
+    let ukernel = t.ukernels && s.direct_a.is_none();
+    let scratch = (edges || ukernel).then(|| l.temp(&format!("{node}.edge_tiles"), Scalar::F32, (blocks as usize * mr * nr) as u64));
     let name = l.kernel_name(node, "gemm");
     let mut kb = KernelBuilder::new(name);
     let len = |l: &Lowerer, b: BufIdx| l.prog.buffer(b).len;
@@ -274,8 +276,11 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
     let ex: Vec<BufId> =
         s.extras.iter().enumerate().map(|(i, e)| kb.buffer(&format!("e{i}"), Scalar::F32, len(l, e.buf), Access::Read)).collect();
     let tile = scratch.map(|b| kb.buffer("edge", Scalar::F32, len(l, b), Access::ReadWrite));
-    let acc: Vec<Vec<VarId>> =
-        (0..mr).map(|r| (0..nv).map(|v| kb.var(&format!("c{r}{v}"), Ty::vec(Scalar::F32, w as u32))).collect()).collect();
+    let acc: Vec<Vec<VarId>> = if ukernel {
+        vec![]
+    } else {
+        (0..mr).map(|r| (0..nv).map(|v| kb.var(&format!("c{r}{v}"), Ty::vec(Scalar::F32, w as u32))).collect()).collect()
+    };
     let kind = if blocks > 1 && !small { LoopKind::Parallel } else { LoopKind::Serial };
     kb.for_("blk", Expr::i(0), Expr::i(blocks), kind, |kb, blk| {
         let per_b = (nic * njc) as i64;
@@ -299,10 +304,28 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
         let jp_lo = kb.let_("jp_lo", jc * ncp as i64);
         let jp_hi = Expr::bin(BinOp::Min, jp_lo.clone() + ncp as i64, Expr::i(np as i64));
         let edge = tile.map(|t| (t, kb.let_("edge_b", blk.clone() * (mr * nr) as i64)));
-        let cx = TileCx { s, mr, nr, w, c, ex: &ex, e_b: &e_b, c_b: &c_b, acc: &acc, edge };
+        let cx = TileCx { s, mr, nr, w, c, ex: &ex, e_b: &e_b, c_b: &c_b, acc: &acc, edge, ukernel };
         let tiles = |kb: &mut KernelBuilder, pc: Expr, kcv: Expr, first: Option<Expr>, last: Option<Expr>| {
             kb.for_("jp", jp_lo.clone(), jp_hi.clone(), LoopKind::Serial, |kb, jp| {
                 kb.for_("ip", ip_lo.clone(), ip_hi.clone(), LoopKind::Serial, |kb, ip| {
+                    if let (true, Some((tb, tile_at))) = (ukernel, &cx.edge) {
+                        let a = pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64;
+                        let (b, koff) = match direct {
+                            Some((_, koff)) => (pb_b.clone() + jp.clone() * nr as i64, Some(At { buf: koff, index: pc.clone() })),
+                            None => (pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64, None),
+                        };
+                        kb.push(Stmt::TileGemm(TileGemm {
+                            mr: mr as u32,
+                            nr: nr as u32,
+                            a: At { buf: pa, index: a },
+                            b: At { buf: pb, index: b },
+                            koff,
+                            tile: At { buf: *tb, index: tile_at.clone() },
+                            kc: kcv.clone(),
+                        }));
+                        cx.store_tile(kb, ip * mr as i64, jp * nr as i64, first.clone(), last.clone());
+                        return;
+                    }
                     // The micro-kernel: MR×NR accumulators, one rank-1 update per step.
                     for row in &acc {
                         for &v in row {
@@ -427,8 +450,11 @@ struct TileCx<'a> {
     e_b: &'a [Expr],
     c_b: &'a Expr,
     acc: &'a [Vec<VarId>],
-    /// The block's scratch tile (buffer, offset) for edge tiles.
+    /// The block's scratch tile (buffer, offset) for edge tiles, and for every
+    /// tile with a micro-kernel.
     edge: Option<(BufId, Expr)>,
+    /// The tile is in the scratch tile (the micro-kernel's output), not in `acc`.
+    ukernel: bool,
 }
 
 impl TileCx<'_> {
@@ -501,14 +527,22 @@ impl TileCx<'_> {
         }
     }
 
+    /// Vector `v` of row `r` of the tile.
+    fn acc_vec(&self, r: usize, v: usize) -> Expr {
+        match (&self.edge, self.ukernel) {
+            (Some((t, base)), true) => Expr::loadv(*t, base.clone() + (r * self.nr + v * self.w) as i64, self.w as u32),
+            _ => Expr::var(self.acc[r][v]),
+        }
+    }
+
     fn store_vectors(&self, kb: &mut KernelBuilder, i0: &Expr, j0: &Expr, first: Option<Expr>, last: Option<Expr>) {
         let n = self.s.n as i64;
-        for (r, row) in self.acc.iter().enumerate() {
+        for r in 0..self.mr {
             let i = i0.clone() + r as i64;
-            for (v, &cv) in row.iter().enumerate() {
+            for v in 0..self.nr / self.w {
                 let j = j0.clone() + (v * self.w) as i64;
                 let at = self.c_b.clone() + i.clone() * n + j.clone();
-                self.store_value(kb, at, Expr::var(cv), &i, &j, self.w as u32, &first, &last);
+                self.store_value(kb, at, self.acc_vec(r, v), &i, &j, self.w as u32, &first, &last);
             }
         }
     }
@@ -518,6 +552,7 @@ impl TileCx<'_> {
     fn store_elements(&self, kb: &mut KernelBuilder, i0: &Expr, j0: &Expr, first: Option<Expr>, last: Option<Expr>) {
         let (m, n) = (self.s.m as i64, self.s.n as i64);
         let Some((t, base)) = &self.edge else { unreachable!("a GEMM with edge tiles has a scratch tile") };
+        // (The micro-kernel wrote the tile there already; `acc` is then empty.)
         for (r, row) in self.acc.iter().enumerate() {
             for (v, &cv) in row.iter().enumerate() {
                 kb.store(*t, base.clone() + (r * self.nr + v * self.w) as i64, Expr::var(cv));

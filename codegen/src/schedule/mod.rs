@@ -18,6 +18,10 @@ pub struct Target {
     pub mr: usize,
     /// Columns of the register tile (`NR`), a multiple of `vector_width`.
     pub nr: usize,
+    /// The register tile (MR, NR) of the GEMM-like loops that are always generated
+    /// code: attention's and the quantized GEMM's. Equal to (`mr`, `nr`) unless
+    /// `ukernels`, where those are the micro-kernel's tile.
+    pub own_tile: (usize, usize),
     /// Depth of one packed panel (`KC`): a `KC × NR` panel of B stays in L1.
     pub kc: usize,
     /// Rows of A per cache block (`MC`, a multiple of `MR`): an `MC × KC` block of
@@ -47,6 +51,11 @@ pub struct Target {
     /// panels by a kernel of its own, when its rows fill whole panels
     /// (`lower/gemm.rs`, `DirectA`).
     pub direct_a: bool,
+    /// The GEMM's register tile is a call of the host's precompiled micro-kernel
+    /// (`crate::ukernel`, `TileGemm` in the kernel IR) instead of generated code;
+    /// `mr`/`nr` must then be the micro-kernel's tile. JIT only: object files and
+    /// AOT libraries lower without it.
+    pub ukernels: bool,
 }
 
 impl Target {
@@ -61,6 +70,7 @@ impl Target {
             vector_width: 4,
             mr: 4,
             nr: 8,
+            own_tile: (4, 8),
             kc: 256,
             mc: 128,
             nc: 512,
@@ -71,6 +81,29 @@ impl Target {
             split_heavy_epilogue: true,
             conv_rows: false,
             direct_a: false,
+            ukernels: false,
+        }
+    }
+
+    /// Cranelift's default schedule on this host: [`Target::cranelift_x64`], with
+    /// the GEMM tile from the host's micro-kernel (`crate::ukernel`) when it has
+    /// one (AVX2 or AVX-512; `SMELT_UKERNELS=0` turns them off), at that ISA's
+    /// tile and cache blocks (LLVM's, see [`Target::llvm_host`]). The tile is
+    /// all of a GEMM's FLOPs, and at 128 bits Cranelift computes it at half or a
+    /// quarter of the host's rate; packing, blocking, threads and epilogues stay
+    /// Cranelift's code.
+    pub fn cranelift_host() -> Target {
+        let base = Target::cranelift_x64();
+        match crate::ukernel::host() {
+            Some(isa) => {
+                let (mr, nr) = isa.tile();
+                let (name, kc) = match isa {
+                    crate::ukernel::Isa::Avx512 => ("cranelift-x86_64+ukernel-avx512", 512),
+                    crate::ukernel::Isa::Avx2 => ("cranelift-x86_64+ukernel-avx2", 256),
+                };
+                Target { name, mr, nr, kc, mc: 96, ukernels: true, ..base }
+            }
+            None => base,
         }
     }
 }
@@ -100,6 +133,7 @@ impl Target {
             vector_width: 8,
             mr: 6,
             nr: 16,
+            own_tile: (6, 16),
             kc: 256,
             mc: 96,
             nc: 512,
@@ -110,9 +144,10 @@ impl Target {
             split_heavy_epilogue: false,
             conv_rows: true,
             direct_a: std::env::var("SMELT_DIRECT_A").map_or(true, |v| v.trim() != "0"),
+            ukernels: false,
         };
         if wide && crate::llvm::host_has_avx512() {
-            Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 512, ..avx2 }
+            Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, own_tile: (8, 32), kc: 512, ..avx2 }
         } else if bits != Some("128") && crate::llvm::host_has_avx2_fma() {
             avx2
         } else {
@@ -120,17 +155,31 @@ impl Target {
         }
     }
 
-    /// The default schedule of a backend.
-    pub fn for_backend(b: crate::Backend) -> Target {
+    /// The schedule of a backend for code that leaves this process (object
+    /// files, AOT libraries, `--emit` text): without micro-kernels, whose calls
+    /// are to addresses in this process.
+    pub fn for_object(b: crate::Backend) -> Target {
         match b {
             crate::Backend::Llvm => Target::llvm_host(),
             _ => Target::cranelift_x64(),
         }
     }
+
+    /// The default schedule of a backend.
+    pub fn for_backend(b: crate::Backend) -> Target {
+        match b {
+            crate::Backend::Llvm => Target::llvm_host(),
+            _ => Target::cranelift_host(),
+        }
+    }
 }
 
+/// Cranelift's portable schedule ([`Target::cranelift_x64`]) under the name
+/// `default`: `smelt_runtime::exec::Options` reads a target equal to this one as
+/// "the backend's own schedule", so every real schedule, `cranelift_x64` included,
+/// differs from it (by name) and is used as given.
 impl Default for Target {
     fn default() -> Target {
-        Target::cranelift_x64()
+        Target { name: "default", ..Target::cranelift_x64() }
     }
 }

@@ -136,6 +136,7 @@ fn refs(body: &[Stmt], v: VarId) -> usize {
             Stmt::Loop(l) => (l.var == v) as usize + n(&l.lo) + n(&l.hi) + refs(&l.body, v),
             Stmt::If { cond, then, els } => n(cond) + refs(then, v) + refs(els, v),
             Stmt::Comment(_) => 0,
+            Stmt::TileGemm(t) => t.exprs().into_iter().map(n).sum(),
         })
         .sum()
 }
@@ -149,6 +150,7 @@ fn set_first(body: &[Stmt], v: VarId) -> Option<bool> {
             Stmt::Set(w, _) if *w == v => Some(true),
             Stmt::Set(..) | Stmt::Comment(_) => None,
             Stmt::Store { index, value, .. } => (index.uses_var(v) || value.uses_var(v)).then_some(false),
+            Stmt::TileGemm(t) => t.exprs().iter().any(|e| e.uses_var(v)).then_some(false),
             Stmt::Loop(l) => {
                 if l.lo.uses_var(v) || l.hi.uses_var(v) {
                     Some(false)
@@ -291,6 +293,8 @@ impl Cx<'_> {
             }
             Stmt::If { cond, then, els } => !self.varies(cond) && self.legal_block(then) && self.legal_block(els),
             Stmt::Comment(_) => true,
+            // A call per tile: nothing to widen.
+            Stmt::TileGemm(_) => false,
         })
     }
 
@@ -337,6 +341,7 @@ impl Cx<'_> {
                     els: self.widen_block(els, map),
                 },
                 Stmt::Comment(c) => Stmt::Comment(c.clone()),
+                Stmt::TileGemm(t) => Stmt::TileGemm(t.clone()),
             })
             .collect()
     }

@@ -185,6 +185,9 @@ impl<'k> Emitter<'k> {
         let mut s = String::new();
         for (i, st) in stmts.iter().enumerate() {
             match st {
+                Stmt::TileGemm(t) => {
+                    return Err(format!("not supported on wgsl: the micro-kernel call tile_gemm {}x{} (a CPU schedule's)", t.mr, t.nr));
+                }
                 Stmt::Comment(c) => {
                     for line in c.lines() {
                         s.push_str(&format!("{ind}// {line}\n"));

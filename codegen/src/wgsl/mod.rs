@@ -134,6 +134,7 @@ pub fn target() -> Target {
         vector_width: 4,
         mr: 4,
         nr: 4,
+        own_tile: (4, 4),
         kc: 1 << 20,
         mc: 4,
         nc: 4,
@@ -144,6 +145,7 @@ pub fn target() -> Target {
         split_heavy_epilogue: false,
         conv_rows: false,
         direct_a: false,
+        ukernels: false,
     }
 }
 

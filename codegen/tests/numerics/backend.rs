@@ -82,3 +82,24 @@ impl Backend for GpuScheduleOnCpu {
         run_native(g, inputs, &opts)
     }
 }
+
+/// A native JIT with an explicit schedule, for the code paths a host's default
+/// schedule does not take: Cranelift's own 4×8 GEMM tile where the host has
+/// micro-kernels, and LLVM calling the micro-kernels.
+#[derive(Debug)]
+pub struct Scheduled {
+    pub label: &'static str,
+    pub backend: smelt_codegen::Backend,
+    pub target: smelt_codegen::schedule::Target,
+}
+
+impl Backend for Scheduled {
+    fn name(&self) -> String {
+        self.label.to_string()
+    }
+
+    fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
+        let opts = Options { threads: 1, target: self.target.clone(), backend: self.backend };
+        run_native(g, inputs, &opts)
+    }
+}

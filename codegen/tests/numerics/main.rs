@@ -77,12 +77,29 @@ const CRANELIFT_OPS: &[&str] = &[
 ];
 
 fn backends() -> Vec<Box<dyn Backend>> {
-    vec![
+    use smelt_codegen::schedule::Target;
+    let mut all: Vec<Box<dyn Backend>> = vec![
         Box::new(Cranelift { threads: 1 }),
         Box::new(Cranelift { threads: 2 }),
         Box::new(Llvm { threads: 1 }),
         Box::new(Llvm { threads: 2 }),
-    ]
+    ];
+    // Where the host has GEMM micro-kernels, Cranelift's default schedule calls
+    // them: its own tile, and LLVM's lowering of the calls, are checked here.
+    if Target::cranelift_host().ukernels {
+        all.push(Box::new(backend::Scheduled {
+            label: "cranelift, own 4x8 tile",
+            backend: smelt_codegen::Backend::Cranelift,
+            target: Target::cranelift_x64(),
+        }));
+        let host = Target::cranelift_host();
+        all.push(Box::new(backend::Scheduled {
+            label: "llvm calling the micro-kernels",
+            backend: smelt_codegen::Backend::Llvm,
+            target: Target { name: "llvm+ukernels", mr: host.mr, nr: host.nr, ukernels: true, ..Target::llvm_host() },
+        }));
+    }
+    all
 }
 
 #[test]
