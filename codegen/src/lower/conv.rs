@@ -247,6 +247,9 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let (cg, mg) = (g.c / g.groups, g.m / g.groups);
     let depth = cg * g.kd * g.kh * g.kw;
     let p = g.od * g.oh * g.ow;
+    if super::winograd::applies(l, &g, w) {
+        return super::winograd::lower(l, node, &g, &e, ins, out);
+    }
     if super::conv_rows::applies(l, &g) {
         return super::conv_rows::lower(l, node, &g, &e, ins, out);
     }

@@ -33,6 +33,7 @@ mod reduce;
 mod shape;
 mod sparse;
 mod util;
+mod winograd;
 
 use crate::kernel::{Kernel, Scalar};
 use crate::schedule::Target;

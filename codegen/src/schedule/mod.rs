@@ -56,6 +56,19 @@ pub struct Target {
     /// `mr`/`nr` must then be the micro-kernel's tile. JIT only: object files and
     /// AOT libraries lower without it.
     pub ukernels: bool,
+    /// 3×3 unit-stride convs with constant weights run as Winograd F(2×2, 3×3)
+    /// (`lower/winograd.rs`): 2.25× fewer multiply-adds, for transforms that are
+    /// scalar code. On by default with LLVM (AlphaZero b8 154 → 129 ms,
+    /// ResNet-18 33 → 27 ms); off with Cranelift's micro-kernel schedule, which
+    /// compiles the transforms to slow code (AlphaZero b8 185 → 250 ms, each
+    /// transform 3–4× LLVM's), and so off on every Cranelift schedule.
+    /// `SMELT_WINOGRAD=0` turns it off with LLVM.
+    pub winograd: bool,
+}
+
+/// Whether `SMELT_WINOGRAD` leaves Winograd convs on (the CPU default).
+fn winograd_env() -> bool {
+    std::env::var("SMELT_WINOGRAD").map_or(true, |v| v.trim() != "0")
 }
 
 impl Target {
@@ -82,6 +95,7 @@ impl Target {
             conv_rows: false,
             direct_a: false,
             ukernels: false,
+            winograd: false,
         }
     }
 
@@ -147,13 +161,14 @@ impl Target {
             conv_rows: true,
             direct_a: std::env::var("SMELT_DIRECT_A").map_or(true, |v| v.trim() != "0"),
             ukernels: false,
+            winograd: winograd_env(),
         };
         if wide && crate::llvm::host_has_avx512() {
             Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, own_tile: (8, 32), kc: 512, ..avx2 }
         } else if bits != Some("128") && crate::llvm::host_has_avx2_fma() {
             avx2
         } else {
-            Target { name: "llvm-sse", split_heavy_epilogue: false, direct_a: avx2.direct_a, ..Target::cranelift_x64() }
+            Target { name: "llvm-sse", split_heavy_epilogue: false, direct_a: avx2.direct_a, winograd: avx2.winograd, ..Target::cranelift_x64() }
         }
     }
 

@@ -146,6 +146,7 @@ pub fn target() -> Target {
         conv_rows: false,
         direct_a: false,
         ukernels: false,
+        winograd: false,
     }
 }
 

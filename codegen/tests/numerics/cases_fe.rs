@@ -349,6 +349,16 @@ pub fn fe() -> Vec<Case> {
     v.push(conv("fused_conv2d", "fused_conv2d-rows-stem", 9871, &[1, 3, 17, 19], &[32, 3, 7, 7], true, None, " {stride = [2, 2], pad = [3, 3, 3, 3], activation = relu}"));
     v.push(conv("conv1d", "conv1d-rows-last-tile-of-one", 9891, &[2, 3, 59], &[32, 3, 3], true, None, ""));
     v.push(conv("conv2d", "conv2d-rows-parallel", 9881, &[1, 16, 23, 29], &[48, 16, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
+    // Winograd F(2×2, 3×3) (3×3, unit stride, constant weights, ≥ 16 channels):
+    // odd and prime sizes (half-used last tiles), no padding, asymmetric padding,
+    // a 1×1 output, batches, bias, residual and activation, a fused epilogue with
+    // two extras, and one size large enough for the parallel transforms.
+    v.push(conv("conv2d", "conv2d-winograd-odd-nopad", 10021, &[2, 17, 9, 11], &[19, 17, 3, 3], true, None, ""));
+    v.push(conv("conv2d", "conv2d-winograd-asym-pad", 10031, &[1, 16, 6, 5], &[17, 16, 3, 3], false, None, " {pad = [0, 2, 1, 0]}"));
+    v.push(conv("conv2d", "conv2d-winograd-1x1-out", 10041, &[1, 16, 3, 3], &[16, 16, 3, 3], true, None, ""));
+    v.push(conv("fused_conv2d", "fused_conv2d-winograd-residual-relu", 10051, &[3, 20, 8, 13], &[23, 20, 3, 3], true, Some(&[3, 23, 8, 13]), " {pad = [1, 1, 1, 1], activation = relu}"));
+    v.push(conv_extras("fused_conv2d-winograd-epilogue", 10001, &[1, 16, 5, 7], &[16, 16, 3, 3], &[1, 16, 5, 7], " {pad = [1, 1, 1, 1], epilogue = add(mul($0, $1), sub($2, 0.25))}"));
+    v.push(conv("conv2d", "conv2d-winograd-parallel", 10011, &[2, 32, 15, 17], &[40, 32, 3, 3], false, None, " {pad = [1, 1, 1, 1]}"));
     // 1-d convs whose GEMM columns are the output positions (one output row per
     // image): the GEMM writes the output with bias, residual and activation —
     // causal and end padding, dilations, groups, batches, prime lengths.

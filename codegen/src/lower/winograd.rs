@@ -1,0 +1,276 @@
+//! 3×3 convolutions with unit stride by Winograd's minimal filtering
+//! F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+//! Networks", 2016), as TVM, oneDNN and NNPACK have it: each 2×2 block of output
+//! positions (a *tile*) comes from the 4×4 input patch under it as
+//! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, so the 36 multiplications per channel pair
+//! and tile of the direct conv become 16 element-wise products; summed over
+//! input channels, those are 16 independent GEMMs, `M[ξ] = V[ξ]·U[ξ]` with
+//! `V[ξ]` tiles × input channels and `U[ξ]` input × output channels. 2.25× fewer
+//! multiply-adds, for three passes over memory:
+//!
+//! 1. the input, copied into zero-bordered planes that cover every patch
+//!    (`conv::pad_input`), is transformed patch by patch (`Bᵀ d B`) straight into
+//!    the GEMM's packed A panels (`[ξ][tile panel][channel][MR]`);
+//! 2. the weights are transformed at compile time (`G g Gᵀ`, in f64) and packed
+//!    as B panels; the 16 GEMMs are one batched [`gemm`] call;
+//! 3. a kernel gathers each tile's 16 products, applies `Aᵀ m A` and the conv's
+//!    epilogue (bias, residual, activation or a fused expression) and writes the
+//!    2×2 outputs that lie inside the output.
+//!
+//! The transforms are scalar code: a patch's elements are two apart along a row,
+//! and the kernel IR's vectors are unit-stride.
+//!
+//! Numerics: the transforms add and subtract up to 9 terms with coefficients
+//! ±1 and ±½, so each output carries a few more roundings than the direct sum;
+//! on the numerics suite's random inputs the difference stays far inside its f32
+//! tolerance (1e-4 + 1e-4·|want|).
+
+use super::conv::{Direct, Geo, pad_input};
+use super::expr::region;
+use super::gemm::{GemmSpec, PackSrc, gemm, pack};
+use super::util::Operand;
+use super::{BufKind, Lowerer};
+use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar};
+use crate::Error;
+use smelt_ir::Expr as IrExpr;
+
+/// Whether the conv runs here: the target asks for it (`Target::winograd`), a
+/// 2-d 3×3 conv with unit strides and dilations, one group, weights known at
+/// compile time, and at least 16 input and output channels (with fewer, the
+/// transforms cost more than the products they save).
+pub fn applies(l: &Lowerer, g: &Geo, weights: &Operand) -> bool {
+    l.target.winograd
+        && !g.deep
+        && (g.kd, g.kh, g.kw) == (1, 3, 3)
+        && (g.sh, g.sw, g.dh, g.dw) == (1, 1, 1, 1)
+        && g.groups == 1
+        && g.c >= 16
+        && g.m >= 16
+        && g.oh * g.ow > 0
+        && matches!(l.prog.buffer(weights.buf).kind, BufKind::Const(_))
+}
+
+/// `G g Gᵀ` of every (output, input) channel pair of `w` (`[m, c, 3, 3]`), as
+/// `u[ξ][c][m]` (`ξ = 4·row + col` of the 4×4 result).
+fn transform_weights(w: &[f32], m: usize, c: usize) -> Vec<f32> {
+    const G: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+    let mut u = vec![0f32; 16 * c * m];
+    for mo in 0..m {
+        for ci in 0..c {
+            let g = |i: usize, j: usize| w[((mo * c + ci) * 3 + i) * 3 + j] as f64;
+            // G·g (4×3), then (G·g)·Gᵀ (4×4).
+            let mut gg = [[0f64; 3]; 4];
+            for (r, row) in gg.iter_mut().enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = (0..3).map(|k| G[r][k] * g(k, j)).sum();
+                }
+            }
+            for (r, row) in gg.iter().enumerate() {
+                for (s, gs) in G.iter().enumerate() {
+                    let v: f64 = (0..3).map(|k| row[k] * gs[k]).sum();
+                    u[((r * 4 + s) * c + ci) * m + mo] = v as f32;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// `Bᵀ d B` of a 4×4 patch (`d[row][col]`).
+fn input_transform(d: [[Expr; 4]; 4]) -> [[Expr; 4]; 4] {
+    // Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], on rows then on columns.
+    let t = |a: &Expr, b: &Expr, c: &Expr, e: &Expr| -> [Expr; 4] {
+        [a.clone() - c.clone(), b.clone() + c.clone(), c.clone() - b.clone(), b.clone() - e.clone()]
+    };
+    let cols: Vec<[Expr; 4]> = (0..4).map(|j| t(&d[0][j], &d[1][j], &d[2][j], &d[3][j])).collect();
+    std::array::from_fn(|r| t(&cols[0][r], &cols[1][r], &cols[2][r], &cols[3][r]))
+}
+
+pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
+    let (x, wt) = (&ins[0], &ins[1]);
+    let (c, m, oh, ow) = (g.c, g.m, g.oh, g.ow);
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let tiles = g.n * th * tw;
+    let (mr, nr) = (l.target.mr, l.target.nr);
+    let mp = tiles.div_ceil(mr);
+    // 1. The input in zero-bordered planes that hold every tile's patch.
+    let d = {
+        let (hp, wp) = (2 * th + 2, 2 * tw + 2);
+        let lines = (hp * wp).div_ceil(16);
+        Direct { dp: 1, hp, wp, pitch: 16 * (lines + 1 - lines % 2), copy: true }
+    };
+    let xp = pad_input(l, node, x, g, &d, nr);
+    let per_a = mp * c * mr;
+    let v = l.temp(&format!("{node}.winograd_v"), Scalar::F32, (16 * per_a) as u64);
+    {
+        let name = l.kernel_name(node, "winograd_in");
+        let mut kb = KernelBuilder::new(name);
+        let src = kb.buffer("xp", Scalar::F32, l.prog.buffer(xp).len, Access::Read);
+        let dst = kb.buffer("v", Scalar::F32, (16 * per_a) as u64, Access::Write);
+        let rows = g.n * th;
+        let kind = if (16 * per_a) as u64 >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+        let (wp, pitch) = (d.wp as i64, d.pitch as i64);
+        // Iteration `rows` writes the zero rows of the last panel.
+        kb.for_("r", Expr::i(0), Expr::i(rows as i64 + 1), kind, |kb, r| {
+            kb.if_else(
+                r.clone().lt(Expr::i(rows as i64)),
+                |kb| {
+                    let ni = kb.let_("ni", r.clone() / Expr::i(th as i64));
+                    let ty = kb.let_("ty", r.clone() % Expr::i(th as i64));
+                    kb.for_n("tx", tw as u64, |kb, tx| {
+                        let t = kb.let_("t", r.clone() * tw as i64 + tx.clone());
+                        let at = kb.let_("at", t.clone() / Expr::i(mr as i64) * (c * mr) as i64 + t % Expr::i(mr as i64));
+                        let corner = kb.let_("corner", ty.clone() * (2 * wp) + tx * 2);
+                        kb.for_n("ci", c as u64, |kb, ci| {
+                            let base = kb.let_("base", (ni.clone() * c as i64 + ci.clone()) * pitch + corner.clone());
+                            let p: [[Expr; 4]; 4] = std::array::from_fn(|a| {
+                                std::array::from_fn(|b| kb.let_("d", Expr::load(src, base.clone() + (a as i64 * wp + b as i64))))
+                            });
+                            let o = kb.let_("o", at.clone() + ci * mr as i64);
+                            for (k, row) in input_transform(p).into_iter().enumerate() {
+                                for (j, val) in row.into_iter().enumerate() {
+                                    kb.store(dst, o.clone() + ((k * 4 + j) * per_a) as i64, val);
+                                }
+                            }
+                        });
+                    });
+                },
+                |kb| {
+                    // The last panel's rows past the last tile.
+                    let last = ((mp - 1) * c * mr) as i64;
+                    kb.for_n("xi", 16, |kb, xi| {
+                        kb.for_("i", Expr::i((tiles % mr) as i64), Expr::i(if tiles.is_multiple_of(mr) { 0 } else { mr as i64 }), LoopKind::Serial, |kb, i| {
+                            let at = kb.let_("at", xi.clone() * per_a as i64 + last + i);
+                            kb.for_n("ci", c as u64, |kb, ci| kb.store(dst, at.clone() + ci * mr as i64, Expr::f(0.0)));
+                        });
+                    });
+                },
+            );
+        });
+        l.step(node, kb.finish(), vec![xp, v]);
+    }
+    // 2. The 16 products.
+    let BufKind::Const(bytes) = &l.prog.buffer(wt.buf).kind else {
+        return Err(super::internal(node, "winograd needs constant weights"));
+    };
+    let w: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let u = transform_weights(&w, m, c);
+    let ub = l.constant(&format!("{node}.winograd_u"), Scalar::F32, u.iter().flat_map(|x| x.to_le_bytes()).collect());
+    let su = PackSrc { buf: ub, batches: 16, bstride: (c * m) as i64, count: m, depth: c, s_lane: 1, s_depth: m as i64 };
+    let pu = pack(l, node, "u", &su, nr)?;
+    let mbuf = l.temp(&format!("{node}.winograd_m"), Scalar::F32, (16 * tiles * m) as u64);
+    let spec = GemmSpec {
+        batch: vec![16],
+        m: tiles,
+        n: m,
+        k: c,
+        pa: v,
+        pa_batch: vec![per_a as i64],
+        pb: pu,
+        pb_batch: vec![(m.div_ceil(nr) * c * nr) as i64],
+        c: mbuf,
+        extras: vec![],
+        epilogue: IrExpr::Input(0),
+        direct: None,
+        direct_a: None,
+    };
+    gemm(l, node, &spec)?;
+    // 3. Aᵀ m A and the epilogue, into the output.
+    let name = l.kernel_name(node, "winograd_out");
+    let mut kb = KernelBuilder::new(name);
+    let len = |l: &Lowerer, b| l.prog.buffer(b).len;
+    let src = kb.buffer("m", Scalar::F32, len(l, mbuf), Access::Read);
+    let bias = ins.get(2).map(|b| kb.buffer("bias", Scalar::F32, b.len(), Access::Read));
+    let res: Vec<_> = ins.iter().skip(3).map(|r| kb.buffer("residual", Scalar::F32, r.len(), Access::Read)).collect();
+    let dst = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
+    let rows = g.n * th;
+    let kind = if out.len() >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+    let plane = (tiles * m) as i64;
+    let e = e.clone();
+    kb.for_("r", Expr::i(0), Expr::i(rows as i64), kind, |kb, r| {
+        let ni = kb.let_("ni", r.clone() / Expr::i(th as i64));
+        let ty = kb.let_("ty", r.clone() % Expr::i(th as i64));
+        kb.for_n("tx", tw as u64, |kb, tx| {
+            let t = kb.let_("t", r.clone() * tw as i64 + tx.clone());
+            kb.for_n("co", m as u64, |kb, co| {
+                let at = kb.let_("at", t.clone() * m as i64 + co.clone());
+                let mv: [[Expr; 4]; 4] =
+                    std::array::from_fn(|a| std::array::from_fn(|b| kb.let_("m", Expr::load(src, at.clone() + ((a * 4 + b) as i64 * plane)))));
+                // Aᵀ = [1 1 1 0; 0 1 −1 −1], on rows then on columns.
+                let t2 = |a: &Expr, b: &Expr, c: &Expr, d: &Expr| [a.clone() + b.clone() + c.clone(), b.clone() - c.clone() - d.clone()];
+                let cols: Vec<[Expr; 2]> = (0..4).map(|j| t2(&mv[0][j], &mv[1][j], &mv[2][j], &mv[3][j])).collect();
+                let bv = bias.map(|b| kb.let_("bias", Expr::load(b, co.clone())));
+                let out_row = kb.let_("orow", (ni.clone() * m as i64 + co.clone()) * (oh * ow) as i64 + ty.clone() * (2 * ow) as i64 + tx.clone() * 2);
+                for i in 0..2 {
+                    let row: Vec<Expr> = cols.iter().map(|c| c[i].clone()).collect();
+                    let ys = t2(&row[0], &row[1], &row[2], &row[3]);
+                    for (j, yv) in ys.into_iter().enumerate() {
+                        let at = out_row.clone() + (i * ow + j) as i64;
+                        let store = |kb: &mut KernelBuilder| {
+                            let y = kb.let_("y", yv.clone());
+                            let mut vals = vec![y];
+                            if let Some(b) = &bv {
+                                vals.push(b.clone());
+                            }
+                            for &rb in &res {
+                                vals.push(Expr::load(rb, at.clone()));
+                            }
+                            let z = region(kb, &e, &vals, 1);
+                            kb.store(dst, at.clone(), z);
+                        };
+                        // The second row or column of the last tile lies outside an
+                        // odd-sized output.
+                        let mut cond: Option<Expr> = None;
+                        if i == 1 && oh % 2 == 1 {
+                            cond = Some(ty.clone().lt(Expr::i(th as i64 - 1)));
+                        }
+                        if j == 1 && ow % 2 == 1 {
+                            let cj = tx.clone().lt(Expr::i(tw as i64 - 1));
+                            cond = Some(match cond {
+                                Some(ci) => ci.and(cj),
+                                None => cj,
+                            });
+                        }
+                        match cond {
+                            Some(cnd) => kb.if_(cnd, store),
+                            None => store(kb),
+                        }
+                    }
+                }
+            });
+        });
+    });
+    let mut args = vec![mbuf];
+    args.extend(ins.iter().skip(2).map(|b| b.buf));
+    args.push(out.buf);
+    l.step(node, kb.finish(), args);
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A` on one patch equals the 3×3 correlation of `d`
+    /// with `g` at the patch's four positions (in f64 on small integers: exact).
+    #[test]
+    fn transforms_compose_to_the_correlation() {
+        let g: Vec<f32> = (0..9).map(|i| (i as f32 * 7.0) % 5.0 - 2.0).collect();
+        let d: [[f64; 4]; 4] = std::array::from_fn(|a| std::array::from_fn(|b| ((a * 4 + b) * 3 % 11) as f64 - 5.0));
+        let u = transform_weights(&g, 1, 1);
+        // Bᵀ d B by the same formulas as the kernel, on numbers.
+        let t = |a: f64, b: f64, c: f64, e: f64| [a - c, b + c, c - b, b - e];
+        let cols: Vec<[f64; 4]> = (0..4).map(|j| t(d[0][j], d[1][j], d[2][j], d[3][j])).collect();
+        let v: [[f64; 4]; 4] = std::array::from_fn(|r| t(cols[0][r], cols[1][r], cols[2][r], cols[3][r]));
+        let mm: [[f64; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|s| u[r * 4 + s] as f64 * v[r][s]));
+        let t2 = |a: f64, b: f64, c: f64, e: f64| [a + b + c, b - c - e];
+        let cols2: Vec<[f64; 2]> = (0..4).map(|j| t2(mm[0][j], mm[1][j], mm[2][j], mm[3][j])).collect();
+        for i in 0..2 {
+            let y = t2(cols2[0][i], cols2[1][i], cols2[2][i], cols2[3][i]);
+            for j in 0..2 {
+                let want: f64 = (0..3).flat_map(|a| (0..3).map(move |b| (a, b))).map(|(a, b)| g[a * 3 + b] as f64 * d[i + a][j + b]).sum();
+                assert_eq!(y[j], want, "({i}, {j})");
+            }
+        }
+    }
+}
