@@ -25,9 +25,9 @@
 //! on the numerics suite's random inputs the difference stays far inside its f32
 //! tolerance (1e-4 + 1e-4·|want|).
 
-use super::conv::{Direct, Geo, pad_input};
+use super::conv::Geo;
 use super::expr::region;
-use super::gemm::{GemmSpec, PackSrc, gemm, pack};
+use super::gemm::{DirectA, GemmSpec, PackSrc, gemm, pack};
 use super::util::Operand;
 use super::{BufKind, Lowerer};
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar};
@@ -91,27 +91,62 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
     let (c, m, oh, ow) = (g.c, g.m, g.oh, g.ow);
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let tiles = g.n * th * tw;
-    let (mr, nr) = (l.target.mr, l.target.nr);
-    let mp = tiles.div_ceil(mr);
-    // 1. The input in zero-bordered planes that hold every tile's patch.
-    let d = {
-        let (hp, wp) = (2 * th + 2, 2 * tw + 2);
-        let lines = (hp * wp).div_ceil(16);
-        Direct { dp: 1, hp, wp, pitch: 16 * (lines + 1 - lines % 2), copy: true }
+    // A's rows padded to whole MR panels: the GEMM reads V in place (`DirectA`).
+    let tp = tiles.div_ceil(l.target.mr) * l.target.mr;
+    let (hp, wp) = (2 * th + 2, 2 * tw + 2);
+    let vw = LoopKind::Vectorized(l.target.vector_width);
+    let par = |l: &Lowerer, len: usize, rows: usize| {
+        if len as u64 >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial }
     };
-    let xp = pad_input(l, node, x, g, &d, nr);
-    let per_a = mp * c * mr;
-    let v = l.temp(&format!("{node}.winograd_v"), Scalar::F32, (16 * per_a) as u64);
+    // 1. The input, zero-bordered, channels last: `xh[n][y][x][c]` over the
+    //    extent every tile's patch reaches.
+    let xh_len = g.n * hp * wp * c;
+    let xh = l.temp(&format!("{node}.winograd_x"), Scalar::F32, xh_len as u64);
+    {
+        let name = l.kernel_name(node, "winograd_pad");
+        let mut kb = KernelBuilder::new(name);
+        let src = kb.buffer("x", Scalar::F32, x.len(), Access::Read);
+        let dst = kb.buffer("xh", Scalar::F32, xh_len as u64, Access::Write);
+        let rows = g.n * hp;
+        let (h, w, ph, pw) = (g.h as i64, g.w as i64, g.ph as i64, g.pw as i64);
+        kb.for_("r", Expr::i(0), Expr::i(rows as i64), par(l, xh_len, rows), |kb, r| {
+            let ni = kb.let_("ni", r.clone() / Expr::i(hp as i64));
+            let y = kb.let_("y", r.clone() % Expr::i(hp as i64) - Expr::i(ph));
+            let row = kb.let_("row", r.clone() * (wp * c) as i64);
+            kb.if_else(
+                y.clone().ge(Expr::i(0)).and(y.clone().lt(Expr::i(h))),
+                |kb| {
+                    kb.for_n("xp", wp as u64, |kb, xp| {
+                        let xi = kb.let_("xi", xp.clone() - Expr::i(pw));
+                        let o = kb.let_("o", row.clone() + xp * c as i64);
+                        kb.if_else(
+                            xi.clone().ge(Expr::i(0)).and(xi.clone().lt(Expr::i(w))),
+                            |kb| {
+                                let at = kb.let_("at", (ni.clone() * (c as i64 * h) + y.clone()) * w + xi.clone());
+                                kb.for_n("ci", c as u64, |kb, ci| {
+                                    kb.store(dst, o.clone() + ci.clone(), Expr::load(src, at.clone() + ci * (h * w)));
+                                });
+                            },
+                            |kb| kb.for_("ci", Expr::i(0), Expr::i(c as i64), vw, |kb, ci| kb.store(dst, o.clone() + ci, Expr::f(0.0))),
+                        );
+                    });
+                },
+                |kb| kb.for_("i", Expr::i(0), Expr::i((wp * c) as i64), vw, |kb, i| kb.store(dst, row.clone() + i, Expr::f(0.0))),
+            );
+        });
+        l.step(node, kb.finish(), vec![x.buf, xh]);
+    }
+    // 2. `Bᵀ d B` of every patch, vectorized over channels, into `v[ξ][tile][c]`.
+    let per_v = tp * c;
+    let v = l.temp(&format!("{node}.winograd_v"), Scalar::F32, (16 * per_v) as u64);
     {
         let name = l.kernel_name(node, "winograd_in");
         let mut kb = KernelBuilder::new(name);
-        let src = kb.buffer("xp", Scalar::F32, l.prog.buffer(xp).len, Access::Read);
-        let dst = kb.buffer("v", Scalar::F32, (16 * per_a) as u64, Access::Write);
+        let src = kb.buffer("xh", Scalar::F32, xh_len as u64, Access::Read);
+        let dst = kb.buffer("v", Scalar::F32, (16 * per_v) as u64, Access::Write);
         let rows = g.n * th;
-        let kind = if (16 * per_a) as u64 >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial };
-        let (wp, pitch) = (d.wp as i64, d.pitch as i64);
-        // Iteration `rows` writes the zero rows of the last panel.
-        kb.for_("r", Expr::i(0), Expr::i(rows as i64 + 1), kind, |kb, r| {
+        // Iteration `rows` zeroes the padding rows.
+        kb.for_("r", Expr::i(0), Expr::i(rows as i64 + 1), par(l, 16 * per_v, rows), |kb, r| {
             kb.if_else(
                 r.clone().lt(Expr::i(rows as i64)),
                 |kb| {
@@ -119,125 +154,137 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
                     let ty = kb.let_("ty", r.clone() % Expr::i(th as i64));
                     kb.for_n("tx", tw as u64, |kb, tx| {
                         let t = kb.let_("t", r.clone() * tw as i64 + tx.clone());
-                        let at = kb.let_("at", t.clone() / Expr::i(mr as i64) * (c * mr) as i64 + t % Expr::i(mr as i64));
-                        let corner = kb.let_("corner", ty.clone() * (2 * wp) + tx * 2);
-                        kb.for_n("ci", c as u64, |kb, ci| {
-                            let base = kb.let_("base", (ni.clone() * c as i64 + ci.clone()) * pitch + corner.clone());
+                        let o = kb.let_("o", t * c as i64);
+                        let base = kb.let_("base", ((ni.clone() * hp as i64 + ty.clone() * 2) * wp as i64 + tx * 2) * c as i64);
+                        kb.for_("ci", Expr::i(0), Expr::i(c as i64), vw, |kb, ci| {
                             let p: [[Expr; 4]; 4] = std::array::from_fn(|a| {
-                                std::array::from_fn(|b| kb.let_("d", Expr::load(src, base.clone() + (a as i64 * wp + b as i64))))
+                                std::array::from_fn(|b| kb.let_("d", Expr::load(src, base.clone() + ((a * wp + b) * c) as i64 + ci.clone())))
                             });
-                            let o = kb.let_("o", at.clone() + ci * mr as i64);
                             for (k, row) in input_transform(p).into_iter().enumerate() {
                                 for (j, val) in row.into_iter().enumerate() {
-                                    kb.store(dst, o.clone() + ((k * 4 + j) * per_a) as i64, val);
+                                    kb.store(dst, o.clone() + ((k * 4 + j) * per_v) as i64 + ci.clone(), val);
                                 }
                             }
                         });
                     });
                 },
                 |kb| {
-                    // The last panel's rows past the last tile.
-                    let last = ((mp - 1) * c * mr) as i64;
+                    let pad = ((tp - tiles) * c) as i64;
                     kb.for_n("xi", 16, |kb, xi| {
-                        kb.for_("i", Expr::i((tiles % mr) as i64), Expr::i(if tiles.is_multiple_of(mr) { 0 } else { mr as i64 }), LoopKind::Serial, |kb, i| {
-                            let at = kb.let_("at", xi.clone() * per_a as i64 + last + i);
-                            kb.for_n("ci", c as u64, |kb, ci| kb.store(dst, at.clone() + ci * mr as i64, Expr::f(0.0)));
-                        });
+                        let at = kb.let_("at", xi * per_v as i64 + (tiles * c) as i64);
+                        kb.for_("i", Expr::i(0), Expr::i(pad), vw, |kb, i| kb.store(dst, at.clone() + i, Expr::f(0.0)));
                     });
                 },
             );
         });
-        l.step(node, kb.finish(), vec![xp, v]);
+        l.step(node, kb.finish(), vec![xh, v]);
     }
-    // 2. The 16 products.
+    // 3. The 16 products `M[ξ] = V[ξ]·U[ξ]`, V read in place.
     let BufKind::Const(bytes) = &l.prog.buffer(wt.buf).kind else {
         return Err(super::internal(node, "winograd needs constant weights"));
     };
     let w: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     let u = transform_weights(&w, m, c);
     let ub = l.constant(&format!("{node}.winograd_u"), Scalar::F32, u.iter().flat_map(|x| x.to_le_bytes()).collect());
+    let nr = l.target.nr;
     let su = PackSrc { buf: ub, batches: 16, bstride: (c * m) as i64, count: m, depth: c, s_lane: 1, s_depth: m as i64 };
     let pu = pack(l, node, "u", &su, nr)?;
-    let mbuf = l.temp(&format!("{node}.winograd_m"), Scalar::F32, (16 * tiles * m) as u64);
+    let per_m = tp * m;
+    let mbuf = l.temp(&format!("{node}.winograd_m"), Scalar::F32, (16 * per_m) as u64);
     let spec = GemmSpec {
         batch: vec![16],
-        m: tiles,
+        m: tp,
         n: m,
         k: c,
         pa: v,
-        pa_batch: vec![per_a as i64],
+        pa_batch: vec![0],
         pb: pu,
         pb_batch: vec![(m.div_ceil(nr) * c * nr) as i64],
         c: mbuf,
         extras: vec![],
         epilogue: IrExpr::Input(0),
         direct: None,
-        direct_a: None,
+        direct_a: Some(DirectA { a: v, batch: vec![per_v as i64], rs: c as i64 }),
     };
     gemm(l, node, &spec)?;
-    // 3. Aᵀ m A and the epilogue, into the output.
+    // 4. `Aᵀ m A` vectorized over output channels, then the epilogue and the
+    //    stores lane by lane (the output is channels-first).
     let name = l.kernel_name(node, "winograd_out");
     let mut kb = KernelBuilder::new(name);
-    let len = |l: &Lowerer, b| l.prog.buffer(b).len;
-    let src = kb.buffer("m", Scalar::F32, len(l, mbuf), Access::Read);
+    let src = kb.buffer("m", Scalar::F32, (16 * per_m) as u64, Access::Read);
     let bias = ins.get(2).map(|b| kb.buffer("bias", Scalar::F32, b.len(), Access::Read));
     let res: Vec<_> = ins.iter().skip(3).map(|r| kb.buffer("residual", Scalar::F32, r.len(), Access::Read)).collect();
     let dst = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
     let rows = g.n * th;
-    let kind = if out.len() >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial };
-    let plane = (tiles * m) as i64;
+    let lanes = l.target.vector_width;
     let e = e.clone();
-    kb.for_("r", Expr::i(0), Expr::i(rows as i64), kind, |kb, r| {
+    kb.for_("r", Expr::i(0), Expr::i(rows as i64), par(l, out.len() as usize, rows), |kb, r| {
         let ni = kb.let_("ni", r.clone() / Expr::i(th as i64));
         let ty = kb.let_("ty", r.clone() % Expr::i(th as i64));
         kb.for_n("tx", tw as u64, |kb, tx| {
             let t = kb.let_("t", r.clone() * tw as i64 + tx.clone());
-            kb.for_n("co", m as u64, |kb, co| {
-                let at = kb.let_("at", t.clone() * m as i64 + co.clone());
-                let mv: [[Expr; 4]; 4] =
-                    std::array::from_fn(|a| std::array::from_fn(|b| kb.let_("m", Expr::load(src, at.clone() + ((a * 4 + b) as i64 * plane)))));
+            let mrow = kb.let_("mrow", t * m as i64);
+            let orow = kb.let_("orow", ni.clone() * (m * oh * ow) as i64 + ty.clone() * (2 * ow) as i64 + tx.clone() * 2);
+            // The second row or column of the last tile lies outside an odd-sized
+            // output.
+            let keep = |i: usize, j: usize| -> Option<Expr> {
+                let ci = (i == 1 && oh % 2 == 1).then(|| ty.clone().lt(Expr::i(th as i64 - 1)));
+                let cj = (j == 1 && ow % 2 == 1).then(|| tx.clone().lt(Expr::i(tw as i64 - 1)));
+                match (ci, cj) {
+                    (Some(a), Some(b)) => Some(a.and(b)),
+                    (a, b) => a.or(b),
+                }
+            };
+            // Output channels `co..co + n` (`n` lanes, or 1).
+            let body = |kb: &mut KernelBuilder, co: Expr, n: u32| {
+                let ld = |buf, at: Expr| if n == 1 { Expr::load(buf, at) } else { Expr::loadv(buf, at, n) };
+                let mv: [[Expr; 4]; 4] = std::array::from_fn(|a| {
+                    std::array::from_fn(|b| kb.let_("m", ld(src, mrow.clone() + co.clone() + ((a * 4 + b) * per_m) as i64)))
+                });
                 // Aᵀ = [1 1 1 0; 0 1 −1 −1], on rows then on columns.
                 let t2 = |a: &Expr, b: &Expr, c: &Expr, d: &Expr| [a.clone() + b.clone() + c.clone(), b.clone() - c.clone() - d.clone()];
                 let cols: Vec<[Expr; 2]> = (0..4).map(|j| t2(&mv[0][j], &mv[1][j], &mv[2][j], &mv[3][j])).collect();
-                let bv = bias.map(|b| kb.let_("bias", Expr::load(b, co.clone())));
-                let out_row = kb.let_("orow", (ni.clone() * m as i64 + co.clone()) * (oh * ow) as i64 + ty.clone() * (2 * ow) as i64 + tx.clone() * 2);
-                for i in 0..2 {
-                    let row: Vec<Expr> = cols.iter().map(|c| c[i].clone()).collect();
-                    let ys = t2(&row[0], &row[1], &row[2], &row[3]);
-                    for (j, yv) in ys.into_iter().enumerate() {
-                        let at = out_row.clone() + (i * ow + j) as i64;
-                        let store = |kb: &mut KernelBuilder| {
-                            let y = kb.let_("y", yv.clone());
-                            let mut vals = vec![y];
-                            if let Some(b) = &bv {
-                                vals.push(b.clone());
+                let ys: Vec<[Expr; 2]> = (0..2)
+                    .map(|i| {
+                        let row: Vec<Expr> = cols.iter().map(|c| c[i].clone()).collect();
+                        let [y0, y1] = t2(&row[0], &row[1], &row[2], &row[3]);
+                        [kb.let_("y", y0), kb.let_("y", y1)]
+                    })
+                    .collect();
+                let bv = bias.map(|b| kb.let_("bias", ld(b, co.clone())));
+                for q in 0..n {
+                    let pick = |v: &Expr| if n == 1 { v.clone() } else { Expr::lane(v.clone(), q) };
+                    let plane = kb.let_("plane", orow.clone() + (co.clone() + q as i64) * (oh * ow) as i64);
+                    for (i, yi) in ys.iter().enumerate() {
+                        for (j, y) in yi.iter().enumerate() {
+                            let at = plane.clone() + (i * ow + j) as i64;
+                            let store = |kb: &mut KernelBuilder| {
+                                let mut vals = vec![pick(y)];
+                                if let Some(b) = &bv {
+                                    vals.push(pick(b));
+                                }
+                                for &rb in &res {
+                                    vals.push(Expr::load(rb, at.clone()));
+                                }
+                                let z = region(kb, &e, &vals, 1);
+                                kb.store(dst, at.clone(), z);
+                            };
+                            match keep(i, j) {
+                                Some(cond) => kb.if_(cond, store),
+                                None => store(kb),
                             }
-                            for &rb in &res {
-                                vals.push(Expr::load(rb, at.clone()));
-                            }
-                            let z = region(kb, &e, &vals, 1);
-                            kb.store(dst, at.clone(), z);
-                        };
-                        // The second row or column of the last tile lies outside an
-                        // odd-sized output.
-                        let mut cond: Option<Expr> = None;
-                        if i == 1 && oh % 2 == 1 {
-                            cond = Some(ty.clone().lt(Expr::i(th as i64 - 1)));
-                        }
-                        if j == 1 && ow % 2 == 1 {
-                            let cj = tx.clone().lt(Expr::i(tw as i64 - 1));
-                            cond = Some(match cond {
-                                Some(ci) => ci.and(cj),
-                                None => cj,
-                            });
-                        }
-                        match cond {
-                            Some(cnd) => kb.if_(cnd, store),
-                            None => store(kb),
                         }
                     }
                 }
-            });
+            };
+            let full = (m / lanes as usize * lanes as usize) as i64;
+            if lanes > 1 && full > 0 {
+                kb.for_step("co", Expr::i(0), Expr::i(full), lanes as u64, LoopKind::Serial, |kb, co| body(kb, co, lanes));
+            }
+            let from = if lanes > 1 { full } else { 0 };
+            if from < m as i64 {
+                kb.for_("co", Expr::i(from), Expr::i(m as i64), LoopKind::Serial, |kb, co| body(kb, co, 1));
+            }
         });
     });
     let mut args = vec![mbuf];
