@@ -252,6 +252,7 @@ fn tile_gemm_is_verified_and_stays_in_process() {
             koff: None,
             tile: At { buf: t, index: Expr::i(0) },
             kc: Expr::i(3),
+            a_rs: None,
         }));
         kb.finish()
     };

@@ -219,7 +219,7 @@ impl Emitter<'_, '_> {
     /// A call of the host's micro-kernel (`crate::ukernel`), through its address:
     /// JIT code only (`object` refuses kernels with these calls).
     fn tile_gemm(&mut self, t: &crate::kernel::TileGemm) -> Result<(), String> {
-        let f = crate::ukernel::tile_gemm(t.mr, t.nr, t.koff.is_some())
+        let f = crate::ukernel::tile_gemm(t.mr, t.nr, t.koff.is_some(), t.a_rs.is_some())
             .ok_or_else(|| format!("not supported on this host: the micro-kernel tile_gemm {}x{}", t.mr, t.nr))?;
         let mut args = vec![];
         for at in [Some(&t.a), Some(&t.b), t.koff.as_ref(), Some(&t.tile)] {
@@ -232,8 +232,12 @@ impl Emitter<'_, '_> {
             });
         }
         args.push(self.expr(&t.kc)?);
+        args.push(match &t.a_rs {
+            Some(rs) => self.expr(rs)?,
+            None => self.b.ins().iconst(types::I64, 0),
+        });
         let mut sig = Signature::new(self.b.func.signature.call_conv);
-        for _ in 0..5 {
+        for _ in 0..6 {
             sig.params.push(AbiParam::new(types::I64));
         }
         let sig = self.b.import_signature(sig);
@@ -485,6 +489,21 @@ impl Emitter<'_, '_> {
     }
 
     pub(super) fn select(&mut self, t: Ty, c: Value, x: Value, y: Value) -> Result<Value, String> {
+        if t.lanes == 1 && matches!(t.scalar, Scalar::F32 | Scalar::F64) {
+            // On floats Cranelift's x64 `select` is a branch around a move, which
+            // data-dependent conditions (relu's sign) mispredict half the time:
+            // pick the bits with a mask instead.
+            let it = if t.scalar == Scalar::F32 { types::I32 } else { types::I64 };
+            let le = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+            let (xi, yi) = (self.b.ins().bitcast(it, le, x), self.b.ins().bitcast(it, le, y));
+            let wide = self.b.ins().uextend(it, c);
+            let mask = self.b.ins().ineg(wide);
+            let keep = self.b.ins().band(xi, mask);
+            let other = self.b.ins().band_not(yi, mask);
+            let bits = self.b.ins().bor(keep, other);
+            let ft = if t.scalar == Scalar::F32 { types::F32 } else { types::F64 };
+            return Ok(self.b.ins().bitcast(ft, le, bits));
+        }
         if t.lanes == 1 {
             return Ok(self.b.ins().select(c, x, y));
         }

@@ -305,13 +305,14 @@ pub struct At {
     pub index: Expr,
 }
 
-/// `tile[r·nr + j] = Σ_{d < kc} a[d·mr + r] · b(d)[j]` for `r < mr`, `j < nr`:
-/// the `mr × nr` product of a packed A panel and a B panel, by the runtime's
+/// `tile[r·nr + j] = Σ_{d < kc} a(r, d) · b(d)[j]` for `r < mr`, `j < nr`:
+/// the `mr × nr` product of an A panel and a B panel, by the runtime's
 /// precompiled micro-kernel for the host (`crate::ukernel`), which the JITs call.
-/// `b(d)` is `b + d·nr` (a packed panel), or `b + koff[d]` when `koff` is given (B
-/// read in place, as [`crate::lower::gemm::DirectB`]). Buffers are f32 (`koff`
-/// i64); `kc` is an i64 ≥ 0. Reads `a[..kc·mr]` and the B rows, writes the whole
-/// tile.
+/// `a(r, d)` is `a[d·mr + r]` (a packed panel), or `a[r·a_rs + d]` when `a_rs` is
+/// given (A read in place, as [`crate::lower::gemm::DirectA`]). `b(d)` is
+/// `b + d·nr` (a packed panel), or `b + koff[d]` when `koff` is given (B read in
+/// place, as [`crate::lower::gemm::DirectB`]). Buffers are f32 (`koff` i64); `kc`
+/// and `a_rs` are i64, `kc` ≥ 0. Writes the whole tile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TileGemm {
     pub mr: u32,
@@ -321,6 +322,8 @@ pub struct TileGemm {
     pub koff: Option<At>,
     pub tile: At,
     pub kc: Expr,
+    /// A's row stride when A is read in place.
+    pub a_rs: Option<Expr>,
 }
 
 impl TileGemm {
@@ -332,10 +335,11 @@ impl TileGemm {
         v
     }
 
-    /// The expressions it reads: the pointers' indices, then the depth.
+    /// The expressions it reads: the pointers' indices, the depth, A's row stride.
     pub fn exprs(&self) -> Vec<&Expr> {
         let mut v: Vec<&Expr> = self.pointers().into_iter().map(|a| &a.index).collect();
         v.push(&self.kc);
+        v.extend(&self.a_rs);
         v
     }
 }

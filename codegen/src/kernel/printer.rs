@@ -102,7 +102,11 @@ impl Printer<'_> {
                     Some(k) => format!("{} + {}", at(&t.b), at(k)),
                     None => at(&t.b),
                 };
-                let _ = writeln!(self.out, "{} = tile_gemm {}x{}({}, {b}, depth {})", at(&t.tile), t.mr, t.nr, at(&t.a), expr(self.k, &t.kc));
+                let a = match &t.a_rs {
+                    Some(rs) => format!("{} rows {}", at(&t.a), expr(self.k, rs)),
+                    None => at(&t.a),
+                };
+                let _ = writeln!(self.out, "{} = tile_gemm {}x{}({a}, {b}, depth {})", at(&t.tile), t.mr, t.nr, expr(self.k, &t.kc));
             }
         }
     }

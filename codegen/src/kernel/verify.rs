@@ -235,10 +235,16 @@ impl Verifier<'_> {
         {
             self.err(format!("{what}: the depth must be i64, found {ty}"));
         }
+        if let Some(rs) = &t.a_rs
+            && let Some(ty) = self.expr(rs, defined, &what)
+            && ty != Ty::I64
+        {
+            self.err(format!("{what}: A's row stride must be i64, found {ty}"));
+        }
         let kc = t.kc.as_int();
         let (mr, nr) = (t.mr as i64, t.nr as i64);
         let roles = [
-            (Some(&t.a), "a", Scalar::F32, false, kc.map(|k| k * mr)),
+            (Some(&t.a), "a", Scalar::F32, false, if t.a_rs.is_none() { kc.map(|k| k * mr) } else { None }),
             (Some(&t.b), "b", Scalar::F32, false, if t.koff.is_none() { kc.map(|k| k * nr) } else { None }),
             (t.koff.as_ref(), "koff", Scalar::I64, false, kc),
             (Some(&t.tile), "tile", Scalar::F32, true, Some(mr * nr)),

@@ -237,12 +237,12 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
     /// A call of the host's micro-kernel (`crate::ukernel`) through its address:
     /// JIT code only (`object` refuses kernels with these calls).
     fn tile_gemm(&mut self, t: &crate::kernel::TileGemm) -> Result<(), String> {
-        let f = crate::ukernel::tile_gemm(t.mr, t.nr, t.koff.is_some())
+        let f = crate::ukernel::tile_gemm(t.mr, t.nr, t.koff.is_some(), t.a_rs.is_some())
             .ok_or_else(|| format!("not supported on this host: the micro-kernel tile_gemm {}x{}", t.mr, t.nr))?;
         let fp = self.cx.f32_type().ptr_type(AddressSpace::default());
         let ip = self.cx.i64_type().ptr_type(AddressSpace::default());
         let i64t = self.cx.i64_type();
-        let fnty = self.cx.void_type().fn_type(&[fp.into(), fp.into(), ip.into(), fp.into(), i64t.into()], false);
+        let fnty = self.cx.void_type().fn_type(&[fp.into(), fp.into(), ip.into(), fp.into(), i64t.into(), i64t.into()], false);
         let a = self.address(t.a.buf, &t.a.index, 1)?;
         let b = self.address(t.b.buf, &t.b.index, 1)?;
         let koff = match &t.koff {
@@ -251,13 +251,17 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
         };
         let tile = self.address(t.tile.buf, &t.tile.index, 1)?;
         let kc = self.expr(&t.kc)?.into_int_value();
+        let a_rs = match &t.a_rs {
+            Some(rs) => self.expr(rs)?.into_int_value(),
+            None => i64t.const_zero(),
+        };
         let callee = ok(self.b.build_int_to_ptr(
             i64t.const_int(f as usize as u64, false),
             fnty.ptr_type(AddressSpace::default()),
             "ukernel",
         ))?;
         let callee = inkwell::values::CallableValue::try_from(callee).map_err(|_| "llvm: the micro-kernel is not a function pointer")?;
-        ok(self.b.build_call(callee, &[a.into(), b.into(), koff.into(), tile.into(), kc.into()], ""))?;
+        ok(self.b.build_call(callee, &[a.into(), b.into(), koff.into(), tile.into(), kc.into(), a_rs.into()], ""))?;
         Ok(())
     }
 

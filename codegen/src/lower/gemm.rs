@@ -253,7 +253,7 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
     // stores and epilogue are one loop nest instead of MR·NR unrolled copies.
     let edges = !m.is_multiple_of(mr) || !n.is_multiple_of(nr);
     // With a micro-kernel, every tile is computed into the block's scratch tile.
-    let ukernel = t.ukernels && s.direct_a.is_none();
+    let ukernel = t.ukernels;
     let scratch = (edges || ukernel).then(|| l.temp(&format!("{node}.edge_tiles"), Scalar::F32, (blocks as usize * mr * nr) as u64));
     let name = l.kernel_name(node, "gemm");
     let mut kb = KernelBuilder::new(name);
@@ -309,7 +309,10 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
             kb.for_("jp", jp_lo.clone(), jp_hi.clone(), LoopKind::Serial, |kb, jp| {
                 kb.for_("ip", ip_lo.clone(), ip_hi.clone(), LoopKind::Serial, |kb, ip| {
                     if let (true, Some((tb, tile_at))) = (ukernel, &cx.edge) {
-                        let a = pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64;
+                        let (a, a_rs) = match &s.direct_a {
+                            Some(d) => (pa_b.clone() + ip.clone() * (mr as i64 * d.rs) + pc.clone(), Some(Expr::i(d.rs))),
+                            None => (pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64, None),
+                        };
                         let (b, koff) = match direct {
                             Some((_, koff)) => (pb_b.clone() + jp.clone() * nr as i64, Some(At { buf: koff, index: pc.clone() })),
                             None => (pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64, None),
@@ -322,6 +325,7 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                             koff,
                             tile: At { buf: *tb, index: tile_at.clone() },
                             kc: kcv.clone(),
+                            a_rs,
                         }));
                         cx.store_tile(kb, ip * mr as i64, jp * nr as i64, first.clone(), last.clone());
                         return;

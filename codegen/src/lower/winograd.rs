@@ -20,10 +20,10 @@
 //!    residual, activation or a fused expression) and the stores of the 2×2
 //!    outputs that lie inside the channels-first output go lane by lane.
 //!
-//! Measured (LLVM, AVX-512, 1 thread): AlphaZero b8 154 → 102 ms, of which the
-//! 16 GEMMs are 3.7 ms per layer and the three passes 1.2 ms. On Cranelift the
-//! passes compile to code 2–4× slower and the in-place A needs its generated
-//! tile, so `Target::winograd` is off there.
+//! Measured (AVX-512, 1 thread): AlphaZero b8 on LLVM 154 → 102 ms (the 16
+//! GEMMs 3.7 ms per layer, the three passes 1.2 ms); on Cranelift with the
+//! micro-kernels 183 → 146 ms (GEMMs 4.4 ms, passes 2.6 ms). Not with
+//! Cranelift's own 4×8 tile (`Target::winograd` off), whose in-place A is slow.
 //!
 //! Numerics: the transforms add and subtract up to 9 terms with coefficients
 //! ±1 and ±½, so each output carries a few more roundings than the direct sum;

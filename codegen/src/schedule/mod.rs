@@ -57,12 +57,12 @@ pub struct Target {
     /// AOT libraries lower without it.
     pub ukernels: bool,
     /// 3×3 unit-stride convs with constant weights run as Winograd F(2×2, 3×3)
-    /// (`lower/winograd.rs`): 2.25× fewer multiply-adds, for transforms that are
-    /// scalar code. On by default with LLVM (AlphaZero b8 154 → 129 ms,
-    /// ResNet-18 33 → 27 ms); off with Cranelift's micro-kernel schedule, which
-    /// compiles the transforms to slow code (AlphaZero b8 185 → 250 ms, each
-    /// transform 3–4× LLVM's), and so off on every Cranelift schedule.
-    /// `SMELT_WINOGRAD=0` turns it off with LLVM.
+    /// (`lower/winograd.rs`): 2.25× fewer multiply-adds, for three passes over
+    /// memory. On by default with LLVM (AlphaZero b8 154 → 102 ms, ResNet-18
+    /// 33 → 23 ms) and with Cranelift's micro-kernel schedule (AlphaZero b8 183
+    /// → 146 ms, ResNet-18 46 → 34 ms); off with Cranelift's own 4×8 tile, whose
+    /// GEMM reading V in place is the slow generated one. `SMELT_WINOGRAD=0`
+    /// turns it off.
     pub winograd: bool,
 }
 
@@ -107,7 +107,8 @@ impl Target {
     /// quarter of the host's rate; packing, blocking, threads and epilogues stay
     /// Cranelift's code. Heavy epilogues stay in the GEMM kernel: the K loop is in
     /// the micro-kernel, so nothing holds registers across it (transformer
-    /// 11.0–11.2 ms split or not).
+    /// 11.0–11.2 ms split or not). 3×3 convs run as Winograd (the micro-kernel
+    /// reads V in place).
     pub fn cranelift_host() -> Target {
         let base = Target::cranelift_x64();
         match crate::ukernel::host() {
@@ -117,7 +118,7 @@ impl Target {
                     crate::ukernel::Isa::Avx512 => ("cranelift-x86_64+ukernel-avx512", 512),
                     crate::ukernel::Isa::Avx2 => ("cranelift-x86_64+ukernel-avx2", 256),
                 };
-                Target { name, mr, nr, kc, mc: 96, ukernels: true, split_heavy_epilogue: false, ..base }
+                Target { name, mr, nr, kc, mc: 96, ukernels: true, split_heavy_epilogue: false, winograd: winograd_env(), ..base }
             }
             None => base,
         }
