@@ -215,7 +215,6 @@ impl Emitter<'_, '_> {
         Ok(())
     }
 
-    /// The address and constant byte offset of element `index` of `buf`.
     /// A call of the host's micro-kernel (`crate::ukernel`), through its address:
     /// JIT code only (`object` refuses kernels with these calls).
     fn tile_gemm(&mut self, t: &crate::kernel::TileGemm) -> Result<(), String> {
@@ -246,6 +245,7 @@ impl Emitter<'_, '_> {
         Ok(())
     }
 
+    /// The address and constant byte offset of element `index` of `buf`.
     fn address(&mut self, buf: crate::kernel::BufId, index: &Expr) -> Result<(Value, i32), String> {
         let size = self.k.buffer(buf).scalar.size() as i64;
         let (dynamic, konst) = split_offset(index);

@@ -233,7 +233,6 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
         Ok(())
     }
 
-    /// A pointer to element `index` of `buf`, typed for `lanes` elements.
     /// A call of the host's micro-kernel (`crate::ukernel`) through its address:
     /// JIT code only (`object` refuses kernels with these calls).
     fn tile_gemm(&mut self, t: &crate::kernel::TileGemm) -> Result<(), String> {
@@ -265,6 +264,7 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
         Ok(())
     }
 
+    /// A pointer to element `index` of `buf`, typed for `lanes` elements.
     fn address(&mut self, buf: BufId, index: &Expr, lanes: u32) -> Result<PointerValue<'ctx>, String> {
         let idx = self.expr(index)?.into_int_value();
         let base = self.bases[buf.0 as usize];
