@@ -110,7 +110,7 @@ fn quant(quick: bool) {
                 }
                 let inputs = random_inputs(&g, 1, &Bindings::new()).expect("inputs");
                 let mut opts = Options::for_backend(backend, 1);
-                opts.target.quant_pairs = pairs;
+                opts.target = Some(smelt_codegen::schedule::Target { quant_pairs: pairs, ..opts.schedule() });
                 let t0 = Instant::now();
                 let model = compile(&g, &opts).expect("compiles");
                 model.plan(&Bindings::new()).expect("plans");

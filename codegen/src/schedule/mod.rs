@@ -192,12 +192,8 @@ impl Target {
     }
 }
 
-/// Cranelift's portable schedule ([`Target::cranelift_x64`]) under the name
-/// `default`: `smelt_runtime::exec::Options` reads a target equal to this one as
-/// "the backend's own schedule", so every real schedule, `cranelift_x64` included,
-/// differs from it (by name) and is used as given.
 impl Default for Target {
     fn default() -> Target {
-        Target { name: "default", ..Target::cranelift_x64() }
+        Target::cranelift_x64()
     }
 }

@@ -64,42 +64,27 @@ impl Backend for Llvm {
     }
 }
 
-/// A native JIT running the GPU lowering (`wgsl::target()`): its cooperative
-/// `workgroup`/`reduce` loops and plain GEMM steps run serially on the CPU, so the
-/// kernels the WGSL emitter translates are checked without a GPU too.
-#[derive(Debug)]
-pub struct GpuScheduleOnCpu {
-    pub backend: smelt_codegen::Backend,
-}
-
-impl Backend for GpuScheduleOnCpu {
-    fn name(&self) -> String {
-        format!("{:?} with the wgsl schedule", self.backend)
-    }
-
-    fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
-        let opts = Options { threads: 2, target: smelt_codegen::wgsl::target(), backend: self.backend };
-        run_native(g, inputs, &opts)
-    }
-}
-
-/// A native JIT with an explicit schedule, for the code paths a host's default
-/// schedule does not take: Cranelift's own 4×8 GEMM tile where the host has
-/// micro-kernels, and LLVM calling the micro-kernels.
+/// A native JIT with an explicit schedule, for the code paths the backends'
+/// own schedules do not take: the GPU lowering (`wgsl::target()`, whose
+/// cooperative `workgroup`/`reduce` loops and plain GEMM steps run serially on the
+/// CPU, so the kernels the WGSL emitter translates are checked without a GPU
+/// too), Cranelift's own 4×8 GEMM tile where the host has micro-kernels, and LLVM
+/// calling the micro-kernels.
 #[derive(Debug)]
 pub struct Scheduled {
-    pub label: &'static str,
+    pub label: String,
     pub backend: smelt_codegen::Backend,
     pub target: smelt_codegen::schedule::Target,
+    pub threads: usize,
 }
 
 impl Backend for Scheduled {
     fn name(&self) -> String {
-        self.label.to_string()
+        self.label.clone()
     }
 
     fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
-        let opts = Options { threads: 1, target: self.target.clone(), backend: self.backend };
+        let opts = Options { threads: self.threads, target: Some(self.target.clone()), backend: self.backend };
         run_native(g, inputs, &opts)
     }
 }

@@ -88,15 +88,17 @@ fn backends() -> Vec<Box<dyn Backend>> {
     // them: its own tile, and LLVM's lowering of the calls, are checked here.
     if Target::cranelift_host().ukernels {
         all.push(Box::new(backend::Scheduled {
-            label: "cranelift, own 4x8 tile",
+            label: "cranelift, own 4x8 tile".into(),
             backend: smelt_codegen::Backend::Cranelift,
             target: Target::cranelift_x64(),
+            threads: 1,
         }));
         let host = Target::cranelift_host();
         all.push(Box::new(backend::Scheduled {
-            label: "llvm calling the micro-kernels",
+            label: "llvm calling the micro-kernels".into(),
             backend: smelt_codegen::Backend::Llvm,
             target: Target { name: "llvm+ukernels", mr: host.mr, nr: host.nr, ukernels: true, ..Target::llvm_host() },
+            threads: 1,
         }));
     }
     all
@@ -314,8 +316,10 @@ mod cases_rows;
 /// cooperative loops serially).
 fn backends_and_gpu_schedule() -> Vec<Box<dyn Backend>> {
     let mut all = backends();
-    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Cranelift }));
-    all.push(Box::new(backend::GpuScheduleOnCpu { backend: smelt_codegen::Backend::Llvm }));
+    for backend in [smelt_codegen::Backend::Cranelift, smelt_codegen::Backend::Llvm] {
+        let label = format!("{backend:?} with the wgsl schedule");
+        all.push(Box::new(backend::Scheduled { label, backend, target: smelt_codegen::wgsl::target(), threads: 2 }));
+    }
     all
 }
 

@@ -52,29 +52,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Options {
     /// Worker threads for parallel loops (1: run on the calling thread).
     pub threads: usize,
-    /// Schedule parameters of the target. Left at `Target::default()` (Cranelift's),
-    /// the backend's own schedule is used ([`Target::for_backend`]: 8-wide AVX2
-    /// for LLVM on this host).
-    pub target: Target,
+    /// Schedule parameters of the target; `None`, the backend's own
+    /// ([`Target::for_backend`]: the host's vector width for LLVM, the host's
+    /// micro-kernel tile for Cranelift).
+    pub target: Option<Target>,
     /// The native code generator: Cranelift (fast to compile) or LLVM (fastest code).
     pub backend: Backend,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { threads: 1, target: Target::default(), backend: Backend::Cranelift }
+        Options { threads: 1, target: None, backend: Backend::Cranelift }
     }
 }
 
 impl Options {
     /// `threads` threads with the backend's own schedule.
     pub fn for_backend(backend: Backend, threads: usize) -> Options {
-        Options { threads, target: Target::for_backend(backend), backend }
+        Options { threads, target: None, backend }
     }
 
     /// The schedule plans are lowered with (see [`Options::target`]).
     pub fn schedule(&self) -> Target {
-        if self.target == Target::default() { Target::for_backend(self.backend) } else { self.target.clone() }
+        self.target.clone().unwrap_or_else(|| Target::for_backend(self.backend))
     }
 }
 
