@@ -228,7 +228,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     }
     let t = l.target.clone();
     let w = t.vector_width;
-    let (mr, nr) = (t.own_tile.0.max(1), t.own_tile.1.max(w as usize));
+    let (mr, nr) = (t.own_tile().0.max(1), t.own_tile().1.max(w as usize));
     let tkp = tk.div_ceil(nr) * nr;
     let bh = b * h;
     let kt_len = (bh * dh * tkp).max(1) as u64;

@@ -77,7 +77,7 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
         let len = (n * m * plane) as u64;
         let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, len) } else { out.buf };
         let mg = m / g;
-        let (mr, nr) = l.target.own_tile;
+        let (mr, nr) = l.target.own_tile();
         let pa_src = qgemm::PairSrc { buf: w.buf, scalar: w.scalar, groups: g, gstride: (mg * kk) as i64, count: mg, depth: kk, s_lane: kk as i64, s_depth: 1, zp: zws };
         let pa = qgemm::pack_pairs(l, node, "w", &pa_src, mr)?;
         let geo = Geometry { x: [n, ci, id, ih, iw], k: [cg, kd, kh, kw], o: [od, oh, ow], groups: g, stride, pad_lo: pad, dil };

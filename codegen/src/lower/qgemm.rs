@@ -157,7 +157,7 @@ pub struct QGemmSpec {
 /// Emits the GEMM kernel.
 pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
     let t = l.target.clone();
-    let ((mr, nr), w) = (t.own_tile, t.vector_width as usize);
+    let ((mr, nr), w) = (t.own_tile(), t.vector_width as usize);
     let (m, n, kp) = (s.m, s.n, s.k.div_ceil(2));
     let nv = nr / w;
     let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));

@@ -122,7 +122,7 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
     if k > 0 && l.target.quant_pairs && qgemm::fits_i16(a.scalar, &[za as i64]) && qgemm::fits_i16(b.scalar, &zb) {
         // The packed GEMM of pairs (`vpmaddwd`/`pmaddwd`).
         let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, (rows * n) as u64) } else { out.buf };
-        let (mr, nr) = l.target.own_tile;
+        let (mr, nr) = l.target.own_tile();
         let pa_src = qgemm::PairSrc { buf: a.buf, scalar: a.scalar, groups: 1, gstride: 0, count: rows, depth: k, s_lane: k as i64, s_depth: 1, zp: vec![za as i64] };
         let zbs: Vec<i64> = (0..n).map(|c| zb[c.min(zb.len() - 1)]).collect();
         let pb_src = qgemm::PairSrc { buf: b.buf, scalar: b.scalar, groups: 1, gstride: 0, count: n, depth: k, s_lane: 1, s_depth: n as i64, zp: zbs };

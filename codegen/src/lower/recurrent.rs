@@ -206,12 +206,11 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         return Ok(true);
     }
     let state = l.temp(&format!("{node}.state"), Scalar::F32, (d * n * h * 3) as u64);
-    // LSTM: Rᵀ packed in panels of NR = two vectors of gate rows
-    // (`[d][panel][j][NR]`), so h·Rᵀ is a matrix-vector product vectorized over
-    // gate rows (no horizontal sums); the gate scratch is padded to whole panels.
-    // (Not the GEMM's NR: with a micro-kernel's 32 columns, Cranelift's f32x4
-    // accumulators would spill.)
-    let nr = 2 * l.target.vector_width as usize;
+    // LSTM: Rᵀ packed in panels of NR gate rows (`[d][panel][j][NR]`), so h·Rᵀ is
+    // a matrix-vector product vectorized over gate rows (no horizontal sums); the
+    // gate scratch is padded to whole panels. Generated code: the generated tile's
+    // NR (a micro-kernel's 32 columns made Cranelift's f32x4 accumulators spill).
+    let nr = l.target.own_tile().1;
     let rpanels = gh.div_ceil(nr);
     let rt = if lstm {
         let sr = PackSrc { buf: ins[2].buf, batches: d, bstride: (gh * h) as i64, count: gh, depth: h, s_lane: h as i64, s_depth: 1 };

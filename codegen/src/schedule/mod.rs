@@ -18,10 +18,10 @@ pub struct Target {
     pub mr: usize,
     /// Columns of the register tile (`NR`), a multiple of `vector_width`.
     pub nr: usize,
-    /// The register tile (MR, NR) of the GEMM-like loops that are always generated
-    /// code: attention's and the quantized GEMM's. Equal to (`mr`, `nr`) unless
-    /// `ukernels`, where those are the micro-kernel's tile.
-    pub own_tile: (usize, usize),
+    /// With `ukernels`, the register tile (MR, NR) of the GEMM-like loops that
+    /// stay generated code (see [`Target::own_tile`]); `mr`/`nr` are then the
+    /// micro-kernel's. `None`: (`mr`, `nr`).
+    pub generated_tile: Option<(usize, usize)>,
     /// Depth of one packed panel (`KC`): a `KC × NR` panel of B stays in L1.
     pub kc: usize,
     /// Rows of A per cache block (`MC`, a multiple of `MR`): an `MC × KC` block of
@@ -72,6 +72,13 @@ fn winograd_env() -> bool {
 }
 
 impl Target {
+    /// The register tile (MR, NR) of the GEMM-like loops that are always generated
+    /// code — attention's, the quantized GEMM's, the LSTM's matrix-vector panels —
+    /// whatever computes the f32 GEMM's tile.
+    pub fn own_tile(&self) -> (usize, usize) {
+        self.generated_tile.unwrap_or((self.mr, self.nr))
+    }
+
     /// Cranelift on x86-64: 128-bit SIMD (f32x4), 16 xmm registers. A 4×8 register
     /// tile holds 8 accumulators, 2 B vectors, the A column (one vector, each row
     /// broadcast with `pshufd`) and the copy that Cranelift's `vfmadd213ps` needs
@@ -83,7 +90,7 @@ impl Target {
             vector_width: 4,
             mr: 4,
             nr: 8,
-            own_tile: (4, 8),
+            generated_tile: None,
             kc: 256,
             mc: 128,
             nc: 512,
@@ -118,7 +125,8 @@ impl Target {
                     crate::ukernel::Isa::Avx512 => ("cranelift-x86_64+ukernel-avx512", 512),
                     crate::ukernel::Isa::Avx2 => ("cranelift-x86_64+ukernel-avx2", 256),
                 };
-                Target { name, mr, nr, kc, mc: 96, ukernels: true, split_heavy_epilogue: false, winograd: winograd_env(), ..base }
+                let generated_tile = Some((base.mr, base.nr));
+                Target { name, mr, nr, generated_tile, kc, mc: 96, ukernels: true, split_heavy_epilogue: false, winograd: winograd_env(), ..base }
             }
             None => base,
         }
@@ -150,7 +158,7 @@ impl Target {
             vector_width: 8,
             mr: 6,
             nr: 16,
-            own_tile: (6, 16),
+            generated_tile: None,
             kc: 256,
             mc: 96,
             nc: 512,
@@ -165,7 +173,7 @@ impl Target {
             winograd: winograd_env(),
         };
         if wide && crate::llvm::host_has_avx512() {
-            Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, own_tile: (8, 32), kc: 512, ..avx2 }
+            Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 512, ..avx2 }
         } else if bits != Some("128") && crate::llvm::host_has_avx2_fma() {
             avx2
         } else {

@@ -134,7 +134,7 @@ pub fn target() -> Target {
         vector_width: 4,
         mr: 4,
         nr: 4,
-        own_tile: (4, 4),
+        generated_tile: None,
         kc: 1 << 20,
         mc: 4,
         nc: 4,
