@@ -10,7 +10,7 @@
 //! LLVM take 15 s over ResNet-18 (2.5 s now).
 
 use super::expr::region;
-use super::{BufIdx, BufKind, Lowerer};
+use super::{BufIdx, Lowerer};
 use crate::kernel::{Access, At, BinOp, BufId, Expr, KernelBuilder, LoopKind, Scalar, Stmt, TileGemm, Ty, VarId};
 use crate::Error;
 
@@ -71,13 +71,10 @@ pub fn pack_host(src: &[f32], s: &PackSrc, r: usize) -> Vec<f32> {
 /// Returns the packed buffer.
 pub fn pack(l: &mut Lowerer, node: &str, what: &str, s: &PackSrc, r: usize) -> Result<BufIdx, Error> {
     let len = packed_len(s, r);
-    let src_buf = l.prog.buffer(s.buf).clone();
-    if let BufKind::Const(bytes) = &src_buf.kind {
-        let vals: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        let packed = pack_host(&vals, s, r);
-        let bytes = packed.iter().flat_map(|x| x.to_le_bytes()).collect();
-        return Ok(l.constant(&format!("{node}.{what}_packed"), Scalar::F32, bytes));
+    if let Some(vals) = l.const_f32(s.buf) {
+        return Ok(l.constant_f32(&format!("{node}.{what}_packed"), &pack_host(&vals, s, r)));
     }
+    let src_buf = l.prog.buffer(s.buf).clone();
     let out = l.temp(&format!("{node}.{what}_packed"), Scalar::F32, len);
     let name = l.kernel_name(node, &format!("pack_{what}"));
     let mut kb = KernelBuilder::new(name);

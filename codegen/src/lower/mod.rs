@@ -155,6 +155,19 @@ impl Lowerer<'_> {
         self.new_buffer(name, scalar, len, BufKind::Const(Arc::new(bytes)))
     }
 
+    /// A constant of f32 values (weights transformed or packed at compile time).
+    pub fn constant_f32(&mut self, name: &str, values: &[f32]) -> BufIdx {
+        self.constant(name, Scalar::F32, values.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+
+    /// The values of `b` when it is an f32 constant.
+    pub fn const_f32(&self, b: BufIdx) -> Option<Vec<f32>> {
+        match &self.prog.buffer(b).kind {
+            BufKind::Const(bytes) => Some(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            _ => None,
+        }
+    }
+
     pub fn step(&mut self, node: &str, kernel: Kernel, args: Vec<BufIdx>) {
         self.prog.steps.push(Step { kernel, args, node: node.to_string(), check: None, tiled: None });
     }

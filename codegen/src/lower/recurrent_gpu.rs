@@ -14,7 +14,7 @@
 use super::coop::each;
 use super::recurrent::{Bufs, Row, StateAt, args, candidate, cell, sig};
 use super::util::Operand;
-use super::{BufIdx, BufKind, Lowerer};
+use super::{BufIdx, Lowerer};
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
 
@@ -35,8 +35,7 @@ pub struct Rec {
 /// constant, else by a kernel.
 fn transpose_r(l: &mut Lowerer, node: &str, r: &Operand, d: usize, gh: usize, h: usize) -> BufIdx {
     let len = (d * gh * h) as u64;
-    if let BufKind::Const(bytes) = &l.prog.buffer(r.buf).kind {
-        let vals: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    if let Some(vals) = l.const_f32(r.buf) {
         let mut out = vec![0f32; d * gh * h];
         for di in 0..d {
             for k in 0..gh {
@@ -45,8 +44,7 @@ fn transpose_r(l: &mut Lowerer, node: &str, r: &Operand, d: usize, gh: usize, h:
                 }
             }
         }
-        let bytes = out.iter().flat_map(|x| x.to_le_bytes()).collect();
-        return l.constant(&format!("{node}.rt"), Scalar::F32, bytes);
+        return l.constant_f32(&format!("{node}.rt"), &out);
     }
     let out = l.temp(&format!("{node}.rt"), Scalar::F32, len);
     let mut kb = KernelBuilder::new(l.kernel_name(node, "transpose_r"));

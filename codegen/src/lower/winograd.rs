@@ -185,12 +185,10 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
         l.step(node, kb.finish(), vec![xh, v]);
     }
     // 3. The 16 products `M[ξ] = V[ξ]·U[ξ]`, V read in place.
-    let BufKind::Const(bytes) = &l.prog.buffer(wt.buf).kind else {
+    let Some(w) = l.const_f32(wt.buf) else {
         return Err(super::internal(node, "winograd needs constant weights"));
     };
-    let w: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    let u = transform_weights(&w, m, c);
-    let ub = l.constant(&format!("{node}.winograd_u"), Scalar::F32, u.iter().flat_map(|x| x.to_le_bytes()).collect());
+    let ub = l.constant_f32(&format!("{node}.winograd_u"), &transform_weights(&w, m, c));
     let nr = l.target.nr;
     let su = PackSrc { buf: ub, batches: 16, bstride: (c * m) as i64, count: m, depth: c, s_lane: 1, s_depth: m as i64 };
     let pu = pack(l, node, "u", &su, nr)?;
