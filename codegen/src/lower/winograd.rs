@@ -81,14 +81,26 @@ fn transform_weights(w: &[f32], m: usize, c: usize) -> Vec<f32> {
     u
 }
 
+/// What the transforms compute on: kernel expressions, and numbers in the tests.
+trait Term: Clone + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> {}
+impl<T: Clone + std::ops::Add<Output = T> + std::ops::Sub<Output = T>> Term for T {}
+
 /// `Bᵀ d B` of a 4×4 patch (`d[row][col]`).
-fn input_transform(d: [[Expr; 4]; 4]) -> [[Expr; 4]; 4] {
+fn input_transform<T: Term>(d: [[T; 4]; 4]) -> [[T; 4]; 4] {
     // Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], on rows then on columns.
-    let t = |a: &Expr, b: &Expr, c: &Expr, e: &Expr| -> [Expr; 4] {
+    let t = |a: &T, b: &T, c: &T, e: &T| -> [T; 4] {
         [a.clone() - c.clone(), b.clone() + c.clone(), c.clone() - b.clone(), b.clone() - e.clone()]
     };
-    let cols: Vec<[Expr; 4]> = (0..4).map(|j| t(&d[0][j], &d[1][j], &d[2][j], &d[3][j])).collect();
+    let cols: Vec<[T; 4]> = (0..4).map(|j| t(&d[0][j], &d[1][j], &d[2][j], &d[3][j])).collect();
     std::array::from_fn(|r| t(&cols[0][r], &cols[1][r], &cols[2][r], &cols[3][r]))
+}
+
+/// `Aᵀ m A` of the 4×4 element-wise products (`m[row][col]`): the 2×2 outputs.
+fn output_transform<T: Term>(m: [[T; 4]; 4]) -> [[T; 2]; 2] {
+    // Aᵀ = [1 1 1 0; 0 1 −1 −1], on rows then on columns.
+    let t = |a: &T, b: &T, c: &T, d: &T| [a.clone() + b.clone() + c.clone(), b.clone() - c.clone() - d.clone()];
+    let cols: Vec<[T; 2]> = (0..4).map(|j| t(&m[0][j], &m[1][j], &m[2][j], &m[3][j])).collect();
+    std::array::from_fn(|i| t(&cols[0][i], &cols[1][i], &cols[2][i], &cols[3][i]))
 }
 
 pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
@@ -244,16 +256,7 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
                 let mv: [[Expr; 4]; 4] = std::array::from_fn(|a| {
                     std::array::from_fn(|b| kb.let_("m", ld(src, mrow.clone() + co.clone() + ((a * 4 + b) * per_m) as i64)))
                 });
-                // Aᵀ = [1 1 1 0; 0 1 −1 −1], on rows then on columns.
-                let t2 = |a: &Expr, b: &Expr, c: &Expr, d: &Expr| [a.clone() + b.clone() + c.clone(), b.clone() - c.clone() - d.clone()];
-                let cols: Vec<[Expr; 2]> = (0..4).map(|j| t2(&mv[0][j], &mv[1][j], &mv[2][j], &mv[3][j])).collect();
-                let ys: Vec<[Expr; 2]> = (0..2)
-                    .map(|i| {
-                        let row: Vec<Expr> = cols.iter().map(|c| c[i].clone()).collect();
-                        let [y0, y1] = t2(&row[0], &row[1], &row[2], &row[3]);
-                        [kb.let_("y", y0), kb.let_("y", y1)]
-                    })
-                    .collect();
+                let ys = output_transform(mv).map(|row| row.map(|y| kb.let_("y", y)));
                 let bv = bias.map(|b| kb.let_("bias", ld(b, co.clone())));
                 for q in 0..n {
                     let pick = |v: &Expr| if n == 1 { v.clone() } else { Expr::lane(v.clone(), q) };
@@ -301,25 +304,20 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
 mod tests {
     use super::*;
 
-    /// `Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A` on one patch equals the 3×3 correlation of `d`
-    /// with `g` at the patch's four positions (in f64 on small integers: exact).
+    /// `Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A`, with the kernel's own transforms, equals the
+    /// 3×3 correlation of a patch `d` with `g` at its four positions (in f64 on
+    /// small integers: exact).
     #[test]
     fn transforms_compose_to_the_correlation() {
         let g: Vec<f32> = (0..9).map(|i| (i as f32 * 7.0) % 5.0 - 2.0).collect();
         let d: [[f64; 4]; 4] = std::array::from_fn(|a| std::array::from_fn(|b| ((a * 4 + b) * 3 % 11) as f64 - 5.0));
         let u = transform_weights(&g, 1, 1);
-        // Bᵀ d B by the same formulas as the kernel, on numbers.
-        let t = |a: f64, b: f64, c: f64, e: f64| [a - c, b + c, c - b, b - e];
-        let cols: Vec<[f64; 4]> = (0..4).map(|j| t(d[0][j], d[1][j], d[2][j], d[3][j])).collect();
-        let v: [[f64; 4]; 4] = std::array::from_fn(|r| t(cols[0][r], cols[1][r], cols[2][r], cols[3][r]));
-        let mm: [[f64; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|s| u[r * 4 + s] as f64 * v[r][s]));
-        let t2 = |a: f64, b: f64, c: f64, e: f64| [a + b + c, b - c - e];
-        let cols2: Vec<[f64; 2]> = (0..4).map(|j| t2(mm[0][j], mm[1][j], mm[2][j], mm[3][j])).collect();
-        for i in 0..2 {
-            let y = t2(cols2[0][i], cols2[1][i], cols2[2][i], cols2[3][i]);
-            for j in 0..2 {
+        let v = input_transform(d);
+        let y = output_transform::<f64>(std::array::from_fn(|r| std::array::from_fn(|s| u[r * 4 + s] as f64 * v[r][s])));
+        for (i, row) in y.iter().enumerate() {
+            for (j, &got) in row.iter().enumerate() {
                 let want: f64 = (0..3).flat_map(|a| (0..3).map(move |b| (a, b))).map(|(a, b)| g[a * 3 + b] as f64 * d[i + a][j + b]).sum();
-                assert_eq!(y[j], want, "({i}, {j})");
+                assert_eq!(got, want, "({i}, {j})");
             }
         }
     }
