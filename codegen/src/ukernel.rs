@@ -58,6 +58,20 @@ impl Isa {
             Isa::Avx2 => (6, 16),
         }
     }
+
+    /// Whether the host runs this ISA's micro-kernels.
+    pub fn on_host(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = std::arch::is_x86_feature_detected!("fma");
+            match self {
+                Isa::Avx512 => fma && std::arch::is_x86_feature_detected!("avx512f"),
+                Isa::Avx2 => fma && std::arch::is_x86_feature_detected!("avx2"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
 }
 
 /// The best ISA of the host that has micro-kernels, unless `SMELT_UKERNELS=0`.
@@ -65,16 +79,7 @@ pub fn host() -> Option<Isa> {
     if std::env::var("SMELT_UKERNELS").is_ok_and(|v| v.trim() == "0") {
         return None;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
-            return Some(Isa::Avx512);
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return Some(Isa::Avx2);
-        }
-    }
-    None
+    [Isa::Avx512, Isa::Avx2].into_iter().find(|isa| isa.on_host())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -204,14 +209,7 @@ mod tests {
     #[test]
     fn tiles_match_fused_sums() {
         #[cfg(target_arch = "x86_64")]
-        for isa in [Isa::Avx512, Isa::Avx2] {
-            let ok = match isa {
-                Isa::Avx512 => std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma"),
-                Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
-            };
-            if !ok {
-                continue;
-            }
+        for isa in [Isa::Avx512, Isa::Avx2].into_iter().filter(|isa| isa.on_host()) {
             let (mr, nr) = isa.tile();
             for kc in [0usize, 1, 7, 131] {
                 let rs = kc + 5;
