@@ -10,7 +10,7 @@ use smelt_frontends::rl::{self, AlphaZeroConfig, DqnHeadConfig};
 use smelt_frontends::rnn::{self, LmConfig, RnnConfig};
 use smelt_frontends::wavenet::{self, WaveNetConfig};
 use smelt_ir::{Bindings, Graph, Tensor, text};
-use smelt_runtime::init::{random_inputs, random_weights};
+use smelt_interp::init::{random_inputs, random_weights};
 use std::collections::BTreeMap;
 
 /// `name: type` of each output, joined by `; `.
@@ -39,7 +39,7 @@ fn run(g: &Graph, dims: &[(&str, u64)], given: BTreeMap<String, Tensor>) -> BTre
     let b: Bindings = dims.iter().map(|&(k, v)| (k.to_string(), v)).collect();
     let mut inputs = random_inputs(&g, 2, &b).unwrap();
     inputs.extend(given);
-    let out = smelt_runtime::run(&g, &inputs).unwrap_or_else(|e| panic!("{}: {e}", g.name));
+    let out = smelt_interp::run(&g, &inputs).unwrap_or_else(|e| panic!("{}: {e}", g.name));
     for &v in g.outputs() {
         let name = g.value_name(v);
         let t = &out[name];

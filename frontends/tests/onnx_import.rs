@@ -100,7 +100,7 @@ fn i64s(name: &str, v: Vec<i64>) -> TensorProto {
 
 fn run(g: &smelt_ir::Graph, inputs: &[(&str, Tensor)]) -> BTreeMap<String, Tensor> {
     let feed = inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    smelt_runtime::run(g, &feed).expect("runs")
+    smelt_interp::run(g, &feed).expect("runs")
 }
 
 #[test]

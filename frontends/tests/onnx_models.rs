@@ -33,7 +33,7 @@ fn check_model(name: &str) {
     let read = |f: &str| onnx::decode_tensor(&std::fs::read(dir.join(f)).expect("read")).expect("decode").1;
     let (x, want) = (read("input_0.pb"), read("output_0.pb"));
     let inputs = BTreeMap::from([(m.inputs[0].1.clone(), x)]);
-    let out = smelt_runtime::run(&g, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let out = smelt_interp::run(&g, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
     let got = &out[&m.outputs[0].1];
     compare_tol(got, &want, 1e-4, 1e-6).unwrap_or_else(|e| panic!("{name}: {e}"));
 }

@@ -4,7 +4,7 @@
 
 use smelt_frontends::wavenet::{self, WaveNetConfig};
 use smelt_ir::{Graph, Tensor};
-use smelt_runtime::init::random_weights;
+use smelt_interp::init::random_weights;
 use std::collections::BTreeMap;
 
 /// Sets `weights` on a clone of `g` (which must declare exactly those params).
@@ -41,7 +41,7 @@ fn check_incremental_equals_full(cfg: &WaveNetConfig, n: usize, steps: usize) {
     let xs: Vec<f32> = (0..n * c * steps).map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) + 0.013).collect();
     let x = Tensor::f32(vec![n, c, steps], xs).unwrap();
     let y_full =
-        smelt_runtime::run(&full, &BTreeMap::from([("x".to_string(), x.clone())])).unwrap().remove("y").unwrap();
+        smelt_interp::run(&full, &BTreeMap::from([("x".to_string(), x.clone())])).unwrap().remove("y").unwrap();
     let q = cfg.quantization;
     assert_eq!(y_full.shape(), [n, q, steps]);
 
@@ -61,7 +61,7 @@ fn check_incremental_equals_full(cfg: &WaveNetConfig, n: usize, steps: usize) {
     for t in 0..steps {
         let mut inputs = state.clone();
         inputs.insert("x".into(), column(&x, t));
-        let out = smelt_runtime::run(&step, &inputs).unwrap();
+        let out = smelt_interp::run(&step, &inputs).unwrap();
         let y = out["y"].to_f32();
         for i in 0..n * q {
             let d = (y[i] - want[i * steps + t]).abs();

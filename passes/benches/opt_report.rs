@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Instant;
 
 fn with_weights(mut g: Graph) -> Graph {
-    for (k, v) in smelt_runtime::init::random_weights(&g, 0).expect("random weights") {
+    for (k, v) in smelt_interp::init::random_weights(&g, 0).expect("random weights") {
         g.set_weight(k, v);
     }
     g

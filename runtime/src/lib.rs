@@ -1,16 +1,16 @@
-//! smelt-runtime: host tensors in, host tensors out.
+//! smelt-runtime: the executors of compiled models.
 //!
-//! Role (DESIGN.md §5): the reference interpreter (naive, obviously-correct Rust for
-//! every op: the oracle every backend is tested against), and the executor of
-//! compiled models ([`exec`]: memory planner, plans of kernel calls, thread pool).
-//! [`gpu`]: models compiled to WGSL and run through wgpu (Vulkan).
+//! - [`exec`]: models compiled by a native backend (Cranelift or LLVM): a memory
+//!   plan over one arena, the kernel calls in order, parallel loops on a thread pool.
+//! - [`gpu`]: models compiled to WGSL and run through wgpu (Vulkan).
+//! - [`aot`]: ahead-of-time C libraries (object file, C driver, header, weights).
+//!
+//! The reference interpreter is its own crate, `smelt-interp`, re-exported here as
+//! [`interp`] (with [`init`], [`Error`] and [`run`]) for the executors' callers.
 
 pub mod aot;
-pub mod error;
 pub mod exec;
 pub mod gpu;
-pub mod init;
-pub mod interp;
 
-pub use error::{Error, Result};
-pub use interp::run;
+pub use smelt_interp as interp;
+pub use smelt_interp::{Error, Result, init, run};

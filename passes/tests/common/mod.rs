@@ -6,7 +6,7 @@
 pub mod models;
 
 use smelt_ir::{Bindings, Graph, Tensor};
-use smelt_runtime::init::{random_inputs, random_weights};
+use smelt_interp::init::{random_inputs, random_weights};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -52,8 +52,8 @@ pub fn assert_close(what: &str, a: &Tensor, b: &Tensor) {
 pub fn assert_same_values(what: &str, original: &Graph, optimized: &Graph, seed: u64) {
     let dims = small_dims(original);
     let inputs: BTreeMap<String, Tensor> = random_inputs(original, seed, &dims).expect("random inputs");
-    let want = smelt_runtime::run(original, &inputs).unwrap_or_else(|e| panic!("{what}: original fails: {e}"));
-    let got = smelt_runtime::run(optimized, &inputs).unwrap_or_else(|e| panic!("{what}: optimized fails: {e}"));
+    let want = smelt_interp::run(original, &inputs).unwrap_or_else(|e| panic!("{what}: original fails: {e}"));
+    let got = smelt_interp::run(optimized, &inputs).unwrap_or_else(|e| panic!("{what}: optimized fails: {e}"));
     assert_eq!(want.keys().collect::<Vec<_>>(), got.keys().collect::<Vec<_>>(), "{what}: output names");
     for (k, w) in &want {
         assert_close(&format!("{what}: output {k}"), &got[k], w);

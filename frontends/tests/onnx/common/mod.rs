@@ -131,7 +131,7 @@ pub fn run_case(dir: &Path) -> Outcome {
         }
     }
     let graph = imported.graph;
-    let run = std::panic::catch_unwind(move || smelt_runtime::run(&graph, &feed));
+    let run = std::panic::catch_unwind(move || smelt_interp::run(&graph, &feed));
     let outs = match run {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => return Outcome::Failed(format!("run: {}", one_line(&e.to_string()))),

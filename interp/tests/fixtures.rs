@@ -75,7 +75,7 @@ fn interpreter_matches_numpy_fixtures() {
                 None => inputs.insert(k, v),
             };
         }
-        let got = match smelt_runtime::run(&g, &inputs) {
+        let got = match smelt_interp::run(&g, &inputs) {
             Ok(o) => o,
             Err(e) => {
                 failures.push(format!("{case}: run: {e}"));

@@ -212,7 +212,7 @@ mod tests {
     fn run(src: &str, inputs: &[(&str, Tensor)]) -> BTreeMap<String, Tensor> {
         let g = smelt_ir::text::parse(src).expect("parses");
         let m = inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        crate::interp::run(&g, &m).expect("runs")
+        crate::run(&g, &m).expect("runs")
     }
 
     fn i8s(shape: &[usize], v: &[i8]) -> Tensor {

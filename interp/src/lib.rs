@@ -1,8 +1,15 @@
-//! The reference interpreter: evaluates a graph node by node in topological order
-//! with naive, obviously-correct code, one file per op family (mirroring
-//! `ir/src/ops/`). Floats are computed in f32 (accumulations in f64 where that is
-//! the simpler obviously-right choice) and stored in the node's dtype.
+//! smelt-interp: the reference interpreter — the oracle every backend, pass and
+//! rewrite is tested against — and seeded random weights and inputs ([`init`]).
+//! It depends on `smelt-ir` alone, so the optimizer's and the frontends' tests use
+//! it without building a code generator.
+//!
+//! The interpreter evaluates a graph node by node in topological order with naive,
+//! obviously-correct code, one file per op family (mirroring `ir/src/ops/`). Floats
+//! are computed in f32 (accumulations in f64 where that is the simpler
+//! obviously-right choice) and stored in the node's dtype.
 
+pub mod error;
+pub mod init;
 mod attention;
 mod conv;
 mod elementwise;
@@ -18,7 +25,7 @@ mod shape;
 mod sparse;
 pub mod util;
 
-use crate::error::{Error, Result};
+pub use crate::error::{Error, Result};
 use smelt_ir::{Bindings, Dim, Graph, Op, Tensor, TensorType, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -222,7 +222,7 @@ mod tests {
     fn run(src: &str, inputs: &[(&str, Tensor)]) -> Result<BTreeMap<String, Tensor>, String> {
         let g = smelt_ir::text::parse(src).expect("parses");
         let m = inputs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        crate::interp::run(&g, &m).map_err(|e| e.to_string())
+        crate::run(&g, &m).map_err(|e| e.to_string())
     }
 
     fn t(shape: &[usize], v: &[f32]) -> Tensor {
