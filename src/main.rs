@@ -7,14 +7,15 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::run::{BackendArg, RunArgs};
+use cli::run::RunArgs;
+use cli::{BackendArg, EngineArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// smelt, an ML compiler: check, format, optimize, import, compile, run and initialize
-/// models written in its text IR or ONNX. Models run compiled with Cranelift (the
-/// default) or LLVM (JIT, or ahead of time into a C library), as WGSL shaders on a GPU
-/// through wgpu, or on the reference interpreter.
+/// models written in its text IR or ONNX. Models are optimized (-O2 by default) and
+/// run compiled with Cranelift (the default) or LLVM (JIT, or ahead of time into a C
+/// library), as WGSL shaders on a GPU through wgpu, or on the reference interpreter.
 #[derive(Debug, Parser)]
 #[command(name = "smelt", version)]
 struct Args {
@@ -43,7 +44,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Run a model on inputs and print a summary of each output.
+    /// Optimize (-O2 by default), compile and run a model on inputs, and print a
+    /// summary of each output.
     Run {
         /// The model (`.smelt`, weights from the `.safetensors` beside it; or `.onnx`).
         model: PathBuf,
@@ -54,10 +56,9 @@ enum Cmd {
         #[arg(long, value_name = "SEED")]
         random: Option<u64>,
         /// Size of a symbolic dim for random inputs (`--dim N=4`); unset symbols are 1.
-        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::run::parse_dim)]
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::parse_dim)]
         dim: Vec<(String, u64)>,
-        /// Where to run: Cranelift by default; `interp` is the reference interpreter
-        /// (it also runs what Cranelift does not lower: `topk` of i8/u8).
+        /// Where to run: Cranelift by default; `interp` is the reference interpreter.
         #[arg(long, value_enum, default_value_t = BackendArg::Cranelift)]
         backend: BackendArg,
         /// Threads for the parallel loops of compiled backends.
@@ -74,10 +75,12 @@ enum Cmd {
         /// or `high-performance` (default: `$SMELT_ADAPTER`, else high-performance).
         #[arg(long, value_name = "ADAPTER")]
         adapter: Option<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Optimize a model: pass pipeline -O0…-O3 (e-graph rewrites and fusion at -O2).
     Opt {
-        /// The model (`.smelt`); weights are read from the `.safetensors` beside it.
+        /// The model (`.smelt`, weights from the `.safetensors` beside it; or `.onnx`).
         model: PathBuf,
         /// Optimization level: -O0, -O1, -O2 (default) or -O3.
         #[arg(short = 'O', value_name = "LEVEL", default_value = "2")]
@@ -125,25 +128,29 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Compile a model with Cranelift or LLVM and print (or write) what it became.
+    /// Optimize (-O2 by default) and compile a model with Cranelift or LLVM (or to
+    /// WGSL) and print (or write) what it became.
     Compile {
-        /// The model (`.smelt`); weights are read from the `.safetensors` beside it.
+        /// The model (`.smelt`, weights from the `.safetensors` beside it; or `.onnx`).
         model: PathBuf,
         /// What to emit: the kernel IR, Cranelift's CLIF, LLVM IR, assembly, an object
-        /// file, or an ahead-of-time library (shared + static, C header, weights).
-        #[arg(long, value_enum, default_value_t = cli::compile::Emit::Kernel)]
-        emit: cli::compile::Emit,
+        /// file, an ahead-of-time library (shared + static, C header, weights), or
+        /// the WGSL shaders.
+        #[arg(long, value_enum, default_value_t = cli::compile::EmitArg::Kernel)]
+        emit: cli::compile::EmitArg,
         /// The native code generator for asm, obj and lib (default cranelift; llvm
         /// with --emit llvm).
         #[arg(long, value_enum)]
         backend: Option<cli::compile::NativeBackend>,
         /// Size of a symbolic dim (`--dim N=4`); unset symbols are 1.
-        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::run::parse_dim)]
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::parse_dim)]
         dim: Vec<(String, u64)>,
         /// Output file (required for `--emit obj`; a directory for `--emit lib`; text
         /// goes to stdout without it).
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Time a model: optimize (-O2 by default), compile, warm up, then time `--runs`
     /// runs on seeded random inputs; prints the median and minimum, and the optimize
@@ -163,14 +170,11 @@ enum Cmd {
         /// Untimed runs first.
         #[arg(long, default_value_t = 3)]
         warmup: u32,
-        /// Optimization level of the timed graph: -O0, -O1, -O2 (default) or -O3.
-        #[arg(short = 'O', value_name = "LEVEL", default_value = "2")]
-        level: String,
         /// Seed of the random inputs.
         #[arg(long, value_name = "SEED", default_value_t = 0)]
         random: u64,
         /// Size of a symbolic dim of the inputs (`--dim N=4`); unset symbols are 1.
-        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::run::parse_dim)]
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::parse_dim)]
         dim: Vec<(String, u64)>,
         /// Print the result as JSON (with every run's time).
         #[arg(long)]
@@ -179,6 +183,8 @@ enum Cmd {
         /// kernel's median over them, slowest first (compiled backends and wgsl).
         #[arg(long)]
         profile: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
     },
     /// Write seeded random weights for a model's params.
     InitWeights {
@@ -209,7 +215,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             };
             cli::fmt::main(&model, mode)
         }
-        Cmd::Run { model, inputs, random, dim, backend, threads, out, profile, adapter } => cli::run::main(&RunArgs {
+        Cmd::Run { model, inputs, random, dim, backend, threads, out, profile, adapter, engine } => cli::run::main(&RunArgs {
             model,
             inputs,
             seed: random.unwrap_or(0),
@@ -219,25 +225,33 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             out,
             profile,
             adapter,
+            engine,
         }),
-        Cmd::Compile { model, emit, backend, dim, out } => cli::compile::main(&model, emit, backend, &dim, out.as_deref()),
+        Cmd::Compile { model, emit, backend, dim, out, engine } => cli::compile::main(&cli::compile::CompileArgs {
+            model: &model,
+            emit,
+            backend,
+            dims: &dim,
+            out: out.as_deref(),
+            engine: &engine,
+        }),
         Cmd::Opt { model, level, print_after, time_passes, target, out } => {
             cli::opt::main(&cli::opt::OptArgs { model, level, print_after, time_passes, target, out })
         }
         Cmd::Zoo { name, list, set, seed, out } => cli::zoo::main(&cli::zoo::ZooArgs { name, list, set, seed, out }),
         Cmd::Import { model, out, name } => cli::import::main(&model, &out, name.as_deref()),
-        Cmd::Bench { model, backend, threads, runs, warmup, level, random, dim, json, profile } => {
+        Cmd::Bench { model, backend, threads, runs, warmup, random, dim, json, profile, engine } => {
             cli::bench::main(&cli::bench::BenchArgs {
                 model,
                 backend,
                 threads: threads as usize,
                 runs: runs as usize,
                 warmup: warmup as usize,
-                level,
                 seed: random,
                 dims: dim,
                 json,
                 profile,
+                engine,
             })
         }
         Cmd::InitWeights { model, seed, out } => cli::init::main(&model, seed, out.as_deref()),

@@ -78,10 +78,16 @@ fn compiled_runs_agree_with_the_interpreter() {
 
 #[test]
 fn compile_emits_kernels_clif_asm_and_objects() {
-    let kernels = ok(smelt(&["compile", "examples/mlp.smelt", "--emit", "kernel", "--dim", "N=4"]));
+    // -O0: the graph as written, one kernel (or a GEMM's two) per node.
+    let kernels = ok(smelt(&["compile", "examples/mlp.smelt", "--emit", "kernel", "--dim", "N=4", "-O0"]));
     assert!(kernels.starts_with("# node h1\nkernel h1_pack_a("), "{kernels}");
-    assert!(kernels.contains("kernel logp("), "{kernels}");
-    let clif = ok(smelt(&["compile", "examples/mlp.smelt", "--emit", "clif"]));
+    assert!(kernels.contains("kernel z1(") && kernels.contains("kernel logp("), "{kernels}");
+    // -O2, the default: bias and relu fused into the first GEMM (a1), the bias
+    // into the second.
+    let kernels = ok(smelt(&["compile", "examples/mlp.smelt", "--emit", "kernel", "--dim", "N=4"]));
+    assert!(kernels.starts_with("# node a1\nkernel a1_pack_a("), "{kernels}");
+    assert!(!kernels.contains("kernel z1(") && kernels.contains("kernel logp("), "{kernels}");
+    let clif = ok(smelt(&["compile", "examples/mlp.smelt", "--emit", "clif", "-O0"]));
     assert!(clif.contains("; kernel h1_gemm\nfunction "), "{clif}");
     let asm = ok(smelt(&["compile", "examples/resblock.smelt", "--emit", "asm"]));
     assert!(asm.contains("vfmadd"), "the GEMM micro-kernel uses fused multiply-adds");
@@ -97,7 +103,7 @@ fn compile_emits_kernels_clif_asm_and_objects() {
 #[test]
 fn compile_emits_llvm_ir_avx2_asm_and_objects() {
     let ir = ok(smelt(&["compile", "examples/mlp.smelt", "--emit", "llvm"]));
-    assert!(ir.contains("define void @h1_gemm(i8** noalias"), "{ir}");
+    assert!(ir.contains("define void @a1_gemm(i8** noalias"), "{ir}");
     assert!(ir.contains("\"target-cpu\"="), "functions carry the host CPU");
     let asm = ok(smelt(&["compile", "examples/resblock.smelt", "--emit", "asm", "--backend", "llvm"]));
     let fma = |reg: &str| asm.contains(&format!("vfmadd231ps\t{reg}")) || asm.contains(&format!("vfmadd213ps\t{reg}"));

@@ -1,20 +1,20 @@
 //! smelt-codegen: from graphs to machine code.
 //!
-//! Role (DESIGN.md §4): one lowering of graph ops into a kernel IR (loop nests over
-//! buffers, loads/stores, scalar and vector arithmetic, intrinsics), schedules per
-//! target, and three emitters — Cranelift (JIT and object files), LLVM through
-//! inkwell, and WGSL for wgpu. Depends only on `smelt-ir`.
-//!
-//! Today: the kernel IR ([`kernel`]: types, printer, verifier), the lowering of
-//! graph ops into it ([`lower`]), the target schedules and the vectorizer
-//! ([`schedule`]), inline transcendentals ([`math`]) and the Cranelift backend
-//! ([`cranelift`]: JIT, CLIF, assembly, object files) and the LLVM backend
-//! ([`llvm`]: JIT, LLVM IR, assembly, object files, AVX2 on this host). Both JITs
-//! hand their code to [`native`], which binds kernels to memory and calls them.
-//! WGSL is named by [`Backend`] and reports "not supported" until it lands.
+//! One lowering of graph ops into a kernel IR ([`kernel`]: loop nests over
+//! buffers, loads/stores, scalar and vector arithmetic, intrinsics; its printer and
+//! verifier), [`lower`] (graph → [`lower::Program`] of kernels over program
+//! buffers), schedules per target ([`schedule`]: [`schedule::Target`] and the
+//! typed [`schedule::ScheduleOptions`] callers set), inline transcendentals
+//! ([`math`]), precompiled GEMM micro-kernels ([`ukernel`]), and three emitters:
+//! [`cranelift`] (JIT, CLIF, assembly, object files), [`llvm`] through inkwell
+//! (JIT, LLVM IR, assembly, object files; cargo feature `llvm`) and [`wgsl`]
+//! (compute shaders, run by `smelt_runtime::gpu`). Both JITs hand their code to
+//! [`native`], which binds kernels to memory and calls them. Depends only on
+//! `smelt-ir`.
 
 pub mod cranelift;
 pub mod kernel;
+#[cfg(feature = "llvm")]
 pub mod llvm;
 pub mod lower;
 pub mod math;
@@ -23,10 +23,8 @@ pub mod schedule;
 pub mod ukernel;
 pub mod wgsl;
 
-use smelt_ir::Graph;
-
-/// The code generators smelt has or will have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The code generators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
     Cranelift,
     Llvm,
@@ -41,6 +39,15 @@ impl Backend {
             Backend::Wgsl => "wgsl",
         }
     }
+
+    /// Whether this build of smelt has the backend (LLVM is the cargo feature
+    /// `llvm`; Cranelift and the WGSL emitter are always built).
+    pub fn built(self) -> bool {
+        match self {
+            Backend::Llvm => cfg!(feature = "llvm"),
+            Backend::Cranelift | Backend::Wgsl => true,
+        }
+    }
 }
 
 /// Errors of code generation.
@@ -48,6 +55,12 @@ impl Backend {
 pub enum Error {
     #[error("not supported on {backend}: {op} at node {node}")]
     Unsupported { backend: &'static str, op: String, node: String },
+    /// The backend was left out of this build.
+    #[error("the {backend} backend is not built into this smelt: build with the cargo feature `{feature}` ({needs})")]
+    NotBuilt { backend: &'static str, feature: &'static str, needs: &'static str },
+    /// A schedule option this host or backend cannot honour.
+    #[error("schedule: {0}")]
+    Schedule(String),
     /// A kernel failed verification or emission: a bug in smelt's lowering.
     #[error("kernel {kernel}: {message}")]
     Kernel { kernel: String, message: String },
@@ -62,14 +75,30 @@ pub enum Error {
     Run(String),
 }
 
-/// Compiles kernels into executable memory with a native backend. Kernels that
-/// differ only in their names (the repeated layers of a model: same shapes, their
-/// weights passed as buffers) are compiled once and share their code.
-pub fn jit(backend: Backend, kernels: &[kernel::Kernel]) -> Result<native::JitCode, Error> {
+/// The error of a backend left out of this build.
+pub fn not_built(backend: Backend) -> Error {
+    match backend {
+        Backend::Llvm => Error::NotBuilt { backend: "llvm", feature: "llvm", needs: "needs the LLVM 14 development files" },
+        Backend::Wgsl => Error::NotBuilt { backend: "wgsl", feature: "wgsl", needs: "needs a Vulkan loader at run time" },
+        Backend::Cranelift => Error::NotBuilt { backend: "cranelift", feature: "-", needs: "always built" },
+    }
+}
+
+/// Compiles kernels into executable memory with a native backend, with the LLVM
+/// options of `target` ([`llvm::Options::of`]). Kernels that differ only in
+/// their names (the repeated layers of a model: same shapes, their weights
+/// passed as buffers) are compiled once and share their code.
+pub fn jit(backend: Backend, kernels: &[kernel::Kernel], target: &schedule::Target) -> Result<native::JitCode, Error> {
     let (unique, of) = distinct(kernels);
     let code = match backend {
         Backend::Cranelift => cranelift::jit(&unique)?,
-        Backend::Llvm => llvm::jit(&unique)?,
+        #[cfg(feature = "llvm")]
+        Backend::Llvm => llvm::jit(&unique, &llvm::Options::of(target))?,
+        #[cfg(not(feature = "llvm"))]
+        Backend::Llvm => {
+            let _ = target;
+            return Err(not_built(Backend::Llvm));
+        }
         Backend::Wgsl => return Err(Error::Unsupported { backend: "wgsl", op: "native code".into(), node: "-".into() }),
     };
     Ok(code.shared_by(kernels, &of))
@@ -103,32 +132,20 @@ pub fn distinct(kernels: &[kernel::Kernel]) -> (Vec<kernel::Kernel>, Vec<usize>)
     (unique, of)
 }
 
-/// An object file of kernels from a native backend (see [`cranelift::object`]).
-pub fn object(backend: Backend, kernels: &[kernel::Kernel], prefix: &str) -> Result<Vec<u8>, Error> {
+/// An object file of kernels from a native backend (see [`cranelift::object`]),
+/// with the LLVM options of `target`.
+pub fn object(backend: Backend, kernels: &[kernel::Kernel], prefix: &str, target: &schedule::Target) -> Result<Vec<u8>, Error> {
     match backend {
         Backend::Cranelift => cranelift::object(kernels, prefix),
-        Backend::Llvm => llvm::object(kernels, prefix),
+        #[cfg(feature = "llvm")]
+        Backend::Llvm => llvm::object(kernels, prefix, &llvm::Options::of(target)),
+        #[cfg(not(feature = "llvm"))]
+        Backend::Llvm => {
+            let _ = target;
+            Err(not_built(Backend::Llvm))
+        }
         Backend::Wgsl => Err(Error::Unsupported { backend: "wgsl", op: "object files".into(), node: "-".into() }),
     }
-}
-
-/// Names the first node a backend without a graph compiler cannot run (WGSL until
-/// it lands); the native backends compile through `lower` and [`jit`].
-pub fn compile(g: &Graph, backend: Backend) -> Result<(), Error> {
-    if backend == Backend::Wgsl {
-        return wgsl::check(g);
-    }
-    let first = g
-        .topo_order()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|&id| !g.node(id).op.is_source())
-        .or_else(|| g.node_ids().next());
-    let (op, node) = match first {
-        Some(id) => (g.node(id).op.name().to_string(), g.node(id).name().to_string()),
-        None => ("graph".to_string(), g.name.clone()),
-    };
-    Err(Error::Unsupported { backend: backend.name(), op, node })
 }
 
 #[cfg(test)]

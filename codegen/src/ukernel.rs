@@ -23,15 +23,13 @@
 /// `tile`, `kc`, `a_rs` (A's row stride in place; unused for packed A).
 pub type TileFn = unsafe extern "C" fn(*const f32, *const f32, *const i64, *mut f32, i64, i64);
 
-/// The tile micro-kernel for an `mr × nr` tile, B packed or in place
-/// (`direct_b`), A packed or in place (`direct_a`), when the host has one.
+/// The tile micro-kernel for an `mr × nr` tile (the ISA whose tile it is: 8×32
+/// AVX-512, 6×16 AVX2), B packed or in place (`direct_b`), A packed or in place
+/// (`direct_a`), when the host runs that ISA.
 pub fn tile_gemm(mr: u32, nr: u32, direct_b: bool, direct_a: bool) -> Option<TileFn> {
     #[cfg(target_arch = "x86_64")]
     {
-        let isa = host()?;
-        if (mr as usize, nr as usize) != isa.tile() {
-            return None;
-        }
+        let isa = [Isa::Avx512, Isa::Avx2].into_iter().find(|i| i.on_host() && i.tile() == (mr as usize, nr as usize))?;
         return Some(x86::entry(isa, direct_b, direct_a));
     }
     #[allow(unreachable_code)]
@@ -74,11 +72,8 @@ impl Isa {
     }
 }
 
-/// The best ISA of the host that has micro-kernels, unless `SMELT_UKERNELS=0`.
+/// The best ISA of the host that has micro-kernels.
 pub fn host() -> Option<Isa> {
-    if std::env::var("SMELT_UKERNELS").is_ok_and(|v| v.trim() == "0") {
-        return None;
-    }
     [Isa::Avx512, Isa::Avx2].into_iter().find(|isa| isa.on_host())
 }
 

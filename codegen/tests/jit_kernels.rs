@@ -7,6 +7,7 @@ use smelt_codegen::cranelift::{Arena, Place, jit};
 use smelt_codegen::kernel::{Access, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar};
 use smelt_codegen::math::{self, F32Ref};
 use smelt_codegen::Backend;
+use smelt_codegen::schedule::Target;
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -30,7 +31,7 @@ fn map_f32_on(backend: Backend, n: usize, kind: LoopKind, f: impl Fn(Expr) -> Ex
         kb.store(y, i.clone(), f(Expr::load(x, i)));
     });
     let k = kb.finish();
-    let code = smelt_codegen::jit(backend, &[k]).expect("compiles");
+    let code = smelt_codegen::jit(backend, &[k], &Target::default()).expect("compiles");
     let xb = f32_bytes(xs);
     let mut arena = Arena::new(4 * n);
     let call = code.bind(0, &mut arena, &[Place::Const(&xb), Place::Arena { offset: 0, bytes: 4 * n }]).expect("binds");
@@ -183,7 +184,7 @@ fn dot_pairs_i16_matches_the_reference() {
                 let d = Expr::call(Intrinsic::DotPairsI16, vec![Expr::loadv(x, i.clone(), w), Expr::loadv(y, i.clone(), w)]);
                 kb.store(z, i, d);
             });
-            let code = smelt_codegen::jit(backend, &[kb.finish()]).expect("compiles");
+            let code = smelt_codegen::jit(backend, &[kb.finish()], &Target::default()).expect("compiles");
             let mut arena = Arena::new(4 * n);
             let call = code.bind(0, &mut arena, &[Place::Const(&ab), Place::Const(&bb), Place::Arena { offset: 0, bytes: 4 * n }]).expect("binds");
             call.run(0, 1);
@@ -214,10 +215,10 @@ fn llvm_on_threads_and_shared_duplicates_run_the_right_code() {
     };
     let ks: Vec<_> = scales.iter().enumerate().map(|(i, &s)| kernel(i, s)).collect();
     let codes = [
-        smelt_codegen::llvm::jit_on(&ks, 3).expect("compiles on 3 threads"),
-        smelt_codegen::llvm::jit_on(&ks, 1).expect("compiles on 1 thread"),
-        smelt_codegen::jit(smelt_codegen::Backend::Llvm, &ks).expect("compiles with sharing"),
-        smelt_codegen::jit(smelt_codegen::Backend::Cranelift, &ks).expect("compiles with sharing"),
+        smelt_codegen::llvm::jit_on(&ks, 3, &Default::default()).expect("compiles on 3 threads"),
+        smelt_codegen::llvm::jit_on(&ks, 1, &Default::default()).expect("compiles on 1 thread"),
+        smelt_codegen::jit(smelt_codegen::Backend::Llvm, &ks, &Target::default()).expect("compiles with sharing"),
+        smelt_codegen::jit(smelt_codegen::Backend::Cranelift, &ks, &Target::default()).expect("compiles with sharing"),
     ];
     for code in &codes {
         assert_eq!(code.len(), ks.len());
@@ -261,7 +262,7 @@ fn tile_gemm_is_verified_and_stays_in_process() {
     assert!(errs.contains("tile %t is read-only"), "{errs}");
     assert!(errs.contains("a %a[0..+24] is past its 23 elements"), "{errs}");
     for backend in [Backend::Cranelift, Backend::Llvm] {
-        let e = smelt_codegen::object(backend, &[build(Access::Write, 24)], "lib").unwrap_err().to_string();
+        let e = smelt_codegen::object(backend, &[build(Access::Write, 24)], "lib", &Target::default()).unwrap_err().to_string();
         assert!(e.contains("not supported in object files: micro-kernel calls"), "{backend:?}: {e}");
     }
 }

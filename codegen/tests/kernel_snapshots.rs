@@ -135,7 +135,7 @@ fn qgemm_uses_pmaddwd() {
     if let Some(reg) = reg {
         let p = qmatmul_program(&t);
         let ks: Vec<_> = p.steps.iter().map(|s| vectorize(&s.kernel)).collect();
-        let asm = smelt_codegen::llvm::asm(&ks).expect("llvm asm");
+        let asm = smelt_codegen::llvm::asm(&ks, &Default::default()).expect("llvm asm");
         let pairs = |l: &str| (l.contains("vpmaddwd") || l.contains("vpdpwssd")) && l.contains(reg);
         assert!(asm.lines().any(pairs), "no vpmaddwd/vpdpwssd on {reg} in LLVM's code:\n{asm}");
     }

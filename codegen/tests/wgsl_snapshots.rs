@@ -9,25 +9,25 @@
 //! attention rows). Every shader is validated in both forms: portable (f16
 //! packed in `u32` words) and native f16 (`array<f16>`, as on adapters with
 //! `shader-f16`). The numerical checks of these shaders are in
-//! `numerics/wgsl.rs`, on a real (or lavapipe) adapter.
+//! `engine/tests/numerics/wgsl.rs`, on a real (or lavapipe) adapter.
 
-#[path = "numerics/cases.rs"]
+#[path = "../../engine/tests/numerics/cases.rs"]
 #[allow(dead_code)]
 mod cases;
 
-#[path = "numerics/cases_rows.rs"]
+#[path = "../../engine/tests/numerics/cases_rows.rs"]
 #[allow(dead_code)]
 mod cases_rows;
 
-#[path = "numerics/cases_fe.rs"]
+#[path = "../../engine/tests/numerics/cases_fe.rs"]
 #[allow(dead_code)]
 mod cases_fe;
 
-#[path = "numerics/cases_pool.rs"]
+#[path = "../../engine/tests/numerics/cases_pool.rs"]
 #[allow(dead_code)]
 mod cases_pool;
 
-#[path = "numerics/cases_i64.rs"]
+#[path = "../../engine/tests/numerics/cases_i64.rs"]
 #[allow(dead_code)]
 mod cases_i64;
 
@@ -53,7 +53,7 @@ fn validate_graph(name: &str, g: &Graph) -> Result<usize, String> {
     let prog = lower(g, &wgsl::target()).map_err(|e| format!("{name}: {e}"))?;
     for st in &prog.steps {
         for native_f16 in [false, true] {
-            let sh = emit_step(st, &Options { native_f16 }).map_err(|e| format!("{name}: {e}"))?;
+            let sh = emit_step(st, &Options { native_f16, tile: None }).map_err(|e| format!("{name}: {e}"))?;
             validate(&format!("{name}/{} (native f16: {native_f16})", sh.name), &sh.source)?;
         }
     }
@@ -216,7 +216,7 @@ fn snapshot_half_conversions() {
 #[test]
 fn snapshot_half_native() {
     let src = "graph g(a: f16[5], b: bf16[5]) -> (y) {\n  c = cast(b) {to = f16}\n  y = add(a, c)\n}\n";
-    let text = shaders_with(src, &Options { native_f16: true });
+    let text = shaders_with(src, &Options { native_f16: true, tile: None });
     assert!(text.contains("enable f16;") && !text.lines().any(|l| l.contains("atomic") && l.contains(" f16[")), "{text}");
     insta::assert_snapshot!(text);
 }
@@ -250,7 +250,7 @@ fn needs_f16_only_for_native_f16_buffers() {
     for st in &p.steps {
         let has_f16 = st.kernel.buffers.iter().any(|b| b.scalar == smelt_codegen::kernel::Scalar::F16);
         for native_f16 in [false, true] {
-            let sh = emit_step(st, &Options { native_f16 }).unwrap();
+            let sh = emit_step(st, &Options { native_f16, tile: None }).unwrap();
             assert_eq!(sh.needs.f16, native_f16 && has_f16, "{} (native f16: {native_f16})", sh.name);
             assert_eq!(sh.source.contains("enable f16;"), sh.needs.f16, "{}", sh.name);
         }

@@ -4,7 +4,7 @@
 //! write them), the -O2 pipeline's node counts before and after, the e-graph's size,
 //! iterations and stop reason, and the optimization time.
 //!
-//! `cargo bench -p smelt-passes --bench opt_report` (release build). Target: ResNet-50
+//! `cargo bench -p smelt-passes --bench opt_report` (release build). CostTarget: ResNet-50
 //! and the transformer under 2 s each.
 
 #[path = "../tests/common/models.rs"]

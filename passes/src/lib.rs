@@ -1,6 +1,6 @@
 //! smelt-passes: graph-to-graph transformations.
 //!
-//! Role (DESIGN.md §3): the [`PassManager`] with `-O0`…`-O3` pipelines, the classic
+//! The [`PassManager`] with `-O0`…`-O3` pipelines, the classic
 //! passes ([`classic`]: type inference, constant folding, dead code and common
 //! subexpression elimination, batch-norm folding, reshape/transpose simplification),
 //! and the egg e-graph optimizer ([`egraph`]) with its rule families
@@ -16,6 +16,6 @@ pub mod rules;
 
 pub use classic::{Cse, Dce, FoldBatchNorm, FoldConstants, InferTypes, SimplifyShapes, SplitConv};
 pub use egraph::{EqSat, EqSatReport, Limits};
-pub use egraph::cost::{CostModel, Target};
+pub use egraph::cost::{CostModel, CostTarget};
 pub use error::{Error, Result};
 pub use manager::{OptLevel, Pass, PassManager, PassRecord, PassReport, PrintAfter, time_table};

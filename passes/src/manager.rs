@@ -6,7 +6,7 @@
 //! caller (the CLI, a test, the report bench) decides what to show.
 
 use crate::classic::{Cse, Dce, FoldBatchNorm, FoldConstants, InferTypes, SimplifyShapes, SplitConv};
-use crate::egraph::cost::Target;
+use crate::egraph::cost::CostTarget;
 use crate::egraph::{EqSat, EqSatReport, Limits};
 use crate::error::{Error, Result};
 use smelt_ir::Graph;
@@ -112,11 +112,11 @@ impl PassManager {
     /// - `-O3`: as `-O2` with larger saturation limits and the exact extractor on
     ///   graphs small enough for it.
     pub fn pipeline(level: OptLevel) -> PassManager {
-        PassManager::pipeline_for(level, Target::CPU)
+        PassManager::pipeline_for(level, CostTarget::CPU)
     }
 
     /// The pipeline of a level with the e-graph pass costed for `target`.
-    pub fn pipeline_for(level: OptLevel, target: Target) -> PassManager {
+    pub fn pipeline_for(level: OptLevel, target: CostTarget) -> PassManager {
         let mut pm = PassManager::new();
         pm.add(InferTypes);
         if level == OptLevel::O0 {

@@ -82,7 +82,7 @@ pub fn build(g: &Graph, target: &Target, backend: Backend) -> Result<Library, sm
                 k
             })
             .collect();
-    let object = smelt_codegen::object(backend, &kernels, &prefix)?;
+    let object = smelt_codegen::object(backend, &kernels, &prefix, target)?;
     let mem = memory::plan(&prog);
     // Constants side by side in the payload.
     let mut payload: Vec<u8> = vec![];

@@ -2,7 +2,8 @@
 //!
 //! - [`exec`]: models compiled by a native backend (Cranelift or LLVM): a memory
 //!   plan over one arena, the kernel calls in order, parallel loops on a thread pool.
-//! - [`gpu`]: models compiled to WGSL and run through wgpu (Vulkan).
+//! - `gpu`: models compiled to WGSL and run through wgpu (Vulkan; cargo feature
+//!   `wgsl`).
 //! - [`aot`]: ahead-of-time C libraries (object file, C driver, header, weights).
 //!
 //! The reference interpreter is its own crate, `smelt-interp`, re-exported here as
@@ -10,6 +11,7 @@
 
 pub mod aot;
 pub mod exec;
+#[cfg(feature = "wgsl")]
 pub mod gpu;
 
 pub use smelt_interp as interp;

@@ -1,4 +1,4 @@
-//! `smelt bench MODEL [--backend B] [--threads N] [--runs R] [--warmup W] [-O L] [--json]`:
+//! `smelt bench MODEL [--backend B] [--threads N] [--runs R] [--warmup W] [-O L] [--schedule S] [--json]`:
 //! times a model (smelt text or ONNX) the way the peer benchmarks do
 //! (`scripts/bench/run.sh`): the model is optimized (`-O2` by default: what is timed
 //! is the optimized graph), compiled, run `--warmup` times untimed, then `--runs`
@@ -12,13 +12,9 @@
 //! A backend that cannot compile the model fails with its
 //! `not supported on <backend>: <op> at node <name>` message and exit status 1.
 
-use super::run::{BackendArg, dims, render_codegen_error};
-use super::{load_model, node_diag, reported, reported_all, shown};
-use smelt::codegen;
-use smelt::ir::{Graph, Tensor};
-use smelt::passes::{OptLevel, PassManager};
-use smelt::runtime::{self, exec, init::random_inputs};
-use std::collections::BTreeMap;
+use super::{BackendArg, EngineArgs, engine_err, reported, shown};
+use smelt::engine::{self, OptLevel, Profile};
+use smelt::runtime::init::random_inputs;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -30,11 +26,11 @@ pub struct BenchArgs {
     pub threads: usize,
     pub runs: usize,
     pub warmup: usize,
-    pub level: String,
     pub seed: u64,
     pub dims: Vec<(String, u64)>,
     pub json: bool,
     pub profile: bool,
+    pub engine: EngineArgs,
 }
 
 /// Median, minimum and mean of a list of times (milliseconds).
@@ -60,82 +56,12 @@ impl Stats {
     }
 }
 
-fn backend_name(b: BackendArg) -> &'static str {
-    match b {
-        BackendArg::Interp => "interp",
-        BackendArg::Cranelift => "cranelift",
-        BackendArg::Llvm => "llvm",
-        BackendArg::Wgsl => "wgsl",
-    }
-}
-
 fn level_name(l: OptLevel) -> &'static str {
     match l {
         OptLevel::O0 => "O0",
         OptLevel::O1 => "O1",
         OptLevel::O2 => "O2",
         OptLevel::O3 => "O3",
-    }
-}
-
-/// How the timed runs call the model.
-enum Runner {
-    Interp(Graph),
-    Compiled(exec::CompiledModel),
-    Gpu(runtime::gpu::GpuModel),
-}
-
-/// What a run can fail with.
-enum RunError {
-    Exec(exec::Error),
-    Gpu(runtime::gpu::Error),
-}
-
-impl From<exec::Error> for RunError {
-    fn from(e: exec::Error) -> RunError {
-        RunError::Exec(e)
-    }
-}
-
-impl Runner {
-    /// One run with each kernel call (GPU step) timed; `None` on the interpreter.
-    fn profiled(&self, inputs: &BTreeMap<String, Tensor>) -> Result<Option<exec::Profile>, RunError> {
-        match self {
-            Runner::Interp(_) => Ok(None),
-            Runner::Compiled(m) => Ok(Some(m.run_profiled(inputs)?.1)),
-            Runner::Gpu(m) => m.run_profiled(inputs).map(|(_, p)| Some(p)).map_err(RunError::Gpu),
-        }
-    }
-
-    fn run(&self, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
-        match self {
-            Runner::Interp(g) => Ok(runtime::run(g, inputs).map_err(exec::Error::from)?),
-            Runner::Compiled(m) => Ok(m.run(inputs)?),
-            Runner::Gpu(m) => m.run(inputs).map_err(RunError::Gpu),
-        }
-    }
-}
-
-/// A run's error as one rendered block per problem.
-fn render_run(g: &Graph, model: &str, e: RunError) -> Vec<String> {
-    match e {
-        RunError::Exec(e) => render_exec(g, model, e),
-        RunError::Gpu(runtime::gpu::Error::Codegen(c)) => render_exec(g, model, exec::Error::Codegen(c)),
-        RunError::Gpu(runtime::gpu::Error::Runtime(r)) => render_exec(g, model, exec::Error::Runtime(r)),
-        RunError::Gpu(e) => vec![format!("error: {e}")],
-    }
-}
-
-/// An executor error as one rendered block per problem.
-fn render_exec(g: &Graph, model: &str, e: exec::Error) -> Vec<String> {
-    match e {
-        exec::Error::Codegen(c) => vec![render_codegen_error(g, model, c)],
-        exec::Error::Runtime(runtime::Error::Node { node, op, message }) => {
-            let text = if message.starts_with(op.as_str()) { message } else { format!("{op}: {message}") };
-            vec![node_diag(g, &node, text).render(Some(model))]
-        }
-        exec::Error::Runtime(runtime::Error::Ir(ie)) => vec![ie.render(Some(model))],
-        e => vec![format!("error: {e}")],
     }
 }
 
@@ -146,74 +72,33 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     if a.profile && a.backend == BackendArg::Interp {
         return reported("error: --profile times the kernels of a compiled backend (--backend cranelift, llvm or wgsl)");
     }
-    let level: OptLevel = match a.level.parse() {
-        Ok(l) => l,
-        Err(e) => return reported(format!("error: {e}")),
-    };
-    let model = shown(&a.model);
-    let mut g = load_model(&a.model)?;
-    let nodes_before = g.len();
-
-    let t0 = Instant::now();
-    if let Err(e) = PassManager::pipeline(level).run(&mut g) {
-        return reported(format!("error: {e}").replace('\n', "\n  "));
+    if a.engine.schedule_help() {
+        return Ok(());
     }
-    let optimize_ms = ms(t0);
-    let nodes_after = g.len();
-
-    let bindings = dims(&g, &a.dims)?;
-    let inputs = match random_inputs(&g, a.seed, &bindings) {
+    let level = a.engine.level;
+    let opts = a.engine.options(a.backend.kind(), a.threads, None)?;
+    let model = engine::prepare(a.model.as_path(), &opts).map_err(engine_err)?;
+    let nodes_before = model.source_graph().len();
+    let nodes_after = model.graph().len();
+    let bindings = model.bindings(&a.dims).map_err(engine_err)?;
+    let inputs = match random_inputs(model.source_graph(), a.seed, &bindings) {
         Ok(t) => t,
         Err(m) => return reported(format!("error: {m}")),
     };
-
     // Compile; the plan for these inputs' shapes is part of the compile time.
     let t0 = Instant::now();
-    let runner = match a.backend {
-        BackendArg::Interp => Runner::Interp(g.clone()),
-        BackendArg::Wgsl => {
-            if let Err(e) = codegen::compile(&g, codegen::Backend::Wgsl) {
-                return reported(render_codegen_error(&g, &model, e));
-            }
-            // The adapter: SMELT_ADAPTER, else the high-performance one.
-            let device = match runtime::gpu::device(None) {
-                Ok(d) => d,
-                Err(e) => return reported(format!("error: {e}")),
-            };
-            let m = match runtime::gpu::compile(&g, device) {
-                Ok(m) => m,
-                Err(e) => return reported_all(render_run(&g, &model, RunError::Gpu(e))),
-            };
-            // The plan for these shapes (pipelines, uploads) is compile time too.
-            if let Err(e) = m.run(&inputs) {
-                return reported_all(render_run(&g, &model, RunError::Gpu(e)));
-            }
-            Runner::Gpu(m)
-        }
-        BackendArg::Cranelift | BackendArg::Llvm => {
-            let backend =
-                if a.backend == BackendArg::Llvm { codegen::Backend::Llvm } else { codegen::Backend::Cranelift };
-            let opts = exec::Options { threads: a.threads.max(1), backend, ..exec::Options::default() };
-            let m = match exec::compile(&g, &opts) {
-                Ok(m) => m,
-                Err(e) => return reported_all(render_exec(&g, &model, e)),
-            };
-            let planned = runtime::interp::bind_inputs(&g, &inputs).map_err(exec::Error::from).and_then(|b| m.plan(&b));
-            if let Err(e) = planned {
-                return reported_all(render_exec(&g, &model, e));
-            }
-            Runner::Compiled(m)
-        }
-    };
+    let runner = model.compile().map_err(engine_err)?;
+    runner.prepare(&inputs).map_err(engine_err)?;
+    let optimize_ms = runner.timings().optimize_ms;
     let compile_ms = match a.backend {
         BackendArg::Interp => None,
         _ => Some(ms(t0)),
     };
+    let g = runner.graph();
+    let model = shown(&a.model);
 
     for _ in 0..a.warmup {
-        if let Err(e) = runner.run(&inputs) {
-            return reported_all(render_run(&g, &model, e));
-        }
+        runner.run(&inputs).map_err(engine_err)?;
     }
     let mut times = Vec::with_capacity(a.runs);
     let mut cpu = Vec::with_capacity(a.runs);
@@ -223,25 +108,21 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         let out = runner.run(&inputs);
         times.push(ms(t0));
         cpu.push(c0.elapsed().as_secs_f64() * 1e3);
-        if let Err(e) = out {
-            return reported_all(render_run(&g, &model, e));
-        }
+        out.map_err(engine_err)?;
     }
     let stats = Stats::of(&times).expect("at least one run");
     let cpu_stats = Stats::of(&cpu).expect("at least one run");
     let mut profiles = Vec::new();
     if a.profile {
         for _ in 0..a.runs {
-            match runner.profiled(&inputs) {
-                Ok(Some(p)) => profiles.push(p),
-                Ok(None) => {}
-                Err(e) => return reported_all(render_run(&g, &model, e)),
+            if let (_, Some(p)) = runner.run_profiled(&inputs).map_err(engine_err)? {
+                profiles.push(p);
             }
         }
     }
     let kernels = kernel_medians(&profiles);
 
-    let backend = backend_name(a.backend);
+    let backend = a.backend.kind().name();
     if a.json {
         let doc = serde_json::json!({
             "model": model,
@@ -302,7 +183,7 @@ pub struct KernelMedian {
 
 /// Each kernel call's median over `profiles` (runs of one plan, so call `i` is the
 /// same kernel in each), in call order.
-pub fn kernel_medians(profiles: &[exec::Profile]) -> Vec<KernelMedian> {
+pub fn kernel_medians(profiles: &[Profile]) -> Vec<KernelMedian> {
     let Some(first) = profiles.first() else { return Vec::new() };
     first
         .kernels

@@ -11,8 +11,8 @@ pub mod opt;
 pub mod run;
 pub mod zoo;
 
-use smelt::ir::{self, Diagnostic, Graph, Tensor, Weights, text, weights};
-use std::collections::BTreeMap;
+use smelt::engine::{BackendKind, OptLevel, Options, ScheduleOptions};
+use smelt::ir::Graph;
 use std::fmt as stdfmt;
 use std::path::Path;
 
@@ -39,90 +39,111 @@ pub fn shown(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// An engine error, as the user sees it.
+pub fn engine_err(e: smelt::engine::Error) -> anyhow::Error {
+    Reported(e.to_string()).into()
+}
+
 /// Reads and parses a model; returns its source too (for `fmt`). Parse and type
 /// errors are all reported, with `file:line:col`.
 pub fn parse_model(path: &Path) -> anyhow::Result<(Graph, String)> {
-    let src = match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) => return reported(format!("error: cannot read {}: {e}", shown(path))),
-    };
-    match text::parse(&src) {
-        Ok(g) => Ok((g, src)),
-        Err(d) => reported(d.render(Some(&shown(path)))),
-    }
+    smelt::engine::load::parse_smelt(path).map_err(engine_err)
 }
 
-/// Parses a model, loads its weights from the `.safetensors` beside it (required when
-/// it has params; loaded and checked whenever the file exists) and verifies it. An
-/// `.onnx` file is imported instead.
+/// Loads a model (`.smelt` with the weights beside it, or `.onnx`) and verifies
+/// it; every problem is reported.
 pub fn load_model(path: &Path) -> anyhow::Result<Graph> {
-    if import::is_onnx(path) {
-        return import::load_onnx(path);
+    smelt::engine::load(path.into()).map_err(engine_err)
+}
+
+/// Parses `--dim N=4`.
+pub fn parse_dim(s: &str) -> Result<(String, u64), String> {
+    let (name, size) = s.split_once('=').ok_or_else(|| format!("`{s}` is not SYM=SIZE"))?;
+    let size = size.trim().parse::<u64>().map_err(|e| format!("`{s}`: size: {e}"))?;
+    Ok((name.trim().to_string(), size))
+}
+
+/// Parses `-O LEVEL`.
+pub fn parse_level(s: &str) -> Result<OptLevel, String> {
+    s.parse::<OptLevel>().map_err(|e| e.to_string())
+}
+
+/// Parses `--schedule KEY=VALUE,…` (`help` is handled by the caller).
+pub fn parse_schedule(s: &str) -> Result<String, String> {
+    if s.trim() == "help" {
+        return Ok("help".into());
     }
-    let (mut g, _) = parse_model(path)?;
-    let wpath = weights::weights_path(path);
-    let nparams = g.params().len();
-    if nparams > 0 || wpath.exists() {
-        if !wpath.exists() {
-            return reported(format!(
-                "error: {} declares {nparams} param{}, but there is no weights file {}\n  \
-                 hint: `smelt init-weights {}` writes random ones",
-                shown(path),
-                if nparams == 1 { "" } else { "s" },
-                shown(&wpath),
-                shown(path),
-            ));
+    ScheduleOptions::parse(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+/// The options `run`, `compile` and `bench` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// Optimization level: -O0 (the graph as loaded), -O1, -O2 (default: e-graph
+    /// rewrites and fusion) or -O3.
+    #[arg(short = 'O', value_name = "LEVEL", default_value = "2", value_parser = parse_level)]
+    pub level: OptLevel,
+    /// Schedule switches, `KEY=VALUE,…` (`--schedule help` lists them):
+    /// `winograd=off`, `ukernels=avx2`, `vector-bits=256`, …
+    #[arg(long, value_name = "KEY=VALUE,...|help", value_parser = parse_schedule)]
+    pub schedule: Vec<String>,
+}
+
+impl EngineArgs {
+    /// `true` (after printing the keys) when `--schedule help` was asked for.
+    pub fn schedule_help(&self) -> bool {
+        if self.schedule.iter().any(|s| s.trim() == "help") {
+            print!("{}", ScheduleOptions::help());
+            return true;
         }
-        let tensors = match weights::read_safetensors(&wpath) {
-            Ok(t) => t,
-            Err(e) => return reported(e.render(None)),
-        };
-        check_weights(&g, &tensors, path, &wpath)?;
-        if let Err(e) = weights::load_weights(&mut g, tensors, &shown(&wpath)) {
-            return reported(e.render(None));
+        false
+    }
+
+    /// The schedule options, later `--schedule` flags overriding earlier ones.
+    pub fn schedule_options(&self) -> anyhow::Result<ScheduleOptions> {
+        let mut o = ScheduleOptions::default();
+        for s in &self.schedule {
+            if let Err(e) = o.apply(s) {
+                return reported(format!("error: {e}"));
+            }
         }
+        Ok(o)
     }
-    if let Err(d) = ir::verify(&g, Weights::Required) {
-        return reported(d.render(Some(&shown(path))));
-    }
-    Ok(g)
-}
 
-/// Checks a weights file against the params (as `weights::load_weights` does), so
-/// that each problem is reported on its own, pointing at the param's declaration.
-fn check_weights(g: &Graph, tensors: &BTreeMap<String, Tensor>, model: &Path, wpath: &Path) -> anyhow::Result<()> {
-    let (m, w) = (shown(model), shown(wpath));
-    let mut problems: Vec<String> = Vec::new();
-    for id in g.params() {
-        let n = g.node(id);
-        let (name, ty) = (n.name(), &n.types[0]);
-        let msg = match tensors.get(name) {
-            Some(t) if t.fits(ty) => continue,
-            Some(t) => format!("weight `{name}` in {w} is {}, but the model declares {ty}", t.tensor_type()),
-            None => format!("{w} has no weight named `{name}` (the model declares {ty})"),
-        };
-        problems.push(g.diag(id, msg).render(Some(&m)));
-    }
-    for extra in tensors.keys().filter(|k| g.params().iter().all(|&id| g.node(id).name() != k.as_str())) {
-        problems.push(format!("error: tensor `{extra}` names no param of graph {}\n  --> {w}", g.name));
-    }
-    reported_all(problems)
-}
-
-/// `Ok` when there are no problems; else all of them (rendered blocks) and a count.
-pub fn reported_all(problems: Vec<String>) -> anyhow::Result<()> {
-    match problems.len() {
-        0 => Ok(()),
-        1 => reported(problems.concat()),
-        n => reported(format!("{}\n{n} errors", problems.join("\n"))),
+    /// Engine options for `backend` with these switches.
+    pub fn options(&self, backend: BackendKind, threads: usize, adapter: Option<String>) -> anyhow::Result<Options> {
+        // The adapter may come from the environment, for convenience on GPU
+        // machines; nothing else the CLI does reads it.
+        let adapter = adapter.or_else(|| std::env::var("SMELT_ADAPTER").ok()).filter(|s| !s.trim().is_empty());
+        Ok(Options { backend, opt_level: self.level, threads: threads.max(1), schedule: self.schedule_options()?, adapter, target: None })
     }
 }
 
-/// A diagnostic about the node that defines `name` (with its span when it has one).
-pub fn node_diag(g: &Graph, name: &str, message: impl Into<String>) -> Diagnostic {
-    match g.find(name) {
-        Some(v) => g.diag(v.node, message),
-        None => Diagnostic::new(message).node(name),
+/// Where a model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// The reference interpreter.
+    Interp,
+    /// Cranelift JIT: kernels compiled for this machine (GEMM tiles as
+    /// precompiled micro-kernels), run on `--threads` threads.
+    Cranelift,
+    /// LLVM JIT (LLVM 14): kernels compiled for this machine's vector width (AVX2,
+    /// AVX-512), run on `--threads` threads (cargo feature `llvm`).
+    Llvm,
+    /// WGSL compute shaders through wgpu on Vulkan (a GPU, or Mesa's lavapipe);
+    /// the adapter is `--adapter` or `SMELT_ADAPTER`, else the high-performance
+    /// one (cargo feature `wgsl`).
+    Wgsl,
+}
+
+impl BackendArg {
+    pub fn kind(self) -> BackendKind {
+        match self {
+            BackendArg::Interp => BackendKind::Interp,
+            BackendArg::Cranelift => BackendKind::Cranelift,
+            BackendArg::Llvm => BackendKind::Llvm,
+            BackendArg::Wgsl => BackendKind::Wgsl,
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::{load_model, reported, shown};
 use smelt::ir::{text, weights};
-use smelt::passes::{OptLevel, PassManager, PrintAfter, Target, time_table};
+use smelt::passes::{OptLevel, PassManager, PrintAfter, CostTarget, time_table};
 use std::path::{Path, PathBuf};
 
 /// What `opt` was asked to do.
@@ -32,7 +32,7 @@ pub fn main(a: &OptArgs) -> anyhow::Result<()> {
         Ok(l) => l,
         Err(e) => return reported(format!("error: {e}")),
     };
-    let Some(target) = Target::by_name(&a.target) else {
+    let Some(target) = CostTarget::by_name(&a.target) else {
         return reported(format!("error: unknown target `{}` (use cpu or gpu)", a.target));
     };
     let mut g = load_model(&a.model)?;

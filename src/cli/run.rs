@@ -1,27 +1,12 @@
-//! `smelt run MODEL`: runs a model on inputs from a safetensors file or on seeded
-//! random inputs, prints a summary of each output, and optionally writes them.
+//! `smelt run MODEL`: optimizes (`-O2` by default) and compiles a model through
+//! the engine, runs it on inputs from a safetensors file or on seeded random
+//! inputs, prints a summary of each output, and optionally writes them.
 
-use super::{load_model, node_diag, reported, reported_all, shown};
-use smelt::codegen;
-use smelt::ir::{Bindings, Graph, weights};
-use smelt::runtime::{self, exec, init::random_inputs};
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-
-/// Where a model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendArg {
-    /// The reference interpreter.
-    Interp,
-    /// Cranelift JIT: kernels compiled for this machine, run on `--threads` threads.
-    Cranelift,
-    /// LLVM JIT (LLVM 14): kernels compiled for this machine's vector width (AVX2,
-    /// AVX-512), run on `--threads` threads.
-    Llvm,
-    /// WGSL compute shaders through wgpu on Vulkan (a GPU, or Mesa's lavapipe);
-    /// the adapter is `--adapter` or `SMELT_ADAPTER`, else the high-performance one.
-    Wgsl,
-}
+use super::{BackendArg, EngineArgs, engine_err, reported, shown};
+use smelt::engine::{self, BackendKind, CompiledModel, Profile, Tensors};
+use smelt::ir::weights;
+use smelt::runtime::init::random_inputs;
+use std::path::PathBuf;
 
 /// What `run` was asked to do.
 #[derive(Debug)]
@@ -33,107 +18,48 @@ pub struct RunArgs {
     pub backend: BackendArg,
     pub threads: usize,
     pub out: Option<PathBuf>,
-    /// Print each kernel call's time (compiled CPU backends).
+    /// Print each kernel call's time (compiled backends).
     pub profile: bool,
     /// The GPU adapter for `--backend wgsl`: an index, part of its name, or
     /// `low-power` / `high-performance` (default: `SMELT_ADAPTER`).
     pub adapter: Option<String>,
-}
-
-/// Parses `--dim N=4`.
-pub fn parse_dim(s: &str) -> Result<(String, u64), String> {
-    let (name, size) = s.split_once('=').ok_or_else(|| format!("`{s}` is not SYM=SIZE"))?;
-    let size = size.trim().parse::<u64>().map_err(|e| format!("`{s}`: size: {e}"))?;
-    Ok((name.trim().to_string(), size))
+    pub engine: EngineArgs,
 }
 
 pub fn main(a: &RunArgs) -> anyhow::Result<()> {
-    let model = shown(&a.model);
-    let g = load_model(&a.model)?;
-
-    // The GPU: the device opened and the model compiled before inputs are read.
-    let gpu_model = match a.backend {
-        BackendArg::Wgsl => {
-            if let Err(e) = codegen::compile(&g, codegen::Backend::Wgsl) {
-                return reported(render_codegen_error(&g, &model, e));
-            }
-            let device = match runtime::gpu::device(a.adapter.as_deref()) {
-                Ok(d) => d,
-                Err(e) => return reported(format!("error: {e}")),
-            };
-            eprintln!("wgsl on {}", device.describe());
-            match runtime::gpu::compile(&g, device) {
-                Ok(m) => Some(m),
-                Err(e) => return reported_all(render_gpu_error(&g, &model, None, e)),
-            }
-        }
-        _ => None,
-    };
-    if a.profile && a.backend == BackendArg::Interp {
-        return reported("error: --profile times the kernels of a compiled backend (--backend cranelift, llvm or wgsl)".to_string());
+    if a.engine.schedule_help() {
+        return Ok(());
     }
-    // Compile before reading inputs: an unsupported model fails fast.
-    let compiled = match a.backend {
-        BackendArg::Cranelift | BackendArg::Llvm => {
-            let backend = if a.backend == BackendArg::Llvm { codegen::Backend::Llvm } else { codegen::Backend::Cranelift };
-            let opts = exec::Options::for_backend(backend, a.threads.max(1));
-            match exec::compile(&g, &opts) {
-                Ok(m) => Some(m),
-                Err(e) => return reported_all(render_exec_error(&g, &model, None, e)),
-            }
-        }
-        _ => None,
-    };
+    if a.profile && a.backend == BackendArg::Interp {
+        return reported("error: --profile times the kernels of a compiled backend (--backend cranelift, llvm or wgsl)");
+    }
+    let opts = a.engine.options(a.backend.kind(), a.threads, a.adapter.clone())?;
+    // Load, optimize and compile before reading inputs: an unsupported model fails fast.
+    let model = engine::prepare(a.model.as_path(), &opts).map_err(engine_err)?;
+    let compiled = model.compile().map_err(engine_err)?;
+    if opts.backend == BackendKind::Wgsl {
+        print_device(&opts);
+    }
 
-    let inputs = match &a.inputs {
+    let inputs: Tensors = match &a.inputs {
         Some(path) => match weights::read_safetensors(path) {
             // An interpreter fixture's `NAME.io.safetensors` also holds `expected.*` outputs.
             Ok(t) => t.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect(),
             Err(e) => return reported(e.render(None)),
         },
         None => {
-            let dims = dims(&g, &a.dims)?;
-            match random_inputs(&g, a.seed, &dims) {
+            let dims = compiled.model().bindings(&a.dims).map_err(engine_err)?;
+            match random_inputs(compiled.model().source_graph(), a.seed, &dims) {
                 Ok(t) => t,
                 Err(m) => return reported(format!("error: {m}")),
             }
         }
     };
-
-    let outputs = match (&compiled, &gpu_model) {
-        (_, Some(m)) if a.profile => match m.run_profiled(&inputs) {
-            Ok((o, p)) => {
-                print_profile(&p);
-                o
-            }
-            Err(e) => return reported_all(render_gpu_error(&g, &model, a.inputs.as_deref(), e)),
-        },
-        (_, Some(m)) => match m.run(&inputs) {
-            Ok(o) => o,
-            Err(e) => return reported_all(render_gpu_error(&g, &model, a.inputs.as_deref(), e)),
-        },
-        (c, None) => match c {
-        Some(m) if a.profile => match m.run_profiled(&inputs) {
-            Ok((o, p)) => {
-                print_profile(&p);
-                o
-            }
-            Err(e) => return reported_all(render_exec_error(&g, &model, a.inputs.as_deref(), e)),
-        },
-        Some(m) => match m.run(&inputs) {
-            Ok(o) => o,
-            Err(e) => return reported_all(render_exec_error(&g, &model, a.inputs.as_deref(), e)),
-        },
-        None => match runtime::run(&g, &inputs) {
-            Ok(o) => o,
-            Err(e) => return reported_all(render_run_error(&g, &model, a.inputs.as_deref(), e)),
-        },
-        },
-    };
-    for &v in g.outputs() {
-        let name = g.value_name(v);
-        let t = &outputs[name];
-        println!("{name}: {}  {}", t.tensor_type(), t.summary());
+    let inputs_file = a.inputs.as_deref().map(shown);
+    let outputs = run(&compiled, &inputs, a.profile).map_err(|e| engine_err(e.with_inputs_file(inputs_file.as_deref())))?;
+    for o in compiled.outputs() {
+        let t = &outputs[&o.name];
+        println!("{}: {}  {}", o.name, t.tensor_type(), t.summary());
     }
     if let Some(out) = &a.out
         && let Err(e) = weights::write_safetensors(out, outputs.iter().map(|(k, v)| (k.as_str(), v)))
@@ -143,10 +69,34 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The GPU adapter a WGSL model runs on, on stderr.
+#[cfg(feature = "wgsl")]
+fn print_device(opts: &engine::Options) {
+    let w = engine::Wgsl { adapter: opts.adapter.clone(), ..engine::Wgsl::default() };
+    if let Ok(d) = w.device() {
+        eprintln!("wgsl on {}", d.describe());
+    }
+}
+
+#[cfg(not(feature = "wgsl"))]
+fn print_device(_: &engine::Options) {}
+
+/// One run, profiled if asked (the profile goes to stderr).
+fn run(m: &CompiledModel, inputs: &Tensors, profile: bool) -> engine::Result<Tensors> {
+    if !profile {
+        return m.run(inputs);
+    }
+    let (out, p) = m.run_profiled(inputs)?;
+    if let Some(p) = p {
+        print_profile(&p);
+    }
+    Ok(out)
+}
+
 /// The kernel calls of a run on stderr: the slowest first, with their share.
-fn print_profile(p: &exec::Profile) {
+fn print_profile(p: &Profile) {
     let total = p.total_seconds();
-    let mut rows: Vec<&exec::KernelTime> = p.kernels.iter().collect();
+    let mut rows: Vec<_> = p.kernels.iter().collect();
     rows.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
     eprintln!("{:>10}  {:>6}  kernel (node)", "ms", "%");
     for k in rows {
@@ -154,72 +104,4 @@ fn print_profile(p: &exec::Profile) {
         eprintln!("{:>10.3}  {:>5.1}%  {} ({})", k.seconds * 1e3, share, k.kernel, k.node);
     }
     eprintln!("{:>10.3}  100.0%  total of {} kernel calls", total * 1e3, p.kernels.len());
-}
-
-/// Symbol sizes from `--dim`, each checked against the symbols of the inputs.
-pub fn dims(g: &Graph, given: &[(String, u64)]) -> anyhow::Result<Bindings> {
-    let symbols: BTreeSet<String> =
-        g.inputs().iter().flat_map(|&i| g.node(i).types[0].shape.symbols()).map(|s| s.to_string()).collect();
-    let mut b = Bindings::new();
-    let mut problems = Vec::new();
-    for (name, size) in given {
-        if !symbols.contains(name) {
-            let known: Vec<&str> = symbols.iter().map(String::as_str).collect();
-            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-            problems.push(format!(
-                "error: --dim {name}={size}: the inputs of graph {} have no symbol `{name}` (symbols: {known})",
-                g.name
-            ));
-        }
-        b.insert(name.clone(), *size);
-    }
-    reported_all(problems)?;
-    Ok(b)
-}
-
-/// A code generation error: an unsupported op points at its node.
-pub fn render_codegen_error(g: &Graph, model: &str, e: codegen::Error) -> String {
-    match e {
-        codegen::Error::Unsupported { backend, op, node } => {
-            node_diag(g, &node, format!("not supported on {backend}: {op} at node {node}")).render(Some(model))
-        }
-        e => format!("error: {e}"),
-    }
-}
-
-/// An error of the compiled executor: codegen errors as above, run-time errors as
-/// the interpreter's.
-fn render_exec_error(g: &Graph, model: &str, inputs: Option<&Path>, e: exec::Error) -> Vec<String> {
-    match e {
-        exec::Error::Codegen(c) => vec![render_codegen_error(g, model, c)],
-        exec::Error::Runtime(r) => render_run_error(g, model, inputs, r),
-        e => vec![format!("error: {e}")],
-    }
-}
-
-/// An error of the GPU runtime: codegen and run-time errors as above.
-fn render_gpu_error(g: &Graph, model: &str, inputs: Option<&Path>, e: runtime::gpu::Error) -> Vec<String> {
-    match e {
-        runtime::gpu::Error::Codegen(c) => vec![render_codegen_error(g, model, c)],
-        runtime::gpu::Error::Runtime(r) => render_run_error(g, model, inputs, r),
-        e => vec![format!("error: {e}")],
-    }
-}
-
-/// A run-time error, rendered with the model's or the inputs file's location: one
-/// block per problem.
-fn render_run_error(g: &Graph, model: &str, inputs: Option<&Path>, e: runtime::Error) -> Vec<String> {
-    if let runtime::Error::Inputs(msg) = &e {
-        let from = inputs.map(|p| format!("\n  --> {}", shown(p))).unwrap_or_default();
-        return msg.lines().map(|l| format!("error: {l}{from}")).collect();
-    }
-    if let runtime::Error::Node { node, op, message } = &e {
-        // The location line names the node; name the op unless the message does.
-        let text = if message.starts_with(op.as_str()) { message.clone() } else { format!("{op}: {message}") };
-        return vec![node_diag(g, node, text).render(Some(model))];
-    }
-    if let runtime::Error::Ir(ie) = &e {
-        return vec![ie.render(Some(model))];
-    }
-    vec![format!("error: {e}")]
 }

@@ -7,7 +7,7 @@
 //! lives (the only `unsafe` here, besides handing the entry points over).
 #![allow(unsafe_code)]
 
-use super::{build, jit_names, llvm_err, target_machine};
+use super::{Options, build, jit_names, llvm_err, target_machine};
 use crate::Error;
 use crate::kernel::Kernel;
 use crate::native::JitCode;
@@ -40,23 +40,24 @@ impl Drop for Engine {
 /// Large sets are split over threads, one module, engine and context each
 /// (contexts are independent in LLVM): ResNet-18's 30 kernels compiled in 4.4 s on
 /// one thread.
-pub fn jit(kernels: &[Kernel]) -> Result<JitCode, Error> {
+pub fn jit(kernels: &[Kernel], opts: &Options) -> Result<JitCode, Error> {
     let sizes: Vec<usize> = kernels.iter().map(size).collect();
-    compile_parts(kernels, partition(&sizes, compile_threads(&sizes)))
+    let threads = opts.compile_threads.map_or_else(|| compile_threads(&sizes), |n| n.max(1));
+    compile_parts(kernels, partition(&sizes, threads), opts)
 }
 
 /// [`jit`] on `threads` threads (at most one per kernel).
-pub fn jit_on(kernels: &[Kernel], threads: usize) -> Result<JitCode, Error> {
+pub fn jit_on(kernels: &[Kernel], threads: usize, opts: &Options) -> Result<JitCode, Error> {
     let sizes: Vec<usize> = kernels.iter().map(size).collect();
-    compile_parts(kernels, partition(&sizes, threads))
+    compile_parts(kernels, partition(&sizes, threads), opts)
 }
 
 /// The kernels compiled in `parts` (indices), a thread each when there are several.
-fn compile_parts(kernels: &[Kernel], parts: Vec<Vec<usize>>) -> Result<JitCode, Error> {
+fn compile_parts(kernels: &[Kernel], parts: Vec<Vec<usize>>, opts: &Options) -> Result<JitCode, Error> {
     let mut code = vec![std::ptr::null(); kernels.len()];
     let mut engines = Vec::with_capacity(parts.len());
     if parts.len() <= 1 {
-        let (engine, addrs) = compile(kernels)?;
+        let (engine, addrs) = compile(kernels, opts)?;
         code = addrs;
         engines.push(engine);
     } else {
@@ -67,7 +68,7 @@ fn compile_parts(kernels: &[Kernel], parts: Vec<Vec<usize>>) -> Result<JitCode, 
                 .iter()
                 .map(|idx| {
                     let ks: Vec<Kernel> = idx.iter().map(|&i| kernels[i].clone()).collect();
-                    s.spawn(move || compile(&ks).map(|(e, a)| (Part(e), a.into_iter().map(|p| p as usize).collect())))
+                    s.spawn(move || compile(&ks, opts).map(|(e, a)| (Part(e), a.into_iter().map(|p| p as usize).collect())))
                 })
                 .collect();
             handles
@@ -100,7 +101,7 @@ unsafe impl Send for Part {}
 
 /// One module of `kernels` in a context of its own: the engine and each kernel's
 /// entry point.
-fn compile(kernels: &[Kernel]) -> Result<(Engine, Vec<*const u8>), Error> {
+fn compile(kernels: &[Kernel], opts: &Options) -> Result<(Engine, Vec<*const u8>), Error> {
     let ctx = Box::into_raw(Box::new(Context::create()));
     let mut engine = Engine { module: None, ee: None, ctx };
     // SAFETY: the context lives until `engine` is dropped, after everything that
@@ -108,7 +109,7 @@ fn compile(kernels: &[Kernel]) -> Result<(Engine, Vec<*const u8>), Error> {
     let cx: &'static Context = unsafe { &*ctx };
     let tm = target_machine(RelocMode::Default)?;
     let names = jit_names(kernels);
-    let module = build(cx, &tm, kernels, &names, true)?;
+    let module = build(cx, &tm, kernels, &names, true, opts)?;
     let ee = module.create_jit_execution_engine(OptimizationLevel::Aggressive).map_err(llvm_err)?;
     let mut code = Vec::with_capacity(kernels.len());
     for n in &names {
@@ -120,12 +121,9 @@ fn compile(kernels: &[Kernel]) -> Result<(Engine, Vec<*const u8>), Error> {
     Ok((engine, code))
 }
 
-/// Threads to compile on: `SMELT_LLVM_COMPILE_THREADS` if set, else the machine's,
-/// fewer when the kernels are small (a thread's context and engine cost ~10 ms).
+/// Threads to compile on by default: the machine's, fewer when the kernels are
+/// small (a thread's context and engine cost ~10 ms).
 fn compile_threads(sizes: &[usize]) -> usize {
-    if let Some(n) = std::env::var("SMELT_LLVM_COMPILE_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
-        return n.max(1);
-    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores.min(16).min(sizes.iter().sum::<usize>() / 10_000 + 1)
 }

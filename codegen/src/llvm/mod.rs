@@ -82,6 +82,7 @@ fn build<'ctx>(
     kernels: &[Kernel],
     names: &[String],
     export: bool,
+    opts: &Options,
 ) -> Result<Module<'ctx>, Error> {
     let m = cx.create_module("smelt");
     m.set_triple(&tm.get_triple());
@@ -92,20 +93,36 @@ fn build<'ctx>(
         emit::emit(cx, &m, &p, name, (&cpu, &features), export).map_err(|message| Error::Kernel { kernel: k.name.clone(), message })?;
     }
     m.verify().map_err(|e| Error::Llvm(format!("invalid module: {}", e.to_string())))?;
-    m.run_passes("default<O3>", tm, pass_options()).map_err(llvm_err)?;
+    m.run_passes("default<O3>", tm, pass_options(opts.loop_opts)).map_err(llvm_err)?;
     Ok(m)
+}
+
+/// How LLVM compiles kernels: what of a schedule ([`crate::schedule::Target`])
+/// is LLVM's business rather than the lowering's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// LLVM's own loop vectorizer, interleaver and unroller in the O3 pipeline.
+    pub loop_opts: bool,
+    /// Threads to compile on (`None`: the machine's, fewer for small models).
+    pub compile_threads: Option<usize>,
+}
+
+impl Options {
+    /// The options a schedule sets.
+    pub fn of(t: &crate::schedule::Target) -> Options {
+        Options { loop_opts: t.loop_opts, compile_threads: t.compile_threads }
+    }
 }
 
 /// Options of the O3 pipeline. Kernels arrive vectorized and register-tiled by the
 /// schedule, so by default LLVM's own loop vectorizer, interleaver and unroller are
 /// off: they multiplied the code of packing and edge loops (and the compile time,
-/// 3–5×) for no measured gain. `SMELT_LLVM_LOOP_OPTS=1` turns them back on.
-fn pass_options() -> PassBuilderOptions {
+/// 3–5×) for no measured gain. `loop_opts` turns them back on.
+fn pass_options(loop_opts: bool) -> PassBuilderOptions {
     let o = PassBuilderOptions::create();
-    let on = std::env::var("SMELT_LLVM_LOOP_OPTS").is_ok_and(|v| v == "1");
-    o.set_loop_vectorization(on);
-    o.set_loop_interleaving(on);
-    o.set_loop_unrolling(on);
+    o.set_loop_vectorization(loop_opts);
+    o.set_loop_interleaving(loop_opts);
+    o.set_loop_unrolling(loop_opts);
     o
 }
 
@@ -115,32 +132,32 @@ fn jit_names(kernels: &[Kernel]) -> Vec<String> {
 }
 
 /// The LLVM IR of the kernels after the O3 pipeline, for `--emit llvm`.
-pub fn ir(kernels: &[Kernel]) -> Result<String, Error> {
+pub fn ir(kernels: &[Kernel], opts: &Options) -> Result<String, Error> {
     let cx = Context::create();
     let tm = target_machine(RelocMode::Default)?;
     let names: Vec<String> = kernels.iter().map(|k| k.name.clone()).collect();
-    let m = build(&cx, &tm, kernels, &names, true)?;
+    let m = build(&cx, &tm, kernels, &names, true, opts)?;
     Ok(m.print_to_string().to_string())
 }
 
 /// The machine code of the kernels as assembly text.
-pub fn asm(kernels: &[Kernel]) -> Result<String, Error> {
+pub fn asm(kernels: &[Kernel], opts: &Options) -> Result<String, Error> {
     let cx = Context::create();
     let tm = target_machine(RelocMode::Default)?;
     let names: Vec<String> = kernels.iter().map(|k| k.name.clone()).collect();
-    let m = build(&cx, &tm, kernels, &names, true)?;
+    let m = build(&cx, &tm, kernels, &names, true, opts)?;
     let buf = tm.write_to_memory_buffer(&m, FileType::Assembly).map_err(llvm_err)?;
     Ok(String::from_utf8_lossy(buf.as_slice()).into_owned())
 }
 
 /// A relocatable (PIC) object file with one exported function per kernel, named
 /// `{prefix}_{kernel}`, each `void f(void *const *buffers, int64_t lo, int64_t hi)`.
-pub fn object(kernels: &[Kernel], prefix: &str) -> Result<Vec<u8>, Error> {
+pub fn object(kernels: &[Kernel], prefix: &str, opts: &Options) -> Result<Vec<u8>, Error> {
     crate::kernel::refuse_tile_calls(kernels, "object files")?;
     let cx = Context::create();
     let tm = target_machine(RelocMode::PIC)?;
     let names: Vec<String> = kernels.iter().map(|k| format!("{prefix}_{}", k.name)).collect();
-    let m = build(&cx, &tm, kernels, &names, true)?;
+    let m = build(&cx, &tm, kernels, &names, true, opts)?;
     let buf = tm.write_to_memory_buffer(&m, FileType::Object).map_err(llvm_err)?;
     Ok(buf.as_slice().to_vec())
 }

@@ -221,7 +221,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     if tk == 0 {
         return Err(internal(node, "attention over no keys"));
     }
-    if super::gpu::is_gpu(&l.target) {
+    if l.target.is_gpu() {
         let d = super::attention_gpu::Dims { b, tq, tk, e, ev, heads: h, scale, causal: a.causal };
         super::attention_gpu::lower(l, node, &d, ins, out)?;
         return Ok(true);

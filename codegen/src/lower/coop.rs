@@ -7,7 +7,6 @@
 //! tree reduction in shared memory. CPU backends run those loops serially, so the
 //! kernels stay valid everywhere; only the GPU lowering builds them.
 
-use super::gpu::is_gpu;
 use crate::kernel::{BinOp, Expr, KernelBuilder, LoopKind, Ty};
 use crate::schedule::Target;
 
@@ -23,7 +22,7 @@ pub const FEW_ROWS: usize = 2048;
 /// only where the rows are long or few. Many short rows keep one invocation per
 /// row, which needs no barriers.
 pub fn cooperative(t: &Target, rows: usize, len: usize) -> bool {
-    is_gpu(t) && (len >= LONG_ROW || (len >= MID_ROW && rows < FEW_ROWS))
+    t.is_gpu() && (len >= LONG_ROW || (len >= MID_ROW && rows < FEW_ROWS))
 }
 
 /// Pooling windows of at least this many taps may get a workgroup per output.
@@ -34,7 +33,7 @@ pub const POOL_WINDOW: usize = 64;
 /// large (≥ [`LONG_ROW`]) or the outputs are few (< [`FEW_ROWS`]). Otherwise one
 /// invocation per output loops over its window.
 pub fn cooperative_window(t: &Target, outputs: usize, window: usize) -> bool {
-    is_gpu(t) && window >= POOL_WINDOW && (window >= LONG_ROW || outputs < FEW_ROWS)
+    t.is_gpu() && window >= POOL_WINDOW && (window >= LONG_ROW || outputs < FEW_ROWS)
 }
 
 /// `acc = init; reduce(op into acc) for j in 0..len { acc = acc op f(j) }`;

@@ -59,7 +59,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     // The GPU has no i64: its i32 arithmetic saturates in i32 (`int32.rs`).
     // Its division of 8-bit integers goes through i32 too (`MIN / -1` cannot
     // overflow there; the cast back saturates `-128 / -1`).
-    let gpu = super::gpu::is_gpu(&l.target);
+    let gpu = l.target.is_gpu();
     let gpu32 = gpu && ins_sc.first() == Some(&Scalar::I32);
     let gpu_div = gpu && matches!(ins_sc.first(), Some(Scalar::I8 | Scalar::U8 | Scalar::I32));
     nest(&mut kb, &target, &dims, &st, |kb, idx| {

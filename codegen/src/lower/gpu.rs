@@ -16,14 +16,8 @@ use super::expr::region;
 use super::util::{Operand, broadcast_strides};
 use super::{BufIdx, Lowerer, internal};
 use crate::kernel::{Access, BufId, Expr, KernelBuilder, LoopKind, Scalar, Stmt, Ty, VarId};
-use crate::schedule::Target;
 use crate::Error;
 use smelt_ir::{BinaryOp, Expr as IrExpr, Op};
-
-/// Whether a target is the GPU's (its GEMM-shaped ops lower here).
-pub fn is_gpu(t: &Target) -> bool {
-    t.name == "wgsl"
-}
 
 /// A GEMM-shaped step: `C[b, i, j] = epilogue(Σ_{p<k} a · b)` for `b < batch`,
 /// `i < m`, `j < n`. `a` reads variables `vb, vi, vp`; `b` reads `vb, vp, vj`;

@@ -81,7 +81,7 @@ fn int_matmul(l: &mut Lowerer, node: &str, ins: &[Operand], out: &Operand) -> Re
     let work = out.len().saturating_mul(k as u64);
     let par = work >= l.target.parallel_min_elems;
     let out_sc = out.scalar;
-    let gpu32 = super::gpu::is_gpu(&l.target) && [ins[0].scalar, ins[1].scalar, out_sc] == [Scalar::I32; 3];
+    let gpu32 = l.target.is_gpu() && [ins[0].scalar, ins[1].scalar, out_sc] == [Scalar::I32; 3];
     // Dims of the nest: the batch dims, then rows; the first is parallel when large.
     let mut dims: Vec<usize> = batch.clone();
     dims.push(m);

@@ -271,8 +271,8 @@ fn lower_op(l: &mut Lowerer, name: &str, op: &Op, ins: &[Operand], outs: &[Opera
             elementwise::lower(l, name, op, ins, outs)?
         }
         // Integer products keep the reference's loop nests (in i32 words on the GPU).
-        Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } if gpu::is_gpu(&l.target) && outs[0].scalar == Scalar::F32 => gpu::linalg(l, name, op, ins, outs)?,
-        Op::Conv(_) | Op::FusedConv { .. } if gpu::is_gpu(&l.target) => gpu::conv(l, name, op, ins, outs)?,
+        Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } if l.target.is_gpu() && outs[0].scalar == Scalar::F32 => gpu::linalg(l, name, op, ins, outs)?,
+        Op::Conv(_) | Op::FusedConv { .. } if l.target.is_gpu() => gpu::conv(l, name, op, ins, outs)?,
         Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } => linalg::lower(l, name, op, ins, outs)?,
         Op::Conv(_) | Op::FusedConv { .. } => conv::lower(l, name, op, ins, outs)?,
         Op::Pool(_) | Op::GlobalPool(_) => pool::lower(l, name, op, ins, outs)?,

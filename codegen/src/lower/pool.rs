@@ -7,7 +7,6 @@
 //! outputs is a workgroup per output, its taps a cooperative reduction.
 
 use super::util::{RowOp, reduce_row, Operand};
-use super::gpu::is_gpu;
 use super::{coop, Lowerer, internal};
 use crate::kernel::{Access, BinOp, BufId, CmpOp, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
@@ -345,7 +344,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             let window: usize = geo.iter().map(|g| g.0).product();
             let outputs = planes * oplane;
             let mut scratch = None;
-            if is_gpu(&t) {
+            if t.is_gpu() {
                 // One parallel iteration per output (its plane and position from
                 // the flat index); a large window with few outputs gets a
                 // workgroup per output.

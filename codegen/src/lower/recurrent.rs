@@ -192,7 +192,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     };
     gemm(l, node, &spec)?;
     // 2. The recurrence.
-    if super::gpu::is_gpu(&l.target) {
+    if l.target.is_gpu() {
         let rec = super::recurrent_gpu::Rec {
             lstm,
             t,

@@ -83,7 +83,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             // The GPU's integer sums of i32 and products of 32-bit or narrower
             // integers keep the reference's i64 accumulator as two i32 words
             // (`int32`); i64 data is the WGSL emitter's two-word i64 already.
-            let wide = super::gpu::is_gpu(&t)
+            let wide = t.is_gpu()
                 && !float
                 && x.scalar != Scalar::I64
                 && (kind == ReduceKind::Prod || (kind == ReduceKind::Sum && x.scalar == Scalar::I32));
@@ -192,7 +192,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     let r = if float { r } else { Expr::cast(out_scalar, r) };
                     kb.store(y, yi, r);
                 };
-                if super::gpu::is_gpu(&t) {
+                if t.is_gpu() {
                     // The GPU: one output per invocation.
                     let kdims: Vec<(usize, i64)> = kept.iter().map(|&d| (x.shape[d], xst[d])).collect();
                     kb.for_("o", Expr::i(0), Expr::i(outputs as i64), LoopKind::Parallel, |kb, o| {

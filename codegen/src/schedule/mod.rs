@@ -3,15 +3,30 @@
 //! kept in one place per target ([`Target`]), and the kernel-IR transformations
 //! that apply them ([`vectorize`]).
 
+pub mod options;
 pub mod vectorize;
 
+pub use options::{ParseError, ScheduleOptions, Ukernels};
 pub use vectorize::vectorize;
+
+use crate::{Backend, Error};
+use crate::ukernel::Isa;
+
+/// What a schedule's code runs on: the lowering takes the GPU's forms of the
+/// GEMM-shaped ops, reductions and pooling for [`Processor::Gpu`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Processor {
+    Cpu,
+    Gpu,
+}
 
 /// Schedule parameters of one target. Lowering reads these; nothing else in
 /// codegen hard-codes a tile size or a vector width.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub name: &'static str,
+    /// CPU or GPU code.
+    pub processor: Processor,
     /// f32 lanes of one SIMD register.
     pub vector_width: u32,
     /// Rows of the matmul register tile (the micro-kernel's `MR`).
@@ -61,14 +76,15 @@ pub struct Target {
     /// memory. On by default with LLVM (AlphaZero b8 154 → 102 ms, ResNet-18
     /// 33 → 23 ms) and with Cranelift's micro-kernel schedule (AlphaZero b8 183
     /// → 146 ms, ResNet-18 46 → 34 ms); off with Cranelift's own 4×8 tile, whose
-    /// GEMM reading V in place is the slow generated one. `SMELT_WINOGRAD=0`
-    /// turns it off.
+    /// GEMM reading V in place is the slow generated one.
     pub winograd: bool,
-}
-
-/// Whether `SMELT_WINOGRAD` leaves Winograd convs on (the CPU default).
-fn winograd_env() -> bool {
-    std::env::var("SMELT_WINOGRAD").map_or(true, |v| v.trim() != "0")
+    /// LLVM's own loop vectorizer, interleaver and unroller (off: kernels arrive
+    /// vectorized and register-tiled; on, they multiplied the code of packing
+    /// and edge loops, and the compile time 3–5×, for no measured gain).
+    pub loop_opts: bool,
+    /// Threads LLVM compiles a model's kernels on (`None`: the machine's, fewer
+    /// when the kernels are small). Compile time only, not the code.
+    pub compile_threads: Option<usize>,
 }
 
 impl Target {
@@ -79,6 +95,11 @@ impl Target {
         self.generated_tile.unwrap_or((self.mr, self.nr))
     }
 
+    /// Whether the lowering targets a GPU.
+    pub fn is_gpu(&self) -> bool {
+        self.processor == Processor::Gpu
+    }
+
     /// Cranelift on x86-64: 128-bit SIMD (f32x4), 16 xmm registers. A 4×8 register
     /// tile holds 8 accumulators, 2 B vectors, the A column (one vector, each row
     /// broadcast with `pshufd`) and the copy that Cranelift's `vfmadd213ps` needs
@@ -87,6 +108,7 @@ impl Target {
     pub fn cranelift_x64() -> Target {
         Target {
             name: "cranelift-x86_64",
+            processor: Processor::Cpu,
             vector_width: 4,
             mr: 4,
             nr: 8,
@@ -103,58 +125,56 @@ impl Target {
             direct_a: false,
             ukernels: false,
             winograd: false,
+            loop_opts: false,
+            compile_threads: None,
         }
     }
 
-    /// Cranelift's default schedule on this host: [`Target::cranelift_x64`], with
-    /// the GEMM tile from the host's micro-kernel (`crate::ukernel`) when it has
-    /// one (AVX2 or AVX-512; `SMELT_UKERNELS=0` turns them off), at that ISA's
-    /// tile and cache blocks (LLVM's, see [`Target::llvm_host`]). The tile is
-    /// all of a GEMM's FLOPs, and at 128 bits Cranelift computes it at half or a
-    /// quarter of the host's rate; packing, blocking, threads and epilogues stay
-    /// Cranelift's code. Heavy epilogues stay in the GEMM kernel: the K loop is in
-    /// the micro-kernel, so nothing holds registers across it (transformer
-    /// 11.0–11.2 ms split or not). 3×3 convs run as Winograd (the micro-kernel
-    /// reads V in place).
-    pub fn cranelift_host() -> Target {
+    /// Cranelift with the GEMM tile computed by `isa`'s precompiled micro-kernel
+    /// (`crate::ukernel`) at that ISA's tile and cache blocks (LLVM's, see
+    /// [`Target::llvm`]). The tile is all of a GEMM's FLOPs, and at 128 bits
+    /// Cranelift computes it at half or a quarter of the host's rate; packing,
+    /// blocking, threads and epilogues stay Cranelift's code. Heavy epilogues stay
+    /// in the GEMM kernel: the K loop is in the micro-kernel, so nothing holds
+    /// registers across it (transformer 11.0–11.2 ms split or not). 3×3 convs run
+    /// as Winograd (the micro-kernel reads V in place).
+    pub fn cranelift_ukernel(isa: Isa) -> Target {
         let base = Target::cranelift_x64();
+        let (mr, nr) = isa.tile();
+        let (name, kc) = match isa {
+            Isa::Avx512 => ("cranelift-x86_64+ukernel-avx512", 512),
+            Isa::Avx2 => ("cranelift-x86_64+ukernel-avx2", 256),
+        };
+        let generated_tile = Some((base.mr, base.nr));
+        Target { name, mr, nr, generated_tile, kc, mc: 96, ukernels: true, split_heavy_epilogue: false, winograd: true, ..base }
+    }
+
+    /// Cranelift's default schedule on this host: [`Target::cranelift_ukernel`]
+    /// with the host's best micro-kernel ISA (AVX-512, else AVX2), else
+    /// [`Target::cranelift_x64`].
+    pub fn cranelift_host() -> Target {
         match crate::ukernel::host() {
-            Some(isa) => {
-                let (mr, nr) = isa.tile();
-                let (name, kc) = match isa {
-                    crate::ukernel::Isa::Avx512 => ("cranelift-x86_64+ukernel-avx512", 512),
-                    crate::ukernel::Isa::Avx2 => ("cranelift-x86_64+ukernel-avx2", 256),
-                };
-                let generated_tile = Some((base.mr, base.nr));
-                Target { name, mr, nr, generated_tile, kc, mc: 96, ukernels: true, split_heavy_epilogue: false, winograd: winograd_env(), ..base }
-            }
-            None => base,
+            Some(isa) => Target::cranelift_ukernel(isa),
+            None => Target::cranelift_x64(),
         }
     }
-}
 
-impl Target {
-    /// LLVM on the host. With AVX-512 (here, an AMD Zen 4): 512-bit vectors (f32x16)
-    /// and 32 zmm registers, so an 8×32 register tile — 16 accumulators, 2 B
-    /// vectors, one A broadcast — with KC = 512 (64 KiB of B panel, streamed
-    /// through L1/L2; against 384: a 512-deep product in one K block, matmul512
-    /// 2.38 → 2.34 ms, the transformer 8.68 → 8.54 ms) and MC·KC·4 = 192 KiB of A
-    /// in L2. Measured against the AVX2
-    /// tile on this machine (`smelt bench`, CPU time, 1 thread): 1024³ matmul 23.7 →
+    /// LLVM at a vector width of `bits`. 512 (AVX-512, f32x16, 32 zmm
+    /// registers): an 8×32 register tile — 16 accumulators, 2 B vectors, one A
+    /// broadcast — with KC = 512 (64 KiB of B panel, streamed through L1/L2;
+    /// against 384: a 512-deep product in one K block, matmul512 2.38 → 2.34 ms,
+    /// the transformer 8.68 → 8.54 ms) and MC·KC·4 = 192 KiB of A in L2; measured
+    /// against the AVX2 tile on an AVX-512 host (1 thread): 1024³ matmul 23.7 →
     /// 21.3 ms, 3×3 convs of ResNet-18 8–10% faster; 6×32, 10×32, 12×32 and 8×48
-    /// tiles were slower or no better. `SMELT_LLVM_VECTOR_BITS=256` keeps the AVX2
-    /// schedule (for CPUs that slow down on 512-bit code); `=128` Cranelift's, to
-    /// compare code generators at one width. With AVX2 + FMA: 256-bit
-    /// vectors (f32x8) and 16 ymm registers, so a 6×16 register tile — 12
-    /// accumulators, 2 B vectors, one A broadcast (`vbroadcastss` from memory) —
-    /// with KC·NR·4 = 16 KiB of B in L1 and MC·KC·4 = 96 KiB of A in L2. Without
-    /// AVX2 it keeps Cranelift's 4×8 f32x4 schedule.
-    pub fn llvm_host() -> Target {
-        let bits = std::env::var("SMELT_LLVM_VECTOR_BITS").ok();
-        let bits = bits.as_deref().map(str::trim);
-        let wide = !matches!(bits, Some("256" | "128"));
+    /// tiles were slower or no better. 256 (AVX2 + FMA, f32x8, 16 ymm registers):
+    /// a 6×16 register tile — 12 accumulators, 2 B vectors, one A broadcast
+    /// (`vbroadcastss` from memory) — with KC·NR·4 = 16 KiB of B in L1 and
+    /// MC·KC·4 = 96 KiB of A in L2. 128: Cranelift's 4×8 f32x4 schedule (to
+    /// compare code generators at one width, and for hosts without AVX2).
+    pub fn llvm(bits: u32) -> Target {
         let avx2 = Target {
             name: "llvm-avx2",
+            processor: Processor::Cpu,
             vector_width: 8,
             mr: 6,
             nr: 16,
@@ -168,36 +188,130 @@ impl Target {
             quant_pairs: true,
             split_heavy_epilogue: false,
             conv_rows: true,
-            direct_a: std::env::var("SMELT_DIRECT_A").map_or(true, |v| v.trim() != "0"),
+            direct_a: true,
             ukernels: false,
-            winograd: winograd_env(),
+            winograd: true,
+            loop_opts: false,
+            compile_threads: None,
         };
-        if wide && crate::llvm::host_has_avx512() {
-            Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 512, ..avx2 }
-        } else if bits != Some("128") && crate::llvm::host_has_avx2_fma() {
-            avx2
-        } else {
-            Target { name: "llvm-sse", split_heavy_epilogue: false, direct_a: avx2.direct_a, winograd: avx2.winograd, ..Target::cranelift_x64() }
+        match bits {
+            512 => Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 512, ..avx2 },
+            256 => avx2,
+            _ => Target {
+                name: "llvm-sse",
+                split_heavy_epilogue: false,
+                direct_a: true,
+                winograd: true,
+                ..Target::cranelift_x64()
+            },
         }
+    }
+
+    /// LLVM's default schedule on this host: [`Target::llvm`] at the widest
+    /// vector width the host has ([`host_vector_bits`]).
+    pub fn llvm_host() -> Target {
+        Target::llvm(host_vector_bits())
+    }
+
+    /// The schedule of `backend` with `opts` applied on the host's defaults.
+    /// Options that do not apply to the backend (the GPU's on a CPU, the CPU's on
+    /// the GPU) are ignored; one the host cannot run (`vector-bits=512` without
+    /// AVX-512, `ukernels=avx2` without AVX2) is an error.
+    pub fn for_backend(backend: Backend, opts: &ScheduleOptions) -> Result<Target, Error> {
+        let mut t = match backend {
+            Backend::Wgsl => return Ok(crate::wgsl::target()),
+            Backend::Cranelift => {
+                if let Some(b) = opts.vector_bits.filter(|&b| b != 128) {
+                    return Err(Error::Schedule(format!("vector-bits={b}: cranelift's vectors are 128 bits (vector-bits sets llvm's)")));
+                }
+                match ukernel_isa(opts.ukernels.unwrap_or(Ukernels::Host))? {
+                    Some(isa) => Target::cranelift_ukernel(isa),
+                    None => Target::cranelift_x64(),
+                }
+            }
+            Backend::Llvm => {
+                let bits = opts.vector_bits.unwrap_or_else(host_vector_bits);
+                if bits > host_vector_bits() {
+                    return Err(Error::Schedule(format!(
+                        "vector-bits={bits}: this host's widest vectors with FMA are {} bits",
+                        host_vector_bits()
+                    )));
+                }
+                let base = Target::llvm(bits);
+                match ukernel_isa(opts.ukernels.unwrap_or(Ukernels::Off))? {
+                    Some(isa) => {
+                        let (mr, nr) = isa.tile();
+                        let name = match isa {
+                            Isa::Avx512 => "llvm+ukernel-avx512",
+                            Isa::Avx2 => "llvm+ukernel-avx2",
+                        };
+                        Target { name, mr, nr, generated_tile: Some((base.mr, base.nr)), ukernels: true, ..base }
+                    }
+                    None => base,
+                }
+            }
+        };
+        if let Some(w) = opts.winograd {
+            t.winograd = w;
+        }
+        if let Some(d) = opts.direct_a {
+            t.direct_a = d;
+        }
+        if let Some(c) = opts.conv_rows {
+            t.conv_rows = c;
+        }
+        if let Some(q) = opts.quant_pairs {
+            t.quant_pairs = q;
+        }
+        t.loop_opts = opts.loop_opts;
+        t.compile_threads = opts.compile_threads;
+        Ok(t)
     }
 
     /// The schedule of a backend for code that leaves this process (object
-    /// files, AOT libraries, `--emit` text): without micro-kernels, whose calls
-    /// are to addresses in this process.
-    pub fn for_object(b: crate::Backend) -> Target {
-        match b {
-            crate::Backend::Llvm => Target::llvm_host(),
-            _ => Target::cranelift_x64(),
+    /// files, AOT libraries, `--emit` text): as [`Target::for_backend`], but
+    /// without micro-kernels, whose calls are to addresses in this process
+    /// (asking for them is an error).
+    pub fn for_object(backend: Backend, opts: &ScheduleOptions) -> Result<Target, Error> {
+        if matches!(opts.ukernels, Some(u) if u != Ukernels::Off) {
+            return Err(Error::Schedule(
+                "ukernels: micro-kernels are calls into this process; object files and libraries are built without them".into(),
+            ));
         }
+        let opts = ScheduleOptions { ukernels: Some(Ukernels::Off), ..opts.clone() };
+        Target::for_backend(backend, &opts)
     }
+}
 
-    /// The default schedule of a backend.
-    pub fn for_backend(b: crate::Backend) -> Target {
-        match b {
-            crate::Backend::Llvm => Target::llvm_host(),
-            _ => Target::cranelift_host(),
+/// The micro-kernel ISA a `ukernels` setting asks for on this host (`None`:
+/// generated tiles). `Host` takes the best the host has, if any; a named ISA
+/// the host lacks is an error.
+fn ukernel_isa(u: Ukernels) -> Result<Option<Isa>, Error> {
+    let named = |isa: Isa, what: &str| {
+        if isa.on_host() { Ok(Some(isa)) } else { Err(Error::Schedule(format!("ukernels={what}: this host has no {what} with FMA"))) }
+    };
+    match u {
+        Ukernels::Off => Ok(None),
+        Ukernels::Host => Ok(crate::ukernel::host()),
+        Ukernels::Avx2 => named(Isa::Avx2, "avx2"),
+        Ukernels::Avx512 => named(Isa::Avx512, "avx512"),
+    }
+}
+
+/// The widest f32 vectors with FMA the host has, in bits: 512 with AVX-512 (F
+/// and VL), 256 with AVX2, else 128.
+pub fn host_vector_bits() -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        if fma && std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
+            return 512;
+        }
+        if fma && std::arch::is_x86_feature_detected!("avx2") {
+            return 256;
         }
     }
+    128
 }
 
 impl Default for Target {

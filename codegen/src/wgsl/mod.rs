@@ -95,22 +95,20 @@ pub struct Options {
     /// f16 buffers as `array<f16>` (the adapter must have `shader-f16`) rather
     /// than packed two to a `u32` word. The default, `false`, is the portable
     /// form that every adapter runs (what `smelt compile --emit wgsl` prints
-    /// unless `SMELT_WGSL_F16=1`).
+    /// unless `--schedule wgsl-f16=on`).
     pub native_f16: bool,
+    /// The tiled GEMM's workgroup tile, 64 or 128 (`None`: chosen per GEMM,
+    /// see [`tiled`]).
+    pub tile: Option<u32>,
 }
 
 impl Options {
-    /// The options for an adapter that has (`shader_f16`) or lacks
-    /// `shader-f16`, unless the environment says otherwise: `SMELT_WGSL_F16=0`
-    /// forces the packed form, `SMELT_WGSL_F16=1` the native one (which fails
-    /// clearly on an adapter without the feature).
-    pub fn from_env(shader_f16: bool) -> Options {
-        let native_f16 = match std::env::var("SMELT_WGSL_F16").as_deref().map(str::trim) {
-            Ok("0") => false,
-            Ok("1") => true,
-            _ => shader_f16,
-        };
-        Options { native_f16 }
+    /// The options for an adapter that has (`shader_f16`) or lacks `shader-f16`,
+    /// with the schedule's `wgsl-f16` and `wgsl-tile` applied: `wgsl-f16=off`
+    /// forces the packed form, `=on` the native one (which fails clearly on an
+    /// adapter without the feature).
+    pub fn for_device(shader_f16: bool, opts: &crate::schedule::ScheduleOptions) -> Options {
+        Options { native_f16: opts.wgsl_f16.unwrap_or(shader_f16), tile: opts.wgsl_tile }
     }
 }
 
@@ -131,6 +129,7 @@ pub struct Shader {
 pub fn target() -> Target {
     Target {
         name: "wgsl",
+        processor: crate::schedule::Processor::Gpu,
         vector_width: 4,
         mr: 4,
         nr: 4,
@@ -147,6 +146,8 @@ pub fn target() -> Target {
         direct_a: false,
         ukernels: false,
         winograd: false,
+        loop_opts: false,
+        compile_threads: None,
     }
 }
 

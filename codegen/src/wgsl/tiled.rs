@@ -10,8 +10,8 @@
 //! shader computes exactly what the plain kernel does, in the same order of
 //! accumulation (each output sums `p = 0, 1, …` with one `fma` per step).
 //!
-//! `SMELT_WGSL_TILE=64` or `=128` forces one tile size (for timing them side by
-//! side).
+//! [`Options::tile`] (`--schedule wgsl-tile=64|128`) forces one tile size (for
+//! timing them side by side).
 
 use super::emit::Emitter;
 use super::{Dispatch, Options, Shader, kernel_err};
@@ -37,12 +37,12 @@ struct Shape {
     depth: u64,
 }
 
-fn shape(batch: u64, m: u64, n: u64) -> Shape {
+fn shape(batch: u64, m: u64, n: u64, forced: Option<u32>) -> Shape {
     let small = Shape { tile: 64, reg: 4, depth: 16 };
     let big = Shape { tile: 128, reg: 8, depth: 8 };
-    match std::env::var("SMELT_WGSL_TILE").ok().as_deref() {
-        Some("64") => small,
-        Some("128") => big,
+    match forced {
+        Some(64) => small,
+        Some(128) => big,
         _ if m >= 2 * big.tile && n >= 2 * big.tile && batch * m.div_ceil(big.tile) * n.div_ceil(big.tile) >= BIG_FROM_GROUPS => big,
         _ => small,
     }
@@ -50,7 +50,7 @@ fn shape(batch: u64, m: u64, n: u64) -> Shape {
 
 pub fn emit(k: &Kernel, t: &Tiled, opts: &Options) -> Result<Shader, Error> {
     verify(k).map_err(|e| kernel_err(k, e.join("; ")))?;
-    let Shape { tile, reg, depth } = shape(t.batch, t.m, t.n);
+    let Shape { tile, reg, depth } = shape(t.batch, t.m, t.n, opts.tile);
     let (gx, gy) = (t.n.div_ceil(tile), t.m.div_ceil(tile));
     if t.batch > 65535 || gx > 65535 || gy > 65535 {
         // Too many workgroups for a 3-d grid: the plain kernel runs on a linear one.

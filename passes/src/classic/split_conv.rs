@@ -13,7 +13,7 @@
 //! (each chunk reads the whole input again).
 
 use super::{add_weight, fresh_name, is_output, known_value};
-use crate::egraph::cost::{CostModel, Target};
+use crate::egraph::cost::{CostModel, CostTarget};
 use crate::error::Result;
 use crate::manager::{Pass, PassReport};
 use smelt_ir::{Data, Graph, NodeId, Op, Tensor, TensorType, Value};
@@ -25,14 +25,14 @@ pub struct SplitConv {
 
 impl SplitConv {
     /// Costed for `target`.
-    pub fn new(target: Target) -> SplitConv {
+    pub fn new(target: CostTarget) -> SplitConv {
         SplitConv { model: CostModel::new(target) }
     }
 }
 
 impl Default for SplitConv {
     fn default() -> SplitConv {
-        SplitConv::new(Target::CPU)
+        SplitConv::new(CostTarget::CPU)
     }
 }
 

@@ -11,7 +11,7 @@ use smelt_ir::{Dim, Expr, Graph, Op, TensorType};
 
 /// A machine's throughput figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Target {
+pub struct CostTarget {
     pub name: &'static str,
     /// Peak f32 FLOP/s.
     pub flops: f64,
@@ -21,28 +21,28 @@ pub struct Target {
     pub launch: f64,
 }
 
-impl Target {
-    /// A two-core AVX2 machine (TOOLCHAIN.md: ≈ 188 GFLOP/s peak).
-    pub const CPU: Target = Target { name: "cpu", flops: 150e9, bandwidth: 20e9, launch: 2e-7 };
-    /// A data-center GPU (TOOLCHAIN.md: ≈ 30 TFLOP/s from WGSL, ≈ 3.7 TB/s).
-    pub const GPU: Target = Target { name: "gpu", flops: 30e12, bandwidth: 3e12, launch: 5e-6 };
+impl CostTarget {
+    /// A two-core AVX2 machine (≈ 188 GFLOP/s peak on two AVX2 cores).
+    pub const CPU: CostTarget = CostTarget { name: "cpu", flops: 150e9, bandwidth: 20e9, launch: 2e-7 };
+    /// A data-center GPU (≈ 30 TFLOP/s from WGSL, ≈ 3.7 TB/s).
+    pub const GPU: CostTarget = CostTarget { name: "gpu", flops: 30e12, bandwidth: 3e12, launch: 5e-6 };
 
-    pub fn by_name(name: &str) -> Option<Target> {
-        [Target::CPU, Target::GPU].into_iter().find(|t| t.name == name)
+    pub fn by_name(name: &str) -> Option<CostTarget> {
+        [CostTarget::CPU, CostTarget::GPU].into_iter().find(|t| t.name == name)
     }
 }
 
 /// Op timings for one target.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CostModel {
-    pub target: Target,
+    pub target: CostTarget,
     /// The size a symbolic dim stands for.
     pub sym_size: u64,
 }
 
 impl Default for CostModel {
     fn default() -> CostModel {
-        CostModel { target: Target::CPU, sym_size: 8 }
+        CostModel { target: CostTarget::CPU, sym_size: 8 }
     }
 }
 
@@ -51,7 +51,7 @@ impl Default for CostModel {
 pub const FOLDED: f64 = 1e-12;
 
 impl CostModel {
-    pub fn new(target: Target) -> CostModel {
+    pub fn new(target: CostTarget) -> CostModel {
         CostModel { target, ..CostModel::default() }
     }
 
@@ -203,7 +203,7 @@ mod tests {
         assert!(fused > mm, "the epilogue is not free");
         let r = m.op_time(&Op::Reshape { shape: vec![] }, &[&out], std::slice::from_ref(&out));
         assert!(r < 1e-3 * add, "a reshape is a view");
-        let gpu = CostModel::new(Target::GPU).op_time(&Op::MatMul, &[&a, &w], std::slice::from_ref(&out));
+        let gpu = CostModel::new(CostTarget::GPU).op_time(&Op::MatMul, &[&a, &w], std::slice::from_ref(&out));
         assert!(gpu < mm);
     }
 }

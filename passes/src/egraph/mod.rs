@@ -18,7 +18,7 @@ pub mod lang;
 use crate::error::{Error, Result};
 use crate::manager::{Pass, PassReport};
 use crate::rules::{self, Family};
-use cost::{CostModel, Target};
+use cost::{CostModel, CostTarget};
 use egg::{BackoffScheduler, Runner, StopReason};
 use smelt_ir::Graph;
 use std::collections::BTreeMap;
@@ -105,7 +105,7 @@ impl EqSat {
         self
     }
 
-    pub fn with_target(mut self, t: Target) -> EqSat {
+    pub fn with_target(mut self, t: CostTarget) -> EqSat {
         self.model.target = t;
         self
     }

@@ -26,7 +26,7 @@ mod plan;
 pub use plan::{KernelTime, Plan, PlanStats, Profile};
 
 use smelt_codegen::Backend;
-use smelt_codegen::schedule::Target;
+use smelt_codegen::schedule::{ScheduleOptions, Target};
 use smelt_ir::{Bindings, Graph, Tensor};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -52,29 +52,33 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Options {
     /// Worker threads for parallel loops (1: run on the calling thread).
     pub threads: usize,
-    /// Schedule parameters of the target; `None`, the backend's own
-    /// ([`Target::for_backend`]: the host's vector width for LLVM, the host's
-    /// micro-kernel tile for Cranelift).
-    pub target: Option<Target>,
     /// The native code generator: Cranelift (fast to compile) or LLVM (fastest code).
     pub backend: Backend,
+    /// Switches on the backend's schedule ([`Target::for_backend`]).
+    pub schedule: ScheduleOptions,
+    /// An explicit schedule instead (tests of paths no host default takes);
+    /// `None`: the backend's, with `schedule` applied.
+    pub target: Option<Target>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { threads: 1, target: None, backend: Backend::Cranelift }
+        Options { threads: 1, backend: Backend::Cranelift, schedule: ScheduleOptions::default(), target: None }
     }
 }
 
 impl Options {
     /// `threads` threads with the backend's own schedule.
     pub fn for_backend(backend: Backend, threads: usize) -> Options {
-        Options { threads, target: None, backend }
+        Options { threads, backend, ..Options::default() }
     }
 
     /// The schedule plans are lowered with (see [`Options::target`]).
-    pub fn schedule(&self) -> Target {
-        self.target.clone().unwrap_or_else(|| Target::for_backend(self.backend))
+    pub fn schedule(&self) -> Result<Target> {
+        match &self.target {
+            Some(t) => Ok(t.clone()),
+            None => Ok(Target::for_backend(self.backend, &self.schedule)?),
+        }
     }
 }
 
@@ -96,6 +100,10 @@ pub fn compile(g: &Graph, options: &Options) -> Result<CompiledModel> {
         // The executor runs native code only; GPU models are `crate::gpu::compile`'s.
         return Err(Error::NotNative);
     }
+    if !options.backend.built() {
+        return Err(smelt_codegen::not_built(options.backend).into());
+    }
+    options.schedule()?;
     smelt_codegen::lower::check(g).map_err(|e| for_backend(e, options.backend))?;
     let pool = if options.threads > 1 {
         let p = rayon::ThreadPoolBuilder::new()
@@ -130,7 +138,7 @@ impl CompiledModel {
         }
         let bound = self.graph.bind(b).map_err(|d| crate::Error::Ir(d.into()))?;
         let plan = Arc::new(
-            Plan::build(&bound, &self.options.schedule(), self.options.backend).map_err(|e| match e {
+            Plan::build(&bound, &self.options.schedule()?, self.options.backend).map_err(|e| match e {
                 Error::Codegen(e) => Error::Codegen(for_backend(e, self.options.backend)),
                 e => e,
             })?,

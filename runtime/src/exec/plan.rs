@@ -68,7 +68,7 @@ impl Plan {
         let prog = lower::lower(g, target)?;
         let mem = memory::plan(&prog);
         let kernels: Vec<_> = prog.steps.iter().map(|s| s.kernel.clone()).collect();
-        let code = smelt_codegen::jit(backend, &kernels)?;
+        let code = smelt_codegen::jit(backend, &kernels, target)?;
         let mut in_place = vec![false; prog.buffers.len()];
         for (_, b) in &prog.inputs {
             in_place[b.0] = true;

@@ -2,8 +2,8 @@
 //! wgpu on Vulkan.
 //!
 //! - [`Device`]: the adapter and its device. The adapter is the high-performance
-//!   one unless `SMELT_ADAPTER` (or `smelt run --adapter`) names another: an index
-//!   in the list of adapters, a case-insensitive part of an adapter's name, or
+//!   one unless the caller names another (`smelt run --adapter`): an index in the
+//!   list of adapters, a case-insensitive part of an adapter's name, or
 //!   `low-power`. With no Vulkan adapter at all the error says how to get one.
 //! - [`GpuModel`] ([`model`]): lowered with the GPU target, one shader per step;
 //!   weights are uploaded once and pipelines and bind groups created once per set
@@ -12,14 +12,15 @@
 //!   status buffers of run-time checks are read back at the end.
 //! - f16 tensors live in `array<f16>` buffers when the adapter has `shader-f16`
 //!   (requested then) and its conversions of every f16 value are exact
-//!   ([`probe_f16`], once per device); `SMELT_WGSL_F16=0` forces the packed form,
-//!   `=1` the native one; otherwise f16 is packed two to a word. See
-//!   `smelt_codegen::wgsl`.
+//!   ([`probe_f16`], once per device); the schedule option `wgsl-f16=off` forces
+//!   the packed form, `=on` the native one; otherwise f16 is packed two to a
+//!   word. See `smelt_codegen::wgsl`.
 
 mod model;
 
 pub use model::{GpuModel, GpuPlan, compile, compile_with};
 
+use smelt_codegen::schedule::ScheduleOptions;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Errors of the GPU runtime.
@@ -51,9 +52,9 @@ pub struct Device {
     f16_exact: OnceLock<Result<(), String>>,
 }
 
-/// How to pick an adapter: `None` reads `SMELT_ADAPTER`.
-pub fn adapter_choice(flag: Option<&str>) -> Option<String> {
-    flag.map(str::to_string).or_else(|| std::env::var("SMELT_ADAPTER").ok()).filter(|s| !s.trim().is_empty())
+/// An adapter choice, blank as none.
+fn adapter_choice(choice: Option<&str>) -> Option<String> {
+    choice.map(str::to_string).filter(|s| !s.trim().is_empty())
 }
 
 const NO_ADAPTER: &str = "no GPU adapter found (wgpu, Vulkan). Install a Vulkan driver; without a GPU, Mesa's lavapipe runs WGSL on the CPU: apt-get install -y mesa-vulkan-drivers libvulkan1";
@@ -124,17 +125,17 @@ impl Device {
         self.f16_exact.get().and_then(|r| r.as_ref().err()).map(String::as_str)
     }
 
-    /// How shaders are emitted for this device: native f16 storage when it has
-    /// `shader-f16` and passed [`probe_f16`], unless `SMELT_WGSL_F16` says
-    /// otherwise ([`smelt_codegen::wgsl::Options::from_env`]).
-    pub fn wgsl_options(&self) -> smelt_codegen::wgsl::Options {
+    /// How shaders are emitted for this device with a schedule's options: native
+    /// f16 storage when it has `shader-f16` and passed [`probe_f16`], unless
+    /// `wgsl-f16` says otherwise ([`smelt_codegen::wgsl::Options::for_device`]).
+    pub fn wgsl_options(&self, schedule: &ScheduleOptions) -> smelt_codegen::wgsl::Options {
         let exact = self.f16_exact.get().is_some_and(|r| r.is_ok());
-        smelt_codegen::wgsl::Options::from_env(self.shader_f16() && exact)
+        smelt_codegen::wgsl::Options::for_device(self.shader_f16() && exact, schedule)
     }
 
     /// A line describing the adapter (`smelt run --backend wgsl` prints it).
     pub fn describe(&self) -> String {
-        let f16 = if self.wgsl_options().native_f16 { "f16 native" } else { "f16 packed" };
+        let f16 = if self.wgsl_options(&ScheduleOptions::default()).native_f16 { "f16 native" } else { "f16 packed" };
         format!("{} ({:?}, {:?}, driver {}; {f16})", self.info.name, self.info.backend, self.info.device_type, self.info.driver_info)
     }
 }
@@ -175,7 +176,7 @@ pub fn probe_f16(d: &Arc<Device>) -> Result<(), String> {
     let x = Data::from_le_bytes(DType::F16, &bits).ok_or("f16 probe data")?;
     let inputs = std::collections::BTreeMap::from([("x".to_string(), Tensor::new(vec![65536], x).map_err(|e| e.to_string())?)]);
     let want = crate::run(&g, &inputs).map_err(|e| e.to_string())?;
-    let model = compile_with(&g, d.clone(), smelt_codegen::wgsl::Options { native_f16: true }).map_err(|e| e.to_string())?;
+    let model = compile_with(&g, d.clone(), smelt_codegen::wgsl::Options { native_f16: true, tile: None }).map_err(|e| e.to_string())?;
     let got = model.run(&inputs).map_err(|e| e.to_string())?;
     for (name, w) in [("y", 4usize), ("z", 2)] {
         let (a, b) = (want[name].data().to_le_bytes(), got[name].data().to_le_bytes());

@@ -28,9 +28,10 @@ fn on_wgsl(e: smelt_codegen::Error) -> Error {
 
 /// Compiles `g` for `device`: every op must be lowered (else the error names the
 /// first node that is not); with no symbolic input dims the plan is built now.
-/// Shaders are emitted with the device's options ([`Device::wgsl_options`]).
+/// Shaders are emitted with the device's options ([`Device::wgsl_options`]) and
+/// the defaults of the schedule.
 pub fn compile(g: &Graph, device: Arc<Device>) -> Result<GpuModel> {
-    let options = device.wgsl_options();
+    let options = device.wgsl_options(&smelt_codegen::schedule::ScheduleOptions::default());
     compile_with(g, device, options)
 }
 
@@ -169,7 +170,7 @@ impl GpuPlan {
                 return Err(unsupported("f64 requantization (the adapter lacks shader-f64)", &st.node));
             }
             if sh.needs.f16 && !device.features.contains(wgpu::Features::SHADER_F16) {
-                return Err(unsupported("native f16 storage (the adapter lacks shader-f16; SMELT_WGSL_F16=0 uses the packed form)", &st.node));
+                return Err(unsupported("native f16 storage (the adapter lacks shader-f16; --schedule wgsl-f16=off uses the packed form)", &st.node));
             }
             if st.args.len() > lim.max_storage_buffers_per_shader_stage as usize {
                 return Err(unsupported(&format!("a kernel of {} buffers (the adapter allows {})", st.args.len(), lim.max_storage_buffers_per_shader_stage), &st.node));

@@ -31,7 +31,7 @@ pub fn model(name: &str, settings: &str, dims: &str) -> (Graph, BTreeMap<String,
         })
         .collect();
     let mut g = smelt_frontends::zoo::build(name, &kv).unwrap_or_else(|e| panic!("{name}: {e}")).graph;
-    for (k, w) in smelt_runtime::init::random_weights(&g, 3).unwrap_or_else(|e| panic!("{name}: {e}")) {
+    for (k, w) in smelt_interp::init::random_weights(&g, 3).unwrap_or_else(|e| panic!("{name}: {e}")) {
         g.set_weight(k, w);
     }
     let b: Bindings = dims
@@ -41,6 +41,6 @@ pub fn model(name: &str, settings: &str, dims: &str) -> (Graph, BTreeMap<String,
             (k.to_string(), v.parse().expect("a size"))
         })
         .collect();
-    let inputs = smelt_runtime::init::random_inputs(&g, 5, &b).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let inputs = smelt_interp::init::random_inputs(&g, 5, &b).unwrap_or_else(|e| panic!("{name}: {e}"));
     (g, inputs)
 }

@@ -12,34 +12,60 @@ mod report;
 mod wgsl;
 mod zoo;
 
-use backend::{Backend, Cranelift, Llvm, RunError};
+use backend::{RunError, cranelift, llvm};
 use report::{Table, compare};
+use smelt_engine::{Backend, OptLevel};
 use smelt_ir::{Bindings, Graph, Op, Tensor, load_model, text::parse, weights::read_safetensors};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 
-/// Runs a graph on the backend and on the interpreter and files the result.
+/// `g` optimized at -O2 (what `smelt run` compiles by default), or `None` when
+/// the pipeline leaves it as it was; computed once per graph for all backends.
+fn optimized(g: &Graph) -> Option<Graph> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Graph>>>> = OnceLock::new();
+    let key = format!("{}{:?}", smelt_ir::text::print(g), g.weights().keys().collect::<Vec<_>>());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(o) = cache.lock().unwrap().get(&key) {
+        return o.clone();
+    }
+    let mut o = g.clone();
+    smelt_engine::optimize(&mut o, OptLevel::O2, smelt_engine::BackendKind::Cranelift).unwrap_or_else(|e| panic!("{}: -O2 fails: {e}", g.name));
+    let o = (smelt_ir::text::print(&o) != smelt_ir::text::print(g)).then_some(o);
+    cache.lock().unwrap().insert(key, o.clone());
+    o
+}
+
+/// Runs a graph on the backend and on the interpreter and files the result; then
+/// the graph as -O2 optimizes it (when that changes it), against the same
+/// expected values.
 fn check(table: &mut Table, b: &dyn Backend, op: &str, name: &str, g: &Graph, inputs: &BTreeMap<String, Tensor>) {
-    let want = match smelt_runtime::run(g, inputs) {
+    let want = match smelt_interp::run(g, inputs) {
         Ok(w) => w,
         Err(e) => return table.fail(op, format!("{name}: the interpreter fails: {e}")),
     };
-    match b.run(g, inputs) {
-        Ok(got) => {
-            for (k, w) in &want {
-                let r = match got.get(k) {
-                    Some(t) => compare(&format!("{name}.{k}"), t, w),
-                    None => Err(format!("{name}: no output `{k}`")),
-                };
-                if let Err(m) = r {
-                    return table.fail(op, m);
+    let mut runs = vec![(name.to_string(), g.clone())];
+    if let Some(o) = optimized(g) {
+        runs.push((format!("{name} at -O2"), o));
+    }
+    for (name, g) in &runs {
+        match backend::run(b, g, inputs) {
+            Ok(got) => {
+                for (k, w) in &want {
+                    let r = match got.get(k) {
+                        Some(t) => compare(&format!("{name}.{k}"), t, w),
+                        None => Err(format!("{name}: no output `{k}`")),
+                    };
+                    if let Err(m) = r {
+                        return table.fail(op, m);
+                    }
                 }
             }
-            table.pass(op)
+            Err(RunError::Unsupported) => return table.unsupported(op),
+            Err(RunError::Failed(m)) => return table.fail(op, format!("{name}: {m}")),
         }
-        Err(RunError::Unsupported) => table.unsupported(op),
-        Err(RunError::Failed(m)) => table.fail(op, format!("{name}: {m}")),
     }
+    table.pass(op)
 }
 
 /// Runs `cases` on `b` against the interpreter and reports them as "`title` on
@@ -78,28 +104,13 @@ const CRANELIFT_OPS: &[&str] = &[
 
 fn backends() -> Vec<Box<dyn Backend>> {
     use smelt_codegen::schedule::Target;
-    let mut all: Vec<Box<dyn Backend>> = vec![
-        Box::new(Cranelift { threads: 1 }),
-        Box::new(Cranelift { threads: 2 }),
-        Box::new(Llvm { threads: 1 }),
-        Box::new(Llvm { threads: 2 }),
-    ];
+    let mut all: Vec<Box<dyn Backend>> = vec![Box::new(cranelift(1)), Box::new(cranelift(2)), Box::new(llvm(1)), Box::new(llvm(2))];
     // Where the host has GEMM micro-kernels, Cranelift's default schedule calls
     // them: its own tile, and LLVM's lowering of the calls, are checked here.
     if Target::cranelift_host().ukernels {
-        all.push(Box::new(backend::Scheduled {
-            label: "cranelift, own 4x8 tile".into(),
-            backend: smelt_codegen::Backend::Cranelift,
-            target: Target::cranelift_x64(),
-            threads: 1,
-        }));
-        let host = Target::cranelift_host();
-        all.push(Box::new(backend::Scheduled {
-            label: "llvm calling the micro-kernels".into(),
-            backend: smelt_codegen::Backend::Llvm,
-            target: Target { name: "llvm+ukernels", mr: host.mr, nr: host.nr, ukernels: true, ..Target::llvm_host() },
-            threads: 1,
-        }));
+        all.push(Box::new(backend::scheduled("cranelift, own 4x8 tile", smelt_codegen::Backend::Cranelift, Target::cranelift_x64(), 1)));
+        let on = smelt_engine::ScheduleOptions { ukernels: Some(smelt_engine::Ukernels::Host), ..Default::default() };
+        all.push(Box::new(backend::switched("llvm calling the micro-kernels", smelt_codegen::Backend::Llvm, on)));
     }
     all
 }
@@ -132,7 +143,7 @@ fn op_of(g: &Graph) -> String {
 fn fixtures() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/interp");
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.txt")).expect("MANIFEST.txt");
-    let runners: [Box<dyn Backend>; 2] = [Box::new(Cranelift { threads: 1 }), Box::new(Llvm { threads: 1 })];
+    let runners: [Box<dyn Backend>; 2] = [Box::new(cranelift(1)), Box::new(llvm(1))];
     for b in runners {
         let mut table = Table::default();
         let mut ran = 0;
@@ -172,7 +183,7 @@ fn examples() {
             let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
             for size in [1u64, 5] {
                 let dims: Bindings = ["N", "B", "T"].iter().map(|s| (s.to_string(), size + (s == &"T") as u64 * 2)).collect();
-                let inputs = smelt_runtime::init::random_inputs(&g, size, &dims).expect("inputs");
+                let inputs = smelt_interp::init::random_inputs(&g, size, &dims).expect("inputs");
                 check(&mut table, b.as_ref(), &format!("example {name}"), &format!("{name}@{size}"), &g, &inputs);
             }
         }
@@ -227,9 +238,9 @@ fn half_conversions_are_exact() {
         let src = format!("graph g(x: f32[{n}]) -> (h, back) {{\n  h = cast(x) {{to = {d}}}\n  back = cast(h) {{to = f32}}\n}}\n");
         let g = parse(&src).unwrap();
         let inputs = BTreeMap::from([("x".to_string(), Tensor::f32(vec![n], vals.clone()).unwrap())]);
-        let want = smelt_runtime::run(&g, &inputs).unwrap();
+        let want = smelt_interp::run(&g, &inputs).unwrap();
         for threads in [1, 2] {
-            let got = Cranelift { threads }.run(&g, &inputs).unwrap_or_else(|e| panic!("{d}: {e:?}"));
+            let got = backend::run(&cranelift(threads), &g, &inputs).unwrap_or_else(|e| panic!("{d}: {e:?}"));
             for k in ["h", "back"] {
                 let (gb, wb) = (got[k].data().to_le_bytes(), want[k].data().to_le_bytes());
                 let size = got[k].dtype().size();
@@ -240,6 +251,11 @@ fn half_conversions_are_exact() {
             }
         }
     }
+}
+
+/// The interpreter's error on these inputs, as the engine renders it.
+fn interp_error(g: &Graph, inputs: &BTreeMap<String, Tensor>) -> String {
+    smelt_engine::Interp.compile(g).unwrap().run(inputs).unwrap_err().to_string()
 }
 
 /// Errors that only the data reveals (an index out of range) are reported by the
@@ -268,21 +284,18 @@ fn run_time_errors_match_the_interpreter() {
     for (src, inputs) in int_cases {
         let g = parse(src).unwrap();
         let inputs: BTreeMap<String, Tensor> = inputs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
-        let model = smelt_runtime::exec::compile(&g, &Default::default()).unwrap();
-        let got = model.run(&inputs).unwrap_err().to_string();
+        let want = interp_error(&g, &inputs);
+        let got = cranelift(1).compile(&g).unwrap().run(&inputs).unwrap_err().to_string();
         assert_eq!(got, want, "{src}");
     }
     for (src, xs, idx) in cases {
         let g = parse(src).unwrap();
         let n = xs.iter().product();
         let inputs = BTreeMap::from([("x".to_string(), Tensor::f32(xs, vec![1.0; n]).unwrap()), ("i".to_string(), idx)]);
-        let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
-        for backend in [smelt_codegen::Backend::Cranelift, smelt_codegen::Backend::Llvm] {
-            let opts = smelt_runtime::exec::Options::for_backend(backend, 1);
-            let model = smelt_runtime::exec::compile(&g, &opts).unwrap();
-            let got = model.run(&inputs).unwrap_err().to_string();
-            assert_eq!(got, want, "{}", backend.name());
+        let want = interp_error(&g, &inputs);
+        for b in [cranelift(1), llvm(1)] {
+            let got = b.compile(&g).unwrap().run(&inputs).unwrap_err().to_string();
+            assert_eq!(got, want, "{}", b.name());
         }
     }
 }
@@ -318,7 +331,7 @@ fn backends_and_gpu_schedule() -> Vec<Box<dyn Backend>> {
     let mut all = backends();
     for backend in [smelt_codegen::Backend::Cranelift, smelt_codegen::Backend::Llvm] {
         let label = format!("{backend:?} with the wgsl schedule");
-        all.push(Box::new(backend::Scheduled { label, backend, target: smelt_codegen::wgsl::target(), threads: 2 }));
+        all.push(Box::new(backend::scheduled(label, backend, smelt_codegen::wgsl::target(), 2)));
     }
     all
 }

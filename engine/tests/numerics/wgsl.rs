@@ -7,61 +7,71 @@
 //! Without an adapter these tests FAIL (CI installs lavapipe), unless
 //! `SMELT_SKIP_GPU=1` says to skip them.
 
-use super::backend::{Backend, RunError};
 use super::report::Table;
 use super::{FIXTURE_OPS, cases, cases_fe, cases_quant, check, finish, op_of, run_cases, zoo, zoo_table};
+use smelt_engine::{Backend, ScheduleOptions};
 use smelt_ir::{Bindings, Graph, Tensor, load_model, text::parse, weights::read_safetensors};
-use smelt_codegen::wgsl;
-use smelt_runtime::gpu::{self, Device};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
-/// The WGSL backend through the GPU runtime, with the device's emit options
-/// (native f16 where the adapter has `shader-f16`) or forced ones.
-pub struct Wgsl {
-    pub device: Arc<Device>,
-    pub options: Option<wgsl::Options>,
-}
+/// The WGSL backend through the engine, with the device's emit options (native
+/// f16 where the adapter has `shader-f16`) or forced ones.
+#[derive(Debug, Clone)]
+pub struct Wgsl(smelt_engine::Wgsl);
 
 impl Wgsl {
-    /// The options its shaders are emitted with.
-    pub fn options(&self) -> wgsl::Options {
-        self.options.unwrap_or_else(|| self.device.wgsl_options())
-    }
-
-    /// The same device with f16 native or packed.
+    /// The same device with f16 native or packed (`--schedule wgsl-f16=…`).
     pub fn with_native_f16(&self, native_f16: bool) -> Wgsl {
-        Wgsl { device: self.device.clone(), options: Some(wgsl::Options { native_f16 }) }
+        let schedule = ScheduleOptions { wgsl_f16: Some(native_f16), ..self.0.schedule.clone() };
+        Wgsl(smelt_engine::Wgsl { schedule, ..self.0.clone() })
     }
 
     /// Whether the adapter has `shader-f16` (native f16 storage can run).
     pub fn has_f16(&self) -> bool {
-        self.device.shader_f16()
+        self.device().shader_f16()
+    }
+
+    pub fn device(&self) -> std::sync::Arc<smelt_runtime::gpu::Device> {
+        self.0.device().expect("the device opened before")
+    }
+
+    /// Whether its shaders store f16 natively.
+    fn native_f16(&self) -> bool {
+        self.device().wgsl_options(&self.0.schedule).native_f16
+    }
+
+    /// Compiles and runs `g`, panicking on any error.
+    fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> BTreeMap<String, Tensor> {
+        self.0.compile(g).and_then(|m| m.run(inputs)).unwrap_or_else(|e| panic!("{}: {e}", g.name))
+    }
+
+    /// Compiles and runs `g`, which must fail; the error.
+    fn run_err(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> String {
+        self.0.compile(g).and_then(|m| m.run(inputs)).unwrap_err().to_string()
     }
 }
 
 impl Backend for Wgsl {
     fn name(&self) -> String {
-        let f16 = if self.options().native_f16 { "f16 native" } else { "f16 packed" };
-        format!("wgsl ({}, {f16})", self.device.info.name)
+        let f16 = if self.native_f16() { "f16 native" } else { "f16 packed" };
+        format!("wgsl ({}, {f16})", self.device().info.name)
     }
 
-    fn run(&self, g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>, RunError> {
-        let err = |e: gpu::Error| match e {
-            gpu::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => RunError::Unsupported,
-            e => RunError::Failed(e.to_string()),
-        };
-        let model = gpu::compile_with(g, self.device.clone(), self.options()).map_err(err)?;
-        model.run(inputs).map_err(err)
+    fn kind(&self) -> smelt_engine::BackendKind {
+        smelt_engine::BackendKind::Wgsl
+    }
+
+    fn compile(&self, g: &Graph) -> smelt_engine::Result<Box<dyn smelt_engine::Executable>> {
+        self.0.compile(g)
     }
 }
 
 /// The device, or `None` when `SMELT_SKIP_GPU=1` and there is none; without it a
 /// missing adapter fails the test.
 pub fn backend() -> Option<Wgsl> {
-    match gpu::device(None) {
-        Ok(device) => Some(Wgsl { device, options: None }),
+    let w = smelt_engine::Wgsl::default();
+    match w.device() {
+        Ok(_) => Some(Wgsl(w)),
         Err(e) if std::env::var("SMELT_SKIP_GPU").is_ok_and(|v| v == "1") => {
             eprintln!("skipping the WGSL suite (SMELT_SKIP_GPU=1): {e}");
             None
@@ -92,7 +102,7 @@ fn wgsl_ops() {
 }
 
 /// The f16/bf16 cases with f16 packed two to a `u32` word (the portable form,
-/// `SMELT_WGSL_F16=0`), whatever the adapter offers.
+/// `--schedule wgsl-f16=off`), whatever the adapter offers.
 #[test]
 fn wgsl_half_packed() {
     let Some(b) = backend() else { return };
@@ -109,9 +119,9 @@ fn wgsl_half_native() {
     let Some(b) = backend() else { return };
     let native = b.with_native_f16(true);
     if !b.has_f16() {
-        eprintln!("{} lacks shader-f16: checking that native f16 is refused", b.device.info.name);
+        eprintln!("{} lacks shader-f16: checking that native f16 is refused", b.device().info.name);
         let g = parse("graph g(x: f16[3]) -> (y) {\n  y = relu(x)\n}\n").unwrap();
-        let e = gpu::compile_with(&g, b.device.clone(), wgsl::Options { native_f16: true }).unwrap_err().to_string();
+        let e = native.0.compile(&g).unwrap_err().to_string();
         assert!(e.contains("lacks shader-f16"), "{e}");
         return;
     }
@@ -185,8 +195,8 @@ fn wgsl_i64_conversions_are_bit_exact() {
         let body = if from == to { "  y = neg(x)" } else { "  y = cast(x) {to = TO}" }.replace("TO", to);
         let g = parse(&format!("graph g(x: {from}[{n}]) -> (y) {{\n{body}\n}}\n")).unwrap();
         let inputs = BTreeMap::from([("x".to_string(), Tensor::new(vec![n], data).unwrap())]);
-        let want = smelt_runtime::run(&g, &inputs).unwrap()["y"].data().to_le_bytes();
-        let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap()["y"].data().to_le_bytes();
+        let want = smelt_interp::run(&g, &inputs).unwrap()["y"].data().to_le_bytes();
+        let got = b.run(&g, &inputs)["y"].data().to_le_bytes();
         let w = if to == "f32" { 4 } else { 8 };
         let bad: Vec<String> = want
             .chunks(w)
@@ -229,7 +239,7 @@ fn wgsl_examples() {
         let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         for size in [1u64, 5] {
             let dims: Bindings = ["N", "B", "T"].iter().map(|s| (s.to_string(), size + (s == &"T") as u64 * 2)).collect();
-            let inputs = smelt_runtime::init::random_inputs(&g, size, &dims).expect("inputs");
+            let inputs = smelt_interp::init::random_inputs(&g, size, &dims).expect("inputs");
             check(&mut table, &b, &format!("example {name}"), &format!("{name}@{size}"), &g, &inputs);
         }
     }
@@ -246,9 +256,8 @@ fn wgsl_run_time_errors_match_the_interpreter() {
         ("x".to_string(), Tensor::f32(vec![3, 2], vec![1.0; 6]).unwrap()),
         ("i".to_string(), Tensor::i64(vec![3], vec![1, 3, -9]).unwrap()),
     ]);
-    let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
-    let model = gpu::compile(&g, b.device.clone()).unwrap();
-    let got = model.run(&inputs).unwrap_err().to_string();
+    let want = super::interp_error(&g, &inputs);
+    let got = b.run_err(&g, &inputs);
     assert_eq!(got, want);
     // i32 division by zero: the first failing element's operands.
     let g = parse("graph g(a: i32[5], b: i32[5]) -> (y) {\n  y = div(a, b)\n}\n").unwrap();
@@ -256,8 +265,8 @@ fn wgsl_run_time_errors_match_the_interpreter() {
         ("a".to_string(), Tensor::new(vec![5], smelt_ir::tensor::Data::I32(vec![i32::MIN, 7, -9, 4, 5])).unwrap()),
         ("b".to_string(), Tensor::new(vec![5], smelt_ir::tensor::Data::I32(vec![-1, 2, 0, 0, 1])).unwrap()),
     ]);
-    let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
-    let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap_err().to_string();
+    let want = super::interp_error(&g, &inputs);
+    let got = b.run_err(&g, &inputs);
     assert_eq!(got, want);
     // i64 division: MIN / -1 and by zero, the first failing element's operands
     // (both words).
@@ -267,8 +276,8 @@ fn wgsl_run_time_errors_match_the_interpreter() {
             ("a".to_string(), Tensor::i64(vec![5], a.to_vec()).unwrap()),
             ("b".to_string(), Tensor::i64(vec![5], d.to_vec()).unwrap()),
         ]);
-        let want = smelt_runtime::run(&g, &inputs).unwrap_err().to_string();
-        let got = gpu::compile(&g, b.device.clone()).unwrap().run(&inputs).unwrap_err().to_string();
+        let want = super::interp_error(&g, &inputs);
+        let got = b.run_err(&g, &inputs);
         assert_eq!(got, want);
     }
 }
@@ -295,15 +304,15 @@ fn wgsl_half_conversions_are_bit_exact() {
     if dev.has_f16() {
         paths.push(dev.with_native_f16(true));
     } else {
-        eprintln!("{} lacks shader-f16: the packed path only", dev.device.info.name);
+        eprintln!("{} lacks shader-f16: the packed path only", dev.device().info.name);
     }
     for b in &paths {
     for (from, to, data) in runs.clone() {
         let n = data.len();
         let g = parse(&format!("graph g(x: {from}[{n}]) -> (y) {{\n  y = cast(x) {{to = {to}}}\n}}\n")).unwrap();
         let inputs = BTreeMap::from([("x".to_string(), Tensor::new(vec![n], data).unwrap())]);
-        let want = smelt_runtime::run(&g, &inputs).unwrap()["y"].data().to_le_bytes();
-        let got = gpu::compile_with(&g, b.device.clone(), b.options()).unwrap().run(&inputs).unwrap()["y"].data().to_le_bytes();
+        let want = smelt_interp::run(&g, &inputs).unwrap()["y"].data().to_le_bytes();
+        let got = b.run(&g, &inputs)["y"].data().to_le_bytes();
         let w = if to == "f32" { 4 } else { 2 };
         let nan = |c: &[u8]| if w == 4 { f32::from_le_bytes(c.try_into().unwrap()).is_nan() } else {
             let h = u16::from_le_bytes(c.try_into().unwrap());

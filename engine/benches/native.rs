@@ -1,19 +1,19 @@
-//! Benchmarks of the native backends side by side (run with
-//! `cargo bench -p smelt-codegen --bench native [gemm|examples|zoo|quant|models]`): f32 GEMM
+//! Benchmarks of the native backends side by side, through the engine API (run
+//! with `cargo bench -p smelt-engine --bench native [gemm|examples|zoo|quant|models]`): f32 GEMM
 //! throughput at 256/512/1024 on 1 and 2 threads for Cranelift and LLVM, the quantized
 //! GEMM against the plain i32 loops (qmatmul and a qconv2d, 1 thread), the latency
 //! of each example model and of zoo models at small settings on the interpreter,
 //! Cranelift and LLVM, and the JIT compile time of each (lowering, code generation
 //! and memory plan), and ResNet-18 at 224×224 with the speedup over the interpreter
-//! (`models`). Timings are medians of repeated runs after a warm-up;
-//! compilation is not part of the run times.
+//! (`models`). Models are optimized at the engine's default, -O2 (what users
+//! run); the interpreter runs the graph as given. Timings are medians of
+//! repeated runs after a warm-up; compilation is not part of the run times.
 //!
 //! `SMELT_BENCH_QUICK=1` runs fewer repetitions.
 
-use smelt_codegen::Backend;
+use smelt_engine::{BackendKind as Backend, CompiledModel, Options, ScheduleOptions, compile};
+use smelt_interp::init::random_inputs;
 use smelt_ir::{Bindings, Graph, Tensor, load_model, text::parse};
-use smelt_runtime::exec::{CompiledModel, Options, compile};
-use smelt_runtime::init::random_inputs;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -45,13 +45,9 @@ fn time(reps: usize, budget: Duration, mut f: impl FnMut()) -> Duration {
 /// Compiles `g` and builds its plan for `dims`; returns the model and the time.
 fn compile_timed(g: &Graph, backend: Backend, threads: usize, dims: &Bindings) -> Result<(CompiledModel, Duration), String> {
     let t = Instant::now();
-    let model = compile(g, &Options::for_backend(backend, threads)).map_err(|e| e.to_string())?;
-    let used: Bindings = dims
-        .iter()
-        .filter(|(k, _)| g.inputs().iter().any(|&i| g.node(i).types[0].shape.symbols().iter().any(|s| &**s == k.as_str())))
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    model.plan(&used).map_err(|e| e.to_string())?;
+    let model = compile(g, &Options::backend(backend).threads(threads)).map_err(|e| e.to_string())?;
+    let inputs = random_inputs(g, 1, dims).map_err(|e| e.to_string())?;
+    model.prepare(&inputs).map_err(|e| e.to_string())?;
     Ok((model, t.elapsed()))
 }
 
@@ -105,15 +101,14 @@ fn quant(quick: bool) {
         for backend in BACKENDS {
             for pairs in [false, true, false, true] {
                 let mut g = parse(src).expect("parses");
-                for (k, w) in smelt_runtime::init::random_weights(&g, 1).expect("weights") {
+                for (k, w) in smelt_interp::init::random_weights(&g, 1).expect("weights") {
                     g.set_weight(k, w);
                 }
                 let inputs = random_inputs(&g, 1, &Bindings::new()).expect("inputs");
-                let mut opts = Options::for_backend(backend, 1);
-                opts.target = Some(smelt_codegen::schedule::Target { quant_pairs: pairs, ..opts.schedule() });
+                let opts = Options::backend(backend).schedule(ScheduleOptions { quant_pairs: Some(pairs), ..ScheduleOptions::default() });
                 let t0 = Instant::now();
                 let model = compile(&g, &opts).expect("compiles");
-                model.plan(&Bindings::new()).expect("plans");
+                model.prepare(&inputs).expect("plans");
                 let ct = t0.elapsed();
                 let path = if pairs { "pairs" } else { "plain" };
                 let reps = if quick { 3 } else { 10 };
@@ -161,7 +156,7 @@ fn zoo(quick: bool) {
     for (name, settings) in models {
         let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut g = smelt_frontends::zoo::build(name, &settings).expect("builds").graph;
-        for (k, w) in smelt_runtime::init::random_weights(&g, 1).expect("weights") {
+        for (k, w) in smelt_interp::init::random_weights(&g, 1).expect("weights") {
             g.set_weight(k, w);
         }
         let label = format!("{name}{}", if settings.is_empty() { "" } else { "*" });
@@ -186,7 +181,7 @@ fn row(name: &str, g: &Graph, dims: &Bindings, quick: bool) {
             .collect();
         let reps = if quick { 3 } else { 50 };
         let ti = time(reps.min(10), Duration::from_secs(3), || {
-            smelt_runtime::run(g, &inputs).expect("runs");
+            smelt_interp::run(g, &inputs).expect("runs");
         });
         let mut cells = vec![];
         let mut compiles = vec![];
@@ -229,13 +224,13 @@ fn models(quick: bool) {
     println!("{:<10} {:<14} {:>12} {:<10} {:>12} {:>12} {:>10} {:>10}", "model", "config", "interpreter", "backend", "×1", "×2", "speedup×1", "speedup×2");
     for (name, label, n) in [("resnet18", "image=224", 1u64)] {
         let mut g = smelt_frontends::zoo::build(name, &[]).expect("builds").graph;
-        for (k, w) in smelt_runtime::init::random_weights(&g, 1).expect("weights") {
+        for (k, w) in smelt_interp::init::random_weights(&g, 1).expect("weights") {
             g.set_weight(k, w);
         }
         let dims: Bindings = [("N".to_string(), n)].into_iter().collect();
         let inputs = random_inputs(&g, 1, &dims).expect("inputs");
         let t = Instant::now();
-        smelt_runtime::run(&g, &inputs).expect("runs");
+        smelt_interp::run(&g, &inputs).expect("runs");
         let ti = t.elapsed();
         for backend in BACKENDS {
             let mut times = vec![];
