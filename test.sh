@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`bash .ci/run`, with CI=true), on a fresh
-# machine with a Rust toolchain: build everything, run every test (with
-# cargo-nextest when it is installed), the doctests, and clippy.
+# machine with a Rust toolchain and the LLVM 14 development files: build
+# everything, run every test (with cargo-nextest when it is installed), the
+# doctests and clippy, and build the Cranelift-only configuration (no LLVM, no
+# wgpu: `--no-default-features`).
 #
 # Snapshots: with CI=true a missing or changed insta snapshot fails the run. Locally,
 # accept new ones with `INSTA_UPDATE=always cargo test ...` and review the .snap files.
@@ -48,6 +50,9 @@ fi
 
 # nextest does not run doctests.
 step cargo test --doc --workspace
+
+# smelt without the optional backends (LLVM, the wgpu runtime) still builds.
+step cargo build --no-default-features
 
 if cargo clippy --version >/dev/null 2>&1; then
     step cargo clippy --workspace --all-targets -- -D warnings

@@ -9,15 +9,14 @@
 //! for models, the slowest steps.
 //!
 //! `cargo bench --bench wgsl -- [--gemm 256,512] [--examples] [--zoo NAME,…|all]
-//! [--batches 1,8] [--reps 5] [--profile] [--opt 0|1|2|3] [--adapter ADAPTER]`; with no
+//! [--batches 1,8] [--reps 5] [--profile] [--opt 0|1|2|3] [--schedule S] [--adapter ADAPTER]`; with no
 //! arguments: GEMM 256 and 512 and the examples (sizes lavapipe runs in seconds).
 //! `scripts/gpu-check.sh` runs it on a real GPU with GEMM 1024/2048/4096 and the zoo.
 
+use smelt::engine::{self, BackendKind, CompiledModel, OptLevel, Options, ScheduleOptions, Tensors};
 use smelt::frontends::zoo;
+use smelt::interp::init::{random_inputs, random_weights};
 use smelt::ir::{Bindings, Graph, load_model, text::parse};
-use smelt::passes::{OptLevel, PassManager};
-use smelt::runtime::gpu;
-use smelt::runtime::init::{random_inputs, random_weights};
 use std::time::Instant;
 
 struct Args {
@@ -29,11 +28,13 @@ struct Args {
     profile: bool,
     /// Optimization level of the models (`--opt 0|1|2|3`, default 2).
     opt: OptLevel,
+    /// `--schedule wgsl-tile=128,…` (as `smelt run`).
+    schedule: ScheduleOptions,
     adapter: Option<String>,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { gemm: vec![], examples: false, zoo: vec![], batches: vec![1, 8], reps: 5, profile: false, opt: OptLevel::O2, adapter: None };
+    let mut a = Args { gemm: vec![], examples: false, zoo: vec![], batches: vec![1, 8], reps: 5, profile: false, opt: OptLevel::O2, schedule: ScheduleOptions::default(), adapter: None };
     let mut it = std::env::args().skip(1).filter(|s| s != "--bench");
     let mut any = false;
     while let Some(x) = it.next() {
@@ -46,6 +47,13 @@ fn parse_args() -> Args {
             "--reps" => a.reps = it.next().and_then(|s| s.parse().ok()).unwrap_or(5),
             "--adapter" => a.adapter = it.next(),
             "--opt" => a.opt = it.next().and_then(|s| s.parse().ok()).unwrap_or(OptLevel::O2),
+            "--schedule" => match ScheduleOptions::parse(&it.next().unwrap_or_default()) {
+                Ok(o) => a.schedule = o,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            },
             "--profile" => {
                 a.profile = true;
                 continue;
@@ -62,7 +70,7 @@ fn parse_args() -> Args {
 }
 
 /// Median seconds of `reps` runs after a warm-up; `None` with the error printed.
-fn time(model: &gpu::GpuModel, inputs: &std::collections::BTreeMap<String, smelt::ir::Tensor>, reps: usize) -> Result<f64, String> {
+fn time(model: &CompiledModel, inputs: &Tensors, reps: usize) -> Result<f64, String> {
     model.run(inputs).map_err(|e| e.to_string())?;
     let mut ts = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
@@ -91,21 +99,21 @@ fn bindings(g: &Graph, batch: u64) -> Bindings {
 
 /// The GPU seconds of each step of one profiled run (slowest first, with their
 /// kernel names), or the error.
-fn gpu_steps(model: &gpu::GpuModel, inputs: &std::collections::BTreeMap<String, smelt::ir::Tensor>) -> Result<Vec<(f64, String)>, String> {
-    let (_, p) = model.run_profiled(inputs).map_err(|e| e.to_string())?;
+fn gpu_steps(model: &CompiledModel, inputs: &Tensors) -> Result<Vec<(f64, String)>, String> {
+    let p = model.profile(inputs).map_err(|e| e.to_string())?;
     let mut v: Vec<(f64, String)> = p.kernels.iter().map(|k| (k.seconds, k.kernel.clone())).collect();
     v.sort_by(|a, b| b.0.total_cmp(&a.0));
     Ok(v)
 }
 
-fn model_row(device: &std::sync::Arc<gpu::Device>, name: &str, g: &Graph, a: &Args) {
+/// The engine's options for the WGSL backend at `level`.
+fn options(a: &Args, level: OptLevel) -> Options {
+    Options { adapter: a.adapter.clone(), schedule: a.schedule.clone(), ..Options::backend(BackendKind::Wgsl).opt(level) }
+}
+
+fn model_row(name: &str, g: &Graph, a: &Args) {
     let (batches, reps, profile) = (&a.batches, a.reps, a.profile);
-    let mut g = g.clone();
-    if let Err(e) = PassManager::pipeline(a.opt).run(&mut g) {
-        return println!("{name:<28} optimizing: {e}");
-    }
-    let g = &g;
-    let model = match gpu::compile(g, device.clone()) {
+    let model = match engine::compile(g, &options(a, a.opt)) {
         Ok(m) => m,
         Err(e) => return println!("{name:<28} {e}"),
     };
@@ -116,7 +124,7 @@ fn model_row(device: &std::sync::Arc<gpu::Device>, name: &str, g: &Graph, a: &Ar
             Err(e) => return println!("{name:<28} inputs: {e}"),
         };
         let t0 = Instant::now();
-        if let Err(e) = model.plan(&dims) {
+        if let Err(e) = model.prepare(&inputs) {
             return println!("{name:<28} batch {b:<3} {e}");
         }
         let plan = t0.elapsed().as_secs_f64();
@@ -139,7 +147,8 @@ fn model_row(device: &std::sync::Arc<gpu::Device>, name: &str, g: &Graph, a: &Ar
 
 fn main() {
     let a = parse_args();
-    let device = match gpu::device(a.adapter.as_deref()) {
+    let w = engine::Wgsl { adapter: a.adapter.clone(), ..engine::Wgsl::default() };
+    let device = match w.device() {
         Ok(d) => d,
         Err(e) => {
             eprintln!("{e}");
@@ -150,7 +159,7 @@ fn main() {
     for &n in &a.gemm {
         let src = format!("graph gemm(a: f32[{n}, {n}], b: f32[{n}, {n}]) -> (y) {{\n  y = matmul(a, b)\n}}\n");
         let g = parse(&src).expect("gemm graph");
-        let model = match gpu::compile(&g, device.clone()) {
+        let model = match engine::compile(&g, &options(&a, OptLevel::O0)) {
             Ok(m) => m,
             Err(e) => {
                 println!("gemm {n}: {e}");
@@ -179,7 +188,7 @@ fn main() {
         for p in files {
             let name = format!("example {}", p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default());
             match load_model(&p) {
-                Ok(g) => model_row(&device, &name, &g, &a),
+                Ok(g) => model_row(&name, &g, &a),
                 Err(e) => println!("{name}: {e:?}"),
             }
         }
@@ -202,6 +211,6 @@ fn main() {
                 continue;
             }
         }
-        model_row(&device, &format!("zoo {z}"), &g, &a);
+        model_row(&format!("zoo {z}"), &g, &a);
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate reference fixtures for smelt's interpreter (runtime/src/interp/).
+"""Generate reference fixtures for smelt's interpreter (interp/src/).
 
 The expected values are computed here, independently of the Rust code, in plain
 numpy following docs/ops.md (ONNX semantics where the page says so). Float math is

@@ -28,7 +28,7 @@ prepare() {
     (cd "$dir/debs" && apt-get download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2)
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
     local tests
-    tests=$(cargo test --release -p smelt-codegen --test numerics --no-run --message-format=json 2>/dev/null |
+    tests=$(cargo test --release -p smelt-engine --test numerics --no-run --message-format=json 2>/dev/null |
         python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
@@ -93,8 +93,8 @@ run() {
                 --zoo all --profile
             # The two GEMM tiles side by side (the default picks 128 from 256 of its workgroups).
             for t in 64 128; do
-                echo "== GEMM with SMELT_WGSL_TILE=$t"
-                SMELT_WGSL_TILE=$t "$dir/bin/wgsl-bench" --gemm 512,1024,2048,4096 --reps 5 --profile
+                echo "== GEMM with --schedule wgsl-tile=$t"
+                "$dir/bin/wgsl-bench" --gemm 512,1024,2048,4096 --reps 5 --profile --schedule wgsl-tile=$t
             done
         fi
     } 2>&1 | tee "$out/gpu-check.log"

@@ -14,8 +14,7 @@ use clap::{Parser, Subcommand};
 use smelt_bench::measure::{self, Settings};
 use smelt_bench::report::{OrtDoc, Run};
 use smelt_bench::{machine, ort, readme, report, svg};
-use smelt_codegen::Backend;
-use smelt_passes::OptLevel;
+use smelt_engine::{BackendKind as Backend, OptLevel};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]

@@ -6,10 +6,8 @@
 
 use crate::check::{Values, compare};
 use crate::report::{Entry, KernelCost, Status};
-use smelt_codegen::Backend;
+use smelt_engine::{BackendKind, CompiledModel, ErrorKind, OptLevel, Options};
 use smelt_ir::Tensor;
-use smelt_passes::{OptLevel, PassManager};
-use smelt_runtime::exec;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -71,13 +69,13 @@ pub struct Prepared {
     pub optimize_ms: f64,
 }
 
-/// Imports and optimizes at `level`.
+/// Imports and optimizes at `level` (the engine's pipeline, costed for a CPU).
 pub fn prepare(case: &Case, level: OptLevel) -> anyhow::Result<Prepared> {
     let imported = smelt_frontends::onnx::import_file(&case.path, &smelt_frontends::onnx::Options::default())
         .map_err(|e| anyhow::anyhow!("import: {e}"))?;
     let mut graph = imported.graph;
     let t0 = Instant::now();
-    PassManager::pipeline(level).run(&mut graph).map_err(|e| anyhow::anyhow!("optimize: {e}"))?;
+    smelt_engine::optimize(&mut graph, level, BackendKind::Cranelift).map_err(|e| anyhow::anyhow!("optimize: {e}"))?;
     let optimize_ms = ms(t0);
     let mut inputs = BTreeMap::new();
     for (onnx_name, t) in &case.inputs {
@@ -91,7 +89,7 @@ pub fn prepare(case: &Case, level: OptLevel) -> anyhow::Result<Prepared> {
     Ok(Prepared { graph, inputs, outputs: imported.outputs, optimize_ms })
 }
 
-pub fn system_name(b: Backend) -> String {
+pub fn system_name(b: BackendKind) -> String {
     format!("smelt-{}", b.name())
 }
 
@@ -109,7 +107,7 @@ pub trait Subject {
 pub type Prepped<'a> = (Entry, Option<Box<dyn Subject + 'a>>);
 
 struct SmeltSubject<'a> {
-    m: exec::CompiledModel,
+    m: CompiledModel,
     p: &'a Prepared,
 }
 
@@ -121,7 +119,7 @@ impl Subject for SmeltSubject<'_> {
     }
 
     fn profile(&mut self) -> Vec<KernelCost> {
-        let Ok((_, prof)) = self.m.run_profiled(&self.p.inputs) else { return Vec::new() };
+        let Ok(prof) = self.m.profile(&self.p.inputs) else { return Vec::new() };
         prof.kernels
             .iter()
             .map(|k| KernelCost {
@@ -139,25 +137,25 @@ impl Subject for SmeltSubject<'_> {
 pub fn smelt_subject<'a>(
     case: &Case,
     p: &'a Prepared,
-    backend: Backend,
+    backend: BackendKind,
     threads: usize,
     tolerance: f64,
 ) -> Prepped<'a> {
     let mut e = Entry::new(&case.model, &system_name(backend), threads, Status::Ok);
     e.optimize_ms = Some(p.optimize_ms);
-    let opts = exec::Options { threads, backend, ..exec::Options::default() };
+    // The graph is optimized already (`prepare`, timed apart): -O0 here.
+    let opts = Options::backend(backend).threads(threads).opt(OptLevel::O0);
     let t0 = Instant::now();
-    let compiled = exec::compile(&p.graph, &opts).and_then(|m| {
+    let compiled = smelt_engine::compile(&p.graph, &opts).and_then(|m| {
         // The plan for these shapes (built by `compile` for static models).
-        let b = smelt_runtime::interp::bind_inputs(&p.graph, &p.inputs)?;
-        m.plan(&b)?;
+        m.prepare(&p.inputs)?;
         Ok(m)
     });
     let m = match compiled {
         Ok(m) => m,
         Err(err) => {
-            e.status = match err {
-                exec::Error::Codegen(smelt_codegen::Error::Unsupported { .. }) => Status::NotAvailable,
+            e.status = match err.kind() {
+                ErrorKind::Unsupported { .. } | ErrorKind::NotBuilt { .. } => Status::NotAvailable,
                 _ => Status::Error,
             };
             e.note = Some(err.to_string());

@@ -1,7 +1,7 @@
 //! The engine's one error type. Every error is rendered as the CLI prints it —
 //! `error: …` blocks, each with `--> file:line:col (node x)` where there is one,
-//! and a count when there are several — so a library caller (and the Python
-//! package) shows the same text as `smelt`. [`ErrorKind`] says what went wrong
+//! and a count when there are several — so a library caller shows the same text
+//! as `smelt`. [`ErrorKind`] says what went wrong
 //! for callers that branch on it.
 
 use smelt_ir::{Diagnostic, Graph};

@@ -1,5 +1,5 @@
 //! smelt-engine: the one API that takes a model to results. The CLI, the
-//! benchmarks, the test suites and the Python package all go through it.
+//! benchmarks and the test suites go through it.
 //!
 //! - [`Source`]: a model file (`.smelt` with its weights, or `.onnx`), ONNX bytes,
 //!   or a [`Graph`]; [`load`] reads and verifies it.

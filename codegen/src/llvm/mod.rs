@@ -1,10 +1,10 @@
 //! The LLVM backend (inkwell, LLVM 14): kernel IR → LLVM IR → the `default<O3>`
 //! pipeline → machine code for the host CPU, in memory (MCJIT, [`jit`]) or as an
-//! object file ([`object`]). The host CPU and its features (here `znver3`, AVX2 +
-//! FMA) are detected by LLVM and set on every function as `"target-cpu"` and
-//! `"target-features"` attributes: without them the JIT targets generic x86-64
-//! (SSE only). Kernels are vectorized at the width of the schedule they were
-//! lowered with ([`crate::schedule::Target::llvm_host`]: 8 f32 lanes with AVX2).
+//! object file ([`object`]). The host CPU and its features are detected by LLVM
+//! and set on every function as `"target-cpu"` and `"target-features"`
+//! attributes: without them the JIT targets generic x86-64 (SSE only). Kernels are
+//! vectorized at the width of the schedule they were lowered with
+//! ([`crate::schedule::Target::llvm`]: 16 f32 lanes with AVX-512, 8 with AVX2).
 
 mod cast;
 mod emit;

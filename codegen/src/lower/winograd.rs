@@ -20,10 +20,8 @@
 //!    residual, activation or a fused expression) and the stores of the 2×2
 //!    outputs that lie inside the channels-first output go lane by lane.
 //!
-//! Measured (AVX-512, 1 thread): AlphaZero b8 on LLVM 154 → 102 ms (the 16
-//! GEMMs 3.7 ms per layer, the three passes 1.2 ms); on Cranelift with the
-//! micro-kernels 183 → 146 ms (GEMMs 4.4 ms, passes 2.6 ms). Not with
-//! Cranelift's own 4×8 tile (`Target::winograd` off), whose in-place A is slow.
+//! Not with Cranelift's own 4×8 tile (`Target::winograd` off), whose in-place A
+//! is slow; what it gains where it runs is in `docs/performance.md`.
 //!
 //! Numerics: the transforms add and subtract up to 9 terms with coefficients
 //! ±1 and ±½, so each output carries a few more roundings than the direct sum;

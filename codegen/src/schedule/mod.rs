@@ -73,10 +73,9 @@ pub struct Target {
     pub ukernels: bool,
     /// 3×3 unit-stride convs with constant weights run as Winograd F(2×2, 3×3)
     /// (`lower/winograd.rs`): 2.25× fewer multiply-adds, for three passes over
-    /// memory. On by default with LLVM (AlphaZero b8 154 → 102 ms, ResNet-18
-    /// 33 → 23 ms) and with Cranelift's micro-kernel schedule (AlphaZero b8 183
-    /// → 146 ms, ResNet-18 46 → 34 ms); off with Cranelift's own 4×8 tile, whose
-    /// GEMM reading V in place is the slow generated one.
+    /// memory. On by default with LLVM and with Cranelift's micro-kernel
+    /// schedule; off with Cranelift's own 4×8 tile, whose GEMM reading V in
+    /// place is the slow generated one (timings: `docs/performance.md`).
     pub winograd: bool,
     /// LLVM's own loop vectorizer, interleaver and unroller (off: kernels arrive
     /// vectorized and register-tiled; on, they multiplied the code of packing
