@@ -19,9 +19,9 @@ mod cases;
 #[allow(dead_code)]
 mod cases_rows;
 
-#[path = "../../engine/tests/numerics/cases_fe.rs"]
+#[path = "../../engine/tests/numerics/cases_conv_pool_rnn.rs"]
 #[allow(dead_code)]
-mod cases_fe;
+mod cases_conv_pool_rnn;
 
 #[path = "../../engine/tests/numerics/cases_pool.rs"]
 #[allow(dead_code)]
@@ -71,7 +71,7 @@ fn every_suite_shader_validates_with_naga() {
     all.extend(cases::half());
     all.extend(cases_rows::rows());
     all.extend(cases::attention());
-    all.extend(cases_fe::fe());
+    all.extend(cases_conv_pool_rnn::conv_pool_rnn());
     all.extend(cases_pool::pools());
     all.extend(cases_i64::cases());
     for c in &all {

@@ -129,7 +129,7 @@ pub struct Extra {
 /// B read in place instead of from packed panels: element (depth `d`, column `j`)
 /// of batch `b` is `x[x_b + koff[d] + j]` (`x_b` from `batch`), so each depth step
 /// of a panel is `NR` consecutive elements. `x` must hold `NR` elements past the
-/// last column of the last batch (see `conv.rs`, which pads the input).
+/// last column of the last batch (see `conv/mod.rs`, which pads the input).
 #[derive(Debug, Clone)]
 pub struct DirectB {
     pub x: BufIdx,
@@ -150,25 +150,90 @@ pub struct DirectA {
     pub rs: i64,
 }
 
-/// One GEMM: `C[b] = epilogue(A[b]·B[b], extras)` on packed operands (B in place
-/// when `direct` is given; `pb` and `pb_batch` are then unused; A in place when
-/// `direct_a` is given; `pa` and `pa_batch` are then unused).
+/// How the GEMM reads A.
+#[derive(Debug, Clone)]
+pub enum OperandA {
+    /// From `MR`-row panels (`pack`), batch `b`'s at `pa[batch offset]`.
+    Packed { pa: BufIdx, batch: Vec<i64> },
+    /// In place ([`DirectA`]).
+    InPlace(DirectA),
+}
+
+/// How the GEMM reads B.
+#[derive(Debug, Clone)]
+pub enum OperandB {
+    /// From `NR`-column panels (`pack`), batch `b`'s at `pb[batch offset]`.
+    Packed { pb: BufIdx, batch: Vec<i64> },
+    /// In place ([`DirectB`]).
+    InPlace(DirectB),
+}
+
+impl OperandA {
+    /// A read in place, if it is.
+    pub fn direct(&self) -> Option<&DirectA> {
+        match self {
+            OperandA::InPlace(d) => Some(d),
+            OperandA::Packed { .. } => None,
+        }
+    }
+
+    /// The buffer A is read from.
+    pub fn buf(&self) -> BufIdx {
+        match self {
+            OperandA::InPlace(d) => d.a,
+            OperandA::Packed { pa, .. } => *pa,
+        }
+    }
+
+    /// Each batch dim's stride into that buffer.
+    pub fn batch(&self) -> &[i64] {
+        match self {
+            OperandA::InPlace(d) => &d.batch,
+            OperandA::Packed { batch, .. } => batch,
+        }
+    }
+}
+
+impl OperandB {
+    /// B read in place, if it is.
+    pub fn direct(&self) -> Option<&DirectB> {
+        match self {
+            OperandB::InPlace(d) => Some(d),
+            OperandB::Packed { .. } => None,
+        }
+    }
+
+    /// The buffer B is read from.
+    pub fn buf(&self) -> BufIdx {
+        match self {
+            OperandB::InPlace(d) => d.x,
+            OperandB::Packed { pb, .. } => *pb,
+        }
+    }
+
+    /// Each batch dim's stride into that buffer.
+    pub fn batch(&self) -> &[i64] {
+        match self {
+            OperandB::InPlace(d) => &d.batch,
+            OperandB::Packed { batch, .. } => batch,
+        }
+    }
+}
+
+/// One GEMM: `C[b] = epilogue(A[b]·B[b], extras)`, A and B packed or read in
+/// place.
 #[derive(Debug, Clone)]
 pub struct GemmSpec {
     pub batch: Vec<usize>,
     pub m: usize,
     pub n: usize,
     pub k: usize,
-    pub pa: BufIdx,
-    pub pa_batch: Vec<i64>,
-    pub pb: BufIdx,
-    pub pb_batch: Vec<i64>,
+    pub a: OperandA,
+    pub b: OperandB,
     pub c: BufIdx,
     pub extras: Vec<Extra>,
     /// `$0` is the product, `$1…` the extras.
     pub epilogue: smelt_ir::Expr,
-    pub direct: Option<DirectB>,
-    pub direct_a: Option<DirectA>,
 }
 
 /// Emits the GEMM kernel. With `Target::split_heavy_epilogue` (Cranelift), a
@@ -255,19 +320,19 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
     let name = l.kernel_name(node, "gemm");
     let mut kb = KernelBuilder::new(name);
     let len = |l: &Lowerer, b: BufIdx| l.prog.buffer(b).len;
-    if s.direct_a.is_some() && !m.is_multiple_of(mr) {
+    if s.a.direct().is_some() && !m.is_multiple_of(mr) {
         return Err(super::internal(node, "A is read in place only when M is a multiple of MR"));
     }
-    let pa = match &s.direct_a {
+    let pa = match s.a.direct() {
         Some(d) => kb.buffer("a", Scalar::F32, len(l, d.a), Access::Read),
-        None => kb.buffer("pa", Scalar::F32, len(l, s.pa), Access::Read),
+        None => kb.buffer("pa", Scalar::F32, len(l, s.a.buf()), Access::Read),
     };
-    let direct = s.direct.as_ref().map(|d| {
+    let direct = s.b.direct().map(|d| {
         (kb.buffer("x", Scalar::F32, len(l, d.x), Access::Read), kb.buffer("koff", Scalar::I64, len(l, d.koff), Access::Read))
     });
     let pb = match direct {
         Some((x, _)) => x,
-        None => kb.buffer("pb", Scalar::F32, len(l, s.pb), Access::Read),
+        None => kb.buffer("pb", Scalar::F32, len(l, s.b.buf()), Access::Read),
     };
     let c = kb.buffer("c", Scalar::F32, len(l, s.c), if multi_k { Access::ReadWrite } else { Access::Write });
     let ex: Vec<BufId> =
@@ -285,13 +350,13 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
         let rest = kb.let_("rest", blk.clone() % Expr::i(per_b));
         let ic = rest.clone() / Expr::i(njc as i64);
         let jc = rest % Expr::i(njc as i64);
-        let pa_b = match &s.direct_a {
+        let pa_b = match s.a.direct() {
             Some(d) => kb.let_("a_b", batch_offset(&bi, &s.batch, &d.batch)),
-            None => kb.let_("pa_b", batch_offset(&bi, &s.batch, &s.pa_batch)),
+            None => kb.let_("pa_b", batch_offset(&bi, &s.batch, s.a.batch())),
         };
-        let pb_b = match &s.direct {
+        let pb_b = match s.b.direct() {
             Some(d) => kb.let_("x_b", batch_offset(&bi, &s.batch, &d.batch)),
-            None => kb.let_("pb_b", batch_offset(&bi, &s.batch, &s.pb_batch)),
+            None => kb.let_("pb_b", batch_offset(&bi, &s.batch, s.b.batch())),
         };
         let c_b = kb.let_("c_b", bi.clone() * (m * n) as i64);
         let e_b: Vec<Expr> =
@@ -306,7 +371,7 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
             kb.for_("jp", jp_lo.clone(), jp_hi.clone(), LoopKind::Serial, |kb, jp| {
                 kb.for_("ip", ip_lo.clone(), ip_hi.clone(), LoopKind::Serial, |kb, ip| {
                     if let (true, Some((tb, tile_at))) = (ukernel, &cx.edge) {
-                        let (a, a_rs) = match &s.direct_a {
+                        let (a, a_rs) = match s.a.direct() {
                             Some(d) => (pa_b.clone() + ip.clone() * (mr as i64 * d.rs) + pc.clone(), Some(Expr::i(d.rs))),
                             None => (pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64, None),
                         };
@@ -335,7 +400,7 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                     }
                     // `q` walks A: `qs` elements per depth step (a packed panel's
                     // MR; 1 in place, where row `r` is `r·rs` further on).
-                    let (a0, qs, a_rs) = match &s.direct_a {
+                    let (a0, qs, a_rs) = match s.a.direct() {
                         Some(d) => (pa_b.clone() + ip.clone() * (mr as i64 * d.rs) + pc.clone(), 1usize, d.rs),
                         None => (pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64, mr, 1),
                     };
@@ -429,10 +494,10 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
             tiles(kb, Expr::i(0), Expr::i(k as i64), None, None);
         }
     });
-    let a_arg = s.direct_a.as_ref().map_or(s.pa, |d| d.a);
-    let mut args = match &s.direct {
+    let a_arg = s.a.buf();
+    let mut args = match s.b.direct() {
         Some(d) => vec![a_arg, d.x, d.koff, s.c],
-        None => vec![a_arg, s.pb, s.c],
+        None => vec![a_arg, s.b.buf(), s.c],
     };
     args.extend(s.extras.iter().map(|e| e.buf));
     args.extend(scratch);

@@ -2,7 +2,7 @@
 //! ONNX `gemm` (transposes, alpha, beta, broadcast C) and `fused_matmul` (an
 //! elementwise epilogue over the product) onto the GEMM schedule of `gemm.rs`.
 
-use super::gemm::{DirectA, Extra, GemmSpec, PackSrc, gemm, pack};
+use super::gemm::{DirectA, Extra, GemmSpec, OperandA, OperandB, PackSrc, gemm, pack};
 use super::util::{Operand, broadcast_strides};
 use super::Lowerer;
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
@@ -219,7 +219,11 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         Op::FusedMatMul { epilogue } => (ins[2..].iter().map(extra).collect(), epilogue.clone()),
         _ => return Ok(false),
     };
-    let spec = GemmSpec { batch, m, n, k, pa, pa_batch, pb, pb_batch, c: out.buf, extras, epilogue, direct: None, direct_a };
+    let a = match direct_a {
+        Some(d) => OperandA::InPlace(d),
+        None => OperandA::Packed { pa, batch: pa_batch },
+    };
+    let spec = GemmSpec { batch, m, n, k, a, b: OperandB::Packed { pb, batch: pb_batch }, c: out.buf, extras, epilogue };
     gemm(l, node, &spec)?;
     Ok(true)
 }

@@ -12,7 +12,6 @@
 mod attention;
 mod attention_gpu;
 mod conv;
-mod conv_rows;
 pub mod coop;
 mod elementwise;
 mod expr;
@@ -27,13 +26,11 @@ mod qconv;
 mod qgemm;
 mod quant;
 mod recurrent;
-mod recurrent_gpu;
 mod routing;
 mod reduce;
 mod shape;
 mod sparse;
 mod util;
-mod winograd;
 
 use crate::kernel::{Kernel, Scalar};
 use crate::schedule::Target;

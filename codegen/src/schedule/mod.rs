@@ -58,7 +58,7 @@ pub struct Target {
     /// constants stay in registers through the K loop and spill an accumulator.
     pub split_heavy_epilogue: bool,
     /// Convolutions with at least `NR` output channels per group run with the
-    /// output positions as the GEMM's rows (`lower/conv_rows.rs`): no wasted
+    /// output positions as the GEMM's rows (`lower/conv/rows.rs`): no wasted
     /// padded columns, no im2col, no crop pass.
     pub conv_rows: bool,
     /// A row-major A that is not a constant is read in place by the GEMM kernel
@@ -72,7 +72,7 @@ pub struct Target {
     /// AOT libraries lower without it.
     pub ukernels: bool,
     /// 3×3 unit-stride convs with constant weights run as Winograd F(2×2, 3×3)
-    /// (`lower/winograd.rs`): 2.25× fewer multiply-adds, for three passes over
+    /// (`lower/conv/winograd.rs`): 2.25× fewer multiply-adds, for three passes over
     /// memory. On by default with LLVM and with Cranelift's micro-kernel
     /// schedule; off with Cranelift's own 4×8 tile, whose GEMM reading V in
     /// place is the slow generated one (timings: `docs/performance.md`).

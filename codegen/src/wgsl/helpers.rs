@@ -2,7 +2,7 @@
 //! types: loads and stores (packed bytes included), casts with smelt's semantics,
 //! NaN-propagating float min/max, integer division, horizontal reductions.
 
-use super::emit::{f32_lit, f64_lit, int_lit, ty_name};
+use super::lit::{f32_lit, f64_lit, int_lit, ty_name};
 use super::{packed, scalar_name};
 use crate::kernel::{Buffer, HOp, Scalar, Ty};
 

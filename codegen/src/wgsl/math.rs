@@ -34,11 +34,11 @@ impl MathOps for Lets {
     type M = u32;
     fn fconst(&mut self, c: f32) -> u32 {
         let f = self.f();
-        self.t(format!("{f}({})", super::emit::f32_lit(c)))
+        self.t(format!("{f}({})", super::lit::f32_lit(c)))
     }
     fn iconst(&mut self, c: i32) -> u32 {
         let i = self.i();
-        self.t(format!("{i}({})", super::emit::int_lit(c as i64, crate::kernel::Scalar::I32)))
+        self.t(format!("{i}({})", super::lit::int_lit(c as i64, crate::kernel::Scalar::I32)))
     }
     fn fadd(&mut self, a: u32, b: u32) -> u32 {
         self.t(format!("t{a} + t{b}"))

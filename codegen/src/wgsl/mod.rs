@@ -55,6 +55,7 @@
 mod emit;
 mod helpers;
 mod int64;
+mod lit;
 mod math;
 mod tiled;
 

@@ -300,7 +300,7 @@ fn run_time_errors_match_the_interpreter() {
     }
 }
 
-mod cases_fe;
+mod cases_conv_pool_rnn;
 mod cases_quant;
 
 /// The quantized GEMM's cases (`cases_quant.rs`): qmatmul and the qconvs at
@@ -314,12 +314,12 @@ fn quant_ops() {
 }
 
 /// 3-d convolution and pooling, max pooling's indices, `wrap` padding and LSTM
-/// peepholes (`cases_fe.rs`).
+/// peepholes (`cases_conv_pool_rnn.rs`).
 #[test]
-fn fe_ops() {
-    let cases = cases_fe::fe();
+fn conv_pool_rnn_ops() {
+    let cases = cases_conv_pool_rnn::conv_pool_rnn();
     for b in backends() {
-        run_cases(b.as_ref(), &cases, "3-d conv/pool, indices, wrap pad, peepholes", cases_fe::FE_OPS);
+        run_cases(b.as_ref(), &cases, "3-d conv/pool, indices, wrap pad, peepholes", cases_conv_pool_rnn::CONV_POOL_RNN_OPS);
     }
 }
 

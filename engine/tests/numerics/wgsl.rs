@@ -8,7 +8,7 @@
 //! `SMELT_SKIP_GPU=1` says to skip them.
 
 use super::report::Table;
-use super::{FIXTURE_OPS, cases, cases_fe, cases_quant, check, finish, op_of, run_cases, zoo, zoo_table};
+use super::{FIXTURE_OPS, cases, cases_conv_pool_rnn, cases_quant, check, finish, op_of, run_cases, zoo, zoo_table};
 use smelt_engine::{Backend, ScheduleOptions};
 use smelt_ir::{Bindings, Graph, Tensor, load_model, text::parse, weights::read_safetensors};
 use std::collections::BTreeMap;
@@ -130,12 +130,12 @@ fn wgsl_half_native() {
 }
 
 /// Large-window max/avg pooling (a workgroup per output, `cases_pool.rs`) and
-/// the 3-d pooling and indices cases of `cases_fe.rs`.
+/// the 3-d pooling and indices cases of `cases_conv_pool_rnn.rs`.
 #[test]
 fn wgsl_pools() {
     let Some(b) = backend() else { return };
     let mut cases = super::cases_pool::pools();
-    cases.extend(super::cases_fe::fe().into_iter().filter(|c| c.op.contains("pool")));
+    cases.extend(super::cases_conv_pool_rnn::conv_pool_rnn().into_iter().filter(|c| c.op.contains("pool")));
     run_cases(&b, &cases, "pooling", super::cases_pool::POOL_OPS);
 }
 
@@ -332,11 +332,11 @@ fn wgsl_half_conversions_are_bit_exact() {
 }
 
 /// 3-d convolution and pooling, pooling indices, `wrap` padding, LSTM (peepholes,
-/// hidden sizes past a workgroup) and GRU (`cases_fe.rs`), as on the CPU backends.
+/// hidden sizes past a workgroup) and GRU (`cases_conv_pool_rnn.rs`), as on the CPU backends.
 #[test]
-fn wgsl_fe_ops() {
+fn wgsl_conv_pool_rnn_ops() {
     let Some(b) = backend() else { return };
-    run_cases(&b, &cases_fe::fe(), "3-d conv/pool, indices, wrap pad, recurrences", cases_fe::FE_OPS);
+    run_cases(&b, &cases_conv_pool_rnn::conv_pool_rnn(), "3-d conv/pool, indices, wrap pad, recurrences", cases_conv_pool_rnn::CONV_POOL_RNN_OPS);
 }
 
 /// Attention, MoE routing, sparse and quantization ops, and the quantized GEMMs.
@@ -421,7 +421,7 @@ fn wgsl_nan_semantics() {
 
 /// Split-K (`lower::gpu::split_k`): GEMMs with few output tiles and a long depth
 /// (a matmul, a gemm with a bias and scaling, a batched matmul, a conv; a fused
-/// conv with bias, residual and relu is in `cases_fe.rs`) summed from depth
+/// conv with bias, residual and relu is in `cases_conv_pool_rnn.rs`) summed from depth
 /// slices, against the interpreter.
 #[test]
 fn wgsl_split_k() {

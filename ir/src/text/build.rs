@@ -1,63 +1,15 @@
 //! Resolution of parsed statements into a [`Graph`]: names to values, attributes to
 //! ops, literals to constants; then type inference. Every problem is collected.
 
-use super::parser::{File, Lit, StmtKind};
-use crate::attr::{Attr, AttrReader};
+use super::ast::{File, Lit, StmtKind};
+use crate::attr::AttrReader;
 use crate::dtype::DType;
 use crate::error::{Diagnostic, Span};
 use crate::graph::{Graph, Value};
 use crate::ops::Op;
 use crate::tensor::{Data, Tensor};
-use crate::types::{Quant, TensorType};
+use crate::types::TensorType;
 use std::collections::HashMap;
-
-/// Reads `quant(...)` parameters for a type.
-pub(super) fn quant_from_attrs(attrs: &[Attr], ty: &TensorType) -> Result<Quant, Vec<Diagnostic>> {
-    let mut r = AttrReader::new("quant", attrs);
-    let axis = r.opt_int("axis");
-    let scale = r.float_or_floats("scale", None);
-    let zp: Vec<i32> = r.int_or_ints("zero_point", Some(vec![0; scale.len().max(1)])).into_iter().map(|z| z as i32).collect();
-    let mut errs = r.finish();
-    if !ty.dtype.is_quantizable() {
-        errs.push(Diagnostic::new(format!("only i8 and u8 tensors are quantized, found {}", ty.dtype)));
-    }
-    if scale.iter().any(|s| !(*s > 0.0 && s.is_finite())) {
-        errs.push(Diagnostic::new(format!("quantization scales must be positive, found {scale:?}")));
-    }
-    if let Some((lo, hi)) = ty.dtype.int_range()
-        && zp.iter().any(|&z| (z as i64) < lo || (z as i64) > hi)
-    {
-        errs.push(Diagnostic::new(format!("zero points {zp:?} do not fit {}", ty.dtype)));
-    }
-    let q = match axis {
-        None => {
-            if scale.len() != 1 || zp.len() != 1 {
-                errs.push(Diagnostic::new("per-tensor quantization takes one scale and one zero point (give `axis` for per-axis)"));
-            }
-            Quant::PerTensor { scale: scale.first().copied().unwrap_or(1.0), zero_point: zp.first().copied().unwrap_or(0) }
-        }
-        Some(a) => {
-            let zp = if zp.len() == 1 && scale.len() > 1 && zp[0] == 0 { vec![0; scale.len()] } else { zp };
-            let ax = crate::shape::normalize_axis(a, ty.rank());
-            match ax {
-                None => errs.push(Diagnostic::new(format!("quantization axis {a} is out of range for {}", ty.shape))),
-                Some(ax) => {
-                    if ty.dims()[ax].fixed() != Some(scale.len() as u64) || zp.len() != scale.len() {
-                        errs.push(Diagnostic::new(format!(
-                            "per-axis quantization along axis {ax} of {} needs {} scales and zero points, found {} and {}",
-                            ty.shape,
-                            ty.dims()[ax],
-                            scale.len(),
-                            zp.len()
-                        )));
-                    }
-                }
-            }
-            Quant::PerAxis { axis: ax.unwrap_or(0), scale, zero_point: zp }
-        }
-    };
-    if errs.is_empty() { Ok(q) } else { Err(errs) }
-}
 
 fn const_tensor(ty: &TensorType, lits: &[(Lit, Span)]) -> Result<Tensor, Diagnostic> {
     let shape = ty.shape.fixed().ok_or_else(|| Diagnostic::new(format!("a const needs a fixed shape, found {ty}")))?;

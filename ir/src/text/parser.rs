@@ -1,66 +1,23 @@
-//! Parses model text into a [`Graph`], reporting every error it finds (syntax,
-//! names, attributes, types), each with line:column.
+//! Parses model text into its syntax tree ([`File`]), reporting every syntax
+//! error it finds with line:column; `build.rs` resolves the tree into a graph.
 
-use super::build::{build, quant_from_attrs};
+use super::ast::{File, Lit, Stmt, StmtKind};
 use super::lexer::{Tok, Token, lex};
+use super::quant::quant_from_attrs;
 use crate::attr::{Attr, AttrValue};
 use crate::dtype::DType;
-use crate::error::{Diagnostic, Diagnostics, Span};
+use crate::error::{Diagnostic, Span};
 use crate::expr::Expr;
-use crate::graph::Graph;
 use crate::shape::{Dim, Shape};
 use crate::types::TensorType;
 
-/// Parses one graph. On failure returns every problem found, sorted by position.
-pub fn parse(src: &str) -> Result<Graph, Diagnostics> {
+/// Parses the text of one graph into its syntax tree ([`File`]), or `None`;
+/// every syntax error found is in the list.
+pub(super) fn file(src: &str) -> (Option<File>, Vec<Diagnostic>) {
     let (toks, lex_errs) = lex(src);
     let mut p = Parser { toks, pos: 0, errs: lex_errs, broken: None };
     let file = p.file();
-    let mut errs = std::mem::take(&mut p.errs);
-    let g = file.map(|f| {
-        let mut g = build(f, &mut errs);
-        g.doc = leading_comments(src);
-        g
-    });
-    errs.sort_by_key(|d| d.span.map(|s| (0, s.line, s.col)).unwrap_or((1, 0, 0)));
-    errs.dedup();
-    match g {
-        Some(g) if errs.is_empty() => Ok(g),
-        _ => {
-            if errs.is_empty() {
-                errs.push(Diagnostic::new("no graph found"));
-            }
-            Err(Diagnostics(errs))
-        }
-    }
-}
-
-/// A parsed but unresolved statement.
-pub(super) struct Stmt {
-    pub names: Vec<(String, Span)>,
-    pub kind: StmtKind,
-}
-
-pub(super) enum StmtKind {
-    Param(TensorType),
-    Const(TensorType, Vec<(Lit, Span)>),
-    Op { op: String, op_span: Span, args: Vec<(String, Span)>, attrs: Vec<Attr> },
-    /// A statement with a syntax error (already reported): its names are poisoned.
-    Broken,
-}
-
-#[derive(Debug, Clone)]
-pub(super) enum Lit {
-    Int(i64),
-    Float(f32),
-    Bool(bool),
-}
-
-pub(super) struct File {
-    pub name: String,
-    pub inputs: Vec<(String, Span, TensorType)>,
-    pub outputs: Vec<(String, Span)>,
-    pub stmts: Vec<Stmt>,
+    (file, p.errs)
 }
 
 /// The error was recorded; the caller recovers.
@@ -451,7 +408,7 @@ impl Parser {
 }
 
 /// The comment lines before the first line that holds anything else.
-fn leading_comments(src: &str) -> Vec<String> {
+pub(super) fn leading_comments(src: &str) -> Vec<String> {
     let mut doc = Vec::new();
     for line in src.lines() {
         let t = line.trim();

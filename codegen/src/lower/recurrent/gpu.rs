@@ -11,10 +11,10 @@
 //! `R` is used transposed, `Rᵀ[d][j][k]`, so that the invocations of a workgroup
 //! (neighbouring `k`) read neighbouring words at each depth step `j`.
 
-use super::coop::each;
-use super::recurrent::{Bufs, Row, StateAt, args, candidate, cell, sig};
-use super::util::Operand;
-use super::{BufIdx, Lowerer};
+use super::{Bufs, Row, StateAt, args, candidate, cell, sig};
+use crate::lower::coop::each;
+use crate::lower::util::Operand;
+use crate::lower::{BufIdx, Lowerer};
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::Error;
 

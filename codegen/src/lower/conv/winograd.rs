@@ -28,11 +28,11 @@
 //! on the numerics suite's random inputs the difference stays far inside its f32
 //! tolerance (1e-4 + 1e-4·|want|).
 
-use super::conv::Geo;
-use super::expr::region;
-use super::gemm::{DirectA, GemmSpec, PackSrc, gemm, pack};
-use super::util::Operand;
-use super::{BufKind, Lowerer};
+use super::Geo;
+use crate::lower::expr::region;
+use crate::lower::gemm::{DirectA, GemmSpec, OperandA, OperandB, PackSrc, gemm, pack};
+use crate::lower::util::Operand;
+use crate::lower::{BufKind, Lowerer};
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar};
 use crate::Error;
 use smelt_ir::Expr as IrExpr;
@@ -196,7 +196,7 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
     }
     // 3. The 16 products `M[ξ] = V[ξ]·U[ξ]`, V read in place.
     let Some(w) = l.const_f32(wt.buf) else {
-        return Err(super::internal(node, "winograd needs constant weights"));
+        return Err(crate::lower::internal(node, "winograd needs constant weights"));
     };
     let ub = l.constant_f32(&format!("{node}.winograd_u"), &transform_weights(&w, m, c));
     let nr = l.target.nr;
@@ -209,15 +209,11 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
         m: tp,
         n: m,
         k: c,
-        pa: v,
-        pa_batch: vec![0],
-        pb: pu,
-        pb_batch: vec![(m.div_ceil(nr) * c * nr) as i64],
+        a: OperandA::InPlace(DirectA { a: v, batch: vec![per_v as i64], rs: c as i64 }),
+        b: OperandB::Packed { pb: pu, batch: vec![(m.div_ceil(nr) * c * nr) as i64] },
         c: mbuf,
         extras: vec![],
         epilogue: IrExpr::Input(0),
-        direct: None,
-        direct_a: Some(DirectA { a: v, batch: vec![per_v as i64], rs: c as i64 }),
     };
     gemm(l, node, &spec)?;
     // 4. `Aᵀ m A` vectorized over output channels, then the epilogue and the

@@ -10,17 +10,17 @@
 //! into `NR`-channel panels (at compile time when they are params) and loaded as
 //! vectors. With padding, the input is first copied into zero-bordered planes
 //! (`conv::pad_input`). Every tile row is a real output position, whatever the
-//! stride or the row length (the column-oriented in-place GEMM of `conv.rs` also
+//! stride or the row length (the column-oriented in-place GEMM of `conv/mod.rs` also
 //! computes the padded positions between rows, and strided convs there need an
 //! im2col). The tile is written transposed into the `[n, m, positions]` output
 //! through a per-block scratch tile, with the epilogue (bias, residual,
 //! activation): no crop pass.
 
-use super::conv::{Direct, Geo, pad_input};
-use super::expr::region;
-use super::gemm::{PackSrc, pack};
-use super::util::Operand;
-use super::Lowerer;
+use super::{Direct, Geo, pad_input};
+use crate::lower::Lowerer;
+use crate::lower::expr::region;
+use crate::lower::gemm::{PackSrc, pack};
+use crate::lower::util::Operand;
 use crate::kernel::{Access, BinOp, BufId, Expr, KernelBuilder, LoopKind, Scalar, Ty, VarId};
 use crate::Error;
 use smelt_ir::Expr as IrExpr;

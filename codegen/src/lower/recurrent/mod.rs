@@ -5,9 +5,11 @@
 //! vector dot products, then the gate arithmetic (with LSTM peepholes when given)
 //! vectorized over the hidden units.
 
-use super::gemm::{Extra, GemmSpec, PackSrc, gemm, pack};
-use super::util::{Operand, dot_row};
-use super::{BufIdx, Lowerer, internal};
+use crate::lower::gemm::{Extra, GemmSpec, OperandA, OperandB, PackSrc, gemm, pack};
+use crate::lower::util::{Operand, dot_row};
+use crate::lower::{BufIdx, Lowerer, internal};
+
+mod gpu;
 use crate::kernel::{Access, BufId, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar};
 use crate::Error;
 use smelt_ir::ops::Direction;
@@ -26,7 +28,7 @@ pub(super) fn tanh(x: Expr) -> Expr {
 }
 
 /// The buffers of a recurrence kernel, declared in the order of [`args`]
-/// (shared by the CPU form here and the GPU's, `recurrent_gpu.rs`).
+/// (shared by the CPU form here and the GPU's, `gpu.rs`).
 pub(super) struct Bufs {
     pub xw: BufId,
     pub r: BufId,
@@ -180,20 +182,16 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         m: t * n,
         n: gh,
         k: i,
-        pa,
-        pa_batch: vec![0],
-        pb,
-        pb_batch: vec![(gh.div_ceil(nr) * i * nr) as i64],
+        a: OperandA::Packed { pa, batch: vec![0] },
+        b: OperandB::Packed { pb, batch: vec![(gh.div_ceil(nr) * i * nr) as i64] },
         c: xw,
         extras,
         epilogue: epi,
-        direct: None,
-        direct_a: None,
     };
     gemm(l, node, &spec)?;
     // 2. The recurrence.
     if l.target.is_gpu() {
-        let rec = super::recurrent_gpu::Rec {
+        let rec = gpu::Rec {
             lstm,
             t,
             n,
@@ -202,7 +200,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             reverse: r.direction == Direction::Reverse,
             linear_before_reset: r.linear_before_reset,
         };
-        super::recurrent_gpu::recurrence(l, node, &rec, ins, outs, xw)?;
+        gpu::recurrence(l, node, &rec, ins, outs, xw)?;
         return Ok(true);
     }
     let state = l.temp(&format!("{node}.state"), Scalar::F32, (d * n * h * 3) as u64);

@@ -117,7 +117,7 @@ fn gru(name: &str, seed: u64, t: usize, n: usize, i: usize, h: usize, dir: &str,
     with_param(c, "b", &[d, 6 * h], seed + 3)
 }
 
-pub fn fe() -> Vec<Case> {
+pub fn conv_pool_rnn() -> Vec<Case> {
     let mut v = vec![
         conv3d("conv3d-basic", 9001, &[2, 3, 5, 6, 7], &[4, 3, 3, 2, 3], true, ""),
         conv3d(
@@ -336,7 +336,7 @@ pub fn fe() -> Vec<Case> {
     v.push(conv("fused_conv2d", "fused_conv2d-stride3-groups-asym", 9741, &[2, 4, 14, 17], &[6, 2, 4, 5], true, Some(&[2, 6, 5, 5]), " {stride = [3, 3], pad = [1, 2, 2, 0], groups = 2, activation = relu}"));
     v.push(conv("conv3d", "conv3d-stride2-mixed", 9751, &[1, 2, 6, 7, 5], &[3, 2, 3, 2, 3], true, None, " {stride = [2, 1, 2], pad = [1, 0, 1, 1, 1, 0]}"));
     // At least NR (32) output channels per group: on LLVM, positions as the
-    // GEMM's rows (`conv_rows.rs`) — partial channel panels, position counts
+    // GEMM's rows (`lower/conv/rows.rs`) — partial channel panels, position counts
     // that fill no whole tile, strides, dilations, groups, residuals, 3-d, 1×1
     // with a prime channel count, a 7×7 stem, a block loop run in parallel.
     v.push(conv("conv2d", "conv2d-rows-odd", 9801, &[2, 7, 11, 13], &[37, 7, 3, 3], true, None, " {pad = [1, 1, 1, 1]}"));
@@ -369,7 +369,7 @@ pub fn fe() -> Vec<Case> {
     // Fused convs with an epilogue expression over the conv (`$0`) and extra
     // inputs of its type: WaveNet's gated unit on a 1-d conv (GEMM writes the
     // output), a 2-d conv whose GEMM output is cropped, positions as rows
-    // (`conv_rows.rs`, two extras), a strided im2col conv.
+    // (`lower/conv/rows.rs`, two extras), a strided im2col conv.
     v.push(conv("fused_conv1d", "fused_conv1d-epilogue-gated", 9941, &[2, 6, 43], &[5, 6, 2], true, Some(&[2, 5, 43]), " {pad = [3, 0], dilation = [3], epilogue = mul(tanh($1), sigmoid($0))}"));
     v.push(conv("fused_conv2d", "fused_conv2d-epilogue-crop", 9951, &[1, 3, 7, 11], &[6, 3, 3, 3], true, Some(&[1, 6, 7, 11]), " {pad = [1, 1, 1, 1], epilogue = sub($1, mul($0, 0.5))}"));
     v.push(conv_extras("fused_conv2d-epilogue-rows-two-extras", 9961, &[1, 5, 7, 9], &[35, 5, 3, 3], &[1, 35, 7, 9], " {pad = [1, 1, 1, 1], epilogue = add(mul(tanh($0), sigmoid($2)), $1)}"));
@@ -379,7 +379,7 @@ pub fn fe() -> Vec<Case> {
 }
 
 /// What each of the cases above is filed under: every one must pass on Cranelift.
-pub const FE_OPS: &[&str] = &[
+pub const CONV_POOL_RNN_OPS: &[&str] = &[
     "conv3d",
     "max_pool2d",
     "avg_pool2d",

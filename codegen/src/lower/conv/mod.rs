@@ -6,10 +6,13 @@
 //! with zeros for padding. Bias, residual and activation, or a fused conv's
 //! epilogue expression and its extra inputs, are the GEMM's epilogue.
 
-use super::expr::region;
-use super::gemm::{DirectB, Extra, GemmSpec, PackSrc, gemm, pack};
-use super::util::Operand;
-use super::{BufIdx, Lowerer, internal};
+use crate::lower::expr::region;
+use crate::lower::gemm::{DirectB, Extra, GemmSpec, OperandA, OperandB, PackSrc, gemm, pack};
+use crate::lower::util::Operand;
+use crate::lower::{BufIdx, Lowerer, internal};
+
+mod rows;
+mod winograd;
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar};
 use crate::Error;
 use smelt_ir::ops::Conv;
@@ -247,11 +250,11 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let (cg, mg) = (g.c / g.groups, g.m / g.groups);
     let depth = cg * g.kd * g.kh * g.kw;
     let p = g.od * g.oh * g.ow;
-    if super::winograd::applies(l, &g, w) {
-        return super::winograd::lower(l, node, &g, &e, ins, out);
+    if winograd::applies(l, &g, w) {
+        return winograd::lower(l, node, &g, &e, ins, out);
     }
-    if super::conv_rows::applies(l, &g) {
-        return super::conv_rows::lower(l, node, &g, &e, ins, out);
+    if rows::applies(l, &g) {
+        return rows::lower(l, node, &g, &e, ins, out);
     }
     let (mr, nr) = (l.target.mr, l.target.nr);
     let sa = PackSrc { buf: w.buf, batches: g.groups, bstride: (mg * depth) as i64, count: mg, depth, s_lane: depth as i64, s_depth: 1 };
@@ -274,15 +277,11 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
         m: mg,
         n: p,
         k: depth,
-        pa,
-        pa_batch: vec![0, per_a],
-        pb,
-        pb_batch: vec![g.groups as i64 * per_b, per_b],
+        a: OperandA::Packed { pa, batch: vec![0, per_a] },
+        b: OperandB::Packed { pb, batch: vec![g.groups as i64 * per_b, per_b] },
         c: out.buf,
         extras,
         epilogue: e,
-        direct: None,
-        direct_a: None,
     };
     gemm(l, node, &spec)?;
     Ok(true)
@@ -421,15 +420,11 @@ fn direct(l: &mut Lowerer, node: &str, g: &Geo, d: &Direct, e: &IrExpr, pa: BufI
         m: mg,
         n: np,
         k: depth,
-        pa,
-        pa_batch: vec![0, per_a],
-        pb: xp,
-        pb_batch: vec![],
+        a: OperandA::Packed { pa, batch: vec![0, per_a] },
+        b: OperandB::InPlace(DirectB { x: xp, batch: vec![(g.c * v) as i64, (cg * v) as i64], koff }),
         c,
         extras,
         epilogue: if same { e.clone() } else { IrExpr::Input(0) },
-        direct: Some(DirectB { x: xp, batch: vec![(g.c * v) as i64, (cg * v) as i64], koff }),
-        direct_a: None,
     };
     gemm(l, node, &spec)?;
     if !same {
