@@ -123,10 +123,11 @@ def _check_body(name, inputs, params, body, outputs):
         assert o in defined, f"{name}: output `{o}` undefined"
 
 
-def emit(name, family, inputs, body, outputs, params=None, tol=SIMPLE, in_types=None, param_types=None):
+def emit(name, family, inputs, body, outputs, params=None, tol=SIMPLE, in_types=None, param_types=None, special=False):
     """inputs: {name: array} in signature order; params: {name: array} (a `param` line
     is written for each, first); body: op/const statements; outputs: {name: expected
-    array} in output order. in_types/param_types override the printed type (quant)."""
+    array} in output order. in_types/param_types override the printed type (quant).
+    Outputs must be finite unless `special` (the NaN/inf cases)."""
     assert name not in NAMES, name
     NAMES.add(name)
     params = params or {}
@@ -151,7 +152,7 @@ def emit(name, family, inputs, body, outputs, params=None, tol=SIMPLE, in_types=
         if a.dtype == np.float64:
             a = a.astype(F32)
         assert a.dtype in DTYPE_NAMES, (name, n, a.dtype)
-        if a.dtype == F32:
+        if a.dtype == F32 and not special:
             assert np.all(np.isfinite(a)), (name, n)
         io["expected." + n] = np.asarray(a).copy(order="C")
     for n, a in params.items():
@@ -306,7 +307,7 @@ def pool2d_ref(x, kind, kernel, stride=None, pad=(0, 0, 0, 0), dil=(1, 1), ceil_
                                 vals.append(x[n, c, h, w])
                     assert vals, "window entirely in padding"
                     if kind == "max":
-                        out[n, c, oh, ow] = max(vals)
+                        out[n, c, oh, ow] = np.max(np.array(vals))  # NaN propagates
                     else:
                         div = in_padded if count_include_pad else len(vals)
                         out[n, c, oh, ow] = sum(vals) / div
@@ -2066,6 +2067,190 @@ def cases_e2e():
 # ----------------------------------------------------------------------------------
 
 
+# ----------------------------------------------------------------------------------
+# NaN, infinities, signed zeros, huge and subnormal values: what numpy (IEEE
+# arithmetic on the formulas of docs/ops.md) gives, for every elementwise,
+# reduction, pooling, normalization and cast op. Inputs where a formula's own
+# arithmetic makes a NaN that the function does not have (gelu(-inf) computes
+# -inf·0; its limit is 0) are left out, as are huge finite arguments of sin/cos
+# (outside the accuracy domain of any f32 polynomial range reduction).
+
+NAN, INF = float("nan"), float("inf")
+SPECIAL = [NAN, INF, -INF, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.5, -2.5, 88.0, -88.0, 100.0, -100.0,
+           3e38, -3e38, 1e-38, -1e-38, 1e-45, 7.0, -0.75, 3.0, -3.0]
+
+
+def special_x(name, drop=()):
+    """The special values (a few left out), shuffled into a [4, k] tensor."""
+    vals = [v for v in SPECIAL if not any((math.isnan(v) and math.isnan(x)) if isinstance(x, float) and math.isnan(x) else v == x and math.copysign(1, v) == math.copysign(1, x) for x in drop)]
+    vals = [v for v in vals if not (("sin" in name or "cos" in name) and math.isfinite(v) and abs(v) > 1e4)]
+    a = np.array(vals, F32)
+    while a.size % 4:
+        a = np.append(a, F32(0.25))
+    rng_for(name).shuffle(a)
+    return a.reshape(4, -1)
+
+
+def cases_special():
+    with np.errstate(all="ignore"):
+        unary = [
+            ("relu", lambda x: np.maximum(d(x), 0), (), EXACT),
+            ("gelu", gelu, (-INF,), TRANS),
+            ("gelu_tanh", gelu_tanh, (-INF,), TRANS),
+            ("tanh", lambda x: np.tanh(d(x)), (), TRANS),
+            ("sigmoid", sigmoid, (), TRANS),
+            ("exp", lambda x: np.exp(d(x)), (), TRANS),
+            ("log", lambda x: np.log(d(x)), (), TRANS),
+            ("sqrt", lambda x: np.sqrt(d(x)), (), SIMPLE),
+            ("rsqrt", lambda x: 1.0 / np.sqrt(d(x)), (), SIMPLE),
+            ("neg", lambda x: -d(x), (), EXACT),
+            ("abs", lambda x: np.abs(d(x)), (), EXACT),
+            ("erf", erf, (), TRANS),
+            ("sin", lambda x: np.sin(d(x)), (), TRANS),
+            ("cos", lambda x: np.cos(d(x)), (), TRANS),
+            ("reciprocal", lambda x: 1.0 / d(x), (), SIMPLE),
+            ("floor", lambda x: np.floor(d(x)), (), EXACT),
+            ("ceil", lambda x: np.ceil(d(x)), (), EXACT),
+            ("round", lambda x: np.rint(d(x)), (), EXACT),
+            ("sign", lambda x: np.sign(d(x)), (), EXACT),
+            ("softplus", lambda x: np.logaddexp(0.0, d(x)), (), TRANS),
+            ("silu", lambda x: d(x) * sigmoid(x), (-INF,), TRANS),
+            ("identity", d, (), EXACT),
+        ]
+        for op, fn, drop, tol in unary:
+            name = f"special_{op}"
+            x = special_x(name, drop)
+            emit(name, "special", {"x": x}, [f"y = {op}(x)"], {"y": fn(x)}, tol=tol, special=True)
+        attr = [
+            ("leaky_relu", f"leaky_relu(x) {{alpha = {fl(0.2)}}}", lambda x: np.where(d(x) < 0, float(F32(0.2)) * d(x), d(x)), SIMPLE),
+            ("elu", "elu(x)", lambda x: np.where(d(x) < 0, np.exp(d(x)) - 1.0, d(x)), TRANS),
+            ("hard_sigmoid", "hard_sigmoid(x)",
+             lambda x: np.maximum(0.0, np.minimum(1.0, float(F32(0.2)) * d(x) + 0.5)), SIMPLE),
+            ("clip", f"clip(x) {{min = {fl(-0.5)}, max = {fl(0.75)}}}",
+             lambda x: np.minimum(np.maximum(d(x), float(F32(-0.5))), float(F32(0.75))), EXACT),
+        ]
+        for op, call, fn, tol in attr:
+            name = f"special_{op}"
+            x = special_x(name)
+            emit(name, "special", {"x": x}, [f"y = {call}"], {"y": fn(x)}, tol=tol, special=True)
+
+        # Binary ops on every pair of a smaller set (an outer product).
+        pairs = [NAN, INF, -INF, 0.0, -0.0, 1.0, -2.0, 0.5, 3e38, 1e-38]
+        a = np.array([p for p in pairs for _ in pairs], F32).reshape(len(pairs), len(pairs))
+        b = np.array([q for _ in pairs for q in pairs], F32).reshape(len(pairs), len(pairs))
+        binary = [
+            ("add", lambda a, b: d(a) + d(b), SIMPLE),
+            ("sub", lambda a, b: d(a) - d(b), SIMPLE),
+            ("mul", lambda a, b: d(a) * d(b), SIMPLE),
+            ("div", lambda a, b: d(a) / d(b), SIMPLE),
+            ("max", lambda a, b: np.maximum(d(a), d(b)), EXACT),
+            ("min", lambda a, b: np.minimum(d(a), d(b)), EXACT),
+            ("pow", lambda a, b: np.power(d(a), d(b)), TRANS),
+        ]
+        for op, fn, tol in binary:
+            name = f"special_{op}"
+            emit(name, "special", {"a": a, "b": b}, [f"y = {op}(a, b)"], {"y": fn(a, b)}, tol=tol, special=True)
+        for op, fn in [("equal", np.equal), ("less", np.less), ("less_equal", np.less_equal),
+                       ("greater", np.greater), ("greater_equal", np.greater_equal)]:
+            name = f"special_{op}"
+            emit(name, "special", {"a": a, "b": b}, [f"y = {op}(a, b)"], {"y": fn(a, b)}, tol=EXACT, special=True)
+
+        # Casts, as docs/ops.md defines them: float→int truncates toward zero and
+        # saturates, NaN → 0; to bool is x != 0 (NaN is true); to f16 rounds to
+        # nearest even and overflows to inf.
+        x = special_x("special_cast")
+        for to, lo, hi in [("i32", -(2**31), 2**31 - 1), ("i8", -128, 127), ("u8", 0, 255), ("i64", -(2**63), 2**63 - 1)]:
+            name = f"special_cast_f32_{to}"
+            t = np.trunc(d(x))
+            y = np.where(np.isnan(t), 0, np.clip(t, lo, hi))
+            # f64 cannot hold 2^63 - 1: saturate the ends exactly.
+            ints = [lo if v <= lo else hi if v >= hi else int(v) for v in y.reshape(-1)]
+            y = np.array(ints, dtype=NP_OF[to]).reshape(x.shape)
+            emit(name, "special", {"x": x}, [f"y = cast(x) {{to = {to}}}"], {"y": y}, tol=EXACT, special=True)
+        emit("special_cast_f32_bool", "special", {"x": x}, ["y = cast(x) {to = bool}"], {"y": x != 0}, tol=EXACT, special=True)
+        emit("special_cast_f32_f16", "special", {"x": x}, ["y = cast(x) {to = f16}"], {"y": x.astype(np.float16)},
+             tol=EXACT, special=True)
+
+        # Reductions over rows that hold NaN, infinities of one or both signs,
+        # huge values (squares overflow) and ordinary ones.
+        rows = np.array([
+            [1.0, NAN, 2.0, -3.0, 0.5, 4.0],
+            [1.0, INF, 2.0, -3.0, 0.5, 4.0],
+            [-INF, 1.0, INF, 2.0, 0.0, -1.0],
+            [3e38, 3e38, -1.0, 2.0, 1.0, 0.5],
+            [0.0, -0.0, 1e-38, -1e-38, 1e-45, 2.0],
+            [-INF, -2.0, -1.0, -7.0, -0.5, -3.0],
+            [NAN, INF, -INF, 0.0, 1.0, NAN],
+        ], F32)
+        reds = {
+            "reduce_sum": lambda x: d(x).sum(axis=1, keepdims=True),
+            "reduce_mean": lambda x: d(x).mean(axis=1, keepdims=True),
+            "reduce_max": lambda x: d(x).max(axis=1, keepdims=True),
+            "reduce_min": lambda x: d(x).min(axis=1, keepdims=True),
+            "reduce_prod": lambda x: d(x).prod(axis=1, keepdims=True),
+            "reduce_l2": lambda x: np.sqrt((d(x) ** 2).sum(axis=1, keepdims=True)),
+        }
+        for op, fn in reds.items():
+            name = f"special_{op}"
+            x = rows
+            if op == "reduce_mean":
+                # The compiled backends sum in f32: 3e38 + 3e38 overflows there
+                # (the interpreter sums in f64); a mean of huge values of both
+                # signs does not.
+                x = rows.copy()
+                x[3, 1] = -3e38
+            tol = EXACT if op in ("reduce_max", "reduce_min") else SIMPLE
+            # f32 sums overflow where f64 ones do not: compute as f32 would.
+            y = fn(x)
+            if op in ("reduce_sum", "reduce_mean", "reduce_l2"):
+                y = np.where(np.isfinite(y) & (np.abs(y) > 3.4028234663852886e38), np.copysign(INF, y), y)
+            emit(name, "special", {"x": x}, [f"y = {op}(x) {{axes = [1]}}"], {"y": y}, tol=tol, special=True)
+        for op, fn in [("argmax", np.argmax), ("argmin", np.argmin)]:
+            name = f"special_{op}"
+            emit(name, "special", {"x": rows}, [f"y = {op}(x) {{axis = 1}}"],
+                 {"y": fn(rows, axis=1, keepdims=True).astype(np.int64)}, tol=EXACT, special=True)
+
+        # Pooling windows with NaN and infinities.
+        img = rn(rng_for("special_pool"), 1, 2, 6, 7)
+        img[0, 0, 1, 2] = NAN
+        img[0, 0, 4, 5] = INF
+        img[0, 1, 0, 0] = -INF
+        img[0, 1, 3, 3] = INF
+        img[0, 1, 3, 4] = -INF
+        for op, kind in [("max_pool2d", "max"), ("avg_pool2d", "avg")]:
+            name = f"special_{op}"
+            y = pool2d_ref(img, kind, (3, 3), (2, 2), (1, 1, 1, 1))
+            emit(name, "special", {"x": img}, [f"y = {op}(x) {{kernel = [3, 3], stride = [2, 2], pad = [1, 1, 1, 1]}}"],
+                 {"y": y}, tol=EXACT if kind == "max" else SIMPLE, special=True)
+        emit("special_global_max_pool", "special", {"x": img}, ["y = global_max_pool(x)"],
+             {"y": d(img).max(axis=(2, 3), keepdims=True)}, tol=EXACT, special=True)
+        emit("special_global_avg_pool", "special", {"x": img}, ["y = global_avg_pool(x)"],
+             {"y": d(img).mean(axis=(2, 3), keepdims=True)}, tol=SIMPLE, special=True)
+
+        # Softmax over rows masked with -inf (one wholly), and a row with a NaN.
+        sm = rn(rng_for("special_softmax"), 4, 6, s=2.0)
+        sm[0, [1, 4]] = -INF
+        sm[1, :] = -INF
+        sm[2, 3] = NAN
+        for op, fn in [("softmax", softmax), ("log_softmax", log_softmax)]:
+            emit(f"special_{op}", "special", {"x": sm}, [f"y = {op}(x)"], {"y": fn(sm, -1)}, tol=TRANS, special=True)
+        # Layer norm with a NaN and an infinity in two of its rows.
+        ln_x = rn(rng_for("special_layer_norm"), 3, 8)
+        ln_x[0, 2] = NAN
+        ln_x[1, 5] = INF
+        scale, bias = rn(rng_for("special_layer_norm_p"), 8), rn(rng_for("special_layer_norm_q"), 8)
+        emit("special_layer_norm", "special", {"x": ln_x}, ["y = layer_norm(x, scale, bias)"],
+             {"y": layer_norm_ref(ln_x, scale, bias, -1, 1e-5)}, params={"scale": scale, "bias": bias}, tol=SIMPLE, special=True)
+        # Batch norm passes NaN and infinities through its affine map.
+        bx = special_x("special_batch_norm").reshape(2, 2, 3, -1)
+        C = 2
+        sc, bi, mu, var = np.array([1.5, -0.5], F32), np.array([0.25, 1.0], F32), np.array([0.1, -0.2], F32), np.array([0.5, 2.0], F32)
+        r = lambda v: d(v).reshape(1, C, 1, 1)
+        y = (d(bx) - r(mu)) / np.sqrt(r(var) + float(F32(1e-5))) * r(sc) + r(bi)
+        emit("special_batch_norm", "special", {"x": bx}, ["y = batch_norm(x, scale, bias, mean, var)"], {"y": y},
+             params={"scale": sc, "bias": bi, "mean": mu, "var": var}, tol=SIMPLE, special=True)
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for p in OUT.iterdir():
@@ -2073,7 +2258,7 @@ def main():
             p.unlink()
     for fn in [cases_unary, cases_cast, cases_binary, cases_linalg, cases_conv, cases_pool, cases_norm,
                cases_reduce, cases_shape, cases_recurrent, cases_attention, cases_quant, cases_sparse,
-               cases_routing, cases_fused, cases_e2e]:
+               cases_routing, cases_fused, cases_e2e, cases_special]:
         fn()
     (OUT / "MANIFEST.txt").write_text("\n".join(MANIFEST) + "\n")
     total = sum(p.stat().st_size for p in OUT.iterdir())

@@ -2,10 +2,11 @@
 //! on Cranelift and LLVM, a C program (`tests/aot/main.c`) compiled with the system
 //! `cc` against the header and linked with the shared library (and, for one model,
 //! the static archive), run on random inputs; its outputs must match the reference
-//! interpreter (f32 within 1e-4 + 1e-4·|want|, other dtypes exactly). Also: a
+//! interpreter (at the suites' shared tolerance, `smelt_interp::compare`). Also: a
 //! weights file of another model is refused at init.
 
-use smelt::ir::{Bindings, Data, load_model};
+use smelt::interp::compare::{Tolerance, compare};
+use smelt::ir::{Bindings, Data, Tensor, load_model};
 use smelt::runtime::init::random_inputs;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -85,13 +86,9 @@ fn check(model: &str, dims: &[(&str, u64)], exe: &Path, weights: &Path, what: &s
     }
     assert_eq!(at, o.stdout.len(), "{what}: extra output bytes");
     for (n, w) in &want {
-        match (w.data(), &got[n]) {
-            (Data::F32(w), Data::F32(g)) => {
-                for (i, (a, b)) in g.iter().zip(w).enumerate() {
-                    assert!((a - b).abs() <= 1e-4 + 1e-4 * b.abs(), "{what}: {n}[{i}] = {a}, the interpreter says {b}");
-                }
-            }
-            (w, g) => assert_eq!(w, g, "{what}: {n}"),
+        let g = Tensor::new(w.shape().to_vec(), got[n].clone()).unwrap();
+        if let Err(e) = compare(&format!("{what}: {n}"), &g, w, Tolerance::for_dtype(w.dtype())) {
+            panic!("the library against the interpreter: {e}");
         }
     }
 }

@@ -147,7 +147,8 @@ fn onnx_models_are_benchmarked_too() {
 /// `SMELT_SKIP_GPU=1`, like the WGSL suite).
 #[test]
 fn llvm_and_wgsl_benchmark_too() {
-    let skip_gpu = std::env::var("SMELT_SKIP_GPU").is_ok_and(|v| v == "1");
+    // Skipped only without an adapter, when SMELT_SKIP_GPU=1 says so.
+    let skip_gpu = smelt::engine::Wgsl::default().device().is_err() && std::env::var("SMELT_SKIP_GPU").is_ok_and(|v| v == "1");
     for backend in ["llvm", "wgsl"] {
         if backend == "wgsl" && skip_gpu {
             continue;

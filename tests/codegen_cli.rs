@@ -64,12 +64,8 @@ fn compiled_runs_agree_with_the_interpreter() {
             assert!(out.contains(": f32["), "{out}");
             let got = read_safetensors(&got).unwrap();
             assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
-            for (k, w) in &want {
-                let g = &got[k];
-                assert_eq!(g.shape(), w.shape(), "{model}.{k}");
-                for (a, b) in g.to_f32().iter().zip(w.to_f32()) {
-                    assert!((a - b).abs() <= 1e-4 + 1e-4 * b.abs(), "{model}.{k} on {backend} ×{threads}: {a} vs {b}");
-                }
+            if let Err(e) = smelt::interp::compare::compare_all(&format!("{model} on {backend} ×{threads}"), &got, &want) {
+                panic!("{e}");
             }
         }
     }

@@ -38,14 +38,9 @@ fn bindings(dims: &str) -> Bindings {
 
 fn close(name: &str, a: &BTreeMap<String, Tensor>, b: &BTreeMap<String, Tensor>) {
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{name}: outputs differ");
-    for (k, x) in a {
-        let y = &b[k];
-        assert_eq!(x.shape(), y.shape(), "{name}.{k}: shape");
-        assert_eq!(x.dtype(), y.dtype(), "{name}.{k}: dtype");
-        for (i, (p, q)) in x.to_f32().iter().zip(y.to_f32()).enumerate() {
-            let ok = (p - q).abs() <= 1e-4 + 1e-4 * q.abs() || (p.is_nan() && q.is_nan());
-            assert!(ok, "{name}.{k}[{i}]: optimized {q}, original {p}");
-        }
+    // `a` is the original's, `b` the optimized graph's outputs.
+    if let Err(e) = smelt::interp::compare::compare_all(&format!("{name}, optimized"), b, a) {
+        panic!("{e}");
     }
 }
 

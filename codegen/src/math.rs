@@ -353,28 +353,46 @@ pub fn softplus<O: MathOps>(o: &mut O, x: O::F) -> O::F {
     o.select(nan, x, r)
 }
 
-/// `aᵇ` as `exp(b·ln|a|)` with C `powf` rules for signs and special values.
+/// `aᵇ` as `exp(b·ln|a|)` with C `powf` rules for signs and special values:
+/// a negative finite base gives NaN unless b is an integer (then the sign of
+/// (-1)^b); −0 and −∞ take that sign for odd integers b and are positive
+/// otherwise (never NaN); |a| = 1 with b = ±∞ gives 1; `pow(x, 0)` and
+/// `pow(1, y)` are 1 even for NaN.
 pub fn pow<O: MathOps>(o: &mut O, a: O::F, b: O::F) -> O::F {
+    let zero = o.fconst(0.0);
+    let one = o.fconst(1.0);
     let aa = o.fabs(a);
     let la = log(o, aa);
     let t = o.fmul(b, la);
+    // |a| = 1: ln|a| = 0, and 0·±∞ would be NaN; the magnitude is 1.
+    let la0 = o.feq(la, zero);
+    let t = o.select(la0, zero, t);
     let m = exp(o, t);
-    // Negative base: integral b keeps the magnitude with the sign of (-1)^b; else NaN.
-    let zero = o.fconst(0.0);
-    let neg = o.flt(a, zero);
+    // The sign bit of a: a < 0, or a = −0 (1/−0 = −∞).
+    let lt0 = o.flt(a, zero);
+    let is0 = o.feq(a, zero);
+    let inv = o.fdiv(one, a);
+    let inv_neg = o.flt(inv, zero);
+    let neg0 = o.mand(is0, inv_neg);
+    let neg = o.mor(lt0, neg0);
     let fb = o.floor(b);
     let integral = o.feq(fb, b);
     let half = o.fconst(0.5);
     let hb = o.fmul(b, half);
     let fhb = o.floor(hb);
     let even = o.feq(fhb, hb);
+    // Odd integers b negate (even ⇒ integral); other b keep m.
     let nm = o.fneg(m);
-    let signed = o.select(even, m, nm);
+    let odd_or_not = o.select(integral, nm, m);
+    let signed = o.select(even, m, odd_or_not);
+    // −0 and −∞ never give NaN; other negative bases do unless b is an integer.
+    let inf = o.fconst(f32::INFINITY);
+    let is_inf = o.feq(aa, inf);
+    let special = o.mor(is0, is_inf);
+    let ok = o.mor(integral, special);
     let nan = o.fconst(f32::NAN);
-    let negr = o.select(integral, signed, nan);
+    let negr = o.select(ok, signed, nan);
     let r = o.select(neg, negr, m);
-    // pow(x, 0) = 1 and pow(1, y) = 1, even for NaN.
-    let one = o.fconst(1.0);
     let b0 = o.feq(b, zero);
     let a1 = o.feq(a, one);
     let unit = o.mor(b0, a1);

@@ -31,6 +31,10 @@ mod cases_pool;
 #[allow(dead_code)]
 mod cases_i64;
 
+#[path = "../../engine/tests/numerics/cases_quant.rs"]
+#[allow(dead_code)]
+mod cases_quant;
+
 use smelt_codegen::lower::lower;
 use smelt_codegen::wgsl::{self, Options, emit_step, print_program};
 use smelt_ir::{Bindings, Graph, load_model, text::parse};
@@ -44,12 +48,11 @@ fn validate(name: &str, src: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Lowers `g` for the GPU and validates each step's shader; `Ok(n)` shaders, or
-/// `Err` for a graph the WGSL backend does not support.
+/// Lowers `g` for the GPU and validates each step's shader; `Ok(n)` shaders. A
+/// graph the WGSL backend refuses is an error too: every case of the suite runs
+/// on WGSL (the numerical suite's list of expected refusals is empty).
 fn validate_graph(name: &str, g: &Graph) -> Result<usize, String> {
-    if wgsl::check(g).is_err() {
-        return Ok(0);
-    }
+    wgsl::check(g).map_err(|e| format!("{name}: refused: {e}"))?;
     let prog = lower(g, &wgsl::target()).map_err(|e| format!("{name}: {e}"))?;
     for st in &prog.steps {
         for native_f16 in [false, true] {
@@ -74,6 +77,8 @@ fn every_suite_shader_validates_with_naga() {
     all.extend(cases_conv_pool_rnn::conv_pool_rnn());
     all.extend(cases_pool::pools());
     all.extend(cases_i64::cases());
+    all.extend(cases::quant_and_routing());
+    all.extend(cases_quant::quant());
     for c in &all {
         let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
         for (k, w) in &c.weights {

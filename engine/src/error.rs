@@ -201,6 +201,11 @@ pub(crate) fn gpu(g: &Graph, e: smelt_runtime::gpu::Error) -> Error {
         G::Codegen(c) => codegen(g, c),
         G::Runtime(r) => runtime(g, r),
         G::Device(m) => Error::text(ErrorKind::Device, format!("gpu: {m}")),
+        e @ G::Limit { .. } => {
+            let G::Limit { node, .. } = &e else { unreachable!() };
+            let d = node_diag(g, node, e.to_string());
+            Error::diags(ErrorKind::Device, [d])
+        }
     }
 }
 

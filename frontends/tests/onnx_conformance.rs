@@ -4,16 +4,19 @@
 //!
 //! Prints a table per op (passed / failed / unsupported / skipped) and writes every
 //! case's outcome to `onnx-conformance.txt` in the data folder. Fails when a case of
-//! the committed pass list (`tests/onnx/pass-list.txt`) stops passing.
+//! the committed pass list (`tests/onnx/pass-list.txt`, which must exist) stops
+//! passing, or passes only with frozen inputs where it passed without.
 //! `SMELT_ONNX_UPDATE_PASS_LIST=1` rewrites the pass list from this run.
 //!
 //! The data is not in git: `scripts/onnx/fetch-test-data.sh` (run by `test.sh`) puts
-//! it in `target/onnx-test-data` (or `$SMELT_ONNX_DATA`). Without it the test fails in
-//! CI (`CI=true`) and is skipped locally.
+//! it in `target/onnx-test-data` (or `$SMELT_ONNX_DATA`). Without it the test fails.
+//! A case with no expected outputs fails (it would pass vacuously), and so does
+//! test data the decoder cannot read (unless its dtype is one smelt lacks).
 //!
 //! Parameter inputs that smelt needs static (a Reshape target, Slice bounds, TopK's
 //! k, …) but that a case feeds as graph inputs are frozen to the case's data at
-//! import time; such passes are counted apart ("frozen").
+//! import time; such passes are counted apart ("frozen") and listed as
+//! `CASE frozen` in the pass list.
 
 #[path = "onnx/common/mod.rs"]
 mod common;
@@ -73,13 +76,18 @@ fn primary_ops(cases: &[(String, PathBuf)]) -> BTreeMap<String, String> {
     out
 }
 
-fn read_pass_list() -> BTreeSet<String> {
-    std::fs::read_to_string(pass_list_path())
-        .unwrap_or_default()
-        .lines()
+/// The pass list: each case, and whether it passes only with frozen inputs.
+fn read_pass_list() -> BTreeMap<String, bool> {
+    let p = pass_list_path();
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e} (the pass list is part of the repository)", p.display()));
+    text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
+        .map(|l| match l.split_once(' ') {
+            Some((n, "frozen")) => (n.to_string(), true),
+            Some((n, rest)) => panic!("{}: `{n} {rest}`: only `frozen` may follow a case", p.display()),
+            None => (l.to_string(), false),
+        })
         .collect()
 }
 
@@ -238,10 +246,16 @@ fn onnx_backend_conformance() {
     let _ = std::fs::write(&report_path, format!("{}\n\n{}\n", report.join("\n"), detail.join("\n")));
     println!("every case's outcome: {}", report_path.display());
 
-    let passing: BTreeSet<String> =
-        results.iter().filter(|(_, o)| matches!(o, Outcome::Passed { .. })).map(|(n, _)| n.clone()).collect();
+    // Each passing case, and whether it needed frozen inputs.
+    let passing: BTreeMap<String, bool> = results
+        .iter()
+        .filter_map(|(n, o)| match o {
+            Outcome::Passed { frozen } => Some((n.clone(), *frozen)),
+            _ => None,
+        })
+        .collect();
     if std::env::var("SMELT_ONNX_UPDATE_PASS_LIST").is_ok_and(|v| v == "1") {
-        let body: Vec<&str> = passing.iter().map(String::as_str).collect();
+        let body: Vec<String> = passing.iter().map(|(n, f)| if *f { format!("{n} frozen") } else { n.clone() }).collect();
         let text = format!(
             "# ONNX backend test cases (onnx 1.22.0 data) that must pass on the reference interpreter.\n\
              # Written by SMELT_ONNX_UPDATE_PASS_LIST=1 cargo test -p smelt-frontends --test onnx_conformance\n{}\n",
@@ -252,14 +266,19 @@ fn onnx_backend_conformance() {
         return;
     }
     let listed = read_pass_list();
-    let newly: Vec<&String> = passing.iter().filter(|n| !listed.contains(*n)).collect();
+    let newly: Vec<&String> = passing.keys().filter(|n| !listed.contains_key(*n)).collect();
     if !newly.is_empty() {
         println!("{} passing cases are not in the pass list (SMELT_ONNX_UPDATE_PASS_LIST=1 adds them)", newly.len());
     }
     let regressed: Vec<String> = listed
         .iter()
-        .filter(|n| !passing.contains(*n))
-        .map(|n| match results.get(n) {
+        .filter(|(n, frozen)| match passing.get(*n) {
+            None => true,
+            // Passing with frozen inputs where it passed without is a regression.
+            Some(f) => *f && !**frozen,
+        })
+        .map(|(n, _)| match results.get(n) {
+            Some(Outcome::Passed { .. }) => format!("{n}: passes only with frozen inputs now"),
             Some(Outcome::Failed(m)) => format!("{n}: failed: {m}"),
             Some(Outcome::Unsupported(m)) => format!("{n}: unsupported: {m}"),
             Some(Outcome::Skipped(m)) => format!("{n}: skipped: {m}"),

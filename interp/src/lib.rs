@@ -8,6 +8,7 @@
 //! are computed in f32 (accumulations in f64 where that is the simpler
 //! obviously-right choice) and stored in the node's dtype.
 
+pub mod compare;
 pub mod error;
 pub mod init;
 mod attention;
@@ -26,6 +27,9 @@ mod sparse;
 pub mod util;
 
 pub use crate::error::{Error, Result};
+
+/// Named tensors: a graph's inputs or outputs.
+pub type Tensors = BTreeMap<String, Tensor>;
 use smelt_ir::{Bindings, Dim, Graph, Op, Tensor, TensorType, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

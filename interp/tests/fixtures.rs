@@ -2,7 +2,7 @@
 //! (`scripts/gen_interp_fixtures.py` → `tests/fixtures/interp/`). Each case is a
 //! model, its weights, and `NAME.io.safetensors` with the inputs and the expected
 //! outputs (`expected.<output>`); `MANIFEST.txt` gives each case's rtol and atol.
-//! Set `SMELT_FIXTURE=prefix` to run only the cases whose names start with it.
+//! Set `SMELT_FIXTURE=text` to run only the cases whose names contain it.
 
 use smelt_ir::{Tensor, load_model, weights::read_safetensors};
 use std::collections::BTreeMap;
@@ -55,7 +55,7 @@ fn interpreter_matches_numpy_fixtures() {
     for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
         let parts: Vec<&str> = line.split_whitespace().collect();
         let (case, rtol, atol): (&str, f64, f64) = (parts[0], parts[1].parse().unwrap(), parts[2].parse().unwrap());
-        if !case.starts_with(&filter) {
+        if !case.contains(filter.as_str()) {
             continue;
         }
         ran += 1;
@@ -94,5 +94,9 @@ fn interpreter_matches_numpy_fixtures() {
         }
     }
     assert!(ran > 0, "no fixture matched SMELT_FIXTURE={filter:?}");
+    if filter.is_empty() {
+        let listed = manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).count();
+        assert_eq!(ran, listed, "every case of MANIFEST.txt ran");
+    }
     assert!(failures.is_empty(), "{} failures in {ran} cases:\n{}", failures.len(), failures.join("\n"));
 }

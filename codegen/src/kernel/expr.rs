@@ -326,6 +326,10 @@ impl Expr {
     pub fn eq_(self, o: Expr) -> Expr {
         Expr::cmp(CmpOp::Eq, self, o)
     }
+    /// `self != o` (true when either is NaN).
+    pub fn ne(self, o: Expr) -> Expr {
+        Expr::cmp(CmpOp::Ne, self, o)
+    }
     pub fn and(self, o: Expr) -> Expr {
         Expr::bin(BinOp::And, self, o)
     }

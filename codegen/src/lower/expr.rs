@@ -25,8 +25,8 @@ pub fn unary_f32(kb: &mut KernelBuilder, u: UnaryOp, x: Expr, lanes: u32) -> Exp
     let sel = |c: Expr, a: Expr, b: Expr| Expr::select(c, a, b);
     let call = |i: Intrinsic, a: Expr| Expr::call(i, vec![a]);
     match u {
-        // Rust's `x.max(0.0)`: NaN gives 0.
-        UnaryOp::Relu => sel(x.clone().gt(f(0.0)), x, f(0.0)),
+        // NaN propagates (`UnaryOp::eval`).
+        UnaryOp::Relu => sel(x.clone().lt(f(0.0)), f(0.0), x),
         UnaryOp::Gelu => {
             let e = call(Intrinsic::Erf, x.clone() * f(std::f32::consts::FRAC_1_SQRT_2));
             x * f(0.5) * (e + f(1.0))
@@ -69,9 +69,11 @@ pub fn unary_f32(kb: &mut KernelBuilder, u: UnaryOp, x: Expr, lanes: u32) -> Exp
             sel(v.clone().lt(f(0.0)), f(0.0), sel(v.clone().gt(f(1.0)), f(1.0), v))
         }
         UnaryOp::Clip { min, max } => {
-            // x.max(min).min(max) with Rust's NaN rules (a NaN operand gives the other).
-            let a = bind(kb, "lo", sel(x.clone().ge(f(min)), x, f(min)));
-            sel(a.clone().le(f(max)), a, f(max))
+            // x.max(min).min(max) (a NaN operand of Rust's max/min gives the
+            // other), but a NaN x stays NaN (`UnaryOp::eval`).
+            let a = bind(kb, "lo", sel(x.clone().ge(f(min)), x.clone(), f(min)));
+            let c = sel(a.clone().le(f(max)), a, f(max));
+            sel(x.clone().ne(x.clone()), x, c)
         }
     }
 }

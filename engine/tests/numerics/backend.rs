@@ -8,7 +8,7 @@ use smelt_ir::Graph;
 #[derive(Debug)]
 pub enum RunError {
     /// The backend does not lower an op of the graph.
-    Unsupported,
+    Unsupported(String),
     /// Anything else: a failure of the backend.
     Failed(String),
 }
@@ -16,7 +16,7 @@ pub enum RunError {
 /// Compiles and runs `g` on `b`; an unsupported op is `RunError::Unsupported`.
 pub fn run(b: &dyn Backend, g: &Graph, inputs: &Tensors) -> Result<Tensors, RunError> {
     let err = |e: smelt_engine::Error| match e.kind() {
-        ErrorKind::Unsupported { .. } => RunError::Unsupported,
+        ErrorKind::Unsupported { .. } => RunError::Unsupported(e.to_string()),
         _ => RunError::Failed(e.to_string()),
     };
     b.compile(g).map_err(err)?.run(inputs).map_err(err)

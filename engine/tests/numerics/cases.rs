@@ -8,9 +8,10 @@ use rand_chacha::ChaCha8Rng;
 use smelt_ir::{DType, Data, Tensor};
 use std::collections::BTreeMap;
 
-/// One case: the op it is filed under, a name, the model text and inputs.
+/// One case: a name, the model text and inputs (it is filed under the labels of
+/// its graph, `report::labels`).
+#[derive(Debug)]
 pub struct Case {
-    pub op: String,
     pub name: String,
     pub src: String,
     pub inputs: BTreeMap<String, Tensor>,
@@ -94,12 +95,12 @@ fn shape_text(s: &[usize]) -> String {
 }
 
 /// Builds a case from typed inputs `(name, dtype, shape, dist)` and the body.
-pub fn case(op: &str, name: &str, seed: u64, ins: &[(&str, DType, &[usize], Dist)], outs: &[&str], body: &str) -> Case {
+pub fn case(name: &str, seed: u64, ins: &[(&str, DType, &[usize], Dist)], outs: &[&str], body: &str) -> Case {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let sig: Vec<String> = ins.iter().map(|(n, d, s, _)| format!("{n}: {d}{}", shape_text(s))).collect();
     let src = format!("graph {}({}) -> ({}) {{\n{body}\n}}\n", name.replace(['-', '.'], "_"), sig.join(", "), outs.join(", "));
     let inputs = ins.iter().map(|(n, d, s, dist)| (n.to_string(), tensor(&mut rng, *d, s, *dist))).collect();
-    Case { op: op.to_string(), name: name.to_string(), src, inputs, weights: BTreeMap::new() }
+    Case { name: name.to_string(), src, inputs, weights: BTreeMap::new() }
 }
 
 /// Adds a param `name` of `shape` (declared in the body) with random values.
@@ -151,12 +152,12 @@ pub fn linalg() -> Vec<Case> {
     ];
     for (a, b) in mm {
         let name = format!("matmul_{}x{}", a.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("_"), b.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("_"));
-        v.push(case("matmul", &name, next(), &[("a", F32, a, Any), ("b", F32, b, Any)], &["y"], "  y = matmul(a, b)"));
+        v.push(case(&name, next(), &[("a", F32, a, Any), ("b", F32, b, Any)], &["y"], "  y = matmul(a, b)"));
     }
     // Weights as params: B packed at compile time.
-    let c = case("matmul", "matmul_param_b", next(), &[("x", F32, &[5, 33], Any)], &["y"], "  w = param f32[33, 21]\n  y = matmul(x, w)");
+    let c = case("matmul_param_b", next(), &[("x", F32, &[5, 33], Any)], &["y"], "  w = param f32[33, 21]\n  y = matmul(x, w)");
     v.push(with_param(c, "w", &[33, 21], next()));
-    let c = case("matmul", "matmul_param_a", next(), &[("x", F32, &[2, 33, 7], Any)], &["y"], "  w = param f32[19, 33]\n  y = matmul(w, x)");
+    let c = case("matmul_param_a", next(), &[("x", F32, &[2, 33, 7], Any)], &["y"], "  w = param f32[19, 33]\n  y = matmul(w, x)");
     v.push(with_param(c, "w", &[19, 33], next()));
     for (ta, tb, alpha, beta, cs) in [
         (false, false, 1.0, 1.0, Some(&[13usize][..])),
@@ -170,8 +171,8 @@ pub fn linalg() -> Vec<Case> {
         let attrs = format!("{{trans_a = {ta}, trans_b = {tb}, alpha = {alpha}, beta = {beta}}}");
         let name = format!("gemm_{ta}_{tb}_{}", cs.map_or(0, |s| s.len()));
         v.push(match cs {
-            Some(cs) => case("gemm", &name, next(), &[("a", F32, ash, Any), ("b", F32, bsh, Any), ("c", F32, cs, Any)], &["y"], &format!("  y = gemm(a, b, c) {attrs}")),
-            None => case("gemm", &name, next(), &[("a", F32, ash, Any), ("b", F32, bsh, Any)], &["y"], &format!("  y = gemm(a, b) {attrs}")),
+            Some(cs) => case(&name, next(), &[("a", F32, ash, Any), ("b", F32, bsh, Any), ("c", F32, cs, Any)], &["y"], &format!("  y = gemm(a, b, c) {attrs}")),
+            None => case(&name, next(), &[("a", F32, ash, Any), ("b", F32, bsh, Any)], &["y"], &format!("  y = gemm(a, b) {attrs}")),
         });
     }
     for (i, (e, a, b, extra)) in [
@@ -189,7 +190,7 @@ pub fn linalg() -> Vec<Case> {
         } else {
             (vec![("a", F32, a, Any), ("b", F32, b, Any)], "fused_matmul(a, b)")
         };
-        v.push(case("fused_matmul", &format!("fused_matmul_{i}"), next(), &sig, &["y"], &format!("  y = {call} {{epilogue = {e}}}")));
+        v.push(case(&format!("fused_matmul_{i}"), next(), &sig, &["y"], &format!("  y = {call} {{epilogue = {e}}}")));
     }
     v
 }
@@ -214,9 +215,9 @@ pub fn elementwise() -> Vec<Case> {
     for (i, u) in unary.iter().enumerate() {
         let s = UNARY_SHAPES[i % UNARY_SHAPES.len()];
         let dist = if positive.contains(u) { Positive } else { Any };
-        v.push(case(u, &format!("{u}_f32"), next(), &[("x", F32, s, dist)], &["y"], &format!("  y = {u}(x)")));
+        v.push(case(&format!("{u}_f32"), next(), &[("x", F32, s, dist)], &["y"], &format!("  y = {u}(x)")));
         // Every op also on a vector-unfriendly small shape.
-        v.push(case(u, &format!("{u}_f32_odd"), next(), &[("x", F32, &[5, 3], dist)], &["y"], &format!("  y = {u}(x)")));
+        v.push(case(&format!("{u}_f32_odd"), next(), &[("x", F32, &[5, 3], dist)], &["y"], &format!("  y = {u}(x)")));
     }
     for (u, attrs) in [
         ("leaky_relu", "{alpha = 0.2}"),
@@ -225,14 +226,14 @@ pub fn elementwise() -> Vec<Case> {
         ("clip", "{min = -1, max = 2}"),
         ("clip", "{max = 0.5}"),
     ] {
-        v.push(case(u, &format!("{u}_params"), next(), &[("x", F32, &[3, 41], Any)], &["y"], &format!("  y = {u}(x) {attrs}")));
+        v.push(case(&format!("{u}_params"), next(), &[("x", F32, &[3, 41], Any)], &["y"], &format!("  y = {u}(x) {attrs}")));
     }
     for d in [I32, I8, I64] {
         for u in ["neg", "abs", "sign", "relu", "identity"] {
-            v.push(case(u, &format!("{u}_{d}"), next(), &[("x", d, &[3, 11], Any)], &["y"], &format!("  y = {u}(x)")));
+            v.push(case(&format!("{u}_{d}"), next(), &[("x", d, &[3, 11], Any)], &["y"], &format!("  y = {u}(x)")));
         }
     }
-    v.push(case("not", "not_bool", next(), &[("x", Bool, &[19], Any)], &["y"], "  y = not(x)"));
+    v.push(case("not_bool", next(), &[("x", Bool, &[19], Any)], &["y"], "  y = not(x)"));
     // Binary, with broadcasting.
     let shapes: &[(&[usize], &[usize])] =
         &[(&[3, 1, 5], &[4, 5]), (&[7], &[1]), (&[2, 3, 37], &[2, 3, 37]), (&[6, 1], &[1, 9]), (&[257, 129], &[129])];
@@ -240,25 +241,25 @@ pub fn elementwise() -> Vec<Case> {
     for (i, b) in binary.iter().enumerate() {
         let (sa, sb) = shapes[i % shapes.len()];
         let da = if *b == "pow" { Positive } else { Any };
-        v.push(case(b, &format!("{b}_f32"), next(), &[("a", F32, sa, da), ("b", F32, sb, Any)], &["y"], &format!("  y = {b}(a, b)")));
+        v.push(case(&format!("{b}_f32"), next(), &[("a", F32, sa, da), ("b", F32, sb, Any)], &["y"], &format!("  y = {b}(a, b)")));
     }
     for (i, b) in ["equal", "less", "less_equal", "greater", "greater_equal"].iter().enumerate() {
         let (sa, sb) = shapes[i % shapes.len()];
-        v.push(case(b, &format!("{b}_f32"), next(), &[("a", F32, sa, Any), ("b", F32, sb, Any)], &["y"], &format!("  y = {b}(a, b)")));
-        v.push(case(b, &format!("{b}_i32"), next(), &[("a", I32, sa, Any), ("b", I32, sb, Any)], &["y"], &format!("  y = {b}(a, b)")));
+        v.push(case(&format!("{b}_f32"), next(), &[("a", F32, sa, Any), ("b", F32, sb, Any)], &["y"], &format!("  y = {b}(a, b)")));
+        v.push(case(&format!("{b}_i32"), next(), &[("a", I32, sa, Any), ("b", I32, sb, Any)], &["y"], &format!("  y = {b}(a, b)")));
     }
     for d in [I32, I8, U8, I64] {
         for b in ["add", "sub", "mul", "max", "min"] {
-            v.push(case(b, &format!("{b}_{d}"), next(), &[("a", d, &[4, 9], Any), ("b", d, &[9], Any)], &["y"], &format!("  y = {b}(a, b)")));
+            v.push(case(&format!("{b}_{d}"), next(), &[("a", d, &[4, 9], Any), ("b", d, &[9], Any)], &["y"], &format!("  y = {b}(a, b)")));
         }
     }
     for b in ["and", "or", "xor", "equal"] {
-        v.push(case(b, &format!("{b}_bool"), next(), &[("a", Bool, &[3, 7], Any), ("b", Bool, &[7], Any)], &["y"], &format!("  y = {b}(a, b)")));
+        v.push(case(&format!("{b}_bool"), next(), &[("a", Bool, &[3, 7], Any), ("b", Bool, &[7], Any)], &["y"], &format!("  y = {b}(a, b)")));
     }
-    v.push(case("where", "where_bcast", next(), &[("c", Bool, &[4, 1], Any), ("a", F32, &[4, 6], Any), ("b", F32, &[6], Any)], &["y"], "  y = where(c, a, b)"));
-    v.push(case("where", "where_i64", next(), &[("c", Bool, &[9], Any), ("a", I64, &[9], Any), ("b", I64, &[1], Any)], &["y"], "  y = where(c, a, b)"));
+    v.push(case("where_bcast", next(), &[("c", Bool, &[4, 1], Any), ("a", F32, &[4, 6], Any), ("b", F32, &[6], Any)], &["y"], "  y = where(c, a, b)"));
+    v.push(case("where_i64", next(), &[("c", Bool, &[9], Any), ("a", I64, &[9], Any), ("b", I64, &[1], Any)], &["y"], "  y = where(c, a, b)"));
     for (from, to) in [(F32, I32), (F32, I8), (F32, U8), (F32, I64), (F32, Bool), (I32, F32), (Bool, F32), (I64, U8), (I8, I32), (U8, F32), (I32, Bool)] {
-        v.push(case("cast", &format!("cast_{from}_{to}"), next(), &[("x", from, &[5, 7], Any)], &["y"], &format!("  y = cast(x) {{to = {to}}}")));
+        v.push(case(&format!("cast_{from}_{to}"), next(), &[("x", from, &[5, 7], Any)], &["y"], &format!("  y = cast(x) {{to = {to}}}")));
     }
     for (i, e) in [
         "relu(add($0, $1))",
@@ -273,22 +274,20 @@ pub fn elementwise() -> Vec<Case> {
     .enumerate()
     {
         let s: &[usize] = if i == 4 { &[33, 65] } else { &[3, 17] };
-        v.push(case(
-            "elementwise",
-            &format!("region_{i}"),
+        v.push(case(&format!("region_{i}"),
             next(),
             &[("a", F32, s, Any), ("b", F32, &s[1..], Any)],
             &["y"],
             &format!("  y = elementwise(a, b) {{expr = {e}}}"),
         ));
     }
-    v.push(case("elementwise", "region_i32_in", next(), &[("a", I32, &[4, 5], Any)], &["y"], "  y = elementwise(a) {expr = mul($0, 0.5)}"));
+    v.push(case("region_i32_in", next(), &[("a", I32, &[4, 5], Any)], &["y"], "  y = elementwise(a) {expr = mul($0, 0.5)}"));
     v
 }
 
 /// A case from its model text and named inputs.
-pub fn explicit(op: &str, name: &str, src: String, inputs: Vec<(&str, Tensor)>) -> Case {
-    Case { op: op.into(), name: name.into(), src, inputs: inputs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), weights: BTreeMap::new() }
+pub fn explicit(name: &str, src: String, inputs: Vec<(&str, Tensor)>) -> Case {
+    Case { name: name.into(), src, inputs: inputs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), weights: BTreeMap::new() }
 }
 
 /// Integer `div` (which the reference checks at run time; these cases have no
@@ -304,9 +303,9 @@ pub fn integer() -> Vec<Case> {
     };
     // Division truncates toward zero; i8 −128 / −1 saturates to 127.
     for (d, sa, sb) in [(I32, &[7usize, 13][..], &[13usize][..]), (I64, &[3, 1, 5], &[4, 5]), (I8, &[11, 3], &[11, 1]), (U8, &[37], &[1])] {
-        v.push(case("div(int)", &format!("div_{d}"), next(), &[("a", d, sa, Any), ("b", d, sb, NonZero)], &["y"], "  y = div(a, b)"));
+        v.push(case(&format!("div_{d}"), next(), &[("a", d, sa, Any), ("b", d, sb, NonZero)], &["y"], "  y = div(a, b)"));
     }
-    v.push(case("div(int)", "div_i8_small", next(), &[("a", I8, &[41], Any), ("b", I8, &[41], Range(-2, -1))], &["y"], "  y = div(a, b)"));
+    v.push(case("div_i8_small", next(), &[("a", I8, &[41], Any), ("b", I8, &[41], Range(-2, -1))], &["y"], "  y = div(a, b)"));
     for (d, a, b) in [
         (I32, &[7usize, 11][..], &[11usize, 13][..]),
         (I64, &[2, 3, 5], &[5, 4]),
@@ -315,7 +314,7 @@ pub fn integer() -> Vec<Case> {
         (I32, &[3, 1, 4, 6], &[2, 6, 5]),
     ] {
         let name = format!("matmul_{d}_{}x{}", a.len(), b.len());
-        v.push(case("matmul(int)", &name, next(), &[("a", d, a, Any), ("b", d, b, Any)], &["y"], "  y = matmul(a, b)"));
+        v.push(case(&name, next(), &[("a", d, a, Any), ("b", d, b, Any)], &["y"], "  y = matmul(a, b)"));
     }
     // gemm on integers goes through f64, truncating: alpha and beta not integers.
     for (d, ta, tb, cs) in [(I32, false, true, Some(&[13usize][..])), (I64, true, false, Some(&[7, 1][..])), (I32, false, false, None), (I64, true, true, Some(&[7, 13][..]))] {
@@ -324,8 +323,8 @@ pub fn integer() -> Vec<Case> {
         let attrs = format!("{{trans_a = {ta}, trans_b = {tb}, alpha = 0.37, beta = -1.5}}");
         let name = format!("gemm_{d}_{ta}_{tb}");
         v.push(match cs {
-            Some(cs) => case("gemm(int)", &name, next(), &[("a", d, ash, Any), ("b", d, bsh, Any), ("c", d, cs, Any)], &["y"], &format!("  y = gemm(a, b, c) {attrs}")),
-            None => case("gemm(int)", &name, next(), &[("a", d, ash, Any), ("b", d, bsh, Any)], &["y"], &format!("  y = gemm(a, b) {attrs}")),
+            Some(cs) => case(&name, next(), &[("a", d, ash, Any), ("b", d, bsh, Any), ("c", d, cs, Any)], &["y"], &format!("  y = gemm(a, b, c) {attrs}")),
+            None => case(&name, next(), &[("a", d, ash, Any), ("b", d, bsh, Any)], &["y"], &format!("  y = gemm(a, b) {attrs}")),
         });
     }
     v
@@ -348,26 +347,26 @@ pub fn saturating() -> Vec<Case> {
     let low = Range(i32::MIN as i64, i32::MIN as i64 + 8);
     for b in ["add", "sub", "mul"] {
         for (tag, da, db) in [("full", full, full), ("small", Any, Any), ("low", low, Range(-3, 3))] {
-            v.push(case(&format!("{b}(i32)"), &format!("{b}_i32_{tag}"), next(), &[("a", I32, &[7, 13], da), ("b", I32, &[13], db)], &["y"], &format!("  y = {b}(a, b)")));
+            v.push(case(&format!("{b}_i32_{tag}"), next(), &[("a", I32, &[7, 13], da), ("b", I32, &[13], db)], &["y"], &format!("  y = {b}(a, b)")));
         }
     }
-    v.push(case("div(i32)", "div_i32_min", next(), &[("a", I32, &[37], low), ("b", I32, &[37], Range(-1, -1))], &["y"], "  y = div(a, b)"));
-    v.push(case("div(i32)", "div_i32_full", next(), &[("a", I32, &[41], full), ("b", I32, &[41], NonZero)], &["y"], "  y = div(a, b)"));
+    v.push(case("div_i32_min", next(), &[("a", I32, &[37], low), ("b", I32, &[37], Range(-1, -1))], &["y"], "  y = div(a, b)"));
+    v.push(case("div_i32_full", next(), &[("a", I32, &[41], full), ("b", I32, &[41], NonZero)], &["y"], "  y = div(a, b)"));
     // Products up to 2^62: their sums wrap in i64 (as the reference) and saturate.
     for (tag, a, b) in [("5x7x3", &[5usize, 7][..], &[7usize, 3][..]), ("2x3x2x9", &[2, 3, 2], &[2, 9])] {
-        v.push(case("matmul(i32)", &format!("matmul_i32_full_{tag}"), next(), &[("a", I32, a, full), ("b", I32, b, full)], &["y"], "  y = matmul(a, b)"));
+        v.push(case(&format!("matmul_i32_full_{tag}"), next(), &[("a", I32, a, full), ("b", I32, b, full)], &["y"], "  y = matmul(a, b)"));
     }
     // Integer reductions accumulate in i64 (wrapping), then saturate.
-    v.push(case("reduce_sum(i32)", "reduce_sum_i32_full", next(), &[("x", I32, &[3, 37], full)], &["y"], "  y = reduce_sum(x) {axes = [1]}"));
-    v.push(case("reduce_sum(i32)", "reduce_sum_i32_all", next(), &[("x", I32, &[5, 7], Any)], &["y"], "  y = reduce_sum(x) {keepdims = false}"));
-    v.push(case("reduce_prod(int)", "reduce_prod_i32_full", next(), &[("x", I32, &[4, 3], full)], &["y"], "  y = reduce_prod(x) {axes = [0]}"));
-    v.push(case("reduce_prod(int)", "reduce_prod_i32_small", next(), &[("x", I32, &[3, 13], Range(-9, 9))], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
-    v.push(case("reduce_prod(int)", "reduce_prod_i8", next(), &[("x", I8, &[6, 5], Any)], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
-    v.push(case("reduce_prod(int)", "reduce_prod_u8", next(), &[("x", U8, &[2, 9], Any)], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
-    v.push(case("matmul(i32)", "matmul_i32_low", next(), &[("a", I32, &[4, 3], low), ("b", I32, &[3, 5], Range(-3, 3))], &["y"], "  y = matmul(a, b)"));
+    v.push(case("reduce_sum_i32_full", next(), &[("x", I32, &[3, 37], full)], &["y"], "  y = reduce_sum(x) {axes = [1]}"));
+    v.push(case("reduce_sum_i32_all", next(), &[("x", I32, &[5, 7], Any)], &["y"], "  y = reduce_sum(x) {keepdims = false}"));
+    v.push(case("reduce_prod_i32_full", next(), &[("x", I32, &[4, 3], full)], &["y"], "  y = reduce_prod(x) {axes = [0]}"));
+    v.push(case("reduce_prod_i32_small", next(), &[("x", I32, &[3, 13], Range(-9, 9))], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
+    v.push(case("reduce_prod_i8", next(), &[("x", I8, &[6, 5], Any)], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
+    v.push(case("reduce_prod_u8", next(), &[("x", U8, &[2, 9], Any)], &["y"], "  y = reduce_prod(x) {axes = [1]}"));
+    v.push(case("matmul_i32_low", next(), &[("a", I32, &[4, 3], low), ("b", I32, &[3, 5], Range(-3, 3))], &["y"], "  y = matmul(a, b)"));
     for u in ["neg", "abs"] {
-        v.push(case(&format!("{u}(i32)"), &format!("{u}_i32_low"), next(), &[("x", I32, &[5, 11], low)], &["y"], &format!("  y = {u}(x)")));
-        v.push(case(&format!("{u}(i32)"), &format!("{u}_i32_full"), next(), &[("x", I32, &[67], full)], &["y"], &format!("  y = {u}(x)")));
+        v.push(case(&format!("{u}_i32_low"), next(), &[("x", I32, &[5, 11], low)], &["y"], &format!("  y = {u}(x)")));
+        v.push(case(&format!("{u}_i32_full"), next(), &[("x", I32, &[67], full)], &["y"], &format!("  y = {u}(x)")));
     }
     v
 }
@@ -411,7 +410,7 @@ pub fn quant_and_routing() -> Vec<Case> {
         let src = format!("graph {name}(x: {xd}[{}] {xq}{sig_w}{sig_b}) -> (y) {{\n{body_w}{body_b}  y = {op}({args}){attrs}\n}}\n", dims(xs));
         let mut inputs = vec![("x", tensor(&mut rng, *xd, xs, Any))];
         let w = tensor(&mut rng, I8, ws, Any);
-        let mut c = if as_param { explicit(&op, &name, src, inputs) } else { inputs.push(("w", w.clone())); explicit(&op, &name, src, inputs) };
+        let mut c = if as_param { explicit(&name, src, inputs) } else { inputs.push(("w", w.clone())); explicit(&name, src, inputs) };
         if as_param {
             c.weights.insert("w".into(), w);
         }
@@ -427,7 +426,7 @@ pub fn quant_and_routing() -> Vec<Case> {
         let src = format!(
             "graph {name}(x: f32[{t}, {d}]) -> (y) {{\n  gate = param f32[{d}, {e}]\n  w1 = param f32[{e}, {d}, {h}]\n  w2 = param f32[{e}, {h}, {d}]\n  y = moe(x, gate, w1, w2) {{k = {k}, activation = {act}{cap}}}\n}}\n"
         );
-        let mut c = explicit("moe", &name, src, vec![("x", tensor(&mut rng, F32, &[t, d], Any))]);
+        let mut c = explicit(&name, src, vec![("x", tensor(&mut rng, F32, &[t, d], Any))]);
         for (p, s) in [("gate", vec![d, e]), ("w1", vec![e, d, h]), ("w2", vec![e, h, d])] {
             c.weights.insert(p.into(), tensor(&mut rng, F32, &s, Any));
         }
@@ -462,9 +461,7 @@ pub fn quant_and_routing() -> Vec<Case> {
             offsets.len()
         );
         let off32: Vec<i32> = offsets.iter().map(|&o| o as i32).collect();
-        v.push(explicit(
-            "sparse_matmul",
-            &name,
+        v.push(explicit(&name,
             src,
             vec![
                 ("x", tensor(&mut rng, F32, &xs, Any)),
@@ -511,7 +508,7 @@ pub fn attention() -> Vec<Case> {
             None => "attention(q, k, v)",
         };
         let body = format!("  y = {call} {{heads = {heads}{attrs}}}");
-        v.push(case("attention", &format!("attention_{i}"), seed, &sig, &["y"], &body));
+        v.push(case(&format!("attention_{i}"), seed, &sig, &["y"], &body));
     }
     v
 }
@@ -529,23 +526,21 @@ pub fn half() -> Vec<Case> {
     };
     for d in [F16, BF16] {
         for u in ["relu", "exp", "tanh", "gelu"] {
-            v.push(case(&format!("{d} {u}"), &format!("{u}_{d}"), next(), &[("x", d, &[7, 13], Any)], &["y"], &format!("  y = {u}(x)")));
+            v.push(case(&format!("{u}_{d}"), next(), &[("x", d, &[7, 13], Any)], &["y"], &format!("  y = {u}(x)")));
         }
         for (b, sa, sb) in [("add", &[3usize, 1, 5][..], &[4usize, 5][..]), ("mul", &[37], &[37]), ("div", &[6, 7], &[7])] {
-            v.push(case(&format!("{d} {b}"), &format!("{b}_{d}"), next(), &[("a", d, sa, Any), ("b", d, sb, Positive)], &["y"], &format!("  y = {b}(a, b)")));
+            v.push(case(&format!("{b}_{d}"), next(), &[("a", d, sa, Any), ("b", d, sb, Positive)], &["y"], &format!("  y = {b}(a, b)")));
         }
-        v.push(case(&format!("{d} less"), &format!("less_{d}"), next(), &[("a", d, &[19], Any), ("b", d, &[19], Any)], &["y"], "  y = less(a, b)"));
-        v.push(case(&format!("{d} where"), &format!("where_{d}"), next(), &[("c", Bool, &[5, 1], Any), ("a", d, &[5, 6], Any), ("b", d, &[6], Any)], &["y"], "  y = where(c, a, b)"));
+        v.push(case(&format!("less_{d}"), next(), &[("a", d, &[19], Any), ("b", d, &[19], Any)], &["y"], "  y = less(a, b)"));
+        v.push(case(&format!("where_{d}"), next(), &[("c", Bool, &[5, 1], Any), ("a", d, &[5, 6], Any), ("b", d, &[6], Any)], &["y"], "  y = where(c, a, b)"));
         for (from, to) in [(F32, d), (d, F32), (d, I32), (I32, d), (d, if d == F16 { BF16 } else { F16 })] {
-            v.push(case(&format!("{d} cast"), &format!("cast_{from}_{to}"), next(), &[("x", from, &[5, 7], Any)], &["y"], &format!("  y = cast(x) {{to = {to}}}")));
+            v.push(case(&format!("cast_{from}_{to}"), next(), &[("x", from, &[5, 7], Any)], &["y"], &format!("  y = cast(x) {{to = {to}}}")));
         }
-        v.push(case(&format!("{d} matmul"), &format!("matmul_{d}"), next(), &[("a", d, &[7, 11], Any), ("b", d, &[11, 13], Any)], &["y"], "  y = matmul(a, b)"));
-        v.push(case(&format!("{d} softmax"), &format!("softmax_{d}"), next(), &[("x", d, &[3, 29], Any)], &["y"], "  y = softmax(x)"));
-        v.push(case(&format!("{d} transpose"), &format!("transpose_{d}"), next(), &[("x", d, &[3, 5, 7], Any)], &["y"], "  y = transpose(x) {perm = [2, 0, 1]}"));
-        v.push(case(&format!("{d} conv2d"), &format!("conv2d_{d}"), next(), &[("x", d, &[1, 3, 9, 7], Any), ("w", d, &[5, 3, 3, 3], Any)], &["y"], "  y = conv2d(x, w) {pad = [1, 1, 1, 1]}"));
-        v.push(case(
-            &format!("{d} elementwise"),
-            &format!("region_{d}"),
+        v.push(case(&format!("matmul_{d}"), next(), &[("a", d, &[7, 11], Any), ("b", d, &[11, 13], Any)], &["y"], "  y = matmul(a, b)"));
+        v.push(case(&format!("softmax_{d}"), next(), &[("x", d, &[3, 29], Any)], &["y"], "  y = softmax(x)"));
+        v.push(case(&format!("transpose_{d}"), next(), &[("x", d, &[3, 5, 7], Any)], &["y"], "  y = transpose(x) {perm = [2, 0, 1]}"));
+        v.push(case(&format!("conv2d_{d}"), next(), &[("x", d, &[1, 3, 9, 7], Any), ("w", d, &[5, 3, 3, 3], Any)], &["y"], "  y = conv2d(x, w) {pad = [1, 1, 1, 1]}"));
+        v.push(case(&format!("region_{d}"),
             next(),
             &[("a", d, &[4, 9], Any), ("b", d, &[9], Any)],
             &["y"],

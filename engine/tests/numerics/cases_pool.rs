@@ -14,17 +14,11 @@
 use super::cases::{Case, Dist, case};
 use smelt_ir::{DType, Data, Tensor};
 
-/// Ops these cases file under: each must pass at least one.
-pub const POOL_OPS: &[&str] = &[
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "max_pool1d+indices", "max_pool2d+indices",
-    "max_pool3d+indices",
-];
-
 /// A pooling case filed under `label` (`op` or `op+indices`).
 fn pool(label: &str, name: &str, seed: u64, xs: &[usize], attrs: &str) -> Case {
     let op = label.split('+').next().unwrap_or(label);
     let outs: &[&str] = if label.ends_with("+indices") { &["y", "i"] } else { &["y"] };
-    case(label, name, seed, &[("x", DType::F32, xs, Dist::Any)], outs, &format!("  {} = {op}(x) {{{attrs}}}", outs.join(", ")))
+    case(name, seed, &[("x", DType::F32, xs, Dist::Any)], outs, &format!("  {} = {op}(x) {{{attrs}}}", outs.join(", ")))
 }
 
 /// `c` with `x[k] = v` for each `(k, v)`.

@@ -10,9 +10,6 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use smelt_ir::DType;
 
-/// Ops that must pass here on Cranelift and LLVM.
-pub const QUANT_OPS: &[&str] = &["qmatmul", "qconv1d", "qconv2d", "qconv3d"];
-
 fn dims(s: &[usize]) -> String {
     s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
 }
@@ -48,7 +45,7 @@ fn qcase(op: &str, name: &str, rng: &mut ChaCha8Rng, x: (DType, &[usize], &str),
     if !w_param {
         inputs.push(("w", wt.clone()));
     }
-    let mut c = explicit(op, name, src, inputs);
+    let mut c = explicit(name, src, inputs);
     if w_param {
         c.weights.insert("w".into(), wt);
     }

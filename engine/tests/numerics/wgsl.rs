@@ -7,12 +7,10 @@
 //! Without an adapter these tests FAIL (CI installs lavapipe), unless
 //! `SMELT_SKIP_GPU=1` says to skip them.
 
-use super::report::Table;
-use super::{FIXTURE_OPS, cases, cases_conv_pool_rnn, cases_quant, check, finish, op_of, run_cases, zoo, zoo_table};
+use super::{cases, cases_conv_pool_rnn, cases_quant, examples_suite, fixtures_suite, from_cases, nan_case, run_suite, zoo_suite};
 use smelt_engine::{Backend, ScheduleOptions};
-use smelt_ir::{Bindings, Graph, Tensor, load_model, text::parse, weights::read_safetensors};
+use smelt_ir::{Graph, Tensor, text::parse};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// The WGSL backend through the engine, with the device's emit options (native
 /// f16 where the adapter has `shader-f16`) or forced ones.
@@ -80,17 +78,10 @@ pub fn backend() -> Option<Wgsl> {
     }
 }
 
-/// Ops the WGSL backend lowers: each must pass at least one case.
-pub const WGSL_OPS: &[&str] = &[
-    "relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "exp", "log", "sqrt", "rsqrt", "neg", "abs", "erf", "sin", "cos",
-    "reciprocal", "floor", "ceil", "round", "sign", "softplus", "silu", "identity", "leaky_relu", "elu", "hard_sigmoid",
-    "clip", "not", "add", "sub", "mul", "div", "max", "min", "pow", "prelu", "equal", "less", "less_equal", "greater",
-    "greater_equal", "and", "or", "xor", "where", "cast", "elementwise", "matmul", "gemm", "fused_matmul", "f16 relu",
-    "f16 exp", "f16 tanh", "f16 gelu", "f16 add", "f16 mul", "f16 div", "f16 less", "f16 where", "f16 cast", "f16 matmul",
-    "f16 softmax", "f16 transpose", "f16 conv2d", "f16 elementwise", "bf16 relu", "bf16 exp", "bf16 tanh", "bf16 gelu",
-    "bf16 add", "bf16 mul", "bf16 div", "bf16 less", "bf16 where", "bf16 cast", "bf16 matmul", "bf16 softmax",
-    "bf16 transpose", "bf16 conv2d", "bf16 elementwise",
-];
+/// The cases the WGSL backend refuses, each with the reason (`*` ends a name
+/// prefix). Anything else it refuses fails the suite, and so does an entry here
+/// that runs.
+pub const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[];
 
 #[test]
 fn wgsl_ops() {
@@ -98,7 +89,7 @@ fn wgsl_ops() {
     let mut cases = cases::elementwise();
     cases.extend(cases::linalg());
     cases.extend(cases::half());
-    run_cases(&b, &cases, "ops", WGSL_OPS);
+    run_suite(&b, &from_cases(&cases), "ops", EXPECTED_UNSUPPORTED);
 }
 
 /// The f16/bf16 cases with f16 packed two to a `u32` word (the portable form,
@@ -107,8 +98,7 @@ fn wgsl_ops() {
 fn wgsl_half_packed() {
     let Some(b) = backend() else { return };
     let b = b.with_native_f16(false);
-    let half: Vec<&str> = WGSL_OPS.iter().copied().filter(|o| o.starts_with("f16 ") || o.starts_with("bf16 ")).collect();
-    run_cases(&b, &cases::half(), "16-bit floats", &half);
+    run_suite(&b, &from_cases(&cases::half()), "16-bit floats", EXPECTED_UNSUPPORTED);
 }
 
 /// The f16/bf16 cases with native f16 storage (`array<f16>`), on an adapter with
@@ -125,8 +115,7 @@ fn wgsl_half_native() {
         assert!(e.contains("lacks shader-f16"), "{e}");
         return;
     }
-    let half: Vec<&str> = WGSL_OPS.iter().copied().filter(|o| o.starts_with("f16 ") || o.starts_with("bf16 ")).collect();
-    run_cases(&native, &cases::half(), "16-bit floats", &half);
+    run_suite(&native, &from_cases(&cases::half()), "16-bit floats", EXPECTED_UNSUPPORTED);
 }
 
 /// Large-window max/avg pooling (a workgroup per output, `cases_pool.rs`) and
@@ -135,8 +124,8 @@ fn wgsl_half_native() {
 fn wgsl_pools() {
     let Some(b) = backend() else { return };
     let mut cases = super::cases_pool::pools();
-    cases.extend(super::cases_conv_pool_rnn::conv_pool_rnn().into_iter().filter(|c| c.op.contains("pool")));
-    run_cases(&b, &cases, "pooling", super::cases_pool::POOL_OPS);
+    cases.extend(super::cases_conv_pool_rnn::conv_pool_rnn().into_iter().filter(|c| c.name.contains("pool")));
+    run_suite(&b, &from_cases(&cases), "pooling", EXPECTED_UNSUPPORTED);
 }
 
 /// Softmax, layer norm, reductions and global pooling over long rows: a
@@ -145,7 +134,7 @@ fn wgsl_pools() {
 #[test]
 fn wgsl_rows() {
     let Some(b) = backend() else { return };
-    run_cases(&b, &super::cases_rows::rows(), "row reductions", super::cases_rows::ROWS_OPS);
+    run_suite(&b, &from_cases(&super::cases_rows::rows()), "row reductions", EXPECTED_UNSUPPORTED);
 }
 
 /// Integer arithmetic (i32 saturating as the interpreter's i64-then-saturate),
@@ -156,7 +145,7 @@ fn wgsl_integer() {
     let Some(b) = backend() else { return };
     let mut cases = cases::integer();
     cases.extend(cases::saturating());
-    run_cases(&b, &cases, "integer ops", &["div(int)", "matmul(int)", "gemm(int)", "add(i32)", "sub(i32)", "mul(i32)", "div(i32)", "neg(i32)", "abs(i32)", "matmul(i32)", "reduce_sum(i32)", "reduce_prod(int)"]);
+    run_suite(&b, &from_cases(&cases), "integer ops", EXPECTED_UNSUPPORTED);
 }
 
 /// i64 tensors as data (`cases_i64.rs`): two-word integers in the shaders,
@@ -164,7 +153,7 @@ fn wgsl_integer() {
 #[test]
 fn wgsl_i64() {
     let Some(b) = backend() else { return };
-    run_cases(&b, &super::cases_i64::cases(), "i64 data", super::cases_i64::I64_OPS);
+    run_suite(&b, &from_cases(&super::cases_i64::cases()), "i64 data", EXPECTED_UNSUPPORTED);
 }
 
 /// Conversions between i64 and f32 bit for bit against the interpreter: every
@@ -213,37 +202,13 @@ fn wgsl_i64_conversions_are_bit_exact() {
 #[test]
 fn wgsl_fixtures() {
     let Some(b) = backend() else { return };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/interp");
-    let manifest = std::fs::read_to_string(dir.join("MANIFEST.txt")).expect("MANIFEST.txt");
-    let mut table = Table::default();
-    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
-        let case = line.split_whitespace().next().unwrap_or_default();
-        let g = load_model(&dir.join(format!("{case}.smelt"))).unwrap_or_else(|e| panic!("{case}: {e:?}"));
-        let io = read_safetensors(&dir.join(format!("{case}.io.safetensors"))).expect("io file");
-        let inputs: BTreeMap<String, Tensor> = io.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect();
-        check(&mut table, &b, &op_of(&g), case, &g, &inputs);
-    }
-    finish(&table, &format!("interpreter fixtures on {}", b.name()), FIXTURE_OPS);
+    run_suite(&b, &fixtures_suite(), "interpreter fixtures", EXPECTED_UNSUPPORTED);
 }
 
 #[test]
 fn wgsl_examples() {
     let Some(b) = backend() else { return };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("examples/").flatten().map(|e| e.path()).collect();
-    files.retain(|p| p.extension().is_some_and(|e| e == "smelt"));
-    files.sort();
-    let mut table = Table::default();
-    for path in &files {
-        let g = load_model(path).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
-        let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-        for size in [1u64, 5] {
-            let dims: Bindings = ["N", "B", "T"].iter().map(|s| (s.to_string(), size + (s == &"T") as u64 * 2)).collect();
-            let inputs = smelt_interp::init::random_inputs(&g, size, &dims).expect("inputs");
-            check(&mut table, &b, &format!("example {name}"), &format!("{name}@{size}"), &g, &inputs);
-        }
-    }
-    finish(&table, &format!("examples on {}", b.name()), &["example attention", "example mlp", "example resblock"]);
+    run_suite(&b, &examples_suite(), "examples", EXPECTED_UNSUPPORTED);
 }
 
 /// Errors only the data reveals are reported from the status buffers exactly as
@@ -336,7 +301,7 @@ fn wgsl_half_conversions_are_bit_exact() {
 #[test]
 fn wgsl_conv_pool_rnn_ops() {
     let Some(b) = backend() else { return };
-    run_cases(&b, &cases_conv_pool_rnn::conv_pool_rnn(), "3-d conv/pool, indices, wrap pad, recurrences", cases_conv_pool_rnn::CONV_POOL_RNN_OPS);
+    run_suite(&b, &from_cases(&cases_conv_pool_rnn::conv_pool_rnn()), "3-d conv/pool, indices, wrap pad, recurrences", EXPECTED_UNSUPPORTED);
 }
 
 /// Attention, MoE routing, sparse and quantization ops, and the quantized GEMMs.
@@ -346,9 +311,7 @@ fn wgsl_attention_quant_routing() {
     let mut cases = cases::attention();
     cases.extend(cases::quant_and_routing());
     cases.extend(cases_quant::quant());
-    let mut must: Vec<&str> = vec!["attention", "moe", "sparse_matmul", "qconv1d", "qconv2d"];
-    must.extend(cases_quant::QUANT_OPS);
-    run_cases(&b, &cases, "attention, routing, quantization", &must);
+    run_suite(&b, &from_cases(&cases), "attention, routing, quantization", EXPECTED_UNSUPPORTED);
 }
 
 /// Every small zoo model (ResNet, DQN, AlphaZero, LSTM/GRU, attention,
@@ -356,8 +319,7 @@ fn wgsl_attention_quant_routing() {
 #[test]
 fn wgsl_zoo_models() {
     let Some(b) = backend() else { return };
-    let models: Vec<_> = zoo::SMALL.iter().map(|&(name, settings, dims)| (name, "", zoo::model(name, settings, dims))).collect();
-    zoo_table(&b, &models);
+    run_suite(&b, &zoo_suite(false), "zoo models", EXPECTED_UNSUPPORTED);
 }
 
 /// GEMMs large enough for the 128×128 tile (at least `BIG_FROM_GROUPS` of its
@@ -369,19 +331,15 @@ fn wgsl_big_tiles() {
     use smelt_ir::DType::F32;
     let Some(b) = backend() else { return };
     let c = vec![
-        case("matmul", "matmul_2049x23x2050", 7001, &[("a", F32, &[2049, 23], Any), ("b", F32, &[23, 2050], Any)], &["y"], "  y = matmul(a, b)"),
-        case("matmul", "matmul_16x260x19x1030", 7002, &[("a", F32, &[16, 260, 19], Any), ("b", F32, &[19, 1030], Any)], &["y"], "  y = matmul(a, b)"),
-        case(
-            "gemm",
-            "gemm_tt_2053x13x2051",
+        case("matmul_2049x23x2050", 7001, &[("a", F32, &[2049, 23], Any), ("b", F32, &[23, 2050], Any)], &["y"], "  y = matmul(a, b)"),
+        case("matmul_16x260x19x1030", 7002, &[("a", F32, &[16, 260, 19], Any), ("b", F32, &[19, 1030], Any)], &["y"], "  y = matmul(a, b)"),
+        case("gemm_tt_2053x13x2051",
             7003,
             &[("a", F32, &[13, 2053], Any), ("b", F32, &[2051, 13], Any), ("c", F32, &[2051], Any)],
             &["y"],
             "  y = gemm(a, b, c) {trans_a = true, trans_b = true, alpha = 0.5, beta = 2.0}",
         ),
-        case(
-            "conv2d",
-            "conv2d_3x3_12x520ch_25x25",
+        case("conv2d_3x3_12x520ch_25x25",
             7004,
             &[("x", F32, &[12, 3, 25, 25], Any), ("w", F32, &[520, 3, 3, 3], Any)],
             &["y"],
@@ -395,7 +353,11 @@ fn wgsl_big_tiles() {
         let big = prog.steps.iter().filter_map(|st| smelt_codegen::wgsl::emit_step(st, &Default::default()).ok()).any(|sh| sh.source.contains("128x128 tiles"));
         assert!(big, "{} does not use the 128-wide tile", case.name);
     }
-    run_cases(&b, &c, "GEMMs on the 128-wide tile", &["matmul", "gemm", "conv2d"]);
+    run_suite(&b, &from_cases(&c), "GEMMs on the 128-wide tile", EXPECTED_UNSUPPORTED);
+    // And the same on the 64-wide tile (`--schedule wgsl-tile=64`), and the
+    // 128-wide one forced on the cases of the split-K test.
+    let small = Wgsl(smelt_engine::Wgsl { schedule: ScheduleOptions { wgsl_tile: Some(64), ..Default::default() }, ..b.0.clone() });
+    run_suite(&small, &from_cases(&c), "GEMMs, wgsl-tile=64", EXPECTED_UNSUPPORTED);
 }
 
 /// NaN semantics as the interpreter's: NaN-propagating max/min and reductions,
@@ -405,18 +367,8 @@ fn wgsl_big_tiles() {
 /// `FOrdNotEqual`, so the emitter tests NaN as `!(x == x)`.
 #[test]
 fn wgsl_nan_semantics() {
-    use smelt_ir::Data;
     let Some(b) = backend() else { return };
-    let src = "graph g(a: f32[7], b: f32[7]) -> (mx, mn, i, t, r, ne) {\n  mx = max(a, b)\n  mn = min(a, b)\n  i = cast(a) {to = i32}\n  t = cast(a) {to = bool}\n  r = reduce_max(a) {axes = [0], keepdims = false}\n  e = equal(a, b)\n  ne = not(e)\n}\n";
-    let g = parse(src).unwrap();
-    let nan = f32::NAN;
-    let inputs = BTreeMap::from([
-        ("a".to_string(), Tensor::new(vec![7], Data::F32(vec![nan, 1.0, nan, f32::NEG_INFINITY, 2.0, 0.0, -3.5])).unwrap()),
-        ("b".to_string(), Tensor::new(vec![7], Data::F32(vec![0.0, nan, nan, 3.0, 2.0, nan, -3.5])).unwrap()),
-    ]);
-    let mut table = Table::default();
-    check(&mut table, &b, "nan", "nan-semantics", &g, &inputs);
-    finish(&table, &format!("NaN semantics on {}", b.name()), &["nan"]);
+    run_suite(&b, &[nan_case()], "NaN semantics", EXPECTED_UNSUPPORTED);
 }
 
 /// Split-K (`lower::gpu::split_k`): GEMMs with few output tiles and a long depth
@@ -429,19 +381,15 @@ fn wgsl_split_k() {
     use smelt_ir::DType::F32;
     let Some(b) = backend() else { return };
     let c = vec![
-        case("matmul", "matmul_5x1030x70", 7101, &[("a", F32, &[5, 1030], Any), ("b", F32, &[1030, 70], Any)], &["y"], "  y = matmul(a, b)"),
-        case("matmul", "matmul_3x7x2048x9", 7102, &[("a", F32, &[3, 7, 2048], Any), ("b", F32, &[3, 2048, 9], Any)], &["y"], "  y = matmul(a, b)"),
-        case(
-            "gemm",
-            "gemm_t_33x4096x65",
+        case("matmul_5x1030x70", 7101, &[("a", F32, &[5, 1030], Any), ("b", F32, &[1030, 70], Any)], &["y"], "  y = matmul(a, b)"),
+        case("matmul_3x7x2048x9", 7102, &[("a", F32, &[3, 7, 2048], Any), ("b", F32, &[3, 2048, 9], Any)], &["y"], "  y = matmul(a, b)"),
+        case("gemm_t_33x4096x65",
             7103,
             &[("a", F32, &[4096, 33], Any), ("b", F32, &[4096, 65], Any), ("c", F32, &[65], Any)],
             &["y"],
             "  y = gemm(a, b, c) {trans_a = true, alpha = 0.5, beta = 2.0}",
         ),
-        case(
-            "conv2d",
-            "conv2d_3x3_64ch_7x7",
+        case("conv2d_3x3_64ch_7x7",
             7104,
             &[("x", F32, &[1, 64, 7, 7], Any), ("w", F32, &[37, 64, 3, 3], Any)],
             &["y"],
@@ -454,5 +402,7 @@ fn wgsl_split_k() {
         let prog = smelt_codegen::lower::lower(&g, &smelt_codegen::wgsl::target()).expect("lowering");
         assert!(prog.steps.iter().any(|st| st.kernel.name.ends_with("split_k_sum")), "{} is not split over K", case.name);
     }
-    run_cases(&b, &c, "split-K GEMMs", &["matmul", "gemm", "conv2d"]);
+    run_suite(&b, &from_cases(&c), "split-K GEMMs", EXPECTED_UNSUPPORTED);
+    let big = Wgsl(smelt_engine::Wgsl { schedule: ScheduleOptions { wgsl_tile: Some(128), ..Default::default() }, ..b.0.clone() });
+    run_suite(&big, &from_cases(&c), "split-K GEMMs, wgsl-tile=128", EXPECTED_UNSUPPORTED);
 }

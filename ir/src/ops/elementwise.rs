@@ -154,7 +154,10 @@ impl UnaryOp {
     /// Applies the function to one f32 value (the reference semantics).
     pub fn eval(&self, x: f32) -> f32 {
         match *self {
-            UnaryOp::Relu => x.max(0.0),
+            // NaN propagates (as numpy, ONNX and PyTorch): not `x.max(0.0)`.
+            UnaryOp::Relu => {
+                if x < 0.0 { 0.0 } else { x }
+            }
             UnaryOp::Gelu => (0.5 * x as f64 * (1.0 + erf(x as f64 / std::f64::consts::SQRT_2))) as f32,
             UnaryOp::GeluTanh => {
                 let x = x as f64;
@@ -206,7 +209,9 @@ impl UnaryOp {
                 }
             }
             UnaryOp::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
-            UnaryOp::Clip { min, max } => x.max(min).min(max),
+            UnaryOp::Clip { min, max } => {
+                if x.is_nan() { x } else { x.max(min).min(max) }
+            }
         }
     }
 }

@@ -26,6 +26,23 @@ pub struct SmeltAnalysis {
     pub weights: HashMap<Arc<str>, Arc<Tensor>>,
     /// Merges of e-classes whose types disagreed (a bug in a rule).
     pub conflicts: Vec<String>,
+    /// Every rule application that merged something (what
+    /// `EqSatReport::extracted` looks for in the extracted graph).
+    pub applications: Vec<Application>,
+    /// The e-classes created so far, in order (each new e-node makes one):
+    /// a rule application's products are those made while it ran.
+    pub made: Vec<(Id, ENode)>,
+}
+
+/// One rule application: the class it merged into, the e-nodes it created
+/// (each in its own new class; none when its right side already existed or is
+/// a variable) and the left side's e-node it matched (children canonical then).
+#[derive(Debug, Clone)]
+pub struct Application {
+    pub rule: String,
+    pub class: Id,
+    pub products: Vec<(Id, ENode)>,
+    pub lhs: Option<ENode>,
 }
 
 /// What is known of an e-class.
@@ -68,7 +85,8 @@ fn data_of(eg: &EG, id: Id) -> &ClassData {
 impl Analysis<ENode> for SmeltAnalysis {
     type Data = ClassData;
 
-    fn make(eg: &mut EG, enode: &ENode, _id: Id) -> ClassData {
+    fn make(eg: &mut EG, enode: &ENode, id: Id) -> ClassData {
+        eg.analysis.made.push((id, enode.clone()));
         let mut d = ClassData { types: None, is_const: false, uniform: None, uses: 0 };
         match &enode.head {
             Head::Input(n) => d.types = eg.analysis.leaf_types.get(n).map(|t| vec![t.clone()]),

@@ -85,7 +85,8 @@ impl CostModel {
         let last = |t: &TensorType| t.dims().last().map(|d| self.numel(&TensorType::new(t.dtype, vec![d.clone()]))).unwrap_or(1.0);
         let flops = match op {
             Op::Unary(u) => out * unary_flops(u),
-            Op::Binary(_) | Op::Where | Op::Cast { .. } => out,
+            Op::Binary(b) => out * binary_flops(b),
+            Op::Where | Op::Cast { .. } => out,
             Op::MatMul => 2.0 * out * contracted(self, ins),
             Op::Gemm(g) => {
                 let k = if g.trans_a { self.numel(&dim(ins[0], 0)) } else { last(ins[0]) };
@@ -174,12 +175,22 @@ pub fn unary_flops(u: &UnaryOp) -> f64 {
     }
 }
 
+/// FLOPs of one application of a binary function: a division costs what a
+/// reciprocal does (its latency and throughput are several multiplies').
+pub fn binary_flops(b: &BinaryOp) -> f64 {
+    match b {
+        BinaryOp::Pow => 10.0,
+        BinaryOp::Div => 4.0,
+        _ => 1.0,
+    }
+}
+
 /// FLOPs per element of an elementwise expression.
 pub fn expr_flops(e: &Expr) -> f64 {
     match e {
         Expr::Input(_) | Expr::Const(_) => 0.0,
         Expr::Unary(u, x) => unary_flops(u) + expr_flops(x),
-        Expr::Binary(b, x, y) => (if *b == BinaryOp::Pow { 10.0 } else { 1.0 }) + expr_flops(x) + expr_flops(y),
+        Expr::Binary(b, x, y) => binary_flops(b) + expr_flops(x) + expr_flops(y),
         Expr::Where(c, x, y) => 1.0 + expr_flops(c) + expr_flops(x) + expr_flops(y),
     }
 }

@@ -18,6 +18,8 @@ pub mod lang;
 use crate::error::{Error, Result};
 use crate::manager::{Pass, PassReport};
 use crate::rules::{self, Family};
+use analysis::EG;
+use lang::ENode;
 use cost::{CostModel, CostTarget};
 use egg::{BackoffScheduler, Runner, StopReason};
 use smelt_ir::Graph;
@@ -59,6 +61,12 @@ pub struct EqSatReport {
     pub time: Duration,
     /// How often each rule fired.
     pub applied: BTreeMap<String, usize>,
+    /// For each rule, how many of its applications decided what the extracted
+    /// graph computes: an e-node it created is chosen for its class, or (when it
+    /// created none: its right side was a variable or an existing node) the
+    /// class it merged into is computed by something other than the left side it
+    /// matched. Empty when the extracted graph was not kept.
+    pub extracted: BTreeMap<String, usize>,
     /// The cost model's estimate (seconds) before and after.
     pub cost_before: f64,
     pub cost_after: f64,
@@ -156,6 +164,7 @@ impl EqSat {
         let cost_before = self.model.graph_time(g);
         let cost_after = self.model.graph_time(&out);
         let kept = cost_after <= cost_before * (1.0 + 1e-9);
+        let extracted = if kept { rules_extracted(&conv.eg, &choice, &roots) } else { BTreeMap::new() };
         if !kept {
             out = g.clone();
         }
@@ -168,12 +177,75 @@ impl EqSat {
             stop_reason,
             time: t0.elapsed(),
             applied,
+            extracted,
             cost_before,
             cost_after,
             kept,
         };
         Ok((out, report))
     }
+}
+
+/// For each rule, how many of its applications decided what the extraction
+/// from `roots` computes (see [`EqSatReport::extracted`]).
+fn rules_extracted(eg: &EG, choice: &extract::Choice, roots: &[egg::Id]) -> BTreeMap<String, usize> {
+    use egg::Language;
+    let canon = |n: &ENode| n.clone().map_children(|c| eg.find(c));
+    // The chosen e-node of every class the extracted graph computes.
+    let mut chosen: std::collections::HashMap<egg::Id, ENode> = std::collections::HashMap::new();
+    let mut stack: Vec<egg::Id> = roots.iter().map(|&r| eg.find(r)).collect();
+    while let Some(id) = stack.pop() {
+        if chosen.contains_key(&id) {
+            continue;
+        }
+        if let Some(n) = choice.nodes.get(&id) {
+            let n = canon(n);
+            stack.extend(n.children.iter().copied());
+            chosen.insert(id, n);
+        }
+    }
+    let apps = &eg.analysis.applications;
+    let mut used: Vec<bool> = apps
+        .iter()
+        .map(|a| {
+            if a.products.is_empty() {
+                let lhs = a.lhs.as_ref().map(canon);
+                chosen.get(&eg.find(a.class)).is_some_and(|ch| lhs.is_some_and(|l| l != *ch))
+            } else {
+                a.products.iter().any(|(id, n)| {
+                    let n = canon(n);
+                    chosen.get(&eg.find(*id)).is_some_and(|ch| *ch == n) && a.lhs.as_ref().is_none_or(|l| canon(l) != n)
+                })
+            }
+        })
+        .collect();
+    // An application whose product another, used, application matched as its
+    // left side enabled it (a constant moved right so that a fusion matches):
+    // it is used too, transitively.
+    let products: Vec<std::collections::HashSet<ENode>> =
+        apps.iter().map(|a| a.products.iter().map(|(_, n)| canon(n)).collect()).collect();
+    loop {
+        let mut changed = false;
+        for (i, a) in apps.iter().enumerate() {
+            let Some(l) = a.lhs.as_ref().filter(|_| used[i]).map(canon) else { continue };
+            for (j, p) in products.iter().enumerate() {
+                if !used[j] && p.contains(&l) {
+                    used[j] = true;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut out: BTreeMap<String, usize> = BTreeMap::new();
+    for (a, u) in apps.iter().zip(used) {
+        if u {
+            *out.entry(a.rule.clone()).or_default() += 1;
+        }
+    }
+    out
 }
 
 impl Pass for EqSat {

@@ -20,7 +20,7 @@ pub mod patterns;
 
 use crate::egraph::analysis::{EG, SmeltAnalysis};
 use crate::egraph::lang::ENode;
-use egg::{Applier, Id, Pattern, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
+use egg::{Applier, ENodeOrVar, Id, Language, Pattern, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
 use smelt_ir::{DType, Data, Op, Tensor, TensorType};
 use std::sync::Arc;
 
@@ -169,18 +169,18 @@ fn pattern(s: &str) -> Pattern<ENode> {
 
 /// Pattern to pattern.
 pub fn rw(name: &str, lhs: &str, rhs: &str) -> Rw {
-    Rewrite::new(name, pattern(lhs), Guarded { rhs: pattern(rhs), cond: None }).unwrap_or_else(|e| panic!("rule {name}: {e}"))
+    Rewrite::new(name, pattern(lhs), Guarded { lhs: pattern(lhs), rhs: pattern(rhs), cond: None }).unwrap_or_else(|e| panic!("rule {name}: {e}"))
 }
 
 /// Pattern to pattern, when `cond` holds.
 pub fn rw_if(name: &str, lhs: &str, rhs: &str, cond: Cond) -> Rw {
-    Rewrite::new(name, pattern(lhs), Guarded { rhs: pattern(rhs), cond: Some(cond) })
+    Rewrite::new(name, pattern(lhs), Guarded { lhs: pattern(lhs), rhs: pattern(rhs), cond: Some(cond) })
         .unwrap_or_else(|e| panic!("rule {name}: {e}"))
 }
 
 /// A pattern whose right side `f` builds.
 pub fn rw_fn(name: &str, lhs: &str, f: ApplyFn) -> Rw {
-    Rewrite::new(name, pattern(lhs), FnApplier(f)).unwrap_or_else(|e| panic!("rule {name}: {e}"))
+    Rewrite::new(name, pattern(lhs), FnApplier { lhs: pattern(lhs), f }).unwrap_or_else(|e| panic!("rule {name}: {e}"))
 }
 
 /// Every e-node named `op` (any attributes); `f` builds the right side.
@@ -195,30 +195,76 @@ pub fn rw_ops(name: &str, ops: Vec<&'static str>, f: OpFn) -> Rw {
 
 #[derive(Debug)]
 struct Guarded {
+    lhs: Pattern<ENode>,
     rhs: Pattern<ENode>,
     cond: Option<Cond>,
 }
 
+/// The matched left side's root e-node: a node of `class` that the pattern
+/// `ast` matches under `subst` (found by walking the classes, not the hashcons,
+/// which is stale between rebuilds), with canonical children.
+fn matched(eg: &EG, ast: &PatternAst<ENode>, subst: &Subst, class: Id) -> Option<ENode> {
+    let nodes = ast.as_ref();
+    // Whether pattern node `i` matches some e-node of class `c` (`Some(node)`).
+    fn at(eg: &EG, nodes: &[ENodeOrVar<ENode>], subst: &Subst, i: usize, c: Id) -> Option<ENode> {
+        let ENodeOrVar::ENode(p) = &nodes[i] else { return None };
+        eg[c].nodes.iter().find_map(|n| {
+            if !n.matches(p) {
+                return None;
+            }
+            let ok = n.children.iter().zip(p.children()).all(|(&nc, &pc)| match &nodes[usize::from(pc)] {
+                ENodeOrVar::Var(v) => eg.find(nc) == eg.find(subst[*v]),
+                ENodeOrVar::ENode(_) => at(eg, nodes, subst, usize::from(pc), eg.find(nc)).is_some(),
+            });
+            ok.then(|| n.clone().map_children(|c| eg.find(c)))
+        })
+    }
+    at(eg, nodes, subst, nodes.len().checked_sub(1)?, eg.find(class))
+}
+
+/// Notes a rule's application for `EqSatReport::extracted`: the class it
+/// merged into, the e-nodes made since `mark` (its products) and the left
+/// side's e-node it matched.
+fn note(eg: &mut EG, rule: Symbol, class: Id, mark: usize, lhs: Option<ENode>) {
+    let products = eg.analysis.made[mark..].to_vec();
+    eg.analysis.applications.push(crate::egraph::analysis::Application { rule: rule.to_string(), class, products, lhs });
+}
+
 impl Applier<ENode, SmeltAnalysis> for Guarded {
-    fn apply_one(&self, eg: &mut EG, eclass: Id, subst: &Subst, _: Option<&PatternAst<ENode>>, _: Symbol) -> Vec<Id> {
+    fn apply_one(&self, eg: &mut EG, eclass: Id, subst: &Subst, _: Option<&PatternAst<ENode>>, rule: Symbol) -> Vec<Id> {
         if self.cond.is_some_and(|c| !c(eg, subst)) {
             return vec![];
         }
+        let lhs = matched(eg, &self.lhs.ast, subst, eclass);
+        let mark = eg.analysis.made.len();
         let id = eg.add_instantiation(&self.rhs.ast, subst);
-        if union_checked(eg, eclass, id) { vec![eclass] } else { vec![] }
+        if union_checked(eg, eclass, id) {
+            note(eg, rule, eclass, mark, lhs);
+            vec![eclass]
+        } else {
+            vec![]
+        }
     }
     fn vars(&self) -> Vec<Var> {
         self.rhs.vars()
     }
 }
 
-struct FnApplier(ApplyFn);
+struct FnApplier {
+    lhs: Pattern<ENode>,
+    f: ApplyFn,
+}
 
 impl Applier<ENode, SmeltAnalysis> for FnApplier {
-    fn apply_one(&self, eg: &mut EG, eclass: Id, subst: &Subst, _: Option<&PatternAst<ENode>>, _: Symbol) -> Vec<Id> {
-        match (self.0)(eg, eclass, subst) {
-            Some(new) if union_checked(eg, eclass, new) => vec![eclass],
-            _ => vec![],
+    fn apply_one(&self, eg: &mut EG, eclass: Id, subst: &Subst, _: Option<&PatternAst<ENode>>, rule: Symbol) -> Vec<Id> {
+        let lhs = matched(eg, &self.lhs.ast, subst, eclass);
+        let mark = eg.analysis.made.len();
+        let Some(new) = (self.f)(eg, eclass, subst) else { return vec![] };
+        if union_checked(eg, eclass, new) {
+            note(eg, rule, eclass, mark, lhs);
+            vec![eclass]
+        } else {
+            vec![]
         }
     }
 }
@@ -283,7 +329,7 @@ struct OpApplier {
 }
 
 impl Applier<ENode, SmeltAnalysis> for OpApplier {
-    fn apply_one(&self, eg: &mut EG, eclass: Id, subst: &Subst, _: Option<&PatternAst<ENode>>, _: Symbol) -> Vec<Id> {
+    fn apply_one(&self, eg: &mut EG, eclass: Id, subst: &Subst, _: Option<&PatternAst<ENode>>, rule: Symbol) -> Vec<Id> {
         let kids: Vec<Id> = (0..MAX_KIDS).map_while(|i| subst.get(kid_var(i)).map(|&c| eg.find(c))).collect();
         let ops: Vec<Op> = eg[eclass]
             .nodes
@@ -295,9 +341,11 @@ impl Applier<ENode, SmeltAnalysis> for OpApplier {
             .collect();
         let mut changed = vec![];
         for op in ops {
+            let mark = eg.analysis.made.len();
             if let Some(new) = (self.f)(eg, eclass, &op, &kids)
                 && union_checked(eg, eclass, new)
             {
+                note(eg, rule, eclass, mark, Some(ENode::op(op, kids.clone())));
                 changed.push(eclass);
             }
         }

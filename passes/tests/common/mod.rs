@@ -38,13 +38,12 @@ pub fn small_dims(g: &Graph) -> Bindings {
     b
 }
 
-/// Asserts `|a − b| ≤ 1e-4 + 1e-4·|b|` everywhere (NaN must match NaN).
+/// Asserts that the optimized output `a` is the original's `b` at the suites'
+/// shared tolerance (`smelt_interp::compare`).
 pub fn assert_close(what: &str, a: &Tensor, b: &Tensor) {
-    assert_eq!(a.shape(), b.shape(), "{what}: shapes differ");
-    assert_eq!(a.dtype(), b.dtype(), "{what}: dtypes differ");
-    for (i, (x, y)) in a.to_f32().iter().zip(b.to_f32()).enumerate() {
-        let ok = (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-4 + 1e-4 * y.abs();
-        assert!(ok, "{what}: element {i}: optimized {x}, original {y}");
+    let tol = smelt_interp::compare::Tolerance::for_dtype(b.dtype());
+    if let Err(e) = smelt_interp::compare::compare(what, a, b, tol) {
+        panic!("optimized vs original: {e}");
     }
 }
 

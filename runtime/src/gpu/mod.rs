@@ -33,6 +33,10 @@ pub enum Error {
     /// No adapter, or the device failed.
     #[error("gpu: {0}")]
     Device(String),
+    /// The adapter cannot run a step: a buffer or dispatch past its limits, a
+    /// feature it lacks.
+    #[error("the GPU cannot run {what} at node {node}")]
+    Limit { what: String, node: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -119,8 +119,10 @@ fn padded(n: u64) -> u64 {
     n.div_ceil(4).max(1) * 4
 }
 
-fn unsupported(op: &str, node: &str) -> Error {
-    Error::Codegen(smelt_codegen::Error::Unsupported { backend: "wgsl", op: op.to_string(), node: node.to_string() })
+/// What this device cannot run (a limit of the adapter, not a missing
+/// lowering): an error, never filed as "not supported".
+fn limit(what: &str, node: &str) -> Error {
+    Error::Limit { what: what.to_string(), node: node.to_string() }
 }
 
 /// The workgroup grid of a shader.
@@ -132,7 +134,7 @@ fn groups(sh: &Shader, node: &str) -> Result<[u32; 3]> {
             let x = n.min(65535);
             let y = n.div_ceil(x);
             if y > 65535 {
-                return Err(unsupported(&format!("{invocations} parallel iterations"), node));
+                return Err(limit(&format!("{invocations} parallel iterations"), node));
             }
             [x as u32, y as u32, 1]
         }
@@ -150,7 +152,7 @@ impl GpuPlan {
         let mut buffers = Vec::with_capacity(prog.buffers.len());
         for b in &prog.buffers {
             if b.bytes() > lim.max_storage_buffer_binding_size || b.bytes() > lim.max_buffer_size {
-                return Err(unsupported(&format!("a buffer of {} bytes (the adapter binds at most {})", b.bytes(), lim.max_storage_buffer_binding_size), &b.name));
+                return Err(limit(&format!("a buffer of {} bytes (the adapter binds at most {})", b.bytes(), lim.max_storage_buffer_binding_size), &b.name));
             }
             let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
             let buf = dev.create_buffer(&wgpu::BufferDescriptor { label: Some(&b.name), size: padded(b.bytes()), usage, mapped_at_creation: false });
@@ -167,18 +169,18 @@ impl GpuPlan {
         for st in &prog.steps {
             let sh = wgsl::emit_step(st, opts)?;
             if sh.needs.f64 && !device.features.contains(wgpu::Features::SHADER_F64) {
-                return Err(unsupported("f64 requantization (the adapter lacks shader-f64)", &st.node));
+                return Err(limit("f64 requantization (the adapter lacks shader-f64)", &st.node));
             }
             if sh.needs.f16 && !device.features.contains(wgpu::Features::SHADER_F16) {
-                return Err(unsupported("native f16 storage (the adapter lacks shader-f16; --schedule wgsl-f16=off uses the packed form)", &st.node));
+                return Err(limit("native f16 storage (the adapter lacks shader-f16; --schedule wgsl-f16=off uses the packed form)", &st.node));
             }
             if st.args.len() > lim.max_storage_buffers_per_shader_stage as usize {
-                return Err(unsupported(&format!("a kernel of {} buffers (the adapter allows {})", st.args.len(), lim.max_storage_buffers_per_shader_stage), &st.node));
+                return Err(limit(&format!("a kernel of {} buffers (the adapter allows {})", st.args.len(), lim.max_storage_buffers_per_shader_stage), &st.node));
             }
             for (i, a) in st.args.iter().enumerate() {
                 let aliased = st.args.iter().enumerate().any(|(j, b)| j != i && b == a && (sh.writes[i] || sh.writes[j]));
                 if aliased {
-                    return Err(unsupported("a kernel writing a buffer it also reads through another binding", &st.node));
+                    return Err(limit("a kernel writing a buffer it also reads through another binding", &st.node));
                 }
             }
             let grid = groups(&sh, &st.node)?;

@@ -1,0 +1,142 @@
+//! The schedule switches (`--schedule`, `ScheduleOptions`) in both settings,
+//! numerically, on the cases each one changes; and the code paths the cases are
+//! named for are taken: Winograd (`-winograd-` cases), convs with positions as
+//! rows (`-rows-`), A read in place (`matmul_48_37x37_45`), micro-kernel tiles —
+//! each present with its switch on and absent with it off, so a case meant for a
+//! path cannot silently test another.
+
+use super::backend::switched;
+use super::{Checked, cases, cases_conv_pool_rnn, cases_quant, from_cases, zoo_suite};
+use smelt_codegen::Backend::{Cranelift, Llvm};
+use smelt_engine::{ScheduleOptions, Target, Ukernels};
+
+fn opts(f: impl FnOnce(&mut ScheduleOptions)) -> ScheduleOptions {
+    let mut o = ScheduleOptions::default();
+    f(&mut o);
+    o
+}
+
+/// The cases of `suite` whose name satisfies `keep`.
+fn only(suite: &[Checked], keep: impl Fn(&str) -> bool) -> Vec<&Checked> {
+    suite.iter().filter(|c| keep(&c.name)).collect()
+}
+
+fn run_refs(b: &dyn smelt_engine::Backend, cases: &[&Checked], title: &str) {
+    let mut table = super::report::Table::default();
+    for c in cases {
+        super::check(&mut table, b, c, &[]);
+    }
+    super::finish(&table, &format!("{title} on {}", b.name()));
+}
+
+/// Each switch in its non-default setting (the default runs in every other
+/// test) on the cases it changes.
+#[test]
+fn schedule_switches() {
+    let convs = from_cases(&cases_conv_pool_rnn::conv_pool_rnn());
+    let linalg = from_cases(&cases::linalg());
+    let quant = from_cases(&cases_quant::quant());
+    let conv2d = only(&convs, |n| n.contains("conv2d") || n.contains("conv1d"));
+    let is_matmul = |n: &str| n.starts_with("matmul") || n.starts_with("gemm") || n.starts_with("fused_matmul");
+    let matmuls = only(&linalg, is_matmul);
+    // Winograd off: the 3×3 convs on both backends (Cranelift with its micro-kernels).
+    for b in [Cranelift, Llvm] {
+        run_refs(&switched(format!("{b:?}, winograd=off"), b, opts(|o| o.winograd = Some(false))), &conv2d, "convs");
+    }
+    // Winograd on with Cranelift's own tile (off by default there).
+    let own = opts(|o| {
+        o.ukernels = Some(Ukernels::Off);
+        o.winograd = Some(true);
+    });
+    run_refs(&switched("cranelift, own tile, winograd=on", Cranelift, own), &only(&convs, |n| n.contains("winograd")), "convs");
+    // Convs with positions as columns on LLVM.
+    run_refs(&switched("llvm, conv-rows=off", Llvm, opts(|o| o.conv_rows = Some(false))), &conv2d, "convs");
+    // A packed instead of read in place (LLVM), and read in place by Cranelift.
+    run_refs(&switched("llvm, direct-a=off", Llvm, opts(|o| o.direct_a = Some(false))), &matmuls, "matmuls");
+    run_refs(&switched("cranelift, direct-a=on", Cranelift, opts(|o| o.direct_a = Some(true))), &matmuls, "matmuls");
+    // The plain i32 loops for quantized products.
+    for b in [Cranelift, Llvm] {
+        let q: Vec<&Checked> = quant.iter().collect();
+        run_refs(&switched(format!("{b:?}, quant-pairs=off"), b, opts(|o| o.quant_pairs = Some(false))), &q, "quantized GEMMs");
+    }
+    // LLVM's own loop passes.
+    let l: Vec<&Checked> = linalg.iter().collect();
+    run_refs(&switched("llvm, loop-opts=on", Llvm, opts(|o| o.loop_opts = true)), &l, "linalg");
+    // Compile threads change nothing in the code: one thread and three.
+    let zoo = zoo_suite(false);
+    let few = only(&zoo, |n| n.contains("resnet") || n.contains("transformer"));
+    for n in [1, 3] {
+        run_refs(&switched(format!("llvm, compile-threads={n}"), Llvm, opts(|o| o.compile_threads = Some(n))), &few, "zoo");
+    }
+}
+
+/// The kernels of `c` lowered with `t`, as text.
+fn kernels(c: &Checked, t: &Target) -> String {
+    let bound = c.g.bind(&smelt_ir::Bindings::new()).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
+    smelt_codegen::lower::lower(&bound, t).unwrap_or_else(|e| panic!("{}: {e}", c.name)).print_kernels()
+}
+
+fn target(b: smelt_codegen::Backend, o: ScheduleOptions) -> Target {
+    Target::for_backend(b, &o).expect("a schedule of this host")
+}
+
+/// Every case named for a path takes it with the switch on, and not with it off.
+#[test]
+fn cases_take_the_paths_they_are_named_for() {
+    let convs = from_cases(&cases_conv_pool_rnn::conv_pool_rnn());
+    let linalg = from_cases(&cases::linalg());
+    let off = |f: fn(&mut ScheduleOptions)| opts(f);
+    let mut checked = 0;
+    // Winograd: on by default on LLVM and Cranelift with micro-kernels.
+    let wino: Vec<&Checked> = only(&convs, |n| n.contains("winograd"));
+    assert!(wino.len() >= 5, "the Winograd cases");
+    let mut with = vec![target(Llvm, ScheduleOptions::default())];
+    if Target::cranelift_host().ukernels {
+        with.push(Target::cranelift_host());
+    }
+    for c in &wino {
+        for t in &with {
+            assert!(kernels(c, t).contains("_winograd_in("), "{} does not run as Winograd with {}", c.name, t.name);
+        }
+        let t = target(Llvm, off(|o| o.winograd = Some(false)));
+        assert!(!kernels(c, &t).contains("winograd"), "{} runs as Winograd with winograd=off", c.name);
+        checked += 1;
+    }
+    // Positions as rows (LLVM, conv-rows on by default above 128 bits).
+    let rows: Vec<&Checked> = only(&convs, |n| n.contains("-rows"));
+    assert!(rows.len() >= 8, "the conv-rows cases");
+    let llvm = target(Llvm, off(|o| o.winograd = Some(false)));
+    if llvm.conv_rows {
+        for c in &rows {
+            assert!(kernels(c, &llvm).contains("_rows("), "{} does not run with positions as rows", c.name);
+            let t = target(Llvm, off(|o| o.conv_rows = Some(false)));
+            assert!(!kernels(c, &t).contains("_rows("), "{} runs as rows with conv-rows=off", c.name);
+            checked += 1;
+        }
+    }
+    // A read in place: no packing kernel for A.
+    let direct: Vec<&Checked> = only(&linalg, |n| n == "matmul_48_37x37_45" || n == "matmul_2_3_24_19x19_33" || n == "matmul_24_1000x1000_40");
+    assert_eq!(direct.len(), 3, "the direct-A cases");
+    for c in &direct {
+        let on = kernels(c, &target(Llvm, ScheduleOptions::default()));
+        assert!(on.contains("_gemm(") && !on.contains("_pack_a("), "{}: A is packed with direct-a on", c.name);
+        let off = kernels(c, &target(Llvm, opts(|o| o.direct_a = Some(false))));
+        assert!(off.contains("_pack_a("), "{}: A is not packed with direct-a=off", c.name);
+        checked += 1;
+    }
+    // Micro-kernel tiles in every GEMM of Cranelift's default schedule (where the
+    // host has them), none with its own tile.
+    if let Some(isa) = smelt_codegen::ukernel::host() {
+        for c in only(&linalg, |n| n.starts_with("matmul_")) {
+            let k = kernels(c, &Target::cranelift_host());
+            if k.contains("_gemm(") {
+                assert!(k.contains("tile_gemm"), "{}: no micro-kernel call on Cranelift ({isa:?})", c.name);
+            }
+            assert!(!kernels(c, &Target::cranelift_x64()).contains("tile_gemm"), "{}: a micro-kernel with ukernels=off", c.name);
+            checked += 1;
+        }
+    } else {
+        eprintln!("this host has no micro-kernel ISA (AVX2 or AVX-512 with FMA): micro-kernel paths not checked");
+    }
+    eprintln!("{checked} cases take the paths they are named for");
+}
