@@ -30,6 +30,7 @@ pub use crate::error::{Error, Result};
 
 /// Named tensors: a graph's inputs or outputs.
 pub type Tensors = BTreeMap<String, Tensor>;
+use smelt_ir::ops::Family;
 use smelt_ir::{Bindings, Dim, Graph, Op, Tensor, TensorType, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -45,28 +46,21 @@ pub struct Arg<'a> {
 /// Evaluates one op on concrete inputs; `out` holds the node's output types (fixed
 /// shapes). Errors are messages; the caller adds the node.
 pub fn eval_op(op: &Op, ins: &[Arg], out: &[TensorType]) -> std::result::Result<Vec<Tensor>, String> {
-    match op {
-        Op::Input | Op::Param | Op::Const(_) => Err(format!("{} is a source, not evaluated", op.name())),
-        Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } => elementwise::eval(op, ins, out),
-        Op::MatMul | Op::Gemm(_) => linalg::eval(op, ins, out),
-        Op::Conv(_) => conv::eval(op, ins, out),
-        Op::Pool(_) | Op::GlobalPool(_) => pool::eval(op, ins, out),
-        Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::eval(op, ins, out),
-        Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::eval(op, ins, out),
-        Op::Reshape { .. }
-        | Op::Transpose { .. }
-        | Op::Concat { .. }
-        | Op::Split { .. }
-        | Op::Slice(_)
-        | Op::Gather { .. }
-        | Op::Pad { .. }
-        | Op::Expand { .. } => shape::eval(op, ins, out),
-        Op::Lstm(_) | Op::Gru(_) => recurrent::eval(op, ins, out),
-        Op::Attention(_) => attention::eval(op, ins, out),
-        Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) | Op::QConv(..) => quant::eval(op, ins, out),
-        Op::SparseMatMul(_) => sparse::eval(op, ins, out),
-        Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) => routing::eval(op, ins, out),
-        Op::FusedConv { .. } | Op::FusedMatMul { .. } | Op::Elementwise { .. } => fused::eval(op, ins, out),
+    match op.family() {
+        Family::Source => Err(format!("{} is a source, not evaluated", op.name())),
+        Family::Elementwise => elementwise::eval(op, ins, out),
+        Family::Linalg => linalg::eval(op, ins, out),
+        Family::Conv => conv::eval(op, ins, out),
+        Family::Pool => pool::eval(op, ins, out),
+        Family::Norm => norm::eval(op, ins, out),
+        Family::Reduce => reduce::eval(op, ins, out),
+        Family::Shape => shape::eval(op, ins, out),
+        Family::Recurrent => recurrent::eval(op, ins, out),
+        Family::Attention => attention::eval(op, ins, out),
+        Family::Quant => quant::eval(op, ins, out),
+        Family::Sparse => sparse::eval(op, ins, out),
+        Family::Routing => routing::eval(op, ins, out),
+        Family::Fused => fused::eval(op, ins, out),
     }
 }
 

@@ -35,6 +35,7 @@ mod util;
 use crate::kernel::{Kernel, Scalar};
 use crate::schedule::Target;
 use crate::Error;
+use smelt_ir::ops::Family;
 use smelt_ir::{DType, Graph, Op, Tensor, TensorType, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -246,13 +247,13 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
         }
         Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } => linalg::support(op, ins, outs),
         Op::Conv(_) | Op::FusedConv { .. } => conv::support(op, ins, outs),
-        Op::Pool(_) | Op::GlobalPool(_) => pool::support(op, ins, outs),
-        Op::Attention(_) => attention::support(op, ins, outs),
-        Op::Lstm(_) | Op::Gru(_) => recurrent::support(op, ins, outs),
+        _ if op.family() == Family::Pool => pool::support(op, ins, outs),
+        _ if op.family() == Family::Attention => attention::support(op, ins, outs),
+        _ if op.family() == Family::Recurrent => recurrent::support(op, ins, outs),
         Op::TopK(_) | Op::SparseMatMul(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => routing::support(op, ins, outs),
         Op::Moe(_) => moe::support(op, ins, outs),
-        Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::support(op, ins, outs),
-        Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::support(op, ins, outs),
+        _ if op.family() == Family::Norm => norm::support(op, ins, outs),
+        _ if op.family() == Family::Reduce => reduce::support(op, ins, outs),
         Op::Transpose { .. } | Op::Expand { .. } | Op::Slice(_) | Op::Concat { .. } | Op::Split { .. } | Op::Pad { .. } | Op::Gather { .. } => {
             shape::support(op, ins, outs)
         }
@@ -272,17 +273,17 @@ fn lower_op(l: &mut Lowerer, name: &str, op: &Op, ins: &[Operand], outs: &[Opera
         Op::Conv(_) | Op::FusedConv { .. } if l.target.is_gpu() => gpu::conv(l, name, op, ins, outs)?,
         Op::MatMul | Op::Gemm(_) | Op::FusedMatMul { .. } => linalg::lower(l, name, op, ins, outs)?,
         Op::Conv(_) | Op::FusedConv { .. } => conv::lower(l, name, op, ins, outs)?,
-        Op::Pool(_) | Op::GlobalPool(_) => pool::lower(l, name, op, ins, outs)?,
-        Op::Attention(_) => attention::lower(l, name, op, ins, outs)?,
-        Op::Lstm(_) | Op::Gru(_) => recurrent::lower(l, name, op, ins, outs)?,
+        _ if op.family() == Family::Pool => pool::lower(l, name, op, ins, outs)?,
+        _ if op.family() == Family::Attention => attention::lower(l, name, op, ins, outs)?,
+        _ if op.family() == Family::Recurrent => recurrent::lower(l, name, op, ins, outs)?,
         Op::TopK(_) | Op::SparseMatMul(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } => {
             routing::lower(l, name, op, ins, outs)?
         }
         Op::Moe(_) => moe::lower(l, name, op, ins, outs)?,
         Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) => quant::lower(l, name, op, ins, outs)?,
         Op::QConv(..) => qconv::lower(l, name, op, ins, outs)?,
-        Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::lower(l, name, op, ins, outs)?,
-        Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::lower(l, name, op, ins, outs)?,
+        _ if op.family() == Family::Norm => norm::lower(l, name, op, ins, outs)?,
+        _ if op.family() == Family::Reduce => reduce::lower(l, name, op, ins, outs)?,
         Op::Transpose { .. }
         | Op::Expand { .. }
         | Op::Slice(_)

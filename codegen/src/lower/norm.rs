@@ -12,7 +12,7 @@ use smelt_ir::shape::normalize_axis;
 use smelt_ir::{DType, Op, TensorType};
 
 pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
-    matches!(op, Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. })
+    op.family() == smelt_ir::ops::Family::Norm
         && ins.iter().all(|t| t.dtype == DType::F32)
         && outs.iter().all(|t| t.dtype == DType::F32)
 }

@@ -104,6 +104,28 @@ pub enum Op {
     Elementwise { expr: Expr },
 }
 
+/// The op families, one file each in this module (and in the interpreter, and
+/// for most of them in codegen's lowering): consumers dispatch on the family, so
+/// that an op added to a family reaches its family's code without a new match
+/// arm elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Source,
+    Elementwise,
+    Linalg,
+    Conv,
+    Pool,
+    Norm,
+    Reduce,
+    Shape,
+    Recurrent,
+    Attention,
+    Quant,
+    Sparse,
+    Routing,
+    Fused,
+}
+
 /// Every op name the text format knows (for error hints and docs).
 pub fn op_names() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = elementwise::PLAIN_UNARY.iter().map(|(n, _)| *n).collect();
@@ -122,6 +144,33 @@ pub fn op_names() -> Vec<&'static str> {
 }
 
 impl Op {
+    /// The family the op belongs to.
+    pub fn family(&self) -> Family {
+        match self {
+            Op::Input | Op::Param | Op::Const(_) => Family::Source,
+            Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast { .. } => Family::Elementwise,
+            Op::MatMul | Op::Gemm(_) => Family::Linalg,
+            Op::Conv(_) => Family::Conv,
+            Op::Pool(_) | Op::GlobalPool(_) => Family::Pool,
+            Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => Family::Norm,
+            Op::Reduce { .. } | Op::ArgReduce { .. } => Family::Reduce,
+            Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Concat { .. }
+            | Op::Split { .. }
+            | Op::Slice(_)
+            | Op::Gather { .. }
+            | Op::Pad { .. }
+            | Op::Expand { .. } => Family::Shape,
+            Op::Lstm(_) | Op::Gru(_) => Family::Recurrent,
+            Op::Attention(_) => Family::Attention,
+            Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) | Op::QConv(..) => Family::Quant,
+            Op::SparseMatMul(_) => Family::Sparse,
+            Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) => Family::Routing,
+            Op::FusedConv { .. } | Op::FusedMatMul { .. } | Op::Elementwise { .. } => Family::Fused,
+        }
+    }
+
     /// The op's name in the text format.
     pub fn name(&self) -> &'static str {
         match self {
@@ -200,24 +249,20 @@ impl Op {
 
     /// The attributes that differ from their defaults, in declaration order.
     pub fn attrs(&self) -> Vec<(&'static str, AttrValue)> {
+        match self.family() {
+            Family::Norm => return norm::attrs(self),
+            Family::Reduce => return reduce::attrs(self),
+            Family::Shape => return shape::attrs(self),
+            Family::Routing => return routing::attrs(self),
+            Family::Fused => return fused::attrs(self),
+            _ => {}
+        }
         match self {
-            Op::Input | Op::Param | Op::Const(_) | Op::Binary(_) | Op::Where | Op::MatMul | Op::Dequantize => vec![],
             Op::Unary(u) => u.attrs(),
             Op::Cast { to } => vec![("to", AttrValue::ident(to.name()))],
             Op::Gemm(g) => g.attrs(),
             Op::Conv(c) => c.attrs(),
             Op::Pool(p) => p.attrs(),
-            Op::GlobalPool(_) => vec![],
-            Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => norm::attrs(self),
-            Op::Reduce { .. } | Op::ArgReduce { .. } => reduce::attrs(self),
-            Op::Reshape { .. }
-            | Op::Transpose { .. }
-            | Op::Concat { .. }
-            | Op::Split { .. }
-            | Op::Slice(_)
-            | Op::Gather { .. }
-            | Op::Pad { .. }
-            | Op::Expand { .. } => shape::attrs(self),
             Op::Lstm(r) | Op::Gru(r) => r.attrs(),
             Op::Attention(at) => at.attrs(),
             Op::Quantize(q) => q.attrs(),
@@ -228,8 +273,7 @@ impl Op {
                 v
             }
             Op::SparseMatMul(s) => s.attrs(),
-            Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) => routing::attrs(self),
-            Op::FusedConv { .. } | Op::FusedMatMul { .. } | Op::Elementwise { .. } => fused::attrs(self),
+            _ => vec![],
         }
     }
 
@@ -291,8 +335,16 @@ impl Op {
             return Err(format!("{} expects {want} input{plural}, found {}", self.name(), ins.len()));
         }
         let one = |t: Result<TensorType, String>| t.map(|t| vec![t]);
+        match self.family() {
+            Family::Norm => return one(norm::infer(self, ins)),
+            Family::Reduce => return one(reduce::infer(self, ins[0])),
+            Family::Shape => return shape::infer(self, ins),
+            Family::Quant => return one(quant::infer(self, ins)),
+            Family::Routing => return routing::infer(self, ins),
+            Family::Fused => return one(fused::infer(self, ins)),
+            _ => {}
+        }
         match self {
-            Op::Input | Op::Param | Op::Const(_) => Err(format!("{} has a declared type", self.name())),
             Op::Unary(u) => one(elementwise::infer_unary(u, ins[0])),
             Op::Binary(b) => one(elementwise::infer_binary(b, ins[0], ins[1])),
             Op::Where => one(elementwise::infer_where(ins[0], ins[1], ins[2])),
@@ -306,23 +358,11 @@ impl Op {
             Op::Conv(c) => one(c.infer(ins, false)),
             Op::Pool(p) => p.infer(ins[0]),
             Op::GlobalPool(_) => one(pool::infer_global(self.name(), ins[0])),
-            Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => one(norm::infer(self, ins)),
-            Op::Reduce { .. } | Op::ArgReduce { .. } => one(reduce::infer(self, ins[0])),
-            Op::Reshape { .. }
-            | Op::Transpose { .. }
-            | Op::Concat { .. }
-            | Op::Split { .. }
-            | Op::Slice(_)
-            | Op::Gather { .. }
-            | Op::Pad { .. }
-            | Op::Expand { .. } => shape::infer(self, ins),
             Op::Lstm(r) => r.infer(ins, true),
             Op::Gru(r) => r.infer(ins, false),
             Op::Attention(a) => one(a.infer(ins)),
-            Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) | Op::QConv(..) => one(quant::infer(self, ins)),
             Op::SparseMatMul(s) => one(s.infer(ins)),
-            Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) => routing::infer(self, ins),
-            Op::FusedConv { .. } | Op::FusedMatMul { .. } | Op::Elementwise { .. } => one(fused::infer(self, ins)),
+            _ => Err(format!("{} has a declared type", self.name())),
         }
     }
 }
