@@ -475,6 +475,28 @@ pub fn quant_and_routing() -> Vec<Case> {
     v
 }
 
+/// The normalization family (row reductions long enough to be cooperative on
+/// the GPU are in `cases_rows.rs`): batch norm over 2-, 3- and 4-d inputs with
+/// odd channel counts and positions.
+pub fn norm() -> Vec<Case> {
+    use DType::F32;
+    use Dist::{Any, Positive};
+    let mut v = vec![];
+    for (i, shape) in [&[5usize, 7][..], &[2, 3, 11], &[2, 13, 5, 7]].into_iter().enumerate() {
+        let ch = shape[1];
+        let ins: Vec<(&str, DType, &[usize], Dist)> = vec![
+            ("x", F32, shape, Any),
+            ("scale", F32, &shape[1..2], Any),
+            ("bias", F32, &shape[1..2], Any),
+            ("mean", F32, &shape[1..2], Any),
+            ("var", F32, &shape[1..2], Positive),
+        ];
+        let name = format!("batch_norm_{i}_{ch}ch");
+        v.push(case(&name, 9400 + i as u64, &ins, &["y"], "  y = batch_norm(x, scale, bias, mean, var) {epsilon = 0.001}"));
+    }
+    v
+}
+
 /// Multi-head attention on sizes around the register tiles: query rows not a
 /// multiple of MR, keys not a multiple of NR, head widths with vector and scalar
 /// tails, masks of every broadcast, causal with Tq < Tk and Tq > Tk.

@@ -172,8 +172,8 @@ fn backends() -> Vec<Box<dyn Backend>> {
     all
 }
 
-/// The op cases of `cases.rs`.
-fn op_cases() -> Vec<cases::Case> {
+/// The op cases of `cases.rs` (every backend runs them all).
+pub fn op_cases() -> Vec<cases::Case> {
     let mut cases = cases::elementwise();
     cases.extend(cases::linalg());
     cases.extend(cases::attention());
@@ -181,6 +181,7 @@ fn op_cases() -> Vec<cases::Case> {
     cases.extend(cases::saturating());
     cases.extend(cases::quant_and_routing());
     cases.extend(cases::half());
+    cases.extend(cases::norm());
     cases
 }
 

@@ -7,7 +7,7 @@
 //! Without an adapter these tests FAIL (CI installs lavapipe), unless
 //! `SMELT_SKIP_GPU=1` says to skip them.
 
-use super::{cases, cases_conv_pool_rnn, cases_quant, examples_suite, fixtures_suite, from_cases, nan_case, run_suite, zoo_suite};
+use super::{cases, cases_conv_pool_rnn, cases_quant, examples_suite, fixtures_suite, from_cases, nan_case, op_cases, run_suite, zoo_suite};
 use smelt_engine::{Backend, ScheduleOptions};
 use smelt_ir::{Graph, Tensor, text::parse};
 use std::collections::BTreeMap;
@@ -86,10 +86,7 @@ pub const EXPECTED_UNSUPPORTED: &[(&str, &str)] = &[];
 #[test]
 fn wgsl_ops() {
     let Some(b) = backend() else { return };
-    let mut cases = cases::elementwise();
-    cases.extend(cases::linalg());
-    cases.extend(cases::half());
-    run_suite(&b, &from_cases(&cases), "ops", EXPECTED_UNSUPPORTED);
+    run_suite(&b, &from_cases(&op_cases()), "ops", EXPECTED_UNSUPPORTED);
 }
 
 /// The f16/bf16 cases with f16 packed two to a `u32` word (the portable form,
@@ -135,17 +132,6 @@ fn wgsl_pools() {
 fn wgsl_rows() {
     let Some(b) = backend() else { return };
     run_suite(&b, &from_cases(&super::cases_rows::rows()), "row reductions", EXPECTED_UNSUPPORTED);
-}
-
-/// Integer arithmetic (i32 saturating as the interpreter's i64-then-saturate),
-/// division, integer products (matmul's i64 accumulator as two i32 words; gemm
-/// in real f64, as the reference).
-#[test]
-fn wgsl_integer() {
-    let Some(b) = backend() else { return };
-    let mut cases = cases::integer();
-    cases.extend(cases::saturating());
-    run_suite(&b, &from_cases(&cases), "integer ops", EXPECTED_UNSUPPORTED);
 }
 
 /// i64 tensors as data (`cases_i64.rs`): two-word integers in the shaders,
@@ -304,14 +290,13 @@ fn wgsl_conv_pool_rnn_ops() {
     run_suite(&b, &from_cases(&cases_conv_pool_rnn::conv_pool_rnn()), "3-d conv/pool, indices, wrap pad, recurrences", EXPECTED_UNSUPPORTED);
 }
 
-/// Attention, MoE routing, sparse and quantization ops, and the quantized GEMMs.
+/// The quantized GEMMs (`cases_quant.rs`): qmatmul and the qconvs at awkward
+/// sizes, zero points and dtypes (attention, routing, sparse and the other
+/// quantization ops are among the op cases of `wgsl_ops`).
 #[test]
-fn wgsl_attention_quant_routing() {
+fn wgsl_quant_gemms() {
     let Some(b) = backend() else { return };
-    let mut cases = cases::attention();
-    cases.extend(cases::quant_and_routing());
-    cases.extend(cases_quant::quant());
-    run_suite(&b, &from_cases(&cases), "attention, routing, quantization", EXPECTED_UNSUPPORTED);
+    run_suite(&b, &from_cases(&cases_quant::quant()), "quantized GEMMs", EXPECTED_UNSUPPORTED);
 }
 
 /// Every small zoo model (ResNet, DQN, AlphaZero, LSTM/GRU, attention,

@@ -194,3 +194,9 @@ fn additive(cx: &mut Ctx, m: Value, dt: DType) -> Result<Value> {
     let inf = cx.scalar(f64::NEG_INFINITY, dt);
     cx.op(Op::Where, &[m, z, inf])
 }
+
+/// The op types this family imports, with their importers (read by
+/// `ops::lookup` and `ops::supported`).
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("Attention", attention),
+];

@@ -50,3 +50,9 @@ pub fn causal_conv_with_state(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     }
     Ok(outs)
 }
+
+/// The op types this family imports, with their importers (read by
+/// `ops::lookup` and `ops::supported`).
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("CausalConvWithState", causal_conv_with_state),
+];

@@ -136,3 +136,9 @@ pub fn conv_transpose(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     let y = if crop.iter().any(|&p| p < 0) { pad_crop(cx, y, &crop, PadMode::Constant, 0.0)? } else { y };
     Ok(vec![y])
 }
+
+/// The op types this family imports, with their importers (read by
+/// `ops::lookup` and `ops::supported`).
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("ConvTranspose", conv_transpose),
+];

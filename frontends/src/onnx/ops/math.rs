@@ -368,3 +368,17 @@ pub fn softmax(cx: &mut Ctx, n: &NodeRef) -> Out {
     let s = cx.op(Op::Softmax { axis: -1, log }, &[flat])?;
     Ok(vec![cx.reshape(s, &dims)?])
 }
+
+/// The op types this family imports, with their importers (read by
+/// `ops::lookup` and `ops::supported`).
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("Sum", variadic),
+    ("Mean", variadic),
+    ("Max", variadic),
+    ("Min", variadic),
+    ("Clip", clip),
+    ("MatMul", matmul),
+    ("Gemm", gemm),
+    ("Softmax", softmax),
+    ("LogSoftmax", softmax),
+];

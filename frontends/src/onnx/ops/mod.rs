@@ -37,73 +37,32 @@ pub(crate) fn lookup(domain: &str, op: &str) -> Option<Importer> {
     if reduce::REDUCE.contains(&op) {
         return Some(reduce::reduce);
     }
-    IMPORTERS.iter().find(|(name, _)| *name == op).map(|(_, f)| *f)
+    TABLES.iter().flat_map(|t| t.iter()).find(|(name, _)| *name == op).map(|(_, f)| *f)
 }
 
-/// The importers of the default domain's op types other than the plain
-/// elementwise and reduction ones (`math::UNARY`, `math::BINARY`,
-/// `reduce::REDUCE`): one entry per op type, what both [`lookup`] and
-/// [`supported`] read.
+/// The default domain's op types other than the plain elementwise and reduction
+/// ones (`math::UNARY`, `math::BINARY`, `reduce::REDUCE`) are in each family's
+/// `IMPORTERS` table, one entry per op type, which both [`lookup`] and
+/// [`supported`] read; these are the ones of no family, always folded (see
+/// `fold`): their importers only run when folding cannot.
 const IMPORTERS: &[(&str, Importer)] = &[
-    ("Sum", math::variadic),
-    ("Mean", math::variadic),
-    ("Max", math::variadic),
-    ("Min", math::variadic),
-    ("Clip", math::clip),
-    ("MatMul", math::matmul),
-    ("Gemm", math::gemm),
-    ("Softmax", math::softmax),
-    ("LogSoftmax", math::softmax),
-    ("Conv", nn::conv),
-    ("CausalConvWithState", causal_conv::causal_conv_with_state),
-    ("ConvTranspose", conv_transpose::conv_transpose),
-    ("MaxPool", nn::pool),
-    ("AveragePool", nn::pool),
-    ("LpPool", nn::lp_pool),
-    ("GlobalAveragePool", nn::global_pool),
-    ("GlobalMaxPool", nn::global_pool),
-    ("BatchNormalization", nn::batch_norm),
-    ("LayerNormalization", nn::layer_norm),
-    ("InstanceNormalization", nn::instance_norm),
-    ("GroupNormalization", nn::group_norm),
-    ("RMSNormalization", nn::rms_norm),
-    ("ArgMax", reduce::arg),
-    ("ArgMin", reduce::arg),
-    ("TopK", reduce::topk),
-    ("Reshape", tensor::reshape),
-    ("Transpose", tensor::transpose),
-    ("Concat", tensor::concat),
-    ("Split", tensor::split),
-    ("Slice", tensor::slice),
-    ("Gather", tensor::gather),
-    ("Squeeze", tensor::squeeze),
-    ("Unsqueeze", tensor::unsqueeze),
-    ("Flatten", tensor::flatten),
-    ("Expand", tensor::expand),
-    ("Tile", tensor::tile),
-    ("Pad", tensor::pad),
-    ("Where", tensor::where_),
-    ("Cast", tensor::cast),
-    ("CastLike", tensor::cast),
-    ("Identity", tensor::identity),
-    ("Dropout", tensor::dropout),
-    ("ConstantOfShape", tensor::constant_of_shape),
-    ("Range", tensor::range),
-    // Always folded (see `fold`): their importers only run when folding cannot.
     ("Constant", unfoldable),
     ("Shape", unfoldable),
     ("Size", unfoldable),
-    ("LSTM", rnn::lstm_gru),
-    ("GRU", rnn::lstm_gru),
-    ("RNN", rnn::rnn),
-    ("QuantizeLinear", quant::quantize),
-    ("DequantizeLinear", quant::dequantize),
-    ("QLinearMatMul", quant::qlinear_matmul),
-    ("QLinearConv", quant::qlinear_conv),
-    ("MatMulInteger", quant::integer),
-    ("ConvInteger", quant::integer),
-    ("DynamicQuantizeLinear", quant::dynamic_quantize),
-    ("Attention", attention::attention),
+];
+
+/// Every family's table of importers.
+const TABLES: &[&[(&str, Importer)]] = &[
+    IMPORTERS,
+    math::IMPORTERS,
+    nn::IMPORTERS,
+    causal_conv::IMPORTERS,
+    conv_transpose::IMPORTERS,
+    reduce::IMPORTERS,
+    tensor::IMPORTERS,
+    rnn::IMPORTERS,
+    quant::IMPORTERS,
+    attention::IMPORTERS,
 ];
 fn unfoldable(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     Err(n.unsupported("its input's shape is not known at import time"))
@@ -112,7 +71,7 @@ fn unfoldable(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
 /// Every op type the importer knows (default domain), sorted.
 pub fn supported() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = [math::UNARY, math::BINARY, reduce::REDUCE].concat();
-    v.extend(IMPORTERS.iter().map(|(name, _)| *name));
+    v.extend(TABLES.iter().flat_map(|t| t.iter()).map(|(name, _)| *name));
     v.sort_unstable();
     v
 }

@@ -345,3 +345,19 @@ pub fn group_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
     let y = cx.binary(BinaryOp::Mul, y, s)?;
     Ok(vec![cx.binary(BinaryOp::Add, y, b)?])
 }
+
+/// The op types this family imports, with their importers (read by
+/// `ops::lookup` and `ops::supported`).
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("Conv", conv),
+    ("MaxPool", pool),
+    ("AveragePool", pool),
+    ("LpPool", lp_pool),
+    ("GlobalAveragePool", global_pool),
+    ("GlobalMaxPool", global_pool),
+    ("BatchNormalization", batch_norm),
+    ("LayerNormalization", layer_norm),
+    ("InstanceNormalization", instance_norm),
+    ("GroupNormalization", group_norm),
+    ("RMSNormalization", rms_norm),
+];

@@ -427,3 +427,15 @@ pub fn dynamic_quantize(cx: &mut Ctx, n: &NodeRef) -> Out {
     let zp = cx.cast(zp, DType::U8)?;
     Ok(vec![y, scale, zp])
 }
+
+/// The op types this family imports, with their importers (read by
+/// `ops::lookup` and `ops::supported`).
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("QuantizeLinear", quantize),
+    ("DequantizeLinear", dequantize),
+    ("QLinearMatMul", qlinear_matmul),
+    ("QLinearConv", qlinear_conv),
+    ("MatMulInteger", integer),
+    ("ConvInteger", integer),
+    ("DynamicQuantizeLinear", dynamic_quantize),
+];

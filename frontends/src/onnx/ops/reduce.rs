@@ -121,3 +121,11 @@ pub fn topk(cx: &mut Ctx, n: &NodeRef) -> Out {
     let t = TopK { k, axis: n.int("axis", -1)?, largest: n.bool("largest", true)?, sorted: n.bool("sorted", true)? };
     cx.op_multi(Op::TopK(t), &[x])
 }
+
+/// The op types this family imports, with their importers (read by
+/// `ops::lookup` and `ops::supported`).
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("ArgMax", arg),
+    ("ArgMin", arg),
+    ("TopK", topk),
+];

@@ -219,3 +219,11 @@ pub fn rnn(cx: &mut Ctx, n: &NodeRef) -> Out {
     let yh = if hs.len() == 1 { hs[0] } else { cx.op(Op::Concat { axis: 0 }, &hs)? };
     from_seq_major(cx, n, vec![y, yh])
 }
+
+/// The op types this family imports, with their importers (read by
+/// `ops::lookup` and `ops::supported`).
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("LSTM", lstm_gru),
+    ("GRU", lstm_gru),
+    ("RNN", rnn),
+];

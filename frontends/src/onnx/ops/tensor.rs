@@ -435,3 +435,27 @@ pub fn range(cx: &mut Ctx, n: &NodeRef) -> Out {
     let t = Tensor::new(vec![count], Data::from_f32(s.dtype(), &v)).map_err(|e| n.err(e.to_string()))?;
     Ok(vec![cx.konst(t)])
 }
+
+/// The op types this family imports, with their importers (read by
+/// `ops::lookup` and `ops::supported`).
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("Reshape", reshape),
+    ("Transpose", transpose),
+    ("Concat", concat),
+    ("Split", split),
+    ("Slice", slice),
+    ("Gather", gather),
+    ("Squeeze", squeeze),
+    ("Unsqueeze", unsqueeze),
+    ("Flatten", flatten),
+    ("Expand", expand),
+    ("Tile", tile),
+    ("Pad", pad),
+    ("Where", where_),
+    ("Cast", cast),
+    ("CastLike", cast),
+    ("Identity", identity),
+    ("Dropout", dropout),
+    ("ConstantOfShape", constant_of_shape),
+    ("Range", range),
+];
