@@ -1199,6 +1199,30 @@ def cases_norm():
         x = rn(rng_for(name), 13, 3, s=3.0)
         emit(name, "softmax", {"x": x}, [f"y = {op}(x) {{axis = 0}}"], {"y": fn(x, 0)}, tol=TRANS)
 
+    # lrn, as ONNX LRN: the window of channels c - floor((size-1)/2) ..
+    # c + ceil((size-1)/2), clipped; odd and even sizes, a window wider than C,
+    # non-default alpha/beta/bias, 3-d and 4-d inputs.
+    def lrn_ref(x, size, alpha, beta, bias):
+        x = d(x)
+        C = x.shape[1]
+        sq = np.zeros_like(x)
+        for c in range(C):
+            lo, hi = max(0, c - (size - 1) // 2), min(C - 1, c + size // 2)
+            sq[:, c] = (x[:, lo : hi + 1] ** 2).sum(axis=1)
+        return x / (float(F32(bias)) + float(F32(alpha)) / size * sq) ** float(F32(beta))
+
+    for name, xs, size, alpha, beta, bias in [
+        ("lrn_default_3", (2, 5, 4, 3), 3, 1e-4, 0.75, 1.0),
+        ("lrn_even_4", (1, 7, 3, 5), 4, 0.002, 0.6, 2.0),
+        ("lrn_wide_3d", (3, 4, 9), 7, 0.05, 0.75, 0.5),
+    ]:
+        x = rn(rng_for(name), *xs, s=2.0)
+        attrs = [f"size = {size}"]
+        for k, v, default in [("alpha", alpha, 1e-4), ("beta", beta, 0.75), ("bias", bias, 1.0)]:
+            if v != default:
+                attrs.append(f"{k} = {fl(v)}")
+        emit(name, "lrn", {"x": x}, [f"y = lrn(x) {{{', '.join(attrs)}}}"], {"y": lrn_ref(x, size, alpha, beta, bias)}, tol=TRANS)
+
 
 def cases_reduce():
     fns = {

@@ -1,6 +1,7 @@
 //! Interpreter: normalization — inference batch norm, layer norm (ONNX
-//! LayerNormalization, population variance) and max-subtracted softmax /
-//! log-softmax along one axis. Computed in f64, stored in the node's dtype.
+//! LayerNormalization, population variance), max-subtracted softmax /
+//! log-softmax along one axis, and local response normalization across channels
+//! (ONNX LRN). Computed in f64, stored in the node's dtype.
 
 use super::Arg;
 use super::util::from_f32;
@@ -15,6 +16,7 @@ pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
         Op::BatchNorm { epsilon } => batch_norm(x, [arg(1)?, arg(2)?, arg(3)?, arg(4)?], epsilon)?,
         Op::LayerNorm { axis, epsilon } => layer_norm(x, arg(1)?, ins.get(2).map(|a| a.value), axis, epsilon)?,
         Op::Softmax { axis, log } => softmax(x, axis, log)?,
+        Op::Lrn { size, alpha, beta, bias } => lrn(x, size, alpha, beta, bias)?,
         _ => return Err(format!("{} is not a normalization op", op.name())),
     };
     Ok(vec![from_f32(o, v)])
@@ -44,6 +46,27 @@ fn batch_norm(x: &Tensor, [scale, bias, mean, var]: [&Tensor; 4], eps: f32) -> R
         .map(|(i, v)| {
             let ch = (i / inner.max(1)) % c;
             ((v - me[ch]) / (va[ch] + eps as f64).sqrt() * sc[ch] + bi[ch]) as f32
+        })
+        .collect())
+}
+
+/// `x / (bias + α/size · Σ x²)^β`, the sum over the channels `c − ⌊(size−1)/2⌋ …
+/// c + ⌈(size−1)/2⌉` that exist (dim 1), at each position.
+fn lrn(x: &Tensor, size: usize, alpha: f32, beta: f32, bias: f32) -> Result<Vec<f32>, String> {
+    let s = x.shape();
+    if s.len() < 2 || size == 0 {
+        return Err(format!("lrn expects [N, C, …] and size ≥ 1, found {s:?} and {size}"));
+    }
+    let (c, inner) = (s[1], s[2..].iter().product::<usize>());
+    let v = up(x);
+    let (below, above) = ((size - 1) / 2, size / 2);
+    let coef = alpha as f64 / size as f64;
+    Ok((0..v.len())
+        .map(|i| {
+            let (ch, pos, img) = ((i / inner) % c, i % inner, i / (inner * c));
+            let (lo, hi) = (ch.saturating_sub(below), (ch + above).min(c - 1));
+            let sq: f64 = (lo..=hi).map(|k| v[(img * c + k) * inner + pos].powi(2)).sum();
+            (v[i] / (bias as f64 + coef * sq).powf(beta as f64)) as f32
         })
         .collect())
 }

@@ -1,8 +1,10 @@
 //! Lowering of normalization: inference `batch_norm` (an elementwise kernel with
 //! per-channel parameters), `layer_norm` (per row: mean and variance by vector
-//! reductions, then one normalizing pass) and `softmax` / `log_softmax` along an
-//! axis (max, sum of exponentials, then the outputs). On the GPU, long rows are
-//! cooperative (`lower::coop`): a workgroup per row.
+//! reductions, then one normalizing pass), `softmax` / `log_softmax` along an
+//! axis (max, sum of exponentials, then the outputs) and `lrn` (per channel row:
+//! the window's squares summed into the output, vectorized over positions, then
+//! one normalizing pass). On the GPU, long rows are cooperative (`lower::coop`):
+//! a workgroup per row.
 
 use super::util::{RowOp, broadcast_strides, coalesce, fconst, nest, reduce_row, Operand};
 use super::{coop, Lowerer, internal};
@@ -28,6 +30,9 @@ fn exp(x: Expr) -> Expr {
 }
 
 pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
+    if let Op::Lrn { size, alpha, beta, bias } = *op {
+        return lrn(l, node, &ins[0], &outs[0], size, [alpha, beta, bias]);
+    }
     let out = &outs[0];
     let x = &ins[0];
     let t = l.target.clone();
@@ -170,5 +175,48 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     let mut args: Vec<_> = ins.iter().map(|o| o.buf).collect();
     args.push(out.buf);
     l.step(node, kb.finish(), args);
+    Ok(true)
+}
+
+/// `lrn`: for each (image, channel) row, in parallel, the output row first holds
+/// the sum of squares over the channel window (`c − ⌊(size−1)/2⌋ … c +
+/// ⌈(size−1)/2⌉`, clipped to the channels), added channel by channel with the
+/// positions vectorized; then `y = x / (bias + α/size · Σ)^β`.
+fn lrn(l: &mut Lowerer, node: &str, x: &Operand, out: &Operand, size: usize, [alpha, beta, bias]: [f32; 3]) -> Result<bool, Error> {
+    if x.shape.len() < 2 || size == 0 {
+        return Err(internal(node, "lrn of a tensor without channels"));
+    }
+    let (c, inner) = (x.shape[1] as i64, x.shape[2..].iter().product::<usize>() as i64);
+    let rows = x.shape[0] as i64 * c;
+    let (below, above) = (((size - 1) / 2) as i64, (size / 2) as i64);
+    let t = l.target.clone();
+    let mut kb = KernelBuilder::new(l.kernel_name(node, ""));
+    let xb = kb.buffer("x", Scalar::F32, x.len(), Access::Read);
+    let y = kb.buffer("out", Scalar::F32, out.len(), Access::ReadWrite);
+    let vec = LoopKind::Vectorized(t.vector_width);
+    let kind = if x.len() >= t.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+    kb.for_("r", Expr::i(0), Expr::i(rows), kind, |kb, r| {
+        let ch = kb.let_("ch", r.clone() % Expr::i(c));
+        let row = kb.let_("row", r * inner);
+        let img = kb.let_("img", row.clone() - ch.clone() * inner);
+        let lo = kb.let_("lo", Expr::bin(BinOp::Max, ch.clone() - Expr::i(below), Expr::i(0)));
+        let hi = kb.let_("hi", Expr::bin(BinOp::Min, ch + (above + 1), Expr::i(c)));
+        kb.for_("p", Expr::i(0), Expr::i(inner), vec, |kb, p| kb.store(y, row.clone() + p, Expr::f(0.0)));
+        kb.for_("k", lo, hi, LoopKind::Serial, |kb, k| {
+            let off = kb.let_("off", img.clone() + k * inner);
+            kb.for_("p", Expr::i(0), Expr::i(inner), vec, |kb, p| {
+                let v = kb.let_("v", Expr::load(xb, off.clone() + p.clone()));
+                let at = row.clone() + p;
+                kb.store(y, at.clone(), Expr::load(y, at) + v.clone() * v);
+            });
+        });
+        kb.for_("p", Expr::i(0), Expr::i(inner), vec, |kb, p| {
+            let at = row.clone() + p;
+            let d = Expr::f(bias) + Expr::load(y, at.clone()) * Expr::f(alpha / size as f32);
+            let v = Expr::load(xb, at.clone()) / Expr::call(Intrinsic::Pow, vec![d, Expr::f(beta)]);
+            kb.store(y, at, v);
+        });
+    });
+    l.step(node, kb.finish(), vec![x.buf, out.buf]);
     Ok(true)
 }

@@ -477,7 +477,9 @@ pub fn quant_and_routing() -> Vec<Case> {
 
 /// The normalization family (row reductions long enough to be cooperative on
 /// the GPU are in `cases_rows.rs`): batch norm over 2-, 3- and 4-d inputs with
-/// odd channel counts and positions.
+/// odd channel counts and positions; `lrn` with odd and even windows, one wider
+/// than the channels, a 2-d input (one position) and one large enough for the
+/// parallel rows.
 pub fn norm() -> Vec<Case> {
     use DType::F32;
     use Dist::{Any, Positive};
@@ -493,6 +495,17 @@ pub fn norm() -> Vec<Case> {
         ];
         let name = format!("batch_norm_{i}_{ch}ch");
         v.push(case(&name, 9400 + i as u64, &ins, &["y"], "  y = batch_norm(x, scale, bias, mean, var) {epsilon = 0.001}"));
+    }
+    for (i, (shape, attrs)) in [
+        (&[2usize, 7, 5, 3][..], "size = 5"),
+        (&[1, 13, 11][..], "size = 4, alpha = 0.01, beta = 0.5, bias = 2.0"),
+        (&[3, 6][..], "size = 9, alpha = 0.2"),
+        (&[2, 24, 37, 41][..], "size = 3, beta = 1.25"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        v.push(case(&format!("lrn_{i}"), 9500 + i as u64, &[("x", F32, shape, Any)], &["y"], &format!("  y = lrn(x) {{{attrs}}}")));
     }
     v
 }

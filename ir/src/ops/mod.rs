@@ -62,6 +62,8 @@ pub enum Op {
     BatchNorm { epsilon: f32 },
     LayerNorm { axis: i64, epsilon: f32 },
     Softmax { axis: i64, log: bool },
+    /// Local response normalization across channels (as ONNX LRN).
+    Lrn { size: usize, alpha: f32, beta: f32, bias: f32 },
     // reductions
     Reduce { kind: ReduceKind, axes: Vec<i64>, keepdims: bool },
     ArgReduce { kind: ArgKind, axis: i64, keepdims: bool },
@@ -134,7 +136,7 @@ pub fn op_names() -> Vec<&'static str> {
     v.extend([
         "where", "cast", "matmul", "gemm", "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "max_pool3d",
         "avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool", "batch_norm", "layer_norm", "softmax",
-        "log_softmax", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_l2",
+        "log_softmax", "lrn", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_l2",
         "argmax", "argmin", "reshape", "transpose", "concat", "split", "slice", "gather", "pad", "expand",
         "lstm", "gru", "attention", "quantize", "dequantize", "qmatmul", "qconv1d", "qconv2d", "qconv3d",
         "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "fused_conv1d", "fused_conv2d", "fused_conv3d",
@@ -152,7 +154,7 @@ impl Op {
             Op::MatMul | Op::Gemm(_) => Family::Linalg,
             Op::Conv(_) => Family::Conv,
             Op::Pool(_) | Op::GlobalPool(_) => Family::Pool,
-            Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } => Family::Norm,
+            Op::BatchNorm { .. } | Op::LayerNorm { .. } | Op::Softmax { .. } | Op::Lrn { .. } => Family::Norm,
             Op::Reduce { .. } | Op::ArgReduce { .. } => Family::Reduce,
             Op::Reshape { .. }
             | Op::Transpose { .. }
@@ -191,6 +193,7 @@ impl Op {
             Op::LayerNorm { .. } => "layer_norm",
             Op::Softmax { log: false, .. } => "softmax",
             Op::Softmax { log: true, .. } => "log_softmax",
+            Op::Lrn { .. } => "lrn",
             Op::Reduce { kind, .. } => kind.name(),
             Op::ArgReduce { kind, .. } => kind.name(),
             Op::Reshape { .. } => "reshape",
@@ -297,7 +300,7 @@ impl Op {
     pub fn arity(&self) -> (usize, usize) {
         match self {
             Op::Input | Op::Param | Op::Const(_) => (0, 0),
-            Op::Unary(_) | Op::Cast { .. } | Op::Pool(_) | Op::GlobalPool(_) | Op::Softmax { .. } => (1, 1),
+            Op::Unary(_) | Op::Cast { .. } | Op::Pool(_) | Op::GlobalPool(_) | Op::Softmax { .. } | Op::Lrn { .. } => (1, 1),
             Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Reshape { .. } | Op::Transpose { .. } => (1, 1),
             Op::Split { .. } | Op::Slice(_) | Op::Pad { .. } | Op::Expand { .. } | Op::TopK(_) => (1, 1),
             Op::Quantize(_) | Op::Dequantize => (1, 1),

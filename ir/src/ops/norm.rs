@@ -1,4 +1,5 @@
-//! Normalization: inference batch norm, layer norm, softmax and log-softmax.
+//! Normalization: inference batch norm, layer norm, softmax and log-softmax, and
+//! local response normalization across channels (`lrn`).
 
 use super::{Op, want_float};
 use crate::attr::{AttrReader, AttrValue};
@@ -11,6 +12,14 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         "layer_norm" => Some(Op::LayerNorm { axis: a.int("axis", Some(-1)), epsilon: a.float("epsilon", Some(1e-5)) }),
         "softmax" => Some(Op::Softmax { axis: a.int("axis", Some(-1)), log: false }),
         "log_softmax" => Some(Op::Softmax { axis: a.int("axis", Some(-1)), log: true }),
+        "lrn" => {
+            let size = a.usize("size", None);
+            if size == 0 {
+                a.error("lrn size must be at least 1");
+            }
+            let (alpha, beta, bias) = (a.float("alpha", Some(1e-4)), a.float("beta", Some(0.75)), a.float("bias", Some(1.0)));
+            Some(Op::Lrn { size, alpha, beta, bias })
+        }
         _ => None,
     }
 }
@@ -34,6 +43,14 @@ pub(super) fn attrs(op: &Op) -> Vec<(&'static str, AttrValue)> {
         Op::Softmax { axis, .. } => {
             if axis != -1 {
                 v.push(("axis", AttrValue::Int(axis)));
+            }
+        }
+        Op::Lrn { size, alpha, beta, bias } => {
+            v.push(("size", AttrValue::Int(size as i64)));
+            for (name, val, default) in [("alpha", alpha, 1e-4), ("beta", beta, 0.75), ("bias", bias, 1.0)] {
+                if val != default {
+                    v.push((name, AttrValue::Float(val)));
+                }
             }
         }
         _ => {}
@@ -68,6 +85,11 @@ pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<TensorType, String> 
         }
         Op::Softmax { axis, .. } => {
             x.shape.axis(axis).ok_or_else(|| format!("{name} axis {axis} is out of range for {x}"))?;
+        }
+        Op::Lrn { .. } => {
+            if x.rank() < 2 {
+                return Err(format!("lrn expects input of rank ≥ 2 ([N, C, …]), found {x}"));
+            }
         }
         _ => unreachable!("norm::infer on {name}"),
     }

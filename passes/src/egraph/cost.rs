@@ -104,6 +104,8 @@ impl CostModel {
             Op::BatchNorm { .. } => 2.0 * out,
             Op::LayerNorm { .. } => 8.0 * out,
             Op::Softmax { .. } => 5.0 * out,
+            // A multiply-add per channel of the window, then a `pow`.
+            Op::Lrn { size, .. } => (2.0 * *size as f64 + 12.0) * out,
             Op::Attention(_) => {
                 let (q, k, v) = (ins[0], ins[1], ins[2]);
                 let (b, tq, e) = (self.numel(&dim(q, 0)), self.numel(&dim(q, 1)), last(q));

@@ -206,6 +206,17 @@ pub fn global_pool(cx: &mut Ctx, n: &NodeRef) -> Out {
     Ok(vec![cx.op(Op::GlobalPool(kind), &[x])?])
 }
 
+/// LRN: `lrn` with the same attributes (`size` is required).
+pub fn lrn(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let size = n.int("size", 0)?;
+    if size < 1 {
+        return Err(n.err(format!("size must be a positive integer, found {size}")));
+    }
+    let (alpha, beta, bias) = (n.float("alpha", 1e-4)?, n.float("beta", 0.75)?, n.float("bias", 1.0)?);
+    Ok(vec![cx.op(Op::Lrn { size: size as usize, alpha, beta, bias }, &[x])?])
+}
+
 pub fn batch_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
     if n.bool("training_mode", false)? {
         return Err(n.unsupported("training mode"));
@@ -356,6 +367,7 @@ pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("GlobalAveragePool", global_pool),
     ("GlobalMaxPool", global_pool),
     ("BatchNormalization", batch_norm),
+    ("LRN", lrn),
     ("LayerNormalization", layer_norm),
     ("InstanceNormalization", instance_norm),
     ("GroupNormalization", group_norm),
