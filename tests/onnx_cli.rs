@@ -139,3 +139,57 @@ fn a_truncated_onnx_file_is_a_clear_error() {
     assert_eq!(code, Some(1));
     assert!(err.starts_with("error: cannot read missing.onnx"), "{err}");
 }
+
+/// An ONNX model whose names are not identifiers (`gpu_0/data_0`,
+/// `onnx::Flatten_0`, a dim `batch size`) keeps them: the imported text quotes
+/// them, `--inputs` files and `-o` outputs use them, on every CPU backend.
+#[test]
+fn onnx_names_are_kept_everywhere() {
+    let d = temp_dir("names");
+    let w = Tensor::f32(vec![4, 3], (0..12).map(|i| i as f32 / 10.0 - 0.5).collect()).expect("sized");
+    let m = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+        graph: Some(GraphProto {
+            name: Some("names".into()),
+            node: vec![
+                node("MatMul", "gpu_0/fc", &["gpu_0/data_0", "gpu_0/fc_w_0"], &["onnx::Relu_3"]),
+                node("Relu", "gpu_0/relu", &["onnx::Relu_3"], &["onnx::Flatten_0"]),
+            ],
+            input: vec![vi("gpu_0/data_0", &["batch size", "4"])],
+            output: vec![vi("onnx::Flatten_0", &["batch size", "3"])],
+            initializer: vec![to_proto(&w, "gpu_0/fc_w_0")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    std::fs::write(d.join("names.onnx"), encode_model(&m)).expect("write");
+    let (code, _, err) = smelt(&d, &["import", "names.onnx", "-o", "out"]);
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(d.join("out/names.smelt")).expect("model written");
+    assert!(text.contains(r#"graph names("gpu_0/data_0": f32["batch size", 4]) -> ("onnx::Flatten_0")"#), "{text}");
+    // Inputs keyed by the model's own names, as an ONNX Runtime user has them.
+    let x = Tensor::f32(vec![2, 4], vec![1.0, -2.0, 0.5, 3.0, 0.0, 1.0, -1.0, 2.0]).expect("sized");
+    smelt::ir::weights::write_safetensors(&d.join("x.safetensors"), [("gpu_0/data_0", &x)]).expect("inputs");
+    let mut outs = vec![];
+    for (model, backend) in [("names.onnx", "interp"), ("names.onnx", "cranelift"), ("names.onnx", "llvm"), ("out/names.smelt", "cranelift")] {
+        let o = format!("y.{backend}.{}.safetensors", outs.len());
+        let (code, out, err) = smelt(&d, &["run", model, "--inputs", "x.safetensors", "--backend", backend, "-o", &o]);
+        assert_eq!(code, Some(0), "{model} on {backend}: {err}");
+        assert!(out.starts_with("onnx::Flatten_0: f32[2, 3]"), "{out}");
+        let y = smelt::ir::weights::read_safetensors(&d.join(&o)).expect("outputs");
+        assert_eq!(y.keys().collect::<Vec<_>>(), ["onnx::Flatten_0"]);
+        outs.push(y["onnx::Flatten_0"].to_f32());
+    }
+    for o in &outs[1..] {
+        for (a, b) in o.iter().zip(&outs[0]) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+    // A wrong name is a clear error naming the expected one.
+    smelt::ir::weights::write_safetensors(&d.join("bad.safetensors"), [("gpu_0_data_0", &x)]).expect("inputs");
+    let (code, _, err) = smelt(&d, &["run", "names.onnx", "--inputs", "bad.safetensors"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("gpu_0/data_0"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}

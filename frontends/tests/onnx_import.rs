@@ -204,7 +204,7 @@ fn parameter_inputs_must_be_frozen() {
 }
 
 #[test]
-fn initializers_become_params_and_names_become_identifiers() {
+fn initializers_become_params_and_names_are_kept() {
     let m = model(
         vec![
             node("Add", "add:0", &["input:0", "1"], &["graph"], vec![]),
@@ -217,15 +217,18 @@ fn initializers_become_params_and_names_become_identifiers() {
     let imp = onnx::import_model(&m, &Options::default()).expect("imports");
     let g = &imp.graph;
     let params: Vec<&str> = g.params().iter().map(|&p| g.node(p).name()).collect();
-    assert_eq!(params, ["v_1"]);
+    assert_eq!(params, ["1"]);
     assert!(g.node_ids().any(|i| matches!(g.node(i).op, Op::Const(_))), "the scalar is an inline const");
-    assert_eq!(imp.inputs, [("input:0".to_string(), "input_0".to_string())]);
-    assert_eq!(imp.outputs, [("out/0".to_string(), "out_0".to_string())]);
+    // Names are the model's own (the text format quotes those that are not
+    // identifiers, and a value named `graph`).
+    assert_eq!(imp.inputs, [("input:0".to_string(), "input:0".to_string())]);
+    assert_eq!(imp.outputs, [("out/0".to_string(), "out/0".to_string())]);
     let printed = text::print(g);
     let back = text::parse(&printed).unwrap_or_else(|d| panic!("{d}\n{printed}"));
     assert_eq!(text::print(&back), printed);
     let x = Tensor::f32(vec![1, 3], vec![1.0, 1.0, 1.0]).expect("sized");
-    assert_eq!(run(g, &[("input_0", x)])["out_0"].to_f32(), [1.0, 1.5, 2.0]);
+    assert!(printed.contains(r#""graph" = add("input:0", "1")"#), "{printed}");
+    assert_eq!(run(g, &[("input:0", x)])["out/0"].to_f32(), [1.0, 1.5, 2.0]);
 }
 
 /// ConvTranspose computed directly from its definition (scatter form).

@@ -62,7 +62,7 @@ impl fmt::Display for Dim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Dim::Fixed(n) => write!(f, "{n}"),
-            Dim::Sym(s) => f.write_str(s),
+            Dim::Sym(s) => f.write_str(&crate::text::quote(s)),
         }
     }
 }

@@ -54,3 +54,22 @@ fn every_model_round_trips() {
     }
     assert!(failures.is_empty(), "{} of {} models failed:\n{}", failures.len(), files.len(), failures.join("\n"));
 }
+
+/// Names that are not identifiers (ONNX's `a/b`, `x::y`, spaces, quotes,
+/// backslashes, keywords) are quoted by the printer and read back as they were.
+#[test]
+fn quoted_names_round_trip() {
+    let src = "graph g(\"in/0\": f32[\"batch size\", 3], graph: f32[N, 3]) -> (\"a\\\"b\\\\c\", \"param\") {\n  \"w::0\" = param f32[3, 3]\n  \"a\\\"b\\\\c\" = matmul(\"in/0\", \"w::0\")\n  \"param\" = add(\"a\\\"b\\\\c\", \"in/0\")\n}\n";
+    let g = smelt_ir::text::parse(src).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = g.inputs().iter().map(|&i| g.node(i).name()).collect();
+    assert_eq!(names, ["in/0", "graph"]);
+    let outs: Vec<&str> = g.outputs().iter().map(|&v| g.value_name(v)).collect();
+    assert_eq!(outs, ["a\"b\\c", "param"]);
+    let printed = smelt_ir::text::print(&g);
+    assert!(printed.starts_with("graph g(\"in/0\": f32[\"batch size\", 3], \"graph\": f32[N, 3]) -> (\"a\\\"b\\\\c\", \"param\") {"), "{printed}");
+    let again = smelt_ir::text::parse(&printed).unwrap_or_else(|e| panic!("{e}\n{printed}"));
+    assert_eq!(smelt_ir::text::print(&again), printed);
+    for bad in ["graph g(\"x: f32[1]) -> (y) {\n}\n", "graph g(\"\": f32[1]) -> (y) {\n}\n"] {
+        assert!(smelt_ir::text::parse(bad).is_err(), "{bad}");
+    }
+}

@@ -60,7 +60,9 @@ const RESERVED: &[&str] = &[
     "bool",
 ];
 
-/// A valid smelt name for an ONNX name: `[A-Za-z_][A-Za-z0-9_.]*`, not reserved.
+/// An identifier for an ONNX graph name (the graph's name becomes C symbols and
+/// file names): `[A-Za-z_][A-Za-z0-9_.]*`, not reserved. Value names and
+/// symbols are kept as the model spells them (the text format quotes them).
 pub fn sanitize(s: &str) -> String {
     let mut out: String =
         s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' }).collect();
@@ -120,9 +122,9 @@ impl Ctx {
         }
     }
 
-    /// A unique smelt name for `s`.
+    /// A unique smelt name for `s`: `s` itself unless it is taken (or empty).
     pub fn claim(&mut self, s: &str) -> String {
-        let base = sanitize(s);
+        let base = if s.is_empty() { "v".to_string() } else { s.to_string() };
         let mut name = base.clone();
         let mut k = 1;
         while !self.taken.insert(name.clone()) {
@@ -258,7 +260,7 @@ impl Ctx {
         self.cur = Current {
             node: n.name.to_string(),
             op_type: n.op_type().to_string(),
-            base: sanitize(base),
+            base: base.to_string(),
             created: vec![],
         };
     }

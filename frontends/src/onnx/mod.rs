@@ -258,8 +258,10 @@ fn input_type(
     for (i, d) in dims.into_iter().enumerate() {
         out.push(match d {
             Ok(n) => Dim::Fixed(n),
-            Err(Some(p)) => Dim::sym(&ctx::sanitize(&p)),
-            Err(None) => Dim::sym(&ctx::sanitize(&format!("{}_d{i}", vi.name()))),
+            // Symbols keep the model's names; an anonymous dim (`?`, `-1`, an
+            // empty `dim_param`) gets a fresh one of its own.
+            Err(Some(p)) => Dim::sym(&p),
+            Err(None) => Dim::sym(&format!("{}_d{i}", vi.name())),
         });
     }
     let _ = cx;

@@ -5,6 +5,9 @@ use crate::error::{Diagnostic, Span};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Tok {
     Name(String),
+    /// `"any name"`: a value name or symbol that is not a plain identifier
+    /// (never a keyword).
+    Quoted(String),
     /// A number as written (sign excluded), and whether it looked like an integer.
     Num(String, bool),
     /// `$3`
@@ -27,6 +30,7 @@ impl Tok {
     pub(crate) fn describe(&self) -> String {
         match self {
             Tok::Name(n) => format!("`{n}`"),
+            Tok::Quoted(n) => format!("`{}`", super::quote(n)),
             Tok::Num(n, _) => format!("number `{n}`"),
             Tok::Dollar(i) => format!("`${i}`"),
             Tok::LParen => "`(`".into(),
@@ -147,6 +151,38 @@ pub(crate) fn lex(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
                 }
                 let text: String = chars[start..i].iter().collect();
                 toks.push(Token { tok: Tok::Num(text, is_int), span });
+            }
+            '"' => {
+                // A quoted name: any characters but a newline; `\"` and `\\`
+                // escape a quote and a backslash.
+                adv(&mut i, &mut col);
+                let mut name = String::new();
+                let mut closed = false;
+                while i < chars.len() && chars[i] != '\n' {
+                    match chars[i] {
+                        '"' => {
+                            adv(&mut i, &mut col);
+                            closed = true;
+                            break;
+                        }
+                        '\\' if matches!(chars.get(i + 1), Some('"' | '\\')) => {
+                            name.push(chars[i + 1]);
+                            adv(&mut i, &mut col);
+                            adv(&mut i, &mut col);
+                        }
+                        c => {
+                            name.push(c);
+                            adv(&mut i, &mut col);
+                        }
+                    }
+                }
+                if !closed {
+                    errs.push(Diagnostic::new("a quoted name must end with `\"` on its line").at(Some(span)));
+                } else if name.is_empty() {
+                    errs.push(Diagnostic::new("a quoted name must not be empty").at(Some(span)));
+                } else {
+                    toks.push(Token { tok: Tok::Quoted(name), span });
+                }
             }
             c if c.is_ascii_alphabetic() || c == '_' => {
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == '.') {

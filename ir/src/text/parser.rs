@@ -79,6 +79,16 @@ impl Parser {
             other => self.fail(format!("expected a name {context}, found {}", other.describe())),
         }
     }
+    /// A value name: an identifier or a quoted name.
+    fn value_name(&mut self, context: &str) -> P<(String, Span)> {
+        match self.peek().clone() {
+            Tok::Name(n) | Tok::Quoted(n) => {
+                let sp = self.bump().span;
+                Ok((n, sp))
+            }
+            other => self.fail(format!("expected a name {context}, found {}", other.describe())),
+        }
+    }
 
     /// Skips to the first token on a line after `line` (or to `}` / end).
     fn recover(&mut self, line: u32) {
@@ -151,7 +161,7 @@ impl Parser {
         let mut inputs = Vec::new();
         if !self.eat(&Tok::RParen) {
             loop {
-                let (n, sp) = self.name("for an input")?;
+                let (n, sp) = self.value_name("for an input")?;
                 self.expect(Tok::Colon, "after the input name")?;
                 let ty = self.ty()?;
                 inputs.push((n, sp, ty));
@@ -166,7 +176,7 @@ impl Parser {
         let mut outputs = Vec::new();
         if !self.eat(&Tok::RParen) {
             loop {
-                outputs.push(self.name("for an output")?);
+                outputs.push(self.value_name("for an output")?);
                 if self.eat(&Tok::RParen) {
                     break;
                 }
@@ -197,7 +207,7 @@ impl Parser {
                         }
                         self.bump();
                     }
-                    Tok::Name(s) => {
+                    Tok::Name(s) | Tok::Quoted(s) => {
                         dims.push(Dim::sym(&s));
                         self.bump();
                     }
@@ -332,9 +342,9 @@ impl Parser {
     }
 
     fn stmt(&mut self) -> P<Stmt> {
-        let mut names = vec![self.name("to start a statement")?];
+        let mut names = vec![self.value_name("to start a statement")?];
         while self.eat(&Tok::Comma) {
-            names.push(self.name("after `,`")?);
+            names.push(self.value_name("after `,`")?);
         }
         let kind = self.stmt_rest();
         if kind.is_err() {
@@ -380,7 +390,7 @@ impl Parser {
                 let mut args = Vec::new();
                 if !self.eat(&Tok::RParen) {
                     loop {
-                        args.push(self.name("for an op input")?);
+                        args.push(self.value_name("for an op input")?);
                         if self.eat(&Tok::RParen) {
                             break;
                         }

@@ -4,6 +4,7 @@ use crate::attr::AttrValue;
 use crate::graph::Graph;
 use crate::ops::Op;
 use crate::tensor::Data;
+use super::quote;
 use std::fmt::Write;
 
 /// Prints a graph in the text format. Nodes come in [`Graph::topo_order`]; each op
@@ -22,10 +23,10 @@ pub fn print(g: &Graph) -> String {
         .iter()
         .map(|&i| {
             let n = g.node(i);
-            format!("{}: {}", n.name(), n.types.first().map(|t| t.to_string()).unwrap_or_else(|| "?".into()))
+            format!("{}: {}", quote(n.name()), n.types.first().map(|t| t.to_string()).unwrap_or_else(|| "?".into()))
         })
         .collect();
-    let outputs: Vec<&str> = g.outputs().iter().map(|&v| g.value_name(v)).collect();
+    let outputs: Vec<String> = g.outputs().iter().map(|&v| quote(g.value_name(v)).into_owned()).collect();
     let _ = writeln!(s, "graph {}({}) -> ({}) {{", g.name, inputs.join(", "), outputs.join(", "));
     let order = g.topo_order().unwrap_or_else(|| g.node_ids().collect());
     for id in order {
@@ -34,14 +35,15 @@ pub fn print(g: &Graph) -> String {
         match &n.op {
             Op::Input => {}
             Op::Param => {
-                let _ = writeln!(s, "  {} = param {}", n.name(), ty(0));
+                let _ = writeln!(s, "  {} = param {}", quote(n.name()), ty(0));
             }
             Op::Const(t) => {
-                let _ = writeln!(s, "  {} = const {} [{}]", n.name(), ty(0), const_values(t.data()));
+                let _ = writeln!(s, "  {} = const {} [{}]", quote(n.name()), ty(0), const_values(t.data()));
             }
             op => {
-                let args: Vec<&str> = g.node_inputs(id).iter().map(|&v| g.value_name(v)).collect();
-                let _ = write!(s, "  {} = {}({})", n.names.join(", "), op.name(), args.join(", "));
+                let args: Vec<String> = g.node_inputs(id).iter().map(|&v| quote(g.value_name(v)).into_owned()).collect();
+                let names: Vec<String> = n.names.iter().map(|x| quote(x).into_owned()).collect();
+                let _ = write!(s, "  {} = {}({})", names.join(", "), op.name(), args.join(", "));
                 let attrs = op.attrs();
                 if !attrs.is_empty() {
                     let a: Vec<String> = attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
