@@ -340,3 +340,20 @@ fn run_time_error_names_the_node() {
     insta::assert_snapshot!(err);
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// A `--dim` whose run cannot fit in memory fails before anything of that size
+/// is allocated, naming what it needs (not an allocation abort), on every
+/// backend and in `bench`.
+#[test]
+fn runs_too_large_for_memory_fail_clearly() {
+    if !Path::new("/proc/meminfo").exists() {
+        return;
+    }
+    for backend in ["interp", "cranelift", "llvm"] {
+        let err = fails(smelt(&["run", "examples/mlp.smelt", "--dim", "N=1000000000", "--backend", backend]));
+        assert!(err.starts_with("error: graph mlp at N=1000000000 needs at least 488.0 GB"), "{backend}: {err}");
+        assert!(err.contains("of memory available"), "{err}");
+    }
+    let err = fails(smelt(&["bench", "examples/mlp.smelt", "--dim", "N=1000000000"]));
+    assert!(err.contains("needs at least"), "{err}");
+}

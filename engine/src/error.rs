@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Device,
     /// A file could not be read or written, or a tool (the C compiler) failed.
     Io,
+    /// The run needs more memory than the machine has available.
+    Memory,
     /// A bug in smelt (a kernel that fails verification, a backend error).
     Internal,
 }

@@ -26,6 +26,7 @@ pub mod backend;
 pub mod emit;
 pub mod error;
 pub mod load;
+pub mod memory;
 mod model;
 mod options;
 

@@ -104,7 +104,7 @@ impl Model {
         let t0 = Instant::now();
         let exe = backend.compile(&self.graph).map_err(|e| self.located(e))?;
         let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-        Ok(CompiledModel { model: self, backend, exe, compile_ms })
+        Ok(CompiledModel { model: self, backend, exe, compile_ms, checked: Default::default() })
     }
 
     /// An error pointed at the model's file, its nodes looked up in the source
@@ -178,6 +178,12 @@ impl Model {
         Ok(b)
     }
 
+    /// Fails when a run at these bindings cannot fit in the memory available
+    /// (checked before anything of that size is allocated; see [`crate::memory`]).
+    pub fn check_memory(&self, b: &Bindings) -> Result<()> {
+        crate::memory::check(&self.source, b)
+    }
+
     /// The model compiled ahead of time, or as text: the kernel IR, CLIF, LLVM
     /// IR, assembly, an object file, a C library, or WGSL (see [`Emit`]), with
     /// the symbolic dims bound by `dims`.
@@ -194,17 +200,37 @@ pub struct CompiledModel {
     backend: Box<dyn Backend>,
     exe: Box<dyn Executable>,
     compile_ms: f64,
+    /// The bindings whose memory needs were checked ([`crate::memory`]).
+    checked: std::sync::Mutex<BTreeSet<Bindings>>,
 }
 
 impl CompiledModel {
     /// Runs on named inputs; the outputs by name.
     pub fn run(&self, inputs: &Tensors) -> Result<Tensors> {
+        self.fits(inputs)?;
         self.exe.run(inputs).map_err(|e| self.model.located(e))
     }
 
     /// Runs with each kernel call timed (`None` on the interpreter).
     pub fn run_profiled(&self, inputs: &Tensors) -> Result<(Tensors, Option<Profile>)> {
+        self.fits(inputs)?;
         self.exe.run_profiled(inputs).map_err(|e| self.model.located(e))
+    }
+
+    /// The memory check of [`Model::check_memory`], once per set of input shapes.
+    fn fits(&self, inputs: &Tensors) -> Result<()> {
+        let Ok(b) = smelt_interp::bind_inputs(self.model.source_graph(), inputs) else {
+            // Bad inputs: the backend reports them.
+            return Ok(());
+        };
+        if self.checked.lock().is_ok_and(|c| c.contains(&b)) {
+            return Ok(());
+        }
+        self.model.check_memory(&b).map_err(|e| self.model.located(e))?;
+        if let Ok(mut c) = self.checked.lock() {
+            c.insert(b);
+        }
+        Ok(())
     }
 
     /// Each kernel call's time on these inputs (an error on the interpreter, which
@@ -222,6 +248,7 @@ impl CompiledModel {
     /// Builds the plan (and native code or pipelines) for the shapes of these
     /// inputs ahead of the first run, checking them against the model.
     pub fn prepare(&self, inputs: &Tensors) -> Result<()> {
+        self.fits(inputs)?;
         let b = smelt_interp::bind_inputs(self.model.graph(), inputs).map_err(|e| self.model.located(error::runtime(self.model.graph(), e)))?;
         self.exe.prepare(&b).map_err(|e| self.model.located(e))
     }

@@ -81,6 +81,7 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     let nodes_before = model.source_graph().len();
     let nodes_after = model.graph().len();
     let bindings = model.bindings(&a.dims).map_err(engine_err)?;
+    model.check_memory(&bindings).map_err(engine_err)?;
     let inputs = match random_inputs(model.source_graph(), a.seed, &bindings) {
         Ok(t) => t,
         Err(m) => return reported(format!("error: {m}")),

@@ -49,6 +49,8 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         },
         None => {
             let dims = compiled.model().bindings(&a.dims).map_err(engine_err)?;
+            // Before allocating inputs of that size.
+            compiled.model().check_memory(&dims).map_err(engine_err)?;
             match random_inputs(compiled.model().source_graph(), a.seed, &dims) {
                 Ok(t) => t,
                 Err(m) => return reported(format!("error: {m}")),
