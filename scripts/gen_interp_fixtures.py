@@ -1400,6 +1400,131 @@ def cases_shape():
 # recurrent
 
 
+def cases_resize():
+    # resize, written from docs/ops.md: per axis, per output index, the input
+    # coordinate, the k nearest integer positions (ties to the smaller), edge-clamped,
+    # weighted by the mode's kernel; separable over the changed axes in order.
+    def cubic_w(t, a):
+        t = abs(t)
+        if t <= 1:
+            return ((a + 2) * t - (a + 3)) * t * t + 1
+        if t < 2:
+            return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+        return 0.0
+
+    def weights(mode, near, r, s, a, antialias):
+        if mode == "nearest":
+            right = {"round_prefer_floor": r > 0.5, "round_prefer_ceil": r >= 0.5, "floor": False,
+                     "ceil": True, "simple": s < 1}[near]
+            return [0.0, 1.0] if (r == 1.0 or right) else [1.0, 0.0]
+        if not antialias:
+            if mode == "linear":
+                return [1 - r, r]
+            return [cubic_w(r + 1, a), cubic_w(r, a), cubic_w(1 - r, a), cubic_w(2 - r, a)]
+        s = min(s, 1.0)
+        support = 1 if mode == "linear" else 2
+        lo = math.floor(-support / s) + 1
+        ks = range(lo, 2 - lo)
+        kern = (lambda t: max(0.0, 1 - abs(t))) if mode == "linear" else (lambda t: cubic_w(t, a))
+        w = [kern(s * (k - r)) for k in ks]
+        return [x / sum(w) for x in w]
+
+    def resize_ref(x, sizes, scales, mode="nearest", coord="half_pixel", near="round_prefer_floor", a=-0.75,
+                   excl=False, antialias=False, roi=None, extra=0.0):
+        x = d(x)
+        rank = x.ndim
+        outs = [x.shape[i] if sizes[i] == -1 else sizes[i] for i in range(rank)]
+        for ax in range(rank):
+            L, n = x.shape[ax], outs[ax]
+            s = float(F32(scales[ax])) if scales else n / L
+            lo_, hi_ = (float(F32(roi[ax])), float(F32(roi[rank + ax]))) if roi else (0.0, 1.0)
+            whole = roi is None or (lo_ == 0 and hi_ == 1)
+            if abs(s - 1) <= 1e-9 and L == n and (whole or coord != "tf_crop_and_resize"):
+                continue
+            nf = s * L
+            y = np.zeros(x.shape[:ax] + (n,) + x.shape[ax + 1:])
+            for o in range(n):
+                if coord == "align_corners":
+                    c = 0.0 if n == 1 else o * (L - 1) / (n - 1)
+                elif coord == "asymmetric":
+                    c = o / s
+                elif coord == "tf_crop_and_resize":
+                    c = 0.5 * (lo_ + hi_) * (L - 1) if n == 1 else lo_ * (L - 1) + o * (hi_ - lo_) * (L - 1) / (n - 1)
+                elif coord == "pytorch_half_pixel":
+                    c = 0.0 if n == 1 else (o + 0.5) / s - 0.5
+                elif coord == "half_pixel":
+                    c = (o + 0.5) / s - 0.5
+                else:  # half_pixel_symmetric
+                    c = L / 2 * (1 - n / nf) + (o + 0.5) / s - 0.5
+                sel = [slice(None)] * x.ndim
+                sel[ax] = o
+                if coord == "tf_crop_and_resize" and (c < 0 or c > L - 1):
+                    y[tuple(sel)] = extra
+                    continue
+                r = 1.0 if c == math.floor(c) else c - math.floor(c)
+                w = weights(mode, near, r, s, a, antialias)
+                k = len(w)
+                cand = range(math.floor(c) - k - 1, math.ceil(c) + k + 2)
+                pos = sorted(sorted(cand, key=lambda i: (abs(c - i), i))[:k])
+                if excl:
+                    w = [0.0 if (p < 0 or p >= L) else wi for wi, p in zip(w, pos)]
+                    t = sum(w) or 1.0
+                    w = [wi / t for wi in w]
+                if mode == "nearest":
+                    # one tap: the neighbour chosen (its weight 0 if excluded)
+                    j = 1 if weights(mode, near, r, s, a, False)[1] == 1.0 else 0
+                    pairs = [(w[j], pos[j])]
+                else:
+                    pairs = list(zip(w, pos))
+                acc = 0.0
+                for wi, p in pairs:
+                    acc = acc + wi * np.take(x, min(max(p, 0), L - 1), axis=ax)
+                y[tuple(sel)] = acc
+            x = y
+        return x
+
+    cases = [
+        ("resize_nearest_up2", (1, 2, 3, 4), [-1, -1, 6, 8], [1, 1, 2, 2], dict(coord="asymmetric", near="simple")),
+        ("resize_nearest_down_ceil", (2, 7, 5), [-1, 3, 2], [], dict(near="round_prefer_ceil")),
+        ("resize_linear_half_pixel", (1, 1, 5, 7), [-1, -1, 8, 3], [], dict(mode="linear")),
+        ("resize_linear_align_corners", (2, 6), [5, 11], [], dict(mode="linear", coord="align_corners")),
+        ("resize_cubic_exclude", (1, 1, 4, 6), [-1, -1, 7, 9], [], dict(mode="cubic", a=-0.5, excl=True)),
+        ("resize_cubic_asymmetric", (3, 8), [-1, 5], [], dict(mode="cubic", coord="asymmetric")),
+        ("resize_align_corners_scales", (2, 4, 9), [-1, 2, 5], [1, 0.6, 0.6], dict(mode="cubic", coord="align_corners")),
+        ("resize_pytorch_one_cubic", (2, 7), [-1, 1], [], dict(mode="cubic", coord="pytorch_half_pixel")),
+        ("resize_linear_antialias", (1, 2, 17, 4), [-1, -1, 5, 4], [], dict(mode="linear", antialias=True)),
+        ("resize_cubic_antialias", (1, 13), [-1, 4], [], dict(mode="cubic", antialias=True)),
+        ("resize_pytorch_one", (2, 9), [-1, 1], [], dict(mode="linear", coord="pytorch_half_pixel")),
+        ("resize_symmetric_scales", (1, 4, 5), [-1, 7, 11], [1, 1.75, 2.3],
+         dict(mode="linear", coord="half_pixel_symmetric")),
+        ("resize_tf_crop", (1, 6, 7), [-1, 4, 9], [], dict(mode="linear", coord="tf_crop_and_resize",
+                                                         roi=[0, 0.1, -0.2, 1, 0.8, 1.1], extra=-3.0)),
+    ]
+    for name, xs, sizes, scales, kw in cases:
+        x = rn(rng_for(name), *xs, s=2.0)
+        names = {"mode": "nearest", "coord": "half_pixel", "near": "round_prefer_floor", "a": -0.75, "excl": False,
+                 "antialias": False, "roi": None, "extra": 0.0}
+        text = {"mode": "mode", "coord": "coord", "near": "nearest", "a": "cubic_a", "excl": "exclude_outside",
+                "antialias": "antialias", "roi": "roi", "extra": "extrapolation"}
+        attrs = [f"sizes = [{', '.join(str(v) for v in sizes)}]"]
+        if scales:
+            attrs.append(f"scales = [{', '.join(fl(v) for v in scales)}]")
+        for k, default in names.items():
+            v = kw.get(k, default)
+            if v == default:
+                continue
+            if isinstance(v, bool):
+                attrs.append(f"{text[k]} = true")
+            elif isinstance(v, list):
+                attrs.append(f"{text[k]} = [{', '.join(fl(e) for e in v)}]")
+            elif isinstance(v, float):
+                attrs.append(f"{text[k]} = {fl(v)}")
+            else:
+                attrs.append(f"{text[k]} = {v}")
+        want = resize_ref(x, sizes, scales, **kw)
+        emit(name, "resize", {"x": x}, [f"y = resize(x) {{{', '.join(attrs)}}}"], {"y": want}, tol=SIMPLE)
+
+
 def cases_recurrent():
     T, N, I, H = 5, 3, 7, 5
 
@@ -2281,7 +2406,7 @@ def main():
         if p.suffix in (".smelt", ".safetensors") or p.name == "MANIFEST.txt":
             p.unlink()
     for fn in [cases_unary, cases_cast, cases_binary, cases_linalg, cases_conv, cases_pool, cases_norm,
-               cases_reduce, cases_shape, cases_recurrent, cases_attention, cases_quant, cases_sparse,
+               cases_reduce, cases_shape, cases_resize, cases_recurrent, cases_attention, cases_quant, cases_sparse,
                cases_routing, cases_fused, cases_e2e, cases_special]:
         fn()
     (OUT / "MANIFEST.txt").write_text("\n".join(MANIFEST) + "\n")

@@ -1,5 +1,5 @@
-//! Whole models through the ONNX importer: the small ResNet-style and
-//! transformer-style models of `scripts/onnx/make_models.py` (written to the data
+//! Whole models through the ONNX importer: the small ResNet-style,
+//! transformer-style and U-Net-style (Resize) models of `scripts/onnx/make_models.py` (written to the data
 //! cache by `test.sh`) are imported with their symbolic batch dims, printed as smelt
 //! text and parsed back, and run on the reference interpreter; the outputs must match
 //! onnx's reference evaluator within 1e-4 relative.
@@ -46,4 +46,9 @@ fn resnet_matches_the_onnx_reference() {
 #[test]
 fn transformer_matches_the_onnx_reference() {
     check_model("transformer");
+}
+
+#[test]
+fn unet_with_resizes_matches_the_onnx_reference() {
+    check_model("unet");
 }

@@ -21,6 +21,7 @@ mod pool;
 mod quant;
 mod recurrent;
 mod reduce;
+mod resize;
 mod routing;
 mod shape;
 mod sparse;
@@ -55,6 +56,7 @@ pub fn eval_op(op: &Op, ins: &[Arg], out: &[TensorType]) -> std::result::Result<
         Family::Norm => norm::eval(op, ins, out),
         Family::Reduce => reduce::eval(op, ins, out),
         Family::Shape => shape::eval(op, ins, out),
+        Family::Resize => resize::eval(op, ins, out),
         Family::Recurrent => recurrent::eval(op, ins, out),
         Family::Attention => attention::eval(op, ins, out),
         Family::Quant => quant::eval(op, ins, out),

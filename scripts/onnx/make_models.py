@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Makes two small ONNX models (opset 17, fixed seed) with inputs and expected
+"""Makes three small ONNX models (opset 17, fixed seed) with inputs and expected
 outputs, for frontends/tests/onnx_models.rs:
 
 - resnet: a small ResNet-style CNN (conv + batch norm + relu stem, two residual
@@ -10,6 +10,12 @@ outputs, for frontends/tests/onnx_models.rs:
 - transformer: a pre-norm transformer encoder layer (layer norm, multi-head
   attention with the head split written as shape subgraphs, a causal mask, an
   erf-GELU MLP, residual adds) over a symbolic batch (`B`).
+- unet: a small U-Net-style decoder over a symbolic batch (`N`) with Resize as
+  torch.onnx writes it: nearest upsampling by scales (`asymmetric`, `floor`),
+  bilinear to sizes given as Concat(Shape(x)[:2], [H, W]) (`pytorch_half_pixel`),
+  and a cubic `align_corners` downsampling by scales (to whole sizes: where
+  scale x size is fractional, the ONNX reference departs from the ONNX spec and
+  ONNX Runtime, see docs/ops.md); skip concatenation.
 
 Expected outputs come from onnx's reference evaluator. Each model goes to
 OUT/NAME/model.onnx with OUT/NAME/input_0.pb and OUT/NAME/output_0.pb
@@ -164,9 +170,53 @@ def transformer():
     return graph, x
 
 
+def unet():
+    nodes, inits = [], []
+
+    def conv(x, cin, cout, name, relu=True):
+        inits.append(init(f"{name}.w", [cout, cin, 3, 3]))
+        inits.append(const(f"{name}.b", (0.1 * rng.standard_normal(cout)).astype(np.float32)))
+        nodes.append(helper.make_node("Conv", [x, f"{name}.w", f"{name}.b"], [f"{name}.c"], kernel_shape=[3, 3],
+                                      pads=[1, 1, 1, 1], name=f"{name}/conv"))
+        if not relu:
+            return f"{name}.c"
+        nodes.append(helper.make_node("Relu", [f"{name}.c"], [f"{name}.r"], name=f"{name}/relu"))
+        return f"{name}.r"
+
+    e1 = conv("x", 4, 8, "enc1")
+    nodes.append(helper.make_node("MaxPool", [e1], ["pool"], kernel_shape=[2, 2], strides=[2, 2], name="pool"))
+    e2 = conv("pool", 8, 8, "enc2")
+    inits.append(const("up1.scales", np.array([1, 1, 2, 2], np.float32)))
+    nodes.append(helper.make_node("Resize", [e2, "", "up1.scales"], ["up1"], mode="nearest",
+                                  coordinate_transformation_mode="asymmetric", nearest_mode="floor", name="up1"))
+    nodes.append(helper.make_node("Concat", ["up1", e1], ["cat"], axis=1, name="cat"))
+    d1 = conv("cat", 16, 8, "dec1")
+    inits += [const("start0", np.array([0], np.int64)), const("end2", np.array([2], np.int64)),
+              const("hw", np.array([18, 22], np.int64))]
+    nodes += [
+        helper.make_node("Shape", [d1], ["d1.shape"], name="up2/shape"),
+        helper.make_node("Slice", ["d1.shape", "start0", "end2"], ["d1.nc"], name="up2/slice"),
+        helper.make_node("Concat", ["d1.nc", "hw"], ["up2.sizes"], axis=0, name="up2/sizes"),
+        helper.make_node("Resize", [d1, "", "", "up2.sizes"], ["up2"], mode="linear",
+                         coordinate_transformation_mode="pytorch_half_pixel", name="up2"),
+    ]
+    inits.append(const("down.scales", np.array([1, 1, 0.5, 0.5], np.float32)))
+    nodes.append(helper.make_node("Resize", ["up2", "", "down.scales"], ["down"], mode="cubic",
+                                  coordinate_transformation_mode="align_corners", name="down"))
+    y = conv("down", 8, 3, "head", relu=False)
+    nodes.append(helper.make_node("Identity", [y], ["y"], name="out"))
+    graph = helper.make_graph(
+        nodes, "unet",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 12, 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 9, 11])],
+        inits)
+    x = rng.standard_normal((2, 4, 12, 10)).astype(np.float32)
+    return graph, x
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "target/onnx-test-data/models"
-    for name, make in (("resnet", resnet), ("transformer", transformer)):
+    for name, make in (("resnet", resnet), ("transformer", transformer), ("unet", unet)):
         graph, x = make()
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="smelt")
         onnx.checker.check_model(model, full_check=True)

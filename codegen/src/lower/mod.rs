@@ -28,6 +28,7 @@ mod quant;
 mod recurrent;
 mod routing;
 mod reduce;
+mod resize;
 mod shape;
 mod sparse;
 mod util;
@@ -257,6 +258,7 @@ pub fn support(op: &Op, ins: &[&TensorType], outs: &[TensorType]) -> bool {
         Op::Transpose { .. } | Op::Expand { .. } | Op::Slice(_) | Op::Concat { .. } | Op::Split { .. } | Op::Pad { .. } | Op::Gather { .. } => {
             shape::support(op, ins, outs)
         }
+        Op::Resize(_) => resize::support(op, ins, outs),
         Op::Reshape { .. } => true,
         _ => false,
     }
@@ -291,6 +293,7 @@ fn lower_op(l: &mut Lowerer, name: &str, op: &Op, ins: &[Operand], outs: &[Opera
         | Op::Split { .. }
         | Op::Pad { .. }
         | Op::Gather { .. } => shape::lower(l, name, op, ins, outs)?,
+        Op::Resize(_) => resize::lower(l, name, op, ins, outs)?,
         _ => false,
     })
 }

@@ -510,6 +510,40 @@ pub fn norm() -> Vec<Case> {
     v
 }
 
+/// Resize: every mode and coordinate transformation, one axis and several,
+/// the axis last (rows of one element) or not, antialiased downsampling with
+/// more taps than are unrolled, a cropped region extrapolating, an identity
+/// (copy), and one size large enough for the parallel path.
+pub fn resize() -> Vec<Case> {
+    use DType::F32;
+    use Dist::Any;
+    let cases: &[(&[usize], &str)] = &[
+        (&[1, 3, 5, 7], "sizes = [-1, -1, 10, 14], scales = [1.0, 1.0, 2.0, 2.0], coord = asymmetric, nearest = simple"),
+        (&[2, 3, 17, 13], "sizes = [-1, -1, 9, 6], mode = linear"),
+        (&[1, 2, 6, 11], "sizes = [-1, -1, 13, 5], mode = cubic, coord = align_corners, exclude_outside = true"),
+        (&[1, 4, 37, 29], "sizes = [-1, -1, 9, 7], mode = linear, antialias = true"),
+        (&[1, 2, 23, 5], "sizes = [-1, -1, 6, 5], mode = cubic, antialias = true, cubic_a = -0.5"),
+        (
+            &[1, 1, 8, 9],
+            "sizes = [-1, -1, 5, 7], mode = linear, coord = tf_crop_and_resize, roi = [0.0, 0.0, 0.2, -0.1, 1.0, 1.0, 0.9, 1.3], extrapolation = 2.5",
+        ),
+        (&[3, 19], "sizes = [7, 1], mode = linear, coord = pytorch_half_pixel"),
+        (
+            &[1, 1, 4, 5],
+            "sizes = [-1, -1, 7, 11], scales = [1.0, 1.0, 1.75, 2.3], coord = half_pixel_symmetric, nearest = round_prefer_ceil",
+        ),
+        (&[2, 5, 33], "sizes = [-1, 9, -1], mode = cubic"),
+        (&[2, 6, 10], "sizes = [-1, 3, 4], nearest = floor, coord = align_corners"),
+        (&[4, 7], "sizes = [-1, -1]"),
+        (&[1, 16, 48, 64], "sizes = [-1, -1, 96, 128], mode = linear"),
+    ];
+    cases
+        .iter()
+        .enumerate()
+        .map(|(i, (shape, attrs))| case(&format!("resize_{i}"), 9600 + i as u64, &[("x", F32, shape, Any)], &["y"], &format!("  y = resize(x) {{{attrs}}}")))
+        .collect()
+}
+
 /// Multi-head attention on sizes around the register tiles: query rows not a
 /// multiple of MR, keys not a multiple of NR, head widths with vector and scalar
 /// tails, masks of every broadcast, causal with Tq < Tk and Tq > Tk.

@@ -182,6 +182,7 @@ pub fn op_cases() -> Vec<cases::Case> {
     cases.extend(cases::quant_and_routing());
     cases.extend(cases::half());
     cases.extend(cases::norm());
+    cases.extend(cases::resize());
     cases
 }
 

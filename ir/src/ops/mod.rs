@@ -11,6 +11,7 @@ pub mod pool;
 pub mod quant;
 pub mod recurrent;
 pub mod reduce;
+pub mod resize;
 pub mod routing;
 pub mod shape;
 pub mod source;
@@ -32,6 +33,7 @@ pub use pool::{Pool, PoolKind, StorageOrder};
 pub use quant::{QuantizeAttrs, Requant};
 pub use recurrent::{Direction, Rnn};
 pub use reduce::{ArgKind, ReduceKind};
+pub use resize::{CoordMode, NearestMode, Resize, ResizeMode};
 pub use routing::{Moe, TopK};
 pub use shape::{PadMode, Slice};
 pub use sparse::{SparseFormat, SparseMatMul};
@@ -81,6 +83,9 @@ pub enum Op {
         value: f32,
     },
     Expand { shape: Vec<DimSpec> },
+    // resizing
+    /// Interpolation to other sizes (as ONNX Resize).
+    Resize(Resize),
     // recurrent
     Lstm(Rnn),
     Gru(Rnn),
@@ -120,6 +125,7 @@ pub enum Family {
     Norm,
     Reduce,
     Shape,
+    Resize,
     Recurrent,
     Attention,
     Quant,
@@ -138,7 +144,7 @@ pub fn op_names() -> Vec<&'static str> {
         "avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool", "batch_norm", "layer_norm", "softmax",
         "log_softmax", "lrn", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_l2",
         "argmax", "argmin", "reshape", "transpose", "concat", "split", "slice", "gather", "pad", "expand",
-        "lstm", "gru", "attention", "quantize", "dequantize", "qmatmul", "qconv1d", "qconv2d", "qconv3d",
+        "resize", "lstm", "gru", "attention", "quantize", "dequantize", "qmatmul", "qconv1d", "qconv2d", "qconv3d",
         "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "fused_conv1d", "fused_conv2d", "fused_conv3d",
         "fused_matmul", "elementwise",
     ]);
@@ -164,6 +170,7 @@ impl Op {
             | Op::Gather { .. }
             | Op::Pad { .. }
             | Op::Expand { .. } => Family::Shape,
+            Op::Resize(_) => Family::Resize,
             Op::Lstm(_) | Op::Gru(_) => Family::Recurrent,
             Op::Attention(_) => Family::Attention,
             Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) | Op::QConv(..) => Family::Quant,
@@ -204,6 +211,7 @@ impl Op {
             Op::Gather { .. } => "gather",
             Op::Pad { .. } => "pad",
             Op::Expand { .. } => "expand",
+            Op::Resize(_) => "resize",
             Op::Lstm(_) => "lstm",
             Op::Gru(_) => "gru",
             Op::Attention(_) => "attention",
@@ -237,6 +245,7 @@ impl Op {
             .or_else(|| norm::parse(name, a))
             .or_else(|| reduce::parse(name, a))
             .or_else(|| shape::parse(name, a))
+            .or_else(|| resize::parse(name, a))
             .or_else(|| recurrent::parse(name, a))
             .or_else(|| attention::parse(name, a))
             .or_else(|| quant::parse(name, a))
@@ -276,6 +285,7 @@ impl Op {
                 v
             }
             Op::SparseMatMul(s) => s.attrs(),
+            Op::Resize(r) => r.attrs(),
             _ => vec![],
         }
     }
@@ -303,7 +313,7 @@ impl Op {
             Op::Unary(_) | Op::Cast { .. } | Op::Pool(_) | Op::GlobalPool(_) | Op::Softmax { .. } | Op::Lrn { .. } => (1, 1),
             Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Reshape { .. } | Op::Transpose { .. } => (1, 1),
             Op::Split { .. } | Op::Slice(_) | Op::Pad { .. } | Op::Expand { .. } | Op::TopK(_) => (1, 1),
-            Op::Quantize(_) | Op::Dequantize => (1, 1),
+            Op::Quantize(_) | Op::Dequantize | Op::Resize(_) => (1, 1),
             Op::Binary(_) | Op::MatMul | Op::Gather { .. } | Op::MoeDispatch { .. } => (2, 2),
             Op::Where | Op::MoeCombine { .. } => (3, 3),
             Op::Gemm(_) => (2, 3),
@@ -365,6 +375,7 @@ impl Op {
             Op::Gru(r) => r.infer(ins, false),
             Op::Attention(a) => one(a.infer(ins)),
             Op::SparseMatMul(s) => one(s.infer(ins)),
+            Op::Resize(r) => one(r.infer(ins[0])),
             _ => Err(format!("{} has a declared type", self.name())),
         }
     }

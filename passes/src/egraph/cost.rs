@@ -106,6 +106,16 @@ impl CostModel {
             Op::Softmax { .. } => 5.0 * out,
             // A multiply-add per channel of the window, then a `pow`.
             Op::Lrn { size, .. } => (2.0 * *size as f64 + 12.0) * out,
+            // A multiply-add per tap (nearest 1, linear 2, cubic 4) per resized
+            // axis, counted on the output (an upper bound when downsampling).
+            Op::Resize(r) => {
+                let taps = match r.mode {
+                    smelt_ir::ops::ResizeMode::Nearest => 0.5,
+                    smelt_ir::ops::ResizeMode::Linear => 2.0,
+                    smelt_ir::ops::ResizeMode::Cubic => 4.0,
+                };
+                2.0 * taps * r.sizes.iter().filter(|&&s| s != -1).count().max(1) as f64 * out
+            }
             Op::Attention(_) => {
                 let (q, k, v) = (ins[0], ins[1], ins[2]);
                 let (b, tq, e) = (self.numel(&dim(q, 0)), self.numel(&dim(q, 1)), last(q));

@@ -1,6 +1,6 @@
 //! One importer per ONNX op family, as ONNX groups them: [`math`] (elementwise,
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
-//! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`reduce`], [`rnn`]
+//! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`reduce`], [`resize`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`] and [`attention`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
@@ -11,6 +11,7 @@ pub mod math;
 pub mod nn;
 pub mod quant;
 pub mod reduce;
+pub mod resize;
 pub mod rnn;
 pub mod tensor;
 
@@ -59,6 +60,7 @@ const TABLES: &[&[(&str, Importer)]] = &[
     causal_conv::IMPORTERS,
     conv_transpose::IMPORTERS,
     reduce::IMPORTERS,
+    resize::IMPORTERS,
     tensor::IMPORTERS,
     rnn::IMPORTERS,
     quant::IMPORTERS,
