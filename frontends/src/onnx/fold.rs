@@ -442,6 +442,9 @@ fn join(a: Data, b: Data) -> Data {
 /// Integer (and bool) elementwise ops with broadcasting.
 fn elementwise(_cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<Tensor>> {
     let ts: Vec<&Tensor> = ins.iter().flatten().collect();
+    if ts.is_empty() {
+        return Ok(None);
+    }
     let shapes: Vec<&[usize]> = ts.iter().map(|t| t.shape()).collect();
     let Some((shape, maps)) = broadcast(&shapes) else { return Ok(None) };
     let vals: Vec<Vec<i64>> = ts.iter().map(|t| t.to_i64()).collect();
@@ -449,6 +452,9 @@ fn elementwise(_cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
     let numel: usize = shape.iter().product();
     let d = ts[0].dtype();
     let bin = |b: BinaryOp| -> Result<Vec<i64>> {
+        if ts.len() != 2 {
+            return Err(n.err(format!("{} expects 2 inputs, found {}", n.op_type(), ts.len())));
+        }
         (0..numel).map(|f| b.eval_int(at(0, f), at(1, f)).ok_or_else(|| n.err("integer division by zero"))).collect()
     };
     let (out, od) = match n.op_type() {
