@@ -50,12 +50,15 @@ enum Cmd {
         /// The model (`.smelt`, weights from the `.safetensors` beside it; or `.onnx`).
         model: PathBuf,
         /// Inputs by name from a safetensors file (`expected.*` tensors are ignored).
-        #[arg(long, value_name = "FILE.safetensors", conflicts_with_all = ["random", "dim"])]
+        /// With an `.onnx` model, the model's symbolic dims take their sizes.
+        #[arg(long, value_name = "FILE.safetensors", conflicts_with = "random")]
         inputs: Option<PathBuf>,
         /// Seeded random inputs (the default, with seed 0).
         #[arg(long, value_name = "SEED")]
         random: Option<u64>,
-        /// Size of a symbolic dim for random inputs (`--dim N=4`); unset symbols are 1.
+        /// Size of a symbolic dim (`--dim N=4`): of the random inputs (unset
+        /// symbols are 1), or checked against `--inputs`. An `.onnx` model is
+        /// imported with it (anonymous dims are `INPUT_dI`).
         #[arg(long, value_name = "SYM=SIZE", value_parser = cli::parse_dim)]
         dim: Vec<(String, u64)>,
         /// Where to run: Cranelift by default; `interp` is the reference interpreter.

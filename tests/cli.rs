@@ -357,3 +357,19 @@ fn runs_too_large_for_memory_fail_clearly() {
     let err = fails(smelt(&["bench", "examples/mlp.smelt", "--dim", "N=1000000000"]));
     assert!(err.contains("needs at least"), "{err}");
 }
+
+/// `--dim` with `--inputs`: it must agree with the sizes the inputs give.
+#[test]
+fn dims_and_inputs_combine() {
+    let d = temp_dir("dims-inputs");
+    let x = smelt::Tensor::f32(vec![2, 64], vec![0.5; 128]).unwrap();
+    smelt::ir::weights::write_safetensors(&d.join("x.safetensors"), [("x", &x)]).unwrap();
+    let model = root().join("examples/mlp.smelt").display().to_string();
+    let out = ok(smelt_in(&d, &["run", &model, "--inputs", "x.safetensors", "--dim", "N=2"]));
+    assert!(out.starts_with("logp: f32[2, 10]"), "{out}");
+    let err = fails(smelt_in(&d, &["run", &model, "--inputs", "x.safetensors", "--dim", "N=3"]));
+    assert!(err.contains("--dim N=3, but the inputs give N = 2"), "{err}");
+    let err = fails(smelt_in(&d, &["run", &model, "--inputs", "x.safetensors", "--dim", "M=3"]));
+    assert!(err.contains("no symbol `M`"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -193,3 +193,80 @@ fn onnx_names_are_kept_everywhere() {
     assert!(err.contains("gpu_0/data_0"), "{err}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A CNN over `[N, 2, H, ?]` (a named and an anonymous spatial dim): `run`
+/// imports it with the sizes of the inputs it is given (or of `--dim`), at
+/// any size, on every backend; contradictions are clear errors.
+#[test]
+fn symbolic_spatial_dims_take_the_inputs_sizes() {
+    use smelt::frontends::onnx::proto::AttributeProto;
+    let d = temp_dir("spatial");
+    let ints = |name: &str, v: &[i64]| AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(7),
+        ints: v.to_vec(),
+        ..Default::default()
+    };
+    let mut conv = node("Conv", "stem/conv", &["image", "stem.w"], &["c"]);
+    conv.attribute = vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1]), ints("strides", &[2, 2])];
+    let mut x = vi("image", &["N", "2", "H", "?"]);
+    // `?`: an anonymous dim (no dim_param, no dim_value).
+    if let Some(type_proto::Value::TensorType(t)) = x.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+        t.shape.as_mut().expect("shape").dim[3].value = None;
+    }
+    let w = Tensor::f32(vec![4, 2, 3, 3], (0..72).map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0).collect()).expect("sized");
+    let m = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+        graph: Some(GraphProto {
+            name: Some("spatial".into()),
+            node: vec![
+                conv,
+                node("Relu", "stem/relu", &["c"], &["r"]),
+                node("GlobalAveragePool", "gap", &["r"], &["pooled"]),
+            ],
+            input: vec![x],
+            output: vec![vi("pooled", &["N", "4", "1", "1"])],
+            initializer: vec![to_proto(&w, "stem.w")],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    std::fs::write(d.join("spatial.onnx"), encode_model(&m)).expect("write");
+    for (k, shape) in [vec![2usize, 2, 9, 11], vec![1, 2, 16, 7]].into_iter().enumerate() {
+        let n: usize = shape.iter().product();
+        let x = Tensor::f32(shape.clone(), (0..n).map(|i| ((i * 31 % 17) as f32 - 8.0) / 4.0).collect()).expect("sized");
+        let file = format!("x{k}.safetensors");
+        smelt::ir::weights::write_safetensors(&d.join(&file), [("image", &x)]).expect("inputs");
+        let mut outs = vec![];
+        for backend in ["interp", "cranelift", "llvm"] {
+            let o = format!("y{k}.{backend}.safetensors");
+            let (code, out, err) = smelt(&d, &["run", "spatial.onnx", "--inputs", &file, "--backend", backend, "-o", &o]);
+            assert_eq!(code, Some(0), "{shape:?} on {backend}: {err}");
+            assert!(out.starts_with(&format!("pooled: f32[{}, 4, 1, 1]", shape[0])), "{out}");
+            outs.push(smelt::ir::weights::read_safetensors(&d.join(&o)).expect("outputs")["pooled"].to_f32());
+        }
+        for o in &outs[1..] {
+            for (a, b) in o.iter().zip(&outs[0]) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{shape:?}: {a} vs {b}");
+            }
+        }
+    }
+    // Random inputs at sizes given by --dim (the anonymous dim is `image_d3`).
+    let (code, out, err) = smelt(&d, &["run", "spatial.onnx", "--dim", "N=3", "--dim", "H=5", "--dim", "image_d3=6"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("pooled: f32[3, 4, 1, 1]"), "{out}");
+    // A dim the model does not have, and inputs that contradict it.
+    let (code, _, err) = smelt(&d, &["run", "spatial.onnx", "--dim", "Q=3"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no input of the model has a dim `Q`") && err.contains("H, N, image_d3"), "{err}");
+    let bad = Tensor::f32(vec![1, 5, 4, 4], vec![0.0; 80]).expect("sized");
+    smelt::ir::weights::write_safetensors(&d.join("bad.safetensors"), [("image", &bad)]).expect("inputs");
+    let (code, _, err) = smelt(&d, &["run", "spatial.onnx", "--inputs", "bad.safetensors"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("input `image`") && err.contains("[N, 2, H, image_d3] (dim 1 is 2)"), "{err}");
+    let (code, _, err) = smelt(&d, &["run", "spatial.onnx", "--inputs", "x0.safetensors", "--dim", "H=4"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("H = 9") && err.contains("H = 4"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}

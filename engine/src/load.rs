@@ -16,6 +16,10 @@ pub enum Source {
     Path(PathBuf),
     /// The bytes of an ONNX model, with a name for the graph.
     Onnx { bytes: Vec<u8>, name: String },
+    /// An `.onnx` file whose inputs are pinned at import: shapes by input name
+    /// (e.g. the tensors a user runs it on), sizes by dim symbol. Symbolic dims
+    /// the model cannot keep (a spatial size a convolution needs) become fixed.
+    PinnedOnnx { path: PathBuf, input_shapes: BTreeMap<String, Vec<usize>>, dims: BTreeMap<String, u64> },
     /// A graph (its weights set on it).
     Graph(Graph),
 }
@@ -54,7 +58,7 @@ impl Source {
     /// The file the model came from, as the user named it (for messages).
     pub fn file(&self) -> Option<String> {
         match self {
-            Source::Path(p) => Some(p.display().to_string()),
+            Source::Path(p) | Source::PinnedOnnx { path: p, .. } => Some(p.display().to_string()),
             _ => None,
         }
     }
@@ -69,6 +73,12 @@ pub fn is_onnx(path: &Path) -> bool {
 pub fn load(source: Source) -> Result<Graph> {
     match source {
         Source::Path(p) if is_onnx(&p) => load_onnx_file(&p, None),
+        Source::PinnedOnnx { path, input_shapes, dims } => {
+            let opts = onnx::Options { input_shapes, dims, ..onnx::Options::default() };
+            let file = path.display().to_string();
+            let g = onnx::import_file(&path, &opts).map_err(|e| import_error(&file, &e))?.graph;
+            verified(g, Some(&file))
+        }
         Source::Path(p) => load_smelt(&p),
         Source::Onnx { bytes, name } => {
             let opts = onnx::Options { name: Some(name.clone()), ..onnx::Options::default() };

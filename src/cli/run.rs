@@ -3,7 +3,8 @@
 //! inputs, prints a summary of each output, and optionally writes them.
 
 use super::{BackendArg, EngineArgs, engine_err, reported, shown};
-use smelt::engine::{self, BackendKind, CompiledModel, Profile, Tensors};
+use smelt::engine::load::is_onnx;
+use smelt::engine::{self, BackendKind, CompiledModel, Profile, Source, Tensors};
 use smelt::ir::weights;
 use smelt::runtime::init::random_inputs;
 use std::path::PathBuf;
@@ -34,21 +35,44 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         return reported("error: --profile times the kernels of a compiled backend (--backend cranelift, llvm or wgsl)");
     }
     let opts = a.engine.options(a.backend.kind(), a.threads, a.adapter.clone())?;
-    // Load, optimize and compile before reading inputs: an unsupported model fails fast.
-    let model = engine::prepare(a.model.as_path(), &opts).map_err(engine_err)?;
+    let file_inputs: Option<Tensors> = match &a.inputs {
+        Some(path) => match weights::read_safetensors(path) {
+            // An interpreter fixture's `NAME.io.safetensors` also holds `expected.*` outputs.
+            Ok(t) => Some(t.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect()),
+            Err(e) => return reported(e.render(None)),
+        },
+        None => None,
+    };
+    // An ONNX model given inputs or dims is imported with them: its symbolic
+    // dims take the inputs' sizes (a spatial size a convolution needs included).
+    let pinned = is_onnx(&a.model) && (file_inputs.is_some() || !a.dims.is_empty());
+    let source = if pinned {
+        Source::PinnedOnnx {
+            path: a.model.clone(),
+            input_shapes: file_inputs.iter().flatten().map(|(k, t)| (k.clone(), t.shape().to_vec())).collect(),
+            dims: a.dims.iter().cloned().collect(),
+        }
+    } else {
+        Source::from(a.model.as_path())
+    };
+    // Load, optimize and compile before drawing inputs: an unsupported model fails fast.
+    let model = engine::prepare(source, &opts).map_err(engine_err)?;
     let compiled = model.compile().map_err(engine_err)?;
     if opts.backend == BackendKind::Wgsl {
         print_device(&opts);
     }
 
-    let inputs: Tensors = match &a.inputs {
-        Some(path) => match weights::read_safetensors(path) {
-            // An interpreter fixture's `NAME.io.safetensors` also holds `expected.*` outputs.
-            Ok(t) => t.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect(),
-            Err(e) => return reported(e.render(None)),
-        },
+    let inputs: Tensors = match file_inputs {
+        Some(t) => {
+            if !pinned {
+                check_dims_agree(&compiled, &t, &a.dims)?;
+            }
+            t
+        }
         None => {
-            let dims = compiled.model().bindings(&a.dims).map_err(engine_err)?;
+            // A pinned import has applied the dims already.
+            let given = if pinned { &[][..] } else { &a.dims[..] };
+            let dims = compiled.model().bindings(given).map_err(engine_err)?;
             // Before allocating inputs of that size.
             compiled.model().check_memory(&dims).map_err(engine_err)?;
             match random_inputs(compiled.model().source_graph(), a.seed, &dims) {
@@ -69,6 +93,26 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         return reported(e.render(None));
     }
     Ok(())
+}
+
+/// `--dim` given with `--inputs`: each dim must name a symbol of the inputs and
+/// agree with the size the input tensors give it.
+fn check_dims_agree(m: &CompiledModel, inputs: &Tensors, dims: &[(String, u64)]) -> anyhow::Result<()> {
+    if dims.is_empty() {
+        return Ok(());
+    }
+    m.model().bindings(dims).map_err(engine_err)?;
+    let Ok(bound) = smelt::interp::bind_inputs(m.model().source_graph(), inputs) else {
+        return Ok(()); // the run reports the inputs' problems
+    };
+    let clashes: Vec<String> = dims
+        .iter()
+        .filter_map(|(s, n)| match bound.get(s) {
+            Some(b) if b != n => Some(format!("error: --dim {s}={n}, but the inputs give {s} = {b}")),
+            _ => None,
+        })
+        .collect();
+    if clashes.is_empty() { Ok(()) } else { reported(clashes.join("\n")) }
 }
 
 /// The GPU adapter a WGSL model runs on, on stderr.

@@ -38,8 +38,12 @@ use std::path::{Path, PathBuf};
 pub struct Options {
     /// Name of the smelt graph (default: the ONNX graph's name, else `model`).
     pub name: Option<String>,
-    /// Fixed shapes for inputs, by ONNX name (overrides the model's dims).
+    /// Fixed shapes for inputs, by ONNX name: each must have the input's rank
+    /// and agree with its fixed dims; its symbolic dims take these sizes.
     pub input_shapes: BTreeMap<String, Vec<usize>>,
+    /// Sizes of symbolic input dims, by symbol (the model's `dim_param`, or
+    /// `INPUT_dI` for an anonymous dim I of INPUT).
+    pub dims: BTreeMap<String, u64>,
     /// Inputs whose values are fixed at import time (they stop being inputs), for
     /// models that feed shapes, axes or pads as inputs.
     pub frozen: BTreeMap<String, Tensor>,
@@ -159,6 +163,25 @@ pub fn import_model(m: &proto::ModelProto, opts: &Options) -> Result<Imported> {
         }]));
     }
     let mut inputs = Vec::new();
+    // Each symbol's size and where it came from: `dims`, then the shapes given.
+    let mut sizes: BTreeMap<String, (u64, String)> =
+        opts.dims.iter().map(|(k, &v)| (k.clone(), (v, "the dims given".to_string()))).collect();
+    let declared = input_symbols(&gp.input);
+    for (sym, n) in &opts.dims {
+        if !declared.contains(sym) {
+            let known: Vec<&str> = declared.iter().map(String::as_str).collect();
+            problems.push(Error::Model(format!(
+                "the dim {sym} = {n} is given, but no input of the model has a dim `{sym}` (symbols: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )));
+        }
+    }
+    // The shapes given fix their symbols for every input (errors are reported below).
+    for vi in &gp.input {
+        if let Some(f) = opts.input_shapes.get(vi.name()) {
+            let _ = input_type(vi, Some(f), &mut sizes);
+        }
+    }
     for vi in &gp.input {
         let onnx = vi.name();
         if let Some(t) = opts.frozen.get(onnx) {
@@ -168,11 +191,12 @@ pub fn import_model(m: &proto::ModelProto, opts: &Options) -> Result<Imported> {
         if cx.is_defined(onnx) {
             continue; // an initializer listed as an input (IR < 4): a constant
         }
-        match input_type(vi, opts.input_shapes.get(onnx), &mut cx) {
+        match input_type(vi, opts.input_shapes.get(onnx), &mut sizes) {
             Ok(ty) => {
                 let v = cx.add_input(onnx, ty);
                 inputs.push((onnx.to_string(), cx.g.value_name(v).to_string()));
             }
+            Err(msg) if opts.input_shapes.contains_key(onnx) => problems.push(Error::Model(format!("input `{onnx}`: {msg}"))),
             Err(msg) => problems.push(Error::Unsupported(vec![Unsupported {
                 op_type: "graph input".into(),
                 node: onnx.to_string(),
@@ -242,29 +266,90 @@ fn dtype_problem(e: Error, what: &str, name: &str) -> Error {
     }
 }
 
-/// The smelt type of a graph input.
+/// The symbols of the graph inputs' dims (anonymous dims as `INPUT_dI`).
+fn input_symbols(inputs: &[proto::ValueInfoProto]) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for vi in inputs {
+        let Ok((_, Some(dims))) = tensor::value_type(vi.r#type.as_ref()) else { continue };
+        for (i, d) in dims.into_iter().enumerate() {
+            match d {
+                Ok(_) => {}
+                Err(Some(p)) => {
+                    out.insert(p);
+                }
+                Err(None) => {
+                    out.insert(format!("{}_d{i}", vi.name()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The smelt type of a graph input: its symbolic dims (named by the model, or
+/// fresh ones for anonymous dims) fixed by `fixed` (the whole shape) or `dims`
+/// (by symbol).
 fn input_type(
     vi: &proto::ValueInfoProto,
     fixed: Option<&Vec<usize>>,
-    cx: &mut Ctx,
+    sizes: &mut BTreeMap<String, (u64, String)>,
 ) -> std::result::Result<TensorType, String> {
     let (code, dims) = tensor::value_type(vi.r#type.as_ref())?;
     let dt = tensor::dtype(code)?;
-    if let Some(f) = fixed {
-        return Ok(TensorType::new(dt, Shape::new(f.iter().copied())));
-    }
-    let dims = dims.ok_or("the input has no shape; give it one when importing")?;
-    let mut out = Vec::new();
-    for (i, d) in dims.into_iter().enumerate() {
-        out.push(match d {
+    let Some(dims) = dims else {
+        return match fixed {
+            Some(f) => Ok(TensorType::new(dt, Shape::new(f.iter().copied()))),
+            None => Err("the input has no shape; give it one when importing".into()),
+        };
+    };
+    let declared: Vec<Dim> = dims
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| match d {
             Ok(n) => Dim::Fixed(n),
             // Symbols keep the model's names; an anonymous dim (`?`, `-1`, an
             // empty `dim_param`) gets a fresh one of its own.
             Err(Some(p)) => Dim::sym(&p),
             Err(None) => Dim::sym(&format!("{}_d{i}", vi.name())),
-        });
+        })
+        .collect();
+    let shown = || {
+        let d: Vec<String> = declared.iter().map(|d| d.to_string()).collect();
+        format!("[{}]", d.join(", "))
+    };
+    if let Some(f) = fixed {
+        if f.len() != declared.len() {
+            return Err(format!("given the shape {f:?}, but the model declares {} (rank {})", shown(), declared.len()));
+        }
+        for (i, (d, &n)) in declared.iter().zip(f).enumerate() {
+            match d {
+                Dim::Fixed(m) if *m as usize != n => {
+                    return Err(format!("given the shape {f:?}, but the model declares {} (dim {i} is {m})", shown()));
+                }
+                Dim::Sym(sym) => match sizes.get(&**sym) {
+                    Some((m, from)) if *m as usize != n => {
+                        return Err(format!(
+                            "given the shape {f:?}, which makes {sym} = {n} in the model's {}, but {from} make {sym} = {m}",
+                            shown()
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        sizes.insert(sym.to_string(), (n as u64, format!("the shape of input `{}`", vi.name())));
+                    }
+                },
+                Dim::Fixed(_) => {}
+            }
+        }
+        return Ok(TensorType::new(dt, Shape::new(f.iter().copied())));
     }
-    let _ = cx;
+    let out: Vec<Dim> = declared
+        .into_iter()
+        .map(|d| match &d {
+            Dim::Sym(s) => sizes.get(&**s).map_or(d.clone(), |&(n, _)| Dim::Fixed(n)),
+            Dim::Fixed(_) => d,
+        })
+        .collect();
     Ok(TensorType::new(dt, Shape(out)))
 }
 
