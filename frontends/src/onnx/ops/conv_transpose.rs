@@ -54,6 +54,11 @@ pub fn conv_transpose(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     let sizes: Option<Vec<i64>> = xd[2..].iter().map(|d| d.fixed().map(|v| v as i64)).collect();
     let auto = n.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
     let out_shape = n.ints("output_shape")?.map(|v| v[v.len().saturating_sub(r)..].to_vec());
+    if let Some(o) = &out_shape
+        && (o.len() != r || big(o))
+    {
+        return Err(n.err(format!("output_shape {o:?} does not fit {r} spatial dims")));
+    }
     let full = |i: usize, s: i64| stride[i] * (s - 1) + out_pad[i] + (kernel[i] as i64 - 1) * dil[i] + 1;
     let (mut pb, mut pe) = (vec![0i64; r], vec![0i64; r]);
     match (n.ints("pads")?, auto.as_str()) {
