@@ -33,7 +33,12 @@ fn run(cmd: &mut Command) -> Vec<u8> {
 /// Builds the library of `model` with `backend` into `dir`, and the C program
 /// against it (shared, or static with `static_link`).
 fn build(model: &str, dims: &[(&str, u64)], backend: &str, dir: &Path, static_link: bool) -> PathBuf {
-    let mut args: Vec<String> = vec!["compile".into(), format!("examples/{model}.smelt"), "--emit".into(), "lib".into()];
+    build_from(&root().join(format!("examples/{model}.smelt")), model, dims, backend, dir, static_link)
+}
+
+/// [`build`] for the model file `path`, whose library is `model`.
+fn build_from(path: &Path, model: &str, dims: &[(&str, u64)], backend: &str, dir: &Path, static_link: bool) -> PathBuf {
+    let mut args: Vec<String> = vec!["compile".into(), path.display().to_string(), "--emit".into(), "lib".into()];
     args.extend(["--backend".into(), backend.into(), "-o".into(), dir.display().to_string()]);
     for (k, v) in dims {
         args.extend(["--dim".into(), format!("{k}={v}")]);
@@ -58,7 +63,12 @@ fn build(model: &str, dims: &[(&str, u64)], backend: &str, dir: &Path, static_li
 /// Runs `exe` on random inputs of `model` and checks its outputs against the
 /// interpreter.
 fn check(model: &str, dims: &[(&str, u64)], exe: &Path, weights: &Path, what: &str) {
-    let g = load_model(&root().join(format!("examples/{model}.smelt"))).unwrap();
+    check_from(&root().join(format!("examples/{model}.smelt")), dims, exe, weights, what)
+}
+
+/// [`check`] for the model file `path`.
+fn check_from(path: &Path, dims: &[(&str, u64)], exe: &Path, weights: &Path, what: &str) {
+    let g = load_model(path).unwrap();
     let b: Bindings = dims.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     let inputs = random_inputs(&g, 7, &b).unwrap();
     let want = smelt::runtime::run(&g, &inputs).unwrap();
@@ -126,4 +136,21 @@ fn init_refuses_a_wrong_weights_file() {
     }
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(other);
+}
+
+/// A model's own names (as ONNX has them: `/`, `::`, even `*/`) are kept by the
+/// library's name functions; its C symbols and header stay valid C.
+#[test]
+fn libraries_keep_the_models_own_names() {
+    let dir = temp_dir("names");
+    let src = "graph odd(\"gpu_0/data_0\": f32[2, 4]) -> (\"a*/b\", \"onnx::Flatten_0\") {\n  w = param f32[4, 3]\n  \"a*/b\" = matmul(\"gpu_0/data_0\", w)\n  \"onnx::Flatten_0\" = relu(\"a*/b\")\n}\n";
+    let model = dir.join("odd-model.smelt");
+    std::fs::write(&model, src).unwrap();
+    run(Command::new(env!("CARGO_BIN_EXE_smelt")).args(["init-weights", "odd-model.smelt"]).current_dir(&dir));
+    let lib = dir.join("lib");
+    let exe = build_from(&model, "odd", &[], "cranelift", &lib, false);
+    let names = String::from_utf8(run(Command::new(&exe).arg("--names"))).unwrap();
+    assert_eq!(names, "in gpu_0/data_0\nout a*/b\nout onnx::Flatten_0\n");
+    check_from(&model, &[], &exe, &lib.join("odd.weights"), "odd on cranelift");
+    let _ = std::fs::remove_dir_all(dir);
 }
