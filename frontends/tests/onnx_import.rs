@@ -1,7 +1,8 @@
 //! The ONNX importer on small models built here (no downloaded data needed):
-//! errors (every unsupported node listed, truncated or corrupt files), shape-subgraph
-//! folding with symbolic dims, parameter inputs that must be frozen, names that are
-//! not smelt identifiers, and ConvTranspose against a direct computation.
+//! errors (every unsupported node listed, truncated or corrupt files, malformed
+//! nodes), shape-subgraph folding with symbolic dims, parameter inputs that must
+//! be frozen, names that are not smelt identifiers, and ConvTranspose against a
+//! direct computation.
 
 use prost::Message;
 use smelt_frontends::onnx::proto::{
@@ -363,5 +364,105 @@ fn corrupted_models_never_panic() {
         }
         // Any result is fine; a panic fails the test.
         let _ = onnx::import(&b, &Options::default());
+    }
+}
+
+/// A tensor with no data of any dims (an empty one may have large dims).
+fn empty(name: &str, dims: &[i64]) -> TensorProto {
+    TensorProto {
+        dims: dims.to_vec(),
+        data_type: Some(FLOAT),
+        name: Some(name.into()),
+        raw_data: Some(vec![]),
+        ..Default::default()
+    }
+}
+
+fn scalar_i64(name: &str, v: i64) -> TensorProto {
+    to_proto(&Tensor::i64(vec![], vec![v]).expect("scalar"), name)
+}
+
+#[test]
+fn malformed_nodes_are_errors_not_panics() {
+    const BIG: i64 = 1 << 40;
+    let x = |dims: &[&str]| vec![vi("x", FLOAT, dims)];
+    let xw = |xd: &[&str], wd: &[&str]| vec![vi("x", FLOAT, xd), vi("w", FLOAT, wd)];
+    let qkv = |d: &[&str]| ["q", "k", "v"].map(|s| vi(s, FLOAT, d)).to_vec();
+    let u8s =
+        |name: &str, v: Vec<u8>| to_proto(&Tensor::new(vec![v.len()], smelt_ir::Data::U8(v)).expect("sized"), name);
+    // (opset, node, graph inputs, initializers, a piece of the error), each node
+    // an index, overflow or allocation the importer once panicked on.
+    type Case = (i64, NodeProto, Vec<ValueInfoProto>, Vec<TensorProto>, &'static str);
+    #[rustfmt::skip]
+    let cases: Vec<Case> = vec![
+        // Folding.
+        (17, node("Range", "n", &["a", "a", "a"], &["y"], vec![]), vec![], vec![i64s("a", vec![])], "the start must be one value"),
+        (17, node("Slice", "n", &["c"], &["y"], vec![ints("starts", &[0]), ints("ends", &[1]), ints("axes", &[0, 1])]), vec![], vec![f32s("c", &[2, 2], vec![1.0; 4])], "differ in length"),
+        (17, node("Slice", "n", &["c", "s", "e", "a", "p"], &["y"], vec![]), vec![], vec![f32s("c", &[2, 2], vec![1.0; 4]), i64s("s", vec![0, 0]), i64s("e", vec![1, 1]), i64s("a", vec![0, 1]), i64s("p", vec![1])], "differ in length"),
+        (17, node("Size", "n", &["x"], &["y"], vec![]), x(&["1099511627776", "1099511627776"]), vec![], "Size of [1099511627776, 1099511627776] overflows"),
+        (17, node("Expand", "n", &["c", "s"], &["y"], vec![]), vec![], vec![f32s("c", &[1], vec![1.0]), i64s("s", vec![1 << 62, 1 << 62])], "at most 2^48"),
+        (17, node("ConstantOfShape", "n", &["s"], &["y"], vec![]), vec![], vec![i64s("s", vec![BIG, BIG])], "too many elements"),
+        (17, node("ConstantOfShape", "n", &["s"], &["y"], vec![]), vec![], vec![i64s("s", vec![-3])], "negative size -3"),
+        // Tensor ops.
+        (17, node("Split", "n", &["x"], &["y", "z", "w"], vec![ints("split", &[i64::MAX, i64::MAX, 4])]), x(&["2"]), vec![], "do not give 3 outputs covering 2"),
+        (18, node("Split", "n", &["x"], &["y"], vec![int("num_outputs", i64::MAX)]), x(&["2"]), vec![], "num_outputs 9223372036854775807 for 1 outputs"),
+        (17, node("Tile", "n", &["x", "r"], &["y"], vec![]), x(&["4"]), vec![i64s("r", vec![i64::MAX])], "is too large"),
+        (17, node("Pad", "n", &["x", "p"], &["y"], vec![]), x(&["4"]), vec![i64s("p", vec![i64::MIN, 0])], "make axis 0 of f32[4] size"),
+        (17, node("Reshape", "n", &["x", "s"], &["y"], vec![int("allowzero", 1)]), x(&["6"]), vec![i64s("s", vec![0, 3])], "cannot reshape 6 elements to [0, 3]"),
+        (17, node("Reshape", "n", &["x", "s"], &["y"], vec![int("allowzero", 1)]), x(&["0"]), vec![i64s("s", vec![BIG, BIG, 0])], "too many elements"),
+        (17, node("Range", "n", &["a", "a", "a"], &["y"], vec![]), vec![], vec![f32s("a", &[0], vec![])], "must be one value each"),
+        // Math, convolutions, recurrences, attention, quantization, resize.
+        (6, node("Add", "n", &["x", "b"], &["y"], vec![int("broadcast", 1), int("axis", i64::MIN)]), vec![vi("x", FLOAT, &["2", "3"]), vi("b", FLOAT, &["3"])], vec![], "does not fit ranks 2 and 1"),
+        (17, node("Conv", "n", &["x", "w"], &["y"], vec![int("group", 0)]), xw(&["1", "2", "4"], &["2", "2", "3"]), vec![], "group 0 must be positive"),
+        (17, node("ConvTranspose", "n", &["x", "w"], &["y"], vec![int("group", i64::MAX)]), xw(&["1", "0", "4"], &["0", "4", "3"]), vec![], "groups overflow"),
+        (17, node("ConvTranspose", "n", &["x", "w"], &["y"], vec![ints("strides", &[1 << 20])]), xw(&["1", "1", "140737488355328"], &["1", "1", "3"]), vec![], "overflows"),
+        (17, node("CausalConvWithState", "n", &["x", "w"], &["y"], vec![]), xw(&["1", "0", "4"], &["0", "1", "3"]), vec![], "has no channels"),
+        (17, node("LSTM", "n", &["x", "w", "r"], &["y"], vec![int("hidden_size", 2)]), vec![vi("x", FLOAT, &[]), vi("w", FLOAT, &["1", "8", "3"]), vi("r", FLOAT, &["1", "8", "2"])], vec![], "is not 3-d"),
+        (17, node("LSTM", "n", &["x", "w", "r"], &["y"], vec![]), vec![vi("x", FLOAT, &["2", "1", "3"]), vi("w", FLOAT, &["1", "0", "3"]), vi("r", FLOAT, &["1", "0", "0"])], vec![], "give no hidden size"),
+        (17, node("RNN", "n", &["x", "w", "r"], &["y"], vec![]), vec![vi("x", FLOAT, &["1099511627776", "1", "3"]), vi("w", FLOAT, &["1", "2", "3"]), vi("r", FLOAT, &["1", "2", "2"])], vec![], "unrolled"),
+        (23, node("Attention", "n", &["q", "k", "v"], &["y"], vec![int("q_num_heads", 2), int("kv_num_heads", 1), int("is_causal", 1)]), vec![vi("q", FLOAT, &["1", "1073741824", "8"]), vi("k", FLOAT, &["1", "1073741824", "4"]), vi("v", FLOAT, &["1", "1073741824", "4"])], vec![], "a causal mask of 1073741824 × 1073741824"),
+        (23, node("Attention", "n", &["q", "k", "v"], &["y"], vec![int("q_num_heads", -1), int("kv_num_heads", -1)]), qkv(&["1", "4", "8"]), vec![], "q_num_heads -1 is negative"),
+        (17, node("MatMulInteger", "n", &["a", "b", "", "zb"], &["y"], vec![]), vec![vi("a", 2, &["2", "2"]), vi("b", 2, &[])], vec![u8s("zb", vec![1, 2])], "2 zero points for B u8[]"),
+        (17, node("ConvInteger", "n", &["a", "b"], &["y"], vec![]), vec![vi("a", 2, &["1", "1", "4"]), vi("b", 2, &["3"])], vec![], "weights u8[3] do not fit"),
+        (17, node("Resize", "n", &["x", "", "", "s"], &["y"], vec![]), x(&["1", "1", "2"]), vec![i64s("s", vec![1, 1, 1 << 62])], "is too large"),
+        // A graph input larger than smelt's dims.
+        (17, node("Relu", "n", &["x"], &["y"], vec![]), x(&["1152921504606846976"]), vec![], "larger than smelt's limit"),
+    ];
+    for (opset, n, inputs, inits, want) in cases {
+        let what = format!("{} {:?}", n.op_type(), n.attribute.iter().map(|a| a.name()).collect::<Vec<_>>());
+        let mut m = model(vec![n], inputs, vec![vi("y", FLOAT, &[])], inits);
+        m.opset_import[0].version = Some(opset);
+        match onnx::import_model(&m, &Options::default()) {
+            Ok(_) => panic!("{what}: a malformed node imported"),
+            Err(e) => assert!(e.to_string().contains(want), "{what}: expected an error with `{want}`, found: {e}"),
+        }
+    }
+
+    // Empty constants with large dims fold without overflowing, and integer
+    // reductions wrap as the graph's arithmetic does.
+    for (n, inits) in [
+        (node("Transpose", "n", &["c"], &["y"], vec![]), vec![empty("c", &[0, BIG, BIG])]),
+        (
+            node("Gather", "n", &["c", "i"], &["y"], vec![int("axis", 1)]),
+            vec![empty("c", &[0, BIG, BIG]), i64s("i", vec![0])],
+        ),
+        (
+            node("Gather", "n", &["c", "i"], &["y"], vec![int("axis", 1)]),
+            vec![empty("c", &[1 << 47, 3, 0]), i64s("i", vec![0])],
+        ),
+        (
+            node("Slice", "n", &["c", "s", "e"], &["y"], vec![]),
+            vec![empty("c", &[0, BIG, BIG]), i64s("s", vec![0]), i64s("e", vec![1])],
+        ),
+        (node("Concat", "n", &["c", "c"], &["y"], vec![int("axis", 2)]), vec![empty("c", &[1 << 47, 3, 0])]),
+        (node("ReduceProd", "n", &["c"], &["y"], vec![]), vec![i64s("c", vec![BIG, BIG])]),
+        (
+            node("Range", "n", &["a", "b", "d"], &["y"], vec![]),
+            vec![scalar_i64("a", i64::MAX - 2), scalar_i64("b", i64::MIN), scalar_i64("d", i64::MIN)],
+        ),
+    ] {
+        let what = n.op_type().to_string();
+        let m = model(vec![n], vec![], vec![vi("y", FLOAT, &[])], inits);
+        onnx::import_model(&m, &Options::default()).unwrap_or_else(|e| panic!("{what}: {e}"));
     }
 }

@@ -376,10 +376,13 @@ impl Ctx {
         if input == dims {
             return Ok(x);
         }
+        self.check_dims(dims)?;
         // A 0 in the target would mean "copy"; an empty result is a constant.
         if dims.contains(&Dim::Fixed(0)) {
             let shape = dims.iter().map(|d| d.fixed().unwrap_or(0) as usize).collect();
-            return Ok(self.konst(Tensor::zeros(self.ty(x).dtype, shape)));
+            let t =
+                Tensor::new(shape, smelt_ir::Data::zeros(self.ty(x).dtype, 0)).map_err(|e| self.fail(e.to_string()))?;
+            return Ok(self.konst(t));
         }
         let mut spec = Vec::with_capacity(dims.len());
         let mut inferred = false;
@@ -419,6 +422,12 @@ impl Ctx {
     /// Broadcast to `shape` (ONNX Expand). A symbol in the target must stand over the
     /// same symbol of the input, and is written as 1 (see [`Ctx::reshape`]).
     pub fn expand(&mut self, x: Value, shape: &[DimSpec]) -> Result<Value> {
+        if let Some(k) = shape.iter().find_map(|d| match d {
+            DimSpec::Int(k) if *k > smelt_ir::shape::MAX_DIM as i64 => Some(*k),
+            _ => None,
+        }) {
+            return Err(self.fail(format!("an expand to size {k} (at most 2^48)")));
+        }
         let input = self.dims(x);
         let off = shape.len() as i64 - input.len() as i64;
         let mut spec = Vec::with_capacity(shape.len());
@@ -470,7 +479,9 @@ impl Ctx {
                 )),
             }]));
         };
-        let n: usize = sh.iter().product();
+        self.check_dims(dims)?;
+        let n = sh.iter().try_fold(1usize, |a, &k| a.checked_mul(k));
+        let n = n.ok_or_else(|| self.fail(format!("a constant of shape {sh:?} has too many elements")))?;
         let d = value.dtype();
         if n <= 64 {
             let data = if d.is_float() {
@@ -484,6 +495,16 @@ impl Ctx {
         let s = if value.rank() > 0 { self.reshape(s, &[])? } else { s };
         let spec: Vec<DimSpec> = sh.iter().map(|&n| DimSpec::Int(n as i64)).collect();
         self.op(Op::Expand { shape: spec }, &[s])
+    }
+
+    /// Fails on a fixed dim over smelt's limit (2^48), as a node error.
+    fn check_dims(&self, dims: &[Dim]) -> Result<()> {
+        match dims.iter().find(|d| d.fixed().is_some_and(|k| k > smelt_ir::shape::MAX_DIM)) {
+            Some(d) => {
+                Err(self.fail(format!("a dim of size {d} in {} (at most 2^48)", smelt_ir::Shape(dims.to_vec()))))
+            }
+            None => Ok(()),
+        }
     }
 
     /// The known value of an Arc'd constant node, if `v` is one.

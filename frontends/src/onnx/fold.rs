@@ -104,10 +104,13 @@ fn shape_of(cx: &Ctx, n: &NodeRef) -> Result<Option<Vec<Known>>> {
         })
         .collect();
     if n.op_type() == "Size" {
-        let Some(sh) = smelt_ir::Shape(dims).fixed() else {
+        let Some(sh) = smelt_ir::Shape(dims.clone()).fixed() else {
             return Err(n.unsupported("Size of a value with symbolic dims"));
         };
-        let t = Tensor::i64(vec![], vec![sh.iter().product::<usize>() as i64]).expect("scalar");
+        let size = numel(&sh)
+            .and_then(|k| i64::try_from(k).ok())
+            .ok_or_else(|| n.err(format!("Size of {} overflows", smelt_ir::Shape(dims))))?;
+        let t = Tensor::i64(vec![], vec![size]).expect("scalar");
         return Ok(Some(vec![Known::T(t)]));
     }
     let r = spec.len() as i64;
@@ -184,17 +187,37 @@ fn slice_of(n: &NodeRef, ins: &[Option<Known>]) -> Result<Option<Slice>> {
             steps: None,
         }
     };
-    if s.ends.len() != s.starts.len() || s.steps.as_ref().is_some_and(|v| v.contains(&0)) {
-        return Err(n.err("bad slice bounds"));
+    let k = s.starts.len();
+    if s.ends.len() != k
+        || s.axes.as_ref().is_some_and(|a| a.len() != k)
+        || s.steps.as_ref().is_some_and(|a| a.len() != k)
+    {
+        return Err(n.err(format!(
+            "starts, ends, axes and steps differ in length: {:?}, {:?}, {:?}, {:?}",
+            s.starts, s.ends, s.axes, s.steps
+        )));
+    }
+    if s.steps.as_ref().is_some_and(|v| v.contains(&0)) {
+        return Err(n.err("slice step 0"));
     }
     Ok(Some(s))
 }
 
-/// Row-major strides.
+/// The number of elements of `shape` (`None` when it overflows; 0 when a dim is 0,
+/// whatever the others).
+fn numel(shape: &[usize]) -> Option<usize> {
+    if shape.contains(&0) {
+        return Some(0);
+    }
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
+/// Row-major strides (saturating: they only overflow for a shape with no elements,
+/// whose strides are never used).
 fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
+    let mut s = vec![1usize; shape.len()];
     for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
+        s[i] = s[i + 1].saturating_mul(shape[i + 1]);
     }
     s
 }
@@ -211,8 +234,9 @@ fn unravel(mut f: usize, shape: &[usize]) -> Vec<usize> {
 }
 
 /// Positions in each operand (shapes `shapes`) of every element of their
-/// broadcast, and the broadcast shape.
-fn broadcast(shapes: &[&[usize]]) -> Option<(Vec<usize>, Vec<Vec<usize>>)> {
+/// broadcast, and the broadcast shape; `None` when they do not broadcast or the
+/// result has more than `limit` elements.
+fn broadcast(shapes: &[&[usize]], limit: usize) -> Option<(Vec<usize>, Vec<Vec<usize>>)> {
     let r = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut out = vec![1usize; r];
     for s in shapes {
@@ -225,8 +249,8 @@ fn broadcast(shapes: &[&[usize]]) -> Option<(Vec<usize>, Vec<Vec<usize>>)> {
             }
         }
     }
-    let n: usize = out.iter().product();
-    if n > MAX_FOLD {
+    let n = numel(&out)?;
+    if n > limit {
         return None;
     }
     let maps = shapes
@@ -273,19 +297,25 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
         "Gather" => {
             let (Some(idx), axis) = (get(1), n.int("axis", 0)?) else { return Ok(None) };
             let a = normalize_axis(axis, xs.len()).ok_or_else(|| n.err(format!("axis {axis} is out of range")))?;
-            let st = strides(&xs);
-            let (outer, inner): (usize, usize) = (xs[..a].iter().product(), st[a]);
-            let mut pos = Vec::new();
-            for o in 0..outer {
-                for &i in &idx.to_i64() {
-                    let k =
-                        normalize_axis(i, xs[a]).ok_or_else(|| n.err(format!("gather index {i} is out of range")))?;
-                    pos.extend((0..inner).map(|j| o * xs[a] * inner + k * inner + j));
-                }
-            }
+            let ks = idx
+                .to_i64()
+                .iter()
+                .map(|&i| normalize_axis(i, xs[a]).ok_or_else(|| n.err(format!("gather index {i} is out of range"))))
+                .collect::<Result<Vec<usize>>>()?;
             let mut shape = xs[..a].to_vec();
             shape.extend(idx.shape());
             shape.extend(&xs[a + 1..]);
+            // Larger than its input only through repeated indices: left to the graph.
+            let Some(count) = numel(&shape).filter(|&c| c <= MAX_FOLD.max(x.numel())) else { return Ok(None) };
+            let mut pos = Vec::with_capacity(count);
+            if count > 0 {
+                let (outer, inner): (usize, usize) = (xs[..a].iter().product(), strides(&xs)[a]);
+                for o in 0..outer {
+                    for &k in &ks {
+                        pos.extend((0..inner).map(|j| o * xs[a] * inner + k * inner + j));
+                    }
+                }
+            }
             mk(shape, x.data().take(&pos))
         }
         "Concat" => {
@@ -298,10 +328,11 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             if !parts.iter().all(fits) {
                 return Err(n.err("concat inputs differ outside the axis, or in rank or dtype"));
             }
-            let outer: usize = xs[..a].iter().product();
             let mut vals: Vec<Data> = Vec::new();
             let mut shape = xs.clone();
             shape[a] = parts.iter().map(|p| p.shape()[a]).sum();
+            // No elements: no chunks (whose sizes could overflow).
+            let outer: usize = if numel(&shape) == Some(0) { 0 } else { xs[..a].iter().product() };
             for o in 0..outer {
                 for p in &parts {
                     let chunk: usize = p.shape()[a..].iter().product();
@@ -323,8 +354,8 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
                 "Flatten" => {
                     let a = n.int("axis", 1)?;
                     let a = if a < 0 { a + xs.len() as i64 } else { a }.clamp(0, xs.len() as i64) as usize;
-                    let h: usize = xs[..a].iter().product();
-                    vec![Dim::Fixed(h as u64), Dim::Fixed((x.numel() / h.max(1)) as u64)]
+                    let (Some(h), Some(t)) = (numel(&xs[..a]), numel(&xs[a..])) else { return Ok(None) };
+                    vec![Dim::Fixed(h as u64), Dim::Fixed(t as u64)]
                 }
                 _ => {
                     let Some(sh) = ints(1) else { return Ok(None) };
@@ -361,8 +392,8 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             }
             let shape: Vec<usize> = spec.iter().map(|s| s.2).collect();
             let st = strides(&xs);
-            let numel: usize = shape.iter().product();
-            let pos: Vec<usize> = (0..numel)
+            let count = numel(&shape).ok_or_else(|| n.err(format!("a slice of {xs:?} has too many elements")))?;
+            let pos: Vec<usize> = (0..count)
                 .map(|f| {
                     let idx = unravel(f, &shape);
                     idx.iter().enumerate().map(|(k, &i)| ((spec[k].0 + i as i64 * spec[k].1) as usize) * st[k]).sum()
@@ -371,11 +402,8 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             mk(shape, x.data().take(&pos))
         }
         "ConstantOfShape" => {
-            let shape: Vec<usize> = x.to_i64().iter().map(|&d| d.max(0) as usize).collect();
-            let numel: usize = shape.iter().product();
-            if numel > 4096 {
-                return Ok(None);
-            }
+            let shape = sizes(n, &x.to_i64(), "shape")?;
+            let Some(numel) = numel(&shape).filter(|&k| k <= 4096) else { return Ok(None) };
             let v = match n.tensor("value")? {
                 Some(t) => super::tensor::from_proto(t, None)?,
                 None => Tensor::scalar_f32(0.0),
@@ -392,7 +420,11 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             if !is_int(x) {
                 return Ok(None);
             }
-            let (s, l, d) = (x.to_i64()[0], l.to_i64()[0], d.to_i64()[0]);
+            let one = |t: &Tensor, what: &str| match t.to_i64()[..] {
+                [v] => Ok(v),
+                _ => Err(n.err(format!("the {what} must be one value, found {}", t.tensor_type()))),
+            };
+            let (s, l, d) = (one(x, "start")?, one(l, "limit")?, one(d, "delta")?);
             if d == 0 {
                 return Err(n.err("Range with delta 0"));
             }
@@ -405,22 +437,31 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
         }
         "Expand" => {
             let Some(sh) = ints(1) else { return Ok(None) };
-            let target: Vec<usize> = sh.iter().map(|&d| d.max(0) as usize).collect();
-            let Some((shape, maps)) = broadcast(&[&xs, &target]) else { return Ok(None) };
-            if shape.iter().product::<usize>() > 4096 {
-                return Ok(None);
-            }
+            let target = sizes(n, &sh, "target shape")?;
+            let Some((shape, maps)) = broadcast(&[&xs, &target], 4096) else { return Ok(None) };
             mk(shape, x.data().take(&maps[0]))
         }
         "ReduceProd" | "ReduceSum" if is_int(x) && x.rank() <= 1 => {
             let v = x.to_i64();
-            let r = if op == "ReduceProd" { v.iter().product() } else { v.iter().sum() };
+            // Integer arithmetic wraps, as in the graph.
+            let r = if op == "ReduceProd" {
+                v.iter().fold(1i64, |a, &b| a.wrapping_mul(b))
+            } else {
+                v.iter().fold(0i64, |a, &b| a.wrapping_add(b))
+            };
             let keep = n.bool("keepdims", true)?;
             mk(if keep { vec![1; x.rank()] } else { vec![] }, Data::from_i64(x.dtype(), &[r]))
         }
         _ if ins.iter().flatten().all(is_int) => return elementwise(cx, n, ins),
         _ => None,
     })
+}
+
+/// Sizes given as ints (a shape input): none may be negative.
+fn sizes(n: &NodeRef, v: &[i64], what: &str) -> Result<Vec<usize>> {
+    v.iter()
+        .map(|&d| usize::try_from(d).map_err(|_| n.err(format!("the {what} {v:?} has a negative size {d}"))))
+        .collect()
 }
 
 /// `a` followed by `b` (same dtype; a mismatch keeps `a`, checked by the caller).
@@ -446,10 +487,10 @@ fn elementwise(_cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
         return Ok(None);
     }
     let shapes: Vec<&[usize]> = ts.iter().map(|t| t.shape()).collect();
-    let Some((shape, maps)) = broadcast(&shapes) else { return Ok(None) };
+    let Some((shape, maps)) = broadcast(&shapes, MAX_FOLD) else { return Ok(None) };
     let vals: Vec<Vec<i64>> = ts.iter().map(|t| t.to_i64()).collect();
     let at = |k: usize, f: usize| vals[k][maps[k][f]];
-    let numel: usize = shape.iter().product();
+    let Some(numel) = numel(&shape) else { return Ok(None) };
     let d = ts[0].dtype();
     let bin = |b: BinaryOp| -> Result<Vec<i64>> {
         if ts.len() != 2 {
@@ -475,7 +516,8 @@ fn elementwise(_cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             let v: Option<Vec<i64>> = (0..numel)
                 .map(|f| {
                     let (a, b) = (at(0, f), at(1, f));
-                    let r = a.checked_rem(b)?;
+                    // i64::MIN % −1 overflows in Rust; its remainder is 0.
+                    let r = if b == 0 { None } else { Some(a.wrapping_rem(b)) }?;
                     Some(if !fmod && r != 0 && (r < 0) != (b < 0) { r + b } else { r })
                 })
                 .collect();

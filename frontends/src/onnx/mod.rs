@@ -296,6 +296,11 @@ fn input_type(
 ) -> std::result::Result<TensorType, String> {
     let (code, dims) = tensor::value_type(vi.r#type.as_ref())?;
     let dt = tensor::dtype(code)?;
+    let max = smelt_ir::shape::MAX_DIM;
+    let declared_sizes = dims.iter().flatten().filter_map(|d| d.as_ref().ok().copied());
+    if let Some(n) = declared_sizes.chain(fixed.into_iter().flatten().map(|&n| n as u64)).find(|&n| n > max) {
+        return Err(format!("dim {n} is larger than smelt's limit of {max}"));
+    }
     let Some(dims) = dims else {
         return match fixed {
             Some(f) => Ok(TensorType::new(dt, Shape::new(f.iter().copied()))),

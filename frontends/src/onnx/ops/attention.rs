@@ -18,6 +18,23 @@ fn fixed(cx: &Ctx, n: &NodeRef, v: Value) -> Result<Vec<usize>> {
     cx.fixed_dims(n, v, "Attention")
 }
 
+/// The most elements of a mask built at import time (an 8192 × 8192 causal mask).
+const MAX_MASK: usize = 1 << 26;
+
+/// The element count of a `rows × cols` mask made here, checked against [`MAX_MASK`].
+fn mask_size(n: &NodeRef, rows: usize, cols: usize, what: &str) -> Result<usize> {
+    match rows.checked_mul(cols) {
+        Some(k) if k <= MAX_MASK => Ok(k),
+        _ => Err(n.unsupported(format!("a {what} mask of {rows} × {cols} (at most {MAX_MASK} elements)"))),
+    }
+}
+
+/// A head count attribute (required for 3-d inputs).
+fn heads(n: &NodeRef, name: &str) -> Result<usize> {
+    let h = n.int_opt(name)?.ok_or_else(|| n.err(format!("3-d inputs need {name}")))?;
+    usize::try_from(h).map_err(|_| n.err(format!("{name} {h} is negative")))
+}
+
 /// `[B, S, H·D]` → `[B, H, S, D]`.
 fn heads4(cx: &mut Ctx, v: Value, h: usize) -> Result<Value> {
     let d = cx.dims(v);
@@ -46,13 +63,8 @@ pub fn attention(cx: &mut Ctx, n: &NodeRef) -> Out {
     let mode = n.int("qk_matmul_output_mode", 0)?;
     let dt = cx.ty(q).dtype;
     let qd = fixed(cx, n, q)?;
-    let (hq, hk) = if three {
-        let hq = n.int_opt("q_num_heads")?.ok_or_else(|| n.err("3-d inputs need q_num_heads"))? as usize;
-        let hk = n.int_opt("kv_num_heads")?.ok_or_else(|| n.err("3-d inputs need kv_num_heads"))? as usize;
-        (hq, hk)
-    } else {
-        (qd[1], fixed(cx, n, k)?[1])
-    };
+    let (hq, hk) =
+        if three { (heads(n, "q_num_heads")?, heads(n, "kv_num_heads")?) } else { (qd[1], fixed(cx, n, k)?[1]) };
     if hq == 0 || hk == 0 || hq % hk != 0 {
         return Err(n.err(format!("{hq} query heads do not group over {hk} key heads")));
     }
@@ -135,8 +147,9 @@ pub fn attention(cx: &mut Ctx, n: &NodeRef) -> Out {
         None => None,
     };
     if causal {
+        let size = mask_size(n, sq, total, "causal")?;
         let v: Vec<f32> =
-            (0..sq * total).map(|f| if f % total > past_len + f / total { f32::NEG_INFINITY } else { 0.0 }).collect();
+            (0..size).map(|f| if f % total > past_len + f / total { f32::NEG_INFINITY } else { 0.0 }).collect();
         let t = Tensor::new(vec![sq, total], Data::from_f32(dt, &v)).map_err(|e| n.err(e.to_string()))?;
         let c = cx.konst(t);
         bias = Some(match bias {
@@ -147,16 +160,12 @@ pub fn attention(cx: &mut Ctx, n: &NodeRef) -> Out {
     if n.has_input(6) {
         let lens = cx.need_ints(n, 6, "non-pad key/value lengths")?;
         let b = qd[0];
+        if lens.len() != b || lens.iter().any(|&l| l < 0) {
+            return Err(n.err(format!("non-pad key/value lengths {lens:?} for a batch of {b}")));
+        }
+        let size = mask_size(n, b, total, "key/value length")?;
         let v: Vec<f32> =
-            (0..b * total)
-                .map(|f| {
-                    if (f % total) < lens.get(f / total).copied().unwrap_or(0) as usize {
-                        0.0
-                    } else {
-                        f32::NEG_INFINITY
-                    }
-                })
-                .collect();
+            (0..size).map(|f| if (f % total) < lens[f / total] as usize { 0.0 } else { f32::NEG_INFINITY }).collect();
         let t = Tensor::new(vec![b, 1, 1, total], Data::from_f32(dt, &v)).map_err(|e| n.err(e.to_string()))?;
         let c = cx.konst(t);
         bias = Some(match bias {

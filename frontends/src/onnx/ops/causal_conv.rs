@@ -26,6 +26,9 @@ pub fn causal_conv_with_state(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
         (3, Some(c)) => c as usize,
         _ => return Err(n.unsupported(format!("input {} (expected [B, C, L] with a fixed C)", cx.ty(x)))),
     };
+    if c == 0 {
+        return Err(n.err(format!("input {} has no channels", cx.ty(x))));
+    }
     if wd.len() != 3 || wd[0] != c || wd[1] != 1 || wd[2] == 0 {
         return Err(n.err(format!("weights {} do not fit [{c}, 1, k]", cx.ty(w))));
     }

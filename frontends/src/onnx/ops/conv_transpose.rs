@@ -36,12 +36,12 @@ pub fn conv_transpose(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     if wd.len() != r + 2 {
         return Err(n.err(format!("weights {} do not fit a {r}-d transposed conv", cx.ty(w))));
     }
-    let g = n.int("group", 1)?.max(1) as usize;
+    let g = super::nn::group(n)?;
     let c = xd[1].fixed().ok_or_else(|| n.unsupported("a symbolic channel dim"))? as usize;
     if wd[0] != c || !c.is_multiple_of(g) {
         return Err(n.err(format!("weights {} do not fit {c} input channels in {g} groups", cx.ty(w))));
     }
-    let m = wd[1] * g;
+    let m = wd[1].checked_mul(g).ok_or_else(|| n.err(format!("{} output channels in {g} groups overflow", wd[1])))?;
     let kernel = wd[2..].to_vec();
     let ints = |name: &str, default: i64| -> Result<Vec<i64>> { Ok(n.ints(name)?.unwrap_or_else(|| vec![default; r])) };
     let stride = ints("strides", 1)?;
@@ -51,7 +51,9 @@ pub fn conv_transpose(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     if [&stride, &dil, &out_pad].iter().any(|v| v.len() != r || big(v)) || stride.iter().chain(&dil).any(|&v| v < 1) {
         return Err(n.err("strides, dilations or output_padding do not fit the spatial dims"));
     }
-    let sizes: Option<Vec<i64>> = xd[2..].iter().map(|d| d.fixed().map(|v| v as i64)).collect();
+    // Sizes and pads in i128: a dim (up to 2^48) times a stride or dilation (up to
+    // 2^20) overflows i64; the results are checked where they become attributes.
+    let sizes: Option<Vec<i128>> = xd[2..].iter().map(|d| d.fixed().map(i128::from)).collect();
     let auto = n.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
     let out_shape = n.ints("output_shape")?.map(|v| v[v.len().saturating_sub(r)..].to_vec());
     if let Some(o) = &out_shape
@@ -59,8 +61,11 @@ pub fn conv_transpose(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     {
         return Err(n.err(format!("output_shape {o:?} does not fit {r} spatial dims")));
     }
-    let full = |i: usize, s: i64| stride[i] * (s - 1) + out_pad[i] + (kernel[i] as i64 - 1) * dil[i] + 1;
-    let (mut pb, mut pe) = (vec![0i64; r], vec![0i64; r]);
+    let to_i128 = |v: &[i64]| -> Vec<i128> { v.iter().map(|&x| x.into()).collect() };
+    let (stride, dil, out_pad) = (to_i128(&stride), to_i128(&dil), to_i128(&out_pad));
+    let out_shape = out_shape.as_deref().map(to_i128);
+    let full = |i: usize, s: i128| stride[i] * (s - 1) + out_pad[i] + (kernel[i] as i128 - 1) * dil[i] + 1;
+    let (mut pb, mut pe) = (vec![0i128; r], vec![0i128; r]);
     match (n.ints("pads")?, auto.as_str()) {
         (None, "SAME_UPPER" | "SAME_LOWER") => {
             let s = sizes.clone().ok_or_else(|| n.unsupported("auto_pad with symbolic spatial dims"))?;
@@ -76,8 +81,8 @@ pub fn conv_transpose(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
             if p.len() != 2 * r || big(&p) {
                 return Err(n.err(format!("pads {p:?} do not fit {r} spatial dims")));
             }
-            pb.copy_from_slice(&p[..r]);
-            pe.copy_from_slice(&p[r..]);
+            pb.copy_from_slice(&to_i128(&p[..r]));
+            pe.copy_from_slice(&to_i128(&p[r..]));
             if let Some(o) = &out_shape {
                 let s = sizes.clone().ok_or_else(|| n.unsupported("output_shape with symbolic spatial dims"))?;
                 for i in 0..r {
@@ -97,8 +102,8 @@ pub fn conv_transpose(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
         let mut wide = xd[..2].to_vec();
         for i in 0..r {
             inter.extend([xd[2 + i].clone(), Dim::Fixed(1)]);
-            pads[2 + 2 * r + 2 + 2 * i + 1] = stride[i] - 1;
-            wide.push(Dim::Fixed((s[i] * stride[i]) as u64));
+            pads[2 + 2 * r + 2 + 2 * i + 1] = stride[i] as i64 - 1;
+            wide.push(Dim::Fixed(u64::try_from(s[i] * stride[i]).map_err(|_| n.err("the strided input overflows"))?));
         }
         let y = cx.reshape(x, &inter)?;
         let y = pad_crop(cx, y, &pads, PadMode::Constant, 0.0)?;
@@ -126,14 +131,18 @@ pub fn conv_transpose(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     // 3. Stride-1 convolution, then crop what would be negative padding.
     let mut cpad = vec![0usize; 2 * r];
     let mut crop = vec![0i64; 2 * (r + 2)];
+    let limit = smelt_ir::shape::MAX_DIM as i128;
     for i in 0..r {
-        let span = (kernel[i] as i64 - 1) * dil[i];
+        let span = (kernel[i] as i128 - 1) * dil[i];
         let begin = span - pb[i];
         let end = span - pe[i] + out_pad[i] - (stride[i] - 1);
+        if begin.abs() > limit || end.abs() > limit {
+            return Err(n.err(format!("the padding of spatial dim {i} ({begin}, {end}) is too large")));
+        }
         cpad[i] = begin.max(0) as usize;
         cpad[r + i] = end.max(0) as usize;
-        crop[2 + i] = begin.min(0);
-        crop[r + 2 + 2 + i] = end.min(0);
+        crop[2 + i] = begin.min(0) as i64;
+        crop[r + 2 + 2 + i] = end.min(0) as i64;
     }
     let conv = Conv { stride: vec![1; r], pad: cpad, dilation: dil.iter().map(|&d| d as usize).collect(), groups: g };
     let ins: Vec<Value> = [xi, wf].into_iter().chain(b).collect();

@@ -196,10 +196,10 @@ fn legacy_rhs(cx: &mut Ctx, n: &NodeRef, a: Value, b: Value) -> Result<Value> {
     let Some(axis) = n.int_opt("axis")? else { return Ok(b) };
     let (ra, rb) = (cx.rank(a) as i64, cx.rank(b) as i64);
     let axis = if axis < 0 { axis + ra } else { axis };
-    let trailing = ra - axis - rb;
-    if axis < 0 || trailing < 0 {
+    if axis < 0 || axis > ra || ra - axis < rb {
         return Err(n.err(format!("broadcast axis {axis} does not fit ranks {ra} and {rb}")));
     }
+    let trailing = ra - axis - rb;
     let mut dims = cx.dims(b);
     dims.extend(std::iter::repeat_n(Dim::Fixed(1), trailing as usize));
     cx.reshape(b, &dims)

@@ -83,6 +83,12 @@ pub fn window(n: &NodeRef, spatial: &[Dim], kernel: Option<Vec<usize>>, ceil: bo
     Ok(Window { kernel, stride, pad, dilation })
 }
 
+/// The `group` attribute of a convolution (default 1), checked to be positive.
+pub fn group(n: &NodeRef) -> Result<usize> {
+    let g = n.int("group", 1)?;
+    usize::try_from(g).ok().filter(|&g| g > 0).ok_or_else(|| n.err(format!("group {g} must be positive")))
+}
+
 /// The number of spatial dims of `x`, checked to be 1, 2 or 3.
 fn spatial_rank(cx: &Ctx, n: &NodeRef, x: Value) -> Result<usize> {
     match cx.rank(x) {
@@ -107,8 +113,7 @@ pub fn conv(cx: &mut Ctx, n: &NodeRef) -> Out {
     if n.usizes("kernel_shape")?.is_some_and(|k| k != wd[2..]) {
         return Err(n.err("kernel_shape does not match the weights"));
     }
-    let c =
-        Conv { stride: win.stride, pad: win.pad, dilation: win.dilation, groups: n.int("group", 1)?.max(1) as usize };
+    let c = Conv { stride: win.stride, pad: win.pad, dilation: win.dilation, groups: group(n)? };
     let ins: Vec<Value> = [x, w].into_iter().chain(b).collect();
     Ok(vec![cx.op(Op::Conv(c), &ins)?])
 }

@@ -24,11 +24,7 @@ fn params(cx: &Ctx, n: &NodeRef, s: usize, z: usize, rank: usize, qdtype: DType)
         return Err(n.unsupported("blocked quantization"));
     }
     let scale = cx.need_floats(n, s, "scale")?;
-    let zp: Vec<i32> = if n.has_input(z) {
-        cx.need_ints(n, z, "zero point")?.iter().map(|&v| v as i32).collect()
-    } else {
-        vec![0; scale.len()]
-    };
+    let zp: Vec<i32> = if n.has_input(z) { zero_points(cx, n, z)? } else { vec![0; scale.len()] };
     if scale.is_empty() || zp.len() != scale.len() {
         return Err(n.err(format!("{} scales and {} zero points", scale.len(), zp.len())));
     }
@@ -36,7 +32,7 @@ fn params(cx: &Ctx, n: &NodeRef, s: usize, z: usize, rank: usize, qdtype: DType)
         return Err(n.unsupported(format!("scales must be positive, found {scale:?}")));
     }
     if let Some((lo, hi)) = qdtype.int_range()
-        && zp.iter().any(|&v| (v as i64) < lo || (v as i64) > hi)
+        && zp.iter().any(|&v| i64::from(v) < lo || i64::from(v) > hi)
     {
         return Err(n.err(format!("zero points {zp:?} do not fit {qdtype}")));
     }
@@ -47,6 +43,12 @@ fn params(cx: &Ctx, n: &NodeRef, s: usize, z: usize, rank: usize, qdtype: DType)
     let axis =
         smelt_ir::shape::normalize_axis(axis, rank).ok_or_else(|| n.err(format!("axis {axis} is out of range")))?;
     Ok(Quant::PerAxis { axis, scale, zero_point: zp })
+}
+
+/// The constant zero points of input `z`, each checked to fit an i32.
+fn zero_points(cx: &Ctx, n: &NodeRef, z: usize) -> Result<Vec<i32>> {
+    let v = cx.need_ints(n, z, "zero point")?;
+    v.iter().map(|&x| i32::try_from(x).map_err(|_| n.err(format!("zero point {x} is out of range")))).collect()
 }
 
 /// The 8-bit dtype of a zero-point input, or `default` without one.
@@ -110,8 +112,10 @@ fn broadcast_params(cx: &mut Ctx, q: &Quant, rank: usize) -> Result<(Value, Valu
         None => vec![],
         Some(a) => (0..rank).map(|i| if i == a { scale.len() } else { 1 }).collect(),
     };
-    let s = cx.konst(Tensor::f32(shape.clone(), scale).expect("sized"));
-    let z = cx.konst(Tensor::f32(shape, zp).expect("sized"));
+    let bad =
+        |e: smelt_ir::tensor::ShapeMismatch| super::super::error::Error::Model(format!("quantization parameters: {e}"));
+    let s = cx.konst(Tensor::f32(shape.clone(), scale).map_err(bad)?);
+    let z = cx.konst(Tensor::f32(shape, zp).map_err(bad)?);
     Ok((s, z))
 }
 
@@ -272,6 +276,9 @@ fn dequantize_blocked(cx: &mut Ctx, n: &NodeRef, x: Value) -> Out {
     Ok(vec![cx.cast(y, out)?])
 }
 
+/// The largest batch [`qmatmul`] splits into 2-d slices.
+const MAX_BATCH: usize = 1 << 16;
+
 /// `a·b` of 8-bit quantized values, requantized by `r` (2-d b, or batched b split
 /// into 2-d slices).
 fn qmatmul(cx: &mut Ctx, n: &NodeRef, a: Value, b: Value, r: Requant) -> Result<Value> {
@@ -283,6 +290,9 @@ fn qmatmul(cx: &mut Ctx, n: &NodeRef, a: Value, b: Value, r: Requant) -> Result<
         return Err(n.unsupported(format!("quantized matmul of {} and {}", cx.ty(a), cx.ty(b))));
     }
     let batch = bd[0].fixed().ok_or_else(|| n.unsupported("a symbolic batch"))? as usize;
+    if !(1..=MAX_BATCH).contains(&batch) {
+        return Err(n.unsupported(format!("a quantized matmul over a batch of {batch} (1 to {MAX_BATCH})")));
+    }
     let ad = cx.dims(a);
     let mut parts = Vec::new();
     for i in 0..batch {
@@ -357,9 +367,11 @@ fn conv_common(
         return Err(n.unsupported(format!("{}-d input: smelt has 1-d and 2-d convolution", rank.saturating_sub(2))));
     }
     let wd = cx.fixed_dims(n, w, "the weights")?;
+    if wd.len() != rank {
+        return Err(n.err(format!("weights {} do not fit a {}-d conv", cx.ty(w), rank - 2)));
+    }
     let win = window(n, &cx.dims(x)[2..], Some(wd[2..].to_vec()), false)?;
-    let c =
-        Conv { stride: win.stride, pad: win.pad, dilation: win.dilation, groups: n.int("group", 1)?.max(1) as usize };
+    let c = Conv { stride: win.stride, pad: win.pad, dilation: win.dilation, groups: super::nn::group(n)? };
     let x = as_quant(cx, x, qx)?;
     let w = as_quant(cx, w, qw)?;
     let ins: Vec<Value> = [x, w].into_iter().chain(bias).collect();
@@ -370,13 +382,8 @@ fn conv_common(
 pub fn integer(cx: &mut Ctx, n: &NodeRef) -> Out {
     let (a, b) = (cx.input(n, 0)?, cx.input(n, 1)?);
     let (ta, tb) = (cx.ty(a), cx.ty(b));
-    let zp = |cx: &Ctx, i: usize| -> Result<Vec<i32>> {
-        if n.has_input(i) {
-            Ok(cx.need_ints(n, i, "zero point")?.iter().map(|&v| v as i32).collect())
-        } else {
-            Ok(vec![0])
-        }
-    };
+    let zp =
+        |cx: &Ctx, i: usize| -> Result<Vec<i32>> { if n.has_input(i) { zero_points(cx, n, i) } else { Ok(vec![0]) } };
     let (za, zb) = (zp(cx, 2)?, zp(cx, 3)?);
     let _ = ta;
     if za.len() != 1 {
@@ -386,6 +393,8 @@ pub fn integer(cx: &mut Ctx, n: &NodeRef) -> Out {
     let conv = n.op_type() == "ConvInteger";
     let qb = if zb.len() == 1 {
         Quant::PerTensor { scale: 1.0, zero_point: zb[0] }
+    } else if zb.is_empty() || tb.rank() == 0 {
+        return Err(n.err(format!("{} zero points for B {}", zb.len(), tb)));
     } else {
         let axis = if conv { 0 } else { tb.rank().saturating_sub(1) };
         Quant::PerAxis { axis, scale: vec![1.0; zb.len()], zero_point: zb }

@@ -108,6 +108,9 @@ fn build(cx: &mut Ctx, n: &NodeRef, x: Value, axes: &[usize], scales: &[f32], si
         }
         r.roi = full;
     }
+    if let Some(s) = r.sizes.iter().find(|&&s| s > smelt_ir::shape::MAX_DIM as i64) {
+        return Err(n.err(format!("output size {s} is too large (at most 2^48)")));
+    }
     if r.antialias && r.mode == ResizeMode::Nearest {
         return Err(n.err("antialias applies to linear and cubic modes, not nearest"));
     }

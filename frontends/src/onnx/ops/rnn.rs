@@ -33,6 +33,17 @@ fn full_sequences(cx: &Ctx, n: &NodeRef, t: &Dim) -> Result<()> {
     }
 }
 
+/// The most time steps [`rnn`] unrolls (each step is several nodes).
+const MAX_UNROLL: usize = 1 << 16;
+
+/// Fails unless `x` is 3-d (`[T, N, I]`, or `[N, T, I]` with `layout = 1`).
+fn three_d(cx: &Ctx, n: &NodeRef, x: Value) -> Result<()> {
+    match cx.rank(x) {
+        3 => Ok(()),
+        _ => Err(n.err(format!("input X {} is not 3-d", cx.ty(x)))),
+    }
+}
+
 /// `[T, N, ·]` from `[N, T, ·]` when `layout = 1`.
 fn to_seq_major(cx: &mut Ctx, n: &NodeRef, v: Option<Value>) -> Result<Option<Value>> {
     match v {
@@ -74,11 +85,15 @@ pub fn lstm_gru(cx: &mut Ctx, n: &NodeRef) -> Out {
     if n.int("input_forget", 0)? != 0 {
         return Err(n.unsupported("input_forget"));
     }
+    three_d(cx, n, x)?;
     let rd = cx.fixed_dims(n, r, "the recurrence weights")?;
     let h = match n.int_opt("hidden_size")? {
         Some(h) if (1..=1 << 24).contains(&h) => h as usize,
         Some(h) => return Err(n.err(format!("hidden_size {h} is out of range"))),
-        None => *rd.last().ok_or_else(|| n.err("bad R"))?,
+        None => match rd.last() {
+            Some(&h) if h > 0 => h,
+            _ => return Err(n.err(format!("recurrence weights {} give no hidden size", cx.ty(r)))),
+        },
     };
     let x = to_seq_major(cx, n, Some(x))?.expect("given");
     full_sequences(cx, n, &cx.dims(x)[0])?;
@@ -152,10 +167,17 @@ pub fn rnn(cx: &mut Ctx, n: &NodeRef) -> Out {
     let (w, r) = (cx.input(n, 1)?, cx.input(n, 2)?);
     let dir = direction(n)?;
     let dn = dir.count();
+    three_d(cx, n, x)?;
     let x = to_seq_major(cx, n, Some(x))?.expect("given");
     let xd = cx.dims(x);
     full_sequences(cx, n, &xd[0])?;
     let t = xd[0].fixed().ok_or_else(|| n.unsupported("RNN over a symbolic number of time steps"))? as usize;
+    if t == 0 {
+        return Err(n.err("an RNN over no time steps"));
+    }
+    if t > MAX_UNROLL {
+        return Err(n.unsupported(format!("RNN over {t} time steps (it is unrolled, to at most {MAX_UNROLL})")));
+    }
     let rd = cx.fixed_dims(n, r, "the recurrence weights")?;
     let h = *rd.last().ok_or_else(|| n.err("bad R"))?;
     let names = n.strings("activations")?.unwrap_or_else(|| vec!["Tanh".into(); dn]);

@@ -38,14 +38,25 @@ pub fn constant(n: &NodeRef) -> Result<Tensor> {
 /// `allowzero`), `-1` is inferred; symbols are kept.
 pub fn onnx_reshape(n: &NodeRef, dims: &[Dim], spec: &[DimSpec], allowzero: bool) -> Result<Vec<Dim>> {
     if allowzero && spec.contains(&DimSpec::Int(0)) {
-        return spec
+        let out = spec
             .iter()
             .map(|d| match d {
-                DimSpec::Int(k) if *k >= 0 => Ok(Dim::Fixed(*k as u64)),
+                DimSpec::Int(k) if (0..=smelt_ir::shape::MAX_DIM as i64).contains(k) => Ok(Dim::Fixed(*k as u64)),
+                DimSpec::Int(k) if *k > 0 => Err(n.err(format!("reshape target size {k} is too large"))),
                 DimSpec::Sym(s) => Ok(Dim::sym(s)),
                 _ => Err(n.err("allowzero reshape with -1")),
             })
-            .collect();
+            .collect::<Result<Vec<Dim>>>()?;
+        if out.iter().filter_map(Dim::fixed).try_fold(1u64, |a, k| a.checked_mul(k)).is_none() {
+            return Err(n.err(format!("reshape target {} has too many elements", smelt_ir::Shape(out))));
+        }
+        // The target has no elements: neither may the input.
+        if let Some(k) = prod_dim(dims).and_then(|d| d.fixed())
+            && k != 0
+        {
+            return Err(n.err(format!("cannot reshape {k} elements to {}", smelt_ir::Shape(out))));
+        }
+        return Ok(out);
     }
     reshape_dims(dims, spec).map_err(|e| n.err(e))
 }
@@ -198,11 +209,17 @@ pub fn split(cx: &mut Ctx, n: &NodeRef) -> Out {
     let len = cx.dims(x)[a].fixed().ok_or_else(|| n.unsupported("split of a symbolic axis"))? as usize;
     let k = n.num_outputs();
     let sizes: Vec<usize> = if n.has_input(1) {
-        cx.need_ints(n, 1, "split sizes")?.into_iter().map(|s| s.max(0) as usize).collect()
+        let v = cx.need_ints(n, 1, "split sizes")?;
+        v.iter()
+            .map(|&s| usize::try_from(s).map_err(|_| n.err(format!("split sizes {v:?} hold a negative size"))))
+            .collect::<Result<_>>()?
     } else if let Some(s) = n.usizes("split")? {
         s
     } else if let Some(m) = n.int_opt("num_outputs")? {
-        let m = m.max(1) as usize;
+        if m < 1 || m as u64 != k as u64 {
+            return Err(n.err(format!("num_outputs {m} for {k} outputs")));
+        }
+        let m = m as usize;
         let each = len.div_ceil(m);
         (0..m).map(|i| each.min(len.saturating_sub(i * each))).collect()
     } else {
@@ -211,7 +228,7 @@ pub fn split(cx: &mut Ctx, n: &NodeRef) -> Out {
         }
         vec![len / k; k]
     };
-    if sizes.len() != k || sizes.iter().sum::<usize>() != len {
+    if sizes.len() != k || sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s)) != Some(len) {
         return Err(n.err(format!("split sizes {sizes:?} do not give {k} outputs covering {len}")));
     }
     cx.op_multi(Op::Split { axis, sizes }, &[x])
@@ -283,7 +300,11 @@ pub fn tile(cx: &mut Ctx, n: &NodeRef) -> Out {
         inter.extend([Dim::Fixed(1), d.clone()]);
         big.extend([DimSpec::Int(r), dim_spec(d)]);
         out.push(match d {
-            Dim::Fixed(k) => Dim::Fixed(k * r as u64),
+            Dim::Fixed(k) => Dim::Fixed(
+                k.checked_mul(r as u64)
+                    .filter(|&t| t <= smelt_ir::shape::MAX_DIM)
+                    .ok_or_else(|| n.err(format!("tiling {} by {reps:?} is too large", cx.ty(x))))?,
+            ),
             s if r == 1 => s.clone(),
             _ => return Err(n.unsupported("tile of a symbolic dim")),
         });
@@ -323,10 +344,19 @@ pub fn pad(cx: &mut Ctx, n: &NodeRef) -> Out {
     if raw.len() != 2 * axes.len() {
         return Err(n.err(format!("{} pads for {} axes", raw.len(), axes.len())));
     }
+    if let Some(a) = axes.iter().enumerate().find_map(|(k, a)| axes[..k].contains(a).then_some(a)) {
+        return Err(n.err(format!("axis {a} is given twice")));
+    }
     let mut pads = vec![0i64; 2 * r];
     for (k, &a) in axes.iter().enumerate() {
         pads[a] = raw[k];
         pads[r + a] = raw[axes.len() + k];
+    }
+    for (a, d) in cx.dims(x).iter().enumerate() {
+        let size = d.fixed().map(|d| i128::from(d) + i128::from(pads[a]) + i128::from(pads[r + a]));
+        if let Some(size) = size.filter(|s| !(0..=i128::from(smelt_ir::shape::MAX_DIM)).contains(s)) {
+            return Err(n.err(format!("pads {raw:?} make axis {a} of {} size {size}", cx.ty(x))));
+        }
     }
     let y = pad_crop(cx, x, &pads, mode, value)?;
     Ok(vec![y])
@@ -343,7 +373,9 @@ pub fn pad_crop(cx: &mut Ctx, x: Value, pads: &[i64], mode: PadMode, value: f32)
     if pads.iter().any(|&p| p < 0) {
         let (mut starts, mut ends, mut axes) = (vec![], vec![], vec![]);
         for a in 0..r {
-            let (b, e) = (pads[a].min(0), pads[r + a].min(0));
+            // A crop past any size crops all of it, as one of MAX_DIM does (which,
+            // unlike i64::MIN, negates).
+            let (b, e) = (pads[a].clamp(-(smelt_ir::shape::MAX_DIM as i64), 0), pads[r + a].min(0));
             if b < 0 || e < 0 {
                 starts.push(-b);
                 ends.push(if e < 0 { e } else { i64::MAX });
@@ -408,10 +440,10 @@ pub fn constant_of_shape(cx: &mut Ctx, n: &NodeRef) -> Out {
     let dims: Vec<Dim> = dims
         .iter()
         .map(|d| match d {
-            DimSpec::Int(k) => Dim::Fixed((*k).max(0) as u64),
-            DimSpec::Sym(s) => Dim::sym(s),
+            DimSpec::Int(k) => u64::try_from(*k).map(Dim::Fixed).map_err(|_| n.err(format!("negative size {k}"))),
+            DimSpec::Sym(s) => Ok(Dim::sym(s)),
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let v = match n.tensor("value")? {
         Some(t) => from_proto(t, None)?,
         None => Tensor::scalar_f32(0.0),
@@ -423,7 +455,12 @@ pub fn range(cx: &mut Ctx, n: &NodeRef) -> Out {
     let s = cx.need_tensor(n, 0, "start")?;
     let l = cx.need_floats(n, 1, "limit")?;
     let d = cx.need_floats(n, 2, "delta")?;
-    let (s0, l, d) = (s.to_f32()[0], l[0], d[0]);
+    let (s0, l, d) = match (&s.to_f32()[..], &l[..], &d[..]) {
+        (&[s0], &[l], &[d]) => (s0, l, d),
+        (s0, l, d) => {
+            return Err(n.err(format!("start, limit and delta must be one value each, found {s0:?}, {l:?}, {d:?}")));
+        }
+    };
     if d == 0.0 {
         return Err(n.err("Range with delta 0"));
     }
