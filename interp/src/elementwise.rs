@@ -80,7 +80,7 @@ pub(super) fn binary(b: BinaryOp, x: &Tensor, y: &Tensor, o: &TensorType) -> Res
     for (&i, &j) in mx.iter().zip(&my) {
         let (p, q) = (xv[i], yv[j]);
         v.push(b.eval_int(p, q).ok_or_else(|| match b {
-            BinaryOp::Div => format!("integer division by zero ({p} / {q})"),
+            BinaryOp::Div => format!("integer division by zero or out of range ({p} / {q})"),
             _ => format!("{} of {p} and {q} has no integer result", b.name()),
         })?);
     }

@@ -10,6 +10,10 @@ use std::sync::Arc;
 /// may add a few dims and pads without overflow.
 pub const MAX_DIM: u64 = 1 << 48;
 
+/// The most elements an inferred value may have (2^56): its size in bytes and
+/// its flat indices fit in an i64.
+pub const MAX_ELEMENTS: u64 = 1 << 56;
+
 /// One dimension of a shape.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Dim {

@@ -132,7 +132,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
     match checked {
         Some((b, sbuf)) => {
             args.push(sbuf);
-            let message = "integer division by zero ({0} / {1})".to_string();
+            let message = "integer division by zero or out of range ({0} / {1})".to_string();
             l.step_checked(node, kb.finish(), args, Check { buf: sbuf, op: b.name().to_string(), message });
         }
         None => l.step(node, kb.finish(), args),

@@ -496,7 +496,7 @@ fn elementwise(_cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
         if ts.len() != 2 {
             return Err(n.err(format!("{} expects 2 inputs, found {}", n.op_type(), ts.len())));
         }
-        (0..numel).map(|f| b.eval_int(at(0, f), at(1, f)).ok_or_else(|| n.err("integer division by zero"))).collect()
+        (0..numel).map(|f| b.eval_int(at(0, f), at(1, f)).ok_or_else(|| n.err("integer division by zero or out of range"))).collect()
     };
     let (out, od) = match n.op_type() {
         "Add" => (bin(BinaryOp::Add)?, d),

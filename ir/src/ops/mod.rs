@@ -333,8 +333,23 @@ impl Op {
     }
 
     /// Infers the output types from the input types, validating the inputs.
-    /// Sources have no inference: their type is declared.
+    /// Sources have no inference: their type is declared. An output of more
+    /// than [`MAX_ELEMENTS`](crate::shape::MAX_ELEMENTS) elements (in its fixed
+    /// dims) is an error: sizes in bytes and flat indices fit in an i64.
     pub fn infer(&self, ins: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        let out = self.infer_types(ins)?;
+        let max = crate::shape::MAX_ELEMENTS;
+        for t in &out {
+            let mut fixed = t.dims().iter().filter_map(|d| d.fixed());
+            let empty = fixed.clone().any(|d| d == 0);
+            if !empty && fixed.try_fold(1u64, |a, d| a.checked_mul(d).filter(|&n| n <= max)).is_none() {
+                return Err(format!("{} would give {t}: more than 2^56 elements", self.name()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn infer_types(&self, ins: &[&TensorType]) -> Result<Vec<TensorType>, String> {
         let (lo, hi) = self.arity();
         if ins.len() < lo || ins.len() > hi {
             let want = if lo == hi {
