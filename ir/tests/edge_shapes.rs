@@ -25,7 +25,7 @@ fn empty_kernels_and_huge_dims() {
         "graph g(x: f32[1, 2]) -> (y) { c = const f32[18446744073709551615, 2] [1]\n y = add(x, c) }",
         "graph g(x: f32[1, 2]) -> (y) { y = expand(x) {shape = [18446744073709551615, 2]} }",
         // Each dim within the text format's limit, the element count past 2^56.
-        "graph g(x: f32[4, 8]) -> (y) { y = expand(x) {shape = [281474976710656, 4, 8]} }",
+        "graph g(x: f32[64, 8]) -> (y) { y = expand(x) {shape = [281474976710656, 64, 8]} }",
         "graph g(x: f32[281474976710656, 2], y: f32[2, 281474976710656]) -> (z) { z = matmul(x, y) }",
         "graph g(x: f32[1, 2]) -> (y) { y = quantize(x) {scale = [0.1, 0.2], axis = 5} }",
     ];
