@@ -1,12 +1,13 @@
 //! One importer per ONNX op family, as ONNX groups them: [`math`] (elementwise,
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
-//! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`reduce`], [`resize`], [`rnn`]
+//! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`] and [`attention`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
 pub mod attention;
 pub mod causal_conv;
 pub mod conv_transpose;
+pub mod indexing;
 pub mod math;
 pub mod nn;
 pub mod quant;
@@ -62,6 +63,7 @@ const TABLES: &[&[(&str, Importer)]] = &[
     reduce::IMPORTERS,
     resize::IMPORTERS,
     tensor::IMPORTERS,
+    indexing::IMPORTERS,
     rnn::IMPORTERS,
     quant::IMPORTERS,
     attention::IMPORTERS,

@@ -1,0 +1,272 @@
+//! ONNX ops that address elements by computed positions, imported as `gather`
+//! over flattened tensors (the shapes must be fixed): GatherElements (indices
+//! constant or computed at run time: the flat positions are then built with
+//! integer ops), ScatterND and ScatterElements with constant indices (a gather
+//! over `data` and `updates` concatenated, through a constant position table;
+//! with a reduction, one gather and combine per update landing on an element),
+//! and Trilu (a `where` over a constant triangular mask).
+
+use super::super::ctx::{Ctx, Known};
+use super::super::error::Result;
+use super::super::node::NodeRef;
+use smelt_ir::shape::normalize_axis;
+use smelt_ir::{BinaryOp, DType, Data, Dim, Op, Tensor, Value};
+
+type Out = Result<Vec<Value>>;
+
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("GatherElements", gather_elements),
+    ("ScatterElements", scatter_elements),
+    ("Scatter", scatter_elements),
+    ("ScatterND", scatter_nd),
+    ("Trilu", trilu),
+];
+
+/// The most elements a constant position table may have.
+const MAX_TABLE: usize = 1 << 26;
+
+fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+fn count(n: &NodeRef, shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&k| k <= MAX_TABLE)
+        .ok_or_else(|| n.unsupported(format!("a position table for {shape:?} (more than 2^26 elements)")))
+}
+
+/// The constant value of input `i`, if the importer knows it.
+fn known(cx: &Ctx, n: &NodeRef, i: usize) -> Option<Tensor> {
+    n.input_name(i).and_then(|name| cx.known(name)).and_then(Known::tensor)
+}
+
+fn i64s(shape: Vec<usize>, v: Vec<i64>) -> Tensor {
+    Tensor::i64(shape, v).expect("sized")
+}
+
+/// `data` flattened, gathered at `positions` (flat, i64), reshaped to `dims`.
+fn gather_flat(cx: &mut Ctx, data: Value, positions: Value, dims: &[usize]) -> Result<Value> {
+    let numel = cx.ty(data).shape.numel().unwrap_or(0);
+    let flat = cx.reshape(data, &[Dim::Fixed(numel)])?;
+    let p = cx.reshape(positions, &[Dim::Fixed(dims.iter().product::<usize>() as u64)])?;
+    let g = cx.op(Op::Gather { axis: 0 }, &[flat, p])?;
+    cx.reshape(g, &dims.iter().map(|&d| Dim::Fixed(d as u64)).collect::<Vec<_>>())
+}
+
+fn axis_of(n: &NodeRef, rank: usize) -> Result<usize> {
+    let a = n.int("axis", 0)?;
+    normalize_axis(a, rank).ok_or_else(|| n.err(format!("axis {a} is out of range for rank {rank}")))
+}
+
+pub fn gather_elements(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let data = cx.input(n, 0)?;
+    let idx = cx.input(n, 1)?;
+    let ds = cx.fixed_dims(n, data, "GatherElements data")?;
+    let is = cx.fixed_dims(n, idx, "GatherElements indices")?;
+    if ds.len() != is.len() || ds.is_empty() {
+        return Err(n.err(format!("indices {} must have the rank of data {}", cx.ty(idx), cx.ty(data))));
+    }
+    let axis = axis_of(n, ds.len())?;
+    if let Some((d, (a, b))) = ds.iter().zip(&is).enumerate().find(|(d, (a, b))| *d != axis && b > a) {
+        return Err(n.err(format!("indices dim {d} is {b}, past data's {a}")));
+    }
+    let total = count(n, &is)?;
+    let (dst, ist) = (strides(&ds), strides(&is));
+    let len = ds[axis] as i64;
+    // Each output element's flat position in data, but for its coordinate on `axis`.
+    let base: Vec<i64> = (0..total)
+        .map(|f| (0..is.len()).filter(|&d| d != axis).map(|d| (f / ist[d] % is[d] * dst[d]) as i64).sum())
+        .collect();
+    let positions = match known(cx, n, 1) {
+        Some(t) => {
+            let mut p = Vec::with_capacity(total);
+            for (b, k) in base.iter().zip(t.to_i64()) {
+                if k < -len || k >= len {
+                    return Err(n.err(format!("index {k} is out of range for axis {axis} of size {len}")));
+                }
+                p.push(b + (if k < 0 { k + len } else { k }) * dst[axis] as i64);
+            }
+            cx.konst(i64s(is.clone(), p))
+        }
+        None => {
+            // base + (k < 0 ? k + len : k)·stride, in i64 (out of range fails in the gather).
+            let k = cx.cast(idx, DType::I64)?;
+            let zero = cx.scalar(0.0, DType::I64);
+            let neg = cx.binary(BinaryOp::Less, k, zero)?;
+            let lenv = cx.scalar(len as f64, DType::I64);
+            let wrapped = cx.binary(BinaryOp::Add, k, lenv)?;
+            let k = cx.op(Op::Where, &[neg, wrapped, k])?;
+            let stride = cx.scalar(dst[axis] as f64, DType::I64);
+            let off = cx.binary(BinaryOp::Mul, k, stride)?;
+            let b = cx.konst(i64s(is.clone(), base));
+            cx.binary(BinaryOp::Add, b, off)?
+        }
+    };
+    Ok(vec![gather_flat(cx, data, positions, &is)?])
+}
+
+/// Scatter through constant tables: `hits[f]` lists the updates (flat, in
+/// order) that land on output element `f`. Without a reduction the last one
+/// wins: one gather over `data` and `updates` concatenated. With `add`, `mul`,
+/// `max` or `min`, `data` is combined with one gather of `updates` (padded with
+/// the reduction's identity) per update that lands on one element.
+fn scatter_table(cx: &mut Ctx, n: &NodeRef, data: Value, updates: Value, hits: Vec<Vec<usize>>, ds: &[usize]) -> Out {
+    let dims: Vec<Dim> = ds.iter().map(|&k| Dim::Fixed(k as u64)).collect();
+    let nd = hits.len();
+    let nu = cx.ty(updates).shape.numel().unwrap_or(0) as usize;
+    let dt = cx.ty(data).dtype;
+    let u = cx.reshape(updates, &[Dim::Fixed(nu as u64)])?;
+    let reduction = n.string("reduction")?.unwrap_or_else(|| "none".into());
+    if reduction == "none" {
+        let table: Vec<i64> = hits.iter().enumerate().map(|(f, h)| h.last().map_or(f, |&u| nd + u) as i64).collect();
+        let d = cx.reshape(data, &[Dim::Fixed(nd as u64)])?;
+        let both = cx.op(Op::Concat { axis: 0 }, &[d, u])?;
+        let t = cx.konst(i64s(vec![nd], table));
+        let g = cx.op(Op::Gather { axis: 0 }, &[both, t])?;
+        return Ok(vec![cx.reshape(g, &dims)?]);
+    }
+    let (op, identity) = match (reduction.as_str(), dt.is_float()) {
+        ("add", _) => (BinaryOp::Add, 0.0),
+        ("mul", _) => (BinaryOp::Mul, 1.0),
+        ("max", true) => (BinaryOp::Max, f64::NEG_INFINITY),
+        ("min", true) => (BinaryOp::Min, f64::INFINITY),
+        ("max", false) => (BinaryOp::Max, i64::MIN as f64),
+        ("min", false) => (BinaryOp::Min, i64::MAX as f64),
+        (r, _) => return Err(n.err(format!("reduction `{r}` is not one of none, add, mul, max, min"))),
+    };
+    let depth = hits.iter().map(Vec::len).max().unwrap_or(0);
+    if depth > 64 {
+        return Err(n.unsupported(format!("{depth} updates landing on one element (at most 64)")));
+    }
+    let pad = if dt.is_float() {
+        cx.scalar(identity, dt)
+    } else {
+        // The dtype's own extreme for max/min (saturated by the constant's dtype).
+        let (lo, hi) = match dt {
+            DType::I8 => (i8::MIN as i64, i8::MAX as i64),
+            DType::U8 => (0, u8::MAX as i64),
+            DType::I32 => (i32::MIN as i64, i32::MAX as i64),
+            _ => (i64::MIN, i64::MAX),
+        };
+        let v = match op {
+            BinaryOp::Max => lo,
+            BinaryOp::Min => hi,
+            _ => identity as i64,
+        };
+        cx.konst(Tensor::new(vec![], Data::from_i64(dt, &[v])).expect("scalar"))
+    };
+    let pad = cx.reshape(pad, &[Dim::Fixed(1)])?;
+    let padded = cx.op(Op::Concat { axis: 0 }, &[u, pad])?;
+    let mut out = data;
+    for j in 0..depth {
+        let table: Vec<i64> = hits.iter().map(|h| h.get(j).map_or(nu, |&u| u) as i64).collect();
+        let t = cx.konst(i64s(vec![nd], table));
+        let g = cx.op(Op::Gather { axis: 0 }, &[padded, t])?;
+        let g = cx.reshape(g, &dims)?;
+        out = cx.binary(op, out, g)?;
+    }
+    if depth == 0 {
+        out = cx.copy(out)?;
+    }
+    Ok(vec![out])
+}
+
+pub fn scatter_elements(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let data = cx.input(n, 0)?;
+    let updates = cx.input(n, 2)?;
+    let ds = cx.fixed_dims(n, data, "ScatterElements data")?;
+    let us = cx.fixed_dims(n, updates, "ScatterElements updates")?;
+    let idx = cx.need_ints(n, 1, "indices")?;
+    let is = known(cx, n, 1).map(|t| t.shape().to_vec()).unwrap_or_default();
+    if is != us || ds.len() != us.len() || ds.is_empty() {
+        return Err(n.err(format!("indices {is:?} and updates {us:?} must have one shape, of data's rank {}", ds.len())));
+    }
+    let axis = axis_of(n, ds.len())?;
+    if let Some((d, (a, b))) = ds.iter().zip(&us).enumerate().find(|(d, (a, b))| *d != axis && b > a) {
+        return Err(n.err(format!("updates dim {d} is {b}, past data's {a}")));
+    }
+    let nd = count(n, &ds)?;
+    let nu = count(n, &us)?;
+    let (dst, ust) = (strides(&ds), strides(&us));
+    let len = ds[axis] as i64;
+    let mut hits = vec![vec![]; nd];
+    for (f, &k) in idx.iter().enumerate().take(nu) {
+        if k < -len || k >= len {
+            return Err(n.err(format!("index {k} is out of range for axis {axis} of size {len}")));
+        }
+        let k = if k < 0 { k + len } else { k } as usize;
+        let at: usize = (0..us.len()).map(|d| if d == axis { k * dst[d] } else { f / ust[d] % us[d] * dst[d] }).sum();
+        hits[at].push(f);
+    }
+    scatter_table(cx, n, data, updates, hits, &ds)
+}
+
+pub fn scatter_nd(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let data = cx.input(n, 0)?;
+    let updates = cx.input(n, 2)?;
+    let ds = cx.fixed_dims(n, data, "ScatterND data")?;
+    let us = cx.fixed_dims(n, updates, "ScatterND updates")?;
+    let idx = cx.need_ints(n, 1, "indices")?;
+    let is = known(cx, n, 1).map(|t| t.shape().to_vec()).unwrap_or_default();
+    let q = *is.last().ok_or_else(|| n.err("indices must have rank ≥ 1"))?;
+    if q == 0 || q > ds.len() {
+        return Err(n.err(format!("index tuples of length {q} for data of rank {}", ds.len())));
+    }
+    let want: Vec<usize> = is[..is.len() - 1].iter().chain(&ds[q..]).copied().collect();
+    if us != want {
+        return Err(n.err(format!("updates {us:?} must be {want:?} (indices {is:?}, data {ds:?})")));
+    }
+    let nd = count(n, &ds)?;
+    count(n, &us)?;
+    let dst = strides(&ds);
+    let slice: usize = ds[q..].iter().product();
+    let mut hits = vec![vec![]; nd];
+    for (u, tuple) in idx.chunks(q).enumerate() {
+        let mut at = 0usize;
+        for (d, &k) in tuple.iter().enumerate() {
+            let len = ds[d] as i64;
+            if k < -len || k >= len {
+                return Err(n.err(format!("index {k} is out of range for dim {d} of size {len}")));
+            }
+            at += (if k < 0 { k + len } else { k }) as usize * dst[d];
+        }
+        for e in 0..slice {
+            hits[at + e].push(u * slice + e);
+        }
+    }
+    scatter_table(cx, n, data, updates, hits, &ds)
+}
+
+pub fn trilu(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let xd = cx.dims(x);
+    if xd.len() < 2 {
+        return Err(n.err(format!("Trilu expects rank ≥ 2, found {}", cx.ty(x))));
+    }
+    let (Some(rows), Some(cols)) = (xd[xd.len() - 2].fixed(), xd[xd.len() - 1].fixed()) else {
+        return Err(n.unsupported("symbolic last two dims (fix them when importing)"));
+    };
+    let k = if n.has_input(1) {
+        *cx.need_ints(n, 1, "k")?.first().ok_or_else(|| n.err("k is empty"))?
+    } else {
+        0
+    };
+    let upper = n.int("upper", 1)? != 0;
+    let (r, c) = (rows as usize, cols as usize);
+    count(n, &[r, c])?;
+    let mask: Vec<bool> = (0..r * c)
+        .map(|f| {
+            let d = (f % c) as i64 - (f / c) as i64;
+            if upper { d >= k } else { d <= k }
+        })
+        .collect();
+    let m = cx.konst(Tensor::new(vec![r, c], Data::Bool(mask)).expect("sized"));
+    let zero = cx.scalar(0.0, cx.ty(x).dtype);
+    Ok(vec![cx.op(Op::Where, &[m, x, zero])?])
+}

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""The real-model suite: architectures as users export them, run by smelt on every
+backend and compared with ONNX Runtime.
+
+Each model is built in PyTorch with random weights (torchvision models, Hugging
+Face `transformers` architectures from small configs, GAN generators written
+here), exported with `torch.onnx.export` (the TorchScript exporter, and the
+dynamo exporter where asked) with dynamic axes, and run at two input sizes
+(exercising the dynamic dims) by ONNX Runtime and by `smelt run MODEL --inputs
+X --backend B` on each backend. A backend passes a model when every output at
+both sizes has max|Δ| / max|expected| ≤ 1e-4.
+
+Usage (a Python with torch, torchvision, transformers, onnx, onnxruntime,
+safetensors; a built CLI):
+  python scripts/models/suite.py [--models a,b] [--backends interp,cranelift,llvm,wgsl]
+                                 [--smelt target/release/smelt] [--out target/models] [--markdown]
+Prints one row per model: exporter, opset, the result on each backend (`ok` with
+the worst relative error, or the first line of the error). `--list` names the models.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+TOL = 1e-4
+
+
+# ---------------------------------------------------------------- the models
+
+def tv(name, **kw):
+    def make():
+        import torchvision
+        return getattr(torchvision.models, name)(weights=None, **kw)
+    return make
+
+
+def tv_seg(name, **kw):
+    def make():
+        import torch
+        import torchvision
+
+        class Out(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None, **kw)
+
+            def forward(self, x):
+                return self.m(x)["out"]
+        return Out()
+    return make
+
+
+def image(sizes, dynamic=True):
+    """Inputs `x: [N, 3, H, W]` at each (N, H, W); dynamic batch (and spatial dims)."""
+    axes = {0: "N", 2: "H", 3: "W"} if dynamic else {0: "N"}
+    return {"inputs": [("x", [[n, 3, h, w] for n, h, w in sizes], "float32")], "axes": {"x": axes}}
+
+
+def dcgan():
+    import torch.nn as nn
+    nz, ngf = 16, 8
+    return nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh())
+
+
+def sagan():
+    import torch
+    import torch.nn as nn
+
+    class SelfAttention(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.q, self.k = nn.Conv2d(c, c // 8, 1), nn.Conv2d(c, c // 8, 1)
+            self.v, self.gamma = nn.Conv2d(c, c, 1), nn.Parameter(torch.tensor(0.5))
+
+        def forward(self, x):
+            n, c, h, w = x.shape
+            q = self.q(x).flatten(2).transpose(1, 2)
+            k = self.k(x).flatten(2)
+            a = torch.softmax(torch.bmm(q, k), dim=-1)
+            o = torch.bmm(self.v(x).flatten(2), a.transpose(1, 2)).view(n, c, h, w)
+            return x + self.gamma * o
+
+    class Gen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 32 * 4 * 4)
+            self.up1 = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU())
+            self.att = SelfAttention(32)
+            self.up2 = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(32, 16, 3, padding=1),
+                                     nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 3, 3, padding=1), nn.Tanh())
+
+        def forward(self, z):
+            return self.up2(self.att(self.up1(self.fc(z).view(-1, 32, 4, 4))))
+    return Gen()
+
+
+def latent(dims):
+    return lambda sizes: {"inputs": [("z", [[n] + dims for n in sizes], "float32")], "axes": {"z": {0: "N"}}}
+
+
+def hf(kind, **cfg):
+    """A `transformers` model from a small config with random weights; its logits
+    (or last hidden state) as the output."""
+    def make():
+        import torch
+        import transformers as t
+        config = getattr(t, kind + "Config")(**cfg)
+        # Attention written out (as the TorchScript exporter needs for GQA).
+        model = getattr(t, kind + "Model")._from_config(config, attn_implementation="eager")
+
+        class Out(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.m = model
+
+            def forward(self, ids):
+                return self.m(input_ids=ids, return_dict=True).last_hidden_state
+        return Out()
+    return make
+
+
+def tokens(vocab):
+    return lambda sizes: {"inputs": [("ids", [[b, t] for b, t in sizes], "int64", vocab)],
+                          "axes": {"ids": {0: "batch", 1: "sequence"}}}
+
+
+SUITE = {
+    # name: (constructor, inputs(sizes), sizes)
+    "resnet18": (tv("resnet18"), image, [(1, 64, 64), (2, 96, 80)]),
+    "mobilenet_v2": (tv("mobilenet_v2"), image, [(1, 64, 64), (2, 96, 80)]),
+    "mobilenet_v3_small": (tv("mobilenet_v3_small"), image, [(1, 64, 64), (2, 96, 80)]),
+    "efficientnet_b0": (tv("efficientnet_b0"), image, [(1, 64, 64), (2, 96, 80)]),
+    "regnet_y_400mf": (tv("regnet_y_400mf"), image, [(1, 64, 64), (2, 96, 80)]),
+    "convnext_tiny": (tv("convnext_tiny"), image, [(1, 64, 64), (2, 96, 96)]),
+    "squeezenet1_1": (tv("squeezenet1_1"), image, [(1, 64, 64), (2, 96, 80)]),
+    "shufflenet_v2_x0_5": (tv("shufflenet_v2_x0_5"), image, [(1, 64, 64), (2, 96, 96)]),
+    "vit_tiny": (lambda: __import__("torchvision").models.VisionTransformer(
+        image_size=64, patch_size=16, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128),
+        lambda s: image(s, dynamic=False), [(1, 64, 64), (3, 64, 64)]),
+    "swin_t": (tv("swin_t"), lambda s: image(s, dynamic=False), [(1, 64, 64), (2, 64, 64)]),
+    "deeplabv3_mobilenet_v3_large": (tv_seg("deeplabv3_mobilenet_v3_large"), image, [(1, 64, 64), (2, 96, 80)]),
+    "lraspp_mobilenet_v3_large": (tv_seg("lraspp_mobilenet_v3_large"), image, [(1, 64, 64), (2, 96, 80)]),
+    "fcn_resnet50": (tv_seg("fcn_resnet50"), image, [(1, 64, 64), (1, 80, 72)]),
+    "dcgan_generator": (dcgan, latent([16, 1, 1]), [1, 3]),
+    "sagan_generator": (sagan, latent([16]), [1, 3]),
+    "bert": (hf("Bert", vocab_size=500, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                intermediate_size=128, max_position_embeddings=64), tokens(500), [(1, 7), (2, 12)]),
+    "distilbert": (hf("DistilBert", vocab_size=500, dim=64, n_layers=2, n_heads=4, hidden_dim=128,
+                      max_position_embeddings=64), tokens(500), [(1, 7), (2, 12)]),
+    "gpt2": (hf("GPT2", vocab_size=500, n_embd=64, n_layer=2, n_head=4, n_positions=64), tokens(500), [(1, 7), (2, 12)]),
+    "llama": (hf("Llama", vocab_size=500, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64), tokens(500), [(1, 7), (2, 12)]),
+}
+
+
+# ---------------------------------------------------------------- export and run
+
+def export(name, out, opset, dynamo):
+    import torch
+    make, spec, sizes = SUITE[name]
+    torch.manual_seed(0)
+    # nn.MultiheadAttention's fused inference path has no ONNX export.
+    torch.backends.mha.set_fastpath_enabled(False)
+    m = make().eval()
+    s = spec(sizes)
+    rng = np.random.default_rng(0)
+    feeds = []
+    for k in range(len(sizes)):
+        f = {}
+        for inp in s["inputs"]:
+            n, shapes, dt = inp[0], inp[1], inp[2]
+            if dt == "int64":
+                f[n] = rng.integers(0, inp[3], size=shapes[k]).astype(np.int64)
+            else:
+                f[n] = rng.standard_normal(shapes[k]).astype(np.float32)
+        feeds.append(f)
+    names = [i[0] for i in s["inputs"]]
+    args = tuple(torch.from_numpy(feeds[0][n]) for n in names)
+    path = os.path.join(out, f"{name}.onnx")
+    with torch.no_grad():
+        if dynamo:
+            dyn = {n: {a: torch.export.Dim(d) for a, d in s["axes"][n].items()} for n in names}
+            torch.onnx.export(m, args, path, input_names=names, output_names=["y"], dynamic_shapes=dyn,
+                              opset_version=opset, dynamo=True, external_data=False)
+        else:
+            torch.onnx.export(m, args, path, input_names=names, output_names=["y"], dynamic_axes=s["axes"],
+                              opset_version=opset, dynamo=False)
+    return path, feeds
+
+
+def run_smelt(smelt, model, feeds, backend, out, timeout):
+    from safetensors.numpy import load_file, save_file
+    import onnxruntime as ort
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for k, f in enumerate(feeds):
+        want = sess.run(None, f)
+        inp = os.path.join(out, f"in{k}.safetensors")
+        save_file(f, inp)
+        res = os.path.join(out, f"out{k}.{backend}.safetensors")
+        if os.path.exists(res):
+            os.remove(res)
+        try:
+            p = subprocess.run([smelt, "run", model, "--inputs", inp, "--backend", backend, "-o", res],
+                               capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return f"timeout after {timeout} s"
+        if p.returncode != 0:
+            lines = [l.strip() for l in p.stderr.splitlines() if l.strip()]
+            if not lines:
+                return f"exit {p.returncode}"
+            # `error: FILE: …:` headers say more with their first item.
+            first = lines[0].replace(model, "MODEL")
+            if first.endswith(":") and len(lines) > 1:
+                first += " " + lines[1]
+            return first[:200]
+        got = load_file(res)
+        outs = [o.name for o in sess.get_outputs()]
+        for n, w in zip(outs, want):
+            if n not in got:
+                return f"output `{n}` missing"
+            g = got[n]
+            if g.shape != w.shape:
+                return f"output `{n}`: shape {g.shape}, expected {w.shape}"
+            scale = max(float(np.abs(w).max()), 1e-30)
+            err = float(np.abs(g.astype(np.float64) - w.astype(np.float64)).max()) / scale
+            if not np.isfinite(err):
+                return f"output `{n}`: non-finite values"
+            worst = max(worst, err)
+    return worst
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default=",".join(SUITE))
+    ap.add_argument("--backends", default="interp,cranelift,llvm,wgsl")
+    ap.add_argument("--smelt", default="target/release/smelt")
+    ap.add_argument("--out", default="target/models")
+    ap.add_argument("--opset", type=int, default=17)
+    ap.add_argument("--dynamo", action="store_true", help="the dynamo exporter (default: TorchScript)")
+    ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--json", default=None, help="write the results here")
+    a = ap.parse_args()
+    if a.list:
+        print("\n".join(SUITE))
+        return 0
+    import torch
+    import onnxruntime as ort
+    backends = a.backends.split(",")
+    exporter = "dynamo" if a.dynamo else "torchscript"
+    print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, exporter {exporter}, opset {a.opset}", flush=True)
+    header = f"| model | exporter | opset | " + " | ".join(backends) + " |"
+    print(header)
+    print("|" + "---|" * (3 + len(backends)))
+    results = []
+    failed = 0
+    for name in a.models.split(","):
+        d = os.path.join(a.out, exporter, name)
+        os.makedirs(d, exist_ok=True)
+        row = {"model": name, "exporter": exporter, "opset": a.opset, "backends": {}}
+        t0 = time.time()
+        try:
+            path, feeds = export(name, d, a.opset, a.dynamo)
+        except Exception as e:  # an export failure is the exporter's, reported as such
+            msg = f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+            row["export_error"] = msg
+            print(f"| {name} | {exporter} | {a.opset} | " + " | ".join(["(" + msg + ")"] + [""] * (len(backends) - 1)) + " |", flush=True)
+            results.append(row)
+            continue
+        cells = []
+        for b in backends:
+            r = run_smelt(a.smelt, path, feeds, b, d, a.timeout)
+            row["backends"][b] = r
+            if isinstance(r, float) and r <= TOL:
+                cells.append(f"ok ({r:.0e})")
+            else:
+                failed += 1
+                cells.append(f"{r:.1e} > {TOL:.0e}" if isinstance(r, float) else r.replace("|", "\\|"))
+        row["seconds"] = round(time.time() - t0, 1)
+        results.append(row)
+        print(f"| {name} | {exporter} | {a.opset} | " + " | ".join(cells) + " |", flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
