@@ -130,6 +130,9 @@ enum Cmd {
         /// The name of the written files (default: the model's file name).
         #[arg(long)]
         name: Option<String>,
+        /// Fix a symbolic input dim at import (`--dim N=1`; anonymous dims are `INPUT_dI`).
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::parse_dim)]
+        dim: Vec<(String, u64)>,
     },
     /// Optimize (-O2 by default) and compile a model with Cranelift or LLVM (or to
     /// WGSL) and print (or write) what it became.
@@ -242,7 +245,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             cli::opt::main(&cli::opt::OptArgs { model, level, print_after, time_passes, target, out })
         }
         Cmd::Zoo { name, list, set, seed, out } => cli::zoo::main(&cli::zoo::ZooArgs { name, list, set, seed, out }),
-        Cmd::Import { model, out, name } => cli::import::main(&model, &out, name.as_deref()),
+        Cmd::Import { model, out, name, dim } => cli::import::main(&model, &out, name.as_deref(), &dim),
         Cmd::Bench { model, backend, threads, runs, warmup, random, dim, json, profile, engine } => {
             cli::bench::main(&cli::bench::BenchArgs {
                 model,

@@ -268,5 +268,24 @@ fn symbolic_spatial_dims_take_the_inputs_sizes() {
     let (code, _, err) = smelt(&d, &["run", "spatial.onnx", "--inputs", "x0.safetensors", "--dim", "H=4"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("H = 9") && err.contains("H = 4"), "{err}");
+    // `import`, `compile` and `bench` take the same `--dim`s: the imported
+    // graph has the sizes in its input's type, and compiles for them.
+    let (code, _, err) = smelt(&d, &["import", "spatial.onnx", "-o", "pinned", "--dim", "N=1", "--dim", "H=8", "--dim", "image_d3=6"]);
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(d.join("pinned/spatial.smelt")).expect("imported text");
+    assert!(text.contains("f32[1, 2, 8, 6]"), "{text}");
+    let (code, _, err) = smelt(&d, &["run", "pinned/spatial.smelt", "--backend", "cranelift"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = smelt(&d, &["compile", "spatial.onnx", "--emit", "kernel", "--dim", "N=1", "--dim", "H=8", "--dim", "image_d3=6"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, pinned, err) = smelt(&d, &["compile", "pinned/spatial.smelt", "--emit", "kernel"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, pinned, "compiling with --dim and compiling the pinned import differ");
+    let (code, _, err) = smelt(&d, &["compile", "spatial.onnx", "--emit", "kernel", "--dim", "N=1"]);
+    assert_eq!(code, Some(1), "a spatial dim left unbound must be an error");
+    assert!(err.contains("H") || err.contains("symbolic"), "{err}");
+    let (code, out, err) = smelt(&d, &["bench", "spatial.onnx", "--runs", "2", "--dim", "N=2", "--dim", "H=7", "--dim", "image_d3=5"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.is_empty());
     let _ = std::fs::remove_dir_all(&d);
 }

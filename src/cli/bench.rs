@@ -77,10 +77,11 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     }
     let level = a.engine.level;
     let opts = a.engine.options(a.backend.kind(), a.threads, None)?;
-    let model = engine::prepare(a.model.as_path(), &opts).map_err(engine_err)?;
+    let (source, dims) = super::source_with_dims(&a.model, &a.dims);
+    let model = engine::prepare(source, &opts).map_err(engine_err)?;
     let nodes_before = model.source_graph().len();
     let nodes_after = model.graph().len();
-    let bindings = model.bindings(&a.dims).map_err(engine_err)?;
+    let bindings = model.bindings(dims).map_err(engine_err)?;
     model.check_memory(&bindings).map_err(engine_err)?;
     let inputs = match random_inputs(model.source_graph(), a.seed, &bindings) {
         Ok(t) => t,

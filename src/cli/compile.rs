@@ -81,8 +81,9 @@ pub fn main(a: &CompileArgs) -> anyhow::Result<()> {
         return reported("error: --emit lib writes a directory: give it with -o DIR");
     }
     let opts = a.engine.options(backend, 1, None)?;
-    let model = engine::prepare(a.model, &opts).map_err(engine_err)?;
-    let dims = model.bindings(a.dims).map_err(engine_err)?;
+    let (source, dims) = super::source_with_dims(a.model, a.dims);
+    let model = engine::prepare(source, &opts).map_err(engine_err)?;
+    let dims = model.bindings(dims).map_err(engine_err)?;
     write(model.emit(emit, &dims).map_err(engine_err)?, a.out)
 }
 

@@ -14,8 +14,18 @@ fn load_onnx_named(path: &Path, name: Option<&str>) -> anyhow::Result<Graph> {
     smelt::engine::load::load_onnx_file(path, name).map_err(engine_err)
 }
 
-pub fn main(model: &Path, out: &Path, name: Option<&str>) -> anyhow::Result<()> {
-    let mut g = load_onnx_named(model, name)?;
+/// Imports `model` (its symbolic dims fixed by `dims`, if any) and writes it.
+pub fn main(model: &Path, out: &Path, name: Option<&str>, dims: &[(String, u64)]) -> anyhow::Result<()> {
+    let mut g = if dims.is_empty() {
+        load_onnx_named(model, name)?
+    } else {
+        let (source, _) = super::source_with_dims(model, dims);
+        let mut g = smelt::engine::load(source).map_err(engine_err)?;
+        if let Some(n) = name {
+            g.name = n.to_string();
+        }
+        g
+    };
     let stem = name
         .map(str::to_string)
         .unwrap_or_else(|| model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());

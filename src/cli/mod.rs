@@ -56,6 +56,21 @@ pub fn load_model(path: &Path) -> anyhow::Result<Graph> {
     smelt::engine::load(path.into()).map_err(engine_err)
 }
 
+/// Where a model comes from, and the `--dim`s left to bind: an `.onnx` file
+/// given dims is imported with them (its symbolic dims, spatial ones included,
+/// become fixed), which leaves none.
+pub fn source_with_dims<'a>(path: &Path, dims: &'a [(String, u64)]) -> (smelt::engine::Source, &'a [(String, u64)]) {
+    if smelt::engine::load::is_onnx(path) && !dims.is_empty() {
+        let source = smelt::engine::Source::PinnedOnnx {
+            path: path.to_path_buf(),
+            input_shapes: Default::default(),
+            dims: dims.iter().cloned().collect(),
+        };
+        return (source, &[]);
+    }
+    (path.into(), dims)
+}
+
 /// Parses `--dim N=4`.
 pub fn parse_dim(s: &str) -> Result<(String, u64), String> {
     let (name, size) = s.split_once('=').ok_or_else(|| format!("`{s}` is not SYM=SIZE"))?;
