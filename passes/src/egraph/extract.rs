@@ -1,8 +1,9 @@
 //! Extraction: choosing one e-node per e-class by the cost model.
 //!
-//! - [`greedy`]: bottom-up to a fixpoint, each e-class taking the e-node whose own
-//!   time plus its children's best times is least (ties go to the first e-node in
-//!   the class's sorted order, so the choice is deterministic).
+//! - [`greedy`]: bottom-up, each e-class taking the e-node whose own time plus
+//!   its children's best times is least, settled cheapest first so that the
+//!   choice is acyclic (ties go to the first e-node in the class's sorted order,
+//!   so the choice is deterministic).
 //! - [`exact`]: for small e-graphs, a branch-and-bound search over the choices of
 //!   the e-classes reachable from the roots, minimizing the time of the DAG (each
 //!   chosen e-node counted once, shared values not double-counted). It falls back
@@ -39,35 +40,65 @@ pub fn own_time(eg: &EG, model: &CostModel, n: &ENode) -> Option<f64> {
     Some(model.op_time(op, &kids, &outs))
 }
 
-/// Greedy bottom-up extraction (tree costs).
+/// Greedy bottom-up extraction (tree costs), in Knuth's generalization of
+/// Dijkstra's algorithm: an e-class is settled, cheapest first, by an e-node all
+/// of whose children are settled already, so the choice is acyclic by
+/// construction — a fixpoint over the classes could close a cycle through
+/// e-nodes of zero time (a tuple's `get`, a folded constant) on a tie. Ties go to
+/// the lower e-class, then to the first e-node in the class's sorted order, so
+/// the choice is deterministic.
 pub fn greedy(eg: &EG, model: &CostModel) -> Choice {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    /// A heap entry: (time, class, node index), least first.
+    #[derive(PartialEq)]
+    struct Entry(f64, Id, usize);
+    impl Eq for Entry {}
+    impl PartialOrd for Entry {
+        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl Ord for Entry {
+        fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+            self.0.total_cmp(&o.0).then(self.1.cmp(&o.1)).then(self.2.cmp(&o.2))
+        }
+    }
     let mut ids: Vec<Id> = eg.classes().map(|c| c.id).collect();
     ids.sort();
-    let own: HashMap<Id, Vec<Option<f64>>> =
-        ids.iter().map(|&id| (id, eg[id].nodes.iter().map(|n| own_time(eg, model, n)).collect())).collect();
-    let mut best: HashMap<Id, (f64, usize)> = HashMap::new();
-    for _ in 0..1000 {
-        let mut changed = false;
-        for &id in &ids {
-            let mut cand: Option<(f64, usize)> = None;
-            for (i, n) in eg[id].nodes.iter().enumerate() {
-                let Some(o) = own[&id][i] else { continue };
-                let kids: Option<f64> = n.children.iter().map(|c| best.get(&eg.find(*c)).map(|b| b.0)).sum();
-                let Some(k) = kids else { continue };
-                let c = o + k;
-                if cand.is_none_or(|(bc, _)| c < bc) {
-                    cand = Some((c, i));
-                }
+    // Each e-node's own time, its distinct child classes, and how many of them
+    // are not settled yet; each class's parents as (class, node index).
+    let mut own: HashMap<(Id, usize), f64> = HashMap::new();
+    let mut pending: HashMap<(Id, usize), usize> = HashMap::new();
+    let mut parents: HashMap<Id, Vec<(Id, usize)>> = HashMap::new();
+    let mut heap = BinaryHeap::new();
+    for &id in &ids {
+        for (i, n) in eg[id].nodes.iter().enumerate() {
+            let Some(o) = own_time(eg, model, n) else { continue };
+            let kids: BTreeSet<Id> = n.children.iter().map(|&c| eg.find(c)).collect();
+            own.insert((id, i), o);
+            pending.insert((id, i), kids.len());
+            if kids.is_empty() {
+                heap.push(Reverse(Entry(o, id, i)));
             }
-            if let Some(c) = cand
-                && best.get(&id).is_none_or(|b| c.0 < b.0 || (c.0 == b.0 && c.1 != b.1 && c.1 < b.1))
-            {
-                best.insert(id, c);
-                changed = true;
+            for k in kids {
+                parents.entry(k).or_default().push((id, i));
             }
         }
-        if !changed {
-            break;
+    }
+    let mut best: HashMap<Id, (f64, usize)> = HashMap::new();
+    while let Some(Reverse(Entry(t, id, i))) = heap.pop() {
+        if best.contains_key(&id) {
+            continue;
+        }
+        best.insert(id, (t, i));
+        for &(p, j) in parents.get(&id).map(Vec::as_slice).unwrap_or_default() {
+            let left = pending.get_mut(&(p, j)).expect("a typed parent");
+            *left -= 1;
+            if *left == 0 && !best.contains_key(&p) {
+                let kids: f64 = eg[p].nodes[j].children.iter().map(|&c| best[&eg.find(c)].0).sum();
+                heap.push(Reverse(Entry(own[&(p, j)] + kids, p, j)));
+            }
         }
     }
     Choice { nodes: best.into_iter().map(|(id, (_, i))| (id, eg[id].nodes[i].clone())).collect() }
@@ -185,5 +216,55 @@ fn search(
         search(eg, cands, roots, cur, todo, time + t, best_time, best, visits, budget);
         todo.truncate(saved);
         cur.nodes.remove(&next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smelt_ir::ops::{Op, UnaryOp};
+
+    /// An e-graph whose classes, in id order, run against the data: class `i`
+    /// (`exp` or the cheaper `relu` of class `i - 1`) has a larger id than class
+    /// `i + 1`. A fixpoint sweeping the classes in id order settles one class
+    /// per sweep; the 1,000-sweep fixpoint this extractor replaced left the top
+    /// of such a chain without a choice.
+    #[test]
+    fn deep_chains_against_id_order_are_extracted_whole() {
+        const N: usize = 1500;
+        let mut eg = EG::default();
+        eg.analysis.leaf_types.insert("x".into(), TensorType::f32([4]));
+        let x = eg.add(ENode::input("x"));
+        let mut chain = vec![x];
+        for i in 1..=N {
+            let prev = chain[i - 1];
+            chain.push(eg.add(ENode::op(Op::Unary(UnaryOp::Exp), vec![prev])));
+        }
+        for i in (1..=N).rev() {
+            let alt = eg.add(ENode::op(Op::Unary(UnaryOp::Relu), vec![chain[i - 1]]));
+            // Unused parents make `alt`'s class the larger, so its (descending)
+            // id becomes the merged class's.
+            for u in [UnaryOp::Neg, UnaryOp::Tanh, UnaryOp::Sigmoid] {
+                eg.add(ENode::op(Op::Unary(u), vec![alt]));
+            }
+            eg.union(chain[i], alt);
+        }
+        eg.rebuild();
+        let top = eg.find(chain[N]);
+        let model = CostModel::default();
+        assert!(eg.find(chain[1]) > top, "the chain's ids should run against it for this test to mean anything");
+        let choice = greedy(&eg, &model);
+        assert!(acyclic(&eg, &choice, &[top]));
+        // Every class of the chain is there, and took `relu`.
+        let mut id = top;
+        for _ in 0..N {
+            let n = &choice.nodes[&id];
+            assert!(matches!(&n.head, Head::Op(op) if matches!(**op, Op::Unary(UnaryOp::Relu))), "{n:?}");
+            id = eg.find(n.children[0]);
+        }
+        assert_eq!(id, eg.find(x));
+        let relu = own_time(&eg, &model, &ENode::op(Op::Unary(UnaryOp::Relu), vec![x])).expect("typed");
+        let t = dag_time(&eg, &model, &choice, &[top]);
+        assert!((t - N as f64 * relu).abs() <= 1e-9 * t, "{t} vs {}", N as f64 * relu);
     }
 }
