@@ -398,6 +398,22 @@ impl<'k> Emitter<'k> {
                     UnOp::Abs => format!("abs({x})"),
                     UnOp::Floor => format!("floor({x})"),
                     UnOp::Ceil => format!("ceil({x})"),
+                    // WGSL's `round` is half to even, but Mesa's lavapipe
+                    // rounds f64 halves up (Mesa 22.3): spelled out (past 2^52
+                    // every f64 is an integer, and `x + 0.5` would round).
+                    UnOp::Round if t.scalar == Scalar::F64 => {
+                        let ty = super::lit::ty_name(t);
+                        let name = self.helper(format!("smelt_round_even_{}", ty.replace(['<', '>'], "_")), || {
+                            let n = format!("smelt_round_even_{}", ty.replace(['<', '>'], "_"));
+                            format!(
+                                "fn {n}(x: {ty}) -> {ty} {{\n  let r = floor(x + {ty}(0.5));\n  \
+                                 let odd = r * {ty}(0.5) != floor(r * {ty}(0.5));\n  \
+                                 let near = select(r, r - {ty}(1.0), (r - x == {ty}(0.5)) & odd);\n  \
+                                 return select(near, x, abs(x) >= {ty}(4503599627370496.0));\n}}\n"
+                            )
+                        });
+                        format!("{name}({x})")
+                    }
                     UnOp::Round => format!("round({x})"),
                     UnOp::Trunc => format!("trunc({x})"),
                     UnOp::Sqrt => format!("sqrt({x})"),
