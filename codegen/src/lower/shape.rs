@@ -4,7 +4,7 @@
 //! compute each source index. `reshape` is a view and never reaches here.
 //! `gather` checks its indices at run time through a status buffer.
 
-use super::util::{broadcast_strides, coalesce, nest, strides, Operand};
+use super::util::{self, broadcast_strides, coalesce, nest, strides, Operand};
 use super::{BufIdx, Check, Lowerer, internal};
 use crate::kernel::{Access, BinOp, Expr, KernelBuilder, Scalar};
 use crate::Error;
@@ -125,7 +125,8 @@ fn pad(l: &mut Lowerer, node: &str, x: &Operand, out: &Operand, pads: &[usize], 
     let s = kb.buffer("x", x.scalar, x.len(), Access::Read);
     let d = kb.buffer("out", out.scalar, out.len(), Access::Write);
     let xs = x.shape.clone();
-    each_index(&mut kb, &out.shape, vec![], &mut |kb, oi| {
+    let t = l.target.clone();
+    util::each_index(&mut kb, &t, &out.shape, |kb, oi| {
         let mut src = Expr::i(0);
         let mut ok = Expr::b(true);
         for k in 0..r {

@@ -96,6 +96,15 @@ pub fn nest(kb: &mut KernelBuilder, t: &Target, dims: &[usize], strides: &[Vec<i
     }
     let parallel = total >= t.parallel_min_elems;
     let w = t.vector_width;
+    if t.is_gpu() && dims.len() > 1 {
+        // One invocation per element: the outer dim alone (a batch of 2) would
+        // leave the GPU idle and each invocation a long serial loop.
+        return each_index(kb, t, dims, |kb, ix| {
+            let idx: Vec<Expr> =
+                strides.iter().map(|s| ix.iter().zip(s).fold(Expr::i(0), |a, (i, &st)| a + i.clone() * st)).collect();
+            call(kb, &idx)
+        });
+    }
     if dims.len() == 1 && parallel {
         let n = dims[0] as i64;
         let chunk = t.parallel_chunk as i64;
@@ -140,6 +149,48 @@ pub fn nest(kb: &mut KernelBuilder, t: &Target, dims: &[usize], strides: &[Vec<i
         });
     }
     level(kb, 0, dims, strides, vec![Expr::i(0); strides.len()], parallel, w, &mut call);
+}
+
+/// Loops over every multi-index of `dims` (row-major) for kernels whose body
+/// needs the multi-index itself: on a GPU one parallel iteration per element,
+/// its index recovered by division; on a CPU the outer loop parallel when the
+/// work is large (as in [`nest`]) and the others serial.
+pub fn each_index(kb: &mut KernelBuilder, t: &Target, dims: &[usize], body: impl FnOnce(&mut KernelBuilder, &[Expr])) {
+    let total: u64 = dims.iter().map(|&d| d as u64).product();
+    if dims.is_empty() {
+        return body(kb, &[]);
+    }
+    if t.is_gpu() {
+        kb.for_("p", Expr::i(0), Expr::i(total as i64), LoopKind::Parallel, |kb, p| {
+            let mut inner = total;
+            let mut ix = vec![];
+            for (d, &n) in dims.iter().enumerate() {
+                inner /= n as u64;
+                let name = ["i", "j", "k", "l", "m", "n", "o", "q"].get(d).copied().unwrap_or("q");
+                let e = if d == 0 { p.clone() / Expr::i(inner as i64) } else { (p.clone() / Expr::i(inner as i64)) % Expr::i(n as i64) };
+                ix.push(kb.let_(name, e));
+            }
+            body(kb, &ix)
+        });
+        return;
+    }
+    fn level(kb: &mut KernelBuilder, dims: &[usize], acc: Vec<Expr>, parallel: bool, body: &mut Option<impl FnOnce(&mut KernelBuilder, &[Expr])>) {
+        let d = acc.len();
+        if d == dims.len() {
+            if let Some(b) = body.take() {
+                b(kb, &acc)
+            }
+            return;
+        }
+        let kind = if d == 0 && parallel { LoopKind::Parallel } else { LoopKind::Serial };
+        let name = ["i", "j", "k", "l", "m", "n", "o", "q"].get(d).copied().unwrap_or("q");
+        kb.for_(name, Expr::i(0), Expr::i(dims[d] as i64), kind, |kb, i| {
+            let mut a = acc.clone();
+            a.push(i);
+            level(kb, dims, a, parallel, body);
+        });
+    }
+    level(kb, dims, vec![], total >= t.parallel_min_elems, &mut Some(body));
 }
 
 /// How [`reduce_row`] combines.

@@ -236,6 +236,17 @@ pub fn conv_pool_rnn() -> Vec<Case> {
         &["y"],
         "  y = pad(x) {pads = [1, 6, 2, 0], mode = wrap}",
     ));
+    // swin_t's window padding (batch 2): more than 65,535 elements, so a kernel
+    // that walks them in one GPU invocation is slow, and cut short by Mesa's
+    // lavapipe (which bounds a loop at 65,535 iterations); reflect and a
+    // transpose of the same size beside it.
+    v.push(case("pad-swin-window", 9331, &[("x", F, &[2, 16, 16, 97], Dist::Any)], &["y"], "  y = pad(x) {pads = [0, 0, 0, 0, 0, 5, 5, 0]}"));
+    v.push(case("pad-reflect-large",
+        9341,
+        &[("x", F, &[2, 9, 70, 75], Dist::Any)],
+        &["y"],
+        "  p = pad(x) {pads = [0, 0, 3, 2, 0, 0, 3, 2], mode = reflect}\n  y = transpose(p) {perm = [0, 3, 1, 2]}",
+    ));
     v.push(lstm_peep("lstm-peephole-forward", 9401, 5, 3, 7, 5, "forward"));
     v.push(lstm_peep("lstm-peephole-reverse", 9411, 4, 2, 3, 8, "reverse"));
     v.push(lstm_peep("lstm-peephole-bidirectional", 9421, 6, 3, 5, 7, "bidirectional"));

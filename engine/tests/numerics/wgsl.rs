@@ -115,14 +115,14 @@ fn wgsl_half_native() {
     run_suite(&native, &from_cases(&cases::half()), "16-bit floats", EXPECTED_UNSUPPORTED);
 }
 
-/// Large-window max/avg pooling (a workgroup per output, `cases_pool.rs`) and
-/// the 3-d pooling and indices cases of `cases_conv_pool_rnn.rs`.
+/// Large-window max/avg pooling (a workgroup per output, `cases_pool.rs`), and
+/// the 3-d pooling, indices and padding cases of `cases_conv_pool_rnn.rs`.
 #[test]
 fn wgsl_pools() {
     let Some(b) = backend() else { return };
     let mut cases = super::cases_pool::pools();
-    cases.extend(super::cases_conv_pool_rnn::conv_pool_rnn().into_iter().filter(|c| c.name.contains("pool")));
-    run_suite(&b, &from_cases(&cases), "pooling", EXPECTED_UNSUPPORTED);
+    cases.extend(super::cases_conv_pool_rnn::conv_pool_rnn().into_iter().filter(|c| c.name.contains("pool") || c.name.starts_with("pad")));
+    run_suite(&b, &from_cases(&cases), "pooling and padding", EXPECTED_UNSUPPORTED);
 }
 
 /// Softmax, layer norm, reductions and global pooling over long rows: a
