@@ -39,19 +39,6 @@ fn copy(l: &mut Lowerer, node: &str, src: &Operand, dst: &Operand, dims: &[usize
     l.step(node, kb.finish(), vec![src.buf, dst.buf]);
 }
 
-/// Nested serial loops over every multi-index of `dims`.
-fn each_index(kb: &mut KernelBuilder, dims: &[usize], acc: Vec<Expr>, body: &mut dyn FnMut(&mut KernelBuilder, &[Expr])) {
-    if acc.len() == dims.len() {
-        return body(kb, &acc);
-    }
-    let d = acc.len();
-    kb.for_n(["i", "j", "k", "l", "m", "n"].get(d).copied().unwrap_or("q"), dims[d] as u64, |kb, i| {
-        let mut a = acc.clone();
-        a.push(i);
-        each_index(kb, dims, a, body);
-    });
-}
-
 pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Operand]) -> Result<bool, Error> {
     let x = &ins[0];
     let xst = strides(&x.shape);
@@ -172,24 +159,35 @@ fn gather(l: &mut Lowerer, node: &str, x: &Operand, idx: &Operand, out: &Operand
     let xst = strides(&x.shape);
     let ist = strides(&idx.shape);
     let ost = strides(&out.shape);
+    // The indices are checked first, in order (the first bad one is the one the
+    // reference reports: the output walks every index for its first outer
+    // position); the data then moves in parallel, a bad index read as 0.
     let status: BufIdx = l.temp(&format!("{node}.status"), Scalar::I64, 4);
-    let name = l.kernel_name(node, "");
-    let mut kb = KernelBuilder::new(name);
-    let s = kb.buffer("x", x.scalar, x.len(), Access::Read);
+    let mut kb = KernelBuilder::new(l.kernel_name(node, "check"));
     let ib = kb.buffer("indices", idx.scalar, idx.len(), Access::Read);
-    let d = kb.buffer("out", out.scalar, out.len(), Access::Write);
     let st = kb.buffer("status", Scalar::I64, 4, Access::ReadWrite);
-    let xs = x.shape.clone();
-    each_index(&mut kb, &out.shape, vec![], &mut |kb, oi| {
-        let ipos = oi[a..a + ir].iter().zip(&ist).fold(Expr::i(0), |acc, (i, s)| acc + i.clone() * *s);
-        let k = kb.let_("k", Expr::cast(Scalar::I64, Expr::load(ib, ipos)));
+    kb.for_n("i", idx.len() as u64, |kb, i| {
+        let k = kb.let_("k", Expr::cast(Scalar::I64, Expr::load(ib, i)));
         let j = kb.let_("jj", Expr::select(k.clone().lt(Expr::i(0)), k.clone() + Expr::i(len), k.clone()));
-        let bad = kb.let_("bad", Expr::bin(BinOp::Or, j.clone().lt(Expr::i(0)), j.clone().ge(Expr::i(len))));
-        // The first bad index, in order, as the reference reports it.
-        kb.if_(bad.clone().and(Expr::load(st, Expr::i(0)).eq_(Expr::i(0))), |kb| {
+        let bad = Expr::bin(BinOp::Or, j.clone().lt(Expr::i(0)), j.ge(Expr::i(len)));
+        kb.if_(bad.and(Expr::load(st, Expr::i(0)).eq_(Expr::i(0))), |kb| {
             kb.store(st, Expr::i(0), Expr::i(1));
             kb.store(st, Expr::i(1), k.clone());
         });
+    });
+    let message = format!("gather index {{0}} is out of range for axis {a} of size {len} (shape {:?})", x.shape);
+    l.step_checked(node, kb.finish(), vec![idx.buf, status], Check { buf: status, op: "gather".into(), message });
+    let mut kb = KernelBuilder::new(l.kernel_name(node, ""));
+    let s = kb.buffer("x", x.scalar, x.len(), Access::Read);
+    let ib = kb.buffer("indices", idx.scalar, idx.len(), Access::Read);
+    let d = kb.buffer("out", out.scalar, out.len(), Access::Write);
+    let xs = x.shape.clone();
+    let t = l.target.clone();
+    util::each_index(&mut kb, &t, &out.shape, |kb, oi| {
+        let ipos = oi[a..a + ir].iter().zip(&ist).fold(Expr::i(0), |acc, (i, s)| acc + i.clone() * *s);
+        let k = kb.let_("k", Expr::cast(Scalar::I64, Expr::load(ib, ipos)));
+        let j = kb.let_("jj", Expr::select(k.clone().lt(Expr::i(0)), k.clone() + Expr::i(len), k.clone()));
+        let bad = Expr::bin(BinOp::Or, j.clone().lt(Expr::i(0)), j.clone().ge(Expr::i(len)));
         let j = Expr::select(bad, Expr::i(0), j);
         let mut src = j * xst[a];
         for dd in 0..a {
@@ -201,7 +199,6 @@ fn gather(l: &mut Lowerer, node: &str, x: &Operand, idx: &Operand, out: &Operand
         let at: Expr = oi.iter().zip(&ost).fold(Expr::i(0), |acc, (i, s)| acc + i.clone() * *s);
         kb.store(d, at, Expr::load(s, src));
     });
-    let message = format!("gather index {{0}} is out of range for axis {a} of size {len} (shape {:?})", x.shape);
-    l.step_checked(node, kb.finish(), vec![x.buf, idx.buf, out.buf, status], Check { buf: status, op: "gather".into(), message });
+    l.step(node, kb.finish(), vec![x.buf, idx.buf, out.buf]);
     Ok(())
 }
