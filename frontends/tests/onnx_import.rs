@@ -466,3 +466,70 @@ fn malformed_nodes_are_errors_not_panics() {
         onnx::import_model(&m, &Options::default()).unwrap_or_else(|e| panic!("{what}: {e}"));
     }
 }
+
+/// An `If` whose condition the importer knows — here `x.shape[0] == 2`, folded
+/// from the input's shape — becomes the branch it takes (nodes, initializers,
+/// values of the enclosing graph read inside it); one decided at run time is
+/// reported as unsupported, with the reason.
+#[test]
+fn if_with_a_known_condition_is_its_branch() {
+    let branch = |name: &str, nodes: Vec<NodeProto>, out: &str, inits: Vec<TensorProto>| AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Graph as i32),
+        g: Some(GraphProto {
+            name: Some(name.into()),
+            node: nodes,
+            output: vec![vi(out, FLOAT, &[])],
+            initializer: inits,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // then: relu(x) * 2 (a branch initializer); else: x as it is (a value of the
+    // enclosing graph, no node).
+    let then_b = branch(
+        "then_branch",
+        vec![node("Relu", "then/relu", &["x"], &["r"], vec![]), node("Mul", "then/mul", &["r", "two"], &["t"], vec![])],
+        "t",
+        vec![f32s("two", &[], vec![2.0])],
+    );
+    let else_b = branch("else_branch", vec![], "x", vec![]);
+    let m = |dims: &[&str], cond_from_input: bool| {
+        let mut nodes = vec![
+            node("Shape", "shape", &["x"], &["s"], vec![]),
+            node("Gather", "n0", &["s", "zero"], &["n"], vec![int("axis", 0)]),
+            node("Equal", "is2", &["n", "two_i"], &["c"], vec![]),
+        ];
+        let cond = if cond_from_input { "flag" } else { "c" };
+        let mut iff = node("If", "branch", &[cond], &["y"], vec![then_b.clone(), else_b.clone()]);
+        iff.attribute = vec![then_b.clone(), else_b.clone()];
+        nodes.push(iff);
+        let mut inputs = vec![vi("x", FLOAT, dims)];
+        if cond_from_input {
+            inputs.push(vi("flag", 9, &[]));
+        }
+        let scalar = |n: &str, v: i64| to_proto(&Tensor::i64(vec![], vec![v]).expect("sized"), n);
+        model(nodes, inputs, vec![vi("y", FLOAT, dims)], vec![scalar("zero", 0), scalar("two_i", 2)])
+    };
+    let x = |n: usize| Tensor::f32(vec![n, 3], (0..n * 3).map(|i| i as f32 - 4.0).collect()).expect("sized");
+    // Taken: y = 2·relu(x).
+    let g = onnx::import_model(&m(&["2", "3"], false), &Options::default()).expect("imports").graph;
+    let y = run(&g, &[("x", x(2))])["y"].to_f32();
+    let want: Vec<f32> = x(2).to_f32().iter().map(|v| 2.0 * v.max(0.0)).collect();
+    assert_eq!(y, want, "{}", text::print(&g));
+    // Not taken: y = x (a copy: an output of its own).
+    let g = onnx::import_model(&m(&["4", "3"], false), &Options::default()).expect("imports").graph;
+    assert_eq!(run(&g, &[("x", x(4))])["y"].to_f32(), x(4).to_f32());
+    // A symbolic batch pinned at import decides it too.
+    let opts = Options { dims: [("N".to_string(), 2)].into(), ..Default::default() };
+    let g = onnx::import_model(&m(&["N", "3"], false), &opts).expect("imports").graph;
+    assert_eq!(run(&g, &[("x", x(2))])["y"].to_f32(), want);
+    // Unknown at import: the batch left symbolic (the shape arithmetic asks for
+    // it), or the condition an input.
+    for (dims, from_input, says) in
+        [(&["N", "3"][..], false, "fix the dims when importing"), (&["2", "3"][..], true, "If whose condition is computed at run time")]
+    {
+        let e = onnx::import_model(&m(dims, from_input), &Options::default()).expect_err("run-time If").to_string();
+        assert!(e.contains(says), "{e}");
+    }
+}

@@ -16,6 +16,7 @@
 //! println!("{}", smelt_ir::text::print(&g));
 //! ```
 
+mod control;
 mod ctx;
 pub mod error;
 mod fold;
@@ -360,6 +361,9 @@ fn input_type(
 
 /// Imports one node: folds it when its inputs are known, else runs its importer.
 fn import_node(cx: &mut Ctx, n: &NodeRef) -> Result<()> {
+    if n.op_type() == "If" && matches!(n.p.domain(), "" | "ai.onnx") {
+        return control::import_if(cx, n);
+    }
     if let Some(ks) = fold::fold(cx, n)? {
         for (k, o) in ks.into_iter().zip(&n.p.output) {
             if !o.is_empty() {

@@ -48,6 +48,9 @@ pub(crate) fn lookup(domain: &str, op: &str) -> Option<Importer> {
 /// [`supported`] read; these are the ones of no family, always folded (see
 /// `fold`): their importers only run when folding cannot.
 const IMPORTERS: &[(&str, Importer)] = &[
+    // Imported as the branch it takes when its condition is known
+    // (`onnx/control.rs`); this entry makes it known to the importer.
+    ("If", run_time_if),
     ("Constant", unfoldable),
     ("Shape", unfoldable),
     ("Size", unfoldable),
@@ -70,6 +73,10 @@ const TABLES: &[&[(&str, Importer)]] = &[
 ];
 fn unfoldable(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     Err(n.unsupported("its input's shape is not known at import time"))
+}
+
+fn run_time_if(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
+    Err(n.unsupported("an If whose condition is computed at run time (control flow is not supported yet)"))
 }
 
 /// Every op type the importer knows (default domain), sorted.
