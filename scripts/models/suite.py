@@ -253,9 +253,18 @@ def export(name, out, opset, dynamo):
     path = os.path.join(out, f"{name}.onnx")
     with torch.no_grad():
         if dynamo:
-            dyn = {n: {a: torch.export.Dim(d) for a, d in s["axes"][n].items()} for n in names}
-            torch.onnx.export(m, args, path, input_names=names, output_names=["y"], dynamic_shapes=dyn,
-                              opset_version=opset, dynamo=True, external_data=False)
+            # Named dims first; where torch.export finds constraints on them (a
+            # spatial size divisible by 32, say) it refuses, and Dim.AUTO lets it
+            # keep what it can dynamic (a dim it fixes then fails at the second
+            # size, in ONNX Runtime as in smelt, and is reported so).
+            try:
+                dyn = {n: {a: torch.export.Dim(d) for a, d in s["axes"][n].items()} for n in names}
+                torch.onnx.export(m, args, path, input_names=names, output_names=["y"], dynamic_shapes=dyn,
+                                  opset_version=opset, dynamo=True, external_data=False)
+            except Exception:
+                dyn = {n: {a: torch.export.Dim.AUTO for a in s["axes"][n]} for n in names}
+                torch.onnx.export(m, args, path, input_names=names, output_names=["y"], dynamic_shapes=dyn,
+                                  opset_version=opset, dynamo=True, external_data=False)
         else:
             torch.onnx.export(m, args, path, input_names=names, output_names=["y"], dynamic_axes=s["axes"],
                               opset_version=opset, dynamo=False)
@@ -268,7 +277,10 @@ def run_smelt(smelt, model, feeds, backend, out, timeout):
     sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     worst = 0.0
     for k, f in enumerate(feeds):
-        want = sess.run(None, f)
+        try:
+            want = sess.run(None, f)
+        except Exception as e:
+            return f"ONNX Runtime fails at size {k + 1} too (the exporter fixed a dim?): {str(e).splitlines()[0][:100]}"
         inp = os.path.join(out, f"in{k}.safetensors")
         save_file(f, inp)
         res = os.path.join(out, f"out{k}.{backend}.safetensors")
@@ -339,7 +351,11 @@ def main():
         try:
             path, feeds = export(name, d, a.opset, a.dynamo)
         except Exception as e:  # an export failure is the exporter's, reported as such
-            msg = f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+            # The innermost cause says more than torch.onnx's wrapper.
+            while e.__cause__ is not None:
+                e = e.__cause__
+            first = next((l.strip() for l in str(e).splitlines() if l.strip()), "")
+            msg = f"export failed: {type(e).__name__}: {first[:120]}"
             row["export_error"] = msg
             print(f"| {name} | {exporter} | {a.opset} | " + " | ".join(["(" + msg + ")"] + [""] * (len(backends) - 1)) + " |", flush=True)
             results.append(row)
