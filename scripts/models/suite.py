@@ -148,6 +148,42 @@ def hfm(cls, config_cls, inputs, out=lambda o: o.last_hidden_state, **cfg):
     return make
 
 
+def gpt2_past():
+    """A GPT-2 decoder step with past keys and values (as generation runs it):
+    inputs the new token ids and each layer's cached keys and values, outputs the
+    hidden states and the extended caches."""
+    import torch
+    import transformers as t
+    cfg = t.GPT2Config(vocab_size=500, n_embd=64, n_layer=2, n_head=4, n_positions=64)
+    model = t.GPT2Model._from_config(cfg, attn_implementation="eager")
+
+    class Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, ids, *past):
+            cache = t.DynamicCache(config=cfg)
+            for layer in range(cfg.n_layer):
+                cache.update(past[2 * layer], past[2 * layer + 1], layer)
+            p = past[0].shape[2]
+            pos = torch.arange(p, p + ids.shape[1]).unsqueeze(0)
+            o = self.m(input_ids=ids, past_key_values=cache, position_ids=pos, use_cache=True, return_dict=True)
+            outs = [o.last_hidden_state]
+            for layer in o.past_key_values.layers:
+                outs += [layer.keys, layer.values]
+            return tuple(outs)
+    return Step()
+
+
+def gpt2_past_inputs(sizes):
+    """ids [batch, new] and 2 layers' keys and values [batch, 4 heads, past, 16]."""
+    past = [(f"past_{l}_{kv}", [[b, 4, p, 16] for b, _, p in sizes], "float32") for l in range(2) for kv in ("k", "v")]
+    axes = {"ids": {0: "batch", 1: "new"}}
+    axes.update({n: {0: "batch", 2: "past"} for n, _, _ in past})
+    return {"inputs": [("ids", [[b, n] for b, n, _ in sizes], "int64", 500)] + past, "axes": axes}
+
+
 def floats(name, axes):
     """One float input `name` at the given shapes; `axes` its dynamic axes."""
     return lambda shapes: {"inputs": [(name, shapes, "float32")], "axes": {name: axes}}
@@ -191,6 +227,7 @@ SUITE = {
     "gpt2": (hf("GPT2", vocab_size=500, n_embd=64, n_layer=2, n_head=4, n_positions=64), tokens(500), [(1, 7), (2, 12)]),
     "llama": (hf("Llama", vocab_size=500, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64), tokens(500), [(1, 7), (2, 12)]),
+    "gpt2_past": (gpt2_past, gpt2_past_inputs, [(1, 1, 5), (2, 3, 9)]),
     "t5_encoder": (hfm("T5EncoderModel", "T5Config", ["input_ids"], vocab_size=500, d_model=64, d_kv=16, d_ff=128,
                        num_layers=2, num_heads=4), tokens(500), [(1, 7), (2, 12)]),
     "t5": (hfm("T5Model", "T5Config", ["input_ids", "decoder_input_ids"], vocab_size=500, d_model=64, d_kv=16,
