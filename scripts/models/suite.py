@@ -286,7 +286,9 @@ def export(name, out, opset, dynamo):
                 f[n] = rng.standard_normal(shapes[k]).astype(np.float32)
         feeds.append(f)
     names = [i[0] for i in s["inputs"]]
-    args = tuple(torch.from_numpy(feeds[0][n]) for n in names)
+    # The dynamo exporter specializes dims of size 1 (torch.export's 0/1 rule):
+    # its example is the larger size.
+    args = tuple(torch.from_numpy(feeds[-1 if dynamo else 0][n]) for n in names)
     path = os.path.join(out, f"{name}.onnx")
     with torch.no_grad():
         if dynamo:

@@ -166,7 +166,7 @@ fn gather(l: &mut Lowerer, node: &str, x: &Operand, idx: &Operand, out: &Operand
     let mut kb = KernelBuilder::new(l.kernel_name(node, "check"));
     let ib = kb.buffer("indices", idx.scalar, idx.len(), Access::Read);
     let st = kb.buffer("status", Scalar::I64, 4, Access::ReadWrite);
-    kb.for_n("i", idx.len() as u64, |kb, i| {
+    kb.for_n("i", idx.len(), |kb, i| {
         let k = kb.let_("k", Expr::cast(Scalar::I64, Expr::load(ib, i)));
         let j = kb.let_("jj", Expr::select(k.clone().lt(Expr::i(0)), k.clone() + Expr::i(len), k.clone()));
         let bad = Expr::bin(BinOp::Or, j.clone().lt(Expr::i(0)), j.ge(Expr::i(len)));
