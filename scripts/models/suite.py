@@ -297,17 +297,29 @@ def export(name, out, opset, dynamo):
             # keep what it can dynamic (a dim it fixes then fails at the second
             # size, in ONNX Runtime as in smelt, and is reported so).
             try:
-                dyn = {n: {a: torch.export.Dim(d) for a, d in s["axes"][n].items()} for n in names}
+                dyn = by_position(m, [{a: torch.export.Dim(d) for a, d in s["axes"][n].items()} for n in names])
                 torch.onnx.export(m, args, path, input_names=names, output_names=["y"], dynamic_shapes=dyn,
                                   opset_version=opset, dynamo=True, external_data=False)
             except Exception:
-                dyn = {n: {a: torch.export.Dim.AUTO for a in s["axes"][n]} for n in names}
+                dyn = by_position(m, [{a: torch.export.Dim.AUTO for a in s["axes"][n]} for n in names])
                 torch.onnx.export(m, args, path, input_names=names, output_names=["y"], dynamic_shapes=dyn,
                                   opset_version=opset, dynamo=True, external_data=False)
         else:
             torch.onnx.export(m, args, path, input_names=names, output_names=["y"], dynamic_axes=s["axes"],
                               opset_version=opset, dynamo=False)
     return path, feeds
+
+
+def by_position(m, specs):
+    """torch.export's dynamic shapes in the structure of `m.forward`'s parameters:
+    one per named positional parameter, then a tuple for `*args` (a module's
+    `forward(*xs)` has no names to key a dict by)."""
+    import inspect
+    params = list(inspect.signature(m.forward).parameters.values())
+    k = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return tuple(specs[:k]) + (tuple(specs[k:]),)
+    return tuple(specs)
 
 
 def run_smelt(smelt, model, feeds, backend, out, timeout):
