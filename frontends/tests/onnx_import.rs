@@ -533,3 +533,33 @@ fn if_with_a_known_condition_is_its_branch() {
         assert!(e.contains(says), "{e}");
     }
 }
+
+/// GatherND with run-time indices: a coordinate out of its dim's range is an
+/// error at run time (even where its flat position would land inside the data),
+/// negative coordinates wrap; constant out-of-range indices fail at import.
+#[test]
+fn gather_nd_checks_each_coordinate() {
+    let m = model(
+        vec![node("GatherND", "g", &["x", "i"], &["y"], vec![])],
+        vec![vi("x", FLOAT, &["2", "3"]), vi("i", INT64, &["2", "2"])],
+        vec![vi("y", FLOAT, &["2"])],
+        vec![],
+    );
+    let g = onnx::import_model(&m, &Options::default()).expect("imports").graph;
+    let x = Tensor::f32(vec![2, 3], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]).expect("sized");
+    let idx = |v: Vec<i64>| Tensor::i64(vec![2, 2], v).expect("sized");
+    let feed = |i: Tensor| [("x".to_string(), x.clone()), ("i".to_string(), i)].into_iter().collect();
+    let y = smelt_interp::run(&g, &feed(idx(vec![1, 2, -2, -1]))).expect("runs");
+    assert_eq!(y["y"].to_f32(), vec![5.0, 2.0]);
+    // [0, 4]: flat position 4 is inside the data, but 4 is past dim 1's 3.
+    let e = smelt_interp::run(&g, &feed(idx(vec![0, 4, 0, 0]))).expect_err("out of range").to_string();
+    assert!(e.contains("out of range"), "{e}");
+    let m = model(
+        vec![node("GatherND", "g", &["x", "i"], &["y"], vec![])],
+        vec![vi("x", FLOAT, &["2", "3"])],
+        vec![vi("y", FLOAT, &["1"])],
+        vec![to_proto(&Tensor::i64(vec![1, 2], vec![0, 3]).expect("sized"), "i")],
+    );
+    let e = onnx::import_model(&m, &Options::default()).expect_err("constant out of range").to_string();
+    assert!(e.contains("index 3 is out of range for dim 1 of size 3"), "{e}");
+}

@@ -16,6 +16,7 @@ type Out = Result<Vec<Value>>;
 
 pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("GatherElements", gather_elements),
+    ("GatherND", gather_nd),
     ("ScatterElements", scatter_elements),
     ("Scatter", scatter_elements),
     ("ScatterND", scatter_nd),
@@ -109,6 +110,95 @@ pub fn gather_elements(cx: &mut Ctx, n: &NodeRef) -> Out {
         }
     };
     Ok(vec![gather_flat(cx, data, positions, &is)?])
+}
+
+/// GatherND: each index tuple (the last dim of `indices`, `m` long) picks a slice
+/// `data[b…, k0, …, k(m-1), :…]` after `batch_dims` leading dims shared with
+/// `indices`. Imported as a gather over flat `data` at positions
+/// `base(batch) + Σ k_j·stride_j + s` for each element `s` of the slice.
+pub fn gather_nd(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let data = cx.input(n, 0)?;
+    let idx = cx.input(n, 1)?;
+    let ds = cx.fixed_dims(n, data, "GatherND data")?;
+    let is = cx.fixed_dims(n, idx, "GatherND indices")?;
+    let b = usize::try_from(n.int("batch_dims", 0)?).map_err(|_| n.err("batch_dims must not be negative"))?;
+    let (r, q) = (ds.len(), is.len());
+    let m = *is.last().ok_or_else(|| n.err("indices must have rank 1 or more"))?;
+    if q <= b || r <= b || b + m > r || is[..b] != ds[..b] {
+        return Err(n.err(format!(
+            "indices {} do not fit data {} with batch_dims {b}",
+            cx.ty(idx),
+            cx.ty(data)
+        )));
+    }
+    let tuples = &is[..q - 1];
+    let slice = &ds[b + m..];
+    let out: Vec<usize> = tuples.iter().chain(slice).copied().collect();
+    let total = count(n, &out)?;
+    let ntup = count(n, tuples)?;
+    let seg: usize = slice.iter().product();
+    let (dst, tst) = (strides(&ds), strides(tuples));
+    // Each tuple's offset from its batch dims (the leading `b` of `tuples`).
+    let base: Vec<i64> =
+        (0..ntup).map(|p| (0..b).map(|d| (p / tst[d] % tuples[d] * dst[d]) as i64).sum()).collect();
+    let numel = ds.iter().product::<usize>() as i64;
+    let positions = match known(cx, n, 1) {
+        Some(t) => {
+            let k = t.to_i64();
+            let mut pos = Vec::with_capacity(total);
+            for (p, &bp) in base.iter().enumerate() {
+                let mut off = bp;
+                for j in 0..m {
+                    let (v, len) = (k[p * m + j], ds[b + j] as i64);
+                    if v < -len || v >= len {
+                        return Err(n.err(format!("index {v} is out of range for dim {} of size {len}", b + j)));
+                    }
+                    off += (if v < 0 { v + len } else { v }) * dst[b + j] as i64;
+                }
+                pos.extend((0..seg as i64).map(|s| off + s));
+            }
+            cx.konst(i64s(out.clone(), pos))
+        }
+        None => {
+            // Per coordinate: wrap a negative index, add its stride's share, and
+            // poison the tuple's position (past the data: the gather fails) when
+            // it is out of range.
+            let k = cx.cast(idx, DType::I64)?;
+            let tdims: Vec<Dim> = tuples.iter().map(|&d| Dim::Fixed(d as u64)).collect();
+            let mut off = cx.konst(i64s(tuples.to_vec(), base));
+            let zero = cx.scalar(0.0, DType::I64);
+            // Below −numel even after the slice's offsets are added.
+            let invalid = cx.scalar(-((numel + seg as i64) as f64) - 1.0, DType::I64);
+            let mut bad = None;
+            for j in 0..m {
+                let at = cx.konst(i64s(vec![], vec![j as i64]));
+                let kj = cx.op(Op::Gather { axis: -1 }, &[k, at])?;
+                let kj = cx.reshape(kj, &tdims)?;
+                let len = cx.scalar(ds[b + j] as f64, DType::I64);
+                let neg = cx.binary(BinaryOp::Less, kj, zero)?;
+                let wrapped = cx.binary(BinaryOp::Add, kj, len)?;
+                let kj = cx.op(Op::Where, &[neg, wrapped, kj])?;
+                let low = cx.binary(BinaryOp::Less, kj, zero)?;
+                let high = cx.binary(BinaryOp::GreaterEqual, kj, len)?;
+                let out_j = cx.binary(BinaryOp::Or, low, high)?;
+                bad = Some(match bad {
+                    None => out_j,
+                    Some(prev) => cx.binary(BinaryOp::Or, prev, out_j)?,
+                });
+                let stride = cx.scalar(dst[b + j] as f64, DType::I64);
+                let share = cx.binary(BinaryOp::Mul, kj, stride)?;
+                off = cx.binary(BinaryOp::Add, off, share)?;
+            }
+            if let Some(bad) = bad {
+                off = cx.op(Op::Where, &[bad, invalid, off])?;
+            }
+            let wide: Vec<Dim> = tuples.iter().map(|&d| d as u64).chain(slice.iter().map(|_| 1)).map(Dim::Fixed).collect();
+            let off = cx.reshape(off, &wide)?;
+            let iota = cx.konst(i64s(slice.to_vec(), (0..seg as i64).collect()));
+            cx.binary(BinaryOp::Add, off, iota)?
+        }
+    };
+    Ok(vec![gather_flat(cx, data, positions, &out)?])
 }
 
 /// Scatter through constant tables: `hits[f]` lists the updates (flat, in
