@@ -563,3 +563,24 @@ fn gather_nd_checks_each_coordinate() {
     let e = onnx::import_model(&m, &Options::default()).expect_err("constant out of range").to_string();
     assert!(e.contains("index 3 is out of range for dim 1 of size 3"), "{e}");
 }
+
+/// GatherElements with run-time indices: an index past its axis is an error at
+/// run time even where its flat position lands inside the data.
+#[test]
+fn gather_elements_checks_its_axis() {
+    let m = model(
+        vec![node("GatherElements", "g", &["x", "i"], &["y"], vec![int("axis", 1)])],
+        vec![vi("x", FLOAT, &["2", "3"]), vi("i", INT64, &["1", "2"])],
+        vec![vi("y", FLOAT, &["1", "2"])],
+        vec![],
+    );
+    let g = onnx::import_model(&m, &Options::default()).expect("imports").graph;
+    let x = Tensor::f32(vec![2, 3], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]).expect("sized");
+    let feed = |v: Vec<i64>| {
+        [("x".to_string(), x.clone()), ("i".to_string(), Tensor::i64(vec![1, 2], v).expect("sized"))].into_iter().collect()
+    };
+    assert_eq!(smelt_interp::run(&g, &feed(vec![2, -3])).expect("runs")["y"].to_f32(), vec![2.0, 0.0]);
+    // Index 4 on axis 1 (size 3): flat position 4 exists, but the index is out of range.
+    let e = smelt_interp::run(&g, &feed(vec![4, 0])).expect_err("out of range").to_string();
+    assert!(e.contains("out of range"), "{e}");
+}

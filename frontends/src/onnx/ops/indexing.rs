@@ -96,17 +96,25 @@ pub fn gather_elements(cx: &mut Ctx, n: &NodeRef) -> Out {
             cx.konst(i64s(is.clone(), p))
         }
         None => {
-            // base + (k < 0 ? k + len : k)·stride, in i64 (out of range fails in the gather).
+            // base + (k < 0 ? k + len : k)·stride, in i64; an index out of its
+            // axis's range becomes a position below the data (the gather fails),
+            // even where base + k·stride would land inside it.
             let k = cx.cast(idx, DType::I64)?;
             let zero = cx.scalar(0.0, DType::I64);
             let neg = cx.binary(BinaryOp::Less, k, zero)?;
             let lenv = cx.scalar(len as f64, DType::I64);
             let wrapped = cx.binary(BinaryOp::Add, k, lenv)?;
             let k = cx.op(Op::Where, &[neg, wrapped, k])?;
+            let low = cx.binary(BinaryOp::Less, k, zero)?;
+            let high = cx.binary(BinaryOp::GreaterEqual, k, lenv)?;
+            let bad = cx.binary(BinaryOp::Or, low, high)?;
             let stride = cx.scalar(dst[axis] as f64, DType::I64);
             let off = cx.binary(BinaryOp::Mul, k, stride)?;
             let b = cx.konst(i64s(is.clone(), base));
-            cx.binary(BinaryOp::Add, b, off)?
+            let pos = cx.binary(BinaryOp::Add, b, off)?;
+            let numel = ds.iter().product::<usize>() as f64;
+            let invalid = cx.scalar(-numel - 1.0, DType::I64);
+            cx.op(Op::Where, &[bad, invalid, pos])?
         }
     };
     Ok(vec![gather_flat(cx, data, positions, &is)?])
