@@ -584,3 +584,106 @@ fn gather_elements_checks_its_axis() {
     let e = smelt_interp::run(&g, &feed(vec![4, 0])).expect_err("out of range").to_string();
     assert!(e.contains("out of range"), "{e}");
 }
+
+/// Naive einsum: every assignment of the letters, summed into the output.
+fn einsum_ref(eq: &str, xs: &[(&[usize], Vec<f32>)]) -> (Vec<usize>, Vec<f32>) {
+    let eq: String = eq.chars().filter(|c| !c.is_whitespace()).collect();
+    let (lhs, out) = eq.split_once("->").expect("explicit output");
+    let ins: Vec<Vec<char>> = lhs.split(',').map(|s| s.chars().collect()).collect();
+    let out: Vec<char> = out.chars().collect();
+    let mut size = BTreeMap::new();
+    for (letters, (shape, _)) in ins.iter().zip(xs) {
+        for (c, &d) in letters.iter().zip(shape.iter()) {
+            size.insert(*c, d);
+        }
+    }
+    let letters: Vec<char> = size.keys().copied().collect();
+    let oshape: Vec<usize> = out.iter().map(|c| size[c]).collect();
+    let mut y = vec![0f32; oshape.iter().product()];
+    let total: usize = letters.iter().map(|c| size[c]).product();
+    for f in 0..total {
+        let mut at = BTreeMap::new();
+        let mut r = f;
+        for c in letters.iter().rev() {
+            at.insert(*c, r % size[c]);
+            r /= size[c];
+        }
+        let flat = |ls: &[char], shape: &[usize]| ls.iter().zip(shape).fold(0, |a, (c, &d)| a * d + at[c]);
+        let p: f32 = ins.iter().zip(xs).map(|(ls, (shape, v))| v[flat(ls, shape)]).product();
+        y[flat(&out, &oshape)] += p;
+    }
+    (oshape, y)
+}
+
+/// Einsum as transposes, sums and a batched matmul, against the definition:
+/// MaxViT's attention equations (with spaces), a contraction over two letters,
+/// letters summed away in one operand, an outer product, a one-operand sum and
+/// transpose; diagonals are unsupported with the reason.
+#[test]
+fn einsum_matches_its_definition() {
+    let cases: &[(&str, &[usize], &[usize])] = &[
+        ("B G H I J, B G H J D -> B G H I D", &[2, 1, 3, 4, 5], &[2, 1, 3, 5, 2]),
+        ("B G H I D, B G H J D -> B G H I J", &[2, 1, 3, 4, 2], &[2, 1, 3, 5, 2]),
+        ("bij,bjk->bik", &[3, 2, 4], &[3, 4, 5]),
+        ("abcd,cdf->fab", &[2, 3, 4, 5], &[4, 5, 3]),
+        ("ij,kl->lj", &[3, 4], &[2, 5]),
+        ("i,j->ij", &[3], &[4]),
+        ("ijk->ki", &[3, 4, 2], &[]),
+    ];
+    for (k, (eq, sa, sb)) in cases.iter().enumerate() {
+        let two = !sb.is_empty();
+        let letters = |s: &str| s.chars().filter(|c| c.is_ascii_alphabetic()).count();
+        let (_, rhs) = eq.split_once("->").expect("explicit");
+        let na: usize = sa.iter().product();
+        let nb: usize = sb.iter().product();
+        let a: Vec<f32> = (0..na).map(|i| ((i * 7 + k) % 11) as f32 / 4.0 - 1.0).collect();
+        let b: Vec<f32> = (0..nb).map(|i| ((i * 5 + k) % 13) as f32 / 5.0 - 1.2).collect();
+        let mut xs = vec![(*sa, a.clone())];
+        if two {
+            xs.push((*sb, b.clone()));
+        }
+        let (oshape, want) = einsum_ref(eq, &xs);
+        assert_eq!(oshape.len(), letters(rhs));
+        let dims = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>();
+        let da = dims(sa);
+        let db = dims(sb);
+        let do_ = dims(&oshape);
+        fn refs(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let mut inputs = vec![vi("a", FLOAT, &refs(&da))];
+        let mut names = vec!["a"];
+        if two {
+            inputs.push(vi("b", FLOAT, &refs(&db)));
+            names.push("b");
+        }
+        let mut e = node("Einsum", "e", &names, &["y"], vec![]);
+        e.attribute = vec![AttributeProto {
+            name: Some("equation".into()),
+            r#type: Some(AttributeType::String as i32),
+            s: Some(eq.as_bytes().to_vec()),
+            ..Default::default()
+        }];
+        let m = model(vec![e], inputs, vec![vi("y", FLOAT, &refs(&do_))], vec![]);
+        let g = onnx::import_model(&m, &Options::default()).unwrap_or_else(|e| panic!("{eq}: {e}")).graph;
+        let mut feed = vec![("a", Tensor::f32(sa.to_vec(), a).expect("sized"))];
+        if two {
+            feed.push(("b", Tensor::f32(sb.to_vec(), b).expect("sized")));
+        }
+        let y = run(&g, &feed)["y"].clone();
+        assert_eq!(y.shape(), &oshape[..], "{eq}");
+        for (g, w) in y.to_f32().iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{eq}: {g} vs {w}");
+        }
+    }
+    let mut e = node("Einsum", "diag", &["a"], &["y"], vec![]);
+    e.attribute = vec![AttributeProto {
+        name: Some("equation".into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(b"ii->i".to_vec()),
+        ..Default::default()
+    }];
+    let m = model(vec![e], vec![vi("a", FLOAT, &["3", "3"])], vec![vi("y", FLOAT, &["3"])], vec![]);
+    let err = onnx::import_model(&m, &Options::default()).expect_err("diagonal").to_string();
+    assert!(err.contains("diagonal"), "{err}");
+}

@@ -214,6 +214,8 @@ SUITE = {
     "vit_tiny": (lambda: __import__("torchvision").models.VisionTransformer(
         image_size=64, patch_size=16, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128),
         lambda s: image(s, dynamic=False), [(1, 64, 64), (3, 64, 64)]),
+    # MaxViT's block and grid partitions need sides divisible by 7·32.
+    "maxvit_t": (tv("maxvit_t"), lambda s: image(s, dynamic=False), [(1, 224, 224), (2, 224, 224)]),
     "swin_t": (tv("swin_t"), lambda s: image(s, dynamic=False), [(1, 64, 64), (2, 64, 64)]),
     "deeplabv3_mobilenet_v3_large": (tv_seg("deeplabv3_mobilenet_v3_large"), image, [(1, 64, 64), (2, 96, 80)]),
     "lraspp_mobilenet_v3_large": (tv_seg("lraspp_mobilenet_v3_large"), image, [(1, 64, 64), (2, 96, 80)]),

@@ -7,6 +7,7 @@
 pub mod attention;
 pub mod causal_conv;
 pub mod conv_transpose;
+pub mod einsum;
 pub mod indexing;
 pub mod math;
 pub mod nn;
@@ -63,6 +64,7 @@ const TABLES: &[&[(&str, Importer)]] = &[
     nn::IMPORTERS,
     causal_conv::IMPORTERS,
     conv_transpose::IMPORTERS,
+    einsum::IMPORTERS,
     reduce::IMPORTERS,
     resize::IMPORTERS,
     tensor::IMPORTERS,
