@@ -79,6 +79,11 @@ pub fn coalesce(out: &[usize], strides: &[Vec<i64>]) -> (Vec<usize>, Vec<Vec<i64
     (dims, st)
 }
 
+/// The name of the loop variable over dim `d` of a nest.
+fn loop_name(d: usize) -> &'static str {
+    ["i", "j", "k", "l", "m", "n", "o", "p"].get(d).copied().unwrap_or("q")
+}
+
 /// Emits the loop nest of an elementwise kernel over `dims`: the outer loop
 /// parallel when the work is large, the innermost vectorized. `body` gets one
 /// index expression per entry of `strides`.
@@ -138,7 +143,7 @@ pub fn nest(kb: &mut KernelBuilder, t: &Target, dims: &[usize], strides: &[Vec<i
         } else {
             LoopKind::Serial
         };
-        let name = ["i", "j", "k", "l", "m", "n", "o", "p"].get(d).copied().unwrap_or("q");
+        let name = loop_name(d);
         kb.for_(name, Expr::i(0), Expr::i(dims[d] as i64), kind, |kb, i| {
             let acc: Vec<Expr> = acc.iter().zip(strides).map(|(a, s)| a.clone() + i.clone() * s[d]).collect();
             if last {
@@ -166,7 +171,7 @@ pub fn each_index(kb: &mut KernelBuilder, t: &Target, dims: &[usize], body: impl
             let mut ix = vec![];
             for (d, &n) in dims.iter().enumerate() {
                 inner /= n as u64;
-                let name = ["i", "j", "k", "l", "m", "n", "o", "q"].get(d).copied().unwrap_or("q");
+                let name = loop_name(d);
                 let e = if d == 0 { p.clone() / Expr::i(inner as i64) } else { (p.clone() / Expr::i(inner as i64)) % Expr::i(n as i64) };
                 ix.push(kb.let_(name, e));
             }
@@ -183,7 +188,7 @@ pub fn each_index(kb: &mut KernelBuilder, t: &Target, dims: &[usize], body: impl
             return;
         }
         let kind = if d == 0 && parallel { LoopKind::Parallel } else { LoopKind::Serial };
-        let name = ["i", "j", "k", "l", "m", "n", "o", "q"].get(d).copied().unwrap_or("q");
+        let name = loop_name(d);
         kb.for_(name, Expr::i(0), Expr::i(dims[d] as i64), kind, |kb, i| {
             let mut a = acc.clone();
             a.push(i);

@@ -26,12 +26,10 @@ fn parse(n: &NodeRef, eq: &str) -> Result<(Vec<Vec<char>>, Vec<char>)> {
         Some((l, r)) => (l.to_string(), Some(r.to_string())),
         None => (eq.clone(), None),
     };
-    let ins: Vec<Vec<char>> = lhs.split(',').map(|s| s.chars().collect()).collect();
-    for t in ins.iter().flatten().chain(rhs.iter().flat_map(|r| r.chars().collect::<Vec<_>>()).collect::<Vec<_>>().iter()) {
-        if !t.is_ascii_alphabetic() {
-            return Err(n.err(format!("`{t}` in the Einsum equation `{eq}` is not a letter")));
-        }
+    if let Some(t) = lhs.chars().chain(rhs.iter().flat_map(|r| r.chars())).find(|c| !c.is_ascii_alphabetic() && *c != ',') {
+        return Err(n.err(format!("`{t}` in the Einsum equation `{eq}` is not a letter")));
     }
+    let ins: Vec<Vec<char>> = lhs.split(',').map(|s| s.chars().collect()).collect();
     for t in &ins {
         if (1..t.len()).any(|i| t[..i].contains(&t[i])) {
             return Err(n.unsupported("an Einsum with a repeated letter in one operand (a diagonal)"));

@@ -60,6 +60,19 @@ fn gather_flat(cx: &mut Ctx, data: Value, positions: Value, dims: &[usize]) -> R
     cx.reshape(g, &dims.iter().map(|&d| Dim::Fixed(d as u64)).collect::<Vec<_>>())
 }
 
+/// A run-time i64 index `k` into a dim of `len`: wrapped when negative, and
+/// whether it is out of range (then the caller poisons its position).
+fn wrap_index(cx: &mut Ctx, k: Value, len: i64) -> Result<(Value, Value)> {
+    let zero = cx.scalar(0.0, DType::I64);
+    let lenv = cx.scalar(len as f64, DType::I64);
+    let neg = cx.binary(BinaryOp::Less, k, zero)?;
+    let wrapped = cx.binary(BinaryOp::Add, k, lenv)?;
+    let k = cx.op(Op::Where, &[neg, wrapped, k])?;
+    let low = cx.binary(BinaryOp::Less, k, zero)?;
+    let high = cx.binary(BinaryOp::GreaterEqual, k, lenv)?;
+    Ok((k, cx.binary(BinaryOp::Or, low, high)?))
+}
+
 fn axis_of(n: &NodeRef, rank: usize) -> Result<usize> {
     let a = n.int("axis", 0)?;
     normalize_axis(a, rank).ok_or_else(|| n.err(format!("axis {a} is out of range for rank {rank}")))
@@ -100,14 +113,7 @@ pub fn gather_elements(cx: &mut Ctx, n: &NodeRef) -> Out {
             // axis's range becomes a position below the data (the gather fails),
             // even where base + k·stride would land inside it.
             let k = cx.cast(idx, DType::I64)?;
-            let zero = cx.scalar(0.0, DType::I64);
-            let neg = cx.binary(BinaryOp::Less, k, zero)?;
-            let lenv = cx.scalar(len as f64, DType::I64);
-            let wrapped = cx.binary(BinaryOp::Add, k, lenv)?;
-            let k = cx.op(Op::Where, &[neg, wrapped, k])?;
-            let low = cx.binary(BinaryOp::Less, k, zero)?;
-            let high = cx.binary(BinaryOp::GreaterEqual, k, lenv)?;
-            let bad = cx.binary(BinaryOp::Or, low, high)?;
+            let (k, bad) = wrap_index(cx, k, len)?;
             let stride = cx.scalar(dst[axis] as f64, DType::I64);
             let off = cx.binary(BinaryOp::Mul, k, stride)?;
             let b = cx.konst(i64s(is.clone(), base));
@@ -174,7 +180,6 @@ pub fn gather_nd(cx: &mut Ctx, n: &NodeRef) -> Out {
             let k = cx.cast(idx, DType::I64)?;
             let tdims: Vec<Dim> = tuples.iter().map(|&d| Dim::Fixed(d as u64)).collect();
             let mut off = cx.konst(i64s(tuples.to_vec(), base));
-            let zero = cx.scalar(0.0, DType::I64);
             // Below −numel even after the slice's offsets are added.
             let invalid = cx.scalar(-((numel + seg as i64) as f64) - 1.0, DType::I64);
             let mut bad = None;
@@ -182,13 +187,7 @@ pub fn gather_nd(cx: &mut Ctx, n: &NodeRef) -> Out {
                 let at = cx.konst(i64s(vec![], vec![j as i64]));
                 let kj = cx.op(Op::Gather { axis: -1 }, &[k, at])?;
                 let kj = cx.reshape(kj, &tdims)?;
-                let len = cx.scalar(ds[b + j] as f64, DType::I64);
-                let neg = cx.binary(BinaryOp::Less, kj, zero)?;
-                let wrapped = cx.binary(BinaryOp::Add, kj, len)?;
-                let kj = cx.op(Op::Where, &[neg, wrapped, kj])?;
-                let low = cx.binary(BinaryOp::Less, kj, zero)?;
-                let high = cx.binary(BinaryOp::GreaterEqual, kj, len)?;
-                let out_j = cx.binary(BinaryOp::Or, low, high)?;
+                let (kj, out_j) = wrap_index(cx, kj, ds[b + j] as i64)?;
                 bad = Some(match bad {
                     None => out_j,
                     Some(prev) => cx.binary(BinaryOp::Or, prev, out_j)?,
