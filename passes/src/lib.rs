@@ -12,10 +12,12 @@ pub mod egraph;
 mod error;
 mod manager;
 pub mod opkey;
+pub mod quant;
 pub mod rules;
 
 pub use classic::{Cse, Dce, FoldBatchNorm, FoldConstants, InferTypes, SimplifyShapes, SplitConv};
 pub use egraph::{EqSat, EqSatReport, Limits};
 pub use egraph::cost::{CostModel, CostTarget};
 pub use error::{Error, Result};
+pub use quant::FoldQdq;
 pub use manager::{OptLevel, Pass, PassManager, PassRecord, PassReport, PrintAfter, time_table};

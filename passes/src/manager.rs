@@ -9,6 +9,7 @@ use crate::classic::{Cse, Dce, FoldBatchNorm, FoldConstants, InferTypes, Simplif
 use crate::egraph::cost::CostTarget;
 use crate::egraph::{EqSat, EqSatReport, Limits};
 use crate::error::{Error, Result};
+use crate::quant::FoldQdq;
 use smelt_ir::Graph;
 use std::time::{Duration, Instant};
 
@@ -106,7 +107,8 @@ impl PassManager {
     /// The standard pipeline of a level:
     /// - `-O0`: type inference only;
     /// - `-O1`: + shape simplification, batch-norm folding, splitting convs by the
-    ///   chunks of a split of their output channels, constant folding, CSE, DCE;
+    ///   chunks of a split of their output channels, constant folding, quantize /
+///   dequantize pairs around convs and matmuls to integer kernels, CSE, DCE;
     /// - `-O2`: + the e-graph optimizer (all rule families), then folding and
     ///   cleanup of what it left, and a second e-graph run on the result;
     /// - `-O3`: as `-O2` with larger saturation limits and the exact extractor on
@@ -126,6 +128,7 @@ impl PassManager {
         pm.add(FoldBatchNorm);
         pm.add(SplitConv::new(target));
         pm.add(FoldConstants);
+        pm.add(FoldQdq);
         pm.add(Cse);
         pm.add(Dce);
         if level == OptLevel::O1 {

@@ -66,6 +66,11 @@ pub struct Requant {
 }
 
 impl Requant {
+    /// The i32 accumulators, not requantized.
+    pub fn i32() -> Requant {
+        Requant { dtype: DType::I32, scale: None, zero_point: 0 }
+    }
+
     pub(crate) fn read(a: &mut AttrReader) -> Requant {
         let dtype = a.dtype("dtype", Some(DType::I32));
         if !matches!(dtype, DType::I32 | DType::I8 | DType::U8) {

@@ -4,7 +4,7 @@
 //! interpreter does (f32, matmul accumulating in f64) and declines — returns `None`
 //! — for anything else, so folding never guesses.
 
-use smelt_ir::{Data, Expr, Op, Tensor, TensorType};
+use smelt_ir::{DType, Data, Expr, Op, Tensor, TensorType};
 
 /// For each element of `out` (row-major), the index of the element of an input of
 /// shape `s` that numpy broadcasting reads.
@@ -88,6 +88,15 @@ fn transpose_index(shape: &[usize], perm: &[usize]) -> Vec<usize> {
 pub fn eval(op: &Op, ins: &[&Tensor], out: &TensorType) -> Option<Tensor> {
     let od = out.shape.fixed()?;
     let n: usize = od.iter().product();
+    // 8- and 32-bit integers to f32 (as a QDQ model's bias and weights are
+    // written): `as f32` rounds as the backends' casts do.
+    if let Op::Cast { to: DType::F32 } = op
+        && matches!(ins[0].dtype(), DType::I8 | DType::U8 | DType::I32)
+        && out.quant.is_none()
+    {
+        let v: Vec<f32> = ins[0].to_i64().into_iter().map(|x| x as i32 as f32).collect();
+        return Tensor::new(od, Data::F32(v)).ok();
+    }
     if out.quant.is_some() || ins.iter().any(|t| !matches!(t.dtype(), d if d == out.dtype || d.is_float())) {
         return None;
     }
