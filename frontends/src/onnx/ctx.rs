@@ -469,6 +469,32 @@ impl Ctx {
 
     /// The constant `t` broadcast to fixed `dims` (an `expand` of a scalar when large).
     pub fn filled(&mut self, value: &Tensor, dims: &[Dim]) -> Result<Value> {
+        // Symbolic dims that the graph's inputs define (torch's zero initial
+        // state [1, batch, hidden]): an `expand` of the scalar to them, which
+        // binding resolves.
+        let input_syms: std::collections::HashSet<String> = self
+            .graph_inputs
+            .values()
+            .flat_map(|&v| self.g.value_type(v).map(|t| t.shape.symbols()).unwrap_or_default())
+            .map(|s| s.to_string())
+            .collect();
+        let bound = |d: &Dim| match d {
+            Dim::Fixed(_) => true,
+            Dim::Sym(s) => input_syms.contains(&**s),
+        };
+        if !smelt_ir::Shape(dims.to_vec()).is_fixed() && dims.iter().all(bound) {
+            self.check_dims(dims)?;
+            let s = self.konst(value.clone());
+            let s = if value.rank() > 0 { self.reshape(s, &[])? } else { s };
+            let spec: Vec<DimSpec> = dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => DimSpec::Int(*n as i64),
+                    Dim::Sym(s) => DimSpec::Sym(s.to_string()),
+                })
+                .collect();
+            return self.op(Op::Expand { shape: spec }, &[s]);
+        }
         let Some(sh) = smelt_ir::Shape(dims.to_vec()).fixed() else {
             return Err(Error::Unsupported(vec![super::error::Unsupported {
                 op_type: self.cur.op_type.clone(),

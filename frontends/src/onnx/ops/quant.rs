@@ -196,6 +196,11 @@ pub fn dequantize(cx: &mut Ctx, n: &NodeRef) -> Out {
     let out = cx.need_tensor(n, 1, "scale")?.dtype();
     let y = if t.quant.as_ref() == Some(&q) {
         cx.op(Op::Dequantize, &[x])?
+    } else if t.quant.is_none() && t.dtype.is_quantizable() && cx.const_of(x).is_some() {
+        // A QDQ model's weight: a quantized param, so that `fold-qdq` sees
+        // `dequantize` and makes the layer an integer kernel.
+        let xq = as_quant(cx, x, q)?;
+        cx.op(Op::Dequantize, &[xq])?
     } else {
         let f = plain_ints(cx, x)?;
         dequant_arith(cx, f, &q, t.rank())?
