@@ -78,27 +78,40 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
             let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
             let quantize = matches!(op, Op::Quantize(_));
             let out_scalar = out.scalar;
-            kb.for_n("o", outer as u64, |kb, o| {
-                kb.for_n("c", d as u64, |kb, c| {
-                    let sc = kb.let_("s", Expr::load(sk, c.clone()));
-                    let zp = kb.let_("z", Expr::load(zk, c.clone()));
-                    let kind = if quantize { LoopKind::Serial } else { LoopKind::Vectorized(4) };
-                    kb.for_("i", Expr::i(0), Expr::i(inner as i64), kind, |kb, i| {
-                        let at = (o.clone() * d as i64 + c.clone()) * inner as i64 + i;
-                        let v = Expr::load(xb, at.clone());
-                        let r = if quantize {
-                            // Bounded before the conversion so that adding the zero point
-                            // cannot wrap; NaN converts to 0.
-                            let r = Expr::un(UnOp::Round, v / sc.clone());
-                            let r = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, r, Expr::f(-1e12)), Expr::f(1e12));
-                            Expr::cast(out_scalar, Expr::cast(Scalar::I64, r) + zp.clone())
-                        } else {
-                            Expr::cast(Scalar::F32, Expr::cast(Scalar::I64, v) - zp.clone()) * sc.clone()
-                        };
-                        kb.store(y, at, r);
+            let elem = move |v: Expr, sc: Expr, zp: Expr| {
+                if quantize {
+                    // Bounded before the conversion so that adding the zero point
+                    // cannot wrap; NaN converts to 0.
+                    let r = Expr::un(UnOp::Round, v / sc);
+                    let r = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, r, Expr::f(-1e12)), Expr::f(1e12));
+                    Expr::cast(out_scalar, Expr::cast(Scalar::I64, r) + zp)
+                } else {
+                    Expr::cast(Scalar::F32, Expr::cast(Scalar::I64, v) - zp) * sc
+                }
+            };
+            if l.target.is_gpu() {
+                // One invocation per element (a serial nest of 65,536 or more
+                // iterations stops early on lavapipe).
+                super::util::each_index(&mut kb, &l.target, &[outer, d, inner], |kb, ix| {
+                    let at = (ix[0].clone() * d as i64 + ix[1].clone()) * inner as i64 + ix[2].clone();
+                    let r = elem(Expr::load(xb, at.clone()), Expr::load(sk, ix[1].clone()), Expr::load(zk, ix[1].clone()));
+                    kb.store(y, at, r);
+                });
+            } else {
+                let total = (outer * d * inner) as u64;
+                let par = if outer > 1 && total >= l.target.parallel_min_elems { LoopKind::Parallel } else { LoopKind::Serial };
+                kb.for_("o", Expr::i(0), Expr::i(outer as i64), par, |kb, o| {
+                    kb.for_n("c", d as u64, |kb, c| {
+                        let sc = kb.let_("s", Expr::load(sk, c.clone()));
+                        let zp = kb.let_("z", Expr::load(zk, c.clone()));
+                        let kind = if quantize { LoopKind::Serial } else { LoopKind::Vectorized(4) };
+                        kb.for_("i", Expr::i(0), Expr::i(inner as i64), kind, |kb, i| {
+                            let at = (o.clone() * d as i64 + c.clone()) * inner as i64 + i;
+                            kb.store(y, at.clone(), elem(Expr::load(xb, at), sc.clone(), zp.clone()));
+                        });
                     });
                 });
-            });
+            }
             l.step(node, kb.finish(), vec![x.buf, sb, zb, out.buf]);
             Ok(true)
         }
@@ -207,18 +220,17 @@ pub(super) fn requantize(l: &mut Lowerer, node: &str, r: &Requant, acc: BufIdx, 
     let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
     let (zp, out_scalar) = (r.zero_point as i64, out.scalar);
     let f64c = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
-    kb.for_n("o", outer as u64, |kb, o| {
-        kb.for_n("c", chans as u64, |kb, c| {
-            let s = kb.let_("s", Expr::cast(Scalar::F64, Expr::load(sk, c.clone())));
-            kb.for_n("i", inner as u64, |kb, i| {
-                let at = (o.clone() * chans as i64 + c.clone()) * inner as i64 + i;
-                // round_half_even(acc·sa·sb[c]/scale) in f64, as the reference.
-                let v = Expr::cast(Scalar::F64, Expr::load(ak, at.clone())) * f64c(sa) * s.clone() / f64c(so);
-                let v = Expr::un(UnOp::Round, v);
-                let v = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, v, f64c(-1e15)), f64c(1e15));
-                kb.store(y, at, Expr::cast(out_scalar, Expr::cast(Scalar::I64, v) + Expr::i(zp)));
-            });
-        });
+    // One invocation per element on a GPU (a serial nest of 65,536 or more
+    // iterations stops early on lavapipe); the outer loop parallel on a CPU.
+    super::util::each_index(&mut kb, &l.target, &[outer, chans, inner], |kb, ix| {
+        let (o, c, i) = (ix[0].clone(), ix[1].clone(), ix[2].clone());
+        let s = kb.let_("s", Expr::cast(Scalar::F64, Expr::load(sk, c.clone())));
+        let at = (o * chans as i64 + c) * inner as i64 + i;
+        // round_half_even(acc·sa·sb[c]/scale) in f64, as the reference.
+        let v = Expr::cast(Scalar::F64, Expr::load(ak, at.clone())) * f64c(sa) * s / f64c(so);
+        let v = Expr::un(UnOp::Round, v);
+        let v = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, v, f64c(-1e15)), f64c(1e15));
+        kb.store(y, at, Expr::cast(out_scalar, Expr::cast(Scalar::I64, v) + Expr::i(zp)));
     });
     l.step(node, kb.finish(), vec![acc, sbb, out.buf]);
     Ok(())
