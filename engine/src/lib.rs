@@ -14,6 +14,8 @@
 //! - [`Backend`] / [`Executable`]: the backends behind one trait ([`Interp`],
 //!   [`Native`] for Cranelift and LLVM, `Wgsl`), for callers that compile one
 //!   graph many ways (the numerical suite).
+//! - [`quantize`]: post-training int8 quantization with calibration, a
+//!   per-layer precision choice under an accuracy budget, and its report.
 //! - [`Error`]: every failure rendered as the CLI prints it (file, line, column,
 //!   node), with an [`ErrorKind`] to branch on.
 //!
@@ -29,6 +31,7 @@ pub mod load;
 pub mod memory;
 mod model;
 mod options;
+pub mod quantize;
 
 #[cfg(feature = "wgsl")]
 pub use backend::Wgsl;
@@ -38,6 +41,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use load::{Source, load};
 pub use model::{CompiledModel, IoDesc, Model, Timings, compile, optimize, prepare};
 pub use options::{BackendKind, Options};
+pub use quantize::{QuantizeOptions, QuantizeReport, Quantized, quantize};
 pub use smelt_codegen::schedule::{ScheduleOptions, Target, Ukernels};
 pub use smelt_ir::Graph;
 pub use smelt_passes::OptLevel;

@@ -1,0 +1,394 @@
+//! Post-training static quantization (`smelt quantize`): calibrate, choose a
+//! precision per layer under an accuracy budget, and write integer kernels.
+//!
+//! 1. The model is cleaned at `-O1` (batch norms folded into their convs, constants
+//!    folded) and its quantizable layers found ([`smelt_passes::quant::insert::layers`]).
+//! 2. **Calibration**: the model, with every layer's activation made an output, is
+//!    compiled on the options' backend and run over the calibration inputs: a first
+//!    pass for each activation's range, a second for its histogram when the method
+//!    needs one ([`Method`]).
+//! 3. Every layer not excluded is quantized (QDQ pairs, then `fold-qdq` makes them
+//!    integer kernels) and the whole model is checked against the float model on
+//!    held-out inputs (every fifth calibration input when there are five or more;
+//!    else the calibration inputs themselves): the relative L2 error of the outputs.
+//! 4. With a budget, while the error exceeds it, the layer that alone costs the
+//!    most error (its *sensitivity*, measured by quantizing it alone) goes back to
+//!    f32. The report says, per layer, the precision chosen and why.
+//!
+//! Lossy steps are measured, never assumed: the report's error, SQNR and argmax
+//! agreement are measured on the held-out inputs.
+
+use crate::backend::{self, Tensors};
+use crate::error::{Error, ErrorKind, Result};
+use crate::options::Options;
+use smelt_ir::{DType, Graph, Tensor, Value};
+use smelt_passes::quant::calib::{self, Method, Observer};
+use smelt_passes::quant::insert::{self, ActParams, Layer, WeightScheme};
+use smelt_passes::{OptLevel, PassManager};
+use std::collections::{BTreeMap, HashMap};
+
+/// What `quantize` does.
+#[derive(Debug, Clone)]
+pub struct QuantizeOptions {
+    /// How activation ranges are chosen.
+    pub method: Method,
+    /// Activation dtype: u8 (default) or i8.
+    pub activations: DType,
+    /// Symmetric activation ranges (zero point at the middle).
+    pub symmetric_activations: bool,
+    /// Weights per output channel (default) or per tensor.
+    pub per_channel: bool,
+    /// Layers (by node name) that stay f32.
+    pub exclude: Vec<String>,
+    /// The largest relative L2 error of the outputs allowed on held-out inputs.
+    pub budget: Option<f64>,
+    /// The backend (and its options) that runs calibration and checks.
+    pub run: Options,
+}
+
+impl QuantizeOptions {
+    /// MinMax, u8 asymmetric activations, per-channel weights, no budget.
+    pub fn new(run: Options) -> QuantizeOptions {
+        QuantizeOptions {
+            method: Method::MinMax,
+            activations: DType::U8,
+            symmetric_activations: false,
+            per_channel: true,
+            exclude: vec![],
+            budget: None,
+            run,
+        }
+    }
+}
+
+/// One layer's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerReport {
+    pub name: String,
+    pub op: String,
+    /// `int8` or `f32`.
+    pub precision: String,
+    /// Why: `quantized`, `excluded`, `kept in f32 for the budget`.
+    pub reason: String,
+    pub macs: u64,
+    /// The output error with this layer alone quantized (measured under a budget).
+    pub sensitivity: Option<f64>,
+    /// The calibrated activation range and its parameters.
+    pub range: (f32, f32),
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+/// What quantization did and what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizeReport {
+    pub method: String,
+    pub calibration_inputs: usize,
+    pub held_out_inputs: usize,
+    /// Whether the check ran on inputs calibration did not see.
+    pub held_out: bool,
+    pub layers: Vec<LayerReport>,
+    /// Relative L2 error of the outputs against the float model.
+    pub error: f64,
+    /// `-20·log10(error)`.
+    pub sqnr_db: f64,
+    /// The share of rows whose argmax agrees with the float model's (outputs
+    /// whose last dim is > 1).
+    pub argmax_agreement: Option<f64>,
+    pub budget: Option<f64>,
+}
+
+/// A quantized model and its report.
+#[derive(Debug, Clone)]
+pub struct Quantized {
+    /// The model with integer kernels (cleaned at `-O1`).
+    pub graph: Graph,
+    pub report: QuantizeReport,
+}
+
+fn err(kind: ErrorKind, msg: impl Into<String>) -> Error {
+    Error::text(kind, msg)
+}
+
+fn cleanup(g: &mut Graph) -> Result<()> {
+    PassManager::pipeline(OptLevel::O1)
+        .run(g)
+        .map(|_| ())
+        .map_err(|e| err(ErrorKind::Model, format!("error: {e}").replace('\n', "\n  ")))
+}
+
+/// Runs `g` compiled on the options' backend over `inputs`.
+fn run_all(g: &Graph, o: &Options, inputs: &[&Tensors], mut each: impl FnMut(usize, Tensors) -> Result<()>) -> Result<()> {
+    let b = backend::for_options(o)?;
+    let mut g = g.clone();
+    crate::optimize(&mut g, o.opt_level, o.backend)?;
+    let exe = b.compile(&g)?;
+    for (i, x) in inputs.iter().enumerate() {
+        each(i, exe.run(x)?)?;
+    }
+    Ok(())
+}
+
+/// Checks calibration inputs against the model's signature (names, dtypes,
+/// ranks), so a wrong file says so before anything runs.
+fn check_inputs(g: &Graph, samples: &[Tensors]) -> Result<()> {
+    if samples.is_empty() {
+        return Err(err(ErrorKind::Inputs, "error: the calibration set is empty (give --calibrate FILE… or --calibrate-random N)"));
+    }
+    for (i, s) in samples.iter().enumerate() {
+        smelt_interp::bind_inputs(g, s).map_err(|e| err(ErrorKind::Inputs, format!("error: calibration input {}: {e}", i + 1)))?;
+    }
+    Ok(())
+}
+
+/// Splits sample sets whose tensors carry one more leading dim than the model's
+/// inputs (a file of many samples) into one set per index of that dim.
+pub fn split_samples(g: &Graph, file: Tensors) -> Result<Vec<Tensors>> {
+    let ranks: HashMap<String, usize> =
+        g.inputs().iter().map(|&i| (g.node(i).name().to_string(), g.node(i).types[0].rank())).collect();
+    let stacked = !file.is_empty() && file.iter().all(|(k, t)| ranks.get(k).is_some_and(|&r| t.rank() == r + 1));
+    if !stacked {
+        return Ok(vec![file]);
+    }
+    let n = file.values().next().map(|t| t.shape()[0]).unwrap_or(0);
+    if file.values().any(|t| t.shape()[0] != n) {
+        return Err(err(ErrorKind::Inputs, "error: a stacked calibration file needs one leading size for every input"));
+    }
+    let mut out = vec![Tensors::new(); n];
+    for (k, t) in &file {
+        let inner: usize = t.shape()[1..].iter().product();
+        for (i, s) in out.iter_mut().enumerate() {
+            let pos: Vec<usize> = (i * inner..(i + 1) * inner).collect();
+            let one = Tensor::new(t.shape()[1..].to_vec(), t.data().take(&pos)).expect("shape matches");
+            s.insert(k.clone(), one);
+        }
+    }
+    Ok(out)
+}
+
+/// Output errors of a candidate against the float reference.
+#[derive(Debug, Clone, Copy, Default)]
+struct Measured {
+    err_sq: f64,
+    ref_sq: f64,
+    rows: u64,
+    agree: u64,
+}
+
+impl Measured {
+    fn add(&mut self, reference: &Tensors, got: &Tensors) {
+        for (k, r) in reference {
+            let (Some(q), true) = (got.get(k), r.dtype().is_float()) else { continue };
+            let (r, q) = (r.to_f32(), q.to_f32());
+            for (a, b) in r.iter().zip(&q) {
+                let d = (*a as f64) - (*b as f64);
+                self.err_sq += d * d;
+                self.ref_sq += (*a as f64) * (*a as f64);
+            }
+        }
+        for (k, r) in reference {
+            let (Some(q), true) = (got.get(k), r.dtype().is_float()) else { continue };
+            let last = *r.shape().last().unwrap_or(&1);
+            if last < 2 {
+                continue;
+            }
+            let (r, q) = (r.to_f32(), q.to_f32());
+            for (a, b) in r.chunks(last).zip(q.chunks(last)) {
+                self.rows += 1;
+                self.agree += u64::from(argmax(a) == argmax(b));
+            }
+        }
+    }
+
+    fn error(&self) -> f64 {
+        if self.ref_sq > 0.0 { (self.err_sq / self.ref_sq).sqrt() } else { self.err_sq.sqrt() }
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0
+}
+
+/// Quantizes `g` (see the module docs). `progress(stage, done, total)` is called
+/// as calibration and checks advance.
+pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &mut dyn FnMut(&str, usize, usize)) -> Result<Quantized> {
+    if !matches!(o.activations, DType::U8 | DType::I8) {
+        return Err(err(ErrorKind::Options, format!("error: activations must be u8 or i8, found {}", o.activations)));
+    }
+    if let Some(b) = o.budget
+        && !(b > 0.0 && b.is_finite())
+    {
+        return Err(err(ErrorKind::Options, format!("error: the budget must be a positive error, found {b}")));
+    }
+    check_inputs(g, samples)?;
+    let mut g0 = g.clone();
+    cleanup(&mut g0)?;
+    let all = insert::layers(&g0);
+    if all.is_empty() {
+        return Err(err(ErrorKind::Model, "error: nothing to quantize: the model has no conv, matmul or gemm with constant f32 weights"));
+    }
+    for x in &o.exclude {
+        if !all.iter().any(|l| &l.name == x) {
+            let names: Vec<&str> = all.iter().map(|l| l.name.as_str()).take(12).collect();
+            let more = if all.len() > 12 { ", …" } else { "" };
+            return Err(err(ErrorKind::Options, format!("error: --exclude `{x}` names no quantizable layer (they are: {}{more})", names.join(", "))));
+        }
+    }
+    // Held-out inputs for the check.
+    let n = samples.len();
+    let held: Vec<usize> = if n >= 5 { (0..n).filter(|i| i % 5 == 4).collect() } else { (0..n).collect() };
+    let calib: Vec<&Tensors> = if n >= 5 { (0..n).filter(|i| i % 5 != 4).map(|i| &samples[i]).collect() } else { samples.iter().collect() };
+    let eval: Vec<&Tensors> = held.iter().map(|&i| &samples[i]).collect();
+
+    let stats = calibrate(&g0, &all, &calib, o, progress)?;
+    let params: HashMap<Value, (ActParams, (f32, f32))> = stats
+        .iter()
+        .map(|(v, obs)| {
+            let levels = 256;
+            let (lo, hi) = obs.choose(o.method, levels);
+            let (scale, zero_point) = calib::params(lo, hi, o.activations, o.symmetric_activations);
+            (*v, (ActParams { dtype: o.activations, scale, zero_point }, (lo, hi)))
+        })
+        .collect();
+
+    // The float reference on the held-out inputs.
+    let mut reference = vec![Tensors::new(); eval.len()];
+    run_all(&g0, &o.run, &eval, |i, out| {
+        reference[i] = out;
+        Ok(())
+    })?;
+    let measure = |chosen: &[&Layer]| -> Result<(Graph, Measured)> {
+        let mut q = g0.clone();
+        let act: HashMap<Value, ActParams> = chosen.iter().map(|l| (l.act, params[&l.act].0)).collect();
+        let owned: Vec<Layer> = chosen.iter().map(|l| (*l).clone()).collect();
+        insert::insert_qdq(&mut q, &owned, &act, WeightScheme { per_channel: o.per_channel });
+        cleanup(&mut q)?;
+        let mut m = Measured::default();
+        run_all(&q, &o.run, &eval, |i, out| {
+            m.add(&reference[i], &out);
+            Ok(())
+        })?;
+        Ok((q, m))
+    };
+
+    let mut chosen: Vec<&Layer> = all.iter().filter(|l| !o.exclude.contains(&l.name)).collect();
+    let mut reasons: BTreeMap<String, String> =
+        o.exclude.iter().map(|x| (x.clone(), "excluded".to_string())).collect();
+    let mut sens: HashMap<String, f64> = HashMap::new();
+    progress("check", 0, 1);
+    let (mut graph, mut m) = measure(&chosen)?;
+    if let Some(budget) = o.budget
+        && m.error() > budget
+    {
+        // Each layer's sensitivity: the error with it alone quantized.
+        for (i, l) in chosen.iter().enumerate() {
+            progress("sensitivity", i, chosen.len());
+            let (_, ml) = measure(&[l])?;
+            sens.insert(l.name.clone(), ml.error());
+        }
+        progress("sensitivity", chosen.len(), chosen.len());
+        chosen.sort_by(|a, b| sens[&b.name].total_cmp(&sens[&a.name]));
+        while m.error() > budget {
+            if chosen.len() <= 1 {
+                let err_all = m.error();
+                return Err(err(
+                    ErrorKind::Options,
+                    format!(
+                        "error: the budget {} cannot be met: with only `{}` in int8 the output error is {:.3}%; every other layer would stay f32",
+                        pct(budget),
+                        chosen.first().map(|l| l.name.as_str()).unwrap_or("-"),
+                        err_all * 100.0
+                    ),
+                ));
+            }
+            let l = chosen.remove(0);
+            reasons.insert(l.name.clone(), format!("kept in f32 for the budget (sensitivity {})", pct(sens[&l.name])));
+            progress("budget", all.len() - chosen.len(), all.len());
+            (graph, m) = measure(&chosen)?;
+        }
+    }
+    progress("check", 1, 1);
+    let layers = all
+        .iter()
+        .map(|l| {
+            let (p, range) = params.get(&l.act).copied().unwrap_or((ActParams { dtype: o.activations, scale: 1.0, zero_point: 0 }, (0.0, 0.0)));
+            let q = chosen.iter().any(|c| c.name == l.name);
+            LayerReport {
+                name: l.name.clone(),
+                op: l.op.to_string(),
+                precision: if q { "int8" } else { "f32" }.to_string(),
+                reason: if q { "quantized".to_string() } else { reasons.get(&l.name).cloned().unwrap_or_default() },
+                macs: l.macs,
+                sensitivity: sens.get(&l.name).copied(),
+                range,
+                scale: p.scale,
+                zero_point: p.zero_point,
+            }
+        })
+        .collect();
+    let e = m.error();
+    let report = QuantizeReport {
+        method: o.method.to_string(),
+        calibration_inputs: calib.len(),
+        held_out_inputs: eval.len(),
+        held_out: n >= 5,
+        layers,
+        error: e,
+        sqnr_db: if e > 0.0 { -20.0 * e.log10() } else { f64::INFINITY },
+        argmax_agreement: (m.rows > 0).then(|| m.agree as f64 / m.rows as f64),
+        budget: o.budget,
+    };
+    Ok(Quantized { graph, report })
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.3}%", x * 100.0)
+}
+
+/// Runs the calibration passes; the statistics of each layer's activation.
+fn calibrate(
+    g0: &Graph,
+    layers: &[Layer],
+    calib: &[&Tensors],
+    o: &QuantizeOptions,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<HashMap<Value, Observer>> {
+    let mut acts: Vec<Value> = vec![];
+    for l in layers {
+        if !acts.contains(&l.act) {
+            acts.push(l.act);
+        }
+    }
+    // Activations that are graph inputs are read from the inputs; the others
+    // become outputs of an instrumented copy.
+    let mut inst = g0.clone();
+    let mut outs = inst.outputs().to_vec();
+    let mut names: Vec<(Value, String, bool)> = vec![];
+    for &v in &acts {
+        let name = g0.value_name(v).to_string();
+        let is_input = g0.inputs().contains(&v.node);
+        if !is_input && !outs.contains(&v) {
+            outs.push(v);
+        }
+        names.push((v, name, is_input));
+    }
+    inst.set_outputs(outs);
+    let passes = if o.method.needs_histogram() { 2 } else { 1 };
+    let mut stats: HashMap<Value, Observer> = acts.iter().map(|&v| (v, Observer::default())).collect();
+    for pass in 0..passes {
+        let stage = if pass == 0 { "calibrate (ranges)" } else { "calibrate (histograms)" };
+        let total = calib.len();
+        run_all(&inst, &o.run, calib, |i, out| {
+            progress(stage, i + 1, total);
+            for (v, name, is_input) in &names {
+                let t = if *is_input { calib[i].get(name) } else { out.get(name) };
+                let Some(t) = t else { continue };
+                let vals = t.to_f32();
+                let obs = stats.get_mut(v).expect("observed");
+                if pass == 0 { obs.observe_range(&vals) } else { obs.observe_histogram(&vals) }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(stats)
+}
