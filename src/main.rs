@@ -193,6 +193,55 @@ enum Cmd {
         engine: EngineArgs,
     },
     /// Write seeded random weights for a model's params.
+    /// Quantizes a model to int8 after training (static, calibrated): writes
+    /// OUT.smelt and OUT.safetensors with integer kernels, and prints each layer's
+    /// precision and the output error measured on held-out inputs.
+    Quantize {
+        model: PathBuf,
+        /// The quantized model (OUT.smelt, weights in OUT.safetensors).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        out: PathBuf,
+        /// Calibration inputs: safetensors files as for `run --inputs`, or with one
+        /// more leading dim holding many inputs. Every fifth input (of five or
+        /// more) is held out to measure the error.
+        #[arg(long, value_name = "FILE.safetensors", num_args = 1..)]
+        calibrate: Vec<PathBuf>,
+        /// Calibrate on N seeded random inputs (a quick try; real data is better).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        calibrate_random: Option<u64>,
+        /// How activation ranges are chosen: minmax, percentile[:P] (99.999),
+        /// entropy (KL, as TensorRT) or mse.
+        #[arg(long, default_value = "minmax")]
+        method: String,
+        /// Activation dtype: u8 (asymmetric, default) or i8.
+        #[arg(long, default_value = "u8")]
+        activations: String,
+        /// Symmetric activation ranges.
+        #[arg(long)]
+        symmetric: bool,
+        /// One weight scale per tensor instead of per output channel.
+        #[arg(long)]
+        per_tensor: bool,
+        /// Layers (node names) to keep in f32.
+        #[arg(long, value_name = "NODE", num_args = 1..)]
+        exclude: Vec<String>,
+        /// The largest output error allowed on held-out inputs (relative L2, e.g.
+        /// `1%`): the most sensitive layers stay f32 until it holds.
+        #[arg(long, value_name = "ERROR")]
+        budget: Option<String>,
+        /// Writes the per-layer report as JSON.
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::parse_dim)]
+        dim: Vec<(String, u64)>,
+        /// The backend that runs calibration and the checks.
+        #[arg(long, value_enum, default_value_t = BackendArg::Cranelift)]
+        backend: BackendArg,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        threads: u32,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     InitWeights {
         /// The model (`.smelt`).
         model: PathBuf,
@@ -260,6 +309,39 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
                 engine,
             })
         }
+        Cmd::Quantize {
+            model,
+            out,
+            calibrate,
+            calibrate_random,
+            method,
+            activations,
+            symmetric,
+            per_tensor,
+            exclude,
+            budget,
+            report,
+            dim,
+            backend,
+            threads,
+            engine,
+        } => cli::quantize::main(&cli::quantize::QuantizeArgs {
+            model,
+            out,
+            calibrate,
+            calibrate_random: calibrate_random.map(|n| n as usize),
+            method,
+            activations,
+            symmetric,
+            per_tensor,
+            exclude,
+            budget,
+            report,
+            dims: dim,
+            backend,
+            threads: threads as usize,
+            engine,
+        }),
         Cmd::InitWeights { model, seed, out } => cli::init::main(&model, seed, out.as_deref()),
     }
 }

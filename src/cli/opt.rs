@@ -21,7 +21,7 @@ pub struct OptArgs {
 }
 
 /// `OUT`, `OUT.smelt` → (`OUT.smelt`, `OUT.safetensors`).
-fn out_paths(out: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn out_paths(out: &Path) -> (PathBuf, PathBuf) {
     let model = if out.extension().is_some_and(|e| e == "smelt") { out.to_path_buf() } else { out.with_extension("smelt") };
     let w = weights::weights_path(&model);
     (model, w)

@@ -1,0 +1,187 @@
+//! `smelt quantize MODEL -o OUT`: post-training static int8 quantization through
+//! the engine ([`smelt::engine::quantize`]). Calibration inputs come from
+//! safetensors files (`--calibrate`, each like `run --inputs`, or stacked with one
+//! more leading dim holding many inputs) or are drawn at random
+//! (`--calibrate-random N`). Prints the per-layer report and the measured error;
+//! writes `OUT.smelt` and `OUT.safetensors` (atomically, only on success), and the
+//! report as JSON with `--report`.
+
+use super::{BackendArg, EngineArgs, engine_err, reported, shown, weight_bytes};
+use smelt::engine::quantize::{QuantizeOptions, QuantizeReport, split_samples};
+use smelt::engine::{self, Tensors};
+use smelt::ir::{Bindings, DType, weights};
+use smelt::passes::quant::calib::Method;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// What `quantize` was asked to do.
+#[derive(Debug)]
+pub struct QuantizeArgs {
+    pub model: PathBuf,
+    pub out: PathBuf,
+    pub calibrate: Vec<PathBuf>,
+    pub calibrate_random: Option<usize>,
+    pub method: String,
+    pub activations: String,
+    pub symmetric: bool,
+    pub per_tensor: bool,
+    pub exclude: Vec<String>,
+    pub budget: Option<String>,
+    pub report: Option<PathBuf>,
+    pub dims: Vec<(String, u64)>,
+    pub backend: BackendArg,
+    pub threads: usize,
+    pub engine: EngineArgs,
+}
+
+/// `1%`, `0.5%` or a fraction (`0.01`).
+fn parse_budget(s: &str) -> Result<f64, String> {
+    let (num, scale) = match s.trim().strip_suffix('%') {
+        Some(p) => (p, 0.01),
+        None => (s.trim(), 1.0),
+    };
+    let v: f64 = num.trim().parse().map_err(|_| format!("--budget `{s}` is not an error like 1% or 0.01"))?;
+    let v = v * scale;
+    if !(v > 0.0 && v.is_finite()) {
+        return Err(format!("--budget must be a positive error, found `{s}`"));
+    }
+    Ok(v)
+}
+
+pub fn main(a: &QuantizeArgs) -> anyhow::Result<()> {
+    let method = Method::parse(&a.method).or_else(|e| reported(format!("error: --method: {e}")))?;
+    let activations = match a.activations.as_str() {
+        "u8" => DType::U8,
+        "i8" | "s8" => DType::I8,
+        other => return reported(format!("error: --activations must be u8 or i8, found `{other}`")),
+    };
+    let budget = match &a.budget {
+        Some(b) => Some(parse_budget(b).or_else(|e| reported(format!("error: {e}")))?),
+        None => None,
+    };
+    if a.calibrate.is_empty() && a.calibrate_random.is_none() {
+        return reported("error: give calibration inputs: --calibrate FILE.safetensors… or --calibrate-random N");
+    }
+    let run = a.engine.options(a.backend.kind(), a.threads, None)?;
+    let (source, dims) = super::source_with_dims(&a.model, &a.dims);
+    let g = engine::load(source).map_err(engine_err)?;
+
+    let mut samples: Vec<Tensors> = vec![];
+    for path in &a.calibrate {
+        let t = weights::read_safetensors(path).or_else(|e| reported(e.render(None)))?;
+        let t: Tensors = t.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect();
+        samples.extend(split_samples(&g, t).map_err(|e| engine_err(e.with_inputs_file(Some(&shown(path)))))?);
+    }
+    if let Some(n) = a.calibrate_random {
+        let mut b = Bindings::new();
+        for (k, v) in dims {
+            b.insert(k.clone(), *v);
+        }
+        for &i in g.inputs() {
+            for s in g.node(i).types[0].shape.symbols() {
+                b.entry(s.to_string()).or_insert(1);
+            }
+        }
+        for seed in 0..n as u64 {
+            samples.push(smelt::runtime::init::random_inputs(&g, seed, &b).or_else(|e| reported(format!("error: {e}")))?);
+        }
+    }
+
+    let mut o = QuantizeOptions::new(run);
+    o.method = method;
+    o.activations = activations;
+    o.symmetric_activations = a.symmetric;
+    o.per_channel = !a.per_tensor;
+    o.exclude = a.exclude.clone();
+    o.budget = budget;
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |stage: &str, done: usize, total: usize| {
+        if tty {
+            eprint!("\r\x1b[2K{stage} {done}/{total}");
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let q = engine::quantize(&g, &samples, &o, &mut progress).map_err(engine_err);
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let q = q?;
+    print_report(&q.report);
+
+    let (mpath, wpath) = super::opt::out_paths(&a.out);
+    for p in [Some(&mpath), a.report.as_ref()].into_iter().flatten() {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            return reported(format!("error: cannot create {}: {e}", shown(dir)));
+        }
+    }
+    let printed = smelt::ir::text::print(&q.graph);
+    if let Some(r) = &a.report
+        && let Err(e) = weights::write_atomic(r, report_json(&q.report).as_bytes())
+    {
+        return reported(e.render(None));
+    }
+    if let Err(e) = weights::write_safetensors(&wpath, q.graph.weights().iter().map(|(k, v)| (k.as_str(), &**v))) {
+        return reported(e.render(None));
+    }
+    if let Err(e) = weights::write_atomic(&mpath, printed.as_bytes()) {
+        return reported(e.render(None));
+    }
+    let (before, after) = (weight_bytes(&g), weight_bytes(&q.graph));
+    eprintln!(
+        "wrote {} and {} (weights {} → {} bytes, {:.2}×)",
+        shown(&mpath),
+        shown(&wpath),
+        before,
+        after,
+        after as f64 / before.max(1) as f64
+    );
+    Ok(())
+}
+
+fn print_report(r: &QuantizeReport) {
+    println!("{:<32} {:<8} {:<5} {:>12} {:>11}  reason", "layer", "op", "prec", "act scale", "sensitivity");
+    for l in &r.layers {
+        let sens = l.sensitivity.map(|s| format!("{:.4}%", s * 100.0)).unwrap_or_else(|| "-".into());
+        println!("{:<32} {:<8} {:<5} {:>12.4e} {:>11}  {}", l.name, l.op, l.precision, l.scale, sens, l.reason);
+    }
+    let int8 = r.layers.iter().filter(|l| l.precision == "int8").count();
+    let set = if r.held_out { "held-out" } else { "calibration" };
+    print!(
+        "{int8}/{} layers int8 ({} calibration inputs, {}); output error {:.4}% ({:.1} dB SQNR) on {} {set} inputs",
+        r.layers.len(),
+        r.calibration_inputs,
+        r.method,
+        r.error * 100.0,
+        r.sqnr_db,
+        r.held_out_inputs
+    );
+    if let Some(a) = r.argmax_agreement {
+        print!(", argmax agreement {:.2}%", a * 100.0);
+    }
+    if let Some(b) = r.budget {
+        print!(", budget {:.3}%", b * 100.0);
+    }
+    println!();
+}
+
+fn report_json(r: &QuantizeReport) -> String {
+    let finite = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null };
+    let layers: Vec<serde_json::Value> = r
+        .layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "name": l.name, "op": l.op, "precision": l.precision, "reason": l.reason, "macs": l.macs,
+                "sensitivity": l.sensitivity, "range": [l.range.0, l.range.1], "scale": l.scale, "zero_point": l.zero_point,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "method": r.method, "calibration_inputs": r.calibration_inputs, "held_out_inputs": r.held_out_inputs,
+        "held_out": r.held_out, "error": finite(r.error), "sqnr_db": finite(r.sqnr_db),
+        "argmax_agreement": r.argmax_agreement, "budget": r.budget, "layers": layers,
+    });
+    serde_json::to_string_pretty(&v).expect("json") + "\n"
+}
