@@ -127,7 +127,8 @@ impl CmpOp {
 }
 
 /// Functions an emitter expands inline: the f32 math (scalar or vector; polynomial
-/// approximations, see [`crate::math`]) and one integer operation, [`Intrinsic::DotPairsI16`].
+/// approximations, see [`crate::math`]) and two integer dot products,
+/// [`Intrinsic::DotPairsI16`] and [`Intrinsic::DotQuadsU8I8`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Intrinsic {
     Exp,
@@ -147,6 +148,12 @@ pub enum Intrinsic {
     /// −32768, wraps to `i32::MIN` there too). The quantized GEMM (`lower/qgemm.rs`)
     /// packs pairs of zero-point-shifted 8-bit values into such words.
     DotPairsI16,
+    /// `dot_quads_u8i8(acc, u, s)` on i32 (scalar or vector): each lane of `u` and
+    /// `s` holds four bytes, unsigned in `u` and signed in `s`; the result lane is
+    /// `acc + Σⱼ u.byteⱼ · s.byteⱼ` in wrapping i32 — x86's `vpdpbusd` (AVX512-VNNI).
+    /// The quantized GEMM packs quads of 8-bit values into such words on hosts
+    /// that have it (`Target::quant_quads`).
+    DotQuadsU8I8,
 }
 
 impl Intrinsic {
@@ -162,11 +169,16 @@ impl Intrinsic {
             Intrinsic::Softplus => "softplus",
             Intrinsic::Pow => "pow",
             Intrinsic::DotPairsI16 => "dot_pairs_i16",
+            Intrinsic::DotQuadsU8I8 => "dot_quads_u8i8",
         }
     }
 
     pub fn arity(self) -> usize {
-        if matches!(self, Intrinsic::Pow | Intrinsic::DotPairsI16) { 2 } else { 1 }
+        match self {
+            Intrinsic::DotQuadsU8I8 => 3,
+            Intrinsic::Pow | Intrinsic::DotPairsI16 => 2,
+            _ => 1,
+        }
     }
 }
 

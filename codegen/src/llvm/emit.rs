@@ -357,6 +357,40 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
         Ok(ok(self.b.build_int_add(p0, p1, "dot"))?.into())
     }
 
+    /// `dot_quads_u8i8` (see [`Intrinsic::DotQuadsU8I8`]) of i32 values of `lanes`
+    /// lanes: `vpdpbusd zmm` (16 lanes) or `ymm` (8, with AVX512-VL) on hosts
+    /// with AVX512-VNNI, else the bytes widened (zero- and sign-extended),
+    /// multiplied and summed by fours.
+    fn dot_quads_u8i8(&self, lanes: u32, acc: V<'ctx>, u: V<'ctx>, s: V<'ctx>) -> Result<V<'ctx>, String> {
+        let x86 = cfg!(target_arch = "x86_64");
+        let vnni = x86 && super::host_has_feature("+avx512vnni");
+        let native = match lanes {
+            16 if vnni => Some("llvm.x86.avx512.vpdpbusd.512"),
+            8 if vnni && super::host_has_feature("+avx512vl") => Some("llvm.x86.avx512.vpdpbusd.256"),
+            _ => None,
+        };
+        if let Some(name) = native {
+            return self.intrinsic(name, &[], &[acc, u, s]);
+        }
+        let (i8t, i32t) = (self.cx.i8_type(), self.cx.i32_type());
+        let bytes = i8t.vec_type(4 * lanes);
+        let wide = i32t.vec_type(4 * lanes);
+        let ub = ok(self.b.build_bit_cast(u, bytes, "ub"))?.into_vector_value();
+        let sb = ok(self.b.build_bit_cast(s, bytes, "sb"))?.into_vector_value();
+        let uw = ok(self.b.build_int_z_extend(ub, wide, "uw"))?;
+        let sw = ok(self.b.build_int_s_extend(sb, wide, "sw"))?;
+        let p = ok(self.b.build_int_mul(uw, sw, "p"))?;
+        let mut sum: V<'ctx> = acc;
+        for j in 0..4 {
+            let mask: Vec<_> = (0..lanes).map(|l| i32t.const_int((4 * l + j) as u64, false)).collect();
+            let mask = inkwell::types::VectorType::const_vector(&mask);
+            let part = ok(self.b.build_shuffle_vector(p, wide.get_undef(), mask, "pj"))?;
+            let part: V<'ctx> = if lanes == 1 { ok(self.b.build_extract_element(part, i32t.const_zero(), "p0"))? } else { part.into() };
+            sum = ok(self.b.build_binop(inkwell::values::InstructionOpcode::Add, sum, part, "dot"))?;
+        }
+        Ok(sum)
+    }
+
     /// Calls the overloaded LLVM intrinsic `name` at `types`.
     pub(super) fn intrinsic(&self, name: &str, types: &[BasicTypeEnum<'ctx>], args: &[V<'ctx>]) -> Result<V<'ctx>, String> {
         let i = inkwell::intrinsics::Intrinsic::find(name).ok_or_else(|| format!("no intrinsic {name}"))?;
@@ -479,6 +513,10 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
                 let (x, y) = (self.expr(&args[0])?, self.expr(&args[1])?);
                 self.dot_pairs_i16(t.lanes, x, y)?
             }
+            Expr::Call(Intrinsic::DotQuadsU8I8, args) => {
+                let (acc, u, s) = (self.expr(&args[0])?, self.expr(&args[1])?, self.expr(&args[2])?);
+                self.dot_quads_u8i8(t.lanes, acc, u, s)?
+            }
             Expr::Call(f, args) => {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args {
@@ -495,7 +533,7 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
                     Intrinsic::Sigmoid => math::sigmoid(&mut m, vals[0]),
                     Intrinsic::Softplus => math::softplus(&mut m, vals[0]),
                     Intrinsic::Pow => math::pow(&mut m, vals[0], vals[1]),
-                    Intrinsic::DotPairsI16 => unreachable!("dot_pairs_i16 is emitted above"),
+                    Intrinsic::DotPairsI16 | Intrinsic::DotQuadsU8I8 => unreachable!("the integer dot products are emitted above"),
                 };
                 m.finish(r)?
             }

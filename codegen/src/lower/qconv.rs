@@ -73,17 +73,32 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
     let zws: Vec<i64> = (0..m).map(zw_of).collect();
     if kk > 0 && l.target.quant_pairs && qgemm::fits_i16(x.scalar, &[zx as i64]) && qgemm::fits_i16(w.scalar, &zws) {
         // A GEMM per (image, group): the weights (A, packed at compile time when
-        // constant) times the im2col of the input (B, packed by a kernel).
+        // constant) times the im2col of the input (B, packed by a kernel). With
+        // quads, A is the s8 side and the input's zero point moves into the bias.
         let len = (n * m * plane) as u64;
         let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, len) } else { out.buf };
         let mg = m / g;
         let (mr, nr) = l.target.own_tile();
-        let pa_src = qgemm::PairSrc { buf: w.buf, scalar: w.scalar, groups: g, gstride: (mg * kk) as i64, count: mg, depth: kk, s_lane: kk as i64, s_depth: 1, zp: zws };
+        let off = if x.scalar == Scalar::I8 { 128 } else { 0 };
+        let quads = if l.target.quant_quads && qgemm::fits_i8(w.scalar, &zws) {
+            qgemm::row_sums(l, w.buf, w.scalar, m, kk, &zws)
+                .and_then(|sums| qgemm::quad_bias(l, node, ins.get(2).map(|o| o.buf), &sums, zx as i64 + off))
+        } else {
+            None
+        };
+        let (wenc, xenc) = match quads {
+            Some(_) => (qgemm::Enc::QuadsS8, qgemm::Enc::QuadsU8 { off }),
+            None => (qgemm::Enc::Pairs, qgemm::Enc::Pairs),
+        };
+        let pa_src = qgemm::PairSrc { buf: w.buf, scalar: w.scalar, groups: g, gstride: (mg * kk) as i64, count: mg, depth: kk, s_lane: kk as i64, s_depth: 1, zp: zws, enc: wenc };
         let pa = qgemm::pack_pairs(l, node, "w", &pa_src, mr)?;
         let geo = Geometry { x: [n, ci, id, ih, iw], k: [cg, kd, kh, kw], o: [od, oh, ow], groups: g, stride, pad_lo: pad, dil };
-        let pb = pack_im2col(l, node, x, &geo, zx as i64, nr)?;
-        let bias = ins.get(2).map(|o| qgemm::Bias::Row(o.buf));
-        let spec = qgemm::QGemmSpec { batches: n * g, groups: g, m: mg, n: plane, k: kk, pa, pb, c: acc_buf, bias };
+        let pb = pack_im2col(l, node, x, &geo, zx as i64, nr, xenc)?;
+        let bias = match quads {
+            Some(b) => Some(qgemm::Bias::Row(b)),
+            None => ins.get(2).map(|o| qgemm::Bias::Row(o.buf)),
+        };
+        let spec = qgemm::QGemmSpec { batches: n * g, groups: g, m: mg, n: plane, k: kk, pa, pb, c: acc_buf, bias, quads: quads.map(|_| false) };
         qgemm::qgemm(l, node, &spec)?;
         if requant {
             requantize(l, node, rq, acc_buf, out, sx, &sw, (n, m, plane))?;
@@ -198,12 +213,20 @@ fn i64_bytes(v: &[i64]) -> Vec<u8> {
 /// outside the input are `x = zx`, i.e. 0. A panel within one output row (a third
 /// table flags them) whose tap lands inside the input for all its lanes is copied
 /// without tables or checks: `x[corner + tap + i·stride]`.
-fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64, r: usize) -> Result<BufIdx, Error> {
+fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64, r: usize, enc: qgemm::Enc) -> Result<BufIdx, Error> {
     let [n, ci, id, ih, iw] = geo.x;
     let [cg, kd, kh, kw] = geo.k;
     let [od, oh, ow] = geo.o;
+    let pw = enc.per();
     let (plane, kk) = (od * oh * ow, cg * kd * kh * kw);
-    let (panels, kp) = (plane.div_ceil(r), kk.div_ceil(2));
+    let (panels, kp) = (plane.div_ceil(r), kk.div_ceil(pw));
+    // An input element as packed, and what a tap outside the input packs: pairs
+    // hold `x − zx` (outside: 0); quads hold `x + off` (outside: `zx + off`,
+    // which the bias correction cancels).
+    let (off, outside) = match enc {
+        qgemm::Enc::QuadsU8 { off } => (off, zx + off),
+        _ => (-zx, 0),
+    };
     let (sz, sy) = ((ih * iw) as i64, iw as i64);
     let mut pos = Vec::with_capacity(plane * 4);
     for oz in 0..od {
@@ -255,6 +278,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
         })
         .collect();
     let full = plane / r;
+    let l_vec = if l.target.is_gpu() { 1 } else { l.target.vector_width };
     let i32c = |v: i64| Expr::int(v, Scalar::I32);
     kb.for_("bp", Expr::i(0), Expr::i(total), kind, |kb, bp| {
         let bi = kb.let_("bi", bp.clone() / Expr::i(panels as i64));
@@ -267,11 +291,10 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
         let row_corner: Option<Vec<Expr>> =
             any_row.then(|| (0..4).map(|f| kb.let_("c", Expr::load(pk, jp.clone() * (4 * r) as i64 + f))).collect());
         let body = |kb: &mut KernelBuilder, guarded: bool| {
-            let lanes = |kb: &mut KernelBuilder, q: &Expr, odd_tail: bool| {
-                let halves = if odd_tail { 1 } else { 2 };
-                let taps: Vec<[Expr; 4]> = (0..halves)
+            let lanes = |kb: &mut KernelBuilder, q: &Expr, parts: usize| {
+                let taps: Vec<[Expr; 4]> = (0..parts)
                     .map(|h| {
-                        let d = q.clone() * 2 + h as i64;
+                        let d = q.clone() * pw as i64 + h as i64;
                         [0, 1, 2, 3].map(|f| kb.let_("t", Expr::load(dk, d.clone() * 4 + f)))
                     })
                     .collect();
@@ -292,17 +315,16 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
                                     Some(match acc { None => ok, Some(a) => a.and(ok) })
                                 });
                                 match inb {
-                                    None => Expr::cast(Scalar::I32, Expr::load(xb, at)) - i32c(zx),
+                                    None => Expr::cast(Scalar::I32, Expr::load(xb, at)) + i32c(off),
                                     Some(ok) => {
                                         let ok = kb.let_("in", ok);
-                                        let v = Expr::cast(Scalar::I32, Expr::load(xb, Expr::select(ok.clone(), at, Expr::i(0)))) - i32c(zx);
-                                        Expr::select(ok, v, i32c(0))
+                                        let v = Expr::cast(Scalar::I32, Expr::load(xb, Expr::select(ok.clone(), at, Expr::i(0)))) + i32c(off);
+                                        Expr::select(ok, v, i32c(outside))
                                     }
                                 }
                             })
                             .collect();
-                        let hi = vals.get(1).cloned().unwrap_or(i32c(0));
-                        let word = Expr::bin(BinOp::Or, Expr::bin(BinOp::And, vals[0].clone(), i32c(0xffff)), Expr::bin(BinOp::Shl, hi, i32c(16)));
+                        let word = enc.word(&vals);
                         let word = if guarded { Expr::select(inside, word, i32c(0)) } else { word };
                         kb.store(dst, slot, word);
                     });
@@ -324,13 +346,17 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
                         kb.if_else(
                             ok,
                             |kb| {
-                                kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
+                                // Unit stride: lane i reads the bytes after lane 0's, a
+                                // vector load per tap.
+                                let w = l_vec;
+                                let kind = if geo.stride[2] == 1 && w > 1 && r % w as usize == 0 { LoopKind::Vectorized(w) } else { LoopKind::Serial };
+                                kb.for_("i", Expr::i(0), Expr::i(r as i64), kind, |kb, i| {
                                     let el = |t: &[Expr; 4]| {
                                         let at = base.clone() + c[0].clone() + t[0].clone() + i.clone() * geo.stride[2] as i64;
-                                        Expr::cast(Scalar::I32, Expr::load(xb, at)) - i32c(zx)
+                                        Expr::cast(Scalar::I32, Expr::load(xb, at)) + i32c(off)
                                     };
-                                    let hi = taps.get(1).map(el).unwrap_or(i32c(0));
-                                    let word = Expr::bin(BinOp::Or, Expr::bin(BinOp::And, el(&taps[0]), i32c(0xffff)), Expr::bin(BinOp::Shl, hi, i32c(16)));
+                                    let vals: Vec<Expr> = taps.iter().map(el).collect();
+                                    let word = enc.word(&vals);
                                     kb.store(dst, out0.clone() + q.clone() * r as i64 + i, word);
                                 });
                             },
@@ -340,9 +366,9 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
                     _ => generic(kb),
                 }
             };
-            kb.for_n("q", (kk / 2) as u64, |kb, q| lanes(kb, &q, false));
-            if kk % 2 == 1 {
-                lanes(kb, &Expr::i(kp as i64 - 1), true);
+            kb.for_n("q", (kk / pw) as u64, |kb, q| lanes(kb, &q, pw));
+            if kk % pw != 0 {
+                lanes(kb, &Expr::i(kp as i64 - 1), kk % pw);
             }
         };
         super::util::by_panel(kb, &jp, full, panels, body);

@@ -26,9 +26,65 @@ pub fn fits_i16(scalar: Scalar, zps: &[i64]) -> bool {
     zps.iter().all(|&z| r.contains(&(lo - z)) && r.contains(&(hi - z)))
 }
 
+/// How 8-bit values are packed into i32 words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enc {
+    /// Two i16 halves of `v − zp` (for `dot_pairs_i16`).
+    Pairs,
+    /// Four unsigned bytes `v + off` (`off` = 128 flips i8 to u8; the zero
+    /// point is corrected through the bias): the u8 side of `dot_quads_u8i8`.
+    QuadsU8 { off: i64 },
+    /// Four signed bytes `v − zp`: the s8 side of `dot_quads_u8i8`.
+    QuadsS8,
+}
+
+impl Enc {
+    /// Depth steps per word.
+    pub fn per(self) -> usize {
+        if self == Enc::Pairs { 2 } else { 4 }
+    }
+
+    /// One packed element from `v` as i32 (`zp` its zero point).
+    fn el(self, v: Expr, zp: Expr) -> Expr {
+        match self {
+            Enc::Pairs | Enc::QuadsS8 => v - zp,
+            Enc::QuadsU8 { off } => v + Expr::int(off, Scalar::I32),
+        }
+    }
+
+    /// The elements of one word (`per` or fewer; the rest are zero) as the word.
+    pub fn word(self, els: &[Expr]) -> Expr {
+        let i32c = |v: i64| Expr::int(v, Scalar::I32);
+        if self == Enc::Pairs {
+            return pair(els[0].clone(), els.get(1).cloned().unwrap_or(i32c(0)));
+        }
+        let mut w = Expr::bin(BinOp::And, els[0].clone(), i32c(0xff));
+        for (j, e) in els.iter().enumerate().skip(1) {
+            let b = Expr::bin(BinOp::And, e.clone(), i32c(0xff));
+            w = Expr::bin(BinOp::Or, w, Expr::bin(BinOp::Shl, b, i32c(8 * j as i64)));
+        }
+        w
+    }
+
+    /// The same on the host.
+    fn word_host(self, els: &[i64]) -> i32 {
+        if self == Enc::Pairs {
+            return ((els[0] & 0xffff) | (els.get(1).copied().unwrap_or(0) << 16)) as i32;
+        }
+        els.iter().enumerate().fold(0u32, |w, (j, &e)| w | (((e & 0xff) as u32) << (8 * j))) as i32
+    }
+}
+
+/// Whether every `v − zp` of the 8-bit `scalar` fits i8 (the s8 side of quads).
+pub fn fits_i8(scalar: Scalar, zps: &[i64]) -> bool {
+    let (lo, hi) = scalar.int_range().unwrap_or((0, 0));
+    let r = i8::MIN as i64..=i8::MAX as i64;
+    zps.iter().all(|&z| r.contains(&(lo - z)) && r.contains(&(hi - z)))
+}
+
 /// A strided 8-bit operand to pack: `groups` matrices `gstride` apart; element
 /// (lane `i`, depth `d`) of group `g` at `g·gstride + i·s_lane + d·s_depth`, minus
-/// `zp[g·count + i]` (or `zp[0]` when `zp` has one entry).
+/// `zp[g·count + i]` (or `zp[0]` when `zp` has one entry), encoded by `enc`.
 #[derive(Debug, Clone)]
 pub struct PairSrc {
     pub buf: BufIdx,
@@ -40,11 +96,13 @@ pub struct PairSrc {
     pub s_lane: i64,
     pub s_depth: i64,
     pub zp: Vec<i64>,
+    pub enc: Enc,
 }
 
-/// Words of one group of a pair-packed operand with `r`-lane panels.
-pub fn packed_words(count: usize, depth: usize, r: usize) -> usize {
-    count.div_ceil(r) * depth.div_ceil(2) * r
+/// Words of one group of a packed operand with `r`-lane panels, `per` depth
+/// steps a word.
+pub fn packed_words(count: usize, depth: usize, r: usize, per: usize) -> usize {
+    count.div_ceil(r) * depth.div_ceil(per) * r
 }
 
 /// Two i32 halves as one word: `(lo & 0xffff) | hi << 16`.
@@ -56,8 +114,9 @@ fn pair(lo: Expr, hi: Expr) -> Expr {
 /// Packs `s` into `[group][panel][pair][r]` words: on the host when it is a
 /// constant, else with a kernel. Returns the packed i32 buffer.
 pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize) -> Result<BufIdx, Error> {
-    let (panels, kp) = (s.count.div_ceil(r), s.depth.div_ceil(2));
-    let per = packed_words(s.count, s.depth, r);
+    let pw = s.enc.per();
+    let (panels, kp) = (s.count.div_ceil(r), s.depth.div_ceil(pw));
+    let per = packed_words(s.count, s.depth, r, pw);
     let len = s.groups * per;
     let zp = |g: usize, i: usize| if s.zp.len() == 1 { s.zp[0] } else { s.zp[g * s.count + i] };
     if let BufKind::Const(bytes) = &l.prog.buffer(s.buf).kind {
@@ -68,10 +127,17 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
                 let (p, lane) = (i / r, i % r);
                 for q in 0..kp {
                     let el = |d: usize| {
-                        if d < s.depth { val(g as i64 * s.gstride + i as i64 * s.s_lane + d as i64 * s.s_depth) - zp(g, i) } else { 0 }
+                        if d >= s.depth {
+                            return 0;
+                        }
+                        let v = val(g as i64 * s.gstride + i as i64 * s.s_lane + d as i64 * s.s_depth);
+                        match s.enc {
+                            Enc::QuadsU8 { off } => v + off,
+                            _ => v - zp(g, i),
+                        }
                     };
-                    let (lo, hi) = (el(2 * q), el(2 * q + 1));
-                    out[g * per + (p * kp + q) * r + lane] = ((lo & 0xffff) | (hi << 16)) as i32;
+                    let els: Vec<i64> = (0..pw).map(|j| el(pw * q + j)).collect();
+                    out[g * per + (p * kp + q) * r + lane] = s.enc.word_host(&els);
                 }
             }
         }
@@ -97,7 +163,7 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
         let body = |kb: &mut KernelBuilder, guarded: bool| {
             // One word per lane (`odd_tail`: the last pair of an odd depth). Lanes
             // past `count` read lane 0 of the panel (always there) and store 0.
-            let lanes = |kb: &mut KernelBuilder, q: &Expr, odd_tail: bool| {
+            let lanes = |kb: &mut KernelBuilder, q: &Expr, parts: usize| {
                 kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
                     let lane = p.clone() * r as i64 + i.clone();
                     let inside = lane.clone().lt(Expr::i(s2.count as i64));
@@ -109,23 +175,62 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
                         Expr::load(zk, g.clone() * s2.count as i64 + p.clone() * r as i64 + i.clone())
                     };
                     let z = kb.let_("z", z);
-                    let el = |d: Expr| Expr::cast(Scalar::I32, Expr::load(src, base.clone() + i.clone() * s2.s_lane + d * s2.s_depth)) - z.clone();
-                    let lo = el(q.clone() * 2);
-                    let hi = if odd_tail { Expr::int(0, Scalar::I32) } else { el(q.clone() * 2 + 1) };
-                    let w = pair(lo, hi);
+                    let el = |d: Expr| s2.enc.el(Expr::cast(Scalar::I32, Expr::load(src, base.clone() + i.clone() * s2.s_lane + d * s2.s_depth)), z.clone());
+                    let els: Vec<Expr> = (0..parts).map(|j| el(q.clone() * pw as i64 + j as i64)).collect();
+                    let w = s2.enc.word(&els);
                     let w = if guarded { Expr::select(inside, w, Expr::int(0, Scalar::I32)) } else { w };
                     kb.store(dst, slot, w);
                 });
             };
-            kb.for_n("q", (s2.depth / 2) as u64, |kb, q| lanes(kb, &q, false));
-            if s2.depth % 2 == 1 {
-                lanes(kb, &Expr::i(kp as i64 - 1), true);
+            kb.for_n("q", (s2.depth / pw) as u64, |kb, q| lanes(kb, &q, pw));
+            if s2.depth % pw != 0 {
+                lanes(kb, &Expr::i(kp as i64 - 1), s2.depth % pw);
             }
         };
         super::util::by_panel(kb, &p, full, panels, body);
     });
     l.step(node, kb.finish(), vec![s.buf, zb, out]);
     Ok(out)
+}
+
+/// Per output channel `c < count`, the sum over `depth` of `v − zp[c]` of a
+/// constant 8-bit operand laid out `[count][depth]` (`transposed`: `[depth][count]`);
+/// `None` when it is not a constant.
+pub fn channel_sums(l: &Lowerer, buf: BufIdx, scalar: Scalar, count: usize, depth: usize, zp: &[i64], transposed: bool) -> Option<Vec<i64>> {
+    let BufKind::Const(bytes) = &l.prog.buffer(buf).kind else { return None };
+    if bytes.len() < count * depth {
+        return None;
+    }
+    let val = |at: usize| if scalar == Scalar::I8 { bytes[at] as i8 as i64 } else { bytes[at] as i64 };
+    let z = |c: usize| zp[c.min(zp.len().saturating_sub(1))];
+    Some(
+        (0..count)
+            .map(|c| (0..depth).map(|d| val(if transposed { d * count + c } else { c * depth + d }) - z(c)).sum())
+            .collect(),
+    )
+}
+
+/// [`channel_sums`] of a `[count][depth]` operand (a conv's weights).
+pub fn row_sums(l: &Lowerer, buf: BufIdx, scalar: Scalar, count: usize, depth: usize, zp: &[i64]) -> Option<Vec<i64>> {
+    channel_sums(l, buf, scalar, count, depth, zp, false)
+}
+
+/// The bias of a quads GEMM: `bias[c] − zu·sums[c]` in wrapping i32, which
+/// takes the u8 side's zero point `zu` out of `Σ u·s` (`sums`: the s8 side's
+/// per channel). A new constant; `None` when the bias is not a constant.
+pub fn quad_bias(l: &mut Lowerer, node: &str, bias: Option<BufIdx>, sums: &[i64], zu: i64) -> Option<BufIdx> {
+    let b: Vec<i64> = match bias {
+        None => vec![0; sums.len()],
+        Some(buf) => match &l.prog.buffer(buf).kind {
+            BufKind::Const(bytes) => bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect(),
+            _ => return None,
+        },
+    };
+    if b.len() != sums.len() {
+        return None;
+    }
+    let v: Vec<u8> = b.iter().zip(sums).flat_map(|(b, s)| (b.wrapping_sub(zu.wrapping_mul(*s)) as i32).to_le_bytes()).collect();
+    Some(l.constant(&format!("{node}.quad_bias"), Scalar::I32, v))
 }
 
 /// Where the bias of the product comes from.
@@ -146,22 +251,26 @@ pub struct QGemmSpec {
     pub m: usize,
     pub n: usize,
     pub k: usize,
-    /// Packed A (`MR` panels), one group every `packed_words(m, k, MR)` words.
+    /// Packed A (`MR` panels), one group every `packed_words(m, k, MR, per)` words.
     pub pa: BufIdx,
-    /// Packed B (`NR` panels), one batch every `packed_words(n, k, NR)` words.
+    /// Packed B (`NR` panels), one batch every `packed_words(n, k, NR, per)` words.
     pub pb: BufIdx,
     pub c: BufIdx,
     pub bias: Option<Bias>,
+    /// Quads (`dot_quads_u8i8`, A and B packed with [`Enc::per`] = 4): whether A
+    /// is the u8 side (else B is). `None`: pairs.
+    pub quads: Option<bool>,
 }
 
 /// Emits the GEMM kernel.
 pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
     let t = l.target.clone();
     let ((mr, nr), w) = (t.own_tile(), t.vector_width as usize);
-    let (m, n, kp) = (s.m, s.n, s.k.div_ceil(2));
+    let pw = if s.quads.is_some() { 4 } else { 2 };
+    let (m, n, kp) = (s.m, s.n, s.k.div_ceil(pw));
     let nv = nr / w;
     let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
-    let (pa_g, pb_b) = (packed_words(m, s.k, mr) as i64, packed_words(n, s.k, nr) as i64);
+    let (pa_g, pb_b) = (packed_words(m, s.k, mr, pw) as i64, packed_words(n, s.k, nr, pw) as i64);
     let mcp = (t.mc / mr).max(1);
     // A B panel `KC` pairs deep holds as many depth steps as the f32 GEMM's in
     // half the bytes; the depth blocks take `KC` pairs.
@@ -217,7 +326,12 @@ pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
                         for (r, row) in acc.iter().enumerate() {
                             let a = kb.let_("a", Expr::splat(Expr::load(pa, q.clone() + r as i64), w as u32));
                             for (v, &cv) in row.iter().enumerate() {
-                                kb.set(cv, Expr::var(cv) + Expr::call(Intrinsic::DotPairsI16, vec![a.clone(), bvec[v].clone()]));
+                                let acc = match s.quads {
+                                    None => Expr::var(cv) + Expr::call(Intrinsic::DotPairsI16, vec![a.clone(), bvec[v].clone()]),
+                                    Some(true) => Expr::call(Intrinsic::DotQuadsU8I8, vec![Expr::var(cv), a.clone(), bvec[v].clone()]),
+                                    Some(false) => Expr::call(Intrinsic::DotQuadsU8I8, vec![Expr::var(cv), bvec[v].clone(), a.clone()]),
+                                };
+                                kb.set(cv, acc);
                             }
                         }
                         kb.set(pb_p, Expr::var(pb_p) + nr as i64);

@@ -136,13 +136,29 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
         // The packed GEMM of pairs (`vpmaddwd`/`pmaddwd`).
         let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, (rows * n) as u64) } else { out.buf };
         let (mr, nr) = l.target.own_tile();
-        let pa_src = qgemm::PairSrc { buf: a.buf, scalar: a.scalar, groups: 1, gstride: 0, count: rows, depth: k, s_lane: k as i64, s_depth: 1, zp: vec![za as i64] };
         let zbs: Vec<i64> = (0..n).map(|c| zb[c.min(zb.len() - 1)]).collect();
-        let pb_src = qgemm::PairSrc { buf: b.buf, scalar: b.scalar, groups: 1, gstride: 0, count: n, depth: k, s_lane: 1, s_depth: n as i64, zp: zbs };
+        // Quads (`vpdpbusd`): A (the activations) the u8 side, B (constant
+        // weights) the s8 side, A's zero point moved into the bias.
+        let off = if a.scalar == Scalar::I8 { 128 } else { 0 };
+        let quads = if l.target.quant_quads && qgemm::fits_i8(b.scalar, &zbs) {
+            qgemm::channel_sums(l, b.buf, b.scalar, n, k, &zbs, true)
+                .and_then(|sums| qgemm::quad_bias(l, node, ins.get(2).map(|o| o.buf), &sums, za as i64 + off))
+        } else {
+            None
+        };
+        let (aenc, benc) = match quads {
+            Some(_) => (qgemm::Enc::QuadsU8 { off }, qgemm::Enc::QuadsS8),
+            None => (qgemm::Enc::Pairs, qgemm::Enc::Pairs),
+        };
+        let pa_src = qgemm::PairSrc { buf: a.buf, scalar: a.scalar, groups: 1, gstride: 0, count: rows, depth: k, s_lane: k as i64, s_depth: 1, zp: vec![za as i64], enc: aenc };
+        let pb_src = qgemm::PairSrc { buf: b.buf, scalar: b.scalar, groups: 1, gstride: 0, count: n, depth: k, s_lane: 1, s_depth: n as i64, zp: zbs, enc: benc };
         let pa = qgemm::pack_pairs(l, node, "a", &pa_src, mr)?;
         let pb = qgemm::pack_pairs(l, node, "b", &pb_src, nr)?;
-        let bias = ins.get(2).map(|o| qgemm::Bias::Col(o.buf));
-        let spec = qgemm::QGemmSpec { batches: 1, groups: 1, m: rows, n, k, pa, pb, c: acc_buf, bias };
+        let bias = match quads {
+            Some(b) => Some(qgemm::Bias::Col(b)),
+            None => ins.get(2).map(|o| qgemm::Bias::Col(o.buf)),
+        };
+        let spec = qgemm::QGemmSpec { batches: 1, groups: 1, m: rows, n, k, pa, pb, c: acc_buf, bias, quads: quads.map(|_| true) };
         qgemm::qgemm(l, node, &spec)?;
         if requant {
             requantize(l, node, r, acc_buf, out, sa, &sb, (rows, n, 1))?;

@@ -53,6 +53,10 @@ pub struct Target {
     /// Quantized products (qmatmul, qconv) as the packed GEMM of i16 pairs
     /// (`lower/qgemm.rs`); off, the plain i32 loops (the GPU, and a baseline).
     pub quant_pairs: bool,
+    /// The packed quantized GEMM takes quads of bytes per word, multiplied with
+    /// `vpdpbusd` (AVX512-VNNI): u8 activations against s8 weights, the
+    /// activations' zero point corrected through the bias (`lower/qgemm.rs`).
+    pub quant_quads: bool,
     /// A GEMM epilogue with transcendental functions runs as a second kernel over
     /// C instead of in the micro-kernel (`lower/gemm.rs`): on Cranelift its
     /// constants stay in registers through the K loop and spill an accumulator.
@@ -119,6 +123,7 @@ impl Target {
             parallel_min_elems: 1 << 15,
             parallel_chunk: 1 << 14,
             quant_pairs: true,
+            quant_quads: false,
             split_heavy_epilogue: true,
             conv_rows: false,
             direct_a: false,
@@ -185,6 +190,7 @@ impl Target {
             parallel_min_elems: 1 << 15,
             parallel_chunk: 1 << 14,
             quant_pairs: true,
+            quant_quads: false,
             split_heavy_epilogue: false,
             conv_rows: true,
             direct_a: true,
@@ -262,6 +268,21 @@ impl Target {
         if let Some(q) = opts.quant_pairs {
             t.quant_pairs = q;
         }
+        if backend == Backend::Llvm {
+            let host = host_has_vnni(t.vector_width as usize * 32);
+            t.quant_quads = match opts.vnni {
+                Some(true) if !host => {
+                    return Err(Error::Schedule(format!(
+                        "vnni=on: this host has no AVX512-VNNI for {}-bit vectors",
+                        t.vector_width * 32
+                    )));
+                }
+                Some(v) => v,
+                None => host,
+            } && t.quant_pairs;
+        } else if opts.vnni == Some(true) {
+            return Err(Error::Schedule("vnni=on: only llvm emits vpdpbusd".into()));
+        }
         t.loop_opts = opts.loop_opts;
         t.compile_threads = opts.compile_threads;
         Ok(t)
@@ -279,6 +300,25 @@ impl Target {
         }
         let opts = ScheduleOptions { ukernels: Some(Ukernels::Off), ..opts.clone() };
         Target::for_backend(backend, &opts)
+    }
+}
+
+/// Whether the host multiplies u8×s8 quads (`vpdpbusd`) at `bits`-bit vectors:
+/// AVX512-VNNI (with AVX512-VL below 512 bits).
+pub fn host_has_vnni(bits: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let vnni = std::arch::is_x86_feature_detected!("avx512vnni");
+        match bits {
+            512 => vnni,
+            256 => vnni && std::arch::is_x86_feature_detected!("avx512vl"),
+            _ => false,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = bits;
+        false
     }
 }
 

@@ -39,6 +39,9 @@ pub struct ScheduleOptions {
     pub conv_rows: Option<bool>,
     /// Quantized products as the packed GEMM of i16 pairs (CPU; default on).
     pub quant_pairs: Option<bool>,
+    /// The quantized GEMM as u8×s8 quads with `vpdpbusd` (LLVM; default on hosts
+    /// with AVX512-VNNI).
+    pub vnni: Option<bool>,
     /// LLVM's vector width in bits: 512 (AVX-512, 8×32 tile), 256 (AVX2, 6×16)
     /// or 128 (SSE, Cranelift's 4×8); default the widest the host has.
     pub vector_bits: Option<u32>,
@@ -68,6 +71,7 @@ const KEYS: &[Key] = &[
     Key { name: "direct-a", values: "on|off", what: "computed row-major A read in place by the GEMM instead of packed (llvm; default on)" },
     Key { name: "conv-rows", values: "on|off", what: "convs with output positions as GEMM rows (llvm; default on)" },
     Key { name: "quant-pairs", values: "on|off", what: "quantized products as the packed GEMM of i16 pairs (cpu; default on)" },
+    Key { name: "vnni", values: "on|off", what: "the packed quantized GEMM as u8xs8 quads with vpdpbusd (llvm; default on with AVX512-VNNI)" },
     Key { name: "vector-bits", values: "512|256|128", what: "llvm's vector width and tile: 8x32 f32x16, 6x16 f32x8, 4x8 f32x4 (default: widest on the host)" },
     Key { name: "loop-opts", values: "on|off", what: "llvm's own loop vectorizer, interleaver and unroller (default off)" },
     Key { name: "compile-threads", values: "N", what: "threads llvm compiles on (default: the machine's; compile time only)" },
@@ -116,6 +120,7 @@ impl ScheduleOptions {
                 "direct-a" => self.direct_a = switch(k, &v)?,
                 "conv-rows" => self.conv_rows = switch(k, &v)?,
                 "quant-pairs" => self.quant_pairs = switch(k, &v)?,
+                "vnni" => self.vnni = switch(k, &v)?,
                 "wgsl-f16" => self.wgsl_f16 = switch(k, &v)?,
                 "loop-opts" => self.loop_opts = switch(k, &v)?.unwrap_or(false),
                 "ukernels" => {
@@ -186,6 +191,7 @@ impl fmt::Display for ScheduleOptions {
         flag("direct-a", self.direct_a);
         flag("conv-rows", self.conv_rows);
         flag("quant-pairs", self.quant_pairs);
+        flag("vnni", self.vnni);
         flag("wgsl-f16", self.wgsl_f16);
         if self.loop_opts {
             parts.push("loop-opts=on".into());

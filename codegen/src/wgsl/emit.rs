@@ -700,10 +700,10 @@ impl<'k> Emitter<'k> {
     }
 
     fn math_fn(&mut self, f: crate::kernel::Intrinsic, t: Ty) -> Result<String, String> {
-        if f == crate::kernel::Intrinsic::DotPairsI16 {
-            // Only the CPU's quantized GEMM (`lower/qgemm.rs`) makes it; the GPU
+        if matches!(f, crate::kernel::Intrinsic::DotPairsI16 | crate::kernel::Intrinsic::DotQuadsU8I8) {
+            // Only the CPU's quantized GEMM (`lower/qgemm.rs`) makes them; the GPU
             // target keeps the plain i32 loops.
-            return Err("dot_pairs_i16 is not emitted in WGSL (the GPU lowering does not produce it)".into());
+            return Err(format!("{} is not emitted in WGSL (the GPU lowering does not produce it)", f.name()));
         }
         if t.scalar != Scalar::F32 {
             return Err(format!("{} of {t}", f.name()));

@@ -142,6 +142,7 @@ pub fn target() -> Target {
         parallel_min_elems: 0,
         parallel_chunk: 4,
         quant_pairs: false,
+        quant_quads: false,
         split_heavy_epilogue: false,
         conv_rows: false,
         direct_a: false,

@@ -93,5 +93,19 @@ pub fn quant() -> Vec<Case> {
         let xq = pt(0.03, if x.0 == U8 { 200 } else { -100 });
         v.push(qcase(&op, &name, &mut rng, (x.0, x.1, &xq), (w.0, w.1, &w.2), w_param, bias.then_some(w.1[0]), attrs));
     }
+    // Symmetric i8 weights (zero point 0), as `smelt quantize` and ONNX Runtime
+    // write them: the quads path (`vpdpbusd`) on hosts with AVX512-VNNI, with
+    // depths that are not multiples of 4, u8 and i8 activations (flipped to u8),
+    // their zero point moved into the bias, padding, groups and requantization.
+    let sym = |n: usize| format!("quant(axis = 0, scale = [{}])", (0..n).map(|i| format!("{}", 0.01 * (1 + i % 5) as f32)).collect::<Vec<_>>().join(", "));
+    let sym1 = |n: usize| sym(n).replace("axis = 0", "axis = 1");
+    v.push(qcase("qmatmul", "qmatmul_quads_5x45x21", &mut rng, (U8, &[5, 45], &pt(0.02, 131)), (I8, &[45, 21], &sym1(21)), true, Some(21), "dtype = u8, scale = 0.7, zero_point = 9"));
+    v.push(qcase("qmatmul", "qmatmul_quads_6x30x40", &mut rng, (I8, &[2, 3, 30], &pt(0.02, -5)), (I8, &[30, 40], &pt(0.03, 0)), true, None, ""));
+    v.push(qcase("qmatmul", "qmatmul_quads_33x259x67", &mut rng, (U8, &[33, 259], &pt(0.02, 0)), (I8, &[259, 67], &sym1(67)), true, Some(67), "dtype = i8, scale = 9.0"));
+    let x1 = pt(0.03, 200);
+    v.push(qcase("qconv2d", "qconv2d_quads_stride_pad", &mut rng, (U8, &[2, 5, 9, 11], &x1), (I8, &[7, 5, 3, 3], &sym(7)), true, Some(7), "stride = [2, 1], pad = [1, 2, 0, 1], dtype = u8, scale = 30.0, zero_point = 3"));
+    let x2 = pt(0.03, -100);
+    v.push(qcase("qconv2d", "qconv2d_quads_groups_dilation", &mut rng, (I8, &[1, 6, 8, 8], &x2), (I8, &[6, 3, 3, 3], &sym(6)), true, None, "groups = 2, dilation = [2, 1], pad = [2, 2, 1, 1]"));
+    v.push(qcase("qconv1d", "qconv1d_quads_k5", &mut rng, (U8, &[3, 7, 50], &x1), (I8, &[33, 7, 5], &sym(33)), true, Some(33), "pad = [2, 2]"));
     v
 }

@@ -59,6 +59,11 @@ fn schedule_switches() {
         let q: Vec<&Checked> = quant.iter().collect();
         run_refs(&switched(format!("{b:?}, quant-pairs=off"), b, opts(|o| o.quant_pairs = Some(false))), &q, "quantized GEMMs");
     }
+    // Pairs instead of quads on a host with AVX512-VNNI.
+    if target(Llvm, ScheduleOptions::default()).quant_quads {
+        let q: Vec<&Checked> = quant.iter().collect();
+        run_refs(&switched("llvm, vnni=off", Llvm, opts(|o| o.vnni = Some(false))), &q, "quantized GEMMs");
+    }
     // LLVM's own loop passes.
     let l: Vec<&Checked> = linalg.iter().collect();
     run_refs(&switched("llvm, loop-opts=on", Llvm, opts(|o| o.loop_opts = true)), &l, "linalg");
@@ -137,6 +142,20 @@ fn cases_take_the_paths_they_are_named_for() {
         }
     } else {
         eprintln!("this host has no micro-kernel ISA (AVX2 or AVX-512 with FMA): micro-kernel paths not checked");
+    }
+    // Quads (`vpdpbusd`) in the quantized GEMMs whose weights are a constant s8
+    // side, on LLVM where the host has AVX512-VNNI; none with vnni=off.
+    let quant = from_cases(&cases_quant::quant());
+    let llvm = target(Llvm, ScheduleOptions::default());
+    if llvm.quant_quads {
+        let quads: Vec<&str> = quant.iter().filter(|c| kernels(c, &llvm).contains("dot_quads_u8i8")).map(|c| c.name.as_str()).collect();
+        assert!(quads.len() >= 4, "quads in only {quads:?}");
+        for c in &quant {
+            assert!(!kernels(c, &target(Llvm, opts(|o| o.vnni = Some(false)))).contains("dot_quads"), "{}: quads with vnni=off", c.name);
+        }
+        checked += quads.len();
+    } else {
+        eprintln!("this host has no AVX512-VNNI: the quads path is not checked");
     }
     eprintln!("{checked} cases take the paths they are named for");
 }
