@@ -236,18 +236,31 @@ pub(super) fn requantize(l: &mut Lowerer, node: &str, r: &Requant, acc: BufIdx, 
     let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
     let (zp, out_scalar) = (r.zero_point as i64, out.scalar);
     let f64c = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
-    // One invocation per element on a GPU (a serial nest of 65,536 or more
-    // iterations stops early on lavapipe); the outer loop parallel on a CPU.
-    super::util::each_index(&mut kb, &l.target, &[outer, chans, inner], |kb, ix| {
-        let (o, c, i) = (ix[0].clone(), ix[1].clone(), ix[2].clone());
-        let s = kb.let_("s", Expr::cast(Scalar::F64, Expr::load(sk, c.clone())));
+    // round_half_even(acc·sa·sb[c]/scale) in f64, as the reference.
+    let elem = move |kb: &mut KernelBuilder, o: Expr, c: Expr, i: Expr, s: Expr| {
         let at = (o * chans as i64 + c) * inner as i64 + i;
-        // round_half_even(acc·sa·sb[c]/scale) in f64, as the reference.
         let v = Expr::cast(Scalar::F64, Expr::load(ak, at.clone())) * f64c(sa) * s / f64c(so);
         let v = Expr::un(UnOp::Round, v);
         let v = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, v, f64c(-1e15)), f64c(1e15));
         kb.store(y, at, Expr::cast(out_scalar, Expr::cast(Scalar::I64, v) + Expr::i(zp)));
-    });
+    };
+    if l.target.is_gpu() {
+        // One invocation per element (a serial nest of 65,536 or more iterations
+        // stops early on lavapipe).
+        super::util::each_index(&mut kb, &l.target, &[outer, chans, inner], |kb, ix| {
+            let s = kb.let_("s", Expr::cast(Scalar::F64, Expr::load(sk, ix[1].clone())));
+            elem(kb, ix[0].clone(), ix[1].clone(), ix[2].clone(), s);
+        });
+    } else {
+        let total = (outer * chans * inner) as u64;
+        let par = if outer > 1 && total >= l.target.parallel_min_elems { LoopKind::Parallel } else { LoopKind::Serial };
+        kb.for_("o", Expr::i(0), Expr::i(outer as i64), par, |kb, o| {
+            kb.for_n("c", chans as u64, |kb, c| {
+                let s = kb.let_("s", Expr::cast(Scalar::F64, Expr::load(sk, c.clone())));
+                kb.for_n("i", inner as u64, |kb, i| elem(kb, o.clone(), c.clone(), i, s.clone()));
+            });
+        });
+    }
     l.step(node, kb.finish(), vec![acc, sbb, out.buf]);
     Ok(())
 }
