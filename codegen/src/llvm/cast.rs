@@ -66,6 +66,26 @@ impl<'ctx> Emitter<'_, 'ctx> {
                 self.fcmp(FloatPredicate::UNE, x, z)?
             }
             (Scalar::F32 | Scalar::F64, Scalar::U8) => self.intrinsic("llvm.fptoui.sat", &[tt, x.get_type()], &[x])?,
+            (Scalar::F32, Scalar::I32) if lanes > 1 => {
+                // LLVM 14 scalarizes a vector `fptosi.sat` on x86; the same
+                // saturation from vector compares, selects and one `fptosi` of
+                // the value clamped into range (NaN → 0, ≥ 2³¹ → i32::MAX).
+                // (2147483520 is the largest f32 below 2³¹.)
+                let f = |v: f32| self.konst(from, Lit::F32(v));
+                let (lo, top, hi) = (f(-2147483648.0)?, f(2147483648.0)?, f(2147483520.0)?);
+                let c = self.fcmp(FloatPredicate::OLT, x, lo)?;
+                let v = self.select(c, lo, x)?;
+                let c = self.fcmp(FloatPredicate::OGT, v, hi)?;
+                let v = self.select(c, hi, v)?;
+                let nan = self.fcmp(FloatPredicate::UNO, x, x)?;
+                let v = self.select(nan, lo, v)?;
+                let r = cast(self, Op::FPToSI, v, tt)?;
+                let big = self.fcmp(FloatPredicate::OGE, x, top)?;
+                let max = self.konst(Ty { scalar: Scalar::I32, lanes }, Lit::Int(i32::MAX as i64, Scalar::I32))?;
+                let r = self.select(big, max, r)?;
+                let zero = self.konst(Ty { scalar: Scalar::I32, lanes }, Lit::Int(0, Scalar::I32))?;
+                self.select(nan, zero, r)?
+            }
             (Scalar::F32 | Scalar::F64, _) => self.intrinsic("llvm.fptosi.sat", &[tt, x.get_type()], &[x])?,
             (Scalar::U8 | Scalar::Bool, Scalar::F32 | Scalar::F64) => cast(self, Op::UIToFP, x, tt)?,
             (_, Scalar::F32 | Scalar::F64) => cast(self, Op::SIToFP, x, tt)?,

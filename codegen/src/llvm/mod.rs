@@ -15,7 +15,6 @@ pub use engine::{jit, jit_on};
 
 use crate::Error;
 use crate::kernel::{Kernel, verify::verify};
-use crate::schedule::vectorize;
 use inkwell::OptimizationLevel;
 use inkwell::context::Context;
 use inkwell::module::Module;
@@ -71,7 +70,8 @@ fn target_machine(reloc: RelocMode) -> Result<TargetMachine, Error> {
 /// A kernel ready to emit: verified, then vectorized.
 fn prepare(k: &Kernel) -> Result<Kernel, Error> {
     verify(k).map_err(|errs| Error::Kernel { kernel: k.name.clone(), message: errs.join("; ") })?;
-    Ok(vectorize(k))
+    // LLVM's vectors of bytes and of f64 are native (casts saturate as scalars do).
+    Ok(crate::schedule::vectorize_for(k, crate::schedule::Caps { bytes: true, f64: true }))
 }
 
 /// Builds one module holding every kernel (function `names[i]` for `kernels[i]`),

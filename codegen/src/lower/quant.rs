@@ -43,10 +43,6 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn i64_bytes(v: &[i64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 /// `(outer, d, inner)` around the quantized axis (`d = 1` per tensor).
 fn around_axis(shape: &[usize], q: &Quant) -> (usize, usize, usize) {
     match q.axis() {
@@ -69,24 +65,26 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                 return Err(internal(node, "quantization parameters do not cover the axis"));
             }
             let sb = l.constant(&format!("{node}.scale"), Scalar::F32, f32_bytes(&s));
-            let zb = l.constant(&format!("{node}.zero_point"), Scalar::I64, i64_bytes(&z));
+            let zb = l.constant(&format!("{node}.zero_point"), Scalar::I32, z.iter().flat_map(|&v| (v as i32).to_le_bytes()).collect());
             let name = l.kernel_name(node, "");
             let mut kb = KernelBuilder::new(name);
             let xb = kb.buffer("x", x.scalar, x.len(), Access::Read);
             let sk = kb.buffer("scale", Scalar::F32, d as u64, Access::Read);
-            let zk = kb.buffer("zero_point", Scalar::I64, d as u64, Access::Read);
+            let zk = kb.buffer("zero_point", Scalar::I32, d as u64, Access::Read);
             let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
             let quantize = matches!(op, Op::Quantize(_));
             let out_scalar = out.scalar;
+            // In i32 (vectors of it on every CPU; no i64 on the GPU).
             let elem = move |v: Expr, sc: Expr, zp: Expr| {
                 if quantize {
                     // Bounded before the conversion so that adding the zero point
-                    // cannot wrap; NaN converts to 0.
+                    // cannot wrap (the cast to the 8-bit dtype saturates); NaN
+                    // converts to 0.
                     let r = Expr::un(UnOp::Round, v / sc);
-                    let r = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, r, Expr::f(-1e12)), Expr::f(1e12));
-                    Expr::cast(out_scalar, Expr::cast(Scalar::I64, r) + zp)
+                    let r = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, r, Expr::f(-1e9)), Expr::f(1e9));
+                    Expr::cast(out_scalar, Expr::cast(Scalar::I32, r) + zp)
                 } else {
-                    Expr::cast(Scalar::F32, Expr::cast(Scalar::I64, v) - zp) * sc
+                    Expr::cast(Scalar::F32, Expr::cast(Scalar::I32, v) - zp) * sc
                 }
             };
             if l.target.is_gpu() {
@@ -97,6 +95,14 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     let r = elem(Expr::load(xb, at.clone()), Expr::load(sk, ix[1].clone()), Expr::load(zk, ix[1].clone()));
                     kb.store(y, at, r);
                 });
+            } else if d == 1 {
+                // Per tensor: one flat loop, in parallel chunks, vectorized.
+                // (The parallel loop must be the kernel's only top-level statement:
+                // the parameters are read inside it, loop-invariant.)
+                super::util::nest(&mut kb, &l.target, &[outer * inner], &[vec![1]], |kb, idx| {
+                    let r = elem(Expr::load(xb, idx[0].clone()), Expr::load(sk, Expr::i(0)), Expr::load(zk, Expr::i(0)));
+                    kb.store(y, idx[0].clone(), r);
+                });
             } else {
                 let total = (outer * d * inner) as u64;
                 let par = if outer > 1 && total >= l.target.parallel_min_elems { LoopKind::Parallel } else { LoopKind::Serial };
@@ -104,7 +110,7 @@ pub fn lower(l: &mut Lowerer, node: &str, op: &Op, ins: &[Operand], outs: &[Oper
                     kb.for_n("c", d as u64, |kb, c| {
                         let sc = kb.let_("s", Expr::load(sk, c.clone()));
                         let zp = kb.let_("z", Expr::load(zk, c.clone()));
-                        let kind = if quantize { LoopKind::Serial } else { LoopKind::Vectorized(4) };
+                        let kind = LoopKind::Vectorized(l.target.vector_width.max(1));
                         kb.for_("i", Expr::i(0), Expr::i(inner as i64), kind, |kb, i| {
                             let at = (o.clone() * d as i64 + c.clone()) * inner as i64 + i;
                             kb.store(y, at.clone(), elem(Expr::load(xb, at), sc.clone(), zp.clone()));
@@ -236,13 +242,16 @@ pub(super) fn requantize(l: &mut Lowerer, node: &str, r: &Requant, acc: BufIdx, 
     let y = kb.buffer("out", out.scalar, out.len(), Access::Write);
     let (zp, out_scalar) = (r.zero_point as i64, out.scalar);
     let f64c = |x: f32| Expr::cast(Scalar::F64, Expr::f(x));
-    // round_half_even(acc·sa·sb[c]/scale) in f64, as the reference.
+    // round_half_even(acc·sa·sb[c]/scale) in f64, as the reference; bounded to
+    // ±2^30 so that the zero point adds in i32, and through f32 (exact up to
+    // 2^24; beyond, the 8-bit cast saturates either way) for a vector conversion.
     let elem = move |kb: &mut KernelBuilder, o: Expr, c: Expr, i: Expr, s: Expr| {
         let at = (o * chans as i64 + c) * inner as i64 + i;
         let v = Expr::cast(Scalar::F64, Expr::load(ak, at.clone())) * f64c(sa) * s / f64c(so);
         let v = Expr::un(UnOp::Round, v);
-        let v = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, v, f64c(-1e15)), f64c(1e15));
-        kb.store(y, at, Expr::cast(out_scalar, Expr::cast(Scalar::I64, v) + Expr::i(zp)));
+        let v = Expr::bin(BinOp::Min, Expr::bin(BinOp::Max, v, f64c(-1073741824.0)), f64c(1073741824.0));
+        let v = Expr::cast(Scalar::I32, Expr::cast(Scalar::F32, v));
+        kb.store(y, at, Expr::cast(out_scalar, v + Expr::int(zp, Scalar::I32)));
     };
     if l.target.is_gpu() {
         // One invocation per element (a serial nest of 65,536 or more iterations
@@ -257,7 +266,8 @@ pub(super) fn requantize(l: &mut Lowerer, node: &str, r: &Requant, acc: BufIdx, 
         kb.for_("o", Expr::i(0), Expr::i(outer as i64), par, |kb, o| {
             kb.for_n("c", chans as u64, |kb, c| {
                 let s = kb.let_("s", Expr::cast(Scalar::F64, Expr::load(sk, c.clone())));
-                kb.for_n("i", inner as u64, |kb, i| elem(kb, o.clone(), c.clone(), i, s.clone()));
+                let w = l.target.vector_width.max(1);
+                kb.for_("i", Expr::i(0), Expr::i(inner as i64), LoopKind::Vectorized(w), |kb, i| elem(kb, o.clone(), c.clone(), i, s.clone()));
             });
         });
     }

@@ -7,7 +7,7 @@ pub mod options;
 pub mod vectorize;
 
 pub use options::{ParseError, ScheduleOptions, Ukernels};
-pub use vectorize::vectorize;
+pub use vectorize::{Caps, vectorize, vectorize_for};
 
 use crate::{Backend, Error};
 use crate::ukernel::Isa;

@@ -3,27 +3,44 @@
 //! remainder loop. A body it cannot widen (an i64 or byte-typed value that varies
 //! with the loop, a non-contiguous varying load or store, an assignment to a
 //! variable from outside the loop, a branch on a varying condition) runs serially
-//! instead: vectorization changes speed, never results.
+//! instead: vectorization changes speed, never results. An emitter whose vectors
+//! of bytes and of f64 are native ([`Caps`]: LLVM) also widens byte loads and
+//! stores (8-bit tensors, widened or narrowed by casts) and f64 arithmetic.
 
 use crate::kernel::{BinOp, Expr, Kernel, Loop, LoopKind, Scalar, Stmt, Ty, VarId};
 use std::collections::{HashMap, HashSet};
 
-/// Rewrites every vectorized loop of `k` (see the module doc).
+/// Which scalars beyond f32, i32 and bool an emitter's vectors hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caps {
+    /// u8 and i8 (loads, stores and casts).
+    pub bytes: bool,
+    /// f64 arithmetic and casts.
+    pub f64: bool,
+}
+
+/// Rewrites every vectorized loop of `k` (see the module doc), f32, i32 and bool
+/// values only.
 pub fn vectorize(k: &Kernel) -> Kernel {
+    vectorize_for(k, Caps::default())
+}
+
+/// [`vectorize`] for an emitter with `caps`.
+pub fn vectorize_for(k: &Kernel, caps: Caps) -> Kernel {
     let mut out = k.clone();
     let body = std::mem::take(&mut out.body);
-    out.body = block(&mut out, body, &k.body);
+    out.body = block(&mut out, body, &k.body, caps);
     out
 }
 
-fn block(k: &mut Kernel, body: Vec<Stmt>, whole: &[Stmt]) -> Vec<Stmt> {
+fn block(k: &mut Kernel, body: Vec<Stmt>, whole: &[Stmt], caps: Caps) -> Vec<Stmt> {
     let mut out = Vec::with_capacity(body.len());
     for s in body {
         match s {
             Stmt::Loop(mut l) => {
                 if let LoopKind::Vectorized(w) = l.kind
                     && w > 1
-                    && let Some(widened) = widen_loop(k, &l, w, whole)
+                    && let Some(widened) = widen_loop(k, &l, w, whole, caps)
                 {
                     out.extend(widened);
                     continue;
@@ -31,12 +48,12 @@ fn block(k: &mut Kernel, body: Vec<Stmt>, whole: &[Stmt]) -> Vec<Stmt> {
                 if matches!(l.kind, LoopKind::Vectorized(_)) {
                     l.kind = LoopKind::Serial;
                 }
-                l.body = block(k, l.body, whole);
+                l.body = block(k, l.body, whole, caps);
                 out.push(Stmt::Loop(l));
             }
             Stmt::If { cond, then, els } => {
-                let then = block(k, then, whole);
-                let els = block(k, els, whole);
+                let then = block(k, then, whole, caps);
+                let els = block(k, els, whole, caps);
                 out.push(Stmt::If { cond, then, els });
             }
             s => out.push(s),
@@ -47,7 +64,7 @@ fn block(k: &mut Kernel, body: Vec<Stmt>, whole: &[Stmt]) -> Vec<Stmt> {
 
 /// The main vector loop and the scalar tail, or `None` when the body cannot be
 /// widened.
-fn widen_loop(k: &mut Kernel, l: &Loop, w: u32, whole: &[Stmt]) -> Option<Vec<Stmt>> {
+fn widen_loop(k: &mut Kernel, l: &Loop, w: u32, whole: &[Stmt], caps: Caps) -> Option<Vec<Stmt>> {
     if l.step != 1 {
         return None;
     }
@@ -68,7 +85,7 @@ fn widen_loop(k: &mut Kernel, l: &Loop, w: u32, whole: &[Stmt]) -> Option<Vec<St
             return None;
         }
     }
-    let cx = Cx { k, i: l.var, w, varying: &varying, local: &local };
+    let cx = Cx { k, i: l.var, w, varying: &varying, local: &local, caps };
     if !cx.legal_block(&l.body) {
         return None;
     }
@@ -81,10 +98,10 @@ fn widen_loop(k: &mut Kernel, l: &Loop, w: u32, whole: &[Stmt]) -> Option<Vec<St
         let nv = k.new_var(&format!("{}_v", d.name), d.ty.with_lanes(w));
         map.insert(v, nv);
     }
-    let cx = Cx { k, i: l.var, w, varying: &varying, local: &local };
+    let cx = Cx { k, i: l.var, w, varying: &varying, local: &local, caps };
     let wide = cx.widen_block(&l.body, &map);
-    let main_body = block(k, wide, whole);
-    let tail_body = block(k, strip_vectorized(l.body.clone()), whole);
+    let main_body = block(k, wide, whole, caps);
+    let tail_body = block(k, strip_vectorized(l.body.clone()), whole, caps);
     let mut out = vec![];
     // end = lo + (hi - lo) / w * w
     let (lo, hi) = (l.lo.clone(), l.hi.clone());
@@ -225,6 +242,7 @@ struct Cx<'a> {
     w: u32,
     varying: &'a HashSet<VarId>,
     local: &'a HashSet<VarId>,
+    caps: Caps,
 }
 
 impl Cx<'_> {
@@ -252,7 +270,16 @@ impl Cx<'_> {
     }
 
     fn wide_ok(&self, t: Ty) -> bool {
-        matches!(t.scalar, Scalar::F32 | Scalar::I32 | Scalar::Bool) && t.lanes == 1
+        self.scalar_ok(t.scalar) && t.lanes == 1
+    }
+
+    fn scalar_ok(&self, s: Scalar) -> bool {
+        match s {
+            Scalar::F32 | Scalar::I32 | Scalar::Bool => true,
+            Scalar::U8 | Scalar::I8 => self.caps.bytes,
+            Scalar::F64 => self.caps.f64,
+            _ => false,
+        }
     }
 
     /// Whether a value-position expression can be widened.
@@ -268,7 +295,10 @@ impl Cx<'_> {
             Expr::Const(_) => true,
             Expr::Var(v) => *v != self.i,
             Expr::Load { buf, index, lanes } => {
-                *lanes == 1 && self.coef(index) == Some(1) && matches!(self.k.buffer(*buf).scalar, Scalar::F32 | Scalar::I32)
+                *lanes == 1 && self.coef(index) == Some(1) && {
+                    let b = self.k.buffer(*buf).scalar;
+                    matches!(b, Scalar::F32 | Scalar::I32) || (self.caps.bytes && matches!(b, Scalar::U8 | Scalar::I8))
+                }
             }
             Expr::Un(_, a) => self.legal_value(a),
             Expr::Bin(op, a, b) => {
