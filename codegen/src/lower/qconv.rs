@@ -349,7 +349,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
                                 // Unit stride: lane i reads the bytes after lane 0's, a
                                 // vector load per tap.
                                 let w = l_vec;
-                                let kind = if geo.stride[2] == 1 && w > 1 && r % w as usize == 0 { LoopKind::Vectorized(w) } else { LoopKind::Serial };
+                                let kind = if geo.stride[2] == 1 && w > 1 && r.is_multiple_of(w as usize) { LoopKind::Vectorized(w) } else { LoopKind::Serial };
                                 kb.for_("i", Expr::i(0), Expr::i(r as i64), kind, |kb, i| {
                                     let el = |t: &[Expr; 4]| {
                                         let at = base.clone() + c[0].clone() + t[0].clone() + i.clone() * geo.stride[2] as i64;
@@ -367,7 +367,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
                 }
             };
             kb.for_n("q", (kk / pw) as u64, |kb, q| lanes(kb, &q, pw));
-            if kk % pw != 0 {
+            if !kk.is_multiple_of(pw) {
                 lanes(kb, &Expr::i(kp as i64 - 1), kk % pw);
             }
         };

@@ -183,7 +183,7 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
                 });
             };
             kb.for_n("q", (s2.depth / pw) as u64, |kb, q| lanes(kb, &q, pw));
-            if s2.depth % pw != 0 {
+            if !s2.depth.is_multiple_of(pw) {
                 lanes(kb, &Expr::i(kp as i64 - 1), s2.depth % pw);
             }
         };

@@ -102,6 +102,11 @@ fn channel_tensor(v: Vec<f32>, trailing: usize) -> Tensor {
     Tensor::new(shape, Data::F32(v)).expect("shape matches")
 }
 
+/// An integer kernel for a layer: its op and inputs, its accumulators' per-channel
+/// weight scales, the number of trailing dims after the channel axis of its
+/// output, `α`, and an addend after the rescale (bias or `C`, with its factor).
+type KernelPlan = (Op, Vec<Value>, Vec<f32>, usize, f32, Option<(Value, f32)>);
+
 fn fold_layer(g: &mut Graph, id: NodeId) -> Option<()> {
     let ins = g.node_inputs(id);
     let qx = dq_source(g, ins[0])?;
@@ -113,7 +118,7 @@ fn fold_layer(g: &mut Graph, id: NodeId) -> Option<()> {
     let name = g.node(id).name().to_string();
     let op = g.node(id).op.clone();
     // The integer kernel, its accumulators' scale, and what comes after.
-    let (kernel, kins, s, trailing, alpha, extra): (Op, Vec<Value>, Vec<f32>, usize, f32, Option<(Value, f32)>) = match &op {
+    let (kernel, kins, s, trailing, alpha, extra): KernelPlan = match &op {
         Op::Conv(c) => {
             let m = wty.dims()[0].fixed()? as usize;
             let sw = scales(&wq, 0, m)?;
@@ -291,9 +296,9 @@ fn fuse_requant(g: &mut Graph, qid: NodeId) -> Option<()> {
     let accv = g.node_inputs(castv.node)[0];
     only_user(g, accv)?;
     let acc = accv.node;
-    let (conv, trailing): (Option<Conv>, usize) = match &g.node(acc).op {
-        Op::QConv(c, r) if r.dtype == DType::I32 => (Some(c.clone()), c.rank()),
-        Op::QMatMul(r) if r.dtype == DType::I32 => (None, 0),
+    let conv: Option<Conv> = match &g.node(acc).op {
+        Op::QConv(c, r) if r.dtype == DType::I32 => Some(c.clone()),
+        Op::QMatMul(r) if r.dtype == DType::I32 => None,
         _ => return None,
     };
     let kins = g.node_inputs(acc);
@@ -329,7 +334,6 @@ fn fuse_requant(g: &mut Graph, qid: NodeId) -> Option<()> {
         let name = g.node(acc).name().to_string();
         new_ins.push(add_weight(g, &format!("{name}_bias32"), Tensor::new(vec![n as usize], Data::I32(bi)).ok()?));
     }
-    let _ = trailing;
     let r = Requant { dtype: qa.dtype, scale: Some(so), zero_point: zo };
     let op = match conv {
         Some(c) => Op::QConv(c, r),
