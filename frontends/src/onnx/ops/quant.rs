@@ -17,9 +17,12 @@ use smelt_ir::{BinaryOp, DType, Dim, Op, Quant, Tensor, UnaryOp, Value};
 
 type Out = Result<Vec<Value>>;
 
-/// Scale and zero point of input slots `s`, `z` for a tensor of rank `rank`:
-/// per tensor, or per `axis` when the scale has several entries.
-fn params(cx: &Ctx, n: &NodeRef, s: usize, z: usize, rank: usize, qdtype: DType) -> Result<Quant> {
+/// Scale and zero point of input slots `s`, `z` for a tensor of `dims`: per
+/// tensor, or per axis when the scale has several entries (the node's `axis`,
+/// or `axis_of_op` for ops whose axis is fixed: QLinearMatMul's columns,
+/// QLinearConv's output channels), the scales covering that axis.
+fn params(cx: &Ctx, n: &NodeRef, s: usize, z: usize, dims: &[Dim], qdtype: DType, axis_of_op: Option<usize>) -> Result<Quant> {
+    let rank = dims.len();
     if n.int("block_size", 0)? != 0 {
         return Err(n.unsupported("blocked quantization"));
     }
@@ -39,9 +42,19 @@ fn params(cx: &Ctx, n: &NodeRef, s: usize, z: usize, rank: usize, qdtype: DType)
     if scale.len() == 1 {
         return Ok(Quant::PerTensor { scale: scale[0], zero_point: zp[0] });
     }
-    let axis = n.int("axis", 1)?;
-    let axis =
-        smelt_ir::shape::normalize_axis(axis, rank).ok_or_else(|| n.err(format!("axis {axis} is out of range")))?;
+    let axis = match axis_of_op {
+        Some(a) => a,
+        None => {
+            let axis = n.int("axis", 1)?;
+            smelt_ir::shape::normalize_axis(axis, rank).ok_or_else(|| n.err(format!("axis {axis} is out of range")))?
+        }
+    };
+    // The scales must cover the axis (its size when it is fixed).
+    if let Some(d) = dims.get(axis)
+        && d.fixed().is_some_and(|d| d != scale.len() as u64)
+    {
+        return Err(n.err(format!("{} scales for axis {axis} of size {d}", scale.len())));
+    }
     Ok(Quant::PerAxis { axis, scale, zero_point: zp })
 }
 
@@ -153,7 +166,7 @@ pub fn quantize(cx: &mut Ctx, n: &NodeRef) -> Out {
         return quantize_dynamic(cx, n, x, default);
     }
     let d = qdtype(cx, n, 2, default)?;
-    let q = params(cx, n, 1, 2, cx.rank(x), d)?;
+    let q = params(cx, n, 1, 2, &cx.dims(x), d, None)?;
     let x = if cx.ty(x).dtype == DType::F32 { x } else { cx.cast(x, DType::F32)? };
     let (attrs, _) = quantize_attrs(&q, d);
     Ok(vec![cx.op(Op::Quantize(attrs), &[x])?])
@@ -192,7 +205,7 @@ pub fn dequantize(cx: &mut Ctx, n: &NodeRef) -> Out {
         return dequantize_blocked(cx, n, x);
     }
     let t = cx.ty(x);
-    let q = params(cx, n, 1, 2, t.rank(), if t.dtype.is_quantizable() { t.dtype } else { DType::I32 })?;
+    let q = params(cx, n, 1, 2, t.dims(), if t.dtype.is_quantizable() { t.dtype } else { DType::I32 }, None)?;
     let out = cx.need_tensor(n, 1, "scale")?.dtype();
     let y = if t.quant.as_ref() == Some(&q) {
         cx.op(Op::Dequantize, &[x])?
@@ -320,7 +333,7 @@ fn qmatmul(cx: &mut Ctx, n: &NodeRef, a: Value, b: Value, r: Requant) -> Result<
 /// The requantization of output zero point slot `z` and scale slot `s`.
 fn requant(cx: &Ctx, n: &NodeRef, s: usize, z: usize) -> Result<Requant> {
     let d = qdtype(cx, n, z, DType::U8)?;
-    match params(cx, n, s, z, 0, d)? {
+    match params(cx, n, s, z, &[], d, None)? {
         Quant::PerTensor { scale, zero_point } => Ok(Requant { dtype: d, scale: Some(scale), zero_point }),
         Quant::PerAxis { .. } => Err(n.unsupported("a per-axis output scale")),
     }
@@ -329,14 +342,12 @@ fn requant(cx: &Ctx, n: &NodeRef, s: usize, z: usize) -> Result<Requant> {
 pub fn qlinear_matmul(cx: &mut Ctx, n: &NodeRef) -> Out {
     let (a, b) = (cx.input(n, 0)?, cx.input(n, 3)?);
     let (ta, tb) = (cx.ty(a), cx.ty(b));
-    let qa = params(cx, n, 1, 2, ta.rank(), ta.dtype)?;
+    let qa = params(cx, n, 1, 2, ta.dims(), ta.dtype, Some(0))?;
     if qa.axis().is_some() {
         return Err(n.unsupported("a per-row scale for A"));
     }
-    let mut qb = params(cx, n, 4, 5, tb.rank(), tb.dtype)?;
-    if let Quant::PerAxis { axis, .. } = &mut qb {
-        *axis = tb.rank().saturating_sub(1); // one scale per column
-    }
+    // One scale per column of B.
+    let qb = params(cx, n, 4, 5, tb.dims(), tb.dtype, Some(tb.rank().saturating_sub(1)))?;
     let a = as_quant(cx, a, qa)?;
     let b = as_quant(cx, b, qb)?;
     let r = requant(cx, n, 6, 7)?;
@@ -346,11 +357,9 @@ pub fn qlinear_matmul(cx: &mut Ctx, n: &NodeRef) -> Out {
 pub fn qlinear_conv(cx: &mut Ctx, n: &NodeRef) -> Out {
     let (x, w) = (cx.input(n, 0)?, cx.input(n, 3)?);
     let (tx, tw) = (cx.ty(x), cx.ty(w));
-    let qx = params(cx, n, 1, 2, tx.rank(), tx.dtype)?;
-    let mut qw = params(cx, n, 4, 5, tw.rank(), tw.dtype)?;
-    if let Quant::PerAxis { axis, .. } = &mut qw {
-        *axis = 0; // one scale per output channel
-    }
+    let qx = params(cx, n, 1, 2, tx.dims(), tx.dtype, Some(1))?;
+    // One scale per output channel.
+    let qw = params(cx, n, 4, 5, tw.dims(), tw.dtype, Some(0))?;
     let r = requant(cx, n, 6, 7)?;
     let bias = cx.opt_input(n, 8)?;
     conv_common(cx, n, x, w, qx, qw, r, bias)
