@@ -192,10 +192,10 @@ enum Cmd {
         #[command(flatten)]
         engine: EngineArgs,
     },
-    /// Write seeded random weights for a model's params.
-    /// Quantizes a model to int8 after training (static, calibrated): writes
-    /// OUT.smelt and OUT.safetensors with integer kernels, and prints each layer's
-    /// precision and the output error measured on held-out inputs.
+    /// Quantizes a model to int8 after training (static and calibrated, or
+    /// dynamic): writes OUT.smelt and OUT.safetensors with integer kernels, and
+    /// prints each layer's precision and the output error measured on held-out
+    /// inputs.
     Quantize {
         model: PathBuf,
         /// The quantized model (OUT.smelt, weights in OUT.safetensors).
@@ -209,6 +209,12 @@ enum Cmd {
         /// Calibrate on N seeded random inputs (a quick try; real data is better).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
         calibrate_random: Option<u64>,
+        /// static: activation ranges calibrated ahead of time (convs, matmuls,
+        /// gemms); dynamic: matmuls and gemms quantize their activation with a
+        /// range computed from each run's data (no calibration needed: the inputs,
+        /// 8 random ones by default, only measure the error).
+        #[arg(long, default_value = "static", value_parser = ["static", "dynamic"])]
+        mode: String,
         /// How activation ranges are chosen: minmax, percentile[:P] (99.999),
         /// entropy (KL, as TensorRT) or mse.
         #[arg(long, default_value = "minmax")]
@@ -314,6 +320,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             out,
             calibrate,
             calibrate_random,
+            mode,
             method,
             activations,
             symmetric,
@@ -330,6 +337,7 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             out,
             calibrate,
             calibrate_random: calibrate_random.map(|n| n as usize),
+            dynamic: mode == "dynamic",
             method,
             activations,
             symmetric,

@@ -1,7 +1,8 @@
 //! `smelt quantize` end to end: on the trained digits CNN (tests/fixtures/digits)
 //! it writes OUT.smelt and OUT.safetensors (int8 weights, a quarter of the float
 //! ones) that `smelt run` runs, prints the per-layer report and writes it as
-//! JSON; bad requests fail with status 1, one clear message and nothing written.
+//! JSON; `--mode dynamic` needs no calibration inputs; bad requests fail with
+//! status 1, one clear message and nothing written.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,6 +52,22 @@ fn quantizes_runs_and_reports() {
     let x = smelt(&dir, &["run", "out/cnn_int8.smelt", "--random", "1", "--dim", "N=5"]);
     assert_eq!(x.code, Some(0), "{}", x.stderr);
     assert!(x.stdout.contains("f32[5, 10]"), "{}", x.stdout);
+}
+
+#[test]
+fn dynamic_mode_needs_no_calibration() {
+    let dir = temp_dir("dynamic");
+    let model = digits("digits_lstm.onnx");
+    let o = smelt(&dir, &["quantize", &model, "--mode", "dynamic", "-o", "lstm_dyn", "--report", "r.json"]);
+    assert_eq!(o.code, Some(0), "{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("int8-dynamic") && o.stdout.contains("run time") && o.stdout.contains("1/1 layers int8"), "{}", o.stdout);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["mode"], "dynamic");
+    assert_eq!((&report["calibration_inputs"], &report["held_out_inputs"]), (&0.into(), &8.into()), "8 random inputs by default: {report}");
+    let text = std::fs::read_to_string(dir.join("lstm_dyn.smelt")).unwrap();
+    assert!(text.contains("qmatmul") && text.contains("reduce_max"), "{text}");
+    let x = smelt(&dir, &["run", "lstm_dyn.smelt", "--random", "1", "--dim", "N=3"]);
+    assert_eq!(x.code, Some(0), "{}", x.stderr);
 }
 
 #[test]

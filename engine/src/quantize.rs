@@ -1,5 +1,6 @@
-//! Post-training static quantization (`smelt quantize`): calibrate, choose a
-//! precision per layer under an accuracy budget, and write integer kernels.
+//! Post-training quantization (`smelt quantize`): calibrate (static) or compute
+//! activation parameters at run time (dynamic), choose a precision per layer
+//! under an accuracy budget, and write integer kernels.
 //!
 //! 1. The model is cleaned at `-O1` (batch norms folded into their convs, constants
 //!    folded) and its quantizable layers found ([`smelt_passes::quant::insert::layers`]).
@@ -15,6 +16,11 @@
 //!    most error (its *sensitivity*, measured by quantizing it alone) goes back to
 //!    f32. The report says, per layer, the precision chosen and why.
 //!
+//! In [`Mode::Dynamic`] step 2 is skipped: matmuls and gemms get integer kernels
+//! whose activation scale and zero point are computed from each run's data
+//! ([`smelt_passes::quant::dynamic`]); convolutions stay f32. The calibration
+//! inputs then only serve the check and the budget.
+//!
 //! Lossy steps are measured, never assumed: the report's error, SQNR and argmax
 //! agreement are measured on the held-out inputs.
 
@@ -23,13 +29,33 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::Options;
 use smelt_ir::{DType, Graph, Tensor, Value};
 use smelt_passes::quant::calib::{self, Method, Observer};
+use smelt_passes::quant::dynamic::{self, DynamicScheme};
 use smelt_passes::quant::insert::{self, ActParams, Layer, WeightScheme};
 use smelt_passes::{OptLevel, PassManager};
 use std::collections::{BTreeMap, HashMap};
 
+/// Static (calibrated activation ranges) or dynamic (ranges from each run's data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Static,
+    Dynamic,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Static => "static",
+            Mode::Dynamic => "dynamic",
+        })
+    }
+}
+
 /// What `quantize` does.
 #[derive(Debug, Clone)]
 pub struct QuantizeOptions {
+    /// Static or dynamic quantization.
+    pub mode: Mode,
     /// How activation ranges are chosen.
     pub method: Method,
     /// Activation dtype: u8 (default) or i8.
@@ -50,6 +76,7 @@ impl QuantizeOptions {
     /// MinMax, u8 asymmetric activations, per-channel weights, no budget.
     pub fn new(run: Options) -> QuantizeOptions {
         QuantizeOptions {
+            mode: Mode::Static,
             method: Method::MinMax,
             activations: DType::U8,
             symmetric_activations: false,
@@ -66,22 +93,24 @@ impl QuantizeOptions {
 pub struct LayerReport {
     pub name: String,
     pub op: String,
-    /// `int8` or `f32`.
+    /// `int8`, `int8-dynamic` or `f32`.
     pub precision: String,
     /// Why: `quantized`, `excluded`, `kept in f32 for the budget`.
     pub reason: String,
     pub macs: u64,
     /// The output error with this layer alone quantized (measured under a budget).
     pub sensitivity: Option<f64>,
-    /// The calibrated activation range and its parameters.
-    pub range: (f32, f32),
-    pub scale: f32,
-    pub zero_point: i32,
+    /// The calibrated activation range and its parameters (static mode).
+    pub range: Option<(f32, f32)>,
+    pub scale: Option<f32>,
+    pub zero_point: Option<i32>,
 }
 
 /// What quantization did and what it cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizeReport {
+    pub mode: Mode,
+    /// The calibration method (static mode).
     pub method: String,
     pub calibration_inputs: usize,
     pub held_out_inputs: usize,
@@ -223,9 +252,14 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
     check_inputs(g, samples)?;
     let mut g0 = g.clone();
     cleanup(&mut g0)?;
-    let all = insert::layers(&g0);
+    let dynamic = o.mode == Mode::Dynamic;
+    let mut all = insert::layers(&g0);
+    if dynamic {
+        all.retain(|l| dynamic::supports(&g0, l));
+    }
     if all.is_empty() {
-        return Err(err(ErrorKind::Model, "error: nothing to quantize: the model has no conv, matmul or gemm with constant f32 weights"));
+        let what = if dynamic { "matmul or gemm" } else { "conv, matmul or gemm" };
+        return Err(err(ErrorKind::Model, format!("error: nothing to quantize ({} mode): the model has no {what} with constant f32 weights", o.mode)));
     }
     for x in &o.exclude {
         if !all.iter().any(|l| &l.name == x) {
@@ -236,11 +270,18 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
     }
     // Held-out inputs for the check.
     let n = samples.len();
-    let held: Vec<usize> = if n >= 5 { (0..n).filter(|i| i % 5 == 4).collect() } else { (0..n).collect() };
-    let calib: Vec<&Tensors> = if n >= 5 { (0..n).filter(|i| i % 5 != 4).map(|i| &samples[i]).collect() } else { samples.iter().collect() };
+    // Dynamic mode calibrates nothing: every input is held out.
+    let held: Vec<usize> = if n >= 5 && !dynamic { (0..n).filter(|i| i % 5 == 4).collect() } else { (0..n).collect() };
+    let calib: Vec<&Tensors> = if dynamic {
+        vec![]
+    } else if n >= 5 {
+        (0..n).filter(|i| i % 5 != 4).map(|i| &samples[i]).collect()
+    } else {
+        samples.iter().collect()
+    };
     let eval: Vec<&Tensors> = held.iter().map(|&i| &samples[i]).collect();
 
-    let stats = calibrate(&g0, &all, &calib, o, progress)?;
+    let stats = if dynamic { HashMap::new() } else { calibrate(&g0, &all, &calib, o, progress)? };
     let params: HashMap<Value, (ActParams, (f32, f32))> = stats
         .iter()
         .map(|(v, obs)| {
@@ -259,9 +300,14 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
     })?;
     let measure = |chosen: &[&Layer]| -> Result<(Graph, Measured)> {
         let mut q = g0.clone();
-        let act: HashMap<Value, ActParams> = chosen.iter().map(|l| (l.act, params[&l.act].0)).collect();
+        let act: HashMap<Value, ActParams> = chosen.iter().filter_map(|l| Some((l.act, params.get(&l.act)?.0))).collect();
         let owned: Vec<Layer> = chosen.iter().map(|l| (*l).clone()).collect();
-        insert::insert_qdq(&mut q, &owned, &act, WeightScheme { per_channel: o.per_channel });
+        if dynamic {
+            let s = DynamicScheme { activations: o.activations, symmetric: o.symmetric_activations, per_channel: o.per_channel };
+            dynamic::insert_dynamic(&mut q, &owned, s);
+        } else {
+            insert::insert_qdq(&mut q, &owned, &act, WeightScheme { per_channel: o.per_channel });
+        }
         cleanup(&mut q)?;
         let mut m = Measured::default();
         run_all(&q, &o.run, &eval, |i, out| {
@@ -311,27 +357,29 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
     let layers = all
         .iter()
         .map(|l| {
-            let (p, range) = params.get(&l.act).copied().unwrap_or((ActParams { dtype: o.activations, scale: 1.0, zero_point: 0 }, (0.0, 0.0)));
+            let p = params.get(&l.act).copied();
             let q = chosen.iter().any(|c| c.name == l.name);
+            let int8 = if dynamic { "int8-dynamic" } else { "int8" };
             LayerReport {
                 name: l.name.clone(),
                 op: l.op.to_string(),
-                precision: if q { "int8" } else { "f32" }.to_string(),
+                precision: if q { int8 } else { "f32" }.to_string(),
                 reason: if q { "quantized".to_string() } else { reasons.get(&l.name).cloned().unwrap_or_default() },
                 macs: l.macs,
                 sensitivity: sens.get(&l.name).copied(),
-                range,
-                scale: p.scale,
-                zero_point: p.zero_point,
+                range: p.map(|p| p.1),
+                scale: p.map(|p| p.0.scale),
+                zero_point: p.map(|p| p.0.zero_point),
             }
         })
         .collect();
     let e = m.error();
     let report = QuantizeReport {
-        method: o.method.to_string(),
+        mode: o.mode,
+        method: if dynamic { "run-time min/max".to_string() } else { o.method.to_string() },
         calibration_inputs: calib.len(),
         held_out_inputs: eval.len(),
-        held_out: n >= 5,
+        held_out: n >= 5 || dynamic,
         layers,
         error: e,
         sqnr_db: if e > 0.0 { -20.0 * e.log10() } else { f64::INFINITY },

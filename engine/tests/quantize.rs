@@ -2,10 +2,11 @@
 //! (tests/fixtures/digits, made by scripts/models/digits.py) quantized by
 //! `smelt_engine::quantize` keep their test accuracy; the quantized model runs on
 //! every backend as on the interpreter; ONNX Runtime's own QDQ model of the same
-//! CNN is folded into integer kernels and agrees with ONNX Runtime; bad requests
-//! fail with clear errors.
+//! CNN is folded into integer kernels and agrees with ONNX Runtime; dynamic
+//! quantization (run-time activation ranges) keeps the accuracy of the matmul
+//! layers it quantizes, on every backend; bad requests fail with clear errors.
 
-use smelt_engine::quantize::{QuantizeOptions, split_samples};
+use smelt_engine::quantize::{Mode, QuantizeOptions, split_samples};
 use smelt_engine::{BackendKind, Graph, Options, Tensors, compile, load};
 use smelt_ir::{Op, Tensor, weights};
 use std::path::PathBuf;
@@ -222,4 +223,54 @@ fn bad_requests_are_clear_errors() {
     let x = Tensor::f32(vec![2, 3], vec![1.0; 6]).unwrap();
     let m = msg(smelt_engine::quantize(&plain, &[Tensors::from([("x".into(), x)])], &o, &mut |_, _, _| {}));
     assert!(m.contains("nothing to quantize"), "{m}");
+}
+
+#[test]
+fn dynamic_quantization_keeps_the_accuracy_on_every_backend() {
+    let (x, labels) = test_set();
+    let dynamic = QuantizeOptions { mode: Mode::Dynamic, ..QuantizeOptions::new(cranelift()) };
+    // The CNN's convs stay f32 in dynamic mode; its two linear layers and the
+    // LSTM classifier's linear layer are quantized.
+    for (name, int8_layers) in [("digits_cnn.onnx", 2), ("digits_lstm.onnx", 1)] {
+        let g = model(name);
+        let q = smelt_engine::quantize(&g, &calibration(&g), &dynamic, &mut |_, _, _| {}).unwrap();
+        let r = &q.report;
+        let quantized: Vec<_> = r.layers.iter().filter(|l| l.precision == "int8-dynamic").collect();
+        assert_eq!(quantized.len(), int8_layers, "{name}: {:?}", r.layers);
+        assert!(quantized.iter().all(|l| l.scale.is_none() && l.op != "conv2d"), "{name}: {:?}", r.layers);
+        let lf = logits(&g, &cranelift(), &x);
+        let lq = logits(&q.graph, &cranelift(), &x);
+        let (af, aq) = (accuracy(&lf, &labels), accuracy(&lq, &labels));
+        let e = rel_err(&lf, &lq);
+        eprintln!("{name} dynamic: test accuracy f32 {:.2}% int8 {:.2}%, output error {:.3}% ({:.1} dB)", af * 100.0, aq * 100.0, e * 100.0, -20.0 * e.log10());
+        assert!((af - aq).abs() <= 0.005, "{name}: {aq} against {af}");
+        assert!(-20.0 * e.log10() >= 30.0, "{name}: {e}");
+        // The quantized matmuls are integer kernels after compilation.
+        let m = compile(q.graph.clone(), &cranelift()).unwrap();
+        let ints = m.graph().node_ids().filter(|&i| matches!(m.graph().node(i).op, Op::QMatMul(_))).count();
+        assert_eq!(ints, int8_layers, "{name}");
+        // Every backend computes what the interpreter computes, at an awkward batch.
+        let xs: Tensors = x
+            .iter()
+            .map(|(k, t)| {
+                let inner: usize = t.shape()[1..].iter().product();
+                let mut shape = t.shape().to_vec();
+                shape[0] = 37;
+                (k.clone(), Tensor::new(shape, t.data().take(&(0..37 * inner).collect::<Vec<_>>())).unwrap())
+            })
+            .collect();
+        let want = logits(&q.graph, &Options::backend(BackendKind::Interp), &xs);
+        for o in backends() {
+            let got = logits(&q.graph, &o, &xs);
+            let e = rel_err(&want, &got);
+            eprintln!("{name} dynamic on {}: {e:.2e}", o.backend);
+            assert!(e < 1e-5, "{name} dynamic on {}: relative error {e}", o.backend);
+        }
+    }
+    // Nothing to quantize dynamically in a conv-only model.
+    let mut conv = smelt_ir::text::parse("graph g(x: f32[1, 2, 5, 5]) -> (y) {\n  w = param f32[3, 2, 1, 1]\n  y = conv2d(x, w)\n}\n").unwrap();
+    conv.set_weight("w".to_string(), Tensor::f32(vec![3, 2, 1, 1], vec![0.5; 6]).unwrap());
+    let x = Tensor::f32(vec![1, 2, 5, 5], vec![1.0; 50]).unwrap();
+    let e = smelt_engine::quantize(&conv, &[Tensors::from([("x".into(), x)])], &dynamic, &mut |_, _, _| {}).unwrap_err().to_string();
+    assert!(e.contains("nothing to quantize (dynamic mode)"), "{e}");
 }

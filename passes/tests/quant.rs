@@ -205,3 +205,78 @@ fn onnx_style_qdq_pairs_cancel_and_move_through_shape_ops() {
     let got = smelt_interp::run(&f, &x).unwrap();
     compare("y", &want["y"], &got["y"]);
 }
+
+/// ONNX Runtime's dynamic quantization of `x @ w` (`w` [K, N]) written out:
+/// `DynamicQuantizeLinear` (u8 asymmetric, or i8 symmetric over ±127), weights
+/// i8 symmetric per column, `MatMulInteger`, then the float rescale.
+fn dynamic_reference(x: &[f32], w: &[f32], k: usize, n: usize, act: DType) -> Vec<f32> {
+    let lo = x.iter().copied().fold(0f32, f32::min);
+    let hi = x.iter().copied().fold(0f32, f32::max);
+    let (s, zp, qmin, qmax) = match act {
+        DType::U8 => {
+            let s = (hi - lo).max(1e-30) / 255.0;
+            (s, (-lo / s).round_ties_even().clamp(0.0, 255.0), 0.0, 255.0)
+        }
+        _ => (hi.max(-lo).max(1e-30) / 127.0, 0.0, -128.0, 127.0),
+    };
+    let xq: Vec<f32> = x.iter().map(|&v| ((v / s).round_ties_even() + zp).clamp(qmin, qmax) - zp).collect();
+    let sw: Vec<f32> = (0..n).map(|j| (0..k).map(|i| w[i * n + j].abs()).fold(0f32, f32::max) / 127.0).collect();
+    let wq: Vec<f32> = (0..k * n).map(|i| (w[i] / sw[i % n]).round_ties_even()).collect();
+    let m = x.len() / k;
+    (0..m * n)
+        .map(|o| {
+            let (r, j) = (o / n, o % n);
+            let acc: f32 = (0..k).map(|i| xq[r * k + i] * wq[i * n + j]).sum();
+            acc * s * sw[j]
+        })
+        .collect()
+}
+
+#[test]
+fn dynamic_quantization_computes_what_onnx_runtime_computes() {
+    use smelt_passes::quant::dynamic::{self, DynamicScheme};
+    let src = "graph g(x: f32[2, 3, 37], h: f32[5, 9]) -> (y, y2, z) {
+  w = param f32[37, 19]
+  w2 = param f32[37, 5]
+  u = param f32[4, 9]
+  c = param f32[5, 4]
+  y = matmul(x, w)
+  y2 = matmul(x, w2)
+  z = gemm(h, u, c) {trans_b = true, alpha = 0.5, beta = 2.0}
+}";
+    let g = graph(src, 7);
+    let x = inputs(&g, 8);
+    let want = smelt_interp::run(&g, &x).unwrap();
+    for act in [DType::U8, DType::I8] {
+        let layers = insert::layers(&g);
+        assert_eq!(layers.len(), 3);
+        assert!(layers.iter().all(|l| dynamic::supports(&g, l)));
+        let mut q = g.clone();
+        let scheme = DynamicScheme { activations: act, symmetric: act == DType::I8, per_channel: true };
+        assert_eq!(dynamic::insert_dynamic(&mut q, &layers, scheme).len(), 3);
+        PassManager::pipeline(OptLevel::O1).run(&mut q).unwrap();
+        let (ints, floats) = int_layers(&q);
+        assert_eq!((ints, floats), (3, 0), "{act}:\n{}", text::print(&q));
+        // One run-time range per activation: x's is shared by y and y2.
+        let mins = q.node_ids().filter(|&i| matches!(&q.node(i).op, Op::Reduce { kind: smelt_ir::ops::ReduceKind::Min, .. })).count();
+        assert_eq!(mins, 2, "{act}");
+        let got = smelt_interp::run(&q, &x).unwrap();
+        for (name, wname, k, n) in [("y", "w", 37, 19), ("y2", "w2", 37, 5)] {
+            let r = dynamic_reference(&x["x"].to_f32(), &g.weight(wname).unwrap().to_f32(), k, n, act);
+            let r = Tensor::new(got[name].shape().to_vec(), smelt_ir::Data::F32(r)).unwrap();
+            // x·(1/s) + zp against ONNX's round(x/s) + zp: a tie may round apart.
+            compare_tol(&format!("{act} {name} against the reference"), &r, &got[name], 1e-4);
+        }
+        // z = 0.5·h·uᵀ + 2c, with uᵀ quantized per column.
+        let u = g.weight("u").unwrap().to_f32();
+        let ut: Vec<f32> = (0..9 * 4).map(|i| u[(i % 4) * 9 + i / 4]).collect();
+        let hz = dynamic_reference(&x["h"].to_f32(), &ut, 9, 4, act);
+        let c = g.weight("c").unwrap().to_f32();
+        let z: Vec<f32> = hz.iter().zip(&c).map(|(a, b)| 0.5 * a + 2.0 * b).collect();
+        compare_tol(&format!("{act} z against the reference"), &Tensor::new(vec![5, 4], smelt_ir::Data::F32(z)).unwrap(), &got["z"], 1e-4);
+        // And near the float model.
+        for (k, w) in &want {
+            compare_tol(&format!("{act} {k} against f32"), w, &got[k], 0.03);
+        }
+    }
+}

@@ -1,13 +1,15 @@
-//! `smelt quantize MODEL -o OUT`: post-training static int8 quantization through
-//! the engine ([`smelt::engine::quantize`]). Calibration inputs come from
+//! `smelt quantize MODEL -o OUT`: post-training int8 quantization, static or
+//! dynamic (`--mode`), through the engine ([`smelt::engine::quantize`]).
+//! Calibration inputs come from
 //! safetensors files (`--calibrate`, each like `run --inputs`, or stacked with one
 //! more leading dim holding many inputs) or are drawn at random
-//! (`--calibrate-random N`). Prints the per-layer report and the measured error;
+//! (`--calibrate-random N`; dynamic mode draws 8 when none are given, for the
+//! error check alone). Prints the per-layer report and the measured error;
 //! writes `OUT.smelt` and `OUT.safetensors` (atomically, only on success), and the
 //! report as JSON with `--report`.
 
 use super::{BackendArg, EngineArgs, engine_err, reported, shown, weight_bytes};
-use smelt::engine::quantize::{QuantizeOptions, QuantizeReport, split_samples};
+use smelt::engine::quantize::{Mode, QuantizeOptions, QuantizeReport, split_samples};
 use smelt::engine::{self, Tensors};
 use smelt::ir::{Bindings, DType, weights};
 use smelt::passes::quant::calib::Method;
@@ -21,6 +23,7 @@ pub struct QuantizeArgs {
     pub out: PathBuf,
     pub calibrate: Vec<PathBuf>,
     pub calibrate_random: Option<usize>,
+    pub dynamic: bool,
     pub method: String,
     pub activations: String,
     pub symmetric: bool,
@@ -59,7 +62,11 @@ pub fn main(a: &QuantizeArgs) -> anyhow::Result<()> {
         Some(b) => Some(parse_budget(b).or_else(|e| reported(format!("error: {e}")))?),
         None => None,
     };
-    if a.calibrate.is_empty() && a.calibrate_random.is_none() {
+    let calibrate_random = match a.calibrate_random {
+        None if a.dynamic && a.calibrate.is_empty() => Some(8),
+        n => n,
+    };
+    if a.calibrate.is_empty() && calibrate_random.is_none() {
         return reported("error: give calibration inputs: --calibrate FILE.safetensors… or --calibrate-random N");
     }
     let run = a.engine.options(a.backend.kind(), a.threads, None)?;
@@ -72,7 +79,7 @@ pub fn main(a: &QuantizeArgs) -> anyhow::Result<()> {
         let t: Tensors = t.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect();
         samples.extend(split_samples(&g, t).map_err(|e| engine_err(e.with_inputs_file(Some(&shown(path)))))?);
     }
-    if let Some(n) = a.calibrate_random {
+    if let Some(n) = calibrate_random {
         let mut b = Bindings::new();
         for (k, v) in dims {
             b.insert(k.clone(), *v);
@@ -88,6 +95,7 @@ pub fn main(a: &QuantizeArgs) -> anyhow::Result<()> {
     }
 
     let mut o = QuantizeOptions::new(run);
+    o.mode = if a.dynamic { Mode::Dynamic } else { Mode::Static };
     o.method = method;
     o.activations = activations;
     o.symmetric_activations = a.symmetric;
@@ -141,18 +149,21 @@ pub fn main(a: &QuantizeArgs) -> anyhow::Result<()> {
 }
 
 fn print_report(r: &QuantizeReport) {
-    println!("{:<32} {:<8} {:<5} {:>12} {:>11}  reason", "layer", "op", "prec", "act scale", "sensitivity");
+    println!("{:<32} {:<8} {:<12} {:>12} {:>11}  reason", "layer", "op", "prec", "act scale", "sensitivity");
     for l in &r.layers {
         let sens = l.sensitivity.map(|s| format!("{:.4}%", s * 100.0)).unwrap_or_else(|| "-".into());
-        println!("{:<32} {:<8} {:<5} {:>12.4e} {:>11}  {}", l.name, l.op, l.precision, l.scale, sens, l.reason);
+        let scale = l.scale.map(|s| format!("{s:.4e}")).unwrap_or_else(|| "run time".into());
+        println!("{:<32} {:<8} {:<12} {:>12} {:>11}  {}", l.name, l.op, l.precision, scale, sens, l.reason);
     }
-    let int8 = r.layers.iter().filter(|l| l.precision == "int8").count();
+    let int8 = r.layers.iter().filter(|l| l.precision != "f32").count();
     let set = if r.held_out { "held-out" } else { "calibration" };
+    let how = match r.mode {
+        Mode::Static => format!("{} calibration inputs, {}", r.calibration_inputs, r.method),
+        Mode::Dynamic => "dynamic: activation ranges computed at run time".to_string(),
+    };
     print!(
-        "{int8}/{} layers int8 ({} calibration inputs, {}); output error {:.4}% ({:.1} dB SQNR) on {} {set} inputs",
+        "{int8}/{} layers int8 ({how}); output error {:.4}% ({:.1} dB SQNR) on {} {set} inputs",
         r.layers.len(),
-        r.calibration_inputs,
-        r.method,
         r.error * 100.0,
         r.sqnr_db,
         r.held_out_inputs
@@ -174,12 +185,12 @@ fn report_json(r: &QuantizeReport) -> String {
         .map(|l| {
             serde_json::json!({
                 "name": l.name, "op": l.op, "precision": l.precision, "reason": l.reason, "macs": l.macs,
-                "sensitivity": l.sensitivity, "range": [l.range.0, l.range.1], "scale": l.scale, "zero_point": l.zero_point,
+                "sensitivity": l.sensitivity, "range": l.range.map(|r| [r.0, r.1]), "scale": l.scale, "zero_point": l.zero_point,
             })
         })
         .collect();
     let v = serde_json::json!({
-        "method": r.method, "calibration_inputs": r.calibration_inputs, "held_out_inputs": r.held_out_inputs,
+        "mode": r.mode.to_string(), "method": r.method, "calibration_inputs": r.calibration_inputs, "held_out_inputs": r.held_out_inputs,
         "held_out": r.held_out, "error": finite(r.error), "sqnr_db": finite(r.sqnr_db),
         "argmax_agreement": r.argmax_agreement, "budget": r.budget, "layers": layers,
     });
