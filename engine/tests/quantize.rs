@@ -274,3 +274,50 @@ fn dynamic_quantization_keeps_the_accuracy_on_every_backend() {
     let e = smelt_engine::quantize(&conv, &[Tensors::from([("x".into(), x)])], &dynamic, &mut |_, _, _| {}).unwrap_err().to_string();
     assert!(e.contains("nothing to quantize (dynamic mode)"), "{e}");
 }
+
+/// tests/fixtures/dynamic, made by scripts/models/bert_dynamic.py.
+fn bert(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/dynamic").join(name)
+}
+
+/// The BERT fixture imported at the inputs' shapes (its Range and Slice need them).
+fn load_bert(name: &str, io: &Tensors) -> Graph {
+    let input_shapes = io.iter().map(|(k, t)| (k.clone(), t.shape().to_vec())).collect();
+    load(smelt_engine::Source::PinnedOnnx { path: bert(name), input_shapes, dims: Default::default() }).unwrap()
+}
+
+fn hidden(g: &Graph, o: &Options, x: &Tensors) -> Tensor {
+    let m = compile(g.clone(), o).unwrap();
+    m.run(x).unwrap().remove("last_hidden_state").unwrap()
+}
+
+#[test]
+fn onnx_runtime_dynamic_models_import_as_integer_kernels_and_agree_with_it() {
+    let mut io = weights::read_safetensors(&bert("io.safetensors")).unwrap();
+    let (want8, want32) = (io.remove("expected.int8").unwrap(), io.remove("expected.fp32").unwrap());
+    let g = load_bert("bert_tiny_dynamic.onnx", &io);
+    // DynamicQuantizeLinear → MatMulInteger (A's zero point from the data) →
+    // rescale: six weight matmuls per layer, all integer kernels.
+    let m = compile(g.clone(), &cranelift()).unwrap();
+    let ints = m.graph().node_ids().filter(|&i| matches!(m.graph().node(i).op, Op::QMatMul(_))).count();
+    assert_eq!(ints, 12);
+    let mut all = backends();
+    all.push(Options::backend(BackendKind::Interp));
+    for o in all {
+        let got = hidden(&g, &o, &io);
+        let e = rel_err(&want8, &got);
+        eprintln!("ORT dynamic BERT on {}: {e:.2e} from ONNX Runtime's int8 (its int8 is {:.2e} from its fp32)", o.backend, rel_err(&want32, &want8));
+        // ONNX Runtime rounds x·(1/s) where the reference divides: a few
+        // activations land one step apart, far under the quantization error.
+        assert!(e < 1e-3, "{}: {e}", o.backend);
+    }
+    // smelt's own dynamic quantization of the float model errs like ONNX Runtime's.
+    let f = load_bert("bert_tiny.onnx", &io);
+    let dynamic = QuantizeOptions { mode: Mode::Dynamic, ..QuantizeOptions::new(cranelift()) };
+    let q = smelt_engine::quantize(&f, std::slice::from_ref(&io), &dynamic, &mut |_, _, _| {}).unwrap();
+    assert_eq!(q.report.layers.iter().filter(|l| l.precision == "int8-dynamic").count(), 12, "{:?}", q.report.layers);
+    let ours = hidden(&q.graph, &cranelift(), &io);
+    let (e_ours, e_ort) = (rel_err(&want32, &ours), rel_err(&want32, &want8));
+    eprintln!("BERT dynamic int8 against fp32: smelt {e_ours:.2e}, ONNX Runtime {e_ort:.2e}");
+    assert!(e_ours < 2.0 * e_ort, "{e_ours} against ONNX Runtime's {e_ort}");
+}

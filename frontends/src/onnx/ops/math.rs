@@ -2,7 +2,7 @@
 //! pre-opset-7 `broadcast`/`axis` form), comparisons and logic, variadic
 //! Sum/Mean/Max/Min, Clip, Pow, PRelu, MatMul, Gemm, Softmax and LogSoftmax.
 //! Activations smelt lacks are written with its ops (Selu, Celu, Softsign, HardSwish,
-//! Mish, ThresholdedRelu, Shrink, Tan).
+//! Mish, ThresholdedRelu, Shrink, Tan), and so are IsNaN (`x ≠ x`) and IsInf.
 
 use super::super::ctx::Ctx;
 use super::super::error::Result;
@@ -70,6 +70,8 @@ pub const UNARY: &[&str] = &[
     "Shrink",
     "Tan",
     "Swish",
+    "IsNaN",
+    "IsInf",
 ];
 
 pub fn unary(cx: &mut Ctx, n: &NodeRef) -> Out {
@@ -80,6 +82,31 @@ pub fn unary(cx: &mut Ctx, n: &NodeRef) -> Out {
         return Ok(vec![cx.unary(u, x)?]);
     }
     let y = match op {
+        // NaN is the one value unequal to itself.
+        "IsNaN" => {
+            let e = cx.binary(BinaryOp::Equal, x, x)?;
+            cx.unary(UnaryOp::Not, e)?
+        }
+        "IsInf" => {
+            let (neg, pos) = (n.int("detect_negative", 1)? != 0, n.int("detect_positive", 1)? != 0);
+            let mut hits = vec![];
+            for (on, v) in [(pos, f64::INFINITY), (neg, f64::NEG_INFINITY)] {
+                if on {
+                    let inf = cx.scalar(v, d);
+                    hits.push(cx.binary(BinaryOp::Equal, x, inf)?);
+                }
+            }
+            match hits[..] {
+                [a, b] => cx.binary(BinaryOp::Or, a, b)?,
+                [a] => a,
+                _ => {
+                    // Neither sign: all false.
+                    let e = cx.binary(BinaryOp::Equal, x, x)?;
+                    let ne = cx.unary(UnaryOp::Not, e)?;
+                    cx.binary(BinaryOp::And, e, ne)?
+                }
+            }
+        }
         "Gelu" => match n.string("approximate")?.as_deref().unwrap_or("none") {
             "none" => cx.unary(UnaryOp::Gelu, x)?,
             "tanh" => cx.unary(UnaryOp::GeluTanh, x)?,

@@ -398,6 +398,12 @@ pub fn integer(cx: &mut Ctx, n: &NodeRef) -> Out {
     let (ta, tb) = (cx.ty(a), cx.ty(b));
     let zp =
         |cx: &Ctx, i: usize| -> Result<Vec<i32>> { if n.has_input(i) { zero_points(cx, n, i) } else { Ok(vec![0]) } };
+    // A's zero point from the data (DynamicQuantizeLinear's, as ONNX Runtime's
+    // `quantize_dynamic` writes): see `run_time_zero_point`.
+    if n.op_type() == "MatMulInteger" && n.has_input(2) && cx.need_tensor(n, 2, "zero point").is_err() {
+        let z = cx.input(n, 2)?;
+        return run_time_zero_point(cx, n, a, b, z, zp(cx, 3)?);
+    }
     let (za, zb) = (zp(cx, 2)?, zp(cx, 3)?);
     let _ = ta;
     if za.len() != 1 {
@@ -420,6 +426,42 @@ pub fn integer(cx: &mut Ctx, n: &NodeRef) -> Out {
     let a = as_quant(cx, a, qa)?;
     let b = as_quant(cx, b, qb)?;
     Ok(vec![qmatmul(cx, n, a, b, r)?])
+}
+
+/// MatMulInteger whose A zero point `za` is a run-time scalar:
+/// `Σₖ (a − za)(b − zb) = Σₖ a·(b − zb) − za·colsum(b − zb)`, the first term an
+/// integer matmul with A's zero point 0 and the second a constant vector (B must
+/// be a constant) times the scalar, all in i32.
+fn run_time_zero_point(cx: &mut Ctx, n: &NodeRef, a: Value, b: Value, za: Value, zb: Vec<i32>) -> Out {
+    let Ok(bt) = cx.need_tensor(n, 1, "B") else {
+        return Err(n.unsupported("a run-time zero point for A with a non-constant B"));
+    };
+    if bt.rank() != 2 {
+        return Err(n.unsupported(format!("a run-time zero point for A with {}-d B", bt.rank())));
+    }
+    if cx.ty(za).shape.numel() != Some(1) {
+        return Err(n.unsupported("a per-row zero point for A"));
+    }
+    let (k, nn) = (bt.shape()[0], bt.shape()[1]);
+    if zb.is_empty() || (zb.len() != 1 && zb.len() != nn) {
+        return Err(n.err(format!("{} zero points for B {}", zb.len(), cx.ty(b))));
+    }
+    let bv = bt.to_i64();
+    let colsum: Vec<i32> =
+        (0..nn).map(|j| (0..k).map(|i| bv[i * nn + j] as i32 - zb[if zb.len() == 1 { 0 } else { j }]).sum()).collect();
+    let qa = Quant::PerTensor { scale: 1.0, zero_point: 0 };
+    let qb = if zb.len() == 1 {
+        Quant::PerTensor { scale: 1.0, zero_point: zb[0] }
+    } else {
+        Quant::PerAxis { axis: 1, scale: vec![1.0; nn], zero_point: zb }
+    };
+    let a = as_quant(cx, a, qa)?;
+    let b = as_quant(cx, b, qb)?;
+    let acc = qmatmul(cx, n, a, b, Requant::i32())?;
+    let za = cx.cast(za, DType::I32)?;
+    let cs = cx.konst(Tensor::new(vec![nn], smelt_ir::Data::I32(colsum)).expect("1-d"));
+    let corr = cx.binary(BinaryOp::Mul, za, cs)?;
+    Ok(vec![cx.binary(BinaryOp::Sub, acc, corr)?])
 }
 
 pub fn dynamic_quantize(cx: &mut Ctx, n: &NodeRef) -> Out {
