@@ -40,12 +40,14 @@ fn quantizes_runs_and_reports() {
     let o = smelt(&dir, &["quantize", &model, "--calibrate", &calib, "-o", "out/cnn_int8", "--report", "out/report.json"]);
     assert_eq!(o.code, Some(0), "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("4/4 layers int8") && o.stdout.contains("held-out"), "{}", o.stdout);
+    assert!(o.stdout.contains("time on cranelift: f32 "), "{}", o.stdout);
     let w = std::fs::metadata(dir.join("out/cnn_int8.safetensors")).unwrap().len();
     let f = std::fs::metadata(&model).unwrap().len();
     assert!((w as f64) < 0.27 * f as f64, "int8 weights {w} bytes against the float model's {f}");
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("out/report.json")).unwrap()).unwrap();
     assert_eq!(report["layers"].as_array().unwrap().len(), 4);
     assert!(report["error"].as_f64().unwrap() < 0.02);
+    assert!(report["f32_ms"].as_f64().unwrap() > 0.0 && report["quantized_ms"].as_f64().unwrap() > 0.0, "{report}");
     let text = std::fs::read_to_string(dir.join("out/cnn_int8.smelt")).unwrap();
     assert!(text.contains("qconv2d") && text.contains("qmatmul") && !text.contains(" conv2d("), "{text}");
     // The quantized model runs from its file.

@@ -125,6 +125,12 @@ pub struct QuantizeReport {
     /// whose last dim is > 1).
     pub argmax_agreement: Option<f64>,
     pub budget: Option<f64>,
+    /// The backend the times were measured on, and the median time of one run
+    /// on the held-out inputs of the float and the quantized model (ms; one run
+    /// per input, so a rough figure: `smelt bench` measures properly).
+    pub backend: String,
+    pub f32_ms: f64,
+    pub quantized_ms: f64,
 }
 
 /// A quantized model and its report.
@@ -146,16 +152,25 @@ fn cleanup(g: &mut Graph) -> Result<()> {
         .map_err(|e| err(ErrorKind::Model, format!("error: {e}").replace('\n', "\n  ")))
 }
 
-/// Runs `g` compiled on the options' backend over `inputs`.
-fn run_all(g: &Graph, o: &Options, inputs: &[&Tensors], mut each: impl FnMut(usize, Tensors) -> Result<()>) -> Result<()> {
+/// Runs `g` compiled on the options' backend over `inputs`; the median time of
+/// a run in milliseconds (each input once, after one untimed run of the first).
+fn run_all(g: &Graph, o: &Options, inputs: &[&Tensors], mut each: impl FnMut(usize, Tensors) -> Result<()>) -> Result<f64> {
     let b = backend::for_options(o)?;
     let mut g = g.clone();
     crate::optimize(&mut g, o.opt_level, o.backend)?;
     let exe = b.compile(&g)?;
-    for (i, x) in inputs.iter().enumerate() {
-        each(i, exe.run(x)?)?;
+    if let Some(x) = inputs.first() {
+        exe.run(x)?;
     }
-    Ok(())
+    let mut ms = vec![];
+    for (i, x) in inputs.iter().enumerate() {
+        let t0 = std::time::Instant::now();
+        let out = exe.run(x)?;
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        each(i, out)?;
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(ms.get(ms.len() / 2).copied().unwrap_or(0.0))
 }
 
 /// Checks calibration inputs against the model's signature (names, dtypes,
@@ -294,11 +309,11 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
 
     // The float reference on the held-out inputs.
     let mut reference = vec![Tensors::new(); eval.len()];
-    run_all(&g0, &o.run, &eval, |i, out| {
+    let f32_ms = run_all(&g0, &o.run, &eval, |i, out| {
         reference[i] = out;
         Ok(())
     })?;
-    let measure = |chosen: &[&Layer]| -> Result<(Graph, Measured)> {
+    let measure = |chosen: &[&Layer]| -> Result<(Graph, Measured, f64)> {
         let mut q = g0.clone();
         let act: HashMap<Value, ActParams> = chosen.iter().filter_map(|l| Some((l.act, params.get(&l.act)?.0))).collect();
         let owned: Vec<Layer> = chosen.iter().map(|l| (*l).clone()).collect();
@@ -310,11 +325,11 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
         }
         cleanup(&mut q)?;
         let mut m = Measured::default();
-        run_all(&q, &o.run, &eval, |i, out| {
+        let ms = run_all(&q, &o.run, &eval, |i, out| {
             m.add(&reference[i], &out);
             Ok(())
         })?;
-        Ok((q, m))
+        Ok((q, m, ms))
     };
 
     let mut chosen: Vec<&Layer> = all.iter().filter(|l| !o.exclude.contains(&l.name)).collect();
@@ -322,14 +337,14 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
         o.exclude.iter().map(|x| (x.clone(), "excluded".to_string())).collect();
     let mut sens: HashMap<String, f64> = HashMap::new();
     progress("check", 0, 1);
-    let (mut graph, mut m) = measure(&chosen)?;
+    let (mut graph, mut m, mut int8_ms) = measure(&chosen)?;
     if let Some(budget) = o.budget
         && m.error() > budget
     {
         // Each layer's sensitivity: the error with it alone quantized.
         for (i, l) in chosen.iter().enumerate() {
             progress("sensitivity", i, chosen.len());
-            let (_, ml) = measure(&[l])?;
+            let (_, ml, _) = measure(&[l])?;
             sens.insert(l.name.clone(), ml.error());
         }
         progress("sensitivity", chosen.len(), chosen.len());
@@ -350,7 +365,7 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
             let l = chosen.remove(0);
             reasons.insert(l.name.clone(), format!("kept in f32 for the budget (sensitivity {})", pct(sens[&l.name])));
             progress("budget", all.len() - chosen.len(), all.len());
-            (graph, m) = measure(&chosen)?;
+            (graph, m, int8_ms) = measure(&chosen)?;
         }
     }
     progress("check", 1, 1);
@@ -385,6 +400,9 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
         sqnr_db: if e > 0.0 { -20.0 * e.log10() } else { f64::INFINITY },
         argmax_agreement: (m.rows > 0).then(|| m.agree as f64 / m.rows as f64),
         budget: o.budget,
+        backend: o.run.backend.to_string(),
+        f32_ms,
+        quantized_ms: int8_ms,
     };
     Ok(Quantized { graph, report })
 }

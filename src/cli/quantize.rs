@@ -175,6 +175,14 @@ fn print_report(r: &QuantizeReport) {
         print!(", budget {:.3}%", b * 100.0);
     }
     println!();
+    let speedup = r.f32_ms / r.quantized_ms.max(1e-9);
+    println!(
+        "time on {}: f32 {:.3} ms, quantized {:.3} ms ({speedup:.2}×; median of one run per held-out input)",
+        r.backend, r.f32_ms, r.quantized_ms
+    );
+    if speedup < 1.0 {
+        println!("note: the quantized model is slower than the float one on {} (see `smelt bench`)", r.backend);
+    }
 }
 
 fn report_json(r: &QuantizeReport) -> String {
@@ -192,7 +200,8 @@ fn report_json(r: &QuantizeReport) -> String {
     let v = serde_json::json!({
         "mode": r.mode.to_string(), "method": r.method, "calibration_inputs": r.calibration_inputs, "held_out_inputs": r.held_out_inputs,
         "held_out": r.held_out, "error": finite(r.error), "sqnr_db": finite(r.sqnr_db),
-        "argmax_agreement": r.argmax_agreement, "budget": r.budget, "layers": layers,
+        "argmax_agreement": r.argmax_agreement, "budget": r.budget, "backend": r.backend,
+        "f32_ms": r.f32_ms, "quantized_ms": r.quantized_ms, "layers": layers,
     });
     serde_json::to_string_pretty(&v).expect("json") + "\n"
 }

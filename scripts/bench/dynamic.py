@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Dynamic int8 against fp32 and against ONNX Runtime, on a BERT-base-size encoder.
+
+A Hugging Face `transformers` BertModel built from its config with random weights
+(12 layers, hidden 768, 12 heads, intermediate 3072 by default; `--layers` for a
+quicker run), exported with torch.onnx (opset 17, batch 1, sequence 128, the
+attention mask as an input) → median times, 1 thread, every system in one run:
+  ORT fp32, ORT int8 (its own `quantize_dynamic`: u8 activations, s8 weights),
+  smelt fp32, smelt quantize --mode dynamic (its own int8 of the fp32 model),
+on smelt's LLVM and Cranelift backends. smelt's dynamic int8 outputs are compared
+with its fp32 outputs and ONNX Runtime's int8 outputs with ONNX Runtime's fp32
+(relative L2 error of the last hidden state) on the same input.
+
+Usage: python scripts/bench/dynamic.py [--layers 12] [--seq 128] [--runs 10] [--smelt target/release/smelt] [--keep DIR]
+Needs torch, transformers, onnx, onnxruntime, safetensors (e.g. target/models-venv).
+"""
+import argparse
+import os
+import platform
+import re
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from safetensors.numpy import load_file, save_file
+from transformers import BertConfig, BertModel
+
+
+class Encoder(torch.nn.Module):
+    """The encoder's last hidden state, called with positional tensors."""
+
+    def __init__(self, bert):
+        super().__init__()
+        self.bert = bert
+
+    def forward(self, input_ids, attention_mask):
+        return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def cpu_model():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def ort_time(path, feeds, runs):
+    o = ort.SessionOptions()
+    o.intra_op_num_threads = 1
+    o.inter_op_num_threads = 1
+    s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+    for _ in range(2):
+        s.run(None, feeds)
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = s.run(None, feeds)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts)) * 1e3, out[0]
+
+
+def smelt_time(smelt, path, backend, runs):
+    r = subprocess.run([smelt, "bench", path, "--backend", backend, "--runs", str(runs), "--warmup", "2"], capture_output=True, text=True)
+    m = re.search(r"^run\s+([\d.]+) ms\s+median", r.stdout, re.M)
+    if not m:
+        raise SystemExit(f"smelt bench {path} --backend {backend} failed:\n{r.stdout}{r.stderr}")
+    return float(m.group(1))
+
+
+def smelt_out(smelt, path, backend, inputs, out):
+    r = subprocess.run([smelt, "run", path, "--inputs", inputs, "--backend", backend, "-o", out], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"smelt run {path} failed:\n{r.stderr}")
+    return load_file(out)
+
+
+def rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--layers", type=int, default=12)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--backends", default="llvm,cranelift")
+    ap.add_argument("--smelt", default="target/release/smelt")
+    ap.add_argument("--keep", help="write the models into this directory (else a temporary one)")
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    cfg = BertConfig(num_hidden_layers=a.layers, hidden_size=768, num_attention_heads=12, intermediate_size=3072)
+    m = BertModel(cfg, add_pooling_layer=False).eval()
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, cfg.vocab_size, (1, a.seq)).astype(np.int64)
+    mask = np.ones((1, a.seq), np.int64)
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    print(f"CPU: {cpu_model()}, 1 thread, BERT encoder {a.layers} layers d768 ffn3072 seq {a.seq}, batch 1, "
+          f"median of {a.runs} runs (ms); onnxruntime {ort.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        d = a.keep or tmp
+        os.makedirs(d, exist_ok=True)
+        fp32, int8 = f"{d}/bert.onnx", f"{d}/bert_int8.onnx"
+        with torch.no_grad():
+            torch.onnx.export(Encoder(m), (torch.from_numpy(ids), torch.from_numpy(mask)), fp32, input_names=["input_ids", "attention_mask"],
+                              output_names=["last_hidden_state"], opset_version=17, dynamo=False)
+        quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
+        save_file(feeds, f"{d}/x.safetensors")
+        own = f"{d}/bert_dyn"
+        r = subprocess.run([a.smelt, "quantize", fp32, "--mode", "dynamic", "--calibrate", f"{d}/x.safetensors", "-o", own,
+                            "--backend", "llvm"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(r.stderr)
+        print(r.stdout.strip().splitlines()[-1])
+        t_ort32, y32 = ort_time(fp32, feeds, a.runs)
+        t_ort8, y8 = ort_time(int8, feeds, a.runs)
+        print(f"ORT fp32 {t_ort32:.1f}, ORT dynamic int8 {t_ort8:.1f} ({t_ort32 / t_ort8:.2f}×; output error vs fp32 {rel(y8, y32):.2e})")
+        print("| backend | smelt fp32 | smelt dynamic int8 | int8 speed-up | int8 / ORT int8 | fp32 / ORT fp32 | int8 error vs smelt fp32 |")
+        print("|---|---|---|---|---|---|---|")
+        for b in a.backends.split(","):
+            t32 = smelt_time(a.smelt, fp32, b, a.runs)
+            t8 = smelt_time(a.smelt, own + ".smelt", b, a.runs)
+            o32 = smelt_out(a.smelt, fp32, b, f"{d}/x.safetensors", f"{d}/o32.safetensors")["last_hidden_state"]
+            o8 = smelt_out(a.smelt, own + ".smelt", b, f"{d}/x.safetensors", f"{d}/o8.safetensors")["last_hidden_state"]
+            print(f"| {b} | {t32:.1f} | {t8:.1f} | {t32 / t8:.2f}× | {t8 / t_ort8:.2f} | {t32 / t_ort32:.2f} | {rel(o8, o32):.2e} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
