@@ -64,6 +64,9 @@ pub struct QuantizeOptions {
     pub symmetric_activations: bool,
     /// Weights per output channel (default) or per tensor.
     pub per_channel: bool,
+    /// 7-bit weights (±63): faster on AVX2 hosts without VNNI (see
+    /// [`WeightScheme::reduce_range`]).
+    pub reduce_range: bool,
     /// Layers (by node name) that stay f32.
     pub exclude: Vec<String>,
     /// The largest relative L2 error of the outputs allowed on held-out inputs.
@@ -81,6 +84,7 @@ impl QuantizeOptions {
             activations: DType::U8,
             symmetric_activations: false,
             per_channel: true,
+            reduce_range: false,
             exclude: vec![],
             budget: None,
             run,
@@ -318,10 +322,15 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
         let act: HashMap<Value, ActParams> = chosen.iter().filter_map(|l| Some((l.act, params.get(&l.act)?.0))).collect();
         let owned: Vec<Layer> = chosen.iter().map(|l| (*l).clone()).collect();
         if dynamic {
-            let s = DynamicScheme { activations: o.activations, symmetric: o.symmetric_activations, per_channel: o.per_channel };
+            let s = DynamicScheme {
+                activations: o.activations,
+                symmetric: o.symmetric_activations,
+                per_channel: o.per_channel,
+                reduce_range: o.reduce_range,
+            };
             dynamic::insert_dynamic(&mut q, &owned, s);
         } else {
-            insert::insert_qdq(&mut q, &owned, &act, WeightScheme { per_channel: o.per_channel });
+            insert::insert_qdq(&mut q, &owned, &act, WeightScheme { per_channel: o.per_channel, reduce_range: o.reduce_range });
         }
         cleanup(&mut q)?;
         let mut m = Measured::default();

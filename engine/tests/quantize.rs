@@ -321,3 +321,31 @@ fn onnx_runtime_dynamic_models_import_as_integer_kernels_and_agree_with_it() {
     eprintln!("BERT dynamic int8 against fp32: smelt {e_ours:.2e}, ONNX Runtime {e_ort:.2e}");
     assert!(e_ours < 2.0 * e_ort, "{e_ours} against ONNX Runtime's {e_ort}");
 }
+
+#[test]
+fn seven_bit_weights_keep_the_accuracy() {
+    let (x, labels) = test_set();
+    for (name, mode) in [("digits_cnn.onnx", Mode::Static), ("digits_cnn.onnx", Mode::Dynamic), ("digits_lstm.onnx", Mode::Dynamic)] {
+        let g = model(name);
+        let o = QuantizeOptions { mode, reduce_range: true, ..QuantizeOptions::new(cranelift()) };
+        let q = smelt_engine::quantize(&g, &calibration(&g), &o, &mut |_, _, _| {}).unwrap();
+        // Every i8 weight is within ±63.
+        let mut weights = 0;
+        for (k, t) in q.graph.weights() {
+            if t.dtype() == smelt_ir::DType::I8 {
+                weights += 1;
+                assert!(t.to_i64().iter().all(|v| v.abs() <= 63), "{name} {mode}: {k}");
+            }
+        }
+        assert!(weights > 0, "{name} {mode}");
+        let (af, aq) = (accuracy(&logits(&g, &cranelift(), &x), &labels), accuracy(&logits(&q.graph, &cranelift(), &x), &labels));
+        eprintln!("{name} {mode} 7-bit weights: accuracy {:.2}% (f32 {:.2}%), held-out error {:.3}%", aq * 100.0, af * 100.0, q.report.error * 100.0);
+        assert!((af - aq).abs() <= 0.01, "{name} {mode}: {aq} against {af}");
+        // The same on LLVM (narrow quads where the host has AVX2 but no VNNI).
+        let want = logits(&q.graph, &Options::backend(BackendKind::Interp), &x);
+        for o in backends() {
+            let e = rel_err(&want, &logits(&q.graph, &o, &x));
+            assert!(e < 1e-5, "{name} {mode} on {}: {e}", o.backend);
+        }
+    }
+}

@@ -52,7 +52,7 @@ fn quantized(g: &Graph, x: &BTreeMap<String, Tensor>, act: DType, per_channel: b
         params.insert(l.act, ActParams { dtype: act, scale, zero_point });
     }
     let mut q = g.clone();
-    insert::insert_qdq(&mut q, &layers, &params, WeightScheme { per_channel });
+    insert::insert_qdq(&mut q, &layers, &params, WeightScheme { per_channel, reduce_range: false });
     PassManager::pipeline(OptLevel::O0).run(&mut q).unwrap();
     q
 }
@@ -252,7 +252,7 @@ fn dynamic_quantization_computes_what_onnx_runtime_computes() {
         assert_eq!(layers.len(), 3);
         assert!(layers.iter().all(|l| dynamic::supports(&g, l)));
         let mut q = g.clone();
-        let scheme = DynamicScheme { activations: act, symmetric: act == DType::I8, per_channel: true };
+        let scheme = DynamicScheme { activations: act, symmetric: act == DType::I8, per_channel: true, reduce_range: false };
         assert_eq!(dynamic::insert_dynamic(&mut q, &layers, scheme).len(), 3);
         PassManager::pipeline(OptLevel::O1).run(&mut q).unwrap();
         let (ints, floats) = int_layers(&q);

@@ -28,6 +28,7 @@ pub struct QuantizeArgs {
     pub activations: String,
     pub symmetric: bool,
     pub per_tensor: bool,
+    pub reduce_range: bool,
     pub exclude: Vec<String>,
     pub budget: Option<String>,
     pub report: Option<PathBuf>,
@@ -100,6 +101,7 @@ pub fn main(a: &QuantizeArgs) -> anyhow::Result<()> {
     o.activations = activations;
     o.symmetric_activations = a.symmetric;
     o.per_channel = !a.per_tensor;
+    o.reduce_range = a.reduce_range;
     o.exclude = a.exclude.clone();
     o.budget = budget;
     let tty = std::io::stderr().is_terminal();

@@ -356,7 +356,7 @@ impl Emitter<'_, '_> {
                 let (x, y) = (self.expr(&args[0])?, self.expr(&args[1])?);
                 self.dot_pairs_i16(t.lanes, x, y)?
             }
-            Expr::Call(Intrinsic::DotQuadsU8I8, _) => {
+            Expr::Call(Intrinsic::DotQuadsU8I8 | Intrinsic::DotQuadsU8I8Narrow, _) => {
                 // Cranelift's x64 backend has no `vpdpbusd`; its target packs pairs.
                 return Err("dot_quads_u8i8 is not emitted by Cranelift (its quantized GEMM packs pairs)".into());
             }
@@ -376,7 +376,9 @@ impl Emitter<'_, '_> {
                     Intrinsic::Sigmoid => math::sigmoid(&mut m, vals[0]),
                     Intrinsic::Softplus => math::softplus(&mut m, vals[0]),
                     Intrinsic::Pow => math::pow(&mut m, vals[0], vals[1]),
-                    Intrinsic::DotPairsI16 | Intrinsic::DotQuadsU8I8 => unreachable!("the integer dot products are handled above"),
+                    Intrinsic::DotPairsI16 | Intrinsic::DotQuadsU8I8 | Intrinsic::DotQuadsU8I8Narrow => {
+                        unreachable!("the integer dot products are handled above")
+                    }
                 }
             }
             Expr::Splat(a, lanes) if *lanes == 4 && matches!(&**a, Expr::Lane(v, _) if self.ty(v)?.lanes == 4 && self.ty(v)?.scalar != Scalar::Bool) => {

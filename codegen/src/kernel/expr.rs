@@ -154,6 +154,11 @@ pub enum Intrinsic {
     /// The quantized GEMM packs quads of 8-bit values into such words on hosts
     /// that have it (`Target::quant_quads`).
     DotQuadsU8I8,
+    /// `dot_quads_u8i8` where each pair's sum `u₀s₀ + u₁s₁` fits i16 (the
+    /// quantized GEMM makes it only for weights within ±64): exact as
+    /// `vpmaddubsw` (u8×s8 pairs into saturating i16) then `vpmaddwd` by ones,
+    /// which AVX2 hosts without VNNI have (`Target::quant_quads_narrow`).
+    DotQuadsU8I8Narrow,
 }
 
 impl Intrinsic {
@@ -170,12 +175,13 @@ impl Intrinsic {
             Intrinsic::Pow => "pow",
             Intrinsic::DotPairsI16 => "dot_pairs_i16",
             Intrinsic::DotQuadsU8I8 => "dot_quads_u8i8",
+            Intrinsic::DotQuadsU8I8Narrow => "dot_quads_u8i8_narrow",
         }
     }
 
     pub fn arity(self) -> usize {
         match self {
-            Intrinsic::DotQuadsU8I8 => 3,
+            Intrinsic::DotQuadsU8I8 | Intrinsic::DotQuadsU8I8Narrow => 3,
             Intrinsic::Pow | Intrinsic::DotPairsI16 => 2,
             _ => 1,
         }

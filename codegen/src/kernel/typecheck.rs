@@ -97,7 +97,7 @@ impl Expr {
                     return Err(format!("{} takes {} arguments, found {}", f.name(), f.arity(), args.len()));
                 }
                 let t = args[0].ty(k)?;
-                if matches!(f, Intrinsic::DotPairsI16 | Intrinsic::DotQuadsU8I8) {
+                if matches!(f, Intrinsic::DotPairsI16 | Intrinsic::DotQuadsU8I8 | Intrinsic::DotQuadsU8I8Narrow) {
                     for a in args {
                         let ta = a.ty(k)?;
                         if ta.scalar != Scalar::I32 || ta != t {

@@ -391,6 +391,31 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
         Ok(sum)
     }
 
+    /// `dot_quads_u8i8_narrow` (see [`Intrinsic::DotQuadsU8I8Narrow`]):
+    /// `vpdpbusd` where the host has it, else `pmaddubsw` (u8×s8 pairs into
+    /// i16) and `pmaddwd` by ones (AVX2 at 8 lanes, SSSE3 at 4), else the exact
+    /// widened form.
+    fn dot_quads_u8i8_narrow(&self, lanes: u32, acc: V<'ctx>, u: V<'ctx>, s: V<'ctx>) -> Result<V<'ctx>, String> {
+        let x86 = cfg!(target_arch = "x86_64");
+        let vnni = x86 && super::host_has_feature("+avx512vnni");
+        let pair = match lanes {
+            16 if vnni => None,
+            8 if vnni && super::host_has_feature("+avx512vl") => None,
+            8 if x86 && super::host_has_avx2_fma() => Some(("llvm.x86.avx2.pmadd.ub.sw", "llvm.x86.avx2.pmadd.wd")),
+            4 if x86 && super::host_has_feature("+ssse3") => Some(("llvm.x86.ssse3.pmadd.ub.sw.128", "llvm.x86.sse2.pmadd.wd")),
+            _ => None,
+        };
+        let Some((ubsw, wd)) = pair else { return self.dot_quads_u8i8(lanes, acc, u, s) };
+        let (i8t, i16t) = (self.cx.i8_type(), self.cx.i16_type());
+        let bytes = i8t.vec_type(4 * lanes);
+        let ub = ok(self.b.build_bit_cast(u, bytes, "ub"))?;
+        let sb = ok(self.b.build_bit_cast(s, bytes, "sb"))?;
+        let pairs = self.intrinsic(ubsw, &[], &[ub, sb])?;
+        let ones = inkwell::types::VectorType::const_vector(&vec![i16t.const_int(1, false); 2 * lanes as usize]);
+        let sums = self.intrinsic(wd, &[], &[pairs, ones.into()])?;
+        ok(self.b.build_binop(inkwell::values::InstructionOpcode::Add, acc, sums, "dot"))
+    }
+
     /// Calls the overloaded LLVM intrinsic `name` at `types`.
     pub(super) fn intrinsic(&self, name: &str, types: &[BasicTypeEnum<'ctx>], args: &[V<'ctx>]) -> Result<V<'ctx>, String> {
         let i = inkwell::intrinsics::Intrinsic::find(name).ok_or_else(|| format!("no intrinsic {name}"))?;
@@ -517,6 +542,10 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
                 let (acc, u, s) = (self.expr(&args[0])?, self.expr(&args[1])?, self.expr(&args[2])?);
                 self.dot_quads_u8i8(t.lanes, acc, u, s)?
             }
+            Expr::Call(Intrinsic::DotQuadsU8I8Narrow, args) => {
+                let (acc, u, s) = (self.expr(&args[0])?, self.expr(&args[1])?, self.expr(&args[2])?);
+                self.dot_quads_u8i8_narrow(t.lanes, acc, u, s)?
+            }
             Expr::Call(f, args) => {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args {
@@ -533,7 +562,9 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
                     Intrinsic::Sigmoid => math::sigmoid(&mut m, vals[0]),
                     Intrinsic::Softplus => math::softplus(&mut m, vals[0]),
                     Intrinsic::Pow => math::pow(&mut m, vals[0], vals[1]),
-                    Intrinsic::DotPairsI16 | Intrinsic::DotQuadsU8I8 => unreachable!("the integer dot products are emitted above"),
+                    Intrinsic::DotPairsI16 | Intrinsic::DotQuadsU8I8 | Intrinsic::DotQuadsU8I8Narrow => {
+                        unreachable!("the integer dot products are emitted above")
+                    }
                 };
                 m.finish(r)?
             }

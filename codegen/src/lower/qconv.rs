@@ -80,7 +80,8 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
         let mg = m / g;
         let (mr, nr) = l.target.own_tile();
         let off = if x.scalar == Scalar::I8 { 128 } else { 0 };
-        let quads = if l.target.quant_quads && qgemm::fits_i8(w.scalar, &zws) {
+        let narrow = qgemm::quads_for(l, w.buf, w.scalar, m, kk, &zws, false);
+        let quads = if narrow.is_some() {
             qgemm::row_sums(l, w.buf, w.scalar, m, kk, &zws)
                 .and_then(|sums| qgemm::quad_bias(l, node, ins.get(2).map(|o| o.buf), &sums, zx as i64 + off))
         } else {
@@ -98,7 +99,19 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
             Some(b) => Some(qgemm::Bias::Row(b)),
             None => ins.get(2).map(|o| qgemm::Bias::Row(o.buf)),
         };
-        let spec = qgemm::QGemmSpec { batches: n * g, groups: g, m: mg, n: plane, k: kk, pa, pb, c: acc_buf, bias, quads: quads.map(|_| false) };
+        let spec = qgemm::QGemmSpec {
+            batches: n * g,
+            groups: g,
+            m: mg,
+            n: plane,
+            k: kk,
+            pa,
+            pb,
+            c: acc_buf,
+            bias,
+            quads: quads.map(|_| false),
+            narrow: narrow == Some(true),
+        };
         qgemm::qgemm(l, node, &spec)?;
         if requant {
             requantize(l, node, rq, acc_buf, out, sx, &sw, (n, m, plane))?;

@@ -260,6 +260,35 @@ pub struct QGemmSpec {
     /// Quads (`dot_quads_u8i8`, A and B packed with [`Enc::per`] = 4): whether A
     /// is the u8 side (else B is). `None`: pairs.
     pub quads: Option<bool>,
+    /// Quads whose s8 side is within ±64 ([`narrow`]), for hosts without VNNI
+    /// (`dot_quads_u8i8_narrow`).
+    pub narrow: bool,
+}
+
+/// Whether quads apply to a constant s8-side operand (`buf`, `count` channels
+/// of `depth` values, channel `c`'s zero point `zp[c]`; value `(c, d)` at
+/// `d·count + c` when `transposed`, else `c·depth + d`): with VNNI always
+/// (`Some(false)`: not narrow); without, on hosts with `pmaddubsw`, when every
+/// `v − zp` is within ±64, so that no pair of products overflows i16
+/// (`Some(true)`); else `None` (pairs).
+pub fn quads_for(l: &Lowerer, buf: BufIdx, scalar: Scalar, count: usize, depth: usize, zp: &[i64], transposed: bool) -> Option<bool> {
+    if !fits_i8(scalar, zp) {
+        return None;
+    }
+    if l.target.quant_quads {
+        return Some(false);
+    }
+    if !l.target.quant_quads_narrow {
+        return None;
+    }
+    let BufKind::Const(bytes) = &l.prog.buffer(buf).kind else { return None };
+    if bytes.len() < count * depth {
+        return None;
+    }
+    let val = |at: usize| if scalar == Scalar::I8 { bytes[at] as i8 as i64 } else { bytes[at] as i64 };
+    let z = |c: usize| zp[c.min(zp.len().saturating_sub(1))];
+    let narrow = (0..count).all(|c| (0..depth).all(|d| (val(if transposed { d * count + c } else { c * depth + d }) - z(c)).abs() <= 64));
+    narrow.then_some(true)
 }
 
 /// Emits the GEMM kernel.
@@ -267,6 +296,7 @@ pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
     let t = l.target.clone();
     let ((mr, nr), w) = (t.own_tile(), t.vector_width as usize);
     let pw = if s.quads.is_some() { 4 } else { 2 };
+    let quad = if s.narrow { Intrinsic::DotQuadsU8I8Narrow } else { Intrinsic::DotQuadsU8I8 };
     let (m, n, kp) = (s.m, s.n, s.k.div_ceil(pw));
     let nv = nr / w;
     let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
@@ -328,8 +358,8 @@ pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
                             for (v, &cv) in row.iter().enumerate() {
                                 let acc = match s.quads {
                                     None => Expr::var(cv) + Expr::call(Intrinsic::DotPairsI16, vec![a.clone(), bvec[v].clone()]),
-                                    Some(true) => Expr::call(Intrinsic::DotQuadsU8I8, vec![Expr::var(cv), a.clone(), bvec[v].clone()]),
-                                    Some(false) => Expr::call(Intrinsic::DotQuadsU8I8, vec![Expr::var(cv), bvec[v].clone(), a.clone()]),
+                                    Some(true) => Expr::call(quad, vec![Expr::var(cv), a.clone(), bvec[v].clone()]),
+                                    Some(false) => Expr::call(quad, vec![Expr::var(cv), bvec[v].clone(), a.clone()]),
                                 };
                                 kb.set(cv, acc);
                             }

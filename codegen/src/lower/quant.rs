@@ -146,7 +146,8 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
         // Quads (`vpdpbusd`): A (the activations) the u8 side, B (constant
         // weights) the s8 side, A's zero point moved into the bias.
         let off = if a.scalar == Scalar::I8 { 128 } else { 0 };
-        let quads = if l.target.quant_quads && qgemm::fits_i8(b.scalar, &zbs) {
+        let narrow = qgemm::quads_for(l, b.buf, b.scalar, n, k, &zbs, true);
+        let quads = if narrow.is_some() {
             qgemm::channel_sums(l, b.buf, b.scalar, n, k, &zbs, true)
                 .and_then(|sums| qgemm::quad_bias(l, node, ins.get(2).map(|o| o.buf), &sums, za as i64 + off))
         } else {
@@ -164,7 +165,19 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
             Some(b) => Some(qgemm::Bias::Col(b)),
             None => ins.get(2).map(|o| qgemm::Bias::Col(o.buf)),
         };
-        let spec = qgemm::QGemmSpec { batches: 1, groups: 1, m: rows, n, k, pa, pb, c: acc_buf, bias, quads: quads.map(|_| true) };
+        let spec = qgemm::QGemmSpec {
+            batches: 1,
+            groups: 1,
+            m: rows,
+            n,
+            k,
+            pa,
+            pb,
+            c: acc_buf,
+            bias,
+            quads: quads.map(|_| true),
+            narrow: narrow == Some(true),
+        };
         qgemm::qgemm(l, node, &spec)?;
         if requant {
             requantize(l, node, r, acc_buf, out, sa, &sb, (rows, n, 1))?;

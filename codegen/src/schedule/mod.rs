@@ -57,6 +57,10 @@ pub struct Target {
     /// `vpdpbusd` (AVX512-VNNI): u8 activations against s8 weights, the
     /// activations' zero point corrected through the bias (`lower/qgemm.rs`).
     pub quant_quads: bool,
+    /// Without VNNI: quads for weights within ±64 (`smelt quantize
+    /// --reduce-range` makes such), multiplied with `pmaddubsw` and `pmaddwd`
+    /// (LLVM on AVX2); other weights keep pairs.
+    pub quant_quads_narrow: bool,
     /// A GEMM epilogue with transcendental functions runs as a second kernel over
     /// C instead of in the micro-kernel (`lower/gemm.rs`): on Cranelift its
     /// constants stay in registers through the K loop and spill an accumulator.
@@ -124,6 +128,7 @@ impl Target {
             parallel_chunk: 1 << 14,
             quant_pairs: true,
             quant_quads: false,
+            quant_quads_narrow: false,
             split_heavy_epilogue: true,
             conv_rows: false,
             direct_a: false,
@@ -191,6 +196,7 @@ impl Target {
             parallel_chunk: 1 << 14,
             quant_pairs: true,
             quant_quads: false,
+            quant_quads_narrow: false,
             split_heavy_epilogue: false,
             conv_rows: true,
             direct_a: true,
@@ -280,6 +286,7 @@ impl Target {
                 Some(v) => v,
                 None => host,
             } && t.quant_pairs;
+            t.quant_quads_narrow = !t.quant_quads && t.quant_pairs && opts.vnni != Some(false) && host_has_narrow_quads(t.vector_width as usize * 32);
         } else if opts.vnni == Some(true) {
             return Err(Error::Schedule("vnni=on: only llvm emits vpdpbusd".into()));
         }
@@ -300,6 +307,24 @@ impl Target {
         }
         let opts = ScheduleOptions { ukernels: Some(Ukernels::Off), ..opts.clone() };
         Target::for_backend(backend, &opts)
+    }
+}
+
+/// Whether the host multiplies u8×s8 pairs into i16 (`pmaddubsw`) at `bits`-bit
+/// vectors: AVX2 at 256, SSSE3 at 128.
+pub fn host_has_narrow_quads(bits: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match bits {
+            256 => std::arch::is_x86_feature_detected!("avx2"),
+            128 => std::arch::is_x86_feature_detected!("ssse3"),
+            _ => false,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = bits;
+        false
     }
 }
 

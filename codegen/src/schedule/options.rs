@@ -71,7 +71,7 @@ const KEYS: &[Key] = &[
     Key { name: "direct-a", values: "on|off", what: "computed row-major A read in place by the GEMM instead of packed (llvm; default on)" },
     Key { name: "conv-rows", values: "on|off", what: "convs with output positions as GEMM rows (llvm; default on)" },
     Key { name: "quant-pairs", values: "on|off", what: "quantized products as the packed GEMM of i16 pairs (cpu; default on)" },
-    Key { name: "vnni", values: "on|off", what: "the packed quantized GEMM as u8xs8 quads with vpdpbusd (llvm; default on with AVX512-VNNI)" },
+    Key { name: "vnni", values: "on|off", what: "the packed quantized GEMM as u8xs8 quads: vpdpbusd with AVX512-VNNI, pmaddubsw on AVX2 for weights within +-64 (llvm; default on)" },
     Key { name: "vector-bits", values: "512|256|128", what: "llvm's vector width and tile: 8x32 f32x16, 6x16 f32x8, 4x8 f32x4 (default: widest on the host)" },
     Key { name: "loop-opts", values: "on|off", what: "llvm's own loop vectorizer, interleaver and unroller (default off)" },
     Key { name: "compile-threads", values: "N", what: "threads llvm compiles on (default: the machine's; compile time only)" },

@@ -700,7 +700,10 @@ impl<'k> Emitter<'k> {
     }
 
     fn math_fn(&mut self, f: crate::kernel::Intrinsic, t: Ty) -> Result<String, String> {
-        if matches!(f, crate::kernel::Intrinsic::DotPairsI16 | crate::kernel::Intrinsic::DotQuadsU8I8) {
+        if matches!(
+            f,
+            crate::kernel::Intrinsic::DotPairsI16 | crate::kernel::Intrinsic::DotQuadsU8I8 | crate::kernel::Intrinsic::DotQuadsU8I8Narrow
+        ) {
             // Only the CPU's quantized GEMM (`lower/qgemm.rs`) makes them; the GPU
             // target keeps the plain i32 loops.
             return Err(format!("{} is not emitted in WGSL (the GPU lowering does not produce it)", f.name()));

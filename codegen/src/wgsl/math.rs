@@ -145,7 +145,9 @@ pub fn function(name: &str, f: Intrinsic, lanes: u32) -> String {
             let y = o.t("y".into());
             math::pow(&mut o, x, y)
         }
-        Intrinsic::DotPairsI16 | Intrinsic::DotQuadsU8I8 => unreachable!("the integer dot products are refused by `math_fn`"),
+        Intrinsic::DotPairsI16 | Intrinsic::DotQuadsU8I8 | Intrinsic::DotQuadsU8I8Narrow => {
+            unreachable!("the integer dot products are refused by `math_fn`")
+        }
     };
     let params = if f.arity() == 2 { format!("x: {ty}, y: {ty}") } else { format!("x: {ty}") };
     format!("fn {name}({params}) -> {ty} {{\n{}\n  return t{r};\n}}\n", o.lines.join("\n"))

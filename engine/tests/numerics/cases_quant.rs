@@ -8,7 +8,7 @@
 use super::cases::{Case, Dist, explicit, tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use smelt_ir::DType;
+use smelt_ir::{DType, Data, Tensor};
 
 fn dims(s: &[usize]) -> String {
     s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
@@ -107,5 +107,22 @@ pub fn quant() -> Vec<Case> {
     let x2 = pt(0.03, -100);
     v.push(qcase("qconv2d", "qconv2d_quads_groups_dilation", &mut rng, (I8, &[1, 6, 8, 8], &x2), (I8, &[6, 3, 3, 3], &sym(6)), true, None, "groups = 2, dilation = [2, 1], pad = [2, 2, 1, 1]"));
     v.push(qcase("qconv1d", "qconv1d_quads_k5", &mut rng, (U8, &[3, 7, 50], &x1), (I8, &[33, 7, 5], &sym(33)), true, Some(33), "pad = [2, 2]"));
+    // Weights within ±64 (`smelt quantize --reduce-range`): quads on AVX2 hosts
+    // without VNNI too (`pmaddubsw`, whose i16 pair sums cannot saturate then),
+    // with the extremes ±64 and 255 present.
+    let mut narrow = |c: Case, shape: &[usize], rng: &mut ChaCha8Rng| {
+        let mut w = tensor(rng, I8, shape, Dist::Range(-64, 64)).to_f32();
+        w[0] = -64.0;
+        w[1] = 64.0;
+        let mut c = c;
+        c.weights.insert("w".into(), Tensor::new(shape.to_vec(), Data::I8(w.iter().map(|&x| x as i8).collect())).unwrap());
+        v.push(c);
+    };
+    let c = qcase("qmatmul", "qmatmul_narrow_9x70x35", &mut rng, (U8, &[9, 70], &pt(0.02, 255)), (I8, &[70, 35], &sym1(35)), true, Some(35), "dtype = u8, scale = 0.5, zero_point = 7");
+    narrow(c, &[70, 35], &mut rng);
+    let c = qcase("qmatmul", "qmatmul_narrow_i8_2x3x33x16", &mut rng, (I8, &[2, 3, 33], &pt(0.02, -128)), (I8, &[33, 16], &pt(0.03, 0)), true, None, "");
+    narrow(c, &[33, 16], &mut rng);
+    let c = qcase("qconv2d", "qconv2d_narrow_pad", &mut rng, (U8, &[1, 6, 7, 9], &x1), (I8, &[5, 6, 3, 3], &sym(5)), true, Some(5), "pad = [1, 1, 1, 1]");
+    narrow(c, &[5, 6, 3, 3], &mut rng);
     v
 }

@@ -59,8 +59,9 @@ fn schedule_switches() {
         let q: Vec<&Checked> = quant.iter().collect();
         run_refs(&switched(format!("{b:?}, quant-pairs=off"), b, opts(|o| o.quant_pairs = Some(false))), &q, "quantized GEMMs");
     }
-    // Pairs instead of quads on a host with AVX512-VNNI.
-    if target(Llvm, ScheduleOptions::default()).quant_quads {
+    // Pairs instead of quads on a host with AVX512-VNNI (or AVX2's narrow quads).
+    let t = target(Llvm, ScheduleOptions::default());
+    if t.quant_quads || t.quant_quads_narrow {
         let q: Vec<&Checked> = quant.iter().collect();
         run_refs(&switched("llvm, vnni=off", Llvm, opts(|o| o.vnni = Some(false))), &q, "quantized GEMMs");
     }
@@ -154,8 +155,18 @@ fn cases_take_the_paths_they_are_named_for() {
             assert!(!kernels(c, &target(Llvm, opts(|o| o.vnni = Some(false)))).contains("dot_quads"), "{}: quads with vnni=off", c.name);
         }
         checked += quads.len();
+    } else if llvm.quant_quads_narrow {
+        // Without VNNI only the weights within ±64 take (narrow) quads.
+        for c in &quant {
+            let k = kernels(c, &llvm);
+            let narrow = c.name.contains("narrow");
+            assert_eq!(k.contains("dot_quads_u8i8_narrow"), narrow, "{}: narrow quads", c.name);
+            assert!(narrow || !k.contains("dot_quads"), "{}: quads without VNNI", c.name);
+            assert!(!kernels(c, &target(Llvm, opts(|o| o.vnni = Some(false)))).contains("dot_quads"), "{}: quads with vnni=off", c.name);
+            checked += usize::from(narrow);
+        }
     } else {
-        eprintln!("this host has no AVX512-VNNI: the quads path is not checked");
+        eprintln!("this host has neither AVX512-VNNI nor AVX2: the quads paths are not checked");
     }
     eprintln!("{checked} cases take the paths they are named for");
 }

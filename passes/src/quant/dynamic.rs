@@ -37,6 +37,8 @@ pub struct DynamicScheme {
     pub symmetric: bool,
     /// Weight scales per output column (else per tensor).
     pub per_channel: bool,
+    /// 7-bit weights (see [`super::insert::WeightScheme::reduce_range`]).
+    pub reduce_range: bool,
 }
 
 /// Whether [`insert_dynamic`] can rewrite `l`: matmuls and gemms (not
@@ -150,7 +152,8 @@ pub fn insert_dynamic(g: &mut Graph, layers: &[Layer], s: DynamicScheme) -> Vec<
             (*w).clone()
         };
         let (k, n) = (w.shape()[0], w.shape()[1]);
-        let (wq, quant) = quantize_weight(&w, 1, s.per_channel);
+        let levels = if s.reduce_range { 63.0 } else { 127.0 };
+        let (wq, quant) = quantize_weight(&w, 1, s.per_channel, levels);
         let alpha = gemm.as_ref().map(|gm| gm.alpha).unwrap_or(1.0);
         let sw: Vec<f32> = match &quant {
             Quant::PerAxis { scale, .. } => scale.iter().map(|x| x * alpha).collect(),

@@ -7,7 +7,8 @@
 //! a `gemm` (not `trans_a`) with a constant `b`, all in f32. Its activation is
 //! quantized per tensor with calibrated parameters (one quantize per tensor, shared
 //! by the layers reading it); its weights per output channel (or per tensor),
-//! symmetric in i8 over ±127 with zero point 0.
+//! symmetric in i8 over ±127 (or ±63, [`WeightScheme::reduce_range`]) with zero
+//! point 0.
 
 use crate::classic::{add_weight, fresh_name, known_value, replace_node};
 use smelt_ir::{DType, Data, Graph, NodeId, Op, Quant, Tensor, Value, ops::QuantizeAttrs};
@@ -72,6 +73,17 @@ pub struct ActParams {
 pub struct WeightScheme {
     /// One scale per output channel (else one per tensor).
     pub per_channel: bool,
+    /// 7-bit weights (±63, ONNX Runtime's `reduce_range`): a little less
+    /// precise, but the integer GEMM of AVX2 hosts without VNNI multiplies them
+    /// as u8×s8 quads (`pmaddubsw`) instead of i16 pairs.
+    pub reduce_range: bool,
+}
+
+impl WeightScheme {
+    /// The largest quantized magnitude: 127, or 63 with `reduce_range`.
+    pub fn levels(&self) -> f32 {
+        if self.reduce_range { 63.0 } else { 127.0 }
+    }
 }
 
 /// The axis of a layer's weight that holds its output channels.
@@ -83,8 +95,9 @@ fn channel_axis(op: &Op) -> usize {
     }
 }
 
-/// Symmetric i8 quantization of `w` per index of `axis` (or per tensor).
-pub fn quantize_weight(w: &Tensor, axis: usize, per_channel: bool) -> (Tensor, Quant) {
+/// Symmetric i8 quantization of `w` per index of `axis` (or per tensor), over
+/// ±`levels` (127, or 63 for 7-bit weights).
+pub fn quantize_weight(w: &Tensor, axis: usize, per_channel: bool, levels: f32) -> (Tensor, Quant) {
     let v = w.to_f32();
     let shape = w.shape();
     let (c, inner) = if per_channel {
@@ -99,8 +112,8 @@ pub fn quantize_weight(w: &Tensor, axis: usize, per_channel: bool) -> (Tensor, Q
             m[chan(i)] = m[chan(i)].max(x.abs());
         }
     }
-    let scale: Vec<f32> = m.iter().map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 }).collect();
-    let q: Vec<i8> = v.iter().enumerate().map(|(i, &x)| (x / scale[chan(i)]).round_ties_even().clamp(-127.0, 127.0) as i8).collect();
+    let scale: Vec<f32> = m.iter().map(|&m| if m > 0.0 { m / levels } else { 1.0 }).collect();
+    let q: Vec<i8> = v.iter().enumerate().map(|(i, &x)| (x / scale[chan(i)]).round_ties_even().clamp(-levels, levels) as i8).collect();
     let t = Tensor::new(shape.to_vec(), Data::I8(q)).expect("same shape");
     let quant = if per_channel {
         Quant::PerAxis { axis, zero_point: vec![0; c], scale }
@@ -139,7 +152,7 @@ pub fn insert_qdq(g: &mut Graph, layers: &[Layer], act: &HashMap<Value, ActParam
             }
         };
         let op = g.node(l.node).op.clone();
-        let (wq, quant) = quantize_weight(&wt, channel_axis(&op), w.per_channel);
+        let (wq, quant) = quantize_weight(&wt, channel_axis(&op), w.per_channel, w.levels());
         let wv = add_weight(g, &format!("{}_wq", l.name), wq);
         let ty = g.value_type(wv).expect("typed").clone().with_quant(quant);
         g.node_mut(wv.node).types = vec![ty];
