@@ -15,12 +15,18 @@ weights from a fixed seed per model), written the way exporters write them:
   a 3x3 stem, 10 residual blocks of 128 channels on a 19x19 board, a policy head
   to 362 logits and a tanh value head), batch 1 and 8.
 - matmul512, matmul1024: one MatMul of an input by a constant weight, n x n x n.
+- resnet18_int8: resnet18 quantized by ONNX Runtime's quantize_static (QDQ,
+  per-channel s8 weights, u8 activations, MinMax on 8 seeded random images).
+- transformer_int8: transformer quantized by ONNX Runtime's quantize_dynamic (s8
+  weights; u8 activations quantized at run time: DynamicQuantizeLinear,
+  MatMulInteger).
 
 Usage: make_models.py OUT_DIR [NAME...]   (default: every model; files OUT_DIR/NAME.onnx)
 """
 
 import os
 import sys
+import tempfile
 import zlib
 
 import numpy as np
@@ -234,6 +240,32 @@ def matmul(size):
     return n.model([("input", [size, size])], ["output"])
 
 
+def quantized(base, static):
+    """`base` quantized by ONNX Runtime's own tool, as its users quantize."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    m = MODELS[base]()
+    with tempfile.TemporaryDirectory() as d:
+        fp32, q = f"{d}/fp32.onnx", f"{d}/q.onnx"
+        onnx.save(m, fp32)
+        if static:
+            rng = np.random.default_rng(1)
+            inputs = [(i.name, [x.dim_value for x in i.type.tensor_type.shape.dim]) for i in m.graph.input]
+
+            class Reader(CalibrationDataReader):
+                def __init__(self):
+                    self.it = iter([{n: rng.standard_normal(s).astype(np.float32) for n, s in inputs} for _ in range(8)])
+
+                def get_next(self):
+                    return next(self.it, None)
+
+            quantize_static(fp32, q, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        else:
+            quantize_dynamic(fp32, q, weight_type=QuantType.QInt8)
+        return onnx.load(q)
+
+
 MODELS = {
     "resnet18": resnet18,
     "transformer": transformer,
@@ -243,6 +275,8 @@ MODELS = {
     "alphazero_b8": lambda: alphazero(8),
     "matmul512": lambda: matmul(512),
     "matmul1024": lambda: matmul(1024),
+    "resnet18_int8": lambda: quantized("resnet18", True),
+    "transformer_int8": lambda: quantized("transformer", False),
 }
 
 

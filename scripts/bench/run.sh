@@ -22,7 +22,7 @@ cd "$root"
 runs=20
 warmup=3
 threads=1,2
-models=resnet18,transformer,lstm,wavenet,alphazero_b1,alphazero_b8,matmul512,matmul1024
+models=resnet18,transformer,lstm,wavenet,alphazero_b1,alphazero_b8,matmul512,matmul1024,resnet18_int8,transformer_int8
 readme=README.md
 while [ $# -gt 0 ]; do
     case "$1" in
