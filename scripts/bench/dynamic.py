@@ -18,17 +18,16 @@ Needs torch, transformers, onnx, onnxruntime, safetensors (e.g. target/models-ve
 """
 import argparse
 import os
-import platform
-import re
 import subprocess
 import tempfile
-import time
 
 import numpy as np
 import onnxruntime as ort
+import timing
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from safetensors.numpy import load_file, save_file
+from timing import cpu_model, need
 from transformers import BertConfig, BertModel
 
 
@@ -43,34 +42,8 @@ class Encoder(torch.nn.Module):
         return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
-def cpu_model():
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def ort_time(path, feeds, runs):
-    o = ort.SessionOptions()
-    o.intra_op_num_threads = 1
-    o.inter_op_num_threads = 1
-    s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
-    for _ in range(2):
-        s.run(None, feeds)
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = s.run(None, feeds)
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts)) * 1e3, out[0]
-
-
 def smelt_time(smelt, path, backend, runs):
-    r = subprocess.run([smelt, "bench", path, "--backend", backend, "--runs", str(runs), "--warmup", "2"], capture_output=True, text=True)
-    m = re.search(r"^run\s+([\d.]+) ms\s+median", r.stdout, re.M)
-    if not m:
-        raise SystemExit(f"smelt bench {path} --backend {backend} failed:\n{r.stdout}{r.stderr}")
-    return float(m.group(1))
+    return need(timing.smelt_time(smelt, path, backend, runs, "--warmup", "2"), f"smelt bench {path} --backend {backend}")
 
 
 def smelt_out(smelt, path, backend, inputs, out):
@@ -118,8 +91,8 @@ def main():
             if r.returncode != 0:
                 raise SystemExit(r.stderr)
             print(" ".join(extra) or "8-bit weights", "|", r.stdout.strip().splitlines()[-2])
-        t_ort32, y32 = ort_time(fp32, feeds, a.runs)
-        t_ort8, y8 = ort_time(int8, feeds, a.runs)
+        t_ort32, y32 = timing.ort_time(fp32, feeds, a.runs, warmup=2)
+        t_ort8, y8 = timing.ort_time(int8, feeds, a.runs, warmup=2)
         print(f"ORT fp32 {t_ort32:.1f}, ORT dynamic int8 {t_ort8:.1f} ({t_ort32 / t_ort8:.2f}×; output error vs fp32 {rel(y8, y32):.2e})")
         print("| backend | smelt fp32 | smelt dynamic int8 | 7-bit weights | int8 speed-up (7-bit) | int8 / ORT int8 | fp32 / ORT fp32 | int8 error vs smelt fp32 (7-bit) |")
         print("|---|---|---|---|---|---|---|---|")

@@ -14,53 +14,23 @@ Usage: python scripts/bench/int8.py [--models resnet18,resnet50] [--runs 20] [--
 Needs torch, torchvision, onnx, onnxruntime, safetensors (e.g. target/models-venv).
 """
 import argparse
-import os
-import platform
-import re
 import subprocess
 import tempfile
-import time
 
 import numpy as np
 import onnxruntime as ort
+import timing
 import torch
 import torchvision
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from safetensors.numpy import load_file, save_file
-
-
-def cpu_model():
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def ort_time(path, x, runs):
-    o = ort.SessionOptions()
-    o.intra_op_num_threads = 1
-    o.inter_op_num_threads = 1
-    s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
-    name = s.get_inputs()[0].name
-    for _ in range(3):
-        s.run(None, {name: x})
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = s.run(None, {name: x})
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts)) * 1e3, out[0]
+from timing import cpu_model, need
 
 
 def smelt_time(smelt, path, backend, runs):
-    r = subprocess.run([smelt, "bench", path, "--backend", backend, "--runs", str(runs), "--dim", "N=1"], capture_output=True, text=True)
-    if r.returncode != 0:
-        r = subprocess.run([smelt, "bench", path, "--backend", backend, "--runs", str(runs)], capture_output=True, text=True)
-    m = re.search(r"^run\s+([\d.]+) ms\s+median", r.stdout, re.M)
-    if not m:
-        raise SystemExit(f"smelt bench {path} --backend {backend} failed:\n{r.stdout}{r.stderr}")
-    return float(m.group(1))
+    t = timing.smelt_time(smelt, path, backend, runs, "--dim", "N=1")
+    return need(t if t is not None else timing.smelt_time(smelt, path, backend, runs), f"smelt bench {path} --backend {backend}")
 
 
 def main():
@@ -100,8 +70,8 @@ def main():
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise SystemExit(r.stderr)
-            t_ort32, _ = ort_time(fp32, x, a.runs)
-            t_ort8, y_ort8 = ort_time(qdq, x, a.runs)
+            t_ort32, _ = timing.ort_time(fp32, {"x": x}, a.runs)
+            t_ort8, y_ort8 = timing.ort_time(qdq, {"x": x}, a.runs)
             t_l32 = smelt_time(a.smelt, fp32, "llvm", a.runs)
             t_lq = smelt_time(a.smelt, qdq, "llvm", a.runs)
             t_l8 = smelt_time(a.smelt, own + ".smelt", "llvm", a.runs)

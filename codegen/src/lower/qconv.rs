@@ -80,13 +80,7 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
         let mg = m / g;
         let (mr, nr) = l.target.own_tile();
         let off = if x.scalar == Scalar::I8 { 128 } else { 0 };
-        let narrow = qgemm::quads_for(l, w.buf, w.scalar, m, kk, &zws, false);
-        let quads = if narrow.is_some() {
-            qgemm::row_sums(l, w.buf, w.scalar, m, kk, &zws)
-                .and_then(|sums| qgemm::quad_bias(l, node, ins.get(2).map(|o| o.buf), &sums, zx as i64 + off))
-        } else {
-            None
-        };
+        let quads = qgemm::quads(l, node, w.buf, w.scalar, (m, kk, false), &zws, ins.get(2).map(|o| o.buf), zx as i64 + off);
         let (wenc, xenc) = match quads {
             Some(_) => (qgemm::Enc::QuadsS8, qgemm::Enc::QuadsU8 { off }),
             None => (qgemm::Enc::Pairs, qgemm::Enc::Pairs),
@@ -96,7 +90,7 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
         let geo = Geometry { x: [n, ci, id, ih, iw], k: [cg, kd, kh, kw], o: [od, oh, ow], groups: g, stride, pad_lo: pad, dil };
         let pb = pack_im2col(l, node, x, &geo, zx as i64, nr, xenc)?;
         let bias = match quads {
-            Some(b) => Some(qgemm::Bias::Row(b)),
+            Some(q) => Some(qgemm::Bias::Row(q.bias)),
             None => ins.get(2).map(|o| qgemm::Bias::Row(o.buf)),
         };
         let spec = qgemm::QGemmSpec {
@@ -110,7 +104,7 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
             c: acc_buf,
             bias,
             quads: quads.map(|_| false),
-            narrow: narrow == Some(true),
+            narrow: quads.is_some_and(|q| q.narrow),
         };
         qgemm::qgemm(l, node, &spec)?;
         if requant {

@@ -193,44 +193,67 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
     Ok(out)
 }
 
-/// Per output channel `c < count`, the sum over `depth` of `v − zp[c]` of a
-/// constant 8-bit operand laid out `[count][depth]` (`transposed`: `[depth][count]`);
-/// `None` when it is not a constant.
-pub fn channel_sums(l: &Lowerer, buf: BufIdx, scalar: Scalar, count: usize, depth: usize, zp: &[i64], transposed: bool) -> Option<Vec<i64>> {
+/// The quads form of a GEMM whose s8 side is a constant.
+#[derive(Debug, Clone, Copy)]
+pub struct Quads {
+    /// The bias with the u8 side's zero point taken out: `bias[c] − zu·Σ_d (v − zp[c])`.
+    pub bias: BufIdx,
+    /// `dot_quads_u8i8_narrow` (no VNNI; every `v − zp` within ±64).
+    pub narrow: bool,
+}
+
+/// Whether and how the GEMM runs on quads, its s8 side the constant `buf`
+/// (`count` channels of `depth` values, channel `c`'s zero point `zp[c]`; value
+/// `(c, d)` at `d·count + c` when `transposed`, else `c·depth + d`), its bias
+/// `bias` (a constant, or none) and its u8 side's zero point `zu`. With VNNI
+/// whenever every `v − zp` fits i8; without, on hosts with `pmaddubsw`, when
+/// every `v − zp` is within ±64, so that no pair of products saturates i16.
+/// `None`: pairs.
+#[allow(clippy::too_many_arguments)]
+pub fn quads(
+    l: &mut Lowerer,
+    node: &str,
+    buf: BufIdx,
+    scalar: Scalar,
+    (count, depth, transposed): (usize, usize, bool),
+    zp: &[i64],
+    bias: Option<BufIdx>,
+    zu: i64,
+) -> Option<Quads> {
+    let t = &l.target;
+    if !(t.quant_quads || t.quant_quads_narrow) || !fits_i8(scalar, zp) {
+        return None;
+    }
+    let narrow = !t.quant_quads;
     let BufKind::Const(bytes) = &l.prog.buffer(buf).kind else { return None };
     if bytes.len() < count * depth {
         return None;
     }
     let val = |at: usize| if scalar == Scalar::I8 { bytes[at] as i8 as i64 } else { bytes[at] as i64 };
     let z = |c: usize| zp[c.min(zp.len().saturating_sub(1))];
-    Some(
-        (0..count)
-            .map(|c| (0..depth).map(|d| val(if transposed { d * count + c } else { c * depth + d }) - z(c)).sum())
-            .collect(),
-    )
-}
-
-/// [`channel_sums`] of a `[count][depth]` operand (a conv's weights).
-pub fn row_sums(l: &Lowerer, buf: BufIdx, scalar: Scalar, count: usize, depth: usize, zp: &[i64]) -> Option<Vec<i64>> {
-    channel_sums(l, buf, scalar, count, depth, zp, false)
-}
-
-/// The bias of a quads GEMM: `bias[c] − zu·sums[c]` in wrapping i32, which
-/// takes the u8 side's zero point `zu` out of `Σ u·s` (`sums`: the s8 side's
-/// per channel). A new constant; `None` when the bias is not a constant.
-pub fn quad_bias(l: &mut Lowerer, node: &str, bias: Option<BufIdx>, sums: &[i64], zu: i64) -> Option<BufIdx> {
+    let (mut sums, mut widest) = (vec![0i64; count], 0);
+    for (c, sum) in sums.iter_mut().enumerate() {
+        for d in 0..depth {
+            let v = val(if transposed { d * count + c } else { c * depth + d }) - z(c);
+            *sum += v;
+            widest = widest.max(v.abs());
+        }
+    }
+    if narrow && widest > 64 {
+        return None;
+    }
     let b: Vec<i64> = match bias {
-        None => vec![0; sums.len()],
+        None => vec![0; count],
         Some(buf) => match &l.prog.buffer(buf).kind {
             BufKind::Const(bytes) => bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect(),
             _ => return None,
         },
     };
-    if b.len() != sums.len() {
+    if b.len() != count {
         return None;
     }
-    let v: Vec<u8> = b.iter().zip(sums).flat_map(|(b, s)| (b.wrapping_sub(zu.wrapping_mul(*s)) as i32).to_le_bytes()).collect();
-    Some(l.constant(&format!("{node}.quad_bias"), Scalar::I32, v))
+    let v: Vec<u8> = b.iter().zip(&sums).flat_map(|(b, s)| (b.wrapping_sub(zu.wrapping_mul(*s)) as i32).to_le_bytes()).collect();
+    Some(Quads { bias: l.constant(&format!("{node}.quad_bias"), Scalar::I32, v), narrow })
 }
 
 /// Where the bias of the product comes from.
@@ -260,35 +283,8 @@ pub struct QGemmSpec {
     /// Quads (`dot_quads_u8i8`, A and B packed with [`Enc::per`] = 4): whether A
     /// is the u8 side (else B is). `None`: pairs.
     pub quads: Option<bool>,
-    /// Quads whose s8 side is within ±64 ([`narrow`]), for hosts without VNNI
-    /// (`dot_quads_u8i8_narrow`).
+    /// Quads with `dot_quads_u8i8_narrow` ([`Quads::narrow`]).
     pub narrow: bool,
-}
-
-/// Whether quads apply to a constant s8-side operand (`buf`, `count` channels
-/// of `depth` values, channel `c`'s zero point `zp[c]`; value `(c, d)` at
-/// `d·count + c` when `transposed`, else `c·depth + d`): with VNNI always
-/// (`Some(false)`: not narrow); without, on hosts with `pmaddubsw`, when every
-/// `v − zp` is within ±64, so that no pair of products overflows i16
-/// (`Some(true)`); else `None` (pairs).
-pub fn quads_for(l: &Lowerer, buf: BufIdx, scalar: Scalar, count: usize, depth: usize, zp: &[i64], transposed: bool) -> Option<bool> {
-    if !fits_i8(scalar, zp) {
-        return None;
-    }
-    if l.target.quant_quads {
-        return Some(false);
-    }
-    if !l.target.quant_quads_narrow {
-        return None;
-    }
-    let BufKind::Const(bytes) = &l.prog.buffer(buf).kind else { return None };
-    if bytes.len() < count * depth {
-        return None;
-    }
-    let val = |at: usize| if scalar == Scalar::I8 { bytes[at] as i8 as i64 } else { bytes[at] as i64 };
-    let z = |c: usize| zp[c.min(zp.len().saturating_sub(1))];
-    let narrow = (0..count).all(|c| (0..depth).all(|d| (val(if transposed { d * count + c } else { c * depth + d }) - z(c)).abs() <= 64));
-    narrow.then_some(true)
 }
 
 /// Emits the GEMM kernel.

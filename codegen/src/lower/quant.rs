@@ -146,13 +146,7 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
         // Quads (`vpdpbusd`): A (the activations) the u8 side, B (constant
         // weights) the s8 side, A's zero point moved into the bias.
         let off = if a.scalar == Scalar::I8 { 128 } else { 0 };
-        let narrow = qgemm::quads_for(l, b.buf, b.scalar, n, k, &zbs, true);
-        let quads = if narrow.is_some() {
-            qgemm::channel_sums(l, b.buf, b.scalar, n, k, &zbs, true)
-                .and_then(|sums| qgemm::quad_bias(l, node, ins.get(2).map(|o| o.buf), &sums, za as i64 + off))
-        } else {
-            None
-        };
+        let quads = qgemm::quads(l, node, b.buf, b.scalar, (n, k, true), &zbs, ins.get(2).map(|o| o.buf), za as i64 + off);
         let (aenc, benc) = match quads {
             Some(_) => (qgemm::Enc::QuadsU8 { off }, qgemm::Enc::QuadsS8),
             None => (qgemm::Enc::Pairs, qgemm::Enc::Pairs),
@@ -162,7 +156,7 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
         let pa = qgemm::pack_pairs(l, node, "a", &pa_src, mr)?;
         let pb = qgemm::pack_pairs(l, node, "b", &pb_src, nr)?;
         let bias = match quads {
-            Some(b) => Some(qgemm::Bias::Col(b)),
+            Some(q) => Some(qgemm::Bias::Col(q.bias)),
             None => ins.get(2).map(|o| qgemm::Bias::Col(o.buf)),
         };
         let spec = qgemm::QGemmSpec {
@@ -176,7 +170,7 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
             c: acc_buf,
             bias,
             quads: quads.map(|_| true),
-            narrow: narrow == Some(true),
+            narrow: quads.is_some_and(|q| q.narrow),
         };
         qgemm::qgemm(l, node, &spec)?;
         if requant {
