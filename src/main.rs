@@ -252,6 +252,55 @@ enum Cmd {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Prunes a model's linear layers by magnitude: writes OUT.smelt and
+    /// OUT.safetensors with the zeros, and prints each layer's sparsity and the
+    /// output error measured against the dense model. Compiling the result, the
+    /// optimizer chooses per layer between the dense GEMM and sparse kernels.
+    Prune {
+        model: PathBuf,
+        /// The pruned model (OUT.smelt, weights in OUT.safetensors).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        out: PathBuf,
+        /// The share of each layer's weights made zero, in [0, 1) (with
+        /// `--global`, of all of them together).
+        #[arg(long)]
+        sparsity: f64,
+        /// unstructured; block:RxC (R output features × C inputs of the
+        /// `[out, in]` weight, e.g. block:16x1); or nm:N:M (N of every M inputs
+        /// kept, e.g. nm:2:4: the sparsity is then 1 − N/M).
+        #[arg(long, default_value = "unstructured")]
+        pattern: String,
+        /// One magnitude threshold over all layers instead of the same sparsity
+        /// in each.
+        #[arg(long)]
+        global: bool,
+        /// Layers (node names) to leave dense.
+        #[arg(long, value_name = "NODE", num_args = 1..)]
+        exclude: Vec<String>,
+        /// The largest output error allowed (relative L2, e.g. `1%`): the most
+        /// sensitive layers stay dense until it holds.
+        #[arg(long, value_name = "ERROR")]
+        budget: Option<String>,
+        /// Inputs that measure the error: safetensors files as for `run
+        /// --inputs`, or with one more leading dim holding many inputs.
+        #[arg(long, value_name = "FILE.safetensors", num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        /// Measure on N seeded random inputs (8 when no --inputs are given).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        random: Option<u64>,
+        /// Writes the per-layer report as JSON.
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::parse_dim)]
+        dim: Vec<(String, u64)>,
+        /// The backend that runs the checks.
+        #[arg(long, value_enum, default_value_t = BackendArg::Cranelift)]
+        backend: BackendArg,
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        threads: u32,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     InitWeights {
         /// The model (`.smelt`).
         model: PathBuf,
@@ -356,6 +405,24 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
             threads: threads as usize,
             engine,
         }),
+        Cmd::Prune { model, out, sparsity, pattern, global, exclude, budget, inputs, random, report, dim, backend, threads, engine } => {
+            cli::prune::main(&cli::prune::PruneArgs {
+                model,
+                out,
+                sparsity,
+                pattern,
+                global,
+                exclude,
+                budget,
+                inputs,
+                random: random.map(|n| n as usize),
+                report,
+                dims: dim,
+                backend,
+                threads: threads as usize,
+                engine,
+            })
+        }
         Cmd::InitWeights { model, seed, out } => cli::init::main(&model, seed, out.as_deref()),
     }
 }

@@ -15,7 +15,9 @@
 //!   [`Native`] for Cranelift and LLVM, `Wgsl`), for callers that compile one
 //!   graph many ways (the numerical suite).
 //! - [`quantize`]: post-training int8 quantization with calibration, a
-//!   per-layer precision choice under an accuracy budget, and its report.
+//!   per-layer precision choice under an accuracy budget, and its report;
+//!   [`prune`]: magnitude pruning with the same budget and report (the sparse
+//!   kernels are chosen when the pruned model compiles).
 //! - [`Error`]: every failure rendered as the CLI prints it (file, line, column,
 //!   node), with an [`ErrorKind`] to branch on.
 //!
@@ -31,6 +33,7 @@ pub mod load;
 pub mod memory;
 mod model;
 mod options;
+pub mod prune;
 pub mod quantize;
 
 #[cfg(feature = "wgsl")]
@@ -41,6 +44,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use load::{Source, load};
 pub use model::{CompiledModel, IoDesc, Model, Timings, compile, optimize, prepare};
 pub use options::{BackendKind, Options};
+pub use prune::{PruneOptions, PruneReport, Pruned, prune};
 pub use quantize::{QuantizeOptions, QuantizeReport, Quantized, quantize};
 pub use smelt_codegen::schedule::{ScheduleOptions, Target, Ukernels};
 pub use smelt_ir::Graph;

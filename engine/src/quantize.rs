@@ -145,11 +145,11 @@ pub struct Quantized {
     pub report: QuantizeReport,
 }
 
-fn err(kind: ErrorKind, msg: impl Into<String>) -> Error {
+pub(crate) fn err(kind: ErrorKind, msg: impl Into<String>) -> Error {
     Error::text(kind, msg)
 }
 
-fn cleanup(g: &mut Graph) -> Result<()> {
+pub(crate) fn cleanup(g: &mut Graph) -> Result<()> {
     PassManager::pipeline(OptLevel::O1)
         .run(g)
         .map(|_| ())
@@ -158,7 +158,7 @@ fn cleanup(g: &mut Graph) -> Result<()> {
 
 /// Runs `g` compiled on the options' backend over `inputs`; the median time of
 /// a run in milliseconds (each input once, after one untimed run of the first).
-fn run_all(g: &Graph, o: &Options, inputs: &[&Tensors], mut each: impl FnMut(usize, Tensors) -> Result<()>) -> Result<f64> {
+pub(crate) fn run_all(g: &Graph, o: &Options, inputs: &[&Tensors], mut each: impl FnMut(usize, Tensors) -> Result<()>) -> Result<f64> {
     let b = backend::for_options(o)?;
     let mut g = g.clone();
     crate::optimize(&mut g, o.opt_level, o.backend)?;
@@ -177,14 +177,15 @@ fn run_all(g: &Graph, o: &Options, inputs: &[&Tensors], mut each: impl FnMut(usi
     Ok(ms.get(ms.len() / 2).copied().unwrap_or(0.0))
 }
 
-/// Checks calibration inputs against the model's signature (names, dtypes,
-/// ranks), so a wrong file says so before anything runs.
-fn check_inputs(g: &Graph, samples: &[Tensors]) -> Result<()> {
+/// Checks sample inputs against the model's signature (names, dtypes, ranks),
+/// so a wrong file says so before anything runs; `what` names them in errors
+/// (`calibration input`).
+pub(crate) fn check_inputs(g: &Graph, samples: &[Tensors], what: &str) -> Result<()> {
     if samples.is_empty() {
-        return Err(err(ErrorKind::Inputs, "error: the calibration set is empty (give --calibrate FILE… or --calibrate-random N)"));
+        return Err(err(ErrorKind::Inputs, format!("error: no {what}s were given")));
     }
     for (i, s) in samples.iter().enumerate() {
-        smelt_interp::bind_inputs(g, s).map_err(|e| err(ErrorKind::Inputs, format!("error: calibration input {}: {e}", i + 1)))?;
+        smelt_interp::bind_inputs(g, s).map_err(|e| err(ErrorKind::Inputs, format!("error: {what} {}: {e}", i + 1)))?;
     }
     Ok(())
 }
@@ -216,15 +217,15 @@ pub fn split_samples(g: &Graph, file: Tensors) -> Result<Vec<Tensors>> {
 
 /// Output errors of a candidate against the float reference.
 #[derive(Debug, Clone, Copy, Default)]
-struct Measured {
-    err_sq: f64,
-    ref_sq: f64,
-    rows: u64,
-    agree: u64,
+pub(crate) struct Measured {
+    pub(crate) err_sq: f64,
+    pub(crate) ref_sq: f64,
+    pub(crate) rows: u64,
+    pub(crate) agree: u64,
 }
 
 impl Measured {
-    fn add(&mut self, reference: &Tensors, got: &Tensors) {
+    pub(crate) fn add(&mut self, reference: &Tensors, got: &Tensors) {
         for (k, r) in reference {
             let (Some(q), true) = (got.get(k), r.dtype().is_float()) else { continue };
             let (r, q) = (r.to_f32(), q.to_f32());
@@ -248,7 +249,7 @@ impl Measured {
         }
     }
 
-    fn error(&self) -> f64 {
+    pub(crate) fn error(&self) -> f64 {
         if self.ref_sq > 0.0 { (self.err_sq / self.ref_sq).sqrt() } else { self.err_sq.sqrt() }
     }
 }
@@ -268,7 +269,7 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
     {
         return Err(err(ErrorKind::Options, format!("error: the budget must be a positive error, found {b}")));
     }
-    check_inputs(g, samples)?;
+    check_inputs(g, samples, "calibration input")?;
     let mut g0 = g.clone();
     cleanup(&mut g0)?;
     let dynamic = o.mode == Mode::Dynamic;
@@ -416,7 +417,7 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
     Ok(Quantized { graph, report })
 }
 
-fn pct(x: f64) -> String {
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.3}%", x * 100.0)
 }
 

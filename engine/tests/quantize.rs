@@ -207,7 +207,7 @@ fn bad_requests_are_clear_errors() {
     let samples = calibration(&g);
     let o = QuantizeOptions::new(cranelift());
     let msg = |r: smelt_engine::Result<smelt_engine::Quantized>| r.unwrap_err().to_string();
-    assert!(msg(smelt_engine::quantize(&g, &[], &o, &mut |_, _, _| {})).contains("calibration set is empty"));
+    assert!(msg(smelt_engine::quantize(&g, &[], &o, &mut |_, _, _| {})).contains("no calibration inputs were given"));
     let mut wrong = samples[0].clone();
     let t = wrong.remove("x").unwrap();
     wrong.insert("image".into(), t);

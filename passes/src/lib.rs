@@ -4,14 +4,16 @@
 //! passes ([`classic`]: type inference, constant folding, dead code and common
 //! subexpression elimination, batch-norm folding, reshape/transpose simplification),
 //! and the egg e-graph optimizer ([`egraph`]) with its rule families
-//! (`rules/{algebra,fusion,patterns}.rs`) and cost model. Depends on `smelt-ir` and
-//! egg only.
+//! (`rules/{algebra,fusion,patterns,sparsity}.rs`) and cost model; quantization
+//! ([`quant`]) and magnitude pruning ([`prune`]). Depends on `smelt-ir` and egg
+//! only.
 
 pub mod classic;
 pub mod egraph;
 mod error;
 mod manager;
 pub mod opkey;
+pub mod prune;
 pub mod quant;
 pub mod rules;
 

@@ -8,6 +8,7 @@ pub mod fmt;
 pub mod import;
 pub mod init;
 pub mod opt;
+pub mod prune;
 pub mod quantize;
 pub mod run;
 pub mod zoo;

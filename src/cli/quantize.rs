@@ -39,7 +39,7 @@ pub struct QuantizeArgs {
 }
 
 /// `1%`, `0.5%` or a fraction (`0.01`).
-fn parse_budget(s: &str) -> Result<f64, String> {
+pub fn parse_budget(s: &str) -> Result<f64, String> {
     let (num, scale) = match s.trim().strip_suffix('%') {
         Some(p) => (p, 0.01),
         None => (s.trim(), 1.0),

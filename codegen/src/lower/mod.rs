@@ -31,6 +31,7 @@ mod reduce;
 mod resize;
 mod shape;
 mod sparse;
+mod sparse_cpu;
 mod util;
 
 use crate::kernel::{Kernel, Scalar};
@@ -404,6 +405,14 @@ pub fn lower(g: &Graph, target: &Target) -> Result<Program, Error> {
                 // Empty tensors: nothing to compute (and no kernel may touch an empty
                 // buffer: Cranelift may hoist loads out of loops that never run).
                 if outs.iter().all(|o| o.is_empty()) {
+                    for (i, o) in outs.iter().enumerate() {
+                        l.values.insert(Value { node: id, output: i }, o.buf);
+                    }
+                    continue;
+                }
+                // A product with nothing stored (or nothing to contract) is zeros.
+                if matches!(op, Op::SparseMatMul(_)) && ins.iter().any(|o| o.is_empty()) {
+                    sparse_cpu::zeros(&mut l, &name, &outs[0]);
                     for (i, o) in outs.iter().enumerate() {
                         l.values.insert(Value { node: id, output: i }, o.buf);
                     }

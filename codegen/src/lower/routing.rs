@@ -1,8 +1,9 @@
 //! Lowering of `topk` (insertion into the sorted output, O(len·k) per lane: ties
 //! keep the lower index first, NaN ranks above every number, as the reference's
 //! stable sort) and of `sparse_matmul` with constant CSR/BSR weights (validated at
-//! compile time, walked block by block, vectorized along a block's columns; index
-//! arrays known only at run time go to `sparse.rs`).
+//! compile time; on a CPU with constant values repacked for `sparse_cpu.rs`'s
+//! register-tiled kernels, else walked block by block, vectorized along a
+//! block's columns; index arrays known only at run time go to `sparse.rs`).
 
 use super::util::Operand;
 use super::{BufKind, Lowerer, internal};
@@ -147,6 +148,22 @@ fn sparse(l: &mut Lowerer, node: &str, s: &smelt_ir::ops::SparseMatMul, ins: &[O
             }
             list.push([r as i32, c as i32, p as i32]);
         }
+    }
+    if !l.target.is_gpu()
+        && let Some(vals) = l.const_f32(values.buf)
+    {
+        // Constant weights on a CPU: repacked for a register-tiled kernel.
+        let mut entries = Vec::with_capacity(vals.len());
+        for &[r, c, p] in &list {
+            for i in 0..br {
+                for j in 0..bc {
+                    let v = vals[(p as usize * br + i) * bc + j];
+                    entries.push(super::sparse_cpu::Entry { k: r as usize * br + i, n: c as usize * bc + j, v });
+                }
+            }
+        }
+        super::sparse_cpu::lower(l, node, &entries, k, cols, x, out);
+        return Ok(true);
     }
     let nb = list.len();
     let table = l.constant(&format!("{node}.blocks"), Scalar::I32, list.iter().flatten().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into_iter().chain(std::iter::repeat_n(0, if nb == 0 { 4 } else { 0 })).collect());

@@ -21,6 +21,7 @@ mod cases_i64;
 mod cases_pool;
 mod cases_quant;
 mod cases_rows;
+mod cases_sparse;
 mod report;
 mod wgsl;
 mod zoo;
@@ -415,6 +416,16 @@ fn quant_ops() {
     }
 }
 
+/// `sparse_matmul` with constant weights (`cases_sparse.rs`): the CPU's panel
+/// and column kernels, and the GPU's block walk.
+#[test]
+fn sparse_ops() {
+    let suite = from_cases(&cases_sparse::sparse());
+    for b in backends() {
+        run_suite(b.as_ref(), &suite, "constant sparse weights", &[]);
+    }
+}
+
 /// 3-d convolution and pooling, max pooling's indices, `wrap` padding and LSTM
 /// peepholes, and the conv and recurrence schedules' paths
 /// (`cases_conv_pool_rnn.rs`).
@@ -480,6 +491,7 @@ fn coverage() {
     cases.extend(cases_rows::rows());
     cases.extend(cases_pool::pools());
     cases.extend(cases_i64::cases());
+    cases.extend(cases_sparse::sparse());
     let mut covered: BTreeSet<String> = BTreeSet::new();
     for c in &cases {
         covered.extend(labels(&parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name))));

@@ -32,6 +32,17 @@ pub struct SmeltAnalysis {
     /// The e-classes created so far, in order (each new e-node makes one):
     /// a rule application's products are those made while it ran.
     pub made: Vec<(Id, ENode)>,
+    /// The compressed form of each constant weight the sparsity rules looked
+    /// at (`None`: too few zeros), by the weight's address and transposition.
+    pub sparse_forms: HashMap<(usize, bool), Option<Arc<SparseForm>>>,
+}
+
+/// A weight in `sparse_matmul` form: the op and its three params (name, value):
+/// values, indices, offsets.
+#[derive(Debug, Clone)]
+pub struct SparseForm {
+    pub op: smelt_ir::ops::SparseMatMul,
+    pub params: [(String, Arc<Tensor>); 3],
 }
 
 /// One rule application: the class it merged into, the e-nodes it created

@@ -212,10 +212,20 @@ impl Emitter<'_> {
                 if let Some(v) = self.g.find(n) {
                     return Ok(v);
                 }
-                let p = self.orig.find(n).ok_or_else(|| format!("unknown param `{n}`"))?;
-                let v = self.g.add_param(&**n, self.orig.node(p.node).types[0].clone());
-                if let Some(w) = self.orig.weight(n) {
-                    self.g.set_weight(n.to_string(), w.clone());
+                // A param of the original graph, or one a rule made (the
+                // sparsity rules' compressed weights), whose type and value the
+                // analysis holds.
+                let (ty, w) = match self.orig.find(n) {
+                    Some(p) => (self.orig.node(p.node).types[0].clone(), self.orig.weight(n).cloned()),
+                    None => {
+                        let an = &self.eg.analysis;
+                        let ty = an.leaf_types.get(n).ok_or_else(|| format!("unknown param `{n}`"))?.clone();
+                        (ty, an.weights.get(n).cloned())
+                    }
+                };
+                let v = self.g.add_param(&**n, ty);
+                if let Some(w) = w {
+                    self.g.set_weight(n.to_string(), w);
                 }
                 v
             }

@@ -19,13 +19,20 @@ pub struct CostTarget {
     pub bandwidth: f64,
     /// Fixed cost of one kernel, seconds.
     pub launch: f64,
+    /// The share of `flops` a `sparse_matmul` reaches per stored weight, in CSR
+    /// (unstructured) and in BSR (blocks) form: the sparse form wins when the
+    /// weight's density is below it.
+    pub sparse_csr: f64,
+    pub sparse_bsr: f64,
 }
 
 impl CostTarget {
     /// A two-core AVX2 machine (≈ 188 GFLOP/s peak on two AVX2 cores).
-    pub const CPU: CostTarget = CostTarget { name: "cpu", flops: 150e9, bandwidth: 20e9, launch: 2e-7 };
+    pub const CPU: CostTarget = CostTarget { name: "cpu", flops: 150e9, bandwidth: 20e9, launch: 2e-7, sparse_csr: 0.25, sparse_bsr: 0.5 };
     /// A data-center GPU (≈ 30 TFLOP/s from WGSL, ≈ 3.7 TB/s).
-    pub const GPU: CostTarget = CostTarget { name: "gpu", flops: 30e12, bandwidth: 3e12, launch: 5e-6 };
+    /// Its `sparse_matmul` is one invocation per row walking the blocks: far
+    /// from the dense kernel's rate, so only very sparse weights go sparse.
+    pub const GPU: CostTarget = CostTarget { name: "gpu", flops: 30e12, bandwidth: 3e12, launch: 5e-6, sparse_csr: 0.02, sparse_bsr: 0.05 };
 
     pub fn by_name(name: &str) -> Option<CostTarget> {
         [CostTarget::CPU, CostTarget::GPU].into_iter().find(|t| t.name == name)
@@ -115,6 +122,13 @@ impl CostModel {
                     smelt_ir::ops::ResizeMode::Cubic => 4.0,
                 };
                 2.0 * taps * r.sizes.iter().filter(|&&s| s != -1).count().max(1) as f64 * out
+            }
+            // Per stored weight (values' elements) and row of x, at the
+            // target's sparse rate: counted as the dense FLOPs it would take.
+            Op::SparseMatMul(sp) => {
+                let rows = self.numel(ins[0]) / contracted(self, ins).max(1.0);
+                let eff = if sp.format == smelt_ir::ops::SparseFormat::Csr { self.target.sparse_csr } else { self.target.sparse_bsr };
+                2.0 * rows * self.numel(ins[1]) / eff.max(1e-6)
             }
             Op::Attention(_) => {
                 let (q, k, v) = (ins[0], ins[1], ins[2]);

@@ -3,7 +3,8 @@
 //! transpose/reshape cancellation and sinking, matmul reassociation), [`fusion`]
 //! (conv + bias + activation + residual, matmul + epilogue, elementwise regions) and
 //! [`patterns`] (layer norm, attention and GELU recognized from their
-//! decompositions).
+//! decompositions) and [`sparsity`] (constant weights with many zeros in
+//! compressed form).
 //!
 //! Rules come in three shapes, all guarded the same way — a rewrite is merged into
 //! the matched e-class only when the new e-node's type equals the class's type
@@ -17,6 +18,7 @@
 pub mod algebra;
 pub mod fusion;
 pub mod patterns;
+pub mod sparsity;
 
 use crate::egraph::analysis::{EG, SmeltAnalysis};
 use crate::egraph::lang::ENode;
@@ -33,16 +35,18 @@ pub enum Family {
     Algebra,
     Fusion,
     Patterns,
+    Sparsity,
 }
 
 impl Family {
-    pub const ALL: [Family; 3] = [Family::Algebra, Family::Fusion, Family::Patterns];
+    pub const ALL: [Family; 4] = [Family::Algebra, Family::Fusion, Family::Patterns, Family::Sparsity];
 
     pub fn name(self) -> &'static str {
         match self {
             Family::Algebra => "algebra",
             Family::Fusion => "fusion",
             Family::Patterns => "patterns",
+            Family::Sparsity => "sparsity",
         }
     }
 
@@ -51,6 +55,7 @@ impl Family {
             Family::Algebra => algebra::rules(),
             Family::Fusion => fusion::rules(),
             Family::Patterns => patterns::rules(),
+            Family::Sparsity => sparsity::rules(),
         }
     }
 }
