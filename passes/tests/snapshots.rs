@@ -1,5 +1,6 @@
 //! Text in, text out: each case under `tests/cases/DIR/*.smelt` runs the passes
-//! that `DIR` names (a classic pass, or the e-graph pass with one rule family), and
+//! that `DIR` names (a classic pass, or the e-graph pass with one rule family;
+//! a `# prune SPARSITY PATTERN` line prunes the random weights first), and
 //! its snapshot shows the model before and after, and the rules that fired. Every
 //! case is also checked numerically (the optimized graph computes what the original
 //! computes on the interpreter, random weights and inputs) and for print ∘ parse.
@@ -11,6 +12,7 @@
 mod common;
 
 use common::{assert_same_values, fill_weights};
+use smelt_passes::prune;
 use smelt_passes::rules::{Family, rule_names};
 use smelt_passes::{Cse, Dce, EqSat, FoldBatchNorm, FoldConstants, InferTypes, Limits, PassManager, SimplifyShapes, SplitConv};
 use std::collections::BTreeSet;
@@ -30,6 +32,7 @@ fn pipeline(dir: &str) -> PassManager {
         "algebra" => pm.add(eq(&[Family::Algebra])).add(FoldConstants).add(Dce),
         "fusion" => pm.add(eq(&[Family::Algebra, Family::Fusion])).add(FoldConstants).add(Dce),
         "patterns" => pm.add(eq(&[Family::Algebra, Family::Patterns])).add(FoldConstants).add(Dce),
+        "sparsity" => pm.add(eq(&[Family::Algebra, Family::Fusion, Family::Sparsity])).add(FoldConstants).add(Dce),
         other => panic!("no pipeline for tests/cases/{other}"),
     };
     pm
@@ -44,6 +47,13 @@ fn passes_before_and_after() {
         let src = std::fs::read_to_string(path).unwrap();
         let mut g = smelt_ir::text::parse(&src).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
         fill_weights(&mut g, 1);
+        // `# prune SPARSITY PATTERN`: the linear layers' weights pruned first.
+        if let Some(line) = src.lines().find_map(|l| l.strip_prefix("# prune ")) {
+            let (s, p) = line.split_once(' ').expect("# prune SPARSITY PATTERN");
+            let layers = prune::layers(&g);
+            let refs: Vec<&prune::Layer> = layers.iter().collect();
+            prune::prune(&mut g, &refs, p.parse().unwrap(), s.parse().unwrap(), false).unwrap();
+        }
         let before = smelt_ir::text::print(&g);
         let mut o = g.clone();
         let records = pipeline(&dir).run(&mut o).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
