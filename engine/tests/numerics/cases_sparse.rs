@@ -14,10 +14,12 @@ fn dims(s: &[usize]) -> String {
     s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
 }
 
+/// (rows, K, N, block [rows of W, cols of W], density of stored blocks).
+type Shape<'a> = (&'a [usize], usize, usize, [usize; 2], f64);
+
 pub fn sparse() -> Vec<Case> {
     let mut rng = ChaCha8Rng::seed_from_u64(7100);
-    // (rows, K, N, block [rows of W, cols of W], density of stored blocks)
-    let shapes: &[(&[usize], usize, usize, [usize; 2], f64)] = &[
+    let shapes: &[Shape] = &[
         (&[1], 37, 20, [1, 1], 0.1),
         (&[5], 64, 40, [1, 8], 0.3),
         (&[2, 13], 48, 35, [1, 1], 0.3),
