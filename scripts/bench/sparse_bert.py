@@ -79,7 +79,7 @@ def main():
         print("|---|---|---|---|---|---|")
         for p in a.patterns.split(","):
             for s in a.sparsity.split(","):
-                out = f"{d}/bert_{p.replace(':', '_')}_{s}"
+                out = f"{d}/bert_{p.replace(':', '_')}_{round(float(s) * 100)}"
                 r = subprocess.run([a.smelt, "prune", fp32, "--sparsity", s, "--pattern", p, "--inputs", f"{d}/x.safetensors", "-o", out,
                                     "--backend", a.backend, "--report", out + ".json"], capture_output=True, text=True)
                 if r.returncode != 0:

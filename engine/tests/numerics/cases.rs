@@ -192,6 +192,11 @@ pub fn linalg() -> Vec<Case> {
         };
         v.push(case(&format!("fused_matmul_{i}"), next(), &sig, &["y"], &format!("  y = {call} {{epilogue = {e}}}")));
     }
+    // A bool attention mask on a product (a 1-layer BERT's): at -O2 the mask's
+    // region must not become the GEMM's epilogue, which loads f32 extras only.
+    let masked = "  w = param f32[24, 16]\n  mm = matmul(x, w)\n  k = and(a, b)\n  zero = const f32[] [0.0]\n  big = const f32[] [-10000.0]\n  m = where(k, zero, big)\n  y = add(mm, m)";
+    let c = case("matmul_bool_mask", next(), &[("x", F32, &[2, 12, 24], Any), ("a", DType::Bool, &[2, 1, 16], Any), ("b", DType::Bool, &[2, 12, 1], Any)], &["y"], masked);
+    v.push(with_param(c, "w", &[24, 16], next()));
     v
 }
 

@@ -20,19 +20,22 @@ pub struct CostTarget {
     /// Fixed cost of one kernel, seconds.
     pub launch: f64,
     /// The share of `flops` a `sparse_matmul` reaches per stored weight, in CSR
-    /// (unstructured) and in BSR (blocks) form: the sparse form wins when the
-    /// weight's density is below it.
+    /// (unstructured), in BSR with blocks at least 8 columns wide (`wide`: the
+    /// CPU's panel kernel takes them whole) and in other BSR form: the sparse
+    /// form wins when the weight's density is below it. CPU figures measured on
+    /// an AVX2 host (docs/performance.md, *Sparsity*).
     pub sparse_csr: f64,
     pub sparse_bsr: f64,
+    pub sparse_wide: f64,
 }
 
 impl CostTarget {
     /// A two-core AVX2 machine (≈ 188 GFLOP/s peak on two AVX2 cores).
-    pub const CPU: CostTarget = CostTarget { name: "cpu", flops: 150e9, bandwidth: 20e9, launch: 2e-7, sparse_csr: 0.25, sparse_bsr: 0.5 };
+    pub const CPU: CostTarget = CostTarget { name: "cpu", flops: 150e9, bandwidth: 20e9, launch: 2e-7, sparse_csr: 0.22, sparse_bsr: 0.35, sparse_wide: 0.65 };
     /// A data-center GPU (≈ 30 TFLOP/s from WGSL, ≈ 3.7 TB/s).
     /// Its `sparse_matmul` is one invocation per row walking the blocks: far
     /// from the dense kernel's rate, so only very sparse weights go sparse.
-    pub const GPU: CostTarget = CostTarget { name: "gpu", flops: 30e12, bandwidth: 3e12, launch: 5e-6, sparse_csr: 0.02, sparse_bsr: 0.05 };
+    pub const GPU: CostTarget = CostTarget { name: "gpu", flops: 30e12, bandwidth: 3e12, launch: 5e-6, sparse_csr: 0.02, sparse_bsr: 0.05, sparse_wide: 0.05 };
 
     pub fn by_name(name: &str) -> Option<CostTarget> {
         [CostTarget::CPU, CostTarget::GPU].into_iter().find(|t| t.name == name)
@@ -127,7 +130,11 @@ impl CostModel {
             // target's sparse rate: counted as the dense FLOPs it would take.
             Op::SparseMatMul(sp) => {
                 let rows = self.numel(ins[0]) / contracted(self, ins).max(1.0);
-                let eff = if sp.format == smelt_ir::ops::SparseFormat::Csr { self.target.sparse_csr } else { self.target.sparse_bsr };
+                let eff = match (sp.format, sp.block) {
+                    (smelt_ir::ops::SparseFormat::Csr, _) => self.target.sparse_csr,
+                    (_, [_, bc]) if bc >= 8 => self.target.sparse_wide,
+                    _ => self.target.sparse_bsr,
+                };
                 2.0 * rows * self.numel(ins[1]) / eff.max(1e-6)
             }
             Op::Attention(_) => {

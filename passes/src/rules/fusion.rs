@@ -276,8 +276,10 @@ fn epilogue_region(eg: &mut EG, root: Id, op: &Op, kids: &[Id]) -> Option<Id> {
         if expr_size(&e) + expr_size(expr) > MAX_EXPR {
             continue;
         }
-        // Extras broadcast to the product, so any operand will do.
-        let Some(epilogue) = absorb_region(eg, expr, kids, i, &e, &mut mk, 2, |_| None, |_| true) else { continue };
+        // Extras broadcast to the product, so any f32 operand will do (the
+        // GEMM's tile loads extras as f32: a bool mask stays in its own region).
+        let f32_extra = |k: Id| ty(eg, k).is_some_and(|t| t.dtype == smelt_ir::DType::F32);
+        let Some(epilogue) = absorb_region(eg, expr, kids, i, &e, &mut mk, 2, |_| None, f32_extra) else { continue };
         if let Some(id) = add_op(eg, Op::FusedMatMul { epilogue }, mk) {
             return Some(id);
         }

@@ -1,6 +1,6 @@
 //! Sparsity rules: a product with a constant weight that holds enough zeros
 //! gets its compressed form as an equal e-node, and extraction keeps whichever
-//! the cost model says is faster (`CostTarget::sparse_csr` / `sparse_bsr`: the
+//! the cost model says is faster (`CostTarget::sparse_csr` / `_bsr` / `_wide`: the
 //! share of the dense GEMM's rate a sparse kernel reaches on the target).
 //!
 //! - `matmul(x, W)` → `sparse_matmul(x, values, indices, offsets)`;
