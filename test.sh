@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it (`bash .ci/run`, with CI=true), on a fresh
 # machine with a Rust toolchain and the LLVM 14 development files: build
 # everything, run every test (with cargo-nextest when it is installed), the
-# doctests and clippy, and build the Cranelift-only configuration (no LLVM, no
-# wgpu: `--no-default-features`).
+# doctests, the Python package's pytest suite (scripts/python-tests.sh) and
+# clippy, and build the Cranelift-only configuration (no LLVM, no wgpu:
+# `--no-default-features`).
 #
 # Snapshots: with CI=true a missing or changed insta snapshot fails the run. Locally,
 # accept new ones with `INSTA_UPDATE=always cargo test ...` and review the .snap files.
@@ -50,6 +51,9 @@ fi
 
 # nextest does not run doctests.
 step cargo test --doc --workspace
+
+# The Python package: built from the artifacts above, tested with pytest.
+step scripts/python-tests.sh
 
 # smelt without the optional backends (LLVM, the wgpu runtime) still builds.
 step cargo build --no-default-features

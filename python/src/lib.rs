@@ -1,0 +1,258 @@
+//! `smelt._smelt`: the Python extension module (PyO3) over smelt's engine API.
+//! `smelt/__init__.py` is the public package around it: it documents the API,
+//! accepts `onnx.ModelProto`s and PyTorch modules, and re-exports what is here.
+//!
+//! - `compile(model, backend, opt_level, threads)` → `Model`: the model is a
+//!   path (`.onnx`, `.smelt`) or ONNX bytes; the compile runs with the GIL
+//!   released.
+//! - `Model.run(feeds)`: NumPy arrays in (copied into smelt's tensors, C order
+//!   or not), NumPy arrays out (smelt's output buffers become the arrays, no
+//!   copy); the GIL is released while the model runs, so a model can be used
+//!   from several Python threads.
+//! - Errors are `smelt.Error` subclasses by the engine's `ErrorKind`, with the
+//!   message the CLI prints.
+
+use numpy::{PyArray1, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+use smelt_engine::{BackendKind, CompiledModel, ErrorKind, OptLevel, Options, Source, Tensors};
+use smelt_ir::{DType, Data, Dim, Tensor, TensorType};
+use std::path::PathBuf;
+
+create_exception!(_smelt, Error, PyException, "Every error smelt raises; the message is what the CLI prints.");
+create_exception!(_smelt, ModelError, Error, "The model cannot be read, parsed, imported, verified or optimized.");
+create_exception!(_smelt, UnsupportedError, Error, "A backend does not run an op (`not supported on <backend>: <op> at node <name>`).");
+create_exception!(_smelt, OptionsError, Error, "Bad options (an unknown backend, a schedule the host cannot run), or a backend not built.");
+create_exception!(_smelt, InputError, Error, "Inputs that do not match the model: names, dtypes, shapes.");
+create_exception!(_smelt, RunError, Error, "A node failed at run time (an index out of range, a division by zero).");
+create_exception!(_smelt, DeviceError, Error, "The GPU device could not be opened or failed.");
+
+fn raise(e: smelt_engine::Error) -> PyErr {
+    let msg = e.to_string();
+    match e.kind() {
+        ErrorKind::Model => ModelError::new_err(msg),
+        ErrorKind::Unsupported { .. } => UnsupportedError::new_err(msg),
+        ErrorKind::Options | ErrorKind::NotBuilt { .. } => OptionsError::new_err(msg),
+        ErrorKind::Inputs => InputError::new_err(msg),
+        ErrorKind::Run | ErrorKind::Memory => RunError::new_err(msg),
+        ErrorKind::Device => DeviceError::new_err(msg),
+        ErrorKind::Io | ErrorKind::Internal => Error::new_err(msg),
+    }
+}
+
+/// NumPy's name for a smelt dtype.
+fn numpy_name(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "float32",
+        DType::F16 => "float16",
+        DType::BF16 => "bfloat16",
+        DType::I8 => "int8",
+        DType::U8 => "uint8",
+        DType::I32 => "int32",
+        DType::I64 => "int64",
+        DType::Bool => "bool",
+    }
+}
+
+/// `(name, dtype, shape)` with symbolic dims as their names.
+fn describe<'py>(py: Python<'py>, name: &str, ty: &TensorType) -> PyResult<Bound<'py, PyAny>> {
+    let shape = PyList::empty(py);
+    for d in ty.dims() {
+        match d {
+            Dim::Fixed(n) => shape.append(*n)?,
+            Dim::Sym(s) => shape.append(&**s)?,
+        }
+    }
+    Ok((name, numpy_name(ty.dtype), shape).into_pyobject(py)?.into_any())
+}
+
+/// One NumPy array as a smelt tensor (a copy, in C order).
+fn tensor(name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
+    let arr = obj.cast::<PyUntypedArray>().map_err(|_| {
+        InputError::new_err(format!("error: input `{name}` must be a NumPy array, found {}", obj.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
+    })?;
+    let shape = arr.shape().to_vec();
+    macro_rules! take {
+        ($t:ty, $variant:ident) => {{
+            let a: PyReadonlyArrayDyn<'_, $t> = obj.extract()?;
+            // `as_slice` also takes Fortran order (memory order, not logical):
+            // only a C-contiguous array is copied as one slice.
+            let v: Vec<$t> = match a.as_slice() {
+                Ok(s) if arr.is_c_contiguous() => s.to_vec(),
+                _ => a.as_array().iter().copied().collect(),
+            };
+            Data::$variant(v)
+        }};
+    }
+    let dt = arr.dtype();
+    let py = obj.py();
+    let data = if dt.is_equiv_to(&numpy::dtype::<f32>(py)) {
+        take!(f32, F32)
+    } else if dt.is_equiv_to(&numpy::dtype::<i64>(py)) {
+        take!(i64, I64)
+    } else if dt.is_equiv_to(&numpy::dtype::<i32>(py)) {
+        take!(i32, I32)
+    } else if dt.is_equiv_to(&numpy::dtype::<i8>(py)) {
+        take!(i8, I8)
+    } else if dt.is_equiv_to(&numpy::dtype::<u8>(py)) {
+        take!(u8, U8)
+    } else if dt.is_equiv_to(&numpy::dtype::<bool>(py)) {
+        take!(bool, Bool)
+    } else if dt.is_equiv_to(&numpy::dtype::<half::f16>(py)) {
+        take!(half::f16, F16)
+    } else {
+        let found = dt.str().map(|s| s.to_string()).unwrap_or_default();
+        return Err(InputError::new_err(format!(
+            "error: input `{name}` has NumPy dtype {found}, which smelt does not take (float32, float16, int64, int32, int8, uint8, bool); convert it, e.g. x.astype(np.float32)"
+        )));
+    };
+    Tensor::new(shape, data).map_err(|e| InputError::new_err(format!("error: input `{name}`: {e}")))
+}
+
+/// A smelt tensor as a NumPy array: its buffer becomes the array's.
+fn array(py: Python<'_>, t: Tensor) -> PyResult<Bound<'_, PyAny>> {
+    let shape = t.shape().to_vec();
+    macro_rules! give {
+        ($v:expr) => {
+            PyArray1::from_vec(py, $v).reshape(shape)?.into_any()
+        };
+    }
+    Ok(match t.into_data() {
+        Data::F32(v) => give!(v),
+        Data::F16(v) => give!(v),
+        Data::BF16(v) => give!(v),
+        Data::I8(v) => give!(v),
+        Data::U8(v) => give!(v),
+        Data::I32(v) => give!(v),
+        Data::I64(v) => give!(v),
+        Data::Bool(v) => give!(v),
+    })
+}
+
+/// A compiled model.
+#[pyclass(frozen, module = "smelt._smelt")]
+struct Model {
+    inner: CompiledModel,
+    backend: String,
+}
+
+#[pymethods]
+impl Model {
+    /// The inputs: `(name, dtype, shape)`, symbolic dims as their names.
+    #[getter]
+    fn inputs<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.inner.inputs().iter().map(|d| describe(py, &d.name, &d.ty)).collect()
+    }
+
+    /// The outputs: `(name, dtype, shape)`.
+    #[getter]
+    fn outputs<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.inner.outputs().iter().map(|d| describe(py, &d.name, &d.ty)).collect()
+    }
+
+    #[getter]
+    fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// Runs on `feeds` — a dict of NumPy arrays by input name, or a list in
+    /// the order of `inputs` — and returns a dict of NumPy arrays by output
+    /// name (only `output_names`, in that order, when given).
+    #[pyo3(signature = (feeds, output_names = None))]
+    fn run<'py>(&self, py: Python<'py>, feeds: &Bound<'py, PyAny>, output_names: Option<Vec<String>>) -> PyResult<Bound<'py, PyDict>> {
+        let mut inputs = Tensors::new();
+        if let Ok(d) = feeds.cast::<PyDict>() {
+            for (k, v) in d.iter() {
+                let name: String = k.extract().map_err(|_| InputError::new_err("error: input names must be strings"))?;
+                let t = tensor(&name, &v)?;
+                inputs.insert(name, t);
+            }
+        } else if let Ok(list) = feeds.extract::<Vec<Bound<'py, PyAny>>>() {
+            let names: Vec<String> = self.inner.inputs().into_iter().map(|d| d.name).collect();
+            if list.len() != names.len() {
+                return Err(InputError::new_err(format!("error: the model takes {} inputs ({}), found {}", names.len(), names.join(", "), list.len())));
+            }
+            for (name, v) in names.into_iter().zip(list) {
+                let t = tensor(&name, &v)?;
+                inputs.insert(name, t);
+            }
+        } else {
+            return Err(InputError::new_err("error: feeds are a dict of NumPy arrays by input name, or a list in the order of Model.inputs"));
+        }
+        let mut out = py.detach(|| self.inner.run(&inputs)).map_err(raise)?;
+        let d = PyDict::new(py);
+        match output_names {
+            Some(names) => {
+                for n in names {
+                    let t = out.remove(&n).ok_or_else(|| {
+                        let have: Vec<String> = self.inner.outputs().into_iter().map(|o| o.name).collect();
+                        InputError::new_err(format!("error: no output named `{n}` (outputs: {})", have.join(", ")))
+                    })?;
+                    d.set_item(n, array(py, t)?)?;
+                }
+            }
+            None => {
+                for (k, t) in out {
+                    d.set_item(k, array(py, t)?)?;
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// Milliseconds the optimization and the compilation took.
+    fn timings(&self) -> (f64, f64) {
+        let t = self.inner.timings();
+        (t.optimize_ms, t.compile_ms)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<smelt.Model on {}: {} inputs, {} outputs>", self.backend, self.inner.inputs().len(), self.inner.outputs().len())
+    }
+}
+
+/// Compiles `model` (a path, or ONNX bytes) for `backend` at `opt_level` with
+/// `threads` threads.
+#[pyfunction]
+#[pyo3(signature = (model, backend = "cranelift", opt_level = 2, threads = 1))]
+fn compile(py: Python<'_>, model: &Bound<'_, PyAny>, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
+    let source = if let Ok(b) = model.cast::<PyBytes>() {
+        Source::Onnx { bytes: b.as_bytes().to_vec(), name: "model".into() }
+    } else if let Ok(p) = model.extract::<PathBuf>() {
+        Source::Path(p)
+    } else {
+        return Err(ModelError::new_err("error: a model is a path (.onnx, .smelt), ONNX bytes or an onnx.ModelProto"));
+    };
+    let kind: BackendKind = backend.parse().map_err(|e: String| OptionsError::new_err(format!("error: {e}")))?;
+    let opt_level = match opt_level {
+        0 => OptLevel::O0,
+        1 => OptLevel::O1,
+        2 => OptLevel::O2,
+        3 => OptLevel::O3,
+        n => return Err(OptionsError::new_err(format!("error: opt_level must be 0, 1, 2 or 3, found {n}"))),
+    };
+    if threads == 0 {
+        return Err(OptionsError::new_err("error: threads must be at least 1"));
+    }
+    let options = Options { opt_level, threads, ..Options::backend(kind) };
+    let inner = py.detach(|| smelt_engine::compile(source, &options)).map_err(raise)?;
+    Ok(Model { inner, backend: kind.to_string() })
+}
+
+#[pymodule]
+fn _smelt(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_function(wrap_pyfunction!(compile, m)?)?;
+    m.add_class::<Model>()?;
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("ModelError", py.get_type::<ModelError>())?;
+    m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
+    m.add("OptionsError", py.get_type::<OptionsError>())?;
+    m.add("InputError", py.get_type::<InputError>())?;
+    m.add("RunError", py.get_type::<RunError>())?;
+    m.add("DeviceError", py.get_type::<DeviceError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

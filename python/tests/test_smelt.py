@@ -1,0 +1,199 @@
+"""The Python package against ONNX Runtime and the CLI: models made with the
+onnx package compiled on every backend this build and host have; example and
+zoo-style `.smelt` models; inputs as dicts and lists; models shared by threads;
+bad inputs, models and options raise `smelt.Error` subclasses with the CLI's
+messages; a PyTorch module through `from_torch` when torch is installed.
+
+Run by test.sh after `pip install ./python` (environment: SMELT_CLI, the smelt
+binary, for the comparison with the CLI; SMELT_SKIP_GPU=1 leaves out wgsl).
+"""
+import os
+import subprocess
+import threading
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import smelt
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+def backends():
+    out = ["interp", "cranelift"]
+    for b in ["llvm", "wgsl"]:
+        if b == "wgsl" and os.environ.get("SMELT_SKIP_GPU") == "1":
+            continue
+        try:
+            smelt.compile(mlp_model(), backend=b)
+            out.append(b)
+        except smelt.OptionsError:
+            pass  # not built into this package
+    return out
+
+
+def mlp_model(n="N"):
+    """x[N, 13] → relu(x·W1 + b1)·W2 + b2, with a symbolic batch."""
+    rng = np.random.default_rng(0)
+    w1 = rng.standard_normal((13, 37)).astype(np.float32)
+    b1 = rng.standard_normal(37).astype(np.float32)
+    w2 = rng.standard_normal((37, 5)).astype(np.float32)
+    b2 = rng.standard_normal(5).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        helper.make_node("Add", ["h", "b1"], ["hb"]),
+        helper.make_node("Relu", ["hb"], ["r"]),
+        helper.make_node("MatMul", ["r", "w2"], ["o"]),
+        helper.make_node("Add", ["o", "b2"], ["y"]),
+    ]
+    g = helper.make_graph(
+        nodes, "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, 13])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, 5])],
+        [numpy_helper.from_array(a, name) for a, name in [(w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2")]],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def ort_run(model, feeds):
+    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return s.run(None, feeds)
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_matches_onnx_runtime_on_every_backend(backend):
+    m = mlp_model()
+    x = np.random.default_rng(1).standard_normal((7, 13)).astype(np.float32)
+    (want,) = ort_run(m, {"x": x})
+    for model in [m, m.SerializeToString()]:
+        got = smelt.compile(model, backend=backend).run({"x": x})["y"]
+        assert got.dtype == np.float32 and got.shape == (7, 5)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_inputs_outputs_and_symbolic_dims(tmp_path):
+    path = tmp_path / "mlp.onnx"
+    onnx.save(mlp_model(), path)
+    m = smelt.compile(str(path))
+    assert m.inputs == [("x", "float32", ["N", 13])]
+    assert m.outputs == [("y", "float32", ["N", 5])]
+    assert m.backend == "cranelift"
+    assert smelt.compile(path).inputs == m.inputs  # os.PathLike too
+    for n in [1, 3, 64]:
+        assert m.run({"x": np.zeros((n, 13), np.float32)})["y"].shape == (n, 5)
+
+
+def test_lists_output_names_and_strided_arrays():
+    m = smelt.compile(mlp_model(), backend="cranelift")
+    x = np.random.default_rng(2).standard_normal((13, 9)).astype(np.float32).T  # not C order
+    a = m.run({"x": x})["y"]
+    b = m.run([np.ascontiguousarray(x)], output_names=["y"])["y"]
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(smelt.InputError, match="no output named `z`"):
+        m.run([x], output_names=["z"])
+    with pytest.raises(smelt.InputError, match="takes 1 inputs"):
+        m.run([x, x])
+
+
+def test_the_example_model_matches_the_cli_bit_for_bit(tmp_path):
+    cli = os.environ.get("SMELT_CLI")
+    if not cli:
+        pytest.skip("SMELT_CLI is not set")
+    safetensors = pytest.importorskip("safetensors.numpy")
+    model = os.path.join(ROOT, "examples", "mlp.smelt")
+    m = smelt.compile(model, backend="cranelift")
+    (name, dtype, shape) = m.inputs[0]
+    shape = [4 if isinstance(d, str) else d for d in shape]
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+    safetensors.save_file({name: x}, str(tmp_path / "x.safetensors"))
+    subprocess.run([cli, "run", model, "--inputs", str(tmp_path / "x.safetensors"), "-o", str(tmp_path / "o.safetensors")], check=True,
+                   capture_output=True)
+    want = safetensors.load_file(str(tmp_path / "o.safetensors"))
+    got = m.run({name: x})
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_threads_share_a_model():
+    m = smelt.compile(mlp_model(), backend="cranelift", threads=2)
+    xs = [np.random.default_rng(i).standard_normal((5, 13)).astype(np.float32) for i in range(8)]
+    want = [m.run({"x": x})["y"] for x in xs]
+    got = [None] * len(xs)
+
+    def work(i):
+        for _ in range(20):
+            got[i] = m.run({"x": xs[i]})["y"]
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dtypes_in_and_out():
+    # Integer and bool inputs and outputs: y = where(c, a + b, a), i64.
+    g = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("Where", ["c", "s", "a"], ["y"])], "ints",
+        [helper.make_tensor_value_info("a", TensorProto.INT64, [4]), helper.make_tensor_value_info("b", TensorProto.INT64, [4]),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    feeds = {"a": np.array([1, 2, 3, 4], np.int64), "b": np.array([10, 20, 30, 40], np.int64), "c": np.array([True, False, True, False])}
+    got = smelt.compile(m).run(feeds)["y"]
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, ort_run(m, feeds)[0])
+
+
+def test_bad_inputs_raise_input_errors():
+    m = smelt.compile(mlp_model())
+    x = np.zeros((2, 13), np.float32)
+    with pytest.raises(smelt.InputError, match="x") as e:
+        m.run({"z": x})
+    assert isinstance(e.value, smelt.Error)
+    with pytest.raises(smelt.InputError, match="float64"):
+        m.run({"x": x.astype(np.float64)})
+    with pytest.raises(smelt.InputError):
+        m.run({"x": np.zeros((2, 12), np.float32)})
+    with pytest.raises(smelt.InputError, match="must be a NumPy array"):
+        m.run({"x": [[0.0] * 13]})
+    with pytest.raises(smelt.InputError):
+        m.run({"x": np.zeros((2, 13), np.int64)})
+
+
+def test_bad_models_and_options_raise_clear_errors(tmp_path):
+    with pytest.raises(smelt.ModelError):
+        smelt.compile(b"this is not an onnx model")
+    with pytest.raises(smelt.Error, match="nope.onnx"):
+        smelt.compile(str(tmp_path / "nope.onnx"))
+    bad = tmp_path / "bad.smelt"
+    bad.write_text("graph g(x: f32[2]) -> (y) {\n  y = relu(q)\n}\n")
+    with pytest.raises(smelt.ModelError, match="bad.smelt:2"):
+        smelt.compile(str(bad))
+    with pytest.raises(smelt.OptionsError, match="backend"):
+        smelt.compile(mlp_model(), backend="tpu")
+    with pytest.raises(smelt.OptionsError, match="opt_level"):
+        smelt.compile(mlp_model(), opt_level=7)
+    with pytest.raises(smelt.ModelError, match="a model is a path"):
+        smelt.compile(42)
+
+
+def test_from_torch():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    x = torch.randn(4, 6)
+    m = smelt.from_torch(net, x, dynamic_axes={"input_0": {0: "batch"}})
+    got = m.run({"input_0": x.numpy()})
+    (y,) = got.values()
+    np.testing.assert_allclose(y, net(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+    assert m.inputs[0][2] == ["batch", 6]
