@@ -233,3 +233,27 @@ pub fn prune(g: &Graph, samples: &[Tensors], o: &PruneOptions, progress: &mut dy
     };
     Ok(Pruned { graph, report })
 }
+
+impl PruneReport {
+    /// The report as JSON (`smelt prune --report`).
+    pub fn to_json(&self) -> String {
+        let r = self;
+        let finite = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null };
+        let layers: Vec<serde_json::Value> = r
+            .layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "name": l.name, "op": l.op, "weight": l.weight, "out_in": l.out_in, "before": l.before, "after": l.after,
+                    "reason": l.reason, "sensitivity": l.sensitivity,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "pattern": r.pattern, "global": r.global, "inputs": r.inputs, "sparsity": r.sparsity, "error": finite(r.error),
+            "sqnr_db": finite(r.sqnr_db), "argmax_agreement": r.argmax_agreement, "budget": r.budget, "sparse_layers": r.sparse_layers,
+            "backend": r.backend, "dense_ms": r.dense_ms, "pruned_ms": r.pruned_ms, "layers": layers,
+        });
+        serde_json::to_string_pretty(&v).expect("json") + "\n"
+    }
+}

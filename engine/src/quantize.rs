@@ -468,3 +468,28 @@ fn calibrate(
     }
     Ok(stats)
 }
+
+impl QuantizeReport {
+    /// The report as JSON (`smelt quantize --report`).
+    pub fn to_json(&self) -> String {
+        let r = self;
+        let finite = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null };
+        let layers: Vec<serde_json::Value> = r
+            .layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "name": l.name, "op": l.op, "precision": l.precision, "reason": l.reason, "macs": l.macs,
+                    "sensitivity": l.sensitivity, "range": l.range.map(|r| [r.0, r.1]), "scale": l.scale, "zero_point": l.zero_point,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "mode": r.mode.to_string(), "method": r.method, "calibration_inputs": r.calibration_inputs, "held_out_inputs": r.held_out_inputs,
+            "held_out": r.held_out, "error": finite(r.error), "sqnr_db": finite(r.sqnr_db),
+            "argmax_agreement": r.argmax_agreement, "budget": r.budget, "backend": r.backend,
+            "f32_ms": r.f32_ms, "quantized_ms": r.quantized_ms, "layers": layers,
+        });
+        serde_json::to_string_pretty(&v).expect("json") + "\n"
+    }
+}

@@ -9,7 +9,9 @@ Compile an ONNX or smelt model for a backend and run it on NumPy arrays::
 
 `compile` takes a path (``.onnx``, ``.smelt`` with its ``.safetensors``), the
 bytes of an ONNX model or an ``onnx.ModelProto``. `from_torch` exports a
-PyTorch module with ``torch.onnx.export`` first. Every error is a
+PyTorch module with ``torch.onnx.export`` first. `quantize`, `prune` and
+`optimize` give a `Transformed` model (``report``, ``save``, ``compile``), as
+the CLI's ``smelt quantize``, ``smelt prune`` and ``smelt opt``. Every error is a
 `smelt.Error` (subclasses by kind) whose message is what the ``smelt`` CLI
 prints. The GIL is released while a model compiles and runs, and a compiled
 model may be used from several threads.
@@ -28,12 +30,20 @@ from ._smelt import (
     UnsupportedError,
     __version__,
 )
+from ._smelt import Transformed
 from ._smelt import compile as _compile
+from ._smelt import optimize as _optimize
+from ._smelt import prune as _prune
+from ._smelt import quantize as _quantize
 
 __all__ = [
     "compile",
+    "quantize",
+    "prune",
+    "optimize",
     "from_torch",
     "Model",
+    "Transformed",
     "Error",
     "ModelError",
     "UnsupportedError",
@@ -62,11 +72,67 @@ def compile(model, backend="cranelift", opt_level=2, threads=1):
     ``Model.run(feeds)`` takes a dict of NumPy arrays by input name (or a list
     in the order of ``Model.inputs``) and returns a dict of NumPy arrays.
     """
+    return _compile(_model_arg(model), backend=backend, opt_level=int(opt_level), threads=int(threads))
+
+
+def _model_arg(model):
     if hasattr(model, "SerializeToString"):
-        model = model.SerializeToString()
-    elif isinstance(model, bytearray):
-        model = bytes(model)
-    return _compile(model, backend=backend, opt_level=int(opt_level), threads=int(threads))
+        return model.SerializeToString()
+    if isinstance(model, bytearray):
+        return bytes(model)
+    return model
+
+
+def quantize(model, calibration=None, calibrate_random=None, mode="static", method="minmax", activations="u8", symmetric=False,
+             per_tensor=False, reduce_range=False, exclude=(), budget=None, backend="cranelift", threads=1):
+    """Post-training int8 quantization, as ``smelt quantize``; returns a `Transformed`.
+
+    calibration:      a list of feeds (dicts of NumPy arrays by input name; an
+                      array may stack many inputs along one more leading dim).
+    calibrate_random: calibrate on N seeded random inputs instead.
+    mode:             ``static`` (calibrated ranges) or ``dynamic`` (ranges from
+                      each run's data; 8 random inputs measure the error when
+                      no calibration is given).
+    method:           ``minmax``, ``percentile[:P]``, ``entropy`` or ``mse``.
+    activations:      ``u8`` or ``i8``; weights are i8 per output channel
+                      unless ``per_tensor``; ``reduce_range`` gives 7-bit weights.
+    exclude, budget:  node names kept in f32; the largest relative L2 output
+                      error allowed (e.g. 0.01), the most sensitive layers
+                      staying f32 until it holds.
+
+    The result's ``report`` is a dict (per layer: precision, reason, scale…;
+    the measured error and times); ``save(out)`` writes ``out.smelt`` and
+    ``out.safetensors``; ``compile(backend=…)`` compiles it.
+    """
+    return _quantize(_model_arg(model), calibration=calibration, calibrate_random=calibrate_random, mode=mode, method=method,
+                     activations=activations, symmetric=symmetric, per_tensor=per_tensor, reduce_range=reduce_range,
+                     exclude=list(exclude), budget=budget, backend=backend, threads=threads)
+
+
+def prune(model, sparsity, pattern="unstructured", scope="layer", exclude=(), budget=None, inputs=None, random=None,
+          backend="cranelift", threads=1):
+    """Magnitude pruning of the linear layers, as ``smelt prune``; returns a `Transformed`.
+
+    sparsity: the share of each layer's weights made zero, in [0, 1).
+    pattern:  ``unstructured``, ``block:RxC`` (R outputs × C inputs of the
+              [out, in] weight, e.g. ``block:16x1``) or ``nm:N:M``.
+    scope:    ``layer`` (the same sparsity in each) or ``global`` (one
+              magnitude threshold over all layers).
+    exclude, budget: node names left dense; the largest relative L2 output
+              error allowed: the most sensitive layers are pruned less until
+              it holds.
+    inputs:   feeds that measure the error (default: 8 random inputs).
+
+    Compiling the result, the optimizer runs each layer dense or sparse by cost.
+    """
+    return _prune(_model_arg(model), float(sparsity), pattern=pattern, scope=scope, exclude=list(exclude), budget=budget,
+                  inputs=inputs, random=random, backend=backend, threads=threads)
+
+
+def optimize(model, opt_level=2, backend="cranelift"):
+    """The model after the ``-O{opt_level}`` pass pipeline, as ``smelt opt``;
+    ``text()`` prints it, ``save(out)`` writes it."""
+    return _optimize(_model_arg(model), opt_level=int(opt_level), backend=backend)
 
 
 def from_torch(module, example_inputs, backend="cranelift", opt_level=2, threads=1, dynamic_axes=None, input_names=None, output_names=None):

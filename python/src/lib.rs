@@ -9,6 +9,7 @@
 //!   or not), NumPy arrays out (smelt's output buffers become the arrays, no
 //!   copy); the GIL is released while the model runs, so a model can be used
 //!   from several Python threads.
+//! - `quantize`, `prune`, `optimize` (`transform.rs`): model-to-model steps.
 //! - Errors are `smelt.Error` subclasses by the engine's `ErrorKind`, with the
 //!   message the CLI prints.
 
@@ -20,6 +21,8 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use smelt_engine::{BackendKind, CompiledModel, ErrorKind, OptLevel, Options, Source, Tensors};
 use smelt_ir::{DType, Data, Dim, Tensor, TensorType};
 use std::path::PathBuf;
+
+mod transform;
 
 create_exception!(_smelt, Error, PyException, "Every error smelt raises; the message is what the CLI prints.");
 create_exception!(_smelt, ModelError, Error, "The model cannot be read, parsed, imported, verified or optimized.");
@@ -162,25 +165,8 @@ impl Model {
     /// name (only `output_names`, in that order, when given).
     #[pyo3(signature = (feeds, output_names = None))]
     fn run<'py>(&self, py: Python<'py>, feeds: &Bound<'py, PyAny>, output_names: Option<Vec<String>>) -> PyResult<Bound<'py, PyDict>> {
-        let mut inputs = Tensors::new();
-        if let Ok(d) = feeds.cast::<PyDict>() {
-            for (k, v) in d.iter() {
-                let name: String = k.extract().map_err(|_| InputError::new_err("error: input names must be strings"))?;
-                let t = tensor(&name, &v)?;
-                inputs.insert(name, t);
-            }
-        } else if let Ok(list) = feeds.extract::<Vec<Bound<'py, PyAny>>>() {
-            let names: Vec<String> = self.inner.inputs().into_iter().map(|d| d.name).collect();
-            if list.len() != names.len() {
-                return Err(InputError::new_err(format!("error: the model takes {} inputs ({}), found {}", names.len(), names.join(", "), list.len())));
-            }
-            for (name, v) in names.into_iter().zip(list) {
-                let t = tensor(&name, &v)?;
-                inputs.insert(name, t);
-            }
-        } else {
-            return Err(InputError::new_err("error: feeds are a dict of NumPy arrays by input name, or a list in the order of Model.inputs"));
-        }
+        let names: Vec<String> = self.inner.inputs().into_iter().map(|d| d.name).collect();
+        let inputs = feeds_of(&names, feeds)?;
         let mut out = py.detach(|| self.inner.run(&inputs)).map_err(raise)?;
         let d = PyDict::new(py);
         match output_names {
@@ -213,26 +199,53 @@ impl Model {
     }
 }
 
-/// Compiles `model` (a path, or ONNX bytes) for `backend` at `opt_level` with
-/// `threads` threads.
-#[pyfunction]
-#[pyo3(signature = (model, backend = "cranelift", opt_level = 2, threads = 1))]
-fn compile(py: Python<'_>, model: &Bound<'_, PyAny>, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
-    let source = if let Ok(b) = model.cast::<PyBytes>() {
-        Source::Onnx { bytes: b.as_bytes().to_vec(), name: "model".into() }
+/// The model argument: a path, or ONNX bytes.
+fn source_of(model: &Bound<'_, PyAny>) -> PyResult<Source> {
+    if let Ok(b) = model.cast::<PyBytes>() {
+        Ok(Source::Onnx { bytes: b.as_bytes().to_vec(), name: "model".into() })
     } else if let Ok(p) = model.extract::<PathBuf>() {
-        Source::Path(p)
+        Ok(Source::Path(p))
     } else {
-        return Err(ModelError::new_err("error: a model is a path (.onnx, .smelt), ONNX bytes or an onnx.ModelProto"));
-    };
-    let kind: BackendKind = backend.parse().map_err(|e: String| OptionsError::new_err(format!("error: {e}")))?;
-    let opt_level = match opt_level {
+        Err(ModelError::new_err("error: a model is a path (.onnx, .smelt), ONNX bytes or an onnx.ModelProto"))
+    }
+}
+
+fn level(opt_level: u8) -> PyResult<OptLevel> {
+    Ok(match opt_level {
         0 => OptLevel::O0,
         1 => OptLevel::O1,
         2 => OptLevel::O2,
         3 => OptLevel::O3,
         n => return Err(OptionsError::new_err(format!("error: opt_level must be 0, 1, 2 or 3, found {n}"))),
-    };
+    })
+}
+
+/// Feeds — a dict of arrays by name, or a list in the order of `names` — as tensors.
+fn feeds_of(names: &[String], feeds: &Bound<'_, PyAny>) -> PyResult<Tensors> {
+    let mut inputs = Tensors::new();
+    if let Ok(d) = feeds.cast::<PyDict>() {
+        for (k, v) in d.iter() {
+            let name: String = k.extract().map_err(|_| InputError::new_err("error: input names must be strings"))?;
+            let t = tensor(&name, &v)?;
+            inputs.insert(name, t);
+        }
+    } else if let Ok(list) = feeds.extract::<Vec<Bound<'_, PyAny>>>() {
+        if list.len() != names.len() {
+            return Err(InputError::new_err(format!("error: the model takes {} inputs ({}), found {}", names.len(), names.join(", "), list.len())));
+        }
+        for (name, v) in names.iter().zip(list) {
+            let t = tensor(name, &v)?;
+            inputs.insert(name.clone(), t);
+        }
+    } else {
+        return Err(InputError::new_err("error: feeds are a dict of NumPy arrays by input name, or a list in the order of Model.inputs"));
+    }
+    Ok(inputs)
+}
+
+fn compile_source(py: Python<'_>, source: Source, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
+    let kind: BackendKind = backend.parse().map_err(|e: String| OptionsError::new_err(format!("error: {e}")))?;
+    let opt_level = level(opt_level)?;
     if threads == 0 {
         return Err(OptionsError::new_err("error: threads must be at least 1"));
     }
@@ -241,11 +254,23 @@ fn compile(py: Python<'_>, model: &Bound<'_, PyAny>, backend: &str, opt_level: u
     Ok(Model { inner, backend: kind.to_string() })
 }
 
+/// Compiles `model` (a path, or ONNX bytes) for `backend` at `opt_level` with
+/// `threads` threads.
+#[pyfunction]
+#[pyo3(signature = (model, backend = "cranelift", opt_level = 2, threads = 1))]
+fn compile(py: Python<'_>, model: &Bound<'_, PyAny>, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
+    compile_source(py, source_of(model)?, backend, opt_level, threads)
+}
+
 #[pymodule]
 fn _smelt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_function(wrap_pyfunction!(compile, m)?)?;
+    m.add_function(wrap_pyfunction!(transform::quantize, m)?)?;
+    m.add_function(wrap_pyfunction!(transform::prune, m)?)?;
+    m.add_function(wrap_pyfunction!(transform::optimize, m)?)?;
     m.add_class::<Model>()?;
+    m.add_class::<transform::Transformed>()?;
     m.add("Error", py.get_type::<Error>())?;
     m.add("ModelError", py.get_type::<ModelError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;

@@ -35,12 +35,12 @@ def backends():
     return out
 
 
-def mlp_model(n="N"):
-    """x[N, 13] → relu(x·W1 + b1)·W2 + b2, with a symbolic batch."""
+def mlp_model(n="N", inp=13, hidden=37):
+    """x[N, inp] → relu(x·W1 + b1)·W2 + b2, with a symbolic batch."""
     rng = np.random.default_rng(0)
-    w1 = rng.standard_normal((13, 37)).astype(np.float32)
-    b1 = rng.standard_normal(37).astype(np.float32)
-    w2 = rng.standard_normal((37, 5)).astype(np.float32)
+    w1 = rng.standard_normal((inp, hidden)).astype(np.float32)
+    b1 = rng.standard_normal(hidden).astype(np.float32)
+    w2 = rng.standard_normal((hidden, 5)).astype(np.float32)
     b2 = rng.standard_normal(5).astype(np.float32)
     nodes = [
         helper.make_node("MatMul", ["x", "w1"], ["h"]),
@@ -51,7 +51,7 @@ def mlp_model(n="N"):
     ]
     g = helper.make_graph(
         nodes, "mlp",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, 13])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, inp])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, 5])],
         [numpy_helper.from_array(a, name) for a, name in [(w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2")]],
     )
@@ -197,3 +197,37 @@ def test_from_torch():
     (y,) = got.values()
     np.testing.assert_allclose(y, net(x).detach().numpy(), rtol=1e-5, atol=1e-5)
     assert m.inputs[0][2] == ["batch", 6]
+
+
+def test_quantize_dynamic_and_static():
+    m = mlp_model()
+    x = np.random.default_rng(4).standard_normal((9, 13)).astype(np.float32)
+    (want,) = ort_run(m, {"x": x})
+    q = smelt.quantize(m, mode="dynamic")
+    assert [l["precision"] for l in q.report["layers"]] == ["int8-dynamic", "int8-dynamic"]
+    got = q.compile(backend="cranelift").run({"x": x})["y"]
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 0.05
+    calib = [{"x": np.random.default_rng(i).standard_normal((4, 13)).astype(np.float32)} for i in range(6)]
+    s = smelt.quantize(m, calibration=calib, budget=0.05)
+    assert s.report["error"] <= 0.05 and s.report["calibration_inputs"] == 5
+    assert "qmatmul" in s.text() or all(l["precision"] == "f32" for l in s.report["layers"])
+    with pytest.raises(smelt.OptionsError, match="mode"):
+        smelt.quantize(m, mode="fancy")
+
+
+def test_prune_save_and_reload(tmp_path):
+    p = smelt.prune(mlp_model(inp=256, hidden=512), 0.9, pattern="unstructured")
+    r = p.report
+    assert abs(r["sparsity"] - 0.9) < 0.01 and r["pattern"] == "unstructured"
+    model, weights = p.save(tmp_path / "mlp90")
+    assert model.endswith("mlp90.smelt") and os.path.exists(weights)
+    x = np.random.default_rng(5).standard_normal((3, 256)).astype(np.float32)
+    a = p.compile(backend="cranelift").run({"x": x})["y"]
+    b = smelt.compile(model, backend="cranelift").run({"x": x})["y"]
+    np.testing.assert_array_equal(a, b)
+    # At 90% the optimizer runs the 256×512 layer sparse (a tiny one stays dense).
+    assert "sparse_matmul" in smelt.optimize(model).text()
+    with pytest.raises(smelt.OptionsError, match="sparsity"):
+        smelt.prune(mlp_model(), 1.0)
+    with pytest.raises(smelt.OptionsError, match="pattern"):
+        smelt.prune(mlp_model(), 0.5, pattern="nm:4:2")

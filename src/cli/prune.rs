@@ -93,7 +93,7 @@ pub fn main(a: &PruneArgs) -> anyhow::Result<()> {
         }
     }
     if let Some(r) = &a.report
-        && let Err(e) = weights::write_atomic(r, report_json(&p.report).as_bytes())
+        && let Err(e) = weights::write_atomic(r, p.report.to_json().as_bytes())
     {
         return reported(e.render(None));
     }
@@ -150,24 +150,4 @@ fn print_report(r: &PruneReport) {
         r.pruned_ms,
         r.dense_ms / r.pruned_ms.max(1e-9)
     );
-}
-
-fn report_json(r: &PruneReport) -> String {
-    let finite = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null };
-    let layers: Vec<serde_json::Value> = r
-        .layers
-        .iter()
-        .map(|l| {
-            serde_json::json!({
-                "name": l.name, "op": l.op, "weight": l.weight, "out_in": l.out_in, "before": l.before, "after": l.after,
-                "reason": l.reason, "sensitivity": l.sensitivity,
-            })
-        })
-        .collect();
-    let v = serde_json::json!({
-        "pattern": r.pattern, "global": r.global, "inputs": r.inputs, "sparsity": r.sparsity, "error": finite(r.error),
-        "sqnr_db": finite(r.sqnr_db), "argmax_agreement": r.argmax_agreement, "budget": r.budget, "sparse_layers": r.sparse_layers,
-        "backend": r.backend, "dense_ms": r.dense_ms, "pruned_ms": r.pruned_ms, "layers": layers,
-    });
-    serde_json::to_string_pretty(&v).expect("json") + "\n"
 }
