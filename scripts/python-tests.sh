@@ -16,5 +16,6 @@ fi
 rm -rf target/wheels
 "$venv/bin/maturin" build --profile dev --strip --auditwheel skip -m python/Cargo.toml --out target/wheels
 "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps target/wheels/smelt-*.whl
-SMELT_CLI="$PWD/target/debug/smelt" "$venv/bin/python" -m pytest -q python/tests
+target_dir="${CARGO_TARGET_DIR:-target}"
+SMELT_CLI="$(cd "$target_dir" && pwd)/debug/smelt" "$venv/bin/python" -m pytest -q python/tests
 MPLBACKEND=Agg "$venv/bin/python" examples/python/compare.py --runs 3 --plot target/compare.png
