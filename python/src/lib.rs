@@ -188,6 +188,15 @@ impl Model {
         Ok(d)
     }
 
+    /// One run with every kernel call timed: `[(kernel, node, ms)]` in call
+    /// order (compiled backends; the interpreter has no kernels).
+    fn profile(&self, py: Python<'_>, feeds: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String, f64)>> {
+        let names: Vec<String> = self.inner.inputs().into_iter().map(|d| d.name).collect();
+        let inputs = feeds_of(&names, feeds)?;
+        let p = py.detach(|| self.inner.profile(&inputs)).map_err(raise)?;
+        Ok(p.kernels.into_iter().map(|k| (k.kernel, k.node, k.seconds * 1e3)).collect())
+    }
+
     /// Milliseconds the optimization and the compilation took.
     fn timings(&self) -> (f64, f64) {
         let t = self.inner.timings();

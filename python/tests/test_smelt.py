@@ -120,6 +120,15 @@ def test_the_example_model_matches_the_cli_bit_for_bit(tmp_path):
         np.testing.assert_array_equal(got[k], want[k])
 
 
+def test_profile_times_each_kernel():
+    m = smelt.compile(mlp_model(), backend="cranelift")
+    p = m.profile({"x": np.ones((3, 13), np.float32)})
+    assert p and all(isinstance(k, str) and isinstance(n, str) and ms >= 0 for k, n, ms in p)
+    assert {n for _, n, _ in p} & {"y", "r", "hb", "h"}, p
+    with pytest.raises(smelt.OptionsError, match="interpreter"):
+        smelt.compile(mlp_model(), backend="interp").profile({"x": np.ones((3, 13), np.float32)})
+
+
 def test_threads_share_a_model():
     m = smelt.compile(mlp_model(), backend="cranelift", threads=2)
     xs = [np.random.default_rng(i).standard_normal((5, 13)).astype(np.float32) for i in range(8)]
