@@ -11,6 +11,7 @@ pub mod opt;
 pub mod prune;
 pub mod quantize;
 pub mod run;
+pub mod steps;
 pub mod zoo;
 
 use smelt::engine::{BackendKind, OptLevel, Options, ScheduleOptions};

@@ -8,10 +8,7 @@
 
 use super::{BackendArg, EngineArgs, engine_err, reported, shown};
 use smelt::engine::prune::{PruneOptions, PruneReport};
-use smelt::engine::quantize::split_samples;
-use smelt::engine::{self, Tensors};
-use smelt::ir::{Bindings, weights};
-use std::io::{IsTerminal, Write};
+use smelt::engine;
 use std::path::PathBuf;
 
 /// What `prune` was asked to do.
@@ -45,64 +42,17 @@ pub fn main(a: &PruneArgs) -> anyhow::Result<()> {
     let run = a.engine.options(a.backend.kind(), a.threads, None)?;
     let (source, dims) = super::source_with_dims(&a.model, &a.dims);
     let g = engine::load(source).map_err(engine_err)?;
-    let mut samples: Vec<Tensors> = vec![];
-    for path in &a.inputs {
-        let t = weights::read_safetensors(path).or_else(|e| reported(e.render(None)))?;
-        let t: Tensors = t.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect();
-        samples.extend(split_samples(&g, t).map_err(|e| engine_err(e.with_inputs_file(Some(&shown(path)))))?);
-    }
     let random = a.random.or(if a.inputs.is_empty() { Some(8) } else { None });
-    if let Some(n) = random {
-        let mut b = Bindings::new();
-        for (k, v) in dims {
-            b.insert(k.clone(), *v);
-        }
-        for &i in g.inputs() {
-            for s in g.node(i).types[0].shape.symbols() {
-                b.entry(s.to_string()).or_insert(1);
-            }
-        }
-        for seed in 0..n as u64 {
-            samples.push(smelt::runtime::init::random_inputs(&g, seed, &b).or_else(|e| reported(format!("error: {e}")))?);
-        }
-    }
+    let samples = super::steps::samples(&g, &a.inputs, random, dims)?;
     let mut o = PruneOptions::new(a.sparsity, run);
     o.pattern = pattern;
     o.global = a.global;
     o.exclude = a.exclude.clone();
     o.budget = budget;
-    let tty = std::io::stderr().is_terminal();
-    let mut progress = |stage: &str, done: usize, total: usize| {
-        if tty {
-            eprint!("\r\x1b[2K{stage} {done}/{total}");
-            let _ = std::io::stderr().flush();
-        }
-    };
-    let p = engine::prune(&g, &samples, &o, &mut progress).map_err(engine_err);
-    if tty {
-        eprint!("\r\x1b[2K");
-    }
-    let p = p?;
+    let p = super::steps::with_progress(|pr| engine::prune(&g, &samples, &o, pr)).map_err(engine_err)?;
     print_report(&p.report);
-    let (mpath, wpath) = super::opt::out_paths(&a.out);
-    for f in [Some(&mpath), a.report.as_ref()].into_iter().flatten() {
-        if let Some(dir) = f.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Err(e) = std::fs::create_dir_all(dir)
-        {
-            return reported(format!("error: cannot create {}: {e}", shown(dir)));
-        }
-    }
-    if let Some(r) = &a.report
-        && let Err(e) = weights::write_atomic(r, p.report.to_json().as_bytes())
-    {
-        return reported(e.render(None));
-    }
-    if let Err(e) = weights::write_safetensors(&wpath, p.graph.weights().iter().map(|(k, v)| (k.as_str(), &**v))) {
-        return reported(e.render(None));
-    }
-    if let Err(e) = weights::write_atomic(&mpath, smelt::ir::text::print(&p.graph).as_bytes()) {
-        return reported(e.render(None));
-    }
+    let report = a.report.as_deref().map(|r| (r, p.report.to_json()));
+    let (mpath, wpath) = super::steps::write(&p.graph, &a.out, report)?;
     eprintln!("wrote {} and {}", shown(&mpath), shown(&wpath));
     Ok(())
 }

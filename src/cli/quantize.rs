@@ -9,11 +9,10 @@
 //! report as JSON with `--report`.
 
 use super::{BackendArg, EngineArgs, engine_err, reported, shown, weight_bytes};
-use smelt::engine::quantize::{Mode, QuantizeOptions, QuantizeReport, split_samples};
-use smelt::engine::{self, Tensors};
-use smelt::ir::{Bindings, DType, weights};
+use smelt::engine::quantize::{Mode, QuantizeOptions, QuantizeReport};
+use smelt::engine;
+use smelt::ir::DType;
 use smelt::passes::quant::calib::Method;
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 /// What `quantize` was asked to do.
@@ -74,26 +73,7 @@ pub fn main(a: &QuantizeArgs) -> anyhow::Result<()> {
     let (source, dims) = super::source_with_dims(&a.model, &a.dims);
     let g = engine::load(source).map_err(engine_err)?;
 
-    let mut samples: Vec<Tensors> = vec![];
-    for path in &a.calibrate {
-        let t = weights::read_safetensors(path).or_else(|e| reported(e.render(None)))?;
-        let t: Tensors = t.into_iter().filter(|(k, _)| !k.starts_with("expected.")).collect();
-        samples.extend(split_samples(&g, t).map_err(|e| engine_err(e.with_inputs_file(Some(&shown(path)))))?);
-    }
-    if let Some(n) = calibrate_random {
-        let mut b = Bindings::new();
-        for (k, v) in dims {
-            b.insert(k.clone(), *v);
-        }
-        for &i in g.inputs() {
-            for s in g.node(i).types[0].shape.symbols() {
-                b.entry(s.to_string()).or_insert(1);
-            }
-        }
-        for seed in 0..n as u64 {
-            samples.push(smelt::runtime::init::random_inputs(&g, seed, &b).or_else(|e| reported(format!("error: {e}")))?);
-        }
-    }
+    let samples = super::steps::samples(&g, &a.calibrate, calibrate_random, dims)?;
 
     let mut o = QuantizeOptions::new(run);
     o.mode = if a.dynamic { Mode::Dynamic } else { Mode::Static };
@@ -104,40 +84,11 @@ pub fn main(a: &QuantizeArgs) -> anyhow::Result<()> {
     o.reduce_range = a.reduce_range;
     o.exclude = a.exclude.clone();
     o.budget = budget;
-    let tty = std::io::stderr().is_terminal();
-    let mut progress = |stage: &str, done: usize, total: usize| {
-        if tty {
-            eprint!("\r\x1b[2K{stage} {done}/{total}");
-            let _ = std::io::stderr().flush();
-        }
-    };
-    let q = engine::quantize(&g, &samples, &o, &mut progress).map_err(engine_err);
-    if tty {
-        eprint!("\r\x1b[2K");
-    }
-    let q = q?;
+    let q = super::steps::with_progress(|p| engine::quantize(&g, &samples, &o, p)).map_err(engine_err)?;
     print_report(&q.report);
 
-    let (mpath, wpath) = super::opt::out_paths(&a.out);
-    for p in [Some(&mpath), a.report.as_ref()].into_iter().flatten() {
-        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Err(e) = std::fs::create_dir_all(dir)
-        {
-            return reported(format!("error: cannot create {}: {e}", shown(dir)));
-        }
-    }
-    let printed = smelt::ir::text::print(&q.graph);
-    if let Some(r) = &a.report
-        && let Err(e) = weights::write_atomic(r, q.report.to_json().as_bytes())
-    {
-        return reported(e.render(None));
-    }
-    if let Err(e) = weights::write_safetensors(&wpath, q.graph.weights().iter().map(|(k, v)| (k.as_str(), &**v))) {
-        return reported(e.render(None));
-    }
-    if let Err(e) = weights::write_atomic(&mpath, printed.as_bytes()) {
-        return reported(e.render(None));
-    }
+    let report = a.report.as_deref().map(|r| (r, q.report.to_json()));
+    let (mpath, wpath) = super::steps::write(&q.graph, &a.out, report)?;
     let (before, after) = (weight_bytes(&g), weight_bytes(&q.graph));
     eprintln!(
         "wrote {} and {} (weights {} → {} bytes, {:.2}×)",
