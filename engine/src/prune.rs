@@ -96,13 +96,6 @@ pub struct Pruned {
     pub report: PruneReport,
 }
 
-/// The `sparse_matmul` nodes of `g` optimized for the options' backend.
-fn sparse_nodes(g: &Graph, o: &Options) -> Result<usize> {
-    let mut g = g.clone();
-    crate::optimize(&mut g, o.opt_level, o.backend)?;
-    Ok(g.node_ids().filter(|&id| matches!(g.node(id).op, Op::SparseMatMul(_))).count())
-}
-
 /// Prunes `g` (see the module docs), checking on `samples`.
 pub fn prune(g: &Graph, samples: &[Tensors], o: &PruneOptions, progress: &mut dyn FnMut(&str, usize, usize)) -> Result<Pruned> {
     if !(0.0..1.0).contains(&o.sparsity) {
@@ -134,7 +127,7 @@ pub fn prune(g: &Graph, samples: &[Tensors], o: &PruneOptions, progress: &mut dy
         all.iter().map(|l| (l.name.clone(), g0.weight(&l.weight).map(|t| prune::sparsity(t)).unwrap_or(0.0))).collect();
     let inputs: Vec<&Tensors> = samples.iter().collect();
     let mut reference = vec![Tensors::new(); inputs.len()];
-    let dense_ms = run_all(&g0, &o.run, &inputs, |i, out| {
+    let (dense_ms, _) = run_all(&g0, &o.run, &inputs, |i, out| {
         reference[i] = out;
         Ok(())
     })?;
@@ -142,7 +135,8 @@ pub fn prune(g: &Graph, samples: &[Tensors], o: &PruneOptions, progress: &mut dy
     // ladder of eight steps down to dense; N:M has no steps between).
     let steps = if matches!(o.pattern, Pattern::NofM { .. }) { 1 } else { 8 };
     let level_sparsity = |level: usize| o.sparsity * (steps - level.min(steps)) as f64 / steps as f64;
-    let measure = |levels: &HashMap<String, usize>, only: Option<&str>| -> Result<(Graph, Measured, f64)> {
+    // The pruned graph, its error, time, and the `sparse_matmul`s it compiled to.
+    let measure = |levels: &HashMap<String, usize>, only: Option<&str>| -> Result<(Graph, Measured, f64, usize)> {
         let mut p = g0.clone();
         let pick = |l: &&Layer| only.is_none_or(|n| n == l.name) && levels.contains_key(&l.name);
         let full: Vec<&Layer> = all.iter().filter(pick).filter(|l| levels[&l.name] == 0).collect();
@@ -152,16 +146,17 @@ pub fn prune(g: &Graph, samples: &[Tensors], o: &PruneOptions, progress: &mut dy
             prune::prune(&mut p, &[l], o.pattern, level_sparsity(levels[&l.name]), false).map_err(fail)?;
         }
         let mut m = Measured::default();
-        let ms = run_all(&p, &o.run, &inputs, |i, out| {
+        let (ms, optimized) = run_all(&p, &o.run, &inputs, |i, out| {
             m.add(&reference[i], &out);
             Ok(())
         })?;
-        Ok((p, m, ms))
+        let sparse = optimized.node_ids().filter(|&id| matches!(optimized.node(id).op, Op::SparseMatMul(_))).count();
+        Ok((p, m, ms, sparse))
     };
     let mut levels: HashMap<String, usize> = all.iter().filter(|l| !o.exclude.contains(&l.name)).map(|l| (l.name.clone(), 0)).collect();
     let mut sens: HashMap<String, f64> = HashMap::new();
     progress("check", 0, 1);
-    let (mut graph, mut m, mut pruned_ms) = measure(&levels, None)?;
+    let (mut graph, mut m, mut pruned_ms, mut sparse_layers) = measure(&levels, None)?;
     if let Some(budget) = o.budget
         && m.error() > budget
     {
@@ -183,7 +178,7 @@ pub fn prune(g: &Graph, samples: &[Tensors], o: &PruneOptions, progress: &mut dy
                 sens.insert(n.clone(), 0.0);
             }
             progress("budget", levels.values().sum(), steps * levels.len());
-            (graph, m, pruned_ms) = measure(&levels, None)?;
+            (graph, m, pruned_ms, sparse_layers) = measure(&levels, None)?;
         }
     }
     progress("check", 1, 1);
@@ -226,7 +221,7 @@ pub fn prune(g: &Graph, samples: &[Tensors], o: &PruneOptions, progress: &mut dy
         sqnr_db: if e > 0.0 { -20.0 * e.log10() } else { f64::INFINITY },
         argmax_agreement: (m.rows > 0).then(|| m.agree as f64 / m.rows as f64),
         budget: o.budget,
-        sparse_layers: sparse_nodes(&graph, &o.run)?,
+        sparse_layers,
         backend: o.run.backend.to_string(),
         dense_ms,
         pruned_ms,

@@ -157,8 +157,9 @@ pub(crate) fn cleanup(g: &mut Graph) -> Result<()> {
 }
 
 /// Runs `g` compiled on the options' backend over `inputs`; the median time of
-/// a run in milliseconds (each input once, after one untimed run of the first).
-pub(crate) fn run_all(g: &Graph, o: &Options, inputs: &[&Tensors], mut each: impl FnMut(usize, Tensors) -> Result<()>) -> Result<f64> {
+/// a run in milliseconds (each input once, after one untimed run of the first)
+/// and the graph as optimized for it.
+pub(crate) fn run_all(g: &Graph, o: &Options, inputs: &[&Tensors], mut each: impl FnMut(usize, Tensors) -> Result<()>) -> Result<(f64, Graph)> {
     let b = backend::for_options(o)?;
     let mut g = g.clone();
     crate::optimize(&mut g, o.opt_level, o.backend)?;
@@ -174,7 +175,7 @@ pub(crate) fn run_all(g: &Graph, o: &Options, inputs: &[&Tensors], mut each: imp
         each(i, out)?;
     }
     ms.sort_by(f64::total_cmp);
-    Ok(ms.get(ms.len() / 2).copied().unwrap_or(0.0))
+    Ok((ms.get(ms.len() / 2).copied().unwrap_or(0.0), g))
 }
 
 /// Checks sample inputs against the model's signature (names, dtypes, ranks),
@@ -213,6 +214,18 @@ pub fn split_samples(g: &Graph, file: Tensors) -> Result<Vec<Tensors>> {
         }
     }
     Ok(out)
+}
+
+/// `n` seeded random sample inputs (seeds 0…n−1), the model's symbolic dims
+/// sized by `dims`, else 1.
+pub fn random_samples(g: &Graph, n: usize, dims: &smelt_ir::Bindings) -> Result<Vec<Tensors>> {
+    let mut b = dims.clone();
+    for &i in g.inputs() {
+        for s in g.node(i).types[0].shape.symbols() {
+            b.entry(s.to_string()).or_insert(1);
+        }
+    }
+    (0..n as u64).map(|seed| smelt_interp::init::random_inputs(g, seed, &b).map_err(|e| err(ErrorKind::Inputs, format!("error: {e}")))).collect()
 }
 
 /// Output errors of a candidate against the float reference.
@@ -314,7 +327,7 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
 
     // The float reference on the held-out inputs.
     let mut reference = vec![Tensors::new(); eval.len()];
-    let f32_ms = run_all(&g0, &o.run, &eval, |i, out| {
+    let (f32_ms, _) = run_all(&g0, &o.run, &eval, |i, out| {
         reference[i] = out;
         Ok(())
     })?;
@@ -335,7 +348,7 @@ pub fn quantize(g: &Graph, samples: &[Tensors], o: &QuantizeOptions, progress: &
         }
         cleanup(&mut q)?;
         let mut m = Measured::default();
-        let ms = run_all(&q, &o.run, &eval, |i, out| {
+        let (ms, _) = run_all(&q, &o.run, &eval, |i, out| {
             m.add(&reference[i], &out);
             Ok(())
         })?;

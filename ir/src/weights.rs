@@ -98,6 +98,17 @@ pub fn weights_path(model: &Path) -> PathBuf {
     model.with_extension("safetensors")
 }
 
+/// Writes `g` as `OUT.smelt` and its weights as `OUT.safetensors` beside it
+/// (`out` is `OUT` or `OUT.smelt`), each file only once complete, the weights
+/// first; returns both paths.
+pub fn write_model(g: &Graph, out: &Path) -> Result<(PathBuf, PathBuf)> {
+    let model = if out.extension().is_some_and(|e| e == "smelt") { out.to_path_buf() } else { out.with_extension("smelt") };
+    let w = weights_path(&model);
+    write_safetensors(&w, g.weights().iter().map(|(k, v)| (k.as_str(), &**v)))?;
+    write_atomic(&model, crate::text::print(g).as_bytes())?;
+    Ok((model, w))
+}
+
 /// Loads weights into `g`'s params: every param must be present with its declared
 /// dtype and shape; tensors that name no param are an error too (a stale file).
 pub fn load_weights(g: &mut Graph, tensors: BTreeMap<String, Tensor>, what: &str) -> Result<()> {

@@ -54,8 +54,6 @@ __all__ = [
     "__version__",
 ]
 
-BACKENDS = ("cranelift", "llvm", "wgsl", "interp")
-
 
 def compile(model, backend="cranelift", opt_level=2, threads=1):
     """Compile `model` for `backend`; returns a `Model`.

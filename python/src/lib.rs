@@ -252,15 +252,19 @@ fn feeds_of(names: &[String], feeds: &Bound<'_, PyAny>) -> PyResult<Tensors> {
     Ok(inputs)
 }
 
-fn compile_source(py: Python<'_>, source: Source, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
+/// Engine options for `backend` on `threads` threads (at `-O2`).
+fn options(backend: &str, threads: usize) -> PyResult<Options> {
     let kind: BackendKind = backend.parse().map_err(|e: String| OptionsError::new_err(format!("error: {e}")))?;
-    let opt_level = level(opt_level)?;
     if threads == 0 {
         return Err(OptionsError::new_err("error: threads must be at least 1"));
     }
-    let options = Options { opt_level, threads, ..Options::backend(kind) };
+    Ok(Options { threads, ..Options::backend(kind) })
+}
+
+fn compile_source(py: Python<'_>, source: Source, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
+    let options = Options { opt_level: level(opt_level)?, ..options(backend, threads)? };
     let inner = py.detach(|| smelt_engine::compile(source, &options)).map_err(raise)?;
-    Ok(Model { inner, backend: kind.to_string() })
+    Ok(Model { inner, backend: options.backend.to_string() })
 }
 
 /// Compiles `model` (a path, or ONNX bytes) for `backend` at `opt_level` with

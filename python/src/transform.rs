@@ -3,12 +3,12 @@
 //! can be saved as `.smelt` + `.safetensors` or compiled, as the CLI's
 //! `smelt quantize`, `smelt prune` and `smelt opt` do.
 
-use super::{Model, OptionsError, feeds_of, raise, source_of};
+use super::{Model, OptionsError, feeds_of, options, raise, source_of};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use smelt_engine::prune::PruneOptions;
 use smelt_engine::quantize::{Mode, QuantizeOptions};
-use smelt_engine::{BackendKind, Graph, Options, Source, Tensors};
+use smelt_engine::{Graph, Source, Tensors};
 use smelt_ir::{Bindings, DType, weights};
 use std::path::PathBuf;
 
@@ -42,11 +42,7 @@ impl Transformed {
     /// Writes `OUT.smelt` and `OUT.safetensors` (each only once complete);
     /// returns both paths.
     fn save(&self, out: PathBuf) -> PyResult<(String, String)> {
-        let stem = out.extension().filter(|e| *e == "smelt").map(|_| out.with_extension("")).unwrap_or(out);
-        let (m, w) = (stem.with_extension("smelt"), stem.with_extension("safetensors"));
-        let fail = |e: smelt_ir::Error| super::Error::new_err(e.render(None));
-        weights::write_safetensors(&w, self.graph.weights().iter().map(|(k, v)| (k.as_str(), &**v))).map_err(fail)?;
-        weights::write_atomic(&m, smelt_ir::text::print(&self.graph).as_bytes()).map_err(fail)?;
+        let (m, w) = weights::write_model(&self.graph, &out).map_err(|e| super::Error::new_err(e.render(None)))?;
         Ok((m.display().to_string(), w.display().to_string()))
     }
 
@@ -55,14 +51,6 @@ impl Transformed {
     fn compile(&self, py: Python<'_>, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
         super::compile_source(py, Source::Graph(self.graph.clone()), backend, opt_level, threads)
     }
-}
-
-fn options(backend: &str, threads: usize) -> PyResult<Options> {
-    let kind: BackendKind = backend.parse().map_err(|e: String| OptionsError::new_err(format!("error: {e}")))?;
-    if threads == 0 {
-        return Err(OptionsError::new_err("error: threads must be at least 1"));
-    }
-    Ok(Options { threads, ..Options::backend(kind) })
 }
 
 /// Sample inputs: the given feeds (each a dict, or stacked with one more
@@ -75,15 +63,7 @@ fn samples(g: &Graph, given: Option<Vec<Bound<'_, PyDict>>>, random: Option<usiz
         out.extend(smelt_engine::quantize::split_samples(g, t).map_err(raise)?);
     }
     if let Some(n) = random {
-        let mut b = Bindings::new();
-        for &i in g.inputs() {
-            for s in g.node(i).types[0].shape.symbols() {
-                b.insert(s.to_string(), 1);
-            }
-        }
-        for seed in 0..n as u64 {
-            out.push(smelt_interp::init::random_inputs(g, seed, &b).map_err(|e| super::InputError::new_err(format!("error: {e}")))?);
-        }
+        out.extend(smelt_engine::quantize::random_samples(g, n, &Bindings::new()).map_err(raise)?);
     }
     Ok(out)
 }

@@ -21,25 +21,13 @@ import os
 import subprocess
 import tempfile
 
+import bert
 import numpy as np
 import onnxruntime as ort
 import timing
-import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from safetensors.numpy import load_file, save_file
 from timing import cpu_model, need
-from transformers import BertConfig, BertModel
-
-
-class Encoder(torch.nn.Module):
-    """The encoder's last hidden state, called with positional tensors."""
-
-    def __init__(self, bert):
-        super().__init__()
-        self.bert = bert
-
-    def forward(self, input_ids, attention_mask):
-        return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
 def smelt_time(smelt, path, backend, runs):
@@ -66,22 +54,13 @@ def main():
     ap.add_argument("--smelt", default="target/release/smelt")
     ap.add_argument("--keep", help="write the models into this directory (else a temporary one)")
     a = ap.parse_args()
-    torch.manual_seed(0)
-    cfg = BertConfig(num_hidden_layers=a.layers, hidden_size=768, num_attention_heads=12, intermediate_size=3072)
-    m = BertModel(cfg, add_pooling_layer=False).eval()
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, cfg.vocab_size, (1, a.seq)).astype(np.int64)
-    mask = np.ones((1, a.seq), np.int64)
-    feeds = {"input_ids": ids, "attention_mask": mask}
     print(f"CPU: {cpu_model()}, 1 thread, BERT encoder {a.layers} layers d768 ffn3072 seq {a.seq}, batch 1, "
           f"median of {a.runs} runs (ms); onnxruntime {ort.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         d = a.keep or tmp
         os.makedirs(d, exist_ok=True)
         fp32, int8 = f"{d}/bert.onnx", f"{d}/bert_int8.onnx"
-        with torch.no_grad():
-            torch.onnx.export(Encoder(m), (torch.from_numpy(ids), torch.from_numpy(mask)), fp32, input_names=["input_ids", "attention_mask"],
-                              output_names=["last_hidden_state"], opset_version=17, dynamo=False)
+        feeds = bert.export(fp32, a.layers, a.seq)
         quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
         save_file(feeds, f"{d}/x.safetensors")
         own, own7 = f"{d}/bert_dyn", f"{d}/bert_dyn7"

@@ -23,21 +23,10 @@ import os
 import subprocess
 import tempfile
 
-import numpy as np
+import bert
 import timing
-import torch
 from safetensors.numpy import save_file
 from timing import cpu_model, need
-from transformers import BertConfig, BertModel
-
-
-class Encoder(torch.nn.Module):
-    def __init__(self, bert):
-        super().__init__()
-        self.bert = bert
-
-    def forward(self, input_ids, attention_mask):
-        return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
 def main():
@@ -52,22 +41,13 @@ def main():
     ap.add_argument("--smelt", default="target/release/smelt")
     ap.add_argument("--keep", help="write the models into this directory (else a temporary one)")
     a = ap.parse_args()
-    torch.manual_seed(0)
-    cfg = BertConfig(num_hidden_layers=a.layers, hidden_size=768, num_attention_heads=12, intermediate_size=3072)
-    m = BertModel(cfg, add_pooling_layer=False).eval()
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, cfg.vocab_size, (1, a.seq)).astype(np.int64)
-    mask = np.ones((1, a.seq), np.int64)
-    feeds = {"input_ids": ids, "attention_mask": mask}
     print(f"CPU: {cpu_model()}, {a.threads} thread(s), BERT encoder {a.layers} layers d768 ffn3072 seq {a.seq}, batch 1, "
           f"smelt {a.backend}, median of {a.runs} runs (ms)")
     with tempfile.TemporaryDirectory() as tmp:
         d = a.keep or tmp
         os.makedirs(d, exist_ok=True)
         fp32 = f"{d}/bert.onnx"
-        with torch.no_grad():
-            torch.onnx.export(Encoder(m), (torch.from_numpy(ids), torch.from_numpy(mask)), fp32, input_names=["input_ids", "attention_mask"],
-                              output_names=["last_hidden_state"], opset_version=17, dynamo=False)
+        feeds = bert.export(fp32, a.layers, a.seq)
         save_file(feeds, f"{d}/x.safetensors")
         bench = lambda p: need(timing.smelt_time(a.smelt, p, a.backend, a.runs, "--warmup", "2", "--threads", str(a.threads)), f"smelt bench {p}")
         if a.threads == 1:

@@ -7,7 +7,7 @@
 use super::{load_model, reported, shown};
 use smelt::ir::{text, weights};
 use smelt::passes::{OptLevel, PassManager, PrintAfter, CostTarget, time_table};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What `opt` was asked to do.
 #[derive(Debug)]
@@ -18,13 +18,6 @@ pub struct OptArgs {
     pub time_passes: bool,
     pub target: String,
     pub out: Option<PathBuf>,
-}
-
-/// `OUT`, `OUT.smelt` → (`OUT.smelt`, `OUT.safetensors`).
-pub(crate) fn out_paths(out: &Path) -> (PathBuf, PathBuf) {
-    let model = if out.extension().is_some_and(|e| e == "smelt") { out.to_path_buf() } else { out.with_extension("smelt") };
-    let w = weights::weights_path(&model);
-    (model, w)
 }
 
 pub fn main(a: &OptArgs) -> anyhow::Result<()> {
@@ -57,19 +50,12 @@ pub fn main(a: &OptArgs) -> anyhow::Result<()> {
     if a.time_passes {
         eprint!("{}", time_table(&records));
     }
-    let printed = text::print(&g);
     match &a.out {
-        None => print!("{printed}"),
-        Some(out) => {
-            let (mpath, wpath) = out_paths(out);
-            if let Err(e) = weights::write_safetensors(&wpath, g.weights().iter().map(|(k, v)| (k.as_str(), &**v))) {
-                return reported(e.render(None));
-            }
-            if let Err(e) = weights::write_atomic(&mpath, printed.as_bytes()) {
-                return reported(e.render(None));
-            }
-            eprintln!("wrote {} and {}", shown(&mpath), shown(&wpath));
-        }
+        None => print!("{}", text::print(&g)),
+        Some(out) => match weights::write_model(&g, out) {
+            Ok((mpath, wpath)) => eprintln!("wrote {} and {}", shown(&mpath), shown(&wpath)),
+            Err(e) => return reported(e.render(None)),
+        },
     }
     Ok(())
 }

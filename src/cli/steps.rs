@@ -4,7 +4,7 @@
 //! report) only once all of it is ready.
 
 use super::{engine_err, reported, shown};
-use smelt::engine::quantize::split_samples;
+use smelt::engine::quantize::{random_samples, split_samples};
 use smelt::engine::{Graph, Tensors};
 use smelt::ir::{Bindings, weights};
 use std::io::{IsTerminal, Write};
@@ -21,18 +21,8 @@ pub fn samples(g: &Graph, files: &[PathBuf], random: Option<usize>, dims: &[(Str
         out.extend(split_samples(g, t).map_err(|e| engine_err(e.with_inputs_file(Some(&shown(path)))))?);
     }
     if let Some(n) = random {
-        let mut b = Bindings::new();
-        for (k, v) in dims {
-            b.insert(k.clone(), *v);
-        }
-        for &i in g.inputs() {
-            for s in g.node(i).types[0].shape.symbols() {
-                b.entry(s.to_string()).or_insert(1);
-            }
-        }
-        for seed in 0..n as u64 {
-            out.push(smelt::runtime::init::random_inputs(g, seed, &b).or_else(|e| reported(format!("error: {e}")))?);
-        }
+        let dims: Bindings = dims.iter().cloned().collect();
+        out.extend(random_samples(g, n, &dims).map_err(engine_err)?);
     }
     Ok(out)
 }
@@ -57,25 +47,17 @@ pub fn with_progress<T>(f: impl FnOnce(&mut dyn FnMut(&str, usize, usize)) -> T)
 /// Writes `OUT.smelt` and `OUT.safetensors` for `g`, and `report` (JSON) to
 /// its path when asked; returns the model's and the weights' paths.
 pub fn write(g: &Graph, out: &Path, report: Option<(&Path, String)>) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let (mpath, wpath) = super::opt::out_paths(out);
-    for p in [Some(mpath.as_path()), report.as_ref().map(|r| r.0)].into_iter().flatten() {
+    for p in [Some(out), report.as_ref().map(|r| r.0)].into_iter().flatten() {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty())
             && let Err(e) = std::fs::create_dir_all(dir)
         {
             return reported(format!("error: cannot create {}: {e}", shown(dir)));
         }
     }
-    let printed = smelt::ir::text::print(g);
     if let Some((r, json)) = &report
         && let Err(e) = weights::write_atomic(r, json.as_bytes())
     {
         return reported(e.render(None));
     }
-    if let Err(e) = weights::write_safetensors(&wpath, g.weights().iter().map(|(k, v)| (k.as_str(), &**v))) {
-        return reported(e.render(None));
-    }
-    if let Err(e) = weights::write_atomic(&mpath, printed.as_bytes()) {
-        return reported(e.render(None));
-    }
-    Ok((mpath, wpath))
+    weights::write_model(g, out).or_else(|e| reported(e.render(None)))
 }

@@ -33,28 +33,30 @@ pub struct Entry {
     pub v: f32,
 }
 
-/// Which kernel, and with what panel width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which kernel: panels of `width` columns with their kept rows, or columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Layout {
-    Panels { width: usize },
+    Panels { width: usize, kept: Vec<Vec<usize>> },
     Columns,
 }
 
 /// Lowers `y[M, N] = x[M, K] · W` with `W` given by its stored entries.
 pub fn lower(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, x: &Operand, out: &Operand) {
-    let w = l.target.vector_width.max(1) as usize;
+    let w = l.target.vector_width as usize;
+    debug_assert!(w > 1, "CPU schedules have vectors");
     let m = x.len() as usize / k.max(1);
     match choose(entries, m, n, k, w, l.target.nr) {
-        Layout::Panels { width } => panels(l, node, entries, k, n, m, width, x, out),
+        Layout::Panels { width, kept } => panels(l, node, entries, k, n, m, width, &kept, x, out),
         Layout::Columns => columns(l, node, entries, k, n, m, x, out),
     }
 }
 
-/// `out = 0`: a product with no stored weight, or with `K = 0` (any target).
+/// `out = 0`: a product with no stored weight, or with `K = 0` (any target:
+/// the elementwise loop nest, one invocation per element on a GPU).
 pub fn zeros(l: &mut Lowerer, node: &str, out: &Operand) {
     let mut kb = KernelBuilder::new(l.kernel_name(node, "zeros"));
     let y = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
-    kb.for_("i", Expr::i(0), Expr::i(out.len() as i64), LoopKind::Serial, |kb, i| kb.store(y, i, Expr::f(0.0)));
+    super::util::nest(&mut kb, &l.target, &[out.len() as usize], &[vec![1]], |kb, ix| kb.store(y, ix[0].clone(), Expr::f(0.0)));
     l.step(node, kb.finish(), vec![out.buf]);
 }
 
@@ -86,28 +88,15 @@ fn choose(entries: &[Entry], m: usize, n: usize, k: usize, w: usize, nr: usize) 
     let mut best = (Layout::Columns, columns);
     let mut width = w;
     while width <= nr.max(w) {
-        let slices: usize = kept_rows(entries, n, width).iter().map(Vec::len).sum();
+        let kept = kept_rows(entries, n, width);
+        let slices: usize = kept.iter().map(Vec::len).sum();
         let cost = 0.45 * slices as f64 * m as f64;
         if cost < best.1 {
-            best = (Layout::Panels { width }, cost);
+            best = (Layout::Panels { width, kept }, cost);
         }
         width *= 2;
     }
     best.0
-}
-
-/// `e` in every lane of a `w`-lane value (`e` itself for one lane).
-fn splat(e: Expr, w: usize) -> Expr {
-    if w == 1 { e } else { Expr::splat(e, w as u32) }
-}
-
-fn vty(w: usize) -> Ty {
-    if w == 1 { Ty::F32 } else { Ty::vec(Scalar::F32, w as u32) }
-}
-
-/// A `w`-lane load (a scalar load for one lane).
-fn load(buf: crate::kernel::BufId, at: Expr, w: usize) -> Expr {
-    if w == 1 { Expr::load(buf, at) } else { Expr::loadv(buf, at, w as u32) }
 }
 
 fn i32s(v: impl IntoIterator<Item = usize>) -> Vec<u8> {
@@ -115,14 +104,13 @@ fn i32s(v: impl IntoIterator<Item = usize>) -> Vec<u8> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn panels(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, m: usize, width: usize, x: &Operand, out: &Operand) {
-    let w = l.target.vector_width.max(1) as usize;
+fn panels(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, m: usize, width: usize, kept: &[Vec<usize>], x: &Operand, out: &Operand) {
+    let w = l.target.vector_width as usize;
     let nv = width / w;
-    let kept = kept_rows(entries, n, width);
     // Packed: per panel its kept rows (k) and their `width`-wide slices.
     let mut ptr = vec![0usize];
     let mut ks = vec![];
-    for r in &kept {
+    for r in kept {
         ks.extend(r.iter().copied());
         ptr.push(ks.len());
     }
@@ -145,7 +133,7 @@ fn panels(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, m:
     let rb = kb.buffer("rows", Scalar::I32, ks.len().max(1) as u64, Access::Read);
     let pb = kb.buffer("ptr", Scalar::I32, ptr.len() as u64, Access::Read);
     let y = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
-    let acc: Vec<Vec<_>> = (0..mr).map(|r| (0..nv).map(|v| kb.var(&format!("c{r}{v}"), vty(w))).collect()).collect();
+    let acc: Vec<Vec<_>> = (0..mr).map(|r| (0..nv).map(|v| kb.var(&format!("c{r}{v}"), Ty::vec(Scalar::F32, w as u32))).collect()).collect();
     let work = (entries.len() * m) as u64;
     let par = if npanels > 1 && work >= l.target.parallel_min_elems { LoopKind::Parallel } else { LoopKind::Serial };
     let (k, n) = (k as i64, n as i64);
@@ -157,14 +145,14 @@ fn panels(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, m:
         let tile = |kb: &mut KernelBuilder, m0: Expr, rows: usize| {
             for row in &acc[..rows] {
                 for &v in row {
-                    kb.set(v, splat(Expr::f(0.0), w));
+                    kb.set(v, Expr::splat(Expr::f(0.0), w as u32));
                 }
             }
             kb.for_("q", lo.clone(), hi.clone(), LoopKind::Serial, |kb, q| {
                 let kk = kb.let_("k", Expr::cast(Scalar::I64, Expr::load(rb, q.clone())));
-                let b: Vec<Expr> = (0..nv).map(|v| kb.let_("b", load(vb, q.clone() * width as i64 + (v * w) as i64, w))).collect();
+                let b: Vec<Expr> = (0..nv).map(|v| kb.let_("b", Expr::loadv(vb, q.clone() * width as i64 + (v * w) as i64, w as u32))).collect();
                 for (r, row) in acc[..rows].iter().enumerate() {
-                    let a = kb.let_("a", splat(Expr::load(xb, (m0.clone() + r as i64) * k + kk.clone()), w));
+                    let a = kb.let_("a", Expr::splat(Expr::load(xb, (m0.clone() + r as i64) * k + kk.clone()), w as u32));
                     for (v, &c) in row.iter().enumerate() {
                         kb.set(c, Expr::fma(a.clone(), b[v].clone(), Expr::var(c)));
                     }
@@ -198,7 +186,7 @@ fn panels(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, m:
 
 #[allow(clippy::too_many_arguments)]
 fn columns(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, m: usize, x: &Operand, out: &Operand) {
-    let w = l.target.vector_width.max(1) as usize;
+    let w = l.target.vector_width as usize;
     let mp = m.div_ceil(w) * w;
     // Packed by output column: its stored rows and weights.
     let mut by_col: Vec<Vec<(usize, f32)>> = vec![vec![]; n];
@@ -247,7 +235,7 @@ fn columns(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, m
     // Row vectors per tile: four, as registers allow (16 on AVX2 with the
     // loads), fewer at the end.
     let tv = 4usize;
-    let acc: Vec<_> = (0..tv).map(|i| kb.var(&format!("c{i}"), vty(w))).collect();
+    let acc: Vec<_> = (0..tv).map(|i| kb.var(&format!("c{i}"), Ty::vec(Scalar::F32, w as u32))).collect();
     let vecs = mp / w;
     let work = (nnz * vecs) as u64 * w as u64;
     let par = if n > 1 && work >= l.target.parallel_min_elems { LoopKind::Parallel } else { LoopKind::Serial };
@@ -257,13 +245,13 @@ fn columns(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, m
         // `cnt` row vectors from row `m0`.
         let tile = |kb: &mut KernelBuilder, m0: Expr, cnt: usize| {
             for &c in &acc[..cnt] {
-                kb.set(c, splat(Expr::f(0.0), w));
+                kb.set(c, Expr::splat(Expr::f(0.0), w as u32));
             }
             kb.for_("q", lo.clone(), hi.clone(), LoopKind::Serial, |kb, q| {
                 let at = kb.let_("at", Expr::cast(Scalar::I64, Expr::load(rb, q.clone())) + m0.clone());
-                let v = kb.let_("v", splat(Expr::load(vb, q.clone()), w));
+                let v = kb.let_("v", Expr::splat(Expr::load(vb, q.clone()), w as u32));
                 for (i, &c) in acc[..cnt].iter().enumerate() {
-                    let xv = load(xt, at.clone() + (i * w) as i64, w);
+                    let xv = Expr::loadv(xt, at.clone() + (i * w) as i64, w as u32);
                     kb.set(c, Expr::fma(v.clone(), xv, Expr::var(c)));
                 }
             });
@@ -271,8 +259,7 @@ fn columns(l: &mut Lowerer, node: &str, entries: &[Entry], k: usize, n: usize, m
                 for lane in 0..w {
                     let row = m0.clone() + (i * w + lane) as i64;
                     let store = |kb: &mut KernelBuilder| {
-                        let val = if w == 1 { Expr::var(c) } else { Expr::lane(Expr::var(c), lane as u32) };
-                        kb.store(y, row.clone() * n + col.clone(), val);
+                        kb.store(y, row.clone() * n + col.clone(), Expr::lane(Expr::var(c), lane as u32));
                     };
                     if m.is_multiple_of(w) {
                         store(kb);
@@ -302,7 +289,7 @@ mod tests {
     fn blocks_take_panels_and_scattered_weights_take_columns() {
         // 1×16 blocks, one row in ten kept: panels 16 wide.
         let blocks = pattern(768, 768, |i, j| (i * 7 + j / 16 * 3) % 10 == 0);
-        assert_eq!(choose(&blocks, 128, 768, 768, 8, 16), Layout::Panels { width: 16 });
+        assert!(matches!(choose(&blocks, 128, 768, 768, 8, 16), Layout::Panels { width: 16, .. }));
         // One weight in ten, scattered: every 16-wide slice holds one, so
         // panels would multiply nine zeros per weight.
         let scattered = pattern(768, 768, |i, j| (i * 31 + j * 17) % 10 == 0);

@@ -1,9 +1,10 @@
 //! Cases for `sparse_matmul` with constant weights (`lower/sparse_cpu.rs` on
 //! the CPU: the panel and the column kernels, chosen by the pattern): CSR and
-//! BSR weights at awkward sizes — one row (scalar lanes), rows past a tile and
+//! BSR weights at awkward sizes — one row (panels), rows past a tile and
 //! not a multiple of the vector, columns not a multiple of the panel, empty
-//! columns, no stored weight at all, every weight stored, leading batch dims,
-//! and one large enough for the parallel loops.
+//! columns, no stored weight at all (small, and a zero fill large enough for
+//! the parallel nest), every weight stored, leading batch dims, and one large
+//! enough for the parallel loops.
 
 use super::cases::{Case, Dist, explicit, tensor};
 use rand::{Rng, SeedableRng};
@@ -31,6 +32,8 @@ pub fn sparse() -> Vec<Case> {
         (&[7], 30, 48, [1, 16], 0.6),
         (&[128], 256, 512, [1, 1], 0.1),
         (&[40], 64, 96, [16, 1], 0.25),
+        // Nothing stored, an output past one GPU invocation's 65,535-step loop.
+        (&[300], 16, 256, [1, 1], 0.0),
     ];
     let mut v = vec![];
     for (i, &(rows, k, n, [br, bc], density)) in shapes.iter().enumerate() {

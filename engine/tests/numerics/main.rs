@@ -417,7 +417,7 @@ fn quant_ops() {
 }
 
 /// `sparse_matmul` with constant weights (`cases_sparse.rs`): the CPU's panel
-/// and column kernels, and the GPU's block walk.
+/// and column kernels at every schedule (the GPU's in `wgsl::wgsl_sparse`).
 #[test]
 fn sparse_ops() {
     let suite = from_cases(&cases_sparse::sparse());

@@ -299,6 +299,14 @@ fn wgsl_quant_gemms() {
     run_suite(&b, &from_cases(&cases_quant::quant()), "quantized GEMMs", EXPECTED_UNSUPPORTED);
 }
 
+/// `sparse_matmul` with constant weights (`cases_sparse.rs`) on the GPU's
+/// block walk, and the zero fill of a product with nothing stored.
+#[test]
+fn wgsl_sparse() {
+    let Some(b) = backend() else { return };
+    run_suite(&b, &from_cases(&super::cases_sparse::sparse()), "constant sparse weights", EXPECTED_UNSUPPORTED);
+}
+
 /// Every small zoo model (ResNet, DQN, AlphaZero, LSTM/GRU, attention,
 /// transformer, NMT, LAS, WaveNet) against the interpreter.
 #[test]
