@@ -239,10 +239,19 @@ pub enum Place<'a> {
     Const(&'a [u8]),
 }
 
-/// The memory kernels compute in: 16-byte aligned bytes.
+/// One cache line: the unit of [`Arena`] and [`ConstBytes`], so that both start
+/// on a 64-byte boundary (AMX tile rows and AVX-512 vectors then never straddle
+/// two lines; a tile load of misaligned rows runs at half speed).
+#[repr(C, align(64))]
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Line([u8; 64]);
+
+const LINE: usize = std::mem::size_of::<Line>();
+
+/// The memory kernels compute in: bytes aligned to a cache line.
 #[derive(Clone, Default)]
 pub struct Arena {
-    mem: Vec<u128>,
+    mem: Vec<Line>,
 }
 
 impl std::fmt::Debug for Arena {
@@ -254,11 +263,11 @@ impl std::fmt::Debug for Arena {
 impl Arena {
     /// Zeroed memory of at least `bytes` bytes.
     pub fn new(bytes: usize) -> Arena {
-        Arena { mem: vec![0; bytes.div_ceil(16)] }
+        Arena { mem: vec![Line([0; LINE]); bytes.div_ceil(LINE)] }
     }
 
     pub fn len(&self) -> usize {
-        self.mem.len() * 16
+        self.mem.len() * LINE
     }
 
     pub fn is_empty(&self) -> bool {
@@ -266,12 +275,64 @@ impl Arena {
     }
 
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: a `Vec<u128>` is `len * 16` initialized bytes; u8 has no alignment.
+        // SAFETY: a `Vec<Line>` is `len * 64` initialized bytes; u8 has no alignment.
         unsafe { std::slice::from_raw_parts(self.mem.as_ptr() as *const u8, self.len()) }
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `bytes`, borrowed uniquely through `&mut self`.
         unsafe { std::slice::from_raw_parts_mut(self.mem.as_mut_ptr() as *mut u8, self.len()) }
+    }
+}
+
+/// Read-only bytes that start on a cache line: the constants of a program
+/// (`lower::BufKind::Const`). Derefs to `[u8]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConstBytes {
+    mem: Vec<Line>,
+    len: usize,
+}
+
+impl ConstBytes {
+    pub fn new(bytes: &[u8]) -> ConstBytes {
+        let mut mem = vec![Line([0; LINE]); bytes.len().div_ceil(LINE)];
+        for (line, chunk) in mem.iter_mut().zip(bytes.chunks(LINE)) {
+            line.0[..chunk.len()].copy_from_slice(chunk);
+        }
+        ConstBytes { mem, len: bytes.len() }
+    }
+}
+
+impl std::ops::Deref for ConstBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `mem` holds `len.div_ceil(64) * 64` ≥ `len` initialized bytes.
+        unsafe { std::slice::from_raw_parts(self.mem.as_ptr() as *const u8, self.len) }
+    }
+}
+
+impl std::fmt::Debug for ConstBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConstBytes({} bytes)", self.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arenas and constants start on a cache line (module doc of `Line`), and
+    /// constants keep their bytes and length.
+    #[test]
+    fn memory_is_line_aligned() {
+        let a = Arena::new(100);
+        assert!((a.bytes().as_ptr() as usize).is_multiple_of(64));
+        assert_eq!(a.len(), 128);
+        for n in [0usize, 1, 63, 64, 65, 1000] {
+            let v: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let c = ConstBytes::new(&v);
+            assert_eq!(&c[..], &v[..]);
+            assert!(n == 0 || (c.as_ptr() as usize).is_multiple_of(64), "{n} bytes");
+        }
     }
 }

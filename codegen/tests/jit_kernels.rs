@@ -192,13 +192,14 @@ fn bind_rejects_small_and_overlapping_buffers() {
     let y = kb.buffer("y", Scalar::F32, 4, Access::Write);
     kb.for_n("i", 4, |kb, i| kb.store(y, i.clone(), Expr::load(x, i)));
     let code = jit(&[kb.finish()]).unwrap();
-    let mut arena = Arena::new(32);
+    // Arenas come in whole cache lines: 64 bytes.
+    let mut arena = Arena::new(64);
     let e = code.bind(0, &mut arena, &[Place::Arena { offset: 0, bytes: 16 }, Place::Arena { offset: 8, bytes: 16 }]);
     assert!(e.unwrap_err().to_string().contains("overlaps"));
     let e = code.bind(0, &mut arena, &[Place::Arena { offset: 0, bytes: 8 }, Place::Arena { offset: 16, bytes: 16 }]);
     assert!(e.unwrap_err().to_string().contains("needs 16 bytes"));
-    let e = code.bind(0, &mut arena, &[Place::Arena { offset: 0, bytes: 16 }, Place::Arena { offset: 24, bytes: 16 }]);
-    assert!(e.unwrap_err().to_string().contains("the arena has 32"));
+    let e = code.bind(0, &mut arena, &[Place::Arena { offset: 0, bytes: 16 }, Place::Arena { offset: 56, bytes: 16 }]);
+    assert!(e.unwrap_err().to_string().contains("the arena has 64"));
 }
 
 /// `dot_pairs_i16` on both JITs, scalar and at every width they take (LLVM:

@@ -55,8 +55,8 @@ pub enum BufKind {
     Input,
     /// Computed by a step (outputs included).
     Temp,
-    /// Known at compile time (little-endian bytes).
-    Const(Arc<Vec<u8>>),
+    /// Known at compile time (little-endian bytes, cache-line aligned).
+    Const(Arc<crate::native::ConstBytes>),
 }
 
 #[derive(Debug, Clone)]
@@ -152,7 +152,7 @@ impl Lowerer<'_> {
 
     pub fn constant(&mut self, name: &str, scalar: Scalar, bytes: Vec<u8>) -> BufIdx {
         let len = (bytes.len() / scalar.size()) as u64;
-        self.new_buffer(name, scalar, len, BufKind::Const(Arc::new(bytes)))
+        self.new_buffer(name, scalar, len, BufKind::Const(Arc::new(crate::native::ConstBytes::new(&bytes))))
     }
 
     /// A constant of f32 values (weights transformed or packed at compile time).

@@ -114,7 +114,7 @@ impl Plan {
             return Place::Const(bytes);
         }
         match (&buf.kind, self.mem.offsets[b.0]) {
-            (BufKind::Const(c), _) => Place::Const(c.as_slice()),
+            (BufKind::Const(c), _) => Place::Const(&c[..]),
             (_, Some(offset)) => Place::Arena { offset, bytes: buf.bytes() as usize },
             // Unplanned buffers have no life: give them an empty place (bind rejects
             // it if a kernel does use one, which would be a planner bug).
