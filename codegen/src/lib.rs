@@ -5,13 +5,15 @@
 //! verifier), [`lower`] (graph → [`lower::Program`] of kernels over program
 //! buffers), schedules per target ([`schedule`]: [`schedule::Target`] and the
 //! typed [`schedule::ScheduleOptions`] callers set), inline transcendentals
-//! ([`math`]), precompiled GEMM micro-kernels ([`ukernel`]), and three emitters:
+//! ([`math`]), precompiled GEMM micro-kernels ([`ukernel`]; the AMX-INT8 tile
+//! of the quantized GEMM, [`amx`]), and three emitters:
 //! [`cranelift`] (JIT, CLIF, assembly, object files), [`llvm`] through inkwell
 //! (JIT, LLVM IR, assembly, object files; cargo feature `llvm`) and [`wgsl`]
 //! (compute shaders, run by `smelt_runtime::gpu`). Both JITs hand their code to
 //! [`native`], which binds kernels to memory and calls them. Depends only on
-//! `smelt-ir`.
+//! `smelt-ir` (and `libc`, to ask Linux for the AMX state).
 
+pub mod amx;
 pub mod cranelift;
 pub mod kernel;
 #[cfg(feature = "llvm")]

@@ -148,6 +148,7 @@ impl Emitter<'_, '_> {
         match s {
             Stmt::Comment(_) => {}
             Stmt::TileGemm(t) => self.tile_gemm(t)?,
+            Stmt::AmxTile(t) => self.amx_tile(t)?,
             Stmt::Set(v, e) => {
                 let val = self.expr(e)?;
                 let var = self.var(*v)?;
@@ -237,6 +238,36 @@ impl Emitter<'_, '_> {
         });
         let mut sig = Signature::new(self.b.func.signature.call_conv);
         for _ in 0..6 {
+            sig.params.push(AbiParam::new(types::I64));
+        }
+        let sig = self.b.import_signature(sig);
+        let callee = self.b.ins().iconst(types::I64, f as usize as i64);
+        self.b.ins().call_indirect(sig, callee, &args);
+        Ok(())
+    }
+
+    /// A call of the AMX tile (`crate::amx`) through its address: JIT code only.
+    fn amx_tile(&mut self, t: &crate::kernel::AmxTile) -> Result<(), String> {
+        let f = crate::amx::tile(t.signed_a).ok_or("not supported on this host: the AMX-INT8 micro-kernel amx_tile")?;
+        let mut args = vec![];
+        for at in [Some(&t.a), Some(&t.b), Some(&t.c), t.bias.as_ref()] {
+            args.push(match at {
+                Some(at) => {
+                    let (addr, off) = self.address(at.buf, &at.index)?;
+                    if off == 0 { addr } else { self.b.ins().iadd_imm_s(addr, off as i64) }
+                }
+                None => self.b.ins().iconst(types::I64, 0),
+            });
+        }
+        args.push(self.expr(&t.kblocks)?);
+        args.push(self.expr(&t.ldc)?);
+        args.push(self.b.ins().iconst(types::I64, t.bias_rows as i64));
+        args.push(match &t.a_rs {
+            Some(rs) => self.expr(rs)?,
+            None => self.b.ins().iconst(types::I64, 0),
+        });
+        let mut sig = Signature::new(self.b.func.signature.call_conv);
+        for _ in 0..8 {
             sig.params.push(AbiParam::new(types::I64));
         }
         let sig = self.b.import_signature(sig);

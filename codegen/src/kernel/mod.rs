@@ -275,6 +275,9 @@ pub enum Stmt {
     /// A GEMM register tile computed by a precompiled micro-kernel (see
     /// [`TileGemm`]).
     TileGemm(TileGemm),
+    /// A 32×32 tile of the quantized GEMM by the AMX-INT8 micro-kernel (see
+    /// [`AmxTile`]).
+    AmxTile(AmxTile),
 }
 
 /// An error for the first kernel that calls a micro-kernel: the calls are to
@@ -283,7 +286,7 @@ pub enum Stmt {
 pub fn refuse_tile_calls(kernels: &[Kernel], what: &str) -> Result<(), crate::Error> {
     fn calls(b: &[Stmt]) -> bool {
         b.iter().any(|s| match s {
-            Stmt::TileGemm(_) => true,
+            Stmt::TileGemm(_) | Stmt::AmxTile(_) => true,
             Stmt::Loop(l) => calls(&l.body),
             Stmt::If { then, els, .. } => calls(then) || calls(els),
             _ => false,
@@ -339,6 +342,38 @@ impl TileGemm {
     pub fn exprs(&self) -> Vec<&Expr> {
         let mut v: Vec<&Expr> = self.pointers().into_iter().map(|a| &a.index).collect();
         v.push(&self.kc);
+        v.extend(&self.a_rs);
+        v
+    }
+}
+
+/// `c[r·ldc + j] = bias(r, j) + Σ_{d < 64·kblocks} a(r, d) · b(d, j)` for
+/// `r, j < 32`, in wrapping i32, by the precompiled AMX-INT8 tile
+/// (`crate::amx`, whose doc gives the operand layouts), which the JITs call. `a`
+/// is the u8 side and `b` the s8 side, or the reverse when `signed_a`. `bias` is
+/// none (zero), a row of 32 column values, or with `bias_rows` 32 rows of 16
+/// copies of each row's value. Buffers are i32, except `a` when `a_rs` is given:
+/// then A is a u8 matrix read in place, rows `a_rs` elements apart. `kblocks`,
+/// `ldc` and `a_rs` are i64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AmxTile {
+    pub a: At,
+    pub a_rs: Option<Expr>,
+    pub b: At,
+    pub c: At,
+    pub ldc: Expr,
+    pub bias: Option<At>,
+    pub bias_rows: bool,
+    pub kblocks: Expr,
+    pub signed_a: bool,
+}
+
+impl AmxTile {
+    /// The expressions it reads: the pointers' indices, `kblocks`, `ldc`, `a_rs`.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let mut v = vec![&self.a.index, &self.b.index, &self.c.index];
+        v.extend(self.bias.as_ref().map(|b| &b.index));
+        v.extend([&self.kblocks, &self.ldc]);
         v.extend(&self.a_rs);
         v
     }

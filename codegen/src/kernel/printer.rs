@@ -108,6 +108,24 @@ impl Printer<'_> {
                 };
                 let _ = writeln!(self.out, "{} = tile_gemm {}x{}({a}, {b}, depth {})", at(&t.tile), t.mr, t.nr, expr(self.k, &t.kc));
             }
+            Stmt::AmxTile(t) => {
+                let at = |a: &super::At| format!("%{}[{}]", self.k.buffer(a.buf).name, expr(self.k, &a.index));
+                let bias = match &t.bias {
+                    Some(b) => format!(" + {}{}", if t.bias_rows { "rows " } else { "" }, at(b)),
+                    None => String::new(),
+                };
+                let (sa, sb) = if t.signed_a { ("s8", "u8") } else { ("u8", "s8") };
+                let _ = writeln!(
+                    self.out,
+                    "{} rows {} = amx_tile 32x32({sa} {}{}, {sb} {}, depth 64*{}){bias}",
+                    at(&t.c),
+                    expr(self.k, &t.ldc),
+                    at(&t.a),
+                    t.a_rs.as_ref().map(|rs| format!(" rows {}", expr(self.k, rs))).unwrap_or_default(),
+                    at(&t.b),
+                    expr(self.k, &t.kblocks)
+                );
+            }
         }
     }
 }

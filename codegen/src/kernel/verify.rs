@@ -223,6 +223,7 @@ impl Verifier<'_> {
             }
             Stmt::Comment(_) => {}
             Stmt::TileGemm(t) => self.tile_gemm(t, defined),
+            Stmt::AmxTile(t) => self.amx_tile(t, defined),
         }
     }
 
@@ -250,31 +251,67 @@ impl Verifier<'_> {
             (Some(&t.tile), "tile", Scalar::F32, true, Some(mr * nr)),
         ];
         for (at, role, scalar, writes, extent) in roles {
-            let Some(at) = at else { continue };
-            let Some(b) = self.k.buffers.get(at.buf.0 as usize) else {
-                self.err(format!("{what}: {role} is an unknown buffer {}", at.buf.0));
-                continue;
-            };
-            let (name, bs, access, len) = (b.name.clone(), b.scalar, b.access, b.len);
-            if bs != scalar {
-                self.err(format!("{what}: {role} %{name} is {}, not {}", bs.name(), scalar.name()));
-            }
-            if writes && !access.writes() {
-                self.err(format!("{what}: {role} %{name} is read-only"));
-            }
-            if !writes && !access.reads() {
-                self.err(format!("{what}: {role} %{name} is write-only"));
-            }
-            if let Some(ty) = self.expr(&at.index, defined, &what)
+            self.pointer(&what, at, role, scalar, writes, extent, defined);
+        }
+    }
+
+    /// One pointer argument of a micro-kernel call: its buffer's scalar and
+    /// access, its index's type, and (constant indices) its extent.
+    #[allow(clippy::too_many_arguments)]
+    fn pointer(&mut self, what: &str, at: Option<&super::At>, role: &str, scalar: Scalar, writes: bool, extent: Option<i64>, defined: &HashSet<u32>) {
+        let Some(at) = at else { return };
+        let Some(b) = self.k.buffers.get(at.buf.0 as usize) else {
+            self.err(format!("{what}: {role} is an unknown buffer {}", at.buf.0));
+            return;
+        };
+        let (name, bs, access, len) = (b.name.clone(), b.scalar, b.access, b.len);
+        if bs != scalar {
+            self.err(format!("{what}: {role} %{name} is {}, not {}", bs.name(), scalar.name()));
+        }
+        if writes && !access.writes() {
+            self.err(format!("{what}: {role} %{name} is read-only"));
+        }
+        if !writes && !access.reads() {
+            self.err(format!("{what}: {role} %{name} is write-only"));
+        }
+        if let Some(ty) = self.expr(&at.index, defined, what)
+            && ty != Ty::I64
+        {
+            self.err(format!("{what}: the index of {role} must be i64, found {ty}"));
+        }
+        if let (Some(i), Some(n)) = (at.index.as_int(), extent)
+            && (i < 0 || (i as u64).saturating_add(n.max(0) as u64) > len)
+        {
+            self.err(format!("{what}: {role} %{name}[{i}..+{n}] is past its {len} elements"));
+        }
+    }
+
+    /// An AMX tile call: i64 depth blocks and row stride, i32 buffers, the
+    /// extents of constant indices.
+    fn amx_tile(&mut self, t: &super::AmxTile, defined: &HashSet<u32>) {
+        let what = "amx_tile 32x32";
+        for (e, name) in [(Some(&t.kblocks), "the depth blocks"), (Some(&t.ldc), "C's row stride"), (t.a_rs.as_ref(), "A's row stride")] {
+            let Some(e) = e else { continue };
+            if let Some(ty) = self.expr(e, defined, what)
                 && ty != Ty::I64
             {
-                self.err(format!("{what}: the index of {role} must be i64, found {ty}"));
+                self.err(format!("{what}: {name} must be i64, found {ty}"));
             }
-            if let (Some(i), Some(n)) = (at.index.as_int(), extent)
-                && (i < 0 || (i as u64).saturating_add(n.max(0) as u64) > len)
-            {
-                self.err(format!("{what}: {role} %{name}[{i}..+{n}] is past its {len} elements"));
-            }
+        }
+        let kb = t.kblocks.as_int();
+        let bias_len = if t.bias_rows { 32 * 16 } else { 32 };
+        let a = match &t.a_rs {
+            None => (Scalar::I32, kb.map(|k| k * 32 * 16)),
+            Some(rs) => (Scalar::U8, kb.zip(rs.as_int()).map(|(k, rs)| 31 * rs + 64 * k)),
+        };
+        let roles = [
+            (Some(&t.a), "a", a.0, false, a.1),
+            (Some(&t.b), "b", Scalar::I32, false, kb.map(|k| k * 16 * 32)),
+            (Some(&t.c), "c", Scalar::I32, true, t.ldc.as_int().map(|l| 31 * l + 32)),
+            (t.bias.as_ref(), "bias", Scalar::I32, false, Some(bias_len)),
+        ];
+        for (at, role, scalar, writes, extent) in roles {
+            self.pointer(what, at, role, scalar, writes, extent, defined);
         }
     }
 }

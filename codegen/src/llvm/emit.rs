@@ -171,6 +171,7 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
         match s {
             Stmt::Comment(_) => {}
             Stmt::TileGemm(t) => self.tile_gemm(t)?,
+            Stmt::AmxTile(t) => self.amx_tile(t)?,
             Stmt::Set(v, e) => {
                 let x = self.expr(e)?;
                 self.set_var(*v, x)?;
@@ -261,6 +262,41 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
         ))?;
         let callee = inkwell::values::CallableValue::try_from(callee).map_err(|_| "llvm: the micro-kernel is not a function pointer")?;
         ok(self.b.build_call(callee, &[a.into(), b.into(), koff.into(), tile.into(), kc.into(), a_rs.into()], ""))?;
+        Ok(())
+    }
+
+    /// A call of the AMX tile (`crate::amx`) through its address: JIT code only.
+    fn amx_tile(&mut self, t: &crate::kernel::AmxTile) -> Result<(), String> {
+        let f = crate::amx::tile(t.signed_a).ok_or("not supported on this host: the AMX-INT8 micro-kernel amx_tile")?;
+        // Every pointer as i8* (A is u8 when read in place, i32 packed).
+        let p8 = self.cx.i8_type().ptr_type(AddressSpace::default());
+        let i64t = self.cx.i64_type();
+        let fnty = self.cx.void_type().fn_type(&[p8.into(), p8.into(), p8.into(), p8.into(), i64t.into(), i64t.into(), i64t.into(), i64t.into()], false);
+        let mut ptr = |at: &crate::kernel::At| -> Result<PointerValue<'ctx>, String> {
+            let p = self.address(at.buf, &at.index, 1)?;
+            ok(self.b.build_pointer_cast(p, p8, "p8"))
+        };
+        let a = ptr(&t.a)?;
+        let b = ptr(&t.b)?;
+        let c = ptr(&t.c)?;
+        let bias = match &t.bias {
+            Some(x) => ptr(x)?,
+            None => p8.const_null(),
+        };
+        let kblocks = self.expr(&t.kblocks)?.into_int_value();
+        let ldc = self.expr(&t.ldc)?.into_int_value();
+        let rows = i64t.const_int(t.bias_rows as u64, false);
+        let a_rs = match &t.a_rs {
+            Some(rs) => self.expr(rs)?.into_int_value(),
+            None => i64t.const_zero(),
+        };
+        let callee = ok(self.b.build_int_to_ptr(
+            i64t.const_int(f as usize as u64, false),
+            fnty.ptr_type(AddressSpace::default()),
+            "amx",
+        ))?;
+        let callee = inkwell::values::CallableValue::try_from(callee).map_err(|_| "llvm: the AMX tile is not a function pointer")?;
+        ok(self.b.build_call(callee, &[a.into(), b.into(), c.into(), bias.into(), kblocks.into(), ldc.into(), rows.into(), a_rs.into()], ""))?;
         Ok(())
     }
 

@@ -78,17 +78,22 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
         let len = (n * m * plane) as u64;
         let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, len) } else { out.buf };
         let mg = m / g;
-        let (mr, nr) = l.target.own_tile();
         let off = if x.scalar == Scalar::I8 { 128 } else { 0 };
         let quads = qgemm::quads(l, node, w.buf, w.scalar, (m, kk, false), &zws, ins.get(2).map(|o| o.buf), zx as i64 + off);
         let (wenc, xenc) = match quads {
             Some(_) => (qgemm::Enc::QuadsS8, qgemm::Enc::QuadsU8 { off }),
             None => (qgemm::Enc::Pairs, qgemm::Enc::Pairs),
         };
-        let pa_src = qgemm::PairSrc { buf: w.buf, scalar: w.scalar, groups: g, gstride: (mg * kk) as i64, count: mg, depth: kk, s_lane: kk as i64, s_depth: 1, zp: zws, enc: wenc };
+        // AMX: 32×32 tiles (quads only).
+        let amx = quads.is_some() && l.target.quant_amx;
+        let ((mr, nr), (la, lb)) = match amx {
+            true => ((crate::amx::TILE, crate::amx::TILE), (qgemm::Layout::AmxA, qgemm::Layout::AmxB)),
+            false => (l.target.own_tile(), (qgemm::Layout::Panels, qgemm::Layout::Panels)),
+        };
+        let pa_src = qgemm::PairSrc { buf: w.buf, scalar: w.scalar, groups: g, gstride: (mg * kk) as i64, count: mg, depth: kk, s_lane: kk as i64, s_depth: 1, zp: zws, enc: wenc, layout: la };
         let pa = qgemm::pack_pairs(l, node, "w", &pa_src, mr)?;
         let geo = Geometry { x: [n, ci, id, ih, iw], k: [cg, kd, kh, kw], o: [od, oh, ow], groups: g, stride, pad_lo: pad, dil };
-        let pb = pack_im2col(l, node, x, &geo, zx as i64, nr, xenc)?;
+        let pb = pack_im2col(l, node, x, &geo, zx as i64, nr, xenc, lb)?;
         let bias = match quads {
             Some(q) => Some(qgemm::Bias::Row(q.bias)),
             None => ins.get(2).map(|o| qgemm::Bias::Row(o.buf)),
@@ -105,6 +110,8 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
             bias,
             quads: quads.map(|_| false),
             narrow: quads.is_some_and(|q| q.narrow),
+            amx,
+            amx_direct_a: false,
         };
         qgemm::qgemm(l, node, &spec)?;
         if requant {
@@ -220,13 +227,14 @@ fn i64_bytes(v: &[i64]) -> Vec<u8> {
 /// outside the input are `x = zx`, i.e. 0. A panel within one output row (a third
 /// table flags them) whose tap lands inside the input for all its lanes is copied
 /// without tables or checks: `x[corner + tap + i·stride]`.
-fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64, r: usize, enc: qgemm::Enc) -> Result<BufIdx, Error> {
+#[allow(clippy::too_many_arguments)]
+fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64, r: usize, enc: qgemm::Enc, layout: qgemm::Layout) -> Result<BufIdx, Error> {
     let [n, ci, id, ih, iw] = geo.x;
     let [cg, kd, kh, kw] = geo.k;
     let [od, oh, ow] = geo.o;
     let pw = enc.per();
     let (plane, kk) = (od * oh * ow, cg * kd * kh * kw);
-    let (panels, kp) = (plane.div_ceil(r), kk.div_ceil(pw));
+    let (panels, kp, kpd) = (plane.div_ceil(r), kk.div_ceil(pw), layout.depth_words(kk, pw));
     // An input element as packed, and what a tap outside the input packs: pairs
     // hold `x − zx` (outside: 0); quads hold `x + off` (outside: `zx + off`,
     // which the bias correction cancels).
@@ -265,7 +273,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
     let row_buf = l.constant(&format!("{node}.im2col_rows"), Scalar::I32, rows.iter().flat_map(|f| f.to_le_bytes()).collect());
     let dep_buf = l.constant(&format!("{node}.im2col_taps"), Scalar::I64, i64_bytes(&dep));
     let batches = n * geo.groups;
-    let len = (batches * panels * kp * r) as u64;
+    let len = (batches * panels * kpd * r) as u64;
     let out = l.temp(&format!("{node}.im2col_pairs"), Scalar::I32, len);
     let mut kb = KernelBuilder::new(l.kernel_name(node, "pack_im2col"));
     let xb = kb.buffer("x", x.scalar, x.len(), Access::Read);
@@ -294,7 +302,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
         let img = bi.clone() / Expr::i(geo.groups as i64);
         let grp = bi.clone() % Expr::i(geo.groups as i64);
         let base = kb.let_("base", (img * ci as i64 + grp * cg as i64) * (id as i64 * sz));
-        let out0 = kb.let_("out", bp.clone() * (kp * r) as i64);
+        let out0 = kb.let_("out", bp.clone() * (kpd * r) as i64);
         let row_corner: Option<Vec<Expr>> =
             any_row.then(|| (0..4).map(|f| kb.let_("c", Expr::load(pk, jp.clone() * (4 * r) as i64 + f))).collect());
         let body = |kb: &mut KernelBuilder, guarded: bool| {
@@ -377,6 +385,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
             if !kk.is_multiple_of(pw) {
                 lanes(kb, &Expr::i(kp as i64 - 1), kk % pw);
             }
+            qgemm::zero_words(kb, dst, &out0, layout, (kp, kpd), r);
         };
         super::util::by_panel(kb, &jp, full, panels, body);
     });

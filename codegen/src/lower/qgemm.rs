@@ -13,9 +13,14 @@
 //! callers check that the zero points keep the differences in i16 and otherwise
 //! keep their plain loops. Wrapping i32 addition is associative, so the blocked
 //! order matches the reference's running sum bit for bit.
+//!
+//! On hosts with AMX-INT8 (`Target::quant_amx`) the quads run on tiles instead:
+//! 32-lane panels with the depth padded to blocks of 64, A blocked for tile loads
+//! ([`Layout::AmxA`]), and one call of `crate::amx`'s 32×32 tile per tile of C
+//! over the whole depth, its accumulators starting from the bias.
 
 use super::{BufIdx, BufKind, Lowerer};
-use crate::kernel::{Access, BinOp, BufId, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar, Ty, VarId};
+use crate::kernel::{Access, AmxTile, At, BinOp, BufId, Expr, Intrinsic, KernelBuilder, LoopKind, Scalar, Stmt, Ty, VarId};
 use crate::Error;
 
 /// Whether `v − zp` stays in i16 for every `v` of the 8-bit `scalar` and every
@@ -97,12 +102,50 @@ pub struct PairSrc {
     pub s_depth: i64,
     pub zp: Vec<i64>,
     pub enc: Enc,
+    pub layout: Layout,
 }
 
-/// Words of one group of a packed operand with `r`-lane panels, `per` depth
-/// steps a word.
-pub fn packed_words(count: usize, depth: usize, r: usize, per: usize) -> usize {
-    count.div_ceil(r) * depth.div_ceil(per) * r
+/// How the words of a packed operand are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `[group][panel][q][lane]`, `⌈depth / per⌉` words `q` deep: the register
+    /// tile's operands.
+    Panels,
+    /// A of the AMX tile (`crate::amx`): the depth padded with zero words to
+    /// blocks of 16, each block of a panel `[lane][16]` (one tile load).
+    AmxA,
+    /// B of the AMX tile: `Panels`, the depth padded to blocks of 16 words.
+    AmxB,
+}
+
+impl Layout {
+    /// Words per lane of a panel for `depth` steps, `per` a word.
+    pub fn depth_words(self, depth: usize, per: usize) -> usize {
+        let kp = depth.div_ceil(per);
+        if self == Layout::Panels { kp } else { kp.next_multiple_of(crate::amx::BLOCK_WORDS) }
+    }
+
+    /// Where word `q` of lane `lane` lies within its panel of `r` lanes.
+    fn at(self, q: usize, lane: usize, r: usize) -> usize {
+        match self {
+            Layout::AmxA => (q / 16) * 16 * r + lane * 16 + q % 16,
+            _ => q * r + lane,
+        }
+    }
+
+    /// The same in a kernel, from the panel's first word `base`.
+    fn slot(self, base: &Expr, q: &Expr, lane: &Expr, r: usize) -> Expr {
+        match self {
+            Layout::AmxA => base.clone() + (q.clone() / Expr::i(16) * (16 * r) as i64 + lane.clone() * 16 + q.clone() % Expr::i(16)),
+            _ => base.clone() + q.clone() * r as i64 + lane.clone(),
+        }
+    }
+}
+
+/// Words of one group of a packed operand with `r`-lane panels `kpd` words
+/// deep ([`Layout::depth_words`]).
+pub fn packed_words(count: usize, kpd: usize, r: usize) -> usize {
+    count.div_ceil(r) * kpd * r
 }
 
 /// Two i32 halves as one word: `(lo & 0xffff) | hi << 16`.
@@ -115,8 +158,8 @@ fn pair(lo: Expr, hi: Expr) -> Expr {
 /// constant, else with a kernel. Returns the packed i32 buffer.
 pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize) -> Result<BufIdx, Error> {
     let pw = s.enc.per();
-    let (panels, kp) = (s.count.div_ceil(r), s.depth.div_ceil(pw));
-    let per = packed_words(s.count, s.depth, r, pw);
+    let (panels, kp, kpd) = (s.count.div_ceil(r), s.depth.div_ceil(pw), s.layout.depth_words(s.depth, pw));
+    let per = packed_words(s.count, kpd, r);
     let len = s.groups * per;
     let zp = |g: usize, i: usize| if s.zp.len() == 1 { s.zp[0] } else { s.zp[g * s.count + i] };
     if let BufKind::Const(bytes) = &l.prog.buffer(s.buf).kind {
@@ -125,7 +168,7 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
         for g in 0..s.groups {
             for i in 0..s.count {
                 let (p, lane) = (i / r, i % r);
-                for q in 0..kp {
+                for q in 0..kpd {
                     let el = |d: usize| {
                         if d >= s.depth {
                             return 0;
@@ -137,7 +180,7 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
                         }
                     };
                     let els: Vec<i64> = (0..pw).map(|j| el(pw * q + j)).collect();
-                    out[g * per + (p * kp + q) * r + lane] = s.enc.word_host(&els);
+                    out[g * per + p * kpd * r + s.layout.at(q, lane, r)] = s.enc.word_host(&els);
                 }
             }
         }
@@ -158,7 +201,7 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
         let g = kb.let_("g", gp.clone() / Expr::i(panels as i64));
         let p = kb.let_("p", gp.clone() % Expr::i(panels as i64));
         let base = kb.let_("base", g.clone() * s2.gstride + p.clone() * (r as i64 * s2.s_lane));
-        let out0 = kb.let_("out", gp.clone() * (kp * r) as i64);
+        let out0 = kb.let_("out", gp.clone() * (kpd * r) as i64);
         let full = s2.count / r;
         let body = |kb: &mut KernelBuilder, guarded: bool| {
             // One word per lane (`odd_tail`: the last pair of an odd depth). Lanes
@@ -167,7 +210,7 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
                 kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
                     let lane = p.clone() * r as i64 + i.clone();
                     let inside = lane.clone().lt(Expr::i(s2.count as i64));
-                    let slot = out0.clone() + q.clone() * r as i64 + i.clone();
+                    let slot = s2.layout.slot(&out0, q, &i, r);
                     let i = if guarded { kb.let_("ii", Expr::select(inside.clone(), i, Expr::i(0))) } else { i };
                     let z = if s2.zp.len() == 1 {
                         Expr::load(zk, Expr::i(0))
@@ -186,11 +229,25 @@ pub fn pack_pairs(l: &mut Lowerer, node: &str, what: &str, s: &PairSrc, r: usize
             if !s2.depth.is_multiple_of(pw) {
                 lanes(kb, &Expr::i(kp as i64 - 1), s2.depth % pw);
             }
+            zero_words(kb, dst, &out0, s2.layout, (kp, kpd), r);
         };
         super::util::by_panel(kb, &p, full, panels, body);
     });
     l.step(node, kb.finish(), vec![s.buf, zb, out]);
     Ok(out)
+}
+
+/// Stores zero in the words `kp..kpd` of every lane of the panel at `out0`
+/// (the depth padding of the AMX layouts).
+pub fn zero_words(kb: &mut KernelBuilder, dst: BufId, out0: &Expr, layout: Layout, (kp, kpd): (usize, usize), r: usize) {
+    if kpd == kp {
+        return;
+    }
+    kb.for_("q", Expr::i(kp as i64), Expr::i(kpd as i64), LoopKind::Serial, |kb, q| {
+        kb.for_("i", Expr::i(0), Expr::i(r as i64), LoopKind::Serial, |kb, i| {
+            kb.store(dst, layout.slot(out0, &q, &i, r), Expr::int(0, Scalar::I32));
+        });
+    });
 }
 
 /// The quads form of a GEMM whose s8 side is a constant.
@@ -221,10 +278,10 @@ pub fn quads(
     zu: i64,
 ) -> Option<Quads> {
     let t = &l.target;
-    if !(t.quant_quads || t.quant_quads_narrow) || !fits_i8(scalar, zp) {
+    if !(t.quant_quads || t.quant_quads_narrow || t.quant_amx) || !fits_i8(scalar, zp) {
         return None;
     }
-    let narrow = !t.quant_quads;
+    let narrow = !t.quant_quads && !t.quant_amx;
     let BufKind::Const(bytes) = &l.prog.buffer(buf).kind else { return None };
     if bytes.len() < count * depth {
         return None;
@@ -274,9 +331,9 @@ pub struct QGemmSpec {
     pub m: usize,
     pub n: usize,
     pub k: usize,
-    /// Packed A (`MR` panels), one group every `packed_words(m, k, MR, per)` words.
+    /// Packed A (`MR` panels), one group every `packed_words(m, kpd, MR)` words.
     pub pa: BufIdx,
-    /// Packed B (`NR` panels), one batch every `packed_words(n, k, NR, per)` words.
+    /// Packed B (`NR` panels), one batch every `packed_words(n, kpd, NR)` words.
     pub pb: BufIdx,
     pub c: BufIdx,
     pub bias: Option<Bias>,
@@ -285,10 +342,26 @@ pub struct QGemmSpec {
     pub quads: Option<bool>,
     /// Quads with `dot_quads_u8i8_narrow` ([`Quads::narrow`]).
     pub narrow: bool,
+    /// Quads on the AMX tile (`crate::amx`): 32-lane panels, A in
+    /// [`Layout::AmxA`], B in [`Layout::AmxB`], the bias a constant.
+    pub amx: bool,
+    /// With `amx`: `pa` is the u8 A itself, row-major, read in place (`m` a
+    /// multiple of 32 and `k` of 64, no offset: [`amx_direct_a`]).
+    pub amx_direct_a: bool,
+}
+
+/// Whether the AMX GEMM reads the u8 side A (`m × k`, row-major, `enc` its
+/// quads encoding) in place: it is already the tile's layout when it needs no
+/// offset, no padding rows and no padding depth.
+pub fn amx_direct_a(scalar: Scalar, enc: Enc, m: usize, k: usize) -> bool {
+    scalar == Scalar::U8 && enc == (Enc::QuadsU8 { off: 0 }) && m.is_multiple_of(crate::amx::TILE) && k.is_multiple_of(64) && k > 0
 }
 
 /// Emits the GEMM kernel.
 pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
+    if s.amx {
+        return qgemm_amx(l, node, s);
+    }
     let t = l.target.clone();
     let ((mr, nr), w) = (t.own_tile(), t.vector_width as usize);
     let pw = if s.quads.is_some() { 4 } else { 2 };
@@ -296,7 +369,7 @@ pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
     let (m, n, kp) = (s.m, s.n, s.k.div_ceil(pw));
     let nv = nr / w;
     let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
-    let (pa_g, pb_b) = (packed_words(m, s.k, mr, pw) as i64, packed_words(n, s.k, nr, pw) as i64);
+    let (pa_g, pb_b) = (packed_words(m, kp, mr) as i64, packed_words(n, kp, nr) as i64);
     let mcp = (t.mc / mr).max(1);
     // A B panel `KC` pairs deep holds as many depth steps as the f32 GEMM's in
     // half the bytes; the depth blocks take `KC` pairs.
@@ -381,6 +454,125 @@ pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
         args.push(b);
     }
     args.push(s.c);
+    l.step(node, kb.finish(), args);
+    Ok(())
+}
+
+/// The GEMM on AMX tiles: per 32×32 tile of C one call of `crate::amx`'s tile
+/// over the whole depth, the bias loaded into its accumulators; tiles inside C are
+/// stored in place, those at its edges into a scratch tile and copied.
+fn qgemm_amx(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
+    const T: usize = crate::amx::TILE;
+    let t = l.target.clone();
+    let (m, n, kpd) = (s.m, s.n, Layout::AmxA.depth_words(s.k, 4));
+    let (mp, np) = (m.div_ceil(T), n.div_ceil(T));
+    let (pa_g, pb_b) = (packed_words(m, kpd, T) as i64, packed_words(n, kpd, T) as i64);
+    // The bias as the tile loads it: columns padded to whole tiles, or each row's
+    // value 16 times, rows padded to whole tiles per group.
+    let consts = |l: &Lowerer, b: BufIdx| -> Result<Vec<i32>, Error> {
+        match &l.prog.buffer(b).kind {
+            BufKind::Const(bytes) => Ok(bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            _ => Err(super::internal(node, "the AMX GEMM needs a constant bias")),
+        }
+    };
+    let bytes = |v: Vec<i32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let bias = match s.bias {
+        None => None,
+        Some(Bias::Col(b)) => {
+            let mut v = consts(l, b)?;
+            v.resize(np * T, 0);
+            Some((l.constant(&format!("{node}.amx_bias"), Scalar::I32, bytes(v)), false))
+        }
+        Some(Bias::Row(b)) => {
+            let v = consts(l, b)?;
+            let mut rows = vec![0i32; s.groups * mp * T * 16];
+            for g in 0..s.groups {
+                for i in 0..m {
+                    let x = v.get(g * m + i).copied().unwrap_or(0);
+                    rows[(g * mp * T + i) * 16..][..16].fill(x);
+                }
+            }
+            Some((l.constant(&format!("{node}.amx_bias_rows"), Scalar::I32, bytes(rows)), true))
+        }
+    };
+    // Blocks of C as the register-tile GEMM makes them: A panels `mcp` at a time
+    // (kept in L2 while B panels pass), split until there are 8 for the threads.
+    let mcp = (t.mc / T).max(4);
+    let (nic, mut ncp) = (mp.div_ceil(mcp), (t.nc / T).max(1));
+    let small = (2 * s.batches * m * n * s.k) as u64 <= t.parallel_min_elems * 64;
+    while !small && s.batches * nic * np.div_ceil(ncp) < 8 && ncp > 1 {
+        ncp = ncp.div_ceil(2);
+    }
+    let njc = np.div_ceil(ncp);
+    let blocks = s.batches * nic * njc;
+    let edges = !(m.is_multiple_of(T) && n.is_multiple_of(T));
+    let scratch = edges.then(|| l.temp(&format!("{node}.amx_edge"), Scalar::I32, (blocks * T * T) as u64));
+    let mut kb = KernelBuilder::new(l.kernel_name(node, "qgemm_amx"));
+    let len = |b: BufIdx| l.prog.buffer(b).len;
+    let a_scalar = if s.amx_direct_a { l.prog.buffer(s.pa).scalar } else { Scalar::I32 };
+    let pa = kb.buffer("pa", a_scalar, len(s.pa), Access::Read);
+    let pb = kb.buffer("pb", Scalar::I32, len(s.pb), Access::Read);
+    // A's panel `ip` starts `a_panel·ip` elements in (packed: words; in place: bytes).
+    let (a_panel, a_rs) = if s.amx_direct_a { (T * s.k, Some(Expr::i(s.k as i64))) } else { (kpd * T, None) };
+    let bk = bias.map(|(b, _)| kb.buffer("bias", Scalar::I32, len(b), Access::Read));
+    let c = kb.buffer("c", Scalar::I32, len(s.c), Access::Write);
+    let ek = scratch.map(|e| kb.buffer("edge", Scalar::I32, len(e), Access::ReadWrite));
+    let bias_rows = bias.is_some_and(|(_, rows)| rows);
+    let kind = if blocks > 1 && !small { LoopKind::Parallel } else { LoopKind::Serial };
+    let per_b = (nic * njc) as i64;
+    kb.for_("blk", Expr::i(0), Expr::i(blocks as i64), kind, |kb, blk| {
+        let bi = kb.let_("bi", blk.clone() / Expr::i(per_b));
+        let rest = kb.let_("rest", blk.clone() % Expr::i(per_b));
+        let g = kb.let_("g", bi.clone() % Expr::i(s.groups as i64));
+        let pa_b = kb.let_("pa_b", g.clone() * pa_g);
+        let pb_base = kb.let_("pb_b", bi.clone() * pb_b);
+        let c_b = kb.let_("c_b", bi.clone() * (m * n) as i64);
+        let ip_lo = kb.let_("ip_lo", rest.clone() / Expr::i(njc as i64) * mcp as i64);
+        let ip_hi = Expr::bin(BinOp::Min, ip_lo.clone() + mcp as i64, Expr::i(mp as i64));
+        let jp_lo = kb.let_("jp_lo", rest % Expr::i(njc as i64) * ncp as i64);
+        let jp_hi = Expr::bin(BinOp::Min, jp_lo.clone() + ncp as i64, Expr::i(np as i64));
+        let edge_b = kb.let_("edge_b", blk.clone() * (T * T) as i64);
+        kb.for_("jp", jp_lo, jp_hi, LoopKind::Serial, |kb, jp| {
+            kb.for_("ip", ip_lo.clone(), ip_hi.clone(), LoopKind::Serial, |kb, ip| {
+                let i0 = kb.let_("i0", ip.clone() * T as i64);
+                let j0 = kb.let_("j0", jp.clone() * T as i64);
+                let call = |c: At, ldc: i64| {
+                    Stmt::AmxTile(AmxTile {
+                        a: At { buf: pa, index: pa_b.clone() + ip.clone() * a_panel as i64 },
+                        a_rs: a_rs.clone(),
+                        b: At { buf: pb, index: pb_base.clone() + jp.clone() * (kpd * T) as i64 },
+                        c,
+                        ldc: Expr::i(ldc),
+                        bias: bk.map(|b| At {
+                            buf: b,
+                            index: if bias_rows { (g.clone() * (mp * T) as i64 + i0.clone()) * 16 } else { j0.clone() },
+                        }),
+                        bias_rows,
+                        kblocks: Expr::i((kpd / crate::amx::BLOCK_WORDS) as i64),
+                        signed_a: s.quads == Some(false),
+                    })
+                };
+                let inside = |kb: &mut KernelBuilder| kb.push(call(At { buf: c, index: c_b.clone() + i0.clone() * n as i64 + j0.clone() }, n as i64));
+                let Some(e) = ek else { return inside(kb) };
+                let cond = (i0.clone() + T as i64).le(Expr::i(m as i64)).and((j0.clone() + T as i64).le(Expr::i(n as i64)));
+                kb.if_else(cond, inside, |kb| {
+                    kb.push(call(At { buf: e, index: edge_b.clone() }, T as i64));
+                    let rows = Expr::bin(BinOp::Min, Expr::i(T as i64), Expr::i(m as i64) - i0.clone());
+                    let cols = Expr::bin(BinOp::Min, Expr::i(T as i64), Expr::i(n as i64) - j0.clone());
+                    kb.for_("r", Expr::i(0), rows, LoopKind::Serial, |kb, r| {
+                        kb.for_("j", Expr::i(0), cols.clone(), LoopKind::Serial, |kb, j| {
+                            let v = Expr::load(e, edge_b.clone() + r.clone() * T as i64 + j.clone());
+                            kb.store(c, c_b.clone() + (i0.clone() + r.clone()) * n as i64 + j0.clone() + j, v);
+                        });
+                    });
+                });
+            });
+        });
+    });
+    let mut args = vec![s.pa, s.pb];
+    args.extend(bias.map(|(b, _)| b));
+    args.push(s.c);
+    args.extend(scratch);
     l.step(node, kb.finish(), args);
     Ok(())
 }

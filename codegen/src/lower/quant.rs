@@ -141,7 +141,6 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
     if k > 0 && l.target.quant_pairs && qgemm::fits_i16(a.scalar, &[za as i64]) && qgemm::fits_i16(b.scalar, &zb) {
         // The packed GEMM of pairs (`vpmaddwd`/`pmaddwd`).
         let acc_buf = if requant { l.temp(&format!("{node}.acc"), Scalar::I32, (rows * n) as u64) } else { out.buf };
-        let (mr, nr) = l.target.own_tile();
         let zbs: Vec<i64> = (0..n).map(|c| zb[c.min(zb.len() - 1)]).collect();
         // Quads (`vpdpbusd`): A (the activations) the u8 side, B (constant
         // weights) the s8 side, A's zero point moved into the bias.
@@ -151,9 +150,16 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
             Some(_) => (qgemm::Enc::QuadsU8 { off }, qgemm::Enc::QuadsS8),
             None => (qgemm::Enc::Pairs, qgemm::Enc::Pairs),
         };
-        let pa_src = qgemm::PairSrc { buf: a.buf, scalar: a.scalar, groups: 1, gstride: 0, count: rows, depth: k, s_lane: k as i64, s_depth: 1, zp: vec![za as i64], enc: aenc };
-        let pb_src = qgemm::PairSrc { buf: b.buf, scalar: b.scalar, groups: 1, gstride: 0, count: n, depth: k, s_lane: 1, s_depth: n as i64, zp: zbs, enc: benc };
-        let pa = qgemm::pack_pairs(l, node, "a", &pa_src, mr)?;
+        // AMX: 32×32 tiles (quads only).
+        let amx = quads.is_some() && l.target.quant_amx;
+        let ((mr, nr), (la, lb)) = match amx {
+            true => ((crate::amx::TILE, crate::amx::TILE), (qgemm::Layout::AmxA, qgemm::Layout::AmxB)),
+            false => (l.target.own_tile(), (qgemm::Layout::Panels, qgemm::Layout::Panels)),
+        };
+        let pa_src = qgemm::PairSrc { buf: a.buf, scalar: a.scalar, groups: 1, gstride: 0, count: rows, depth: k, s_lane: k as i64, s_depth: 1, zp: vec![za as i64], enc: aenc, layout: la };
+        let pb_src = qgemm::PairSrc { buf: b.buf, scalar: b.scalar, groups: 1, gstride: 0, count: n, depth: k, s_lane: 1, s_depth: n as i64, zp: zbs, enc: benc, layout: lb };
+        let direct = amx && qgemm::amx_direct_a(a.scalar, aenc, rows, k);
+        let pa = if direct { a.buf } else { qgemm::pack_pairs(l, node, "a", &pa_src, mr)? };
         let pb = qgemm::pack_pairs(l, node, "b", &pb_src, nr)?;
         let bias = match quads {
             Some(q) => Some(qgemm::Bias::Col(q.bias)),
@@ -171,6 +177,8 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
             bias,
             quads: quads.map(|_| true),
             narrow: quads.is_some_and(|q| q.narrow),
+            amx,
+            amx_direct_a: direct,
         };
         qgemm::qgemm(l, node, &spec)?;
         if requant {

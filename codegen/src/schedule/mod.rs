@@ -61,6 +61,10 @@ pub struct Target {
     /// --reduce-range` makes such), multiplied with `pmaddubsw` and `pmaddwd`
     /// (LLVM on AVX2); other weights keep pairs.
     pub quant_quads_narrow: bool,
+    /// The packed quantized GEMM on AMX-INT8 tiles: quads in 32×32 tiles by the
+    /// precompiled micro-kernel of `crate::amx` (CPU backends, JIT code only;
+    /// on hosts with AMX).
+    pub quant_amx: bool,
     /// A GEMM epilogue with transcendental functions runs as a second kernel over
     /// C instead of in the micro-kernel (`lower/gemm.rs`): on Cranelift its
     /// constants stay in registers through the K loop and spill an accumulator.
@@ -129,6 +133,7 @@ impl Target {
             quant_pairs: true,
             quant_quads: false,
             quant_quads_narrow: false,
+            quant_amx: false,
             split_heavy_epilogue: true,
             conv_rows: false,
             direct_a: false,
@@ -197,6 +202,7 @@ impl Target {
             quant_pairs: true,
             quant_quads: false,
             quant_quads_narrow: false,
+            quant_amx: false,
             split_heavy_epilogue: false,
             conv_rows: true,
             direct_a: true,
@@ -290,6 +296,12 @@ impl Target {
         } else if opts.vnni == Some(true) {
             return Err(Error::Schedule("vnni=on: only llvm emits vpdpbusd".into()));
         }
+        let amx = crate::amx::available();
+        t.quant_amx = match opts.amx {
+            Some(true) if !amx => return Err(Error::Schedule("amx=on: this host has no AMX-INT8 (or the OS does not grant it)".into())),
+            Some(a) => a,
+            None => amx,
+        } && t.quant_pairs;
         t.loop_opts = opts.loop_opts;
         t.compile_threads = opts.compile_threads;
         Ok(t)
@@ -300,12 +312,12 @@ impl Target {
     /// without micro-kernels, whose calls are to addresses in this process
     /// (asking for them is an error).
     pub fn for_object(backend: Backend, opts: &ScheduleOptions) -> Result<Target, Error> {
-        if matches!(opts.ukernels, Some(u) if u != Ukernels::Off) {
+        if matches!(opts.ukernels, Some(u) if u != Ukernels::Off) || opts.amx == Some(true) {
             return Err(Error::Schedule(
-                "ukernels: micro-kernels are calls into this process; object files and libraries are built without them".into(),
+                "ukernels, amx: micro-kernels are calls into this process; object files and libraries are built without them".into(),
             ));
         }
-        let opts = ScheduleOptions { ukernels: Some(Ukernels::Off), ..opts.clone() };
+        let opts = ScheduleOptions { ukernels: Some(Ukernels::Off), amx: Some(false), ..opts.clone() };
         Target::for_backend(backend, &opts)
     }
 }

@@ -42,6 +42,9 @@ pub struct ScheduleOptions {
     /// The quantized GEMM as u8×s8 quads with `vpdpbusd` (LLVM; default on hosts
     /// with AVX512-VNNI).
     pub vnni: Option<bool>,
+    /// The quantized GEMM on AMX-INT8 tiles by a precompiled micro-kernel (CPU;
+    /// default on hosts with AMX; never in object files or libraries).
+    pub amx: Option<bool>,
     /// LLVM's vector width in bits: 512 (AVX-512, 8×32 tile), 256 (AVX2, 6×16)
     /// or 128 (SSE, Cranelift's 4×8); default the widest the host has.
     pub vector_bits: Option<u32>,
@@ -72,6 +75,7 @@ const KEYS: &[Key] = &[
     Key { name: "conv-rows", values: "on|off", what: "convs with output positions as GEMM rows (llvm; default on)" },
     Key { name: "quant-pairs", values: "on|off", what: "quantized products as the packed GEMM of i16 pairs (cpu; default on)" },
     Key { name: "vnni", values: "on|off", what: "the packed quantized GEMM as u8xs8 quads: vpdpbusd with AVX512-VNNI, pmaddubsw on AVX2 for weights within +-64 (llvm; default on)" },
+    Key { name: "amx", values: "on|off", what: "the packed quantized GEMM on AMX-INT8 tiles, a precompiled micro-kernel (cpu; default on hosts with AMX; never in objects/libraries)" },
     Key { name: "vector-bits", values: "512|256|128", what: "llvm's vector width and tile: 8x32 f32x16, 6x16 f32x8, 4x8 f32x4 (default: widest on the host)" },
     Key { name: "loop-opts", values: "on|off", what: "llvm's own loop vectorizer, interleaver and unroller (default off)" },
     Key { name: "compile-threads", values: "N", what: "threads llvm compiles on (default: the machine's; compile time only)" },
@@ -121,6 +125,7 @@ impl ScheduleOptions {
                 "conv-rows" => self.conv_rows = switch(k, &v)?,
                 "quant-pairs" => self.quant_pairs = switch(k, &v)?,
                 "vnni" => self.vnni = switch(k, &v)?,
+                "amx" => self.amx = switch(k, &v)?,
                 "wgsl-f16" => self.wgsl_f16 = switch(k, &v)?,
                 "loop-opts" => self.loop_opts = switch(k, &v)?.unwrap_or(false),
                 "ukernels" => {
@@ -192,6 +197,7 @@ impl fmt::Display for ScheduleOptions {
         flag("conv-rows", self.conv_rows);
         flag("quant-pairs", self.quant_pairs);
         flag("vnni", self.vnni);
+        flag("amx", self.amx);
         flag("wgsl-f16", self.wgsl_f16);
         if self.loop_opts {
             parts.push("loop-opts=on".into());

@@ -154,6 +154,7 @@ fn refs(body: &[Stmt], v: VarId) -> usize {
             Stmt::If { cond, then, els } => n(cond) + refs(then, v) + refs(els, v),
             Stmt::Comment(_) => 0,
             Stmt::TileGemm(t) => t.exprs().into_iter().map(n).sum(),
+            Stmt::AmxTile(t) => t.exprs().into_iter().map(n).sum(),
         })
         .sum()
 }
@@ -168,6 +169,7 @@ fn set_first(body: &[Stmt], v: VarId) -> Option<bool> {
             Stmt::Set(..) | Stmt::Comment(_) => None,
             Stmt::Store { index, value, .. } => (index.uses_var(v) || value.uses_var(v)).then_some(false),
             Stmt::TileGemm(t) => t.exprs().iter().any(|e| e.uses_var(v)).then_some(false),
+            Stmt::AmxTile(t) => t.exprs().iter().any(|e| e.uses_var(v)).then_some(false),
             Stmt::Loop(l) => {
                 if l.lo.uses_var(v) || l.hi.uses_var(v) {
                     Some(false)
@@ -324,7 +326,7 @@ impl Cx<'_> {
             Stmt::If { cond, then, els } => !self.varies(cond) && self.legal_block(then) && self.legal_block(els),
             Stmt::Comment(_) => true,
             // A call per tile: nothing to widen.
-            Stmt::TileGemm(_) => false,
+            Stmt::TileGemm(_) | Stmt::AmxTile(_) => false,
         })
     }
 
@@ -372,6 +374,7 @@ impl Cx<'_> {
                 },
                 Stmt::Comment(c) => Stmt::Comment(c.clone()),
                 Stmt::TileGemm(t) => Stmt::TileGemm(t.clone()),
+                Stmt::AmxTile(t) => Stmt::AmxTile(t.clone()),
             })
             .collect()
     }

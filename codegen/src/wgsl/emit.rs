@@ -152,6 +152,9 @@ impl<'k> Emitter<'k> {
                 Stmt::TileGemm(t) => {
                     return Err(format!("not supported on wgsl: the micro-kernel call tile_gemm {}x{} (a CPU schedule's)", t.mr, t.nr));
                 }
+                Stmt::AmxTile(_) => {
+                    return Err("not supported on wgsl: the micro-kernel call amx_tile (a CPU schedule's)".into());
+                }
                 Stmt::Comment(c) => {
                     for line in c.lines() {
                         s.push_str(&format!("{ind}// {line}\n"));

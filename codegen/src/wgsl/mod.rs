@@ -143,6 +143,7 @@ pub fn target() -> Target {
         parallel_chunk: 4,
         quant_pairs: false,
         quant_quads: false,
+        quant_amx: false,
         quant_quads_narrow: false,
         split_heavy_epilogue: false,
         conv_rows: false,

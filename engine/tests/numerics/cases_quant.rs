@@ -3,7 +3,8 @@
 //! columns that are not multiples of the register tile, batches, depths past one
 //! cache block, sizes large enough for the parallel path — with 8-bit values over
 //! their whole range, u8 and i8 operands, per-tensor and per-channel zero points,
-//! bias or none, i32 or requantized output, constant or run-time weights.
+//! bias or none, i32 or requantized output, constant or run-time weights; and
+//! the AMX tile's sizes (`amx` cases).
 
 use super::cases::{Case, Dist, explicit, tensor};
 use rand::SeedableRng;
@@ -124,5 +125,16 @@ pub fn quant() -> Vec<Case> {
     narrow(c, &[33, 16], &mut rng);
     let c = qcase("qconv2d", "qconv2d_narrow_pad", &mut rng, (U8, &[1, 6, 7, 9], &x1), (I8, &[5, 6, 3, 3], &sym(5)), true, Some(5), "pad = [1, 1, 1, 1]");
     narrow(c, &[5, 6, 3, 3], &mut rng);
+    // The AMX tile (32×32, depth blocks of 64) on hosts with AMX-INT8: whole
+    // tiles stored in place and edge tiles through the scratch tile, several
+    // depth blocks with a padded last one, column and row biases, groups whose
+    // channels are not a multiple of 32, both signednesses (qmatmul: u8 A ×
+    // s8 B; qconv: s8 weights × u8 im2col), u8 activations read in place
+    // (`direct`: rows a multiple of 32, depth of 64).
+    v.push(qcase("qmatmul", "qmatmul_amx_70x200x97", &mut rng, (U8, &[70, 200], &pt(0.02, 3)), (I8, &[200, 97], &sym1(97)), true, Some(97), "dtype = u8, scale = 0.9, zero_point = 5"));
+    v.push(qcase("qmatmul", "qmatmul_amx_direct_2x32x192x40", &mut rng, (U8, &[2, 32, 192], &pt(0.02, 250)), (I8, &[192, 40], &sym1(40)), true, Some(40), ""));
+    v.push(qcase("qmatmul", "qmatmul_amx_i8_64x128x64", &mut rng, (I8, &[2, 32, 128], &pt(0.02, -9)), (I8, &[128, 64], &pt(0.03, 0)), true, None, ""));
+    v.push(qcase("qconv2d", "qconv2d_amx_64x288", &mut rng, (U8, &[1, 32, 14, 14], &x1), (I8, &[64, 32, 3, 3], &sym(64)), true, Some(64), "pad = [1, 1, 1, 1], dtype = u8, scale = 60.0, zero_point = 2"));
+    v.push(qcase("qconv2d", "qconv2d_amx_groups", &mut rng, (I8, &[2, 16, 9, 9], &x2), (I8, &[48, 8, 3, 3], &sym(48)), true, Some(48), "groups = 2, stride = [2, 2]"));
     v
 }

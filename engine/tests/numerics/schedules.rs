@@ -59,11 +59,18 @@ fn schedule_switches() {
         let q: Vec<&Checked> = quant.iter().collect();
         run_refs(&switched(format!("{b:?}, quant-pairs=off"), b, opts(|o| o.quant_pairs = Some(false))), &q, "quantized GEMMs");
     }
-    // Pairs instead of quads on a host with AVX512-VNNI (or AVX2's narrow quads).
+    // Pairs instead of quads on a host with AVX512-VNNI (or AVX2's narrow quads),
+    // and both without AMX where the host has it (on by default there).
     let t = target(Llvm, ScheduleOptions::default());
+    let q: Vec<&Checked> = quant.iter().collect();
     if t.quant_quads || t.quant_quads_narrow {
-        let q: Vec<&Checked> = quant.iter().collect();
-        run_refs(&switched("llvm, vnni=off", Llvm, opts(|o| o.vnni = Some(false))), &q, "quantized GEMMs");
+        let no_amx = |o: &mut ScheduleOptions| o.amx = Some(false).filter(|_| t.quant_amx);
+        run_refs(&switched("llvm, vnni=off", Llvm, opts(|o| { o.vnni = Some(false); no_amx(o) })), &q, "quantized GEMMs");
+    }
+    if t.quant_amx {
+        for b in [Cranelift, Llvm] {
+            run_refs(&switched(format!("{b:?}, amx=off"), b, opts(|o| o.amx = Some(false))), &q, "quantized GEMMs");
+        }
     }
     // LLVM's own loop passes.
     let l: Vec<&Checked> = linalg.iter().collect();
@@ -147,12 +154,16 @@ fn cases_take_the_paths_they_are_named_for() {
     // Quads (`vpdpbusd`) in the quantized GEMMs whose weights are a constant s8
     // side, on LLVM where the host has AVX512-VNNI; none with vnni=off.
     let quant = from_cases(&cases_quant::quant());
-    let llvm = target(Llvm, ScheduleOptions::default());
+    let llvm = target(Llvm, opts(|o| o.amx = Some(false).filter(|_| smelt_codegen::amx::available())));
     if llvm.quant_quads {
         let quads: Vec<&str> = quant.iter().filter(|c| kernels(c, &llvm).contains("dot_quads_u8i8")).map(|c| c.name.as_str()).collect();
         assert!(quads.len() >= 4, "quads in only {quads:?}");
         for c in &quant {
-            assert!(!kernels(c, &target(Llvm, opts(|o| o.vnni = Some(false)))).contains("dot_quads"), "{}: quads with vnni=off", c.name);
+            let t = target(Llvm, opts(|o| {
+                o.vnni = Some(false);
+                o.amx = llvm.quant_amx.then_some(false);
+            }));
+            assert!(!kernels(c, &t).contains("dot_quads"), "{}: quads with vnni=off", c.name);
         }
         checked += quads.len();
     } else if llvm.quant_quads_narrow {
@@ -167,6 +178,29 @@ fn cases_take_the_paths_they_are_named_for() {
         }
     } else {
         eprintln!("this host has neither AVX512-VNNI nor AVX2: the quads paths are not checked");
+    }
+    // AMX tiles (on by default where the host has AMX-INT8) in every quantized
+    // GEMM with a constant s8 side on both backends — the `quads`, `narrow` and
+    // `amx` cases — and in none with amx=off.
+    if smelt_codegen::amx::available() {
+        for b in [Cranelift, Llvm] {
+            let on = target(b, ScheduleOptions::default());
+            let off = target(b, opts(|o| o.amx = Some(false)));
+            for c in &quant {
+                let named = ["quads", "narrow", "amx"].iter().any(|p| c.name.contains(p));
+                if named {
+                    let k = kernels(c, &on);
+                    assert!(k.contains("amx_tile"), "{}: no AMX tile on {b:?}", c.name);
+                    if c.name.starts_with("qmatmul") {
+                        assert_eq!(k.contains("_pack_a("), !c.name.contains("direct"), "{}: A packed or read in place on {b:?}", c.name);
+                    }
+                    checked += 1;
+                }
+                assert!(!kernels(c, &off).contains("amx_tile"), "{}: an AMX tile with amx=off", c.name);
+            }
+        }
+    } else {
+        eprintln!("this host has no AMX-INT8: the AMX paths are not checked");
     }
     eprintln!("{checked} cases take the paths they are named for");
 }
