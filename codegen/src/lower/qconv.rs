@@ -265,9 +265,26 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
             }
         }
     }
-    // Per panel: 1 when its `r` positions are full and in one output row (so lane i
-    // is the first lane's input corner plus i·stride along x).
-    let rows: Vec<i32> = (0..panels).map(|p| i32::from((p + 1) * r <= plane && (p * r) / ow == ((p + 1) * r - 1) / ow)).collect();
+    let dims = [id as i64, ih as i64, iw as i64];
+    // A dim needs bounds checks when some position's tap falls outside it.
+    let checked: Vec<usize> = (0..3)
+        .filter(|&d| {
+            let (cmin, cmax) = pos.chunks(4).fold((i64::MAX, i64::MIN), |(a, b), c| (a.min(c[1 + d]), b.max(c[1 + d])));
+            let (tmin, tmax) = dep.chunks(4).fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t[1 + d]), b.max(t[1 + d])));
+            cmin + tmin < 0 || cmax + tmax >= dims[d]
+        })
+        .collect();
+    // Per panel: 1 when its `r` positions are full and lie `stride` apart in the
+    // input: within one output row, or (no tap needing a bounds check, as a 1×1
+    // conv without padding) across rows whose corners continue the line.
+    let linear = |p: usize| (0..r).all(|i| pos[(p * r + i) * 4] == pos[p * r * 4] + (i * geo.stride[2]) as i64);
+    let rows: Vec<i32> = (0..panels)
+        .map(|p| {
+            let full = (p + 1) * r <= plane;
+            let one_row = (p * r) / ow == ((p + 1) * r - 1) / ow;
+            i32::from(full && (one_row || (checked.is_empty() && linear(p))))
+        })
+        .collect();
     let any_row = rows.contains(&1);
     let pos_buf = l.constant(&format!("{node}.im2col_positions"), Scalar::I64, i64_bytes(&pos));
     let row_buf = l.constant(&format!("{node}.im2col_rows"), Scalar::I32, rows.iter().flat_map(|f| f.to_le_bytes()).collect());
@@ -283,15 +300,6 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
     let dst = kb.buffer("dst", Scalar::I32, len, Access::Write);
     let total = (batches * panels) as i64;
     let kind = if len >= l.target.parallel_min_elems && total > 1 { LoopKind::Parallel } else { LoopKind::Serial };
-    let dims = [id as i64, ih as i64, iw as i64];
-    // A dim needs bounds checks when some position's tap falls outside it.
-    let checked: Vec<usize> = (0..3)
-        .filter(|&d| {
-            let (cmin, cmax) = pos.chunks(4).fold((i64::MAX, i64::MIN), |(a, b), c| (a.min(c[1 + d]), b.max(c[1 + d])));
-            let (tmin, tmax) = dep.chunks(4).fold((i64::MAX, i64::MIN), |(a, b), t| (a.min(t[1 + d]), b.max(t[1 + d])));
-            cmin + tmin < 0 || cmax + tmax >= dims[d]
-        })
-        .collect();
     let full = plane / r;
     let l_vec = if l.target.is_gpu() { 1 } else { l.target.vector_width };
     let i32c = |v: i64| Expr::int(v, Scalar::I32);

@@ -135,6 +135,9 @@ pub fn quant() -> Vec<Case> {
     v.push(qcase("qmatmul", "qmatmul_amx_direct_2x32x192x40", &mut rng, (U8, &[2, 32, 192], &pt(0.02, 250)), (I8, &[192, 40], &sym1(40)), true, Some(40), ""));
     v.push(qcase("qmatmul", "qmatmul_amx_i8_64x128x64", &mut rng, (I8, &[2, 32, 128], &pt(0.02, -9)), (I8, &[128, 64], &pt(0.03, 0)), true, None, ""));
     v.push(qcase("qconv2d", "qconv2d_amx_64x288", &mut rng, (U8, &[1, 32, 14, 14], &x1), (I8, &[64, 32, 3, 3], &sym(64)), true, Some(64), "pad = [1, 1, 1, 1], dtype = u8, scale = 60.0, zero_point = 2"));
+    // A 1×1 conv whose 32-position panels cross output rows: packed as rows
+    // (each panel one strided line of the input) since no tap needs a check.
+    v.push(qcase("qconv2d", "qconv2d_amx_1x1_rows", &mut rng, (U8, &[1, 64, 9, 9], &x1), (I8, &[40, 64, 1, 1], &sym(40)), true, Some(40), ""));
     v.push(qcase("qconv2d", "qconv2d_amx_groups", &mut rng, (I8, &[2, 16, 9, 9], &x2), (I8, &[48, 8, 3, 3], &sym(48)), true, Some(48), "groups = 2, stride = [2, 2]"));
     v
 }
