@@ -395,3 +395,30 @@ impl Default for Target {
         Target::cranelift_x64()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AMX key: on by default where the host has AMX-INT8 (both CPU
+    /// backends), refused where it has not, never in code that leaves the
+    /// process.
+    #[test]
+    fn amx_where_the_host_has_it_and_never_in_objects() {
+        let host = crate::amx::available();
+        let on = ScheduleOptions { amx: Some(true), ..Default::default() };
+        for b in [Backend::Cranelift, Backend::Llvm] {
+            if cfg!(not(feature = "llvm")) && b == Backend::Llvm {
+                continue;
+            }
+            let t = Target::for_backend(b, &ScheduleOptions::default()).expect("the host's schedule");
+            assert_eq!(t.quant_amx, host, "{b:?}");
+            assert_eq!(Target::for_backend(b, &on).is_ok(), host, "{b:?}: amx=on");
+            let obj = Target::for_object(b, &ScheduleOptions::default()).expect("an object schedule");
+            assert!(!obj.quant_amx && !obj.ukernels, "{b:?}: micro-kernels in an object");
+            let e = Target::for_object(b, &on).expect_err("amx=on in an object");
+            assert!(e.to_string().contains("amx"), "{e}");
+        }
+        assert!(!Target::for_backend(Backend::Wgsl, &ScheduleOptions::default()).expect("wgsl").quant_amx);
+    }
+}
