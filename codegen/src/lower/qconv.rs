@@ -93,7 +93,13 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
         let pa_src = qgemm::PairSrc { buf: w.buf, scalar: w.scalar, groups: g, gstride: (mg * kk) as i64, count: mg, depth: kk, s_lane: kk as i64, s_depth: 1, zp: zws, enc: wenc, layout: la };
         let pa = qgemm::pack_pairs(l, node, "w", &pa_src, mr)?;
         let geo = Geometry { x: [n, ci, id, ih, iw], k: [cg, kd, kh, kw], o: [od, oh, ow], groups: g, stride, pad_lo: pad, dil };
-        let pb = pack_im2col(l, node, x, &geo, zx as i64, nr, xenc, lb)?;
+        // Taps past the input's edges: packed from a copy padded with the zero
+        // point (every tap then lands inside, no bounds checks), on the CPU.
+        let padded = if l.target.is_gpu() { None } else { pad_input(l, node, x, &geo, zx as i64)? };
+        let pb = match &padded {
+            Some((xp, gp)) => pack_im2col(l, node, xp, gp, zx as i64, nr, xenc, lb)?,
+            None => pack_im2col(l, node, x, &geo, zx as i64, nr, xenc, lb)?,
+        };
         let bias = match quads {
             Some(q) => Some(qgemm::Bias::Row(q.bias)),
             None => ins.get(2).map(|o| qgemm::Bias::Row(o.buf)),
@@ -202,6 +208,7 @@ fn qconv(l: &mut Lowerer, node: &str, c: &Conv, rq: &Requant, ins: &[Operand], o
 }
 
 /// The shape of one convolution, every conv as a 3-d one.
+#[derive(Debug, Clone, Copy)]
 struct Geometry {
     /// Input `[n, c, d, h, w]`.
     x: [usize; 5],
@@ -213,6 +220,68 @@ struct Geometry {
     stride: [usize; 3],
     pad_lo: [usize; 3],
     dil: [usize; 3],
+}
+
+/// A copy of the conv input `x` with the spatial dims padded by the zero point
+/// `zx` so that every tap of every output position lands inside (before: the
+/// geometry's own padding; after: what the last position's last tap passes),
+/// and the geometry over it (no padding). `None` when no tap leaves the input.
+fn pad_input(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64) -> Result<Option<(Operand, Geometry)>, Error> {
+    let dims = [geo.x[2], geo.x[3], geo.x[4]];
+    let taps = [geo.k[1], geo.k[2], geo.k[3]];
+    let lo = geo.pad_lo;
+    let mut hi = [0usize; 3];
+    for d in 0..3 {
+        let last = (geo.o[d].max(1) - 1) * geo.stride[d] + (taps[d].max(1) - 1) * geo.dil[d];
+        hi[d] = (last + 1).saturating_sub(lo[d] + dims[d]);
+    }
+    if lo == [0; 3] && hi == [0; 3] {
+        return Ok(None);
+    }
+    let pd: Vec<usize> = (0..3).map(|d| lo[d] + dims[d] + hi[d]).collect();
+    let planes = geo.x[0] * geo.x[1];
+    let (dp, hp, wp) = (pd[0], pd[1], pd[2]);
+    let len = (planes * dp * hp * wp) as u64;
+    let out = l.temp(&format!("{node}.x_padded"), x.scalar, len);
+    let mut kb = KernelBuilder::new(l.kernel_name(node, "pad_input"));
+    let xb = kb.buffer("x", x.scalar, x.len(), Access::Read);
+    let dst = kb.buffer("dst", x.scalar, len, Access::Write);
+    let zero = Expr::int(zx, x.scalar);
+    let kind = if len >= l.target.parallel_min_elems && planes > 1 { LoopKind::Parallel } else { LoopKind::Serial };
+    let w = l.target.vector_width.max(1);
+    let (id, ih, iw) = (dims[0] as i64, dims[1] as i64, dims[2] as i64);
+    // Per padded row: the zero point, then (rows inside the input) its row.
+    kb.for_("pl", Expr::i(0), Expr::i(planes as i64), kind, |kb, pl| {
+        kb.for_n("z", dp as u64, |kb, z| {
+            kb.for_n("y", hp as u64, |kb, y| {
+                let row = kb.let_("row", ((pl.clone() * dp as i64 + z.clone()) * hp as i64 + y.clone()) * wp as i64);
+                let (zi, yi) = (z.clone() - Expr::i(lo[0] as i64), y.clone() - Expr::i(lo[1] as i64));
+                let inside = kb.let_("inside", zi.clone().ge(Expr::i(0)).and(zi.clone().lt(Expr::i(id))).and(yi.clone().ge(Expr::i(0))).and(yi.clone().lt(Expr::i(ih))));
+                let fill = |kb: &mut KernelBuilder, a: i64, b: i64| {
+                    if b > a {
+                        kb.for_("x", Expr::i(a), Expr::i(b), LoopKind::Vectorized(w), |kb, xx| kb.store(dst, row.clone() + xx, zero.clone()));
+                    }
+                };
+                kb.if_else(
+                    inside,
+                    |kb| {
+                        fill(kb, 0, lo[2] as i64);
+                        let src = kb.let_("src", ((pl.clone() * id + zi.clone()) * ih + yi.clone()) * iw);
+                        kb.for_("x", Expr::i(0), Expr::i(iw), LoopKind::Vectorized(w), |kb, xx| {
+                            kb.store(dst, row.clone() + lo[2] as i64 + xx.clone(), Expr::load(xb, src.clone() + xx));
+                        });
+                        fill(kb, lo[2] as i64 + iw, wp as i64);
+                    },
+                    |kb| fill(kb, 0, wp as i64),
+                );
+            });
+        });
+    });
+    l.step(node, kb.finish(), vec![x.buf, out]);
+    let shape = vec![geo.x[0], geo.x[1], dp, hp, wp];
+    let xp = Operand { buf: out, ty: x.ty.clone(), shape, dtype: x.dtype, scalar: x.scalar };
+    let gp = Geometry { x: [geo.x[0], geo.x[1], dp, hp, wp], pad_lo: [0; 3], ..*geo };
+    Ok(Some((xp, gp)))
 }
 
 fn i64_bytes(v: &[i64]) -> Vec<u8> {

@@ -317,8 +317,13 @@ impl Cx<'_> {
     fn legal_block(&self, body: &[Stmt]) -> bool {
         body.iter().all(|s| match s {
             Stmt::Set(v, e) => self.local.contains(v) && self.legal_value(e),
-            Stmt::Store { index, value, .. } => {
-                self.coef(index) == Some(1) && self.legal_value(value) && value.ty(self.k).is_ok_and(|t| t.scalar != Scalar::Bool)
+            // The stored vector is the buffer's scalar: an invariant byte value
+            // stored still needs the emitter's byte vectors.
+            Stmt::Store { buf, index, value } => {
+                self.coef(index) == Some(1)
+                    && self.legal_value(value)
+                    && value.ty(self.k).is_ok_and(|t| t.scalar != Scalar::Bool)
+                    && (self.caps.bytes || !matches!(self.k.buffer(*buf).scalar, Scalar::U8 | Scalar::I8))
             }
             Stmt::Loop(l) => {
                 l.kind != LoopKind::Parallel && !self.varies(&l.lo) && !self.varies(&l.hi) && self.legal_block(&l.body)
