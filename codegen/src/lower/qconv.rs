@@ -355,6 +355,37 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
         })
         .collect();
     let any_row = rows.contains(&1);
+    // Full panels that are not one line (they cross output rows), when no tap
+    // needs a check: their lanes as at most `SEGS` runs within one row each,
+    // `(first lane, end lane, input corner of the first)`, unused runs empty.
+    const SEGS: usize = 8;
+    let runs = |p: usize| -> Vec<[i64; 3]> {
+        let mut v: Vec<[i64; 3]> = vec![];
+        for i in 0..r {
+            let c = pos[(p * r + i) * 4];
+            match v.last_mut() {
+                Some(run) if c == run[2] + (i as i64 - run[0]) * geo.stride[2] as i64 => run[1] = i as i64 + 1,
+                _ => v.push([i as i64, i as i64 + 1, c]),
+            }
+        }
+        v
+    };
+    let segs: Option<Vec<i64>> = (checked.is_empty() && (0..panels).any(|p| rows[p] == 0 && (p + 1) * r <= plane))
+        .then(|| {
+            let mut t = vec![0i64; panels * SEGS * 3];
+            for p in (0..panels).filter(|&p| rows[p] == 0 && (p + 1) * r <= plane) {
+                let v = runs(p);
+                if v.len() > SEGS {
+                    return None;
+                }
+                for (k, run) in v.iter().enumerate() {
+                    t[(p * SEGS + k) * 3..][..3].copy_from_slice(run);
+                }
+            }
+            Some(t)
+        })
+        .flatten();
+    let seg_buf = segs.as_ref().map(|t| l.constant(&format!("{node}.im2col_runs"), Scalar::I64, i64_bytes(t)));
     let pos_buf = l.constant(&format!("{node}.im2col_positions"), Scalar::I64, i64_bytes(&pos));
     let row_buf = l.constant(&format!("{node}.im2col_rows"), Scalar::I32, rows.iter().flat_map(|f| f.to_le_bytes()).collect());
     let dep_buf = l.constant(&format!("{node}.im2col_taps"), Scalar::I64, i64_bytes(&dep));
@@ -366,6 +397,7 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
     let pk = kb.buffer("positions", Scalar::I64, pos.len() as u64, Access::Read);
     let dk = kb.buffer("taps", Scalar::I64, dep.len() as u64, Access::Read);
     let rowk = kb.buffer("rows", Scalar::I32, panels as u64, Access::Read);
+    let segk = segs.as_ref().map(|t| kb.buffer("runs", Scalar::I64, t.len() as u64, Access::Read));
     let dst = kb.buffer("dst", Scalar::I32, len, Access::Write);
     let total = (batches * panels) as i64;
     let kind = if len >= l.target.parallel_min_elems && total > 1 { LoopKind::Parallel } else { LoopKind::Serial };
@@ -421,6 +453,26 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
                         kb.store(dst, slot, word);
                     });
                 };
+                // A full panel across rows: per run of lanes within a row, lane
+                // i reads `x[run corner + tap + (i − first)·stride]`.
+                let other = |kb: &mut KernelBuilder| {
+                    let Some(sk) = segk.filter(|_| !guarded) else { return generic(kb) };
+                    for k in 0..SEGS {
+                        let at = (jp.clone() * SEGS as i64 + k as i64) * 3;
+                        let lo = kb.let_("lo", Expr::load(sk, at.clone()));
+                        let hi = kb.let_("hi", Expr::load(sk, at.clone() + 1));
+                        let c0 = kb.let_("rc", Expr::load(sk, at + 2));
+                        let kind = if geo.stride[2] == 1 && l_vec > 1 { LoopKind::Vectorized(l_vec) } else { LoopKind::Serial };
+                        kb.for_("i", lo.clone(), hi, kind, |kb, i| {
+                            let el = |t: &[Expr; 4]| {
+                                let at = base.clone() + c0.clone() + t[0].clone() + (i.clone() - lo.clone()) * geo.stride[2] as i64;
+                                Expr::cast(Scalar::I32, Expr::load(xb, at)) + i32c(off)
+                            };
+                            let vals: Vec<Expr> = taps.iter().map(el).collect();
+                            kb.store(dst, out0.clone() + q.clone() * r as i64 + i, enc.word(&vals));
+                        });
+                    }
+                };
                 match &row_corner {
                     Some(c) if !guarded => {
                         // A panel inside one output row whose taps all land in the
@@ -452,10 +504,10 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
                                     kb.store(dst, out0.clone() + q.clone() * r as i64 + i, word);
                                 });
                             },
-                            generic,
+                            other,
                         );
                     }
-                    _ => generic(kb),
+                    _ => other(kb),
                 }
             };
             kb.for_n("q", (kk / pw) as u64, |kb, q| lanes(kb, &q, pw));
@@ -466,6 +518,9 @@ fn pack_im2col(l: &mut Lowerer, node: &str, x: &Operand, geo: &Geometry, zx: i64
         };
         super::util::by_panel(kb, &jp, full, panels, body);
     });
-    l.step(node, kb.finish(), vec![x.buf, pos_buf, dep_buf, row_buf, out]);
+    let mut args = vec![x.buf, pos_buf, dep_buf, row_buf];
+    args.extend(seg_buf);
+    args.push(out);
+    l.step(node, kb.finish(), args);
     Ok(out)
 }
