@@ -158,7 +158,11 @@ fn qmatmul(l: &mut Lowerer, node: &str, r: &Requant, ins: &[Operand], out: &Oper
         };
         let pa_src = qgemm::PairSrc { buf: a.buf, scalar: a.scalar, groups: 1, gstride: 0, count: rows, depth: k, s_lane: k as i64, s_depth: 1, zp: vec![za as i64], enc: aenc, layout: la };
         let pb_src = qgemm::PairSrc { buf: b.buf, scalar: b.scalar, groups: 1, gstride: 0, count: n, depth: k, s_lane: 1, s_depth: n as i64, zp: zbs, enc: benc, layout: lb };
-        let direct = amx && qgemm::amx_direct_a(a.scalar, aenc, rows, k);
+        // In place only from the arena, whose buffers start on a cache line (a
+        // graph input is the caller's memory: a row straddling two lines halves
+        // the tile loads' speed).
+        let in_arena = matches!(l.prog.buffer(a.buf).kind, super::BufKind::Temp);
+        let direct = amx && in_arena && qgemm::amx_direct_a(a.scalar, aenc, rows, k);
         let pa = if direct { a.buf } else { qgemm::pack_pairs(l, node, "a", &pa_src, mr)? };
         let pb = qgemm::pack_pairs(l, node, "b", &pb_src, nr)?;
         let bias = match quads {

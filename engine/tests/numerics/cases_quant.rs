@@ -132,7 +132,18 @@ pub fn quant() -> Vec<Case> {
     // s8 B; qconv: s8 weights × u8 im2col), u8 activations read in place
     // (`direct`: rows a multiple of 32, depth of 64).
     v.push(qcase("qmatmul", "qmatmul_amx_70x200x97", &mut rng, (U8, &[70, 200], &pt(0.02, 3)), (I8, &[200, 97], &sym1(97)), true, Some(97), "dtype = u8, scale = 0.9, zero_point = 5"));
-    v.push(qcase("qmatmul", "qmatmul_amx_direct_2x32x192x40", &mut rng, (U8, &[2, 32, 192], &pt(0.02, 250)), (I8, &[192, 40], &sym1(40)), true, Some(40), ""));
+    // u8 activations computed into the arena (aligned: read in place by the
+    // tile); a graph input is packed.
+    {
+        let src = format!(
+            "graph qmatmul_amx_direct_2x32x192x40(x: f32[2, 32, 192]) -> (y) {{\n  w = param i8[192, 40] {}\n  bias = param i32[40]\n  a = quantize(x) {{dtype = u8, scale = 0.02, zero_point = 120}}\n  y = qmatmul(a, w, bias)\n}}\n",
+            sym1(40)
+        );
+        let mut c = explicit("qmatmul_amx_direct_2x32x192x40", src, vec![("x", tensor(&mut rng, F32, &[2, 32, 192], Dist::Any))]);
+        c.weights.insert("w".into(), tensor(&mut rng, I8, &[192, 40], full(I8)));
+        c.weights.insert("bias".into(), tensor(&mut rng, I32, &[40], Dist::Range(-100_000, 100_000)));
+        v.push(c);
+    }
     v.push(qcase("qmatmul", "qmatmul_amx_i8_64x128x64", &mut rng, (I8, &[2, 32, 128], &pt(0.02, -9)), (I8, &[128, 64], &pt(0.03, 0)), true, None, ""));
     v.push(qcase("qconv2d", "qconv2d_amx_64x288", &mut rng, (U8, &[1, 32, 14, 14], &x1), (I8, &[64, 32, 3, 3], &sym(64)), true, Some(64), "pad = [1, 1, 1, 1], dtype = u8, scale = 60.0, zero_point = 2"));
     // A 1×1 conv whose 32-position panels cross output rows: packed as rows
