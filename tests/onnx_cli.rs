@@ -289,3 +289,75 @@ fn symbolic_spatial_dims_take_the_inputs_sizes() {
     assert!(!out.is_empty());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Sinh, Cosh, Asinh, Acosh and Atanh (written with smelt's ops at import) on
+/// every backend against f64, from tiny arguments (where the naive formulas
+/// cancel) to those whose squares or exponentials would overflow: relative
+/// error within 2e-5 (1e-5 on the CPUs) wherever the f32 result is finite and
+/// normal, and the same infinities.
+#[test]
+fn hyperbolic_functions_are_accurate_on_every_backend() {
+    use smelt::engine::{BackendKind, Options, Source};
+    let ops = [("Sinh", "x"), ("Cosh", "x"), ("Asinh", "x"), ("Acosh", "xa"), ("Atanh", "xt")];
+    let x: Vec<f32> = [0.0, 1e-30, -1e-20, 1e-8, -1e-6, 1e-4, -1e-3, 0.009, 0.011, 0.3, -0.49, 0.5, 0.51, -1.0, 2.0, 10.0, -20.0, 80.0, 88.0, 89.0, -89.4, 1e10, -1e19, 3e38]
+        .into_iter()
+        .chain((0..333).map(|i| (i as f32 - 166.0) * 0.03))
+        .collect();
+    let xa: Vec<f32> = [1.0, 1.0 + 1e-7, 1.0001, 1.001, 1.5, 2.0, 10.0, 1e5, 1e18, 1e19, 3e38].into_iter().chain((0..346).map(|i| 1.0 + i as f32 * 0.07)).collect();
+    let xt: Vec<f32> = [0.0, 1e-30, -1e-8, 1e-4, -0.001, 0.0099, 0.0101, 0.1, -0.5, 0.9, 0.99, -0.999, 0.999_999_9]
+        .into_iter()
+        .chain((0..344).map(|i| (i as f32 - 172.0) / 173.0))
+        .collect();
+    let n = x.len();
+    assert!(xa.len() == n && xt.len() == n);
+    let m = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        graph: Some(GraphProto {
+            name: Some("hyperbolic".into()),
+            node: ops.iter().map(|(op, i)| node(op, op, &[i], &[&op.to_lowercase()])).collect(),
+            input: ["x", "xa", "xt"].iter().map(|i| vi(i, &["N"])).collect(),
+            output: ops.iter().map(|(op, _)| vi(&op.to_lowercase(), &["N"])).collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let bytes = encode_model(&m);
+    let inputs: smelt::engine::Tensors = [("x", &x), ("xa", &xa), ("xt", &xt)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Tensor::f32(vec![n], v.clone()).expect("sized")))
+        .collect();
+    let want = |op: &str, i: usize| -> f64 {
+        match op {
+            "Sinh" => (x[i] as f64).sinh(),
+            "Cosh" => (x[i] as f64).cosh(),
+            "Asinh" => (x[i] as f64).asinh(),
+            "Acosh" => (xa[i] as f64).acosh(),
+            _ => (xt[i] as f64).atanh(),
+        }
+    };
+    let mut backends = vec![BackendKind::Interp, BackendKind::Cranelift, BackendKind::Llvm];
+    match smelt::engine::Wgsl::default().device() {
+        Ok(_) => backends.push(BackendKind::Wgsl),
+        Err(e) => eprintln!("no WGSL adapter ({e}): the CPU backends only"),
+    }
+    for b in backends {
+        let opts = Options { backend: b, ..Default::default() };
+        let model = smelt::engine::compile(Source::Onnx { bytes: bytes.clone(), name: "hyperbolic".into() }, &opts).unwrap_or_else(|e| panic!("{b:?}: {e}"));
+        let out = model.run(&inputs).unwrap_or_else(|e| panic!("{b:?}: {e}"));
+        let tol = if b == BackendKind::Wgsl { 2e-5 } else { 1e-5 };
+        for (op, _) in ops {
+            let got = out[&op.to_lowercase()].to_f32();
+            for (i, &g) in got.iter().enumerate() {
+                let w = want(op, i);
+                let wf = w as f32;
+                if !wf.is_finite() || wf.abs() < f32::MIN_POSITIVE {
+                    assert!(wf.is_finite() || g == wf, "{b:?} {op} at input {i}: {g}, want {w}");
+                    continue;
+                }
+                let rel = ((g as f64 - w) / w).abs();
+                assert!(rel <= tol, "{b:?} {op} at input {i}: {g} against {w} (relative error {rel:.2e})");
+            }
+        }
+    }
+}

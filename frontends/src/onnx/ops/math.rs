@@ -2,7 +2,8 @@
 //! pre-opset-7 `broadcast`/`axis` form), comparisons and logic, variadic
 //! Sum/Mean/Max/Min, Clip, Pow, PRelu, MatMul, Gemm, Softmax and LogSoftmax.
 //! Activations smelt lacks are written with its ops (Selu, Celu, Softsign, HardSwish,
-//! Mish, ThresholdedRelu, Shrink, Tan), and so are IsNaN (`x ≠ x`) and IsInf.
+//! Mish, ThresholdedRelu, Shrink, Tan, Sinh, Cosh, Asinh, Acosh, Atanh), and so
+//! are IsNaN (`x ≠ x`) and IsInf.
 
 use super::super::ctx::Ctx;
 use super::super::error::Result;
@@ -69,6 +70,11 @@ pub const UNARY: &[&str] = &[
     "ThresholdedRelu",
     "Shrink",
     "Tan",
+    "Sinh",
+    "Cosh",
+    "Asinh",
+    "Acosh",
+    "Atanh",
     "Swish",
     "IsNaN",
     "IsInf",
@@ -172,9 +178,111 @@ pub fn unary(cx: &mut Ctx, n: &NodeRef) -> Out {
             let (s, c) = (cx.unary(UnaryOp::Sin, x)?, cx.unary(UnaryOp::Cos, x)?);
             cx.binary(BinaryOp::Div, s, c)?
         }
+        "Sinh" | "Cosh" => hyperbolic(cx, x, op == "Sinh")?,
+        "Asinh" => {
+            // sign(x)·log1p(|x| + x²/(1 + √(1 + x²))), and ln|x| + ln 2 where x²
+            // would overflow.
+            let (a, one) = (cx.unary(UnaryOp::Abs, x)?, cx.scalar(1.0, d));
+            let x2 = cx.binary(BinaryOp::Mul, x, x)?;
+            let r = cx.binary(BinaryOp::Add, x2, one)?;
+            let r = cx.unary(UnaryOp::Sqrt, r)?;
+            let den = cx.binary(BinaryOp::Add, r, one)?;
+            let f = cx.binary(BinaryOp::Div, x2, den)?;
+            let y = cx.binary(BinaryOp::Add, a, f)?;
+            let near = log1p(cx, y, d)?;
+            let y = big_log(cx, a, near, d)?;
+            let s = cx.unary(UnaryOp::Sign, x)?;
+            cx.binary(BinaryOp::Mul, s, y)?
+        }
+        "Acosh" => {
+            // log1p((x − 1) + √((x − 1)(x + 1))), ln x + ln 2 for large x; NaN below 1.
+            let one = cx.scalar(1.0, d);
+            let (m, p) = (cx.binary(BinaryOp::Sub, x, one)?, cx.binary(BinaryOp::Add, x, one)?);
+            let r = cx.binary(BinaryOp::Mul, m, p)?;
+            let r = cx.unary(UnaryOp::Sqrt, r)?;
+            let y = cx.binary(BinaryOp::Add, m, r)?;
+            let near = log1p(cx, y, d)?;
+            big_log(cx, x, near, d)?
+        }
+        "Atanh" => {
+            // ½·log1p(2x/(1 − x)).
+            let (one, two, half) = (cx.scalar(1.0, d), cx.scalar(2.0, d), cx.scalar(0.5, d));
+            let den = cx.binary(BinaryOp::Sub, one, x)?;
+            let num = cx.binary(BinaryOp::Mul, two, x)?;
+            let q = cx.binary(BinaryOp::Div, num, den)?;
+            let l = log1p(cx, q, d)?;
+            cx.binary(BinaryOp::Mul, half, l)?
+        }
         _ => return Err(n.unsupported("no importer")),
     };
     Ok(vec![y])
+}
+
+/// `sinh x` or `cosh x` as `e^(x − ln 2) ∓ e^(−x − ln 2)` (no intermediate
+/// overflow below the result's own); `sinh` by its Taylor series to x⁷ for
+/// |x| < 0.5, where the difference would cancel (relative error < 1e-8 there).
+fn hyperbolic(cx: &mut Ctx, x: Value, sinh: bool) -> Result<Value> {
+    let d = cx.ty(x).dtype;
+    let ln2 = cx.scalar(std::f64::consts::LN_2, d);
+    let a = cx.binary(BinaryOp::Sub, x, ln2)?;
+    let nx = cx.unary(UnaryOp::Neg, x)?;
+    let b = cx.binary(BinaryOp::Sub, nx, ln2)?;
+    let (ea, eb) = (cx.unary(UnaryOp::Exp, a)?, cx.unary(UnaryOp::Exp, b)?);
+    if !sinh {
+        return cx.binary(BinaryOp::Add, ea, eb);
+    }
+    let far = cx.binary(BinaryOp::Sub, ea, eb)?;
+    // x·(1 + x²/6·(1 + x²/20·(1 + x²/42)))
+    let x2 = cx.binary(BinaryOp::Mul, x, x)?;
+    let one = cx.scalar(1.0, d);
+    let mut t = one;
+    for k in [42.0, 20.0, 6.0] {
+        let c = cx.scalar(1.0 / k, d);
+        let u = cx.binary(BinaryOp::Mul, x2, c)?;
+        let u = cx.binary(BinaryOp::Mul, u, t)?;
+        t = cx.binary(BinaryOp::Add, one, u)?;
+    }
+    let near = cx.binary(BinaryOp::Mul, x, t)?;
+    let ax = cx.unary(UnaryOp::Abs, x)?;
+    let lim = cx.scalar(0.5, d);
+    let small = cx.binary(BinaryOp::Less, ax, lim)?;
+    cx.op(Op::Where, &[small, near, far])
+}
+
+/// `ln(1 + y)` without losing small `y`: its series to y⁴ for |y| < 0.01
+/// (relative error < 1e-8), else `ln(u)·y/(u − 1)` with `u = 1 + y` (the
+/// rounding of `u` cancels where `u − 1` is computed exactly; a GPU compiler
+/// may fold it to `y`, leaving `ln u`, still within ~6e-6 there).
+fn log1p(cx: &mut Ctx, y: Value, d: DType) -> Result<Value> {
+    let one = cx.scalar(1.0, d);
+    let u = cx.binary(BinaryOp::Add, one, y)?;
+    let m = cx.binary(BinaryOp::Sub, u, one)?;
+    let l = cx.unary(UnaryOp::Log, u)?;
+    let q = cx.binary(BinaryOp::Div, y, m)?;
+    let far = cx.binary(BinaryOp::Mul, l, q)?;
+    // y·(1 − y·(1/2 − y·(1/3 − y/4)))
+    let mut t = cx.scalar(0.25, d);
+    for c in [1.0 / 3.0, 0.5, 1.0] {
+        let yt = cx.binary(BinaryOp::Mul, y, t)?;
+        let c = cx.scalar(c, d);
+        t = cx.binary(BinaryOp::Sub, c, yt)?;
+    }
+    let near = cx.binary(BinaryOp::Mul, y, t)?;
+    let a = cx.unary(UnaryOp::Abs, y)?;
+    let lim = cx.scalar(0.01, d);
+    let small = cx.binary(BinaryOp::Less, a, lim)?;
+    cx.op(Op::Where, &[small, near, far])
+}
+
+/// `near`, or `ln a + ln 2` where `a` > 1e18 (asinh/acosh of large arguments,
+/// whose squares overflow).
+fn big_log(cx: &mut Ctx, a: Value, near: Value, d: DType) -> Result<Value> {
+    let lim = cx.scalar(1e18, d);
+    let big = cx.binary(BinaryOp::Greater, a, lim)?;
+    let la = cx.unary(UnaryOp::Log, a)?;
+    let ln2 = cx.scalar(std::f64::consts::LN_2, d);
+    let far = cx.binary(BinaryOp::Add, la, ln2)?;
+    cx.op(Op::Where, &[big, far, near])
 }
 
 fn binary_op(op: &str) -> Option<BinaryOp> {
