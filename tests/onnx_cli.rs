@@ -361,3 +361,69 @@ fn hyperbolic_functions_are_accurate_on_every_backend() {
         }
     }
 }
+
+/// Hardmax (ties: the first maximum) and LpNormalization (p = 1 and 2, a zero
+/// slice giving 0), written with smelt's ops at import, on every backend
+/// against the interpreter: Hardmax exactly, the norms within 1e-6.
+#[test]
+fn hardmax_and_lp_normalization_match_the_interpreter_on_every_backend() {
+    use onnx_attr::{int_attr, node_with};
+    use smelt::engine::{BackendKind, Options, Source};
+    let (a, b, c) = (3usize, 5usize, 7usize);
+    // Integers in [-3, 3] so that maxima tie; slice 1 of axis 0 all zeros.
+    let x: Vec<f32> = (0..a * b * c).map(|i| if i / (b * c) == 1 { 0.0 } else { ((i * 5 + i / 7 * 3 + 3) % 7) as f32 - 3.0 }).collect();
+    let m = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        graph: Some(GraphProto {
+            name: Some("hl".into()),
+            node: vec![
+                node_with("Hardmax", "h", &["x"], &["h"], vec![int_attr("axis", 1)]),
+                node_with("LpNormalization", "l2", &["x"], &["l2"], vec![int_attr("axis", 0)]),
+                node_with("LpNormalization", "l1", &["x"], &["l1"], vec![int_attr("axis", -1), int_attr("p", 1)]),
+            ],
+            input: vec![vi("x", &["3", "5", "7"])],
+            output: ["h", "l2", "l1"].iter().map(|o| vi(o, &["3", "5", "7"])).collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let bytes = encode_model(&m);
+    let inputs: smelt::engine::Tensors = [("x".to_string(), Tensor::f32(vec![a, b, c], x).expect("sized"))].into_iter().collect();
+    let run = |bk: BackendKind| {
+        let opts = Options { backend: bk, ..Default::default() };
+        let model = smelt::engine::compile(Source::Onnx { bytes: bytes.clone(), name: "hl".into() }, &opts).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
+        model.run(&inputs).unwrap_or_else(|e| panic!("{bk:?}: {e}"))
+    };
+    let want = run(BackendKind::Interp);
+    let h = want["h"].to_f32();
+    // One 1 per (i, k) column of axis 1, at the first maximum.
+    assert_eq!(h.iter().sum::<f32>() as usize, a * c);
+    assert!(want["l2"].to_f32().iter().all(|v| v.is_finite()), "a zero slice divides to 0");
+    let mut backends = vec![BackendKind::Cranelift, BackendKind::Llvm];
+    if smelt::engine::Wgsl::default().device().is_ok() {
+        backends.push(BackendKind::Wgsl);
+    }
+    for bk in backends {
+        let got = run(bk);
+        assert_eq!(got["h"].to_f32(), h, "{bk:?}: hardmax");
+        for o in ["l2", "l1"] {
+            for (g, w) in got[o].to_f32().iter().zip(want[o].to_f32()) {
+                assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{bk:?} {o}: {g} against {w}");
+            }
+        }
+    }
+}
+
+/// Nodes with integer attributes.
+mod onnx_attr {
+    use smelt::frontends::onnx::proto::{AttributeProto, NodeProto, attribute_proto};
+
+    pub fn int_attr(name: &str, v: i64) -> AttributeProto {
+        AttributeProto { name: Some(name.into()), i: Some(v), r#type: Some(attribute_proto::AttributeType::Int as i32), ..Default::default() }
+    }
+
+    pub fn node_with(op: &str, name: &str, ins: &[&str], outs: &[&str], attribute: Vec<AttributeProto>) -> NodeProto {
+        NodeProto { attribute, ..super::node(op, name, ins, outs) }
+    }
+}

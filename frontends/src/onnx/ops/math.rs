@@ -1,6 +1,7 @@
 //! ONNX math ops: unary functions and activations, binary arithmetic (with the
 //! pre-opset-7 `broadcast`/`axis` form), comparisons and logic, variadic
-//! Sum/Mean/Max/Min, Clip, Pow, PRelu, MatMul, Gemm, Softmax and LogSoftmax.
+//! Sum/Mean/Max/Min, Clip, Pow, PRelu, MatMul, Gemm, Softmax and LogSoftmax;
+//! Hardmax (argmax against the axis's indices) and LpNormalization.
 //! Activations smelt lacks are written with its ops (Selu, Celu, Softsign, HardSwish,
 //! Mish, ThresholdedRelu, Shrink, Tan, Sinh, Cosh, Asinh, Acosh, Atanh), and so
 //! are IsNaN (`x ≠ x`) and IsInf.
@@ -504,9 +505,69 @@ pub fn softmax(cx: &mut Ctx, n: &NodeRef) -> Out {
     Ok(vec![cx.reshape(s, &dims)?])
 }
 
+/// Hardmax: 1 at the first maximum along the axis, 0 elsewhere — `argmax`
+/// (which takes the first) compared with the axis's indices, whose size must be
+/// fixed. Before opset 13 the input is seen as 2-d, `[..axis) × [axis..)`, as for
+/// Softmax.
+pub fn hardmax(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let dims = cx.dims(x);
+    let r = dims.len() as i64;
+    let d = cx.ty(x).dtype;
+    let one_hot = |cx: &mut Ctx, v: Value, axis: i64| -> Result<Value> {
+        let vd = cx.dims(v);
+        let a = smelt_ir::shape::normalize_axis(axis, vd.len()).ok_or_else(|| n.err(format!("axis {axis} is out of range for rank {}", vd.len())))?;
+        let len = vd[a].fixed().ok_or_else(|| n.unsupported("Hardmax over a symbolic axis"))? as usize;
+        let i = cx.op(Op::ArgReduce { kind: smelt_ir::ops::ArgKind::Max, axis: a as i64, keepdims: true }, &[v])?;
+        // The indices 0..len along axis `a` (1 elsewhere), broadcast against i.
+        let mut shape = vec![1usize; vd.len()];
+        shape[a] = len;
+        let idx = smelt_ir::Data::from_i64(DType::I64, &(0..len as i64).collect::<Vec<_>>());
+        let iota = cx.konst(smelt_ir::Tensor::new(shape, idx).map_err(|e| n.err(format!("{e:?}")))?);
+        let hit = cx.binary(BinaryOp::Equal, iota, i)?;
+        cx.cast(hit, d)
+    };
+    if cx.opset >= 13 {
+        return Ok(vec![one_hot(cx, x, n.int("axis", -1)?)?]);
+    }
+    let a = n.int("axis", 1)?;
+    let a = if a < 0 { a + r } else { a };
+    if !(0..r.max(1)).contains(&a) {
+        return Err(n.err(format!("axis {a} is out of range for rank {r}")));
+    }
+    let (h, t) = dims.split_at(a as usize);
+    let (Some(h), Some(t)) = (super::tensor::prod_dim(h), super::tensor::prod_dim(t)) else {
+        return Err(n.unsupported("2-d hardmax over symbolic dims"));
+    };
+    let flat = cx.reshape(x, &[h, t])?;
+    let y = one_hot(cx, flat, -1)?;
+    Ok(vec![cx.reshape(y, &dims)?])
+}
+
+/// LpNormalization: `x / ‖x‖ₚ` along `axis` (default −1), p = 1 or 2; where
+/// the norm is 0 (x all zeros there) the result is 0, as ONNX's reference.
+pub fn lp_normalization(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let axis = n.int("axis", -1)?;
+    let kind = match n.int("p", 2)? {
+        1 => smelt_ir::ops::ReduceKind::Sum,
+        2 => smelt_ir::ops::ReduceKind::L2,
+        p => return Err(n.err(format!("p = {p}: LpNormalization takes p = 1 or 2"))),
+    };
+    let v = if kind == smelt_ir::ops::ReduceKind::Sum { cx.unary(UnaryOp::Abs, x)? } else { x };
+    let norm = cx.op(Op::Reduce { kind, axes: vec![axis], keepdims: true }, &[v])?;
+    let d = cx.ty(x).dtype;
+    let (zero, one) = (cx.scalar(0.0, d), cx.scalar(1.0, d));
+    let none = cx.binary(BinaryOp::Equal, norm, zero)?;
+    let safe = cx.op(Op::Where, &[none, one, norm])?;
+    Ok(vec![cx.binary(BinaryOp::Div, x, safe)?])
+}
+
 /// The op types this family imports, with their importers (read by
 /// `ops::lookup` and `ops::supported`).
 pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("Hardmax", hardmax),
+    ("LpNormalization", lp_normalization),
     ("Sum", variadic),
     ("Mean", variadic),
     ("Max", variadic),
