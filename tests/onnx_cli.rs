@@ -427,3 +427,70 @@ mod onnx_attr {
         NodeProto { attribute, ..super::node(op, name, ins, outs) }
     }
 }
+
+/// CumSum (a constant triangle at import) along each axis, with `exclusive` and
+/// `reverse`, on every backend against sums computed here (integers in f32, so
+/// exact).
+#[test]
+fn cumsum_matches_running_sums_on_every_backend() {
+    use onnx_attr::{int_attr, node_with};
+    use smelt::engine::{BackendKind, Options, Source};
+    let (a, b) = (4usize, 6usize);
+    let x: Vec<f32> = (0..a * b).map(|i| ((i * 7 + 2) % 11) as f32 - 5.0).collect();
+    let axis0 = to_proto(&Tensor::i64(vec![1], vec![0]).expect("sized"), "axis0");
+    let axis1 = to_proto(&Tensor::i64(vec![1], vec![-1]).expect("sized"), "axis1");
+    let cases = [(0, false, false), (0, true, false), (1, false, true), (1, true, true)];
+    let nodes = cases
+        .iter()
+        .enumerate()
+        .map(|(k, &(ax, ex, rev))| {
+            let attrs = vec![int_attr("exclusive", i64::from(ex)), int_attr("reverse", i64::from(rev))];
+            node_with("CumSum", &format!("c{k}"), &["x", if ax == 0 { "axis0" } else { "axis1" }], &[&format!("y{k}")], attrs)
+        })
+        .collect();
+    let m = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(14) }],
+        graph: Some(GraphProto {
+            name: Some("cs".into()),
+            node: nodes,
+            input: vec![vi("x", &["4", "6"])],
+            output: (0..cases.len()).map(|k| vi(&format!("y{k}"), &["4", "6"])).collect(),
+            initializer: vec![axis0, axis1],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let bytes = encode_model(&m);
+    let inputs: smelt::engine::Tensors = [("x".to_string(), Tensor::f32(vec![a, b], x.clone()).expect("sized"))].into_iter().collect();
+    let want = |ax: usize, ex: bool, rev: bool| -> Vec<f32> {
+        let mut y = vec![0f32; a * b];
+        for i in 0..a {
+            for j in 0..b {
+                let (pos, len) = if ax == 0 { (i, a) } else { (j, b) };
+                y[i * b + j] = (0..len)
+                    .filter(|&t| match (rev, ex) {
+                        (false, false) => t <= pos,
+                        (false, true) => t < pos,
+                        (true, false) => t >= pos,
+                        (true, true) => t > pos,
+                    })
+                    .map(|t| if ax == 0 { x[t * b + j] } else { x[i * b + t] })
+                    .sum();
+            }
+        }
+        y
+    };
+    let mut backends = vec![BackendKind::Interp, BackendKind::Cranelift, BackendKind::Llvm];
+    if smelt::engine::Wgsl::default().device().is_ok() {
+        backends.push(BackendKind::Wgsl);
+    }
+    for bk in backends {
+        let opts = Options { backend: bk, ..Default::default() };
+        let model = smelt::engine::compile(Source::Onnx { bytes: bytes.clone(), name: "cs".into() }, &opts).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
+        let out = model.run(&inputs).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
+        for (k, &(ax, ex, rev)) in cases.iter().enumerate() {
+            assert_eq!(out[&format!("y{k}")].to_f32(), want(ax, ex, rev), "{bk:?}: axis {ax}, exclusive {ex}, reverse {rev}");
+        }
+    }
+}
