@@ -494,3 +494,56 @@ fn cumsum_matches_running_sums_on_every_backend() {
         }
     }
 }
+
+/// `vi` with int64 elements.
+fn vi_i64(name: &str, dims: &[&str]) -> ValueInfoProto {
+    let mut v = vi(name, dims);
+    if let Some(TypeProto { value: Some(type_proto::Value::TensorType(t)), .. }) = v.r#type.as_mut() {
+        t.elem_type = Some(7);
+    }
+    v
+}
+
+/// OneHot (constant depth and values; negative indices from the end, one out of
+/// range giving all `off`) along a middle and the last axis, on every backend.
+#[test]
+fn one_hot_on_every_backend() {
+    use onnx_attr::{int_attr, node_with};
+    use smelt::engine::{BackendKind, Options, Source};
+    let ind = Tensor::i64(vec![2, 3], vec![0, 4, -1, -5, 2, 7]).expect("sized");
+    let depth = to_proto(&Tensor::i64(vec![1], vec![5]).expect("sized"), "depth");
+    let values = to_proto(&Tensor::f32(vec![2], vec![-1.0, 3.0]).expect("sized"), "values");
+    let m = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(11) }],
+        graph: Some(GraphProto {
+            name: Some("oh".into()),
+            node: vec![
+                node_with("OneHot", "last", &["i", "depth", "values"], &["y"], vec![]),
+                node_with("OneHot", "mid", &["i", "depth", "values"], &["z"], vec![int_attr("axis", 1)]),
+            ],
+            input: vec![vi_i64("i", &["2", "3"])],
+            output: vec![vi("y", &["2", "3", "5"]), vi("z", &["2", "5", "3"])],
+            initializer: vec![depth, values],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let bytes = encode_model(&m);
+    let inputs: smelt::engine::Tensors = [("i".to_string(), ind)].into_iter().collect();
+    // y[r][c][d]: 3 where index (wrapped) == d.
+    let idx = [0i64, 4, 4, 0, 2, 7];
+    let y: Vec<f32> = (0..30).map(|e| if idx[e / 5] == (e % 5) as i64 { 3.0 } else { -1.0 }).collect();
+    let z: Vec<f32> = (0..30).map(|e| if idx[(e / 15) * 3 + e % 3] == ((e / 3) % 5) as i64 { 3.0 } else { -1.0 }).collect();
+    let mut backends = vec![BackendKind::Interp, BackendKind::Cranelift, BackendKind::Llvm];
+    if smelt::engine::Wgsl::default().device().is_ok() {
+        backends.push(BackendKind::Wgsl);
+    }
+    for bk in backends {
+        let opts = Options { backend: bk, ..Default::default() };
+        let model = smelt::engine::compile(Source::Onnx { bytes: bytes.clone(), name: "oh".into() }, &opts).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
+        let out = model.run(&inputs).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
+        assert_eq!(out["y"].to_f32(), y, "{bk:?}: axis -1");
+        assert_eq!(out["z"].to_f32(), z, "{bk:?}: axis 1");
+    }
+}

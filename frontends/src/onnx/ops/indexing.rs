@@ -4,7 +4,8 @@
 //! integer ops), ScatterND and ScatterElements with constant indices (a gather
 //! over `data` and `updates` concatenated, through a constant position table;
 //! with a reduction, one gather and combine per update landing on an element),
-//! and Trilu (a `where` over a constant triangular mask).
+//! Trilu (a `where` over a constant triangular mask) and OneHot (indices compared
+//! with a constant range).
 
 use super::super::ctx::{Ctx, Known};
 use super::super::error::Result;
@@ -21,7 +22,44 @@ pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("Scatter", scatter_elements),
     ("ScatterND", scatter_nd),
     ("Trilu", trilu),
+    ("OneHot", one_hot),
 ];
+
+/// OneHot: `values[1]` where the index (negative ones counted from `depth`)
+/// equals the position along the new `axis`, `values[0]` elsewhere; `depth` and
+/// `values` must be constants. The indices are compared as i64 (floats cast).
+fn one_hot(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let ind = cx.input(n, 0)?;
+    let depth = *cx.need_floats(n, 1, "depth")?.first().ok_or_else(|| n.err("empty depth"))?;
+    if !(depth >= 1.0 && depth.fract() == 0.0) {
+        return Err(n.err(format!("depth = {depth}: OneHot needs a positive whole depth")));
+    }
+    let depth = depth as i64;
+    let values = cx.need_tensor(n, 2, "values")?;
+    let (vd, vals) = (values.dtype(), values.to_f32());
+    if vals.len() != 2 {
+        return Err(n.err(format!("values must hold 2 elements (off, on), found {}", vals.len())));
+    }
+    let dims = cx.dims(ind);
+    let r = dims.len() + 1;
+    let axis = n.int("axis", -1)?;
+    let a = normalize_axis(axis, r).ok_or_else(|| n.err(format!("axis {axis} is out of range for rank {r}")))?;
+    let i = if cx.ty(ind).dtype == DType::I64 { ind } else { cx.cast(ind, DType::I64)? };
+    let (zero, dk) = (cx.scalar(0.0, DType::I64), cx.scalar(depth as f64, DType::I64));
+    let neg = cx.binary(BinaryOp::Less, i, zero)?;
+    let wrapped = cx.binary(BinaryOp::Add, i, dk)?;
+    let i = cx.op(Op::Where, &[neg, wrapped, i])?;
+    let mut id = dims.clone();
+    id.insert(a, Dim::Fixed(1));
+    let i = cx.reshape(i, &id)?;
+    let mut shape = vec![1usize; r];
+    shape[a] = depth as usize;
+    let iota = Tensor::new(shape, Data::from_i64(DType::I64, &(0..depth).collect::<Vec<_>>())).map_err(|e| n.err(format!("{e:?}")))?;
+    let iota = cx.konst(iota);
+    let hit = cx.binary(BinaryOp::Equal, i, iota)?;
+    let (off, on) = (cx.scalar(vals[0] as f64, vd), cx.scalar(vals[1] as f64, vd));
+    Ok(vec![cx.op(Op::Where, &[hit, on, off])?])
+}
 
 /// The most elements a constant position table may have.
 const MAX_TABLE: usize = 1 << 26;
