@@ -290,6 +290,25 @@ fn symbolic_spatial_dims_take_the_inputs_sizes() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// The ONNX model `bytes` run on `inputs` by every backend (WGSL where there is
+/// an adapter), the interpreter first: (backend, outputs).
+fn on_every_backend(bytes: &[u8], inputs: &smelt::engine::Tensors) -> Vec<(smelt::engine::BackendKind, smelt::engine::Tensors)> {
+    use smelt::engine::{BackendKind, Options, Source};
+    let mut backends = vec![BackendKind::Interp, BackendKind::Cranelift, BackendKind::Llvm];
+    match smelt::engine::Wgsl::default().device() {
+        Ok(_) => backends.push(BackendKind::Wgsl),
+        Err(e) => eprintln!("no WGSL adapter ({e}): the CPU backends only"),
+    }
+    backends
+        .into_iter()
+        .map(|b| {
+            let opts = Options { backend: b, ..Default::default() };
+            let model = smelt::engine::compile(Source::Onnx { bytes: bytes.to_vec(), name: "m".into() }, &opts).unwrap_or_else(|e| panic!("{b:?}: {e}"));
+            (b, model.run(inputs).unwrap_or_else(|e| panic!("{b:?}: {e}")))
+        })
+        .collect()
+}
+
 /// Sinh, Cosh, Asinh, Acosh and Atanh (written with smelt's ops at import) on
 /// every backend against f64, from tiny arguments (where the naive formulas
 /// cancel) to those whose squares or exponentials would overflow: relative
@@ -297,7 +316,7 @@ fn symbolic_spatial_dims_take_the_inputs_sizes() {
 /// normal, and the same infinities.
 #[test]
 fn hyperbolic_functions_are_accurate_on_every_backend() {
-    use smelt::engine::{BackendKind, Options, Source};
+    use smelt::engine::BackendKind;
     let ops = [("Sinh", "x"), ("Cosh", "x"), ("Asinh", "x"), ("Acosh", "xa"), ("Atanh", "xt")];
     let x: Vec<f32> = [0.0, 1e-30, -1e-20, 1e-8, -1e-6, 1e-4, -1e-3, 0.009, 0.011, 0.3, -0.49, 0.5, 0.51, -1.0, 2.0, 10.0, -20.0, 80.0, 88.0, 89.0, -89.4, 1e10, -1e19, 3e38]
         .into_iter()
@@ -336,15 +355,7 @@ fn hyperbolic_functions_are_accurate_on_every_backend() {
             _ => (xt[i] as f64).atanh(),
         }
     };
-    let mut backends = vec![BackendKind::Interp, BackendKind::Cranelift, BackendKind::Llvm];
-    match smelt::engine::Wgsl::default().device() {
-        Ok(_) => backends.push(BackendKind::Wgsl),
-        Err(e) => eprintln!("no WGSL adapter ({e}): the CPU backends only"),
-    }
-    for b in backends {
-        let opts = Options { backend: b, ..Default::default() };
-        let model = smelt::engine::compile(Source::Onnx { bytes: bytes.clone(), name: "hyperbolic".into() }, &opts).unwrap_or_else(|e| panic!("{b:?}: {e}"));
-        let out = model.run(&inputs).unwrap_or_else(|e| panic!("{b:?}: {e}"));
+    for (b, out) in on_every_backend(&bytes, &inputs) {
         let tol = if b == BackendKind::Wgsl { 2e-5 } else { 1e-5 };
         for (op, _) in ops {
             let got = out[&op.to_lowercase()].to_f32();
@@ -368,7 +379,6 @@ fn hyperbolic_functions_are_accurate_on_every_backend() {
 #[test]
 fn hardmax_and_lp_normalization_match_the_interpreter_on_every_backend() {
     use onnx_attr::{int_attr, node_with};
-    use smelt::engine::{BackendKind, Options, Source};
     let (a, b, c) = (3usize, 5usize, 7usize);
     // Integers in [-3, 3] so that maxima tie; slice 1 of axis 0 all zeros.
     let x: Vec<f32> = (0..a * b * c).map(|i| if i / (b * c) == 1 { 0.0 } else { ((i * 5 + i / 7 * 3 + 3) % 7) as f32 - 3.0 }).collect();
@@ -390,22 +400,13 @@ fn hardmax_and_lp_normalization_match_the_interpreter_on_every_backend() {
     };
     let bytes = encode_model(&m);
     let inputs: smelt::engine::Tensors = [("x".to_string(), Tensor::f32(vec![a, b, c], x).expect("sized"))].into_iter().collect();
-    let run = |bk: BackendKind| {
-        let opts = Options { backend: bk, ..Default::default() };
-        let model = smelt::engine::compile(Source::Onnx { bytes: bytes.clone(), name: "hl".into() }, &opts).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
-        model.run(&inputs).unwrap_or_else(|e| panic!("{bk:?}: {e}"))
-    };
-    let want = run(BackendKind::Interp);
+    let mut runs = on_every_backend(&bytes, &inputs).into_iter();
+    let (_, want) = runs.next().expect("the interpreter");
     let h = want["h"].to_f32();
     // One 1 per (i, k) column of axis 1, at the first maximum.
     assert_eq!(h.iter().sum::<f32>() as usize, a * c);
     assert!(want["l2"].to_f32().iter().all(|v| v.is_finite()), "a zero slice divides to 0");
-    let mut backends = vec![BackendKind::Cranelift, BackendKind::Llvm];
-    if smelt::engine::Wgsl::default().device().is_ok() {
-        backends.push(BackendKind::Wgsl);
-    }
-    for bk in backends {
-        let got = run(bk);
+    for (bk, got) in runs {
         assert_eq!(got["h"].to_f32(), h, "{bk:?}: hardmax");
         for o in ["l2", "l1"] {
             for (g, w) in got[o].to_f32().iter().zip(want[o].to_f32()) {
@@ -434,7 +435,6 @@ mod onnx_attr {
 #[test]
 fn cumsum_matches_running_sums_on_every_backend() {
     use onnx_attr::{int_attr, node_with};
-    use smelt::engine::{BackendKind, Options, Source};
     let (a, b) = (4usize, 6usize);
     let x: Vec<f32> = (0..a * b).map(|i| ((i * 7 + 2) % 11) as f32 - 5.0).collect();
     let axis0 = to_proto(&Tensor::i64(vec![1], vec![0]).expect("sized"), "axis0");
@@ -481,14 +481,7 @@ fn cumsum_matches_running_sums_on_every_backend() {
         }
         y
     };
-    let mut backends = vec![BackendKind::Interp, BackendKind::Cranelift, BackendKind::Llvm];
-    if smelt::engine::Wgsl::default().device().is_ok() {
-        backends.push(BackendKind::Wgsl);
-    }
-    for bk in backends {
-        let opts = Options { backend: bk, ..Default::default() };
-        let model = smelt::engine::compile(Source::Onnx { bytes: bytes.clone(), name: "cs".into() }, &opts).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
-        let out = model.run(&inputs).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
+    for (bk, out) in on_every_backend(&bytes, &inputs) {
         for (k, &(ax, ex, rev)) in cases.iter().enumerate() {
             assert_eq!(out[&format!("y{k}")].to_f32(), want(ax, ex, rev), "{bk:?}: axis {ax}, exclusive {ex}, reverse {rev}");
         }
@@ -509,7 +502,6 @@ fn vi_i64(name: &str, dims: &[&str]) -> ValueInfoProto {
 #[test]
 fn one_hot_on_every_backend() {
     use onnx_attr::{int_attr, node_with};
-    use smelt::engine::{BackendKind, Options, Source};
     let ind = Tensor::i64(vec![2, 3], vec![0, 4, -1, -5, 2, 7]).expect("sized");
     let depth = to_proto(&Tensor::i64(vec![1], vec![5]).expect("sized"), "depth");
     let values = to_proto(&Tensor::f32(vec![2], vec![-1.0, 3.0]).expect("sized"), "values");
@@ -535,14 +527,7 @@ fn one_hot_on_every_backend() {
     let idx = [0i64, 4, 4, 0, 2, 7];
     let y: Vec<f32> = (0..30).map(|e| if idx[e / 5] == (e % 5) as i64 { 3.0 } else { -1.0 }).collect();
     let z: Vec<f32> = (0..30).map(|e| if idx[(e / 15) * 3 + e % 3] == ((e / 3) % 5) as i64 { 3.0 } else { -1.0 }).collect();
-    let mut backends = vec![BackendKind::Interp, BackendKind::Cranelift, BackendKind::Llvm];
-    if smelt::engine::Wgsl::default().device().is_ok() {
-        backends.push(BackendKind::Wgsl);
-    }
-    for bk in backends {
-        let opts = Options { backend: bk, ..Default::default() };
-        let model = smelt::engine::compile(Source::Onnx { bytes: bytes.clone(), name: "oh".into() }, &opts).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
-        let out = model.run(&inputs).unwrap_or_else(|e| panic!("{bk:?}: {e}"));
+    for (bk, out) in on_every_backend(&bytes, &inputs) {
         assert_eq!(out["y"].to_f32(), y, "{bk:?}: axis -1");
         assert_eq!(out["z"].to_f32(), z, "{bk:?}: axis 1");
     }

@@ -223,26 +223,11 @@ impl Emitter<'_, '_> {
             .ok_or_else(|| format!("not supported on this host: the micro-kernel tile_gemm {}x{}", t.mr, t.nr))?;
         let mut args = vec![];
         for at in [Some(&t.a), Some(&t.b), t.koff.as_ref(), Some(&t.tile)] {
-            args.push(match at {
-                Some(at) => {
-                    let (addr, off) = self.address(at.buf, &at.index)?;
-                    if off == 0 { addr } else { self.b.ins().iadd_imm_s(addr, off as i64) }
-                }
-                None => self.b.ins().iconst(types::I64, 0),
-            });
+            args.push(self.pointer(at)?);
         }
         args.push(self.expr(&t.kc)?);
-        args.push(match &t.a_rs {
-            Some(rs) => self.expr(rs)?,
-            None => self.b.ins().iconst(types::I64, 0),
-        });
-        let mut sig = Signature::new(self.b.func.signature.call_conv);
-        for _ in 0..6 {
-            sig.params.push(AbiParam::new(types::I64));
-        }
-        let sig = self.b.import_signature(sig);
-        let callee = self.b.ins().iconst(types::I64, f as usize as i64);
-        self.b.ins().call_indirect(sig, callee, &args);
+        args.push(self.int_or_zero(t.a_rs.as_ref())?);
+        self.call_address(f as usize, &args);
         Ok(())
     }
 
@@ -251,29 +236,42 @@ impl Emitter<'_, '_> {
         let f = crate::amx::tile(t.signed_a).ok_or("not supported on this host: the AMX-INT8 micro-kernel amx_tile")?;
         let mut args = vec![];
         for at in [Some(&t.a), Some(&t.b), Some(&t.c), t.bias.as_ref()] {
-            args.push(match at {
-                Some(at) => {
-                    let (addr, off) = self.address(at.buf, &at.index)?;
-                    if off == 0 { addr } else { self.b.ins().iadd_imm_s(addr, off as i64) }
-                }
-                None => self.b.ins().iconst(types::I64, 0),
-            });
+            args.push(self.pointer(at)?);
         }
         args.push(self.expr(&t.kblocks)?);
         args.push(self.expr(&t.ldc)?);
         args.push(self.b.ins().iconst(types::I64, t.bias_rows as i64));
-        args.push(match &t.a_rs {
-            Some(rs) => self.expr(rs)?,
-            None => self.b.ins().iconst(types::I64, 0),
-        });
-        let mut sig = Signature::new(self.b.func.signature.call_conv);
-        for _ in 0..8 {
-            sig.params.push(AbiParam::new(types::I64));
-        }
-        let sig = self.b.import_signature(sig);
-        let callee = self.b.ins().iconst(types::I64, f as usize as i64);
-        self.b.ins().call_indirect(sig, callee, &args);
+        args.push(self.int_or_zero(t.a_rs.as_ref())?);
+        self.call_address(f as usize, &args);
         Ok(())
+    }
+
+    /// A micro-kernel's pointer argument: the element's address, or null.
+    fn pointer(&mut self, at: Option<&crate::kernel::At>) -> Result<Value, String> {
+        Ok(match at {
+            Some(at) => {
+                let (addr, off) = self.address(at.buf, &at.index)?;
+                if off == 0 { addr } else { self.b.ins().iadd_imm_s(addr, off as i64) }
+            }
+            None => self.b.ins().iconst(types::I64, 0),
+        })
+    }
+
+    /// An i64 argument, or 0.
+    fn int_or_zero(&mut self, e: Option<&Expr>) -> Result<Value, String> {
+        match e {
+            Some(e) => self.expr(e),
+            None => Ok(self.b.ins().iconst(types::I64, 0)),
+        }
+    }
+
+    /// Calls the C function at `addr` whose arguments are all i64 or pointers.
+    fn call_address(&mut self, addr: usize, args: &[Value]) {
+        let mut sig = Signature::new(self.b.func.signature.call_conv);
+        sig.params.extend(args.iter().map(|_| AbiParam::new(types::I64)));
+        let sig = self.b.import_signature(sig);
+        let callee = self.b.ins().iconst(types::I64, addr as i64);
+        self.b.ins().call_indirect(sig, callee, args);
     }
 
     /// The address and constant byte offset of element `index` of `buf`.

@@ -26,7 +26,7 @@ use inkwell::builder::Builder;
 use inkwell::context::Context;
 use inkwell::module::Module;
 use inkwell::types::{BasicType, BasicTypeEnum};
-use inkwell::values::{BasicValue, BasicValueEnum, FunctionValue, InstructionValue, IntValue, MetadataValue, PointerValue};
+use inkwell::values::{BasicMetadataValueEnum, BasicValue, BasicValueEnum, FunctionValue, InstructionValue, IntValue, MetadataValue, PointerValue};
 use inkwell::{AddressSpace, FloatPredicate, IntPredicate};
 
 pub(super) type V<'ctx> = BasicValueEnum<'ctx>;
@@ -239,64 +239,59 @@ impl<'a, 'ctx> Emitter<'a, 'ctx> {
     fn tile_gemm(&mut self, t: &crate::kernel::TileGemm) -> Result<(), String> {
         let f = crate::ukernel::tile_gemm(t.mr, t.nr, t.koff.is_some(), t.a_rs.is_some())
             .ok_or_else(|| format!("not supported on this host: the micro-kernel tile_gemm {}x{}", t.mr, t.nr))?;
-        let fp = self.cx.f32_type().ptr_type(AddressSpace::default());
-        let ip = self.cx.i64_type().ptr_type(AddressSpace::default());
-        let i64t = self.cx.i64_type();
-        let fnty = self.cx.void_type().fn_type(&[fp.into(), fp.into(), ip.into(), fp.into(), i64t.into(), i64t.into()], false);
-        let a = self.address(t.a.buf, &t.a.index, 1)?;
-        let b = self.address(t.b.buf, &t.b.index, 1)?;
-        let koff = match &t.koff {
-            Some(k) => self.address(k.buf, &k.index, 1)?,
-            None => ip.const_null(),
-        };
-        let tile = self.address(t.tile.buf, &t.tile.index, 1)?;
-        let kc = self.expr(&t.kc)?.into_int_value();
-        let a_rs = match &t.a_rs {
-            Some(rs) => self.expr(rs)?.into_int_value(),
-            None => i64t.const_zero(),
-        };
-        let callee = ok(self.b.build_int_to_ptr(
-            i64t.const_int(f as usize as u64, false),
-            fnty.ptr_type(AddressSpace::default()),
-            "ukernel",
-        ))?;
-        let callee = inkwell::values::CallableValue::try_from(callee).map_err(|_| "llvm: the micro-kernel is not a function pointer")?;
-        ok(self.b.build_call(callee, &[a.into(), b.into(), koff.into(), tile.into(), kc.into(), a_rs.into()], ""))?;
-        Ok(())
+        let mut args = vec![];
+        for at in [Some(&t.a), Some(&t.b), t.koff.as_ref(), Some(&t.tile)] {
+            args.push(self.pointer(at)?);
+        }
+        args.push(self.expr(&t.kc)?.into_int_value().into());
+        args.push(self.int_or_zero(t.a_rs.as_ref())?.into());
+        self.call_address(f as usize, &args)
     }
 
     /// A call of the AMX tile (`crate::amx`) through its address: JIT code only.
     fn amx_tile(&mut self, t: &crate::kernel::AmxTile) -> Result<(), String> {
         let f = crate::amx::tile(t.signed_a).ok_or("not supported on this host: the AMX-INT8 micro-kernel amx_tile")?;
-        // Every pointer as i8* (A is u8 when read in place, i32 packed).
+        let mut args = vec![];
+        for at in [Some(&t.a), Some(&t.b), Some(&t.c), t.bias.as_ref()] {
+            args.push(self.pointer(at)?);
+        }
+        args.push(self.expr(&t.kblocks)?.into_int_value().into());
+        args.push(self.expr(&t.ldc)?.into_int_value().into());
+        args.push(self.cx.i64_type().const_int(t.bias_rows as u64, false).into());
+        args.push(self.int_or_zero(t.a_rs.as_ref())?.into());
+        self.call_address(f as usize, &args)
+    }
+
+    /// A micro-kernel's pointer argument, as i8* (the callees read f32, i32 or
+    /// u8 through it): the element's address, or null.
+    fn pointer(&mut self, at: Option<&crate::kernel::At>) -> Result<BasicMetadataValueEnum<'ctx>, String> {
         let p8 = self.cx.i8_type().ptr_type(AddressSpace::default());
-        let i64t = self.cx.i64_type();
-        let fnty = self.cx.void_type().fn_type(&[p8.into(), p8.into(), p8.into(), p8.into(), i64t.into(), i64t.into(), i64t.into(), i64t.into()], false);
-        let mut ptr = |at: &crate::kernel::At| -> Result<PointerValue<'ctx>, String> {
-            let p = self.address(at.buf, &at.index, 1)?;
-            ok(self.b.build_pointer_cast(p, p8, "p8"))
-        };
-        let a = ptr(&t.a)?;
-        let b = ptr(&t.b)?;
-        let c = ptr(&t.c)?;
-        let bias = match &t.bias {
-            Some(x) => ptr(x)?,
-            None => p8.const_null(),
-        };
-        let kblocks = self.expr(&t.kblocks)?.into_int_value();
-        let ldc = self.expr(&t.ldc)?.into_int_value();
-        let rows = i64t.const_int(t.bias_rows as u64, false);
-        let a_rs = match &t.a_rs {
-            Some(rs) => self.expr(rs)?.into_int_value(),
-            None => i64t.const_zero(),
-        };
-        let callee = ok(self.b.build_int_to_ptr(
-            i64t.const_int(f as usize as u64, false),
-            fnty.ptr_type(AddressSpace::default()),
-            "amx",
-        ))?;
-        let callee = inkwell::values::CallableValue::try_from(callee).map_err(|_| "llvm: the AMX tile is not a function pointer")?;
-        ok(self.b.build_call(callee, &[a.into(), b.into(), c.into(), bias.into(), kblocks.into(), ldc.into(), rows.into(), a_rs.into()], ""))?;
+        Ok(match at {
+            Some(at) => {
+                let p = self.address(at.buf, &at.index, 1)?;
+                ok(self.b.build_pointer_cast(p, p8, "p8"))?.into()
+            }
+            None => p8.const_null().into(),
+        })
+    }
+
+    /// An i64 argument, or 0.
+    fn int_or_zero(&mut self, e: Option<&Expr>) -> Result<IntValue<'ctx>, String> {
+        match e {
+            Some(e) => Ok(self.expr(e)?.into_int_value()),
+            None => Ok(self.cx.i64_type().const_zero()),
+        }
+    }
+
+    /// Calls the C function at `addr` with `args` (i8* pointers and i64s).
+    fn call_address(&mut self, addr: usize, args: &[BasicMetadataValueEnum<'ctx>]) -> Result<(), String> {
+        let (p8, i64t) = (self.cx.i8_type().ptr_type(AddressSpace::default()), self.cx.i64_type());
+        let params: Vec<inkwell::types::BasicMetadataTypeEnum> =
+            args.iter().map(|a| if a.is_pointer_value() { p8.into() } else { i64t.into() }).collect();
+        let fnty = self.cx.void_type().fn_type(&params, false);
+        let callee = ok(self.b.build_int_to_ptr(i64t.const_int(addr as u64, false), fnty.ptr_type(AddressSpace::default()), "ukernel"))?;
+        let callee = inkwell::values::CallableValue::try_from(callee).map_err(|_| "llvm: the micro-kernel is not a function pointer")?;
+        ok(self.b.build_call(callee, args, ""))?;
         Ok(())
     }
 

@@ -370,17 +370,10 @@ pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
     let nv = nr / w;
     let (mp, np) = (m.div_ceil(mr), n.div_ceil(nr));
     let (pa_g, pb_b) = (packed_words(m, kp, mr) as i64, packed_words(n, kp, nr) as i64);
-    let mcp = (t.mc / mr).max(1);
+    let bl = Blocking::new(&t, s, (mp, np), (t.mc / mr).max(1), (t.nc / nr).max(1));
     // A B panel `KC` pairs deep holds as many depth steps as the f32 GEMM's in
     // half the bytes; the depth blocks take `KC` pairs.
     let kcp = t.kc.max(1);
-    let (nic, mut ncp) = (mp.div_ceil(mcp), (t.nc / nr).max(1));
-    let small = (2 * s.batches * m * n * s.k) as u64 <= t.parallel_min_elems * 64;
-    while !small && s.batches * nic * np.div_ceil(ncp) < 8 && ncp > 1 {
-        ncp = ncp.div_ceil(2);
-    }
-    let njc = np.div_ceil(ncp);
-    let blocks = (s.batches * nic * njc) as i64;
     let multi_k = kp > kcp;
     let mut kb = KernelBuilder::new(l.kernel_name(node, "qgemm"));
     let len = |b: BufIdx| l.prog.buffer(b).len;
@@ -392,19 +385,8 @@ pub fn qgemm(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
     let c = kb.buffer("c", Scalar::I32, len(s.c), if multi_k { Access::ReadWrite } else { Access::Write });
     let acc: Vec<Vec<VarId>> =
         (0..mr).map(|r| (0..nv).map(|v| kb.var(&format!("c{r}{v}"), Ty::vec(Scalar::I32, w as u32))).collect()).collect();
-    let kind = if blocks > 1 && !small { LoopKind::Parallel } else { LoopKind::Serial };
-    let per_b = (nic * njc) as i64;
-    kb.for_("blk", Expr::i(0), Expr::i(blocks), kind, |kb, blk| {
-        let bi = kb.let_("bi", blk.clone() / Expr::i(per_b));
-        let rest = kb.let_("rest", blk.clone() % Expr::i(per_b));
-        let g = kb.let_("g", bi.clone() % Expr::i(s.groups as i64));
-        let pa_b = kb.let_("pa_b", g.clone() * pa_g);
-        let pb_base = kb.let_("pb_b", bi.clone() * pb_b);
-        let c_b = kb.let_("c_b", bi.clone() * (m * n) as i64);
-        let ip_lo = kb.let_("ip_lo", rest.clone() / Expr::i(njc as i64) * mcp as i64);
-        let ip_hi = Expr::bin(BinOp::Min, ip_lo.clone() + mcp as i64, Expr::i(mp as i64));
-        let jp_lo = kb.let_("jp_lo", rest % Expr::i(njc as i64) * ncp as i64);
-        let jp_hi = Expr::bin(BinOp::Min, jp_lo.clone() + ncp as i64, Expr::i(np as i64));
+    kb.for_("blk", Expr::i(0), Expr::i(bl.blocks as i64), bl.kind(), |kb, blk| {
+        let Block { g, pa_b, pb_base, c_b, ip: (ip_lo, ip_hi), jp: (jp_lo, jp_hi) } = bl.block(kb, &blk, s, pa_g, pb_b);
         let cx = Tile { s, mr, w, c, bias, g: &g, c_b: &c_b, acc: &acc };
         let tiles = |kb: &mut KernelBuilder, pc: Expr, kcv: Expr, first: Option<Expr>| {
             kb.for_("jp", jp_lo.clone(), jp_hi.clone(), LoopKind::Serial, |kb, jp| {
@@ -495,16 +477,10 @@ fn qgemm_amx(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
             Some((l.constant(&format!("{node}.amx_bias_rows"), Scalar::I32, bytes(rows)), true))
         }
     };
-    // Blocks of C as the register-tile GEMM makes them: A panels `mcp` at a time
-    // (kept in L2 while B panels pass), split until there are 8 for the threads.
-    let mcp = (t.mc / T).max(4);
-    let (nic, mut ncp) = (mp.div_ceil(mcp), (t.nc / T).max(1));
-    let small = (2 * s.batches * m * n * s.k) as u64 <= t.parallel_min_elems * 64;
-    while !small && s.batches * nic * np.div_ceil(ncp) < 8 && ncp > 1 {
-        ncp = ncp.div_ceil(2);
-    }
-    let njc = np.div_ceil(ncp);
-    let blocks = s.batches * nic * njc;
+    // Blocks of C as the register-tile GEMM makes them, at least 4 A panels a
+    // block (kept in L2 while B panels pass).
+    let bl = Blocking::new(&t, s, (mp, np), (t.mc / T).max(4), (t.nc / T).max(1));
+    let blocks = bl.blocks;
     let edges = !(m.is_multiple_of(T) && n.is_multiple_of(T));
     let scratch = edges.then(|| l.temp(&format!("{node}.amx_edge"), Scalar::I32, (blocks * T * T) as u64));
     let mut kb = KernelBuilder::new(l.kernel_name(node, "qgemm_amx"));
@@ -518,19 +494,8 @@ fn qgemm_amx(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
     let c = kb.buffer("c", Scalar::I32, len(s.c), Access::Write);
     let ek = scratch.map(|e| kb.buffer("edge", Scalar::I32, len(e), Access::ReadWrite));
     let bias_rows = bias.is_some_and(|(_, rows)| rows);
-    let kind = if blocks > 1 && !small { LoopKind::Parallel } else { LoopKind::Serial };
-    let per_b = (nic * njc) as i64;
-    kb.for_("blk", Expr::i(0), Expr::i(blocks as i64), kind, |kb, blk| {
-        let bi = kb.let_("bi", blk.clone() / Expr::i(per_b));
-        let rest = kb.let_("rest", blk.clone() % Expr::i(per_b));
-        let g = kb.let_("g", bi.clone() % Expr::i(s.groups as i64));
-        let pa_b = kb.let_("pa_b", g.clone() * pa_g);
-        let pb_base = kb.let_("pb_b", bi.clone() * pb_b);
-        let c_b = kb.let_("c_b", bi.clone() * (m * n) as i64);
-        let ip_lo = kb.let_("ip_lo", rest.clone() / Expr::i(njc as i64) * mcp as i64);
-        let ip_hi = Expr::bin(BinOp::Min, ip_lo.clone() + mcp as i64, Expr::i(mp as i64));
-        let jp_lo = kb.let_("jp_lo", rest % Expr::i(njc as i64) * ncp as i64);
-        let jp_hi = Expr::bin(BinOp::Min, jp_lo.clone() + ncp as i64, Expr::i(np as i64));
+    kb.for_("blk", Expr::i(0), Expr::i(blocks as i64), bl.kind(), |kb, blk| {
+        let Block { g, pa_b, pb_base, c_b, ip: (ip_lo, ip_hi), jp: (jp_lo, jp_hi) } = bl.block(kb, &blk, s, pa_g, pb_b);
         let edge_b = kb.let_("edge_b", blk.clone() * (T * T) as i64);
         kb.for_("jp", jp_lo, jp_hi, LoopKind::Serial, |kb, jp| {
             kb.for_("ip", ip_lo.clone(), ip_hi.clone(), LoopKind::Serial, |kb, ip| {
@@ -575,6 +540,63 @@ fn qgemm_amx(l: &mut Lowerer, node: &str, s: &QGemmSpec) -> Result<(), Error> {
     args.extend(scratch);
     l.step(node, kb.finish(), args);
     Ok(())
+}
+
+/// How the quantized GEMMs split C into blocks for the threads: per batch,
+/// `mcp` A panels by `ncp` B panels, `ncp` halved until there are 8 blocks
+/// (unless the product is too small to be worth threads).
+struct Blocking {
+    mcp: usize,
+    ncp: usize,
+    mp: usize,
+    np: usize,
+    nic: usize,
+    njc: usize,
+    blocks: usize,
+    small: bool,
+}
+
+/// A block's place: its group, the starts of its packed A group, packed B batch
+/// and C batch, and its ranges of A panels (`ip`) and B panels (`jp`).
+struct Block {
+    g: Expr,
+    pa_b: Expr,
+    pb_base: Expr,
+    c_b: Expr,
+    ip: (Expr, Expr),
+    jp: (Expr, Expr),
+}
+
+impl Blocking {
+    fn new(t: &crate::schedule::Target, s: &QGemmSpec, (mp, np): (usize, usize), mcp: usize, mut ncp: usize) -> Blocking {
+        let nic = mp.div_ceil(mcp);
+        let small = (2 * s.batches * s.m * s.n * s.k) as u64 <= t.parallel_min_elems * 64;
+        while !small && s.batches * nic * np.div_ceil(ncp) < 8 && ncp > 1 {
+            ncp = ncp.div_ceil(2);
+        }
+        let njc = np.div_ceil(ncp);
+        Blocking { mcp, ncp, mp, np, nic, njc, blocks: s.batches * nic * njc, small }
+    }
+
+    fn kind(&self) -> LoopKind {
+        if self.blocks > 1 && !self.small { LoopKind::Parallel } else { LoopKind::Serial }
+    }
+
+    /// Block `blk`'s values (`pa_g`, `pb_b`: words per A group, per B batch).
+    fn block(&self, kb: &mut KernelBuilder, blk: &Expr, s: &QGemmSpec, pa_g: i64, pb_b: i64) -> Block {
+        let per_b = (self.nic * self.njc) as i64;
+        let bi = kb.let_("bi", blk.clone() / Expr::i(per_b));
+        let rest = kb.let_("rest", blk.clone() % Expr::i(per_b));
+        let g = kb.let_("g", bi.clone() % Expr::i(s.groups as i64));
+        let pa_b = kb.let_("pa_b", g.clone() * pa_g);
+        let pb_base = kb.let_("pb_b", bi.clone() * pb_b);
+        let c_b = kb.let_("c_b", bi * (s.m * s.n) as i64);
+        let ip_lo = kb.let_("ip_lo", rest.clone() / Expr::i(self.njc as i64) * self.mcp as i64);
+        let ip_hi = Expr::bin(BinOp::Min, ip_lo.clone() + self.mcp as i64, Expr::i(self.mp as i64));
+        let jp_lo = kb.let_("jp_lo", rest % Expr::i(self.njc as i64) * self.ncp as i64);
+        let jp_hi = Expr::bin(BinOp::Min, jp_lo.clone() + self.ncp as i64, Expr::i(self.np as i64));
+        Block { g, pa_b, pb_base, c_b, ip: (ip_lo, ip_hi), jp: (jp_lo, jp_hi) }
+    }
 }
 
 /// What storing one register tile needs.
