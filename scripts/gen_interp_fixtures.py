@@ -1997,7 +1997,7 @@ def cases_routing():
             attrs.append(f"activation = {act}")
         if cf != 0:
             attrs.append(f"capacity_factor = {fl(cf)}")
-        emit(name, "moe", {"x": x}, [f"y = moe(x, gate, w1, w2) {{{', '.join(attrs)}}}"], {"y": y},
+        emit(name, "moe", {"x": x}, ["logits = matmul(x, gate)", f"y = moe(x, logits, w1, w2) {{{', '.join(attrs)}}}"], {"y": y},
              params={"gate": gate, "w1": w1, "w2": w2}, tol=LONG)
 
     moe("moe_k2_relu_nocap", 7, 5, 4, 6, 2, "relu", 0, False)
@@ -2209,7 +2209,7 @@ def cases_e2e():
             continue
     y = d(x) + m2
     emit(name, "e2e", {"x": x},
-         ["n = layer_norm(x, g, be)", "m = moe(n, gate, w1, w2) {k = 2, activation = gelu}", "y = add(x, m)"],
+         ["n = layer_norm(x, g, be)", "logits = matmul(n, gate)", "m = moe(n, logits, w1, w2) {k = 2, activation = gelu}", "y = add(x, m)"],
          {"y": y}, params={"g": g, "be": be, "gate": gate, "w1": w1, "w2": w2}, tol=LONG)
 
 

@@ -80,8 +80,7 @@ fn role(g: &Graph, id: NodeId, dims: &[usize]) -> Role {
         (Op::Gemm(gm), 1) if r == 2 => Role::Weight { fan_in: if gm.trans_b { dims[1] } else { dims[0] } },
         (Op::Lstm(_) | Op::Gru(_), 1 | 2) if r == 3 => Role::Weight { fan_in: dims[2] },
         (Op::Lstm(_) | Op::Gru(_), _) => Role::Small,
-        (Op::Moe(_), 1) if r == 2 => Role::Weight { fan_in: dims[0] },
-        (Op::Moe(_), 2 | 3) if r == 3 => Role::Weight { fan_in: dims[1] },
+        (Op::Moe(_), 2..=4) if r == 3 => Role::Weight { fan_in: dims[1] },
         (Op::QMatMul(_) | Op::QConv(..), 2) => Role::QBias,
         _ => default(),
     }

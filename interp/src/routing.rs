@@ -163,46 +163,51 @@ fn combine(capacity: usize, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tenso
 }
 
 fn moe(m: &Moe, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
-    let [x, gate, w1, w2] = ins else { return Err("moe expects x, gate, w1 and w2".into()) };
+    let (x, logits, w1, w2, w3) = match ins {
+        [x, l, w1, w2] => (x, l, w1, w2, None),
+        [x, l, w1, w2, w3] => (x, l, w1, w2, Some(w3)),
+        _ => return Err("moe expects x, logits, w1, w2 and an optional w3".into()),
+    };
     let [t, d] = x.value.shape()[..] else { return Err(format!("moe expects x [T, D], found {:?}", x.value.shape())) };
-    let [gd, e] = gate.value.shape()[..] else {
-        return Err(format!("moe expects gate [D, E], found {:?}", gate.value.shape()));
+    let [lt, e] = logits.value.shape()[..] else {
+        return Err(format!("moe expects logits [T, E], found {:?}", logits.value.shape()));
     };
     let [e1, d1, h] = w1.value.shape()[..] else {
         return Err(format!("moe expects w1 [E, D, H], found {:?}", w1.value.shape()));
     };
-    if gd != d || e1 != e || d1 != d || w2.value.shape() != [e, h, d] || m.k == 0 || m.k > e {
+    if lt != t
+        || e1 != e
+        || d1 != d
+        || w2.value.shape() != [e, h, d]
+        || w3.is_some_and(|w3| w3.value.shape() != [e, d, h])
+        || m.k == 0
+        || m.k > e
+    {
         return Err(format!(
-            "moe shapes do not agree: x {:?}, gate {:?}, w1 {:?}, w2 {:?}, k {}",
+            "moe shapes do not agree: x {:?}, logits {:?}, w1 {:?}, w2 {:?}, k {}",
             x.value.shape(),
-            gate.value.shape(),
+            logits.value.shape(),
             w1.value.shape(),
             w2.value.shape(),
             m.k
         ));
     }
     let f = |a: &Arg| -> Vec<f64> { a.value.to_f32().into_iter().map(f64::from).collect() };
-    let (xv, gv, w1v, w2v) = (f(x), f(gate), f(w1), f(w2));
-    let mut idx = Vec::with_capacity(t * m.k);
-    let mut wts = Vec::with_capacity(t * m.k);
-    for tok in 0..t {
-        let logits: Vec<f64> = (0..e).map(|ex| (0..d).map(|i| xv[tok * d + i] * gv[i * e + ex]).sum()).collect();
-        let chosen = top_positions(&logits, m.k, true);
-        // Softmax over the chosen logits (the first is the largest).
-        let mx = chosen.iter().map(|&c| logits[c]).fold(f64::NEG_INFINITY, f64::max);
-        let ex: Vec<f64> = chosen.iter().map(|&c| (logits[c] - mx).exp()).collect();
-        let sum: f64 = ex.iter().sum();
-        wts.extend(ex.iter().map(|v| v / sum));
-        idx.extend(chosen.into_iter().map(|c| c as i64));
-    }
+    let (xv, lv, w1v, w2v) = (f(x), f(logits), f(w1), f(w2));
+    let w3v = w3.map(f);
+    let (idx, wts) = route(&lv, t, e, m.k, m.normalize);
     let mut y = vec![0.0f64; t * d];
     for (p, s) in slots(&idx, m.k, e, m.capacity(t, e))?.into_iter().enumerate() {
         let Some((ex, _)) = s else { continue };
         let tok = p / m.k;
+        let dot = |w: &[f64], j: usize| -> f64 { (0..d).map(|i| xv[tok * d + i] * w[(ex * d + i) * h + j]).sum() };
         let hidden: Vec<f64> = (0..h)
             .map(|j| {
-                let z: f64 = (0..d).map(|i| xv[tok * d + i] * w1v[(ex * d + i) * h + j]).sum();
-                m.activation.eval(z as f32) as f64
+                let a = m.activation.eval(dot(&w1v, j) as f32) as f64;
+                match &w3v {
+                    Some(w3v) => a * dot(w3v, j),
+                    None => a,
+                }
             })
             .collect();
         for o in 0..d {
@@ -212,6 +217,25 @@ fn moe(m: &Moe, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> 
     }
     let ty = out.first().ok_or("moe has one output")?;
     Ok(vec![util::from_f32(ty, y.into_iter().map(|v| v as f32).collect())])
+}
+
+/// Each token's top `k` experts by logit (larger first, ties to the lower
+/// expert, NaN above everything) and their weights: the softmax over all `e`
+/// logits at the chosen ones, renormalized over them when `normalize` (then it
+/// is the softmax over the chosen logits alone).
+fn route(logits: &[f64], t: usize, e: usize, k: usize, normalize: bool) -> (Vec<i64>, Vec<f64>) {
+    let mut idx = Vec::with_capacity(t * k);
+    let mut wts = Vec::with_capacity(t * k);
+    for tok in 0..t {
+        let row = &logits[tok * e..(tok + 1) * e];
+        let chosen = top_positions(row, k, true);
+        let over: Vec<f64> = if normalize { chosen.iter().map(|&c| row[c]).collect() } else { row.to_vec() };
+        let mx = over.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = over.iter().map(|v| (v - mx).exp()).sum();
+        wts.extend(chosen.iter().map(|&c| (row[c] - mx).exp() / sum));
+        idx.extend(chosen.into_iter().map(|c| c as i64));
+    }
+    (idx, wts)
 }
 
 #[cfg(test)]
@@ -292,7 +316,7 @@ mod tests {
         assert!(e.contains("expert index 5"), "{e}");
     }
 
-    /// moe with D = 1, E = 2, H = 1, k = 1, identity activation: gate = [[1, −1]], so a
+    /// moe with D = 1, E = 2, H = 1, k = 1, identity activation, logits = x·[1, −1], so a
     /// positive x routes to expert 0 and a negative one to expert 1, with weight 1
     /// (softmax of one logit). w1 = [[[2]], [[3]]], w2 = [[[1]], [[10]]]:
     /// x = 1 → 1·2·1 = 2; x = −1 → −1·3·10 = −30. With relu the second is 0.
@@ -303,15 +327,15 @@ mod tests {
         let ins = |x: &[f32]| {
             vec![
                 ("x", t(&[2, 1], x)),
-                ("gate", t(&[1, 2], &[1.0, -1.0])),
+                ("logits", t(&[2, 2], &[x[0], -x[0], x[1], -x[1]])),
                 ("w1", t(&[2, 1, 1], &[2.0, 3.0])),
                 ("w2", t(&[2, 1, 1], &[1.0, 10.0])),
             ]
         };
         let src = |attrs: &str| {
             format!(
-                "graph g(x: f32[2, 1], gate: f32[1, 2], w1: f32[2, 1, 1], w2: f32[2, 1, 1]) -> (y) {{
-                    y = moe(x, gate, w1, w2) {{{attrs}}}
+                "graph g(x: f32[2, 1], logits: f32[2, 2], w1: f32[2, 1, 1], w2: f32[2, 1, 1]) -> (y) {{
+                    y = moe(x, logits, w1, w2) {{{attrs}}}
                 }}"
             )
         };

@@ -166,6 +166,11 @@ pub enum OperandB {
     Packed { pb: BufIdx, batch: Vec<i64> },
     /// In place ([`DirectB`]).
     InPlace(DirectB),
+    /// A grouped GEMM (one batch): each `MR`-row panel `ip` of A multiplies its own
+    /// packed B at `pb[table[ip] · stride]`; a panel whose `table` entry is
+    /// negative is skipped, its rows of C left as they are (a mixture of experts'
+    /// tokens sorted by expert).
+    Grouped { pb: BufIdx, table: BufIdx, stride: i64 },
 }
 
 impl OperandA {
@@ -199,7 +204,7 @@ impl OperandB {
     pub fn direct(&self) -> Option<&DirectB> {
         match self {
             OperandB::InPlace(d) => Some(d),
-            OperandB::Packed { .. } => None,
+            OperandB::Packed { .. } | OperandB::Grouped { .. } => None,
         }
     }
 
@@ -207,7 +212,7 @@ impl OperandB {
     pub fn buf(&self) -> BufIdx {
         match self {
             OperandB::InPlace(d) => d.x,
-            OperandB::Packed { pb, .. } => *pb,
+            OperandB::Packed { pb, .. } | OperandB::Grouped { pb, .. } => *pb,
         }
     }
 
@@ -216,6 +221,7 @@ impl OperandB {
         match self {
             OperandB::InPlace(d) => &d.batch,
             OperandB::Packed { batch, .. } => batch,
+            OperandB::Grouped { .. } => &[],
         }
     }
 }
@@ -334,6 +340,15 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
         Some((x, _)) => x,
         None => kb.buffer("pb", Scalar::F32, len(l, s.b.buf()), Access::Read),
     };
+    let groups = match &s.b {
+        OperandB::Grouped { table, stride, .. } => {
+            if !s.batch.is_empty() {
+                return Err(super::internal(node, "a grouped GEMM has no batch dims"));
+            }
+            Some((kb.buffer("groups", Scalar::I64, len(l, *table), Access::Read), *stride))
+        }
+        _ => None,
+    };
     let c = kb.buffer("c", Scalar::F32, len(l, s.c), if multi_k { Access::ReadWrite } else { Access::Write });
     let ex: Vec<BufId> =
         s.extras.iter().enumerate().map(|(i, e)| kb.buffer(&format!("e{i}"), Scalar::F32, len(l, e.buf), Access::Read)).collect();
@@ -370,6 +385,16 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
         let tiles = |kb: &mut KernelBuilder, pc: Expr, kcv: Expr, first: Option<Expr>, last: Option<Expr>| {
             kb.for_("jp", jp_lo.clone(), jp_hi.clone(), LoopKind::Serial, |kb, jp| {
                 kb.for_("ip", ip_lo.clone(), ip_hi.clone(), LoopKind::Serial, |kb, ip| {
+                    // A grouped GEMM's panel multiplies its group's B, or is skipped.
+                    let group = groups.map(|(table, stride)| {
+                        let g = kb.let_("group", Expr::load(table, ip.clone()));
+                        (g.clone(), kb.let_("pb_g", g * stride))
+                    });
+                    let pb_b = match &group {
+                        Some((_, pb_g)) => pb_g.clone(),
+                        None => pb_b.clone(),
+                    };
+                    let panel = |kb: &mut KernelBuilder| {
                     if let (true, Some((tb, tile_at))) = (ukernel, &cx.edge) {
                         let (a, a_rs) = match s.a.direct() {
                             Some(d) => (pa_b.clone() + ip.clone() * (mr as i64 * d.rs) + pc.clone(), Some(Expr::i(d.rs))),
@@ -480,6 +505,11 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                         });
                     }
                     cx.store_tile(kb, ip * mr as i64, jp * nr as i64, first.clone(), last.clone());
+                    };
+                    match group {
+                        Some((g, _)) => kb.if_(g.ge(Expr::i(0)), panel),
+                        None => panel(kb),
+                    }
                 });
             });
         };
@@ -495,9 +525,10 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
         }
     });
     let a_arg = s.a.buf();
-    let mut args = match s.b.direct() {
-        Some(d) => vec![a_arg, d.x, d.koff, s.c],
-        None => vec![a_arg, s.b.buf(), s.c],
+    let mut args = match &s.b {
+        OperandB::InPlace(d) => vec![a_arg, d.x, d.koff, s.c],
+        OperandB::Grouped { pb, table, .. } => vec![a_arg, *pb, *table, s.c],
+        OperandB::Packed { pb, .. } => vec![a_arg, *pb, s.c],
     };
     args.extend(s.extras.iter().map(|e| e.buf));
     args.extend(scratch);

@@ -11,6 +11,7 @@ pub use vectorize::{Caps, vectorize, vectorize_for};
 
 use crate::{Backend, Error};
 use crate::ukernel::Isa;
+use smelt_ir::ops::{MoeMachine, MoeStrategy};
 
 /// What a schedule's code runs on: the lowering takes the GPU's forms of the
 /// GEMM-shaped ops, reductions and pooling for [`Processor::Gpu`].
@@ -96,9 +97,28 @@ pub struct Target {
     /// Threads LLVM compiles a model's kernels on (`None`: the machine's, fewer
     /// when the kernels are small). Compile time only, not the code.
     pub compile_threads: Option<usize>,
+    /// The strategy of every `moe` layer (`Auto`: each layer's own, and where
+    /// that is `Auto` too, the cheapest by [`smelt_ir::ops::MoeShape::cost`]).
+    pub moe: MoeStrategy,
 }
 
 impl Target {
+    /// This target as the MoE strategy cost sees it (per thread). The GEMM's
+    /// rate is 2 FMAs of `vector_width` lanes per cycle at 2.5 GHz, 70% of it
+    /// reached; the matrix-vector loop loads one weight vector per FMA (half
+    /// that rate); weights stream at 12 GB/s; an expert that fits in 1 MiB of
+    /// cache is read from memory once. Measured against the forced strategies in
+    /// docs/performance.md (*Mixture of experts*).
+    pub fn moe_machine(&self) -> MoeMachine {
+        let lanes = match (self.processor, self.ukernels) {
+            (Processor::Gpu, _) => 256.0,
+            (_, true) => (self.nr / 2).max(self.vector_width as usize) as f64,
+            _ => self.vector_width as f64,
+        };
+        let gemm_flops = 2.0 * 2.0 * lanes * 2.5e9 * 0.7;
+        MoeMachine { gemm_flops, bandwidth: 12e9, gemv_flops: gemm_flops / 2.0, panel_rows: self.mr, cache: (1 << 20) as f64 }
+    }
+
     /// The register tile (MR, NR) of the GEMM-like loops that are always generated
     /// code — attention's, the quantized GEMM's, the LSTM's matrix-vector panels —
     /// whatever computes the f32 GEMM's tile.
@@ -141,6 +161,7 @@ impl Target {
             winograd: false,
             loop_opts: false,
             compile_threads: None,
+            moe: MoeStrategy::Auto,
         }
     }
 
@@ -210,6 +231,7 @@ impl Target {
             winograd: true,
             loop_opts: false,
             compile_threads: None,
+            moe: MoeStrategy::Auto,
         };
         match bits {
             512 => Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 512, ..avx2 },
@@ -236,7 +258,7 @@ impl Target {
     /// AVX-512, `ukernels=avx2` without AVX2) is an error.
     pub fn for_backend(backend: Backend, opts: &ScheduleOptions) -> Result<Target, Error> {
         let mut t = match backend {
-            Backend::Wgsl => return Ok(crate::wgsl::target()),
+            Backend::Wgsl => return Ok(Target { moe: opts.moe.unwrap_or(MoeStrategy::Auto), ..crate::wgsl::target() }),
             Backend::Cranelift => {
                 if let Some(b) = opts.vector_bits.filter(|&b| b != 128) {
                     return Err(Error::Schedule(format!("vector-bits={b}: cranelift's vectors are 128 bits (vector-bits sets llvm's)")));
@@ -304,6 +326,7 @@ impl Target {
         } && t.quant_pairs;
         t.loop_opts = opts.loop_opts;
         t.compile_threads = opts.compile_threads;
+        t.moe = opts.moe.unwrap_or(MoeStrategy::Auto);
         Ok(t)
     }
 

@@ -6,6 +6,7 @@
 //! to `wgsl::Options::for_device` (shaders).
 
 use std::fmt;
+use smelt_ir::ops::MoeStrategy;
 
 /// Which precompiled GEMM micro-kernels the GEMM tiles call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +60,9 @@ pub struct ScheduleOptions {
     /// f16 tensors as `array<f16>` on the GPU (default: when the adapter has
     /// `shader-f16` and converts exactly; off prints and runs the packed form).
     pub wgsl_f16: Option<bool>,
+    /// Forces every `moe` layer's strategy (default: chosen per layer and token
+    /// count by cost).
+    pub moe: Option<MoeStrategy>,
 }
 
 /// A key of the `key=value` form: its name, its values and what it does.
@@ -81,6 +85,7 @@ const KEYS: &[Key] = &[
     Key { name: "compile-threads", values: "N", what: "threads llvm compiles on (default: the machine's; compile time only)" },
     Key { name: "wgsl-tile", values: "64|128", what: "the WGSL tiled GEMM's workgroup tile (default: per GEMM)" },
     Key { name: "wgsl-f16", values: "on|off", what: "f16 tensors as array<f16> on the GPU (default: when the adapter has shader-f16)" },
+    Key { name: "moe", values: "dense|gather|loop", what: "every moe layer's strategy (default: the cheapest by cost for each token count)" },
 ];
 
 /// A bad `--schedule` string.
@@ -148,6 +153,14 @@ impl ScheduleOptions {
                     self.compile_threads = match num("a thread count")? {
                         Some(0) => return Err(ParseError(format!("{k}=0: at least one thread"))),
                         n => n.map(|n| n as usize),
+                    }
+                }
+                "moe" => {
+                    self.moe = match MoeStrategy::from_name(&v) {
+                        Some(MoeStrategy::Auto) => None,
+                        Some(m) => Some(m),
+                        None if v == "default" => None,
+                        None => return Err(ParseError(format!("{k}={v}: expected dense, gather, loop or auto"))),
                     }
                 }
                 "wgsl-tile" => {
@@ -220,6 +233,9 @@ impl fmt::Display for ScheduleOptions {
         if let Some(t) = self.wgsl_tile {
             parts.push(format!("wgsl-tile={t}"));
         }
+        if let Some(m) = self.moe {
+            parts.push(format!("moe={}", m.name()));
+        }
         f.write_str(&parts.join(","))
     }
 }
@@ -230,7 +246,8 @@ mod tests {
 
     #[test]
     fn parse_print_round_trip_and_errors() {
-        let o = ScheduleOptions::parse("winograd=off, ukernels=avx2,vector-bits=256,loop-opts=on,wgsl-tile=128,compile-threads=3").unwrap();
+        let o = ScheduleOptions::parse("winograd=off, ukernels=avx2,vector-bits=256,loop-opts=on,wgsl-tile=128,compile-threads=3,moe=gather").unwrap();
+        assert_eq!(o.moe, Some(smelt_ir::ops::MoeStrategy::Gather));
         assert_eq!(o.winograd, Some(false));
         assert_eq!(o.ukernels, Some(Ukernels::Avx2));
         assert_eq!(o.vector_bits, Some(256));
@@ -238,7 +255,7 @@ mod tests {
         assert_eq!(ScheduleOptions::parse(&o.to_string()).unwrap(), o);
         assert_eq!(ScheduleOptions::parse("").unwrap(), ScheduleOptions::default());
         assert_eq!(ScheduleOptions::parse("winograd=off,winograd=auto").unwrap(), ScheduleOptions::default());
-        for bad in ["winograd", "winograd=maybe", "vector-bits=100", "wgsl-tile=32", "compile-threads=0", "tile=3", "ukernels=sse"] {
+        for bad in ["winograd", "winograd=maybe", "vector-bits=100", "wgsl-tile=32", "compile-threads=0", "tile=3", "ukernels=sse", "moe=sorted"] {
             let e = ScheduleOptions::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with("--schedule "), "{bad}: {e}");
         }

@@ -152,6 +152,7 @@ pub fn target() -> Target {
         winograd: false,
         loop_opts: false,
         compile_threads: None,
+        moe: smelt_ir::ops::MoeStrategy::Auto,
     }
 }
 

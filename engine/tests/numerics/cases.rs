@@ -424,18 +424,53 @@ pub fn quant_and_routing() -> Vec<Case> {
         }
         v.push(c);
     }
-    // moe: (T, D, E, H, k, activation, capacity factor).
-    for (t, d, e, h, k, act, cf) in [(7, 5, 3, 6, 2, "relu", 0.0), (13, 6, 4, 5, 1, "gelu", 0.6), (1, 3, 2, 3, 2, "silu", 0.0), (11, 9, 5, 7, 3, "identity", 1.0)] {
-        let name = format!("moe_{t}_{e}_{k}_{act}");
-        let cap = if cf > 0.0 { format!(", capacity_factor = {cf}") } else { String::new() };
-        let src = format!(
-            "graph {name}(x: f32[{t}, {d}]) -> (y) {{\n  gate = param f32[{d}, {e}]\n  w1 = param f32[{e}, {d}, {h}]\n  w2 = param f32[{e}, {h}, {d}]\n  y = moe(x, gate, w1, w2) {{k = {k}, activation = {act}{cap}}}\n}}\n"
-        );
-        let mut c = explicit(&name, src, vec![("x", tensor(&mut rng, F32, &[t, d], Any))]);
-        for (p, s) in [("gate", vec![d, e]), ("w1", vec![e, d, h]), ("w2", vec![e, h, d])] {
-            c.weights.insert(p.into(), tensor(&mut rng, F32, &s, Any));
+    // moe, each in every strategy: (T, D, E, H, k, activation, capacity factor,
+    // gated, normalize, routing). Routing "one" sends every token to expert 0 first
+    // (its logit +20); "none" gives expert E−1 the top logit of every token and a
+    // capacity of 1, so all tokens but one lose that pair (and with k = 1 are
+    // routed to no expert at all).
+    let moe_cases = [
+        (7, 5, 3, 6, 2, "relu", 0.0, false, true, ""),
+        (13, 6, 4, 5, 1, "gelu", 0.6, false, true, ""),
+        (1, 3, 2, 3, 2, "silu", 0.0, false, true, ""),
+        (11, 9, 5, 7, 3, "identity", 1.0, false, true, ""),
+        (9, 10, 6, 19, 2, "silu", 0.0, true, true, ""),
+        (17, 7, 8, 11, 2, "relu", 0.0, false, false, ""),
+        (10, 4, 4, 9, 2, "gelu", 0.0, true, false, "one"),
+        (12, 5, 3, 4, 1, "relu", 0.2, false, true, "none"),
+        (37, 33, 5, 35, 2, "relu", 0.5, false, true, "one"),
+    ];
+    for (t, d, e, h, k, act, cf, gated, normalize, routing) in moe_cases {
+        for strategy in ["dense", "gather", "loop"] {
+            let g = if gated { "_gated" } else { "" };
+            let n = if normalize { "" } else { "_softmax" };
+            let r = if routing.is_empty() { String::new() } else { format!("_{routing}") };
+            let name = format!("moe_{t}_{e}_{k}_{act}{g}{n}{r}_{strategy}");
+            let cap = if cf > 0.0 { format!(", capacity_factor = {cf}") } else { String::new() };
+            let norm = if normalize { "" } else { ", normalize = false" };
+            let (w3_decl, w3_arg) = if gated { (format!("  w3 = param f32[{e}, {d}, {h}]\n"), ", w3") } else { (String::new(), "") };
+            let src = format!(
+                "graph {name}(x: f32[{t}, {d}], logits: f32[{t}, {e}]) -> (y) {{\n  w1 = param f32[{e}, {d}, {h}]\n  w2 = param f32[{e}, {h}, {d}]\n{w3_decl}  y = moe(x, logits, w1, w2{w3_arg}) {{k = {k}, activation = {act}{cap}{norm}, strategy = {strategy}}}\n}}\n"
+            );
+            let mut logits = tensor(&mut rng, F32, &[t, e], Any).to_f32();
+            for row in logits.chunks_mut(e) {
+                match routing {
+                    "one" => row[0] += 20.0,
+                    "none" => row[e - 1] += 20.0,
+                    _ => {}
+                }
+            }
+            let logits = Tensor::f32(vec![t, e], logits).expect("sized");
+            let mut c = explicit(&name, src, vec![("x", tensor(&mut rng, F32, &[t, d], Any)), ("logits", logits)]);
+            let mut mats = vec![("w1", vec![e, d, h]), ("w2", vec![e, h, d])];
+            if gated {
+                mats.push(("w3", vec![e, d, h]));
+            }
+            for (p, s) in mats {
+                c.weights.insert(p.into(), tensor(&mut rng, F32, &s, Any));
+            }
+            v.push(c);
         }
-        v.push(c);
     }
     // sparse_matmul with its index arrays as graph inputs: (rows, K, cols, block).
     for (rows, k, cols, block) in [(&[5usize][..], 12usize, 7usize, [1usize, 1]), (&[2, 3][..], 12, 9, [2, 3]), (&[1][..], 13, 5, [1, 1]), (&[4][..], 8, 12, [4, 4])] {

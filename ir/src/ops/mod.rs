@@ -34,7 +34,7 @@ pub use quant::{QuantizeAttrs, Requant};
 pub use recurrent::{Direction, Rnn};
 pub use reduce::{ArgKind, ReduceKind};
 pub use resize::{CoordMode, NearestMode, Resize, ResizeMode};
-pub use routing::{Moe, TopK};
+pub use routing::{Moe, MoeMachine, MoeShape, MoeStrategy, TopK};
 pub use shape::{PadMode, Slice};
 pub use sparse::{SparseFormat, SparseMatMul};
 
@@ -324,7 +324,8 @@ impl Op {
             Op::Lstm(_) => (4, 7),
             Op::Gru(_) => (4, 5),
             Op::Attention(_) => (3, 4),
-            Op::SparseMatMul(_) | Op::Moe(_) => (4, 4),
+            Op::SparseMatMul(_) => (4, 4),
+            Op::Moe(_) => (4, 5),
             Op::FusedConv { epilogue: None, .. } => (2, 4),
             Op::FusedConv { epilogue: Some(e), .. } => (2 + e.arity().max(1), 2 + e.arity().max(1)),
             Op::FusedMatMul { epilogue } => (2.max(epilogue.arity() + 1), 2.max(epilogue.arity() + 1)),

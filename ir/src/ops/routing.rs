@@ -1,5 +1,5 @@
 //! Routing and mixture of experts: `topk`, `moe_dispatch`, `moe_combine` and the
-//! whole-layer `moe`.
+//! whole-layer `moe` with its strategies and their cost ([`MoeShape::cost`]).
 
 use super::elementwise::UnaryOp;
 use super::{Op, want_float};
@@ -17,12 +17,152 @@ pub struct TopK {
     pub sorted: bool,
 }
 
+/// The whole MoE layer `y = moe(x, logits, w1, w2[, w3])`: each token's top `k`
+/// logits choose its experts, weighted by the softmax over all `E` logits
+/// (renormalized over the chosen `k` when `normalize`); expert `e` computes
+/// `act(x·w1[e])·w2[e]`, or `(act(x·w1[e]) ⊙ (x·w3[e]))·w2[e]` when gated
+/// (SwiGLU with `silu`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Moe {
     pub k: usize,
     pub activation: UnaryOp,
+    /// The routing weights renormalized over the chosen experts (default), or
+    /// the softmax over all experts as it is.
+    pub normalize: bool,
     /// 0: no capacity limit.
     pub capacity_factor: f32,
+    /// How the experts are computed; `Auto` leaves the choice to the cost model
+    /// for each token count.
+    pub strategy: MoeStrategy,
+}
+
+/// How a `moe` layer computes its experts. All give the same result (up to f32
+/// rounding); they differ in the work done and the expert weight bytes read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MoeStrategy {
+    /// Chosen by [`MoeShape::choose`] when the token count is known.
+    Auto,
+    /// Every expert on every token (a grouped GEMM over all `T·E` pairs), the
+    /// unchosen pairs weighted 0: the most FLOPs, no data-dependent shapes.
+    Dense,
+    /// Tokens sorted by expert into row panels, one grouped GEMM over them (each
+    /// panel multiplies its own expert's weights), scattered back with weights:
+    /// each touched expert's weights read once.
+    Gather,
+    /// Per chosen (token, expert) pair, a matrix-vector product: no packing and
+    /// no padding, but each pair reads its expert's weights again.
+    Loop,
+}
+
+impl MoeStrategy {
+    pub const ALL: [MoeStrategy; 3] = [MoeStrategy::Dense, MoeStrategy::Gather, MoeStrategy::Loop];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MoeStrategy::Auto => "auto",
+            MoeStrategy::Dense => "dense",
+            MoeStrategy::Gather => "gather",
+            MoeStrategy::Loop => "loop",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<MoeStrategy> {
+        [MoeStrategy::Auto, MoeStrategy::Dense, MoeStrategy::Gather, MoeStrategy::Loop].into_iter().find(|m| m.name() == s)
+    }
+}
+
+/// A machine as the MoE strategy cost sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MoeMachine {
+    /// f32 FLOP/s of the register-tiled GEMM (dense and gather).
+    pub gemm_flops: f64,
+    /// Bytes/s of weights streamed from memory.
+    pub bandwidth: f64,
+    /// f32 FLOP/s of the matrix-vector loop when its weights are in cache.
+    pub gemv_flops: f64,
+    /// Rows of a GEMM panel: each expert's rows are padded to a multiple.
+    pub panel_rows: usize,
+    /// Bytes of cache that keep an expert's weights between the loop's pairs.
+    pub cache: f64,
+}
+
+/// The sizes that decide a `moe` layer's cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MoeShape {
+    pub tokens: usize,
+    pub d_model: usize,
+    pub d_ff: usize,
+    pub experts: usize,
+    pub k: usize,
+    pub gated: bool,
+}
+
+impl MoeShape {
+    /// Weight matrices per expert (w1, w2 and w3 when gated).
+    fn mats(&self) -> f64 {
+        if self.gated { 3.0 } else { 2.0 }
+    }
+
+    /// Bytes of one expert's f32 weights.
+    pub fn expert_bytes(&self) -> f64 {
+        self.mats() * (self.d_model * self.d_ff * 4) as f64
+    }
+
+    /// The expected number of distinct experts `tokens` tokens touch when each
+    /// picks `k` of `E` uniformly: `E·(1 − (1 − k/E)^T)`.
+    pub fn touched(&self) -> f64 {
+        let e = self.experts as f64;
+        e * (1.0 - (1.0 - self.k as f64 / e).powi(self.tokens.min(1 << 20) as i32))
+    }
+
+    /// Expert weight bytes a strategy reads (the expected count for `Gather`).
+    pub fn weight_bytes(&self, s: MoeStrategy) -> f64 {
+        let pairs = (self.tokens * self.k) as f64;
+        match s {
+            MoeStrategy::Dense => self.experts as f64 * self.expert_bytes(),
+            MoeStrategy::Gather | MoeStrategy::Auto => self.touched() * self.expert_bytes(),
+            MoeStrategy::Loop => pairs * self.expert_bytes(),
+        }
+    }
+
+    /// Estimated seconds of the experts' work under `s` on `m`: the time to
+    /// stream the weights it reads or to do its FLOPs, whichever is longer.
+    /// Gather pads each touched expert's rows to whole panels (half a panel
+    /// each on average); the loop re-reads an expert's weights from cache, not
+    /// memory, when they fit.
+    pub fn cost(&self, s: MoeStrategy, m: &MoeMachine) -> f64 {
+        let per_row = 2.0 * self.mats() * (self.d_model * self.d_ff) as f64;
+        let pairs = (self.tokens * self.k) as f64;
+        match s {
+            MoeStrategy::Dense => {
+                let rows = (self.tokens.div_ceil(m.panel_rows) * m.panel_rows * self.experts) as f64;
+                (rows * per_row / m.gemm_flops).max(self.weight_bytes(s) / m.bandwidth)
+            }
+            MoeStrategy::Gather | MoeStrategy::Auto => {
+                // Each touched expert's rows padded to whole panels: one panel at
+                // least, half a panel more on average.
+                let (touched, panel) = (self.touched(), m.panel_rows as f64);
+                let rows = touched * panel * (pairs / touched / panel + 0.5).max(1.0);
+                (rows * per_row / m.gemm_flops).max(self.weight_bytes(s) / m.bandwidth)
+            }
+            MoeStrategy::Loop => {
+                let streamed = if self.expert_bytes() <= m.cache { self.touched() } else { pairs };
+                (pairs * per_row / m.gemv_flops).max(streamed * self.expert_bytes() / m.bandwidth)
+            }
+        }
+    }
+
+    /// The cheapest strategy on `m` (ties to the earlier of dense, gather, loop).
+    pub fn choose(&self, m: &MoeMachine) -> MoeStrategy {
+        let mut best = (MoeStrategy::Gather, f64::INFINITY);
+        for s in MoeStrategy::ALL {
+            let c = self.cost(s, m);
+            if c < best.1 {
+                best = (s, c);
+            }
+        }
+        best.0
+    }
 }
 
 impl Moe {
@@ -45,6 +185,19 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         "moe_combine" => Op::MoeCombine { capacity: a.usize("capacity", None) },
         "moe" => {
             let k = a.usize("k", None);
+            let normalize = a.bool("normalize", true);
+            let strategy = a
+                .choice(
+                    "strategy",
+                    &[
+                        ("auto", MoeStrategy::Auto),
+                        ("dense", MoeStrategy::Dense),
+                        ("gather", MoeStrategy::Gather),
+                        ("loop", MoeStrategy::Loop),
+                    ],
+                    Some(MoeStrategy::Auto),
+                )
+                .unwrap_or(MoeStrategy::Auto);
             let act_name = a.choice(
                 "activation",
                 &[("relu", "relu"), ("gelu", "gelu"), ("gelu_tanh", "gelu_tanh"), ("silu", "silu"), ("identity", "identity")],
@@ -55,7 +208,7 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
             if capacity_factor < 0.0 || !capacity_factor.is_finite() {
                 a.error(format!("moe capacity_factor must be ≥ 0, found {capacity_factor}"));
             }
-            Op::Moe(Moe { k, activation, capacity_factor })
+            Op::Moe(Moe { k, activation, normalize, capacity_factor, strategy })
         }
         _ => return None,
     })
@@ -86,8 +239,14 @@ pub(super) fn attrs(op: &Op) -> Vec<(&'static str, AttrValue)> {
             if m.activation != UnaryOp::Relu {
                 v.push(("activation", AttrValue::ident(m.activation.name())));
             }
+            if !m.normalize {
+                v.push(("normalize", AttrValue::bool(false)));
+            }
             if m.capacity_factor != 0.0 {
                 v.push(("capacity_factor", AttrValue::Float(m.capacity_factor)));
+            }
+            if m.strategy != MoeStrategy::Auto {
+                v.push(("strategy", AttrValue::ident(m.strategy.name())));
             }
         }
         _ => {}
@@ -153,15 +312,15 @@ pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, Str
             if x.rank() != 2 {
                 return Err(format!("moe expects x [T, D], found {x}"));
             }
-            let (gate, w1, w2) = (ins[1], ins[2], ins[3]);
-            let d = &x.dims()[1];
-            if gate.rank() != 2 || &gate.dims()[0] != d || gate.dtype != x.dtype {
-                return Err(format!("moe expects gate {}[{d}, E], found {gate}", x.dtype));
+            let (logits, w1, w2) = (ins[1], ins[2], ins[3]);
+            let (t, d) = (&x.dims()[0], &x.dims()[1]);
+            if logits.rank() != 2 || &logits.dims()[0] != t || logits.dtype != x.dtype {
+                return Err(format!("moe expects router logits {}[{t}, E], found {logits}", x.dtype));
             }
-            let e = &gate.dims()[1];
+            let e = &logits.dims()[1];
             match e.fixed() {
                 Some(n) if m.k >= 1 && (m.k as u64) <= n => {}
-                _ => return Err(format!("moe k = {} must be in 1..={e}", m.k)),
+                _ => return Err(format!("moe k = {} must be in 1..={e} (the experts in {logits})", m.k)),
             }
             if w1.rank() != 3 || &w1.dims()[0] != e || &w1.dims()[1] != d || w1.dtype != x.dtype {
                 return Err(format!("moe expects w1 {}[{e}, {d}, H], found {w1}", x.dtype));
@@ -169,6 +328,11 @@ pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, Str
             let h = &w1.dims()[2];
             if w2.shape != Shape(vec![e.clone(), h.clone(), d.clone()]) || w2.dtype != x.dtype {
                 return Err(format!("moe expects w2 {}[{e}, {h}, {d}], found {w2}", x.dtype));
+            }
+            if let Some(w3) = ins.get(4) {
+                if w3.shape != w1.shape || w3.dtype != x.dtype {
+                    return Err(format!("moe expects w3 (gated experts) {}[{e}, {d}, {h}] as w1, found {w3}", x.dtype));
+                }
             }
             Ok(vec![x.with_dtype(x.dtype)])
         }
