@@ -10,6 +10,7 @@
 pub mod attention;
 pub mod cnn;
 pub mod layers;
+pub mod moe;
 pub mod rl;
 pub mod rnn;
 pub mod wavenet;

@@ -9,6 +9,7 @@
 
 use crate::attention::{self, LasConfig, MhaConfig, NmtConfig, TransformerConfig};
 use crate::cnn::{self, DqnConfig, ResNetConfig};
+use crate::moe::{self, MoeConfig};
 use crate::rl::{self, AlphaZeroConfig, DqnHeadConfig};
 use crate::rnn::{self, LmConfig, RnnConfig};
 use crate::wavenet::{self, WaveNetConfig};
@@ -157,6 +158,16 @@ settings!(LasConfig {
     speller_layers: "speller LSTM layers",
     attn: "attention key/query width",
     heads: "attention heads",
+});
+settings!(MoeConfig {
+    d_model: "model width",
+    d_ff: "hidden width of each expert",
+    experts: "routed experts",
+    k: "experts per token",
+    gated: "SwiGLU experts (silu(x·w1) ⊙ x·w3)",
+    normalize: "routing weights renormalized over the k chosen",
+    capacity_factor: "slots per expert as a share of T·k/E (0: no limit)",
+    shared: "hidden width of the shared experts every token takes (0: none)",
 });
 settings!(WaveNetConfig {
     layers: "layers per stack, dilations 1…2^(layers-1)",
@@ -333,6 +344,27 @@ fn registry() -> Vec<(&'static str, &'static str, Box<dyn Model>)> {
             LasConfig::default,
             &[],
             attention::las_speller_step,
+        ),
+        entry(
+            "switch_ffn",
+            "Switch Transformer MoE FFN block, top-1 with a capacity: x [T, d] -> y",
+            MoeConfig::switch,
+            &[],
+            moe::switch_ffn,
+        ),
+        entry(
+            "mixtral_block",
+            "Mixtral-style sparse MoE block, top-2 of 8 SwiGLU experts: x [T, d] -> y",
+            MoeConfig::mixtral,
+            &[],
+            moe::mixtral_block,
+        ),
+        entry(
+            "deepseek_moe",
+            "DeepSeek-style MoE layer, 64 fine-grained experts top-6 plus shared experts: x [T, d] -> y",
+            MoeConfig::deepseek,
+            &[],
+            moe::deepseek_moe,
         ),
         entry(
             "wavenet",

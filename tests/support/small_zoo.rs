@@ -19,6 +19,9 @@ pub const SMALL: &[(&str, &str, &str)] = &[
     ("nmt_decoder_step", NMT, "N=2 S=4"),
     ("las_listener", LAS, "N=2"),
     ("las_speller_step", LAS, "N=2 U=2"),
+    ("switch_ffn", "d_model=6 d_ff=10 experts=4 capacity_factor=1.5", "T=9"),
+    ("mixtral_block", "d_model=8 d_ff=12 experts=4", "T=7"),
+    ("deepseek_moe", "d_model=8 d_ff=6 experts=16 k=3 shared=10", "T=11"),
     ("wavenet", WAVENET, "N=1 T=10"),
     ("wavenet_step", WAVENET, "N=2"),
 ];

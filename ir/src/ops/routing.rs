@@ -74,16 +74,14 @@ impl MoeStrategy {
 /// A machine as the MoE strategy cost sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MoeMachine {
-    /// f32 FLOP/s of the register-tiled GEMM (dense and gather).
+    /// f32 FLOP/s of the register-tiled GEMM (dense and gather) on long panels.
     pub gemm_flops: f64,
-    /// Bytes/s of weights streamed from memory.
+    /// f32 FLOP/s of the loop strategy's row-by-row products on many rows.
+    pub loop_flops: f64,
+    /// Bytes/s of expert weights streamed in.
     pub bandwidth: f64,
-    /// f32 FLOP/s of the matrix-vector loop when its weights are in cache.
-    pub gemv_flops: f64,
     /// Rows of a GEMM panel: each expert's rows are padded to a multiple.
     pub panel_rows: usize,
-    /// Bytes of cache that keep an expert's weights between the loop's pairs.
-    pub cache: f64,
 }
 
 /// The sizes that decide a `moe` layer's cost.
@@ -115,41 +113,37 @@ impl MoeShape {
         e * (1.0 - (1.0 - self.k as f64 / e).powi(self.tokens.min(1 << 20) as i32))
     }
 
-    /// Expert weight bytes a strategy reads (the expected count for `Gather`).
+    /// Expert weight bytes a strategy reads (the expected count for `Gather` and
+    /// `Loop`: each touched expert once).
     pub fn weight_bytes(&self, s: MoeStrategy) -> f64 {
-        let pairs = (self.tokens * self.k) as f64;
         match s {
             MoeStrategy::Dense => self.experts as f64 * self.expert_bytes(),
-            MoeStrategy::Gather | MoeStrategy::Auto => self.touched() * self.expert_bytes(),
-            MoeStrategy::Loop => pairs * self.expert_bytes(),
+            MoeStrategy::Gather | MoeStrategy::Loop | MoeStrategy::Auto => self.touched() * self.expert_bytes(),
         }
     }
 
-    /// Estimated seconds of the experts' work under `s` on `m`: the time to
-    /// stream the weights it reads or to do its FLOPs, whichever is longer.
-    /// Gather pads each touched expert's rows to whole panels (half a panel
-    /// each on average); the loop re-reads an expert's weights from cache, not
-    /// memory, when they fit.
+    /// Estimated seconds of the experts' work under `s` on `m`: its FLOPs at the
+    /// strategy's rate, which falls with few rows per expert (`m/(m + m₀)`: a
+    /// weight loaded is used by `m` rows), plus the time to stream the weights it
+    /// reads. Dense and gather pad each expert's rows to whole panels (half a
+    /// panel more on average); the loop's rows are the pairs themselves.
     pub fn cost(&self, s: MoeStrategy, m: &MoeMachine) -> f64 {
         let per_row = 2.0 * self.mats() * (self.d_model * self.d_ff) as f64;
         let pairs = (self.tokens * self.k) as f64;
-        match s {
+        let panel = m.panel_rows as f64;
+        let (rows, experts, rate, m0) = match s {
             MoeStrategy::Dense => {
-                let rows = (self.tokens.div_ceil(m.panel_rows) * m.panel_rows * self.experts) as f64;
-                (rows * per_row / m.gemm_flops).max(self.weight_bytes(s) / m.bandwidth)
+                let per = (self.tokens as f64 / panel).ceil() * panel;
+                (per * self.experts as f64, self.experts as f64, m.gemm_flops, GEMM_M0)
             }
             MoeStrategy::Gather | MoeStrategy::Auto => {
-                // Each touched expert's rows padded to whole panels: one panel at
-                // least, half a panel more on average.
-                let (touched, panel) = (self.touched(), m.panel_rows as f64);
-                let rows = touched * panel * (pairs / touched / panel + 0.5).max(1.0);
-                (rows * per_row / m.gemm_flops).max(self.weight_bytes(s) / m.bandwidth)
+                let touched = self.touched();
+                (touched * panel * (pairs / touched / panel + 0.5).max(1.0), touched, m.gemm_flops, GEMM_M0)
             }
-            MoeStrategy::Loop => {
-                let streamed = if self.expert_bytes() <= m.cache { self.touched() } else { pairs };
-                (pairs * per_row / m.gemv_flops).max(streamed * self.expert_bytes() / m.bandwidth)
-            }
-        }
+            MoeStrategy::Loop => (pairs, self.touched(), m.loop_flops, LOOP_M0),
+        };
+        let per_expert = rows / experts;
+        rows * per_row / (rate * per_expert / (per_expert + m0)) + self.weight_bytes(s) / m.bandwidth
     }
 
     /// The cheapest strategy on `m` (ties to the earlier of dense, gather, loop).
@@ -164,6 +158,14 @@ impl MoeShape {
         best.0
     }
 }
+
+/// Rows per expert at which the GEMM reaches half its rate (its packed weight
+/// panels are reused by few rows below that); measured, docs/performance.md
+/// (*Mixture of experts*).
+const GEMM_M0: f64 = 20.0;
+/// The same for the loop strategy, whose weight rows each feed every row of the
+/// expert from L1.
+const LOOP_M0: f64 = 2.0;
 
 impl Moe {
     /// Slots per expert for `tokens` tokens and `experts` experts (`None`: unlimited).
@@ -329,10 +331,10 @@ pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, Str
             if w2.shape != Shape(vec![e.clone(), h.clone(), d.clone()]) || w2.dtype != x.dtype {
                 return Err(format!("moe expects w2 {}[{e}, {h}, {d}], found {w2}", x.dtype));
             }
-            if let Some(w3) = ins.get(4) {
-                if w3.shape != w1.shape || w3.dtype != x.dtype {
-                    return Err(format!("moe expects w3 (gated experts) {}[{e}, {d}, {h}] as w1, found {w3}", x.dtype));
-                }
+            if let Some(w3) = ins.get(4)
+                && (w3.shape != w1.shape || w3.dtype != x.dtype)
+            {
+                return Err(format!("moe expects w3 (gated experts) {}[{e}, {d}, {h}] as w1, found {w3}", x.dtype));
             }
             Ok(vec![x.with_dtype(x.dtype)])
         }

@@ -2,9 +2,10 @@
 //! sorted by expert into row panels, and one grouped GEMM per weight matrix.
 //!
 //! - `sort` (serial): counts per expert; each expert's rows start on a panel
-//!   boundary (`MR` rows on a CPU, 1 on the GPU); `group[panel]` is the panel's
-//!   expert (−1 past the last); `perm[row]` the row's token (−1: padding);
-//!   `pos[pair]` the pair's row (−1: dropped).
+//!   boundary (`MR` rows on a CPU, 1 on the GPU and for the `loop` strategy);
+//!   `group[panel]` is the panel's expert (−1 past the last); `perm[row]` the
+//!   row's token (−1: padding); `pos[pair]` the pair's row (−1: dropped);
+//!   `cursor[e]` ends where expert `e`'s rows end.
 //! - `gather`: `xs[row] = x[perm[row]]`, zeros for padding.
 //! - the products: on a CPU the packed GEMM of `gemm.rs` with
 //!   [`OperandB::Grouped`] (each panel multiplies its expert's packed weights,
@@ -16,7 +17,7 @@
 //! The rows are bounded by `pairs + min(E, pairs)·(MR − 1)`, so the buffers are
 //! sized at compile time while the split between experts is decided per run.
 
-use super::{Layer, Pairs, Rows, combine, par};
+use super::{Layer, Pairs, combine, par};
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
 use crate::lower::expr::region;
 use crate::lower::gemm::{DirectA, Extra, GemmSpec, OperandA, OperandB, PackSrc, gemm, pack};
@@ -25,9 +26,46 @@ use crate::Error;
 use smelt_ir::{BinaryOp, Expr as IrExpr};
 
 pub(super) fn lower(l: &mut Lowerer, ly: &Layer, pairs: &Pairs) -> Result<(), Error> {
-    let (t, d, h, e, node) = (ly.t, ly.d, ly.h, ly.e, ly.node);
-    let np = t * pairs.per;
+    let (d, h, node) = (ly.d, ly.h, ly.node);
     let panel = if l.target.is_gpu() { 1 } else { l.target.mr };
+    let s = sort(l, ly, pairs, panel);
+    let (rows, xs) = (s.rows, s.xs);
+    // The products.
+    let hs = l.temp(&format!("{node}.hidden"), Scalar::F32, (rows * h) as u64);
+    let act = IrExpr::unary(ly.m.activation, IrExpr::input(0));
+    let g = Grouped { node, rows, panel, group: s.group };
+    match ly.w3 {
+        Some(w3) => {
+            let gs = l.temp(&format!("{node}.gate_in"), Scalar::F32, (rows * h) as u64);
+            g.product(l, "up3", xs, d, w3, h, gs, None, IrExpr::input(0))?;
+            g.product(l, "up", xs, d, ly.w1, h, hs, Some(gs), IrExpr::binary(BinaryOp::Mul, act, IrExpr::input(1)))?;
+        }
+        None => g.product(l, "up", xs, d, ly.w1, h, hs, None, act)?,
+    }
+    let ys = l.temp(&format!("{node}.expert_out"), Scalar::F32, (rows * d) as u64);
+    g.product(l, "down", hs, h, ly.w2, d, ys, None, IrExpr::input(0))?;
+    combine(l, ly, pairs, s.pos, ys);
+    Ok(())
+}
+
+/// The pairs sorted by expert (see the module doc).
+pub(super) struct Sorted {
+    /// Rows (kept pairs and padding), sized for the worst case.
+    pub rows: usize,
+    pub pos: BufIdx,
+    /// `i64[rows / panel]`: each panel's expert, −1 past the last.
+    pub group: BufIdx,
+    /// `i64[E]`: where each expert's rows end.
+    pub ends: BufIdx,
+    /// `f32[rows, D]`: the rows' tokens.
+    pub xs: BufIdx,
+}
+
+/// Sorts the pairs by expert, each expert's rows starting on a multiple of
+/// `panel`, and gathers their tokens.
+pub(super) fn sort(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, panel: usize) -> Sorted {
+    let (t, d, e, node) = (ly.t, ly.d, ly.e, ly.node);
+    let np = t * pairs.per;
     let rows = (np + e.min(np) * (panel - 1)).div_ceil(panel) * panel;
     let panels = rows / panel;
     let perm = l.temp(&format!("{node}.perm"), Scalar::I64, rows as u64);
@@ -105,38 +143,22 @@ pub(super) fn lower(l: &mut Lowerer, ly: &Layer, pairs: &Pairs) -> Result<(), Er
         });
     }
     l.step(node, kb.finish(), vec![perm, ly.x, xs]);
-
-    // The products.
-    let hs = l.temp(&format!("{node}.hidden"), Scalar::F32, (rows * h) as u64);
-    let act = IrExpr::unary(ly.m.activation, IrExpr::input(0));
-    let g = Grouped { node, rows, panel, group };
-    match ly.w3 {
-        Some(w3) => {
-            let gs = l.temp(&format!("{node}.gate_in"), Scalar::F32, (rows * h) as u64);
-            g.product(l, "up3", xs, d, w3, h, gs, None, IrExpr::input(0))?;
-            g.product(l, "up", xs, d, ly.w1, h, hs, Some(gs), IrExpr::binary(BinaryOp::Mul, act, IrExpr::input(1)))?;
-        }
-        None => g.product(l, "up", xs, d, ly.w1, h, hs, None, act)?,
-    }
-    let ys = l.temp(&format!("{node}.expert_out"), Scalar::F32, (rows * d) as u64);
-    g.product(l, "down", hs, h, ly.w2, d, ys, None, IrExpr::input(0))?;
-    combine(l, ly, pairs, Rows::Sorted(pos), ys);
-    Ok(())
+    Sorted { rows, pos, group, ends: cursor, xs }
 }
 
 /// The sorted rows' layout.
-struct Grouped<'a> {
-    node: &'a str,
-    rows: usize,
-    panel: usize,
-    group: BufIdx,
+pub(super) struct Grouped<'a> {
+    pub node: &'a str,
+    pub rows: usize,
+    pub panel: usize,
+    pub group: BufIdx,
 }
 
 impl Grouped<'_> {
     /// `c[r] = epilogue(a[r] · w[group(r)], extra[r])` for the rows of used panels:
     /// `a` is `[rows, k]`, `w` `[E, k, n]`, `c` and the extra `[rows, n]`.
     #[allow(clippy::too_many_arguments)]
-    fn product(
+    pub fn product(
         &self,
         l: &mut Lowerer,
         what: &str,

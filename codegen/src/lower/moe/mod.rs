@@ -12,7 +12,8 @@
 //!   each token's rows weighted and summed;
 //! - **dense**: the same with every expert on every token, the unchosen pairs
 //!   weighted 0;
-//! - **loop** (`pairs.rs`): a matrix-vector product per chosen pair.
+//! - **loop** (`pairs.rs`): the pairs sorted by expert without padding, each
+//!   expert's rows multiplied by its weights in a loop (no register tiling).
 //!
 //! The strategy is the target's (`--schedule moe=`), else the layer's, else the
 //! cheapest by [`MoeShape::cost`] at this binding's token count: plans are
@@ -233,28 +234,16 @@ fn everyone(l: &mut Lowerer, ly: &Layer, chosen: &Pairs) -> Pairs {
     Pairs { experts: idx, weights: wts, per: e }
 }
 
-/// Where each pair's expert output row is: `pos[p]` in a sorted buffer, or row
-/// `p` itself (kept where `experts[p] ≥ 0`).
-enum Rows {
-    Sorted(BufIdx),
-    ByPair(BufIdx),
-}
-
-/// `out[t] = Σ_j weights[t·per + j] · ys[row(t·per + j)]` over the kept pairs, in
-/// f32 (the sum of at most `per` terms).
-fn combine(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, rows: Rows, ys: BufIdx) {
+/// `out[t] = Σ_j weights[t·per + j] · ys[pos[t·per + j]]` over the kept pairs
+/// (`pos` ≥ 0), in f32 (the sum of at most `per` terms).
+fn combine(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, pos: BufIdx, ys: BufIdx) {
     let (t, d, per, node) = (ly.t, ly.d, pairs.per, ly.node);
     let ys_len = l.prog.buffer(ys).len;
     let mut kb = KernelBuilder::new(l.kernel_name(node, "combine"));
-    let (rb, sorted) = match rows {
-        Rows::Sorted(b) => (b, true),
-        Rows::ByPair(b) => (b, false),
-    };
     let rv = kb.buffer("rows", Scalar::I64, (t * per) as u64, Access::Read);
     let wb = kb.buffer("weights", Scalar::F64, (t * per) as u64, Access::Read);
     let yb = kb.buffer("ys", Scalar::F32, ys_len, Access::Read);
     let ob = kb.buffer("out", Scalar::F32, (t * d) as u64, Access::ReadWrite);
-    let row_of = move |p: Expr, v: Expr| if sorted { v } else { Expr::select(v.ge(Expr::i(0)), p, Expr::i(-1)) };
     if l.target.is_gpu() {
         // One invocation per output element.
         kb.for_("to", Expr::i(0), Expr::i((t * d) as i64), LoopKind::Parallel, |kb, to| {
@@ -264,7 +253,7 @@ fn combine(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, rows: Rows, ys: BufIdx) {
             kb.set(acc, Expr::f(0.0));
             kb.for_n("j", per as u64, |kb, j| {
                 let p = kb.let_("p", tok.clone() * per as i64 + j);
-                let r = kb.let_("r", row_of(p.clone(), Expr::load(rv, p.clone())));
+                let r = kb.let_("r", Expr::load(rv, p.clone()));
                 kb.if_(r.clone().ge(Expr::i(0)), |kb| {
                     let w = Expr::cast(Scalar::F32, Expr::load(wb, p));
                     kb.set(acc, Expr::var(acc) + w * Expr::load(yb, r * d as i64 + o.clone()));
@@ -280,7 +269,7 @@ fn combine(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, rows: Rows, ys: BufIdx) {
             kb.for_("o", Expr::i(0), Expr::i(d as i64), vw, |kb, o| kb.store(ob, base.clone() + o, Expr::f(0.0)));
             kb.for_n("j", per as u64, |kb, j| {
                 let p = kb.let_("p", tok.clone() * per as i64 + j);
-                let r = kb.let_("r", row_of(p.clone(), Expr::load(rv, p.clone())));
+                let r = kb.let_("r", Expr::load(rv, p.clone()));
                 kb.if_(r.clone().ge(Expr::i(0)), |kb| {
                     let w = kb.let_("w", Expr::cast(Scalar::F32, Expr::load(wb, p)));
                     let src = kb.let_("src", r * d as i64);
@@ -292,5 +281,5 @@ fn combine(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, rows: Rows, ys: BufIdx) {
             });
         });
     }
-    l.step(node, kb.finish(), vec![rb, pairs.weights, ys, ly.out]);
+    l.step(node, kb.finish(), vec![pos, pairs.weights, ys, ly.out]);
 }

@@ -1,44 +1,60 @@
-//! The `loop` strategy of `moe`: per chosen (token, expert) pair, matrix-vector
-//! products with that expert's weights — `h = act(x·w1[e])` (⊙ `x·w3[e]` when
-//! gated), then `y = h·w2[e]` — and the weighted sum of each token's rows. No
-//! sorting, padding or packing; each pair streams its expert's weights again,
-//! which is what the cost model charges it.
+//! The `loop` strategy of `moe`: each expert's kept tokens in a loop over that
+//! expert's weights — `h = act(x·w1[e])` (⊙ `x·w3[e]` when gated), then
+//! `y = h·w2[e]` — with the pairs sorted by expert as for `gather` but without
+//! padding to panels, then each token's rows weighted and summed. Each touched
+//! expert's weights are read once, in order; no packing, no padded rows, but no
+//! register tiling either: the strategy for few tokens per expert (decode).
 //!
-//! On a CPU each parallel iteration is one pair and one block of `4·w` output
-//! columns, accumulated in four `w`-lane registers over the whole depth (the
-//! weights' rows are read as they lie, one contiguous block per row); the
-//! columns past the last whole block are one scalar loop. On the GPU each
-//! invocation is one output element.
+//! On a CPU each parallel iteration is one expert and one chunk of output
+//! columns: four rows of the weights at a time stream through L1 and are
+//! multiplied into each of the expert's token rows, whose chunks stay in L1/L2.
+//! On the GPU it is `gather`'s per-element product over the unpadded rows.
 
-use super::{Layer, Pairs, Rows, combine, par};
-use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar, Ty};
+use super::grouped::{Grouped, Sorted, sort};
+use super::{Layer, Pairs, combine, par};
+use crate::kernel::{Access, BinOp, Expr, KernelBuilder, LoopKind, Scalar};
 use crate::lower::expr::unary_f32;
 use crate::lower::{BufIdx, Lowerer};
 use crate::Error;
-use smelt_ir::UnaryOp;
+use smelt_ir::{BinaryOp, Expr as IrExpr, UnaryOp};
 
 pub(super) fn lower(l: &mut Lowerer, ly: &Layer, pairs: &Pairs) -> Result<(), Error> {
-    let (t, d, h, node) = (ly.t, ly.d, ly.h, ly.node);
-    let np = t * pairs.per;
-    let hs = l.temp(&format!("{node}.hidden"), Scalar::F32, (np * h) as u64);
-    let ys = l.temp(&format!("{node}.expert_out"), Scalar::F32, (np * d) as u64);
-    let up = |gate: Option<(UnaryOp, Option<BufIdx>)>| Gemv { a: ly.x, a_per_pair: false, k: d, n: h, gate };
-    let gated = ly.w3.map(|w3| {
-        let gs = l.temp(&format!("{node}.gate_in"), Scalar::F32, (np * h) as u64);
-        gemv(l, ly, pairs, "up3", &up(None), w3, gs);
-        gs
-    });
-    gemv(l, ly, pairs, "up", &up(Some((ly.m.activation, gated))), ly.w1, hs);
-    gemv(l, ly, pairs, "down", &Gemv { a: hs, a_per_pair: true, k: h, n: d, gate: None }, ly.w2, ys);
-    combine(l, ly, pairs, Rows::ByPair(pairs.experts), ys);
+    let (d, h, node) = (ly.d, ly.h, ly.node);
+    let s = sort(l, ly, pairs, 1);
+    let rows = s.rows;
+    let hs = l.temp(&format!("{node}.hidden"), Scalar::F32, (rows * h) as u64);
+    let ys = l.temp(&format!("{node}.expert_out"), Scalar::F32, (rows * d) as u64);
+    let gs = ly.w3.map(|_| l.temp(&format!("{node}.gate_in"), Scalar::F32, (rows * h) as u64));
+    if l.target.is_gpu() {
+        let g = Grouped { node, rows, panel: 1, group: s.group };
+        let act = IrExpr::unary(ly.m.activation, IrExpr::input(0));
+        if let (Some(w3), Some(gs)) = (ly.w3, gs) {
+            g.product(l, "up3", s.xs, d, w3, h, gs, None, IrExpr::input(0))?;
+            g.product(l, "up", s.xs, d, ly.w1, h, hs, Some(gs), IrExpr::binary(BinaryOp::Mul, act, IrExpr::input(1)))?;
+        } else {
+            g.product(l, "up", s.xs, d, ly.w1, h, hs, None, act)?;
+        }
+        g.product(l, "down", hs, h, ly.w2, d, ys, None, IrExpr::input(0))?;
+    } else {
+        let up = |gate| Gemv { a: s.xs, k: d, n: h, gate };
+        if let (Some(w3), Some(gs)) = (ly.w3, gs) {
+            gemv(l, ly, &s, "up3", &up(None), w3, gs);
+        }
+        gemv(l, ly, &s, "up", &up(Some((ly.m.activation, gs))), ly.w1, hs);
+        gemv(l, ly, &s, "down", &Gemv { a: hs, k: h, n: d, gate: None }, ly.w2, ys);
+    }
+    combine(l, ly, pairs, s.pos, ys);
     Ok(())
 }
 
-/// One matrix-vector product per pair: `out[p] = f(a[row(p)] · w[experts[p]])`,
-/// `w` of `[E, k, n]`; `row(p)` is the pair's token, or `p` itself.
+/// Output columns per parallel iteration: 4 KiB of each token row, so that a few
+/// rows' chunks stay in L1 while four weight rows stream through.
+const CHUNK: usize = 1024;
+
+/// Each expert's rows times its weights: `out[r] = f(a[r] · w[e])` for the rows
+/// `r` of expert `e`; `a` is `[rows, k]`, `w` `[E, k, n]`.
 struct Gemv {
     a: BufIdx,
-    a_per_pair: bool,
     k: usize,
     n: usize,
     /// The epilogue: `act(z)`, times the same element of the given buffer (the
@@ -46,102 +62,72 @@ struct Gemv {
     gate: Option<(UnaryOp, Option<BufIdx>)>,
 }
 
-fn gemv(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, what: &str, g: &Gemv, w: BufIdx, out: BufIdx) {
-    let np = ly.t * pairs.per;
-    let (k, n, per) = (g.k, g.n, pairs.per as i64);
+fn gemv(l: &mut Lowerer, ly: &Layer, s: &Sorted, what: &str, g: &Gemv, w: BufIdx, out: BufIdx) {
+    let (rows, e) = (s.rows, ly.e);
+    let (k, n) = (g.k, g.n);
     let len = |l: &Lowerer, b: BufIdx| l.prog.buffer(b).len;
     let mut kb = KernelBuilder::new(l.kernel_name(ly.node, what));
-    let eb = kb.buffer("experts", Scalar::I64, np as u64, Access::Read);
+    let nb = kb.buffer("ends", Scalar::I64, e as u64, Access::Read);
     let ab = kb.buffer("a", Scalar::F32, len(l, g.a), Access::Read);
     let wb = kb.buffer("w", Scalar::F32, len(l, w), Access::Read);
-    let ob = kb.buffer("out", Scalar::F32, (np * n) as u64, Access::Write);
+    let ob = kb.buffer("out", Scalar::F32, (rows * n) as u64, Access::ReadWrite);
     let gate = g.gate.map(|(act, b)| (act, b.map(|b| kb.buffer("gate", Scalar::F32, len(l, b), Access::Read))));
-    // The epilogue on `lanes` lanes of row `p` from column `j`.
-    let finish = |kb: &mut KernelBuilder, z: Expr, at: Expr, lanes: u32| -> Expr {
-        match gate {
-            None => z,
-            Some((act, other)) => {
-                let a = unary_f32(kb, act, z, lanes);
-                match other {
-                    None => a,
-                    Some(gb) if lanes == 1 => a * Expr::load(gb, at),
-                    Some(gb) => a * Expr::loadv(gb, at, lanes),
-                }
-            }
-        }
-    };
-    let a_row = move |p: &Expr| if g.a_per_pair { p.clone() } else { p.clone() / Expr::i(per) };
-    if l.target.is_gpu() {
-        kb.for_("pj", Expr::i(0), Expr::i((np * n) as i64), LoopKind::Parallel, |kb, pj| {
-            let p = kb.let_("p", pj.clone() / Expr::i(n as i64));
-            let j = kb.let_("j", pj.clone() % Expr::i(n as i64));
-            let ex = kb.let_("ex", Expr::load(eb, p.clone()));
-            kb.if_(ex.clone().ge(Expr::i(0)), |kb| {
-                let arow = kb.let_("arow", a_row(&p) * k as i64);
-                let wbase = kb.let_("wbase", ex * (k * n) as i64 + j);
-                let acc = kb.var("acc", Ty::F32);
-                kb.set(acc, Expr::f(0.0));
-                kb.for_n("i", k as u64, |kb, i| {
-                    let v = Expr::load(ab, arow.clone() + i.clone()) * Expr::load(wb, wbase.clone() + i * n as i64);
-                    kb.set(acc, Expr::var(acc) + v);
+    let vw = LoopKind::Vectorized(l.target.vector_width);
+    let chunk = CHUNK.min(n);
+    let chunks = n.div_ceil(chunk);
+    let kind = par(l, e * chunks, rows * k * n);
+    kb.for_("it", Expr::i(0), Expr::i((e * chunks) as i64), kind, |kb, it| {
+        let ex = kb.let_("ex", it.clone() / Expr::i(chunks as i64));
+        let c = kb.let_("c", it.clone() % Expr::i(chunks as i64));
+        let prev = Expr::load(nb, Expr::bin(BinOp::Max, ex.clone() - Expr::i(1), Expr::i(0)));
+        let lo = kb.let_("lo", Expr::select(ex.clone().gt(Expr::i(0)), prev, Expr::i(0)));
+        let hi = kb.let_("hi", Expr::load(nb, ex.clone()));
+        kb.if_(hi.clone().gt(lo.clone()), |kb| {
+            let j0 = kb.let_("j0", c * chunk as i64);
+            let cols = kb.let_("cols", Expr::bin(BinOp::Min, Expr::i(chunk as i64), Expr::i(n as i64) - j0.clone()));
+            let wbase = kb.let_("wbase", ex * (k * n) as i64 + j0.clone());
+            let each_row = |kb: &mut KernelBuilder, f: &dyn Fn(&mut KernelBuilder, Expr, Expr)| {
+                kb.for_("r", lo.clone(), hi.clone(), LoopKind::Serial, |kb, r| {
+                    let obase = kb.let_("obase", r.clone() * n as i64 + j0.clone());
+                    f(kb, r, obase);
                 });
-                let y = finish(kb, Expr::var(acc), pj.clone(), 1);
-                kb.store(ob, pj, y);
-            });
-        });
-    } else {
-        let lanes = l.target.vector_width;
-        let bw = 4 * lanes as usize;
-        let blocks = n.div_ceil(bw);
-        let full = n / bw;
-        let accs: Vec<_> = (0..4).map(|v| kb.var(&format!("acc{v}"), Ty::vec(Scalar::F32, lanes))).collect();
-        let kind = par(l, np * blocks, np * k * n);
-        kb.for_("it", Expr::i(0), Expr::i((np * blocks) as i64), kind, |kb, it| {
-            let p = kb.let_("p", it.clone() / Expr::i(blocks as i64));
-            let jb = kb.let_("jb", it.clone() % Expr::i(blocks as i64));
-            let ex = kb.let_("ex", Expr::load(eb, p.clone()));
-            kb.if_(ex.clone().ge(Expr::i(0)), |kb| {
-                let arow = kb.let_("arow", a_row(&p) * k as i64);
-                let j0 = kb.let_("j0", jb.clone() * bw as i64);
-                let wbase = kb.let_("wbase", ex * (k * n) as i64 + j0.clone());
-                let obase = kb.let_("obase", p.clone() * n as i64 + j0.clone());
-                let whole = |kb: &mut KernelBuilder| {
-                    for &a in &accs {
-                        kb.set(a, Expr::splat(Expr::f(0.0), lanes));
-                    }
-                    kb.for_n("i", k as u64, |kb, i| {
-                        let xi = kb.let_("xi", Expr::splat(Expr::load(ab, arow.clone() + i.clone()), lanes));
-                        let row = kb.let_("row", wbase.clone() + i * n as i64);
-                        for (v, &a) in accs.iter().enumerate() {
-                            let wv = Expr::loadv(wb, row.clone() + (v * lanes as usize) as i64, lanes);
-                            kb.set(a, Expr::fma(xi.clone(), wv, Expr::var(a)));
+            };
+            each_row(kb, &|kb, _, obase| kb.for_("j", Expr::i(0), cols.clone(), vw, |kb, j| kb.store(ob, obase + j, Expr::f(0.0))));
+            let step = |kb: &mut KernelBuilder, i0: Expr, q: usize| {
+                let wr: Vec<Expr> = (0..q).map(|u| kb.let_("wrow", wbase.clone() + (i0.clone() + u as i64) * n as i64)).collect();
+                each_row(kb, &|kb, r, obase| {
+                    let xs: Vec<Expr> = (0..q).map(|u| kb.let_("xi", Expr::load(ab, r.clone() * k as i64 + i0.clone() + u as i64))).collect();
+                    kb.for_("j", Expr::i(0), cols.clone(), vw, |kb, j| {
+                        let at = obase.clone() + j.clone();
+                        let mut sum = Expr::load(ob, at.clone());
+                        for (x, w0) in xs.iter().zip(&wr) {
+                            sum = Expr::fma(x.clone(), Expr::load(wb, w0.clone() + j.clone()), sum);
                         }
+                        kb.store(ob, at, sum);
                     });
-                    for (v, &a) in accs.iter().enumerate() {
-                        let at = kb.let_("at", obase.clone() + (v * lanes as usize) as i64);
-                        let y = finish(kb, Expr::var(a), at.clone(), lanes);
-                        kb.store(ob, at, y);
-                    }
-                };
-                let edge = |kb: &mut KernelBuilder| {
-                    kb.for_("j", j0.clone(), Expr::i(n as i64), LoopKind::Serial, |kb, j| {
-                        let acc = kb.var("acc", Ty::F32);
-                        kb.set(acc, Expr::f(0.0));
-                        let col = kb.let_("col", wbase.clone() - j0.clone() + j.clone());
-                        kb.for_n("i", k as u64, |kb, i| {
-                            let v = Expr::load(ab, arow.clone() + i.clone()) * Expr::load(wb, col.clone() + i * n as i64);
-                            kb.set(acc, Expr::var(acc) + v);
-                        });
-                        let at = kb.let_("at", p.clone() * n as i64 + j);
-                        let y = finish(kb, Expr::var(acc), at.clone(), 1);
+                });
+            };
+            let main = (k / 4 * 4) as i64;
+            kb.for_step("i", Expr::i(0), Expr::i(main), 4, LoopKind::Serial, |kb, i| step(kb, i, 4));
+            for i in main..k as i64 {
+                step(kb, Expr::i(i), 1);
+            }
+            if let Some((act, other)) = gate {
+                each_row(kb, &|kb, _, obase| {
+                    kb.for_("j", Expr::i(0), cols.clone(), vw, |kb, j| {
+                        let at = kb.let_("at", obase.clone() + j);
+                        let a = unary_f32(kb, act, Expr::load(ob, at.clone()), 1);
+                        let y = match other {
+                            Some(gb) => a * Expr::load(gb, at.clone()),
+                            None => a,
+                        };
                         kb.store(ob, at, y);
                     });
-                };
-                crate::lower::util::by_panel(kb, &jb, full, blocks, |kb, guarded| if guarded { edge(kb) } else { whole(kb) });
-            });
+                });
+            }
         });
-    }
-    let mut args = vec![pairs.experts, g.a, w, out];
+    });
+    let mut args = vec![s.ends, g.a, w, out];
     args.extend(g.gate.and_then(|(_, b)| b));
     l.step(ly.node, kb.finish(), args);
 }

@@ -1,7 +1,8 @@
 //! One importer per ONNX op family, as ONNX groups them: [`math`] (elementwise,
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
 //! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
-//! (LSTM, GRU, RNN), [`quant`] and [`attention`]. [`lookup`] maps an op type to its
+//! (LSTM, GRU, RNN), [`quant`], [`attention`] and, of ONNX Runtime's
+//! `com.microsoft` domain, [`moe`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
 pub mod attention;
@@ -10,6 +11,7 @@ pub mod conv_transpose;
 pub mod einsum;
 pub mod indexing;
 pub mod math;
+pub mod moe;
 pub mod nn;
 pub mod quant;
 pub mod reduce;
@@ -26,8 +28,11 @@ use smelt_ir::Value;
 /// left out when not requested).
 pub(crate) type Importer = fn(&mut Ctx, &NodeRef) -> Result<Vec<Value>>;
 
-/// The importer of an op type of the default domain.
+/// The importer of an op type of the default domain (or of `com.microsoft`).
 pub(crate) fn lookup(domain: &str, op: &str) -> Option<Importer> {
+    if domain == "com.microsoft" {
+        return moe::MS_IMPORTERS.iter().find(|(name, _)| *name == op).map(|(_, f)| *f);
+    }
     if !matches!(domain, "" | "ai.onnx") {
         return None;
     }
