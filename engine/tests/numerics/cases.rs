@@ -428,8 +428,11 @@ pub fn quant_and_routing() -> Vec<Case> {
     // gated, normalize, routing). Routing "one" sends every token to expert 0 first
     // (its logit +20); "none" gives expert E−1 the top logit of every token and a
     // capacity of 1, so all tokens but one lose that pair (and with k = 1 are
-    // routed to no expert at all).
+    // routed to no expert at all). "nan": no token chooses expert E−1 (its logit
+    // −20), whose w1 is NaN: it must not reach the output (dense computes it, and
+    // must leave it out rather than weight it by 0).
     let moe_cases = [
+        (8, 5, 4, 6, 2, "relu", 0.0, false, true, "nan"),
         (7, 5, 3, 6, 2, "relu", 0.0, false, true, ""),
         (13, 6, 4, 5, 1, "gelu", 0.6, false, true, ""),
         (1, 3, 2, 3, 2, "silu", 0.0, false, true, ""),
@@ -457,6 +460,7 @@ pub fn quant_and_routing() -> Vec<Case> {
                 match routing {
                     "one" => row[0] += 20.0,
                     "none" => row[e - 1] += 20.0,
+                    "nan" => row[e - 1] -= 20.0,
                     _ => {}
                 }
             }
@@ -467,7 +471,14 @@ pub fn quant_and_routing() -> Vec<Case> {
                 mats.push(("w3", vec![e, d, h]));
             }
             for (p, s) in mats {
-                c.weights.insert(p.into(), tensor(&mut rng, F32, &s, Any));
+                let mut w = tensor(&mut rng, F32, &s, Any);
+                if routing == "nan" && p == "w1" {
+                    let mut v = w.to_f32();
+                    let per = v.len() / e;
+                    v[(e - 1) * per..].fill(f32::NAN);
+                    w = Tensor::f32(s.clone(), v).expect("sized");
+                }
+                c.weights.insert(p.into(), w);
             }
             v.push(c);
         }

@@ -60,6 +60,10 @@ struct Pairs {
     experts: BufIdx,
     weights: BufIdx,
     per: usize,
+    /// `i64[pairs]`, 0 for a pair computed but not chosen (dense): `combine`
+    /// leaves it out, so that an unchosen expert's NaN or infinity does not
+    /// reach the output as `0·NaN`.
+    chosen: Option<BufIdx>,
 }
 
 /// The strategy this layer runs with at this binding.
@@ -204,7 +208,7 @@ fn route(l: &mut Lowerer, ly: &Layer, logits: BufIdx) -> Pairs {
         });
         l.step(node, kb.finish(), vec![idx, counts]);
     }
-    Pairs { experts: idx, weights: wts, per: k }
+    Pairs { experts: idx, weights: wts, per: k, chosen: None }
 }
 
 /// The dense strategy's pairs: every expert for every token, weighted by its
@@ -213,25 +217,33 @@ fn everyone(l: &mut Lowerer, ly: &Layer, chosen: &Pairs) -> Pairs {
     let (t, e, k, node) = (ly.t, ly.e, chosen.per, ly.node);
     let idx = l.temp(&format!("{node}.all_experts"), Scalar::I64, (t * e) as u64);
     let wts = l.temp(&format!("{node}.all_weights"), Scalar::F64, (t * e) as u64);
+    let keep = l.temp(&format!("{node}.chosen"), Scalar::I64, (t * e) as u64);
     let kind = par(l, t, t * e * 4);
     let mut kb = KernelBuilder::new(l.kernel_name(node, "dense_pairs"));
     let ci = kb.buffer("experts", Scalar::I64, (t * k) as u64, Access::Read);
     let cw = kb.buffer("weights", Scalar::F64, (t * k) as u64, Access::Read);
     let ai = kb.buffer("all_experts", Scalar::I64, (t * e) as u64, Access::Write);
     let aw = kb.buffer("all_weights", Scalar::F64, (t * e) as u64, Access::ReadWrite);
+    let ak = kb.buffer("chosen", Scalar::I64, (t * e) as u64, Access::ReadWrite);
     kb.for_("tok", Expr::i(0), Expr::i(t as i64), kind, |kb, tok| {
         kb.for_n("ex", e as u64, |kb, ex| {
-            kb.store(ai, tok.clone() * e as i64 + ex.clone(), ex.clone());
-            kb.store(aw, tok.clone() * e as i64 + ex, Expr::cast(Scalar::F64, Expr::f(0.0)));
+            let at = kb.let_("at", tok.clone() * e as i64 + ex.clone());
+            kb.store(ai, at.clone(), ex);
+            kb.store(aw, at.clone(), Expr::cast(Scalar::F64, Expr::f(0.0)));
+            kb.store(ak, at, Expr::i(0));
         });
         kb.for_n("j", k as u64, |kb, j| {
             let p = kb.let_("p", tok.clone() * k as i64 + j);
             let ex = kb.let_("ex", Expr::load(ci, p.clone()));
-            kb.if_(ex.clone().ge(Expr::i(0)), |kb| kb.store(aw, tok.clone() * e as i64 + ex, Expr::load(cw, p)));
+            kb.if_(ex.clone().ge(Expr::i(0)), |kb| {
+                let at = kb.let_("at", tok.clone() * e as i64 + ex);
+                kb.store(aw, at.clone(), Expr::load(cw, p));
+                kb.store(ak, at, Expr::i(1));
+            });
         });
     });
-    l.step(node, kb.finish(), vec![chosen.experts, chosen.weights, idx, wts]);
-    Pairs { experts: idx, weights: wts, per: e }
+    l.step(node, kb.finish(), vec![chosen.experts, chosen.weights, idx, wts, keep]);
+    Pairs { experts: idx, weights: wts, per: e, chosen: Some(keep) }
 }
 
 /// `out[t] = Σ_j weights[t·per + j] · ys[pos[t·per + j]]` over the kept pairs
@@ -241,6 +253,12 @@ fn combine(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, pos: BufIdx, ys: BufIdx) 
     let ys_len = l.prog.buffer(ys).len;
     let mut kb = KernelBuilder::new(l.kernel_name(node, "combine"));
     let rv = kb.buffer("rows", Scalar::I64, (t * per) as u64, Access::Read);
+    let cv = pairs.chosen.map(|_| kb.buffer("chosen", Scalar::I64, (t * per) as u64, Access::Read));
+    // The pair's row, or −1 when it is dropped or not chosen.
+    let row = move |p: Expr| match cv {
+        Some(cv) => Expr::select(Expr::load(cv, p.clone()).gt(Expr::i(0)), Expr::load(rv, p), Expr::i(-1)),
+        None => Expr::load(rv, p),
+    };
     let wb = kb.buffer("weights", Scalar::F64, (t * per) as u64, Access::Read);
     let yb = kb.buffer("ys", Scalar::F32, ys_len, Access::Read);
     let ob = kb.buffer("out", Scalar::F32, (t * d) as u64, Access::ReadWrite);
@@ -253,7 +271,7 @@ fn combine(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, pos: BufIdx, ys: BufIdx) 
             kb.set(acc, Expr::f(0.0));
             kb.for_n("j", per as u64, |kb, j| {
                 let p = kb.let_("p", tok.clone() * per as i64 + j);
-                let r = kb.let_("r", Expr::load(rv, p.clone()));
+                let r = kb.let_("r", row(p.clone()));
                 kb.if_(r.clone().ge(Expr::i(0)), |kb| {
                     let w = Expr::cast(Scalar::F32, Expr::load(wb, p));
                     kb.set(acc, Expr::var(acc) + w * Expr::load(yb, r * d as i64 + o.clone()));
@@ -269,7 +287,7 @@ fn combine(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, pos: BufIdx, ys: BufIdx) 
             kb.for_("o", Expr::i(0), Expr::i(d as i64), vw, |kb, o| kb.store(ob, base.clone() + o, Expr::f(0.0)));
             kb.for_n("j", per as u64, |kb, j| {
                 let p = kb.let_("p", tok.clone() * per as i64 + j);
-                let r = kb.let_("r", Expr::load(rv, p.clone()));
+                let r = kb.let_("r", row(p.clone()));
                 kb.if_(r.clone().ge(Expr::i(0)), |kb| {
                     let w = kb.let_("w", Expr::cast(Scalar::F32, Expr::load(wb, p)));
                     let src = kb.let_("src", r * d as i64);
@@ -281,5 +299,8 @@ fn combine(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, pos: BufIdx, ys: BufIdx) 
             });
         });
     }
-    l.step(node, kb.finish(), vec![pos, pairs.weights, ys, ly.out]);
+    let mut args = vec![pos];
+    args.extend(pairs.chosen);
+    args.extend([pairs.weights, ys, ly.out]);
+    l.step(node, kb.finish(), args);
 }
