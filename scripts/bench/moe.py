@@ -54,7 +54,7 @@ def chosen(smelt, path, backend, t):
         return f"? ({r.stderr.strip()[:80]})"
     if re.search(r"_dense_pairs\b", r.stdout):
         return "dense"
-    if re.search(r"_sort\b", r.stdout):
+    if re.search(r"_down_gemm\b", r.stdout):
         return "gather"
     if re.search(r"_down\b", r.stdout):
         return "loop"
@@ -92,8 +92,8 @@ def main():
             x = rng.standard_normal((t, d), dtype=np.float32)
             logits = rng.standard_normal((t, e), dtype=np.float32)
             slow = t * k * 4 * d * h > 20e9
-            runs = 3 if slow else 10
-            ort_ms, want = ort_time(path, {"x": x, "logits": logits}, runs, warmup=1)
+            runs, warmup = (3, 1) if slow else (20, 3)
+            ort_ms, want = ort_time(path, {"x": x, "logits": logits}, runs, warmup=warmup)
             if i == 0:
                 inp, out = os.path.join(dir, "in.safetensors"), os.path.join(dir, "out.safetensors")
                 save_file({"x": x, "logits": logits}, inp)
@@ -109,7 +109,7 @@ def main():
                     times[s] = None
                     continue
                 sched = [] if s == "auto" else ["--schedule", f"moe={s}"]
-                times[s] = smelt_time(a.smelt, path, a.backend, runs, "--warmup", "1", "--dim", f"T={t}", *sched)
+                times[s] = smelt_time(a.smelt, path, a.backend, runs, "--warmup", str(warmup), "--dim", f"T={t}", *sched)
             pick = chosen(a.smelt, path, a.backend, t)
             forced = [v for s, v in times.items() if s != "auto" and v is not None]
             best = min(forced) if forced else None

@@ -42,9 +42,6 @@ fn moe(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     let normalize = n.int("normalize_routing_weights", 0)? != 0;
     let x = cx.input(n, 0)?;
     let logits = cx.input(n, 1)?;
-    let fc1 = cx.input(n, 2)?;
-    let fc2 = cx.input(n, 4)?;
-    let fc3 = cx.opt_input(n, 6)?;
     let dims = cx.dims(x);
     let d = dims.last().cloned().ok_or_else(|| n.err("MoE input must have a hidden dim"))?;
     let flat = match dims.len() {
@@ -60,31 +57,34 @@ fn moe(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
         r => return Err(n.err(format!("MoE input must be [T, D] or [B, S, D], found rank {r}"))),
     };
     let k = usize::try_from(k).map_err(|_| n.err(format!("MoE k = {k}")))?;
-    // Constant weights are transposed here (folding leaves results over 2^24
-    // elements to run time, and an expert stack is usually larger).
-    let swap = |cx: &mut Ctx, w: Value| -> Result<Value> {
-        match cx.const_of(w) {
-            Some(t) if t.dtype() == DType::F32 && t.shape().len() == 3 => {
-                let [e, a, b] = t.shape()[..] else { unreachable!() };
-                let v = t.to_f32();
-                let mut out = vec![0f32; v.len()];
-                for ex in 0..e {
-                    let (src, dst) = (&v[ex * a * b..(ex + 1) * a * b], &mut out[ex * a * b..(ex + 1) * a * b]);
-                    for i in 0..a {
-                        for j in 0..b {
-                            dst[j * a + i] = src[i * b + j];
-                        }
-                    }
+    // Constant weights are transposed here, into params (folding leaves results
+    // over 2^24 elements to run time, and an expert stack is usually larger).
+    let swap = |cx: &mut Ctx, i: usize| -> Result<Value> {
+        let name = n.input_name(i).unwrap_or_default();
+        let known = cx.known(name).and_then(|k| k.tensor()).filter(|t| t.dtype() == DType::F32 && t.shape().len() == 3);
+        let Some(t) = known else {
+            let w = cx.input(n, i)?;
+            return cx.op(Op::Transpose { perm: Some(vec![0, 2, 1]) }, &[w]);
+        };
+        let [e, a, b] = t.shape()[..] else { unreachable!("rank 3") };
+        let v = t.to_f32();
+        let mut out = vec![0f32; v.len()];
+        for ex in 0..e {
+            let (src, dst) = (&v[ex * a * b..(ex + 1) * a * b], &mut out[ex * a * b..(ex + 1) * a * b]);
+            for i in 0..a {
+                for j in 0..b {
+                    dst[j * a + i] = src[i * b + j];
                 }
-                let t = Tensor::f32(vec![e, b, a], out).map_err(|m| n.err(m.to_string()))?;
-                Ok(cx.konst(t))
             }
-            _ => cx.op(Op::Transpose { perm: Some(vec![0, 2, 1]) }, &[w]),
         }
+        let t = Tensor::f32(vec![e, b, a], out).map_err(|m| n.err(m.to_string()))?;
+        let transposed = format!("{name}.transposed");
+        cx.add_initializer(&transposed, t);
+        cx.value_of(&transposed)
     };
-    let mut ins = vec![flat, logits, swap(cx, fc1)?, swap(cx, fc2)?];
-    if let Some(w3) = fc3 {
-        ins.push(swap(cx, w3)?);
+    let mut ins = vec![flat, logits, swap(cx, 2)?, swap(cx, 4)?];
+    if n.has_input(6) {
+        ins.push(swap(cx, 6)?);
     }
     let m = Moe { k, activation, normalize, capacity_factor: 0.0, strategy: MoeStrategy::Auto };
     let y = cx.op(Op::Moe(m), &ins)?;
