@@ -10,11 +10,16 @@
 //!   weights renormalized over the two;
 //! - [`deepseek_moe`]: DeepSeekMoE: many fine-grained experts (64, top-6, not
 //!   renormalized) plus shared SwiGLU experts every token goes through.
+//! - [`lstm_moe`]: Shazeer et al. (2017): a sparsely-gated MoE layer (relu experts,
+//!   the softmax over the top k) between two stacked LSTM layers, applied to every
+//!   time step and batch row. The gating is the inference form: the trained
+//!   noise of noisy top-k gating is not added.
 //!
 //! Layer norm stands in for the RMS norm of Mixtral and DeepSeek. The strategy is
 //! left to the backend (`auto`).
 
 use crate::layers::{self, Checks};
+use crate::rnn::{self, Cell};
 use smelt_ir::ops::{Moe, MoeStrategy};
 use smelt_ir::{Diagnostics, Graph, GraphBuilder, Op, TensorType, UnaryOp, Value, shape};
 
@@ -88,6 +93,52 @@ fn block(name: &'static str, cfg: &MoeConfig, activation: UnaryOp) -> Result<Gra
     let y = if cfg.shared > 0 { b.scope("shared", |b| swiglu(b, n, d, cfg.shared, y)) } else { y };
     let out = b.add(x, y);
     b.output("y", out);
+    b.finish()
+}
+
+/// Shazeer's LSTM–MoE–LSTM stack; the sizes are fixed (an MoE layer takes
+/// `[T·N, H]`, and reshapes keep symbolic dims only when they map to themselves).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LstmMoeConfig {
+    pub steps: usize,
+    pub batch: usize,
+    pub input: usize,
+    pub hidden: usize,
+    pub experts: usize,
+    pub k: usize,
+    pub d_ff: usize,
+}
+
+impl Default for LstmMoeConfig {
+    fn default() -> LstmMoeConfig {
+        LstmMoeConfig { steps: 32, batch: 4, input: 512, hidden: 512, experts: 32, k: 4, d_ff: 1024 }
+    }
+}
+
+/// `x [steps, batch, input] → y [steps, batch, hidden]`: LSTM, MoE on every
+/// step's hidden state, LSTM.
+pub fn lstm_moe(cfg: &LstmMoeConfig) -> Result<Graph, Diagnostics> {
+    let mut c = Checks::new("lstm_moe");
+    for (key, v) in [("steps", cfg.steps), ("batch", cfg.batch), ("input", cfg.input), ("hidden", cfg.hidden), ("d_ff", cfg.d_ff)] {
+        c.size(key, v);
+    }
+    c.range("experts", cfg.experts, 1, 4096);
+    c.range("k", cfg.k, 1, cfg.experts.max(1));
+    c.finish()?;
+    let (t, n, h, e) = (cfg.steps, cfg.batch, cfg.hidden, cfg.experts);
+    let mut b = GraphBuilder::new("lstm_moe");
+    let x = b.input("x", TensorType::f32(shape![t, n, cfg.input]));
+    let l1 = b.scope("lstm1", |b| rnn::layer(b, Cell::Lstm, x, cfg.input, h, false, None, None)).y;
+    let rows = layers::reshape(&mut b, l1, &[(t * n) as i64, h as i64]);
+    let logits = b.scope("gate", |b| layers::dense(b, rows, h, e, false));
+    let m = b.scope("experts", |b| {
+        let ins = [rows, logits, b.param("w1", TensorType::f32([e, h, cfg.d_ff])), b.param("w2", TensorType::f32([e, cfg.d_ff, h]))];
+        let m = Moe { k: cfg.k, activation: UnaryOp::Relu, normalize: true, capacity_factor: 0.0, strategy: MoeStrategy::Auto };
+        b.op(Op::Moe(m), &ins)
+    });
+    let m = layers::reshape(&mut b, m, &[t as i64, n as i64, h as i64]);
+    let y = b.scope("lstm2", |b| rnn::layer(b, Cell::Lstm, m, h, h, false, None, None)).y;
+    b.output("y", y);
     b.finish()
 }
 

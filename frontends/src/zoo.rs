@@ -9,7 +9,7 @@
 
 use crate::attention::{self, LasConfig, MhaConfig, NmtConfig, TransformerConfig};
 use crate::cnn::{self, DqnConfig, ResNetConfig};
-use crate::moe::{self, MoeConfig};
+use crate::moe::{self, LstmMoeConfig, MoeConfig};
 use crate::rl::{self, AlphaZeroConfig, DqnHeadConfig};
 use crate::rnn::{self, LmConfig, RnnConfig};
 use crate::wavenet::{self, WaveNetConfig};
@@ -168,6 +168,15 @@ settings!(MoeConfig {
     normalize: "routing weights renormalized over the k chosen",
     capacity_factor: "slots per expert as a share of T·k/E (0: no limit)",
     shared: "hidden width of the shared experts every token takes (0: none)",
+});
+settings!(LstmMoeConfig {
+    steps: "time steps (fixed)",
+    batch: "batch rows (fixed)",
+    input: "features per step",
+    hidden: "LSTM hidden units (the experts' width)",
+    experts: "experts",
+    k: "experts per row",
+    d_ff: "hidden width of each expert",
 });
 settings!(WaveNetConfig {
     layers: "layers per stack, dilations 1…2^(layers-1)",
@@ -365,6 +374,13 @@ fn registry() -> Vec<(&'static str, &'static str, Box<dyn Model>)> {
             MoeConfig::deepseek,
             &[],
             moe::deepseek_moe,
+        ),
+        entry(
+            "lstm_moe",
+            "Shazeer's sparsely-gated MoE between two LSTM layers: x [steps, batch, input] -> y",
+            LstmMoeConfig::default,
+            &[],
+            moe::lstm_moe,
         ),
         entry(
             "wavenet",

@@ -12,7 +12,7 @@ fn set(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn every_model_builds_at_its_defaults() {
     let models = zoo::models();
-    assert_eq!(models.len(), 22);
+    assert_eq!(models.len(), 23);
     for m in &models {
         let built = zoo::build(m.name, &[]).unwrap_or_else(|e| panic!("{}: {e}", m.name));
         assert_eq!(built.graph.name, m.name);

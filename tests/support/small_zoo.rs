@@ -22,6 +22,7 @@ pub const SMALL: &[(&str, &str, &str)] = &[
     ("switch_ffn", "d_model=6 d_ff=10 experts=4 capacity_factor=1.5", "T=9"),
     ("mixtral_block", "d_model=8 d_ff=12 experts=4", "T=7"),
     ("deepseek_moe", "d_model=8 d_ff=6 experts=16 k=3 shared=10", "T=11"),
+    ("lstm_moe", "steps=3 batch=2 input=5 hidden=6 experts=4 k=2 d_ff=7", ""),
     ("wavenet", WAVENET, "N=1 T=10"),
     ("wavenet_step", WAVENET, "N=2"),
 ];
