@@ -90,3 +90,53 @@ fn bad_moe_layers_are_clear_errors() {
     let e = smelt::parse(&src(1, 4).replace("k = 1", "k = 1, strategy = sorted")).expect_err("no such strategy").to_string();
     assert!(e.contains("strategy") && e.contains("`gather`"), "{e}");
 }
+
+/// What the CLI compiles for a layer is the strategy the cost model picks for the
+/// token count it is given (`--dim T=…`), or the one `--schedule moe=` forces;
+/// `--schedule help` lists the key. The strategies are told apart by their
+/// kernels: dense has `dense_pairs`, gather a grouped `down_gemm`, the loop a
+/// plain `down`.
+#[test]
+fn the_compiled_plan_takes_the_strategy_chosen_for_its_token_count() {
+    use smelt::codegen::Backend;
+    use smelt::codegen::schedule::{ScheduleOptions, Target};
+    let dir = std::env::temp_dir().join(format!("smelt-moe-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (e, k, d, h) = (8, 2, 256, 512);
+    let src = format!(
+        "graph g(x: f32[T, {d}], logits: f32[T, {e}]) -> (y) {{\n  w1 = param f32[{e}, {d}, {h}]\n  w2 = param f32[{e}, {h}, {d}]\n  y = moe(x, logits, w1, w2) {{k = {k}}}\n}}\n"
+    );
+    std::fs::write(dir.join("m.smelt"), src).unwrap();
+    let smelt = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_smelt")).args(args).current_dir(&dir).output().expect("smelt");
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    smelt(&["init-weights", "m.smelt"]);
+    let plan = |t: usize, extra: &[&str]| {
+        let dim = format!("T={t}");
+        let mut args = vec!["compile", "m.smelt", "--backend", "llvm", "--emit", "kernel", "--dim", &dim];
+        args.extend_from_slice(extra);
+        let text = smelt(&args);
+        let has = |k: &str| text.lines().any(|l| l.starts_with(&format!("kernel y_{k}(")));
+        match (has("dense_pairs"), has("down_gemm"), has("down")) {
+            (true, true, _) => MoeStrategy::Dense,
+            (false, true, _) => MoeStrategy::Gather,
+            (false, false, true) => MoeStrategy::Loop,
+            other => panic!("T = {t} {extra:?}: no strategy recognized in the kernels ({other:?}):\n{text}"),
+        }
+    };
+    let target = Target::for_object(Backend::Llvm, &ScheduleOptions::default()).unwrap();
+    let mut chosen = vec![];
+    for t in [1, 4096] {
+        let want = MoeShape { tokens: t, d_model: d, d_ff: h, experts: e, k, gated: false }.choose(&target.moe_machine());
+        assert_eq!(plan(t, &[]), want, "T = {t}");
+        chosen.push(want);
+    }
+    assert_eq!(chosen, [MoeStrategy::Loop, MoeStrategy::Gather], "decode and prefill take different strategies");
+    for s in MoeStrategy::ALL {
+        assert_eq!(plan(16, &["--schedule", &format!("moe={}", s.name())]), s);
+    }
+    assert!(smelt(&["run", "m.smelt", "--schedule", "help"]).contains("moe              dense|gather|loop"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
