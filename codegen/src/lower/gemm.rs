@@ -395,116 +395,116 @@ fn gemm_kernel(l: &mut Lowerer, node: &str, s: &GemmSpec) -> Result<(), Error> {
                         None => pb_b.clone(),
                     };
                     let panel = |kb: &mut KernelBuilder| {
-                    if let (true, Some((tb, tile_at))) = (ukernel, &cx.edge) {
-                        let (a, a_rs) = match s.a.direct() {
-                            Some(d) => (pa_b.clone() + ip.clone() * (mr as i64 * d.rs) + pc.clone(), Some(Expr::i(d.rs))),
-                            None => (pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64, None),
-                        };
-                        let (b, koff) = match direct {
-                            Some((_, koff)) => (pb_b.clone() + jp.clone() * nr as i64, Some(At { buf: koff, index: pc.clone() })),
-                            None => (pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64, None),
-                        };
-                        kb.push(Stmt::TileGemm(TileGemm {
-                            mr: mr as u32,
-                            nr: nr as u32,
-                            a: At { buf: pa, index: a },
-                            b: At { buf: pb, index: b },
-                            koff,
-                            tile: At { buf: *tb, index: tile_at.clone() },
-                            kc: kcv.clone(),
-                            a_rs,
-                        }));
-                        cx.store_tile(kb, ip * mr as i64, jp * nr as i64, first.clone(), last.clone());
-                        return;
-                    }
-                    // The micro-kernel: MR×NR accumulators, one rank-1 update per step.
-                    for row in &acc {
-                        for &v in row {
-                            kb.set(v, Expr::splat(Expr::f(0.0), w as u32));
-                        }
-                    }
-                    // `q` walks A: `qs` elements per depth step (a packed panel's
-                    // MR; 1 in place, where row `r` is `r·rs` further on).
-                    let (a0, qs, a_rs) = match s.a.direct() {
-                        Some(d) => (pa_b.clone() + ip.clone() * (mr as i64 * d.rs) + pc.clone(), 1usize, d.rs),
-                        None => (pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64, mr, 1),
-                    };
-                    let b0 = match direct {
-                        Some(_) => pb_b.clone() + jp.clone() * nr as i64,
-                        None => pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64,
-                    };
-                    // One induction variable: `q` walks the A panel; B is at
-                    // `bq + q·(NR/MR)` when NR is a multiple of MR. In place, B
-                    // is at `bq + koff[kp]`, `kp` the depth step.
-                    let ratio = if nr % qs == 0 && direct.is_none() { Some((nr / qs) as i64) } else { None };
-                    let kp = direct.map(|_| {
-                        let kp = kb.var("kp", Ty::I64);
-                        kb.set(kp, pc.clone());
-                        kp
-                    });
-                    let q0 = kb.let_("q0", a0);
-                    let bq = match ratio {
-                        Some(rt) => kb.let_("bq", b0 - q0.clone() * rt),
-                        None => kb.let_("bq", b0),
-                    };
-                    let pb_p = kb.var("pb_p", Ty::I64);
-                    if ratio.is_none() && kp.is_none() {
-                        kb.set(pb_p, bq.clone());
-                    }
-                    // One rank-1 update per depth step, `ku` steps per iteration.
-                    let step = |kb: &mut KernelBuilder, q: &Expr, u: usize| {
-                        let (bat, bu) = match (ratio, direct, kp) {
-                            (_, Some((_, koff)), Some(kp)) => {
-                                (kb.let_("bat", bq.clone() + Expr::load(koff, Expr::var(kp) + u as i64)), 0)
-                            }
-                            (Some(rt), _, _) => (bq.clone() + q.clone() * rt, u * nr),
-                            _ => (Expr::var(pb_p), 0),
-                        };
-                        let bvec: Vec<Expr> =
-                            (0..nv).map(|v| kb.let_("b", Expr::loadv(pb, bat.clone() + (bu + v * w) as i64, w as u32))).collect();
-                        // A in vectors of `w` rows, each row broadcast from its lane;
-                        // when MR is not a multiple of `w` (a vector would read past
-                        // the panel), each row is a broadcast scalar load.
-                        let avec: Vec<Expr> = if mr.is_multiple_of(w) && qs == mr {
-                            (0..mr / w).map(|j| kb.let_("av", Expr::loadv(pa, q.clone() + (u * mr + j * w) as i64, w as u32))).collect()
-                        } else {
-                            vec![]
-                        };
-                        for (r, row) in acc.iter().enumerate() {
-                            let lane = match avec.get(r / w) {
-                                Some(av) => Expr::lane(av.clone(), (r % w) as u32),
-                                None => Expr::load(pa, q.clone() + ((u * qs) as i64 + r as i64 * a_rs)),
+                        if let (true, Some((tb, tile_at))) = (ukernel, &cx.edge) {
+                            let (a, a_rs) = match s.a.direct() {
+                                Some(d) => (pa_b.clone() + ip.clone() * (mr as i64 * d.rs) + pc.clone(), Some(Expr::i(d.rs))),
+                                None => (pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64, None),
                             };
-                            let a = kb.let_("a", Expr::splat(lane, w as u32));
-                            for (v, &cv) in row.iter().enumerate() {
-                                kb.set(cv, Expr::fma(a.clone(), bvec[v].clone(), Expr::var(cv)));
+                            let (b, koff) = match direct {
+                                Some((_, koff)) => (pb_b.clone() + jp.clone() * nr as i64, Some(At { buf: koff, index: pc.clone() })),
+                                None => (pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64, None),
+                            };
+                            kb.push(Stmt::TileGemm(TileGemm {
+                                mr: mr as u32,
+                                nr: nr as u32,
+                                a: At { buf: pa, index: a },
+                                b: At { buf: pb, index: b },
+                                koff,
+                                tile: At { buf: *tb, index: tile_at.clone() },
+                                kc: kcv.clone(),
+                                a_rs,
+                            }));
+                            cx.store_tile(kb, ip * mr as i64, jp * nr as i64, first.clone(), last.clone());
+                            return;
+                        }
+                        // The micro-kernel: MR×NR accumulators, one rank-1 update per step.
+                        for row in &acc {
+                            for &v in row {
+                                kb.set(v, Expr::splat(Expr::f(0.0), w as u32));
                             }
                         }
-                        if ratio.is_none() && kp.is_none() {
-                            kb.set(pb_p, Expr::var(pb_p) + nr as i64);
-                        }
-                    };
-                    let advance = |kb: &mut KernelBuilder, by: i64| {
-                        if let Some(kp) = kp {
-                            kb.set(kp, Expr::var(kp) + by);
-                        }
-                    };
-                    let ku = t.k_unroll.max(1) as i64;
-                    let qend = kb.let_("qend", q0.clone() + kcv.clone() * qs as i64);
-                    let qmain = kb.let_("qmain", q0.clone() + kcv.clone() / Expr::i(ku) * (ku * qs as i64));
-                    kb.for_step("q", q0.clone(), qmain.clone(), ku as u64 * qs as u64, LoopKind::Serial, |kb, q| {
-                        for u in 0..ku as usize {
-                            step(kb, &q, u);
-                        }
-                        advance(kb, ku);
-                    });
-                    if ku > 1 {
-                        kb.for_step("q", qmain, qend, qs as u64, LoopKind::Serial, |kb, q| {
-                            step(kb, &q, 0);
-                            advance(kb, 1);
+                        // `q` walks A: `qs` elements per depth step (a packed panel's
+                        // MR; 1 in place, where row `r` is `r·rs` further on).
+                        let (a0, qs, a_rs) = match s.a.direct() {
+                            Some(d) => (pa_b.clone() + ip.clone() * (mr as i64 * d.rs) + pc.clone(), 1usize, d.rs),
+                            None => (pa_b.clone() + (ip.clone() * k as i64 + pc.clone()) * mr as i64, mr, 1),
+                        };
+                        let b0 = match direct {
+                            Some(_) => pb_b.clone() + jp.clone() * nr as i64,
+                            None => pb_b.clone() + (jp.clone() * k as i64 + pc.clone()) * nr as i64,
+                        };
+                        // One induction variable: `q` walks the A panel; B is at
+                        // `bq + q·(NR/MR)` when NR is a multiple of MR. In place, B
+                        // is at `bq + koff[kp]`, `kp` the depth step.
+                        let ratio = if nr % qs == 0 && direct.is_none() { Some((nr / qs) as i64) } else { None };
+                        let kp = direct.map(|_| {
+                            let kp = kb.var("kp", Ty::I64);
+                            kb.set(kp, pc.clone());
+                            kp
                         });
-                    }
-                    cx.store_tile(kb, ip * mr as i64, jp * nr as i64, first.clone(), last.clone());
+                        let q0 = kb.let_("q0", a0);
+                        let bq = match ratio {
+                            Some(rt) => kb.let_("bq", b0 - q0.clone() * rt),
+                            None => kb.let_("bq", b0),
+                        };
+                        let pb_p = kb.var("pb_p", Ty::I64);
+                        if ratio.is_none() && kp.is_none() {
+                            kb.set(pb_p, bq.clone());
+                        }
+                        // One rank-1 update per depth step, `ku` steps per iteration.
+                        let step = |kb: &mut KernelBuilder, q: &Expr, u: usize| {
+                            let (bat, bu) = match (ratio, direct, kp) {
+                                (_, Some((_, koff)), Some(kp)) => {
+                                    (kb.let_("bat", bq.clone() + Expr::load(koff, Expr::var(kp) + u as i64)), 0)
+                                }
+                                (Some(rt), _, _) => (bq.clone() + q.clone() * rt, u * nr),
+                                _ => (Expr::var(pb_p), 0),
+                            };
+                            let bvec: Vec<Expr> =
+                                (0..nv).map(|v| kb.let_("b", Expr::loadv(pb, bat.clone() + (bu + v * w) as i64, w as u32))).collect();
+                            // A in vectors of `w` rows, each row broadcast from its lane;
+                            // when MR is not a multiple of `w` (a vector would read past
+                            // the panel), each row is a broadcast scalar load.
+                            let avec: Vec<Expr> = if mr.is_multiple_of(w) && qs == mr {
+                                (0..mr / w).map(|j| kb.let_("av", Expr::loadv(pa, q.clone() + (u * mr + j * w) as i64, w as u32))).collect()
+                            } else {
+                                vec![]
+                            };
+                            for (r, row) in acc.iter().enumerate() {
+                                let lane = match avec.get(r / w) {
+                                    Some(av) => Expr::lane(av.clone(), (r % w) as u32),
+                                    None => Expr::load(pa, q.clone() + ((u * qs) as i64 + r as i64 * a_rs)),
+                                };
+                                let a = kb.let_("a", Expr::splat(lane, w as u32));
+                                for (v, &cv) in row.iter().enumerate() {
+                                    kb.set(cv, Expr::fma(a.clone(), bvec[v].clone(), Expr::var(cv)));
+                                }
+                            }
+                            if ratio.is_none() && kp.is_none() {
+                                kb.set(pb_p, Expr::var(pb_p) + nr as i64);
+                            }
+                        };
+                        let advance = |kb: &mut KernelBuilder, by: i64| {
+                            if let Some(kp) = kp {
+                                kb.set(kp, Expr::var(kp) + by);
+                            }
+                        };
+                        let ku = t.k_unroll.max(1) as i64;
+                        let qend = kb.let_("qend", q0.clone() + kcv.clone() * qs as i64);
+                        let qmain = kb.let_("qmain", q0.clone() + kcv.clone() / Expr::i(ku) * (ku * qs as i64));
+                        kb.for_step("q", q0.clone(), qmain.clone(), ku as u64 * qs as u64, LoopKind::Serial, |kb, q| {
+                            for u in 0..ku as usize {
+                                step(kb, &q, u);
+                            }
+                            advance(kb, ku);
+                        });
+                        if ku > 1 {
+                            kb.for_step("q", qmain, qend, qs as u64, LoopKind::Serial, |kb, q| {
+                                step(kb, &q, 0);
+                                advance(kb, 1);
+                            });
+                        }
+                        cx.store_tile(kb, ip * mr as i64, jp * nr as i64, first.clone(), last.clone());
                     };
                     match group {
                         Some((g, _)) => kb.if_(g.ge(Expr::i(0)), panel),

@@ -111,6 +111,7 @@ impl Target {
     pub fn moe_machine(&self) -> MoeMachine {
         let lanes = match (self.processor, self.ukernels) {
             (Processor::Gpu, _) => 256.0,
+            // The micro-kernel's tile is two vectors wide (8×32 AVX-512, 6×16 AVX2).
             (_, true) => (self.nr / 2).max(self.vector_width as usize) as f64,
             _ => self.vector_width as f64,
         };

@@ -126,7 +126,8 @@ impl MoeShape {
     /// strategy's rate, which falls with few rows per expert (`m/(m + m₀)`: a
     /// weight loaded is used by `m` rows), plus the time to stream the weights it
     /// reads. Dense and gather pad each expert's rows to whole panels (half a
-    /// panel more on average); the loop's rows are the pairs themselves.
+    /// panel more on average); the loop's rows are the pairs themselves. `Auto`
+    /// costs what [`MoeShape::choose`] picks.
     pub fn cost(&self, s: MoeStrategy, m: &MoeMachine) -> f64 {
         let per_row = 2.0 * self.mats() * (self.d_model * self.d_ff) as f64;
         let pairs = (self.tokens * self.k) as f64;
@@ -136,7 +137,8 @@ impl MoeShape {
                 let per = (self.tokens as f64 / panel).ceil() * panel;
                 (per * self.experts as f64, self.experts as f64, m.gemm_flops, GEMM_M0)
             }
-            MoeStrategy::Gather | MoeStrategy::Auto => {
+            MoeStrategy::Auto => return self.cost(self.choose(m), m),
+            MoeStrategy::Gather => {
                 let touched = self.touched();
                 (touched * panel * (pairs / touched / panel + 0.5).max(1.0), touched, m.gemm_flops, GEMM_M0)
             }

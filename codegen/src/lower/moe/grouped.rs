@@ -147,18 +147,18 @@ pub(super) fn sort(l: &mut Lowerer, ly: &Layer, pairs: &Pairs, panel: usize) -> 
 }
 
 /// The sorted rows' layout.
-pub(super) struct Grouped<'a> {
-    pub node: &'a str,
-    pub rows: usize,
-    pub panel: usize,
-    pub group: BufIdx,
+struct Grouped<'a> {
+    node: &'a str,
+    rows: usize,
+    panel: usize,
+    group: BufIdx,
 }
 
 impl Grouped<'_> {
     /// `c[r] = epilogue(a[r] · w[group(r)], extra[r])` for the rows of used panels:
     /// `a` is `[rows, k]`, `w` `[E, k, n]`, `c` and the extra `[rows, n]`.
     #[allow(clippy::too_many_arguments)]
-    pub fn product(
+    fn product(
         &self,
         l: &mut Lowerer,
         what: &str,

@@ -96,12 +96,13 @@ fn moe(l: &mut Lowerer, node: &str, m: &Moe, ins: &[Operand], out: &Operand) -> 
     let shape = MoeShape { tokens: t, d_model: d, d_ff: h, experts: e, k, gated: w3.is_some() };
     let chosen = route(l, &layer, logits.buf);
     match strategy(l, m, &shape) {
-        MoeStrategy::Loop => pairs::lower(l, &layer, &chosen),
+        // On the GPU, gather's rows are unpadded: it is the loop there.
+        MoeStrategy::Loop if !l.target.is_gpu() => pairs::lower(l, &layer, &chosen),
         MoeStrategy::Dense => {
             let all = everyone(l, &layer, &chosen);
             grouped::lower(l, &layer, &all)
         }
-        MoeStrategy::Gather | MoeStrategy::Auto => grouped::lower(l, &layer, &chosen),
+        MoeStrategy::Gather | MoeStrategy::Loop | MoeStrategy::Auto => grouped::lower(l, &layer, &chosen),
     }
 }
 

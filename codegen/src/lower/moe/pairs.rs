@@ -8,15 +8,16 @@
 //! On a CPU each parallel iteration is one expert and one chunk of output
 //! columns: four rows of the weights at a time stream through L1 and are
 //! multiplied into each of the expert's token rows, whose chunks stay in L1/L2.
-//! On the GPU it is `gather`'s per-element product over the unpadded rows.
+//! On the GPU there is no such loop: `mod.rs` runs `gather` there, whose rows
+//! are unpadded on the GPU already.
 
-use super::grouped::{Grouped, Sorted, sort};
+use super::grouped::{Sorted, sort};
 use super::{Layer, Pairs, combine, par};
 use crate::kernel::{Access, BinOp, Expr, KernelBuilder, LoopKind, Scalar};
 use crate::lower::expr::unary_f32;
 use crate::lower::{BufIdx, Lowerer};
 use crate::Error;
-use smelt_ir::{BinaryOp, Expr as IrExpr, UnaryOp};
+use smelt_ir::UnaryOp;
 
 pub(super) fn lower(l: &mut Lowerer, ly: &Layer, pairs: &Pairs) -> Result<(), Error> {
     let (d, h, node) = (ly.d, ly.h, ly.node);
@@ -25,24 +26,12 @@ pub(super) fn lower(l: &mut Lowerer, ly: &Layer, pairs: &Pairs) -> Result<(), Er
     let hs = l.temp(&format!("{node}.hidden"), Scalar::F32, (rows * h) as u64);
     let ys = l.temp(&format!("{node}.expert_out"), Scalar::F32, (rows * d) as u64);
     let gs = ly.w3.map(|_| l.temp(&format!("{node}.gate_in"), Scalar::F32, (rows * h) as u64));
-    if l.target.is_gpu() {
-        let g = Grouped { node, rows, panel: 1, group: s.group };
-        let act = IrExpr::unary(ly.m.activation, IrExpr::input(0));
-        if let (Some(w3), Some(gs)) = (ly.w3, gs) {
-            g.product(l, "up3", s.xs, d, w3, h, gs, None, IrExpr::input(0))?;
-            g.product(l, "up", s.xs, d, ly.w1, h, hs, Some(gs), IrExpr::binary(BinaryOp::Mul, act, IrExpr::input(1)))?;
-        } else {
-            g.product(l, "up", s.xs, d, ly.w1, h, hs, None, act)?;
-        }
-        g.product(l, "down", hs, h, ly.w2, d, ys, None, IrExpr::input(0))?;
-    } else {
-        let up = |gate| Gemv { a: s.xs, k: d, n: h, gate };
-        if let (Some(w3), Some(gs)) = (ly.w3, gs) {
-            gemv(l, ly, &s, "up3", &up(None), w3, gs);
-        }
-        gemv(l, ly, &s, "up", &up(Some((ly.m.activation, gs))), ly.w1, hs);
-        gemv(l, ly, &s, "down", &Gemv { a: hs, k: h, n: d, gate: None }, ly.w2, ys);
+    let up = |gate| Gemv { a: s.xs, k: d, n: h, gate };
+    if let (Some(w3), Some(gs)) = (ly.w3, gs) {
+        gemv(l, ly, &s, "up3", &up(None), w3, gs);
     }
+    gemv(l, ly, &s, "up", &up(Some((ly.m.activation, gs))), ly.w1, hs);
+    gemv(l, ly, &s, "down", &Gemv { a: hs, k: h, n: d, gate: None }, ly.w2, ys);
     combine(l, ly, pairs, s.pos, ys);
     Ok(())
 }

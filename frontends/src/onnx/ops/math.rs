@@ -244,10 +244,7 @@ fn hyperbolic(cx: &mut Ctx, x: Value, sinh: bool) -> Result<Value> {
         t = cx.binary(BinaryOp::Add, one, u)?;
     }
     let near = cx.binary(BinaryOp::Mul, x, t)?;
-    let ax = cx.unary(UnaryOp::Abs, x)?;
-    let lim = cx.scalar(0.5, d);
-    let small = cx.binary(BinaryOp::Less, ax, lim)?;
-    cx.op(Op::Where, &[small, near, far])
+    series_below(cx, x, 0.5, near, far, d)
 }
 
 /// `ln(1 + y)` without losing small `y`: its series to y⁴ for |y| < 0.01
@@ -269,8 +266,13 @@ fn log1p(cx: &mut Ctx, y: Value, d: DType) -> Result<Value> {
         t = cx.binary(BinaryOp::Sub, c, yt)?;
     }
     let near = cx.binary(BinaryOp::Mul, y, t)?;
-    let a = cx.unary(UnaryOp::Abs, y)?;
-    let lim = cx.scalar(0.01, d);
+    series_below(cx, y, 0.01, near, far, d)
+}
+
+/// `near` (a series) where `|x| < lim`, else `far`.
+fn series_below(cx: &mut Ctx, x: Value, lim: f64, near: Value, far: Value, d: DType) -> Result<Value> {
+    let a = cx.unary(UnaryOp::Abs, x)?;
+    let lim = cx.scalar(lim, d);
     let small = cx.binary(BinaryOp::Less, a, lim)?;
     cx.op(Op::Where, &[small, near, far])
 }
