@@ -158,6 +158,33 @@ enum Cmd {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Tune a model's schedules on this machine: measures candidates for each class
+    /// of conv and matmul (conv method: Winograd, output rows or im2col; the
+    /// GEMM's KC, MC and NC blocks), checks the tuned model against the
+    /// interpreter, and stores the winners in the tuning database (`--tuning`),
+    /// under this CPU, backend and thread count; `run`, `bench` and `compile` read
+    /// them from there.
+    Tune {
+        /// The model (`.smelt`, weights from the `.safetensors` beside it; or `.onnx`).
+        model: PathBuf,
+        /// The CPU backend to tune.
+        #[arg(long, value_enum, default_value_t = BackendArg::Llvm)]
+        backend: BackendArg,
+        /// Threads the tuned model will run on.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        threads: u32,
+        /// Timed runs of each candidate (the median counts).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        runs: u32,
+        /// Size of a symbolic dim of the inputs (`--dim N=4`); unset symbols are 1.
+        #[arg(long, value_name = "SYM=SIZE", value_parser = cli::parse_dim)]
+        dim: Vec<(String, u64)>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Time a model: optimize (-O2 by default), compile, warm up, then time `--runs`
     /// runs on seeded random inputs; prints the median and minimum, and the optimize
     /// and compile times apart.
@@ -354,6 +381,15 @@ fn dispatch(args: Args) -> anyhow::Result<()> {
         }
         Cmd::Zoo { name, list, set, seed, out } => cli::zoo::main(&cli::zoo::ZooArgs { name, list, set, seed, out }),
         Cmd::Import { model, out, name, dim } => cli::import::main(&model, &out, name.as_deref(), &dim),
+        Cmd::Tune { model, backend, threads, runs, dim, json, engine } => cli::tune::main(&cli::tune::TuneArgs {
+            model,
+            backend,
+            threads: threads as usize,
+            runs: runs as usize,
+            dims: dim,
+            json,
+            engine,
+        }),
         Cmd::Bench { model, backend, threads, runs, warmup, random, dim, json, profile, engine } => {
             cli::bench::main(&cli::bench::BenchArgs {
                 model,

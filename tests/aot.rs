@@ -43,7 +43,7 @@ fn build_from(path: &Path, model: &str, dims: &[(&str, u64)], backend: &str, dir
     for (k, v) in dims {
         args.extend(["--dim".into(), format!("{k}={v}")]);
     }
-    run(Command::new(env!("CARGO_BIN_EXE_smelt")).args(&args).current_dir(root()));
+    run(Command::new(env!("CARGO_BIN_EXE_smelt")).env("SMELT_TUNING", "off").args(&args).current_dir(root()));
     for f in [format!("lib{model}.so"), format!("lib{model}.a"), format!("{model}.h"), format!("{model}.weights")] {
         assert!(dir.join(&f).exists(), "{f} was not written");
     }
@@ -146,7 +146,7 @@ fn libraries_keep_the_models_own_names() {
     let src = "graph odd(\"gpu_0/data_0\": f32[2, 4]) -> (\"a*/b\", \"onnx::Flatten_0\") {\n  w = param f32[4, 3]\n  \"a*/b\" = matmul(\"gpu_0/data_0\", w)\n  \"onnx::Flatten_0\" = relu(\"a*/b\")\n}\n";
     let model = dir.join("odd-model.smelt");
     std::fs::write(&model, src).unwrap();
-    run(Command::new(env!("CARGO_BIN_EXE_smelt")).args(["init-weights", "odd-model.smelt"]).current_dir(&dir));
+    run(Command::new(env!("CARGO_BIN_EXE_smelt")).env("SMELT_TUNING", "off").args(["init-weights", "odd-model.smelt"]).current_dir(&dir));
     let lib = dir.join("lib");
     let exe = build_from(&model, "odd", &[], "cranelift", &lib, false);
     let names = String::from_utf8(run(Command::new(&exe).arg("--names"))).unwrap();

@@ -16,7 +16,7 @@ fn root() -> &'static Path {
 }
 
 fn smelt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smelt")).args(args).current_dir(root()).output().expect("run smelt")
+    Command::new(env!("CARGO_BIN_EXE_smelt")).env("SMELT_TUNING", "off").args(args).current_dir(root()).output().expect("run smelt")
 }
 
 fn text(b: &[u8]) -> String {

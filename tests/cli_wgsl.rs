@@ -13,7 +13,7 @@ fn root() -> &'static Path {
 }
 
 fn smelt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smelt")).args(args).current_dir(root()).output().expect("run smelt")
+    Command::new(env!("CARGO_BIN_EXE_smelt")).env("SMELT_TUNING", "off").args(args).current_dir(root()).output().expect("run smelt")
 }
 
 /// Whether to skip: only when there is no adapter and `SMELT_SKIP_GPU=1` says

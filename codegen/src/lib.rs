@@ -21,6 +21,7 @@ pub mod llvm;
 pub mod lower;
 pub mod math;
 pub mod native;
+pub mod probe;
 pub mod schedule;
 pub mod ukernel;
 pub mod wgsl;

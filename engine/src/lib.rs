@@ -35,6 +35,7 @@ mod model;
 mod options;
 pub mod prune;
 pub mod quantize;
+pub mod tune;
 
 #[cfg(feature = "wgsl")]
 pub use backend::Wgsl;
@@ -46,7 +47,8 @@ pub use model::{CompiledModel, IoDesc, Model, Timings, compile, optimize, prepar
 pub use options::{BackendKind, Options};
 pub use prune::{PruneOptions, PruneReport, Pruned, prune};
 pub use quantize::{QuantizeOptions, QuantizeReport, Quantized, quantize};
-pub use smelt_codegen::schedule::{ScheduleOptions, Target, Ukernels};
+pub use smelt_codegen::schedule::{ScheduleOptions, Target, Tuning, Ukernels};
+pub use tune::{TuneOptions, TuneReport, TuningDb, tune};
 pub use smelt_ir::Graph;
 pub use smelt_passes::OptLevel;
 pub use smelt_runtime::exec::{KernelTime, Profile};

@@ -98,6 +98,12 @@ impl Model {
         Ok(Model { source, graph, options: options.clone(), file, passes, optimize_ms })
     }
 
+    /// Uses these tuned choices when it is compiled (see [`crate::tune`]); the
+    /// optimized graph does not depend on them.
+    pub fn set_tuning(&mut self, tuning: Option<std::sync::Arc<smelt_codegen::schedule::Tuning>>) {
+        self.options.schedule.tuning = tuning;
+    }
+
     /// Compiles it for the options' backend.
     pub fn compile(self) -> Result<CompiledModel> {
         let backend = backend::for_options(&self.options)?;

@@ -78,7 +78,8 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     let level = a.engine.level;
     let opts = a.engine.options(a.backend.kind(), a.threads, None)?;
     let (source, dims) = super::source_with_dims(&a.model, &a.dims);
-    let model = engine::prepare(source, &opts).map_err(engine_err)?;
+    let mut model = engine::prepare(source, &opts).map_err(engine_err)?;
+    super::tune::if_asked(&a.engine, &mut model, dims)?;
     let nodes_before = model.source_graph().len();
     let nodes_after = model.graph().len();
     let bindings = model.bindings(dims).map_err(engine_err)?;

@@ -82,7 +82,8 @@ pub fn main(a: &CompileArgs) -> anyhow::Result<()> {
     }
     let opts = a.engine.options(backend, 1, None)?;
     let (source, dims) = super::source_with_dims(a.model, a.dims);
-    let model = engine::prepare(source, &opts).map_err(engine_err)?;
+    let mut model = engine::prepare(source, &opts).map_err(engine_err)?;
+    super::tune::if_asked(a.engine, &mut model, dims)?;
     let dims = model.bindings(dims).map_err(engine_err)?;
     write(model.emit(emit, &dims).map_err(engine_err)?, a.out)
 }

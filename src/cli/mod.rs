@@ -12,12 +12,13 @@ pub mod prune;
 pub mod quantize;
 pub mod run;
 pub mod steps;
+pub mod tune;
 pub mod zoo;
 
 use smelt::engine::{BackendKind, OptLevel, Options, ScheduleOptions};
 use smelt::ir::Graph;
 use std::fmt as stdfmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// An error already rendered for the user: one or more `error: …` blocks, printed
 /// verbatim by `main`.
@@ -105,6 +106,37 @@ pub struct EngineArgs {
     /// `winograd=off`, `ukernels=avx2`, `vector-bits=256`, …
     #[arg(long, value_name = "KEY=VALUE,...|help", value_parser = parse_schedule)]
     pub schedule: Vec<String>,
+    /// The tuning database to read (`smelt tune` writes it): default
+    /// `$SMELT_TUNING`, else `$XDG_CACHE_HOME/smelt/tuning.json` (or
+    /// `~/.cache/smelt/tuning.json`). Its entry for this CPU, backend and thread
+    /// count sets each tuned conv's and matmul's schedule; `--schedule` keys win.
+    #[arg(long, value_name = "FILE")]
+    pub tuning: Option<PathBuf>,
+    /// Ignore tuning files: the backend's own choices for this host.
+    #[arg(long, conflicts_with = "tuning")]
+    pub no_tuning: bool,
+    /// Tune this model on this machine first (as `smelt tune` does), store the
+    /// result in the tuning file and use it (CPU backends).
+    #[arg(long, conflicts_with = "no_tuning")]
+    pub tune: bool,
+}
+
+/// The tuning database `--tuning` names, else `$SMELT_TUNING` (`off`: none), else
+/// the user's cache directory's `smelt/tuning.json`; `None`: none.
+pub fn tuning_path(given: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = given {
+        return Some(p.to_path_buf());
+    }
+    match std::env::var_os("SMELT_TUNING") {
+        Some(v) if v == "off" || v.is_empty() => return None,
+        Some(v) => return Some(PathBuf::from(v)),
+        None => {}
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(cache.join("smelt").join("tuning.json"))
 }
 
 impl EngineArgs {
@@ -133,7 +165,33 @@ impl EngineArgs {
         // The adapter may come from the environment, for convenience on GPU
         // machines; nothing else the CLI does reads it.
         let adapter = adapter.or_else(|| std::env::var("SMELT_ADAPTER").ok()).filter(|s| !s.trim().is_empty());
-        Ok(Options { backend, opt_level: self.level, threads: threads.max(1), schedule: self.schedule_options()?, adapter, target: None })
+        let mut schedule = self.schedule_options()?;
+        schedule.tuning = self.tuning_for(backend, threads)?.map(std::sync::Arc::new);
+        Ok(Options { backend, opt_level: self.level, threads: threads.max(1), schedule, adapter, target: None })
+    }
+
+    /// The database file these options read (see [`tuning_path`]).
+    pub fn tuning_path(&self) -> Option<PathBuf> {
+        if self.no_tuning { None } else { tuning_path(self.tuning.as_deref()) }
+    }
+
+    /// The tuned choices of this host for `backend` on `threads` threads, from
+    /// the tuning file; problems with the file are a one-line warning.
+    fn tuning_for(&self, backend: BackendKind, threads: usize) -> anyhow::Result<Option<smelt::engine::Tuning>> {
+        if !matches!(backend, BackendKind::Cranelift | BackendKind::Llvm) {
+            return Ok(None);
+        }
+        let Some(path) = self.tuning_path() else { return Ok(None) };
+        if self.tuning.is_some() && !self.tune && !path.exists() {
+            return reported(format!("error: --tuning {}: no such file (`smelt tune MODEL --tuning FILE` writes one)", shown(&path)));
+        }
+        let loaded = smelt::engine::TuningDb::load(&path);
+        let host = smelt::codegen::probe::Host::detect();
+        let (tuning, warning) = loaded.db.tuning_for(&host, backend.name(), threads.max(1));
+        for w in loaded.warning.iter().chain(&warning) {
+            eprintln!("warning: {w}");
+        }
+        Ok(tuning)
     }
 }
 

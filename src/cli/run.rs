@@ -56,7 +56,8 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         Source::from(a.model.as_path())
     };
     // Load, optimize and compile before drawing inputs: an unsupported model fails fast.
-    let model = engine::prepare(source, &opts).map_err(engine_err)?;
+    let mut model = engine::prepare(source, &opts).map_err(engine_err)?;
+    super::tune::if_asked(&a.engine, &mut model, if pinned { &[] } else { &a.dims })?;
     let compiled = model.compile().map_err(engine_err)?;
     if opts.backend == BackendKind::Wgsl {
         print_device(&opts);

@@ -421,11 +421,17 @@ pub fn lower(g: &Graph, target: &Target) -> Result<Program, Error> {
                 if ins.iter().any(|o| o.is_empty()) {
                     return Err(internal(&name, &format!("{} of an empty tensor is not compiled", op.name())));
                 }
+                // A tuned class runs with its own choices, this node only.
+                let tuned = l.target.for_node(g, id).map(|t| std::mem::replace(&mut l.target, t));
                 let done = if ins.iter().chain(&outs).any(|o| o.scalar.is_storage()) {
-                    widened(&mut l, &name, op, &ins, &outs)?
+                    widened(&mut l, &name, op, &ins, &outs)
                 } else {
-                    lower_op(&mut l, &name, op, &ins, &outs)?
+                    lower_op(&mut l, &name, op, &ins, &outs)
                 };
+                if let Some(t) = tuned {
+                    l.target = t;
+                }
+                let done = done?;
                 if !done {
                     return Err(unsupported(g, id));
                 }

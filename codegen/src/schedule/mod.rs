@@ -4,9 +4,11 @@
 //! that apply them ([`vectorize`]).
 
 pub mod options;
+pub mod tuning;
 pub mod vectorize;
 
 pub use options::{ParseError, ScheduleOptions, Ukernels};
+pub use tuning::{Choice, ConvMethod, Tuning, class_key};
 pub use vectorize::{Caps, vectorize, vectorize_for};
 
 use crate::{Backend, Error};
@@ -74,6 +76,11 @@ pub struct Target {
     /// output positions as the GEMM's rows (`lower/conv/rows.rs`): no wasted
     /// padded columns, no im2col, no crop pass.
     pub conv_rows: bool,
+    /// With `conv_rows`, 1×1 convs too. Off by default: their rows read the
+    /// input one channel plane apart per step, and the GEMM over the packed
+    /// input ran 1.1–2.3× faster on ResNet-50's 1×1 convs at 56², 28² and 14²
+    /// (AVX-512, `smelt tune`); a tuned choice of rows sets it.
+    pub conv_rows_pointwise: bool,
     /// A row-major A that is not a constant is read in place by the GEMM kernel
     /// (each of the MR rows broadcast from its own row) instead of packed into
     /// panels by a kernel of its own, when its rows fill whole panels
@@ -100,6 +107,9 @@ pub struct Target {
     /// The strategy of every `moe` layer (`Auto`: each layer's own, and where
     /// that is `Auto` too, the cheapest by [`smelt_ir::ops::MoeShape::cost`]).
     pub moe: MoeStrategy,
+    /// Tuned choices by node class, applied per node by [`Target::for_node`]
+    /// (from `smelt tune`; fields the options force are left out).
+    pub tuning: Option<std::sync::Arc<Tuning>>,
 }
 
 impl Target {
@@ -156,12 +166,14 @@ impl Target {
             quant_amx: false,
             split_heavy_epilogue: true,
             conv_rows: false,
+            conv_rows_pointwise: false,
             direct_a: false,
             ukernels: false,
             winograd: false,
             loop_opts: false,
             compile_threads: None,
             moe: MoeStrategy::Auto,
+            tuning: None,
         }
     }
 
@@ -226,12 +238,14 @@ impl Target {
             quant_amx: false,
             split_heavy_epilogue: false,
             conv_rows: true,
+            conv_rows_pointwise: false,
             direct_a: true,
             ukernels: false,
             winograd: true,
             loop_opts: false,
             compile_threads: None,
             moe: MoeStrategy::Auto,
+            tuning: None,
         };
         match bits {
             512 => Target { name: "llvm-avx512", vector_width: 16, mr: 8, nr: 32, kc: 512, ..avx2 },
@@ -327,6 +341,18 @@ impl Target {
         t.loop_opts = opts.loop_opts;
         t.compile_threads = opts.compile_threads;
         t.moe = opts.moe.unwrap_or(MoeStrategy::Auto);
+        if t.processor == Processor::Cpu {
+            t.kc = opts.kc.unwrap_or(t.kc);
+            t.mc = opts.mc.unwrap_or(t.mc);
+            t.nc = opts.nc.unwrap_or(t.nc);
+            let forced = tuning::Forced {
+                conv: opts.winograd.is_some() || opts.conv_rows.is_some(),
+                kc: opts.kc.is_some(),
+                mc: opts.mc.is_some(),
+                nc: opts.nc.is_some(),
+            };
+            t.tuning = opts.tuning.as_ref().map(|tu| std::sync::Arc::new(tu.without(forced))).filter(|tu| !tu.is_empty());
+        }
         Ok(t)
     }
 

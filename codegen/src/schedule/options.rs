@@ -63,6 +63,15 @@ pub struct ScheduleOptions {
     /// Forces every `moe` layer's strategy (default: chosen per layer and token
     /// count by cost).
     pub moe: Option<MoeStrategy>,
+    /// The GEMM's cache blocks on CPUs: depth of a packed panel (`KC`), rows of A
+    /// per block (`MC`), columns per parallel block (`NC`), for every GEMM (default:
+    /// a tuning file's entry for the GEMM's class, else the target's).
+    pub kc: Option<usize>,
+    pub mc: Option<usize>,
+    pub nc: Option<usize>,
+    /// Tuned choices by node class (`smelt tune`, `--tuning FILE`); not part of
+    /// the `key=value` text form. Explicit keys above win over its entries.
+    pub tuning: Option<std::sync::Arc<super::Tuning>>,
 }
 
 /// A key of the `key=value` form: its name, its values and what it does.
@@ -85,6 +94,9 @@ const KEYS: &[Key] = &[
     Key { name: "compile-threads", values: "N", what: "threads llvm compiles on (default: the machine's; compile time only)" },
     Key { name: "wgsl-tile", values: "64|128", what: "the WGSL tiled GEMM's workgroup tile (default: per GEMM)" },
     Key { name: "wgsl-f16", values: "on|off", what: "f16 tensors as array<f16> on the GPU (default: when the adapter has shader-f16)" },
+    Key { name: "kc", values: "N", what: "depth of the GEMM's packed panels, every GEMM (cpu; default: tuned per GEMM, else the target's)" },
+    Key { name: "mc", values: "N", what: "rows of A per GEMM cache block (cpu; default: tuned per GEMM, else the target's)" },
+    Key { name: "nc", values: "N", what: "columns per GEMM parallel block (cpu; default: tuned per GEMM, else the target's)" },
     Key { name: "moe", values: "dense|gather|loop", what: "every moe layer's strategy (default: the cheapest by cost for each token count)" },
 ];
 
@@ -153,6 +165,18 @@ impl ScheduleOptions {
                     self.compile_threads = match num("a thread count")? {
                         Some(0) => return Err(ParseError(format!("{k}=0: at least one thread"))),
                         n => n.map(|n| n as usize),
+                    }
+                }
+                "kc" | "mc" | "nc" => {
+                    let n = match num("a size")? {
+                        Some(n @ 1..=65536) => Some(n as usize),
+                        None => None,
+                        Some(n) => return Err(ParseError(format!("{k}={n}: expected 1 to 65536"))),
+                    };
+                    match k {
+                        "kc" => self.kc = n,
+                        "mc" => self.mc = n,
+                        _ => self.nc = n,
                     }
                 }
                 "moe" => {
@@ -236,6 +260,11 @@ impl fmt::Display for ScheduleOptions {
         if let Some(m) = self.moe {
             parts.push(format!("moe={}", m.name()));
         }
+        for (k, v) in [("kc", self.kc), ("mc", self.mc), ("nc", self.nc)] {
+            if let Some(v) = v {
+                parts.push(format!("{k}={v}"));
+            }
+        }
         f.write_str(&parts.join(","))
     }
 }
@@ -246,16 +275,17 @@ mod tests {
 
     #[test]
     fn parse_print_round_trip_and_errors() {
-        let o = ScheduleOptions::parse("winograd=off, ukernels=avx2,vector-bits=256,loop-opts=on,wgsl-tile=128,compile-threads=3,moe=gather").unwrap();
+        let o = ScheduleOptions::parse("winograd=off, ukernels=avx2,vector-bits=256,loop-opts=on,wgsl-tile=128,compile-threads=3,moe=gather,kc=384,nc=1024").unwrap();
         assert_eq!(o.moe, Some(smelt_ir::ops::MoeStrategy::Gather));
         assert_eq!(o.winograd, Some(false));
         assert_eq!(o.ukernels, Some(Ukernels::Avx2));
         assert_eq!(o.vector_bits, Some(256));
+        assert_eq!((o.kc, o.mc, o.nc), (Some(384), None, Some(1024)));
         assert!(o.loop_opts);
         assert_eq!(ScheduleOptions::parse(&o.to_string()).unwrap(), o);
         assert_eq!(ScheduleOptions::parse("").unwrap(), ScheduleOptions::default());
         assert_eq!(ScheduleOptions::parse("winograd=off,winograd=auto").unwrap(), ScheduleOptions::default());
-        for bad in ["winograd", "winograd=maybe", "vector-bits=100", "wgsl-tile=32", "compile-threads=0", "tile=3", "ukernels=sse", "moe=sorted"] {
+        for bad in ["winograd", "winograd=maybe", "vector-bits=100", "wgsl-tile=32", "compile-threads=0", "tile=3", "ukernels=sse", "moe=sorted", "kc=0", "mc=x"] {
             let e = ScheduleOptions::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with("--schedule "), "{bad}: {e}");
         }

@@ -8,6 +8,7 @@
 use super::backend::switched;
 use super::{Checked, cases, cases_conv_pool_rnn, cases_quant, from_cases, zoo_suite};
 use smelt_codegen::Backend::{Cranelift, Llvm};
+use smelt_codegen::schedule::{Choice, ConvMethod, Tuning, class_key};
 use smelt_engine::{ScheduleOptions, Target, Ukernels};
 
 fn opts(f: impl FnOnce(&mut ScheduleOptions)) -> ScheduleOptions {
@@ -121,6 +122,11 @@ fn cases_take_the_paths_they_are_named_for() {
     let llvm = target(Llvm, off(|o| o.winograd = Some(false)));
     if llvm.conv_rows {
         for c in &rows {
+            // 1×1 convs run as rows only when asked (a tuned choice).
+            if c.name.contains("1x1") {
+                assert!(!kernels(c, &llvm).contains("_rows("), "{} runs as rows by default", c.name);
+            }
+            let llvm = Target { conv_rows_pointwise: true, ..llvm.clone() };
             assert!(kernels(c, &llvm).contains("_rows("), "{} does not run with positions as rows", c.name);
             let t = target(Llvm, off(|o| o.conv_rows = Some(false)));
             assert!(!kernels(c, &t).contains("_rows("), "{} runs as rows with conv-rows=off", c.name);
@@ -203,4 +209,62 @@ fn cases_take_the_paths_they_are_named_for() {
         eprintln!("this host has no AMX-INT8: the AMX paths are not checked");
     }
     eprintln!("{checked} cases take the paths they are named for");
+}
+
+/// A tuning of every tunable node of `c` (as written and as optimized) to `choice`.
+fn tuning_of(c: &Checked, choice: Choice) -> Tuning {
+    let mut t = Tuning::default();
+    for g in std::iter::once(&c.g).chain(&c.optimized) {
+        let bound = g.bind(&smelt_ir::Bindings::new()).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
+        for id in bound.topo_order().expect("acyclic") {
+            if let Some(k) = class_key(&bound, id) {
+                t.choices.insert(k, choice);
+            }
+        }
+    }
+    assert!(!t.choices.is_empty(), "{}: nothing to tune", c.name);
+    t
+}
+
+/// Tuned choices (`smelt tune`) change how a node runs, never what it computes:
+/// each conv method and odd cache blocks (KC of 7, MC below one panel, NC of
+/// three panels) on every conv and matmul case, both CPU backends, against the
+/// interpreter; and the method asked for is the one that runs.
+#[test]
+fn tuned_choices_compute_the_same() {
+    let convs = from_cases(&cases_conv_pool_rnn::conv_pool_rnn());
+    let linalg = from_cases(&cases::linalg());
+    let conv2d = only(&convs, |n| n.contains("conv2d") || n.contains("conv3d"));
+    let matmuls = only(&linalg, |n| n.starts_with("matmul") || n.starts_with("gemm") || n.starts_with("fused_matmul"));
+    assert!(conv2d.len() >= 10 && matmuls.len() >= 10);
+    let odd = Choice { kc: Some(7), mc: Some(3), nc: Some(96), conv: None };
+    let mut choices: Vec<(String, Choice)> = ConvMethod::ALL.iter().map(|&m| (format!("conv={}", m.name()), Choice { conv: Some(m), ..odd })).collect();
+    choices.push(("blocks".into(), Choice { kc: Some(1000), mc: Some(1000), nc: Some(10_000), conv: None }));
+    for b in [Cranelift, Llvm] {
+        for (what, choice) in &choices {
+            let mut table = super::report::Table::default();
+            for c in conv2d.iter().chain(&matmuls) {
+                let schedule = ScheduleOptions { tuning: Some(std::sync::Arc::new(tuning_of(c, *choice))), ..ScheduleOptions::default() };
+                super::check(&mut table, &switched(format!("{b:?}, tuned {what}"), b, schedule), c, &[]);
+            }
+            super::finish(&table, &format!("tuned {what} on {b:?}"));
+        }
+    }
+    // The method asked for runs where it applies; an explicit switch wins.
+    let t = target(Llvm, ScheduleOptions::default());
+    let ran = |c: &Checked, m: ConvMethod, o: ScheduleOptions| {
+        let o = ScheduleOptions { tuning: Some(std::sync::Arc::new(tuning_of(c, Choice { conv: Some(m), ..Choice::default() }))), ..o };
+        kernels(c, &target(Llvm, o))
+    };
+    for c in only(&convs, |n| n.contains("winograd")) {
+        assert!(!ran(c, ConvMethod::Rows, ScheduleOptions::default()).contains("winograd"), "{}", c.name);
+        assert!(ran(c, ConvMethod::Winograd, ScheduleOptions::default()).contains("_winograd_in("), "{}", c.name);
+        assert!(!ran(c, ConvMethod::Winograd, opts(|o| o.winograd = Some(false))).contains("winograd"), "{}: the tuned method won over winograd=off", c.name);
+    }
+    if t.conv_rows {
+        for c in only(&convs, |n| n.contains("rows-1x1")) {
+            assert!(ran(c, ConvMethod::Rows, ScheduleOptions::default()).contains("_rows("), "{}", c.name);
+            assert!(!ran(c, ConvMethod::Gemm, ScheduleOptions::default()).contains("_rows("), "{}", c.name);
+        }
+    }
 }

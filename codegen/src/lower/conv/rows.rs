@@ -27,12 +27,17 @@ use smelt_ir::Expr as IrExpr;
 
 /// Whether the conv runs on this path: the target asks for it, each group has
 /// at least a whole panel of output channels (fewer would waste lanes), and the
-/// conv is 2-d or 3-d. 1-d convs keep the column path: on WaveNet (dilated
+/// conv is 2-d or 3-d, with a window larger than 1×1 unless the target asks for
+/// those too (`Target::conv_rows_pointwise`). 1-d convs keep the column path: on WaveNet (dilated
 /// 1-d convs of 64 channels over 4096 positions) this path was slower, 50.9–51.3
 /// against 47.6–48.6 ms CPU time at 1 thread, and took 16.9 s to compile with
 /// LLVM against 1.8 s.
 pub fn applies(l: &Lowerer, g: &Geo) -> bool {
-    l.target.conv_rows && g.m / g.groups >= l.target.nr && g.od * g.oh * g.ow > 0 && (g.d > 1 || g.h > 1)
+    l.target.conv_rows
+        && (l.target.conv_rows_pointwise || g.kd * g.kh * g.kw > 1)
+        && g.m / g.groups >= l.target.nr
+        && g.od * g.oh * g.ow > 0
+        && (g.d > 1 || g.h > 1)
 }
 
 /// The input as the kernel reads it: the input itself when there is no
