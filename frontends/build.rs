@@ -5,6 +5,9 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/onnx.proto");
     let fds = protox::compile(["onnx.proto"], ["proto"])?;
-    prost_build::Config::new().compile_fds(fds)?;
+    // Tensors' raw bytes as `Bytes`: decoded from a `Bytes` buffer they are
+    // slices of the file, not copies (a model's weights were held three times
+    // while importing).
+    prost_build::Config::new().bytes([".onnx.TensorProto.raw_data"]).compile_fds(fds)?;
     Ok(())
 }

@@ -63,6 +63,12 @@ fn cranelift_json_has_every_field() {
     assert!(doc["compile_ms"].as_f64().unwrap() > 0.0, "{doc}");
     assert!(doc["optimize_ms"].as_f64().unwrap() >= 0.0, "{doc}");
     assert!(doc["nodes_after"].as_u64().unwrap() <= doc["nodes_before"].as_u64().unwrap(), "{doc}");
+    // Memory: the plan's arena and constants (mlp's weights: 64·48 + 48 + 48·10 + 10 floats).
+    assert!(doc["arena_bytes"].as_u64().unwrap() > 0, "{doc}");
+    assert!(doc["constant_bytes"].as_u64().unwrap() >= 4 * (64 * 48 + 48 + 48 * 10 + 10), "{doc}");
+    if cfg!(target_os = "linux") {
+        assert!(doc["peak_rss_bytes"].as_u64().unwrap() > doc["constant_bytes"].as_u64().unwrap(), "{doc}");
+    }
     check_times(&doc, 5);
 }
 
@@ -81,7 +87,7 @@ fn text_output_names_the_phases() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines.len(), 6, "{out}");
     assert_eq!(lines[0], "examples/mlp.smelt: graph mlp, cranelift, 1 thread");
     assert!(lines[1].starts_with("optimize ") && lines[1].contains("(-O2: "), "{out}");
     assert!(lines[2].starts_with("compile ") && lines[2].ends_with(" ms"), "{out}");
@@ -92,6 +98,7 @@ fn text_output_names_the_phases() {
         "{out}"
     );
     assert!(lines[4].starts_with("cpu ") && lines[4].contains("median; min") && lines[4].ends_with("(all threads)"), "{out}");
+    assert!(lines[5].starts_with("memory ") && lines[5].contains("arena") && lines[5].contains("constants"), "{out}");
 }
 
 fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {

@@ -87,6 +87,11 @@ fn tune_writes_an_entry_that_runs_read() {
     if smelt::codegen::schedule::host_vector_bits() >= 256 {
         assert!(e["peak_gflops"].as_f64().unwrap() > 1.0, "{e}");
     }
+    // The backend's rates, which calibrate the cost models.
+    for k in ["gemm_gflops", "stream_gbs", "launch_us"] {
+        assert!(e[k].as_f64().unwrap() > 0.0, "{k}: {e}");
+        assert_eq!(e[k], r[k]);
+    }
     // Tuning again replaces the entry; a 2-thread tuning is another one.
     tune(&file);
     let f = file.to_str().unwrap();

@@ -1,5 +1,5 @@
 //! What machine a run was made on, from /proc and /etc/os-release (Linux; elsewhere
-//! the fields say "unknown").
+//! the fields say "unknown"), and its peaks as smelt's probe measures them.
 
 use crate::report::Machine;
 
@@ -28,5 +28,15 @@ pub fn describe() -> Machine {
     let load = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()));
-    Machine { cpu, cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), os, load }
+    // The peaks of one core, probed before anything else runs.
+    let peak = smelt_engine::probe::fma_peak(0.5);
+    Machine {
+        cpu,
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        os,
+        load,
+        peak_gflops: (peak > 0.0).then_some(peak),
+        int8_gops: smelt_engine::probe::vnni_peak(0.5),
+        bandwidth_gbs: Some(smelt_engine::probe::read_bandwidth()),
+    }
 }

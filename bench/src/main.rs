@@ -60,6 +60,10 @@ enum Cmd {
         /// Where to write the measurements (JSON).
         #[arg(long)]
         out: PathBuf,
+        /// A tuning database (`smelt tune`): smelt's backends run with its entry
+        /// for this CPU, backend and thread count.
+        #[arg(long)]
+        tuning: Option<PathBuf>,
     },
     /// Merge with ONNX Runtime's results and write the report.
     Report {
@@ -119,6 +123,7 @@ struct Plan<'a> {
     backends: Vec<Backend>,
     settings: Settings,
     tract: bool,
+    tuning: Option<smelt_engine::TuningDb>,
 }
 
 /// The output check's tolerance for models named `*_int8` (quantized by ONNX
@@ -149,6 +154,9 @@ fn measure_all(plan: &Plan<'_>, mut ort: Option<ort::Worker>) -> anyhow::Result<
     for name in plan.names {
         let case = measure::load_case(plan.models, name).with_context(|| format!("model {name}"))?;
         let prepared = measure::prepare(&case, OptLevel::O2);
+        if let Some(f) = prepared.as_ref().ok().and_then(|p| smelt_engine::flops::model_flops(&p.graph)) {
+            run.flops.insert(name.clone(), f);
+        }
         // Quantized models: each system rounds its requantization its own way
         // (smelt in f64, ONNX Runtime in f32), so outputs may move by a step.
         let tolerance = if name.ends_with("_int8") { s.tolerance.max(INT8_TOLERANCE) } else { s.tolerance };
@@ -164,7 +172,7 @@ fn measure_all(plan: &Plan<'_>, mut ort: Option<ort::Worker>) -> anyhow::Result<
             }
             for &b in &plan.backends {
                 subjects.push(match &prepared {
-                    Ok(p) => measure::smelt_subject(&case, p, b, t, tolerance),
+                    Ok(p) => measure::smelt_subject(&case, p, b, t, tolerance, plan.tuning.as_ref()),
                     Err(err) => {
                         let mut e = report::Entry::new(name, &measure::system_name(b), t, report::Status::NotAvailable);
                         e.note = Some(format!("{err:#}").replace('\n', " "));
@@ -196,6 +204,7 @@ fn main() -> anyhow::Result<()> {
             ort_python,
             ort_script,
             out,
+            tuning,
         } => {
             anyhow::ensure!(runs >= 1, "--runs must be at least 1");
             anyhow::ensure!(threads.iter().all(|&t| t >= 1), "thread counts must be at least 1");
@@ -211,8 +220,20 @@ fn main() -> anyhow::Result<()> {
                 backends,
                 settings: Settings { warmup, runs, tolerance },
                 tract: !no_tract,
+                tuning: None,
             };
-            let run = measure_all(&plan, worker)?;
+            let plan = match &tuning {
+                Some(f) => {
+                    let loaded = smelt_engine::TuningDb::load(f);
+                    if let Some(w) = &loaded.warning {
+                        eprintln!("warning: {w}");
+                    }
+                    Plan { tuning: Some(loaded.db), ..plan }
+                }
+                None => plan,
+            };
+            let mut run = measure_all(&plan, worker)?;
+            run.tuning = tuning.map(|f| f.display().to_string());
             write_atomic(&out, &serde_json::to_string_pretty(&run)?)
         }
         Cmd::Report { ort, native, date, commit, results, readme: readme_path } => {
@@ -233,6 +254,11 @@ fn main() -> anyhow::Result<()> {
             write_atomic(&json_path, &(serde_json::to_string_pretty(&run)? + "\n"))?;
             write_atomic(&svg_path, &svg::plot(&run))?;
             println!("{}", report::table(&run));
+            let peaks = report::peaks(&run.machine);
+            if !peaks.is_empty() {
+                println!("{peaks}\n");
+            }
+            println!("{}", report::rates(&run));
             println!("{}", report::targets(&run));
             let p = report::profiles(&run, 8);
             if !p.is_empty() {

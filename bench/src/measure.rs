@@ -140,11 +140,16 @@ pub fn smelt_subject<'a>(
     backend: BackendKind,
     threads: usize,
     tolerance: f64,
+    tuning: Option<&smelt_engine::TuningDb>,
 ) -> Prepped<'a> {
     let mut e = Entry::new(&case.model, &system_name(backend), threads, Status::Ok);
     e.optimize_ms = Some(p.optimize_ms);
     // The graph is optimized already (`prepare`, timed apart): -O0 here.
-    let opts = Options::backend(backend).threads(threads).opt(OptLevel::O0);
+    let mut opts = Options::backend(backend).threads(threads).opt(OptLevel::O0);
+    if let Some(db) = tuning {
+        let host = smelt_engine::probe::Host::detect();
+        opts.schedule.tuning = db.tuning_for(&host, backend.name(), threads).0.map(std::sync::Arc::new);
+    }
     let t0 = Instant::now();
     let compiled = smelt_engine::compile(&p.graph, &opts).and_then(|m| {
         // The plan for these shapes (built by `compile` for static models).

@@ -121,6 +121,15 @@ pub struct Machine {
     /// /proc/loadavg's 1-minute load when the measurements started.
     #[serde(default)]
     pub load: Option<f64>,
+    /// One core's f32 FMA peak, GFLOP/s (smelt's probe: independent FMA chains).
+    #[serde(default)]
+    pub peak_gflops: Option<f64>,
+    /// One core's int8 peak with AVX512-VNNI `vpdpbusd`, GOP/s.
+    #[serde(default)]
+    pub int8_gops: Option<f64>,
+    /// One core's read bandwidth, GB/s.
+    #[serde(default)]
+    pub bandwidth_gbs: Option<f64>,
 }
 
 /// A whole run: what `bench/results/<date>.json` holds.
@@ -135,6 +144,12 @@ pub struct Run {
     pub runs: usize,
     pub warmup: usize,
     pub tolerance: f64,
+    /// FLOPs of one run of each model (two per multiply-add of its products).
+    #[serde(default)]
+    pub flops: BTreeMap<String, f64>,
+    /// The tuning file smelt's backends ran with (`smelt tune`), if any.
+    #[serde(default)]
+    pub tuning: Option<String>,
     pub entries: Vec<Entry>,
 }
 
@@ -337,6 +352,52 @@ pub fn table(run: &Run) -> String {
 
 /// The performance targets and how this run fared, one line each, and the notes
 /// (mismatches, n/a, errors) of every entry.
+/// The machine's probed peaks in words (empty when none were measured).
+pub fn peaks(m: &Machine) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = m.peak_gflops {
+        parts.push(format!("f32 FMA peak {p:.0} GFLOP/s per core"));
+    }
+    if let Some(q) = m.int8_gops {
+        parts.push(format!("int8 VNNI peak {q:.0} GOP/s per core"));
+    }
+    if let Some(b) = m.bandwidth_gbs {
+        parts.push(format!("read bandwidth {b:.1} GB/s per core"));
+    }
+    parts.join(", ")
+}
+
+/// Each model's arithmetic rate with each system at each thread count, and its
+/// share of the cores' f32 FMA peak (`run.flops`: two per multiply-add of the
+/// model's products): a Markdown table, empty without FLOP counts.
+pub fn rates(run: &Run) -> String {
+    let peak = run.machine.peak_gflops.unwrap_or(0.0);
+    let mut systems: Vec<&str> = vec!["onnxruntime"];
+    systems.extend(run.smelt_systems());
+    let mut out = String::new();
+    let cols: Vec<(String, &str, usize)> =
+        run.threads().into_iter().flat_map(|t| systems.iter().map(move |s| (format!("{} {t}T", short(s)), *s, t))).collect();
+    let _ = writeln!(out, "| model | GFLOP | {} |", cols.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(out, "|---|---|{}", "---|".repeat(cols.len()));
+    let mut any = false;
+    for m in run.models() {
+        let Some(&f) = run.flops.get(m).filter(|f| **f > 0.0) else { continue };
+        any = true;
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|(_, s, t)| match run.get(m, s, *t).and_then(Entry::timed) {
+                Some(ms) => {
+                    let rate = f / (ms * 1e-3) * 1e-9;
+                    if peak > 0.0 { format!("{rate:.0} ({:.0}%)", 100.0 * rate / (peak * *t as f64)) } else { format!("{rate:.0}") }
+                }
+                None => "–".into(),
+            })
+            .collect();
+        let _ = writeln!(out, "| {m} | {:.2} | {} |", f * 1e-9, cells.join(" | "));
+    }
+    if any { out } else { String::new() }
+}
+
 pub fn targets(run: &Run) -> String {
     let mut out = String::new();
     let check = |system: &str, limit: f64| -> (usize, usize, Vec<String>) {

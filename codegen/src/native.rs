@@ -285,12 +285,17 @@ impl Arena {
     }
 }
 
-/// Read-only bytes that start on a cache line: the constants of a program
-/// (`lower::BufKind::Const`). Derefs to `[u8]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ConstBytes {
-    mem: Vec<Line>,
-    len: usize,
+/// Read-only bytes, the constants of a program (`lower::BufKind::Const`):
+/// made at compile time (packed or transformed weights), copied to start on a
+/// cache line; or a graph's weight itself, shared without a copy (its elements
+/// aligned, as every kernel's loads are). Derefs to `[u8]`.
+#[derive(Clone)]
+pub struct ConstBytes(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Lines { mem: Vec<Line>, len: usize },
+    Tensor(std::sync::Arc<smelt_ir::Tensor>),
 }
 
 impl ConstBytes {
@@ -299,27 +304,98 @@ impl ConstBytes {
         for (line, chunk) in mem.iter_mut().zip(bytes.chunks(LINE)) {
             line.0[..chunk.len()].copy_from_slice(chunk);
         }
-        ConstBytes { mem, len: bytes.len() }
+        ConstBytes(Repr::Lines { mem, len: bytes.len() })
+    }
+
+    /// The little-endian bytes of `v`, without an intermediate copy.
+    pub fn from_f32(v: &[f32]) -> ConstBytes {
+        let len = std::mem::size_of_val(v);
+        let mut mem = vec![Line([0; LINE]); len.div_ceil(LINE)];
+        for (line, chunk) in mem.iter_mut().zip(v.chunks(LINE / 4)) {
+            for (i, x) in chunk.iter().enumerate() {
+                line.0[4 * i..4 * i + 4].copy_from_slice(&x.to_le_bytes());
+            }
+        }
+        ConstBytes(Repr::Lines { mem, len })
+    }
+
+    /// A tensor's little-endian bytes without a copy (copied on big-endian hosts).
+    pub fn shared(t: std::sync::Arc<smelt_ir::Tensor>) -> ConstBytes {
+        if cfg!(target_endian = "little") { ConstBytes(Repr::Tensor(t)) } else { ConstBytes::new(&t.data().to_le_bytes()) }
+    }
+}
+
+/// The memory of a tensor's elements as bytes.
+fn data_bytes(d: &smelt_ir::Data) -> &[u8] {
+    use smelt_ir::Data;
+    fn raw<T>(v: &[T]) -> &[u8] {
+        // SAFETY: the element types below are plain numbers (or `bool`, one byte
+        // of 0 or 1) without padding: every byte is initialized, and `u8` has no
+        // alignment; the slice borrows `v`.
+        unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+    }
+    match d {
+        Data::F32(v) => raw(v),
+        Data::F16(v) => raw(v),
+        Data::BF16(v) => raw(v),
+        Data::I8(v) => raw(v),
+        Data::U8(v) => v,
+        Data::I32(v) => raw(v),
+        Data::I64(v) => raw(v),
+        Data::Bool(v) => raw(v),
     }
 }
 
 impl std::ops::Deref for ConstBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: `mem` holds `len.div_ceil(64) * 64` ≥ `len` initialized bytes.
-        unsafe { std::slice::from_raw_parts(self.mem.as_ptr() as *const u8, self.len) }
+        match &self.0 {
+            // SAFETY: `mem` holds `len.div_ceil(64) * 64` ≥ `len` initialized bytes.
+            Repr::Lines { mem, len } => unsafe { std::slice::from_raw_parts(mem.as_ptr() as *const u8, *len) },
+            Repr::Tensor(t) => data_bytes(t.data()),
+        }
     }
 }
 
+impl PartialEq for ConstBytes {
+    fn eq(&self, other: &ConstBytes) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for ConstBytes {}
+
 impl std::fmt::Debug for ConstBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConstBytes({} bytes)", self.len)
+        write!(f, "ConstBytes({} bytes)", self.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shared tensor reads as its little-endian bytes, whatever its dtype.
+    #[test]
+    fn shared_tensors_are_their_bytes() {
+        use smelt_ir::{Data, Tensor};
+        let datas = [
+            Data::F32(vec![1.5, -2.0, f32::NAN]),
+            Data::from_f32(smelt_ir::DType::F16, &[0.5, -1.0, 2.0]),
+            Data::I8(vec![-1, 2, -128]),
+            Data::I64(vec![-5, 1 << 40, 7]),
+            Data::Bool(vec![true, false, true]),
+        ];
+        for d in datas {
+            let t = Tensor::new(vec![3], d).unwrap();
+            let want = t.data().to_le_bytes();
+            let c = ConstBytes::shared(std::sync::Arc::new(t));
+            assert_eq!(&c[..], &want[..]);
+            assert_eq!(c, ConstBytes::new(&want));
+        }
+        let v = [1.0f32, -0.0, 3.25, f32::INFINITY, 7.0];
+        assert_eq!(&ConstBytes::from_f32(&v)[..], &Data::F32(v.to_vec()).to_le_bytes()[..]);
+    }
 
     /// Arenas and constants start on a cache line (module doc of `Line`), and
     /// constants keep their bytes and length.

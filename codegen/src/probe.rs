@@ -101,6 +101,35 @@ pub fn fma_peak(seconds: f64) -> f64 {
     }
 }
 
+/// The int8 peak of one core in GOP/s (a multiply and an add per u8×s8 pair):
+/// 16 independent `vpdpbusd` chains on AVX512-VNNI, best of three runs of
+/// about `seconds / 3`; `None` without AVX512-VNNI. (AMX's tiles are not
+/// probed: `scripts/bench/amx_peak.c` measures them.)
+pub fn vnni_peak(seconds: f64) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::arch::is_x86_feature_detected!("avx512vnni") {
+            return None;
+        }
+        // 16 chains × 64 pairs × 2 ops per iteration.
+        let per_iter = 16.0 * 64.0 * 2.0;
+        let run = |iters: u64| -> f64 {
+            let t0 = Instant::now();
+            // SAFETY: the host has AVX512-VNNI (checked above).
+            std::hint::black_box(unsafe { x86::dpbusd_chains(iters) });
+            per_iter * iters as f64 / t0.elapsed().as_secs_f64() * 1e-9
+        };
+        let rate = run(100_000);
+        let iters = ((seconds / 3.0) * rate * 1e9 / per_iter).max(1e5) as u64;
+        Some((0..3).map(|_| run(iters)).fold(0.0, f64::max))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = seconds;
+        None
+    }
+}
+
 /// The read bandwidth of one core in GB/s: sums of a 256 MiB buffer (far past
 /// the caches), best of three passes.
 pub fn read_bandwidth() -> f64 {
@@ -140,6 +169,20 @@ mod x86 {
     }
 
     /// # Safety
+    /// Needs AVX512-VNNI.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn dpbusd_chains(iters: u64) -> i32 {
+        let mut acc = [_mm512_setzero_si512(); 16];
+        let (a, b) = (_mm512_set1_epi32(0x0102_0304), _mm512_set1_epi32(0x0101_0101));
+        for _ in 0..iters {
+            for x in acc.iter_mut() {
+                *x = _mm512_dpbusd_epi32(*x, a, b);
+            }
+        }
+        acc.iter().map(|&x| _mm512_reduce_add_epi32(x)).fold(0i32, i32::wrapping_add)
+    }
+
+    /// # Safety
     /// Needs AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn chains256(iters: u64) -> f32 {
@@ -175,6 +218,10 @@ mod tests {
             assert!(h.features.contains("avx2"), "{h:?}");
             let p = fma_peak(0.05);
             assert!(p > 1.0 && p < 1e5, "{p} GFLOP/s");
+        }
+        if h.features.contains("avx512vnni") {
+            let q = vnni_peak(0.05).expect("a VNNI peak");
+            assert!(q > 1.0 && q < 1e6, "{q} GOP/s");
         }
     }
 }

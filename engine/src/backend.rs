@@ -38,6 +38,10 @@ pub trait Executable: Debug + Send + Sync {
     /// Builds what runs at these bindings of the symbolic dims need (plans,
     /// native code, GPU pipelines) ahead of the first run.
     fn prepare(&self, bindings: &Bindings) -> Result<()>;
+    /// The memory of the plan at these bindings (CPU backends; built if need be).
+    fn plan_stats(&self, _bindings: &Bindings) -> Result<Option<smelt_runtime::exec::PlanStats>> {
+        Ok(None)
+    }
 }
 
 /// The backend an [`Options`] names. A backend left out of this build is an
@@ -177,6 +181,10 @@ impl Executable for NativeExe {
 
     fn prepare(&self, b: &Bindings) -> Result<()> {
         self.0.plan(b).map(|_| ()).map_err(|e| error::exec(self.0.graph(), e))
+    }
+
+    fn plan_stats(&self, b: &Bindings) -> Result<Option<smelt_runtime::exec::PlanStats>> {
+        self.0.plan(b).map(|p| Some(p.stats())).map_err(|e| error::exec(self.0.graph(), e))
     }
 }
 

@@ -29,6 +29,7 @@
 pub mod backend;
 pub mod emit;
 pub mod error;
+pub mod flops;
 pub mod load;
 pub mod memory;
 mod model;
@@ -47,8 +48,9 @@ pub use model::{CompiledModel, IoDesc, Model, Timings, compile, optimize, prepar
 pub use options::{BackendKind, Options};
 pub use prune::{PruneOptions, PruneReport, Pruned, prune};
 pub use quantize::{QuantizeOptions, QuantizeReport, Quantized, quantize};
+pub use smelt_codegen::probe;
 pub use smelt_codegen::schedule::{ScheduleOptions, Target, Tuning, Ukernels};
 pub use tune::{TuneOptions, TuneReport, TuningDb, tune};
 pub use smelt_ir::Graph;
 pub use smelt_passes::OptLevel;
-pub use smelt_runtime::exec::{KernelTime, Profile};
+pub use smelt_runtime::exec::{KernelTime, PlanStats, Profile};

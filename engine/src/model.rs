@@ -48,7 +48,11 @@ pub struct Model {
 /// Runs the optimization pipeline of `level` on `g`, costed for the backend's
 /// processor (the GPU's figures for WGSL).
 pub fn optimize(g: &mut Graph, level: smelt_passes::OptLevel, backend: BackendKind) -> Result<Vec<PassRecord>> {
-    let cost = if backend == BackendKind::Wgsl { CostTarget::GPU } else { CostTarget::CPU };
+    optimize_for(g, level, crate::tune::calibrate::cost_target(backend, 1, None))
+}
+
+/// Runs the optimization pipeline of `level` on `g` with `cost`'s figures.
+fn optimize_for(g: &mut Graph, level: smelt_passes::OptLevel, cost: CostTarget) -> Result<Vec<PassRecord>> {
     PassManager::pipeline_for(level, cost)
         .run(g)
         .map_err(|e| Error::text(ErrorKind::Model, format!("error: {e}").replace('\n', "\n  ")))
@@ -93,7 +97,10 @@ impl Model {
         }
         let mut graph = source.clone();
         let t0 = Instant::now();
-        let passes = optimize(&mut graph, options.opt_level, options.backend).map_err(|e| e.in_file(file.as_deref()))?;
+        // The cost model takes this machine's rates where a tuning measured them.
+        let calibration = options.schedule.tuning.as_ref().and_then(|t| t.calibration);
+        let cost = crate::tune::calibrate::cost_target(options.backend, options.threads, calibration.as_ref());
+        let passes = optimize_for(&mut graph, options.opt_level, cost).map_err(|e| e.in_file(file.as_deref()))?;
         let optimize_ms = t0.elapsed().as_secs_f64() * 1e3;
         Ok(Model { source, graph, options: options.clone(), file, passes, optimize_ms })
     }
@@ -104,9 +111,14 @@ impl Model {
         self.options.schedule.tuning = tuning;
     }
 
-    /// Compiles it for the options' backend.
-    pub fn compile(self) -> Result<CompiledModel> {
+    /// Compiles it for the options' backend. The compiled model keeps the source
+    /// graph's structure and types (names, positions, the signature), not its
+    /// weights: the optimized graph's are what runs (ResNet-18 with folded
+    /// batch norms held both, 47 MB twice).
+    pub fn compile(mut self) -> Result<CompiledModel> {
         let backend = backend::for_options(&self.options)?;
+        // Before lowering, so that the packed copies take the memory they free.
+        self.source.clear_weights();
         let t0 = Instant::now();
         let exe = backend.compile(&self.graph).map_err(|e| self.located(e))?;
         let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -138,7 +150,7 @@ impl Model {
         &self.graph
     }
 
-    /// The graph as loaded.
+    /// The graph as loaded (without its weights once compiled: [`Model::compile`]).
     pub fn source_graph(&self) -> &Graph {
         &self.source
     }
@@ -257,6 +269,15 @@ impl CompiledModel {
         self.fits(inputs)?;
         let b = smelt_interp::bind_inputs(self.model.graph(), inputs).map_err(|e| self.model.located(error::runtime(self.model.graph(), e)))?;
         self.exe.prepare(&b).map_err(|e| self.model.located(e))
+    }
+
+    /// The memory a run on these inputs' shapes takes on a CPU backend: the
+    /// arena's bytes (after reuse) and the constants' (weights, packed and
+    /// shared); `None` on the other backends.
+    pub fn plan_stats(&self, inputs: &Tensors) -> Result<Option<smelt_runtime::exec::PlanStats>> {
+        self.fits(inputs)?;
+        let b = smelt_interp::bind_inputs(self.model.graph(), inputs).map_err(|e| self.model.located(error::runtime(self.model.graph(), e)))?;
+        self.exe.plan_stats(&b).map_err(|e| self.model.located(e))
     }
 
     /// The backend's name (`cranelift (1 thread)`, `wgsl`, …).

@@ -373,7 +373,7 @@ fn empty(name: &str, dims: &[i64]) -> TensorProto {
         dims: dims.to_vec(),
         data_type: Some(FLOAT),
         name: Some(name.into()),
-        raw_data: Some(vec![]),
+        raw_data: Some(Vec::new().into()),
         ..Default::default()
     }
 }

@@ -12,7 +12,10 @@
 #     bench/results/latest.svg and README.md's Performance section.
 #
 # Usage: scripts/bench/run.sh [--runs N] [--warmup N] [--threads 1,2] [--models a,b]
-#                             [--no-readme]
+#                             [--no-readme] [--tune]
+# --tune: first `smelt tune` each model for each smelt backend and thread count on
+# this machine (into $SMELT_BENCH_DIR/tuning.json), and time smelt with those
+# schedules (the table then says so).
 # Environment: SMELT_BENCH_DIR (default target/bench), SMELT_BENCH_MODELS (default
 # target/bench-models), CARGO_TARGET_DIR as for any cargo build.
 set -euo pipefail
@@ -21,6 +24,7 @@ cd "$root"
 
 runs=20
 warmup=3
+tune=
 threads=1,2
 models=resnet18,transformer,lstm,wavenet,alphazero_b1,alphazero_b8,matmul512,matmul1024,resnet18_int8,transformer_int8
 readme=README.md
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
         --threads) threads="$2"; shift 2 ;;
         --models) models="$2"; shift 2 ;;
         --no-readme) readme=""; shift ;;
+        --tune) tune=1; shift ;;
         *) echo "unknown argument $1 (see the top of $0)" >&2; exit 2 ;;
     esac
 done
@@ -63,9 +68,25 @@ echo "==> onnxruntime reference outputs"
 echo "==> onnxruntime, tract and smelt (cargo build --release in bench/)"
 cargo build --release --manifest-path bench/Cargo.toml
 target_dir="${CARGO_TARGET_DIR:-$root/bench/target}"
+tuning_args=()
+if [ -n "$tune" ]; then
+    echo "==> smelt tune (each model, backend and thread count)"
+    cargo build --release --bin smelt
+    smelt="${CARGO_TARGET_DIR:-$root/target}/release/smelt"
+    rm -f "$work/tuning.json"
+    for m in ${models//,/ }; do
+        for t in ${threads//,/ }; do
+            for b in llvm cranelift; do
+                "$smelt" tune "$model_dir/$m.onnx" --backend "$b" --threads "$t" --tuning "$work/tuning.json" \
+                    | grep -E '^(model|classes)' | sed "s/^/  $m $b ${t}T: /" || echo "  $m $b ${t}T: not tuned"
+            done
+        done
+    done
+    tuning_args=(--tuning "$work/tuning.json")
+fi
 "$target_dir/release/smelt-bench" measure --models "$model_dir" --names "$models" --threads "$threads" \
     --runs "$runs" --warmup "$warmup" --ort-python "$py" --ort-script scripts/bench/ort_bench.py \
-    --out "$work/run.json"
+    --out "$work/run.json" "${tuning_args[@]}"
 
 # 5. Report.
 date="$(date -u +%Y-%m-%dT%H%MZ)"

@@ -8,6 +8,8 @@
 //! (`--random SEED`, `--dim SYM=SIZE`). `--profile` then times each kernel call over
 //! `--runs` more runs, warm (unlike `smelt run --profile`, whose single run also pays
 //! for first touches of memory), and prints each kernel's median, slowest first.
+//! Memory: the process's peak resident set (compile and runs) and, on the CPU
+//! backends, the plan's arena and constants.
 //!
 //! A backend that cannot compile the model fails with its
 //! `not supported on <backend>: <op> at node <name>` message and exit status 1.
@@ -124,6 +126,8 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         }
     }
     let kernels = kernel_medians(&profiles);
+    let plan = runner.plan_stats(&inputs).map_err(engine_err)?;
+    let peak_rss = peak_rss_bytes();
 
     let backend = a.backend.kind().name();
     if a.json {
@@ -147,6 +151,11 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
             "cpu_ms": cpu,
         });
         let mut doc = doc;
+        doc["peak_rss_bytes"] = peak_rss.into();
+        if let Some(p) = plan {
+            doc["arena_bytes"] = p.peak_bytes.into();
+            doc["constant_bytes"] = p.const_bytes.into();
+        }
         if a.profile {
             doc["profile"] = kernels
                 .iter()
@@ -169,11 +178,29 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
         // The CPU time of the process (all threads) per run: on a busy machine
         // it moves less than the wall time when other processes take turns.
         println!("cpu       {:10.3} ms  median; min {:.3} ms (all threads)", cpu_stats.median, cpu_stats.min);
+        let mb = |b: usize| b as f64 / (1 << 20) as f64;
+        let mut memory = Vec::new();
+        if let Some(r) = peak_rss {
+            memory.push(format!("peak RSS {:.1} MiB (the process: compile and runs)", mb(r)));
+        }
+        if let Some(p) = plan {
+            memory.push(format!("arena {:.1} MiB, constants {:.1} MiB", mb(p.peak_bytes), mb(p.const_bytes)));
+        }
+        if !memory.is_empty() {
+            println!("memory    {}", memory.join("; "));
+        }
         if a.profile {
             print_kernels(&kernels, a.runs);
         }
     }
     Ok(())
+}
+
+/// The process's peak resident memory so far (`VmHWM`; Linux only).
+fn peak_rss_bytes() -> Option<usize> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: usize = s.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// One kernel's median time over the profiled runs.

@@ -80,6 +80,15 @@ pub fn store(r: &TuneReport, path: &std::path::Path) -> anyhow::Result<()> {
 fn print_report(r: &TuneReport, model: &str, path: &std::path::Path) {
     println!("{model}: {} ({} thread{}) on {}", r.backend, r.threads, if r.threads == 1 { "" } else { "s" }, r.host.cpu);
     println!("peak          {:.1} GFLOP/s f32 FMA, {:.1} GB/s read (one core)", r.peak_gflops, r.bandwidth_gbs);
+    let c = &r.calibration;
+    println!(
+        "{:<14}GEMM {:.1} GFLOP/s ({:.0}% of peak), stream {:.1} GB/s, {:.2} µs per kernel call (the cost models' rates)",
+        r.backend.name(),
+        c.gemm_mflops as f64 * 1e-3,
+        c.gemm_mflops as f64 * 1e-1 / r.peak_gflops.max(1e-9),
+        c.stream_mbs as f64 * 1e-3,
+        c.launch_ns as f64 * 1e-3
+    );
     println!("classes       {} ({} candidates in {:.1} s)", r.classes.len(), r.candidates, r.seconds);
     for c in &r.classes {
         let choice = if c.choice.is_empty() { "defaults".to_string() } else { c.choice.describe() };
@@ -106,6 +115,9 @@ fn json(r: &TuneReport, path: &std::path::Path) -> serde_json::Value {
         "threads": r.threads,
         "peak_gflops": r.peak_gflops,
         "bandwidth_gbs": r.bandwidth_gbs,
+        "gemm_gflops": r.calibration.gemm_mflops as f64 * 1e-3,
+        "stream_gbs": r.calibration.stream_mbs as f64 * 1e-3,
+        "launch_us": r.calibration.launch_ns as f64 * 1e-3,
         "candidates": r.candidates,
         "seconds": r.seconds,
         "model_default_ms": r.model_default_ms,

@@ -8,7 +8,7 @@ pub mod tuning;
 pub mod vectorize;
 
 pub use options::{ParseError, ScheduleOptions, Ukernels};
-pub use tuning::{Choice, ConvMethod, Tuning, class_key};
+pub use tuning::{Calibration, Choice, ConvMethod, Tuning, class_key};
 pub use vectorize::{Caps, vectorize, vectorize_for};
 
 use crate::{Backend, Error};
@@ -113,12 +113,18 @@ pub struct Target {
 }
 
 impl Target {
-    /// This target as the MoE strategy cost sees it (per thread): the GEMM at
+    /// This target as the MoE strategy cost sees it (per thread): the rates of
+    /// its tuning's calibration where it has one, else the GEMM at
     /// 62.5% of 2 FMAs of `vector_width` lanes per cycle at 2.5 GHz (100 GFLOP/s
     /// with AVX-512, measured 97 on an expert stack), the loop at 3/4 of that,
     /// weights streamed at 25 GB/s. Measured against the forced strategies in
     /// docs/performance.md (*Mixture of experts*).
     pub fn moe_machine(&self) -> MoeMachine {
+        // Rates measured on this machine (`smelt tune`), where there are some.
+        if let Some(c) = self.tuning.as_ref().and_then(|t| t.calibration).filter(|c| c.gemm_mflops > 0 && c.stream_mbs > 0) {
+            let gemm_flops = c.gemm_mflops as f64 * 1e6;
+            return MoeMachine { gemm_flops, loop_flops: 0.75 * gemm_flops, bandwidth: c.stream_mbs as f64 * 1e6, panel_rows: self.mr };
+        }
         let lanes = match (self.processor, self.ukernels) {
             (Processor::Gpu, _) => 256.0,
             // The micro-kernel's tile is two vectors wide (8×32 AVX-512, 6×16 AVX2).

@@ -103,6 +103,21 @@ impl Choice {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Tuning {
     pub choices: BTreeMap<String, Choice>,
+    /// The rates this backend reached on the machine (one thread), for the cost
+    /// models: the optimizer's and the MoE strategy's.
+    pub calibration: Option<Calibration>,
+}
+
+/// Rates measured on one core with the backend's own kernels (`smelt tune`):
+/// integers, so that a tuning stays a hashable key of compiled plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Calibration {
+    /// A 256×512×512 f32 GEMM (constant B), MFLOP/s.
+    pub gemm_mflops: u64,
+    /// An elementwise add over 3 × 32 MiB, MB/s moved.
+    pub stream_mbs: u64,
+    /// One tiny kernel's call, ns.
+    pub launch_ns: u64,
 }
 
 /// Which of a tuning's fields the caller's explicit options override (an
@@ -121,7 +136,7 @@ impl Tuning {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.choices.is_empty()
+        self.choices.is_empty() && self.calibration.is_none()
     }
 
     /// This tuning without the fields `forced` names (entries left empty go).
@@ -140,7 +155,7 @@ impl Tuning {
             })
             .filter(|(_, c)| !c.is_empty())
             .collect();
-        Tuning { choices }
+        Tuning { choices, calibration: self.calibration }
     }
 }
 
@@ -148,7 +163,7 @@ impl Target {
     /// The schedule node `id` of `g` is lowered with: the target with the tuned
     /// choice of the node's class applied, if there is one.
     pub fn for_node(&self, g: &Graph, id: NodeId) -> Option<Target> {
-        let tuning = self.tuning.as_ref().filter(|t| !t.is_empty())?;
+        let tuning = self.tuning.as_ref().filter(|t| !t.choices.is_empty())?;
         let choice = tuning.get(&class_key(g, id)?)?;
         Some(choice.apply(self))
     }
@@ -211,10 +226,21 @@ mod tests {
         let c = Choice { conv: Some(ConvMethod::Rows), kc: Some(0), mc: Some(1), nc: None };
         let t = c.apply(&Target::llvm(512));
         assert_eq!((t.winograd, t.conv_rows, t.kc, t.mc, t.nc), (false, true, 1, t.mr, Target::llvm(512).nc));
-        let tu = Tuning { choices: BTreeMap::from([("a".into(), c), ("b".into(), Choice { kc: Some(64), ..Choice::default() })]) };
+        let tu = Tuning { choices: BTreeMap::from([("a".into(), c), ("b".into(), Choice { kc: Some(64), ..Choice::default() })]), calibration: None };
         let kept = tu.without(Forced { kc: true, ..Forced::default() });
         assert_eq!(kept.choices.len(), 1);
         assert_eq!(kept.get("a").unwrap().kc, None);
         assert_eq!(c.describe(), "conv=rows kc=0 mc=1");
+    }
+
+    #[test]
+    fn a_calibration_sets_the_moe_cost_rates() {
+        let t = Target::llvm(256);
+        let nominal = t.moe_machine();
+        let c = Calibration { gemm_mflops: 40_000, stream_mbs: 5_000, launch_ns: 100 };
+        let tuned = Target { tuning: Some(std::sync::Arc::new(Tuning { choices: BTreeMap::new(), calibration: Some(c) })), ..t };
+        let m = tuned.moe_machine();
+        assert_eq!((m.gemm_flops, m.bandwidth), (40e9, 5e9));
+        assert_ne!(nominal.gemm_flops, m.gemm_flops);
     }
 }

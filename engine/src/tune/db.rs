@@ -12,7 +12,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 use smelt_codegen::probe::Host;
-use smelt_codegen::schedule::{Choice, ConvMethod, Tuning};
+use smelt_codegen::schedule::{Calibration, Choice, ConvMethod, Tuning};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -53,6 +53,14 @@ pub struct Entry {
     /// The read bandwidth of one core, GB/s.
     #[serde(default)]
     pub bandwidth_gbs: f64,
+    /// The backend's own rates on one core: a GEMM's GFLOP/s, an elementwise
+    /// stream's GB/s, one tiny kernel call's µs (the cost models' calibration).
+    #[serde(default)]
+    pub gemm_gflops: f64,
+    #[serde(default)]
+    pub stream_gbs: f64,
+    #[serde(default)]
+    pub launch_us: f64,
     /// Choices by node class key.
     pub classes: BTreeMap<String, EntryChoice>,
 }
@@ -168,7 +176,12 @@ impl TuningDb {
             return (None, None);
         };
         let choices = e.classes.iter().filter_map(|(k, c)| Some((k.clone(), c.choice().ok()?))).collect();
-        (Some(Tuning { choices }), None)
+        let calibration = (e.gemm_gflops > 0.0 && e.stream_gbs > 0.0).then(|| Calibration {
+            gemm_mflops: (e.gemm_gflops * 1e3) as u64,
+            stream_mbs: (e.stream_gbs * 1e3) as u64,
+            launch_ns: (e.launch_us.max(0.0) * 1e3) as u64,
+        });
+        (Some(Tuning { choices, calibration }), None)
     }
 
     /// Adds `entry`, replacing the one of the same machine, backend and threads.
@@ -195,6 +208,9 @@ mod tests {
             threads,
             peak_gflops: 100.0,
             bandwidth_gbs: 10.0,
+            gemm_gflops: 50.0,
+            stream_gbs: 8.0,
+            launch_us: 0.05,
             classes: BTreeMap::from([("matmul f32[8,8] const f32[8,8]".into(), EntryChoice { kc: Some(kc), ..Default::default() })]),
         }
     }
@@ -213,7 +229,9 @@ mod tests {
         assert_eq!(l.db.entries.len(), 2);
         let (t, w) = l.db.tuning_for(&host(), "llvm", 1);
         assert!(w.is_none());
-        assert_eq!(t.unwrap().choices.values().next().unwrap().kc, Some(384));
+        let t = t.unwrap();
+        assert_eq!(t.choices.values().next().unwrap().kc, Some(384));
+        assert_eq!(t.calibration, Some(Calibration { gemm_mflops: 50_000, stream_mbs: 8_000, launch_ns: 50 }));
         assert_eq!(l.db.entry(&host(), "llvm", 4).unwrap().threads, 2);
         assert!(l.db.entry(&host(), "cranelift", 1).is_none());
         let other = Host { cpu: "Other".into(), ..host() };

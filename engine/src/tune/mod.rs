@@ -16,6 +16,7 @@
 //! must match the reference interpreter on random inputs, and it is timed
 //! against the untuned model.
 
+pub mod calibrate;
 pub mod db;
 
 use crate::backend::{self, Tensors};
@@ -23,7 +24,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::Model;
 use crate::options::{BackendKind, Options};
 use smelt_codegen::probe::{self, Host};
-use smelt_codegen::schedule::{Choice, ConvMethod, Target, Tuning, class_key};
+use smelt_codegen::schedule::{Calibration, Choice, ConvMethod, Target, Tuning, class_key};
 use smelt_ir::{Bindings, Graph, NodeId, Op, Value};
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,6 +80,8 @@ pub struct TuneReport {
     pub max_error: f64,
     pub peak_gflops: f64,
     pub bandwidth_gbs: f64,
+    /// The backend's own rates on this machine (one thread).
+    pub calibration: Calibration,
     pub seconds: f64,
     /// The choices that differ from the defaults.
     pub tuning: Tuning,
@@ -94,6 +97,9 @@ impl TuneReport {
             threads: self.threads,
             peak_gflops: self.peak_gflops,
             bandwidth_gbs: self.bandwidth_gbs,
+            gemm_gflops: self.calibration.gemm_mflops as f64 * 1e-3,
+            stream_gbs: self.calibration.stream_mbs as f64 * 1e-3,
+            launch_us: self.calibration.launch_ns as f64 * 1e-3,
             classes: self.tuning.choices.iter().map(|(k, c)| (k.clone(), EntryChoice::from_choice(c))).collect(),
         }
     }
@@ -283,7 +289,7 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
     let classes = classes(&bound)?;
     let knobs = knob_values(&target);
     let any_conv = classes.iter().any(|c| c.conv);
-    let total = 2 + usize::from(any_conv) * ConvMethod::ALL.len() + knobs.iter().map(|(_, v)| v.len()).sum::<usize>();
+    let total = 3 + usize::from(any_conv) * ConvMethod::ALL.len() + knobs.iter().map(|(_, v)| v.len()).sum::<usize>();
     let mut done = 0;
     let mut step = |what: &str| {
         progress(done, total, what);
@@ -293,6 +299,8 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
     step("the machine's peak");
     let peak_gflops = probe::fma_peak(0.3);
     let bandwidth_gbs = probe::read_bandwidth();
+    step("the backend's rates");
+    let calibration = calibrate::calibrate(&opts)?;
 
     let n = classes.len();
     let mut kept = vec![Choice::default(); n];
@@ -303,6 +311,7 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
         let inputs = crate::quantize::random_samples(&bench, 1, &Bindings::new())?.remove(0);
         let table = |choices: &[Choice]| Tuning {
             choices: classes.iter().zip(choices).filter(|(_, c)| !c.is_empty()).map(|(c, ch)| (c.key.clone(), *ch)).collect(),
+            calibration: None,
         };
         let consider = |cand: &[Choice], times: &[Timed], kept: &mut [Choice], kept_s: &mut [f64]| {
             for i in 0..n {
@@ -346,6 +355,7 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
     }
     let tuning = Tuning {
         choices: classes.iter().zip(&kept).filter(|(_, c)| !c.is_empty()).map(|(c, ch)| (c.key.clone(), *ch)).collect(),
+        calibration: Some(calibration),
     };
 
     // The check: the whole model, tuned, against the interpreter.
@@ -382,12 +392,13 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
         backend: opts.backend,
         threads: opts.threads,
         classes: reports,
-        candidates: done.saturating_sub(2),
+        candidates: done.saturating_sub(4),
         model_default_ms: model_default_s * 1e3,
         model_tuned_ms: model_tuned_s * 1e3,
         max_error,
         peak_gflops,
         bandwidth_gbs,
+        calibration,
         seconds: t0.elapsed().as_secs_f64(),
         tuning,
     })

@@ -83,6 +83,8 @@ pub fn decode_tensor(bytes: &[u8]) -> Result<(String, Tensor)> {
 /// Reads and imports an `.onnx` file (its folder holds any external data).
 pub fn import_file(path: &Path, opts: &Options) -> Result<Imported> {
     let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
+    // Decoded from the buffer itself, the tensors' raw data are slices of it.
+    let bytes = prost::bytes::Bytes::from(bytes);
     let mut o = opts.clone();
     if o.base_dir.is_none() {
         o.base_dir = Some(path.parent().map(Path::to_path_buf).unwrap_or_default());
@@ -90,7 +92,8 @@ pub fn import_file(path: &Path, opts: &Options) -> Result<Imported> {
     if o.name.is_none() {
         o.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     }
-    import(&bytes, &o)
+    let m = proto::ModelProto::decode(bytes).map_err(|e| Error::Decode { what: "model".into(), source: e })?;
+    import_model(&m, &o)
 }
 
 /// Imports an `.onnx` file with default options; returns the graph with its weights.

@@ -175,7 +175,7 @@ pub fn to_proto(t: &Tensor, name: &str) -> TensorProto {
         dims: t.shape().iter().map(|&n| n as i64).collect(),
         data_type: Some(onnx_dtype(t.dtype()) as i32),
         name: Some(name.to_string()),
-        raw_data: Some(t.data().to_le_bytes()),
+        raw_data: Some(t.data().to_le_bytes().into()),
         ..Default::default()
     }
 }

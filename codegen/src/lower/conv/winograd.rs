@@ -30,7 +30,7 @@
 
 use super::Geo;
 use crate::lower::expr::region;
-use crate::lower::gemm::{DirectA, GemmSpec, OperandA, OperandB, PackSrc, gemm, pack};
+use crate::lower::gemm::{DirectA, GemmSpec, OperandA, OperandB, PackSrc, gemm, pack_host};
 use crate::lower::util::Operand;
 use crate::lower::{BufKind, Lowerer};
 use crate::kernel::{Access, Expr, KernelBuilder, LoopKind, Scalar};
@@ -198,10 +198,16 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
     let Some(w) = l.const_f32(wt.buf) else {
         return Err(crate::lower::internal(node, "winograd needs constant weights"));
     };
-    let ub = l.constant_f32(&format!("{node}.winograd_u"), &transform_weights(&w, m, c));
+    // U transformed and packed on the host, one copy kept (the transform alone
+    // is 16/9 of the weights: ResNet-18 held 67 MB of it beside the packing).
+    let u = transform_weights(&w, m, c);
+    drop(w);
     let nr = l.target.nr;
-    let su = PackSrc { buf: ub, batches: 16, bstride: (c * m) as i64, count: m, depth: c, s_lane: 1, s_depth: m as i64 };
-    let pu = pack(l, node, "u", &su, nr)?;
+    let su = PackSrc { buf: wt.buf, batches: 16, bstride: (c * m) as i64, count: m, depth: c, s_lane: 1, s_depth: m as i64 };
+    let packed = pack_host(&u, &su, nr);
+    drop(u);
+    let pu = l.constant_f32(&format!("{node}.u_packed"), &packed);
+    drop(packed);
     let per_m = tp * m;
     let mbuf = l.temp(&format!("{node}.winograd_m"), Scalar::F32, (16 * per_m) as u64);
     let spec = GemmSpec {
