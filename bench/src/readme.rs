@@ -49,14 +49,17 @@ pub fn section(run: &Run, svg_path: &str, results_path: &str) -> String {
     if !peaks.is_empty() {
         let _ = writeln!(s, "\nThe machine, probed by smelt (`smelt_engine::probe`): {peaks}.");
     }
-    if let Some(t) = &run.tuning {
-        let _ = writeln!(s, "\nsmelt ran with the schedules `smelt tune` chose on this machine for each model ({t}).");
+    if run.tuning.is_some() {
+        let _ = writeln!(
+            s,
+            "\nsmelt ran with the schedules `smelt tune` chose on this machine for each model, backend and thread count (`scripts/bench/run.sh --tune`; the tuning ran just before, hence the load)."
+        );
     }
     let _ = writeln!(s, "\n![smelt and its peers, time relative to ONNX Runtime]({svg_path})\n");
     s.push_str(&table(run));
     let rates = crate::report::rates(run);
     if !rates.is_empty() {
-        s.push_str("\nArithmetic rates: GFLOP/s of each model's products (two per multiply-add), and in parentheses the share of the f32 FMA peak of the cores used:\n\n");
+        s.push_str("\nArithmetic rates: GFLOP/s of each model's products (two per multiply-add), and in parentheses the share of the peak of the cores used (f32 FMA; int8 VNNI for the `_int8` models):\n\n");
         s.push_str(&rates);
     }
     s.push_str("\nTargets (ratios of this run):\n\n");

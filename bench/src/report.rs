@@ -368,10 +368,10 @@ pub fn peaks(m: &Machine) -> String {
 }
 
 /// Each model's arithmetic rate with each system at each thread count, and its
-/// share of the cores' f32 FMA peak (`run.flops`: two per multiply-add of the
-/// model's products): a Markdown table, empty without FLOP counts.
+/// share of the cores' peak (`run.flops`: two per multiply-add of the model's
+/// products): the f32 FMA peak, or for `*_int8` models the int8 VNNI peak where
+/// it was probed. A Markdown table, empty without FLOP counts.
 pub fn rates(run: &Run) -> String {
-    let peak = run.machine.peak_gflops.unwrap_or(0.0);
     let mut systems: Vec<&str> = vec!["onnxruntime"];
     systems.extend(run.smelt_systems());
     let mut out = String::new();
@@ -383,6 +383,8 @@ pub fn rates(run: &Run) -> String {
     for m in run.models() {
         let Some(&f) = run.flops.get(m).filter(|f| **f > 0.0) else { continue };
         any = true;
+        let int8 = m.ends_with("_int8") && run.machine.int8_gops.is_some();
+        let peak = if int8 { run.machine.int8_gops.unwrap_or(0.0) } else { run.machine.peak_gflops.unwrap_or(0.0) };
         let cells: Vec<String> = cols
             .iter()
             .map(|(_, s, t)| match run.get(m, s, *t).and_then(Entry::timed) {
@@ -393,7 +395,8 @@ pub fn rates(run: &Run) -> String {
                 None => "–".into(),
             })
             .collect();
-        let _ = writeln!(out, "| {m} | {:.2} | {} |", f * 1e-9, cells.join(" | "));
+        let name = if int8 { format!("{m} (of the int8 peak)") } else { m.to_string() };
+        let _ = writeln!(out, "| {name} | {:.2} | {} |", f * 1e-9, cells.join(" | "));
     }
     if any { out } else { String::new() }
 }

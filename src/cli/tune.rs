@@ -103,6 +103,9 @@ fn print_report(r: &TuneReport, model: &str, path: &std::path::Path) {
         );
     }
     println!("model         {:.3} ms untuned, {:.3} ms tuned (median)", r.model_default_ms, r.model_tuned_ms);
+    if !r.kept_choices {
+        println!("              the model ran slower with the classes' choices: they are not kept (the defaults run)");
+    }
     println!("check         max error {:.2e} of the largest output, against the interpreter", r.max_error);
     println!("saved         {} ({} tuned classes)", shown(path), r.tuning.choices.len());
 }
@@ -123,6 +126,7 @@ fn json(r: &TuneReport, path: &std::path::Path) -> serde_json::Value {
         "model_default_ms": r.model_default_ms,
         "model_tuned_ms": r.model_tuned_ms,
         "max_error": r.max_error,
+        "kept_choices": r.kept_choices,
         "saved": shown(path),
         "classes": r.classes.iter().map(|c| serde_json::json!({
             "key": c.key,
@@ -148,11 +152,12 @@ pub fn if_asked(engine: &EngineArgs, model: &mut Model, dims: &[(String, u64)]) 
     let r = run_tuner(model, dims, TuneOptions::default().runs, true)?;
     store(&r, &path)?;
     eprintln!(
-        "tuned {} classes in {:.1} s: {:.3} -> {:.3} ms (saved to {})",
+        "tuned {} classes in {:.1} s: {:.3} -> {:.3} ms{} (saved to {})",
         r.classes.len(),
         r.seconds,
         r.model_default_ms,
         r.model_tuned_ms,
+        if r.kept_choices { "" } else { ", choices not kept" },
         shown(&path)
     );
     model.set_tuning(Some(std::sync::Arc::new(r.tuning)));
