@@ -51,6 +51,9 @@ pub struct Choice {
     pub kc: Option<usize>,
     pub mc: Option<usize>,
     pub nc: Option<usize>,
+    /// Run the node's kernels on one thread (with `--threads` > 1: where the
+    /// fork and join cost more than the split saves).
+    pub serial: Option<bool>,
 }
 
 impl Choice {
@@ -81,6 +84,11 @@ impl Choice {
         if let Some(nc) = self.nc {
             t.nc = nc.clamp(t.nr, 1 << 20);
         }
+        if self.serial == Some(true) {
+            // Past any tensor's size, and still safe to scale (the GEMM's
+            // threshold is 64 times this).
+            t.parallel_min_elems = 1 << 48;
+        }
         t
     }
 
@@ -94,6 +102,9 @@ impl Choice {
             if let Some(v) = v {
                 s.push(format!("{k}={v}"));
             }
+        }
+        if self.serial == Some(true) {
+            s.push("serial".into());
         }
         s.join(" ")
     }
@@ -150,6 +161,7 @@ impl Tuning {
                     kc: c.kc.filter(|_| !forced.kc),
                     mc: c.mc.filter(|_| !forced.mc),
                     nc: c.nc.filter(|_| !forced.nc),
+                    serial: c.serial,
                 };
                 (k.clone(), c)
             })
@@ -170,9 +182,10 @@ impl Target {
 }
 
 /// The class of a node whose schedule can be tuned — convs and matmuls (float
-/// and quantized) — as a readable key: the op, its operands' types (`const`
-/// for constant weights) and the attributes that shape the work, not its
-/// epilogue. Nodes of one class run the same kernels. `None`: nothing to tune.
+/// and quantized), attention and recurrences — as a readable key: the op, its
+/// operands' types (`const` for constant weights) and the attributes that shape
+/// the work, not its epilogue. Nodes of one class run the same kernels. `None`:
+/// nothing to tune.
 pub fn class_key(g: &Graph, id: NodeId) -> Option<String> {
     let n = g.node(id);
     let (what, conv) = match &n.op {
@@ -181,10 +194,14 @@ pub fn class_key(g: &Graph, id: NodeId) -> Option<String> {
         Op::MatMul | Op::FusedMatMul { .. } => ("matmul", None),
         Op::Gemm(_) => ("gemm", None),
         Op::QMatMul(_) => ("qmatmul", None),
+        Op::Attention(_) => ("attention", None),
+        Op::Lstm(_) => ("lstm", None),
+        Op::Gru(_) => ("gru", None),
         _ => return None,
     };
     let mut key = what.to_string();
-    for v in g.node_inputs(id).into_iter().take(2) {
+    let operands = if matches!(n.op, Op::Attention(_) | Op::Lstm(_) | Op::Gru(_)) { 3 } else { 2 };
+    for v in g.node_inputs(id).into_iter().take(operands) {
         let t = g.value_type(v)?;
         let dims: Vec<String> = t.shape.fixed()?.iter().map(|d| d.to_string()).collect();
         let konst = matches!(g.node(v.node).op, Op::Const(_) | Op::Param);
@@ -194,8 +211,17 @@ pub fn class_key(g: &Graph, id: NodeId) -> Option<String> {
         let j = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
         let _ = write!(key, " stride={} pad={} dilation={} groups={}", j(&c.stride), j(&c.pad), j(&c.dilation), c.groups);
     }
-    if let Op::Gemm(a) = &n.op {
-        let _ = write!(key, " trans={}{}", u8::from(a.trans_a), u8::from(a.trans_b));
+    match &n.op {
+        Op::Gemm(a) => {
+            let _ = write!(key, " trans={}{}", u8::from(a.trans_a), u8::from(a.trans_b));
+        }
+        // The attributes that change the work (heads, masks, directions).
+        Op::Attention(_) | Op::Lstm(_) | Op::Gru(_) => {
+            for (k, v) in n.op.attrs() {
+                let _ = write!(key, " {k}={v}");
+            }
+        }
+        _ => {}
     }
     Some(key)
 }
@@ -223,7 +249,7 @@ mod tests {
 
     #[test]
     fn forced_fields_drop_out_and_choices_clamp() {
-        let c = Choice { conv: Some(ConvMethod::Rows), kc: Some(0), mc: Some(1), nc: None };
+        let c = Choice { conv: Some(ConvMethod::Rows), kc: Some(0), mc: Some(1), nc: None, serial: None };
         let t = c.apply(&Target::llvm(512));
         assert_eq!((t.winograd, t.conv_rows, t.kc, t.mc, t.nc), (false, true, 1, t.mr, Target::llvm(512).nc));
         let tu = Tuning { choices: BTreeMap::from([("a".into(), c), ("b".into(), Choice { kc: Some(64), ..Choice::default() })]), calibration: None };

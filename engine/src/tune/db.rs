@@ -76,11 +76,13 @@ pub struct EntryChoice {
     pub mc: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nc: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<bool>,
 }
 
 impl EntryChoice {
     pub fn from_choice(c: &Choice) -> EntryChoice {
-        EntryChoice { conv: c.conv.map(|m| m.name().to_string()), kc: c.kc, mc: c.mc, nc: c.nc }
+        EntryChoice { conv: c.conv.map(|m| m.name().to_string()), kc: c.kc, mc: c.mc, nc: c.nc, serial: c.serial }
     }
 
     /// The choice, or what is wrong with it.
@@ -96,7 +98,7 @@ impl EntryChoice {
                 return Err(format!("{k} = {v} is out of range"));
             }
         }
-        Ok(Choice { conv, kc: self.kc, mc: self.mc, nc: self.nc })
+        Ok(Choice { conv, kc: self.kc, mc: self.mc, nc: self.nc, serial: self.serial })
     }
 }
 

@@ -229,7 +229,8 @@ fn tuning_of(c: &Checked, choice: Choice) -> Tuning {
 /// Tuned choices (`smelt tune`) change how a node runs, never what it computes:
 /// each conv method and odd cache blocks (KC of 7, MC below one panel, NC of
 /// three panels) on every conv and matmul case, both CPU backends, against the
-/// interpreter; and the method asked for is the one that runs.
+/// interpreter (the one-thread choice on two threads); and the method asked for
+/// is the one that runs.
 #[test]
 fn tuned_choices_compute_the_same() {
     let convs = from_cases(&cases_conv_pool_rnn::conv_pool_rnn());
@@ -237,15 +238,18 @@ fn tuned_choices_compute_the_same() {
     let conv2d = only(&convs, |n| n.contains("conv2d") || n.contains("conv3d"));
     let matmuls = only(&linalg, |n| n.starts_with("matmul") || n.starts_with("gemm") || n.starts_with("fused_matmul"));
     assert!(conv2d.len() >= 10 && matmuls.len() >= 10);
-    let odd = Choice { kc: Some(7), mc: Some(3), nc: Some(96), conv: None };
+    let odd = Choice { kc: Some(7), mc: Some(3), nc: Some(96), ..Choice::default() };
     let mut choices: Vec<(String, Choice)> = ConvMethod::ALL.iter().map(|&m| (format!("conv={}", m.name()), Choice { conv: Some(m), ..odd })).collect();
-    choices.push(("blocks".into(), Choice { kc: Some(1000), mc: Some(1000), nc: Some(10_000), conv: None }));
+    choices.push(("blocks".into(), Choice { kc: Some(1000), mc: Some(1000), nc: Some(10_000), serial: Some(true), conv: None }));
     for b in [Cranelift, Llvm] {
         for (what, choice) in &choices {
             let mut table = super::report::Table::default();
             for c in conv2d.iter().chain(&matmuls) {
                 let schedule = ScheduleOptions { tuning: Some(std::sync::Arc::new(tuning_of(c, *choice))), ..ScheduleOptions::default() };
-                super::check(&mut table, &switched(format!("{b:?}, tuned {what}"), b, schedule), c, &[]);
+                // The serial choice on two threads (where it changes the loops).
+                let threads = if choice.serial == Some(true) { 2 } else { 1 };
+                let native = smelt_engine::Native { threads, ..switched(format!("{b:?}, tuned {what}, {threads} thread(s)"), b, schedule) };
+                super::check(&mut table, &native, c, &[]);
             }
             super::finish(&table, &format!("tuned {what} on {b:?}"));
         }
