@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 
-def compile(model, backend="cranelift", opt_level=2, threads=1):
+def compile(model, backend="cranelift", opt_level=2, threads=1, schedule=None, tuning=None):
     """Compile `model` for `backend`; returns a `Model`.
 
     model:     a path (``.onnx``, or ``.smelt`` with weights in the
@@ -66,11 +66,18 @@ def compile(model, backend="cranelift", opt_level=2, threads=1):
                reference interpreter).
     opt_level: 0–3, as the CLI's ``-O`` (2: e-graph rewrites and fusion).
     threads:   threads for the CPU backends' parallel loops.
+    schedule:  schedule switches, ``"KEY=VALUE,..."`` as the CLI's ``--schedule``
+               (e.g. ``"winograd=off,kc=256"``).
+    tuning:    a tuning file written by ``smelt tune`` (the CLI): its entry for
+               this CPU, backend and thread count sets the tuned convs' and
+               matmuls' schedules. A file that cannot be used (corrupt, from
+               another CPU or smelt) is a ``UserWarning`` and changes nothing.
 
     ``Model.run(feeds)`` takes a dict of NumPy arrays by input name (or a list
     in the order of ``Model.inputs``) and returns a dict of NumPy arrays.
     """
-    return _compile(_model_arg(model), backend=backend, opt_level=int(opt_level), threads=int(threads))
+    return _compile(_model_arg(model), backend=backend, opt_level=int(opt_level), threads=int(threads),
+                    schedule=schedule, tuning=None if tuning is None else os.fspath(tuning))
 
 
 def _model_arg(model):

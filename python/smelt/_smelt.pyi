@@ -54,4 +54,6 @@ def compile(
     backend: str = "cranelift",
     opt_level: int = 2,
     threads: int = 1,
+    schedule: Optional[str] = None,
+    tuning: Optional[str] = None,
 ) -> Model: ...

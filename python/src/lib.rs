@@ -262,17 +262,54 @@ fn options(backend: &str, threads: usize) -> PyResult<Options> {
 }
 
 fn compile_source(py: Python<'_>, source: Source, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
-    let options = Options { opt_level: level(opt_level)?, ..options(backend, threads)? };
+    compile_with(py, source, Options { opt_level: level(opt_level)?, ..options(backend, threads)? })
+}
+
+fn compile_with(py: Python<'_>, source: Source, options: Options) -> PyResult<Model> {
     let inner = py.detach(|| smelt_engine::compile(source, &options)).map_err(raise)?;
     Ok(Model { inner, backend: options.backend.to_string() })
 }
 
+/// The entry of the tuning file at `path` for this host, `backend` and
+/// `threads` (a file that cannot be used is a `UserWarning`, as the CLI's
+/// one-line warning; a missing one an error).
+fn tuning_from(py: Python<'_>, path: &PathBuf, backend: BackendKind, threads: usize) -> PyResult<Option<smelt_engine::Tuning>> {
+    if !path.exists() {
+        return Err(OptionsError::new_err(format!("error: tuning {}: no such file (`smelt tune MODEL --tuning FILE` writes one)", path.display())));
+    }
+    let loaded = smelt_engine::TuningDb::load(path);
+    let host = smelt_engine::probe::Host::detect();
+    let (tuning, warning) = loaded.db.tuning_for(&host, backend.name(), threads);
+    for w in loaded.warning.iter().chain(&warning) {
+        PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyUserWarning>(), &std::ffi::CString::new(w.as_str()).unwrap_or_default(), 1)?;
+    }
+    Ok(tuning)
+}
+
 /// Compiles `model` (a path, or ONNX bytes) for `backend` at `opt_level` with
-/// `threads` threads.
+/// `threads` threads, with `schedule` switches (`KEY=VALUE,...`) and the
+/// `tuning` file's entry for this machine.
 #[pyfunction]
-#[pyo3(signature = (model, backend = "cranelift", opt_level = 2, threads = 1))]
-fn compile(py: Python<'_>, model: &Bound<'_, PyAny>, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
-    compile_source(py, source_of(model)?, backend, opt_level, threads)
+#[pyo3(signature = (model, backend = "cranelift", opt_level = 2, threads = 1, schedule = None, tuning = None))]
+fn compile(
+    py: Python<'_>,
+    model: &Bound<'_, PyAny>,
+    backend: &str,
+    opt_level: u8,
+    threads: usize,
+    schedule: Option<&str>,
+    tuning: Option<PathBuf>,
+) -> PyResult<Model> {
+    let mut options = Options { opt_level: level(opt_level)?, ..options(backend, threads)? };
+    if let Some(s) = schedule {
+        options.schedule = smelt_engine::ScheduleOptions::parse(s).map_err(|e| OptionsError::new_err(format!("error: {e}")))?;
+    }
+    if let Some(path) = &tuning
+        && matches!(options.backend, BackendKind::Cranelift | BackendKind::Llvm)
+    {
+        options.schedule.tuning = tuning_from(py, path, options.backend, threads)?.map(std::sync::Arc::new);
+    }
+    compile_with(py, source_of(model)?, options)
 }
 
 #[pymodule]

@@ -112,12 +112,49 @@ def test_the_example_model_matches_the_cli_bit_for_bit(tmp_path):
     x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
     safetensors.save_file({name: x}, str(tmp_path / "x.safetensors"))
     subprocess.run([cli, "run", model, "--inputs", str(tmp_path / "x.safetensors"), "-o", str(tmp_path / "o.safetensors")], check=True,
-                   capture_output=True)
+                   capture_output=True, env={**os.environ, "SMELT_TUNING": "off"})
     want = safetensors.load_file(str(tmp_path / "o.safetensors"))
     got = m.run({name: x})
     assert set(got) == set(want)
     for k in want:
         np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_schedule_switches_and_tuning_files(tmp_path):
+    import warnings
+
+    model = os.path.join(ROOT, "examples", "resblock.smelt")
+    x = {"x": np.random.default_rng(5).standard_normal((2, 8, 16, 16)).astype(np.float32)}
+    want = smelt.compile(model, backend="cranelift").run(x)
+
+    def close(got):
+        for k in want:
+            scale = float(np.abs(want[k]).max())
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-4 * scale)
+
+    close(smelt.compile(model, backend="cranelift", schedule="winograd=off,kc=64").run(x))
+    with pytest.raises(smelt.OptionsError, match="--schedule"):
+        smelt.compile(model, schedule="tile=3")
+    with pytest.raises(smelt.OptionsError, match="no such file"):
+        smelt.compile(model, tuning=tmp_path / "none.json")
+    # A file that cannot be used warns and changes nothing.
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    with pytest.warns(UserWarning, match="not a smelt tuning file"):
+        m = smelt.compile(model, backend="cranelift", tuning=bad)
+    for k, v in m.run(x).items():
+        np.testing.assert_array_equal(v, want[k])
+    cli = os.environ.get("SMELT_CLI")
+    if not cli:
+        pytest.skip("SMELT_CLI is not set")
+    # The CLI's tuning of this model at this batch, read without a warning.
+    tuned = tmp_path / "tuning.json"
+    subprocess.run([cli, "tune", model, "--backend", "cranelift", "--dim", "N=2", "--runs", "1", "--tuning", str(tuned)],
+                   check=True, capture_output=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = smelt.compile(model, backend="cranelift", tuning=tuned)
+    close(m.run(x))
 
 
 def test_profile_times_each_kernel():
