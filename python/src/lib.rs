@@ -273,7 +273,7 @@ fn compile_with(py: Python<'_>, source: Source, options: Options) -> PyResult<Mo
 /// The entry of the tuning file at `path` for this host, `backend` and
 /// `threads` (a file that cannot be used is a `UserWarning`, as the CLI's
 /// one-line warning; a missing one an error).
-fn tuning_from(py: Python<'_>, path: &PathBuf, backend: BackendKind, threads: usize) -> PyResult<Option<smelt_engine::Tuning>> {
+fn tuning_from(py: Python<'_>, path: &std::path::Path, backend: BackendKind, threads: usize) -> PyResult<Option<smelt_engine::Tuning>> {
     if !path.exists() {
         return Err(OptionsError::new_err(format!("error: tuning {}: no such file (`smelt tune MODEL --tuning FILE` writes one)", path.display())));
     }
