@@ -97,6 +97,11 @@ pub struct Target {
     /// schedule; off with Cranelift's own 4×8 tile, whose GEMM reading V in
     /// place is the slow generated one (timings: `docs/performance.md`).
     pub winograd: bool,
+    /// Outputs per side of a Winograd tile: 2 (F(2×2, 3×3), the default) or 4
+    /// (F(4×4, 3×3): 4× fewer GEMMs of 36 instead of 16, 2.25× fewer
+    /// multiply-adds than F(2×2), and larger rounding — chosen only where a
+    /// tuning measured it and checked the model).
+    pub winograd_tile: usize,
     /// LLVM's own loop vectorizer, interleaver and unroller (off: kernels arrive
     /// vectorized and register-tiled; on, they multiplied the code of packing
     /// and edge loops, and the compile time 3–5×, for no measured gain).
@@ -176,6 +181,7 @@ impl Target {
             direct_a: false,
             ukernels: false,
             winograd: false,
+            winograd_tile: 2,
             loop_opts: false,
             compile_threads: None,
             moe: MoeStrategy::Auto,
@@ -248,6 +254,7 @@ impl Target {
             direct_a: true,
             ukernels: false,
             winograd: true,
+            winograd_tile: 2,
             loop_opts: false,
             compile_threads: None,
             moe: MoeStrategy::Auto,
@@ -261,6 +268,7 @@ impl Target {
                 split_heavy_epilogue: false,
                 direct_a: true,
                 winograd: true,
+            winograd_tile: 2,
                 ..Target::cranelift_x64()
             },
         }
@@ -313,6 +321,9 @@ impl Target {
         if let Some(w) = opts.winograd {
             t.winograd = w;
         }
+        if let Some(r) = opts.winograd_tile {
+            t.winograd_tile = r;
+        }
         if let Some(d) = opts.direct_a {
             t.direct_a = d;
         }
@@ -352,7 +363,7 @@ impl Target {
             t.mc = opts.mc.unwrap_or(t.mc);
             t.nc = opts.nc.unwrap_or(t.nc);
             let forced = tuning::Forced {
-                conv: opts.winograd.is_some() || opts.conv_rows.is_some(),
+                conv: opts.winograd.is_some() || opts.conv_rows.is_some() || opts.winograd_tile.is_some(),
                 kc: opts.kc.is_some(),
                 mc: opts.mc.is_some(),
                 nc: opts.nc.is_some(),

@@ -30,6 +30,8 @@ pub struct ScheduleOptions {
     /// 3×3 unit-stride convs with constant weights as Winograd F(2×2, 3×3)
     /// (CPU backends; default on, except with Cranelift's own tile).
     pub winograd: Option<bool>,
+    /// The Winograd tile's outputs per side: 2 (F(2×2, 3×3), default) or 4.
+    pub winograd_tile: Option<usize>,
     /// GEMM tiles as calls of precompiled micro-kernels (default: the host's on
     /// Cranelift, off on LLVM; never in object files or libraries).
     pub ukernels: Option<Ukernels>,
@@ -83,6 +85,7 @@ struct Key {
 
 const KEYS: &[Key] = &[
     Key { name: "winograd", values: "on|off", what: "3x3 unit-stride convs as Winograd F(2x2,3x3) (cpu; default on, off with cranelift's own tile)" },
+    Key { name: "winograd-tile", values: "2|4", what: "Winograd F(2x2,3x3) or F(4x4,3x3): fewer multiplies, more rounding (cpu; default 2, 4 where tuned)" },
     Key { name: "ukernels", values: "on|off|avx2|avx512", what: "GEMM tiles as precompiled micro-kernel calls (default: host's on cranelift, off on llvm; never in objects/libraries)" },
     Key { name: "direct-a", values: "on|off", what: "computed row-major A read in place by the GEMM instead of packed (llvm; default on)" },
     Key { name: "conv-rows", values: "on|off", what: "convs with output positions as GEMM rows (llvm; default on)" },
@@ -165,6 +168,13 @@ impl ScheduleOptions {
                     self.compile_threads = match num("a thread count")? {
                         Some(0) => return Err(ParseError(format!("{k}=0: at least one thread"))),
                         n => n.map(|n| n as usize),
+                    }
+                }
+                "winograd-tile" => {
+                    self.winograd_tile = match num("2 or 4")? {
+                        None => None,
+                        Some(r @ (2 | 4)) => Some(r as usize),
+                        Some(r) => return Err(ParseError(format!("{k}={r}: expected 2 or 4"))),
                     }
                 }
                 "kc" | "mc" | "nc" => {
@@ -260,7 +270,7 @@ impl fmt::Display for ScheduleOptions {
         if let Some(m) = self.moe {
             parts.push(format!("moe={}", m.name()));
         }
-        for (k, v) in [("kc", self.kc), ("mc", self.mc), ("nc", self.nc)] {
+        for (k, v) in [("winograd-tile", self.winograd_tile), ("kc", self.kc), ("mc", self.mc), ("nc", self.nc)] {
             if let Some(v) = v {
                 parts.push(format!("{k}={v}"));
             }
@@ -275,7 +285,7 @@ mod tests {
 
     #[test]
     fn parse_print_round_trip_and_errors() {
-        let o = ScheduleOptions::parse("winograd=off, ukernels=avx2,vector-bits=256,loop-opts=on,wgsl-tile=128,compile-threads=3,moe=gather,kc=384,nc=1024").unwrap();
+        let o = ScheduleOptions::parse("winograd=off, ukernels=avx2,vector-bits=256,loop-opts=on,wgsl-tile=128,compile-threads=3,moe=gather,kc=384,nc=1024,winograd-tile=4").unwrap();
         assert_eq!(o.moe, Some(smelt_ir::ops::MoeStrategy::Gather));
         assert_eq!(o.winograd, Some(false));
         assert_eq!(o.ukernels, Some(Ukernels::Avx2));
@@ -285,11 +295,11 @@ mod tests {
         assert_eq!(ScheduleOptions::parse(&o.to_string()).unwrap(), o);
         assert_eq!(ScheduleOptions::parse("").unwrap(), ScheduleOptions::default());
         assert_eq!(ScheduleOptions::parse("winograd=off,winograd=auto").unwrap(), ScheduleOptions::default());
-        for bad in ["winograd", "winograd=maybe", "vector-bits=100", "wgsl-tile=32", "compile-threads=0", "tile=3", "ukernels=sse", "moe=sorted", "kc=0", "mc=x"] {
+        for bad in ["winograd", "winograd=maybe", "vector-bits=100", "wgsl-tile=32", "compile-threads=0", "tile=3", "ukernels=sse", "moe=sorted", "kc=0", "mc=x", "winograd-tile=3"] {
             let e = ScheduleOptions::parse(bad).unwrap_err().to_string();
             assert!(e.starts_with("--schedule "), "{bad}: {e}");
         }
-        assert!(ScheduleOptions::parse("tile=3").unwrap_err().to_string().contains("keys: winograd, ukernels"));
+        assert!(ScheduleOptions::parse("tile=3").unwrap_err().to_string().contains("keys: winograd, winograd-tile, ukernels"));
         assert!(ScheduleOptions::help().lines().count() > 10);
     }
 }

@@ -22,6 +22,8 @@ use std::fmt::Write;
 pub enum ConvMethod {
     /// Winograd F(2×2, 3×3) (3×3 unit-stride convs with constant weights).
     Winograd,
+    /// Winograd F(4×4, 3×3): fewer multiplies, more rounding.
+    Winograd4,
     /// Output positions as the GEMM's rows, the input read in place.
     Rows,
     /// im2col (or the input itself for 1×1) as the GEMM's B operand.
@@ -29,11 +31,12 @@ pub enum ConvMethod {
 }
 
 impl ConvMethod {
-    pub const ALL: [ConvMethod; 3] = [ConvMethod::Winograd, ConvMethod::Rows, ConvMethod::Gemm];
+    pub const ALL: [ConvMethod; 4] = [ConvMethod::Winograd, ConvMethod::Winograd4, ConvMethod::Rows, ConvMethod::Gemm];
 
     pub fn name(self) -> &'static str {
         match self {
             ConvMethod::Winograd => "winograd",
+            ConvMethod::Winograd4 => "winograd4",
             ConvMethod::Rows => "rows",
             ConvMethod::Gemm => "gemm",
         }
@@ -70,7 +73,8 @@ impl Choice {
             return t;
         }
         match self.conv {
-            Some(ConvMethod::Winograd) => (t.winograd, t.conv_rows) = (true, true),
+            Some(ConvMethod::Winograd) => (t.winograd, t.winograd_tile, t.conv_rows) = (true, 2, true),
+            Some(ConvMethod::Winograd4) => (t.winograd, t.winograd_tile, t.conv_rows) = (true, 4, true),
             Some(ConvMethod::Rows) => (t.winograd, t.conv_rows, t.conv_rows_pointwise) = (false, true, true),
             Some(ConvMethod::Gemm) => (t.winograd, t.conv_rows) = (false, false),
             None => {}

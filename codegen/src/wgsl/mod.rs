@@ -152,6 +152,7 @@ pub fn target() -> Target {
         direct_a: false,
         ukernels: false,
         winograd: false,
+        winograd_tile: 2,
         loop_opts: false,
         compile_threads: None,
         moe: smelt_ir::ops::MoeStrategy::Auto,

@@ -191,7 +191,9 @@ struct Timed {
 
 /// The conv method a node's kernel names show (`…_winograd_gemm`, `…_rows`).
 fn method_of(kernels: &[String]) -> ConvMethod {
-    if kernels.iter().any(|k| k.contains("_winograd")) {
+    if kernels.iter().any(|k| k.contains("_winograd4")) {
+        ConvMethod::Winograd4
+    } else if kernels.iter().any(|k| k.contains("_winograd")) {
         ConvMethod::Winograd
     } else if kernels.iter().any(|k| k.ends_with("_rows")) {
         ConvMethod::Rows

@@ -227,7 +227,8 @@ fn tuning_of(c: &Checked, choice: Choice) -> Tuning {
 }
 
 /// Tuned choices (`smelt tune`) change how a node runs, never what it computes:
-/// each conv method and odd cache blocks (KC of 7, MC below one panel, NC of
+/// each conv method (Winograd F(2×2, 3×3) and F(4×4, 3×3) within the suite's
+/// f32 tolerance) and odd cache blocks (KC of 7, MC below one panel, NC of
 /// three panels) on every conv and matmul case, both CPU backends, against the
 /// interpreter (the one-thread choice on two threads); and the method asked for
 /// is the one that runs.
@@ -263,6 +264,7 @@ fn tuned_choices_compute_the_same() {
     for c in only(&convs, |n| n.contains("winograd")) {
         assert!(!ran(c, ConvMethod::Rows, ScheduleOptions::default()).contains("winograd"), "{}", c.name);
         assert!(ran(c, ConvMethod::Winograd, ScheduleOptions::default()).contains("_winograd_in("), "{}", c.name);
+        assert!(ran(c, ConvMethod::Winograd4, ScheduleOptions::default()).contains("_winograd4_in("), "{}: F(4x4, 3x3)", c.name);
         assert!(!ran(c, ConvMethod::Winograd, opts(|o| o.winograd = Some(false))).contains("winograd"), "{}: the tuned method won over winograd=off", c.name);
     }
     if t.conv_rows {

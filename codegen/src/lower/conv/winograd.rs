@@ -1,6 +1,9 @@
 //! 3×3 convolutions with unit stride by Winograd's minimal filtering
 //! F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
-//! Networks", 2016), as TVM, oneDNN and NNPACK have it: each 2×2 block of output
+//! Networks", 2016), as TVM, oneDNN and NNPACK have it — or F(4×4, 3×3)
+//! (`Target::winograd_tile` 4: 6×6 patches, 36 GEMMs over 4× fewer tiles, 4× fewer
+//! multiply-adds than direct, more rounding; chosen where a tuning measured and
+//! checked it). Below for F(2×2): each 2×2 block of output
 //! positions (a *tile*) comes from the 4×4 input patch under it as
 //! `Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`, so the 36 multiplications per channel pair
 //! and tile of the direct conv become 16 element-wise products; summed over
@@ -26,7 +29,10 @@
 //! Numerics: the transforms add and subtract up to 9 terms with coefficients
 //! ±1 and ±½, so each output carries a few more roundings than the direct sum;
 //! on the numerics suite's random inputs the difference stays far inside its f32
-//! tolerance (1e-4 + 1e-4·|want|).
+//! tolerance (1e-4 + 1e-4·|want|). F(4×4)'s coefficients reach 8 and 1/24: its
+//! error is larger, within the same tolerance on the suite's cases and 5.6e-7 of
+//! the largest output on ResNet-18 (random weights), and `smelt tune` checks
+//! every model it chooses it for.
 
 use super::Geo;
 use crate::lower::expr::region;
@@ -53,25 +59,64 @@ pub fn applies(l: &Lowerer, g: &Geo, weights: &Operand) -> bool {
         && matches!(l.prog.buffer(weights.buf).kind, BufKind::Const(_))
 }
 
+/// The matrices of F(r×r, 3×3): `Bᵀ` (a×a), `G` (a×3), `Aᵀ` (r×a), `a = r + 2`
+/// (Lavin & Gray's; F(4×4) with the points 0, ±1, ±2).
+struct Matrices {
+    bt: &'static [&'static [f64]],
+    g: &'static [[f64; 3]],
+    at: &'static [&'static [f64]],
+}
+
+const F2: Matrices = Matrices {
+    bt: &[&[1.0, 0.0, -1.0, 0.0], &[0.0, 1.0, 1.0, 0.0], &[0.0, -1.0, 1.0, 0.0], &[0.0, 1.0, 0.0, -1.0]],
+    g: &[[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]],
+    at: &[&[1.0, 1.0, 1.0, 0.0], &[0.0, 1.0, -1.0, -1.0]],
+};
+
+const F4: Matrices = Matrices {
+    bt: &[
+        &[4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+        &[0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+        &[0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+        &[0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+        &[0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+        &[0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+    ],
+    g: &[
+        [1.0 / 4.0, 0.0, 0.0],
+        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+        [0.0, 0.0, 1.0],
+    ],
+    at: &[
+        &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+        &[0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+        &[0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+        &[0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+    ],
+};
+
+fn matrices(r: usize) -> &'static Matrices {
+    if r == 4 { &F4 } else { &F2 }
+}
+
 /// `G g Gᵀ` of every (output, input) channel pair of `w` (`[m, c, 3, 3]`), as
-/// `u[ξ][c][m]` (`ξ = 4·row + col` of the 4×4 result).
-fn transform_weights(w: &[f32], m: usize, c: usize) -> Vec<f32> {
-    const G: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
-    let mut u = vec![0f32; 16 * c * m];
+/// `u[ξ][c][m]` (`ξ = a·row + col` of the a×a result), for F(r×r, 3×3).
+fn transform_weights(w: &[f32], m: usize, c: usize, r: usize) -> Vec<f32> {
+    let gm = matrices(r).g;
+    let a = r + 2;
+    let mut u = vec![0f32; a * a * c * m];
     for mo in 0..m {
         for ci in 0..c {
             let g = |i: usize, j: usize| w[((mo * c + ci) * 3 + i) * 3 + j] as f64;
-            // G·g (4×3), then (G·g)·Gᵀ (4×4).
-            let mut gg = [[0f64; 3]; 4];
-            for (r, row) in gg.iter_mut().enumerate() {
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = (0..3).map(|k| G[r][k] * g(k, j)).sum();
-                }
-            }
-            for (r, row) in gg.iter().enumerate() {
-                for (s, gs) in G.iter().enumerate() {
-                    let v: f64 = (0..3).map(|k| row[k] * gs[k]).sum();
-                    u[((r * 4 + s) * c + ci) * m + mo] = v as f32;
+            // G·g (a×3), then (G·g)·Gᵀ (a×a), in f64.
+            let gg: Vec<[f64; 3]> = gm.iter().map(|row| std::array::from_fn(|j| (0..3).map(|k| row[k] * g(k, j)).sum())).collect();
+            for (p, row) in gg.iter().enumerate() {
+                for (q, gq) in gm.iter().enumerate() {
+                    let v: f64 = (0..3).map(|k| row[k] * gq[k]).sum();
+                    u[((p * a + q) * c + ci) * m + mo] = v as f32;
                 }
             }
         }
@@ -80,35 +125,99 @@ fn transform_weights(w: &[f32], m: usize, c: usize) -> Vec<f32> {
 }
 
 /// What the transforms compute on: kernel expressions, and numbers in the tests.
-trait Term: Clone + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> {}
-impl<T: Clone + std::ops::Add<Output = T> + std::ops::Sub<Output = T>> Term for T {}
-
-/// `Bᵀ d B` of a 4×4 patch (`d[row][col]`).
-fn input_transform<T: Term>(d: [[T; 4]; 4]) -> [[T; 4]; 4] {
-    // Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], on rows then on columns.
-    let t = |a: &T, b: &T, c: &T, e: &T| -> [T; 4] {
-        [a.clone() - c.clone(), b.clone() + c.clone(), c.clone() - b.clone(), b.clone() - e.clone()]
-    };
-    let cols: Vec<[T; 4]> = (0..4).map(|j| t(&d[0][j], &d[1][j], &d[2][j], &d[3][j])).collect();
-    std::array::from_fn(|r| t(&cols[0][r], &cols[1][r], &cols[2][r], &cols[3][r]))
+trait Term: Clone + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> {
+    /// `self · k` for a coefficient other than ±1.
+    fn scale(self, k: f64) -> Self;
 }
 
-/// `Aᵀ m A` of the 4×4 element-wise products (`m[row][col]`): the 2×2 outputs.
-fn output_transform<T: Term>(m: [[T; 4]; 4]) -> [[T; 2]; 2] {
-    // Aᵀ = [1 1 1 0; 0 1 −1 −1], on rows then on columns.
-    let t = |a: &T, b: &T, c: &T, d: &T| [a.clone() + b.clone() + c.clone(), b.clone() - c.clone() - d.clone()];
-    let cols: Vec<[T; 2]> = (0..4).map(|j| t(&m[0][j], &m[1][j], &m[2][j], &m[3][j])).collect();
-    std::array::from_fn(|i| t(&cols[0][i], &cols[1][i], &cols[2][i], &cols[3][i]))
+impl Term for f64 {
+    fn scale(self, k: f64) -> f64 {
+        self * k
+    }
+}
+
+impl Term for Expr {
+    fn scale(self, k: f64) -> Expr {
+        self * Expr::f(k as f32)
+    }
+}
+
+/// A kernel expression of `1` lane (scalar, vectorized by its loop) or of an
+/// explicit vector of `.1` lanes, whose coefficients are splat to its width.
+#[derive(Clone)]
+struct Lanes(Expr, u32);
+
+impl std::ops::Add for Lanes {
+    type Output = Lanes;
+    fn add(self, o: Lanes) -> Lanes {
+        Lanes(self.0 + o.0, self.1)
+    }
+}
+
+impl std::ops::Sub for Lanes {
+    type Output = Lanes;
+    fn sub(self, o: Lanes) -> Lanes {
+        Lanes(self.0 - o.0, self.1)
+    }
+}
+
+impl Term for Lanes {
+    fn scale(self, k: f64) -> Lanes {
+        let c = if self.1 == 1 { Expr::f(k as f32) } else { Expr::splat(Expr::f(k as f32), self.1) };
+        Lanes(self.0 * c, self.1)
+    }
+}
+
+/// `Σ coef[k]·x[k]` over the nonzero coefficients (±1 as additions).
+fn combine<T: Term>(coef: &[f64], x: &[T]) -> T {
+    let mut acc: Option<T> = None;
+    for (&k, t) in coef.iter().zip(x) {
+        if k == 0.0 {
+            continue;
+        }
+        acc = Some(match (acc, k) {
+            (None, 1.0) => t.clone(),
+            (None, k) => t.clone().scale(k),
+            (Some(a), 1.0) => a + t.clone(),
+            (Some(a), -1.0) => a - t.clone(),
+            (Some(a), k) if k < 0.0 => a - t.clone().scale(-k),
+            (Some(a), k) => a + t.clone().scale(k),
+        });
+    }
+    acc.expect("every row of the transforms has a nonzero coefficient")
+}
+
+/// `M d Mᵀ` of a square patch `d` for the rows `m` of `M` (on the patch's
+/// columns, then on its rows).
+fn sandwich<T: Term>(m: &[&[f64]], d: &[Vec<T>]) -> Vec<Vec<T>> {
+    let n = d.len();
+    // cols[j][p] = Σ_k m[p][k]·d[k][j]
+    let cols: Vec<Vec<T>> = (0..n).map(|j| m.iter().map(|row| combine(row, &d.iter().map(|r| r[j].clone()).collect::<Vec<_>>())).collect()).collect();
+    (0..m.len()).map(|p| m.iter().map(|row| combine(row, &cols.iter().map(|c| c[p].clone()).collect::<Vec<_>>())).collect()).collect()
+}
+
+/// `Bᵀ d B` of an a×a patch (`d[row][col]`).
+fn input_transform<T: Term>(d: &[Vec<T>], r: usize) -> Vec<Vec<T>> {
+    sandwich(matrices(r).bt, d)
+}
+
+/// `Aᵀ m A` of the a×a element-wise products (`m[row][col]`): the r×r outputs.
+fn output_transform<T: Term>(m: &[Vec<T>], r: usize) -> Vec<Vec<T>> {
+    sandwich(matrices(r).at, m)
 }
 
 pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], out: &Operand) -> Result<bool, Error> {
     let (x, wt) = (&ins[0], &ins[1]);
     let (c, m, oh, ow) = (g.c, g.m, g.oh, g.ow);
-    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    // F(r×r, 3×3): r×r outputs per tile from an a×a patch, a² GEMMs.
+    let r = l.target.winograd_tile;
+    let (a, xis) = (r + 2, (r + 2) * (r + 2));
+    let tag = if r == 4 { "winograd4" } else { "winograd" };
+    let (th, tw) = (oh.div_ceil(r), ow.div_ceil(r));
     let tiles = g.n * th * tw;
     // A's rows padded to whole MR panels: the GEMM reads V in place (`DirectA`).
     let tp = tiles.div_ceil(l.target.mr) * l.target.mr;
-    let (hp, wp) = (2 * th + 2, 2 * tw + 2);
+    let (hp, wp) = (r * th + 2, r * tw + 2);
     let vw = LoopKind::Vectorized(l.target.vector_width);
     let par = |l: &Lowerer, len: usize, rows: usize| {
         if len as u64 >= l.target.parallel_min_elems && rows > 1 { LoopKind::Parallel } else { LoopKind::Serial }
@@ -116,9 +225,9 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
     // 1. The input, zero-bordered, channels last: `xh[n][y][x][c]` over the
     //    extent every tile's patch reaches.
     let xh_len = g.n * hp * wp * c;
-    let xh = l.temp(&format!("{node}.winograd_x"), Scalar::F32, xh_len as u64);
+    let xh = l.temp(&format!("{node}.{tag}_x"), Scalar::F32, xh_len as u64);
     {
-        let name = l.kernel_name(node, "winograd_pad");
+        let name = l.kernel_name(node, &format!("{tag}_pad"));
         let mut kb = KernelBuilder::new(name);
         let src = kb.buffer("x", Scalar::F32, x.len(), Access::Read);
         let dst = kb.buffer("xh", Scalar::F32, xh_len as u64, Access::Write);
@@ -153,31 +262,31 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
     }
     // 2. `Bᵀ d B` of every patch, vectorized over channels, into `v[ξ][tile][c]`.
     let per_v = tp * c;
-    let v = l.temp(&format!("{node}.winograd_v"), Scalar::F32, (16 * per_v) as u64);
+    let v = l.temp(&format!("{node}.{tag}_v"), Scalar::F32, (xis * per_v) as u64);
     {
-        let name = l.kernel_name(node, "winograd_in");
+        let name = l.kernel_name(node, &format!("{tag}_in"));
         let mut kb = KernelBuilder::new(name);
         let src = kb.buffer("xh", Scalar::F32, xh_len as u64, Access::Read);
-        let dst = kb.buffer("v", Scalar::F32, (16 * per_v) as u64, Access::Write);
+        let dst = kb.buffer("v", Scalar::F32, (xis * per_v) as u64, Access::Write);
         let rows = g.n * th;
         // Iteration `rows` zeroes the padding rows.
-        kb.for_("r", Expr::i(0), Expr::i(rows as i64 + 1), par(l, 16 * per_v, rows), |kb, r| {
+        kb.for_("r", Expr::i(0), Expr::i(rows as i64 + 1), par(l, xis * per_v, rows), |kb, rr| {
             kb.if_else(
-                r.clone().lt(Expr::i(rows as i64)),
+                rr.clone().lt(Expr::i(rows as i64)),
                 |kb| {
-                    let ni = kb.let_("ni", r.clone() / Expr::i(th as i64));
-                    let ty = kb.let_("ty", r.clone() % Expr::i(th as i64));
+                    let ni = kb.let_("ni", rr.clone() / Expr::i(th as i64));
+                    let ty = kb.let_("ty", rr.clone() % Expr::i(th as i64));
                     kb.for_n("tx", tw as u64, |kb, tx| {
-                        let t = kb.let_("t", r.clone() * tw as i64 + tx.clone());
+                        let t = kb.let_("t", rr.clone() * tw as i64 + tx.clone());
                         let o = kb.let_("o", t * c as i64);
-                        let base = kb.let_("base", ((ni.clone() * hp as i64 + ty.clone() * 2) * wp as i64 + tx * 2) * c as i64);
+                        let base = kb.let_("base", ((ni.clone() * hp as i64 + ty.clone() * r as i64) * wp as i64 + tx * r as i64) * c as i64);
                         kb.for_("ci", Expr::i(0), Expr::i(c as i64), vw, |kb, ci| {
-                            let p: [[Expr; 4]; 4] = std::array::from_fn(|a| {
-                                std::array::from_fn(|b| kb.let_("d", Expr::load(src, base.clone() + ((a * wp + b) * c) as i64 + ci.clone())))
-                            });
-                            for (k, row) in input_transform(p).into_iter().enumerate() {
+                            let p: Vec<Vec<Expr>> = (0..a)
+                                .map(|y| (0..a).map(|x| kb.let_("d", Expr::load(src, base.clone() + ((y * wp + x) * c) as i64 + ci.clone()))).collect())
+                                .collect();
+                            for (k, row) in input_transform(&p, r).into_iter().enumerate() {
                                 for (j, val) in row.into_iter().enumerate() {
-                                    kb.store(dst, o.clone() + ((k * 4 + j) * per_v) as i64 + ci.clone(), val);
+                                    kb.store(dst, o.clone() + ((k * a + j) * per_v) as i64 + ci.clone(), val);
                                 }
                             }
                         });
@@ -185,7 +294,7 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
                 },
                 |kb| {
                     let pad = ((tp - tiles) * c) as i64;
-                    kb.for_n("xi", 16, |kb, xi| {
+                    kb.for_n("xi", xis as u64, |kb, xi| {
                         let at = kb.let_("at", xi * per_v as i64 + (tiles * c) as i64);
                         kb.for_("i", Expr::i(0), Expr::i(pad), vw, |kb, i| kb.store(dst, at.clone() + i, Expr::f(0.0)));
                     });
@@ -200,18 +309,18 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
     };
     // U transformed and packed on the host, one copy kept (the transform alone
     // is 16/9 of the weights: ResNet-18 held 67 MB of it beside the packing).
-    let u = transform_weights(&w, m, c);
+    let u = transform_weights(&w, m, c, r);
     drop(w);
     let nr = l.target.nr;
-    let su = PackSrc { buf: wt.buf, batches: 16, bstride: (c * m) as i64, count: m, depth: c, s_lane: 1, s_depth: m as i64 };
+    let su = PackSrc { buf: wt.buf, batches: xis, bstride: (c * m) as i64, count: m, depth: c, s_lane: 1, s_depth: m as i64 };
     let packed = pack_host(&u, &su, nr);
     drop(u);
     let pu = l.constant_f32(&format!("{node}.u_packed"), &packed);
     drop(packed);
     let per_m = tp * m;
-    let mbuf = l.temp(&format!("{node}.winograd_m"), Scalar::F32, (16 * per_m) as u64);
+    let mbuf = l.temp(&format!("{node}.{tag}_m"), Scalar::F32, (xis * per_m) as u64);
     let spec = GemmSpec {
-        batch: vec![16],
+        batch: vec![xis],
         m: tp,
         n: m,
         k: c,
@@ -224,27 +333,28 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
     gemm(l, node, &spec)?;
     // 4. `Aᵀ m A` vectorized over output channels, then the epilogue and the
     //    stores lane by lane (the output is channels-first).
-    let name = l.kernel_name(node, "winograd_out");
+    let name = l.kernel_name(node, &format!("{tag}_out"));
     let mut kb = KernelBuilder::new(name);
-    let src = kb.buffer("m", Scalar::F32, (16 * per_m) as u64, Access::Read);
+    let src = kb.buffer("m", Scalar::F32, (xis * per_m) as u64, Access::Read);
     let bias = ins.get(2).map(|b| kb.buffer("bias", Scalar::F32, b.len(), Access::Read));
     let res: Vec<_> = ins.iter().skip(3).map(|r| kb.buffer("residual", Scalar::F32, r.len(), Access::Read)).collect();
     let dst = kb.buffer("out", Scalar::F32, out.len(), Access::Write);
     let rows = g.n * th;
     let lanes = l.target.vector_width;
     let e = e.clone();
-    kb.for_("r", Expr::i(0), Expr::i(rows as i64), par(l, out.len() as usize, rows), |kb, r| {
-        let ni = kb.let_("ni", r.clone() / Expr::i(th as i64));
-        let ty = kb.let_("ty", r.clone() % Expr::i(th as i64));
+    // Rows (columns) of the last tile inside the output: the rest are kept only
+    // in the other tiles.
+    let (rem_h, rem_w) = (oh - r * (th - 1), ow - r * (tw - 1));
+    kb.for_("r", Expr::i(0), Expr::i(rows as i64), par(l, out.len() as usize, rows), |kb, rr| {
+        let ni = kb.let_("ni", rr.clone() / Expr::i(th as i64));
+        let ty = kb.let_("ty", rr.clone() % Expr::i(th as i64));
         kb.for_n("tx", tw as u64, |kb, tx| {
-            let t = kb.let_("t", r.clone() * tw as i64 + tx.clone());
+            let t = kb.let_("t", rr.clone() * tw as i64 + tx.clone());
             let mrow = kb.let_("mrow", t * m as i64);
-            let orow = kb.let_("orow", ni.clone() * (m * oh * ow) as i64 + ty.clone() * (2 * ow) as i64 + tx.clone() * 2);
-            // The second row or column of the last tile lies outside an odd-sized
-            // output.
+            let orow = kb.let_("orow", ni.clone() * (m * oh * ow) as i64 + ty.clone() * (r * ow) as i64 + tx.clone() * r as i64);
             let keep = |i: usize, j: usize| -> Option<Expr> {
-                let ci = (i == 1 && oh % 2 == 1).then(|| ty.clone().lt(Expr::i(th as i64 - 1)));
-                let cj = (j == 1 && ow % 2 == 1).then(|| tx.clone().lt(Expr::i(tw as i64 - 1)));
+                let ci = (i >= rem_h).then(|| ty.clone().lt(Expr::i(th as i64 - 1)));
+                let cj = (j >= rem_w).then(|| tx.clone().lt(Expr::i(tw as i64 - 1)));
                 match (ci, cj) {
                     (Some(a), Some(b)) => Some(a.and(b)),
                     (a, b) => a.or(b),
@@ -253,10 +363,11 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
             // Output channels `co..co + n` (`n` lanes, or 1).
             let body = |kb: &mut KernelBuilder, co: Expr, n: u32| {
                 let ld = |buf, at: Expr| if n == 1 { Expr::load(buf, at) } else { Expr::loadv(buf, at, n) };
-                let mv: [[Expr; 4]; 4] = std::array::from_fn(|a| {
-                    std::array::from_fn(|b| kb.let_("m", ld(src, mrow.clone() + co.clone() + ((a * 4 + b) * per_m) as i64)))
-                });
-                let ys = output_transform(mv).map(|row| row.map(|y| kb.let_("y", y)));
+                let mv: Vec<Vec<Lanes>> = (0..a)
+                    .map(|y| (0..a).map(|x| Lanes(kb.let_("m", ld(src, mrow.clone() + co.clone() + ((y * a + x) * per_m) as i64)), n)).collect())
+                    .collect();
+                let ys: Vec<Vec<Expr>> =
+                    output_transform(&mv, r).into_iter().map(|row| row.into_iter().map(|y| kb.let_("y", y.0)).collect()).collect();
                 let bv = bias.map(|b| kb.let_("bias", ld(b, co.clone())));
                 for q in 0..n {
                     let pick = |v: &Expr| if n == 1 { v.clone() } else { Expr::lane(v.clone(), q) };
@@ -305,19 +416,26 @@ mod tests {
     use super::*;
 
     /// `Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A`, with the kernel's own transforms, equals the
-    /// 3×3 correlation of a patch `d` with `g` at its four positions (in f64 on
-    /// small integers: exact).
+    /// 3×3 correlation of a patch `d` with `g` at its r×r positions, for F(2×2)
+    /// and F(4×4) (in f64 on small integers: F(2×2) exactly, F(4×4) to 1e-9, its
+    /// G holding sixths).
     #[test]
     fn transforms_compose_to_the_correlation() {
-        let g: Vec<f32> = (0..9).map(|i| (i as f32 * 7.0) % 5.0 - 2.0).collect();
-        let d: [[f64; 4]; 4] = std::array::from_fn(|a| std::array::from_fn(|b| ((a * 4 + b) * 3 % 11) as f64 - 5.0));
-        let u = transform_weights(&g, 1, 1);
-        let v = input_transform(d);
-        let y = output_transform::<f64>(std::array::from_fn(|r| std::array::from_fn(|s| u[r * 4 + s] as f64 * v[r][s])));
-        for (i, row) in y.iter().enumerate() {
-            for (j, &got) in row.iter().enumerate() {
-                let want: f64 = (0..3).flat_map(|a| (0..3).map(move |b| (a, b))).map(|(a, b)| g[a * 3 + b] as f64 * d[i + a][j + b]).sum();
-                assert_eq!(got, want, "({i}, {j})");
+        for r in [2, 4] {
+            let a = r + 2;
+            let g: Vec<f32> = (0..9).map(|i| (i as f32 * 7.0) % 5.0 - 2.0).collect();
+            let d: Vec<Vec<f64>> = (0..a).map(|y| (0..a).map(|x| ((y * a + x) * 3 % 11) as f64 - 5.0).collect()).collect();
+            let u = transform_weights(&g, 1, 1, r);
+            let v = input_transform(&d, r);
+            let prod: Vec<Vec<f64>> = (0..a).map(|p| (0..a).map(|q| u[p * a + q] as f64 * v[p][q]).collect()).collect();
+            let y = output_transform(&prod, r);
+            assert_eq!((y.len(), y[0].len()), (r, r));
+            for (i, row) in y.iter().enumerate() {
+                for (j, &got) in row.iter().enumerate() {
+                    let want: f64 = (0..3).flat_map(|p| (0..3).map(move |q| (p, q))).map(|(p, q)| g[p * 3 + q] as f64 * d[i + p][j + q]).sum();
+                    let tol = if r == 2 { 0.0 } else { 1e-5 * want.abs().max(1.0) };
+                    assert!((got - want).abs() <= tol, "F({r}): ({i}, {j}) {got} against {want}");
+                }
             }
         }
     }
