@@ -168,10 +168,15 @@ impl Term for Lanes {
     }
 }
 
-/// `Σ coef[k]·x[k]` over the nonzero coefficients (±1 as additions).
+/// `Σ coef[k]·x[k]` over the nonzero coefficients (±1 as additions and
+/// subtractions), starting from a positive term where there is one (F(2×2)'s
+/// `c − b` stays a subtraction, not `−1·b + c`).
 fn combine<T: Term>(coef: &[f64], x: &[T]) -> T {
+    let first = coef.iter().position(|&k| k > 0.0).or_else(|| coef.iter().position(|&k| k != 0.0)).unwrap_or(0);
+    let order = std::iter::once(first).chain((0..coef.len()).filter(|&i| i != first));
     let mut acc: Option<T> = None;
-    for (&k, t) in coef.iter().zip(x) {
+    for i in order {
+        let (k, t) = (coef[i], &x[i]);
         if k == 0.0 {
             continue;
         }
