@@ -441,7 +441,7 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
         backend: opts.backend,
         threads: opts.threads,
         classes: reports,
-        candidates: done.saturating_sub(4),
+        candidates: if n == 0 { 0 } else { usize::from(any_conv) * ConvMethod::ALL.len() + usize::from(parallel) + knobs.iter().map(|(_, v)| v.len()).sum::<usize>() },
         model_default_ms: model_default_s * 1e3,
         model_tuned_ms: model_tuned_s * 1e3,
         max_error,
