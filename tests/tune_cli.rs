@@ -92,12 +92,19 @@ fn tune_writes_an_entry_that_runs_read() {
         assert!(e[k].as_f64().unwrap() > 0.0, "{k}: {e}");
         assert_eq!(e[k], r[k]);
     }
-    // Tuning again replaces the entry; a 2-thread tuning is another one.
+    // Tuning again updates the entry; a 2-thread tuning is another one.
     tune(&file);
     let f = file.to_str().unwrap();
     ok(&smelt(&["tune", MODEL, "--dim", "N=3", "--runs", "1", "--threads", "2", "--tuning", f]));
     let db: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(db["entries"].as_array().unwrap().len(), 2, "{db}");
+    // Another model's tuning joins the entry without dropping this one's classes.
+    let before: Vec<String> = db["entries"][0]["classes"].as_object().unwrap().keys().cloned().collect();
+    ok(&smelt(&["tune", "examples/mlp.smelt", "--dim", "N=5", "--runs", "1", "--tuning", f]));
+    let db: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let one = db["entries"].as_array().unwrap().iter().find(|e| e["threads"] == 1).expect("the 1-thread entry");
+    let after = one["classes"].as_object().unwrap();
+    assert!(before.iter().all(|k| after.contains_key(k)), "{before:?} lost from {one}");
     // Runs with the file agree with runs without it.
     let (a, b) = (d.join("a.safetensors"), d.join("b.safetensors"));
     let run = |extra: &[&str], out: &Path| {

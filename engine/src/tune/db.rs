@@ -186,9 +186,17 @@ impl TuningDb {
         (Some(Tuning { choices, calibration }), None)
     }
 
-    /// Adds `entry`, replacing the one of the same machine, backend and threads.
-    pub fn upsert(&mut self, entry: Entry) {
-        self.entries.retain(|e| !(e.cpu == entry.cpu && e.features == entry.features && e.backend == entry.backend && e.threads == entry.threads));
+    /// Adds `entry`: into the entry of the same machine, backend and threads if
+    /// there is one — its classes over theirs (other models' classes stay), its
+    /// rates replacing theirs — else as a new one.
+    pub fn upsert(&mut self, mut entry: Entry) {
+        let same = |e: &Entry| e.cpu == entry.cpu && e.features == entry.features && e.backend == entry.backend && e.threads == entry.threads;
+        if let Some(old) = self.entries.iter().position(same) {
+            let mut classes = std::mem::take(&mut self.entries[old].classes);
+            classes.append(&mut entry.classes);
+            entry.classes = classes;
+            self.entries.remove(old);
+        }
         self.entries.push(entry);
         *self = TuningDb { entries: std::mem::take(&mut self.entries), ..TuningDb::default() };
     }
@@ -225,6 +233,10 @@ mod tests {
         db.upsert(entry(1, 128));
         db.upsert(entry(2, 256));
         db.upsert(entry(1, 384));
+        // Another model's class joins the entry; the first model's stays.
+        let mut other = entry(1, 64);
+        other.classes = BTreeMap::from([("conv f32[1,8,9,9] const f32[4,8,3,3]".into(), EntryChoice { conv: Some("rows".into()), ..Default::default() })]);
+        db.upsert(other);
         db.save(&path).unwrap();
         let l = TuningDb::load(&path);
         assert!(l.warning.is_none(), "{:?}", l.warning);
@@ -232,7 +244,8 @@ mod tests {
         let (t, w) = l.db.tuning_for(&host(), "llvm", 1);
         assert!(w.is_none());
         let t = t.unwrap();
-        assert_eq!(t.choices.values().next().unwrap().kc, Some(384));
+        assert_eq!(t.choices.len(), 2, "{t:?}");
+        assert_eq!(t.choices["matmul f32[8,8] const f32[8,8]"].kc, Some(384));
         assert_eq!(t.calibration, Some(Calibration { gemm_mflops: 50_000, stream_mbs: 8_000, launch_ns: 50 }));
         assert_eq!(l.db.entry(&host(), "llvm", 4).unwrap().threads, 2);
         assert!(l.db.entry(&host(), "cranelift", 1).is_none());
