@@ -319,31 +319,31 @@ impl ConstBytes {
         ConstBytes(Repr::Lines { mem, len })
     }
 
-    /// A tensor's little-endian bytes without a copy (copied on big-endian hosts).
+    /// A tensor's little-endian bytes, shared without a copy where its storage
+    /// is them ([`tensor_bytes`]), else copied.
     pub fn shared(t: std::sync::Arc<smelt_ir::Tensor>) -> ConstBytes {
-        if cfg!(target_endian = "little") { ConstBytes(Repr::Tensor(t)) } else { ConstBytes::new(&t.data().to_le_bytes()) }
+        match tensor_bytes(&t) {
+            Some(_) => ConstBytes(Repr::Tensor(t)),
+            None => ConstBytes::new(&t.data().to_le_bytes()),
+        }
     }
 }
 
-/// The memory of a tensor's elements as bytes.
-fn data_bytes(d: &smelt_ir::Data) -> &[u8] {
+/// The little-endian bytes of a tensor's elements, where its storage is them
+/// (f32, i32, i64, i8, u8 on a little-endian host).
+pub fn tensor_bytes(t: &smelt_ir::Tensor) -> Option<&[u8]> {
     use smelt_ir::Data;
-    fn raw<T>(v: &[T]) -> &[u8] {
-        // SAFETY: the element types below are plain numbers (or `bool`, one byte
-        // of 0 or 1) without padding: every byte is initialized, and `u8` has no
-        // alignment; the slice borrows `v`.
-        unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+    if cfg!(target_endian = "big") {
+        return None;
     }
-    match d {
-        Data::F32(v) => raw(v),
-        Data::F16(v) => raw(v),
-        Data::BF16(v) => raw(v),
-        Data::I8(v) => raw(v),
+    Some(match t.data() {
+        Data::F32(v) => bytemuck::cast_slice(v),
+        Data::I32(v) => bytemuck::cast_slice(v),
+        Data::I64(v) => bytemuck::cast_slice(v),
+        Data::I8(v) => bytemuck::cast_slice(v),
         Data::U8(v) => v,
-        Data::I32(v) => raw(v),
-        Data::I64(v) => raw(v),
-        Data::Bool(v) => raw(v),
-    }
+        _ => return None,
+    })
 }
 
 impl std::ops::Deref for ConstBytes {
@@ -352,7 +352,7 @@ impl std::ops::Deref for ConstBytes {
         match &self.0 {
             // SAFETY: `mem` holds `len.div_ceil(64) * 64` ≥ `len` initialized bytes.
             Repr::Lines { mem, len } => unsafe { std::slice::from_raw_parts(mem.as_ptr() as *const u8, *len) },
-            Repr::Tensor(t) => data_bytes(t.data()),
+            Repr::Tensor(t) => tensor_bytes(t).expect("shared only where the storage is the bytes"),
         }
     }
 }

@@ -277,10 +277,8 @@ fn tuning_from(py: Python<'_>, path: &std::path::Path, backend: BackendKind, thr
     if !path.exists() {
         return Err(OptionsError::new_err(format!("error: tuning {}: no such file (`smelt tune MODEL --tuning FILE` writes one)", path.display())));
     }
-    let loaded = smelt_engine::TuningDb::load(path);
-    let host = smelt_engine::probe::Host::detect();
-    let (tuning, warning) = loaded.db.tuning_for(&host, backend.name(), threads);
-    for w in loaded.warning.iter().chain(&warning) {
+    let (tuning, warnings) = smelt_engine::TuningDb::read_for_host(path, backend.name(), threads);
+    for w in &warnings {
         PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyUserWarning>(), &std::ffi::CString::new(w.as_str()).unwrap_or_default(), 1)?;
     }
     Ok(tuning)

@@ -185,10 +185,8 @@ impl EngineArgs {
         if self.tuning.is_some() && !self.tune && !path.exists() {
             return reported(format!("error: --tuning {}: no such file (`smelt tune MODEL --tuning FILE` writes one)", shown(&path)));
         }
-        let loaded = smelt::engine::TuningDb::load(&path);
-        let host = smelt::codegen::probe::Host::detect();
-        let (tuning, warning) = loaded.db.tuning_for(&host, backend.name(), threads.max(1));
-        for w in loaded.warning.iter().chain(&warning) {
+        let (tuning, warnings) = smelt::engine::TuningDb::read_for_host(&path, backend.name(), threads);
+        for w in warnings {
             eprintln!("warning: {w}");
         }
         Ok(tuning)

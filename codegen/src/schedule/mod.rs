@@ -268,7 +268,6 @@ impl Target {
                 split_heavy_epilogue: false,
                 direct_a: true,
                 winograd: true,
-            winograd_tile: 2,
                 ..Target::cranelift_x64()
             },
         }

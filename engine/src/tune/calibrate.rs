@@ -5,47 +5,38 @@
 //! (`Target::moe_machine`) — in place of the built-in figures of a nominal
 //! machine.
 
-use crate::backend::{self, Tensors};
+use crate::backend;
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{BackendKind, Options};
 use smelt_codegen::schedule::Calibration;
-use smelt_ir::{Tensor, text::parse};
+use smelt_ir::{Bindings, text::parse};
 use smelt_passes::CostTarget;
 use std::time::Instant;
 
-/// Median seconds of `runs` runs of `src` (weights filled with 0.01): the
-/// whole run's, or (`kernels`) its kernels' alone, without the copies of inputs
-/// and outputs in and out of the arena.
-fn time(opts: &Options, src: &str, inputs: &Tensors, runs: usize, kernels: bool) -> Result<f64> {
-    let mut g = parse(src).map_err(|e| Error::text(ErrorKind::Internal, format!("error: calibration graph: {e:?}")))?;
-    for id in g.params() {
-        let n = g.node(id);
-        let shape = n.types[0].shape.fixed().unwrap_or_default();
-        let numel = shape.iter().product::<usize>();
-        let w = Tensor::f32(shape, vec![0.01; numel]).map_err(|e| Error::text(ErrorKind::Internal, format!("error: {e}")))?;
-        let name = n.name().to_string();
-        g.set_weight(name, w);
+/// Median seconds of `runs` runs of `src` on seeded random weights and inputs:
+/// the whole run's, or (`kernels`) its kernels' alone, without the copies of
+/// inputs and outputs in and out of the arena.
+fn time(opts: &Options, src: &str, runs: usize, kernels: bool) -> Result<f64> {
+    let internal = |e: String| Error::text(ErrorKind::Internal, format!("error: calibration graph: {e}"));
+    let mut g = parse(src).map_err(|e| internal(format!("{e:?}")))?;
+    for (k, w) in smelt_interp::init::random_weights(&g, 0).map_err(internal)? {
+        g.set_weight(k, w);
     }
+    let inputs = smelt_interp::init::random_inputs(&g, 0, &Bindings::new()).map_err(internal)?;
     let exe = backend::for_options(opts)?.compile(&g)?;
-    exe.run(inputs)?;
+    exe.run(&inputs)?;
     let mut ts = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t0 = Instant::now();
         if kernels {
-            let (_, p) = exe.run_profiled(inputs)?;
+            let (_, p) = exe.run_profiled(&inputs)?;
             ts.push(p.map(|p| p.total_seconds()).unwrap_or_else(|| t0.elapsed().as_secs_f64()));
         } else {
-            exe.run(inputs)?;
+            exe.run(&inputs)?;
             ts.push(t0.elapsed().as_secs_f64());
         }
     }
-    ts.sort_by(f64::total_cmp);
-    Ok(ts[ts.len() / 2])
-}
-
-fn tensor(shape: &[usize]) -> Tensor {
-    let n: usize = shape.iter().product();
-    Tensor::f32(shape.to_vec(), (0..n).map(|i| (i % 7) as f32 * 0.1).collect()).expect("a tensor")
+    Ok(super::median(ts))
 }
 
 /// Measures `opts`'s backend (a CPU one) on one thread.
@@ -53,12 +44,11 @@ pub fn calibrate(opts: &Options) -> Result<Calibration> {
     let opts = Options { threads: 1, ..opts.clone() };
     let (m, k, n) = (256, 512, 512);
     let gemm = format!("graph g(x: f32[{m}, {k}]) -> (y) {{\n  w = param f32[{k}, {n}]\n  y = matmul(x, w)\n}}\n");
-    let t = time(&opts, &gemm, &Tensors::from([("x".to_string(), tensor(&[m, k]))]), 7, true)?;
+    let t = time(&opts, &gemm, 7, true)?;
     let gemm_mflops = (2.0 * (m * k * n) as f64 / t * 1e-6) as u64;
     let len = 8 << 20;
     let add = format!("graph g(a: f32[{len}], b: f32[{len}]) -> (y) {{\n  y = add(a, b)\n}}\n");
-    let ab = Tensors::from([("a".to_string(), tensor(&[len])), ("b".to_string(), tensor(&[len]))]);
-    let t = time(&opts, &add, &ab, 5, true)?;
+    let t = time(&opts, &add, 5, true)?;
     let stream_mbs = (3.0 * 4.0 * len as f64 / t * 1e-6) as u64;
     // 32 kernels that cannot fuse (the graph is compiled as written).
     let mut chain = String::from("graph g(x: f32[16]) -> (y31) {\n  y0 = relu(x)\n");
@@ -66,7 +56,7 @@ pub fn calibrate(opts: &Options) -> Result<Calibration> {
         chain.push_str(&format!("  y{i} = neg(y{})\n", i - 1));
     }
     chain.push_str("}\n");
-    let t = time(&opts, &chain, &Tensors::from([("x".to_string(), tensor(&[16]))]), 21, false)?;
+    let t = time(&opts, &chain, 21, false)?;
     let launch_ns = (t / 32.0 * 1e9) as u64;
     Ok(Calibration { gemm_mflops, stream_mbs, launch_ns })
 }

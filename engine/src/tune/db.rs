@@ -186,6 +186,15 @@ impl TuningDb {
         (Some(Tuning { choices, calibration }), None)
     }
 
+    /// The tuning of this host for `backend` on `threads` threads from the file
+    /// at `path` (see [`TuningDb::tuning_for`]), and the one-line warnings to
+    /// show: the file's own, or that it holds nothing for this CPU.
+    pub fn read_for_host(path: &Path, backend: &str, threads: usize) -> (Option<Tuning>, Vec<String>) {
+        let loaded = TuningDb::load(path);
+        let (tuning, warning) = loaded.db.tuning_for(&Host::detect(), backend, threads.max(1));
+        (tuning, loaded.warning.into_iter().chain(warning).collect())
+    }
+
     /// Adds `entry`: into the entry of the same machine, backend and threads if
     /// there is one — its classes over theirs (other models' classes stay), its
     /// rates replacing theirs — else as a new one.

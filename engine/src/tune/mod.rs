@@ -20,7 +20,7 @@
 pub mod calibrate;
 pub mod db;
 
-use crate::backend::{self, Tensors};
+use crate::backend::{self, Executable, Tensors};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::Model;
 use crate::options::{BackendKind, Options};
@@ -205,9 +205,7 @@ fn method_of(kernels: &[String]) -> ConvMethod {
 /// Times the benchmark graph with `tuning`: per class, the median over `runs`
 /// of its node's kernel time, in seconds.
 fn time_classes(opts: &Options, g: &Graph, inputs: &Tensors, tuning: Tuning, n: usize, runs: usize) -> Result<Vec<Timed>> {
-    let mut o = opts.clone();
-    o.schedule.tuning = Some(Arc::new(tuning));
-    let exe = backend::for_options(&o)?.compile(g)?;
+    let exe = compile_tuned(opts, g, &tuning)?;
     exe.run(inputs)?;
     let mut per: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut names: Vec<Vec<String>> = vec![Vec::new(); n];
@@ -230,18 +228,14 @@ fn time_classes(opts: &Options, g: &Graph, inputs: &Tensors, tuning: Tuning, n: 
     Ok(per.into_iter().zip(&names).map(|(t, k)| Timed { seconds: median(t), method: method_of(k) }).collect())
 }
 
-/// The model compiled with `a` and with `b`, timed in alternating blocks of
-/// `runs` (so that both see the same load; a pause between blocks lets the other
-/// model's pool threads go to sleep, or on two cores they take turns with the
-/// runs): each one's median (seconds), and both one's outputs.
-fn time_models(a: &Options, b: &Options, g: &Graph, inputs: &Tensors, runs: usize) -> Result<(f64, f64, Tensors, Tensors)> {
-    let ea = backend::for_options(a)?.compile(g)?;
-    let eb = backend::for_options(b)?.compile(g)?;
-    let out_a = ea.run(inputs)?;
-    let out = eb.run(inputs)?;
+/// `a` and `b` (one model, two schedules) timed in alternating blocks of `runs`
+/// (so that both see the same load; a pause between blocks lets the other's pool
+/// threads go to sleep, or on two cores they take turns with the runs): each
+/// one's median, in seconds.
+fn time_pair(a: &dyn Executable, b: &dyn Executable, inputs: &Tensors, runs: usize) -> Result<(f64, f64)> {
     let (mut ta, mut tb) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        for (e, ts) in [(&ea, &mut ta), (&eb, &mut tb)] {
+        for (e, ts) in [(a, &mut ta), (b, &mut tb)] {
             std::thread::sleep(std::time::Duration::from_millis(20));
             e.run(inputs)?;
             for _ in 0..runs.max(1) {
@@ -251,7 +245,14 @@ fn time_models(a: &Options, b: &Options, g: &Graph, inputs: &Tensors, runs: usiz
             }
         }
     }
-    Ok((median(ta), median(tb), out_a, out))
+    Ok((median(ta), median(tb)))
+}
+
+/// `g` compiled with `opts` and this tuning.
+fn compile_tuned(opts: &Options, g: &Graph, tuning: &Tuning) -> Result<Box<dyn Executable>> {
+    let mut o = opts.clone();
+    o.schedule.tuning = Some(Arc::new(tuning.clone()));
+    backend::for_options(&o)?.compile(g)
 }
 
 /// Largest |a − b| over every float output, relative to the largest |reference|.
@@ -307,7 +308,14 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
     let knobs = knob_values(&target);
     let any_conv = classes.iter().any(|c| c.conv);
     let parallel = opts.threads > 1;
-    let total = 3 + usize::from(parallel) + usize::from(any_conv) * ConvMethod::ALL.len() + knobs.iter().map(|(_, v)| v.len()).sum::<usize>() + usize::from(parallel);
+    let n = classes.len();
+    let candidates = if n == 0 {
+        0
+    } else {
+        usize::from(any_conv) * ConvMethod::ALL.len() + usize::from(parallel) + knobs.iter().map(|(_, v)| v.len()).sum::<usize>()
+    };
+    // The peak, the rates, the defaults, the candidates, the check (and its retry).
+    let total = 4 + candidates + usize::from(parallel);
     let mut done = 0;
     let mut step = |what: &str| {
         progress(done, total, what);
@@ -320,17 +328,17 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
     step("the backend's rates");
     let calibration = calibrate::calibrate(&opts)?;
 
-    let n = classes.len();
     let mut kept = vec![Choice::default(); n];
     let mut kept_s = vec![f64::INFINITY; n];
     let mut default_s = vec![0.0; n];
+    // The classes' choices as a tuning (those that change something).
+    let table = |choices: &[Choice]| Tuning {
+        choices: classes.iter().zip(choices).filter(|(_, c)| !c.is_empty()).map(|(c, ch)| (c.key.clone(), *ch)).collect(),
+        calibration: None,
+    };
     if n > 0 {
         let bench = bench_graph(&bound, &classes);
         let inputs = crate::quantize::random_samples(&bench, 1, &Bindings::new())?.remove(0);
-        let table = |choices: &[Choice]| Tuning {
-            choices: classes.iter().zip(choices).filter(|(_, c)| !c.is_empty()).map(|(c, ch)| (c.key.clone(), *ch)).collect(),
-            calibration: None,
-        };
         let consider = |cand: &[Choice], times: &[Timed], kept: &mut [Choice], kept_s: &mut [f64]| {
             for i in 0..n {
                 if times[i].seconds < kept_s[i] * (1.0 - o.margin) {
@@ -378,22 +386,22 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
             }
         }
     }
-    let tuning = Tuning {
-        choices: classes.iter().zip(&kept).filter(|(_, c)| !c.is_empty()).map(|(c, ch)| (c.key.clone(), *ch)).collect(),
-        calibration: Some(calibration),
-    };
+    let tuning = Tuning { calibration: Some(calibration), ..table(&kept) };
 
     // The check: the whole model, tuned, against the interpreter.
     step("checking the tuned model against the interpreter");
     let inputs = crate::quantize::random_samples(model.source_graph(), 1, &bindings)?.remove(0);
     let want = smelt_interp::run(model.source_graph(), &inputs).map_err(|e| crate::error::runtime(model.source_graph(), e))?;
-    let mut tuned_opts = opts.clone();
-    tuned_opts.schedule.tuning = Some(Arc::new(tuning.clone()));
-    let (model_default_s, model_tuned_s, untuned, got) = time_models(&opts, &tuned_opts, model.graph(), &inputs, o.runs.max(5))?;
+    let untuned = backend::for_options(&opts)?.compile(model.graph())?;
+    let tuned = compile_tuned(&opts, model.graph(), &tuning)?;
+    let (untuned_out, got) = (untuned.run(&inputs)?, tuned.run(&inputs)?);
+    let runs = o.runs.max(5);
+    let (model_default_s, mut model_tuned_s) = time_pair(&*untuned, &*tuned, &inputs, runs)?;
+    drop(tuned);
     let max_error = relative_error(&got, &want);
     // As close as the untuned schedule (a quantized model's requantization rounds
     // apart from the interpreter's either way), within the tolerance besides.
-    let allowed = o.tolerance + 1.5 * relative_error(&untuned, &want);
+    let allowed = o.tolerance + 1.5 * relative_error(&untuned_out, &want);
     if max_error.is_nan() || max_error > allowed {
         return Err(Error::text(
             ErrorKind::Internal,
@@ -406,21 +414,14 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
     // that leave the whole model slower are not kept.
     // Running a class on one thread is the likeliest to mislead alone: without
     // those, once more, before giving up every choice.
-    let mut model_tuned_s = model_tuned_s;
     let mut tuning = tuning;
-    if model_tuned_s > model_default_s * (1.0 + o.margin) && tuning.choices.values().any(|c| c.serial.is_some()) {
+    if model_tuned_s > model_default_s * (1.0 + o.margin) && kept.iter().any(|c| c.serial.is_some()) {
         step("again, without the serial choices");
-        let parallel = Tuning {
-            choices: tuning.choices.iter().map(|(k, c)| (k.clone(), Choice { serial: None, ..*c })).filter(|(_, c)| !c.is_empty()).collect(),
-            ..tuning.clone()
-        };
-        tuned_opts.schedule.tuning = Some(Arc::new(parallel.clone()));
-        let (d, t, _, _) = time_models(&opts, &tuned_opts, model.graph(), &inputs, o.runs.max(5))?;
+        let no_serial: Vec<Choice> = kept.iter().map(|c| Choice { serial: None, ..*c }).collect();
+        let without = Tuning { calibration: tuning.calibration, ..table(&no_serial) };
+        let (d, t) = time_pair(&*untuned, &*compile_tuned(&opts, model.graph(), &without)?, &inputs, runs)?;
         if t <= d * (1.0 + o.margin) {
-            for c in kept.iter_mut() {
-                c.serial = None;
-            }
-            (tuning, model_tuned_s) = (parallel, t * model_default_s / d);
+            (kept, tuning, model_tuned_s) = (no_serial, without, t * model_default_s / d);
         }
     }
     let kept_choices = tuning.choices.is_empty() || model_tuned_s <= model_default_s * (1.0 + o.margin);
@@ -441,7 +442,7 @@ pub fn tune(model: &Model, o: &TuneOptions, progress: &mut dyn FnMut(usize, usiz
         backend: opts.backend,
         threads: opts.threads,
         classes: reports,
-        candidates: if n == 0 { 0 } else { usize::from(any_conv) * ConvMethod::ALL.len() + usize::from(parallel) + knobs.iter().map(|(_, v)| v.len()).sum::<usize>() },
+        candidates,
         model_default_ms: model_default_s * 1e3,
         model_tuned_ms: model_tuned_s * 1e3,
         max_error,

@@ -172,7 +172,7 @@ impl Plan {
                 return Err(crate::Error::Inputs(format!("input `{name}` has {n} bytes, the plan expects {}", buf.bytes())).into());
             }
             if self.in_place[b.0]
-                && let Some(bytes) = tensor_bytes(t)
+                && let Some(bytes) = smelt_codegen::native::tensor_bytes(t)
             {
                 ext[b.0] = Some(bytes);
                 continue;
@@ -249,17 +249,3 @@ impl Plan {
     }
 }
 
-/// The little-endian bytes of a tensor's elements, where its storage is them.
-fn tensor_bytes(t: &Tensor) -> Option<&[u8]> {
-    if cfg!(target_endian = "big") {
-        return None;
-    }
-    Some(match t.data() {
-        Data::F32(v) => bytemuck::cast_slice(v),
-        Data::I32(v) => bytemuck::cast_slice(v),
-        Data::I64(v) => bytemuck::cast_slice(v),
-        Data::I8(v) => bytemuck::cast_slice(v),
-        Data::U8(v) => v,
-        _ => return None,
-    })
-}

@@ -136,12 +136,6 @@ impl Term for f64 {
     }
 }
 
-impl Term for Expr {
-    fn scale(self, k: f64) -> Expr {
-        self * Expr::f(k as f32)
-    }
-}
-
 /// A kernel expression of `1` lane (scalar, vectorized by its loop) or of an
 /// explicit vector of `.1` lanes, whose coefficients are splat to its width.
 #[derive(Clone)]
@@ -286,12 +280,14 @@ pub fn lower(l: &mut Lowerer, node: &str, g: &Geo, e: &IrExpr, ins: &[Operand], 
                         let o = kb.let_("o", t * c as i64);
                         let base = kb.let_("base", ((ni.clone() * hp as i64 + ty.clone() * r as i64) * wp as i64 + tx * r as i64) * c as i64);
                         kb.for_("ci", Expr::i(0), Expr::i(c as i64), vw, |kb, ci| {
-                            let p: Vec<Vec<Expr>> = (0..a)
-                                .map(|y| (0..a).map(|x| kb.let_("d", Expr::load(src, base.clone() + ((y * wp + x) * c) as i64 + ci.clone()))).collect())
+                            let p: Vec<Vec<Lanes>> = (0..a)
+                                .map(|y| {
+                                    (0..a).map(|x| Lanes(kb.let_("d", Expr::load(src, base.clone() + ((y * wp + x) * c) as i64 + ci.clone())), 1)).collect()
+                                })
                                 .collect();
                             for (k, row) in input_transform(&p, r).into_iter().enumerate() {
                                 for (j, val) in row.into_iter().enumerate() {
-                                    kb.store(dst, o.clone() + ((k * a + j) * per_v) as i64 + ci.clone(), val);
+                                    kb.store(dst, o.clone() + ((k * a + j) * per_v) as i64 + ci.clone(), val.0);
                                 }
                             }
                         });
