@@ -35,6 +35,11 @@ if [ "${SMELT_SKIP_GPU:-0}" != 1 ]; then
     fi
 fi
 
+# A CI run builds once from clean: incremental state would only take disk.
+if [ "${CI:-}" = true ]; then
+    export CARGO_INCREMENTAL=0
+fi
+
 step scripts/onnx/fetch-test-data.sh
 onnx_data="${SMELT_ONNX_DATA:-target/onnx-test-data}"
 step "$(cat "$onnx_data/python")" scripts/onnx/make_models.py "$onnx_data/models"
