@@ -5,42 +5,14 @@
 //! protobuf types, so no downloaded data is needed.
 
 use smelt::Tensor;
-use smelt::frontends::onnx::proto::{
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
-    tensor_shape_proto, type_proto,
-};
+use smelt::frontends::onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, type_proto};
 use smelt::frontends::onnx::{encode_model, tensor::to_proto};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn vi(name: &str, dims: &[&str]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|d| tensor_shape_proto::Dimension {
-            value: Some(match d.parse::<i64>() {
-                Ok(n) => tensor_shape_proto::dimension::Value::DimValue(n),
-                Err(_) => tensor_shape_proto::dimension::Value::DimParam(d.to_string()),
-            }),
-            ..Default::default()
-        })
-        .collect();
-    let tt = type_proto::Tensor { elem_type: Some(1), shape: Some(TensorShapeProto { dim }) };
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(tt)), ..Default::default() }),
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, name: &str, ins: &[&str], outs: &[&str]) -> NodeProto {
-    NodeProto {
-        op_type: Some(op.into()),
-        name: Some(name.into()),
-        input: ins.iter().map(|s| s.to_string()).collect(),
-        output: outs.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
+#[path = "support/onnx.rs"]
+mod onnx_support;
+use onnx_support::{int_attr, node, node_with, on_every_backend, vi, vi_i64};
 
 /// `relu(x·w + b)` over a symbolic batch, with the given extra nodes appended.
 fn tiny(extra: Vec<NodeProto>) -> Vec<u8> {
@@ -290,25 +262,6 @@ fn symbolic_spatial_dims_take_the_inputs_sizes() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
-/// The ONNX model `bytes` run on `inputs` by every backend (WGSL where there is
-/// an adapter), the interpreter first: (backend, outputs).
-fn on_every_backend(bytes: &[u8], inputs: &smelt::engine::Tensors) -> Vec<(smelt::engine::BackendKind, smelt::engine::Tensors)> {
-    use smelt::engine::{BackendKind, Options, Source};
-    let mut backends = vec![BackendKind::Interp, BackendKind::Cranelift, BackendKind::Llvm];
-    match smelt::engine::Wgsl::default().device() {
-        Ok(_) => backends.push(BackendKind::Wgsl),
-        Err(e) => eprintln!("no WGSL adapter ({e}): the CPU backends only"),
-    }
-    backends
-        .into_iter()
-        .map(|b| {
-            let opts = Options { backend: b, ..Default::default() };
-            let model = smelt::engine::compile(Source::Onnx { bytes: bytes.to_vec(), name: "m".into() }, &opts).unwrap_or_else(|e| panic!("{b:?}: {e}"));
-            (b, model.run(inputs).unwrap_or_else(|e| panic!("{b:?}: {e}")))
-        })
-        .collect()
-}
-
 /// Sinh, Cosh, Asinh, Acosh and Atanh (written with smelt's ops at import) on
 /// every backend against f64, from tiny arguments (where the naive formulas
 /// cancel) to those whose squares or exponentials would overflow: relative
@@ -378,7 +331,6 @@ fn hyperbolic_functions_are_accurate_on_every_backend() {
 /// against the interpreter: Hardmax exactly, the norms within 1e-6.
 #[test]
 fn hardmax_and_lp_normalization_match_the_interpreter_on_every_backend() {
-    use onnx_attr::{int_attr, node_with};
     let (a, b, c) = (3usize, 5usize, 7usize);
     // Integers in [-3, 3] so that maxima tie; slice 1 of axis 0 all zeros.
     let x: Vec<f32> = (0..a * b * c).map(|i| if i / (b * c) == 1 { 0.0 } else { ((i * 5 + i / 7 * 3 + 3) % 7) as f32 - 3.0 }).collect();
@@ -416,25 +368,11 @@ fn hardmax_and_lp_normalization_match_the_interpreter_on_every_backend() {
     }
 }
 
-/// Nodes with integer attributes.
-mod onnx_attr {
-    use smelt::frontends::onnx::proto::{AttributeProto, NodeProto, attribute_proto};
-
-    pub fn int_attr(name: &str, v: i64) -> AttributeProto {
-        AttributeProto { name: Some(name.into()), i: Some(v), r#type: Some(attribute_proto::AttributeType::Int as i32), ..Default::default() }
-    }
-
-    pub fn node_with(op: &str, name: &str, ins: &[&str], outs: &[&str], attribute: Vec<AttributeProto>) -> NodeProto {
-        NodeProto { attribute, ..super::node(op, name, ins, outs) }
-    }
-}
-
 /// CumSum (a constant triangle at import) along each axis, with `exclusive` and
 /// `reverse`, on every backend against sums computed here (integers in f32, so
 /// exact).
 #[test]
 fn cumsum_matches_running_sums_on_every_backend() {
-    use onnx_attr::{int_attr, node_with};
     let (a, b) = (4usize, 6usize);
     let x: Vec<f32> = (0..a * b).map(|i| ((i * 7 + 2) % 11) as f32 - 5.0).collect();
     let axis0 = to_proto(&Tensor::i64(vec![1], vec![0]).expect("sized"), "axis0");
@@ -488,20 +426,10 @@ fn cumsum_matches_running_sums_on_every_backend() {
     }
 }
 
-/// `vi` with int64 elements.
-fn vi_i64(name: &str, dims: &[&str]) -> ValueInfoProto {
-    let mut v = vi(name, dims);
-    if let Some(TypeProto { value: Some(type_proto::Value::TensorType(t)), .. }) = v.r#type.as_mut() {
-        t.elem_type = Some(7);
-    }
-    v
-}
-
 /// OneHot (constant depth and values; negative indices from the end, one out of
 /// range giving all `off`) along a middle and the last axis, on every backend.
 #[test]
 fn one_hot_on_every_backend() {
-    use onnx_attr::{int_attr, node_with};
     let ind = Tensor::i64(vec![2, 3], vec![0, 4, -1, -5, 2, 7]).expect("sized");
     let depth = to_proto(&Tensor::i64(vec![1], vec![5]).expect("sized"), "depth");
     let values = to_proto(&Tensor::f32(vec![2], vec![-1.0, 3.0]).expect("sized"), "values");

@@ -3,7 +3,8 @@
 //! Sum/Mean/Max/Min, Clip, Pow, PRelu, MatMul, Gemm, Softmax and LogSoftmax;
 //! Hardmax (argmax against the axis's indices) and LpNormalization.
 //! Activations smelt lacks are written with its ops (Selu, Celu, Softsign, HardSwish,
-//! Mish, ThresholdedRelu, Shrink, Tan, Sinh, Cosh, Asinh, Acosh, Atanh), and so
+//! Mish, ThresholdedRelu, Shrink, Tan, Sinh, Cosh, Asinh, Acosh, Atanh; Atan, Asin and Acos in
+//! [`super::trig`]), and so
 //! are IsNaN (`x ≠ x`) and IsInf.
 
 use super::super::ctx::Ctx;
@@ -76,6 +77,9 @@ pub const UNARY: &[&str] = &[
     "Asinh",
     "Acosh",
     "Atanh",
+    "Asin",
+    "Acos",
+    "Atan",
     "Swish",
     "IsNaN",
     "IsInf",
@@ -180,6 +184,9 @@ pub fn unary(cx: &mut Ctx, n: &NodeRef) -> Out {
             cx.binary(BinaryOp::Div, s, c)?
         }
         "Sinh" | "Cosh" => hyperbolic(cx, x, op == "Sinh")?,
+        "Atan" => super::trig::atan(cx, x)?,
+        "Asin" => super::trig::asin(cx, x)?,
+        "Acos" => super::trig::acos(cx, x)?,
         "Asinh" => {
             // sign(x)·log1p(|x| + x²/(1 + √(1 + x²))), and ln|x| + ln 2 where x²
             // would overflow.

@@ -1,7 +1,8 @@
 //! One importer per ONNX op family, as ONNX groups them: [`math`] (elementwise,
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
 //! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
-//! (LSTM, GRU, RNN), [`quant`], [`attention`] and, of ONNX Runtime's
+//! (LSTM, GRU, RNN), [`quant`], [`attention`], [`loss`], [`spectral`] (DFT, STFT, windows),
+//! [`layout`] (DepthToSpace, Col2Im, …) and, of ONNX Runtime's
 //! `com.microsoft` domain, [`moe`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
@@ -10,6 +11,8 @@ pub mod causal_conv;
 pub mod conv_transpose;
 pub mod einsum;
 pub mod indexing;
+pub mod layout;
+pub mod loss;
 pub mod math;
 pub mod moe;
 pub mod nn;
@@ -17,7 +20,9 @@ pub mod quant;
 pub mod reduce;
 pub mod resize;
 pub mod rnn;
+pub mod spectral;
 pub mod tensor;
+pub mod trig;
 
 use super::ctx::Ctx;
 use super::error::Result;
@@ -77,6 +82,9 @@ const TABLES: &[&[(&str, Importer)]] = &[
     rnn::IMPORTERS,
     quant::IMPORTERS,
     attention::IMPORTERS,
+    loss::IMPORTERS,
+    spectral::IMPORTERS,
+    layout::IMPORTERS,
 ];
 fn unfoldable(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     Err(n.unsupported("its input's shape is not known at import time"))

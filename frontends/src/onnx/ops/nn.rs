@@ -2,8 +2,8 @@
 //! MaxPool (with its Indices output), AveragePool, LpPool (as an average pool of
 //! `|x|^p`), GlobalAveragePool, GlobalMaxPool, BatchNormalization,
 //! LayerNormalization (with its optional Mean and InvStdDev outputs),
-//! InstanceNormalization, GroupNormalization and RMSNormalization (written with
-//! reductions).
+//! InstanceNormalization, GroupNormalization, RMSNormalization and
+//! MeanVarianceNormalization (written with reductions).
 
 use super::super::ctx::Ctx;
 use super::super::error::Result;
@@ -250,6 +250,22 @@ pub fn moments(cx: &mut Ctx, x: Value, axes: Vec<i64>, eps: f32) -> Result<(Valu
     Ok((mean, inv, centered))
 }
 
+/// MeanVarianceNormalization: `(x − mean) / (σ + 1e-9)` over `axes` (default
+/// N, H and W), as ONNX's function body (the variance taken about the mean).
+pub fn mean_variance_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let axes = n.ints("axes")?.unwrap_or_else(|| vec![0, 2, 3]);
+    let d = cx.ty(x).dtype;
+    let mean = cx.op(Op::Reduce { kind: ReduceKind::Mean, axes: axes.clone(), keepdims: true }, &[x])?;
+    let centered = cx.binary(BinaryOp::Sub, x, mean)?;
+    let sq = cx.binary(BinaryOp::Mul, centered, centered)?;
+    let var = cx.op(Op::Reduce { kind: ReduceKind::Mean, axes, keepdims: true }, &[sq])?;
+    let sd = cx.unary(UnaryOp::Sqrt, var)?;
+    let e = cx.scalar(1e-9, d);
+    let den = cx.binary(BinaryOp::Add, sd, e)?;
+    Ok(vec![cx.binary(BinaryOp::Div, centered, den)?])
+}
+
 pub fn layer_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
     let scale = cx.input(n, 1)?;
@@ -377,4 +393,5 @@ pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("InstanceNormalization", instance_norm),
     ("GroupNormalization", group_norm),
     ("RMSNormalization", rms_norm),
+    ("MeanVarianceNormalization", mean_variance_norm),
 ];

@@ -1,0 +1,248 @@
+//! ONNX ops that move elements, written with smelt's shape ops at import:
+//! DepthToSpace and SpaceToDepth (reshape, transpose, reshape), CenterCropPad
+//! (crops and pads), ReverseSequence (a gather at positions computed at run time
+//! from the sequence lengths), Col2Im (a gather of each output pixel's
+//! contributions, summed) and EyeLike (a constant).
+
+use super::super::ctx::Ctx;
+use super::super::error::Result;
+use super::super::node::NodeRef;
+use super::super::tensor::dtype;
+use super::tensor::pad_crop;
+use smelt_ir::ops::{PadMode, ReduceKind};
+use smelt_ir::{BinaryOp, DType, Data, Dim, Op, Tensor, Value};
+
+type Out = Result<Vec<Value>>;
+
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
+    ("DepthToSpace", depth_to_space),
+    ("SpaceToDepth", depth_to_space),
+    ("CenterCropPad", center_crop_pad),
+    ("ReverseSequence", reverse_sequence),
+    ("Col2Im", col2im),
+    ("EyeLike", eye_like),
+];
+
+fn fixed(ds: &[usize]) -> Vec<Dim> {
+    ds.iter().map(|&d| Dim::Fixed(d as u64)).collect()
+}
+
+/// DepthToSpace (modes DCR and CRD) and SpaceToDepth on `[N, C, H, W]`, as
+/// ONNX defines them: a reshape to 6-d, a transpose, a reshape back to 4-d.
+pub fn depth_to_space(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let dims = cx.dims(x);
+    let b = n.int("blocksize", 0)?;
+    if b < 1 {
+        return Err(n.err(format!("blocksize must be at least 1, found {b}")));
+    }
+    let b = b as u64;
+    let [batch, c, h, w] = &dims[..] else {
+        return Err(n.err(format!("the input must be [N, C, H, W], found {}", cx.ty(x))));
+    };
+    let (Some(c), Some(h), Some(w)) = (c.fixed(), h.fixed(), w.fixed()) else {
+        return Err(n.unsupported("symbolic channel or spatial dims"));
+    };
+    let nb = batch.clone();
+    let f = Dim::Fixed;
+    let (six, perm, out) = if n.op_type() == "SpaceToDepth" {
+        if !h.is_multiple_of(b) || !w.is_multiple_of(b) {
+            return Err(n.err(format!("the spatial dims {h}×{w} are not multiples of the blocksize {b}")));
+        }
+        (vec![nb.clone(), f(c), f(h / b), f(b), f(w / b), f(b)], vec![0, 3, 5, 1, 2, 4], vec![nb, f(c * b * b), f(h / b), f(w / b)])
+    } else {
+        if !c.is_multiple_of(b * b) {
+            return Err(n.err(format!("the channels ({c}) are not a multiple of blocksize² ({})", b * b)));
+        }
+        let cb = c / (b * b);
+        let out = vec![nb.clone(), f(cb), f(h * b), f(w * b)];
+        match n.string("mode")?.as_deref().unwrap_or("DCR") {
+            "DCR" => (vec![nb, f(b), f(b), f(cb), f(h), f(w)], vec![0, 3, 4, 1, 5, 2], out),
+            "CRD" => (vec![nb, f(cb), f(b), f(b), f(h), f(w)], vec![0, 1, 4, 2, 5, 3], out),
+            m => return Err(n.err(format!("unknown mode `{m}` (DCR or CRD)"))),
+        }
+    };
+    let t = cx.reshape(x, &six)?;
+    let t = cx.op(Op::Transpose { perm: Some(perm) }, &[t])?;
+    Ok(vec![cx.reshape(t, &out)?])
+}
+
+/// CenterCropPad: each listed axis cropped (the window centred, the odd element
+/// off the end) or zero-padded (the odd element at the end) to its new size.
+pub fn center_crop_pad(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let shape = cx.need_ints(n, 1, "shape")?;
+    let dims = cx.dims(x);
+    let r = dims.len();
+    let axes: Vec<i64> = n.ints("axes")?.unwrap_or_else(|| (0..r as i64).collect());
+    if axes.len() != shape.len() {
+        return Err(n.err(format!("{} sizes for {} axes", shape.len(), axes.len())));
+    }
+    let mut pads = vec![0i64; 2 * r];
+    for (&a, &size) in axes.iter().zip(&shape) {
+        let ax = smelt_ir::shape::normalize_axis(a, r).ok_or_else(|| n.err(format!("axis {a} is out of range for rank {r}")))?;
+        let len = dims[ax].fixed().ok_or_else(|| n.unsupported("a crop or pad of a symbolic dim"))? as i64;
+        if size < 0 {
+            return Err(n.err(format!("negative size {size}")));
+        }
+        let diff = size - len;
+        // Padding: diff/2 before, the rest after; cropping the same, negated.
+        let (before, after) = if diff >= 0 { (diff / 2, diff - diff / 2) } else { (-(-diff / 2), -(-diff - -diff / 2)) };
+        pads[ax] = before;
+        pads[r + ax] = after;
+    }
+    Ok(vec![pad_crop(cx, x, &pads, PadMode::Constant, 0.0)?])
+}
+
+/// ReverseSequence: for each batch entry `b`, its first `sequence_lens[b]`
+/// elements along the time axis reversed, the rest as they are. The positions
+/// are computed at run time (i64): `t' = len − 1 − t` where `t < len`, and the
+/// element at flat position `p` reads `p + (t' − t)·stride(time)`.
+pub fn reverse_sequence(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let lens = cx.input(n, 1)?;
+    let dims = cx.fixed_dims(n, x, "ReverseSequence")?;
+    let r = dims.len();
+    let (ba, ta) = (n.int("batch_axis", 1)?, n.int("time_axis", 0)?);
+    if r < 2 || !matches!((ba, ta), (0, 1) | (1, 0)) {
+        return Err(n.err(format!("batch_axis {ba} and time_axis {ta} must be 0 and 1 in some order, of a rank-{r} input")));
+    }
+    let (ba, ta) = (ba as usize, ta as usize);
+    let lt = cx.ty(lens);
+    if !matches!(lt.dtype, DType::I64 | DType::I32) || cx.dims(lens) != [Dim::Fixed(dims[ba] as u64)] {
+        return Err(n.err(format!("sequence_lens must be int64[{}], found {lt}", dims[ba])));
+    }
+    let lens = if lt.dtype == DType::I64 { lens } else { cx.cast(lens, DType::I64)? };
+    let stride: usize = dims[ta + 1..].iter().product();
+    let total: usize = dims.iter().product();
+    let konst = |cx: &mut Ctx, shape: Vec<usize>, v: Vec<i64>| -> Result<Value> {
+        Ok(cx.konst(Tensor::i64(shape, v).map_err(|e| n.err(e.to_string()))?))
+    };
+    // t along the time axis and the lengths along the batch axis, each
+    // broadcast over the other.
+    let mut tshape = vec![1; r];
+    tshape[ta] = dims[ta];
+    let t = konst(cx, tshape, (0..dims[ta] as i64).collect())?;
+    let mut lshape = vec![1; r];
+    lshape[ba] = dims[ba];
+    let len = cx.reshape(lens, &fixed(&lshape))?;
+    let one = konst(cx, vec![], vec![1])?;
+    let inside = cx.binary(BinaryOp::Less, t, len)?;
+    let last = cx.binary(BinaryOp::Sub, len, one)?;
+    let back = cx.binary(BinaryOp::Sub, last, t)?;
+    let moved = cx.op(Op::Where, &[inside, back, t])?;
+    let shift = cx.binary(BinaryOp::Sub, moved, t)?;
+    let st = konst(cx, vec![], vec![stride as i64])?;
+    let shift = cx.binary(BinaryOp::Mul, shift, st)?;
+    let flat_pos = konst(cx, dims.clone(), (0..total as i64).collect())?;
+    let pos = cx.binary(BinaryOp::Add, flat_pos, shift)?;
+    let pos = cx.reshape(pos, &[Dim::Fixed(total as u64)])?;
+    let flat = cx.reshape(x, &[Dim::Fixed(total as u64)])?;
+    let y = cx.op(Op::Gather { axis: 0 }, &[flat, pos])?;
+    Ok(vec![cx.reshape(y, &fixed(&dims))?])
+}
+
+/// Col2Im: the sum, at each image pixel, of the column entries that the
+/// sliding blocks put there. Each pixel's contributions (at most one per
+/// kernel offset) are listed at import, padded with a zero slot, gathered and
+/// summed: `[N, C·K, L]` → `[N, C, K·L + 1]` → `[N, C, P, M]` → `[N, C, image…]`.
+pub fn col2im(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let image: Vec<usize> = positive(n, cx.need_ints(n, 1, "image_shape")?, "image_shape")?;
+    let block: Vec<usize> = positive(n, cx.need_ints(n, 2, "block_shape")?, "block_shape")?;
+    let s = image.len();
+    if block.len() != s || s == 0 {
+        return Err(n.err(format!("image_shape {image:?} and block_shape {block:?} differ in rank")));
+    }
+    let attr = |name: &str, len: usize, default: usize| -> Result<Vec<usize>> {
+        match n.ints(name)? {
+            Some(v) if v.len() == len && v.iter().all(|&k| k >= 0) => Ok(v.iter().map(|&k| k as usize).collect()),
+            Some(v) => Err(n.err(format!("{name} {v:?} must be {len} non-negative values"))),
+            None => Ok(vec![default; len]),
+        }
+    };
+    let (dil, pads, strides) = (attr("dilations", s, 1)?, attr("pads", 2 * s, 0)?, attr("strides", s, 1)?);
+    if dil.contains(&0) || strides.contains(&0) {
+        return Err(n.err("dilations and strides must be at least 1"));
+    }
+    // Blocks along each spatial dim.
+    let mut grid = Vec::with_capacity(s);
+    for d in 0..s {
+        let span = dil[d] * (block[d] - 1) + 1;
+        let room = image[d] + pads[d] + pads[s + d];
+        if room < span {
+            return Err(n.err(format!("a block of {span} does not fit dim {d} of the padded image ({room})")));
+        }
+        grid.push((room - span) / strides[d] + 1);
+    }
+    let (k, l): (usize, usize) = (block.iter().product(), grid.iter().product());
+    let xd = cx.dims(x);
+    let (Some(ck), Some(xl)) = (xd.get(1).and_then(Dim::fixed), xd.get(2).and_then(Dim::fixed)) else {
+        return Err(n.err(format!("the input must be [N, C·K, L] with fixed C·K and L, found {}", cx.ty(x))));
+    };
+    if xd.len() != 3 || !(ck as usize).is_multiple_of(k) || xl as usize != l {
+        return Err(n.err(format!("the input {} does not hold blocks of {k} on a grid of {l}", cx.ty(x))));
+    }
+    let c = ck as usize / k;
+    // Each pixel's contributions, as positions k·L + l in a channel's columns.
+    let pixels: usize = image.iter().product();
+    let mut hits: Vec<Vec<i64>> = vec![vec![]; pixels];
+    for ki in 0..k {
+        for li in 0..l {
+            let (mut kr, mut lr, mut p) = (ki, li, 0usize);
+            let mut inside = true;
+            for d in (0..s).rev() {
+                let (kd, ld) = (kr % block[d], lr % grid[d]);
+                kr /= block[d];
+                lr /= grid[d];
+                let pos = (ld * strides[d] + kd * dil[d]) as i64 - pads[d] as i64;
+                if pos < 0 || pos >= image[d] as i64 {
+                    inside = false;
+                }
+                let stride: usize = image[d + 1..].iter().product();
+                p += pos.max(0) as usize * stride;
+            }
+            if inside {
+                hits[p].push((ki * l + li) as i64);
+            }
+        }
+    }
+    let m = hits.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let zero_slot = (k * l) as i64;
+    let table: Vec<i64> = hits.iter().flat_map(|h| (0..m).map(|j| h.get(j).copied().unwrap_or(zero_slot))).collect();
+    let table = cx.konst(Tensor::i64(vec![pixels, m], table).map_err(|e| n.err(e.to_string()))?);
+    let batch = xd[0].clone();
+    let cols = cx.reshape(x, &[batch.clone(), Dim::Fixed(c as u64), Dim::Fixed((k * l) as u64)])?;
+    let padded = cx.op(Op::Pad { pads: vec![0, 0, 0, 0, 0, 1], mode: PadMode::Constant, value: 0.0 }, &[cols])?;
+    let g = cx.op(Op::Gather { axis: 2 }, &[padded, table])?;
+    let sum = cx.op(Op::Reduce { kind: ReduceKind::Sum, axes: vec![3], keepdims: false }, &[g])?;
+    let mut out = vec![batch, Dim::Fixed(c as u64)];
+    out.extend(fixed(&image));
+    Ok(vec![cx.reshape(sum, &out)?])
+}
+
+fn positive(n: &NodeRef, v: Vec<i64>, what: &str) -> Result<Vec<usize>> {
+    if v.iter().any(|&k| k < 1) {
+        return Err(n.err(format!("{what} {v:?} must be positive")));
+    }
+    Ok(v.into_iter().map(|k| k as usize).collect())
+}
+
+/// EyeLike: a constant of the input's (fixed, 2-d) shape, 1 on the `k`-th
+/// diagonal and 0 elsewhere, in `dtype` (default the input's).
+pub fn eye_like(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let dims = cx.fixed_dims(n, x, "EyeLike")?;
+    let [rows, cols] = dims[..] else {
+        return Err(n.err(format!("the input must be 2-d, found {}", cx.ty(x))));
+    };
+    let to = match n.int_opt("dtype")? {
+        Some(code) => dtype(code as i32).map_err(|e| n.unsupported(e))?,
+        None => cx.ty(x).dtype,
+    };
+    let k = n.int("k", 0)?;
+    let v: Vec<i64> = (0..rows * cols).map(|i| i64::from((i % cols) as i64 - (i / cols) as i64 == k)).collect();
+    let data = if to == DType::Bool { Data::Bool(v.iter().map(|&b| b == 1).collect()) } else { Data::from_i64(to, &v) };
+    let t = Tensor::new(vec![rows, cols], data).map_err(|e| n.err(e.to_string()))?;
+    Ok(vec![cx.konst(t)])
+}

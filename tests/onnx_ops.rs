@@ -1,0 +1,288 @@
+//! ONNX ops that the importer writes with smelt's ops (inverse trigonometric
+//! functions, the losses, DFT/STFT and the windows, the layout ops), on every
+//! backend, against values computed here in f64 from the ops' definitions — or,
+//! for pure data movement, against the interpreter (which the ONNX conformance
+//! suite checks against ONNX's own outputs).
+
+#[path = "support/onnx.rs"]
+mod onnx_support;
+
+use smelt::Tensor;
+use smelt::engine::BackendKind;
+use smelt::frontends::onnx::tensor::to_proto;
+use onnx_support::{int_attr, ints_attr, model, node, node_with, on_every_backend, string_attr, tensors, vi, vi_i64};
+
+/// A deterministic value in [-1, 1) for position `i` (no RNG crate needed).
+fn wobble(i: usize, seed: usize) -> f32 {
+    let h = (i.wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503)).wrapping_mul(2_246_822_519) >> 7;
+    (h % 20_000) as f32 / 10_000.0 - 1.0
+}
+
+/// Asserts `got` is within `tol` of `want` relative to the larger of |want| and
+/// `floor`.
+fn close(what: &str, got: &[f32], want: &[f64], tol: f64, floor: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        if w.is_nan() {
+            assert!(g.is_nan(), "{what} at {i}: {g}, want NaN");
+            continue;
+        }
+        let err = (g as f64 - w).abs() / w.abs().max(floor);
+        assert!(err <= tol, "{what} at {i}: {g} against {w} (error {err:.2e})");
+    }
+}
+
+/// Atan, Asin and Acos against f64 over their domains — tiny arguments, the
+/// ends ±1, the reduction's boundaries tan(π/8) and tan(3π/8), huge and
+/// infinite ones for Atan, NaN outside [−1, 1] for Asin and Acos.
+#[test]
+fn inverse_trigonometric_functions_are_accurate_on_every_backend() {
+    let wide: Vec<f32> = [0.0, -0.0, 1e-30, -1e-8, 0.414_213_5, 0.414_213_6, 2.414_213, 2.414_214, 1.0, -1.0, 1e6, -3e38, f32::INFINITY]
+        .into_iter()
+        .chain((0..307).map(|i| (i as f32 - 153.0) * 0.05))
+        .collect();
+    let unit: Vec<f32> = [0.0, 1.0, -1.0, 0.999_999_9, -0.999_999_9, 1e-20, 0.5, -0.5, 1.5, -2.0]
+        .into_iter()
+        .chain((0..310).map(|i| (i as f32 - 155.0) / 155.0))
+        .collect();
+    let n = wide.len();
+    assert_eq!(unit.len(), n);
+    let ops = [("Atan", "w"), ("Asin", "u"), ("Acos", "u")];
+    let bytes = model(
+        7,
+        ops.iter().map(|(op, i)| node(op, op, &[i], &[&op.to_lowercase()])).collect(),
+        vec![vi("w", &["N"]), vi("u", &["N"])],
+        ops.iter().map(|(op, _)| vi(&op.to_lowercase(), &["N"])).collect(),
+        vec![],
+    );
+    let inputs = tensors(vec![("w", Tensor::f32(vec![n], wide.clone()).unwrap()), ("u", Tensor::f32(vec![n], unit.clone()).unwrap())]);
+    for (b, out) in on_every_backend(&bytes, &inputs) {
+        let tol = if b == BackendKind::Wgsl { 1e-5 } else { 2e-6 };
+        for (op, _) in ops {
+            let want: Vec<f64> = match op {
+                "Atan" => wide.iter().map(|&x| (x as f64).atan()).collect(),
+                "Asin" => unit.iter().map(|&x| (x as f64).asin()).collect(),
+                _ => unit.iter().map(|&x| (x as f64).acos()).collect(),
+            };
+            close(&format!("{b:?} {op}"), &out[&op.to_lowercase()].to_f32(), &want, tol, 1e-37);
+        }
+    }
+}
+
+/// NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss against the definition
+/// in f64: `[N, C, d]` inputs with class weights and an `ignore_index` inside
+/// the classes, each reduction, and the log-probabilities output.
+#[test]
+fn losses_match_their_definition_on_every_backend() {
+    let (n, c, d) = (3usize, 5usize, 4usize);
+    let x: Vec<f32> = (0..n * c * d).map(|i| 3.0 * wobble(i, 1)).collect();
+    let target: Vec<i64> = (0..n * d).map(|i| ((i * 7 + 3) % c) as i64).collect();
+    let weight: Vec<f32> = (0..c).map(|i| 0.5 + i as f32 * 0.25).collect();
+    let ignore = 2i64;
+    assert!(target.contains(&ignore), "the test needs an ignored position");
+    let reductions = ["none", "sum", "mean"];
+    let mut nodes = vec![];
+    let mut outputs = vec![];
+    for r in reductions {
+        nodes.push(node_with(
+            "NegativeLogLikelihoodLoss",
+            &format!("nll_{r}"),
+            &["x", "t", "w"],
+            &[&format!("nll_{r}")],
+            vec![string_attr("reduction", r), int_attr("ignore_index", ignore)],
+        ));
+        let dims: &[&str] = if r == "none" { &["3", "4"] } else { &[] };
+        outputs.push(vi(&format!("nll_{r}"), dims));
+    }
+    nodes.push(node_with("SoftmaxCrossEntropyLoss", "sce", &["x", "t"], &["sce", "log_prob"], vec![]));
+    outputs.push(vi("sce", &[]));
+    outputs.push(vi("log_prob", &["3", "5", "4"]));
+    let w = to_proto(&Tensor::f32(vec![c], weight.clone()).unwrap(), "w");
+    let bytes = model(13, nodes, vec![vi("x", &["3", "5", "4"]), vi_i64("t", &["3", "4"])], outputs, vec![w]);
+    let inputs = tensors(vec![("x", Tensor::f32(vec![n, c, d], x.clone()).unwrap()), ("t", Tensor::i64(vec![n, d], target.clone()).unwrap())]);
+
+    let at = |b: usize, k: usize, j: usize| x[(b * c + k) * d + j] as f64;
+    // NLL on x itself (as if x held log-probabilities).
+    let mut per = vec![0f64; n * d];
+    let mut wsum = 0f64;
+    for b in 0..n {
+        for j in 0..d {
+            let t = target[b * d + j];
+            if t != ignore {
+                let wt = weight[t as usize] as f64;
+                per[b * d + j] = -at(b, t as usize, j) * wt;
+                wsum += wt;
+            }
+        }
+    }
+    let sum: f64 = per.iter().sum();
+    // SCE: log-softmax over the classes, unweighted mean.
+    let mut log_prob = vec![0f64; n * c * d];
+    let mut sce = 0f64;
+    for b in 0..n {
+        for j in 0..d {
+            let m = (0..c).map(|k| at(b, k, j)).fold(f64::NEG_INFINITY, f64::max);
+            let lse = m + (0..c).map(|k| (at(b, k, j) - m).exp()).sum::<f64>().ln();
+            for k in 0..c {
+                log_prob[(b * c + k) * d + j] = at(b, k, j) - lse;
+            }
+            sce -= log_prob[(b * c + target[b * d + j] as usize) * d + j];
+        }
+    }
+    sce /= (n * d) as f64;
+    for (b, out) in on_every_backend(&bytes, &inputs) {
+        close(&format!("{b:?} nll none"), &out["nll_none"].to_f32(), &per, 1e-6, 1.0);
+        close(&format!("{b:?} nll sum"), &out["nll_sum"].to_f32(), &[sum], 1e-6, 1.0);
+        close(&format!("{b:?} nll mean"), &out["nll_mean"].to_f32(), &[sum / wsum], 1e-6, 1.0);
+        close(&format!("{b:?} sce"), &out["sce"].to_f32(), &[sce], 1e-5, 1.0);
+        close(&format!("{b:?} log_prob"), &out["log_prob"].to_f32(), &log_prob, 1e-5, 1.0);
+    }
+}
+
+/// The DFT of `x` (`[batch, L, 2]`, complex) along axis 1, of length `len`,
+/// computed naively in f64: `[batch, K, 2]`.
+fn naive_dft(x: &[f32], batch: usize, l: usize, len: usize, inverse: bool, onesided: bool) -> Vec<f64> {
+    let k_out = if onesided { len / 2 + 1 } else { len };
+    let sign = if inverse { 1.0 } else { -1.0 };
+    let mut y = vec![0f64; batch * k_out * 2];
+    for b in 0..batch {
+        for k in 0..k_out {
+            let (mut re, mut im) = (0f64, 0f64);
+            for t in 0..l.min(len) {
+                let (a, c) = (x[(b * l + t) * 2] as f64, x[(b * l + t) * 2 + 1] as f64);
+                let th = sign * 2.0 * std::f64::consts::PI * (k * t) as f64 / len as f64;
+                re += a * th.cos() - c * th.sin();
+                im += a * th.sin() + c * th.cos();
+            }
+            let s = if inverse { 1.0 / len as f64 } else { 1.0 };
+            y[(b * k_out + k) * 2] = re * s;
+            y[(b * k_out + k) * 2 + 1] = im * s;
+        }
+    }
+    y
+}
+
+/// DFT forward (zero-padded to a longer length), inverse, one-sided of a real
+/// signal and its inverse (irfft) and STFT with a Hann window, against naive
+/// transforms in f64: within 1e-5 of the largest output.
+#[test]
+fn dft_and_stft_match_naive_transforms_on_every_backend() {
+    let (batch, l) = (2usize, 12usize);
+    let x: Vec<f32> = (0..batch * l * 2).map(|i| wobble(i, 2)).collect();
+    let real: Vec<f32> = (0..batch * l).map(|i| wobble(i, 3)).collect();
+    let len16 = to_proto(&Tensor::i64(vec![], vec![16]).unwrap(), "len16");
+    let step = to_proto(&Tensor::i64(vec![], vec![3]).unwrap(), "step");
+    let win_len = to_proto(&Tensor::i64(vec![], vec![6]).unwrap(), "win_len");
+    let nodes = vec![
+        node("DFT", "fwd", &["x", "len16"], &["fwd"]),
+        node_with("DFT", "inv", &["x"], &["inv"], vec![int_attr("inverse", 1)]),
+        node_with("DFT", "rfft", &["r"], &["rfft"], vec![int_attr("onesided", 1)]),
+        node_with("DFT", "irfft", &["rfft"], &["irfft"], vec![int_attr("onesided", 1), int_attr("inverse", 1)]),
+        node("HannWindow", "hann", &["win_len"], &["hann"]),
+        node("STFT", "stft", &["r", "step", "hann"], &["stft"]),
+    ];
+    let outputs = vec![
+        vi("fwd", &["2", "16", "2"]),
+        vi("inv", &["2", "12", "2"]),
+        vi("rfft", &["2", "7", "2"]),
+        vi("irfft", &["2", "12", "1"]),
+        vi("stft", &["2", "3", "4", "2"]),
+    ];
+    let bytes = model(17, nodes, vec![vi("x", &["2", "12", "2"]), vi("r", &["2", "12", "1"])], outputs, vec![len16, step, win_len]);
+    let inputs = tensors(vec![("x", Tensor::f32(vec![batch, l, 2], x.clone()).unwrap()), ("r", Tensor::f32(vec![batch, l, 1], real.clone()).unwrap())]);
+    let complex_real: Vec<f32> = real.iter().flat_map(|&v| [v, 0.0]).collect();
+    let fwd = naive_dft(&x, batch, l, 16, false, false);
+    let inv = naive_dft(&x, batch, l, l, true, false);
+    let rfft = naive_dft(&complex_real, batch, l, l, false, true);
+    // The inverse of the one-sided transform is the real signal back.
+    let irfft: Vec<f64> = real.iter().map(|&v| v as f64).collect();
+    // STFT: frames of 6 every 3 (3 of them), Hann-windowed (periodic), one-sided.
+    let hann: Vec<f64> = (0..6).map(|i| (std::f64::consts::PI * i as f64 / 6.0).sin().powi(2)).collect();
+    let mut stft = vec![];
+    for b in 0..batch {
+        for f in 0..3 {
+            let frame: Vec<f32> = (0..6).flat_map(|i| [(real[b * l + f * 3 + i] as f64 * hann[i]) as f32, 0.0]).collect();
+            stft.extend(naive_dft(&frame, 1, 6, 6, false, true));
+        }
+    }
+    for (b, out) in on_every_backend(&bytes, &inputs) {
+        for (name, want) in [("fwd", &fwd), ("inv", &inv), ("rfft", &rfft), ("irfft", &irfft), ("stft", &stft)] {
+            let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            close(&format!("{b:?} {name}"), &out[name].to_f32(), want, 1e-5, scale);
+        }
+    }
+}
+
+/// DepthToSpace (both modes), SpaceToDepth, CenterCropPad (a crop and a pad),
+/// ReverseSequence, Col2Im (strides, dilation, padding), EyeLike and
+/// MeanVarianceNormalization on every backend against the interpreter; the
+/// moves exactly, the sums and normalization within 1e-6.
+#[test]
+fn layout_ops_match_the_interpreter_on_every_backend() {
+    let x: Vec<f32> = (0..2 * 8 * 4 * 6).map(|i| wobble(i, 4)).collect();
+    let cols: Vec<f32> = (0..2 * 2 * 9 * 12).map(|i| wobble(i, 5)).collect();
+    let crop = to_proto(&Tensor::i64(vec![2], vec![3, 9]).unwrap(), "crop");
+    let image = to_proto(&Tensor::i64(vec![2], vec![6, 7]).unwrap(), "image");
+    let block = to_proto(&Tensor::i64(vec![2], vec![3, 3]).unwrap(), "block");
+    let lens = Tensor::i64(vec![4], vec![4, 1, 3, 0]).unwrap();
+    let nodes = vec![
+        node_with("DepthToSpace", "dcr", &["x"], &["dcr"], vec![int_attr("blocksize", 2)]),
+        node_with("DepthToSpace", "crd", &["x"], &["crd"], vec![int_attr("blocksize", 2), string_attr("mode", "CRD")]),
+        node_with("SpaceToDepth", "s2d", &["x"], &["s2d"], vec![int_attr("blocksize", 2)]),
+        node_with("CenterCropPad", "ccp", &["x", "crop"], &["ccp"], vec![ints_attr("axes", &[2, 3])]),
+        node_with("ReverseSequence", "rev", &["x3", "lens"], &["rev"], vec![int_attr("batch_axis", 0), int_attr("time_axis", 1)]),
+        node_with(
+            "Col2Im",
+            "col2im",
+            &["cols", "image", "block"],
+            &["col2im"],
+            vec![ints_attr("strides", &[2, 1]), ints_attr("dilations", &[1, 2]), ints_attr("pads", &[1, 1, 1, 0])],
+        ),
+        node_with("EyeLike", "eye", &["x2"], &["eye"], vec![int_attr("k", 1)]),
+        node("MeanVarianceNormalization", "mvn", &["x"], &["mvn"]),
+    ];
+    let outputs = vec![
+        vi("dcr", &["2", "2", "8", "12"]),
+        vi("crd", &["2", "2", "8", "12"]),
+        vi("s2d", &["2", "32", "2", "3"]),
+        vi("ccp", &["2", "8", "3", "9"]),
+        vi("rev", &["4", "6", "4"]),
+        vi("col2im", &["2", "2", "6", "7"]),
+        vi("eye", &["4", "6"]),
+        vi("mvn", &["2", "8", "4", "6"]),
+    ];
+    let inputs_vi = vec![
+        vi("x", &["2", "8", "4", "6"]),
+        vi("x3", &["4", "6", "4"]),
+        vi("x2", &["4", "6"]),
+        vi_i64("lens", &["4"]),
+        vi("cols", &["2", "18", "12"]),
+    ];
+    let bytes = model(18, nodes, inputs_vi, outputs, vec![crop, image, block]);
+    let inputs = tensors(vec![
+        ("x", Tensor::f32(vec![2, 8, 4, 6], x.clone()).unwrap()),
+        ("x3", Tensor::f32(vec![4, 6, 4], x[..96].to_vec()).unwrap()),
+        ("x2", Tensor::f32(vec![4, 6], x[..24].to_vec()).unwrap()),
+        ("lens", lens),
+        ("cols", Tensor::f32(vec![2, 18, 12], cols).unwrap()),
+    ]);
+    let mut runs = on_every_backend(&bytes, &inputs).into_iter();
+    let (_, want) = runs.next().expect("the interpreter");
+    // Spot checks of the interpreter's results against the definitions.
+    let eye = want["eye"].to_f32();
+    assert!((0..24).all(|i| eye[i] == f32::from(i % 6 == i / 6 + 1)), "eye: {eye:?}");
+    let rev = want["rev"].to_f32();
+    assert_eq!(rev[0..4], x[12..16], "sequence 0 (length 4): its element 0 is old element 3");
+    assert_eq!(rev[24..48], x[24..48], "sequence 1 (length 1) stays");
+    let s2d = want["s2d"].to_f32();
+    assert_eq!(s2d[8 * 6], x[1], "s2d channel 8 is channel 0 at block offset (0, 1)");
+    for (b, got) in runs {
+        for o in ["dcr", "crd", "s2d", "ccp", "rev", "eye"] {
+            assert_eq!(got[o].to_f32(), want[o].to_f32(), "{b:?} {o}");
+        }
+        for o in ["col2im", "mvn"] {
+            let w: Vec<f64> = want[o].to_f32().iter().map(|&v| v as f64).collect();
+            close(&format!("{b:?} {o}"), &got[o].to_f32(), &w, 1e-6, 1.0);
+        }
+    }
+}
