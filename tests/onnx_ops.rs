@@ -286,3 +286,66 @@ fn layout_ops_match_the_interpreter_on_every_backend() {
         }
     }
 }
+
+/// GridSample in every mode, padding mode and corner alignment (2-d, grid
+/// points up to 30% outside the image), a 3-d linear one, and AffineGrid
+/// feeding GridSample (a spatial transformer), on every backend against the
+/// interpreter (which the ONNX conformance cases check): within 1e-5.
+#[test]
+fn grid_sample_and_affine_grid_match_the_interpreter_on_every_backend() {
+    let x: Vec<f32> = (0..2 * 3 * 5 * 7).map(|i| wobble(i, 6)).collect();
+    let grid: Vec<f32> = (0..2 * 4 * 6 * 2).map(|i| 1.3 * wobble(i, 7)).collect();
+    let v: Vec<f32> = (0..2 * 2 * 3 * 4 * 5).map(|i| wobble(i, 8)).collect();
+    let g3: Vec<f32> = (0..2 * 2 * 3 * 4 * 3).map(|i| 1.2 * wobble(i, 9)).collect();
+    let theta: Vec<f32> = (0..2 * 6).map(|i| [0.9, -0.2, 0.1, 0.3, 1.1, -0.2][i % 6] + 0.05 * wobble(i, 10)).collect();
+    let size = to_proto(&Tensor::i64(vec![4], vec![2, 3, 4, 6]).unwrap(), "size");
+    let mut nodes = vec![];
+    let mut outputs = vec![];
+    for mode in ["nearest", "linear", "cubic"] {
+        for pad in ["zeros", "border", "reflection"] {
+            for align in [0, 1] {
+                let name = format!("{mode}_{pad}_{align}");
+                let attrs = vec![string_attr("mode", mode), string_attr("padding_mode", pad), int_attr("align_corners", align)];
+                nodes.push(node_with("GridSample", &name, &["x", "grid"], &[&name], attrs));
+                outputs.push(vi(&name, &["2", "3", "4", "6"]));
+            }
+        }
+    }
+    nodes.push(node_with("GridSample", "vol", &["v", "g3"], &["vol"], vec![string_attr("mode", "linear")]));
+    outputs.push(vi("vol", &["2", "2", "2", "3", "4"]));
+    nodes.push(node("AffineGrid", "affine", &["theta", "size"], &["affine"]));
+    nodes.push(node("GridSample", "stn", &["x", "affine"], &["stn"]));
+    outputs.push(vi("affine", &["2", "4", "6", "2"]));
+    outputs.push(vi("stn", &["2", "3", "4", "6"]));
+    let inputs_vi = vec![
+        vi("x", &["2", "3", "5", "7"]),
+        vi("grid", &["2", "4", "6", "2"]),
+        vi("v", &["2", "2", "3", "4", "5"]),
+        vi("g3", &["2", "2", "3", "4", "3"]),
+        vi("theta", &["2", "2", "3"]),
+    ];
+    let names: Vec<String> = outputs.iter().map(|o| o.name.clone().unwrap_or_default()).collect();
+    let bytes = model(20, nodes, inputs_vi, outputs, vec![size]);
+    let inputs = tensors(vec![
+        ("x", Tensor::f32(vec![2, 3, 5, 7], x.clone()).unwrap()),
+        ("grid", Tensor::f32(vec![2, 4, 6, 2], grid.clone()).unwrap()),
+        ("v", Tensor::f32(vec![2, 2, 3, 4, 5], v).unwrap()),
+        ("g3", Tensor::f32(vec![2, 2, 3, 4, 3], g3).unwrap()),
+        ("theta", Tensor::f32(vec![2, 2, 3], theta.clone()).unwrap()),
+    ]);
+    let mut runs = on_every_backend(&bytes, &inputs).into_iter();
+    let (_, want) = runs.next().expect("the interpreter");
+    // Spot checks of the interpreter: the affine grid's first point is θ·(−1 + 1/6, −1 + 1/4, 1);
+    // an aligned nearest sample with the border clamp reads the pixel the grid names.
+    let (gx, gy) = (-1.0 + 1.0 / 6.0, -1.0 + 1.0 / 4.0);
+    let a = want["affine"].to_f32();
+    assert!((a[0] - (theta[0] * gx + theta[1] * gy + theta[2])).abs() < 1e-6, "affine {}", a[0]);
+    let (px, py) = ((((grid[0] + 1.0) / 2.0 * 6.0).round_ties_even()).clamp(0.0, 6.0), (((grid[1] + 1.0) / 2.0 * 4.0).round_ties_even()).clamp(0.0, 4.0));
+    assert_eq!(want["nearest_border_1"].to_f32()[0], x[py as usize * 7 + px as usize], "nearest, border, aligned");
+    for (b, got) in runs {
+        for o in &names {
+            let w: Vec<f64> = want[o.as_str()].to_f32().iter().map(|&v| v as f64).collect();
+            close(&format!("{b:?} {o}"), &got[o.as_str()].to_f32(), &w, 1e-5, 1.0);
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
 //! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`], [`attention`], [`loss`], [`spectral`] (DFT, STFT, windows),
-//! [`layout`] (DepthToSpace, Col2Im, …) and, of ONNX Runtime's
+//! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid) and, of ONNX Runtime's
 //! `com.microsoft` domain, [`moe`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
@@ -10,6 +10,7 @@ pub mod attention;
 pub mod causal_conv;
 pub mod conv_transpose;
 pub mod einsum;
+pub mod grid;
 pub mod indexing;
 pub mod layout;
 pub mod loss;
@@ -85,6 +86,7 @@ const TABLES: &[&[(&str, Importer)]] = &[
     loss::IMPORTERS,
     spectral::IMPORTERS,
     layout::IMPORTERS,
+    grid::IMPORTERS,
 ];
 fn unfoldable(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     Err(n.unsupported("its input's shape is not known at import time"))

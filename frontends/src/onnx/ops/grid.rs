@@ -1,0 +1,360 @@
+//! ONNX GridSample and AffineGrid (1-d to 3-d spatial dims), written with
+//! smelt's ops at import, so every backend runs them.
+//!
+//! GridSample follows ONNX's reference exactly: each output position's grid
+//! coordinates (last grid dim, x first) are unnormalized per spatial dim (with
+//! or without `align_corners`), rounded half to even for `nearest`, and —
+//! outside the border (±0.5 beyond the edge pixels' centres, or the centres
+//! themselves with `align_corners`) — clamped (`border`) or reflected
+//! (`reflection`). The taps (1 for nearest, 2 for linear, 4 for cubic with
+//! Keys' a = −0.75) sit at `floor(v) + j`; a tap outside the image reads 0
+//! (`zeros`), its clamped pixel (`border`) or its reflection. Every combination
+//! of one tap per spatial dim is a gather from the flattened input at positions
+//! computed at run time, times the product of its weights; the output is their
+//! sum. The shapes must be fixed (the gather positions are offset per image and
+//! channel by a constant).
+//!
+//! AffineGrid is the constant base grid (normalized pixel centres, and 1)
+//! times each θᵀ: one matmul.
+
+use super::super::ctx::Ctx;
+use super::super::error::Result;
+use super::super::node::NodeRef;
+use smelt_ir::ops::Slice;
+use smelt_ir::{BinaryOp, DType, Dim, Op, Tensor, UnaryOp, Value};
+
+type Out = Result<Vec<Value>>;
+
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[("GridSample", grid_sample), ("AffineGrid", affine_grid)];
+
+#[derive(Clone, Copy, PartialEq)]
+enum Padding {
+    Zeros,
+    Border,
+    Reflection,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Nearest,
+    Linear,
+    Cubic,
+}
+
+/// Keys' cubic convolution weights, a = −0.75, of the four taps around a
+/// point at fraction `t` past the second.
+const A: f64 = -0.75;
+
+fn fixed(ds: &[usize]) -> Vec<Dim> {
+    ds.iter().map(|&d| Dim::Fixed(d as u64)).collect()
+}
+
+/// Elementwise helpers on f32 values of one shape.
+struct Ew<'a> {
+    cx: &'a mut Ctx,
+}
+
+impl Ew<'_> {
+    fn k(&mut self, v: f64) -> Value {
+        self.cx.scalar(v, DType::F32)
+    }
+    fn bin(&mut self, b: BinaryOp, x: Value, y: Value) -> Result<Value> {
+        self.cx.binary(b, x, y)
+    }
+    fn add(&mut self, x: Value, y: Value) -> Result<Value> {
+        self.bin(BinaryOp::Add, x, y)
+    }
+    fn sub(&mut self, x: Value, y: Value) -> Result<Value> {
+        self.bin(BinaryOp::Sub, x, y)
+    }
+    fn mul(&mut self, x: Value, y: Value) -> Result<Value> {
+        self.bin(BinaryOp::Mul, x, y)
+    }
+    fn addk(&mut self, x: Value, c: f64) -> Result<Value> {
+        let c = self.k(c);
+        self.add(x, c)
+    }
+    fn mulk(&mut self, x: Value, c: f64) -> Result<Value> {
+        let c = self.k(c);
+        self.mul(x, c)
+    }
+    /// `k − x`.
+    fn ksub(&mut self, c: f64, x: Value) -> Result<Value> {
+        let c = self.k(c);
+        self.sub(c, x)
+    }
+    fn floor(&mut self, x: Value) -> Result<Value> {
+        self.cx.unary(UnaryOp::Floor, x)
+    }
+    fn clamp(&mut self, x: Value, lo: f64, hi: f64) -> Result<Value> {
+        let (l, h) = (self.k(lo), self.k(hi));
+        let x = self.bin(BinaryOp::Max, x, l)?;
+        self.bin(BinaryOp::Min, x, h)
+    }
+    fn select(&mut self, c: Value, a: Value, b: Value) -> Result<Value> {
+        self.cx.op(Op::Where, &[c, a, b])
+    }
+    /// Whether `x` lies outside [lo, hi].
+    fn outside(&mut self, x: Value, lo: f64, hi: f64) -> Result<Value> {
+        let (l, h) = (self.k(lo), self.k(hi));
+        let below = self.bin(BinaryOp::Less, x, l)?;
+        let above = self.bin(BinaryOp::Greater, x, h)?;
+        self.bin(BinaryOp::Or, below, above)
+    }
+    /// ONNX's `_gs_reflect`: `x` reflected by the nearer border until it lies
+    /// in [lo, hi] (`x` itself where it does).
+    fn reflect(&mut self, x: Value, lo: f64, hi: f64) -> Result<Value> {
+        let range = hi - lo;
+        if range <= 0.0 {
+            // One pixel with align_corners: every position is that pixel.
+            let lo = self.k(lo);
+            let z = self.mulk(x, 0.0)?;
+            return self.add(z, lo);
+        }
+        let (l, h) = (self.k(lo), self.k(hi));
+        let below = self.bin(BinaryOp::Less, x, l)?;
+        // The distance past the border crossed, in whole ranges and the rest.
+        let d_lo = self.sub(l, x)?;
+        let d_hi = self.sub(x, h)?;
+        let d = self.select(below, d_lo, d_hi)?;
+        let q = self.mulk(d, 1.0 / range)?;
+        let whole = self.floor(q)?;
+        let wr = self.mulk(whole, range)?;
+        let r = self.sub(d, wr)?;
+        let half = self.mulk(whole, 0.5)?;
+        let fh = self.floor(half)?;
+        let fh2 = self.mulk(fh, 2.0)?;
+        let odd_f = self.sub(whole, fh2)?;
+        let zero = self.k(0.0);
+        let even = self.bin(BinaryOp::Equal, odd_f, zero)?;
+        // Even: back from the border crossed; odd: from the other one.
+        let from_lo = self.add(l, r)?;
+        let from_hi = self.sub(h, r)?;
+        let at_lo = self.select(even, from_lo, from_hi)?;
+        let at_hi = self.select(even, from_hi, from_lo)?;
+        let reflected = self.select(below, at_lo, at_hi)?;
+        let out = self.outside(x, lo, hi)?;
+        self.select(out, reflected, x)
+    }
+}
+
+/// The taps of one spatial dim: (index as f32 within the image, weight, or
+/// `None` for weight 1).
+type Taps = Vec<(Value, Option<Value>)>;
+
+fn taps(ew: &mut Ew, v: Value, len: usize, mode: Mode, pad: Padding, align: bool) -> Result<Taps> {
+    let (lo, hi) = if align { (0.0, len as f64 - 1.0) } else { (-0.5, len as f64 - 0.5) };
+    let last = len as f64 - 1.0;
+    let v = if mode == Mode::Nearest { ew.cx.unary(UnaryOp::Round, v)? } else { v };
+    let v = match pad {
+        Padding::Zeros => v,
+        Padding::Border => {
+            let out = ew.outside(v, lo, hi)?;
+            let c = ew.clamp(v, 0.0, last)?;
+            ew.select(out, c, v)?
+        }
+        Padding::Reflection => ew.reflect(v, lo, hi)?,
+    };
+    let (base, offsets, weights): (Value, Vec<f64>, Vec<Option<Value>>) = match mode {
+        Mode::Nearest => (v, vec![0.0], vec![None]),
+        Mode::Linear => {
+            let b = ew.floor(v)?;
+            let t = ew.sub(v, b)?;
+            let u = ew.ksub(1.0, t)?;
+            (b, vec![0.0, 1.0], vec![Some(u), Some(t)])
+        }
+        Mode::Cubic => {
+            let b = ew.floor(v)?;
+            let t = ew.sub(v, b)?;
+            // Keys: |s| ≤ 1: (a+2)|s|³ − (a+3)|s|² + 1; 1 < |s| < 2: a|s|³ − 5a|s|² + 8a|s| − 4a.
+            let far = |ew: &mut Ew, s: Value| -> Result<Value> {
+                let p = ew.mulk(s, A)?;
+                let p = ew.addk(p, -5.0 * A)?;
+                let p = ew.mul(p, s)?;
+                let p = ew.addk(p, 8.0 * A)?;
+                let p = ew.mul(p, s)?;
+                ew.addk(p, -4.0 * A)
+            };
+            let near = |ew: &mut Ew, s: Value| -> Result<Value> {
+                let p = ew.mulk(s, A + 2.0)?;
+                let p = ew.addk(p, -(A + 3.0))?;
+                let p = ew.mul(p, s)?;
+                let p = ew.mul(p, s)?;
+                ew.addk(p, 1.0)
+            };
+            let t1 = ew.addk(t, 1.0)?;
+            let u = ew.ksub(1.0, t)?;
+            let u1 = ew.ksub(2.0, t)?;
+            let w = vec![Some(far(ew, t1)?), Some(near(ew, t)?), Some(near(ew, u)?), Some(far(ew, u1)?)];
+            (b, vec![-1.0, 0.0, 1.0, 2.0], w)
+        }
+    };
+    let mut out = Vec::with_capacity(offsets.len());
+    for (off, w) in offsets.into_iter().zip(weights) {
+        let j = if off == 0.0 { base } else { ew.addk(base, off)? };
+        let (idx, w) = match pad {
+            Padding::Zeros => {
+                // Outside the image: weight 0, and any index inside.
+                let out = ew.outside(j, 0.0, last)?;
+                let zero = ew.k(0.0);
+                let w = match w {
+                    Some(w) => ew.select(out, zero, w)?,
+                    None => {
+                        let one = ew.k(1.0);
+                        ew.select(out, zero, one)?
+                    }
+                };
+                (ew.clamp(j, 0.0, last)?, Some(w))
+            }
+            Padding::Border => (ew.clamp(j, 0.0, last)?, w),
+            Padding::Reflection => {
+                let r = ew.reflect(j, lo, hi)?;
+                // Reflected taps are whole; the clamp only guards the gather.
+                (ew.clamp(r, 0.0, last)?, w)
+            }
+        };
+        out.push((idx, w));
+    }
+    Ok(out)
+}
+
+pub fn grid_sample(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let grid = cx.input(n, 1)?;
+    let (xt, gt) = (cx.ty(x), cx.ty(grid));
+    if xt.dtype != DType::F32 || gt.dtype != DType::F32 {
+        return Err(n.unsupported(format!("GridSample of {} by a {} grid (f32 only)", xt.dtype, gt.dtype)));
+    }
+    let xd = cx.fixed_dims(n, x, "GridSample")?;
+    let gd = cx.fixed_dims(n, grid, "GridSample")?;
+    let s = xd.len().saturating_sub(2);
+    if !(1..=3).contains(&s) || gd.len() != s + 2 || gd[0] != xd[0] || gd[s + 1] != s {
+        return Err(n.err(format!("the input must be [N, C, spatial…] (1 to 3 spatial dims) and the grid [N, out…, {s}], found {xt} and {gt}")));
+    }
+    let mode = match n.string("mode")?.as_deref().unwrap_or(if cx.opset >= 20 { "linear" } else { "bilinear" }) {
+        "nearest" => Mode::Nearest,
+        "linear" | "bilinear" => Mode::Linear,
+        "cubic" | "bicubic" => Mode::Cubic,
+        m => return Err(n.err(format!("unknown mode `{m}` (nearest, linear or cubic)"))),
+    };
+    let pad = match n.string("padding_mode")?.as_deref().unwrap_or("zeros") {
+        "zeros" => Padding::Zeros,
+        "border" => Padding::Border,
+        "reflection" => Padding::Reflection,
+        p => return Err(n.err(format!("unknown padding_mode `{p}` (zeros, border or reflection)"))),
+    };
+    let align = n.int("align_corners", 0)? != 0;
+    let (batch, channels) = (xd[0], xd[1]);
+    let spatial = &xd[2..];
+    let out_spatial = &gd[1..=s];
+    let image: usize = spatial.iter().product();
+    // [N, 1, out…]: the output positions, broadcast over the channels.
+    let mut pos_dims = vec![batch, 1];
+    pos_dims.extend(out_spatial);
+    let mut ew = Ew { cx };
+    let mut per_dim: Vec<Taps> = Vec::with_capacity(s);
+    for (i, &len) in spatial.iter().enumerate() {
+        // Spatial dim i reads grid coordinate s − 1 − i (x is first).
+        let c = (s - 1 - i) as i64;
+        let g = ew.cx.op(Op::Slice(Slice { starts: vec![c], ends: vec![c + 1], axes: Some(vec![-1]), steps: None }), &[grid])?;
+        let g = ew.cx.reshape(g, &fixed(&pos_dims))?;
+        let v = if align {
+            let p = ew.addk(g, 1.0)?;
+            ew.mulk(p, (len as f64 - 1.0) / 2.0)?
+        } else {
+            let p = ew.addk(g, 1.0)?;
+            let p = ew.mulk(p, len as f64 / 2.0)?;
+            ew.addk(p, -0.5)?
+        };
+        per_dim.push(taps(&mut ew, v, len, mode, pad, align)?);
+    }
+    let cx = ew.cx;
+    // Each image and channel's offset into the flattened input.
+    let mut base_dims = vec![batch, channels];
+    base_dims.extend(vec![1; s]);
+    let base: Vec<i64> = (0..(batch * channels) as i64).map(|i| i * image as i64).collect();
+    let base = cx.konst(Tensor::i64(base_dims, base).map_err(|e| n.err(e.to_string()))?);
+    let flat = cx.reshape(x, &[Dim::Fixed((batch * channels * image) as u64)])?;
+    let strides: Vec<usize> = (0..s).map(|i| spatial[i + 1..].iter().product()).collect();
+    let combos: usize = per_dim.iter().map(Vec::len).product();
+    let mut sum: Option<Value> = None;
+    for combo in 0..combos {
+        let (mut rest, mut at, mut weight) = (combo, None::<Value>, None::<Value>);
+        for i in (0..s).rev() {
+            let (idx, w) = per_dim[i][rest % per_dim[i].len()];
+            rest /= per_dim[i].len();
+            let term = if strides[i] == 1 {
+                idx
+            } else {
+                let st = cx.scalar(strides[i] as f64, DType::F32);
+                cx.binary(BinaryOp::Mul, idx, st)?
+            };
+            at = Some(match at {
+                Some(a) => cx.binary(BinaryOp::Add, a, term)?,
+                None => term,
+            });
+            weight = match (weight, w) {
+                (Some(a), Some(b)) => Some(cx.binary(BinaryOp::Mul, a, b)?),
+                (a, b) => a.or(b),
+            };
+        }
+        let at = cx.cast(at.expect("at least one spatial dim"), DType::I64)?;
+        let pos = cx.binary(BinaryOp::Add, at, base)?;
+        let mut v = cx.op(Op::Gather { axis: 0 }, &[flat, pos])?;
+        if let Some(w) = weight {
+            v = cx.binary(BinaryOp::Mul, v, w)?;
+        }
+        sum = Some(match sum {
+            Some(acc) => cx.binary(BinaryOp::Add, acc, v)?,
+            None => v,
+        });
+    }
+    Ok(vec![sum.expect("at least one tap")])
+}
+
+/// AffineGrid: `[N, out…, s]` grid points `θ · (x, y[, z], 1)` of the
+/// normalized output pixel centres (x along the last dim), for `size` =
+/// `[N, C, out…]`.
+pub fn affine_grid(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let theta = cx.input(n, 0)?;
+    let size = cx.need_ints(n, 1, "size")?;
+    let align = n.int("align_corners", 0)? != 0;
+    let td = cx.fixed_dims(n, theta, "AffineGrid")?;
+    let s = size.len().saturating_sub(2);
+    if !(2..=3).contains(&s) || td.len() != 3 || td[1] != s || td[2] != s + 1 || size[0] != td[0] as i64 {
+        return Err(n.err(format!("theta {} and size {size:?} are not a 2-d or 3-d affine grid", cx.ty(theta))));
+    }
+    if size.iter().any(|&d| d < 1) {
+        return Err(n.err(format!("size {size:?} must be positive")));
+    }
+    let out: Vec<usize> = size[2..].iter().map(|&d| d as usize).collect();
+    let points: usize = out.iter().product();
+    let coord = |i: usize, len: usize| -> f64 {
+        if align {
+            if len == 1 { -1.0 } else { -1.0 + 2.0 * i as f64 / (len - 1) as f64 }
+        } else {
+            -1.0 + (2 * i + 1) as f64 / len as f64
+        }
+    };
+    // Rows (x, y[, z], 1): x follows the last dim.
+    let mut base = Vec::with_capacity(points * (s + 1));
+    for p in 0..points {
+        let mut rest = p;
+        let mut idx = vec![0; s];
+        for d in (0..s).rev() {
+            idx[d] = rest % out[d];
+            rest /= out[d];
+        }
+        for d in (0..s).rev() {
+            base.push(coord(idx[d], out[d]) as f32);
+        }
+        base.push(1.0);
+    }
+    let base = cx.konst(Tensor::f32(vec![points, s + 1], base).map_err(|e| n.err(e.to_string()))?);
+    let tt = cx.op(Op::Transpose { perm: Some(vec![0, 2, 1]) }, &[theta])?;
+    let g = cx.op(Op::MatMul, &[base, tt])?;
+    let mut dims = vec![td[0]];
+    dims.extend(&out);
+    dims.push(s);
+    Ok(vec![cx.reshape(g, &fixed(&dims))?])
+}
