@@ -349,3 +349,152 @@ fn grid_sample_and_affine_grid_match_the_interpreter_on_every_backend() {
         }
     }
 }
+
+/// Scan (a scan axis other than 0, a reversed scan output) and Loop (a known
+/// trip count, the iteration number used as data, a scan output), unrolled at
+/// import, on every backend against sums computed here.
+#[test]
+fn scan_and_loop_unroll_on_every_backend() {
+    use onnx_support::graph_attr;
+    let (t, w) = (5usize, 3usize);
+    let x: Vec<f32> = (0..w * t).map(|i| wobble(i, 11)).collect();
+    let s0: Vec<f32> = vec![0.5, -1.0, 2.0];
+    // Scan body: s ← s + x_t; y_t = 2·s.
+    let scan_body = graph_attr(
+        "body",
+        vec![node("Add", "acc", &["s_in", "x_t"], &["s_out"]), node("Add", "twice", &["s_out", "s_out"], &["y_t"])],
+        vec![vi("s_in", &["3"]), vi("x_t", &["3"])],
+        vec![vi("s_out", &["3"]), vi("y_t", &["3"])],
+    );
+    let scan = node_with(
+        "Scan",
+        "scan",
+        &["s0", "x"],
+        &["s_final", "ys"],
+        vec![scan_body, int_attr("num_scan_inputs", 1), ints_attr("scan_input_axes", &[1]), ints_attr("scan_output_directions", &[1])],
+    );
+    // Loop body: acc ← acc + (float) i; out_i = acc.
+    let loop_body = graph_attr(
+        "body",
+        vec![
+            node("Identity", "keep", &["cond_in"], &["cond_out"]),
+            node_with("Cast", "as_float", &["i"], &["fi"], vec![int_attr("to", 1)]),
+            node("Add", "step", &["acc_in", "fi"], &["acc_out"]),
+            node("Identity", "out", &["acc_out"], &["acc_scan"]),
+        ],
+        vec![vi_i64("i", &[]), onnx_support::vi_typed("cond_in", &[], 9), vi("acc_in", &["3"])],
+        vec![onnx_support::vi_typed("cond_out", &[], 9), vi("acc_out", &["3"]), vi("acc_scan", &["3"])],
+    );
+    let trips = to_proto(&Tensor::i64(vec![], vec![4]).unwrap(), "trips");
+    let cond = to_proto(&Tensor::new(vec![], smelt::ir::Data::Bool(vec![true])).unwrap(), "cond");
+    let lp = node_with("Loop", "loop", &["trips", "cond", "s0"], &["acc", "accs"], vec![loop_body]);
+    let bytes = model(
+        16,
+        vec![scan, lp],
+        vec![vi("s0", &["3"]), vi("x", &["3", "5"])],
+        vec![vi("s_final", &["3"]), vi("ys", &["5", "3"]), vi("acc", &["3"]), vi("accs", &["4", "3"])],
+        vec![trips, cond],
+    );
+    let inputs = tensors(vec![("s0", Tensor::f32(vec![w], s0.clone()).unwrap()), ("x", Tensor::f32(vec![w, t], x.clone()).unwrap())]);
+    let mut s = s0.iter().map(|&v| v as f64).collect::<Vec<_>>();
+    let mut ys = vec![];
+    for k in 0..t {
+        for j in 0..w {
+            s[j] += x[j * t + k] as f64;
+        }
+        ys.push(s.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
+    }
+    ys.reverse();
+    let ys: Vec<f64> = ys.concat();
+    let mut acc: Vec<f64> = s0.iter().map(|&v| v as f64).collect();
+    let mut accs = vec![];
+    for i in 0..4 {
+        acc.iter_mut().for_each(|a| *a += i as f64);
+        accs.extend(acc.clone());
+    }
+    for (b, out) in on_every_backend(&bytes, &inputs) {
+        close(&format!("{b:?} scan state"), &out["s_final"].to_f32(), &s, 1e-6, 1.0);
+        close(&format!("{b:?} scan outputs"), &out["ys"].to_f32(), &ys, 1e-6, 1.0);
+        close(&format!("{b:?} loop state"), &out["acc"].to_f32(), &acc, 1e-6, 1.0);
+        close(&format!("{b:?} loop outputs"), &out["accs"].to_f32(), &accs, 1e-6, 1.0);
+    }
+}
+
+/// RotaryEmbedding (4-d input with position ids, halves and interleaved pairs,
+/// a partial rotary dim; 3-d input with per-position caches) on every backend
+/// against the definition computed here.
+#[test]
+fn rotary_embedding_matches_its_definition_on_every_backend() {
+    let (b, h, s, d, rot, max_pos) = (2usize, 3usize, 5usize, 8usize, 6usize, 11usize);
+    let half = rot / 2;
+    let x: Vec<f32> = (0..b * h * s * d).map(|i| wobble(i, 12)).collect();
+    let cos: Vec<f32> = (0..max_pos * half).map(|i| (i as f32 * 0.37).cos()).collect();
+    let sin: Vec<f32> = (0..max_pos * half).map(|i| (i as f32 * 0.37).sin()).collect();
+    let pos: Vec<i64> = (0..b * s).map(|i| ((i * 7 + 1) % max_pos) as i64).collect();
+    let mut nodes = vec![];
+    for inter in [0, 1] {
+        let attrs = vec![int_attr("interleaved", inter), int_attr("rotary_embedding_dim", rot as i64)];
+        nodes.push(node_with("RotaryEmbedding", &format!("r{inter}"), &["x", "cos", "sin", "pos"], &[&format!("r{inter}")], attrs));
+    }
+    // 3-d: [b, s, h·d], the caches per position.
+    nodes.push(node_with("RotaryEmbedding", "flat", &["x3", "cos3", "sin3"], &["flat"], vec![int_attr("num_heads", h as i64)]));
+    let c3: Vec<f32> = (0..b * s * d / 2).map(|i| (i as f32 * 0.21).cos()).collect();
+    let s3: Vec<f32> = (0..b * s * d / 2).map(|i| (i as f32 * 0.21).sin()).collect();
+    let bytes = model(
+        23,
+        nodes,
+        vec![
+            vi("x", &["2", "3", "5", "8"]),
+            vi("cos", &["11", "3"]),
+            vi("sin", &["11", "3"]),
+            vi_i64("pos", &["2", "5"]),
+            vi("x3", &["2", "5", "24"]),
+            vi("cos3", &["2", "5", "4"]),
+            vi("sin3", &["2", "5", "4"]),
+        ],
+        vec![vi("r0", &["2", "3", "5", "8"]), vi("r1", &["2", "3", "5", "8"]), vi("flat", &["2", "5", "24"])],
+        vec![],
+    );
+    let inputs = tensors(vec![
+        ("x", Tensor::f32(vec![b, h, s, d], x.clone()).unwrap()),
+        ("cos", Tensor::f32(vec![max_pos, half], cos.clone()).unwrap()),
+        ("sin", Tensor::f32(vec![max_pos, half], sin.clone()).unwrap()),
+        ("pos", Tensor::i64(vec![b, s], pos.clone()).unwrap()),
+        ("x3", Tensor::f32(vec![b, s, h * d], x.clone()).unwrap()),
+        ("cos3", Tensor::f32(vec![b, s, d / 2], c3.clone()).unwrap()),
+        ("sin3", Tensor::f32(vec![b, s, d / 2], s3.clone()).unwrap()),
+    ]);
+    // The definition: pairs (i, i + half) or (2i, 2i + 1) of each head rotated.
+    let rotate = |x: &[f32], c: &dyn Fn(usize, usize, usize) -> (f64, f64), heads_first: bool, rot: usize, inter: bool| -> Vec<f64> {
+        let mut y: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+        let half = rot / 2;
+        for bi in 0..b {
+            for hi in 0..h {
+                for si in 0..s {
+                    let base = if heads_first { ((bi * h + hi) * s + si) * d } else { ((bi * s + si) * h + hi) * d };
+                    for i in 0..half {
+                        let (p, q) = if inter { (2 * i, 2 * i + 1) } else { (i, i + half) };
+                        let (cv, sv) = c(bi, si, i);
+                        let (x1, x2) = (x[base + p] as f64, x[base + q] as f64);
+                        y[base + p] = cv * x1 - sv * x2;
+                        y[base + q] = sv * x1 + cv * x2;
+                    }
+                }
+            }
+        }
+        y
+    };
+    let by_pos = |bi: usize, si: usize, i: usize| {
+        let p = pos[bi * s + si] as usize;
+        (cos[p * half + i] as f64, sin[p * half + i] as f64)
+    };
+    let per_pos = |bi: usize, si: usize, i: usize| ((c3[(bi * s + si) * d / 2 + i]) as f64, s3[(bi * s + si) * d / 2 + i] as f64);
+    let r0 = rotate(&x, &by_pos, true, rot, false);
+    let r1 = rotate(&x, &by_pos, true, rot, true);
+    let flat = rotate(&x, &per_pos, false, d, false);
+    for (bk, out) in on_every_backend(&bytes, &inputs) {
+        close(&format!("{bk:?} halves"), &out["r0"].to_f32(), &r0, 1e-6, 1.0);
+        close(&format!("{bk:?} interleaved"), &out["r1"].to_f32(), &r1, 1e-6, 1.0);
+        close(&format!("{bk:?} 3-d"), &out["flat"].to_f32(), &flat, 1e-6, 1.0);
+    }
+}

@@ -78,6 +78,17 @@ pub fn string_attr(name: &str, v: &str) -> AttributeProto {
     }
 }
 
+/// A graph attribute (a `Loop`, `Scan` or `If` body) of `node`s with the given
+/// formal inputs and outputs.
+pub fn graph_attr(name: &str, node: Vec<NodeProto>, input: Vec<ValueInfoProto>, output: Vec<ValueInfoProto>) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        g: Some(GraphProto { name: Some(name.into()), node, input, output, ..Default::default() }),
+        r#type: Some(attribute_proto::AttributeType::Graph as i32),
+        ..Default::default()
+    }
+}
+
 /// The encoded model of one graph at `opset` of the default domain.
 pub fn model(
     opset: i64,

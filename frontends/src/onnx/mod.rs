@@ -364,8 +364,13 @@ fn input_type(
 
 /// Imports one node: folds it when its inputs are known, else runs its importer.
 fn import_node(cx: &mut Ctx, n: &NodeRef) -> Result<()> {
-    if n.op_type() == "If" && matches!(n.p.domain(), "" | "ai.onnx") {
-        return control::import_if(cx, n);
+    if matches!(n.p.domain(), "" | "ai.onnx") {
+        match n.op_type() {
+            "If" => return control::import_if(cx, n),
+            "Loop" => return control::import_loop(cx, n),
+            "Scan" => return control::import_scan(cx, n),
+            _ => {}
+        }
     }
     if let Some(ks) = fold::fold(cx, n)? {
         for (k, o) in ks.into_iter().zip(&n.p.output) {

@@ -2,7 +2,7 @@
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
 //! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`], [`attention`], [`loss`], [`spectral`] (DFT, STFT, windows),
-//! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid) and, of ONNX Runtime's
+//! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid), [`rotary`] and, of ONNX Runtime's
 //! `com.microsoft` domain, [`moe`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
@@ -21,6 +21,7 @@ pub mod quant;
 pub mod reduce;
 pub mod resize;
 pub mod rnn;
+pub mod rotary;
 pub mod spectral;
 pub mod tensor;
 pub mod trig;
@@ -63,6 +64,9 @@ const IMPORTERS: &[(&str, Importer)] = &[
     // Imported as the branch it takes when its condition is known
     // (`onnx/control.rs`); this entry makes it known to the importer.
     ("If", run_time_if),
+    // Unrolled at import when their trip counts are known (`onnx/control.rs`).
+    ("Loop", run_time_loop),
+    ("Scan", run_time_loop),
     ("Constant", unfoldable),
     ("Shape", unfoldable),
     ("Size", unfoldable),
@@ -87,9 +91,14 @@ const TABLES: &[&[(&str, Importer)]] = &[
     spectral::IMPORTERS,
     layout::IMPORTERS,
     grid::IMPORTERS,
+    rotary::IMPORTERS,
 ];
 fn unfoldable(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     Err(n.unsupported("its input's shape is not known at import time"))
+}
+
+fn run_time_loop(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
+    Err(n.unsupported("a loop whose trip count is only known at run time (control flow is not supported yet)"))
 }
 
 fn run_time_if(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
