@@ -498,3 +498,32 @@ fn rotary_embedding_matches_its_definition_on_every_backend() {
         close(&format!("{bk:?} 3-d"), &out["flat"].to_f32(), &flat, 1e-6, 1.0);
     }
 }
+
+/// An `If` decided at run time (both branches computed, one selected), with a
+/// branch reading the enclosing graph's values, on every backend for either
+/// condition.
+#[test]
+fn run_time_if_selects_its_branch_on_every_backend() {
+    use onnx_support::graph_attr;
+    let x: Vec<f32> = (0..6).map(|i| wobble(i, 13)).collect();
+    let two = to_proto(&Tensor::f32(vec![], vec![2.0]).unwrap(), "two");
+    let then = graph_attr("then_branch", vec![node("Mul", "double", &["x", "two"], &["t"])], vec![], vec![vi("t", &["2", "3"])]);
+    let other = graph_attr("else_branch", vec![node("Neg", "negate", &["x"], &["e"])], vec![], vec![vi("e", &["2", "3"])]);
+    let bytes = model(
+        13,
+        vec![node_with("If", "branch", &["c"], &["y"], vec![then, other])],
+        vec![vi("x", &["2", "3"]), onnx_support::vi_typed("c", &[], 9)],
+        vec![vi("y", &["2", "3"])],
+        vec![two],
+    );
+    for c in [true, false] {
+        let inputs = tensors(vec![
+            ("x", Tensor::f32(vec![2, 3], x.clone()).unwrap()),
+            ("c", Tensor::new(vec![], smelt::ir::Data::Bool(vec![c])).unwrap()),
+        ]);
+        let want: Vec<f32> = x.iter().map(|&v| if c { 2.0 * v } else { -v }).collect();
+        for (b, out) in on_every_backend(&bytes, &inputs) {
+            assert_eq!(out["y"].to_f32(), want, "{b:?}, condition {c}");
+        }
+    }
+}

@@ -469,10 +469,10 @@ fn malformed_nodes_are_errors_not_panics() {
 
 /// An `If` whose condition the importer knows — here `x.shape[0] == 2`, folded
 /// from the input's shape — becomes the branch it takes (nodes, initializers,
-/// values of the enclosing graph read inside it); one decided at run time is
-/// reported as unsupported, with the reason.
+/// values of the enclosing graph read inside it); one decided at run time
+/// computes both branches and selects one.
 #[test]
-fn if_with_a_known_condition_is_its_branch() {
+fn if_is_its_branch_when_known_and_selects_one_at_run_time() {
     let branch = |name: &str, nodes: Vec<NodeProto>, out: &str, inits: Vec<TensorProto>| AttributeProto {
         name: Some(name.into()),
         r#type: Some(AttributeType::Graph as i32),
@@ -524,13 +524,15 @@ fn if_with_a_known_condition_is_its_branch() {
     let opts = Options { dims: [("N".to_string(), 2)].into(), ..Default::default() };
     let g = onnx::import_model(&m(&["N", "3"], false), &opts).expect("imports").graph;
     assert_eq!(run(&g, &[("x", x(2))])["y"].to_f32(), want);
-    // Unknown at import: the batch left symbolic (the shape arithmetic asks for
-    // it), or the condition an input.
-    for (dims, from_input, says) in
-        [(&["N", "3"][..], false, "fix the dims when importing"), (&["2", "3"][..], true, "If whose condition is computed at run time")]
-    {
-        let e = onnx::import_model(&m(dims, from_input), &Options::default()).expect_err("run-time If").to_string();
-        assert!(e.contains(says), "{e}");
+    // The batch left symbolic: the shape arithmetic asks for it.
+    let e = onnx::import_model(&m(&["N", "3"], false), &Options::default()).expect_err("symbolic shape as data").to_string();
+    assert!(e.contains("fix the dims when importing"), "{e}");
+    // The condition an input: both branches computed, one selected at run time.
+    let g = onnx::import_model(&m(&["2", "3"], true), &Options::default()).expect("imports").graph;
+    for flag in [true, false] {
+        let c = Tensor::new(vec![], smelt_ir::Data::Bool(vec![flag])).expect("sized");
+        let y = run(&g, &[("x", x(2)), ("flag", c)])["y"].to_f32();
+        assert_eq!(y, if flag { want.clone() } else { x(2).to_f32() }, "flag {flag}: {}", text::print(&g));
     }
 }
 

@@ -6,9 +6,12 @@
 //! nodes are imported once per iteration, its formal inputs bound to that
 //! iteration's values (the loop-carried ones to the last iteration's outputs,
 //! the iteration number and condition as constants, so that what depends on
-//! them folds). An `If` decided at run time and a `Loop` whose condition is
-//! computed at run time are reported as unsupported, with that reason; so is
-//! an unrolling of more than [`MAX_UNROLL`] iterations.
+//! them folds). An `If` decided at run time computes both branches and selects
+//! each output with `where` (if-conversion: the branches of an ONNX `If` have no
+//! side effects), which needs the two branches' outputs to have the same types;
+//! where they differ it is reported as unsupported, and so is a `Loop` whose
+//! condition is computed at run time, or an unrolling of more than
+//! [`MAX_UNROLL`] iterations.
 
 use super::ctx::{Ctx, Known};
 use super::error::Result;
@@ -27,7 +30,7 @@ pub const MAX_UNROLL: usize = 4096;
 pub(super) fn import_if(cx: &mut Ctx, n: &NodeRef) -> Result<()> {
     let cond = n.input_name(0).ok_or_else(|| n.err("If has no condition"))?;
     let Some(t) = cx.known(cond).and_then(|k| k.tensor()) else {
-        return Err(n.unsupported("an If whose condition is computed at run time (control flow is not supported yet)"));
+        return predicated_if(cx, n, cond);
     };
     if t.numel() != 1 {
         return Err(n.err(format!("the condition of If has {} elements; it must have one", t.numel())));
@@ -73,6 +76,42 @@ pub(super) fn import_if(cx: &mut Ctx, n: &NodeRef) -> Result<()> {
         }
         cx.set_value(o, v);
     }
+    Ok(())
+}
+
+/// An `If` whose condition is only known at run time: both branches imported,
+/// each output `where(cond, then, else)`.
+fn predicated_if(cx: &mut Ctx, n: &NodeRef, cond: &str) -> Result<()> {
+    let c = cx.value_of(cond)?;
+    let ct = cx.ty(c);
+    if ct.dtype != smelt_ir::DType::Bool || ct.shape.numel() != Some(1) {
+        return Err(n.err(format!("the condition of If must be one bool, found {ct}")));
+    }
+    let c = cx.reshape(c, &[])?;
+    let then = run_body(cx, n, graph_attr(n, "then_branch")?, &[])?;
+    let other = run_body(cx, n, graph_attr(n, "else_branch")?, &[])?;
+    let outs = &n.p.output;
+    if then.len() != outs.len() || other.len() != outs.len() {
+        return Err(n.err(format!("the branches have {} and {} outputs; the If has {}", then.len(), other.len(), outs.len())));
+    }
+    let mut results = Vec::with_capacity(outs.len());
+    for (i, (a, b)) in then.iter().zip(&other).enumerate() {
+        if let (Slot::Known(ka), Slot::Known(kb)) = (a, b)
+            && ka.tensor().is_some_and(|ta| kb.tensor().as_ref() == Some(&ta))
+        {
+            results.push(a.clone());
+            continue;
+        }
+        let (va, vb) = (slot_value(cx, a, n)?, slot_value(cx, b, n)?);
+        let (ta, tb) = (cx.ty(va), cx.ty(vb));
+        if ta != tb {
+            return Err(n.unsupported(format!(
+                "an If decided at run time whose branches give output {i} as {ta} and {tb} (both branches are computed and one selected)"
+            )));
+        }
+        results.push(Slot::Value(cx.op(Op::Where, &[c, va, vb])?));
+    }
+    set_outputs(cx, n, results);
     Ok(())
 }
 
