@@ -527,3 +527,81 @@ fn run_time_if_selects_its_branch_on_every_backend() {
         }
     }
 }
+
+/// LinearAttention (gated delta rule, grouped queries, a past state; the plain
+/// linear rule without one) and FlexAttention (a score_mod graph soft-capping
+/// the scores, grouped queries) on every backend against the interpreter
+/// (which the ONNX conformance cases check): within 1e-5.
+#[test]
+fn linear_and_flex_attention_match_the_interpreter_on_every_backend() {
+    use onnx_support::{graph_attr, vi_typed};
+    let (b, t, hq, hkv, dk, dv) = (2usize, 5usize, 4usize, 2usize, 3usize, 4usize);
+    let f = |len: usize, seed: usize, s: f32| -> Vec<f32> { (0..len).map(|i| s * wobble(i, seed)).collect() };
+    let la = node_with(
+        "LinearAttention",
+        "gd",
+        &["q", "k", "v", "past", "decay", "beta"],
+        &["gd", "gd_state"],
+        vec![int_attr("q_num_heads", hq as i64), int_attr("kv_num_heads", hkv as i64)],
+    );
+    let lin = node_with(
+        "LinearAttention",
+        "lin",
+        &["q", "k", "v"],
+        &["lin", "lin_state"],
+        vec![int_attr("q_num_heads", hq as i64), int_attr("kv_num_heads", hkv as i64), string_attr("update_rule", "linear")],
+    );
+    // score_mod: 5·tanh(s / 5).
+    let cap = graph_attr(
+        "score_mod",
+        vec![
+            node("Div", "d", &["s", "five"], &["s5"]),
+            node("Tanh", "th", &["s5"], &["ts"]),
+            node("Mul", "m", &["ts", "five"], &["capped"]),
+        ],
+        vec![vi("s", &[])],
+        vec![vi("capped", &[])],
+    );
+    let mut flex = node_with("FlexAttention", "flex", &["fq", "fk", "fv"], &["flex"], vec![cap]);
+    flex.domain = Some("ai.onnx.preview".into());
+    let five = to_proto(&Tensor::f32(vec![], vec![5.0]).unwrap(), "five");
+    let mut m = smelt::frontends::onnx::decode_model(&model(
+        27,
+        vec![la, lin, flex],
+        vec![
+            vi("q", &["2", "5", "12"]),
+            vi("k", &["2", "5", "6"]),
+            vi("v", &["2", "5", "8"]),
+            vi("past", &["2", "2", "3", "4"]),
+            vi("decay", &["2", "5", "6"]),
+            vi("beta", &["2", "5", "2"]),
+            vi("fq", &["2", "4", "5", "3"]),
+            vi("fk", &["2", "2", "6", "3"]),
+            vi("fv", &["2", "2", "6", "4"]),
+        ],
+        vec![vi("gd", &["2", "5", "16"]), vi_typed("gd_state", &["2", "2", "3", "4"], 1), vi("lin", &["2", "5", "16"]), vi("flex", &["2", "4", "5", "4"])],
+        vec![five],
+    ))
+    .unwrap();
+    m.opset_import.push(smelt::frontends::onnx::proto::OperatorSetIdProto { domain: Some("ai.onnx.preview".into()), version: Some(1) });
+    let bytes = smelt::frontends::onnx::encode_model(&m);
+    let inputs = tensors(vec![
+        ("q", Tensor::f32(vec![b, t, hq * dk], f(b * t * hq * dk, 20, 1.0)).unwrap()),
+        ("k", Tensor::f32(vec![b, t, hkv * dk], f(b * t * hkv * dk, 21, 1.0)).unwrap()),
+        ("v", Tensor::f32(vec![b, t, hkv * dv], f(b * t * hkv * dv, 22, 1.0)).unwrap()),
+        ("past", Tensor::f32(vec![b, hkv, dk, dv], f(b * hkv * dk * dv, 23, 0.5)).unwrap()),
+        ("decay", Tensor::f32(vec![b, t, hkv * dk], f(b * t * hkv * dk, 24, 0.3).iter().map(|v| v - 0.3).collect()).unwrap()),
+        ("beta", Tensor::f32(vec![b, t, hkv], f(b * t * hkv, 25, 0.5).iter().map(|v| v + 0.5).collect()).unwrap()),
+        ("fq", Tensor::f32(vec![b, 4, 5, 3], f(b * 4 * 5 * 3, 26, 2.0)).unwrap()),
+        ("fk", Tensor::f32(vec![b, 2, 6, 3], f(b * 2 * 6 * 3, 27, 2.0)).unwrap()),
+        ("fv", Tensor::f32(vec![b, 2, 6, 4], f(b * 2 * 6 * 4, 28, 1.0)).unwrap()),
+    ]);
+    let mut runs = on_every_backend(&bytes, &inputs).into_iter();
+    let (_, want) = runs.next().expect("the interpreter");
+    for (bk, got) in runs {
+        for o in ["gd", "gd_state", "lin", "flex"] {
+            let w: Vec<f64> = want[o].to_f32().iter().map(|&v| v as f64).collect();
+            close(&format!("{bk:?} {o}"), &got[o].to_f32(), &w, 1e-5, 1.0);
+        }
+    }
+}

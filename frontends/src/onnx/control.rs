@@ -115,6 +115,21 @@ fn predicated_if(cx: &mut Ctx, n: &NodeRef, cond: &str) -> Result<()> {
     Ok(())
 }
 
+/// The one output of graph attribute `attr` of `n` (a FlexAttention `score_mod`,
+/// say) applied to `inputs`, or `None` when `n` has no such attribute.
+pub(crate) fn apply_graph(cx: &mut Ctx, n: &NodeRef, attr: &str, inputs: &[Value]) -> Result<Option<Value>> {
+    if !n.p.attribute.iter().any(|a| a.name() == attr) {
+        return Ok(None);
+    }
+    let g = graph_attr(n, attr)?;
+    let slots: Vec<Slot> = inputs.iter().map(|&v| Slot::Value(v)).collect();
+    let outs = run_body(cx, n, g, &slots)?;
+    match &outs[..] {
+        [one] => Ok(Some(slot_value(cx, one, n)?)),
+        o => Err(n.err(format!("the {attr} graph has {} outputs; it must have one", o.len()))),
+    }
+}
+
 /// What an ONNX name stands for while a body is unrolled: a value folded at
 /// import, or a graph value.
 #[derive(Clone)]

@@ -2,7 +2,8 @@
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
 //! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`], [`attention`], [`loss`], [`spectral`] (DFT, STFT, windows),
-//! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid), [`rotary`] and, of ONNX Runtime's
+//! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid), [`rotary`], [`linear_attention`], of `ai.onnx.preview`
+//! [`flex`] (FlexAttention) and, of ONNX Runtime's
 //! `com.microsoft` domain, [`moe`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
@@ -10,9 +11,11 @@ pub mod attention;
 pub mod causal_conv;
 pub mod conv_transpose;
 pub mod einsum;
+pub mod flex;
 pub mod grid;
 pub mod indexing;
 pub mod layout;
+pub mod linear_attention;
 pub mod loss;
 pub mod math;
 pub mod moe;
@@ -35,10 +38,14 @@ use smelt_ir::Value;
 /// left out when not requested).
 pub(crate) type Importer = fn(&mut Ctx, &NodeRef) -> Result<Vec<Value>>;
 
-/// The importer of an op type of the default domain (or of `com.microsoft`).
+/// The importer of an op type of the default domain (or of `com.microsoft` or
+/// `ai.onnx.preview`).
 pub(crate) fn lookup(domain: &str, op: &str) -> Option<Importer> {
     if domain == "com.microsoft" {
         return moe::MS_IMPORTERS.iter().find(|(name, _)| *name == op).map(|(_, f)| *f);
+    }
+    if domain == "ai.onnx.preview" {
+        return flex::PREVIEW_IMPORTERS.iter().find(|(name, _)| *name == op).map(|(_, f)| *f);
     }
     if !matches!(domain, "" | "ai.onnx") {
         return None;
@@ -92,6 +99,7 @@ const TABLES: &[&[(&str, Importer)]] = &[
     layout::IMPORTERS,
     grid::IMPORTERS,
     rotary::IMPORTERS,
+    linear_attention::IMPORTERS,
 ];
 fn unfoldable(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     Err(n.unsupported("its input's shape is not known at import time"))
