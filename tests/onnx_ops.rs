@@ -605,3 +605,48 @@ fn linear_and_flex_attention_match_the_interpreter_on_every_backend() {
         }
     }
 }
+
+/// BatchNormalization in training mode: normalized with the batch's statistics,
+/// the running ones updated with the momentum; on every backend against f64.
+#[test]
+fn batch_norm_training_mode_on_every_backend() {
+    let (n, c, l) = (3usize, 4usize, 5usize);
+    let x: Vec<f32> = (0..n * c * l).map(|i| 2.0 * wobble(i, 30) + 0.3).collect();
+    let p = |name: &str, v: Vec<f32>| to_proto(&Tensor::f32(vec![c], v).unwrap(), name);
+    let (scale, bias, mean, var) = (vec![1.0, 0.5, 2.0, -1.0], vec![0.1, 0.2, -0.3, 0.0], vec![0.5, -0.5, 0.0, 1.0], vec![1.0, 2.0, 0.5, 1.5]);
+    let bn = node_with(
+        "BatchNormalization",
+        "bn",
+        &["x", "s", "b", "m", "v"],
+        &["y", "rm", "rv"],
+        vec![int_attr("training_mode", 1), onnx_support::float_attr("momentum", 0.8)],
+    );
+    let bytes = model(
+        15,
+        vec![bn],
+        vec![vi("x", &["3", "4", "5"])],
+        vec![vi("y", &["3", "4", "5"]), vi("rm", &["4"]), vi("rv", &["4"])],
+        vec![p("s", scale.clone()), p("b", bias.clone()), p("m", mean.clone()), p("v", var.clone())],
+    );
+    let inputs = tensors(vec![("x", Tensor::f32(vec![n, c, l], x.clone()).unwrap())]);
+    let at = |i: usize, ch: usize, j: usize| x[(i * c + ch) * l + j] as f64;
+    let mut y = vec![0f64; n * c * l];
+    let (mut rm, mut rv) = (vec![], vec![]);
+    for ch in 0..c {
+        let vals: Vec<f64> = (0..n).flat_map(|i| (0..l).map(move |j| (i, j))).map(|(i, j)| at(i, ch, j)).collect();
+        let mu = vals.iter().sum::<f64>() / vals.len() as f64;
+        let var_b = vals.iter().map(|v| (v - mu).powi(2)).sum::<f64>() / vals.len() as f64;
+        for i in 0..n {
+            for j in 0..l {
+                y[(i * c + ch) * l + j] = (at(i, ch, j) - mu) / (var_b + 1e-5).sqrt() * scale[ch] as f64 + bias[ch] as f64;
+            }
+        }
+        rm.push(mean[ch] as f64 * 0.8 + mu * 0.2);
+        rv.push(var[ch] as f64 * 0.8 + var_b * 0.2);
+    }
+    for (b, out) in on_every_backend(&bytes, &inputs) {
+        close(&format!("{b:?} y"), &out["y"].to_f32(), &y, 1e-5, 1.0);
+        close(&format!("{b:?} running mean"), &out["rm"].to_f32(), &rm, 1e-6, 1.0);
+        close(&format!("{b:?} running var"), &out["rv"].to_f32(), &rv, 1e-6, 1.0);
+    }
+}

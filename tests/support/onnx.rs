@@ -60,6 +60,10 @@ pub fn int_attr(name: &str, v: i64) -> AttributeProto {
     AttributeProto { name: Some(name.into()), i: Some(v), r#type: Some(attribute_proto::AttributeType::Int as i32), ..Default::default() }
 }
 
+pub fn float_attr(name: &str, v: f32) -> AttributeProto {
+    AttributeProto { name: Some(name.into()), f: Some(v), r#type: Some(attribute_proto::AttributeType::Float as i32), ..Default::default() }
+}
+
 pub fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),

@@ -224,7 +224,7 @@ pub fn lrn(cx: &mut Ctx, n: &NodeRef) -> Out {
 
 pub fn batch_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
     if n.bool("training_mode", false)? {
-        return Err(n.unsupported("training mode"));
+        return batch_norm_training(cx, n);
     }
     n.only_outputs(1, "running statistics (training)")?;
     if cx.opset < 9 && !n.bool("spatial", true)? {
@@ -235,6 +235,44 @@ pub fn batch_norm(cx: &mut Ctx, n: &NodeRef) -> Out {
         ins.push(cx.input(n, i)?);
     }
     Ok(vec![cx.op(Op::BatchNorm { epsilon: n.float("epsilon", 1e-5)? }, &ins)?])
+}
+
+/// BatchNormalization in training mode (opset 14+): normalized with the
+/// batch's own mean and (population) variance over every axis but the
+/// channels'; the running statistics come out updated,
+/// `running · momentum + batch · (1 − momentum)`.
+fn batch_norm_training(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let (scale, bias, mean, var) = (cx.input(n, 1)?, cx.input(n, 2)?, cx.input(n, 3)?, cx.input(n, 4)?);
+    let r = cx.rank(x);
+    if r < 2 {
+        return Err(n.err(format!("the input must be [N, C, …], found {}", cx.ty(x))));
+    }
+    let d = cx.ty(x).dtype;
+    let eps = n.float("epsilon", 1e-5)?;
+    let momentum = n.float("momentum", 0.9)? as f64;
+    let axes: Vec<i64> = (0..r as i64).filter(|&a| a != 1).collect();
+    let (_, inv, centered) = moments(cx, x, axes.clone(), eps)?;
+    // [C] statistics, and [1, C, 1…] to scale and shift x.
+    let batch_mean = cx.op(Op::Reduce { kind: ReduceKind::Mean, axes: axes.clone(), keepdims: false }, &[x])?;
+    let sq = cx.binary(BinaryOp::Mul, centered, centered)?;
+    let batch_var = cx.op(Op::Reduce { kind: ReduceKind::Mean, axes, keepdims: false }, &[sq])?;
+    let c = cx.dims(scale);
+    let mut bdims = vec![Dim::Fixed(1); r];
+    bdims[1] = c.first().cloned().ok_or_else(|| n.err("scale must be [C]"))?;
+    let (sc, bi) = (cx.reshape(scale, &bdims)?, cx.reshape(bias, &bdims)?);
+    let y = cx.binary(BinaryOp::Mul, centered, inv)?;
+    let y = cx.binary(BinaryOp::Mul, y, sc)?;
+    let y = cx.binary(BinaryOp::Add, y, bi)?;
+    let (m, one_m) = (cx.scalar(momentum, d), cx.scalar(1.0 - momentum, d));
+    let running = |cx: &mut Ctx, old: Value, batch: Value| -> Result<Value> {
+        let a = cx.binary(BinaryOp::Mul, old, m)?;
+        let b = cx.binary(BinaryOp::Mul, batch, one_m)?;
+        cx.binary(BinaryOp::Add, a, b)
+    };
+    let rm = running(cx, mean, batch_mean)?;
+    let rv = running(cx, var, batch_var)?;
+    Ok(vec![y, rm, rv])
 }
 
 /// Mean and 1/√(var + ε) of `x` over `axes` (kept as size-1 dims), and x − mean.
