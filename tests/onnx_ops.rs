@@ -650,3 +650,67 @@ fn batch_norm_training_mode_on_every_backend() {
         close(&format!("{b:?} running var"), &out["rv"].to_f32(), &rv, 1e-6, 1.0);
     }
 }
+
+/// CumProd (f32, and i32 exclusive and reversed), Compress (a known condition,
+/// with and without an axis) and TensorScatter (linear and circular writes of
+/// a key/value-cache update) on every backend against values computed here.
+#[test]
+fn cumprod_compress_and_tensor_scatter_on_every_backend() {
+    use onnx_support::vi_typed;
+    let x: Vec<f32> = (0..3 * 4).map(|i| 1.0 + 0.5 * wobble(i, 40)).collect();
+    let xi: Vec<i32> = vec![2, -1, 3, 1, 2, 2, -3, 1];
+    let axis1 = to_proto(&Tensor::i64(vec![], vec![1]).unwrap(), "axis1");
+    let axis0 = to_proto(&Tensor::i64(vec![], vec![0]).unwrap(), "axis0");
+    let cond = to_proto(&Tensor::new(vec![3], smelt::ir::Data::Bool(vec![true, false, true])).unwrap(), "cond");
+    let (b, m, s, d) = (2usize, 5usize, 2usize, 3usize);
+    let past: Vec<f32> = (0..b * m * d).map(|i| i as f32).collect();
+    let upd: Vec<f32> = (0..b * s * d).map(|i| -1.0 - i as f32).collect();
+    let w = Tensor::i64(vec![b], vec![1, 4]).unwrap();
+    let nodes = vec![
+        node("CumProd", "cp", &["x", "axis1"], &["cp"]),
+        node_with("CumProd", "cpi", &["xi", "axis0"], &["cpi"], vec![int_attr("exclusive", 1), int_attr("reverse", 1)]),
+        node_with("Compress", "c1", &["x", "cond"], &["c1"], vec![int_attr("axis", 0)]),
+        node("Compress", "c0", &["x", "cond"], &["c0"]),
+        node_with("TensorScatter", "lin", &["past", "upd", "w_lin"], &["lin"], vec![]),
+        node_with("TensorScatter", "circ", &["past", "upd", "w"], &["circ"], vec![string_attr("mode", "circular")]),
+    ];
+    let w_lin = to_proto(&Tensor::i64(vec![b], vec![0, 3]).unwrap(), "w_lin");
+    let bytes = model(
+        24,
+        nodes,
+        vec![vi("x", &["3", "4"]), vi_typed("xi", &["8"], 6), vi("past", &["2", "5", "3"]), vi("upd", &["2", "2", "3"]), vi_i64("w", &["2"])],
+        vec![vi("cp", &["3", "4"]), vi_typed("cpi", &["8"], 6), vi("c1", &["2", "4"]), vi("c0", &["2"]), vi("lin", &["2", "5", "3"]), vi("circ", &["2", "5", "3"])],
+        vec![axis1, axis0, cond, w_lin],
+    );
+    let inputs = tensors(vec![
+        ("x", Tensor::f32(vec![3, 4], x.clone()).unwrap()),
+        ("xi", Tensor::new(vec![8], smelt::ir::Data::I32(xi.clone())).unwrap()),
+        ("past", Tensor::f32(vec![b, m, d], past.clone()).unwrap()),
+        ("upd", Tensor::f32(vec![b, s, d], upd.clone()).unwrap()),
+        ("w", w),
+    ]);
+    let cp: Vec<f64> = (0..12).map(|e| (0..=e % 4).map(|j| x[e / 4 * 4 + j] as f64).product()).collect();
+    let cpi: Vec<f32> = (0..8).map(|e| (e + 1..8).map(|j| xi[j] as i64).product::<i64>() as f32).collect();
+    let c1: Vec<f32> = [&x[0..4], &x[8..12]].concat();
+    let c0 = vec![x[0], x[2]];
+    let scatter = |starts: [usize; 2], circular: bool| -> Vec<f32> {
+        let mut y = past.clone();
+        for (bi, &st) in starts.iter().enumerate() {
+            for si in 0..s {
+                let p = if circular { (st + si) % m } else { st + si };
+                for di in 0..d {
+                    y[(bi * m + p) * d + di] = upd[(bi * s + si) * d + di];
+                }
+            }
+        }
+        y
+    };
+    for (bk, out) in on_every_backend(&bytes, &inputs) {
+        close(&format!("{bk:?} cumprod"), &out["cp"].to_f32(), &cp, 1e-6, 1.0);
+        assert_eq!(out["cpi"].to_f32(), cpi, "{bk:?} cumprod i32");
+        assert_eq!(out["c1"].to_f32(), c1, "{bk:?} compress axis 0");
+        assert_eq!(out["c0"].to_f32(), c0, "{bk:?} compress flat");
+        assert_eq!(out["lin"].to_f32(), scatter([0, 3], false), "{bk:?} linear scatter");
+        assert_eq!(out["circ"].to_f32(), scatter([1, 4], true), "{bk:?} circular scatter");
+    }
+}

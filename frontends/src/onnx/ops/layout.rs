@@ -2,7 +2,10 @@
 //! DepthToSpace and SpaceToDepth (reshape, transpose, reshape), CenterCropPad
 //! (crops and pads), ReverseSequence (a gather at positions computed at run time
 //! from the sequence lengths), Col2Im (a gather of each output pixel's
-//! contributions, summed) and EyeLike (a constant).
+//! contributions, summed), EyeLike (a constant), Compress (a gather; its
+//! condition must be known at import, as the output's size depends on it) and
+//! TensorScatter (a gather from the cache and the update at positions computed
+//! at run time from the write indices).
 
 use super::super::ctx::Ctx;
 use super::super::error::Result;
@@ -21,6 +24,8 @@ pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("ReverseSequence", reverse_sequence),
     ("Col2Im", col2im),
     ("EyeLike", eye_like),
+    ("Compress", compress),
+    ("TensorScatter", tensor_scatter),
 ];
 
 fn fixed(ds: &[usize]) -> Vec<Dim> {
@@ -245,4 +250,99 @@ pub fn eye_like(cx: &mut Ctx, n: &NodeRef) -> Out {
     let data = if to == DType::Bool { Data::Bool(v.iter().map(|&b| b == 1).collect()) } else { Data::from_i64(to, &v) };
     let t = Tensor::new(vec![rows, cols], data).map_err(|e| n.err(e.to_string()))?;
     Ok(vec![cx.konst(t)])
+}
+
+/// Compress: the slices along `axis` (of the flattened input without one)
+/// whose condition entry is true; the condition may be shorter than the axis.
+pub fn compress(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let cond = cx.need_tensor(n, 1, "condition (the output's size depends on it)")?;
+    let keep: Vec<i64> = cond.to_f32().iter().enumerate().filter(|(_, c)| **c != 0.0).map(|(i, _)| i as i64).collect();
+    let (x, axis) = match n.int_opt("axis")? {
+        Some(a) => {
+            let r = cx.rank(x);
+            (x, smelt_ir::shape::normalize_axis(a, r).ok_or_else(|| n.err(format!("axis {a} is out of range for rank {r}")))?)
+        }
+        None => {
+            let numel = cx.ty(x).shape.numel().ok_or_else(|| n.unsupported("a Compress without axis of symbolic dims"))?;
+            (cx.reshape(x, &[Dim::Fixed(numel)])?, 0)
+        }
+    };
+    let len = cx.dims(x)[axis].fixed().ok_or_else(|| n.unsupported("a Compress along a symbolic axis"))?;
+    if cond.numel() as u64 > len {
+        return Err(n.err(format!("the condition has {} entries for an axis of {len}", cond.numel())));
+    }
+    let idx = cx.konst(Tensor::i64(vec![keep.len()], keep).map_err(|e| n.err(e.to_string()))?);
+    Ok(vec![cx.op(Op::Gather { axis: axis as i64 }, &[x, idx])?])
+}
+
+/// TensorScatter: the cache with, for each batch entry `b`, the update written
+/// along `axis` from `write_indices[b]` (wrapping around in `circular` mode).
+/// Each cache position `p` reads the update at `p − w[b]` where that lies in the
+/// update, else the cache: a gather from the two concatenated along `axis`.
+pub fn tensor_scatter(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let (past, update) = (cx.input(n, 0)?, cx.input(n, 1)?);
+    let w = cx.opt_input(n, 2)?;
+    let pd = cx.fixed_dims(n, past, "TensorScatter")?;
+    let ud = cx.fixed_dims(n, update, "TensorScatter")?;
+    let r = pd.len();
+    let axis = n.int("axis", -2)?;
+    let a = smelt_ir::shape::normalize_axis(axis, r).ok_or_else(|| n.err(format!("axis {axis} is out of range for rank {r}")))?;
+    let circular = match n.string("mode")?.as_deref().unwrap_or("linear") {
+        "linear" => false,
+        "circular" => true,
+        m => return Err(n.err(format!("unknown mode `{m}` (linear or circular)"))),
+    };
+    if r < 2 || a == 0 || ud.len() != r || (0..r).any(|i| if i == a { ud[i] > pd[i] } else { ud[i] != pd[i] }) {
+        return Err(n.err(format!("the update {} does not fit the cache {} along axis {axis}", cx.ty(update), cx.ty(past))));
+    }
+    let (m, s) = (pd[a] as i64, ud[a] as i64);
+    let k = |cx: &mut Ctx, shape: Vec<usize>, v: Vec<i64>| -> Result<Value> {
+        Ok(cx.konst(Tensor::i64(shape, v).map_err(|e| n.err(e.to_string()))?))
+    };
+    // The write index of each batch entry, [B, 1, …].
+    let mut wshape = vec![1usize; r];
+    wshape[0] = pd[0];
+    let w = match w {
+        Some(w) => {
+            let w = if cx.ty(w).dtype == DType::I64 { w } else { cx.cast(w, DType::I64)? };
+            cx.reshape(w, &fixed(&wshape))?
+        }
+        None => k(cx, wshape, vec![0; pd[0]])?,
+    };
+    let mut pshape = vec![1usize; r];
+    pshape[a] = pd[a];
+    let p = k(cx, pshape, (0..m).collect())?;
+    let mut idx = cx.binary(BinaryOp::Sub, p, w)?;
+    if circular {
+        let zero = k(cx, vec![], vec![0])?;
+        let mm = k(cx, vec![], vec![m])?;
+        let neg = cx.binary(BinaryOp::Less, idx, zero)?;
+        let up = cx.binary(BinaryOp::Add, idx, mm)?;
+        idx = cx.op(Op::Where, &[neg, up, idx])?;
+    }
+    let (zero, sk) = (k(cx, vec![], vec![0])?, k(cx, vec![], vec![s])?);
+    let below = cx.binary(BinaryOp::Less, idx, zero)?;
+    let fits = cx.binary(BinaryOp::Less, idx, sk)?;
+    let not_below = cx.unary(smelt_ir::UnaryOp::Not, below)?;
+    let inside = cx.binary(BinaryOp::And, not_below, fits)?;
+    // Positions along the concatenation [cache; update]: the update's from m.
+    let mk = k(cx, vec![], vec![m])?;
+    let from_update = cx.binary(BinaryOp::Add, idx, mk)?;
+    let pos = cx.op(Op::Where, &[inside, from_update, p])?;
+    // Flat positions in the concatenation, shaped as the cache.
+    let (outer, inner): (usize, usize) = (pd[..a].iter().product(), pd[a + 1..].iter().product());
+    let width = (m + s) as usize * inner;
+    let mut oshape = pd.clone();
+    oshape[a] = 1;
+    let base: Vec<i64> = (0..outer).flat_map(|o| (0..inner).map(move |i| (o * width + i) as i64)).collect();
+    let base = k(cx, oshape, base)?;
+    let ik = k(cx, vec![], vec![inner as i64])?;
+    let scaled = cx.binary(BinaryOp::Mul, pos, ik)?;
+    let flat_pos = cx.binary(BinaryOp::Add, base, scaled)?;
+    let both = cx.op(Op::Concat { axis: a as i64 }, &[past, update])?;
+    let total = outer * width;
+    let flat = cx.reshape(both, &[Dim::Fixed(total as u64)])?;
+    let g = cx.op(Op::Gather { axis: 0 }, &[flat, flat_pos])?;
+    Ok(vec![cx.reshape(g, &fixed(&pd))?])
 }

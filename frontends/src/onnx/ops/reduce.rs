@@ -1,8 +1,9 @@
 //! ONNX reductions: ReduceSum/Mean/Max/Min/Prod/L2 directly, ReduceL1,
 //! ReduceSumSquare, ReduceLogSum and ReduceLogSumExp written with smelt ops; axes
 //! from the attribute (older opsets) or the second input (ReduceSum from 13, the
-//! rest from 18). Also ArgMax/ArgMin (with `select_last_index`), TopK and CumSum
-//! (a constant triangle, multiplied and summed).
+//! rest from 18). Also ArgMax/ArgMin (with `select_last_index`), TopK, CumSum
+//! (a constant triangle, multiplied and summed) and CumProd (the elements
+//! outside the triangle replaced by 1, multiplied).
 
 use super::super::ctx::Ctx;
 use super::super::error::Result;
@@ -132,10 +133,11 @@ pub fn cumsum(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
     let axis = *cx.need_ints(n, 1, "axis")?.first().ok_or_else(|| n.err("empty axis"))?;
     let (exclusive, reverse) = (n.bool("exclusive", false)?, n.bool("reverse", false)?);
+    let prod = n.op_type() == "CumProd";
     let dims = cx.dims(x);
     let r = dims.len();
     let a = smelt_ir::shape::normalize_axis(axis, r).ok_or_else(|| n.err(format!("axis {axis} is out of range for rank {r}")))?;
-    let len = dims[a].fixed().ok_or_else(|| n.unsupported("CumSum over a symbolic axis"))? as usize;
+    let len = dims[a].fixed().ok_or_else(|| n.unsupported(format!("{} over a symbolic axis", n.op_type())))? as usize;
     let d = cx.ty(x).dtype;
     let takes = |i: usize, j: usize| match (reverse, exclusive) {
         (false, false) => i <= j,
@@ -143,24 +145,33 @@ pub fn cumsum(cx: &mut Ctx, n: &NodeRef) -> Out {
         (true, false) => i >= j,
         (true, true) => i > j,
     };
-    let m: Vec<f32> = (0..len * len).map(|e| f32::from(u8::from(takes(e / len, e % len)))).collect();
     // M at dims (a, a + 1) of a rank r + 1 shape, 1 elsewhere.
     let mut mshape = vec![1usize; r + 1];
     mshape[a] = len;
     mshape[a + 1] = len;
-    let mk = cx.konst(smelt_ir::Tensor::new(mshape, smelt_ir::Data::from_f32(d, &m)).map_err(|e| n.err(format!("{e:?}")))?);
     // x with a 1 inserted after `axis`.
     let mut xd = dims.clone();
     xd.insert(a + 1, Dim::Fixed(1));
     let xu = cx.reshape(x, &xd)?;
-    let p = cx.binary(BinaryOp::Mul, xu, mk)?;
-    Ok(vec![cx.op(Op::Reduce { kind: ReduceKind::Sum, axes: vec![a as i64], keepdims: false }, &[p])?])
+    let (p, kind) = if prod {
+        // The product of the taken elements: the others count as 1.
+        let m: Vec<bool> = (0..len * len).map(|e| takes(e / len, e % len)).collect();
+        let mk = cx.konst(smelt_ir::Tensor::new(mshape, smelt_ir::Data::Bool(m)).map_err(|e| n.err(format!("{e:?}")))?);
+        let one = cx.scalar(1.0, d);
+        (cx.op(Op::Where, &[mk, xu, one])?, ReduceKind::Prod)
+    } else {
+        let m: Vec<f32> = (0..len * len).map(|e| f32::from(u8::from(takes(e / len, e % len)))).collect();
+        let mk = cx.konst(smelt_ir::Tensor::new(mshape, smelt_ir::Data::from_f32(d, &m)).map_err(|e| n.err(format!("{e:?}")))?);
+        (cx.binary(BinaryOp::Mul, xu, mk)?, ReduceKind::Sum)
+    };
+    Ok(vec![cx.op(Op::Reduce { kind, axes: vec![a as i64], keepdims: false }, &[p])?])
 }
 
 /// The op types this family imports, with their importers (read by
 /// `ops::lookup` and `ops::supported`).
 pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("CumSum", cumsum),
+    ("CumProd", cumsum),
     ("ArgMax", arg),
     ("ArgMin", arg),
     ("TopK", topk),

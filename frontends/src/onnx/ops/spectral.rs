@@ -1,6 +1,6 @@
 //! ONNX signal ops, written with smelt's ops at import: DFT and STFT as one
 //! matrix product with a constant DFT matrix, and the window functions
-//! (HannWindow, HammingWindow, BlackmanWindow) as constants.
+//! (HannWindow, HammingWindow, BlackmanWindow) and MelWeightMatrix as constants.
 //!
 //! A DFT of length `N` along an axis of `L` samples is linear in the samples' real
 //! and imaginary parts, so the signal (the axis and the real/imaginary dim moved
@@ -28,6 +28,7 @@ pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("HannWindow", window),
     ("HammingWindow", window),
     ("BlackmanWindow", window),
+    ("MelWeightMatrix", mel_weight_matrix),
 ];
 
 /// What the DFT matrix computes.
@@ -227,5 +228,57 @@ pub fn window(cx: &mut Ctx, n: &NodeRef) -> Out {
         })
         .collect();
     let t = Tensor::new(vec![size as usize], Data::from_f32(to, &v)).map_err(|e| n.err(e.to_string()))?;
+    Ok(vec![cx.konst(t)])
+}
+
+/// A scalar input that must be known, as f64.
+fn float_input(cx: &Ctx, n: &NodeRef, i: usize, what: &str) -> Result<f64> {
+    match cx.need_tensor(n, i, what)?.to_f32()[..] {
+        [v] => Ok(v as f64),
+        ref v => Err(n.err(format!("{what} must be one value, found {}", v.len()))),
+    }
+}
+
+/// MelWeightMatrix: `[dft_length/2 + 1, num_mel_bins]` triangular filters on
+/// the mel scale, as ONNX's reference computes them (its band edges included).
+pub fn mel_weight_matrix(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let bins = int_input(cx, n, 0, "num_mel_bins")?.ok_or_else(|| n.err("num_mel_bins is missing"))?;
+    let dft = int_input(cx, n, 1, "dft_length")?.ok_or_else(|| n.err("dft_length is missing"))?;
+    let rate = int_input(cx, n, 2, "sample_rate")?.ok_or_else(|| n.err("sample_rate is missing"))?;
+    let (lo, hi) = (float_input(cx, n, 3, "lower_edge_hertz")?, float_input(cx, n, 4, "upper_edge_hertz")?);
+    if bins < 1 || dft < 1 || rate < 1 || bins > 1 << 16 || dft > 1 << 24 {
+        return Err(n.err(format!("num_mel_bins {bins}, dft_length {dft} and sample_rate {rate} must be positive")));
+    }
+    let to = dtype(n.int("output_datatype", 1)? as i32).map_err(|e| n.unsupported(e))?;
+    let (bins, spec) = (bins as usize, dft as usize / 2 + 1);
+    let mel = |hz: f64| 2595.0 * (1.0 + hz / 700.0).log10();
+    let (lo_mel, hi_mel) = (mel(lo), mel(hi));
+    let step = (hi_mel - lo_mel) / (bins + 2) as f64;
+    let edges: Vec<i64> = (0..bins + 2)
+        .map(|i| {
+            let hz = 700.0 * (10f64.powf((i as f64 * step + lo_mel) / 2595.0) - 1.0);
+            ((dft + 1) as f64 * hz / rate as f64).floor() as i64
+        })
+        .collect();
+    let mut w = vec![0f32; spec * bins];
+    let mut set = |j: i64, i: usize, v: f64| -> Result<()> {
+        let j = usize::try_from(j).ok().filter(|&j| j < spec).ok_or_else(|| n.err(format!("mel band edge {j} is outside the {spec} spectrogram bins")))?;
+        w[j * bins + i] = v as f32;
+        Ok(())
+    };
+    for i in 0..bins {
+        let (l, c, h) = (edges[i], edges[i + 1], edges[i + 2]);
+        if c == l {
+            set(c, i, 1.0)?;
+        } else {
+            for j in l..=c {
+                set(j, i, (j - l) as f64 / (c - l) as f64)?;
+            }
+        }
+        for j in c..h {
+            set(j, i, (h - j) as f64 / (h - c) as f64)?;
+        }
+    }
+    let t = Tensor::new(vec![spec, bins], Data::from_f32(to, &w)).map_err(|e| n.err(e.to_string()))?;
     Ok(vec![cx.konst(t)])
 }
