@@ -201,6 +201,50 @@ def tokens(vocab):
                           "axes": {"ids": {0: "batch", 1: "sequence"}}}
 
 
+def raft():
+    """torchvision's RAFT (small) with 3 refinement steps: GridSample at every
+    step; the last flow field is the output."""
+    import torch
+    import torchvision
+
+    class Last(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = torchvision.models.optical_flow.raft_small(weights=None)
+
+        def forward(self, a, b):
+            return self.m(a, b, num_flow_updates=3)[-1]
+    return Last()
+
+
+def image_pair(sizes):
+    """Two images `[N, 3, H, W]` (sides multiples of 8), dynamic batch and spatial dims."""
+    shapes = [[n, 3, h, w] for n, h, w in sizes]
+    axes = {0: "N", 2: "H", 3: "W"}
+    return {"inputs": [("a", shapes, "float32"), ("b", shapes, "float32")], "axes": {"a": axes, "b": axes}}
+
+
+def loop_rnn():
+    """A recurrent cell in a Python loop over the sequence: scripted for the
+    TorchScript exporter (an ONNX Loop, its trip count the sequence length),
+    unrolled by the dynamo exporter."""
+    import torch
+
+    class LoopRNN(torch.nn.Module):
+        script = True
+
+        def __init__(self):
+            super().__init__()
+            self.cell = torch.nn.Linear(32, 16)
+
+        def forward(self, x):
+            h = torch.zeros(x.shape[0], 16)
+            for t in range(x.shape[1]):
+                h = torch.tanh(self.cell(torch.cat([x[:, t], h], 1)))
+            return h
+    return LoopRNN()
+
+
 SUITE = {
     # name: (constructor, inputs(sizes), sizes)
     "resnet18": (tv("resnet18"), image, [(1, 64, 64), (2, 96, 80)]),
@@ -256,6 +300,8 @@ SUITE = {
                      num_attention_heads=4, intermediate_size=128, conv_dim=(32, 32), conv_stride=(5, 2),
                      conv_kernel=(10, 3), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4),
                  floats("audio", {0: "N", 1: "samples"}), [[1, 800], [2, 1200]]),
+    "raft_small": (raft, image_pair, [(1, 128, 128), (1, 144, 160)]),
+    "loop_rnn": (loop_rnn, floats("x", {0: "N", 1: "T"}), [[1, 7, 16], [3, 7, 16]]),
 }
 
 
@@ -268,6 +314,8 @@ def export(name, out, opset, dynamo):
     # nn.MultiheadAttention's fused inference path has no ONNX export.
     torch.backends.mha.set_fastpath_enabled(False)
     m = make().eval()
+    if getattr(m, "script", False) and not dynamo:
+        m = torch.jit.script(m)
     # Parameters a model initializes to zero (torchvision ViT's head, some
     # residual branches) would make its output constant and the comparison
     # vacuous: they get small random values.
