@@ -714,3 +714,56 @@ fn cumprod_compress_and_tensor_scatter_on_every_backend() {
         assert_eq!(out["circ"].to_f32(), scatter([1, 4], true), "{bk:?} circular scatter");
     }
 }
+
+/// Bad attributes and sizes of the ops above are import errors naming the
+/// node and what is wrong — never a panic or a huge allocation.
+#[test]
+fn bad_attributes_are_import_errors() {
+    use smelt::frontends::onnx::proto::{NodeProto, TensorProto};
+    let k = |name: &str, shape: Vec<usize>, v: Vec<i64>| to_proto(&Tensor::i64(shape, v).unwrap(), name);
+    // (what, node, initializers, dims of input x, words the error must hold)
+    type Case<'a> = (&'a str, NodeProto, Vec<TensorProto>, &'a [&'a str], &'a str);
+    let cases: Vec<Case> = vec![
+        ("huge dft_length", node("DFT", "dft", &["x", "len"], &["y"]), vec![k("len", vec![], vec![1 << 40])], &["2", "4", "2"], "2^26"),
+        ("zero dft_length", node("DFT", "dft", &["x", "len"], &["y"]), vec![k("len", vec![], vec![0])], &["2", "4", "2"], "at least 1"),
+        ("huge window", node("HannWindow", "w", &["len"], &["y"]), vec![k("len", vec![], vec![1 << 40])], &["2"], "out of range"),
+        ("zero blocksize", node_with("DepthToSpace", "d2s", &["x"], &["y"], vec![int_attr("blocksize", 0)]), vec![], &["1", "4", "2", "2"], "blocksize"),
+        (
+            "huge col2im pads",
+            node_with("Col2Im", "c", &["x", "img", "blk"], &["y"], vec![ints_attr("pads", &[1 << 62, 0, 0, 0])]),
+            vec![k("img", vec![2], vec![4, 4]), k("blk", vec![2], vec![2, 2])],
+            &["1", "4", "9"],
+            "2^26",
+        ),
+        (
+            "huge col2im image",
+            node("Col2Im", "c", &["x", "img", "blk"], &["y"]),
+            vec![k("img", vec![2], vec![1 << 40, 1 << 40]), k("blk", vec![2], vec![1, 1])],
+            &["1", "4", "9"],
+            "2^26",
+        ),
+        ("grid mode", node_with("GridSample", "g", &["x", "grid"], &["y"], vec![string_attr("mode", "quintic")]), vec![], &["1", "1", "4", "4"], "quintic"),
+        ("loss reduction", node_with("NegativeLogLikelihoodLoss", "l", &["x", "t"], &["y"], vec![string_attr("reduction", "max")]), vec![], &["2", "3"], "max"),
+        ("scan inputs", node_with("Scan", "s", &["x"], &["y"], vec![int_attr("num_scan_inputs", 5)]), vec![], &["2"], "body"),
+        (
+            "odd rotary dim",
+            node_with("RotaryEmbedding", "r", &["x", "x", "x"], &["y"], vec![int_attr("rotary_embedding_dim", 3)]),
+            vec![],
+            &["1", "1", "2", "4"],
+            "even",
+        ),
+    ];
+    for (what, nd, inits, dims, says) in cases {
+        let name = format!("`{}`", nd.name.clone().unwrap_or_default());
+        let inputs = vec![vi("x", dims), vi("grid", &["1", "2", "2", "2"]), vi_i64("t", &["2"])];
+        let bytes = model(24, vec![nd], inputs, vec![vi("y", &["2"])], inits);
+        let opts = smelt::frontends::onnx::Options::default();
+        match smelt::frontends::onnx::import(&bytes, &opts) {
+            Ok(_) => panic!("{what}: imported"),
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.contains(&name) && e.contains(says), "{what}: {e}");
+            }
+        }
+    }
+}

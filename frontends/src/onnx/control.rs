@@ -24,6 +24,10 @@ use smelt_ir::{Dim, Op, Tensor, Value};
 /// The most iterations a `Loop` or `Scan` is unrolled to.
 pub const MAX_UNROLL: usize = 4096;
 
+/// The most nodes all unrolled bodies of a model may add (nested loops
+/// multiply).
+const MAX_UNROLLED_NODES: usize = 1 << 20;
+
 /// Imports `If` node `n` as its chosen branch: the branch's initializers and
 /// nodes join the graph (they may read any value of the enclosing scopes), and
 /// the If's outputs name the branch's outputs.
@@ -179,6 +183,10 @@ fn run_body(cx: &mut Ctx, n: &NodeRef, body: &GraphProto, inputs: &[Slot]) -> Re
     }
     for (vi, slot) in body.input.iter().zip(inputs) {
         bind(cx, vi.name(), slot);
+    }
+    cx.unrolled += body.node.len();
+    if cx.unrolled > MAX_UNROLLED_NODES {
+        return Err(n.unsupported(format!("unrolling its loops would import more than {MAX_UNROLLED_NODES} nodes")));
     }
     for init in &body.initializer {
         cx.add_initializer(init.name(), tensor::from_proto(init, None).map_err(|e| n.err(format!("body: {e}")))?);

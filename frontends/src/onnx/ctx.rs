@@ -103,6 +103,8 @@ pub struct Ctx {
     pub renamed: HashMap<Value, String>,
     cur: Current,
     counter: usize,
+    /// Nodes imported from loop bodies so far (see `control.rs`).
+    pub unrolled: usize,
 }
 
 impl Ctx {
@@ -119,6 +121,7 @@ impl Ctx {
             renamed: HashMap::new(),
             cur: Current::default(),
             counter: 0,
+            unrolled: 0,
         }
     }
 

@@ -247,7 +247,8 @@ pub fn grid_sample(cx: &mut Ctx, n: &NodeRef) -> Out {
     let (batch, channels) = (xd[0], xd[1]);
     let spatial = &xd[2..];
     let out_spatial = &gd[1..=s];
-    let image: usize = spatial.iter().product();
+    let image = super::indexing::count(n, spatial)?;
+    super::indexing::count(n, &[batch, channels, image])?;
     // [N, 1, out…]: the output positions, broadcast over the channels.
     let mut pos_dims = vec![batch, 1];
     pos_dims.extend(out_spatial);
@@ -328,7 +329,8 @@ pub fn affine_grid(cx: &mut Ctx, n: &NodeRef) -> Out {
         return Err(n.err(format!("size {size:?} must be positive")));
     }
     let out: Vec<usize> = size[2..].iter().map(|&d| d as usize).collect();
-    let points: usize = out.iter().product();
+    let points = super::indexing::count(n, &out)?;
+    super::indexing::count(n, &[points, s + 1])?;
     let coord = |i: usize, len: usize| -> f64 {
         if align {
             if len == 1 { -1.0 } else { -1.0 + 2.0 * i as f64 / (len - 1) as f64 }

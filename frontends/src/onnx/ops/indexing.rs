@@ -72,7 +72,9 @@ fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-fn count(n: &NodeRef, shape: &[usize]) -> Result<usize> {
+/// The elements of a constant table of `shape`, or an error above 2^26 (an
+/// import never allocates more for one table).
+pub(crate) fn count(n: &NodeRef, shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))

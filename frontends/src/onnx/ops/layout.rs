@@ -118,8 +118,8 @@ pub fn reverse_sequence(cx: &mut Ctx, n: &NodeRef) -> Out {
         return Err(n.err(format!("sequence_lens must be int64[{}], found {lt}", dims[ba])));
     }
     let lens = if lt.dtype == DType::I64 { lens } else { cx.cast(lens, DType::I64)? };
+    let total = super::indexing::count(n, &dims)?;
     let stride: usize = dims[ta + 1..].iter().product();
-    let total: usize = dims.iter().product();
     let konst = |cx: &mut Ctx, shape: Vec<usize>, v: Vec<i64>| -> Result<Value> {
         Ok(cx.konst(Tensor::i64(shape, v).map_err(|e| n.err(e.to_string()))?))
     };
@@ -173,14 +173,17 @@ pub fn col2im(cx: &mut Ctx, n: &NodeRef) -> Out {
     // Blocks along each spatial dim.
     let mut grid = Vec::with_capacity(s);
     for d in 0..s {
-        let span = dil[d] * (block[d] - 1) + 1;
-        let room = image[d] + pads[d] + pads[s + d];
+        // In u128: the attributes are only checked non-negative.
+        let span = dil[d] as u128 * (block[d] as u128 - 1) + 1;
+        let room = image[d] as u128 + pads[d] as u128 + pads[s + d] as u128;
         if room < span {
             return Err(n.err(format!("a block of {span} does not fit dim {d} of the padded image ({room})")));
         }
-        grid.push((room - span) / strides[d] + 1);
+        let g = (room - span) / strides[d] as u128 + 1;
+        grid.push(usize::try_from(g).map_err(|_| n.err(format!("{g} blocks along dim {d}")))?);
     }
-    let (k, l): (usize, usize) = (block.iter().product(), grid.iter().product());
+    let (k, l) = (super::indexing::count(n, &block)?, super::indexing::count(n, &grid)?);
+    super::indexing::count(n, &[k, l])?;
     let xd = cx.dims(x);
     let (Some(ck), Some(xl)) = (xd.get(1).and_then(Dim::fixed), xd.get(2).and_then(Dim::fixed)) else {
         return Err(n.err(format!("the input must be [N, C·K, L] with fixed C·K and L, found {}", cx.ty(x))));
@@ -190,7 +193,7 @@ pub fn col2im(cx: &mut Ctx, n: &NodeRef) -> Out {
     }
     let c = ck as usize / k;
     // Each pixel's contributions, as positions k·L + l in a channel's columns.
-    let pixels: usize = image.iter().product();
+    let pixels = super::indexing::count(n, &image)?;
     let mut hits: Vec<Vec<i64>> = vec![vec![]; pixels];
     for ki in 0..k {
         for li in 0..l {
@@ -200,12 +203,13 @@ pub fn col2im(cx: &mut Ctx, n: &NodeRef) -> Out {
                 let (kd, ld) = (kr % block[d], lr % grid[d]);
                 kr /= block[d];
                 lr /= grid[d];
-                let pos = (ld * strides[d] + kd * dil[d]) as i64 - pads[d] as i64;
-                if pos < 0 || pos >= image[d] as i64 {
+                let pos = ld as i128 * strides[d] as i128 + kd as i128 * dil[d] as i128 - pads[d] as i128;
+                if pos < 0 || pos >= image[d] as i128 {
                     inside = false;
+                    continue;
                 }
                 let stride: usize = image[d + 1..].iter().product();
-                p += pos.max(0) as usize * stride;
+                p += pos as usize * stride;
             }
             if inside {
                 hits[p].push((ki * l + li) as i64);
@@ -213,6 +217,7 @@ pub fn col2im(cx: &mut Ctx, n: &NodeRef) -> Out {
         }
     }
     let m = hits.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    super::indexing::count(n, &[pixels, m])?;
     let zero_slot = (k * l) as i64;
     let table: Vec<i64> = hits.iter().flat_map(|h| (0..m).map(|j| h.get(j).copied().unwrap_or(zero_slot))).collect();
     let table = cx.konst(Tensor::i64(vec![pixels, m], table).map_err(|e| n.err(e.to_string()))?);
@@ -246,6 +251,7 @@ pub fn eye_like(cx: &mut Ctx, n: &NodeRef) -> Out {
         None => cx.ty(x).dtype,
     };
     let k = n.int("k", 0)?;
+    super::indexing::count(n, &[rows, cols])?;
     let v: Vec<i64> = (0..rows * cols).map(|i| i64::from((i % cols) as i64 - (i / cols) as i64 == k)).collect();
     let data = if to == DType::Bool { Data::Bool(v.iter().map(|&b| b == 1).collect()) } else { Data::from_i64(to, &v) };
     let t = Tensor::new(vec![rows, cols], data).map_err(|e| n.err(e.to_string()))?;
@@ -331,6 +337,8 @@ pub fn tensor_scatter(cx: &mut Ctx, n: &NodeRef) -> Out {
     let from_update = cx.binary(BinaryOp::Add, idx, mk)?;
     let pos = cx.op(Op::Where, &[inside, from_update, p])?;
     // Flat positions in the concatenation, shaped as the cache.
+    super::indexing::count(n, &pd)?;
+    super::indexing::count(n, &ud)?;
     let (outer, inner): (usize, usize) = (pd[..a].iter().product(), pd[a + 1..].iter().product());
     let width = (m + s) as usize * inner;
     let mut oshape = pd.clone();

@@ -76,6 +76,7 @@ fn nll(cx: &mut Ctx, n: &NodeRef, x: Value) -> Result<Value> {
         return Err(n.err(format!("the input must be [N, C, d…] and the target [N, d…], found {xt} and {tt}")));
     }
     let classes = xd[1].fixed().ok_or_else(|| n.unsupported("a loss over a symbolic number of classes"))? as usize;
+    super::indexing::count(n, &[classes])?;
     if let Some(w) = weight {
         let wt = cx.ty(w);
         if wt.dtype != d || cx.dims(w) != [Dim::Fixed(classes as u64)] {

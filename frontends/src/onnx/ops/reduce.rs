@@ -138,6 +138,7 @@ pub fn cumsum(cx: &mut Ctx, n: &NodeRef) -> Out {
     let r = dims.len();
     let a = smelt_ir::shape::normalize_axis(axis, r).ok_or_else(|| n.err(format!("axis {axis} is out of range for rank {r}")))?;
     let len = dims[a].fixed().ok_or_else(|| n.unsupported(format!("{} over a symbolic axis", n.op_type())))? as usize;
+    super::indexing::count(n, &[len, len])?;
     let d = cx.ty(x).dtype;
     let takes = |i: usize, j: usize| match (reverse, exclusive) {
         (false, false) => i <= j,

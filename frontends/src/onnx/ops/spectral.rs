@@ -114,6 +114,7 @@ fn transform(cx: &mut Ctx, n: &NodeRef, x: Value, axis: usize, t: Transform) -> 
     let mut flat: Vec<Dim> = perm[..r - 2].iter().map(|&i| dims[i].clone()).collect();
     flat.push(Dim::Fixed((len * c) as u64));
     let flat_x = cx.reshape(moved, &flat)?;
+    super::indexing::count(n, &[len, c, t.outputs(), 2])?;
     let (m, c_out) = t.matrix(len, c);
     let k = t.outputs();
     let m = Tensor::f32(vec![len * c, k * c_out], m).map_err(|e| n.err(e.to_string()))?;
@@ -194,6 +195,7 @@ pub fn stft(cx: &mut Ctx, n: &NodeRef) -> Out {
         return Err(n.err(format!("frames of {frame} every {step} do not fit a signal of {len}")));
     }
     let frames = (len - frame) / step + 1;
+    super::indexing::count(n, &[frames as usize, frame as usize])?;
     let pos: Vec<i64> = (0..frames).flat_map(|f| (0..frame).map(move |i| f * step + i)).collect();
     let pos = cx.konst(Tensor::i64(vec![frames as usize, frame as usize], pos).map_err(|e| n.err(e.to_string()))?);
     // [batch, frames, frame, c]
@@ -251,6 +253,7 @@ pub fn mel_weight_matrix(cx: &mut Ctx, n: &NodeRef) -> Out {
     }
     let to = dtype(n.int("output_datatype", 1)? as i32).map_err(|e| n.unsupported(e))?;
     let (bins, spec) = (bins as usize, dft as usize / 2 + 1);
+    super::indexing::count(n, &[spec, bins])?;
     let mel = |hz: f64| 2595.0 * (1.0 + hz / 700.0).log10();
     let (lo_mel, hi_mel) = (mel(lo), mel(hi));
     let step = (hi_mel - lo_mel) / (bins + 2) as f64;
