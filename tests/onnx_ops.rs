@@ -767,3 +767,45 @@ fn bad_attributes_are_import_errors() {
         }
     }
 }
+
+/// DeformConv (groups, offset groups, a mask, a bias, strides, dilations and
+/// padding; offsets moving taps outside the image) on every backend against
+/// the interpreter (which the ONNX conformance cases check): within 1e-5.
+#[test]
+fn deform_conv_matches_the_interpreter_on_every_backend() {
+    let (n, c, h, w, oc, k) = (2usize, 4usize, 7usize, 6usize, 6usize, 3usize);
+    let (oh, ow) = (4usize, 2usize);
+    let x: Vec<f32> = (0..n * c * h * w).map(|i| wobble(i, 50)).collect();
+    let wt: Vec<f32> = (0..oc * (c / 2) * k * k).map(|i| wobble(i, 51)).collect();
+    let off: Vec<f32> = (0..n * 2 * 2 * k * k * oh * ow).map(|i| 2.5 * wobble(i, 52)).collect();
+    let mask: Vec<f32> = (0..n * 2 * k * k * oh * ow).map(|i| 0.5 + 0.5 * wobble(i, 53)).collect();
+    let b = to_proto(&Tensor::f32(vec![oc], (0..oc).map(|i| i as f32 * 0.1).collect()).unwrap(), "b");
+    let attrs = vec![
+        int_attr("group", 2),
+        int_attr("offset_group", 2),
+        ints_attr("strides", &[2, 2]),
+        ints_attr("dilations", &[1, 2]),
+        ints_attr("pads", &[1, 1, 1, 1]),
+        ints_attr("kernel_shape", &[3, 3]),
+    ];
+    let bytes = model(
+        19,
+        vec![node_with("DeformConv", "dc", &["x", "w", "off", "b", "mask"], &["y"], attrs)],
+        vec![vi("x", &["2", "4", "7", "6"]), vi("w", &["6", "2", "3", "3"]), vi("off", &["2", "36", "4", "2"]), vi("mask", &["2", "18", "4", "2"])],
+        vec![vi("y", &["2", "6", "4", "2"])],
+        vec![b],
+    );
+    let inputs = tensors(vec![
+        ("x", Tensor::f32(vec![n, c, h, w], x).unwrap()),
+        ("w", Tensor::f32(vec![oc, c / 2, k, k], wt).unwrap()),
+        ("off", Tensor::f32(vec![n, 2 * 2 * k * k, oh, ow], off).unwrap()),
+        ("mask", Tensor::f32(vec![n, 2 * k * k, oh, ow], mask).unwrap()),
+    ]);
+    let mut runs = on_every_backend(&bytes, &inputs).into_iter();
+    let (_, want) = runs.next().expect("the interpreter");
+    let w64: Vec<f64> = want["y"].to_f32().iter().map(|&v| v as f64).collect();
+    assert!(w64.iter().any(|v| v.abs() > 0.5), "a vacuous comparison");
+    for (bk, got) in runs {
+        close(&format!("{bk:?} deform conv"), &got["y"].to_f32(), &w64, 1e-5, 1.0);
+    }
+}

@@ -1,5 +1,5 @@
-//! ONNX GridSample and AffineGrid (1-d to 3-d spatial dims), written with
-//! smelt's ops at import, so every backend runs them.
+//! ONNX GridSample and AffineGrid (1-d to 3-d spatial dims) and DeformConv
+//! (2-d), written with smelt's ops at import, so every backend runs them.
 //!
 //! GridSample follows ONNX's reference exactly: each output position's grid
 //! coordinates (last grid dim, x first) are unnormalized per spatial dim (with
@@ -25,7 +25,8 @@ use smelt_ir::{BinaryOp, DType, Dim, Op, Tensor, UnaryOp, Value};
 
 type Out = Result<Vec<Value>>;
 
-pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[("GridSample", grid_sample), ("AffineGrid", affine_grid)];
+pub(crate) const IMPORTERS: &[(&str, super::Importer)] =
+    &[("GridSample", grid_sample), ("AffineGrid", affine_grid), ("DeformConv", deform_conv)];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Padding {
@@ -277,6 +278,14 @@ pub fn grid_sample(cx: &mut Ctx, n: &NodeRef) -> Out {
     let base = cx.konst(Tensor::i64(base_dims, base).map_err(|e| n.err(e.to_string()))?);
     let flat = cx.reshape(x, &[Dim::Fixed((batch * channels * image) as u64)])?;
     let strides: Vec<usize> = (0..s).map(|i| spatial[i + 1..].iter().product()).collect();
+    Ok(vec![gather_taps(cx, flat, base, &per_dim, &strides)?])
+}
+
+/// The sum, over every combination of one tap per spatial dim, of `flat` (an
+/// input flattened) gathered at `base` plus the combination's position (the
+/// taps' indices times the dims' `strides`), times the product of its weights.
+fn gather_taps(cx: &mut Ctx, flat: Value, base: Value, per_dim: &[Taps], strides: &[usize]) -> Result<Value> {
+    let s = per_dim.len();
     let combos: usize = per_dim.iter().map(Vec::len).product();
     let mut sum: Option<Value> = None;
     for combo in 0..combos {
@@ -310,7 +319,123 @@ pub fn grid_sample(cx: &mut Ctx, n: &NodeRef) -> Out {
             None => v,
         });
     }
-    Ok(vec![sum.expect("at least one tap")])
+    Ok(sum.expect("at least one tap"))
+}
+
+/// DeformConv (2-d; opset 19), as ONNX's reference: each kernel tap of each
+/// output position samples the input bilinearly (zero outside) at its place
+/// moved by the offsets of its offset group, times the mask when given; the
+/// samples, as columns `[N, group, C/group·kH·kW, oH·oW]`, times the weights
+/// `[group, oC/group, C/group·kH·kW]` (one batched matmul), plus the bias.
+pub fn deform_conv(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let (x, w, off) = (cx.input(n, 0)?, cx.input(n, 1)?, cx.input(n, 2)?);
+    let (b, mask) = (cx.opt_input(n, 3)?, cx.opt_input(n, 4)?);
+    let xd = cx.fixed_dims(n, x, "DeformConv")?;
+    let wd = cx.fixed_dims(n, w, "DeformConv")?;
+    let od = cx.fixed_dims(n, off, "DeformConv")?;
+    if xd.len() != 4 || wd.len() != 4 || od.len() != 4 {
+        return Err(n.unsupported(format!("DeformConv of {} (2-d only)", cx.ty(x))));
+    }
+    if cx.ty(x).dtype != DType::F32 {
+        return Err(n.unsupported(format!("DeformConv of {} (f32 only)", cx.ty(x).dtype)));
+    }
+    let (batch, c, h, wi) = (xd[0], xd[1], xd[2], xd[3]);
+    let (oc, kh, kw) = (wd[0], wd[2], wd[3]);
+    let group = n.int("group", 1)?.max(1) as usize;
+    let og = n.int("offset_group", 1)?.max(1) as usize;
+    let two = |name: &str, default: usize| -> Result<Vec<usize>> {
+        match n.usizes(name)? {
+            Some(v) if v.len() == 2 => Ok(v),
+            Some(v) => Err(n.err(format!("{name} {v:?} must have 2 values"))),
+            None => Ok(vec![default; 2]),
+        }
+    };
+    let (strides, dil) = (two("strides", 1)?, two("dilations", 1)?);
+    let pads = match n.usizes("pads")? {
+        Some(p) if p.len() == 4 => p,
+        Some(p) => return Err(n.err(format!("pads {p:?} must have 4 values"))),
+        None => vec![0; 4],
+    };
+    let (oh, ow) = (od[2], od[3]);
+    if c != wd[1] * group || !oc.is_multiple_of(group) || !c.is_multiple_of(og) || od[0] != batch || od[1] != og * kh * kw * 2 {
+        return Err(n.err(format!(
+            "input {}, weights {} and offsets {} do not fit group {group} and offset_group {og}",
+            cx.ty(x),
+            cx.ty(w),
+            cx.ty(off)
+        )));
+    }
+    // The offsets' positions must be the convolution's (as the reference checks).
+    let fits = |len: usize, k: usize, d: usize, p0: usize, p1: usize, st: usize, o: usize| {
+        let span = d.saturating_mul(k.saturating_sub(1)).saturating_add(1);
+        let room = len.saturating_add(p0).saturating_add(p1);
+        st > 0 && room >= span && (room - span) / st + 1 == o
+    };
+    if !fits(h, kh, dil[0], pads[0], pads[2], strides[0], oh) || !fits(wi, kw, dil[1], pads[1], pads[3], strides[1], ow) {
+        return Err(n.err(format!("offsets over {oh}×{ow} positions do not fit the convolution's geometry")));
+    }
+    super::indexing::count(n, &[batch, c, kh * kw, oh * ow])?;
+    let k = kh * kw;
+    let cpg = c / og;
+    // Offsets [N, og, kH, kW, 2, oH, oW]; the mask [N, og, kH, kW, oH, oW].
+    let off7 = cx.reshape(off, &[batch, og, kh, kw, 2, oh, ow].map(|d| Dim::Fixed(d as u64)))?;
+    let mask6 = match mask {
+        Some(m) => Some(cx.reshape(m, &[batch, og, kh, kw, oh, ow].map(|d| Dim::Fixed(d as u64)))?),
+        None => None,
+    };
+    let flat = cx.reshape(x, &[Dim::Fixed((batch * c * h * wi) as u64)])?;
+    let pick = |cx: &mut Ctx, v: Value, starts: Vec<i64>, dims: &[usize]| -> Result<Value> {
+        let ends = starts.iter().map(|s| s + 1).collect();
+        let axes = (1..=starts.len() as i64).collect();
+        let sl = cx.op(Op::Slice(Slice { starts, ends, axes: Some(axes), steps: None }), &[v])?;
+        cx.reshape(sl, &fixed(dims))
+    };
+    // Output-position coordinates before the offsets: [1, 1, oH, 1] and [1, 1, 1, oW].
+    let ys: Vec<f32> = (0..oh).map(|i| (i * strides[0]) as f32 - pads[0] as f32).collect();
+    let xs: Vec<f32> = (0..ow).map(|j| (j * strides[1]) as f32 - pads[1] as f32).collect();
+    let ys = cx.konst(Tensor::f32(vec![1, 1, oh, 1], ys).map_err(|e| n.err(e.to_string()))?);
+    let xs = cx.konst(Tensor::f32(vec![1, 1, 1, ow], xs).map_err(|e| n.err(e.to_string()))?);
+    // Per offset group, the samples of each kernel tap: [N, C/og, oH, oW] each.
+    let mut groups = Vec::with_capacity(og);
+    for g in 0..og {
+        let base: Vec<i64> = (0..batch).flat_map(|bi| (0..cpg).map(move |ci| ((bi * c + g * cpg + ci) * h * wi) as i64)).collect();
+        let base = cx.konst(Tensor::i64(vec![batch, cpg, 1, 1], base).map_err(|e| n.err(e.to_string()))?);
+        let mut taps_k = Vec::with_capacity(k);
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let dy = pick(cx, off7, vec![g as i64, ki as i64, kj as i64, 0], &[batch, 1, oh, ow])?;
+                let dx = pick(cx, off7, vec![g as i64, ki as i64, kj as i64, 1], &[batch, 1, oh, ow])?;
+                let mut ew = Ew { cx };
+                let py = ew.add(ys, dy)?;
+                let py = ew.addk(py, (ki * dil[0]) as f64)?;
+                let px = ew.add(xs, dx)?;
+                let px = ew.addk(px, (kj * dil[1]) as f64)?;
+                let per_dim = vec![
+                    taps(&mut ew, py, h, Mode::Linear, Padding::Zeros, true)?,
+                    taps(&mut ew, px, wi, Mode::Linear, Padding::Zeros, true)?,
+                ];
+                let mut v = gather_taps(cx, flat, base, &per_dim, &[wi, 1])?;
+                if let Some(m6) = mask6 {
+                    let mk = pick(cx, m6, vec![g as i64, ki as i64, kj as i64], &[batch, 1, oh, ow])?;
+                    v = cx.binary(BinaryOp::Mul, v, mk)?;
+                }
+                // [N, C/og, 1, oH·oW]
+                taps_k.push(cx.reshape(v, &fixed(&[batch, cpg, 1, oh * ow]))?);
+            }
+        }
+        groups.push(cx.op(Op::Concat { axis: 2 }, &taps_k)?);
+    }
+    // Columns [N, C, K, P] → [N, group, C/group·K, P].
+    let cols = if groups.len() == 1 { groups[0] } else { cx.op(Op::Concat { axis: 1 }, &groups)? };
+    let cols = cx.reshape(cols, &fixed(&[batch, group, c / group * k, oh * ow]))?;
+    let wm = cx.reshape(w, &fixed(&[group, oc / group, c / group * k]))?;
+    let y = cx.op(Op::MatMul, &[wm, cols])?;
+    let mut y = cx.reshape(y, &fixed(&[batch, oc, oh, ow]))?;
+    if let Some(b) = b {
+        let b = cx.reshape(b, &fixed(&[1, oc, 1, 1]))?;
+        y = cx.binary(BinaryOp::Add, y, b)?;
+    }
+    Ok(vec![y])
 }
 
 /// AffineGrid: `[N, out…, s]` grid points `θ · (x, y[, z], 1)` of the
