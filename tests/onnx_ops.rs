@@ -809,3 +809,47 @@ fn deform_conv_matches_the_interpreter_on_every_backend() {
         close(&format!("{bk:?} deform conv"), &got["y"].to_f32(), &w64, 1e-5, 1.0);
     }
 }
+
+/// RoiAlign (avg and max, both coordinate modes, rois reaching outside the
+/// image, run-time batch indices) on every backend against the interpreter
+/// (which the ONNX conformance cases check): within 1e-5.
+#[test]
+fn roi_align_matches_the_interpreter_on_every_backend() {
+    let (n, c, h, w) = (2usize, 3usize, 9usize, 8usize);
+    let x: Vec<f32> = (0..n * c * h * w).map(|i| wobble(i, 60)).collect();
+    let rois: Vec<f32> = vec![0.0, 0.0, 7.0, 8.0, 2.5, 1.0, 6.0, 4.5, -3.0, 5.0, 4.0, 12.0, 1.0, 1.0, 1.2, 1.4];
+    let idx = Tensor::i64(vec![4], vec![1, 0, 1, 0]).unwrap();
+    let nodes = vec![
+        node_with("RoiAlign", "avg", &["x", "rois", "idx"], &["avg"], vec![int_attr("output_height", 3), int_attr("output_width", 2), int_attr("sampling_ratio", 2)]),
+        node_with(
+            "RoiAlign",
+            "max",
+            &["x", "rois", "idx"],
+            &["max"],
+            vec![
+                int_attr("output_height", 2),
+                int_attr("output_width", 3),
+                int_attr("sampling_ratio", 3),
+                string_attr("mode", "max"),
+                string_attr("coordinate_transformation_mode", "output_half_pixel"),
+                onnx_support::float_attr("spatial_scale", 0.5),
+            ],
+        ),
+    ];
+    let bytes = model(
+        16,
+        nodes,
+        vec![vi("x", &["2", "3", "9", "8"]), vi("rois", &["4", "4"]), vi_i64("idx", &["4"])],
+        vec![vi("avg", &["4", "3", "3", "2"]), vi("max", &["4", "3", "2", "3"])],
+        vec![],
+    );
+    let inputs = tensors(vec![("x", Tensor::f32(vec![n, c, h, w], x).unwrap()), ("rois", Tensor::f32(vec![4, 4], rois).unwrap()), ("idx", idx)]);
+    let mut runs = on_every_backend(&bytes, &inputs).into_iter();
+    let (_, want) = runs.next().expect("the interpreter");
+    for (bk, got) in runs {
+        for o in ["avg", "max"] {
+            let w64: Vec<f64> = want[o].to_f32().iter().map(|&v| v as f64).collect();
+            close(&format!("{bk:?} {o}"), &got[o].to_f32(), &w64, 1e-5, 1.0);
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! ONNX GridSample and AffineGrid (1-d to 3-d spatial dims) and DeformConv
-//! (2-d), written with smelt's ops at import, so every backend runs them.
+//! ONNX GridSample and AffineGrid (1-d to 3-d spatial dims), DeformConv and
+//! RoiAlign (2-d), written with smelt's ops at import, so every backend runs
+//! them.
 //!
 //! GridSample follows ONNX's reference exactly: each output position's grid
 //! coordinates (last grid dim, x first) are unnormalized per spatial dim (with
@@ -20,13 +21,13 @@
 use super::super::ctx::Ctx;
 use super::super::error::Result;
 use super::super::node::NodeRef;
-use smelt_ir::ops::Slice;
+use smelt_ir::ops::{ReduceKind, Slice};
 use smelt_ir::{BinaryOp, DType, Dim, Op, Tensor, UnaryOp, Value};
 
 type Out = Result<Vec<Value>>;
 
 pub(crate) const IMPORTERS: &[(&str, super::Importer)] =
-    &[("GridSample", grid_sample), ("AffineGrid", affine_grid), ("DeformConv", deform_conv)];
+    &[("GridSample", grid_sample), ("AffineGrid", affine_grid), ("DeformConv", deform_conv), ("RoiAlign", roi_align)];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Padding {
@@ -436,6 +437,125 @@ pub fn deform_conv(cx: &mut Ctx, n: &NodeRef) -> Out {
         y = cx.binary(BinaryOp::Add, y, b)?;
     }
     Ok(vec![y])
+}
+
+/// RoiAlign's taps along one spatial dim of `len` pixels: for each roi (`start`
+/// and `bin`, `[R, 1, 1]`), output cell `p` and sample `i`, at
+/// `start + bin·(p + (i + ½)/grid)`, with ONNX's reference rules — 0 beyond a
+/// pixel outside, clamped at 0, the last pixel's tap doubled — reshaped to `to`.
+#[allow(clippy::too_many_arguments)]
+fn roi_taps(cx: &mut Ctx, n: &NodeRef, start: Value, bin: Value, len: usize, cells: usize, grid: usize, to: &[usize]) -> Result<Taps> {
+    let c: Vec<f32> = (0..cells * grid).map(|e| (e / grid) as f32 + ((e % grid) as f32 + 0.5) / grid as f32).collect();
+    let c = cx.konst(Tensor::f32(vec![1, cells, grid], c).map_err(|e| n.err(e.to_string()))?);
+    let mut ew = Ew { cx };
+    let v = ew.mul(bin, c)?;
+    let v = ew.add(start, v)?;
+    let out = ew.outside(v, -1.0, len as f64)?;
+    let (zero, one) = (ew.k(0.0), ew.k(1.0));
+    let valid = ew.select(out, zero, one)?;
+    let v = ew.bin(BinaryOp::Max, v, zero)?;
+    let low = ew.floor(v)?;
+    let last = ew.k(len as f64 - 1.0);
+    let edge = ew.bin(BinaryOp::GreaterEqual, low, last)?;
+    let low = ew.select(edge, last, low)?;
+    let up = ew.addk(low, 1.0)?;
+    let high = ew.select(edge, last, up)?;
+    let v = ew.select(edge, low, v)?;
+    let l = ew.sub(v, low)?;
+    let h = ew.ksub(1.0, l)?;
+    let (wl, wh) = (ew.mul(h, valid)?, ew.mul(l, valid)?);
+    let dims = fixed(to);
+    let mut taps = Vec::with_capacity(2);
+    for (i, w) in [(low, wl), (high, wh)] {
+        taps.push((cx.reshape(i, &dims)?, Some(cx.reshape(w, &dims)?)));
+    }
+    Ok(taps)
+}
+
+/// RoiAlign (opset 10 and 16; `sampling_ratio` > 0): each roi's bins sampled
+/// on a `sampling_ratio²` grid, bilinearly, from its image (`batch_indices`,
+/// at run time), then averaged — or, in `max` mode, the largest weighted tap
+/// of each sample (as ONNX's reference and ONNX Runtime compute it) maximized.
+pub fn roi_align(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let (x, rois, idx) = (cx.input(n, 0)?, cx.input(n, 1)?, cx.input(n, 2)?);
+    let xd = cx.fixed_dims(n, x, "RoiAlign")?;
+    let rd = cx.fixed_dims(n, rois, "RoiAlign")?;
+    if xd.len() != 4 || rd.len() != 2 || rd[1] != 4 || cx.ty(x).dtype != DType::F32 || cx.ty(rois).dtype != DType::F32 {
+        return Err(n.err(format!("the input must be f32 [N, C, H, W] and the rois f32 [R, 4], found {} and {}", cx.ty(x), cx.ty(rois))));
+    }
+    let (batch, c, h, w, r) = (xd[0], xd[1], xd[2], xd[3], rd[0]);
+    if cx.dims(idx) != [Dim::Fixed(r as u64)] {
+        return Err(n.err(format!("batch_indices must be [{r}], found {}", cx.ty(idx))));
+    }
+    let (oh, ow) = (n.int("output_height", 1)?, n.int("output_width", 1)?);
+    let g = n.int("sampling_ratio", 0)?;
+    if g <= 0 {
+        return Err(n.unsupported("adaptive sampling (sampling_ratio 0): its sample count depends on the rois"));
+    }
+    if oh < 1 || ow < 1 || g > 1 << 10 {
+        return Err(n.err(format!("output {oh}×{ow} and sampling_ratio {g} must be positive (and the ratio at most 1024)")));
+    }
+    let (oh, ow, g) = (oh as usize, ow as usize, g as usize);
+    super::indexing::count(n, &[r, c, oh * g, ow * g])?;
+    let scale = n.float("spatial_scale", 1.0)? as f64;
+    let default_mode = if cx.opset >= 16 { "half_pixel" } else { "output_half_pixel" };
+    let half = match n.string("coordinate_transformation_mode")?.as_deref().unwrap_or(default_mode) {
+        "half_pixel" => true,
+        "output_half_pixel" => false,
+        m => return Err(n.err(format!("unknown coordinate_transformation_mode `{m}`"))),
+    };
+    let max = match n.string("mode")?.as_deref().unwrap_or("avg").to_lowercase().as_str() {
+        "avg" => false,
+        "max" => true,
+        m => return Err(n.err(format!("unknown mode `{m}` (avg or max)"))),
+    };
+    // Each roi coordinate, scaled and shifted: [R, 1, 1].
+    let coord = |cx: &mut Ctx, i: i64| -> Result<Value> {
+        let v = cx.op(Op::Slice(Slice { starts: vec![i], ends: vec![i + 1], axes: Some(vec![1]), steps: None }), &[rois])?;
+        let v = cx.reshape(v, &fixed(&[r, 1, 1]))?;
+        let mut ew = Ew { cx };
+        let v = ew.mulk(v, scale)?;
+        ew.addk(v, if half { -0.5 } else { 0.0 })
+    };
+    let (x1, y1, x2, y2) = (coord(cx, 0)?, coord(cx, 1)?, coord(cx, 2)?, coord(cx, 3)?);
+    let mut ew = Ew { cx };
+    let (mut rw, mut rh) = (ew.sub(x2, x1)?, ew.sub(y2, y1)?);
+    if !half {
+        let one = ew.k(1.0);
+        rw = ew.bin(BinaryOp::Max, rw, one)?;
+        rh = ew.bin(BinaryOp::Max, rh, one)?;
+    }
+    let (bh, bw) = (ew.mulk(rh, 1.0 / oh as f64)?, ew.mulk(rw, 1.0 / ow as f64)?);
+    // [R, 1, oH, G, 1, 1] and [R, 1, 1, 1, oW, G].
+    let ys = roi_taps(cx, n, y1, bh, h, oh, g, &[r, 1, oh, g, 1, 1])?;
+    let xs = roi_taps(cx, n, x1, bw, w, ow, g, &[r, 1, 1, 1, ow, g])?;
+    // Each roi's image and channel in the flattened input: [R, C, 1, 1, 1, 1].
+    let idx = if cx.ty(idx).dtype == DType::I64 { idx } else { cx.cast(idx, DType::I64)? };
+    let idx = cx.reshape(idx, &fixed(&[r, 1, 1, 1, 1, 1]))?;
+    let img = cx.konst(Tensor::i64(vec![], vec![(c * h * w) as i64]).map_err(|e| n.err(e.to_string()))?);
+    let ch: Vec<i64> = (0..c).map(|ci| (ci * h * w) as i64).collect();
+    let ch = cx.konst(Tensor::i64(vec![1, c, 1, 1, 1, 1], ch).map_err(|e| n.err(e.to_string()))?);
+    let base = cx.binary(BinaryOp::Mul, idx, img)?;
+    let base = cx.binary(BinaryOp::Add, base, ch)?;
+    let flat = cx.reshape(x, &[Dim::Fixed((batch * c * h * w) as u64)])?;
+    let samples = if max {
+        // The largest of the four weighted taps.
+        let mut best: Option<Value> = None;
+        for &(yi, yw) in &ys {
+            for &(xi, xw) in &xs {
+                let v = gather_taps(cx, flat, base, &[vec![(yi, yw)], vec![(xi, xw)]], &[w, 1])?;
+                best = Some(match best {
+                    Some(b) => cx.binary(BinaryOp::Max, b, v)?,
+                    None => v,
+                });
+            }
+        }
+        best.expect("four taps")
+    } else {
+        gather_taps(cx, flat, base, &[ys, xs], &[w, 1])?
+    };
+    let kind = if max { ReduceKind::Max } else { ReduceKind::Mean };
+    Ok(vec![cx.op(Op::Reduce { kind, axes: vec![3, 5], keepdims: false }, &[samples])?])
 }
 
 /// AffineGrid: `[N, out…, s]` grid points `θ · (x, y[, z], 1)` of the
