@@ -180,6 +180,8 @@ fn dft_and_stft_match_naive_transforms_on_every_backend() {
         node_with("DFT", "irfft", &["rfft"], &["irfft"], vec![int_attr("onesided", 1), int_attr("inverse", 1)]),
         node("HannWindow", "hann", &["win_len"], &["hann"]),
         node("STFT", "stft", &["r", "step", "hann"], &["stft"]),
+        // A real signal without its last dim, as PyTorch exports torch.stft.
+        node("STFT", "stft2", &["r2", "step", "hann"], &["stft2"]),
     ];
     let outputs = vec![
         vi("fwd", &["2", "16", "2"]),
@@ -187,9 +189,14 @@ fn dft_and_stft_match_naive_transforms_on_every_backend() {
         vi("rfft", &["2", "7", "2"]),
         vi("irfft", &["2", "12", "1"]),
         vi("stft", &["2", "3", "4", "2"]),
+        vi("stft2", &["2", "3", "4", "2"]),
     ];
-    let bytes = model(17, nodes, vec![vi("x", &["2", "12", "2"]), vi("r", &["2", "12", "1"])], outputs, vec![len16, step, win_len]);
-    let inputs = tensors(vec![("x", Tensor::f32(vec![batch, l, 2], x.clone()).unwrap()), ("r", Tensor::f32(vec![batch, l, 1], real.clone()).unwrap())]);
+    let bytes = model(17, nodes, vec![vi("x", &["2", "12", "2"]), vi("r", &["2", "12", "1"]), vi("r2", &["2", "12"])], outputs, vec![len16, step, win_len]);
+    let inputs = tensors(vec![
+        ("x", Tensor::f32(vec![batch, l, 2], x.clone()).unwrap()),
+        ("r", Tensor::f32(vec![batch, l, 1], real.clone()).unwrap()),
+        ("r2", Tensor::f32(vec![batch, l], real.clone()).unwrap()),
+    ]);
     let complex_real: Vec<f32> = real.iter().flat_map(|&v| [v, 0.0]).collect();
     let fwd = naive_dft(&x, batch, l, 16, false, false);
     let inv = naive_dft(&x, batch, l, l, true, false);
@@ -206,7 +213,7 @@ fn dft_and_stft_match_naive_transforms_on_every_backend() {
         }
     }
     for (b, out) in on_every_backend(&bytes, &inputs) {
-        for (name, want) in [("fwd", &fwd), ("inv", &inv), ("rfft", &rfft), ("irfft", &irfft), ("stft", &stft)] {
+        for (name, want) in [("fwd", &fwd), ("inv", &inv), ("rfft", &rfft), ("irfft", &irfft), ("stft", &stft), ("stft2", &stft)] {
             let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
             close(&format!("{b:?} {name}"), &out[name].to_f32(), want, 1e-5, scale);
         }

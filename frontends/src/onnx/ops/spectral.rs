@@ -165,11 +165,17 @@ pub fn dft(cx: &mut Ctx, n: &NodeRef) -> Out {
 }
 
 /// STFT: frames of `frame_length` samples every `frame_step` along axis 1 of
-/// `[batch, L, c]` (a gather with constant positions), times the window, then
-/// the DFT of each frame: `[batch, frames, bins, 2]`.
+/// `[batch, L, c]` (or a real `[batch, L]`; a gather with constant positions),
+/// times the window, then the DFT of each frame: `[batch, frames, bins, 2]`.
 pub fn stft(cx: &mut Ctx, n: &NodeRef) -> Out {
-    let x = cx.input(n, 0)?;
-    let dims = cx.dims(x);
+    let mut x = cx.input(n, 0)?;
+    let mut dims = cx.dims(x);
+    // A real signal without its last dim (`[batch, length]`, as PyTorch's
+    // exporter writes it and ONNX Runtime takes it).
+    if dims.len() == 2 {
+        dims.push(Dim::Fixed(1));
+        x = cx.reshape(x, &dims)?;
+    }
     if dims.len() != 3 {
         return Err(n.err(format!("the signal must be [batch, length, 1 or 2], found {}", cx.ty(x))));
     }
