@@ -245,6 +245,63 @@ def loop_rnn():
     return LoopRNN()
 
 
+def spectrogram():
+    """A power spectrogram (torch.stft with a Hann window): ONNX STFT."""
+    import torch
+
+    class Spec(torch.nn.Module):
+        def forward(self, x):
+            s = torch.stft(x, n_fft=64, hop_length=16, window=torch.hann_window(64), center=False, return_complex=False)
+            return (s ** 2).sum(-1)
+    return Spec()
+
+
+def stn():
+    """A spatial transformer: a small localization net's affine grid resamples the
+    image (AffineGrid, GridSample), then a conv."""
+    import torch
+
+    class STN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.loc = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(),
+                                           torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 6))
+            self.head = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            theta = self.loc(x).view(-1, 2, 3)
+            grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+            return self.head(torch.nn.functional.grid_sample(x, grid, align_corners=False))
+    return STN()
+
+
+def deform_conv():
+    """torchvision's DeformConv2d with offsets from a conv (ONNX DeformConv; the
+    TorchScript exporter has no symbolic for it)."""
+    import torch
+    import torchvision
+
+    class DCN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.off = torch.nn.Conv2d(4, 18, 3, padding=1)
+            self.dc = torchvision.ops.DeformConv2d(4, 6, 3, padding=1)
+
+        def forward(self, x):
+            return self.dc(x, self.off(x))
+    return DCN()
+
+
+def planes(c):
+    """Inputs `x: [N, c, H, W]` at each (N, H, W), all dims dynamic."""
+    return lambda sizes: {"inputs": [("x", [[n, c, h, w] for n, h, w in sizes], "float32")],
+                          "axes": {"x": {0: "N", 2: "H", 3: "W"}}}
+
+
+# Ops newer than the suite's opset: the export uses at least this one.
+MIN_OPSET = {"stn": 20, "deform_conv": 19}
+
+
 SUITE = {
     # name: (constructor, inputs(sizes), sizes)
     "resnet18": (tv("resnet18"), image, [(1, 64, 64), (2, 96, 80)]),
@@ -302,6 +359,9 @@ SUITE = {
                  floats("audio", {0: "N", 1: "samples"}), [[1, 800], [2, 1200]]),
     "raft_small": (raft, image_pair, [(1, 128, 128), (1, 144, 160)]),
     "loop_rnn": (loop_rnn, floats("x", {0: "N", 1: "T"}), [[1, 7, 16], [3, 7, 16]]),
+    "spectrogram": (spectrogram, floats("x", {0: "N", 1: "samples"}), [[1, 400], [2, 640]]),
+    "stn": (stn, planes(3), [(1, 24, 28), (2, 24, 28)]),
+    "deform_conv": (deform_conv, planes(4), [(1, 10, 12), (2, 14, 16)]),
 }
 
 
@@ -310,6 +370,7 @@ SUITE = {
 def export(name, out, opset, dynamo):
     import torch
     make, spec, sizes = SUITE[name]
+    opset = max(opset, MIN_OPSET.get(name, opset))
     torch.manual_seed(0)
     # nn.MultiheadAttention's fused inference path has no ONNX export.
     torch.backends.mha.set_fastpath_enabled(False)
@@ -447,7 +508,8 @@ def main():
     for name in a.models.split(","):
         d = os.path.join(a.out, exporter, name)
         os.makedirs(d, exist_ok=True)
-        row = {"model": name, "exporter": exporter, "opset": a.opset, "backends": {}}
+        opset = max(a.opset, MIN_OPSET.get(name, a.opset))
+        row = {"model": name, "exporter": exporter, "opset": opset, "backends": {}}
         t0 = time.time()
         try:
             path, feeds = export(name, d, a.opset, a.dynamo)
@@ -458,7 +520,7 @@ def main():
             first = next((l.strip() for l in str(e).splitlines() if l.strip()), "")
             msg = f"export failed: {type(e).__name__}: {first[:120]}"
             row["export_error"] = msg
-            print(f"| {name} | {exporter} | {a.opset} | " + " | ".join(["(" + msg + ")"] + [""] * (len(backends) - 1)) + " |", flush=True)
+            print(f"| {name} | {exporter} | {opset} | " + " | ".join(["(" + msg + ")"] + [""] * (len(backends) - 1)) + " |", flush=True)
             results.append(row)
             continue
         cells = []
@@ -472,7 +534,7 @@ def main():
                 cells.append(f"{r:.1e} > {TOL:.0e}" if isinstance(r, float) else r.replace("|", "\\|"))
         row["seconds"] = round(time.time() - t0, 1)
         results.append(row)
-        print(f"| {name} | {exporter} | {a.opset} | " + " | ".join(cells) + " |", flush=True)
+        print(f"| {name} | {exporter} | {opset} | " + " | ".join(cells) + " |", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
