@@ -860,3 +860,54 @@ fn roi_align_matches_the_interpreter_on_every_backend() {
         }
     }
 }
+
+/// TfIdfVectorizer (unigrams and bigrams, skips up to 2, TFIDF weights) on
+/// every backend against counts computed here from the definition.
+#[test]
+fn tfidf_vectorizer_counts_on_every_backend() {
+    use onnx_support::{floats_attr, vi_typed};
+    let x: Vec<i32> = vec![1, 2, 3, 2, 1, 2, 3, 3, 1, 1, 2, 4, 2, 3, 1, 2];
+    // Unigrams 2, 3; bigrams (1, 2), (2, 3), (3, 1).
+    let pool = [2i64, 3, 1, 2, 2, 3, 3, 1];
+    let idx = [4i64, 0, 1, 3, 2];
+    let weights = [0.5f32, 1.0, 1.5, 2.0, 2.5];
+    let nd = node_with(
+        "TfIdfVectorizer",
+        "tfidf",
+        &["x"],
+        &["y"],
+        vec![
+            string_attr("mode", "TFIDF"),
+            int_attr("min_gram_length", 1),
+            int_attr("max_gram_length", 2),
+            int_attr("max_skip_count", 1),
+            ints_attr("ngram_counts", &[0, 2]),
+            ints_attr("ngram_indexes", &idx),
+            ints_attr("pool_int64s", &pool),
+            floats_attr("weights", &weights),
+        ],
+    );
+    let bytes = model(9, vec![nd], vec![vi_typed("x", &["2", "8"], 6)], vec![vi("y", &["2", "5"])], vec![]);
+    let inputs = tensors(vec![("x", Tensor::new(vec![2, 8], smelt::ir::Data::I32(x.clone())).unwrap())]);
+    let grams: Vec<Vec<i32>> = vec![vec![2], vec![3], vec![1, 2], vec![2, 3], vec![3, 1]];
+    let mut want = vec![0f64; 10];
+    for r in 0..2 {
+        let row = &x[r * 8..r * 8 + 8];
+        for (g, gram) in grams.iter().enumerate() {
+            let dists = if gram.len() == 1 { 1 } else { 2 };
+            let mut count = 0;
+            for d in 1..=dists {
+                for s in 0..8 {
+                    if s + (gram.len() - 1) * d < 8 && gram.iter().enumerate().all(|(j, &t)| row[s + j * d] == t) {
+                        count += 1;
+                    }
+                }
+            }
+            let col = idx[g] as usize;
+            want[r * 5 + col] = count as f64 * weights[col] as f64;
+        }
+    }
+    for (b, out) in on_every_backend(&bytes, &inputs) {
+        close(&format!("{b:?} tfidf"), &out["y"].to_f32(), &want, 1e-6, 1.0);
+    }
+}

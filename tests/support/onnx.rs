@@ -64,6 +64,15 @@ pub fn float_attr(name: &str, v: f32) -> AttributeProto {
     AttributeProto { name: Some(name.into()), f: Some(v), r#type: Some(attribute_proto::AttributeType::Float as i32), ..Default::default() }
 }
 
+pub fn floats_attr(name: &str, v: &[f32]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        floats: v.to_vec(),
+        r#type: Some(attribute_proto::AttributeType::Floats as i32),
+        ..Default::default()
+    }
+}
+
 pub fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),

@@ -2,7 +2,7 @@
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
 //! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`], [`attention`], [`loss`], [`spectral`] (DFT, STFT, windows),
-//! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid), [`rotary`], [`linear_attention`], of `ai.onnx.preview`
+//! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid), [`rotary`], [`linear_attention`], [`tfidf`], of `ai.onnx.preview`
 //! [`flex`] (FlexAttention) and, of ONNX Runtime's
 //! `com.microsoft` domain, [`moe`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
@@ -27,6 +27,7 @@ pub mod rnn;
 pub mod rotary;
 pub mod spectral;
 pub mod tensor;
+pub mod tfidf;
 pub mod trig;
 
 use super::ctx::Ctx;
@@ -100,6 +101,7 @@ const TABLES: &[&[(&str, Importer)]] = &[
     grid::IMPORTERS,
     rotary::IMPORTERS,
     linear_attention::IMPORTERS,
+    tfidf::IMPORTERS,
 ];
 fn unfoldable(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     Err(n.unsupported("its input's shape is not known at import time"))
