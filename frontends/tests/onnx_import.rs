@@ -202,6 +202,26 @@ fn parameter_inputs_must_be_frozen() {
     let imported = onnx::import_model(&m, &o).expect("imports frozen");
     assert_eq!(imported.inputs.len(), 1);
     assert_eq!(imported.graph.value_type(imported.graph.outputs()[0]).expect("typed").to_string(), "f32[3, 2]");
+    // A shape computed from graph inputs names them: here `rows` and `cols`
+    // through a Concat and an Add.
+    let m = model(
+        vec![
+            node("Add", "more", &["rows", "one"], &["r1"], vec![]),
+            node("Concat", "dims", &["r1", "cols"], &["shape"], vec![int("axis", 0)]),
+            node("Reshape", "r", &["x", "shape"], &["y"], vec![]),
+        ],
+        vec![vi("x", FLOAT, &["2", "3"]), vi("rows", INT64, &["1"]), vi("cols", INT64, &["1"])],
+        vec![vi("y", FLOAT, &["3", "2"])],
+        vec![to_proto(&Tensor::i64(vec![1], vec![1]).expect("sized"), "one")],
+    );
+    let e = onnx::import_model(&m, &Options::default()).unwrap_err();
+    let need: Vec<&str> = e.needs_constant().iter().map(|n| n.input.as_str()).collect();
+    assert_eq!(need, ["cols", "rows"], "{e}");
+    let mut o = Options::default();
+    o.frozen.insert("rows".into(), Tensor::i64(vec![1], vec![2]).expect("sized"));
+    o.frozen.insert("cols".into(), Tensor::i64(vec![1], vec![2]).expect("sized"));
+    let imported = onnx::import_model(&m, &o).expect("imports frozen");
+    assert_eq!(imported.graph.value_type(imported.graph.outputs()[0]).expect("typed").to_string(), "f32[3, 2]");
 }
 
 #[test]

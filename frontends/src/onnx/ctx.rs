@@ -105,6 +105,9 @@ pub struct Ctx {
     counter: usize,
     /// Nodes imported from loop bodies so far (see `control.rs`).
     pub unrolled: usize,
+    /// The graph inputs each computed ONNX value depends on (see
+    /// [`Ctx::need_known`]).
+    from_inputs: HashMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Ctx {
@@ -122,6 +125,7 @@ impl Ctx {
             cur: Current::default(),
             counter: 0,
             unrolled: 0,
+            from_inputs: HashMap::new(),
         }
     }
 
@@ -216,20 +220,48 @@ impl Ctx {
         if n.has_input(i) { self.input(n, i).map(Some) } else { Ok(None) }
     }
 
-    /// The known value of input `i`, or an error saying it must be known (naming the
-    /// graph input to freeze when it is one).
+    /// The graph inputs (not frozen) that the ONNX value `onnx` is computed from.
+    pub fn input_deps(&self, onnx: &str) -> std::collections::BTreeSet<String> {
+        if self.graph_inputs.contains_key(onnx) {
+            return [onnx.to_string()].into();
+        }
+        self.from_inputs.get(onnx).cloned().unwrap_or_default()
+    }
+
+    /// Records that the outputs of `n` are computed from the graph inputs its
+    /// inputs are (`extra`: more names it reads, such as a body's outer values).
+    pub fn record_deps(&mut self, n: &NodeRef, extra: &[&str]) {
+        let mut deps = std::collections::BTreeSet::new();
+        for i in (0..n.num_inputs()).filter_map(|i| n.input_name(i)).chain(extra.iter().copied()) {
+            deps.extend(self.input_deps(i));
+        }
+        if deps.is_empty() {
+            return;
+        }
+        for o in n.p.output.iter().filter(|o| !o.is_empty()) {
+            self.from_inputs.insert(o.clone(), deps.clone());
+        }
+    }
+
+    /// The known value of input `i`, or an error saying it must be known, naming
+    /// the graph inputs to freeze when it is one or is computed from some.
     pub fn need_known(&self, n: &NodeRef, i: usize, what: &str) -> Result<Known> {
         let name = n.input_name(i).ok_or_else(|| n.err(format!("input {i} ({what}) is missing")))?;
         if let Some(k) = self.known.get(name) {
             return Ok(k.clone());
         }
-        if self.graph_inputs.contains_key(name) {
-            return Err(Error::NeedsConstant(vec![NeedsConstant {
-                input: name.to_string(),
-                node: n.name.to_string(),
-                op_type: n.op_type().to_string(),
-                what: what.to_string(),
-            }]));
+        let deps = self.input_deps(name);
+        if !deps.is_empty() {
+            return Err(Error::NeedsConstant(
+                deps.into_iter()
+                    .map(|input| NeedsConstant {
+                        input,
+                        node: n.name.to_string(),
+                        op_type: n.op_type().to_string(),
+                        what: what.to_string(),
+                    })
+                    .collect(),
+            ));
         }
         Err(n.unsupported(format!("the {what} (input {i}, `{name}`) must be a constant")))
     }

@@ -364,6 +364,9 @@ fn input_type(
 
 /// Imports one node: folds it when its inputs are known, else runs its importer.
 fn import_node(cx: &mut Ctx, n: &NodeRef) -> Result<()> {
+    // What each output is computed from (for the graph inputs to freeze when a
+    // later node needs it known).
+    cx.record_deps(n, &[]);
     if matches!(n.p.domain(), "" | "ai.onnx") {
         match n.op_type() {
             "If" => return control::import_if(cx, n),
