@@ -460,3 +460,42 @@ fn one_hot_on_every_backend() {
         assert_eq!(out["z"].to_f32(), z, "{bk:?}: axis 1");
     }
 }
+
+/// `smelt run MODEL.onnx --inputs X` fixes at import the inputs the model needs
+/// known (here the pads of a Pad, computed from an input), says so, and runs;
+/// without them in the file the error names the input to give.
+#[test]
+fn inputs_the_model_needs_known_are_fixed_from_the_given_values() {
+    let d = temp_dir("frozen");
+    let one = to_proto(&Tensor::i64(vec![4], vec![0, 1, 0, 1]).expect("sized"), "one");
+    let m = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }],
+        graph: Some(GraphProto {
+            name: Some("padded".into()),
+            node: vec![node("Add", "more", &["pads", "one"], &["p"]), node("Pad", "pad", &["x", "p"], &["y"])],
+            input: vec![vi("x", &["2", "3"]), vi_i64("pads", &["4"])],
+            output: vec![vi("y", &["3", "6"])],
+            initializer: vec![one],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    std::fs::write(d.join("pad.onnx"), encode_model(&m)).expect("write");
+    let x = Tensor::f32(vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).expect("sized");
+    let pads = Tensor::i64(vec![4], vec![1, 0, 0, 1]).expect("sized");
+    smelt::ir::weights::write_safetensors(&d.join("in.safetensors"), [("x", &x), ("pads", &pads)]).expect("inputs");
+    let (code, _, err) = smelt(&d, &["run", "pad.onnx", "--inputs", "in.safetensors", "-o", "y.safetensors"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("input `pads` is fixed at import"), "{err}");
+    let y = smelt::ir::weights::read_safetensors(&d.join("y.safetensors")).expect("outputs");
+    // pads [1, 1, 0, 2]: a row before, a column before, two columns after.
+    let want = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 4.0, 5.0, 6.0, 0.0, 0.0];
+    assert_eq!(y["y"].shape(), [3, 6]);
+    assert_eq!(y["y"].to_f32(), want);
+    smelt::ir::weights::write_safetensors(&d.join("x_only.safetensors"), [("x", &x)]).expect("inputs");
+    let (code, _, err) = smelt(&d, &["run", "pad.onnx", "--inputs", "x_only.safetensors"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("`pads`") && err.contains("known at import"), "{err}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -19,7 +19,15 @@ pub enum Source {
     /// An `.onnx` file whose inputs are pinned at import: shapes by input name
     /// (e.g. the tensors a user runs it on), sizes by dim symbol. Symbolic dims
     /// the model cannot keep (a spatial size a convolution needs) become fixed.
-    PinnedOnnx { path: PathBuf, input_shapes: BTreeMap<String, Vec<usize>>, dims: BTreeMap<String, u64> },
+    /// Of `values` (the tensors themselves, when given), those the model needs
+    /// known at import — a shape, pads or a trip count fed as an input — are
+    /// fixed to their values and stop being inputs.
+    PinnedOnnx {
+        path: PathBuf,
+        input_shapes: BTreeMap<String, Vec<usize>>,
+        dims: BTreeMap<String, u64>,
+        values: BTreeMap<String, smelt_ir::Tensor>,
+    },
     /// A graph (its weights set on it).
     Graph(Graph),
 }
@@ -73,10 +81,26 @@ pub fn is_onnx(path: &Path) -> bool {
 pub fn load(source: Source) -> Result<Graph> {
     match source {
         Source::Path(p) if is_onnx(&p) => load_onnx_file(&p, None),
-        Source::PinnedOnnx { path, input_shapes, dims } => {
-            let opts = onnx::Options { input_shapes, dims, ..onnx::Options::default() };
+        Source::PinnedOnnx { path, input_shapes, dims, values } => {
+            let mut opts = onnx::Options { input_shapes, dims, ..onnx::Options::default() };
             let file = path.display().to_string();
-            let g = onnx::import_file(&path, &opts).map_err(|e| import_error(&file, &e))?.graph;
+            // Each retry freezes at least one more input, so this ends.
+            let g = loop {
+                match onnx::import_file(&path, &opts) {
+                    Ok(m) => break m.graph,
+                    Err(e) => {
+                        let need: Vec<String> = e.needs_constant().iter().map(|n| n.input.clone()).collect();
+                        let new: Vec<String> =
+                            need.into_iter().filter(|n| values.contains_key(n) && !opts.frozen.contains_key(n)).collect();
+                        if new.is_empty() {
+                            return Err(import_error(&file, &e));
+                        }
+                        for n in new {
+                            opts.frozen.insert(n.clone(), values[&n].clone());
+                        }
+                    }
+                }
+            };
             verified(g, Some(&file))
         }
         Source::Path(p) => load_smelt(&p),

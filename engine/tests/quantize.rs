@@ -283,7 +283,8 @@ fn bert(name: &str) -> PathBuf {
 /// The BERT fixture imported at the inputs' shapes (its Range and Slice need them).
 fn load_bert(name: &str, io: &Tensors) -> Graph {
     let input_shapes = io.iter().map(|(k, t)| (k.clone(), t.shape().to_vec())).collect();
-    load(smelt_engine::Source::PinnedOnnx { path: bert(name), input_shapes, dims: Default::default() }).unwrap()
+    load(smelt_engine::Source::PinnedOnnx { path: bert(name), input_shapes, dims: Default::default(), values: Default::default() })
+        .unwrap()
 }
 
 fn hidden(g: &Graph, o: &Options, x: &Tensors) -> Tensor {

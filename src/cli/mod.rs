@@ -69,6 +69,7 @@ pub fn source_with_dims<'a>(path: &Path, dims: &'a [(String, u64)]) -> (smelt::e
             path: path.to_path_buf(),
             input_shapes: Default::default(),
             dims: dims.iter().cloned().collect(),
+            values: Default::default(),
         };
         return (source, &[]);
     }

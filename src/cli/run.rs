@@ -51,6 +51,7 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
             path: a.model.clone(),
             input_shapes: file_inputs.iter().flatten().map(|(k, t)| (k.clone(), t.shape().to_vec())).collect(),
             dims: a.dims.iter().cloned().collect(),
+            values: file_inputs.clone().unwrap_or_default(),
         }
     } else {
         Source::from(a.model.as_path())
@@ -64,9 +65,11 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
     }
 
     let inputs: Tensors = match file_inputs {
-        Some(t) => {
+        Some(mut t) => {
             if !pinned {
                 check_dims_agree(&compiled, &t, &a.dims)?;
+            } else {
+                drop_frozen(&a.model, &compiled, &mut t);
             }
             t
         }
@@ -94,6 +97,23 @@ pub fn main(a: &RunArgs) -> anyhow::Result<()> {
         return reported(e.render(None));
     }
     Ok(())
+}
+
+/// Inputs of the ONNX file that its import fixed to their given values (the
+/// model needs them known: a shape, pads, a trip count) are no longer the
+/// compiled model's; they leave `inputs`, with a note. Other names stay, for
+/// the run to report.
+fn drop_frozen(model: &std::path::Path, compiled: &CompiledModel, inputs: &mut Tensors) {
+    let Ok(m) = std::fs::read(model).map_err(|_| ()).and_then(|b| smelt::frontends::onnx::decode_model(&b).map_err(|_| ())) else {
+        return;
+    };
+    let onnx_inputs: Vec<String> = m.graph.iter().flat_map(|g| g.input.iter().map(|i| i.name().to_string())).collect();
+    let kept: Vec<String> = compiled.inputs().into_iter().map(|i| i.name).collect();
+    let frozen: Vec<String> = inputs.keys().filter(|k| onnx_inputs.contains(k) && !kept.contains(k)).cloned().collect();
+    for k in frozen {
+        eprintln!("note: input `{k}` is fixed at import to its given value (the model needs it known)");
+        inputs.remove(&k);
+    }
 }
 
 /// `--dim` given with `--inputs`: each dim must name a symbol of the inputs and
