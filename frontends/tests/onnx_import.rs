@@ -709,3 +709,26 @@ fn einsum_matches_its_definition() {
     let err = onnx::import_model(&m, &Options::default()).expect_err("diagonal").to_string();
     assert!(err.contains("diagonal"), "{err}");
 }
+
+/// Shape arithmetic in floats (as exporters compute a Resize's sizes: the
+/// shape cast to float, scaled, floored, cast back) folds at import, so an op
+/// that needs the result known gets it.
+#[test]
+fn float_shape_arithmetic_folds_at_import() {
+    let m = model(
+        vec![
+            node("Shape", "shape", &["x"], &["s"], vec![]),
+            node("Cast", "to_float", &["s"], &["sf"], vec![int("to", 1)]),
+            node("Mul", "scale", &["sf", "k"], &["scaled"], vec![]),
+            node("Floor", "floor", &["scaled"], &["fl"], vec![]),
+            node("Cast", "to_int", &["fl"], &["dims"], vec![int("to", 7)]),
+            node("ConstantOfShape", "zeros", &["dims"], &["z"], vec![]),
+            node("Add", "add", &["z", "b"], &["y"], vec![]),
+        ],
+        vec![vi("x", FLOAT, &["2", "4"]), vi("b", FLOAT, &["3", "2"])],
+        vec![vi("y", FLOAT, &["3", "2"])],
+        vec![f32s("k", &[2], vec![1.5, 0.6])],
+    );
+    let g = onnx::import_model(&m, &Options::default()).expect("the sizes fold").graph;
+    assert_eq!(g.value_type(g.outputs()[0]).expect("typed").to_string(), "f32[3, 2]");
+}

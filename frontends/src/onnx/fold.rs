@@ -15,7 +15,7 @@ use super::ops::tensor::{onnx_reshape, squeeze_dims, unsqueeze_dims};
 use smelt_ir::attr::DimSpec;
 use smelt_ir::ops::Slice;
 use smelt_ir::shape::normalize_axis;
-use smelt_ir::{BinaryOp, DType, Data, Dim, Tensor};
+use smelt_ir::{BinaryOp, DType, Data, Dim, Tensor, UnaryOp};
 
 /// The largest tensor folding produces (elements).
 const MAX_FOLD: usize = 1 << 24;
@@ -84,6 +84,12 @@ const FOLDABLE: &[&str] = &[
     "Xor",
     "LessOrEqual",
     "GreaterOrEqual",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sqrt",
+    "Relu",
+    "Reciprocal",
 ];
 
 /// `Shape` and `Size` of any value whose dims are known (symbols included).
@@ -453,6 +459,56 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             mk(if keep { vec![1; x.rank()] } else { vec![] }, Data::from_i64(x.dtype(), &[r]))
         }
         _ if ins.iter().flatten().all(is_int) => return elementwise(cx, n, ins),
+        _ => return float_elementwise(n, ins),
+    })
+}
+
+/// Float elementwise ops on small known tensors (shape arithmetic done in
+/// floats, as exporters write a Resize's sizes or a Range's count), with the
+/// IR's scalar semantics (`UnaryOp::eval`, `BinaryOp::eval`): what the graph
+/// would compute, computed at import.
+fn float_elementwise(n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+    let ts: Vec<&Tensor> = ins.iter().flatten().collect();
+    let op = n.op_type();
+    // Where's condition is bool; every other operand a float.
+    let data = if op == "Where" { &ts[1.min(ts.len())..] } else { &ts[..] };
+    if ts.is_empty() || data.is_empty() || !data.iter().all(|t| t.dtype().is_float()) {
+        return Ok(None);
+    }
+    let shapes: Vec<&[usize]> = ts.iter().map(|t| t.shape()).collect();
+    let Some((shape, maps)) = broadcast(&shapes, 4096) else { return Ok(None) };
+    let Some(count) = numel(&shape) else { return Ok(None) };
+    let vals: Vec<Vec<f32>> = ts.iter().map(|t| t.to_f32()).collect();
+    let at = |k: usize, f: usize| vals[k][maps[k][f]];
+    let d = data[0].dtype();
+    let unary = |u: UnaryOp| -> Option<Vec<f32>> { (ts.len() == 1).then(|| (0..count).map(|f| u.eval(at(0, f))).collect()) };
+    let binary = |b: BinaryOp| -> Option<Vec<f32>> { (ts.len() == 2).then(|| (0..count).map(|f| b.eval(at(0, f), at(1, f))).collect()) };
+    let cmp = |b: BinaryOp| -> Option<Vec<bool>> { (ts.len() == 2).then(|| (0..count).map(|f| b.eval(at(0, f), at(1, f)) != 0.0).collect()) };
+    let floats = |v: Option<Vec<f32>>| v.and_then(|v| mk(shape.clone(), Data::from_f32(d, &v)));
+    let bools = |v: Option<Vec<bool>>| v.and_then(|v| mk(shape.clone(), Data::Bool(v)));
+    Ok(match op {
+        "Add" => floats(binary(BinaryOp::Add)),
+        "Sub" => floats(binary(BinaryOp::Sub)),
+        "Mul" => floats(binary(BinaryOp::Mul)),
+        "Div" => floats(binary(BinaryOp::Div)),
+        "Min" => floats(binary(BinaryOp::Min)),
+        "Max" => floats(binary(BinaryOp::Max)),
+        "Neg" => floats(unary(UnaryOp::Neg)),
+        "Abs" => floats(unary(UnaryOp::Abs)),
+        "Floor" => floats(unary(UnaryOp::Floor)),
+        "Ceil" => floats(unary(UnaryOp::Ceil)),
+        "Round" => floats(unary(UnaryOp::Round)),
+        "Sqrt" => floats(unary(UnaryOp::Sqrt)),
+        "Relu" => floats(unary(UnaryOp::Relu)),
+        "Reciprocal" => floats(unary(UnaryOp::Reciprocal)),
+        "Equal" => bools(cmp(BinaryOp::Equal)),
+        "Less" => bools(cmp(BinaryOp::Less)),
+        "Greater" => bools(cmp(BinaryOp::Greater)),
+        "LessOrEqual" => bools(cmp(BinaryOp::LessEqual)),
+        "GreaterOrEqual" => bools(cmp(BinaryOp::GreaterEqual)),
+        "Where" if ts.len() == 3 && ts[0].dtype() == DType::Bool => {
+            floats(Some((0..count).map(|f| if at(0, f) != 0.0 { at(1, f) } else { at(2, f) }).collect()))
+        }
         _ => None,
     })
 }
