@@ -911,3 +911,36 @@ fn tfidf_vectorizer_counts_on_every_backend() {
         close(&format!("{b:?} tfidf"), &out["y"].to_f32(), &want, 1e-6, 1.0);
     }
 }
+
+/// ai.onnx.ml Binarizer and ArrayFeatureExtractor (a 1-d input gives one row)
+/// on every backend against values computed here.
+#[test]
+fn ml_binarizer_and_array_feature_extractor_on_every_backend() {
+    let x: Vec<f32> = (0..12).map(|i| wobble(i, 70)).collect();
+    let mut bin = node_with("Binarizer", "bin", &["x"], &["b"], vec![onnx_support::float_attr("threshold", 0.1)]);
+    let mut afe = node("ArrayFeatureExtractor", "afe", &["x", "idx"], &["f"]);
+    let mut afe1 = node("ArrayFeatureExtractor", "afe1", &["v", "idx"], &["f1"]);
+    for nd in [&mut bin, &mut afe, &mut afe1] {
+        nd.domain = Some("ai.onnx.ml".into());
+    }
+    let idx = to_proto(&Tensor::i64(vec![3], vec![3, 0, 2]).unwrap(), "idx");
+    let mut m = smelt::frontends::onnx::decode_model(&model(
+        13,
+        vec![bin, afe, afe1],
+        vec![vi("x", &["3", "4"]), vi("v", &["4"])],
+        vec![vi("b", &["3", "4"]), vi("f", &["3", "3"]), vi("f1", &["1", "3"])],
+        vec![idx],
+    ))
+    .unwrap();
+    m.opset_import.push(smelt::frontends::onnx::proto::OperatorSetIdProto { domain: Some("ai.onnx.ml".into()), version: Some(1) });
+    let bytes = smelt::frontends::onnx::encode_model(&m);
+    let inputs = tensors(vec![("x", Tensor::f32(vec![3, 4], x.clone()).unwrap()), ("v", Tensor::f32(vec![4], x[..4].to_vec()).unwrap())]);
+    let b: Vec<f32> = x.iter().map(|&v| f32::from(v > 0.1)).collect();
+    let f: Vec<f32> = (0..3).flat_map(|r| [3usize, 0, 2].map(|c| x[r * 4 + c])).collect();
+    for (bk, out) in on_every_backend(&bytes, &inputs) {
+        assert_eq!(out["b"].to_f32(), b, "{bk:?} binarizer");
+        assert_eq!(out["f"].to_f32(), f, "{bk:?} array feature extractor");
+        assert_eq!(out["f1"].to_f32(), f[..3], "{bk:?} array feature extractor of a vector");
+        assert_eq!(out["f1"].shape(), [1, 3]);
+    }
+}

@@ -3,7 +3,7 @@
 //! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`], [`attention`], [`loss`], [`spectral`] (DFT, STFT, windows),
 //! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid), [`rotary`], [`linear_attention`], [`tfidf`], of `ai.onnx.preview`
-//! [`flex`] (FlexAttention) and, of ONNX Runtime's
+//! [`flex`] (FlexAttention), of `ai.onnx.ml` [`ml`] and, of ONNX Runtime's
 //! `com.microsoft` domain, [`moe`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
@@ -17,6 +17,7 @@ pub mod indexing;
 pub mod layout;
 pub mod linear_attention;
 pub mod loss;
+pub mod ml;
 pub mod math;
 pub mod moe;
 pub mod nn;
@@ -39,11 +40,14 @@ use smelt_ir::Value;
 /// left out when not requested).
 pub(crate) type Importer = fn(&mut Ctx, &NodeRef) -> Result<Vec<Value>>;
 
-/// The importer of an op type of the default domain (or of `com.microsoft` or
-/// `ai.onnx.preview`).
+/// The importer of an op type of the default domain (or of `com.microsoft`,
+/// `ai.onnx.ml` or `ai.onnx.preview`).
 pub(crate) fn lookup(domain: &str, op: &str) -> Option<Importer> {
     if domain == "com.microsoft" {
         return moe::MS_IMPORTERS.iter().find(|(name, _)| *name == op).map(|(_, f)| *f);
+    }
+    if domain == "ai.onnx.ml" {
+        return ml::ML_IMPORTERS.iter().find(|(name, _)| *name == op).map(|(_, f)| *f);
     }
     if domain == "ai.onnx.preview" {
         return flex::PREVIEW_IMPORTERS.iter().find(|(name, _)| *name == op).map(|(_, f)| *f);
