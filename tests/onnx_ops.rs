@@ -944,3 +944,34 @@ fn ml_binarizer_and_array_feature_extractor_on_every_backend() {
         assert_eq!(out["f1"].shape(), [1, 3]);
     }
 }
+
+/// scikit-learn pipelines trained on the digits and exported with skl2onnx
+/// (`scripts/models/sklearn_models.py`: ai.onnx.ml Scaler, Normalizer,
+/// LinearClassifier, LinearRegressor) on every backend against ONNX Runtime's
+/// outputs on the 360 held-out images: the same labels (so the same
+/// accuracy), probabilities within 1e-5, the regression within 1e-5 of its
+/// largest value.
+#[test]
+fn sklearn_pipelines_match_onnx_runtime_on_every_backend() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn");
+    let data = smelt::ir::weights::read_safetensors(&dir.join("data.safetensors")).expect("data");
+    let inputs = tensors(vec![("X", data["x"].clone())]);
+    let truth = data["labels"].to_i64();
+    for (name, outs) in [("logreg", &["label", "probabilities"][..]), ("norm_logreg", &["label", "probabilities"]), ("ridge", &["variable"])] {
+        let bytes = std::fs::read(dir.join(format!("{name}.onnx"))).expect("model");
+        for (b, got) in on_every_backend(&bytes, &inputs) {
+            for &o in outs {
+                let want = &data[&format!("{name}.{o}")];
+                if o == "label" {
+                    assert_eq!(got[o].to_i64(), want.to_i64(), "{b:?} {name}: labels");
+                    let right = truth.iter().zip(got[o].to_i64()).filter(|(t, g)| *t == g).count();
+                    assert!(right as f64 / truth.len() as f64 > 0.94, "{b:?} {name}: accuracy {right}/{}", truth.len());
+                } else {
+                    let w: Vec<f64> = want.to_f32().iter().map(|&v| v as f64).collect();
+                    let scale = if o == "variable" { w.iter().fold(0f64, |m, v| m.max(v.abs())) } else { 1.0 };
+                    close(&format!("{b:?} {name}.{o}"), &got[o].to_f32(), &w, 1e-5, scale);
+                }
+            }
+        }
+    }
+}
