@@ -945,11 +945,12 @@ fn ml_binarizer_and_array_feature_extractor_on_every_backend() {
     }
 }
 
-/// scikit-learn pipelines trained on the digits and exported with skl2onnx
+/// scikit-learn models trained on the digits and exported with skl2onnx
 /// (`scripts/models/sklearn_models.py`: ai.onnx.ml Scaler, Normalizer,
-/// LinearClassifier, LinearRegressor) on every backend against ONNX Runtime's
-/// outputs on the 360 held-out images: the same labels (so the same
-/// accuracy), probabilities within 1e-5, the regression within 1e-5 of its
+/// LinearClassifier, LinearRegressor, a random forest's TreeEnsembleClassifier
+/// and boosted trees' TreeEnsembleRegressor) on every backend against ONNX
+/// Runtime's outputs on the 360 held-out images: the same labels (so the same
+/// accuracy), probabilities within 1e-5, the regressions within 1e-5 of their
 /// largest value.
 #[test]
 fn sklearn_pipelines_match_onnx_runtime_on_every_backend() {
@@ -957,7 +958,14 @@ fn sklearn_pipelines_match_onnx_runtime_on_every_backend() {
     let data = smelt::ir::weights::read_safetensors(&dir.join("data.safetensors")).expect("data");
     let inputs = tensors(vec![("X", data["x"].clone())]);
     let truth = data["labels"].to_i64();
-    for (name, outs) in [("logreg", &["label", "probabilities"][..]), ("norm_logreg", &["label", "probabilities"]), ("ridge", &["variable"])] {
+    let models = [
+        ("logreg", &["label", "probabilities"][..]),
+        ("norm_logreg", &["label", "probabilities"]),
+        ("ridge", &["variable"]),
+        ("forest", &["label", "probabilities"]),
+        ("boosted", &["variable"]),
+    ];
+    for (name, outs) in models {
         let bytes = std::fs::read(dir.join(format!("{name}.onnx"))).expect("model");
         for (b, got) in on_every_backend(&bytes, &inputs) {
             for &o in outs {
@@ -965,7 +973,7 @@ fn sklearn_pipelines_match_onnx_runtime_on_every_backend() {
                 if o == "label" {
                     assert_eq!(got[o].to_i64(), want.to_i64(), "{b:?} {name}: labels");
                     let right = truth.iter().zip(got[o].to_i64()).filter(|(t, g)| *t == g).count();
-                    assert!(right as f64 / truth.len() as f64 > 0.94, "{b:?} {name}: accuracy {right}/{}", truth.len());
+                    assert!(right as f64 / truth.len() as f64 > 0.93, "{b:?} {name}: accuracy {right}/{}", truth.len());
                 } else {
                     let w: Vec<f64> = want.to_f32().iter().map(|&v| v as f64).collect();
                     let scale = if o == "variable" { w.iter().fold(0f64, |m, v| m.max(v.abs())) } else { 1.0 };

@@ -1,8 +1,8 @@
 //! Ops of the `ai.onnx.ml` domain (what scikit-learn models exported by
 //! skl2onnx use), written with smelt's ops: Binarizer, ArrayFeatureExtractor,
 //! Scaler, Normalizer, LinearRegressor and LinearClassifier (integer class
-//! labels; post transforms NONE, LOGISTIC, SOFTMAX). Trees, SVMs, string labels
-//! and ZipMap are not here yet.
+//! labels; post transforms NONE, LOGISTIC, SOFTMAX); the tree ensembles are in
+//! [`super::trees`]. SVMs, string labels and ZipMap are not here yet.
 
 use super::super::ctx::Ctx;
 use super::super::error::Result;
@@ -19,6 +19,8 @@ pub(crate) const ML_IMPORTERS: &[(&str, super::Importer)] = &[
     ("Normalizer", normalizer),
     ("LinearRegressor", linear_regressor),
     ("LinearClassifier", linear_classifier),
+    ("TreeEnsembleRegressor", super::trees::tree_ensemble_regressor),
+    ("TreeEnsembleClassifier", super::trees::tree_ensemble_classifier),
 ];
 
 /// `x` as f32 (the ML ops take integer features too).

@@ -3,7 +3,7 @@
 //! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`], [`attention`], [`loss`], [`spectral`] (DFT, STFT, windows),
 //! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid), [`rotary`], [`linear_attention`], [`tfidf`], of `ai.onnx.preview`
-//! [`flex`] (FlexAttention), of `ai.onnx.ml` [`ml`] and, of ONNX Runtime's
+//! [`flex`] (FlexAttention), of `ai.onnx.ml` [`ml`] and [`trees`], of ONNX Runtime's
 //! `com.microsoft` domain, [`moe`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
 
@@ -29,6 +29,7 @@ pub mod rotary;
 pub mod spectral;
 pub mod tensor;
 pub mod tfidf;
+pub mod trees;
 pub mod trig;
 
 use super::ctx::Ctx;
