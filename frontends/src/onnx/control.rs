@@ -39,47 +39,13 @@ pub(super) fn import_if(cx: &mut Ctx, n: &NodeRef) -> Result<()> {
     if t.numel() != 1 {
         return Err(n.err(format!("the condition of If has {} elements; it must have one", t.numel())));
     }
-    let take = t.to_f32()[0] != 0.0;
-    let which = if take { "then_branch" } else { "else_branch" };
-    let g = n
-        .p
-        .attribute
-        .iter()
-        .find(|a| a.name() == which)
-        .and_then(|a| a.g.as_ref())
-        .ok_or_else(|| n.err(format!("If has no {which} graph")))?;
-    let outs: Vec<&String> = n.p.output.iter().collect();
-    if g.output.len() != outs.len() {
-        return Err(n.err(format!("the {which} has {} outputs; the If has {}", g.output.len(), outs.len())));
+    let which = if t.to_f32()[0] != 0.0 { "then_branch" } else { "else_branch" };
+    let g = graph_attr(n, which)?;
+    if g.output.len() != n.p.output.len() {
+        return Err(n.err(format!("the {which} has {} outputs; the If has {}", g.output.len(), n.p.output.len())));
     }
-    for init in &g.initializer {
-        cx.add_initializer(init.name(), tensor::from_proto(init, None).map_err(|e| n.err(format!("{which}: {e}")))?);
-    }
-    for node in &g.node {
-        let b = NodeRef::new(node);
-        if let Some(bad) = (0..b.num_inputs()).filter_map(|i| b.input_name(i)).find(|i| !cx.is_defined(i)) {
-            return Err(b.err(format!("input `{bad}` is not defined before the node (in the {which} of If `{}`)", n.name)));
-        }
-        cx.begin(&b);
-        import_node(cx, &b)?;
-    }
-    cx.begin(n);
-    for (bo, o) in g.output.iter().zip(outs) {
-        if o.is_empty() {
-            continue;
-        }
-        if let Some(k) = cx.known(bo.name()).cloned() {
-            cx.set_known(o, k);
-            continue;
-        }
-        let v = cx.value_of(bo.name())?;
-        // A value computed in the branch takes the If's output name; one of the
-        // enclosing scope (or a branch initializer) keeps its own.
-        if g.node.iter().any(|nd| nd.output.iter().any(|x| x == bo.name())) {
-            cx.rename(v, o);
-        }
-        cx.set_value(o, v);
-    }
+    let outs = run_body(cx, n, g, which, &[])?;
+    set_outputs(cx, n, outs);
     Ok(())
 }
 
@@ -92,8 +58,8 @@ fn predicated_if(cx: &mut Ctx, n: &NodeRef, cond: &str) -> Result<()> {
         return Err(n.err(format!("the condition of If must be one bool, found {ct}")));
     }
     let c = cx.reshape(c, &[])?;
-    let then = run_body(cx, n, graph_attr(n, "then_branch")?, &[])?;
-    let other = run_body(cx, n, graph_attr(n, "else_branch")?, &[])?;
+    let then = run_body(cx, n, graph_attr(n, "then_branch")?, "then_branch", &[])?;
+    let other = run_body(cx, n, graph_attr(n, "else_branch")?, "else_branch", &[])?;
     let outs = &n.p.output;
     if then.len() != outs.len() || other.len() != outs.len() {
         return Err(n.err(format!("the branches have {} and {} outputs; the If has {}", then.len(), other.len(), outs.len())));
@@ -127,7 +93,7 @@ pub(crate) fn apply_graph(cx: &mut Ctx, n: &NodeRef, attr: &str, inputs: &[Value
     }
     let g = graph_attr(n, attr)?;
     let slots: Vec<Slot> = inputs.iter().map(|&v| Slot::Value(v)).collect();
-    let outs = run_body(cx, n, g, &slots)?;
+    let outs = run_body(cx, n, g, attr, &slots)?;
     match &outs[..] {
         [one] => Ok(Some(slot_value(cx, one, n)?)),
         o => Err(n.err(format!("the {attr} graph has {} outputs; it must have one", o.len()))),
@@ -175,9 +141,11 @@ fn graph_attr<'a>(n: &NodeRef<'a>, name: &str) -> Result<&'a GraphProto> {
         .ok_or_else(|| n.err(format!("{} has no {name} graph", n.op_type())))
 }
 
-/// Imports one iteration of `body`: binds its formal inputs, imports its
-/// initializers and nodes, and returns its outputs.
-fn run_body(cx: &mut Ctx, n: &NodeRef, body: &GraphProto, inputs: &[Slot]) -> Result<Vec<Slot>> {
+/// Imports subgraph `body` of `n` (a branch, or one iteration of a loop body;
+/// `what` names it in errors): binds its formal inputs, imports its
+/// initializers and nodes (which may read any value of the enclosing scopes),
+/// and returns its outputs.
+fn run_body(cx: &mut Ctx, n: &NodeRef, body: &GraphProto, what: &str, inputs: &[Slot]) -> Result<Vec<Slot>> {
     if body.input.len() != inputs.len() {
         return Err(n.err(format!("the body takes {} inputs; {} are given", body.input.len(), inputs.len())));
     }
@@ -186,15 +154,15 @@ fn run_body(cx: &mut Ctx, n: &NodeRef, body: &GraphProto, inputs: &[Slot]) -> Re
     }
     cx.unrolled += body.node.len();
     if cx.unrolled > MAX_UNROLLED_NODES {
-        return Err(n.unsupported(format!("unrolling its loops would import more than {MAX_UNROLLED_NODES} nodes")));
+        return Err(n.unsupported(format!("its unrolled loops and branches would import more than {MAX_UNROLLED_NODES} nodes")));
     }
     for init in &body.initializer {
-        cx.add_initializer(init.name(), tensor::from_proto(init, None).map_err(|e| n.err(format!("body: {e}")))?);
+        cx.add_initializer(init.name(), tensor::from_proto(init, None).map_err(|e| n.err(format!("{what}: {e}")))?);
     }
     for node in &body.node {
         let b = NodeRef::new(node);
         if let Some(bad) = (0..b.num_inputs()).filter_map(|i| b.input_name(i)).find(|i| !cx.is_defined(i)) {
-            return Err(b.err(format!("input `{bad}` is not defined before the node (in the body of `{}`)", n.name)));
+            return Err(b.err(format!("input `{bad}` is not defined before the node (in the {what} of `{}`)", n.name)));
         }
         cx.begin(&b);
         import_node(cx, &b)?;
@@ -295,7 +263,7 @@ pub(super) fn import_scan(cx: &mut Ctx, n: &NodeRef) -> Result<()> {
             d.remove(*a);
             inputs.push(Slot::Value(cx.reshape(s, &d)?));
         }
-        let mut res = run_body(cx, n, body, &inputs)?;
+        let mut res = run_body(cx, n, body, "body", &inputs)?;
         let scanned = res.split_off(states);
         state = res;
         for (o, sv) in outs.iter_mut().zip(scanned) {
@@ -351,7 +319,7 @@ pub(super) fn import_loop(cx: &mut Ctx, n: &NodeRef) -> Result<()> {
         let c = Slot::Known(Known::T(Tensor::new(vec![], smelt_ir::Data::Bool(vec![cond])).map_err(|e| n.err(e.to_string()))?));
         let mut inputs = vec![iter, c];
         inputs.extend(state.iter().cloned());
-        let mut res = run_body(cx, n, body, &inputs)?;
+        let mut res = run_body(cx, n, body, "body", &inputs)?;
         let scanned = res.split_off(1 + deps);
         cond = match &res[0] {
             Slot::Known(k) => k.tensor().filter(|t| t.numel() == 1).map(|t| t.to_f32()[0] != 0.0),
