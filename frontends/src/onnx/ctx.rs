@@ -454,6 +454,11 @@ impl Ctx {
         Ok(y)
     }
 
+    /// Reshape to fixed sizes (see [`Ctx::reshape`]).
+    pub fn reshape_fixed(&mut self, x: Value, dims: &[usize]) -> Result<Value> {
+        self.reshape(x, &smelt_ir::Shape::from(dims).0)
+    }
+
     /// Broadcast to `shape` (ONNX Expand). A symbol in the target must stand over the
     /// same symbol of the input, and is written as 1 (see [`Ctx::reshape`]).
     pub fn expand(&mut self, x: Value, shape: &[DimSpec]) -> Result<Value> {

@@ -44,8 +44,7 @@ pub fn flex_attention(cx: &mut Ctx, n: &NodeRef) -> Out {
     if kd[1] == 0 || !qd[1].is_multiple_of(kd[1]) {
         return Err(n.err(format!("{} query heads are not a multiple of {} key heads", qd[1], kd[1])));
     }
-    let f32_of = |cx: &mut Ctx, x: Value| if cx.ty(x).dtype == DType::F32 { Ok(x) } else { cx.cast(x, DType::F32) };
-    let (q, k, v) = (f32_of(cx, q)?, f32_of(cx, k)?, f32_of(cx, v)?);
+    let (q, k, v) = (cx.cast(q, DType::F32)?, cx.cast(k, DType::F32)?, cx.cast(v, DType::F32)?);
     let r = qd[1] / kd[1];
     let (k, v) = (repeat_heads(cx, k, r)?, repeat_heads(cx, v, r)?);
     let scale = match n.float_opt("scale")? {
@@ -64,5 +63,5 @@ pub fn flex_attention(cx: &mut Ctx, n: &NodeRef) -> Out {
         probs = p;
     }
     let out = cx.op(Op::MatMul, &[probs, v])?;
-    Ok(vec![if vt.dtype == DType::F32 { out } else { cx.cast(out, vt.dtype)? }])
+    Ok(vec![cx.cast(out, vt.dtype)?])
 }

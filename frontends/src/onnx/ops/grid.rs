@@ -47,10 +47,6 @@ enum Mode {
 /// point at fraction `t` past the second.
 const A: f64 = -0.75;
 
-fn fixed(ds: &[usize]) -> Vec<Dim> {
-    ds.iter().map(|&d| Dim::Fixed(d as u64)).collect()
-}
-
 /// Elementwise helpers on f32 values of one shape.
 struct Ew<'a> {
     cx: &'a mut Ctx,
@@ -260,7 +256,7 @@ pub fn grid_sample(cx: &mut Ctx, n: &NodeRef) -> Out {
         // Spatial dim i reads grid coordinate s − 1 − i (x is first).
         let c = (s - 1 - i) as i64;
         let g = ew.cx.op(Op::Slice(Slice { starts: vec![c], ends: vec![c + 1], axes: Some(vec![-1]), steps: None }), &[grid])?;
-        let g = ew.cx.reshape(g, &fixed(&pos_dims))?;
+        let g = ew.cx.reshape_fixed(g, &pos_dims)?;
         let v = if align {
             let p = ew.addk(g, 1.0)?;
             ew.mulk(p, (len as f64 - 1.0) / 2.0)?
@@ -379,9 +375,9 @@ pub fn deform_conv(cx: &mut Ctx, n: &NodeRef) -> Out {
     let k = kh * kw;
     let cpg = c / og;
     // Offsets [N, og, kH, kW, 2, oH, oW]; the mask [N, og, kH, kW, oH, oW].
-    let off7 = cx.reshape(off, &[batch, og, kh, kw, 2, oh, ow].map(|d| Dim::Fixed(d as u64)))?;
+    let off7 = cx.reshape_fixed(off, &[batch, og, kh, kw, 2, oh, ow])?;
     let mask6 = match mask {
-        Some(m) => Some(cx.reshape(m, &[batch, og, kh, kw, oh, ow].map(|d| Dim::Fixed(d as u64)))?),
+        Some(m) => Some(cx.reshape_fixed(m, &[batch, og, kh, kw, oh, ow])?),
         None => None,
     };
     let flat = cx.reshape(x, &[Dim::Fixed((batch * c * h * wi) as u64)])?;
@@ -389,7 +385,7 @@ pub fn deform_conv(cx: &mut Ctx, n: &NodeRef) -> Out {
         let ends = starts.iter().map(|s| s + 1).collect();
         let axes = (1..=starts.len() as i64).collect();
         let sl = cx.op(Op::Slice(Slice { starts, ends, axes: Some(axes), steps: None }), &[v])?;
-        cx.reshape(sl, &fixed(dims))
+        cx.reshape_fixed(sl, dims)
     };
     // Output-position coordinates before the offsets: [1, 1, oH, 1] and [1, 1, 1, oW].
     let ys: Vec<f32> = (0..oh).map(|i| (i * strides[0]) as f32 - pads[0] as f32).collect();
@@ -421,19 +417,19 @@ pub fn deform_conv(cx: &mut Ctx, n: &NodeRef) -> Out {
                     v = cx.binary(BinaryOp::Mul, v, mk)?;
                 }
                 // [N, C/og, 1, oH·oW]
-                taps_k.push(cx.reshape(v, &fixed(&[batch, cpg, 1, oh * ow]))?);
+                taps_k.push(cx.reshape_fixed(v, &[batch, cpg, 1, oh * ow])?);
             }
         }
         groups.push(cx.op(Op::Concat { axis: 2 }, &taps_k)?);
     }
     // Columns [N, C, K, P] → [N, group, C/group·K, P].
     let cols = if groups.len() == 1 { groups[0] } else { cx.op(Op::Concat { axis: 1 }, &groups)? };
-    let cols = cx.reshape(cols, &fixed(&[batch, group, c / group * k, oh * ow]))?;
-    let wm = cx.reshape(w, &fixed(&[group, oc / group, c / group * k]))?;
+    let cols = cx.reshape_fixed(cols, &[batch, group, c / group * k, oh * ow])?;
+    let wm = cx.reshape_fixed(w, &[group, oc / group, c / group * k])?;
     let y = cx.op(Op::MatMul, &[wm, cols])?;
-    let mut y = cx.reshape(y, &fixed(&[batch, oc, oh, ow]))?;
+    let mut y = cx.reshape_fixed(y, &[batch, oc, oh, ow])?;
     if let Some(b) = b {
-        let b = cx.reshape(b, &fixed(&[1, oc, 1, 1]))?;
+        let b = cx.reshape_fixed(b, &[1, oc, 1, 1])?;
         y = cx.binary(BinaryOp::Add, y, b)?;
     }
     Ok(vec![y])
@@ -464,10 +460,9 @@ fn roi_taps(cx: &mut Ctx, n: &NodeRef, start: Value, bin: Value, len: usize, cel
     let l = ew.sub(v, low)?;
     let h = ew.ksub(1.0, l)?;
     let (wl, wh) = (ew.mul(h, valid)?, ew.mul(l, valid)?);
-    let dims = fixed(to);
     let mut taps = Vec::with_capacity(2);
     for (i, w) in [(low, wl), (high, wh)] {
-        taps.push((cx.reshape(i, &dims)?, Some(cx.reshape(w, &dims)?)));
+        taps.push((cx.reshape_fixed(i, to)?, Some(cx.reshape_fixed(w, to)?)));
     }
     Ok(taps)
 }
@@ -512,7 +507,7 @@ pub fn roi_align(cx: &mut Ctx, n: &NodeRef) -> Out {
     // Each roi coordinate, scaled and shifted: [R, 1, 1].
     let coord = |cx: &mut Ctx, i: i64| -> Result<Value> {
         let v = cx.op(Op::Slice(Slice { starts: vec![i], ends: vec![i + 1], axes: Some(vec![1]), steps: None }), &[rois])?;
-        let v = cx.reshape(v, &fixed(&[r, 1, 1]))?;
+        let v = cx.reshape_fixed(v, &[r, 1, 1])?;
         let mut ew = Ew { cx };
         let v = ew.mulk(v, scale)?;
         ew.addk(v, if half { -0.5 } else { 0.0 })
@@ -530,8 +525,8 @@ pub fn roi_align(cx: &mut Ctx, n: &NodeRef) -> Out {
     let ys = roi_taps(cx, n, y1, bh, h, oh, g, &[r, 1, oh, g, 1, 1])?;
     let xs = roi_taps(cx, n, x1, bw, w, ow, g, &[r, 1, 1, 1, ow, g])?;
     // Each roi's image and channel in the flattened input: [R, C, 1, 1, 1, 1].
-    let idx = if cx.ty(idx).dtype == DType::I64 { idx } else { cx.cast(idx, DType::I64)? };
-    let idx = cx.reshape(idx, &fixed(&[r, 1, 1, 1, 1, 1]))?;
+    let idx = cx.cast(idx, DType::I64)?;
+    let idx = cx.reshape_fixed(idx, &[r, 1, 1, 1, 1, 1])?;
     let img = cx.konst(Tensor::i64(vec![], vec![(c * h * w) as i64]).map_err(|e| n.err(e.to_string()))?);
     let ch: Vec<i64> = (0..c).map(|ci| (ci * h * w) as i64).collect();
     let ch = cx.konst(Tensor::i64(vec![1, c, 1, 1, 1, 1], ch).map_err(|e| n.err(e.to_string()))?);
@@ -603,5 +598,5 @@ pub fn affine_grid(cx: &mut Ctx, n: &NodeRef) -> Out {
     let mut dims = vec![td[0]];
     dims.extend(&out);
     dims.push(s);
-    Ok(vec![cx.reshape(g, &fixed(&dims))?])
+    Ok(vec![cx.reshape_fixed(g, &dims)?])
 }

@@ -92,12 +92,12 @@ fn i64s(shape: Vec<usize>, v: Vec<i64>) -> Tensor {
 }
 
 /// `data` flattened, gathered at `positions` (flat, i64), reshaped to `dims`.
-fn gather_flat(cx: &mut Ctx, data: Value, positions: Value, dims: &[usize]) -> Result<Value> {
+pub(crate) fn gather_flat(cx: &mut Ctx, data: Value, positions: Value, dims: &[usize]) -> Result<Value> {
     let numel = cx.ty(data).shape.numel().unwrap_or(0);
     let flat = cx.reshape(data, &[Dim::Fixed(numel)])?;
     let p = cx.reshape(positions, &[Dim::Fixed(dims.iter().product::<usize>() as u64)])?;
     let g = cx.op(Op::Gather { axis: 0 }, &[flat, p])?;
-    cx.reshape(g, &dims.iter().map(|&d| Dim::Fixed(d as u64)).collect::<Vec<_>>())
+    cx.reshape_fixed(g, dims)
 }
 
 /// A run-time i64 index `k` into a dim of `len`: wrapped when negative, and

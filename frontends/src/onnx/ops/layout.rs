@@ -28,10 +28,6 @@ pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("TensorScatter", tensor_scatter),
 ];
 
-fn fixed(ds: &[usize]) -> Vec<Dim> {
-    ds.iter().map(|&d| Dim::Fixed(d as u64)).collect()
-}
-
 /// DepthToSpace (modes DCR and CRD) and SpaceToDepth on `[N, C, H, W]`, as
 /// ONNX defines them: a reshape to 6-d, a transpose, a reshape back to 4-d.
 pub fn depth_to_space(cx: &mut Ctx, n: &NodeRef) -> Out {
@@ -117,7 +113,7 @@ pub fn reverse_sequence(cx: &mut Ctx, n: &NodeRef) -> Out {
     if !matches!(lt.dtype, DType::I64 | DType::I32) || cx.dims(lens) != [Dim::Fixed(dims[ba] as u64)] {
         return Err(n.err(format!("sequence_lens must be int64[{}], found {lt}", dims[ba])));
     }
-    let lens = if lt.dtype == DType::I64 { lens } else { cx.cast(lens, DType::I64)? };
+    let lens = cx.cast(lens, DType::I64)?;
     let total = super::indexing::count(n, &dims)?;
     let stride: usize = dims[ta + 1..].iter().product();
     let konst = |cx: &mut Ctx, shape: Vec<usize>, v: Vec<i64>| -> Result<Value> {
@@ -130,7 +126,7 @@ pub fn reverse_sequence(cx: &mut Ctx, n: &NodeRef) -> Out {
     let t = konst(cx, tshape, (0..dims[ta] as i64).collect())?;
     let mut lshape = vec![1; r];
     lshape[ba] = dims[ba];
-    let len = cx.reshape(lens, &fixed(&lshape))?;
+    let len = cx.reshape_fixed(lens, &lshape)?;
     let one = konst(cx, vec![], vec![1])?;
     let inside = cx.binary(BinaryOp::Less, t, len)?;
     let last = cx.binary(BinaryOp::Sub, len, one)?;
@@ -141,10 +137,7 @@ pub fn reverse_sequence(cx: &mut Ctx, n: &NodeRef) -> Out {
     let shift = cx.binary(BinaryOp::Mul, shift, st)?;
     let flat_pos = konst(cx, dims.clone(), (0..total as i64).collect())?;
     let pos = cx.binary(BinaryOp::Add, flat_pos, shift)?;
-    let pos = cx.reshape(pos, &[Dim::Fixed(total as u64)])?;
-    let flat = cx.reshape(x, &[Dim::Fixed(total as u64)])?;
-    let y = cx.op(Op::Gather { axis: 0 }, &[flat, pos])?;
-    Ok(vec![cx.reshape(y, &fixed(&dims))?])
+    Ok(vec![super::indexing::gather_flat(cx, x, pos, &dims)?])
 }
 
 /// Col2Im: the sum, at each image pixel, of the column entries that the
@@ -227,7 +220,7 @@ pub fn col2im(cx: &mut Ctx, n: &NodeRef) -> Out {
     let g = cx.op(Op::Gather { axis: 2 }, &[padded, table])?;
     let sum = cx.op(Op::Reduce { kind: ReduceKind::Sum, axes: vec![3], keepdims: false }, &[g])?;
     let mut out = vec![batch, Dim::Fixed(c as u64)];
-    out.extend(fixed(&image));
+    out.extend(smelt_ir::Shape::from(&image[..]).0);
     Ok(vec![cx.reshape(sum, &out)?])
 }
 
@@ -311,8 +304,8 @@ pub fn tensor_scatter(cx: &mut Ctx, n: &NodeRef) -> Out {
     wshape[0] = pd[0];
     let w = match w {
         Some(w) => {
-            let w = if cx.ty(w).dtype == DType::I64 { w } else { cx.cast(w, DType::I64)? };
-            cx.reshape(w, &fixed(&wshape))?
+            let w = cx.cast(w, DType::I64)?;
+            cx.reshape_fixed(w, &wshape)?
         }
         None => k(cx, wshape, vec![0; pd[0]])?,
     };
@@ -349,8 +342,5 @@ pub fn tensor_scatter(cx: &mut Ctx, n: &NodeRef) -> Out {
     let scaled = cx.binary(BinaryOp::Mul, pos, ik)?;
     let flat_pos = cx.binary(BinaryOp::Add, base, scaled)?;
     let both = cx.op(Op::Concat { axis: a as i64 }, &[past, update])?;
-    let total = outer * width;
-    let flat = cx.reshape(both, &[Dim::Fixed(total as u64)])?;
-    let g = cx.op(Op::Gather { axis: 0 }, &[flat, flat_pos])?;
-    Ok(vec![cx.reshape(g, &fixed(&pd))?])
+    Ok(vec![super::indexing::gather_flat(cx, both, flat_pos, &pd)?])
 }

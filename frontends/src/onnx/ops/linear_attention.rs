@@ -11,20 +11,16 @@ use super::super::error::Result;
 use super::super::node::NodeRef;
 use super::flex::repeat_heads;
 use smelt_ir::ops::Slice;
-use smelt_ir::{BinaryOp, DType, Dim, Op, Tensor, UnaryOp, Value};
+use smelt_ir::{BinaryOp, DType, Op, Tensor, UnaryOp, Value};
 
 type Out = Result<Vec<Value>>;
 
 pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[("LinearAttention", linear_attention)];
 
-fn fixed(ds: &[usize]) -> Vec<Dim> {
-    ds.iter().map(|&d| Dim::Fixed(d as u64)).collect()
-}
-
 /// `[B, T, H·D]` → `[B, H, T, D]`, in f32.
 fn heads(cx: &mut Ctx, x: Value, b: usize, t: usize, h: usize, d: usize) -> Result<Value> {
-    let x = if cx.ty(x).dtype == DType::F32 { x } else { cx.cast(x, DType::F32)? };
-    let x = cx.reshape(x, &fixed(&[b, t, h, d]))?;
+    let x = cx.cast(x, DType::F32)?;
+    let x = cx.reshape_fixed(x, &[b, t, h, d])?;
     cx.op(Op::Transpose { perm: Some(vec![0, 2, 1, 3]) }, &[x])
 }
 
@@ -97,9 +93,9 @@ pub fn linear_attention(cx: &mut Ctx, n: &NodeRef) -> Out {
             if cx.fixed_dims(n, p, "past_state")? != [b, hkv, dk, dv] {
                 return Err(n.err(format!("past_state must be [{b}, {hkv}, {dk}, {dv}], found {}", cx.ty(p))));
             }
-            if state_dtype == DType::F32 { p } else { cx.cast(p, DType::F32)? }
+            cx.cast(p, DType::F32)?
         }
-        None => cx.filled(&Tensor::scalar_f32(0.0), &fixed(&[b, hkv, dk, dv]))?,
+        None => cx.filled(&Tensor::scalar_f32(0.0), &smelt_ir::Shape::from(&[b, hkv, dk, dv][..]).0)?,
     };
     let scale = match n.float_opt("scale")? {
         Some(s) if s != 0.0 => s as f64,
@@ -132,8 +128,8 @@ pub fn linear_attention(cx: &mut Ctx, n: &NodeRef) -> Out {
     }
     let o = if outs.len() == 1 { outs[0] } else { cx.op(Op::Concat { axis: 2 }, &outs)? };
     let o = cx.op(Op::Transpose { perm: Some(vec![0, 2, 1, 3]) }, &[o])?;
-    let o = cx.reshape(o, &fixed(&[b, t, hq * dv]))?;
-    let o = if out_dtype == DType::F32 { o } else { cx.cast(o, out_dtype)? };
-    let present = if state_dtype == DType::F32 { state } else { cx.cast(state, state_dtype)? };
+    let o = cx.reshape_fixed(o, &[b, t, hq * dv])?;
+    let o = cx.cast(o, out_dtype)?;
+    let present = cx.cast(state, state_dtype)?;
     Ok(vec![o, present])
 }

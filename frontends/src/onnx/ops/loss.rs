@@ -83,7 +83,7 @@ fn nll(cx: &mut Ctx, n: &NodeRef, x: Value) -> Result<Value> {
             return Err(n.err(format!("the weight must be {d}[{classes}], found {wt}")));
         }
     }
-    let target = if tt.dtype == DType::I64 { target } else { cx.cast(target, DType::I64)? };
+    let target = cx.cast(target, DType::I64)?;
     // [N, 1, d…] against the class indices [1, C, 1…].
     let mut td1 = td.clone();
     td1.insert(1, Dim::Fixed(1));
@@ -103,7 +103,7 @@ fn nll(cx: &mut Ctx, n: &NodeRef, x: Value) -> Result<Value> {
     let mut loss = cx.unary(UnaryOp::Neg, picked)?;
     let mut picked_weight = match weight {
         Some(w) => {
-            let w = cx.reshape(w, &shape.iter().map(|&s| Dim::Fixed(s as u64)).collect::<Vec<_>>())?;
+            let w = cx.reshape_fixed(w, &shape)?;
             let pw = over_classes(cx, w)?;
             loss = cx.binary(BinaryOp::Mul, loss, pw)?;
             Some(pw)

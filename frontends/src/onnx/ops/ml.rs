@@ -23,11 +23,6 @@ pub(crate) const ML_IMPORTERS: &[(&str, super::Importer)] = &[
     ("TreeEnsembleClassifier", super::trees::tree_ensemble_classifier),
 ];
 
-/// `x` as f32 (the ML ops take integer features too).
-fn as_f32(cx: &mut Ctx, x: Value) -> Result<Value> {
-    if cx.ty(x).dtype == DType::F32 { Ok(x) } else { cx.cast(x, DType::F32) }
-}
-
 /// The feature count of `[N, C]` input `x`.
 fn features(cx: &Ctx, n: &NodeRef, x: Value) -> Result<usize> {
     match cx.dims(x)[..] {
@@ -39,7 +34,7 @@ fn features(cx: &Ctx, n: &NodeRef, x: Value) -> Result<usize> {
 /// Scaler: `(x − offset) · scale`, one value for all features or one each.
 pub fn scaler(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
-    let x = as_f32(cx, x)?;
+    let x = cx.cast(x, DType::F32)?;
     let c = cx.dims(x).last().and_then(Dim::fixed).ok_or_else(|| n.err("Scaler needs a fixed last dim"))? as usize;
     let mut vec = |name: &str, default: f32| -> Result<Value> {
         let v = n.floats(name)?.unwrap_or_else(|| vec![default]);
@@ -56,7 +51,7 @@ pub fn scaler(cx: &mut Ctx, n: &NodeRef) -> Out {
 /// Normalizer: each row divided by its max |x|, L1 or L2 norm (at least 1e-30).
 pub fn normalizer(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
-    let x = as_f32(cx, x)?;
+    let x = cx.cast(x, DType::F32)?;
     features(cx, n, x)?;
     let a = cx.unary(UnaryOp::Abs, x)?;
     let norm = match n.string("norm")?.as_deref().unwrap_or("MAX") {
@@ -93,7 +88,7 @@ fn affine(cx: &mut Ctx, n: &NodeRef, x: Value, rows: usize, c: usize) -> Result<
 /// LinearRegressor: `x · Wᵀ + b` (post transform NONE).
 pub fn linear_regressor(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
-    let x = as_f32(cx, x)?;
+    let x = cx.cast(x, DType::F32)?;
     let c = features(cx, n, x)?;
     if n.string("post_transform")?.as_deref().unwrap_or("NONE") != "NONE" {
         return Err(n.unsupported("a post transform other than NONE"));
@@ -110,7 +105,7 @@ pub fn linear_regressor(cx: &mut Ctx, n: &NodeRef) -> Out {
 /// score (or, with one column, of a score above 0 — 0.5 after a transform).
 pub fn linear_classifier(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
-    let x = as_f32(cx, x)?;
+    let x = cx.cast(x, DType::F32)?;
     let c = features(cx, n, x)?;
     if n.has_attr("classlabels_strings") {
         return Err(n.unsupported("string class labels (smelt has no string tensors)"));

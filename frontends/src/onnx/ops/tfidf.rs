@@ -66,7 +66,7 @@ pub fn tfidf(cx: &mut Ctx, n: &NodeRef) -> Out {
         [b, l] => (b, l, false),
         _ => return Err(n.err(format!("the input must be [C] or [B, C], found {}", cx.ty(x)))),
     };
-    let x = if cx.ty(x).dtype == DType::I64 { x } else { cx.cast(x, DType::I64)? };
+    let x = cx.cast(x, DType::I64)?;
     let x = cx.reshape(x, &[Dim::Fixed(rows as u64), Dim::Fixed(len as u64)])?;
     // Counts of every pool n-gram in pool order: [B, id].
     let mut parts: Vec<(usize, Value)> = vec![];
@@ -86,7 +86,7 @@ pub fn tfidf(cx: &mut Ctx, n: &NodeRef) -> Out {
             for j in 0..k {
                 let s = (j * d) as i64;
                 let sl = cx.op(Op::Slice(Slice { starts: vec![s], ends: vec![s + p as i64], axes: Some(vec![1]), steps: None }), &[x])?;
-                cols.push(cx.reshape(sl, &[rows, p, 1, 1].map(|v| Dim::Fixed(v as u64)))?);
+                cols.push(cx.reshape_fixed(sl, &[rows, p, 1, 1])?);
             }
             let w = if k == 1 { cols[0] } else { cx.op(Op::Concat { axis: 3 }, &cols)? };
             let eq = cx.binary(BinaryOp::Equal, w, g)?;

@@ -119,7 +119,7 @@ fn ensemble(cx: &mut Ctx, n: &NodeRef, x: Value, k: usize, weights: &[(i64, i64,
             miss[ti * imax + s] = missing.get(i).is_some_and(|&v| v != 0);
         }
     }
-    let x = if cx.ty(x).dtype == DType::F32 { x } else { cx.cast(x, DType::F32)? };
+    let x = cx.cast(x, DType::F32)?;
     let fk = cx.konst(Tensor::i64(vec![t * imax], f).map_err(|e| n.err(e.to_string()))?);
     let g = cx.op(Op::Gather { axis: 1 }, &[x, fk])?;
     let g = cx.reshape(g, &[rows, Dim::Fixed(t as u64), Dim::Fixed(imax as u64)])?;
