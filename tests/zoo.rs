@@ -148,7 +148,7 @@ fn bad_requests_fail_and_write_nothing() {
         fails(smelt_in(&dir, &["zoo", "dqn_head", "--set", "features=16777216", "--set", "hidden=4096", "-o", "out"]));
     assert!(
         e.contains(
-            "error: dqn_head with these settings has 68719554578 parameters; `smelt zoo` draws at most 268435456"
+            "error: dqn_head with these settings has 68719554578 parameters; the zoo draws at most 268435456"
         ),
         "{e}"
     );

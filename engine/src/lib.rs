@@ -18,6 +18,9 @@
 //!   per-layer precision choice under an accuracy budget, and its report;
 //!   [`prune`]: magnitude pruning with the same budget and report (the sparse
 //!   kernels are chosen when the pruned model compiles).
+//! - [`bench::bench`]: times a model on seeded random inputs (wall and CPU
+//!   time, memory, each kernel's median), as `smelt bench` and Python's
+//!   `smelt.bench` report it.
 //! - [`Error`]: every failure rendered as the CLI prints it (file, line, column,
 //!   node), with an [`ErrorKind`] to branch on.
 //!
@@ -27,6 +30,7 @@
 //! [`ErrorKind::NotBuilt`], naming the feature.
 
 pub mod backend;
+pub mod bench;
 pub mod emit;
 pub mod error;
 pub mod flops;
@@ -37,6 +41,7 @@ mod options;
 pub mod prune;
 pub mod quantize;
 pub mod tune;
+pub mod zoo;
 
 #[cfg(feature = "wgsl")]
 pub use backend::Wgsl;

@@ -7,14 +7,10 @@
 //! first, so a failed command leaves nothing behind.
 
 use super::{reported, shown};
-use smelt::frontends::zoo::{self, ZooError};
+use smelt::frontends::zoo;
 use smelt::ir::{text, weights};
-use smelt::runtime::init::random_weights;
 use std::fmt::Write;
 use std::path::PathBuf;
-
-/// The most parameter elements `smelt zoo` draws (1 GiB of f32).
-const MAX_PARAMS: u64 = 1 << 28;
 
 /// What `zoo` was asked to do.
 #[derive(Debug)]
@@ -52,41 +48,16 @@ pub fn main(a: &ZooArgs) -> anyhow::Result<()> {
             _ => return reported(format!("error: --set `{s}` is not KEY=VALUE")),
         }
     }
-    let built = match zoo::build(name, &settings) {
-        Ok(b) => b,
-        Err(ZooError::Config(d)) => return reported(d.render(None)),
-        Err(e) => return reported(format!("error: {e}")),
-    };
-    let mut g = built.graph;
-
-    let count = g.params().iter().try_fold(0u64, |acc, &id| acc.checked_add(g.node(id).types[0].shape.numel()?));
-    match count {
-        Some(n) if n <= MAX_PARAMS => {}
-        _ => {
-            return reported(format!(
-                "error: {name} with these settings has {} parameters; `smelt zoo` draws at most {MAX_PARAMS}",
-                count.map_or("more than 2^64".to_string(), |n| n.to_string())
-            ));
-        }
-    }
-    let tensors = match random_weights(&g, a.seed) {
-        Ok(t) => t,
-        Err(m) => return reported(format!("error: {m}")),
-    };
-    let settings: Vec<String> = built.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    g.doc = vec![
-        format!("{name}: {}", built.about),
-        format!("settings: {}", if settings.is_empty() { "none".to_string() } else { settings.join(", ") }),
-        format!("written by `smelt zoo` with random weights (seed {})", a.seed),
-    ];
-    let model_text = text::print(&g);
+    let g = smelt::engine::zoo::build(name, &settings, a.seed).map_err(super::engine_err)?;
+    let model_text = text::print(&g.graph);
 
     if let Err(e) = std::fs::create_dir_all(&a.out) {
         return reported(format!("error: cannot create {}: {e}", shown(&a.out)));
     }
     let model = a.out.join(format!("{name}.smelt"));
     let wpath = weights::weights_path(&model);
-    if let Err(e) = weights::write_safetensors(&wpath, tensors.iter().map(|(k, v)| (k.as_str(), v))) {
+    let tensors = g.graph.weights();
+    if let Err(e) = weights::write_safetensors(&wpath, tensors.iter().map(|(k, v)| (k.as_str(), &**v))) {
         return reported(e.render(None));
     }
     if let Err(e) = weights::write_atomic(&model, model_text.as_bytes()) {
@@ -97,7 +68,7 @@ pub fn main(a: &ZooArgs) -> anyhow::Result<()> {
     println!(
         "wrote {} ({} nodes) and {} ({} params, {bytes} bytes)",
         shown(&model),
-        g.len(),
+        g.graph.len(),
         shown(&wpath),
         tensors.len()
     );
