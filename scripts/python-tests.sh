@@ -9,9 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/python-venv
-if ! "$venv/bin/python" -c "import maturin, pytest, onnx, onnxruntime, numpy, safetensors, matplotlib" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import maturin, pytest, onnx, onnxruntime, numpy, safetensors, matplotlib, ml_dtypes" 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet "maturin>=1.16,<2" pytest onnx onnxruntime numpy safetensors matplotlib
+    "$venv/bin/python" -m pip install --quiet "maturin>=1.16,<2" pytest onnx onnxruntime numpy safetensors matplotlib ml_dtypes
 fi
 rm -rf target/wheels
 "$venv/bin/maturin" build --profile dev --strip --auditwheel skip -m python/Cargo.toml --out target/wheels

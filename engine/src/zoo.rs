@@ -25,7 +25,7 @@ pub struct ZooModel {
 /// defaults) and random weights drawn from `seed`.
 pub fn build(name: &str, settings: &[(String, String)], seed: u64) -> Result<ZooModel> {
     let built = zoo::build(name, settings).map_err(|e| match e {
-        ZooError::Config(d) => Error::diags(ErrorKind::Model, d.0),
+        ZooError::Config(d) => Error::diags(ErrorKind::Options, d.0),
         e => Error::text(ErrorKind::Options, e.to_string()),
     })?;
     let mut g = built.graph;

@@ -11,7 +11,11 @@ Compile an ONNX or smelt model for a backend and run it on NumPy arrays::
 bytes of an ONNX model or an ``onnx.ModelProto``. `from_torch` exports a
 PyTorch module with ``torch.onnx.export`` first. `quantize`, `prune` and
 `optimize` give a `Transformed` model (``report``, ``save``, ``compile``), as
-the CLI's ``smelt quantize``, ``smelt prune`` and ``smelt opt``. Every error is a
+the CLI's ``smelt quantize``, ``smelt prune`` and ``smelt opt``; so do `zoo`
+(a built-in model with seeded random weights, ``smelt zoo``) and `import_onnx`
+(``smelt import``). `bench` times a model as ``smelt bench`` does, and
+``Model.save_library`` writes an ahead-of-time C library (``smelt compile
+--emit lib``). Every error is a
 `smelt.Error` (subclasses by kind) whose message is what the ``smelt`` CLI
 prints. The GIL is released while a model compiles and runs, and a compiled
 model may be used from several threads.
@@ -31,16 +35,24 @@ from ._smelt import (
     __version__,
 )
 from ._smelt import Transformed
+from ._smelt import bench as _bench
 from ._smelt import compile as _compile
+from ._smelt import import_onnx as _import_onnx
 from ._smelt import optimize as _optimize
 from ._smelt import prune as _prune
 from ._smelt import quantize as _quantize
+from ._smelt import zoo as _zoo
+from ._smelt import zoo_models
 
 __all__ = [
     "compile",
     "quantize",
     "prune",
     "optimize",
+    "zoo",
+    "zoo_models",
+    "import_onnx",
+    "bench",
     "from_torch",
     "Model",
     "Transformed",
@@ -55,8 +67,8 @@ __all__ = [
 ]
 
 
-def compile(model, backend="cranelift", opt_level=2, threads=1, schedule=None, tuning=None):
-    """Compile `model` for `backend`; returns a `Model`.
+def compile(model, backend="cranelift", opt_level=2, threads=1, schedule=None, tuning=None, dims=None):
+    """Compile `model` for `backend`; returns a `Model` (as ``smelt run`` compiles).
 
     model:     a path (``.onnx``, or ``.smelt`` with weights in the
                ``.safetensors`` beside it), ONNX bytes, or an ``onnx.ModelProto``.
@@ -72,12 +84,86 @@ def compile(model, backend="cranelift", opt_level=2, threads=1, schedule=None, t
                this CPU, backend and thread count sets the tuned convs' and
                matmuls' schedules. A file that cannot be used (corrupt, from
                another CPU or smelt) is a ``UserWarning`` and changes nothing.
+    dims:      sizes of an ONNX model's symbolic dims by name (``{"N": 1,
+               "H": 224}``), fixed at import, as the CLI's ``--dim``: for
+               models whose dims cannot stay symbolic. Without it symbolic
+               dims are sized by each run's inputs.
 
     ``Model.run(feeds)`` takes a dict of NumPy arrays by input name (or a list
     in the order of ``Model.inputs``) and returns a dict of NumPy arrays.
     """
-    return _compile(_model_arg(model), backend=backend, opt_level=int(opt_level), threads=int(threads),
-                    schedule=schedule, tuning=None if tuning is None else os.fspath(tuning))
+    with _onnx_source(model, dims) as m:
+        return _compile(m, backend=backend, opt_level=int(opt_level), threads=int(threads), schedule=schedule,
+                        tuning=None if tuning is None else os.fspath(tuning), dims=_dims(dims))
+
+
+def zoo(name, seed=0, **settings):
+    """A built-in model with seeded random weights (as ``smelt zoo NAME --set
+    KEY=VALUE``); returns a `Transformed` (``compile``, ``save``, ``text``;
+    ``report`` holds the settings it was built with).
+
+    ``zoo_models()`` lists the models, what they are, and their settings with
+    defaults and help, e.g. ``smelt.zoo("resnet", depth=18, image=64)``.
+    """
+    return _zoo(name, settings=settings, seed=int(seed))
+
+
+def import_onnx(model, dims=None, name=None):
+    """An ONNX model imported as a smelt graph, as ``smelt import``: returns a
+    `Transformed` whose ``save(out)`` writes ``out.smelt`` and
+    ``out.safetensors`` and ``text()`` prints it. `dims` fixes symbolic dims
+    by name; `name` names the graph (default: the file's stem)."""
+    with _onnx_source(model, dims) as m:
+        return _import_onnx(m, dims=_dims(dims), name=name)
+
+
+def bench(model, backend="cranelift", opt_level=2, threads=1, runs=10, warmup=3, seed=0, dims=None, schedule=None,
+          tuning=None, profile=False):
+    """Time `model` as ``smelt bench`` does; returns a dict.
+
+    The model is optimized, compiled and planned for seeded random inputs
+    (symbolic dims sized by `dims`, the rest 1), run `warmup` times, then
+    `runs` times. The dict holds ``median_ms``, ``min_ms``, ``mean_ms``,
+    ``times_ms``, ``cpu_ms`` (the process's CPU time per run), ``optimize_ms``,
+    ``compile_ms``, ``nodes_before``/``nodes_after``, ``peak_rss_bytes`` and,
+    on the CPU backends, ``arena_bytes`` and ``constant_bytes``; with
+    `profile`, ``profile``: each kernel call's median over `runs` more runs.
+    """
+    with _onnx_source(model, dims) as m:
+        return _bench(m, backend=backend, opt_level=int(opt_level), threads=int(threads), runs=int(runs),
+                      warmup=int(warmup), seed=int(seed), dims=_dims(dims), schedule=schedule,
+                      tuning=None if tuning is None else os.fspath(tuning), profile=bool(profile))
+
+
+def _dims(dims):
+    if dims is None:
+        return None
+    if not hasattr(dims, "items"):
+        raise OptionsError("error: dims is a dict of sizes by symbol name, e.g. {\"N\": 4}")
+    return [(str(k), int(v)) for k, v in dims.items()]
+
+
+class _onnx_source:
+    """The model argument, with ONNX bytes given with `dims` written to a
+    temporary file (dims are fixed when a file is imported)."""
+
+    def __init__(self, model, dims):
+        self.model = _model_arg(model)
+        self.dir = None
+        if dims and isinstance(self.model, bytes):
+            self.dir = tempfile.TemporaryDirectory()
+            path = os.path.join(self.dir.name, "model.onnx")
+            with open(path, "wb") as f:
+                f.write(self.model)
+            self.model = path
+
+    def __enter__(self):
+        return self.model
+
+    def __exit__(self, *exc):
+        if self.dir is not None:
+            self.dir.cleanup()
+        return False
 
 
 def _model_arg(model):

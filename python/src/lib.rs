@@ -22,6 +22,7 @@ use smelt_engine::{BackendKind, CompiledModel, ErrorKind, OptLevel, Options, Sou
 use smelt_ir::{DType, Data, Dim, Tensor, TensorType};
 use std::path::PathBuf;
 
+mod tools;
 mod transform;
 
 create_exception!(_smelt, Error, PyException, "Every error smelt raises; the message is what the CLI prints.");
@@ -105,17 +106,29 @@ fn tensor(name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Tensor> {
         take!(bool, Bool)
     } else if dt.is_equiv_to(&numpy::dtype::<half::f16>(py)) {
         take!(half::f16, F16)
+    } else if is_bfloat16(dt.as_any()) {
+        take!(half::bf16, BF16)
     } else {
         let found = dt.str().map(|s| s.to_string()).unwrap_or_default();
         return Err(InputError::new_err(format!(
-            "error: input `{name}` has NumPy dtype {found}, which smelt does not take (float32, float16, int64, int32, int8, uint8, bool); convert it, e.g. x.astype(np.float32)"
+            "error: input `{name}` has NumPy dtype {found}, which smelt does not take (float32, float16, bfloat16 from ml_dtypes, int64, int32, int8, uint8, bool); convert it, e.g. x.astype(np.float32)"
         )));
     };
     Tensor::new(shape, data).map_err(|e| InputError::new_err(format!("error: input `{name}`: {e}")))
 }
 
+/// Whether a NumPy dtype is `bfloat16` (NumPy has none: ml_dtypes' is the one
+/// JAX, TensorFlow and ONNX's reference use; rust-numpy maps `half::bf16` to it).
+fn is_bfloat16(dt: &Bound<'_, PyAny>) -> bool {
+    dt.getattr("name").and_then(|n| n.extract::<String>()).is_ok_and(|n| n == "bfloat16")
+}
+
 /// A smelt tensor as a NumPy array: its buffer becomes the array's.
 fn array(py: Python<'_>, t: Tensor) -> PyResult<Bound<'_, PyAny>> {
+    if t.dtype() == DType::BF16 && py.import("ml_dtypes").is_err() {
+        // rust-numpy finds the bfloat16 dtype by name, which ml_dtypes registers.
+        return Err(Error::new_err("error: a bfloat16 output needs the ml_dtypes package (`pip install ml_dtypes`), whose dtype NumPy arrays of bfloat16 use"));
+    }
     let shape = t.shape().to_vec();
     macro_rules! give {
         ($v:expr) => {
@@ -197,6 +210,42 @@ impl Model {
         Ok(p.kernels.into_iter().map(|k| (k.kernel, k.node, k.seconds * 1e3)).collect())
     }
 
+    /// Writes the model as an ahead-of-time C library into `dir` (as `smelt
+    /// compile --emit lib`): `lib<model>.so`, `lib<model>.a`, `<model>.h`,
+    /// `<model>.weights` and their sources, built with the C compiler `cc`
+    /// (default `$CC`, else `cc`). AOT code has fixed shapes: `dims` sizes the
+    /// symbolic dims (the rest 1). Native backends only (cranelift, llvm).
+    /// Returns the paths written.
+    #[pyo3(signature = (dir, dims = None, cc = None))]
+    fn save_library(&self, py: Python<'_>, dir: PathBuf, dims: Option<std::collections::BTreeMap<String, u64>>, cc: Option<String>) -> PyResult<Vec<String>> {
+        let kind = self.inner.options().backend;
+        if !matches!(kind, BackendKind::Cranelift | BackendKind::Llvm) {
+            return Err(OptionsError::new_err(format!(
+                "error: save_library writes native code: compile with backend=\"cranelift\" or \"llvm\", not {}",
+                kind.name()
+            )));
+        }
+        let model = self.inner.model();
+        let dims: Vec<(String, u64)> = dims.unwrap_or_default().into_iter().collect();
+        let bindings = model.bindings(&dims).map_err(raise)?;
+        let cc = cc.or_else(|| std::env::var("CC").ok()).unwrap_or_else(|| "cc".into());
+        py.detach(|| {
+            let lib = match model.emit(smelt_engine::Emit::Lib, &bindings)? {
+                smelt_engine::Emitted::Library(lib) => lib,
+                _ => return Err(smelt_engine::Error::text(ErrorKind::Internal, "emitting a library gave no library")),
+            };
+            let n = lib.name.clone();
+            smelt_engine::write_library(&lib, &dir, &cc)?;
+            Ok::<_, smelt_engine::Error>(
+                [format!("lib{n}.so"), format!("lib{n}.a"), format!("{n}.h"), format!("{n}.weights")]
+                    .iter()
+                    .map(|f| dir.join(f).display().to_string())
+                    .collect(),
+            )
+        })
+        .map_err(raise)
+    }
+
     /// Milliseconds the optimization and the compilation took.
     fn timings(&self) -> (f64, f64) {
         let t = self.inner.timings();
@@ -205,6 +254,21 @@ impl Model {
 
     fn __repr__(&self) -> String {
         format!("<smelt.Model on {}: {} inputs, {} outputs>", self.backend, self.inner.inputs().len(), self.inner.outputs().len())
+    }
+}
+
+/// The model argument with `dims` (sizes of symbolic dims by name): an ONNX
+/// path is imported with them fixed (as the CLI's `--dim`); for the other
+/// sources they are returned, to bind at run or emission time. (`smelt/__init__.py`
+/// writes ONNX bytes given with dims to a temporary file first.)
+fn source_with_dims(model: &Bound<'_, PyAny>, dims: Option<Vec<(String, u64)>>) -> PyResult<(Source, Vec<(String, u64)>)> {
+    let source = source_of(model)?;
+    match (source, dims) {
+        (Source::Path(path), Some(dims)) if smelt_engine::load::is_onnx(&path) && !dims.is_empty() => Ok((
+            Source::PinnedOnnx { path, input_shapes: Default::default(), dims: dims.into_iter().collect(), values: Default::default() },
+            vec![],
+        )),
+        (source, dims) => Ok((source, dims.unwrap_or_default())),
     }
 }
 
@@ -284,11 +348,27 @@ fn tuning_from(py: Python<'_>, path: &std::path::Path, backend: BackendKind, thr
     Ok(tuning)
 }
 
+/// Engine options from the keyword arguments `compile` and `bench` share.
+fn compile_options(py: Python<'_>, backend: &str, opt_level: u8, threads: usize, schedule: Option<&str>, tuning: Option<&std::path::Path>) -> PyResult<Options> {
+    let mut options = Options { opt_level: level(opt_level)?, ..options(backend, threads)? };
+    if let Some(s) = schedule {
+        options.schedule = smelt_engine::ScheduleOptions::parse(s).map_err(|e| OptionsError::new_err(format!("error: {e}")))?;
+    }
+    if let Some(path) = tuning
+        && matches!(options.backend, BackendKind::Cranelift | BackendKind::Llvm)
+    {
+        options.schedule.tuning = tuning_from(py, path, options.backend, threads)?.map(std::sync::Arc::new);
+    }
+    Ok(options)
+}
+
 /// Compiles `model` (a path, or ONNX bytes) for `backend` at `opt_level` with
-/// `threads` threads, with `schedule` switches (`KEY=VALUE,...`) and the
-/// `tuning` file's entry for this machine.
+/// `threads` threads, with `schedule` switches (`KEY=VALUE,...`), the
+/// `tuning` file's entry for this machine, and an ONNX model's symbolic dims
+/// fixed by `dims`.
 #[pyfunction]
-#[pyo3(signature = (model, backend = "cranelift", opt_level = 2, threads = 1, schedule = None, tuning = None))]
+#[pyo3(signature = (model, backend = "cranelift", opt_level = 2, threads = 1, schedule = None, tuning = None, dims = None))]
+#[allow(clippy::too_many_arguments)]
 fn compile(
     py: Python<'_>,
     model: &Bound<'_, PyAny>,
@@ -297,17 +377,11 @@ fn compile(
     threads: usize,
     schedule: Option<&str>,
     tuning: Option<PathBuf>,
+    dims: Option<Vec<(String, u64)>>,
 ) -> PyResult<Model> {
-    let mut options = Options { opt_level: level(opt_level)?, ..options(backend, threads)? };
-    if let Some(s) = schedule {
-        options.schedule = smelt_engine::ScheduleOptions::parse(s).map_err(|e| OptionsError::new_err(format!("error: {e}")))?;
-    }
-    if let Some(path) = &tuning
-        && matches!(options.backend, BackendKind::Cranelift | BackendKind::Llvm)
-    {
-        options.schedule.tuning = tuning_from(py, path, options.backend, threads)?.map(std::sync::Arc::new);
-    }
-    compile_with(py, source_of(model)?, options)
+    let options = compile_options(py, backend, opt_level, threads, schedule, tuning.as_deref())?;
+    let (source, _) = source_with_dims(model, dims)?;
+    compile_with(py, source, options)
 }
 
 #[pymodule]
@@ -317,6 +391,10 @@ fn _smelt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(transform::quantize, m)?)?;
     m.add_function(wrap_pyfunction!(transform::prune, m)?)?;
     m.add_function(wrap_pyfunction!(transform::optimize, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::zoo, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::zoo_models, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::import_onnx, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::bench, m)?)?;
     m.add_class::<Model>()?;
     m.add_class::<transform::Transformed>()?;
     m.add("Error", py.get_type::<Error>())?;

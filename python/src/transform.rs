@@ -1,4 +1,5 @@
-//! Model-to-model steps from Python: `quantize`, `prune` and `optimize`, each
+//! Model-to-model steps from Python: `quantize`, `prune` and `optimize` (and
+//! `zoo` and `import_onnx`, `tools.rs`), each
 //! giving a `Transformed` model (its graph and the step's report as JSON) that
 //! can be saved as `.smelt` + `.safetensors` or compiled, as the CLI's
 //! `smelt quantize`, `smelt prune` and `smelt opt` do.
@@ -16,8 +17,8 @@ use std::path::PathBuf;
 #[derive(Debug)]
 #[pyclass(frozen, module = "smelt._smelt")]
 pub struct Transformed {
-    graph: Graph,
-    report: String,
+    pub(crate) graph: Graph,
+    pub(crate) report: String,
 }
 
 #[pymethods]

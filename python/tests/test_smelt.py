@@ -280,3 +280,126 @@ def test_prune_save_and_reload(tmp_path):
         smelt.prune(mlp_model(), 1.0)
     with pytest.raises(smelt.OptionsError, match="pattern"):
         smelt.prune(mlp_model(), 0.5, pattern="nm:4:2")
+
+
+def test_zoo_models_and_zoo(tmp_path):
+    models = smelt.zoo_models()
+    assert {"resnet18", "dqn", "transformer_encoder", "wavenet_step"} <= set(models)
+    assert models["dqn"]["settings"]["size"]["default"] == "84" and models["dqn"]["settings"]["size"]["help"]
+    z = smelt.zoo("dqn", seed=3, size=36, dueling=True)
+    assert z.report["settings"]["size"] == "36" and z.report["settings"]["dueling"] == "true" and z.report["seed"] == 3
+    assert "settings: " in z.text() and "dueling=true" in z.text()
+    x = np.random.default_rng(2).standard_normal((3, 4, 36, 36)).astype(np.float32)
+    want = z.compile(backend="interp").run({"observation": x})["q"]
+    assert want.shape == (3, 18)
+    for b in backends()[1:]:
+        np.testing.assert_allclose(z.compile(backend=b).run({"observation": x})["q"], want, rtol=1e-4, atol=1e-4)
+    # The seed decides the weights; the saved model is the same model.
+    other = smelt.zoo("dqn", seed=4, size=36, dueling=True).compile(backend="interp").run({"observation": x})["q"]
+    assert not np.allclose(other, want)
+    m, w = z.save(tmp_path / "dqn")
+    assert os.path.exists(m) and os.path.exists(w)
+    np.testing.assert_array_equal(smelt.compile(m, backend="interp").run({"observation": x})["q"], want)
+    with pytest.raises(smelt.OptionsError, match="has no key `batch`"):
+        smelt.zoo("dqn", batch=2)
+    with pytest.raises(smelt.OptionsError, match="unknown model `nope`"):
+        smelt.zoo("nope")
+    with pytest.raises(smelt.OptionsError, match="draws at most"):
+        smelt.zoo("dqn_head", features=1 << 24, hidden=4096)
+    with pytest.raises(smelt.OptionsError, match="must divide"):
+        smelt.zoo("transformer_encoder", heads=3)
+
+
+def test_import_onnx_saves_what_onnx_runtime_computes(tmp_path):
+    m = mlp_model()
+    x = np.random.default_rng(5).standard_normal((4, 13)).astype(np.float32)
+    (want,) = ort_run(m, {"x": x})
+    path = tmp_path / "mlp.onnx"
+    onnx.save(m, path)
+    for src in [m, str(path)]:
+        t = smelt.import_onnx(src, name="net")
+        assert "graph net(" in t.text() and "N" in t.text()
+        saved, _ = t.save(tmp_path / "net")
+        np.testing.assert_allclose(smelt.compile(saved).run({"x": x})["y"], want, rtol=1e-5, atol=1e-5)
+    # dims fix symbolic dims at import (bytes go through a temporary file).
+    for src in [m, str(path)]:
+        t = smelt.import_onnx(src, dims={"N": 4})
+        assert "x: f32[4, 13]" in t.text()
+        c = smelt.compile(src, dims={"N": 4})
+        assert c.inputs == [("x", "float32", [4, 13])]
+        np.testing.assert_allclose(c.run({"x": x})["y"], want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(smelt.ModelError, match="import_onnx takes an .onnx file"):
+        smelt.import_onnx(os.path.join(ROOT, "examples", "mlp.smelt"))
+    with pytest.raises(smelt.OptionsError, match="not a model name"):
+        smelt.import_onnx(m, name="a/b")
+    with pytest.raises(smelt.OptionsError, match="dims is a dict"):
+        smelt.compile(m, dims=[4])
+
+
+def test_bench_reports_times_and_memory():
+    example = os.path.join(ROOT, "examples", "mlp.smelt")
+    r = smelt.bench(example, runs=4, warmup=1)
+    assert r["runs"] == 4 and len(r["times_ms"]) == 4 and len(r["cpu_ms"]) == 4
+    assert r["min_ms"] <= r["median_ms"] and r["min_ms"] > 0 and r["compile_ms"] > 0
+    assert r["backend"] == "cranelift" and r["opt_level"] == "O2" and r["nodes_after"] <= r["nodes_before"]
+    assert r["arena_bytes"] >= 0 and r["constant_bytes"] > 0 and r["peak_rss_bytes"] > 0
+    assert "profile" not in r
+    p = smelt.bench(mlp_model(), backend="llvm" if "llvm" in backends() else "cranelift", runs=3, dims={"N": 8}, profile=True)
+    assert len(p["profile"]) >= 1 and all(k["median_ms"] >= 0 for k in p["profile"])
+    i = smelt.bench(example, backend="interp", runs=2)
+    assert i["compile_ms"] is None and "arena_bytes" not in i
+    with pytest.raises(smelt.OptionsError, match="runs must be at least 1"):
+        smelt.bench(example, runs=0)
+    with pytest.raises(smelt.OptionsError, match="not the interpreter"):
+        smelt.bench(example, backend="interp", profile=True)
+    with pytest.raises(smelt.OptionsError, match="no symbol `Q`"):
+        smelt.bench(example, dims={"Q": 2})
+
+
+def test_save_library_runs_from_c_as_the_model_does(tmp_path):
+    """The AOT library, loaded with ctypes, computes what Model.run does."""
+    import ctypes
+
+    m = mlp_model()
+    x = np.random.default_rng(6).standard_normal((3, 13)).astype(np.float32)
+    for backend in [b for b in backends() if b in ("cranelift", "llvm")]:
+        model = smelt.compile(m, backend=backend)
+        want = model.run({"x": x})["y"]
+        d = tmp_path / backend
+        files = model.save_library(d, dims={"N": 3})
+        # ONNX bytes or a ModelProto make a graph named `model`.
+        assert [os.path.basename(f) for f in files] == ["libmodel.so", "libmodel.a", "model.h", "model.weights"]
+        assert "x: f32[3, 13]" in (d / "model.h").read_text()
+        lib = ctypes.CDLL(str(d / "libmodel.so"))
+        lib.smelt_model_init.restype = ctypes.c_void_p
+        lib.smelt_model_init.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+        lib.smelt_model_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        lib.smelt_model_free.argtypes = [ctypes.c_void_p]
+        err = ctypes.create_string_buffer(256)
+        inst = lib.smelt_model_init(str(d / "model.weights").encode(), err, 256)
+        assert inst, err.value
+        y = np.zeros((3, 5), np.float32)
+        ins = (ctypes.c_void_p * 1)(x.ctypes.data)
+        outs = (ctypes.c_void_p * 1)(y.ctypes.data)
+        assert lib.smelt_model_run(inst, ins, outs) == 0
+        lib.smelt_model_free(inst)
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(smelt.OptionsError, match="writes native code"):
+        smelt.compile(m, backend="interp").save_library(tmp_path / "no")
+    assert not (tmp_path / "no").exists()
+    with pytest.raises(smelt.OptionsError, match="no symbol `Q`"):
+        smelt.compile(m).save_library(tmp_path / "no", dims={"Q": 1})
+    with pytest.raises(smelt.Error, match="nonexistent-cc"):
+        smelt.compile(m).save_library(tmp_path / "cc", cc="nonexistent-cc")
+
+
+def test_bfloat16_arrays_from_ml_dtypes(tmp_path):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    path = tmp_path / "bf.smelt"
+    path.write_text("graph bf(x: bf16[5]) -> (y, z) {\n  y = cast(x) {to = f32}\n  z = add(x, x)\n}\n")
+    x = np.array([1.5, -2.0, 0.1, 1e38, -0.0], dtype=ml_dtypes.bfloat16)
+    for b in ["interp", "cranelift"] + [b for b in backends() if b == "llvm"]:
+        out = smelt.compile(str(path), backend=b).run({"x": x})
+        assert out["y"].dtype == np.float32 and out["z"].dtype == ml_dtypes.bfloat16
+        np.testing.assert_array_equal(out["y"], x.astype(np.float32))
+        np.testing.assert_array_equal(out["z"], (x.astype(np.float32) * 2).astype(ml_dtypes.bfloat16))
