@@ -728,6 +728,12 @@ fn cumprod_compress_and_tensor_scatter_on_every_backend() {
 fn bad_attributes_are_import_errors() {
     use smelt::frontends::onnx::proto::{NodeProto, TensorProto};
     let k = |name: &str, shape: Vec<usize>, v: Vec<i64>| to_proto(&Tensor::i64(shape, v).unwrap(), name);
+    let f = |name: &str, shape: Vec<usize>| to_proto(&Tensor::f32(shape.clone(), vec![0.5; shape.iter().product()]).unwrap(), name);
+    let dq_lstm = || {
+        let mut nd = node_with("DynamicQuantizeLSTM", "q", &["x", "w", "r", "", "", "", "", "", "ws", "wz", "rs", "rz"], &["y"], vec![int_attr("hidden_size", 1)]);
+        nd.domain = Some("com.microsoft".into());
+        nd
+    };
     // (what, node, initializers, dims of input x, words the error must hold)
     type Case<'a> = (&'a str, NodeProto, Vec<TensorProto>, &'a [&'a str], &'a str);
     let cases: Vec<Case> = vec![
@@ -759,6 +765,7 @@ fn bad_attributes_are_import_errors() {
             &["1", "1", "2", "4"],
             "even",
         ),
+        ("dq-lstm scales", dq_lstm(), vec![k("w", vec![1, 2, 4], vec![1; 8]), k("r", vec![1, 1, 4], vec![1; 4]), f("ws", vec![3]), k("wz", vec![], vec![0]), f("rs", vec![]), k("rz", vec![], vec![0])], &["2", "1", "2"], "expected 1 (per direction) or 4 (per row)"),
     ];
     for (what, nd, inits, dims, says) in cases {
         let name = format!("`{}`", nd.name.clone().unwrap_or_default());

@@ -16,7 +16,7 @@ use smelt_ir::ops::{Moe, MoeStrategy};
 use smelt_ir::{DType, Dim, Op, Tensor, UnaryOp, Value};
 
 /// The importers of the `com.microsoft` domain.
-pub(crate) const MS_IMPORTERS: &[(&str, super::Importer)] = &[("MoE", moe)];
+pub(crate) const MS_IMPORTERS: &[(&str, super::Importer)] = &[("MoE", moe), ("DynamicQuantizeLSTM", super::rnn::dynamic_quantize_lstm)];
 
 fn moe(cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     n.only_outputs(1, "MoE")?;

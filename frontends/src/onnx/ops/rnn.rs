@@ -3,6 +3,7 @@
 //! seventh input; `layout = 1` by
 //! transposes; a missing bias becomes zeros). RNN, which smelt lacks, is unrolled
 //! over its (fixed) time steps: `h_t = f(x_t·Wᵀ + h_{t−1}·Rᵀ + Wb + Rb)`.
+//! com.microsoft DynamicQuantizeLSTM is an LSTM over its dequantized weights.
 
 use super::super::ctx::Ctx;
 use super::super::error::Result;
@@ -67,9 +68,64 @@ fn from_seq_major(cx: &mut Ctx, n: &NodeRef, outs: Vec<Value>) -> Out {
 }
 
 pub fn lstm_gru(cx: &mut Ctx, n: &NodeRef) -> Out {
-    let lstm = n.op_type() == "LSTM";
-    let x = cx.input(n, 0)?;
     let (w, r) = (cx.input(n, 1)?, cx.input(n, 2)?);
+    lstm_gru_with(cx, n, w, r)
+}
+
+/// com.microsoft's DynamicQuantizeLSTM (ONNX Runtime's `quantize_dynamic` of an
+/// LSTM): W `[D, I, 4H]` and R `[D, H, 4H]` in int8 or uint8 with scales and zero
+/// points per direction (`[D]`) or per gate row (`[D, 4H]`), inputs 8–11; the
+/// rest as LSTM. Imported as an LSTM over the dequantized, transposed weights
+/// (computed at import): ONNX Runtime also quantizes the activations at each
+/// step, so its outputs differ from these by that rounding.
+pub fn dynamic_quantize_lstm(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let mut wr = Vec::new();
+    for (i, what) in [(1, "W"), (2, "R")] {
+        let q = cx.need_tensor(n, i, &format!("the quantized weights {what}"))?;
+        let scale = cx.need_floats(n, 6 + 2 * i, &format!("{what}'s scale"))?;
+        let zp = cx.need_ints(n, 7 + 2 * i, &format!("{what}'s zero point"))?;
+        let (d, k, g) = match q.shape() {
+            &[d, k, g] if d > 0 && g > 0 => (d, k, g),
+            s => return Err(n.err(format!("{what} is {s:?}, expected [directions, inputs, 4·hidden]"))),
+        };
+        let per = |v: usize, name: &str| -> Result<()> {
+            if v == d || v == d * g {
+                Ok(())
+            } else {
+                Err(n.err(format!("{what}'s {name} has {v} values: expected {d} (per direction) or {} (per row)", d * g)))
+            }
+        };
+        per(scale.len(), "scale")?;
+        per(zp.len(), "zero point")?;
+        let at = |v: &[f32], dd: usize, gg: usize| if v.len() == d { v[dd] } else { v[dd * g + gg] };
+        let zps: Vec<f32> = zp.iter().map(|&z| z as f32).collect();
+        let vals: Vec<f32> = match q.data() {
+            smelt_ir::Data::I8(v) => v.iter().map(|&x| x as f32).collect(),
+            smelt_ir::Data::U8(v) => v.iter().map(|&x| x as f32).collect(),
+            _ => return Err(n.err(format!("{what} is {}, expected int8 or uint8", q.dtype()))),
+        };
+        // [D, K, G] quantized → [D, G, K] float, as LSTM's W and R.
+        let mut out = vec![0f32; d * g * k];
+        for dd in 0..d {
+            for kk in 0..k {
+                for gg in 0..g {
+                    out[(dd * g + gg) * k + kk] = (vals[(dd * k + kk) * g + gg] - at(&zps, dd, gg)) * at(&scale, dd, gg);
+                }
+            }
+        }
+        let t = Tensor::new(vec![d, g, k], smelt_ir::Data::F32(out)).map_err(|e| n.err(e.to_string()))?;
+        // A param, as an initializer would be (the e-graph hashes inline
+        // constants by value).
+        let name = format!("{}.dequantized", n.input_name(i).unwrap_or_default());
+        cx.add_initializer(&name, t);
+        wr.push(cx.value_of(&name)?);
+    }
+    lstm_gru_with(cx, n, wr[0], wr[1])
+}
+
+fn lstm_gru_with(cx: &mut Ctx, n: &NodeRef, w: Value, r: Value) -> Out {
+    let lstm = n.op_type() != "GRU";
+    let x = cx.input(n, 0)?;
     let dir = direction(n)?;
     let d = dir.count();
     let defaults: &[&str] = if lstm { &["Sigmoid", "Tanh", "Tanh"] } else { &["Sigmoid", "Tanh"] };
