@@ -1395,6 +1395,16 @@ def cases_shape():
     x = rn(rng_for("expand_shorter_shape"), 2, 1, 7)
     one("expand_shorter_shape", "expand", x, "y = expand(x) {shape = [5, 1]}", np.broadcast_to(x, (2, 5, 7)))
 
+    # nonzero: numpy's nonzero stacked (row-major indices; NaN counts), with zeros
+    # among integer values, a bool input of rank 3 and an input with none.
+    x = rint_vals(rng_for("nonzero_f32"), -2, 2, 4, 7)
+    x[1, 3] = np.nan
+    emit("nonzero_f32", "nonzero", {"x": x}, ["y = nonzero(x) {count = K}"], {"y": np.array(np.nonzero(x), np.int64)}, tol=EXACT, special=True)
+    b = rng_for("nonzero_bool_3d").random((3, 2, 5)) > 0.6
+    emit("nonzero_bool_3d", "nonzero", {"x": b}, ["y = nonzero(x) {count = K}"], {"y": np.array(np.nonzero(b), np.int64)}, tol=EXACT)
+    z = np.zeros((2, 3), np.int64)
+    emit("nonzero_none", "nonzero", {"x": z}, ["y = nonzero(x) {count = K}"], {"y": np.zeros((2, 0), np.int64)}, tol=EXACT)
+
 
 # ----------------------------------------------------------------------------------
 # recurrent

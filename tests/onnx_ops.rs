@@ -990,3 +990,55 @@ fn sklearn_pipelines_match_onnx_runtime_on_every_backend() {
         }
     }
 }
+
+/// Output sizes the data decides: NonZero, Compress with a condition computed
+/// at run time and GatherND at NonZero's indices (boolean-mask indexing as
+/// PyTorch exports it), then compiled work on the result — on every backend
+/// (stages cut at `nonzero`), against values computed here, for inputs that
+/// keep some, none and all of the elements.
+#[test]
+fn data_dependent_sizes_on_every_backend() {
+    let nodes = vec![
+        node("Greater", "pos", &["x", "zero"], &["m"]),
+        node("NonZero", "nz", &["m"], &["idx"]),
+        node("Transpose", "t", &["idx"], &["idx_t"]),
+        node("GatherND", "picked", &["x", "idx_t"], &["p"]),
+        node("Mul", "sq", &["p", "p"], &["y"]),
+        node_with("ReduceSum", "rowsum", &["x", "ax1"], &["rs"], vec![int_attr("keepdims", 0)]),
+        node("Greater", "rowpos", &["rs", "zero"], &["keep"]),
+        node_with("Compress", "rows", &["x", "keep"], &["c"], vec![int_attr("axis", 0)]),
+    ];
+    let zero = to_proto(&Tensor::f32(vec![], vec![0.0]).unwrap(), "zero");
+    let ax1 = to_proto(&Tensor::i64(vec![1], vec![1]).unwrap(), "ax1");
+    // GatherND computes flat offsets from the data's sizes: they are fixed (as
+    // `smelt run --inputs` fixes them from the tensors).
+    let bytes = |n: usize| {
+        model(
+            17,
+            nodes.clone(),
+            vec![vi("x", &[&n.to_string(), "3"])],
+            vec![vi("y", &["K"]), vi("c", &["R", "3"]), onnx_support::vi_typed("idx", &["2", "K"], 7)],
+            vec![zero.clone(), ax1.clone()],
+        )
+    };
+    for (what, n, x) in [
+        ("some", 5usize, (0..15).map(|i| wobble(i, 3)).collect::<Vec<f32>>()),
+        ("none", 4, vec![-1.0; 12]),
+        ("all", 2, vec![0.5; 6]),
+    ] {
+        let inputs = tensors(vec![("x", Tensor::f32(vec![n, 3], x.clone()).unwrap())]);
+        let pos: Vec<usize> = (0..x.len()).filter(|&i| x[i] > 0.0).collect();
+        let want_y: Vec<f32> = pos.iter().map(|&i| x[i] * x[i]).collect();
+        let mut want_idx: Vec<i64> = pos.iter().map(|&i| (i / 3) as i64).collect();
+        want_idx.extend(pos.iter().map(|&i| (i % 3) as i64));
+        let rows: Vec<usize> = (0..n).filter(|&r| x[3 * r..3 * r + 3].iter().sum::<f32>() > 0.0).collect();
+        let want_c: Vec<f32> = rows.iter().flat_map(|&r| x[3 * r..3 * r + 3].to_vec()).collect();
+        for (b, out) in on_every_backend(&bytes(n), &inputs) {
+            assert_eq!(out["y"].shape(), [pos.len()], "{b:?} {what}");
+            assert_eq!(out["y"].to_f32(), want_y, "{b:?} {what}");
+            assert_eq!(out["idx"].to_i64(), want_idx, "{b:?} {what}");
+            assert_eq!(out["c"].shape(), [rows.len(), 3], "{b:?} {what}");
+            assert_eq!(out["c"].to_f32(), want_c, "{b:?} {what}");
+        }
+    }
+}

@@ -81,6 +81,11 @@ fn every_suite_shader_validates_with_naga() {
     all.extend(cases_quant::quant());
     for c in &all {
         let mut g = parse(&c.src).unwrap_or_else(|e| panic!("{}: {e:?}", c.name));
+        // Graphs with `nonzero` run as stages cut at it (the engine's
+        // numerical suite runs them on WGSL); the lowering takes no such graph.
+        if g.node_ids().any(|i| g.node(i).op.is_data_dependent()) {
+            continue;
+        }
         for (k, w) in &c.weights {
             g.set_weight(k.clone(), w.clone());
         }
@@ -94,6 +99,9 @@ fn every_suite_shader_validates_with_naga() {
     for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
         let case = line.split_whitespace().next().unwrap_or_default();
         let g = load_model(&dir.join(format!("{case}.smelt"))).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        if g.node_ids().any(|i| g.node(i).op.is_data_dependent()) {
+            continue;
+        }
         let b: Bindings = g.inputs().iter().flat_map(|&i| g.node(i).types[0].shape.symbols()).map(|s| (s.to_string(), 3)).collect();
         let g = g.bind(&b).unwrap_or_else(|e| panic!("{case}: {e:?}"));
         match validate_graph(case, &g) {

@@ -164,6 +164,9 @@ impl Backend for Native {
     }
 
     fn compile(&self, g: &Graph) -> Result<Box<dyn Executable>> {
+        if crate::staged::needed(g) {
+            return crate::staged::compile(g, &|s| self.compile(s));
+        }
         let m = exec::compile(g, &self.exec_options()).map_err(|e| error::exec(g, e))?;
         Ok(Box::new(NativeExe(m)))
     }
@@ -223,6 +226,9 @@ impl Backend for Wgsl {
     }
 
     fn compile(&self, g: &Graph) -> Result<Box<dyn Executable>> {
+        if crate::staged::needed(g) {
+            return crate::staged::compile(g, &|s| self.compile(s));
+        }
         // What the GPU lowering does not support is reported before a device is
         // opened (a machine without Vulkan gets the op, not a driver error).
         smelt_codegen::wgsl::check(g).map_err(|e| error::codegen(g, e))?;

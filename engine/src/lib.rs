@@ -40,6 +40,7 @@ mod model;
 mod options;
 pub mod prune;
 pub mod quantize;
+mod staged;
 pub mod tune;
 pub mod zoo;
 

@@ -24,6 +24,7 @@ mod reduce;
 mod resize;
 mod routing;
 mod shape;
+pub use shape::nonzero;
 mod sparse;
 pub mod util;
 
@@ -115,13 +116,32 @@ pub fn bind_inputs(g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<Bindi
 
 /// Runs the graph on named inputs; returns the outputs by name.
 pub fn run(g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
-    let b = bind_inputs(g, inputs)?;
-    let g = g.bind(&b).map_err(|d| Error::Ir(d.into()))?;
+    let source = g;
+    let mut b = bind_inputs(g, inputs)?;
+    let mut g = g.bind(&b).map_err(|d| Error::Ir(d.into()))?;
     let order = g.topo_order().ok_or_else(|| Error::Inputs(format!("graph {} has a cycle", g.name)))?;
     let mut env: HashMap<Value, Arc<Tensor>> = HashMap::new();
     for id in order {
         let n = g.node(id);
         let node_err = |message: String| Error::Node { node: n.name().to_string(), op: n.op.name().to_string(), message };
+        if let Op::NonZero { count } = &n.op {
+            // The data binds the count: the rest of the graph is re-bound with it.
+            let x = &env[&g.node_inputs(id)[0]];
+            let t = shape::nonzero(x);
+            let found = t.shape()[1] as u64;
+            match count {
+                smelt_ir::DimSpec::Sym(s) => {
+                    b.insert(s.clone(), found);
+                }
+                smelt_ir::DimSpec::Int(k) if *k as u64 != found => {
+                    return Err(node_err(format!("found {found} nonzero elements where the graph was bound for {k}")));
+                }
+                smelt_ir::DimSpec::Int(_) => {}
+            }
+            env.insert(Value { node: id, output: 0 }, Arc::new(t));
+            g = source.bind(&b).map_err(|d| Error::Ir(d.into()))?;
+            continue;
+        }
         let outs: Vec<Arc<Tensor>> = match &n.op {
             Op::Input => vec![Arc::new(inputs[n.name()].clone())],
             Op::Param => vec![g.weight(n.name()).cloned().ok_or_else(|| node_err(format!("no weight named `{}`", n.name())))?],

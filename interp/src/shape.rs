@@ -38,12 +38,33 @@ fn flat(idx: &[usize], st: &[usize]) -> usize {
     idx.iter().zip(st).map(|(i, s)| i * s).sum()
 }
 
+/// The indices of `x`'s nonzero elements (NaN counts), row-major order:
+/// `i64[rank, count]` (ONNX NonZero, NumPy's `nonzero`).
+pub fn nonzero(x: &Tensor) -> Tensor {
+    let v = x.to_f32();
+    let xs = x.shape();
+    let hits: Vec<usize> = (0..v.len()).filter(|&i| v[i] != 0.0).collect();
+    let (r, k) = (xs.len(), hits.len());
+    let mut out = vec![0i64; r * k];
+    for (j, &flat) in hits.iter().enumerate() {
+        let mut rest = flat;
+        for d in (0..r).rev() {
+            out[d * k + j] = (rest % xs[d]) as i64;
+            rest /= xs[d];
+        }
+    }
+    Tensor::i64(vec![r, k], out).expect("sizes agree")
+}
+
 fn axis_of(op: &str, axis: i64, rank: usize) -> Result<usize, String> {
     normalize_axis(axis, rank).ok_or_else(|| format!("{op} axis {axis} is out of range for rank {rank}"))
 }
 
 pub(super) fn eval(op: &Op, ins: &[Arg], out: &[TensorType]) -> Result<Vec<Tensor>, String> {
     let x = ins.first().ok_or_else(|| format!("{} needs an input", op.name()))?.value;
+    if let Op::NonZero { .. } = op {
+        return Ok(vec![nonzero(x)]);
+    }
     let o = out.first().ok_or_else(|| format!("{} needs an output type", op.name()))?;
     let od = dims(o);
     let n: usize = od.iter().product();

@@ -277,6 +277,16 @@ impl<'a> AttrReader<'a> {
         .unwrap_or(DType::F32)
     }
 
+    /// One dim: a symbol (a bare name such as `K`) or a size.
+    pub fn dim_spec(&mut self, name: &str) -> DimSpec {
+        self.get(name, None, "a symbol (a name such as `K`) or a size", |v| match v {
+            AttrValue::Ident(s) if s != "true" && s != "false" && DType::from_name(s).is_none() => Some(DimSpec::Sym(s.clone())),
+            AttrValue::Int(i) if *i >= 0 => Some(DimSpec::Int(*i)),
+            _ => None,
+        })
+        .unwrap_or(DimSpec::Sym(String::new()))
+    }
+
     /// One of a fixed set of names.
     pub fn choice<T: Copy>(&mut self, name: &str, choices: &[(&str, T)], default: Option<T>) -> Option<T> {
         let expected = format!(
@@ -334,6 +344,14 @@ pub enum DimSpec {
 }
 
 impl DimSpec {
+    /// One dim as an attribute value.
+    pub fn one_attr(&self) -> AttrValue {
+        match self {
+            DimSpec::Int(i) => AttrValue::Int(*i),
+            DimSpec::Sym(s) => AttrValue::Ident(s.clone()),
+        }
+    }
+
     pub fn to_attr(v: &[DimSpec]) -> AttrValue {
         AttrValue::List(
             v.iter()

@@ -333,9 +333,17 @@ impl Graph {
             let t = &mut g.node_mut(id).types[0];
             t.shape = t.shape.bind(b);
         }
-        // Reshape and expand targets may name symbols: they become sizes too.
+        // Reshape and expand targets and nonzero counts may name symbols: they
+        // become sizes too.
         let ids: Vec<NodeId> = g.node_ids().collect();
         for id in ids {
+            if let Op::NonZero { count: s } = &mut g.node_mut(id).op
+                && let DimSpec::Sym(name) = s
+                && let Some(&v) = b.get(name.as_str())
+                && let Ok(v) = i64::try_from(v)
+            {
+                *s = DimSpec::Int(v);
+            }
             if let Op::Reshape { shape } | Op::Expand { shape } = &mut g.node_mut(id).op {
                 for s in shape.iter_mut() {
                     if let DimSpec::Sym(name) = s

@@ -292,6 +292,22 @@ def deform_conv():
     return DCN()
 
 
+def masked():
+    """Boolean-mask indexing and torch.nonzero (ONNX NonZero, GatherND): outputs
+    whose sizes depend on the data."""
+    import torch
+
+    class Masked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(6, 4)
+
+        def forward(self, x):
+            rows = self.fc(x[x.sum(1) > 0])  # the rows whose sum is positive
+            return rows.relu().sum(0), torch.nonzero(x > 0.5), x[x < -1.0]
+    return Masked()
+
+
 def planes(c):
     """Inputs `x: [N, c, H, W]` at each (N, H, W), all dims dynamic."""
     return lambda sizes: {"inputs": [("x", [[n, c, h, w] for n, h, w in sizes], "float32")],
@@ -362,6 +378,7 @@ SUITE = {
     "spectrogram": (spectrogram, floats("x", {0: "N", 1: "samples"}), [[1, 400], [2, 640]]),
     "stn": (stn, planes(3), [(1, 24, 28), (2, 24, 28)]),
     "deform_conv": (deform_conv, planes(4), [(1, 10, 12), (2, 14, 16)]),
+    "masked": (masked, floats("x", {0: "N"}), [[9, 6], [13, 6]]),
 }
 
 

@@ -176,5 +176,23 @@ pub fn cases() -> Vec<Case> {
         c.inputs.insert("i".into(), Tensor::new(vec![4, 3], data).unwrap());
         v.push(c);
     }
+    // nonzero: a count the data binds, then compiled work on it (stages cut at
+    // the op on the compiled backends): the positive elements gathered and
+    // squared; a count of 0; a bool input read directly (no stage before the
+    // op); two in a row (a third stage).
+    let nz = |name: &str, seed, ins: &[(&str, DType, &[usize])], outs: &[&str], body: &str| {
+        case(name, seed, &ins.iter().map(|(n, d, s)| (*n, *d, *s, Dist::Any)).collect::<Vec<_>>(), outs, body)
+    };
+    let pick = "  z = const f32[] [0.0]\n  r0 = const i64[] [0]\n  r1 = const i64[] [1]\n  w = const i64[] [13]\n  m = greater(x, z)\n  idx = nonzero(m) {count = K}\n  rows = gather(idx, r0) {axis = 0}\n  cols = gather(idx, r1) {axis = 0}\n  rw = mul(rows, w)\n  flat = add(rw, cols)\n  xf = reshape(x) {shape = [91]}\n  p = gather(xf, flat) {axis = 0}\n  y = mul(p, p)";
+    v.push(nz("nonzero_gather", next(), &[("x", F32, &[7, 13])], &["y", "idx"], pick));
+    v.push(nz("nonzero_none", next(), &[("x", F32, &[7, 13])], &["y", "idx"], &pick.replace("[0.0]\n  r0", "[1000.0]\n  r0")));
+    v.push(nz("nonzero_bool_3d", next(), &[("b", Bool, &[3, 1, 5])], &["idx"], "  idx = nonzero(b) {count = K}"));
+    v.push(nz(
+        "nonzero_twice",
+        next(),
+        &[("x", F32, &[41])],
+        &["y", "s"],
+        "  z = const f32[] [0.0]\n  one = const f32[] [1.0]\n  r0 = const i64[] [0]\n  g1 = greater(x, z)\n  i1 = nonzero(g1) {count = K}\n  f1 = gather(i1, r0) {axis = 0}\n  p = gather(x, f1) {axis = 0}\n  g2 = greater(p, one)\n  i2 = nonzero(g2) {count = J}\n  f2 = gather(i2, r0) {axis = 0}\n  q = gather(p, f2) {axis = 0}\n  y = sqrt(q)\n  s = reduce_sum(p) {keepdims = false}",
+    ));
     v
 }

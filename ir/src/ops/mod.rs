@@ -83,6 +83,12 @@ pub enum Op {
         value: f32,
     },
     Expand { shape: Vec<DimSpec> },
+    /// The indices of the nonzero elements of `x` (as ONNX NonZero):
+    /// `i64[rank(x), count]`, where `count` is a symbol of its own that the
+    /// data binds — the one op whose output size depends on the values. Backends
+    /// run it on the host between the compiled parts of the graph. Binding the
+    /// graph makes `count` the size (as reshape's symbols).
+    NonZero { count: DimSpec },
     // resizing
     /// Interpolation to other sizes (as ONNX Resize).
     Resize(Resize),
@@ -143,7 +149,7 @@ pub fn op_names() -> Vec<&'static str> {
         "where", "cast", "matmul", "gemm", "conv1d", "conv2d", "conv3d", "max_pool1d", "max_pool2d", "max_pool3d",
         "avg_pool1d", "avg_pool2d", "avg_pool3d", "global_avg_pool", "global_max_pool", "batch_norm", "layer_norm", "softmax",
         "log_softmax", "lrn", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_l2",
-        "argmax", "argmin", "reshape", "transpose", "concat", "split", "slice", "gather", "pad", "expand",
+        "argmax", "argmin", "reshape", "transpose", "concat", "split", "slice", "gather", "pad", "expand", "nonzero",
         "resize", "lstm", "gru", "attention", "quantize", "dequantize", "qmatmul", "qconv1d", "qconv2d", "qconv3d",
         "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "fused_conv1d", "fused_conv2d", "fused_conv3d",
         "fused_matmul", "elementwise",
@@ -152,6 +158,12 @@ pub fn op_names() -> Vec<&'static str> {
 }
 
 impl Op {
+    /// Whether an output size of the op depends on its input values (a symbol
+    /// the data binds): such ops run on the host between compiled stages.
+    pub fn is_data_dependent(&self) -> bool {
+        matches!(self, Op::NonZero { .. })
+    }
+
     /// The family the op belongs to.
     pub fn family(&self) -> Family {
         match self {
@@ -169,7 +181,8 @@ impl Op {
             | Op::Slice(_)
             | Op::Gather { .. }
             | Op::Pad { .. }
-            | Op::Expand { .. } => Family::Shape,
+            | Op::Expand { .. }
+            | Op::NonZero { .. } => Family::Shape,
             Op::Resize(_) => Family::Resize,
             Op::Lstm(_) | Op::Gru(_) => Family::Recurrent,
             Op::Attention(_) => Family::Attention,
@@ -211,6 +224,7 @@ impl Op {
             Op::Gather { .. } => "gather",
             Op::Pad { .. } => "pad",
             Op::Expand { .. } => "expand",
+            Op::NonZero { .. } => "nonzero",
             Op::Resize(_) => "resize",
             Op::Lstm(_) => "lstm",
             Op::Gru(_) => "gru",
@@ -312,7 +326,7 @@ impl Op {
             Op::Input | Op::Param | Op::Const(_) => (0, 0),
             Op::Unary(_) | Op::Cast { .. } | Op::Pool(_) | Op::GlobalPool(_) | Op::Softmax { .. } | Op::Lrn { .. } => (1, 1),
             Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Reshape { .. } | Op::Transpose { .. } => (1, 1),
-            Op::Split { .. } | Op::Slice(_) | Op::Pad { .. } | Op::Expand { .. } | Op::TopK(_) => (1, 1),
+            Op::Split { .. } | Op::Slice(_) | Op::Pad { .. } | Op::Expand { .. } | Op::TopK(_) | Op::NonZero { .. } => (1, 1),
             Op::Quantize(_) | Op::Dequantize | Op::Resize(_) => (1, 1),
             Op::Binary(_) | Op::MatMul | Op::Gather { .. } | Op::MoeDispatch { .. } => (2, 2),
             Op::Where | Op::MoeCombine { .. } => (3, 3),

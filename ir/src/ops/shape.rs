@@ -113,6 +113,7 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
             value: a.float("value", Some(0.0)),
         },
         "expand" => Op::Expand { shape: a.dim_specs("shape") },
+        "nonzero" => Op::NonZero { count: a.dim_spec("count") },
         _ => return None,
     })
 }
@@ -158,6 +159,7 @@ pub(super) fn attrs(op: &Op) -> Vec<(&'static str, AttrValue)> {
             }
         }
         Op::Expand { shape } => v.push(("shape", DimSpec::to_attr(shape))),
+        Op::NonZero { count } => v.push(("count", count.one_attr())),
         _ => {}
     }
     v
@@ -366,6 +368,20 @@ pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, Str
                 .broadcast(&Shape(target))
                 .ok_or_else(|| format!("expand cannot broadcast {x} to {}", fmt_spec(shape)))?;
             one(same(s.0))
+        }
+        Op::NonZero { count } => {
+            if x.quant.is_some() {
+                return Err(format!("nonzero does not take quantized input {x}; dequantize first"));
+            }
+            let k = match count {
+                DimSpec::Sym(s) if s.is_empty() => return Err("nonzero needs a symbol for its count (`count = K`)".into()),
+                DimSpec::Sym(s) if x.shape.symbols().iter().any(|d| **d == **s) => {
+                    return Err(format!("nonzero's count `{s}` is a dim of its input {x}: it needs a symbol of its own"));
+                }
+                DimSpec::Sym(s) => Dim::sym(s),
+                DimSpec::Int(n) => Dim::Fixed(*n as u64),
+            };
+            one(TensorType::new(DType::I64, Shape(vec![Dim::Fixed(x.rank() as u64), k])))
         }
         _ => unreachable!("shape::infer on {name}"),
     }

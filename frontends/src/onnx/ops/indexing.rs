@@ -174,6 +174,9 @@ pub fn gather_nd(cx: &mut Ctx, n: &NodeRef) -> Out {
     let data = cx.input(n, 0)?;
     let idx = cx.input(n, 1)?;
     let ds = cx.fixed_dims(n, data, "GatherND data")?;
+    if cx.dims(idx).iter().any(|d| d.fixed().is_none()) {
+        return gather_nd_symbolic(cx, n, data, idx, &ds);
+    }
     let is = cx.fixed_dims(n, idx, "GatherND indices")?;
     let b = usize::try_from(n.int("batch_dims", 0)?).map_err(|_| n.err("batch_dims must not be negative"))?;
     let (r, q) = (ds.len(), is.len());
@@ -246,6 +249,51 @@ pub fn gather_nd(cx: &mut Ctx, n: &NodeRef) -> Out {
         }
     };
     Ok(vec![gather_flat(cx, data, positions, &out)?])
+}
+
+/// GatherND with symbolic tuple dims (`batch_dims = 0`; e.g. the indices of
+/// `nonzero`, as PyTorch exports boolean-mask indexing): each tuple's flat
+/// offset is computed at run time, the slice's positions added, and the flat
+/// data gathered at them — the output's shape is the positions'.
+fn gather_nd_symbolic(cx: &mut Ctx, n: &NodeRef, data: Value, idx: Value, ds: &[usize]) -> Out {
+    let id = cx.dims(idx);
+    let m = id.last().and_then(|d| d.fixed()).ok_or_else(|| n.unsupported(format!("GatherND indices {} of symbolic depth", cx.ty(idx))))? as usize;
+    if n.int("batch_dims", 0)? != 0 {
+        return Err(n.unsupported(format!("batch_dims with indices {} of symbolic dims", cx.ty(idx))));
+    }
+    if m > ds.len() {
+        return Err(n.err(format!("indices {} do not fit data {}", cx.ty(idx), cx.ty(data))));
+    }
+    let tuples: Vec<Dim> = id[..id.len() - 1].to_vec();
+    let slice = &ds[m..];
+    let seg: usize = slice.iter().product();
+    let dst = strides(ds);
+    let numel = ds.iter().product::<usize>() as i64;
+    let k = cx.cast(idx, DType::I64)?;
+    let mut off = cx.scalar(0.0, DType::I64);
+    let invalid = cx.scalar(-((numel + seg as i64) as f64) - 1.0, DType::I64);
+    let mut bad = None;
+    for (j, &len) in ds.iter().enumerate().take(m) {
+        let at = cx.konst(i64s(vec![], vec![j as i64]));
+        let kj = cx.op(Op::Gather { axis: -1 }, &[k, at])?;
+        let (kj, out_j) = wrap_index(cx, kj, len as i64)?;
+        bad = Some(match bad {
+            None => out_j,
+            Some(prev) => cx.binary(BinaryOp::Or, prev, out_j)?,
+        });
+        let stride = cx.scalar(dst[j] as f64, DType::I64);
+        let share = cx.binary(BinaryOp::Mul, kj, stride)?;
+        off = cx.binary(BinaryOp::Add, off, share)?;
+    }
+    if let Some(bad) = bad {
+        off = cx.op(Op::Where, &[bad, invalid, off])?;
+    }
+    let wide: Vec<Dim> = tuples.iter().cloned().chain(slice.iter().map(|_| Dim::Fixed(1))).collect();
+    let off = cx.reshape(off, &wide)?;
+    let iota = cx.konst(i64s(slice.to_vec(), (0..seg as i64).collect()));
+    let positions = cx.binary(BinaryOp::Add, off, iota)?;
+    let flat = cx.reshape(data, &[Dim::Fixed(numel as u64)])?;
+    Ok(vec![cx.op(Op::Gather { axis: 0 }, &[flat, positions])?])
 }
 
 /// Scatter through constant tables: `hits[f]` lists the updates (flat, in

@@ -2,9 +2,9 @@
 //! DepthToSpace and SpaceToDepth (reshape, transpose, reshape), CenterCropPad
 //! (crops and pads), ReverseSequence (a gather at positions computed at run time
 //! from the sequence lengths), Col2Im (a gather of each output pixel's
-//! contributions, summed), EyeLike (a constant), Compress (a gather; its
-//! condition must be known at import, as the output's size depends on it) and
-//! TensorScatter (a gather from the cache and the update at positions computed
+//! contributions, summed), EyeLike (a constant), NonZero (smelt's `nonzero`,
+//! whose count the data binds), Compress (a gather of constant positions when
+//! the condition is known at import, else of `nonzero`'s) and TensorScatter (a gather from the cache and the update at positions computed
 //! at run time from the write indices).
 
 use super::super::ctx::Ctx;
@@ -25,6 +25,7 @@ pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("Col2Im", col2im),
     ("EyeLike", eye_like),
     ("Compress", compress),
+    ("NonZero", nonzero),
     ("TensorScatter", tensor_scatter),
 ];
 
@@ -253,10 +254,26 @@ pub fn eye_like(cx: &mut Ctx, n: &NodeRef) -> Out {
 
 /// Compress: the slices along `axis` (of the flattened input without one)
 /// whose condition entry is true; the condition may be shorter than the axis.
+/// NonZero: smelt's `nonzero`, whose count is a symbol of its own
+/// (`<node>_count`) bound by the data at run time.
+pub fn nonzero(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    Ok(vec![nonzero_of(cx, n, x)?])
+}
+
+fn nonzero_of(cx: &mut Ctx, n: &NodeRef, x: Value) -> Result<Value> {
+    let base = super::super::ctx::sanitize(n.name).replace('.', "_");
+    let count = cx.claim(&format!("{base}_count"));
+    cx.op(Op::NonZero { count: smelt_ir::DimSpec::Sym(count) }, &[x])
+}
+
+/// Compress: a gather of the kept positions along the axis (of the flattened
+/// input without one). A condition known at import keeps a constant index
+/// list; one computed at run time goes through `nonzero`, so the output's
+/// size is bound by the data.
 pub fn compress(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
-    let cond = cx.need_tensor(n, 1, "condition (the output's size depends on it)")?;
-    let keep: Vec<i64> = cond.to_f32().iter().enumerate().filter(|(_, c)| **c != 0.0).map(|(i, _)| i as i64).collect();
+    let known = n.input_name(1).and_then(|c| cx.known(c)).and_then(|k| k.tensor());
     let (x, axis) = match n.int_opt("axis")? {
         Some(a) => {
             let r = cx.rank(x);
@@ -267,6 +284,22 @@ pub fn compress(cx: &mut Ctx, n: &NodeRef) -> Out {
             (cx.reshape(x, &[Dim::Fixed(numel)])?, 0)
         }
     };
+    let Some(cond) = known else {
+        let c = cx.input(n, 1)?;
+        if cx.rank(c) != 1 {
+            return Err(n.err(format!("the condition {} is not 1-d", cx.ty(c))));
+        }
+        if let (Some(cl), Some(len)) = (cx.dims(c)[0].fixed(), cx.dims(x)[axis].fixed())
+            && cl > len
+        {
+            return Err(n.err(format!("the condition has {cl} entries for an axis of {len}")));
+        }
+        let idx = nonzero_of(cx, n, c)?;
+        let k = cx.dims(idx)[1].clone();
+        let idx = cx.reshape(idx, &[k])?;
+        return Ok(vec![cx.op(Op::Gather { axis: axis as i64 }, &[x, idx])?]);
+    };
+    let keep: Vec<i64> = cond.to_f32().iter().enumerate().filter(|(_, c)| **c != 0.0).map(|(i, _)| i as i64).collect();
     let len = cx.dims(x)[axis].fixed().ok_or_else(|| n.unsupported("a Compress along a symbolic axis"))?;
     if cond.numel() as u64 > len {
         return Err(n.err(format!("the condition has {} entries for an axis of {len}", cond.numel())));
