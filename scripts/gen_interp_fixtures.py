@@ -1933,7 +1933,64 @@ def cases_sparse():
 # routing / MoE
 
 
+def nms_ref(boxes, scores, max_per_class, iou, score_threshold, center):
+    """ONNX NonMaxSuppression in float32: per batch and class, candidates above
+    the score threshold best first (ties: lower index), kept unless their IoU
+    with a kept box exceeds `iou`."""
+    def extent(v):
+        if center:
+            hw, hh = v[2] / F32(2), v[3] / F32(2)
+            return v[0] - hw, v[0] + hw, v[1] - hh, v[1] + hh
+        return min(v[1], v[3]), max(v[1], v[3]), min(v[0], v[2]), max(v[0], v[2])
+
+    def suppress(p, q):
+        (a0, a1, a2, a3), (b0, b1, b2, b3) = extent(p), extent(q)
+        ix0, ix1 = max(a0, b0), min(a1, b1)
+        if ix1 <= ix0:
+            return False
+        iy0, iy1 = max(a2, b2), min(a3, b3)
+        if iy1 <= iy0:
+            return False
+        inter = (ix1 - ix0) * (iy1 - iy0)
+        s1, s2 = (a1 - a0) * (a3 - a2), (b1 - b0) * (b3 - b2)
+        union = s1 + s2 - inter
+        if inter <= 0 or s1 <= 0 or s2 <= 0 or union <= 0:
+            return False
+        return inter / union > F32(iou)
+
+    out = []
+    for b in range(boxes.shape[0]):
+        for c in range(scores.shape[1]):
+            s = scores[b, c]
+            cand = [i for i in range(len(s)) if score_threshold is None or s[i] > F32(score_threshold)]
+            cand.sort(key=lambda i: (-s[i], i))
+            kept = []
+            for i in cand:
+                if len(kept) >= max_per_class:
+                    break
+                if not any(suppress(boxes[b, i], boxes[b, j]) for j in kept):
+                    kept.append(i)
+                    out.append([b, c, i])
+    return np.array(out, np.int64).reshape(-1, 3)
+
+
 def cases_routing():
+    # nms: overlapping boxes (clusters), corners in either order or centers,
+    # with and without a score threshold.
+    rng = rng_for("nms_corners")
+    centers = rng.uniform(0, 4, (2, 4, 2)).repeat(3, axis=1) + rng.normal(0, 0.3, (2, 12, 2))
+    size = rng.uniform(0.5, 2.0, (2, 12, 2))
+    lo, hi = centers - size / 2, centers + size / 2
+    flip = rng.random((2, 12, 1)) < 0.3
+    corners = np.where(flip, np.concatenate([hi, lo], -1), np.concatenate([lo, hi], -1)).astype(F32)
+    scores = rng.random((2, 3, 12)).astype(F32)
+    emit("nms_corners", "nms", {"boxes": corners, "scores": scores},
+         ["y = nms(boxes, scores) {max_per_class = 4, iou_threshold = 0.3, score_threshold = 0.25, count = K}"],
+         {"y": nms_ref(corners, scores, 4, 0.3, 0.25, False)}, tol=EXACT)
+    cbox = np.concatenate([centers, size], -1).astype(F32)
+    emit("nms_centers", "nms", {"boxes": cbox, "scores": scores},
+         ["y = nms(boxes, scores) {max_per_class = 12, iou_threshold = 0.5, center_point_box = true, count = K}"],
+         {"y": nms_ref(cbox, scores, 12, 0.5, None, True)}, tol=EXACT)
     def tk(name, x, k, axis, largest):
         vals, idx = topk_ref(x, k, axis, largest)
         attrs = [f"k = {k}"]

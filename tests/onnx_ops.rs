@@ -1042,3 +1042,50 @@ fn data_dependent_sizes_on_every_backend() {
         }
     }
 }
+
+/// NonMaxSuppression after compiled work (the scores a sigmoid of the input)
+/// and before it (the kept boxes gathered and scaled): the boxes are laid out
+/// so that the selection is plain — two clusters of overlapping boxes and one
+/// apart, one box under the score threshold — on every backend.
+#[test]
+fn non_max_suppression_between_compiled_stages_on_every_backend() {
+    use onnx_support::vi_typed;
+    let nodes = vec![
+        node("Sigmoid", "prob", &["logits"], &["scores"]),
+        node_with("NonMaxSuppression", "nms", &["boxes", "scores", "max", "iou", "thr"], &["sel"], vec![]),
+        node_with("Gather", "box_col", &["sel", "two"], &["which"], vec![int_attr("axis", 1)]),
+        node_with("Gather", "first_batch", &["boxes", "zero_i"], &["b0"], vec![int_attr("axis", 0)]),
+        node_with("Gather", "kept", &["b0", "which"], &["k"], vec![int_attr("axis", 0)]),
+        node("Mul", "scaled", &["k", "two_f"], &["y"]),
+    ];
+    let inits = vec![
+        to_proto(&Tensor::i64(vec![1], vec![10]).unwrap(), "max"),
+        to_proto(&Tensor::f32(vec![1], vec![0.5]).unwrap(), "iou"),
+        to_proto(&Tensor::f32(vec![1], vec![0.3]).unwrap(), "thr"),
+        to_proto(&Tensor::i64(vec![], vec![2]).unwrap(), "two"),
+        to_proto(&Tensor::i64(vec![], vec![0]).unwrap(), "zero_i"),
+        to_proto(&Tensor::f32(vec![], vec![2.0]).unwrap(), "two_f"),
+    ];
+    let bytes = model(
+        13,
+        nodes,
+        vec![vi("boxes", &["1", "6", "4"]), vi("logits", &["1", "1", "6"])],
+        vec![vi_typed("sel", &["K", "3"], 7), vi("y", &["K", "4"])],
+        inits,
+    );
+    // [y1, x1, y2, x2]: boxes 0–2 overlap heavily (IoU > 0.5 with box 1), 3–4
+    // overlap, 5 stands apart but scores under the threshold.
+    let boxes = vec![
+        0.0, 0.0, 1.0, 1.0, 0.05, 0.0, 1.05, 1.0, 0.1, 0.05, 1.0, 1.0, 5.0, 5.0, 6.0, 6.0, 5.0, 5.1, 6.0, 6.1, 9.0, 9.0, 9.5, 9.5,
+    ];
+    let logits = vec![1.0, 2.0, 0.5, -0.2, 0.3, -3.0];
+    let inputs = tensors(vec![("boxes", Tensor::f32(vec![1, 6, 4], boxes.clone()).unwrap()), ("logits", Tensor::f32(vec![1, 1, 6], logits).unwrap())]);
+    // Best first: 1 (keeps), 0 and 2 (suppressed by 1), 4 then 3 (3 suppressed by 4); 5 under 0.3.
+    let kept = [1usize, 4];
+    let want_sel: Vec<i64> = kept.iter().flat_map(|&b| [0, 0, b as i64]).collect();
+    let want_y: Vec<f32> = kept.iter().flat_map(|&b| boxes[4 * b..4 * b + 4].iter().map(|v| 2.0 * v).collect::<Vec<_>>()).collect();
+    for (b, out) in on_every_backend(&bytes, &inputs) {
+        assert_eq!(out["sel"].to_i64(), want_sel, "{b:?}");
+        assert_eq!(out["y"].to_f32(), want_y, "{b:?}");
+    }
+}

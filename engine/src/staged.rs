@@ -13,7 +13,7 @@
 
 use crate::backend::{Executable, Tensors};
 use crate::error::{self, Error, ErrorKind, Result};
-use smelt_ir::{Bindings, DimSpec, Graph, NodeId, Op, Tensor, Value, Weights};
+use smelt_ir::{Bindings, Graph, NodeId, Op, Tensor, Value, Weights};
 use smelt_runtime::exec::Profile;
 use std::collections::{BTreeSet, HashMap};
 
@@ -36,7 +36,7 @@ struct Stage {
 struct HostOp {
     id: NodeId,
     name: String,
-    input: Value,
+    inputs: Vec<Value>,
 }
 
 /// A graph run as compiled stages with host ops between them.
@@ -88,7 +88,7 @@ pub(crate) fn compile(g: &Graph, compile_stage: &dyn Fn(&Graph) -> Result<Box<dy
     for (k, host) in hosts.iter_mut().enumerate() {
         let ids: Vec<NodeId> = order.iter().copied().filter(|id| stage_of.get(id) == Some(&k)).collect();
         for &id in ids.iter().filter(|&&id| g.node(id).op.is_data_dependent()) {
-            host.push(HostOp { id, name: g.node(id).name().to_string(), input: g.node_inputs(id)[0] });
+            host.push(HostOp { id, name: g.node(id).name().to_string(), inputs: g.node_inputs(id) });
         }
         let plain: Vec<NodeId> = ids.into_iter().filter(|&id| !g.node(id).op.is_data_dependent()).collect();
         if plain.is_empty() {
@@ -190,13 +190,14 @@ impl Staged {
                 }
             }
             for h in hosts {
-                let x = fetch(&env, h.input)?;
-                let t = smelt_interp::nonzero(&x);
-                if let Op::NonZero { count: DimSpec::Int(k) } = &g.node(h.id).op
-                    && t.shape()[1] as i64 != *k
-                {
-                    let msg = format!("found {} nonzero elements where the graph was bound for {k}", t.shape()[1]);
-                    return Err(error::runtime(g, smelt_interp::Error::Node { node: h.name.clone(), op: "nonzero".into(), message: msg }));
+                let n = g.node(h.id);
+                let err = |message: String| error::runtime(g, smelt_interp::Error::Node { node: h.name.clone(), op: n.op.name().into(), message });
+                let ins = h.inputs.iter().map(|&v| fetch(&env, v)).collect::<Result<Vec<Tensor>>>()?;
+                let t = smelt_interp::eval_host(&n.op, &ins.iter().collect::<Vec<_>>()).map_err(err)?;
+                // A graph bound for a count (a size in place of the symbol)
+                // holds the data to it.
+                if n.types[0].dims().iter().zip(t.shape()).any(|(d, &size)| d.fixed().is_some_and(|f| f as usize != size)) {
+                    return Err(err(format!("gave {:?} where the graph was bound for {}", t.shape(), n.types[0])));
                 }
                 env.insert(Value { node: h.id, output: 0 }, t);
             }

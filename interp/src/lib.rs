@@ -25,6 +25,16 @@ mod resize;
 mod routing;
 mod shape;
 pub use shape::nonzero;
+
+/// Runs a data-dependent op ([`Op::is_data_dependent`]: `nonzero`, `nms`) on
+/// host tensors: the compiled backends run these between their stages.
+pub fn eval_host(op: &Op, ins: &[&Tensor]) -> std::result::Result<Tensor, String> {
+    match (op, ins) {
+        (Op::NonZero { .. }, [x]) => Ok(shape::nonzero(x)),
+        (Op::Nms(n), [boxes, scores]) => Ok(routing::nms(n, boxes, scores)),
+        _ => Err(format!("{} is not run on the host with {} inputs", op.name(), ins.len())),
+    }
+}
 mod sparse;
 pub mod util;
 
@@ -124,19 +134,20 @@ pub fn run(g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<Stri
     for id in order {
         let n = g.node(id);
         let node_err = |message: String| Error::Node { node: n.name().to_string(), op: n.op.name().to_string(), message };
-        if let Op::NonZero { count } = &n.op {
+        if n.op.is_data_dependent() {
             // The data binds the count: the rest of the graph is re-bound with it.
-            let x = &env[&g.node_inputs(id)[0]];
-            let t = shape::nonzero(x);
-            let found = t.shape()[1] as u64;
-            match count {
-                smelt_ir::DimSpec::Sym(s) => {
-                    b.insert(s.clone(), found);
+            let ins: Vec<&Tensor> = g.node_inputs(id).iter().map(|v| &*env[v]).collect();
+            let t = eval_host(&n.op, &ins).map_err(node_err)?;
+            for (d, &size) in n.types[0].dims().iter().zip(t.shape()) {
+                match d {
+                    Dim::Sym(s) => {
+                        b.insert(s.to_string(), size as u64);
+                    }
+                    Dim::Fixed(f) if *f as usize != size => {
+                        return Err(node_err(format!("gave {size} rows where the graph was bound for {f}")));
+                    }
+                    Dim::Fixed(_) => {}
                 }
-                smelt_ir::DimSpec::Int(k) if *k as u64 != found => {
-                    return Err(node_err(format!("found {found} nonzero elements where the graph was bound for {k}")));
-                }
-                smelt_ir::DimSpec::Int(_) => {}
             }
             env.insert(Value { node: id, output: 0 }, Arc::new(t));
             g = source.bind(&b).map_err(|d| Error::Ir(d.into()))?;

@@ -238,6 +238,65 @@ fn route(logits: &[f64], t: usize, e: usize, k: usize, normalize: bool) -> (Vec<
     (idx, wts)
 }
 
+/// Non-maximum suppression, as ONNX's reference computes it (f32 arithmetic):
+/// `i64[count, 3]` rows (batch, class, box) in batch, class, selection order.
+pub(crate) fn nms(n: &smelt_ir::ops::Nms, boxes: &Tensor, scores: &Tensor) -> Tensor {
+    let (b, m) = (boxes.shape()[0], boxes.shape()[1]);
+    let c = scores.shape()[1];
+    let bx = boxes.to_f32();
+    let sc = scores.to_f32();
+    // (x_min, x_max, y_min, y_max) of a box.
+    let extent = |bi: usize, i: usize| -> [f32; 4] {
+        let v = &bx[(bi * m + i) * 4..(bi * m + i) * 4 + 4];
+        if n.center_point_box {
+            let (hw, hh) = (v[2] / 2.0, v[3] / 2.0);
+            [v[0] - hw, v[0] + hw, v[1] - hh, v[1] + hh]
+        } else {
+            [v[1].min(v[3]), v[1].max(v[3]), v[0].min(v[2]), v[0].max(v[2])]
+        }
+    };
+    let suppresses = |bi: usize, i: usize, j: usize| -> bool {
+        let (p, q) = (extent(bi, i), extent(bi, j));
+        let (ix0, ix1) = (p[0].max(q[0]), p[1].min(q[1]));
+        if ix1 <= ix0 {
+            return false;
+        }
+        let (iy0, iy1) = (p[2].max(q[2]), p[3].min(q[3]));
+        if iy1 <= iy0 {
+            return false;
+        }
+        let inter = (ix1 - ix0) * (iy1 - iy0);
+        let a1 = (p[1] - p[0]) * (p[3] - p[2]);
+        let a2 = (q[1] - q[0]) * (q[3] - q[2]);
+        let union = a1 + a2 - inter;
+        if inter <= 0.0 || a1 <= 0.0 || a2 <= 0.0 || union <= 0.0 {
+            return false;
+        }
+        inter / union > n.iou_threshold
+    };
+    let mut out: Vec<i64> = Vec::new();
+    for bi in 0..b {
+        for ci in 0..c {
+            let s = &sc[(bi * c + ci) * m..(bi * c + ci + 1) * m];
+            let mut cand: Vec<usize> = (0..m).filter(|&i| n.score_threshold.is_none_or(|t| s[i] > t)).collect();
+            // Best first; equal scores by index (a stable sort of the indices).
+            cand.sort_by(|&i, &j| s[j].partial_cmp(&s[i]).unwrap_or(Ordering::Equal));
+            let mut kept: Vec<usize> = Vec::new();
+            for i in cand {
+                if kept.len() >= n.max_per_class {
+                    break;
+                }
+                if kept.iter().all(|&j| !suppresses(bi, i, j)) {
+                    kept.push(i);
+                    out.extend([bi as i64, ci as i64, i as i64]);
+                }
+            }
+        }
+    }
+    let k = out.len() / 3;
+    Tensor::i64(vec![k, 3], out).expect("sizes agree")
+}
+
 #[cfg(test)]
 mod tests {
     use smelt_ir::{Data, Tensor};

@@ -337,7 +337,7 @@ impl Graph {
         // become sizes too.
         let ids: Vec<NodeId> = g.node_ids().collect();
         for id in ids {
-            if let Op::NonZero { count: s } = &mut g.node_mut(id).op
+            if let Some(s) = g.node_mut(id).op.count_mut()
                 && let DimSpec::Sym(name) = s
                 && let Some(&v) = b.get(name.as_str())
                 && let Ok(v) = i64::try_from(v)

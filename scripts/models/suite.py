@@ -308,6 +308,32 @@ def masked():
     return Masked()
 
 
+def nms_head():
+    """A tiny detector: per-cell boxes and scores from convs, then
+    torchvision.ops.nms (ONNX NonMaxSuppression); the boxes kept, and their
+    number, depend on the data."""
+    import torch
+    import torchvision
+
+    class Det(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.head = torch.nn.Conv2d(8, 5, 1)
+
+        def forward(self, x):
+            h = self.head(torch.relu(self.body(x))).flatten(2)[0].t()  # [H*W, 5]
+            cx = torch.arange(h.shape[0], dtype=torch.float32) % x.shape[3]
+            cy = torch.div(torch.arange(h.shape[0]), x.shape[3], rounding_mode="floor").float()
+            wh = torch.exp(h[:, 2:4].clamp(-2, 2)) * 2
+            x0, y0 = cx + h[:, 0] - wh[:, 0] / 2, cy + h[:, 1] - wh[:, 1] / 2
+            boxes = torch.stack([x0, y0, x0 + wh[:, 0], y0 + wh[:, 1]], 1)
+            scores = torch.sigmoid(h[:, 4])
+            keep = torchvision.ops.nms(boxes, scores, 0.4)
+            return boxes[keep], scores[keep]
+    return Det()
+
+
 def planes(c):
     """Inputs `x: [N, c, H, W]` at each (N, H, W), all dims dynamic."""
     return lambda sizes: {"inputs": [("x", [[n, c, h, w] for n, h, w in sizes], "float32")],
@@ -379,6 +405,8 @@ SUITE = {
     "stn": (stn, planes(3), [(1, 24, 28), (2, 24, 28)]),
     "deform_conv": (deform_conv, planes(4), [(1, 10, 12), (2, 14, 16)]),
     "masked": (masked, floats("x", {0: "N"}), [[9, 6], [13, 6]]),
+    "nms_head": (nms_head, lambda sizes: {"inputs": [("x", [[1, 3, h, w] for h, w in sizes], "float32")],
+                                          "axes": {"x": {2: "H", 3: "W"}}}, [(6, 7), (9, 8)]),
 }
 
 

@@ -34,7 +34,7 @@ pub use quant::{QuantizeAttrs, Requant};
 pub use recurrent::{Direction, Rnn};
 pub use reduce::{ArgKind, ReduceKind};
 pub use resize::{CoordMode, NearestMode, Resize, ResizeMode};
-pub use routing::{Moe, MoeMachine, MoeShape, MoeStrategy, TopK};
+pub use routing::{Moe, MoeMachine, MoeShape, MoeStrategy, Nms, TopK};
 pub use shape::{PadMode, Slice};
 pub use sparse::{SparseFormat, SparseMatMul};
 
@@ -85,7 +85,7 @@ pub enum Op {
     Expand { shape: Vec<DimSpec> },
     /// The indices of the nonzero elements of `x` (as ONNX NonZero):
     /// `i64[rank(x), count]`, where `count` is a symbol of its own that the
-    /// data binds — the one op whose output size depends on the values. Backends
+    /// data binds (as `nms`'s): its output size depends on the values. Backends
     /// run it on the host between the compiled parts of the graph. Binding the
     /// graph makes `count` the size (as reshape's symbols).
     NonZero { count: DimSpec },
@@ -109,6 +109,7 @@ pub enum Op {
     MoeDispatch { experts: usize, capacity: usize },
     MoeCombine { capacity: usize },
     Moe(Moe),
+    Nms(Nms),
     // fused forms
     /// `act(conv(x, w, b) + residual)`, or with `epilogue` an elementwise
     /// expression over `$0 = conv(x, w, b)` and the extra inputs after `b`.
@@ -151,7 +152,7 @@ pub fn op_names() -> Vec<&'static str> {
         "log_softmax", "lrn", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_l2",
         "argmax", "argmin", "reshape", "transpose", "concat", "split", "slice", "gather", "pad", "expand", "nonzero",
         "resize", "lstm", "gru", "attention", "quantize", "dequantize", "qmatmul", "qconv1d", "qconv2d", "qconv3d",
-        "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "fused_conv1d", "fused_conv2d", "fused_conv3d",
+        "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "nms", "fused_conv1d", "fused_conv2d", "fused_conv3d",
         "fused_matmul", "elementwise",
     ]);
     v
@@ -161,7 +162,15 @@ impl Op {
     /// Whether an output size of the op depends on its input values (a symbol
     /// the data binds): such ops run on the host between compiled stages.
     pub fn is_data_dependent(&self) -> bool {
-        matches!(self, Op::NonZero { .. })
+        matches!(self, Op::NonZero { .. } | Op::Nms(_))
+    }
+
+    /// The count of a data-dependent op: a symbol, or a size once bound.
+    pub fn count_mut(&mut self) -> Option<&mut DimSpec> {
+        match self {
+            Op::NonZero { count } | Op::Nms(Nms { count, .. }) => Some(count),
+            _ => None,
+        }
     }
 
     /// The family the op belongs to.
@@ -188,7 +197,7 @@ impl Op {
             Op::Attention(_) => Family::Attention,
             Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) | Op::QConv(..) => Family::Quant,
             Op::SparseMatMul(_) => Family::Sparse,
-            Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) => Family::Routing,
+            Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) | Op::Nms(_) => Family::Routing,
             Op::FusedConv { .. } | Op::FusedMatMul { .. } | Op::Elementwise { .. } => Family::Fused,
         }
     }
@@ -238,6 +247,7 @@ impl Op {
             Op::MoeDispatch { .. } => "moe_dispatch",
             Op::MoeCombine { .. } => "moe_combine",
             Op::Moe(_) => "moe",
+            Op::Nms(_) => "nms",
             Op::FusedConv { conv, .. } => ["fused_conv1d", "fused_conv2d", "fused_conv3d"][conv.rank() - 1],
             Op::FusedMatMul { .. } => "fused_matmul",
             Op::Elementwise { .. } => "elementwise",
@@ -328,7 +338,7 @@ impl Op {
             Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Reshape { .. } | Op::Transpose { .. } => (1, 1),
             Op::Split { .. } | Op::Slice(_) | Op::Pad { .. } | Op::Expand { .. } | Op::TopK(_) | Op::NonZero { .. } => (1, 1),
             Op::Quantize(_) | Op::Dequantize | Op::Resize(_) => (1, 1),
-            Op::Binary(_) | Op::MatMul | Op::Gather { .. } | Op::MoeDispatch { .. } => (2, 2),
+            Op::Binary(_) | Op::MatMul | Op::Gather { .. } | Op::MoeDispatch { .. } | Op::Nms(_) => (2, 2),
             Op::Where | Op::MoeCombine { .. } => (3, 3),
             Op::Gemm(_) => (2, 3),
             Op::Conv(_) | Op::QConv(..) | Op::QMatMul(_) => (2, 3),

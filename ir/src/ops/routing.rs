@@ -1,9 +1,10 @@
 //! Routing and mixture of experts: `topk`, `moe_dispatch`, `moe_combine` and the
-//! whole-layer `moe` with its strategies and their cost ([`MoeShape::cost`]).
+//! whole-layer `moe` with its strategies and their cost ([`MoeShape::cost`]);
+//! `nms`, the detectors' selection of boxes.
 
 use super::elementwise::UnaryOp;
 use super::{Op, want_float};
-use crate::attr::{AttrReader, AttrValue};
+use crate::attr::{AttrReader, AttrValue, DimSpec};
 use crate::dtype::DType;
 use crate::shape::{Dim, Shape};
 use crate::types::TensorType;
@@ -15,6 +16,22 @@ pub struct TopK {
     pub axis: i64,
     pub largest: bool,
     pub sorted: bool,
+}
+
+/// Non-maximum suppression (as ONNX NonMaxSuppression): per batch and class,
+/// the boxes scoring above `score_threshold` (when given), best first (ties:
+/// the lower index), each kept unless its IoU with a kept one exceeds
+/// `iou_threshold`, at most `max_per_class`. Output `i64[count, 3]` (batch,
+/// class, box), `count` a symbol the data binds (see [`Op::NonZero`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Nms {
+    pub max_per_class: usize,
+    pub iou_threshold: f32,
+    pub score_threshold: Option<f32>,
+    /// Boxes as `[x_center, y_center, width, height]` (else `[y1, x1, y2, x2]`,
+    /// any two opposite corners).
+    pub center_point_box: bool,
+    pub count: DimSpec,
 }
 
 /// The whole MoE layer `y = moe(x, logits, w1, w2[, w3])`: each token's top `k`
@@ -187,6 +204,13 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         }),
         "moe_dispatch" => Op::MoeDispatch { experts: a.usize("experts", None), capacity: a.usize("capacity", None) },
         "moe_combine" => Op::MoeCombine { capacity: a.usize("capacity", None) },
+        "nms" => Op::Nms(Nms {
+            max_per_class: a.usize("max_per_class", Some(0)),
+            iou_threshold: a.float("iou_threshold", Some(0.0)),
+            score_threshold: a.opt_float("score_threshold"),
+            center_point_box: a.bool("center_point_box", false),
+            count: a.dim_spec("count"),
+        }),
         "moe" => {
             let k = a.usize("k", None);
             let normalize = a.bool("normalize", true);
@@ -238,6 +262,21 @@ pub(super) fn attrs(op: &Op) -> Vec<(&'static str, AttrValue)> {
             v.push(("capacity", AttrValue::Int(*capacity as i64)));
         }
         Op::MoeCombine { capacity } => v.push(("capacity", AttrValue::Int(*capacity as i64))),
+        Op::Nms(n) => {
+            if n.max_per_class != 0 {
+                v.push(("max_per_class", AttrValue::Int(n.max_per_class as i64)));
+            }
+            if n.iou_threshold != 0.0 {
+                v.push(("iou_threshold", AttrValue::Float(n.iou_threshold)));
+            }
+            if let Some(t) = n.score_threshold {
+                v.push(("score_threshold", AttrValue::Float(t)));
+            }
+            if n.center_point_box {
+                v.push(("center_point_box", AttrValue::bool(true)));
+            }
+            v.push(("count", n.count.one_attr()));
+        }
         Op::Moe(m) => {
             v.push(("k", AttrValue::Int(m.k as i64)));
             if m.activation != UnaryOp::Relu {
@@ -268,6 +307,27 @@ fn want_idx(op: &str, idx: &TensorType, t: &Dim) -> Result<Dim, String> {
 pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, String> {
     let x = ins[0];
     match op {
+        Op::Nms(n) => {
+            let (b, s) = (ins[0], ins[1]);
+            if !b.dtype.is_float() || b.quant.is_some() || b.rank() != 3 || b.dims()[2] != Dim::Fixed(4) {
+                return Err(format!("nms expects boxes [batches, boxes, 4] of floats, found {b}"));
+            }
+            if s.dtype != b.dtype || s.quant.is_some() || s.rank() != 3 || s.dims()[0] != b.dims()[0] || s.dims()[2] != b.dims()[1] {
+                return Err(format!("nms expects scores [batches, classes, boxes] matching boxes {b}, found {s}"));
+            }
+            if !n.iou_threshold.is_finite() || n.score_threshold.is_some_and(f32::is_nan) {
+                return Err(format!("nms thresholds must be numbers, found iou {} and score {:?}", n.iou_threshold, n.score_threshold));
+            }
+            let k = match &n.count {
+                DimSpec::Sym(c) if c.is_empty() => return Err("nms needs a symbol for its count (`count = K`)".into()),
+                DimSpec::Sym(c) if b.shape.symbols().iter().chain(&s.shape.symbols()).any(|d| **d == **c) => {
+                    return Err(format!("nms's count `{c}` is a dim of its inputs: it needs a symbol of its own"));
+                }
+                DimSpec::Sym(c) => Dim::sym(c),
+                DimSpec::Int(k) => Dim::Fixed(*k as u64),
+            };
+            Ok(vec![TensorType::new(DType::I64, Shape(vec![k, Dim::Fixed(3)]))])
+        }
         Op::TopK(t) => {
             if x.quant.is_some() || x.dtype == DType::Bool {
                 return Err(format!("topk does not take {x}"));

@@ -2,7 +2,8 @@
 //! MatMul, Gemm, Softmax), [`nn`] (convolution, pooling, normalization),
 //! [`conv_transpose`], [`causal_conv`], [`tensor`] (shape and data movement), [`indexing`] (GatherElements, scatters, Trilu), [`reduce`], [`resize`], [`rnn`]
 //! (LSTM, GRU, RNN), [`quant`], [`attention`], [`loss`], [`spectral`] (DFT, STFT, windows),
-//! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid), [`rotary`], [`linear_attention`], [`tfidf`], of `ai.onnx.preview`
+//! [`layout`] (DepthToSpace, Col2Im, …), [`grid`] (GridSample, AffineGrid), [`rotary`], [`linear_attention`], [`tfidf`],
+//! [`detect`] (NonMaxSuppression), of `ai.onnx.preview`
 //! [`flex`] (FlexAttention), of `ai.onnx.ml` [`ml`] and [`trees`], of ONNX Runtime's
 //! `com.microsoft` domain, [`moe`]. [`lookup`] maps an op type to its
 //! importer; an op it does not know is reported as unsupported.
@@ -10,6 +11,7 @@
 pub mod attention;
 pub mod causal_conv;
 pub mod conv_transpose;
+pub mod detect;
 pub mod einsum;
 pub mod flex;
 pub mod grid;
@@ -107,6 +109,7 @@ const TABLES: &[&[(&str, Importer)]] = &[
     rotary::IMPORTERS,
     linear_attention::IMPORTERS,
     tfidf::IMPORTERS,
+    detect::IMPORTERS,
 ];
 fn unfoldable(_cx: &mut Ctx, n: &NodeRef) -> Result<Vec<Value>> {
     Err(n.unsupported("its input's shape is not known at import time"))
