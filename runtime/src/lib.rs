@@ -11,6 +11,8 @@
 
 pub mod aot;
 pub mod exec;
+mod plan_cache;
+pub use plan_cache::MAX_PLANS;
 #[cfg(feature = "wgsl")]
 pub mod gpu;
 

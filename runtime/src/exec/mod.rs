@@ -28,8 +28,8 @@ pub use plan::{KernelTime, Plan, PlanStats, Profile};
 use smelt_codegen::Backend;
 use smelt_codegen::schedule::{ScheduleOptions, Target};
 use smelt_ir::{Bindings, Graph, Tensor};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Errors of compiling or running a model on a compiled backend.
 #[derive(Debug, thiserror::Error)]
@@ -83,13 +83,13 @@ impl Options {
 }
 
 /// A model compiled for a native backend; plans per input shape are built on
-/// first use and cached.
+/// first use and cached (the most recently used [`crate::MAX_PLANS`]).
 #[derive(Debug)]
 pub struct CompiledModel {
     graph: Graph,
     options: Options,
     pool: Option<Arc<rayon::ThreadPool>>,
-    plans: Mutex<HashMap<Bindings, Arc<Plan>>>,
+    plans: crate::plan_cache::PlanCache<Plan>,
 }
 
 /// Compiles `g`. Every op must be supported by the backend (else the error names
@@ -114,7 +114,7 @@ pub fn compile(g: &Graph, options: &Options) -> Result<CompiledModel> {
     } else {
         None
     };
-    let model = CompiledModel { graph: g.clone(), options: options.clone(), pool, plans: Mutex::new(HashMap::new()) };
+    let model = CompiledModel { graph: g.clone(), options: options.clone(), pool, plans: crate::plan_cache::PlanCache::new() };
     let fixed = g.inputs().iter().all(|&i| g.node(i).types[0].shape.is_fixed());
     if fixed {
         model.plan(&Bindings::new())?;
@@ -133,8 +133,8 @@ fn for_backend(e: smelt_codegen::Error, backend: Backend) -> smelt_codegen::Erro
 impl CompiledModel {
     /// The plan for these bindings of the symbolic dims (built once).
     pub fn plan(&self, b: &Bindings) -> Result<Arc<Plan>> {
-        if let Some(p) = self.plans.lock().map_err(|_| Error::ThreadPool("a plan build panicked".into()))?.get(b) {
-            return Ok(p.clone());
+        if let Some(p) = self.plans.get(b) {
+            return Ok(p);
         }
         let bound = self.graph.bind(b).map_err(|d| crate::Error::Ir(d.into()))?;
         let plan = Arc::new(
@@ -143,7 +143,7 @@ impl CompiledModel {
                 e => e,
             })?,
         );
-        self.plans.lock().map_err(|_| Error::ThreadPool("a plan build panicked".into()))?.insert(b.clone(), plan.clone());
+        self.plans.insert(b, plan.clone());
         Ok(plan)
     }
 

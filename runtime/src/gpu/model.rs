@@ -15,7 +15,7 @@ pub struct GpuModel {
     graph: Graph,
     device: Arc<Device>,
     options: wgsl::Options,
-    plans: Mutex<HashMap<Bindings, Arc<GpuPlan>>>,
+    plans: crate::plan_cache::PlanCache<GpuPlan>,
 }
 
 /// The lowering's "not supported" names the WGSL backend here.
@@ -39,7 +39,7 @@ pub fn compile(g: &Graph, device: Arc<Device>) -> Result<GpuModel> {
 /// device lacks is an error when the plan is built).
 pub fn compile_with(g: &Graph, device: Arc<Device>, options: wgsl::Options) -> Result<GpuModel> {
     smelt_codegen::wgsl::check(g).map_err(on_wgsl)?;
-    let model = GpuModel { graph: g.clone(), device, options, plans: Mutex::new(HashMap::new()) };
+    let model = GpuModel { graph: g.clone(), device, options, plans: crate::plan_cache::PlanCache::new() };
     if g.inputs().iter().all(|&i| g.node(i).types[0].shape.is_fixed()) {
         model.plan(&Bindings::new())?;
     }
@@ -60,15 +60,15 @@ impl GpuModel {
         self.options
     }
 
-    /// The plan for these bindings of the symbolic dims (built once).
+    /// The plan for these bindings of the symbolic dims (built once, cached
+    /// with the most recently used [`crate::MAX_PLANS`]).
     pub fn plan(&self, b: &Bindings) -> Result<Arc<GpuPlan>> {
-        let poisoned = || Error::Device("a plan build panicked".into());
-        if let Some(p) = self.plans.lock().map_err(|_| poisoned())?.get(b) {
-            return Ok(p.clone());
+        if let Some(p) = self.plans.get(b) {
+            return Ok(p);
         }
         let bound = self.graph.bind(b).map_err(|d| crate::Error::Ir(d.into()))?;
         let plan = Arc::new(GpuPlan::build(&bound, self.device.clone(), &self.options)?);
-        self.plans.lock().map_err(|_| poisoned())?.insert(b.clone(), plan.clone());
+        self.plans.insert(b, plan.clone());
         Ok(plan)
     }
 
