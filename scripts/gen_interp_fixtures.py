@@ -1987,6 +1987,22 @@ def cases_routing():
     emit("nms_corners", "nms", {"boxes": corners, "scores": scores},
          ["y = nms(boxes, scores) {max_per_class = 4, iou_threshold = 0.3, score_threshold = 0.25, count = K}"],
          {"y": nms_ref(corners, scores, 4, 0.3, 0.25, False)}, tol=EXACT)
+    # unique: numpy's unique (first indices, inverse, counts); -0 and 0 equal;
+    # in order of first appearance (`sorted = false`) by reordering numpy's.
+    x = rint_vals(rng_for("unique_flat"), -3, 3, 4, 5)
+    x[0, 0], x[2, 1] = -0.0, 0.0
+    y, idx, inv, cnt = np.unique(x, return_index=True, return_inverse=True, return_counts=True)
+    emit("unique_flat", "unique", {"x": x}, ["y, idx, inv, cnt = unique(x) {count = K}"],
+         {"y": y, "idx": idx.astype(np.int64), "inv": inv.reshape(-1).astype(np.int64), "cnt": cnt.astype(np.int64)}, tol=EXACT)
+    cols = rng_for("unique_axis").integers(-2, 3, (3, 4)).astype(np.int64)
+    xi = cols[:, [2, 0, 2, 3, 0, 1, 3]]
+    y, idx, inv, cnt = np.unique(xi, axis=1, return_index=True, return_inverse=True, return_counts=True)
+    first = np.argsort(idx, kind="stable")
+    rank = np.empty_like(first)
+    rank[first] = np.arange(len(first))
+    emit("unique_axis_unsorted", "unique", {"x": xi}, ["y, idx, inv, cnt = unique(x) {axis = 1, sorted = false, count = K}"],
+         {"y": y[:, first], "idx": idx[first].astype(np.int64), "inv": rank[inv.reshape(-1)].astype(np.int64),
+          "cnt": cnt[first].astype(np.int64)}, tol=EXACT)
     cbox = np.concatenate([centers, size], -1).astype(F32)
     emit("nms_centers", "nms", {"boxes": cbox, "scores": scores},
          ["y = nms(boxes, scores) {max_per_class = 12, iou_threshold = 0.5, center_point_box = true, count = K}"],

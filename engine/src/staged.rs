@@ -193,13 +193,15 @@ impl Staged {
                 let n = g.node(h.id);
                 let err = |message: String| error::runtime(g, smelt_interp::Error::Node { node: h.name.clone(), op: n.op.name().into(), message });
                 let ins = h.inputs.iter().map(|&v| fetch(&env, v)).collect::<Result<Vec<Tensor>>>()?;
-                let t = smelt_interp::eval_host(&n.op, &ins.iter().collect::<Vec<_>>()).map_err(err)?;
-                // A graph bound for a count (a size in place of the symbol)
-                // holds the data to it.
-                if n.types[0].dims().iter().zip(t.shape()).any(|(d, &size)| d.fixed().is_some_and(|f| f as usize != size)) {
-                    return Err(err(format!("gave {:?} where the graph was bound for {}", t.shape(), n.types[0])));
+                let outs = smelt_interp::eval_host(&n.op, &ins.iter().collect::<Vec<_>>()).map_err(err)?;
+                for (i, (t, ty)) in outs.into_iter().zip(&n.types).enumerate() {
+                    // A graph bound for a count (a size in place of the symbol)
+                    // holds the data to it.
+                    if ty.dims().iter().zip(t.shape()).any(|(d, &size)| d.fixed().is_some_and(|f| f as usize != size)) {
+                        return Err(err(format!("gave {:?} where the graph was bound for {ty}", t.shape())));
+                    }
+                    env.insert(Value { node: h.id, output: i }, t);
                 }
-                env.insert(Value { node: h.id, output: 0 }, t);
             }
         }
         let mut out = Tensors::new();

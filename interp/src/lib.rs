@@ -28,10 +28,11 @@ pub use shape::nonzero;
 
 /// Runs a data-dependent op ([`Op::is_data_dependent`]: `nonzero`, `nms`) on
 /// host tensors: the compiled backends run these between their stages.
-pub fn eval_host(op: &Op, ins: &[&Tensor]) -> std::result::Result<Tensor, String> {
+pub fn eval_host(op: &Op, ins: &[&Tensor]) -> std::result::Result<Vec<Tensor>, String> {
     match (op, ins) {
-        (Op::NonZero { .. }, [x]) => Ok(shape::nonzero(x)),
-        (Op::Nms(n), [boxes, scores]) => Ok(routing::nms(n, boxes, scores)),
+        (Op::NonZero { .. }, [x]) => Ok(vec![shape::nonzero(x)]),
+        (Op::Nms(n), [boxes, scores]) => Ok(vec![routing::nms(n, boxes, scores)]),
+        (Op::Unique(u), [x]) => routing::unique(u, x),
         _ => Err(format!("{} is not run on the host with {} inputs", op.name(), ins.len())),
     }
 }
@@ -137,19 +138,21 @@ pub fn run(g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<Stri
         if n.op.is_data_dependent() {
             // The data binds the count: the rest of the graph is re-bound with it.
             let ins: Vec<&Tensor> = g.node_inputs(id).iter().map(|v| &*env[v]).collect();
-            let t = eval_host(&n.op, &ins).map_err(node_err)?;
-            for (d, &size) in n.types[0].dims().iter().zip(t.shape()) {
-                match d {
-                    Dim::Sym(s) => {
-                        b.insert(s.to_string(), size as u64);
+            let outs = eval_host(&n.op, &ins).map_err(node_err)?;
+            for (i, (t, ty)) in outs.into_iter().zip(&n.types).enumerate() {
+                for (d, &size) in ty.dims().iter().zip(t.shape()) {
+                    match d {
+                        Dim::Sym(s) => {
+                            b.insert(s.to_string(), size as u64);
+                        }
+                        Dim::Fixed(f) if *f as usize != size => {
+                            return Err(node_err(format!("gave {:?} where the graph was bound for {ty}", t.shape())));
+                        }
+                        Dim::Fixed(_) => {}
                     }
-                    Dim::Fixed(f) if *f as usize != size => {
-                        return Err(node_err(format!("gave {size} rows where the graph was bound for {f}")));
-                    }
-                    Dim::Fixed(_) => {}
                 }
+                env.insert(Value { node: id, output: i }, Arc::new(t));
             }
-            env.insert(Value { node: id, output: 0 }, Arc::new(t));
             g = source.bind(&b).map_err(|d| Error::Ir(d.into()))?;
             continue;
         }

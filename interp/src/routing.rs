@@ -297,6 +297,85 @@ pub(crate) fn nms(n: &smelt_ir::ops::Nms, boxes: &Tensor, scores: &Tensor) -> Te
     Tensor::i64(vec![k, 3], out).expect("sizes agree")
 }
 
+/// ONNX Unique (numpy's `unique` with `return_index`, `return_inverse`,
+/// `return_counts`): the distinct elements, or slices along the axis, sorted
+/// (NaN last, NaNs equal, −0 = 0) or in order of first appearance.
+pub(crate) fn unique(u: &smelt_ir::ops::Unique, x: &Tensor) -> Result<Vec<Tensor>, String> {
+    let dims = x.shape().to_vec();
+    let (shape, ax) = match u.axis {
+        Some(a) => {
+            let ax = smelt_ir::shape::normalize_axis(a, dims.len()).ok_or_else(|| format!("unique axis {a} is out of range for rank {}", dims.len()))?;
+            (dims.clone(), ax)
+        }
+        None => (vec![x.numel()], 0),
+    };
+    let (outer, len) = (shape[..ax].iter().product::<usize>(), shape[ax]);
+    let inner: usize = shape[ax + 1..].iter().product();
+    let float = x.dtype().is_float();
+    let (fv, iv) = if float { (x.to_f32(), vec![]) } else { (vec![], x.to_i64()) };
+    let elem = |p: usize, q: usize| -> Ordering {
+        if float {
+            let (a, b) = (fv[p], fv[q]);
+            match (a.is_nan(), b.is_nan()) {
+                (true, true) => Ordering::Equal,
+                (true, false) => Ordering::Greater,
+                (false, true) => Ordering::Less,
+                _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+            }
+        } else {
+            iv[p].cmp(&iv[q])
+        }
+    };
+    // Slice j: elements (o, j, i), compared in that order.
+    let slice_cmp = |j: usize, k: usize| -> Ordering {
+        for o in 0..outer {
+            for i in 0..inner {
+                let c = elem((o * len + j) * inner + i, (o * len + k) * inner + i);
+                if c != Ordering::Equal {
+                    return c;
+                }
+            }
+        }
+        Ordering::Equal
+    };
+    let mut order: Vec<usize> = (0..len).collect();
+    order.sort_by(|&a, &b| slice_cmp(a, b));
+    // Runs of equal slices: each run's first (lowest) index and members.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &j in &order {
+        match groups.last_mut() {
+            Some(g) if slice_cmp(g[0], j) == Ordering::Equal => g.push(j),
+            _ => groups.push(vec![j]),
+        }
+    }
+    if !u.sorted {
+        groups.sort_by_key(|g| g[0]);
+    }
+    let k = groups.len();
+    let mut inverse = vec![0i64; len];
+    for (gi, g) in groups.iter().enumerate() {
+        for &j in g {
+            inverse[j] = gi as i64;
+        }
+    }
+    let firsts: Vec<usize> = groups.iter().map(|g| g[0]).collect();
+    let mut pos = Vec::with_capacity(outer * k * inner);
+    for o in 0..outer {
+        for &f in &firsts {
+            pos.extend((0..inner).map(|i| (o * len + f) * inner + i));
+        }
+    }
+    let mut ydims = shape.clone();
+    ydims[ax] = k;
+    let i64s = |v: Vec<i64>| Tensor::i64(vec![v.len()], v).map_err(|e| e.to_string());
+    Ok(vec![
+        Tensor::new(ydims, x.data().take(&pos)).map_err(|e| e.to_string())?,
+        i64s(firsts.iter().map(|&f| f as i64).collect())?,
+        i64s(inverse)?,
+        i64s(groups.iter().map(|g| g.len() as i64).collect())?,
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use smelt_ir::{Data, Tensor};

@@ -187,6 +187,15 @@ pub fn cases() -> Vec<Case> {
     v.push(nz("nonzero_gather", next(), &[("x", F32, &[7, 13])], &["y", "idx"], pick));
     v.push(nz("nonzero_none", next(), &[("x", F32, &[7, 13])], &["y", "idx"], &pick.replace("[0.0]\n  r0", "[1000.0]\n  r0")));
     v.push(nz("nonzero_bool_3d", next(), &[("b", Bool, &[3, 1, 5])], &["idx"], "  idx = nonzero(b) {count = K}"));
+    // unique's four outputs feeding compiled work: the values plus their
+    // counts, and the input rebuilt from the values and the inverse indices.
+    v.push(case(
+        "unique_then_work",
+        next(),
+        &[("x", I64, &[23], Dist::Range(-3, 3))],
+        &["s", "back"],
+        "  y, idx, inv, cnt = unique(x) {count = K}\n  s = add(y, cnt)\n  back = gather(y, inv) {axis = 0}",
+    ));
     v.push(nz(
         "nonzero_twice",
         next(),

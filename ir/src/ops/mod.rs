@@ -34,7 +34,7 @@ pub use quant::{QuantizeAttrs, Requant};
 pub use recurrent::{Direction, Rnn};
 pub use reduce::{ArgKind, ReduceKind};
 pub use resize::{CoordMode, NearestMode, Resize, ResizeMode};
-pub use routing::{Moe, MoeMachine, MoeShape, MoeStrategy, Nms, TopK};
+pub use routing::{Moe, MoeMachine, MoeShape, MoeStrategy, Nms, TopK, Unique};
 pub use shape::{PadMode, Slice};
 pub use sparse::{SparseFormat, SparseMatMul};
 
@@ -110,6 +110,7 @@ pub enum Op {
     MoeCombine { capacity: usize },
     Moe(Moe),
     Nms(Nms),
+    Unique(Unique),
     // fused forms
     /// `act(conv(x, w, b) + residual)`, or with `epilogue` an elementwise
     /// expression over `$0 = conv(x, w, b)` and the extra inputs after `b`.
@@ -152,7 +153,7 @@ pub fn op_names() -> Vec<&'static str> {
         "log_softmax", "lrn", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_l2",
         "argmax", "argmin", "reshape", "transpose", "concat", "split", "slice", "gather", "pad", "expand", "nonzero",
         "resize", "lstm", "gru", "attention", "quantize", "dequantize", "qmatmul", "qconv1d", "qconv2d", "qconv3d",
-        "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "nms", "fused_conv1d", "fused_conv2d", "fused_conv3d",
+        "sparse_matmul", "topk", "moe_dispatch", "moe_combine", "moe", "nms", "unique", "fused_conv1d", "fused_conv2d", "fused_conv3d",
         "fused_matmul", "elementwise",
     ]);
     v
@@ -162,13 +163,13 @@ impl Op {
     /// Whether an output size of the op depends on its input values (a symbol
     /// the data binds): such ops run on the host between compiled stages.
     pub fn is_data_dependent(&self) -> bool {
-        matches!(self, Op::NonZero { .. } | Op::Nms(_))
+        matches!(self, Op::NonZero { .. } | Op::Nms(_) | Op::Unique(_))
     }
 
     /// The count of a data-dependent op: a symbol, or a size once bound.
     pub fn count_mut(&mut self) -> Option<&mut DimSpec> {
         match self {
-            Op::NonZero { count } | Op::Nms(Nms { count, .. }) => Some(count),
+            Op::NonZero { count } | Op::Nms(Nms { count, .. }) | Op::Unique(Unique { count, .. }) => Some(count),
             _ => None,
         }
     }
@@ -197,7 +198,7 @@ impl Op {
             Op::Attention(_) => Family::Attention,
             Op::Quantize(_) | Op::Dequantize | Op::QMatMul(_) | Op::QConv(..) => Family::Quant,
             Op::SparseMatMul(_) => Family::Sparse,
-            Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) | Op::Nms(_) => Family::Routing,
+            Op::TopK(_) | Op::MoeDispatch { .. } | Op::MoeCombine { .. } | Op::Moe(_) | Op::Nms(_) | Op::Unique(_) => Family::Routing,
             Op::FusedConv { .. } | Op::FusedMatMul { .. } | Op::Elementwise { .. } => Family::Fused,
         }
     }
@@ -248,6 +249,7 @@ impl Op {
             Op::MoeCombine { .. } => "moe_combine",
             Op::Moe(_) => "moe",
             Op::Nms(_) => "nms",
+            Op::Unique(_) => "unique",
             Op::FusedConv { conv, .. } => ["fused_conv1d", "fused_conv2d", "fused_conv3d"][conv.rank() - 1],
             Op::FusedMatMul { .. } => "fused_matmul",
             Op::Elementwise { .. } => "elementwise",
@@ -321,6 +323,7 @@ impl Op {
             Op::Pool(p) if p.indices.is_some() => 2,
             Op::Lstm(_) => 3,
             Op::Gru(_) | Op::TopK(_) => 2,
+            Op::Unique(_) => 4,
             _ => 1,
         }
     }
@@ -336,7 +339,7 @@ impl Op {
             Op::Input | Op::Param | Op::Const(_) => (0, 0),
             Op::Unary(_) | Op::Cast { .. } | Op::Pool(_) | Op::GlobalPool(_) | Op::Softmax { .. } | Op::Lrn { .. } => (1, 1),
             Op::Reduce { .. } | Op::ArgReduce { .. } | Op::Reshape { .. } | Op::Transpose { .. } => (1, 1),
-            Op::Split { .. } | Op::Slice(_) | Op::Pad { .. } | Op::Expand { .. } | Op::TopK(_) | Op::NonZero { .. } => (1, 1),
+            Op::Split { .. } | Op::Slice(_) | Op::Pad { .. } | Op::Expand { .. } | Op::TopK(_) | Op::NonZero { .. } | Op::Unique(_) => (1, 1),
             Op::Quantize(_) | Op::Dequantize | Op::Resize(_) => (1, 1),
             Op::Binary(_) | Op::MatMul | Op::Gather { .. } | Op::MoeDispatch { .. } | Op::Nms(_) => (2, 2),
             Op::Where | Op::MoeCombine { .. } => (3, 3),

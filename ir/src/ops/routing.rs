@@ -34,6 +34,18 @@ pub struct Nms {
     pub count: DimSpec,
 }
 
+/// The distinct elements of `x` (as ONNX Unique): flattened, or the distinct
+/// slices along `axis`; sorted ascending (NaN last) or in order of first
+/// appearance. Four outputs: the values (`count` of them along the axis), the
+/// index of each one's first appearance, each input position's index into the
+/// values, and each one's count; `count` is a symbol the data binds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unique {
+    pub axis: Option<i64>,
+    pub sorted: bool,
+    pub count: DimSpec,
+}
+
 /// The whole MoE layer `y = moe(x, logits, w1, w2[, w3])`: each token's top `k`
 /// logits choose its experts, weighted by the softmax over all `E` logits
 /// (renormalized over the chosen `k` when `normalize`); expert `e` computes
@@ -204,6 +216,7 @@ pub(super) fn parse(name: &str, a: &mut AttrReader) -> Option<Op> {
         }),
         "moe_dispatch" => Op::MoeDispatch { experts: a.usize("experts", None), capacity: a.usize("capacity", None) },
         "moe_combine" => Op::MoeCombine { capacity: a.usize("capacity", None) },
+        "unique" => Op::Unique(Unique { axis: a.opt_int("axis"), sorted: a.bool("sorted", true), count: a.dim_spec("count") }),
         "nms" => Op::Nms(Nms {
             max_per_class: a.usize("max_per_class", Some(0)),
             iou_threshold: a.float("iou_threshold", Some(0.0)),
@@ -262,6 +275,15 @@ pub(super) fn attrs(op: &Op) -> Vec<(&'static str, AttrValue)> {
             v.push(("capacity", AttrValue::Int(*capacity as i64)));
         }
         Op::MoeCombine { capacity } => v.push(("capacity", AttrValue::Int(*capacity as i64))),
+        Op::Unique(u) => {
+            if let Some(a) = u.axis {
+                v.push(("axis", AttrValue::Int(a)));
+            }
+            if !u.sorted {
+                v.push(("sorted", AttrValue::bool(false)));
+            }
+            v.push(("count", u.count.one_attr()));
+        }
         Op::Nms(n) => {
             if n.max_per_class != 0 {
                 v.push(("max_per_class", AttrValue::Int(n.max_per_class as i64)));
@@ -297,6 +319,19 @@ pub(super) fn attrs(op: &Op) -> Vec<(&'static str, AttrValue)> {
     v
 }
 
+/// The dim a data-dependent op's `count` gives: a symbol of its own (not a
+/// dim of its inputs), or its size once bound.
+pub(crate) fn count_dim(op: &str, count: &DimSpec, ins: &[&TensorType]) -> Result<Dim, String> {
+    match count {
+        DimSpec::Sym(c) if c.is_empty() => Err(format!("{op} needs a symbol for its count (`count = K`)")),
+        DimSpec::Sym(c) if ins.iter().flat_map(|t| t.shape.symbols()).any(|d| *d == **c) => {
+            Err(format!("{op}'s count `{c}` is a dim of its input: it needs a symbol of its own"))
+        }
+        DimSpec::Sym(c) => Ok(Dim::sym(c)),
+        DimSpec::Int(k) => Ok(Dim::Fixed(*k as u64)),
+    }
+}
+
 fn want_idx(op: &str, idx: &TensorType, t: &Dim) -> Result<Dim, String> {
     if idx.dtype != DType::I64 || idx.rank() != 2 || &idx.dims()[0] != t {
         return Err(format!("{op} expects indices i64[{t}, k], found {idx}"));
@@ -307,6 +342,29 @@ fn want_idx(op: &str, idx: &TensorType, t: &Dim) -> Result<Dim, String> {
 pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, String> {
     let x = ins[0];
     match op {
+        Op::Unique(u) => {
+            if x.quant.is_some() {
+                return Err(format!("unique does not take quantized input {x}"));
+            }
+            let k = count_dim("unique", &u.count, &[x])?;
+            let i64s = |d: Dim| TensorType::new(DType::I64, Shape(vec![d]));
+            match u.axis {
+                Some(a) => {
+                    let ax = x.shape.axis(a).ok_or_else(|| format!("unique axis {a} is out of range for {x}"))?;
+                    let mut d = x.dims().to_vec();
+                    let len = std::mem::replace(&mut d[ax], k.clone());
+                    Ok(vec![TensorType::new(x.dtype, Shape(d)), i64s(k.clone()), i64s(len), i64s(k)])
+                }
+                None => {
+                    let len = match (x.rank(), x.shape.numel()) {
+                        (_, Some(n)) => Dim::Fixed(n),
+                        (1, None) => x.dims()[0].clone(),
+                        _ => return Err(format!("unique without axis of {x}: its element count must be fixed (or the input 1-d)")),
+                    };
+                    Ok(vec![TensorType::new(x.dtype, Shape(vec![k.clone()])), i64s(k.clone()), i64s(len), i64s(k)])
+                }
+            }
+        }
         Op::Nms(n) => {
             let (b, s) = (ins[0], ins[1]);
             if !b.dtype.is_float() || b.quant.is_some() || b.rank() != 3 || b.dims()[2] != Dim::Fixed(4) {
@@ -318,14 +376,7 @@ pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, Str
             if !n.iou_threshold.is_finite() || n.score_threshold.is_some_and(f32::is_nan) {
                 return Err(format!("nms thresholds must be numbers, found iou {} and score {:?}", n.iou_threshold, n.score_threshold));
             }
-            let k = match &n.count {
-                DimSpec::Sym(c) if c.is_empty() => return Err("nms needs a symbol for its count (`count = K`)".into()),
-                DimSpec::Sym(c) if b.shape.symbols().iter().chain(&s.shape.symbols()).any(|d| **d == **c) => {
-                    return Err(format!("nms's count `{c}` is a dim of its inputs: it needs a symbol of its own"));
-                }
-                DimSpec::Sym(c) => Dim::sym(c),
-                DimSpec::Int(k) => Dim::Fixed(*k as u64),
-            };
+            let k = count_dim("nms", &n.count, &[b, s])?;
             Ok(vec![TensorType::new(DType::I64, Shape(vec![k, Dim::Fixed(3)]))])
         }
         Op::TopK(t) => {

@@ -373,14 +373,7 @@ pub(super) fn infer(op: &Op, ins: &[&TensorType]) -> Result<Vec<TensorType>, Str
             if x.quant.is_some() {
                 return Err(format!("nonzero does not take quantized input {x}; dequantize first"));
             }
-            let k = match count {
-                DimSpec::Sym(s) if s.is_empty() => return Err("nonzero needs a symbol for its count (`count = K`)".into()),
-                DimSpec::Sym(s) if x.shape.symbols().iter().any(|d| **d == **s) => {
-                    return Err(format!("nonzero's count `{s}` is a dim of its input {x}: it needs a symbol of its own"));
-                }
-                DimSpec::Sym(s) => Dim::sym(s),
-                DimSpec::Int(n) => Dim::Fixed(*n as u64),
-            };
+            let k = super::routing::count_dim("nonzero", count, &[x])?;
             one(TensorType::new(DType::I64, Shape(vec![Dim::Fixed(x.rank() as u64), k])))
         }
         _ => unreachable!("shape::infer on {name}"),

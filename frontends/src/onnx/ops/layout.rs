@@ -2,8 +2,8 @@
 //! DepthToSpace and SpaceToDepth (reshape, transpose, reshape), CenterCropPad
 //! (crops and pads), ReverseSequence (a gather at positions computed at run time
 //! from the sequence lengths), Col2Im (a gather of each output pixel's
-//! contributions, summed), EyeLike (a constant), NonZero (smelt's `nonzero`,
-//! whose count the data binds), Compress (a gather of constant positions when
+//! contributions, summed), EyeLike (a constant), NonZero and Unique (smelt's
+//! `nonzero` and `unique`, whose counts the data binds), Compress (a gather of constant positions when
 //! the condition is known at import, else of `nonzero`'s) and TensorScatter (a gather from the cache and the update at positions computed
 //! at run time from the write indices).
 
@@ -26,6 +26,7 @@ pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("EyeLike", eye_like),
     ("Compress", compress),
     ("NonZero", nonzero),
+    ("Unique", unique),
     ("TensorScatter", tensor_scatter),
 ];
 
@@ -265,6 +266,17 @@ fn nonzero_of(cx: &mut Ctx, n: &NodeRef, x: Value) -> Result<Value> {
     let base = super::super::ctx::sanitize(n.name).replace('.', "_");
     let count = cx.claim(&format!("{base}_count"));
     cx.op(Op::NonZero { count: smelt_ir::DimSpec::Sym(count) }, &[x])
+}
+
+/// Unique: smelt's `unique` (its four outputs: values, first indices, inverse
+/// indices, counts), whose count the data binds.
+pub fn unique(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let base = super::super::ctx::sanitize(n.name).replace('.', "_");
+    let count = smelt_ir::DimSpec::Sym(cx.claim(&format!("{base}_count")));
+    let sorted = n.int("sorted", 1)? != 0;
+    let op = Op::Unique(smelt_ir::ops::Unique { axis: n.int_opt("axis")?, sorted, count });
+    cx.op_multi(op, &[x])
 }
 
 /// Compress: a gather of the kept positions along the axis (of the flattened
