@@ -129,6 +129,13 @@ impl Ctx {
         }
     }
 
+    /// The count symbol of a data-dependent op imported for `n` (`nonzero`,
+    /// `nms`, `unique`): `<node>_count`, unique, a plain identifier.
+    pub fn count_symbol(&mut self, n: &NodeRef) -> DimSpec {
+        let base = sanitize(n.name).replace('.', "_");
+        DimSpec::Sym(self.claim(&format!("{base}_count")))
+    }
+
     /// A unique smelt name for `s`: `s` itself unless it is taken (or empty).
     pub fn claim(&mut self, s: &str) -> String {
         let base = if s.is_empty() { "v".to_string() } else { s.to_string() };

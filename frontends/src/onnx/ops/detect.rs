@@ -7,7 +7,7 @@ use super::super::ctx::Ctx;
 use super::super::error::Result;
 use super::super::node::NodeRef;
 use smelt_ir::ops::Nms;
-use smelt_ir::{DimSpec, Op, Value};
+use smelt_ir::{Op, Value};
 
 type Out = Result<Vec<Value>>;
 
@@ -39,8 +39,7 @@ pub fn non_max_suppression(cx: &mut Ctx, n: &NodeRef) -> Out {
         1 => true,
         c => return Err(n.err(format!("center_point_box must be 0 or 1, found {c}"))),
     };
-    let base = super::super::ctx::sanitize(n.name).replace('.', "_");
-    let count = DimSpec::Sym(cx.claim(&format!("{base}_count")));
+    let count = cx.count_symbol(n);
     let op = Op::Nms(Nms { max_per_class, iou_threshold, score_threshold, center_point_box, count });
     Ok(vec![cx.op(op, &[boxes, scores])?])
 }

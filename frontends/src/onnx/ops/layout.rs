@@ -263,17 +263,15 @@ pub fn nonzero(cx: &mut Ctx, n: &NodeRef) -> Out {
 }
 
 fn nonzero_of(cx: &mut Ctx, n: &NodeRef, x: Value) -> Result<Value> {
-    let base = super::super::ctx::sanitize(n.name).replace('.', "_");
-    let count = cx.claim(&format!("{base}_count"));
-    cx.op(Op::NonZero { count: smelt_ir::DimSpec::Sym(count) }, &[x])
+    let count = cx.count_symbol(n);
+    cx.op(Op::NonZero { count }, &[x])
 }
 
 /// Unique: smelt's `unique` (its four outputs: values, first indices, inverse
 /// indices, counts), whose count the data binds.
 pub fn unique(cx: &mut Ctx, n: &NodeRef) -> Out {
     let x = cx.input(n, 0)?;
-    let base = super::super::ctx::sanitize(n.name).replace('.', "_");
-    let count = smelt_ir::DimSpec::Sym(cx.claim(&format!("{base}_count")));
+    let count = cx.count_symbol(n);
     let sorted = n.int("sorted", 1)? != 0;
     let op = Op::Unique(smelt_ir::ops::Unique { axis: n.int_opt("axis")?, sorted, count });
     cx.op_multi(op, &[x])
