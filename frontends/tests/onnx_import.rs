@@ -732,3 +732,29 @@ fn float_shape_arithmetic_folds_at_import() {
     let g = onnx::import_model(&m, &Options::default()).expect("the sizes fold").graph;
     assert_eq!(g.value_type(g.outputs()[0]).expect("typed").to_string(), "f32[3, 2]");
 }
+
+/// ReduceMax and ReduceMin of known tensors fold at import (the largest image
+/// size of a batch, as torchvision's detection transform computes its padding):
+/// over an axis without keepdims, and over every axis with them.
+#[test]
+fn reduce_max_and_min_of_known_sizes_fold_at_import() {
+    let sizes = to_proto(&Tensor::i64(vec![2, 3], vec![3, 300, 320, 3, 320, 330]).expect("sized"), "sizes");
+    let m = model(
+        vec![
+            node("ReduceMax", "largest", &["sizes"], &["big"], vec![ints("axes", &[0]), int("keepdims", 0)]),
+            node("Shape", "shape", &["x"], &["have"], vec![]),
+            node("Sub", "room", &["big", "have"], &["ends"], vec![]),
+            node("Concat", "pads", &["zeros3", "ends"], &["pads"], vec![int("axis", 0)]),
+            node("Pad", "pad", &["x", "pads"], &["y"], vec![]),
+            node("ReduceMin", "smallest", &["sizes"], &["least"], vec![]),
+            node("Reshape", "flat", &["least", "one"], &["n"], vec![]),
+            node("ConstantOfShape", "zeros", &["n"], &["z"], vec![]),
+        ],
+        vec![vi("x", FLOAT, &["3", "300", "320"])],
+        vec![vi("y", FLOAT, &["3", "320", "330"]), vi("z", FLOAT, &["3"])],
+        vec![sizes, i64s("zeros3", vec![0, 0, 0]), i64s("one", vec![1])],
+    );
+    let g = onnx::import_model(&m, &Options::default()).expect("the sizes fold").graph;
+    let types: Vec<String> = g.outputs().iter().map(|&v| g.value_type(v).expect("typed").to_string()).collect();
+    assert_eq!(types, ["f32[3, 320, 330]", "f32[3]"]);
+}

@@ -77,6 +77,8 @@ const FOLDABLE: &[&str] = &[
     "Max",
     "ReduceProd",
     "ReduceSum",
+    "ReduceMax",
+    "ReduceMin",
     "Expand",
     "Mod",
     "And",
@@ -457,6 +459,48 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             };
             let keep = n.bool("keepdims", true)?;
             mk(if keep { vec![1; x.rank()] } else { vec![] }, Data::from_i64(x.dtype(), &[r]))
+        }
+        "ReduceMax" | "ReduceMin" if x.numel() > 0 => {
+            // Over `axes` (an attribute before opset 18, an input since; none:
+            // every axis unless noop_with_empty_axes), as exporters take the
+            // largest image size of a batch.
+            let axes: Vec<i64> = match (n.ints("axes")?, ints(1)) {
+                (Some(a), _) | (None, Some(a)) => a,
+                (None, None) if n.has_input(1) => return Ok(None),
+                (None, None) if n.int("noop_with_empty_axes", 0)? != 0 => return Ok(Some(x.clone())),
+                (None, None) => (0..xs.len() as i64).collect(),
+            };
+            let mut red = vec![false; xs.len()];
+            for a in axes {
+                let k = normalize_axis(a, xs.len()).ok_or_else(|| n.err(format!("axis {a} is out of range")))?;
+                red[k] = true;
+            }
+            let out: Vec<usize> = xs.iter().zip(&red).map(|(&d, &r)| if r { 1 } else { d }).collect();
+            let (ost, xst) = (strides(&out), strides(&xs));
+            let total: usize = out.iter().product();
+            let max = op == "ReduceMax";
+            let at = |flat: usize| -> Vec<usize> { (0..xs.len()).map(|d| flat / xst[d] % xs[d]).collect() };
+            let target = |idx: &[usize]| -> usize { idx.iter().zip(&red).zip(&ost).map(|((&i, &r), &s)| if r { 0 } else { i * s }).sum() };
+            let keep = n.bool("keepdims", true)?;
+            let shape: Vec<usize> = if keep { out.clone() } else { xs.iter().zip(&red).filter(|(_, r)| !**r).map(|(&d, _)| d).collect() };
+            if is_int(x) {
+                let v = x.to_i64();
+                let mut r = vec![if max { i64::MIN } else { i64::MAX }; total];
+                for (f, &e) in v.iter().enumerate() {
+                    let t = target(&at(f));
+                    r[t] = if max { r[t].max(e) } else { r[t].min(e) };
+                }
+                mk(shape, Data::from_i64(x.dtype(), &r))
+            } else {
+                let v = x.to_f32();
+                let mut r = vec![if max { f32::NEG_INFINITY } else { f32::INFINITY }; total];
+                for (f, &e) in v.iter().enumerate() {
+                    let t = target(&at(f));
+                    // NaN wins, as in the graph.
+                    r[t] = if e.is_nan() || r[t].is_nan() { f32::NAN } else if max { r[t].max(e) } else { r[t].min(e) };
+                }
+                mk(shape, Data::from_f32(x.dtype(), &r))
+            }
         }
         _ if ins.iter().flatten().all(is_int) => return elementwise(cx, n, ins),
         _ => return float_elementwise(n, ins),
