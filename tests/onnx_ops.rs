@@ -1089,3 +1089,52 @@ fn non_max_suppression_between_compiled_stages_on_every_backend() {
         assert_eq!(out["y"].to_f32(), want_y, "{b:?}");
     }
 }
+
+/// Det (the Leibniz sum) of batches of 1×1 to 5×5 matrices on every backend,
+/// against determinants computed here in f64 by elimination; a 6×6 is refused
+/// with the reason.
+#[test]
+fn det_on_every_backend() {
+    fn det64(a: &[f64], n: usize) -> f64 {
+        let mut m = a.to_vec();
+        let mut d = 1.0;
+        for c in 0..n {
+            let p = (c..n).max_by(|&i, &j| m[i * n + c].abs().total_cmp(&m[j * n + c].abs())).expect("rows");
+            if m[p * n + c] == 0.0 {
+                return 0.0;
+            }
+            if p != c {
+                for k in 0..n {
+                    m.swap(p * n + k, c * n + k);
+                }
+                d = -d;
+            }
+            d *= m[c * n + c];
+            for r in c + 1..n {
+                let f = m[r * n + c] / m[c * n + c];
+                for k in c..n {
+                    m[r * n + k] -= f * m[c * n + k];
+                }
+            }
+        }
+        d
+    }
+    for side in 1..=5usize {
+        let b = 3usize;
+        let s = side.to_string();
+        let bytes = model(13, vec![node("Det", "det", &["x"], &["y"])], vec![vi("x", &["3", &s, &s])], vec![vi("y", &["3"])], vec![]);
+        let x: Vec<f32> = (0..b * side * side).map(|i| wobble(i, 7 + side)).collect();
+        let want: Vec<f64> = (0..b).map(|k| det64(&x[k * side * side..(k + 1) * side * side].iter().map(|&v| v as f64).collect::<Vec<_>>(), side)).collect();
+        let scale = want.iter().fold(1e-3f64, |a, v| a.max(v.abs()));
+        let inputs = tensors(vec![("x", Tensor::f32(vec![b, side, side], x).unwrap())]);
+        for (be, out) in on_every_backend(&bytes, &inputs) {
+            let got = out["y"].to_f32();
+            for (g, w) in got.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() <= 1e-5 * scale, "{be:?} {side}×{side}: {g} against {w}");
+            }
+        }
+    }
+    let bytes = model(13, vec![node("Det", "det", &["x"], &["y"])], vec![vi("x", &["6", "6"])], vec![vi("y", &[])], vec![]);
+    let e = smelt::frontends::onnx::import(&bytes, &smelt::frontends::onnx::Options::default()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("Det of 6×6 matrices"), "{e}");
+}

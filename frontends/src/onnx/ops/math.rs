@@ -1,7 +1,8 @@
 //! ONNX math ops: unary functions and activations, binary arithmetic (with the
 //! pre-opset-7 `broadcast`/`axis` form), comparisons and logic, variadic
 //! Sum/Mean/Max/Min, Clip, Pow, PRelu, MatMul, Gemm, Softmax and LogSoftmax;
-//! Hardmax (argmax against the axis's indices) and LpNormalization.
+//! Hardmax (argmax against the axis's indices), LpNormalization and Det (the
+//! Leibniz sum, up to 5×5).
 //! Activations smelt lacks are written with its ops (Selu, Celu, Softsign, HardSwish,
 //! Mish, ThresholdedRelu, Shrink, Tan, Sinh, Cosh, Asinh, Acosh, Atanh; Atan, Asin and Acos in
 //! [`super::trig`]), and so
@@ -586,4 +587,58 @@ pub(crate) const IMPORTERS: &[(&str, super::Importer)] = &[
     ("Gemm", gemm),
     ("Softmax", softmax),
     ("LogSoftmax", softmax),
+    ("Det", det),
 ];
+
+/// The largest matrix side Det takes (its Leibniz sum has n! terms).
+const MAX_DET: usize = 5;
+
+/// Det of `[..., n, n]` (n ≤ 5) by the Leibniz formula: every permutation's
+/// product of entries gathered at once (one gather of the flattened matrices at
+/// a constant `[n!, n]` table, a product over the last axis), signed and summed.
+/// Exact in the algebra, as few ops as there are; a larger n is refused (an LU
+/// factorization with pivoting is not written with smelt's ops).
+pub fn det(cx: &mut Ctx, n: &NodeRef) -> Out {
+    let x = cx.input(n, 0)?;
+    let dims = cx.dims(x);
+    let r = dims.len();
+    let side = match (r >= 2).then(|| (dims[r - 2].fixed(), dims[r - 1].fixed())) {
+        Some((Some(a), Some(b))) if a == b && a >= 1 => a as usize,
+        _ => return Err(n.err(format!("Det takes square matrices [..., n, n] of a fixed n, found {}", cx.ty(x)))),
+    };
+    if side > MAX_DET {
+        return Err(n.unsupported(format!("Det of {side}×{side} matrices (the Leibniz formula is written up to {MAX_DET}×{MAX_DET})")));
+    }
+    if !cx.ty(x).dtype.is_float() {
+        return Err(n.err(format!("Det takes floats, found {}", cx.ty(x))));
+    }
+    // Permutations in lexicographic order with their signs.
+    let mut perms: Vec<Vec<usize>> = vec![vec![]];
+    for k in 0..side {
+        perms = perms
+            .into_iter()
+            .flat_map(|p| (0..=k).map(move |i| {
+                let mut q = p.clone();
+                q.insert(i, k);
+                q
+            }))
+            .collect();
+    }
+    let sign = |p: &[usize]| -> f32 {
+        let inversions = (0..p.len()).flat_map(|i| (i + 1..p.len()).map(move |j| (i, j))).filter(|&(i, j)| p[i] > p[j]).count();
+        if inversions % 2 == 0 { 1.0 } else { -1.0 }
+    };
+    let table: Vec<i64> = perms.iter().flat_map(|p| p.iter().enumerate().map(|(i, &c)| (i * side + c) as i64)).collect();
+    let signs: Vec<f32> = perms.iter().map(|p| sign(p)).collect();
+    let count = perms.len();
+    let mut flat_dims = dims[..r - 2].to_vec();
+    flat_dims.push(Dim::Fixed((side * side) as u64));
+    let flat = cx.reshape(x, &flat_dims)?;
+    let idx = cx.konst(smelt_ir::Tensor::i64(vec![count, side], table).map_err(|e| n.err(e.to_string()))?);
+    let picked = cx.op(Op::Gather { axis: -1 }, &[flat, idx])?;
+    let prods = cx.op(Op::Reduce { kind: smelt_ir::ops::ReduceKind::Prod, axes: vec![-1], keepdims: false }, &[picked])?;
+    let dt = cx.ty(x).dtype;
+    let s = cx.konst(smelt_ir::Tensor::new(vec![count], smelt_ir::Data::from_f32(dt, &signs)).map_err(|e| n.err(e.to_string()))?);
+    let signed = cx.binary(BinaryOp::Mul, prods, s)?;
+    Ok(vec![cx.op(Op::Reduce { kind: smelt_ir::ops::ReduceKind::Sum, axes: vec![-1], keepdims: false }, &[signed])?])
+}
