@@ -169,119 +169,80 @@ pub fn gather_elements(cx: &mut Ctx, n: &NodeRef) -> Out {
 /// GatherND: each index tuple (the last dim of `indices`, `m` long) picks a slice
 /// `data[b…, k0, …, k(m-1), :…]` after `batch_dims` leading dims shared with
 /// `indices`. Imported as a gather over flat `data` at positions
-/// `base(batch) + Σ k_j·stride_j + s` for each element `s` of the slice.
+/// `base(batch) + Σ k_j·stride_j + s` for each element `s` of the slice: a
+/// constant when the indices are known, else computed at run time — also for
+/// index tuples of symbolic dims (with `batch_dims = 0`; e.g. `nonzero`'s
+/// indices, as PyTorch exports boolean-mask indexing).
 pub fn gather_nd(cx: &mut Ctx, n: &NodeRef) -> Out {
     let data = cx.input(n, 0)?;
     let idx = cx.input(n, 1)?;
     let ds = cx.fixed_dims(n, data, "GatherND data")?;
-    if cx.dims(idx).iter().any(|d| d.fixed().is_none()) {
-        return gather_nd_symbolic(cx, n, data, idx, &ds);
-    }
-    let is = cx.fixed_dims(n, idx, "GatherND indices")?;
-    let b = usize::try_from(n.int("batch_dims", 0)?).map_err(|_| n.err("batch_dims must not be negative"))?;
-    let (r, q) = (ds.len(), is.len());
-    let m = *is.last().ok_or_else(|| n.err("indices must have rank 1 or more"))?;
-    if q <= b || r <= b || b + m > r || is[..b] != ds[..b] {
-        return Err(n.err(format!(
-            "indices {} do not fit data {} with batch_dims {b}",
-            cx.ty(idx),
-            cx.ty(data)
-        )));
-    }
-    let tuples = &is[..q - 1];
-    let slice = &ds[b + m..];
-    let out: Vec<usize> = tuples.iter().chain(slice).copied().collect();
-    let total = count(n, &out)?;
-    let ntup = count(n, tuples)?;
-    let seg: usize = slice.iter().product();
-    let (dst, tst) = (strides(&ds), strides(tuples));
-    // Each tuple's offset from its batch dims (the leading `b` of `tuples`).
-    let base: Vec<i64> =
-        (0..ntup).map(|p| (0..b).map(|d| (p / tst[d] % tuples[d] * dst[d]) as i64).sum()).collect();
-    let numel = ds.iter().product::<usize>() as i64;
-    let positions = match known(cx, n, 1) {
-        Some(t) => {
-            let k = t.to_i64();
-            let mut pos = Vec::with_capacity(total);
-            for (p, &bp) in base.iter().enumerate() {
-                let mut off = bp;
-                for j in 0..m {
-                    let (v, len) = (k[p * m + j], ds[b + j] as i64);
-                    if v < -len || v >= len {
-                        return Err(n.err(format!("index {v} is out of range for dim {} of size {len}", b + j)));
-                    }
-                    off += (if v < 0 { v + len } else { v }) * dst[b + j] as i64;
-                }
-                pos.extend((0..seg as i64).map(|s| off + s));
-            }
-            cx.konst(i64s(out.clone(), pos))
-        }
-        None => {
-            // Per coordinate: wrap a negative index, add its stride's share, and
-            // poison the tuple's position (past the data: the gather fails) when
-            // it is out of range.
-            let k = cx.cast(idx, DType::I64)?;
-            let tdims: Vec<Dim> = tuples.iter().map(|&d| Dim::Fixed(d as u64)).collect();
-            let mut off = cx.konst(i64s(tuples.to_vec(), base));
-            // Below −numel even after the slice's offsets are added.
-            let invalid = cx.scalar(-((numel + seg as i64) as f64) - 1.0, DType::I64);
-            let mut bad = None;
-            for j in 0..m {
-                let at = cx.konst(i64s(vec![], vec![j as i64]));
-                let kj = cx.op(Op::Gather { axis: -1 }, &[k, at])?;
-                let kj = cx.reshape(kj, &tdims)?;
-                let (kj, out_j) = wrap_index(cx, kj, ds[b + j] as i64)?;
-                bad = Some(match bad {
-                    None => out_j,
-                    Some(prev) => cx.binary(BinaryOp::Or, prev, out_j)?,
-                });
-                let stride = cx.scalar(dst[b + j] as f64, DType::I64);
-                let share = cx.binary(BinaryOp::Mul, kj, stride)?;
-                off = cx.binary(BinaryOp::Add, off, share)?;
-            }
-            if let Some(bad) = bad {
-                off = cx.op(Op::Where, &[bad, invalid, off])?;
-            }
-            let wide: Vec<Dim> = tuples.iter().map(|&d| d as u64).chain(slice.iter().map(|_| 1)).map(Dim::Fixed).collect();
-            let off = cx.reshape(off, &wide)?;
-            let iota = cx.konst(i64s(slice.to_vec(), (0..seg as i64).collect()));
-            cx.binary(BinaryOp::Add, off, iota)?
-        }
-    };
-    Ok(vec![gather_flat(cx, data, positions, &out)?])
-}
-
-/// GatherND with symbolic tuple dims (`batch_dims = 0`; e.g. the indices of
-/// `nonzero`, as PyTorch exports boolean-mask indexing): each tuple's flat
-/// offset is computed at run time, the slice's positions added, and the flat
-/// data gathered at them — the output's shape is the positions'.
-fn gather_nd_symbolic(cx: &mut Ctx, n: &NodeRef, data: Value, idx: Value, ds: &[usize]) -> Out {
     let id = cx.dims(idx);
-    let m = id.last().and_then(|d| d.fixed()).ok_or_else(|| n.unsupported(format!("GatherND indices {} of symbolic depth", cx.ty(idx))))? as usize;
-    if n.int("batch_dims", 0)? != 0 {
-        return Err(n.unsupported(format!("batch_dims with indices {} of symbolic dims", cx.ty(idx))));
+    let b = usize::try_from(n.int("batch_dims", 0)?).map_err(|_| n.err("batch_dims must not be negative"))?;
+    let (r, q) = (ds.len(), id.len());
+    let m = match id.last() {
+        None => return Err(n.err("indices must have rank 1 or more")),
+        Some(d) => d.fixed().ok_or_else(|| n.unsupported(format!("GatherND indices {} of symbolic depth", cx.ty(idx))))? as usize,
+    };
+    let batch_fits = id[..b.min(q)].iter().zip(&ds).all(|(d, &s)| d.fixed() == Some(s as u64));
+    if q <= b || r <= b || b + m > r || !batch_fits {
+        return Err(n.err(format!("indices {} do not fit data {} with batch_dims {b}", cx.ty(idx), cx.ty(data))));
     }
-    if m > ds.len() {
-        return Err(n.err(format!("indices {} do not fit data {}", cx.ty(idx), cx.ty(data))));
-    }
-    let tuples: Vec<Dim> = id[..id.len() - 1].to_vec();
-    let slice = &ds[m..];
+    let tuples: Vec<Dim> = id[..q - 1].to_vec();
+    let slice = &ds[b + m..];
     let seg: usize = slice.iter().product();
-    let dst = strides(ds);
-    let numel = ds.iter().product::<usize>() as i64;
+    let dst = strides(&ds);
+    let numel = ds.iter().product::<usize>();
+    let flat = cx.reshape(data, &[Dim::Fixed(numel as u64)])?;
+    let fixed: Option<Vec<usize>> = tuples.iter().map(|d| d.fixed().map(|v| v as usize)).collect();
+    // Each tuple's offset from its batch dims (the leading `b` of `tuples`;
+    // none with symbolic tuple dims, which only `batch_dims = 0` takes).
+    let base: Option<Vec<i64>> = match &fixed {
+        Some(t) => {
+            let (ntup, tst) = (count(n, t)?, strides(t));
+            Some((0..ntup).map(|p| (0..b).map(|d| (p / tst[d] % t[d] * dst[d]) as i64).sum()).collect())
+        }
+        None if b == 0 => None,
+        None => return Err(n.unsupported(format!("batch_dims with indices {} of symbolic dims", cx.ty(idx)))),
+    };
+    if let (Some(t), Some(base), Some(k)) = (&fixed, &base, known(cx, n, 1)) {
+        let out: Vec<usize> = t.iter().chain(slice).copied().collect();
+        let k = k.to_i64();
+        let mut pos = Vec::with_capacity(count(n, &out)?);
+        for (p, &bp) in base.iter().enumerate() {
+            let mut off = bp;
+            for j in 0..m {
+                let (v, len) = (k[p * m + j], ds[b + j] as i64);
+                if v < -len || v >= len {
+                    return Err(n.err(format!("index {v} is out of range for dim {} of size {len}", b + j)));
+                }
+                off += (if v < 0 { v + len } else { v }) * dst[b + j] as i64;
+            }
+            pos.extend((0..seg as i64).map(|s| off + s));
+        }
+        let positions = cx.konst(i64s(out, pos));
+        return Ok(vec![cx.op(Op::Gather { axis: 0 }, &[flat, positions])?]);
+    }
+    // At run time, per coordinate: wrap a negative index, add its stride's
+    // share, and poison the tuple's position (past the data: the gather fails)
+    // when it is out of range.
     let k = cx.cast(idx, DType::I64)?;
-    let mut off = cx.scalar(0.0, DType::I64);
-    let invalid = cx.scalar(-((numel + seg as i64) as f64) - 1.0, DType::I64);
+    let mut off = match (&fixed, base) {
+        (Some(t), Some(base)) => cx.konst(i64s(t.clone(), base)),
+        _ => cx.scalar(0.0, DType::I64),
+    };
+    // Below −numel even after the slice's offsets are added.
+    let invalid = cx.scalar(-((numel + seg) as f64) - 1.0, DType::I64);
     let mut bad = None;
-    for (j, &len) in ds.iter().enumerate().take(m) {
+    for j in 0..m {
         let at = cx.konst(i64s(vec![], vec![j as i64]));
         let kj = cx.op(Op::Gather { axis: -1 }, &[k, at])?;
-        let (kj, out_j) = wrap_index(cx, kj, len as i64)?;
+        let (kj, out_j) = wrap_index(cx, kj, ds[b + j] as i64)?;
         bad = Some(match bad {
             None => out_j,
             Some(prev) => cx.binary(BinaryOp::Or, prev, out_j)?,
         });
-        let stride = cx.scalar(dst[j] as f64, DType::I64);
+        let stride = cx.scalar(dst[b + j] as f64, DType::I64);
         let share = cx.binary(BinaryOp::Mul, kj, stride)?;
         off = cx.binary(BinaryOp::Add, off, share)?;
     }
@@ -292,7 +253,6 @@ fn gather_nd_symbolic(cx: &mut Ctx, n: &NodeRef, data: Value, idx: Value, ds: &[
     let off = cx.reshape(off, &wide)?;
     let iota = cx.konst(i64s(slice.to_vec(), (0..seg as i64).collect()));
     let positions = cx.binary(BinaryOp::Add, off, iota)?;
-    let flat = cx.reshape(data, &[Dim::Fixed(numel as u64)])?;
     Ok(vec![cx.op(Op::Gather { axis: 0 }, &[flat, positions])?])
 }
 
