@@ -35,7 +35,6 @@ struct Stage {
 #[derive(Debug)]
 struct HostOp {
     id: NodeId,
-    name: String,
     inputs: Vec<Value>,
 }
 
@@ -88,7 +87,7 @@ pub(crate) fn compile(g: &Graph, compile_stage: &dyn Fn(&Graph) -> Result<Box<dy
     for (k, host) in hosts.iter_mut().enumerate() {
         let ids: Vec<NodeId> = order.iter().copied().filter(|id| stage_of.get(id) == Some(&k)).collect();
         for &id in ids.iter().filter(|&&id| g.node(id).op.is_data_dependent()) {
-            host.push(HostOp { id, name: g.node(id).name().to_string(), inputs: g.node_inputs(id) });
+            host.push(HostOp { id, inputs: g.node_inputs(id) });
         }
         let plain: Vec<NodeId> = ids.into_iter().filter(|&id| !g.node(id).op.is_data_dependent()).collect();
         if plain.is_empty() {
@@ -191,15 +190,12 @@ impl Staged {
             }
             for h in hosts {
                 let n = g.node(h.id);
-                let err = |message: String| error::runtime(g, smelt_interp::Error::Node { node: h.name.clone(), op: n.op.name().into(), message });
+                let err = |message: String| error::runtime(g, smelt_interp::Error::Node { node: n.name().into(), op: n.op.name().into(), message });
                 let ins = h.inputs.iter().map(|&v| fetch(&env, v)).collect::<Result<Vec<Tensor>>>()?;
-                let outs = smelt_interp::eval_host(&n.op, &ins.iter().collect::<Vec<_>>()).map_err(err)?;
-                for (i, (t, ty)) in outs.into_iter().zip(&n.types).enumerate() {
-                    // A graph bound for a count (a size in place of the symbol)
-                    // holds the data to it.
-                    if ty.dims().iter().zip(t.shape()).any(|(d, &size)| d.fixed().is_some_and(|f| f as usize != size)) {
-                        return Err(err(format!("gave {:?} where the graph was bound for {ty}", t.shape())));
-                    }
+                // The counts it finds bind the later stages through their
+                // inputs' shapes; the bindings themselves are not needed here.
+                let outs = smelt_interp::eval_host(&n.op, &ins.iter().collect::<Vec<_>>(), &n.types, &mut Bindings::new()).map_err(err)?;
+                for (i, t) in outs.into_iter().enumerate() {
                     env.insert(Value { node: h.id, output: i }, t);
                 }
             }

@@ -24,18 +24,6 @@ mod reduce;
 mod resize;
 mod routing;
 mod shape;
-pub use shape::nonzero;
-
-/// Runs a data-dependent op ([`Op::is_data_dependent`]: `nonzero`, `nms`) on
-/// host tensors: the compiled backends run these between their stages.
-pub fn eval_host(op: &Op, ins: &[&Tensor]) -> std::result::Result<Vec<Tensor>, String> {
-    match (op, ins) {
-        (Op::NonZero { .. }, [x]) => Ok(vec![shape::nonzero(x)]),
-        (Op::Nms(n), [boxes, scores]) => Ok(vec![routing::nms(n, boxes, scores)]),
-        (Op::Unique(u), [x]) => routing::unique(u, x),
-        _ => Err(format!("{} is not run on the host with {} inputs", op.name(), ins.len())),
-    }
-}
 mod sparse;
 pub mod util;
 
@@ -76,6 +64,34 @@ pub fn eval_op(op: &Op, ins: &[Arg], out: &[TensorType]) -> std::result::Result<
         Family::Routing => routing::eval(op, ins, out),
         Family::Fused => fused::eval(op, ins, out),
     }
+}
+
+/// Runs a data-dependent op ([`Op::is_data_dependent`]: `nonzero`, `nms`,
+/// `unique`) on host tensors, as the interpreter does and the compiled backends
+/// do between their stages. The outputs must fit `types` (the node's, as
+/// bound): their symbolic dims — the counts — are recorded in `b`, and a fixed
+/// dim the data contradicts is an error.
+pub fn eval_host(op: &Op, ins: &[&Tensor], types: &[TensorType], b: &mut Bindings) -> std::result::Result<Vec<Tensor>, String> {
+    let outs = match (op, ins) {
+        (Op::NonZero { .. }, [x]) => vec![shape::nonzero(x)],
+        (Op::Nms(n), [boxes, scores]) => vec![routing::nms(n, boxes, scores)],
+        (Op::Unique(u), [x]) => routing::unique(u, x)?,
+        _ => return Err(format!("{} is not run on the host with {} inputs", op.name(), ins.len())),
+    };
+    for (t, ty) in outs.iter().zip(types) {
+        for (d, &size) in ty.dims().iter().zip(t.shape()) {
+            match d {
+                Dim::Sym(s) => {
+                    b.insert(s.to_string(), size as u64);
+                }
+                Dim::Fixed(f) if *f as usize != size => {
+                    return Err(format!("gave {:?} where the graph was bound for {ty}", t.shape()));
+                }
+                Dim::Fixed(_) => {}
+            }
+        }
+    }
+    Ok(outs)
 }
 
 /// Matches `inputs` to the graph's inputs by name and binds the symbolic dims.
@@ -138,19 +154,8 @@ pub fn run(g: &Graph, inputs: &BTreeMap<String, Tensor>) -> Result<BTreeMap<Stri
         if n.op.is_data_dependent() {
             // The data binds the count: the rest of the graph is re-bound with it.
             let ins: Vec<&Tensor> = g.node_inputs(id).iter().map(|v| &*env[v]).collect();
-            let outs = eval_host(&n.op, &ins).map_err(node_err)?;
-            for (i, (t, ty)) in outs.into_iter().zip(&n.types).enumerate() {
-                for (d, &size) in ty.dims().iter().zip(t.shape()) {
-                    match d {
-                        Dim::Sym(s) => {
-                            b.insert(s.to_string(), size as u64);
-                        }
-                        Dim::Fixed(f) if *f as usize != size => {
-                            return Err(node_err(format!("gave {:?} where the graph was bound for {ty}", t.shape())));
-                        }
-                        Dim::Fixed(_) => {}
-                    }
-                }
+            let outs = eval_host(&n.op, &ins, &n.types, &mut b).map_err(node_err)?;
+            for (i, t) in outs.into_iter().enumerate() {
                 env.insert(Value { node: id, output: i }, Arc::new(t));
             }
             g = source.bind(&b).map_err(|d| Error::Ir(d.into()))?;
