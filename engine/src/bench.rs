@@ -27,6 +27,20 @@ pub struct BenchOptions {
     pub profile: bool,
 }
 
+impl BenchOptions {
+    /// Fails on requests no model can satisfy (checked before a model is
+    /// loaded, and again by [`bench`]).
+    pub fn check(&self, backend: BackendKind) -> Result<()> {
+        if self.runs == 0 {
+            return Err(Error::text(ErrorKind::Options, "runs must be at least 1"));
+        }
+        if self.profile && backend == BackendKind::Interp {
+            return Err(Error::text(ErrorKind::Options, "profiling times the kernels of a compiled backend (cranelift, llvm or wgsl), not the interpreter"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for BenchOptions {
     fn default() -> BenchOptions {
         BenchOptions { runs: 10, warmup: 3, seed: 0, dims: Vec::new(), profile: false }
@@ -160,12 +174,7 @@ fn ms(t0: Instant) -> f64 {
 /// Compiles the prepared `model` and times it on seeded random inputs.
 pub fn bench(model: Model, o: &BenchOptions) -> Result<BenchReport> {
     let options = model.options().clone();
-    if o.runs == 0 {
-        return Err(Error::text(ErrorKind::Options, "runs must be at least 1"));
-    }
-    if o.profile && options.backend == BackendKind::Interp {
-        return Err(Error::text(ErrorKind::Options, "profiling times the kernels of a compiled backend (cranelift, llvm or wgsl), not the interpreter"));
-    }
+    o.check(options.backend)?;
     let nodes_before = model.source_graph().len();
     let nodes_after = model.graph().len();
     let bindings = model.bindings(&o.dims)?;

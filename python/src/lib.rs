@@ -326,7 +326,7 @@ fn options(backend: &str, threads: usize) -> PyResult<Options> {
 }
 
 fn compile_source(py: Python<'_>, source: Source, backend: &str, opt_level: u8, threads: usize) -> PyResult<Model> {
-    compile_with(py, source, Options { opt_level: level(opt_level)?, ..options(backend, threads)? })
+    compile_with(py, source, compile_options(py, backend, opt_level, threads, None, None)?)
 }
 
 fn compile_with(py: Python<'_>, source: Source, options: Options) -> PyResult<Model> {

@@ -99,6 +99,7 @@ pub fn bench<'py>(
     let options = compile_options(py, backend, opt_level, threads, schedule, tuning.as_deref())?;
     let (source, dims) = source_with_dims(model, dims)?;
     let o = BenchOptions { runs, warmup, seed, dims, profile };
+    o.check(options.backend).map_err(raise)?;
     let report = py
         .detach(|| {
             let model = smelt_engine::prepare(source, &options)?;

@@ -14,7 +14,7 @@
 //! A backend that cannot compile the model fails with its
 //! `not supported on <backend>: <op> at node <name>` message and exit status 1.
 
-use super::{BackendArg, EngineArgs, engine_err, reported, shown};
+use super::{BackendArg, EngineArgs, engine_err, shown};
 use smelt::engine::bench::{self, BenchOptions, KernelMedian};
 use std::path::PathBuf;
 
@@ -34,12 +34,8 @@ pub struct BenchArgs {
 }
 
 pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
-    if a.runs == 0 {
-        return reported("error: --runs must be at least 1");
-    }
-    if a.profile && a.backend == BackendArg::Interp {
-        return reported("error: --profile times the kernels of a compiled backend (--backend cranelift, llvm or wgsl)");
-    }
+    let mut o = BenchOptions { runs: a.runs, warmup: a.warmup, seed: a.seed, dims: vec![], profile: a.profile };
+    o.check(a.backend.kind()).map_err(engine_err)?;
     if a.engine.schedule_help() {
         return Ok(());
     }
@@ -47,7 +43,7 @@ pub fn main(a: &BenchArgs) -> anyhow::Result<()> {
     let (source, dims) = super::source_with_dims(&a.model, &a.dims);
     let mut model = smelt::engine::prepare(source, &opts).map_err(engine_err)?;
     super::tune::if_asked(&a.engine, &mut model, dims)?;
-    let o = BenchOptions { runs: a.runs, warmup: a.warmup, seed: a.seed, dims: dims.to_vec(), profile: a.profile };
+    o.dims = dims.to_vec();
     let r = bench::bench(model, &o).map_err(engine_err)?;
     let model = shown(&a.model);
     if a.json {
