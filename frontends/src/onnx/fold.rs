@@ -449,61 +449,68 @@ fn fold_tensors(cx: &Ctx, n: &NodeRef, ins: &[Option<Tensor>]) -> Result<Option<
             let Some((shape, maps)) = broadcast(&[&xs, &target], 4096) else { return Ok(None) };
             mk(shape, x.data().take(&maps[0]))
         }
-        "ReduceProd" | "ReduceSum" if is_int(x) && x.rank() <= 1 => {
-            let v = x.to_i64();
-            // Integer arithmetic wraps, as in the graph.
-            let r = if op == "ReduceProd" {
-                v.iter().fold(1i64, |a, &b| a.wrapping_mul(b))
-            } else {
-                v.iter().fold(0i64, |a, &b| a.wrapping_add(b))
-            };
-            let keep = n.bool("keepdims", true)?;
-            mk(if keep { vec![1; x.rank()] } else { vec![] }, Data::from_i64(x.dtype(), &[r]))
-        }
-        "ReduceMax" | "ReduceMin" if x.numel() > 0 => {
-            // Over `axes` (an attribute before opset 18, an input since; none:
-            // every axis unless noop_with_empty_axes), as exporters take the
-            // largest image size of a batch.
-            let axes: Vec<i64> = match (n.ints("axes")?, ints(1)) {
-                (Some(a), _) | (None, Some(a)) => a,
-                (None, None) if n.has_input(1) => return Ok(None),
-                (None, None) if n.int("noop_with_empty_axes", 0)? != 0 => return Ok(Some(x.clone())),
-                (None, None) => (0..xs.len() as i64).collect(),
-            };
-            let mut red = vec![false; xs.len()];
-            for a in axes {
-                let k = normalize_axis(a, xs.len()).ok_or_else(|| n.err(format!("axis {a} is out of range")))?;
-                red[k] = true;
-            }
-            let out: Vec<usize> = xs.iter().zip(&red).map(|(&d, &r)| if r { 1 } else { d }).collect();
-            let (ost, xst) = (strides(&out), strides(&xs));
-            let total: usize = out.iter().product();
-            let max = op == "ReduceMax";
-            let at = |flat: usize| -> Vec<usize> { (0..xs.len()).map(|d| flat / xst[d] % xs[d]).collect() };
-            let target = |idx: &[usize]| -> usize { idx.iter().zip(&red).zip(&ost).map(|((&i, &r), &s)| if r { 0 } else { i * s }).sum() };
-            let keep = n.bool("keepdims", true)?;
-            let shape: Vec<usize> = if keep { out.clone() } else { xs.iter().zip(&red).filter(|(_, r)| !**r).map(|(&d, _)| d).collect() };
-            if is_int(x) {
-                let v = x.to_i64();
-                let mut r = vec![if max { i64::MIN } else { i64::MAX }; total];
-                for (f, &e) in v.iter().enumerate() {
-                    let t = target(&at(f));
-                    r[t] = if max { r[t].max(e) } else { r[t].min(e) };
-                }
-                mk(shape, Data::from_i64(x.dtype(), &r))
-            } else {
-                let v = x.to_f32();
-                let mut r = vec![if max { f32::NEG_INFINITY } else { f32::INFINITY }; total];
-                for (f, &e) in v.iter().enumerate() {
-                    let t = target(&at(f));
-                    // NaN wins, as in the graph.
-                    r[t] = if e.is_nan() || r[t].is_nan() { f32::NAN } else if max { r[t].max(e) } else { r[t].min(e) };
-                }
-                mk(shape, Data::from_f32(x.dtype(), &r))
-            }
-        }
+        "ReduceProd" | "ReduceSum" | "ReduceMax" | "ReduceMin" => return reduce(n, x, ints(1)),
         _ if ins.iter().flatten().all(is_int) => return elementwise(cx, n, ins),
         _ => return float_elementwise(n, ins),
+    })
+}
+
+/// ReduceSum, ReduceProd (integers: they wrap, as in the graph), ReduceMax and
+/// ReduceMin (integers and floats; NaN wins) of a small known tensor over
+/// `axes` — an attribute before opset 18, input 1 since; none: every axis
+/// unless `noop_with_empty_axes`. Exporters sum shape entries and take the
+/// largest image size of a batch this way. Float sums and products are left
+/// to the graph (their rounding depends on the order).
+fn reduce(n: &NodeRef, x: &Tensor, axes_input: Option<Vec<i64>>) -> Result<Option<Tensor>> {
+    let op = n.op_type();
+    let float = x.dtype().is_float();
+    if (float && matches!(op, "ReduceSum" | "ReduceProd")) || (matches!(op, "ReduceMax" | "ReduceMin") && x.numel() == 0) {
+        return Ok(None);
+    }
+    let xs = x.shape().to_vec();
+    let given = match n.ints("axes")? {
+        Some(a) => Some(a),
+        None => axes_input,
+    };
+    let axes: Vec<i64> = match given {
+        Some(a) if !a.is_empty() => a,
+        // An axes input not known at import.
+        None if n.has_input(1) => return Ok(None),
+        _ if n.int("noop_with_empty_axes", 0)? != 0 => return Ok(Some(x.clone())),
+        _ => (0..xs.len() as i64).collect(),
+    };
+    let mut red = vec![false; xs.len()];
+    for a in axes {
+        red[normalize_axis(a, xs.len()).ok_or_else(|| n.err(format!("axis {a} is out of range")))?] = true;
+    }
+    let out: Vec<usize> = xs.iter().zip(&red).map(|(&d, &r)| if r { 1 } else { d }).collect();
+    let (ost, xst) = (strides(&out), strides(&xs));
+    // The output element each input element reduces into.
+    let target = |f: usize| -> usize { (0..xs.len()).filter(|&d| !red[d]).map(|d| f / xst[d] % xs[d] * ost[d]).sum() };
+    let shape: Vec<usize> =
+        if n.bool("keepdims", true)? { out.clone() } else { xs.iter().zip(&red).filter(|(_, r)| !**r).map(|(&d, _)| d).collect() };
+    let total: usize = out.iter().product();
+    Ok(if float {
+        let max = op == "ReduceMax";
+        let mut r = vec![if max { f32::NEG_INFINITY } else { f32::INFINITY }; total];
+        for (f, &e) in x.to_f32().iter().enumerate() {
+            let t = target(f);
+            r[t] = if e.is_nan() || r[t].is_nan() { f32::NAN } else if max { r[t].max(e) } else { r[t].min(e) };
+        }
+        mk(shape, Data::from_f32(x.dtype(), &r))
+    } else {
+        let (init, f): (i64, fn(i64, i64) -> i64) = match op {
+            "ReduceSum" => (0, i64::wrapping_add),
+            "ReduceProd" => (1, i64::wrapping_mul),
+            "ReduceMax" => (i64::MIN, i64::max),
+            _ => (i64::MAX, i64::min),
+        };
+        let mut r = vec![init; total];
+        for (i, &e) in x.to_i64().iter().enumerate() {
+            let t = target(i);
+            r[t] = f(r[t], e);
+        }
+        mk(shape, Data::from_i64(x.dtype(), &r))
     })
 }
 
