@@ -183,9 +183,9 @@ pub fn cases() -> Vec<Case> {
     let nz = |name: &str, seed, ins: &[(&str, DType, &[usize])], outs: &[&str], body: &str| {
         case(name, seed, &ins.iter().map(|(n, d, s)| (*n, *d, *s, Dist::Any)).collect::<Vec<_>>(), outs, body)
     };
-    let pick = "  z = const f32[] [0.0]\n  r0 = const i64[] [0]\n  r1 = const i64[] [1]\n  w = const i64[] [13]\n  m = greater(x, z)\n  idx = nonzero(m) {count = K}\n  rows = gather(idx, r0) {axis = 0}\n  cols = gather(idx, r1) {axis = 0}\n  rw = mul(rows, w)\n  flat = add(rw, cols)\n  xf = reshape(x) {shape = [91]}\n  p = gather(xf, flat) {axis = 0}\n  y = mul(p, p)";
-    v.push(nz("nonzero_gather", next(), &[("x", F32, &[7, 13])], &["y", "idx"], pick));
-    v.push(nz("nonzero_none", next(), &[("x", F32, &[7, 13])], &["y", "idx"], &pick.replace("[0.0]\n  r0", "[1000.0]\n  r0")));
+    let pick = |z: f32| format!("  z = const f32[] [{z:?}]\n  r0 = const i64[] [0]\n  r1 = const i64[] [1]\n  w = const i64[] [13]\n  m = greater(x, z)\n  idx = nonzero(m) {{count = K}}\n  rows = gather(idx, r0) {{axis = 0}}\n  cols = gather(idx, r1) {{axis = 0}}\n  rw = mul(rows, w)\n  flat = add(rw, cols)\n  xf = reshape(x) {{shape = [91]}}\n  p = gather(xf, flat) {{axis = 0}}\n  y = mul(p, p)");
+    v.push(nz("nonzero_gather", next(), &[("x", F32, &[7, 13])], &["y", "idx"], &pick(0.0)));
+    v.push(nz("nonzero_none", next(), &[("x", F32, &[7, 13])], &["y", "idx"], &pick(1000.0)));
     v.push(nz("nonzero_bool_3d", next(), &[("b", Bool, &[3, 1, 5])], &["idx"], "  idx = nonzero(b) {count = K}"));
     // unique's four outputs feeding compiled work: the values plus their
     // counts, and the input rebuilt from the values and the inverse indices.
