@@ -35,7 +35,7 @@ impl BenchOptions {
             return Err(Error::text(ErrorKind::Options, "runs must be at least 1"));
         }
         if self.profile && backend == BackendKind::Interp {
-            return Err(Error::text(ErrorKind::Options, "profiling times the kernels of a compiled backend (cranelift, llvm or wgsl), not the interpreter"));
+            return Err(crate::model::no_kernels());
         }
         Ok(())
     }

@@ -210,6 +210,11 @@ impl Model {
     }
 }
 
+/// The error for profiling the interpreter, which has no kernels.
+pub(crate) fn no_kernels() -> Error {
+    Error::text(ErrorKind::Options, "profiling times the kernels of a compiled backend (cranelift, llvm or wgsl), not the interpreter")
+}
+
 /// A model compiled for a backend: run it on named tensors, profile it, describe
 /// its inputs and outputs, emit it ahead of time.
 #[derive(Debug)]
@@ -256,10 +261,7 @@ impl CompiledModel {
     pub fn profile(&self, inputs: &Tensors) -> Result<Profile> {
         match self.run_profiled(inputs)? {
             (_, Some(p)) => Ok(p),
-            (_, None) => Err(Error::text(
-                ErrorKind::Options,
-                "profiling times the kernels of a compiled backend (cranelift, llvm or wgsl), not the interpreter",
-            )),
+            (_, None) => Err(no_kernels()),
         }
     }
 
